@@ -1,0 +1,2 @@
+/* core/config.c */
+#include "core.h"

@@ -1,0 +1,2 @@
+/* core/conn.c */
+#include "core.h"

@@ -1,0 +1,2 @@
+/* core/db.c */
+#include "core.h"

@@ -1,0 +1,2 @@
+/* core/hook.c */
+#include "core.h"

@@ -1,0 +1,2 @@
+/* core/iplimit.c */
+#include "core.h"

@@ -1,0 +1,2 @@
+/* core/listener.c */
+#include "core.h"

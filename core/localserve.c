@@ -1,0 +1,2 @@
+/* core/localserve.c */
+#include "core.h"

@@ -1,0 +1,2 @@
+/* core/loop.c */
+#include "core.h"

@@ -1,0 +1,2 @@
+/* core/master.c */
+#include "core.h"

@@ -1,0 +1,2 @@
+/* core/migrate.c */
+#include "core.h"

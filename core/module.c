@@ -1,0 +1,2 @@
+/* core/module.c */
+#include "core.h"

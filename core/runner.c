@@ -1,0 +1,2 @@
+/* core/runner.c */
+#include "core.h"

@@ -1,0 +1,2 @@
+/* core/service.c */
+#include "core.h"

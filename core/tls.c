@@ -1,0 +1,2 @@
+/* core/tls.c */
+#include "core.h"

@@ -1,0 +1,16 @@
+# t/: tests.  Each part of the tree keeps its test build rules in a
+# fragment under t/mk/; unit test programs go into TESTPROGS.
+UNITCPP = $(AM_CPPFLAGS) -I$(top_srcdir)/core -I$(top_srcdir)/t/lib
+UNITCC = $(AM_CFLAGS) $(DEP_CFLAGS)
+UNITLIBS = core/libgannet_core.la t/lib/libtap.la $(DEP_LIBS)
+
+check_LTLIBRARIES += t/lib/libtap.la
+t_lib_libtap_la_SOURCES = t/lib/tap.c t/lib/tap.h
+
+include t/mk/unit.mk
+include t/mk/modules.mk
+include t/mk/net.mk
+include t/mk/db.mk
+include t/mk/master.mk
+
+check_PROGRAMS += $(TESTPROGS)

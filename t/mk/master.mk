@@ -1,0 +1,1 @@
+# t/mk/master.mk

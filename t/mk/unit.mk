@@ -1,0 +1,1 @@
+# t/mk/unit.mk
