@@ -129,6 +129,11 @@ unsigned modules_slot_count(void);
 /* Iterates loaded modules in order: returns the ctx at index i, NULL past
  * the end. */
 struct gn_module_ctx *modules_at(size_t i);
+/* Registrations (hooks, services, protocols, jobs, migrations, CLI
+ * commands) are allowed until modules_register() has returned.  Returns 0,
+ * or -1 with *error_r saying that what (a function name) was called after
+ * the register phase. */
+int modules_check_register(const char *what, const char **error_r);
 
 /* After register: sorts chains, reports hooks on unknown points. */
 int hooks_check(void);
@@ -142,6 +147,8 @@ void runner_jobs_stop(void);
 /* Finds a module CLI command for argv; returns its exit code, or -1 when
  * no module registered such a command. */
 int cli_dispatch(int argc, char **argv);
+/* Whether some module registered a command for argv. */
+bool cli_exists(int argc, char **argv);
 void cli_print_usage(FILE *out);
 
 /* ---- TLS (core/tls.c), listeners (core/listener.c), connections
@@ -186,7 +193,7 @@ void db_close(void);
 int db_migrate(FILE *out, const char **error_r);
 /* Refuses (-1) a database whose recorded schema version of any module is
  * newer than this build knows; 0 when all is known; 1 when migrations are
- * pending. */
+ * pending (then *error_r says which module is behind). */
 int db_check_schema(const char **error_r);
 /* The core's migrations (generated from core/schema/). */
 extern const struct gn_migration core_migrations[];
@@ -194,6 +201,12 @@ extern const size_t core_migrations_count;
 /* Registered migrations of a module (NULL, 0 when none). */
 void migrations_of(const char *module, const struct gn_migration **list_r,
 		   size_t *count_r);
+/* gn_migrations_register() by module name (checks versions 1, 2, ...). */
+int migrations_add(const char *module, const struct gn_migration *list,
+		   size_t count, const char **error_r);
+/* Runs constant multi-statement SQL compiled into gannet (migrations only:
+ * the one PQexec() of gannet).  Returns 0 or -1. */
+int db_exec_script(const char *sql, const char **error_r);
 
 /* ---- processes (core/master.c) ---- */
 
@@ -204,6 +217,12 @@ int master_serve(bool foreground);
 void master_request_stop(void);
 /* Whether a graceful stop is under way in this process. */
 bool master_stopping(void);
+
+/* ---- the command line (core/main.c) ---- */
+
+/* Loads and checks the config at path, loads the modules, and serves
+ * (master_serve).  Returns the exit code. */
+int main_serve(const char *path, bool foreground);
 
 /* ---- localserve (core/localserve.c) ---- */
 

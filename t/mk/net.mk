@@ -1,1 +1,28 @@
-# t/mk/net.mk
+# t/mk/net.mk: the event loop, listeners, connections, TLS and per-IP limits
+# (core/loop.c, core/listener.c, core/conn.c, core/tls.c, core/iplimit.c).
+TESTPROGS += t/unit/test_loop
+t_unit_test_loop_SOURCES = t/unit/test_loop.c
+t_unit_test_loop_CPPFLAGS = $(UNITCPP)
+t_unit_test_loop_CFLAGS = $(UNITCC)
+t_unit_test_loop_LDADD = $(UNITLIBS)
+
+TESTPROGS += t/unit/test_iplimit
+t_unit_test_iplimit_SOURCES = t/unit/test_iplimit.c
+t_unit_test_iplimit_CPPFLAGS = $(UNITCPP)
+t_unit_test_iplimit_CFLAGS = $(UNITCC)
+t_unit_test_iplimit_LDADD = $(UNITLIBS)
+
+# Connections and TLS in one process, without the master: a server loop in
+# a child, GnuTLS clients in the test.
+TESTPROGS += t/unit/test_net
+t_unit_test_net_SOURCES = t/unit/test_net.c
+t_unit_test_net_CPPFLAGS = $(UNITCPP)
+t_unit_test_net_CFLAGS = $(UNITCC)
+t_unit_test_net_LDADD = $(UNITLIBS)
+
+# The "test-echo" protocol for t/integration/030-tls.t and 031-limits.t.
+check_LTLIBRARIES += t/modules/testproto/testproto.la
+t_modules_testproto_testproto_la_SOURCES = t/modules/testproto/testproto.c
+t_modules_testproto_testproto_la_CFLAGS = $(GN_MODCC)
+t_modules_testproto_testproto_la_LDFLAGS = $(GN_TESTMODLINK)
+t_modules_testproto_testproto_la_LIBADD = core/libgannet.la

@@ -1,0 +1,80 @@
+/*
+ * gannet/db.h: the process's PostgreSQL connection.
+ *
+ * Every process has one connection, opened before modules start.  Queries
+ * are synchronous and parametrised ($1, $2 ...): there is no function that
+ * takes SQL built from input.  When the connection is lost a query fails
+ * with a temporary error (gn_db_error_is_temporary() is true) and the core
+ * reconnects with backoff; callers answer their peer with a temporary error
+ * (SMTP 451, IMAP NO [UNAVAILABLE]) and never crash.
+ *
+ * Schema changes are numbered migrations, one list for the core and one per
+ * module, recorded in the table gn_schema_migrations (module, version).
+ */
+#ifndef GANNET_DB_H
+#define GANNET_DB_H
+
+#include <stddef.h>
+#include <libpq-fe.h>
+#include <gannet/module.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Runs a query with text parameters (NULL for SQL NULL).  Returns the
+ * result (the caller PQclear()s it) with status PGRES_TUPLES_OK or
+ * PGRES_COMMAND_OK, or NULL with *error_r set to a message (static until the
+ * next query). */
+PGresult *gn_db_query(const char *sql, int nparams,
+		      const char *const *params, const char **error_r);
+/* The same with lengths and formats per parameter (binary data) and a
+ * result format (0 text, 1 binary). */
+PGresult *gn_db_query_params(const char *sql, int nparams,
+			     const char *const *values, const int *lengths,
+			     const int *formats, int result_format,
+			     const char **error_r);
+/* For a statement without result rows: 0 or -1. */
+int gn_db_exec(const char *sql, int nparams, const char *const *params,
+	       const char **error_r);
+
+/* Transactions: BEGIN, COMMIT, ROLLBACK.  Return 0 or -1.  gn_db_commit()
+ * succeeding means the data is durable. */
+int gn_db_begin(const char **error_r);
+int gn_db_commit(const char **error_r);
+void gn_db_rollback(void);
+
+/* Whether the last failure was temporary: connection lost, serialization
+ * failure, deadlock, admin shutdown.  A client gets a retry-later answer. */
+int gn_db_error_is_temporary(void);
+/* The SQLSTATE of the last failed query, or "" */
+const char *gn_db_error_sqlstate(void);
+
+/* Notifications.  fn runs from the loop for each NOTIFY on channel;
+ * payload is valid during the call.  Register from start on. */
+typedef void gn_db_notify_fn(const char *channel, const char *payload,
+			     void *data);
+int gn_db_listen(const char *channel, gn_db_notify_fn *fn, void *data,
+		 const char **error_r);
+/* pg_notify(channel, payload); delivered after the current transaction
+ * commits, or at once outside one. */
+int gn_db_notify(const char *channel, const char *payload,
+		 const char **error_r);
+
+/* Migrations: version numbers start at 1 and increase by one. */
+struct gn_migration {
+	unsigned version;
+	const char *name;	/* "001_accounts" */
+	const char *sql;	/* one or more statements */
+};
+
+/* Register phase: the module's migrations, applied in one transaction each
+ * by `gannet migrate` and at serve start.  list must stay valid. */
+int gn_migrations_register(struct gn_module_ctx *ctx,
+			   const struct gn_migration *list, size_t count,
+			   const char **error_r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,34 @@
+/*
+ * gannet/gannet.h: the whole public API of libgannet.
+ *
+ * A module includes this (or the single headers) and nothing else of the
+ * core.  Link with `pkg-config --cflags --libs gannet`.
+ */
+#ifndef GANNET_GANNET_H
+#define GANNET_GANNET_H
+
+#include <gannet/module.h>
+#include <gannet/mem.h>
+#include <gannet/log.h>
+#include <gannet/config.h>
+#include <gannet/hook.h>
+#include <gannet/service.h>
+#include <gannet/loop.h>
+#include <gannet/conn.h>
+#include <gannet/db.h>
+#include <gannet/runner.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The entry point of the gannet binary (not for modules). */
+int gn_main(int argc, char **argv);
+
+/* The product version, "0.1.0". */
+const char *gn_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,110 @@
+/*
+ * gannet/module.h: the module descriptor and the module's view of the core.
+ *
+ * A module is a shared object that exports exactly one symbol,
+ * gannet_module_v1: a read-only struct gn_module.  The loader dlopen()s the
+ * file with RTLD_NOW | RTLD_LOCAL, checks magic, size and ABI version before
+ * it calls anything, sorts the modules by their requirements and then runs
+ * two phases:
+ *
+ *   register  in the master, before any I/O: read the module's config
+ *             section, declare hooks, services, protocol handlers, runner
+ *             jobs, migrations and CLI subcommands.  No sockets, no database.
+ *   start     in every process that runs the module (workers, the runner,
+ *             the single process of localserve and serve --foreground).
+ *   stop      in reverse order at exit; also for modules already started
+ *             when a later module's start fails.
+ *
+ * ABI versions are independent of the product version.  A module built for
+ * major M minor m loads when M == GN_ABI_MAJOR and m <= GN_ABI_MINOR.
+ * Structs that modules fill (this descriptor and the operation tables in the
+ * other headers) start with their own size and only ever grow at the end.
+ *
+ * ABI changelog (one line per bump):
+ *   1.0  first stable ABI.
+ */
+#ifndef GANNET_MODULE_H
+#define GANNET_MODULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GN_ABI_MAJOR 1
+#define GN_ABI_MINOR 0
+
+/* "GNMD" in ASCII. */
+#define GN_MODULE_MAGIC 0x474e4d44u
+
+/* Marks the one symbol a module exports; modules build with
+ * -fvisibility=hidden. */
+#define GN_EXPORT __attribute__((visibility("default")))
+
+#if defined(__GNUC__)
+#define GN_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define GN_PRINTF(f, a)
+#endif
+
+/* Flags of a requirement. */
+#define GN_REQUIRE_OPTIONAL 0x1u
+
+struct gn_module_require {
+	const char *name;	/* module name; NULL ends the list */
+	unsigned flags;		/* GN_REQUIRE_* */
+};
+
+/* The module's handle on the core, valid from register until the process
+ * exits.  Opaque. */
+struct gn_module_ctx;
+
+struct gn_module {
+	uint32_t magic;		/* GN_MODULE_MAGIC */
+	uint32_t size;		/* sizeof(struct gn_module) when built */
+	uint16_t abi_major;	/* GN_ABI_MAJOR when built */
+	uint16_t abi_minor;	/* GN_ABI_MINOR when built */
+	const char *name;	/* [a-z0-9_]+, the name used in the config file */
+	const char *version;	/* the module's own version, for display */
+	const struct gn_module_require *requires; /* may be NULL */
+
+	/* Each returns 0 on success or -1 with *error_r set to a static or
+	 * gn_pool-allocated message.  Any may be NULL. */
+	int (*register_fn)(struct gn_module_ctx *ctx, const char **error_r);
+	int (*start_fn)(struct gn_module_ctx *ctx, const char **error_r);
+	void (*stop_fn)(struct gn_module_ctx *ctx);
+};
+
+/* Fills the fixed fields of a descriptor:
+ *   GN_EXPORT const struct gn_module gannet_module_v1 = {
+ *       GN_MODULE_HEADER, .name = "hello", .version = "1.0", ... };  */
+#define GN_MODULE_HEADER \
+	.magic = GN_MODULE_MAGIC, .size = sizeof(struct gn_module), \
+	.abi_major = GN_ABI_MAJOR, .abi_minor = GN_ABI_MINOR
+
+/* The module's name, as in its descriptor. */
+const char *gn_module_name(const struct gn_module_ctx *ctx);
+
+/* The module's slot number: an index into the per-object data slots of
+ * connections and other core objects (see gn_conn_slot_get()).  Stable for
+ * the life of the process. */
+unsigned gn_module_slot(const struct gn_module_ctx *ctx);
+
+/* One pointer of module-private data, owned by the module. */
+void gn_module_set_data(struct gn_module_ctx *ctx, void *data);
+void *gn_module_data(const struct gn_module_ctx *ctx);
+
+/* The kind of process the module runs in during start and after:
+ * "worker", "runner", "single" (localserve, serve --foreground) or "cli". */
+const char *gn_module_process_kind(void);
+
+/* Whether a module of that name is loaded (useful for optional
+ * requirements).  Returns 1 if loaded, 0 if not. */
+int gn_module_is_loaded(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""gannet localserve: creates its private PostgreSQL cluster, certificate and
+config on the first run, serves, stops itself and its cluster on SIGTERM and
+SIGINT, and reuses everything on the second run."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gannettest as g  # noqa: E402
+
+t = g.Tap()
+base = g.tmpdir("gannet-ls-")
+d = os.path.join(base, "ls")
+env = dict(os.environ, GANNET_LOCALSERVE_DIR="", GANNET_MODULE_DIR=os.path.join(base, "nomodules"))
+
+
+def cluster_running():
+    r = subprocess.run(["pgrep", "-a", "-f", "postgres -D %s/pgdata" % d], capture_output=True, text=True)
+    return r.returncode == 0 and "listen_addresses=" in r.stdout
+
+
+def run_once(sig):
+    p = subprocess.Popen([g.GANNET, "localserve", "--dir", d], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    out = []
+    deadline = time.time() + 90
+    started = False
+    while time.time() < deadline:
+        line = p.stdout.readline()
+        if not line:
+            break
+        out.append(line)
+        if "event=started role=single" in line:
+            started = True
+            break
+    running = cluster_running()
+    p.send_signal(sig)
+    try:
+        rest, _ = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        rest, _ = p.communicate()
+    out.append(rest)
+    return p.returncode, started, running, "".join(out)
+
+
+rc, started, running, out = run_once(signal.SIGTERM)
+t.ok(started, "first run starts gannet in one process")
+t.ok(running, "its private PostgreSQL cluster runs while gannet does, on no TCP address")
+t.like(out, "new setup in %s" % d, "first run says it set up a new data directory")
+t.like(out, "creating a PostgreSQL cluster", "first run creates the cluster")
+t.like(out, "event=migration_applied module=core version=1", "migrations are applied")
+t.is_(rc, 0, "SIGTERM stops localserve with exit code 0")
+t.ok(not cluster_running(), "the cluster is stopped with it")
+t.like(out, "gannet localserve: stopped", "it says it stopped")
+for f in ("pgdata/PG_VERSION", "localhost.pem", "localhost.key", "password", "gannet.conf"):
+    t.ok(os.path.exists(os.path.join(d, f)), "%s exists" % f)
+t.is_(oct(os.stat(os.path.join(d, "localhost.key")).st_mode & 0o777), "0o600", "the key is private")
+t.is_(oct(os.stat(os.path.join(d, "password")).st_mode & 0o777), "0o600", "the password file is private")
+cert = subprocess.run(["openssl", "x509", "-in", os.path.join(d, "localhost.pem"), "-noout",
+                       "-subject", "-ext", "subjectAltName"], capture_output=True, text=True).stdout
+t.like(cert, "CN = localhost", "the certificate is for localhost")
+t.like(cert, "DNS:localhost", "with localhost as subject alternative name")
+conf = open(os.path.join(d, "gannet.conf")).read()
+t.like(conf, 'hostname = "localhost"', "the config names localhost")
+t.like(conf, "host=%s/run " % d, "gannet reaches PostgreSQL over the cluster's private unix socket")
+check = g.run_gannet(["-c", os.path.join(d, "gannet.conf"), "config", "check"])
+t.is_(check.returncode, 0, "the written config passes config check: " + check.stderr.strip())
+password = open(os.path.join(d, "password")).read().strip()
+t.ok(len(password) >= 16, "a password of 16 characters or more was made")
+
+rc, started, running, out = run_once(signal.SIGINT)
+t.ok(started, "second run starts")
+t.like(out, "existing setup in %s" % d, "second run reuses the data directory")
+t.ok("creating a PostgreSQL cluster" not in out, "second run creates no cluster")
+t.ok("event=migration_applied" not in out, "second run has no migration left to apply")
+t.is_(open(os.path.join(d, "password")).read().strip(), password, "the password is kept")
+t.is_(rc, 0, "SIGINT (Ctrl-C) stops it with exit code 0")
+t.ok(not cluster_running(), "the cluster is stopped again")
+
+bad = subprocess.run([g.GANNET, "localserve", "--bogus"], capture_output=True, text=True)
+t.is_(bad.returncode, 2, "an unknown option is bad usage (exit 2)")
+t.like(bad.stderr, "usage: gannet localserve", "and prints usage")
+t.done()

@@ -1,0 +1,574 @@
+/*
+ * t/unit/test_db.c: the database connection (core/db.c) and migrations
+ * (core/migrate.c) against a real PostgreSQL.
+ *
+ * The cluster: GANNET_TEST_CONNINFO (key=value conninfo) if set, else
+ * GANNET_TEST_PGHOST/GANNET_TEST_PGPORT (the cluster of `contrib/quickstart
+ * check`), else one made for this test with t/lib/pgtmp and removed at exit.
+ * Each run works in a fresh database of its own.
+ *
+ * Losing the server: with our own cluster the server is really stopped and
+ * started (pg_ctl); with a shared one, our session is terminated with
+ * pg_terminate_backend() instead (same error on the client's side, the
+ * server just comes back at once).
+ */
+#include "core.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tap.h"
+
+#ifndef GN_TEST_SRCDIR
+#define GN_TEST_SRCDIR "."
+#endif
+
+static char pgdir[256];		/* our own cluster, or "" */
+static char *base_conninfo;	/* the cluster, dbname=postgres */
+static char *conninfo;		/* our fresh database */
+static char dbname[64];
+
+/* ---- helpers ---- */
+
+static const char *srcdir(void)
+{
+	const char *s = getenv("GANNET_SRCDIR");
+	return s && *s ? s : GN_TEST_SRCDIR;
+}
+
+static int pgtmp(const char *cmd)
+{
+	char *line = gn_strdup_printf("sh '%s/t/lib/pgtmp' %s '%s' >/dev/null", srcdir(), cmd, pgdir);
+	int r = system(line);
+	gn_free(line);
+	return r;
+}
+
+static void cleanup(void)
+{
+	if (pgdir[0] != '\0') {
+		pgtmp("destroy");
+		pgdir[0] = '\0';
+	}
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A separate session (never through db.c), for looking from outside. */
+static PGconn *admin(const char *ci)
+{
+	PGconn *c = PQconnectdb(ci);
+	if (PQstatus(c) != CONNECTION_OK) {
+		diag("admin connection failed: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Runs sql in a separate session of our database; returns the first value
+ * of the first row as a new string, "" without rows, NULL on error. */
+static char *outside(const char *sql)
+{
+	PGconn *c = admin(conninfo);
+	char *v = NULL;
+	if (c == NULL)
+		return NULL;
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		v = gn_strdup(PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+	else if (PQresultStatus(r) == PGRES_COMMAND_OK)
+		v = gn_strdup("");
+	else
+		diag("outside(%s): %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
+static bool outside_is(const char *sql, const char *want)
+{
+	char *v = outside(sql);
+	bool r = v != NULL && strcmp(v, want) == 0;
+	if (!r)
+		diag("%s: got %s, want %s", sql, v ? v : "(error)", want);
+	gn_free(v);
+	return r;
+}
+
+/* The value of a one-value query through db.c, or NULL. */
+static char *query1(const char *sql, int n, const char *const *params)
+{
+	const char *err;
+	PGresult *r = gn_db_query(sql, n, params, &err);
+	if (r == NULL) {
+		diag("%s: %s", sql, err);
+		return NULL;
+	}
+	char *v = gn_strdup(PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+	PQclear(r);
+	return v;
+}
+
+static bool own_cluster(void)
+{
+	return pgdir[0] != '\0';
+}
+
+/* Makes the server go away for our session. */
+static void server_down(void)
+{
+	if (own_cluster()) {
+		pgtmp("stop");
+		return;
+	}
+	char *sql = gn_strdup_printf("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+				     " WHERE datname = '%s' AND application_name = 'gannet'", dbname);
+	gn_free(outside(sql));
+	gn_free(sql);
+}
+
+static void server_up(void)
+{
+	if (own_cluster() && pgtmp("start") != 0)
+		diag("pgtmp start failed");
+}
+
+/* ---- the loop ---- */
+
+static void nothing(void *data)
+{
+	(void)data;
+}
+
+/* Runs the loop until *flag or timeout; each() runs about every 200ms. */
+static bool run_until(const int *flag, double timeout, void (*each)(void))
+{
+	struct gn_timer *wake = gn_timer_new(50, true, nothing, NULL);
+	double deadline = mono() + timeout, next = 0;
+	while (!*flag && mono() < deadline) {
+		if (each != NULL && mono() >= next) {
+			each();
+			next = mono() + 0.2;
+		}
+		ev_run(core_loop, EVRUN_ONCE);
+	}
+	gn_timer_free(&wake);
+	return *flag != 0;
+}
+
+static int notes;
+static char last_payload[256];
+static void *last_data;
+
+static void on_note(const char *channel, const char *payload, void *data)
+{
+	(void)channel;
+	notes++;
+	snprintf(last_payload, sizeof(last_payload), "%s", payload);
+	last_data = data;
+}
+
+static void notify_from_outside(void)
+{
+	gn_free(outside("NOTIFY t_chan, 'from outside'"));
+}
+
+/* ---- tests ---- */
+
+static void test_queries(void)
+{
+	const char *err = NULL;
+
+	const char *p2[2] = { "2", "3" };
+	char *v = query1("SELECT $1::int + $2::int", 2, p2);
+	is_str(v, "5", "query with text parameters");
+	gn_free(v);
+
+	const char *pnull[1] = { NULL };
+	v = query1("SELECT $1::text IS NULL", 1, pnull);
+	is_str(v, "t", "a NULL parameter is SQL NULL");
+	gn_free(v);
+
+	ok(gn_db_exec("CREATE TABLE t (id serial PRIMARY KEY, v text UNIQUE, b bytea)",
+		      0, NULL, &err) == 0, "gn_db_exec creates a table");
+	const char *pins[1] = { NULL };
+	ok(gn_db_exec("INSERT INTO t (v) VALUES ($1)", 1, pins, &err) == 0,
+	   "insert a NULL value");
+	ok(outside_is("SELECT count(*) FROM t WHERE v IS NULL", "1"),
+	   "the NULL row is visible outside (autocommit)");
+
+	/* Binary: a NUL byte inside, sent as binary and read back binary. */
+	static const char bin[5] = { 'a', '\0', 'b', '\xff', 'c' };
+	const char *vals[1] = { bin };
+	int lens[1] = { 5 }, fmts[1] = { 1 };
+	PGresult *r = gn_db_query_params("SELECT length($1::bytea), $1::bytea", 1, vals,
+					 lens, fmts, 1, &err);
+	ok(r != NULL, "binary parameter and binary result");
+	if (r != NULL) {
+		is_int(PQgetlength(r, 0, 1), 5, "binary result has all 5 bytes");
+		ok(memcmp(PQgetvalue(r, 0, 1), bin, 5) == 0, "binary bytes round-trip");
+		PQclear(r);
+	}
+	r = gn_db_query_params("INSERT INTO t (v, b) VALUES ('bin', $1) RETURNING encode(b, 'hex')",
+			       1, vals, lens, fmts, 0, &err);
+	is_str(r ? PQgetvalue(r, 0, 0) : NULL, "610062ff63", "binary parameter stored as bytea");
+	PQclear(r);
+
+	/* Errors. */
+	r = gn_db_query("SELEC 1", 0, NULL, &err);
+	ok(r == NULL, "a syntax error fails");
+	like(err, "syntax error", "the message says syntax error");
+	is_str(gn_db_error_sqlstate(), "42601", "SQLSTATE of a syntax error");
+	is_int(gn_db_error_is_temporary(), 0, "a syntax error is permanent");
+
+	const char *pdup[1] = { "bin" };
+	ok(gn_db_exec("INSERT INTO t (v) VALUES ($1)", 1, pdup, &err) < 0, "unique violation fails");
+	is_str(gn_db_error_sqlstate(), "23505", "SQLSTATE of a unique violation");
+	is_int(gn_db_error_is_temporary(), 0, "a unique violation is permanent");
+
+	v = query1("SELECT 1", 0, NULL);
+	is_str(v, "1", "the connection works after errors");
+	gn_free(v);
+	is_str(gn_db_error_sqlstate(), "", "no SQLSTATE after a success");
+
+	v = query1("SELECT current_setting('application_name')", 0, NULL);
+	is_str(v, "gannet", "application_name is gannet");
+	gn_free(v);
+}
+
+static void test_transactions(void)
+{
+	const char *err = NULL;
+	const char *pa[1] = { "committed" }, *pb[1] = { "rolled back" }, *pc[1] = { "aborted" };
+
+	ok(gn_db_begin(&err) == 0, "begin");
+	ok(gn_db_exec("INSERT INTO t (v) VALUES ($1)", 1, pa, &err) == 0, "insert in a transaction");
+	ok(outside_is("SELECT count(*) FROM t WHERE v = 'committed'", "0"),
+	   "not visible outside before commit");
+	ok(gn_db_commit(&err) == 0, "commit");
+	ok(outside_is("SELECT count(*) FROM t WHERE v = 'committed'", "1"),
+	   "visible outside after commit");
+
+	ok(gn_db_begin(&err) == 0, "begin again");
+	ok(gn_db_exec("INSERT INTO t (v) VALUES ($1)", 1, pb, &err) == 0, "insert");
+	gn_db_rollback();
+	ok(outside_is("SELECT count(*) FROM t WHERE v = 'rolled back'", "0"),
+	   "rollback leaves nothing");
+
+	/* An error inside a transaction: COMMIT must not report success. */
+	ok(gn_db_begin(&err) == 0, "begin a transaction that will fail");
+	ok(gn_db_exec("INSERT INTO t (v) VALUES ($1)", 1, pc, &err) == 0, "insert");
+	ok(gn_db_exec("SELEC", 0, NULL, &err) < 0, "an error inside it");
+	ok(gn_db_commit(&err) < 0, "commit after an error fails");
+	is_str(gn_db_error_sqlstate(), "25P02", "with SQLSTATE 25P02");
+	ok(outside_is("SELECT count(*) FROM t WHERE v = 'aborted'", "0"),
+	   "nothing of the failed transaction was committed");
+
+	/* gn_db_rollback() keeps the error that led to it. */
+	ok(gn_db_begin(&err) == 0, "begin");
+	ok(gn_db_exec("SELECT 1/0", 0, NULL, &err) < 0, "division by zero");
+	gn_db_rollback();
+	is_str(gn_db_error_sqlstate(), "22012", "rollback keeps the failure's SQLSTATE");
+}
+
+static void test_notify(void)
+{
+	const char *err = NULL;
+
+	ok(gn_db_listen("Bad-Name", on_note, NULL, &err) < 0, "a channel name with - is refused");
+	ok(gn_db_listen("a\"; DROP TABLE t; --", on_note, NULL, &err) < 0,
+	   "a channel name with quotes is refused");
+	ok(gn_db_listen("1abc", on_note, NULL, &err) < 0, "a channel name starting with a digit is refused");
+	ok(gn_db_notify("x y", "p", &err) < 0, "notify on an invalid channel is refused");
+
+	static int tag;
+	ok(gn_db_listen("t_chan", on_note, &tag, &err) == 0, "listen on t_chan");
+	char *v = query1("SELECT count(*) FROM pg_listening_channels() c WHERE c = 't_chan'", 0, NULL);
+	is_str(v, "1", "the session listens on t_chan");
+	gn_free(v);
+
+	notes = 0;
+	notify_from_outside();
+	ok(run_until(&notes, 10, NULL), "a NOTIFY from another session is delivered through the loop");
+	is_str(last_payload, "from outside", "with its payload");
+	ok(last_data == &tag, "and the listener's data");
+
+	notes = 0;
+	ok(gn_db_notify("t_chan", "own", &err) == 0, "gn_db_notify");
+	is_int(notes, 0, "our own notification is not delivered inside the query");
+	ok(run_until(&notes, 10, NULL), "but from the loop afterwards");
+	is_str(last_payload, "own", "with its payload");
+
+	notes = 0;
+	ok(gn_db_notify("t_other", "x", &err) == 0, "notify on a channel nobody listens to");
+	ok(!run_until(&notes, 0.3, NULL), "is not delivered");
+}
+
+/* The connection breaks: synchronous queries, no loop running. */
+static void test_reconnect_sync(void)
+{
+	const char *err = NULL;
+
+	server_down();
+	PGresult *r = gn_db_query("SELECT 1", 0, NULL, &err);
+	ok(r == NULL, "a query after the server went away fails");
+	PQclear(r);
+	is_int(gn_db_error_is_temporary(), 1, "as temporary");
+	like(err, "connection", "the message says the connection broke");
+
+	r = gn_db_query("SELECT 1", 0, NULL, &err);
+	ok(r == NULL && gn_db_error_is_temporary(), "the next query at once fails as temporary too");
+	PQclear(r);
+	like(err, "reconnecting", "without a connection attempt before the backoff passed");
+
+	server_up();
+	/* The backoff passes; the first query after it reconnects. */
+	char *v = NULL;
+	double deadline = mono() + 30;
+	while (v == NULL && mono() < deadline) {
+		sleep_ms(150);
+		r = gn_db_query("SELECT 42", 0, NULL, &err);
+		if (r != NULL) {
+			v = gn_strdup(PQgetvalue(r, 0, 0));
+			PQclear(r);
+		} else if (!gn_db_error_is_temporary()) {
+			diag("permanent error while reconnecting: %s", err);
+			break;
+		}
+	}
+	is_str(v, "42", "a query succeeds once the server is back");
+	gn_free(v);
+	v = query1("SELECT count(*) FROM pg_listening_channels() c WHERE c = 't_chan'", 0, NULL);
+	is_str(v, "1", "LISTEN was issued again after reconnecting");
+	gn_free(v);
+}
+
+/* The connection breaks while idle: the loop notices and reconnects. */
+static void test_reconnect_loop(void)
+{
+	static int never;
+
+	server_down();
+	/* With our own cluster the server stays away for a while: attempts
+	 * from the loop fail and back off. */
+	if (own_cluster())
+		run_until(&never, 0.8, NULL);
+	server_up();
+	notes = 0;
+	last_payload[0] = '\0';
+	/* Only a reconnection from the loop with LISTEN issued again can
+	 * deliver this: nothing else queries meanwhile. */
+	ok(run_until(&notes, 30, notify_from_outside),
+	   "after a restart, the loop reconnects and notifications arrive again");
+	is_str(last_payload, "from outside", "with their payload");
+	char *v = query1("SELECT 7", 0, NULL);
+	is_str(v, "7", "queries work after the background reconnection");
+	gn_free(v);
+}
+
+static void test_transaction_lost(void)
+{
+	const char *err = NULL;
+	const char *p[1] = { "lost" };
+
+	ok(gn_db_begin(&err) == 0, "begin");
+	ok(gn_db_exec("INSERT INTO t (v) VALUES ($1)", 1, p, &err) == 0, "insert");
+	server_down();
+	ok(gn_db_exec("INSERT INTO t (v) VALUES ('lost 2')", 0, NULL, &err) < 0 &&
+	   gn_db_error_is_temporary(), "a query when the connection broke fails as temporary");
+	server_up();
+	sleep_ms(300);	/* past the backoff: a query could reconnect now */
+	ok(gn_db_exec("INSERT INTO t (v) VALUES ('lost 3')", 0, NULL, &err) < 0 &&
+	   gn_db_error_is_temporary(),
+	   "later queries of the lost transaction fail as temporary (no autocommit)");
+	ok(gn_db_commit(&err) < 0, "commit of the lost transaction fails");
+	is_int(gn_db_error_is_temporary(), 1, "as temporary");
+	like(err, "transaction", "saying the transaction was lost");
+	gn_db_rollback();
+
+	char *v = NULL;
+	double deadline = mono() + 30;
+	while (v == NULL && mono() < deadline) {
+		v = query1("SELECT count(*) FROM t WHERE v LIKE 'lost%'", 0, NULL);
+		if (v == NULL)
+			sleep_ms(150);
+	}
+	is_str(v, "0", "nothing of the lost transaction was committed");
+	gn_free(v);
+}
+
+static void test_migrations(void)
+{
+	const char *err = NULL;
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f;
+
+	is_int(db_check_schema(&err), 1, "a fresh database has pending migrations");
+
+	f = open_memstream(&out, &outlen);
+	int n = db_migrate(f, &err);
+	fclose(f);
+	ok(n >= 1, "migrate applies the core's migrations on a fresh database");
+	if (n < 0)
+		diag("%s", err);
+	like(out, "applied core 1 001_core\n", "and prints what it applied");
+	free(out);
+	ok(outside_is("SELECT count(*) FROM gn_schema_migrations WHERE module = 'core'"
+		      " AND version = 1 AND name = '001_core'", "1"), "the migration is recorded");
+	ok(outside_is("SELECT value ~ '^[0-9a-f-]{36}$' FROM gn_meta WHERE key = 'installation_id'",
+		      "t"), "the installation id was generated");
+	is_int(db_check_schema(&err), 0, "nothing is pending afterwards");
+
+	out = NULL;
+	f = open_memstream(&out, &outlen);
+	n = db_migrate(f, &err);
+	fclose(f);
+	is_int(n, 0, "migrate again applies nothing");
+	is_str(out, "", "and prints nothing");
+	free(out);
+
+	/* A list with a gap, a list starting at 0, a list registered twice. */
+	static const struct gn_migration gap[] = {
+		{ 1, "001_a", "SELECT 1" }, { 3, "003_c", "SELECT 1" },
+	};
+	static const struct gn_migration zero[] = { { 0, "000_a", "SELECT 1" } };
+	static const struct gn_migration good[] = {
+		{ 1, "001_a", "SELECT 1" }, { 2, "002_b", "SELECT 1" },
+	};
+	ok(migrations_add("gapmod", gap, 2, &err) < 0, "a list with a gap in versions is refused");
+	like(err, "version 3", "naming the version");
+	ok(migrations_add("zeromod", zero, 1, &err) < 0, "a list starting at 0 is refused");
+	ok(migrations_add("core", good, 2, &err) < 0, "nobody registers migrations as core");
+	ok(migrations_add("goodmod", good, 2, &err) == 0, "a good list is accepted");
+	ok(migrations_add("goodmod", good, 2, &err) < 0, "twice for one module is refused");
+	const struct gn_migration *list;
+	size_t count;
+	migrations_of("goodmod", &list, &count);
+	ok(list == good && count == 2, "migrations_of returns the list");
+	migrations_of("gapmod", &list, &count);
+	ok(list == NULL && count == 0, "the refused list was not kept");
+
+	/* A schema newer than this build knows. */
+	gn_free(outside("INSERT INTO gn_schema_migrations (module, version, name)"
+			" VALUES ('core', 99, '099_future')"));
+	is_int(db_check_schema(&err), -1, "a newer recorded schema is refused");
+	char *want = gn_strdup_printf("database schema of core is at version 99, this gannet knows"
+				      " up to %zu: upgrade gannet", core_migrations_count);
+	is_str(err, want, "with a message saying what to do");
+	ok(db_migrate(NULL, &err) < 0, "migrate refuses it too");
+	is_str(err, want, "with the same message");
+	gn_free(want);
+
+	/* A module this config does not load may be ahead: not our business. */
+	gn_free(outside("DELETE FROM gn_schema_migrations WHERE version = 99"));
+	gn_free(outside("INSERT INTO gn_schema_migrations (module, version, name)"
+			" VALUES ('notloaded', 5, '005_x')"));
+	is_int(db_check_schema(&err), 0, "versions of modules not loaded are ignored");
+}
+
+/* ---- set-up ---- */
+
+static bool setup(void)
+{
+	const char *ci = getenv("GANNET_TEST_CONNINFO");
+	const char *host = getenv("GANNET_TEST_PGHOST"), *port = getenv("GANNET_TEST_PGPORT");
+
+	if (ci != NULL && *ci != '\0') {
+		base_conninfo = gn_strdup(ci);
+	} else if (host != NULL && *host != '\0' && port != NULL && *port != '\0') {
+		base_conninfo = gn_strdup_printf("host=%s port=%s user=gannet dbname=postgres",
+						 host, port);
+	} else {
+		snprintf(pgdir, sizeof(pgdir), "/tmp/gannet-pgtmp-XXXXXX");
+		if (mkdtemp(pgdir) == NULL) {
+			diag("mkdtemp: %s", strerror(errno));
+			pgdir[0] = '\0';
+			return false;
+		}
+		atexit(cleanup);
+		if (pgtmp("start") != 0) {
+			diag("t/lib/pgtmp start failed");
+			return false;
+		}
+		base_conninfo = gn_strdup_printf("host=%s port=5432 user=gannet dbname=postgres",
+						 pgdir);
+	}
+
+	snprintf(dbname, sizeof(dbname), "t_db_%ld_%ld", (long)getpid(), (long)time(NULL));
+	PGconn *c = admin(base_conninfo);
+	if (c == NULL)
+		return false;
+	char *sql = gn_strdup_printf("CREATE DATABASE %s", dbname);
+	PGresult *r = PQexec(c, sql);
+	gn_free(sql);
+	bool okay = PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!okay)
+		diag("CREATE DATABASE: %s", PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+	/* Later keywords win in a key=value conninfo. */
+	conninfo = gn_strdup_printf("%s dbname=%s", base_conninfo, dbname);
+	return okay;
+}
+
+static void drop_db(void)
+{
+	if (own_cluster())
+		return;		/* the whole cluster goes */
+	PGconn *c = admin(base_conninfo);
+	if (c == NULL)
+		return;
+	char *sql = gn_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)", dbname);
+	PQclear(PQexec(c, sql));
+	gn_free(sql);
+	PQfinish(c);
+}
+
+int main(void)
+{
+	const char *err = NULL;
+
+	log_init("test_db");
+	if (!setup()) {
+		ok(false, "a PostgreSQL cluster for the test");
+		return done_testing();
+	}
+	loop_init();
+
+	ok(db_init("host=/nonexistent/dir port=1 dbname=x connect_timeout=2", &err) < 0,
+	   "db_init fails when the database cannot be reached");
+	like(err, "cannot connect", "saying so");
+
+	ok(db_init(conninfo, &err) == 0, "db_init connects");
+	db_watch();
+
+	test_migrations();
+	test_queries();
+	test_transactions();
+	test_notify();
+	test_reconnect_sync();
+	test_reconnect_loop();
+	test_transaction_lost();
+
+	db_close();
+	drop_db();
+	cleanup();
+	return done_testing();
+}

@@ -1,0 +1,150 @@
+/*
+ * t/unit/test_service.c: services (core/service.c) and the other
+ * registries of the register phase: runner jobs and CLI commands
+ * (core/runner.c).
+ */
+#include "core.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "tap.h"
+
+struct demo_v1 {
+	size_t size;
+	int (*twice)(int);
+};
+
+/* What an older provider (built before `twice` existed) would have. */
+struct demo_v1_old {
+	size_t size;
+};
+
+static int twice(int x)
+{
+	return 2 * x;
+}
+
+static const struct demo_v1 demo_ops = { sizeof(struct demo_v1), twice };
+static const struct demo_v1_old old_ops = { sizeof(struct demo_v1_old) };
+
+static char cli_seen[256];
+
+static int cli_fn(int argc, char **argv, void *data)
+{
+	size_t n = 0;
+	n += (size_t)snprintf(cli_seen + n, sizeof(cli_seen) - n, "%s:%d", (const char *)data, argc);
+	for (int i = 0; i < argc && n < sizeof(cli_seen); i++)
+		n += (size_t)snprintf(cli_seen + n, sizeof(cli_seen) - n, " %s", argv[i]);
+	return 3;
+}
+
+static int job_runs;
+
+static void job_fn(void *data)
+{
+	(void)data;
+	job_runs++;
+}
+
+static bool guard_fired;
+
+static void guard_cb(void *data)
+{
+	(void)data;
+	guard_fired = true;
+}
+
+int main(void)
+{
+	struct gn_module_ctx *core = modules_core_ctx();
+	const char *error = NULL;
+
+	/* Services. */
+	is_int(gn_service_provide(core, "demo.v1", &demo_ops, &error), 0, "a service is provided");
+	const struct demo_v1 *ops = gn_service_lookup("demo.v1");
+	ok(ops == &demo_ops, "and found by name");
+	ok(GN_OPS_HAS(ops, twice) && ops->twice(21) == 42, "GN_OPS_HAS sees a member the table has");
+	is_str(gn_service_provider("demo.v1"), "core", "the provider is named");
+	ok(gn_service_lookup("demo.v2") == NULL, "another version is another name: not found");
+	ok(gn_service_provider("nothing") == NULL, "no provider for an unknown service");
+	ok(gn_service_provide(core, "demo.v1", &demo_ops, &error) < 0, "a name is provided once");
+	like(error, "already provided by module core", "the error names the provider");
+	is_int(gn_service_provide(core, "old.v1", &old_ops, &error), 0, "an older, smaller table is accepted");
+	const struct demo_v1 *old = gn_service_lookup("old.v1");
+	ok(!GN_OPS_HAS(old, twice), "GN_OPS_HAS says a member past its size is missing");
+	static const size_t zero = 0;
+	ok(gn_service_provide(core, "zero.v1", &zero, &error) < 0, "a table must start with its size");
+	ok(gn_service_provide(core, "Bad Name", &demo_ops, &error) < 0, "a name has no spaces or capitals");
+	ok(gn_service_provide(core, "null.v1", NULL, &error) < 0, "a table is needed");
+
+	/* CLI commands: longest match. */
+	is_int(gn_cli_register(core, "config tlspubkey", "list|add", cli_fn, "two", &error), 0,
+	       "a two-word command registers");
+	is_int(gn_cli_register(core, "config  tlspubkey list", "", cli_fn, "three", &error), 0,
+	       "a longer command sharing its words registers");
+	is_int(gn_cli_register(core, "queue", "list", cli_fn, "one", &error), 0, "a one-word command registers");
+	ok(gn_cli_register(core, "config tlspubkey", "", cli_fn, "dup", &error) < 0, "the same words register once");
+	like(error, "already registered", "with an error");
+	ok(gn_cli_register(core, "serve", "", cli_fn, "x", &error) < 0, "gannet's own commands are taken");
+	ok(gn_cli_register(core, "config check", "", cli_fn, "x", &error) < 0, "config check is taken");
+	ok(gn_cli_register(core, "", "", cli_fn, "x", &error) < 0, "a command has words");
+	ok(gn_cli_register(core, "x --y", "", cli_fn, "x", &error) < 0, "words are not options");
+
+	char *a1[] = { "config", "tlspubkey", "list", "-v" };
+	is_int(cli_dispatch(4, a1), 3, "dispatch returns the command's exit code");
+	is_str(cli_seen, "three:2 list -v", "the longest matching command runs, argv from its last word");
+	char *a2[] = { "config", "tlspubkey", "add", "k" };
+	cli_dispatch(4, a2);
+	is_str(cli_seen, "two:3 tlspubkey add k", "a shorter command gets the rest");
+	char *a3[] = { "queue" };
+	cli_dispatch(1, a3);
+	is_str(cli_seen, "one:1 queue", "a one-word command without arguments");
+	char *a4[] = { "config", "nothing" };
+	is_int(cli_dispatch(2, a4), -1, "no matching command: -1");
+	char *a5[] = { "config" };
+	is_int(cli_dispatch(1, a5), -1, "a prefix of a command is not a command");
+
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	cli_print_usage(mem);
+	fclose(mem);
+	like(buf, "gannet config tlspubkey list|add", "usage lists commands with their arguments");
+	like(buf, "gannet queue list", "usage lists every command");
+	ok(strstr(buf, "gannet config tlspubkey list|add") < strstr(buf, "gannet queue"),
+	   "usage is sorted by command");
+	free(buf);
+
+	/* Runner jobs. */
+	ok(gn_runner_job_register(core, "tick", 0, job_fn, NULL, &error) < 0, "a job needs an interval");
+	is_int(gn_runner_job_register(core, "tick", 10, job_fn, NULL, &error), 0, "a job registers");
+	ok(gn_runner_job_register(core, "tick", 10, job_fn, NULL, &error) < 0, "a job name is registered once per module");
+	loop_init();
+	runner_jobs_start();
+	struct gn_timer *guard = gn_timer_new(5000, false, guard_cb, NULL);
+	while (job_runs < 3 && !guard_fired)
+		ev_run(core_loop, EVRUN_ONCE);
+	ok(job_runs >= 3, "a started job runs repeatedly");
+	runner_jobs_stop();
+	int runs = job_runs;
+	gn_timer_free(&guard);
+	guard = gn_timer_new(50, false, guard_cb, NULL);
+	guard_fired = false;
+	while (!guard_fired)
+		ev_run(core_loop, EVRUN_ONCE);
+	gn_timer_free(&guard);
+	is_int(job_runs, runs, "a stopped job runs no more");
+
+	/* After the register phase everything is refused. */
+	modules_register();
+	ok(gn_service_provide(core, "late.v1", &demo_ops, &error) < 0, "gn_service_provide after register fails");
+	like(error, "gn_service_provide called after the register phase", "saying why");
+	ok(gn_cli_register(core, "late", "", cli_fn, "x", &error) < 0, "gn_cli_register after register fails");
+	ok(gn_runner_job_register(core, "late", 10, job_fn, NULL, &error) < 0,
+	   "gn_runner_job_register after register fails");
+	ok(gn_service_lookup("demo.v1") == &demo_ops, "lookups still work");
+
+	services_free();
+	ok(gn_service_lookup("demo.v1") == NULL, "services_free forgets the services");
+	return done_testing();
+}
