@@ -11,7 +11,9 @@ pkginclude_HEADERS = \
 	core/include/gannet/loop.h \
 	core/include/gannet/conn.h \
 	core/include/gannet/db.h \
-	core/include/gannet/runner.h
+	core/include/gannet/runner.h \
+	core/include/gannet/addr.h \
+	core/include/gannet/mime.h
 
 pkgconfig_DATA = core/gannet.pc
 
@@ -36,7 +38,9 @@ core_libgannet_core_la_SOURCES = \
 	core/migrate.c \
 	core/master.c \
 	core/localserve.c \
-	core/main.c
+	core/main.c \
+	core/addr.c \
+	core/mime.c
 nodist_core_libgannet_core_la_SOURCES = core/schema.c
 core_libgannet_core_la_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
 core_libgannet_core_la_LIBADD = $(DEP_LIBS)

@@ -12,5 +12,7 @@ include t/mk/modules.mk
 include t/mk/net.mk
 include t/mk/db.mk
 include t/mk/master.mk
+include t/mk/addr.mk
+include t/mk/mime.mk
 
 check_PROGRAMS += $(TESTPROGS)

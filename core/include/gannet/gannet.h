@@ -17,6 +17,8 @@
 #include <gannet/conn.h>
 #include <gannet/db.h>
 #include <gannet/runner.h>
+#include <gannet/addr.h>
+#include <gannet/mime.h>
 
 #ifdef __cplusplus
 extern "C" {
