@@ -218,6 +218,17 @@ void master_request_stop(void);
 /* Whether a graceful stop is under way in this process. */
 bool master_stopping(void);
 
+/* ---- the core's own register phase ----
+ * Called before the modules register (core/main.c): each area of the core
+ * defines its hook points, CLI commands and the like with
+ * modules_core_ctx().  Each returns 0 or -1 (error recorded with
+ * conf_error()). */
+int store_register(void);	/* core/store.c */
+int auth_register(void);	/* core/auth.c */
+int tlspubkey_register(void);	/* core/tlspubkey.c */
+int deliver_register(void);	/* core/deliver.c */
+int import_register(void);	/* core/import.c */
+
 /* ---- the command line (core/main.c) ---- */
 
 /* Loads and checks the config at path, loads the modules, and serves

@@ -732,6 +732,16 @@ int gn_db_exec(const char *sql, int nparams, const char *const *params,
 	return 0;
 }
 
+int gn_db_in_transaction(void)
+{
+	if (db.tx_lost)
+		return 1;
+	if (db.conn == NULL)
+		return 0;
+	PGTransactionStatusType st = PQtransactionStatus(db.conn);
+	return st == PQTRANS_INTRANS || st == PQTRANS_INERROR;
+}
+
 int gn_db_begin(const char **error_r)
 {
 	if (db.tx_lost || db.tx_open) {

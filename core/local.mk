@@ -13,7 +13,10 @@ pkginclude_HEADERS = \
 	core/include/gannet/db.h \
 	core/include/gannet/runner.h \
 	core/include/gannet/addr.h \
-	core/include/gannet/mime.h
+	core/include/gannet/mime.h \
+	core/include/gannet/store.h \
+	core/include/gannet/auth.h \
+	core/include/gannet/deliver.h
 
 pkgconfig_DATA = core/gannet.pc
 
@@ -40,7 +43,15 @@ core_libgannet_core_la_SOURCES = \
 	core/localserve.c \
 	core/main.c \
 	core/addr.c \
-	core/mime.c
+	core/mime.c \
+	core/store.c \
+	core/store-int.h \
+	core/store-mailbox.c \
+	core/store-blob.c \
+	core/auth.c \
+	core/tlspubkey.c \
+	core/deliver.c \
+	core/import.c
 nodist_core_libgannet_core_la_SOURCES = core/schema.c
 core_libgannet_core_la_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
 core_libgannet_core_la_LIBADD = $(DEP_LIBS)

@@ -8,9 +8,14 @@
  *   pgdata/         the cluster (initdb on first run; Debian's binaries)
  *   run/            its unix socket; it listens on no TCP port
  *   localhost.pem   a self-signed certificate for localhost, and .key
- *   password        the password of gannet@localhost, made on first run
+ *   password        the password of the account gannet (address
+ *                   gannet@localhost, domain localhost with catchall
+ *                   separator "+"), made on the first run
  *   gannet.conf     written anew at every start: loopback listeners for the
  *                   modules that are installed, and those modules
+ * The ports are mox's (SMTP 1025, submission 1587, ...);
+ * $GANNET_LOCALSERVE_PORT_SHIFT adds to each, so that two can run at once
+ * (tests do).
  * PostgreSQL refuses to run as root: as root, the cluster and gannet itself
  * run as the user "gannet" when it exists, else "nobody".  Gannet then runs
  * in one process (serve --foreground); on SIGINT or SIGTERM it stops, and
@@ -38,7 +43,7 @@ static const struct {
 	const char *module, *protocol, *tls;
 	unsigned port;
 } local_listeners[] = {
-	{ "smtp", "smtp", "none", 1025 },
+	{ "smtp", "smtp", "starttls", 1025 },
 	{ "submission", "submission", "starttls", 1587 },
 	{ "submission", "submission", "implicit", 1465 },
 	{ "imap", "imap", "starttls", 1143 },
@@ -248,8 +253,16 @@ static bool listener_wanted(const char *module)
 	return module_installed(module);
 }
 
+static unsigned port_shift(void)
+{
+	const char *env = getenv("GANNET_LOCALSERVE_PORT_SHIFT");
+	long v = env != NULL ? strtol(env, NULL, 10) : 0;
+	return v > 0 && v < 60000 ? (unsigned)v : 0;
+}
+
 static int write_config(const char *dir, const struct runas *r, struct gn_buf *summary)
 {
+	unsigned shift = port_shift();
 	struct gn_buf *c = gn_buf_new(0);
 	gn_buf_printf(c,
 		"# Written by `gannet localserve` at every start: edits are lost.\n"
@@ -280,10 +293,10 @@ static int write_config(const char *dir, const struct runas *r, struct gn_buf *s
 		if (!listener_wanted(local_listeners[i].module))
 			continue;
 		gn_buf_printf(c, "%s  { address = \"127.0.0.1\"; port = %u; protocol = \"%s\"; tls = \"%s\"; }",
-			      first ? "listeners = (\n" : ",\n", local_listeners[i].port,
+			      first ? "listeners = (\n" : ",\n", local_listeners[i].port + shift,
 			      local_listeners[i].protocol, local_listeners[i].tls);
 		gn_buf_printf(summary, "  %-11s 127.0.0.1:%u (%s)\n", local_listeners[i].protocol,
-			      local_listeners[i].port,
+			      local_listeners[i].port + shift,
 			      strcmp(local_listeners[i].tls, "none") == 0 ? "plain" : local_listeners[i].tls);
 		first = false;
 	}
@@ -357,6 +370,59 @@ static int pg_init(const struct runas *r, const char *bindir, const char *dir)
 	}
 	snprintf(path, sizeof(path), "%s/pgdata/.gannet-ready", dir);
 	return write_file(path, "", 0, 0600);
+}
+
+/* The domain localhost (catchall separator "+", as mox's localserve) and the
+ * account gannet with the address gannet@localhost and the password, made
+ * once.  Runs before gannet serves, on its own connection to the cluster.
+ * Returns 1 when it created the account, 0 when it existed, -1 on error. */
+static int setup_account(const char *dir, const char *password)
+{
+	char conninfo[4200];
+	const char *err;
+	int ret = -1;
+	struct gn_pool *pool = gn_pool_new();
+	struct gn_store_account *acct;
+
+	snprintf(conninfo, sizeof(conninfo), "host=%s/run dbname=gannet user=gannet", dir);
+	if (db_init(conninfo, &err) < 0) {
+		fprintf(stderr, "gannet localserve: database: %s\n", err);
+		goto out;
+	}
+	/* The core's tables; modules migrate theirs when gannet starts. */
+	if (db_migrate(NULL, &err) < 0) {
+		fprintf(stderr, "gannet localserve: migrate: %s\n", err);
+		goto out;
+	}
+	int found = gn_store_account_find(pool, "gannet", &acct, &err);
+	if (found < 0) {
+		fprintf(stderr, "gannet localserve: %s\n", err);
+		goto out;
+	}
+	if (found > 0) {
+		ret = 0;
+		goto out;
+	}
+	if (gn_db_begin(&err) < 0)
+		goto fail;
+	struct gn_store_domain *dom;
+	int have_domain = gn_store_domain_find(pool, "localhost", &dom, &err);
+	if (have_domain < 0 ||
+	    (have_domain == 0 && gn_store_domain_add(pool, "localhost", "+", NULL, &err) < 0) ||
+	    gn_store_account_add(pool, "gannet", "gannet@localhost", "Gannet Localserve", &acct, &err) < 0 ||
+	    gn_auth_password_set(acct->id, password, strlen(password), &err) < 0 ||
+	    gn_db_commit(&err) < 0) {
+		gn_db_rollback();
+		goto fail;
+	}
+	ret = 1;
+	goto out;
+fail:
+	fprintf(stderr, "gannet localserve: creating the account gannet@localhost: %s\n", err);
+out:
+	db_close();
+	gn_pool_free(&pool);
+	return ret;
 }
 
 static void localserve_usage(FILE *out)
@@ -469,16 +535,23 @@ int localserve_main(int argc, char **argv)
 		gn_buf_free(&summary);
 		return 1;
 	}
+	int made = setup_account(dir, password);
+	if (made < 0) {
+		gn_buf_free(&summary);
+		pg_stop(&r, bindir, dir);
+		return 1;
+	}
 
 	printf("gannet localserve: %s setup in %s\n"
 	       "  config      %s/gannet.conf (written anew at every start)\n"
 	       "  database    PostgreSQL in %s/pgdata, socket %s/run (no TCP port)\n"
 	       "  TLS         %s (self-signed for localhost)\n"
-	       "  account     gannet@localhost: not created yet (this version has no account\n"
-	       "              store); it will get the password %s (kept in %s/password)\n"
+	       "  account     gannet (address gannet@localhost, catchall gannet+tag@localhost)%s\n"
+	       "              password %s (kept in %s/password)\n"
 	       "%s"
 	       "Stop with Ctrl-C.\n",
-	       fresh ? "new" : "existing", dir, dir, dir, dir, cert, password, dir,
+	       fresh ? "new" : "existing", dir, dir, dir, dir, cert,
+	       made > 0 ? ", created now" : "", password, dir,
 	       gn_buf_data(summary));
 	fflush(stdout);
 	gn_buf_free(&summary);

@@ -53,6 +53,21 @@ static const char *default_config_path(void)
 	return path;
 }
 
+/* The core's areas register before the modules, so modules find the
+ * core's hook points and may add to them. */
+static int core_register(void)
+{
+	int (*const fns[])(void) = {
+		store_register, auth_register, tlspubkey_register,
+		deliver_register, import_register,
+	};
+	int ret = 0;
+	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
+		if (fns[i]() < 0)
+			ret = -1;
+	return ret;
+}
+
 enum setup_level {
 	SETUP_CONFIG,		/* config file only */
 	SETUP_MODULES,		/* and modules loaded and registered */
@@ -63,7 +78,8 @@ enum setup_level {
 static int load_setup(const char *path, enum setup_level level)
 {
 	if (conf_load(path) == 0 && level >= SETUP_MODULES) {
-		if (modules_load(core_conf) == 0 && modules_register() == 0) {
+		if (modules_load(core_conf) == 0 && core_register() == 0 &&
+		    modules_register() == 0) {
 			conf_check_unused();
 			hooks_check();
 			if (level >= SETUP_SERVE)

@@ -14,5 +14,8 @@ include t/mk/db.mk
 include t/mk/master.mk
 include t/mk/addr.mk
 include t/mk/mime.mk
+include t/mk/store.mk
+include t/mk/auth.mk
+include t/mk/deliver.mk
 
 check_PROGRAMS += $(TESTPROGS)

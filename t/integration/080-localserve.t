@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""gannet localserve: creates its private PostgreSQL cluster, certificate and
-config on the first run, serves, stops itself and its cluster on SIGTERM and
+"""gannet localserve: creates its private PostgreSQL cluster, certificate,
+config and the account gannet@localhost on the first run, serves, stops itself and its cluster on SIGTERM and
 SIGINT, and reuses everything on the second run."""
 import os
 import signal
@@ -17,12 +17,18 @@ d = os.path.join(base, "ls")
 env = dict(os.environ, GANNET_LOCALSERVE_DIR="", GANNET_MODULE_DIR=os.path.join(base, "nomodules"))
 
 
+def psql(sql):
+    r = subprocess.run(["psql", "-X", "-A", "-t", "-q", "host=%s/run dbname=gannet user=gannet" % d,
+                        "-c", sql], capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else "psql failed: " + r.stderr
+
+
 def cluster_running():
     r = subprocess.run(["pgrep", "-a", "-f", "postgres -D %s/pgdata" % d], capture_output=True, text=True)
     return r.returncode == 0 and "listen_addresses=" in r.stdout
 
 
-def run_once(sig):
+def run_once(sig, while_running=None):
     p = subprocess.Popen([g.GANNET, "localserve", "--dir", d], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
     out = []
@@ -37,6 +43,7 @@ def run_once(sig):
             started = True
             break
     running = cluster_running()
+    extra = while_running() if started and while_running else None
     p.send_signal(sig)
     try:
         rest, _ = p.communicate(timeout=60)
@@ -44,10 +51,20 @@ def run_once(sig):
         os.killpg(p.pid, signal.SIGKILL)
         rest, _ = p.communicate()
     out.append(rest)
-    return p.returncode, started, running, "".join(out)
+    return p.returncode, started, running, "".join(out), extra
 
 
-rc, started, running, out = run_once(signal.SIGTERM)
+def first_visit():
+    return (None,
+            psql("SELECT a.name || ' ' || l.localpart || '@' || d.name || ' ' || "
+                 "(SELECT count(*) FROM gn_credentials c WHERE c.account_id = a.id) "
+                 "FROM gn_accounts a JOIN gn_addresses l ON l.account_id = a.id "
+                 "JOIN gn_domains d ON d.id = l.domain_id"),
+            psql("SELECT count(*) FROM gn_mailboxes m JOIN gn_accounts a ON a.id = m.account_id "
+                 "WHERE a.name = 'gannet' AND m.name = 'Inbox'"))
+
+
+rc, started, running, out, visit = run_once(signal.SIGTERM, first_visit)
 t.ok(started, "first run starts gannet in one process")
 t.ok(running, "its private PostgreSQL cluster runs while gannet does, on no TCP address")
 t.like(out, "new setup in %s" % d, "first run says it set up a new data directory")
@@ -56,6 +73,12 @@ t.like(out, "event=migration_applied module=core version=1", "migrations are app
 t.is_(rc, 0, "SIGTERM stops localserve with exit code 0")
 t.ok(not cluster_running(), "the cluster is stopped with it")
 t.like(out, "gannet localserve: stopped", "it says it stopped")
+t.like(out, "account     gannet (address gannet@localhost", "it names the account")
+t.like(out, "created now", "and says it created it")
+if visit is None:
+    visit = ("not started", "", "")
+t.is_(visit[1], "gannet gannet@localhost 1", "the account gannet@localhost exists with a password")
+t.is_(visit[2], "1", "the account has its Inbox")
 for f in ("pgdata/PG_VERSION", "localhost.pem", "localhost.key", "password", "gannet.conf"):
     t.ok(os.path.exists(os.path.join(d, f)), "%s exists" % f)
 t.is_(oct(os.stat(os.path.join(d, "localhost.key")).st_mode & 0o777), "0o600", "the key is private")
@@ -72,12 +95,23 @@ t.is_(check.returncode, 0, "the written config passes config check: " + check.st
 password = open(os.path.join(d, "password")).read().strip()
 t.ok(len(password) >= 16, "a password of 16 characters or more was made")
 
-rc, started, running, out = run_once(signal.SIGINT)
+def second_visit():
+    return (None,
+            psql("SELECT count(*) FROM gn_domains"),
+            psql("SELECT count(*) FROM gn_accounts"))
+
+
+rc, started, running, out, visit = run_once(signal.SIGINT, second_visit)
 t.ok(started, "second run starts")
 t.like(out, "existing setup in %s" % d, "second run reuses the data directory")
 t.ok("creating a PostgreSQL cluster" not in out, "second run creates no cluster")
 t.ok("event=migration_applied" not in out, "second run has no migration left to apply")
 t.is_(open(os.path.join(d, "password")).read().strip(), password, "the password is kept")
+t.ok("created now" not in out, "the account is not created again")
+if visit is None:
+    visit = ("not started", "", "")
+t.is_(visit[1], "1", "still one domain")
+t.is_(visit[2], "1", "still one account")
 t.is_(rc, 0, "SIGINT (Ctrl-C) stops it with exit code 0")
 t.ok(not cluster_running(), "the cluster is stopped again")
 

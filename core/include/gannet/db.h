@@ -44,6 +44,12 @@ int gn_db_begin(const char **error_r);
 int gn_db_commit(const char **error_r);
 void gn_db_rollback(void);
 
+/* Whether a transaction is open on this process's connection (begun with
+ * gn_db_begin() and not yet committed or rolled back, or lost with the
+ * connection and not yet ended): functions that write join it instead of
+ * opening their own.  Returns 1 or 0; asks libpq, no round trip. */
+int gn_db_in_transaction(void);
+
 /* Whether the last failure was temporary: connection lost, serialization
  * failure, deadlock, admin shutdown.  A client gets a retry-later answer. */
 int gn_db_error_is_temporary(void);

@@ -19,6 +19,9 @@
 #include <gannet/runner.h>
 #include <gannet/addr.h>
 #include <gannet/mime.h>
+#include <gannet/store.h>
+#include <gannet/auth.h>
+#include <gannet/deliver.h>
 
 #ifdef __cplusplus
 extern "C" {

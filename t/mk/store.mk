@@ -1,0 +1,8 @@
+# t/mk/store.mk: the store (core/store*.c): domains, accounts, addresses,
+# mailboxes, messages and blobs, against a real PostgreSQL (t/lib/pgtest.c).
+
+TESTPROGS += t/unit/test_store
+t_unit_test_store_SOURCES = t/unit/test_store.c t/lib/pgtest.c t/lib/pgtest.h
+t_unit_test_store_CPPFLAGS = $(UNITCPP) -DGN_TEST_SRCDIR='"$(abs_top_srcdir)"'
+t_unit_test_store_CFLAGS = $(UNITCC)
+t_unit_test_store_LDADD = $(UNITLIBS)

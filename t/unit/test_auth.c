@@ -1,0 +1,784 @@
+/*
+ * t/unit/test_auth.c: credentials, logins, the failed-auth limiter, attempt
+ * records (core/auth.c) and TLS public keys (core/tlspubkey.c).
+ *
+ * The pure parts are checked against published vectors: SCRAM-SHA-1
+ * (RFC 5802 5) and SCRAM-SHA-256 (RFC 7677 3) by recomputing the example
+ * exchanges' proofs and server signatures, HMAC-MD5 (RFC 2104, RFC 2202) and
+ * CRAM-MD5 (RFC 2195 example) from the stored midstates.  The rest runs
+ * against a real PostgreSQL: GANNET_TEST_CONNINFO if set, else
+ * GANNET_TEST_PGHOST/GANNET_TEST_PGPORT, else a cluster of our own made
+ * with t/lib/pgtmp; each run works in a fresh database.
+ */
+#include "core.h"
+
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
+#include <gnutls/abstract.h>
+#include <gnutls/x509.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tap.h"
+
+#ifndef GN_TEST_SRCDIR
+#define GN_TEST_SRCDIR "."
+#endif
+
+/* ---- helpers ---- */
+
+static void hex(const unsigned char *p, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+	out[2 * n] = '\0';
+}
+
+static char *b64(const unsigned char *in, size_t len)
+{
+	static const char a[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *out = gn_malloc((len + 2) / 3 * 4 + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0) |
+			(i + 2 < len ? in[i + 2] : 0);
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+		out[o++] = i + 1 < len ? a[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < len ? a[v & 63] : '=';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static size_t unb64(const char *s, unsigned char *out)
+{
+	size_t o = 0;
+	unsigned v = 0;
+	int bits = 0;
+	for (; *s && *s != '='; s++) {
+		const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+		v = v << 6 | (unsigned)(strchr(a, *s) - a);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(v >> bits);
+		}
+	}
+	return o;
+}
+
+/* ---- SCRAM (RFC 5802 5, RFC 7677 3) ---- */
+
+/* Recomputes an example exchange: from password, salt and iterations the
+ * client's proof and the server's signature must be those of the RFC. */
+static void scram_example(enum gn_auth_scram_hash hash, const char *name,
+			  const char *salt_b64, const char *auth_message,
+			  const char *want_proof, const char *want_server)
+{
+	struct gn_auth_scram s = { .hash = hash, .iterations = 4096 };
+	unsigned char salted[32], client_key[32], sig[32], proof[32], ssig[32];
+	const char *err = NULL;
+	gnutls_mac_algorithm_t mac = hash == GN_SCRAM_SHA1 ? GNUTLS_MAC_SHA1 : GNUTLS_MAC_SHA256;
+
+	s.salt_len = unb64(salt_b64, s.salt);
+	ok(gn_auth_scram_derive(&s, "pencil", 6, salted, &err) == 0, "%s: derive keys", name);
+	is_int((long long)s.key_len, hash == GN_SCRAM_SHA1 ? 20 : 32, "%s: key length", name);
+	/* ClientKey from SaltedPassword; H(ClientKey) must be StoredKey. */
+	gnutls_hmac_fast(mac, salted, s.key_len, "Client Key", 10, client_key);
+	gnutls_hmac_fast(mac, s.stored_key, s.key_len, auth_message, strlen(auth_message), sig);
+	for (size_t i = 0; i < s.key_len; i++)
+		proof[i] = client_key[i] ^ sig[i];
+	char *p = b64(proof, s.key_len);
+	is_str(p, want_proof, "%s: ClientProof from StoredKey matches the RFC", name);
+	gn_free(p);
+	gnutls_hmac_fast(mac, s.server_key, s.key_len, auth_message, strlen(auth_message), ssig);
+	p = b64(ssig, s.key_len);
+	is_str(p, want_server, "%s: ServerSignature from ServerKey matches the RFC", name);
+	gn_free(p);
+}
+
+static void test_scram_vectors(void)
+{
+	scram_example(GN_SCRAM_SHA1, "SCRAM-SHA-1 (RFC 5802)", "QSXCR+Q6sek8bf92",
+		      "n=user,r=fyko+d2lbbFgONRv9qkxdawL,"
+		      "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096,"
+		      "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j",
+		      "v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=", "rmF9pqV8S7suAoZWja4dJRkFsKQ=");
+	scram_example(GN_SCRAM_SHA256, "SCRAM-SHA-256 (RFC 7677)", "W22ZaJ0SNY7soEsUEjb6gQ==",
+		      "n=user,r=rOprNGfwEbeRWgbNEkqO,"
+		      "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+		      "s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,"
+		      "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0",
+		      "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+		      "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+
+	struct gn_auth_scram bad = { .hash = GN_SCRAM_SHA256, .iterations = 0, .salt_len = 4 };
+	const char *err = NULL;
+	ok(gn_auth_scram_derive(&bad, "pencil", 6, NULL, &err) < 0 && err != NULL,
+	   "SCRAM: zero iterations refused");
+}
+
+/* ---- HMAC-MD5 and CRAM-MD5 ---- */
+
+static void hmac_md5_is(const char *key, size_t key_len, const char *text,
+			size_t text_len, const char *want, const char *name)
+{
+	struct gn_auth_cram_md5 st;
+	unsigned char d[16];
+	char h[33];
+	gn_auth_cram_md5_prepare(key, key_len, &st);
+	gn_auth_cram_md5_digest(&st, text, text_len, d);
+	hex(d, 16, h);
+	is_str(h, want, "%s", name);
+}
+
+static void test_cram_md5(void)
+{
+	char k16[16], k80[80];
+	memset(k16, 0x0b, sizeof(k16));
+	memset(k80, 0xaa, sizeof(k80));
+	hmac_md5_is(k16, 16, "Hi There", 8, "9294727a3638bb1c13f48ef8158bfc9d",
+		    "HMAC-MD5 RFC 2104 test 1");
+	hmac_md5_is("Jefe", 4, "what do ya want for nothing?", 28,
+		    "750c783e6ab0b503eaa86e310a5db738", "HMAC-MD5 RFC 2104 test 2");
+	hmac_md5_is(k80, 80, "Test Using Larger Than Block-Size Key - Hash Key First", 54,
+		    "6b1ab7fe4bd7bf8f0b62e6ce61b9d0cd",
+		    "HMAC-MD5 RFC 2202 test 6: key longer than a block is hashed");
+	/* RFC 2195 2: the example exchange. */
+	const char *challenge = "<1896.697170952@postoffice.reston.mci.net>";
+	hmac_md5_is("tanstaaftanstaaf", 16, challenge, strlen(challenge),
+		    "b913a602c7eda7a495b4e6e7334d3890", "CRAM-MD5: RFC 2195 example");
+
+	/* Every text length around the MD5 padding boundaries agrees with
+	 * GnuTLS's HMAC-MD5. */
+	unsigned char text[300], key[100], want[16], got[16];
+	for (size_t i = 0; i < sizeof(text); i++)
+		text[i] = (unsigned char)(i * 7 + 3);
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (unsigned char)(i * 13 + 1);
+	int bad = 0;
+	for (size_t kl = 0; kl <= sizeof(key); kl += 9) {
+		struct gn_auth_cram_md5 st;
+		gn_auth_cram_md5_prepare((const char *)key, kl, &st);
+		for (size_t tl = 0; tl <= sizeof(text); tl++) {
+			gn_auth_cram_md5_digest(&st, (const char *)text, tl, got);
+			if (gnutls_hmac_fast(GNUTLS_MAC_MD5, key, kl, text, tl, want) < 0 ||
+			    memcmp(got, want, 16) != 0)
+				bad++;
+		}
+	}
+	is_int(bad, 0, "HMAC-MD5 from midstates equals GnuTLS's for keys 0..99 and texts 0..300 bytes");
+}
+
+static void test_helpers(void)
+{
+	ok(gn_auth_mem_equal("abcdef", "abcdef", 6), "mem_equal: equal");
+	ok(!gn_auth_mem_equal("abcdef", "abcdeg", 6), "mem_equal: last byte differs");
+	ok(!gn_auth_mem_equal("xbcdef", "abcdef", 6), "mem_equal: first byte differs");
+	ok(gn_auth_mem_equal("", "", 0), "mem_equal: empty");
+	is_str(gn_auth_result_name(GN_AUTH_BADPASSWORD), "badpassword", "result names");
+	is_str(gn_auth_result_name((enum gn_auth_result)99), "error", "unknown result is error");
+
+	/* SHA-256 of nothing, base64url without padding. */
+	struct gn_pool *pool = gn_pool_new();
+	is_str(gn_tlspubkey_fingerprint(pool, (const unsigned char *)"", 0),
+	       "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU", "fingerprint: base64url, no padding");
+	gn_pool_free(&pool);
+}
+
+/* ---- the database ---- */
+
+static char pgdir[256];
+static char *base_conninfo, *conninfo;
+static char dbname[64];
+
+static const char *srcdir(void)
+{
+	const char *s = getenv("GANNET_SRCDIR");
+	return s && *s ? s : GN_TEST_SRCDIR;
+}
+
+static int pgtmp(const char *cmd)
+{
+	char *line = gn_strdup_printf("sh '%s/t/lib/pgtmp' %s '%s' >/dev/null", srcdir(), cmd, pgdir);
+	int r = system(line);
+	gn_free(line);
+	return r;
+}
+
+static void cleanup(void)
+{
+	if (pgdir[0] != '\0') {
+		pgtmp("destroy");
+		pgdir[0] = '\0';
+	}
+}
+
+static PGconn *admin(const char *ci)
+{
+	PGconn *c = PQconnectdb(ci);
+	if (PQstatus(c) != CONNECTION_OK) {
+		diag("admin connection failed: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+static bool setup_db(void)
+{
+	const char *ci = getenv("GANNET_TEST_CONNINFO");
+	const char *host = getenv("GANNET_TEST_PGHOST"), *port = getenv("GANNET_TEST_PGPORT");
+
+	if (ci != NULL && *ci != '\0') {
+		base_conninfo = gn_strdup(ci);
+	} else if (host != NULL && *host != '\0' && port != NULL && *port != '\0') {
+		base_conninfo = gn_strdup_printf("host=%s port=%s user=gannet dbname=postgres",
+						 host, port);
+	} else {
+		snprintf(pgdir, sizeof(pgdir), "/tmp/gannet-pgtmp-XXXXXX");
+		if (mkdtemp(pgdir) == NULL) {
+			diag("mkdtemp: %s", strerror(errno));
+			pgdir[0] = '\0';
+			return false;
+		}
+		atexit(cleanup);
+		if (pgtmp("start") != 0) {
+			diag("t/lib/pgtmp start failed");
+			return false;
+		}
+		base_conninfo = gn_strdup_printf("host=%s port=5432 user=gannet dbname=postgres",
+						 pgdir);
+	}
+	snprintf(dbname, sizeof(dbname), "t_auth_%ld_%ld", (long)getpid(), (long)time(NULL));
+	PGconn *c = admin(base_conninfo);
+	if (c == NULL)
+		return false;
+	char *sql = gn_strdup_printf("CREATE DATABASE %s", dbname);
+	PGresult *r = PQexec(c, sql);
+	gn_free(sql);
+	bool okay = PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!okay)
+		diag("CREATE DATABASE: %s", PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+	conninfo = gn_strdup_printf("%s dbname=%s", base_conninfo, dbname);
+	return okay;
+}
+
+static void drop_db(void)
+{
+	if (pgdir[0] != '\0')
+		return;
+	PGconn *c = admin(base_conninfo);
+	if (c == NULL)
+		return;
+	char *sql = gn_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)", dbname);
+	PQclear(PQexec(c, sql));
+	gn_free(sql);
+	PQfinish(c);
+}
+
+/* The first value of a query through db.c, as a new string; NULL on error. */
+static char *q1(const char *sql, int n, const char *const *params)
+{
+	const char *err;
+	PGresult *r = gn_db_query(sql, n, params, &err);
+	if (r == NULL) {
+		diag("%s: %s", sql, err);
+		return NULL;
+	}
+	char *v = gn_strdup(PQntuples(r) > 0 && PQnfields(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+	PQclear(r);
+	return v;
+}
+
+static bool q1_is(const char *sql, const char *want, const char *name)
+{
+	char *v = q1(sql, 0, NULL);
+	bool r = is_str(v, want, "%s", name);
+	gn_free(v);
+	return r;
+}
+
+static void exec_ok(const char *sql)
+{
+	const char *err;
+	if (gn_db_exec(sql, 0, NULL, &err) < 0)
+		diag("%s: %s", sql, err);
+}
+
+/* An account with one address, made with the store's API.  Returns its
+ * id, or 0. */
+static int64_t make_account(const char *name, const char *localpart, const char *domain)
+{
+	struct gn_pool *pool = gn_pool_new();
+	struct gn_store_domain *dom;
+	struct gn_store_account *acc = NULL;
+	const char *err;
+	if (gn_store_domain_find(pool, domain, &dom, &err) == 0 &&
+	    gn_store_domain_add(pool, domain, NULL, NULL, &err) < 0)
+		diag("domain add %s: %s", domain, err);
+	char *addr = gn_pool_printf(pool, "%s@%s", localpart, domain);
+	if (gn_store_account_add(pool, name, addr, NULL, &acc, &err) < 0)
+		diag("account add %s: %s", name, err);
+	int64_t id = acc != NULL ? acc->id : 0;
+	gn_pool_free(&pool);
+	return id;
+}
+
+static const struct gn_auth_client imap_plain = { "192.0.2.10", "imap", "plain" };
+
+static void test_passwords(void)
+{
+	const char *err = NULL;
+	struct gn_pool *pool = gn_pool_new();
+	struct gn_auth_account *acc = NULL;
+
+	int64_t mjl = make_account("mjl", "Mjl", "example.org");
+	ok(mjl > 0, "account made");
+
+	ok(gn_auth_password_set(mjl, "short", 5, &err) < 0, "a 5-byte password is refused");
+	like(err, "too short", "as too short");
+	err = NULL;
+	ok(gn_auth_password_set(mjl, "abc\x01" "defghij", 11, &err) < 0,
+	   "a password with a control character is refused (PRECIS)");
+	ok(err != NULL && strstr(err, "abc") == NULL, "the error does not show the password");
+	ok(gn_auth_password_set(mjl, "", 0, &err) < 0, "an empty password is refused");
+	/* "pässwörd" with precomposed umlauts: 10 bytes. */
+	ok(gn_auth_password_set(mjl, "p\xc3\xa4sswörd", strlen("p\xc3\xa4sswörd"), &err) == 0,
+	   "a non-ASCII password is set");
+
+	/* Stored: keys only, never the password. */
+	q1_is("SELECT count(*) FROM gn_credentials WHERE position('sswö'::bytea IN "
+	      "scram_sha256_salt || scram_sha256_stored_key || scram_sha256_server_key || "
+	      "scram_sha1_salt || scram_sha1_stored_key || scram_sha1_server_key || "
+	      "cram_md5_inner || cram_md5_outer) > 0", "0", "no plain text stored");
+	q1_is("SELECT length(scram_sha256_stored_key) || ' ' || length(scram_sha1_stored_key) "
+	      "|| ' ' || length(cram_md5_inner) || ' ' || scram_sha256_iterations || ' ' || "
+	      "scram_sha1_iterations FROM gn_credentials", "32 20 16 4096 8192",
+	      "key sizes; 4096 iterations for SCRAM-SHA-256, 8192 for SCRAM-SHA-1 (mox)");
+
+	/* NFD spelling of the same password: PRECIS (NFC) makes it match. */
+	const char *nfd = "pa\xcc\x88sswo\xcc\x88rd";
+	is_int(gn_auth_password_verify(mjl, nfd, strlen(nfd), &err), 1,
+	       "verify: NFD spelling of the password matches (PRECIS NFC)");
+	is_int(gn_auth_password_verify(mjl, "passwörd", strlen("passwörd"), &err), 0,
+	       "verify: another password does not");
+
+	struct gn_auth_scram s;
+	is_int(gn_auth_scram_get(mjl, GN_SCRAM_SHA256, &s, &err), 1, "SCRAM-SHA-256 keys stored");
+	struct gn_auth_scram again = s;
+	gn_auth_scram_derive(&again, "p\xc3\xa4sswörd", strlen("p\xc3\xa4sswörd"), NULL, &err);
+	ok(memcmp(again.stored_key, s.stored_key, 32) == 0 &&
+	   memcmp(again.server_key, s.server_key, 32) == 0,
+	   "SCRAM-SHA-256: stored keys derive from the stored salt and iterations");
+	is_int((long long)s.salt_len, 16, "16-byte salt");
+	is_int(gn_auth_scram_get(mjl, GN_SCRAM_SHA1, &s, &err), 1, "SCRAM-SHA-1 keys stored");
+	again = s;
+	gn_auth_scram_derive(&again, "p\xc3\xa4sswörd", strlen("p\xc3\xa4sswörd"), NULL, &err);
+	ok(memcmp(again.stored_key, s.stored_key, 20) == 0, "SCRAM-SHA-1 keys derive too");
+	is_int(gn_auth_scram_get(mjl + 1000, GN_SCRAM_SHA1, &s, &err), 0, "no keys for an unknown account");
+
+	/* Setting again changes the salt. */
+	char *salt1 = q1("SELECT encode(scram_sha256_salt, 'hex') FROM gn_credentials", 0, NULL);
+	gn_auth_password_set(mjl, "p\xc3\xa4sswörd", strlen("p\xc3\xa4sswörd"), &err);
+	char *salt2 = q1("SELECT encode(scram_sha256_salt, 'hex') FROM gn_credentials", 0, NULL);
+	ok(salt1 && salt2 && strcmp(salt1, salt2) != 0, "a new password gets a new salt");
+	gn_free(salt1);
+	gn_free(salt2);
+
+	/* CRAM-MD5 from the stored state: RFC 2195's example user. */
+	int64_t tim = make_account("tim", "tim", "example.org");
+	ok(gn_auth_password_set(tim, "tanstaaftanstaaf", 16, &err) == 0, "tim's password set");
+	const char *ch = "<1896.697170952@postoffice.reston.mci.net>";
+	is_int(gn_auth_cram_md5_verify(tim, ch, strlen(ch), "b913a602c7eda7a495b4e6e7334d3890", &err), 1,
+	       "CRAM-MD5: RFC 2195 response verifies from the stored state");
+	is_int(gn_auth_cram_md5_verify(tim, ch, strlen(ch), "B913A602C7EDA7A495B4E6E7334D3890", &err), 1,
+	       "CRAM-MD5: upper-case hex too");
+	is_int(gn_auth_cram_md5_verify(tim, ch, strlen(ch), "b913a602c7eda7a495b4e6e7334d3891", &err), 0,
+	       "CRAM-MD5: a wrong response fails");
+	is_int(gn_auth_cram_md5_verify(tim, ch, strlen(ch), "b913", &err), 0,
+	       "CRAM-MD5: a short response fails");
+	is_int(gn_auth_cram_md5_verify(mjl, ch, strlen(ch), "b913a602c7eda7a495b4e6e7334d3890", &err), 0,
+	       "CRAM-MD5: another account's state does not match");
+
+	/* Lookup: NFC, case-insensitive localpart, canonical address back. */
+	is_int(gn_auth_lookup(pool, "MJL@Example.ORG", &acc, &err), 1, "lookup: case-insensitive");
+	is_str(acc->address, "Mjl@example.org", "lookup: the configured address");
+	is_str(acc->name, "mjl", "lookup: the account name");
+	is_int(gn_auth_lookup(pool, "mjl+tag@example.org", &acc, &err), 0, "lookup: no catchall for logins");
+	is_int(gn_auth_lookup(pool, "not an address", &acc, &err), 0, "lookup: a non-address finds nothing");
+
+	/* Logins. */
+	const struct gn_auth_client cli = { NULL, "test", "plain" };
+	acc = NULL;
+	is_int(gn_auth_login(pool, &cli, "mjl@example.org", nfd, strlen(nfd), &acc, &err), GN_AUTH_OK,
+	       "login: ok");
+	ok(acc != NULL && acc->id == mjl, "login: gives the account");
+	is_int(gn_auth_login(pool, &cli, "mjl@example.org", "wrong password", 14, &acc, &err),
+	       GN_AUTH_BADPASSWORD, "login: bad password");
+	ok(acc == NULL, "login: no account on failure");
+	is_int(gn_auth_login(pool, &cli, "nobody@example.org", "wrong password", 14, &acc, &err),
+	       GN_AUTH_BADUSER, "login: bad user");
+	is_int(gn_auth_login(pool, &cli, "mjl@example.org", "", 0, &acc, &err),
+	       GN_AUTH_BADPASSWORD, "login: empty password (PRECIS refuses) is a bad password");
+	exec_ok("UPDATE gn_accounts SET login_disabled = 'moved to another server' WHERE name = 'mjl'");
+	is_int(gn_auth_login(pool, &cli, "mjl@example.org", nfd, strlen(nfd), &acc, &err),
+	       GN_AUTH_LOGINDISABLED, "login: disabled account with the right password");
+	is_str(acc ? acc->login_disabled : NULL, "moved to another server", "with its message");
+	is_int(gn_auth_login(pool, &cli, "mjl@example.org", "wrong password", 14, &acc, &err),
+	       GN_AUTH_BADPASSWORD, "login: disabled account with a wrong password is a bad password");
+	exec_ok("UPDATE gn_accounts SET login_disabled = NULL");
+
+	q1_is("SELECT string_agg(result || ':' || count, ',' ORDER BY result) FROM gn_auth_attempts "
+	      "WHERE account_id IS NOT NULL", "badpassword:3,logindisabled:1,ok:1",
+	      "attempts recorded per account and result, aggregated");
+	q1_is("SELECT login || ' ' || protocol || ' ' || mechanism || ' ' || coalesce(host(remote_ip), '-') "
+	      "FROM gn_auth_attempts WHERE result = 'baduser'", "nobody@example.org test plain -",
+	      "bad user recorded with the login as given, protocol and mechanism");
+
+	q1_is("SELECT count(*) FROM gn_credentials c JOIN gn_accounts a ON a.id = c.account_id "
+	      "WHERE a.name = 'tim'", "1", "tim has credentials");
+	is_int(gn_auth_password_clear(tim, &err), 1, "password cleared");
+	is_int(gn_auth_password_verify(tim, "tanstaaftanstaaf", 16, &err), 0,
+	       "no password: verify fails");
+	gn_pool_free(&pool);
+}
+
+/* Fails n times from ip. */
+static void fail_from(const char *ip, int n)
+{
+	const struct gn_auth_client c = { ip, "imap", "plain" };
+	for (int i = 0; i < n; i++)
+		gn_auth_finish(&c, NULL, "x@example.org", GN_AUTH_BADUSER, NULL);
+}
+
+static void succeed_from(const char *ip)
+{
+	const struct gn_auth_client c = { ip, "imap", "plain" };
+	gn_auth_finish(&c, NULL, "x@example.org", GN_AUTH_OK, NULL);
+}
+
+static int allowed(const char *ip)
+{
+	const char *err = NULL;
+	int r = gn_auth_allowed(ip, &err);
+	if (r < 0)
+		diag("gn_auth_allowed(%s): %s", ip, err);
+	return r;
+}
+
+/* The minute passes: the current minute's counters become last minute's. */
+static void next_minute(void)
+{
+	exec_ok("UPDATE gn_auth_failures SET slot = slot - 1 WHERE period = 60");
+}
+
+static void test_limiter(void)
+{
+	/* Limits of the config (main): per minute 3/5/7, per day 10/20/30. */
+	exec_ok("DELETE FROM gn_auth_failures");
+	is_int(allowed("198.51.100.1"), 1, "v4: a fresh IP may try");
+	fail_from("198.51.100.1", 2);
+	is_int(allowed("198.51.100.1"), 1, "v4: 2 failures, still allowed");
+	fail_from("198.51.100.1", 1);
+	is_int(allowed("198.51.100.1"), 0, "v4: 3 failures in a minute: refused");
+	is_int(allowed("::ffff:198.51.100.1"), 0, "v4: the same IP as IPv4-mapped IPv6: refused");
+	is_int(allowed("198.51.100.2"), 1, "v4: a neighbour in the /26 may still try");
+	succeed_from("198.51.100.1");
+	is_int(allowed("198.51.100.1"), 1, "v4: a success clears the counters");
+	q1_is("SELECT count(*) FROM gn_auth_failures", "0", "v4: all three levels cleared");
+
+	/* The /26 level: five IPs, one failure each. */
+	fail_from("198.51.100.10", 1);
+	fail_from("198.51.100.11", 1);
+	fail_from("198.51.100.12", 1);
+	fail_from("198.51.100.13", 1);
+	fail_from("198.51.100.14", 1);
+	is_int(allowed("198.51.100.15"), 0, "v4 /26: 5 failures in the network: refused");
+	is_int(allowed("198.51.100.70"), 1, "v4 /26: the next /26 may try (5 < 7 in the /21)");
+	is_int(allowed("198.51.103.1"), 1, "v4 /21: another /26 of the /21 may try");
+	fail_from("198.51.100.70", 1);
+	fail_from("198.51.100.71", 1);
+	is_int(allowed("198.51.103.1"), 0, "v4 /21: 7 failures in the /21: refused");
+	is_int(allowed("198.51.104.1"), 1, "v4 /21: the next /21 may try");
+	next_minute();
+	is_int(allowed("198.51.100.15"), 1, "v4: a minute later the /26 may try again");
+
+	/* The day window: failures spread over minutes still add up. */
+	exec_ok("DELETE FROM gn_auth_failures");
+	for (int i = 0; i < 3; i++) {
+		fail_from("203.0.113.5", 3);
+		is_int(allowed("203.0.113.5"), 0, "day: minute %d refused after 3", i + 1);
+		next_minute();
+		is_int(allowed("203.0.113.5"), 1, "day: next minute allowed again (%d of 10 today)",
+		       3 * (i + 1));
+	}
+	fail_from("203.0.113.5", 1);
+	is_int(allowed("203.0.113.5"), 0, "day: 10 failures today: refused though the minute has 1");
+	exec_ok("UPDATE gn_auth_failures SET slot = slot - 1 WHERE period = 86400");
+	is_int(allowed("203.0.113.5"), 1, "day: the next day allowed again");
+
+	/* IPv6: /64, /48, /32. */
+	exec_ok("DELETE FROM gn_auth_failures");
+	fail_from("2001:db8:1:2::5", 3);
+	is_int(allowed("2001:db8:1:2::5"), 0, "v6: 3 failures: refused");
+	is_int(allowed("2001:db8:1:2:ffff::1"), 0, "v6: the whole /64 counts as one client");
+	is_int(allowed("2001:db8:1:3::1"), 1, "v6: another /64 of the /48 may try");
+	fail_from("2001:db8:1:3::1", 1);
+	fail_from("2001:db8:1:4::1", 1);
+	is_int(allowed("2001:db8:1:ffff::1"), 0, "v6 /48: 5 failures: refused");
+	is_int(allowed("2001:db8:2::1"), 1, "v6 /32: another /48 may try");
+	fail_from("2001:db8:2::1", 2);
+	is_int(allowed("2001:db8:ffff::1"), 0, "v6 /32: 7 failures: refused");
+	is_int(allowed("2001:db9::1"), 1, "v6: another /32 may try");
+	succeed_from("2001:db8:1:2::77");
+	is_int(allowed("2001:db8:1:2::5"), 1, "v6: a success in the /64 clears it");
+	is_int(allowed("2001:db8:2::1"), 1, "v6: and its /32 (as mox)");
+
+	ok(allowed(NULL) == 1 && allowed("not-an-ip") == 1, "no or unparsable IP: not limited");
+
+	/* Through gn_auth_login: refused before checking the password. */
+	exec_ok("DELETE FROM gn_auth_failures");
+	struct gn_pool *pool = gn_pool_new();
+	struct gn_auth_account *acc;
+	const char *err;
+	const char *pw = "p\xc3\xa4sswörd";
+	for (int i = 0; i < 3; i++)
+		gn_auth_login(pool, &imap_plain, "mjl@example.org", "bad-password", 12, &acc, &err);
+	is_int(gn_auth_login(pool, &imap_plain, "mjl@example.org", pw, strlen(pw), &acc, &err),
+	       GN_AUTH_RATELIMITED, "login: rate limited after 3 bad passwords, even with the right one");
+	q1_is("SELECT count FROM gn_auth_attempts WHERE result = 'ratelimited'", "1",
+	      "the rate-limited attempt is recorded");
+	q1_is("SELECT host(remote_ip) FROM gn_auth_attempts WHERE result = 'ratelimited'",
+	      "192.0.2.10", "with the remote IP");
+	next_minute();
+	is_int(gn_auth_login(pool, &imap_plain, "mjl@example.org", pw, strlen(pw), &acc, &err),
+	       GN_AUTH_OK, "login: a minute later the right password works");
+	q1_is("SELECT count(*) FROM gn_auth_failures", "0", "and the success cleared the counters");
+	gn_pool_free(&pool);
+}
+
+static void test_prune(void)
+{
+	const char *err = NULL;
+	/* Config (main): attempts_max_failures = 5, attempts_keep = 7 days. */
+	exec_ok("DELETE FROM gn_auth_attempts");
+	struct gn_pool *pool = gn_pool_new();
+	struct gn_auth_account acc = { .id = 0 };
+	char *v = q1("SELECT id FROM gn_accounts WHERE name = 'mjl'", 0, NULL);
+	acc.id = strtoll(v ? v : "0", NULL, 10);
+	gn_free(v);
+	acc.name = "mjl";
+	for (int i = 0; i < 8; i++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "192.0.2.%d", 100 + i);
+		const struct gn_auth_client c = { ip, "smtp", "login" };
+		gn_auth_finish(&c, &acc, "mjl@example.org", GN_AUTH_BADPASSWORD, NULL);
+		gn_auth_finish(&c, NULL, "who@example.org", GN_AUTH_BADUSER, NULL);
+	}
+	const struct gn_auth_client c = { "192.0.2.1", "smtp", "login" };
+	gn_auth_finish(&c, &acc, "mjl@example.org", GN_AUTH_OK, NULL);
+	exec_ok("UPDATE gn_auth_attempts SET last_at = now() - (host(remote_ip)::inet - '192.0.2.0'::inet) * interval '1 second'");
+	q1_is("SELECT count(*) FROM gn_auth_attempts", "17", "17 distinct attempts recorded");
+	exec_ok("UPDATE gn_auth_failures SET expires_at = now() - interval '1 second' WHERE period = 60");
+	char *before = q1("SELECT count(*) FROM gn_auth_failures", 0, NULL);
+	long n = gn_auth_prune(&err);
+	ok(n > 0, "prune removes rows");
+	q1_is("SELECT count(*) FROM gn_auth_attempts WHERE account_id IS NOT NULL AND result <> 'ok'", "5",
+	      "failures of the account capped at 5");
+	q1_is("SELECT min(host(remote_ip)) FROM gn_auth_attempts WHERE account_id IS NOT NULL AND result <> 'ok'",
+	      "192.0.2.100", "the newest kept");
+	q1_is("SELECT count(*) FROM gn_auth_attempts WHERE account_id IS NULL", "5",
+	      "failures of unknown accounts capped at 5 too");
+	q1_is("SELECT count(*) FROM gn_auth_attempts WHERE result = 'ok'", "1", "successes not capped");
+	q1_is("SELECT count(*) FROM gn_auth_failures WHERE period = 60", "0",
+	      "expired limiter counters removed");
+	char *after = q1("SELECT count(*) FROM gn_auth_failures", 0, NULL);
+	ok(before && after && atoi(after) == atoi(before) / 2, "day counters kept");
+	gn_free(before);
+	gn_free(after);
+	exec_ok("UPDATE gn_auth_attempts SET last_at = now() - interval '8 days' WHERE result = 'ok'");
+	gn_auth_prune(&err);
+	q1_is("SELECT count(*) FROM gn_auth_attempts WHERE result = 'ok'", "0",
+	      "records older than attempts_keep removed");
+	q1_is("SELECT count(*) FROM gn_auth_attempts", "10", "the recent ones stay");
+	gn_pool_free(&pool);
+}
+
+/* ---- TLS public keys ---- */
+
+/* A self-signed certificate for a new key of algorithm pk (DER). */
+static bool make_cert(gnutls_pk_algorithm_t pk, unsigned bits, const char *cn,
+		      gnutls_datum_t *der_r, gnutls_datum_t *spki_r)
+{
+	gnutls_x509_privkey_t key;
+	gnutls_x509_crt_t crt;
+	gnutls_pubkey_t pub;
+	bool okay = false;
+	gnutls_x509_privkey_init(&key);
+	gnutls_x509_crt_init(&crt);
+	gnutls_pubkey_init(&pub);
+	unsigned char serial[] = { 0x00, 0xab, 0xcd };
+	if (gnutls_x509_privkey_generate(key, pk, bits, 0) == 0 &&
+	    gnutls_x509_crt_set_version(crt, 3) == 0 &&
+	    gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)) == 0 &&
+	    gnutls_x509_crt_set_activation_time(crt, time(NULL)) == 0 &&
+	    gnutls_x509_crt_set_expiration_time(crt, time(NULL) + 86400) == 0 &&
+	    (cn == NULL || gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
+							  cn, (unsigned)strlen(cn)) == 0) &&
+	    gnutls_x509_crt_set_key(crt, key) == 0 &&
+	    gnutls_x509_crt_sign2(crt, crt, key, pk == GNUTLS_PK_EDDSA_ED25519 ? GNUTLS_DIG_UNKNOWN
+				  : GNUTLS_DIG_SHA256, 0) == 0 &&
+	    gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, der_r) == 0 &&
+	    gnutls_pubkey_import_x509(pub, crt, 0) == 0 &&
+	    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, spki_r) == 0)
+		okay = true;
+	gnutls_pubkey_deinit(pub);
+	gnutls_x509_crt_deinit(crt);
+	gnutls_x509_privkey_deinit(key);
+	return okay;
+}
+
+static void test_tlspubkeys(void)
+{
+	const char *err = NULL;
+	struct gn_pool *pool = gn_pool_new();
+	struct gn_tlspubkey *k = NULL, *list;
+	gnutls_datum_t der, spki, der2, spki2, der3, spki3;
+
+	int64_t kim = make_account("kim", "kim", "example.com");
+	ok(make_cert(GNUTLS_PK_EDDSA_ED25519, 0, "kim's laptop", &der, &spki), "ed25519 certificate made");
+	ok(gn_tlspubkey_add(pool, "kim@example.com", NULL, false, der.data, der.size, &k, &err) == 0,
+	   "ed25519 key added");
+	if (k == NULL) {
+		diag("add: %s", err);
+		gn_pool_free(&pool);
+		return;
+	}
+	is_str(k->fingerprint, gn_tlspubkey_fingerprint(pool, spki.data, spki.size),
+	       "fingerprint: SHA-256 of the SubjectPublicKeyInfo");
+	is_int((long long)strlen(k->fingerprint), 43, "fingerprint: 43 characters");
+	is_str(k->type, "ed25519", "type ed25519");
+	is_str(k->name, "kim's laptop", "name from the CN");
+	is_str(k->account, "kim", "account");
+	ok(k->account_id == kim, "account id");
+	is_str(k->login_address, "kim@example.com", "login address");
+	ok(!k->no_imap_preauth, "IMAP preauth by default");
+	ok(k->cert_len == der.size && memcmp(k->cert_der, der.data, der.size) == 0,
+	   "the certificate is kept");
+
+	ok(gn_tlspubkey_add(pool, "kim@example.com", NULL, false, der.data, der.size, NULL, &err) < 0,
+	   "the same key again is refused");
+	like(err, "already registered", "as already registered");
+
+	struct gn_tlspubkey *found = NULL;
+	is_int(gn_tlspubkey_lookup(pool, spki.data, spki.size, &found, &err), 1,
+	       "lookup by the peer's SPKI finds it");
+	ok(found != NULL && found->account_id == kim && found->login_disabled == NULL,
+	   "lookup gives account and login state");
+	exec_ok("UPDATE gn_accounts SET login_disabled = 'no' WHERE name = 'kim'");
+	gn_tlspubkey_lookup(pool, spki.data, spki.size, &found, &err);
+	is_str(found->login_disabled, "no", "lookup reports a disabled login");
+	exec_ok("UPDATE gn_accounts SET login_disabled = NULL WHERE name = 'kim'");
+
+	ok(make_cert(GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1), NULL,
+		     &der2, &spki2), "P-384 certificate without subject made");
+	ok(gn_tlspubkey_add(pool, "kim@example.com", "", true, der2.data, der2.size, &k, &err) == 0,
+	   "P-384 key added");
+	is_str(k->type, "ecdsa-p384", "type ecdsa-p384");
+	is_str(k->name, "serial abcd", "no CN: name from the serial, without leading zeros");
+	ok(k->no_imap_preauth, "no-IMAP-preauth flag kept");
+
+	ok(make_cert(GNUTLS_PK_RSA, 1024, "small", &der3, &spki3), "RSA-1024 certificate made");
+	ok(gn_tlspubkey_add(pool, "kim@example.com", NULL, false, der3.data, der3.size, NULL, &err) < 0,
+	   "RSA 1024 refused");
+	like(err, "2048", "saying it needs 2048 bits");
+	ok(gn_tlspubkey_add(pool, "kim@EXAMPLE.com", NULL, false, der2.data, der2.size, NULL, &err) < 0,
+	   "non-canonical login address refused");
+	like(err, "canonical", "saying it is not canonical");
+	gnutls_free(der3.data);
+	gnutls_free(spki3.data);
+	ok(make_cert(GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), "p256",
+		     &der3, &spki3), "P-256 certificate made");
+	ok(gn_tlspubkey_add(pool, "nobody@example.com", NULL, false, der3.data, der3.size, NULL, &err) < 0,
+	   "a canonical address of no account refused");
+	like(err, "no address of an account", "saying so");
+	ok(gn_tlspubkey_add(pool, "kim@example.com", NULL, false, (const unsigned char *)"junk", 4,
+			    NULL, &err) < 0, "junk is no certificate");
+
+	is_int(gn_tlspubkey_list(pool, kim, &list, &err), 2, "list of the account: 2 keys");
+	is_int(gn_tlspubkey_list(pool, kim + 1000, &list, &err), 0, "list of another account: none");
+	is_int(gn_tlspubkey_list(pool, 0, &list, &err), 2, "list of all");
+
+	/* The login address moves to another account: the key no longer logs in. */
+	exec_ok("INSERT INTO gn_accounts (name) VALUES ('other')");
+	exec_ok("UPDATE gn_addresses SET account_id = (SELECT id FROM gn_accounts WHERE name = 'other') "
+		"WHERE localpart_key = 'kim'");
+	is_int(gn_tlspubkey_lookup(pool, spki.data, spki.size, &found, &err), 0,
+	       "a key whose address left the account is not used");
+	exec_ok("UPDATE gn_addresses SET account_id = (SELECT id FROM gn_accounts WHERE name = 'kim') "
+		"WHERE localpart_key = 'kim'");
+
+	const char *fp = gn_tlspubkey_fingerprint(pool, spki.data, spki.size);
+	is_int(gn_tlspubkey_remove(fp, &err), 1, "remove");
+	is_int(gn_tlspubkey_remove(fp, &err), 0, "remove again: none");
+	is_int(gn_tlspubkey_lookup(pool, spki.data, spki.size, &found, &err), 0, "removed: not found");
+	exec_ok("DELETE FROM gn_accounts WHERE name = 'kim'");
+	is_int(gn_tlspubkey_list(pool, 0, &list, &err), 0, "keys go with their account");
+
+	gnutls_free(der.data);
+	gnutls_free(spki.data);
+	gnutls_free(der2.data);
+	gnutls_free(spki2.data);
+	gnutls_free(der3.data);
+	gnutls_free(spki3.data);
+	gn_pool_free(&pool);
+}
+
+int main(void)
+{
+	const char *err = NULL;
+
+	log_init("test_auth");
+	test_scram_vectors();
+	test_cram_md5();
+	test_helpers();
+
+	ok(conf_load_string("test.conf",
+			    "auth = { failures_per_minute = 3; failures_per_minute_net = 5;\n"
+			    "  failures_per_minute_wide = 7; failures_per_day = 10;\n"
+			    "  failures_per_day_net = 20; failures_per_day_wide = 30;\n"
+			    "  attempts_max_failures = 5; attempts_keep = \"7d\"; };\n") == 0,
+	   "config with an auth section");
+	log_set_level(NULL, GN_LOG_WARN);
+	ok(auth_register() == 0, "auth registers");
+	conf_check_unused();
+	is_int((long long)conf_error_count(), 0, "the auth section is claimed: no unknown settings");
+	if (conf_error_count() > 0)
+		conf_errors_print(stderr);
+
+	if (!setup_db()) {
+		ok(false, "a PostgreSQL cluster for the test");
+		return done_testing();
+	}
+	ok(db_init(conninfo, &err) == 0, "database connected");
+	if (!ok(db_migrate(NULL, &err) >= 0, "migrated"))
+		diag("%s", err);
+
+	test_passwords();
+	test_limiter();
+	test_prune();
+	test_tlspubkeys();
+
+	db_close();
+	drop_db();
+	cleanup();
+	return done_testing();
+}
