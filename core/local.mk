@@ -16,7 +16,8 @@ pkginclude_HEADERS = \
 	core/include/gannet/mime.h \
 	core/include/gannet/store.h \
 	core/include/gannet/auth.h \
-	core/include/gannet/deliver.h
+	core/include/gannet/deliver.h \
+	core/include/gannet/smtp.h
 
 pkgconfig_DATA = core/gannet.pc
 
@@ -51,7 +52,8 @@ core_libgannet_core_la_SOURCES = \
 	core/auth.c \
 	core/tlspubkey.c \
 	core/deliver.c \
-	core/import.c
+	core/import.c \
+	core/smtp-server.c
 nodist_core_libgannet_core_la_SOURCES = core/schema.c
 core_libgannet_core_la_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
 core_libgannet_core_la_LIBADD = $(DEP_LIBS)

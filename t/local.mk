@@ -17,5 +17,6 @@ include t/mk/mime.mk
 include t/mk/store.mk
 include t/mk/auth.mk
 include t/mk/deliver.mk
+include t/mk/smtp.mk
 
 check_PROGRAMS += $(TESTPROGS)

@@ -22,6 +22,7 @@
 #include <gannet/store.h>
 #include <gannet/auth.h>
 #include <gannet/deliver.h>
+#include <gannet/smtp.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,0 +1,10 @@
+# t/mk/smtp.mk: the SMTP engine (core/smtp-server.c) and the smtp module
+# (modules/smtp/).  Integration tests: t/integration/150-smtp-*.t.
+
+# "smtptest": a policy on the engine without a database, for the engine's
+# tests (t/integration/150-smtp-engine.t).
+check_LTLIBRARIES += t/modules/smtptest/smtptest.la
+t_modules_smtptest_smtptest_la_SOURCES = t/modules/smtptest/smtptest.c
+t_modules_smtptest_smtptest_la_CFLAGS = $(GN_MODCC)
+t_modules_smtptest_smtptest_la_LDFLAGS = $(GN_TESTMODLINK)
+t_modules_smtptest_smtptest_la_LIBADD = core/libgannet.la
