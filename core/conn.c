@@ -936,7 +936,11 @@ void gn_conn_input_resume(struct gn_conn *c)
 		gn_conn_close(c, "shutdown");
 		return;
 	}
-	c->input_pending = in_avail(c) > 0;
+	/* Also when GnuTLS holds decrypted input (a record longer than the
+	 * room that was left) or the peer closed meanwhile: the socket will
+	 * not signal either. */
+	c->input_pending = in_avail(c) > 0 || c->eof ||
+			   (c->is_tls && gnutls_record_check_pending(c->tls) > 0);
 	conn_defer(c);
 }
 

@@ -20,7 +20,10 @@
  * IPv4-mapped IPv6 addresses count as their IPv4 address.  Each IPv6
  * address counts on its own (not per /64).  When the table is full, new
  * addresses are let through unlimited (and logged): refusing clients
- * because of our own capacity would be worse.
+ * because of our own capacity would be worse.  "Full" leaves one slot
+ * empty: probe runs end at a hole, and deletion searches for one, so a
+ * table without any would make them wrap around for ever (an IPv6 client
+ * has addresses enough to fill it).
  */
 #include "core.h"
 
@@ -46,7 +49,7 @@ struct ipl_table {
 	uint32_t lock;
 	int32_t lock_pid;
 	uint32_t full_logged;
-	uint32_t pad;
+	uint32_t used;		/* slots in use; at most IPL_SLOTS - 1 */
 	struct ipl_entry e[IPL_SLOTS];
 };
 
@@ -132,7 +135,8 @@ static uint32_t ip_hash(const uint8_t key[16])
 static void ipl_delete(uint32_t i)
 {
 	uint32_t j = i;
-	for (;;) {
+	/* Bounded even if a holder killed mid-update left the count wrong. */
+	for (uint32_t n = 1; n < IPL_SLOTS; n++) {
 		j = (j + 1) & (IPL_SLOTS - 1);
 		if (ipl->e[j].pid == 0)
 			break;
@@ -145,6 +149,8 @@ static void ipl_delete(uint32_t i)
 		i = j;
 	}
 	memset(&ipl->e[i], 0, sizeof(ipl->e[i]));
+	if (ipl->used > 0)
+		ipl->used--;
 }
 
 /* Sum of the counts for key; *mine_r: the slot of (key, me) or of the first
@@ -211,10 +217,11 @@ int iplimit_acquire(const char *ip)
 		ret = 0;
 	} else if (found) {
 		ipl->e[slot].count++;
-	} else if (slot != UINT32_MAX) {
+	} else if (slot != UINT32_MAX && ipl->used < IPL_SLOTS - 1) {
 		memcpy(ipl->e[slot].ip, key, 16);
 		ipl->e[slot].pid = me;
 		ipl->e[slot].count = 1;
+		ipl->used++;
 	} else if (!ipl->full_logged) {
 		ipl->full_logged = 1;
 		gn_log(GN_LOG_WARN, "core", "event=iplimit_table_full slots=%u "

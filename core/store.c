@@ -207,13 +207,17 @@ void store_json_strings(struct gn_pool *pool, const char *json,
 		json_object_put(o);
 		return;
 	}
-	size_t n = json_object_array_length(o);
+	size_t n = json_object_array_length(o), m = 0;
 	const char **list = gn_pool_alloc(pool, (n + 1) * sizeof(*list));
-	for (size_t i = 0; i < n; i++)
-		list[i] = gn_pool_strdup(pool, json_object_get_string(json_object_array_get_idx(o, i)));
+	for (size_t i = 0; i < n; i++) {
+		/* A NULL element (nothing the store writes) is no string. */
+		struct json_object *e = json_object_array_get_idx(o, i);
+		if (json_object_is_type(e, json_type_string))
+			list[m++] = gn_pool_strdup(pool, json_object_get_string(e));
+	}
 	json_object_put(o);
 	*list_r = list;
-	*count_r = n;
+	*count_r = m;
 }
 
 /* Whether s is valid UTF-8 in NFC without control characters.  Returns

@@ -65,5 +65,32 @@ int main(void)
 	is_int(iplimit_acquire("198.51.100.7"), 1,
 	       "connections of a dead process are forgotten when the limit is hit");
 	is_int(iplimit_acquire("198.51.100.7"), 0, "and the limit still holds");
+
+	/* A full table: more distinct addresses than slots (an IPv6 client
+	 * has plenty).  Releasing must not loop forever looking for a hole,
+	 * and the addresses that did get a slot are still limited.  In a child
+	 * with an alarm, so that a hang fails instead of stopping the suite. */
+	pid = fork();
+	if (pid == 0) {
+		int bad = 0;
+		alarm(30);
+		for (int i = 0; i < 17000; i++) {
+			snprintf(ip, sizeof(ip), "2001:db8:1::%x", i);
+			bad |= iplimit_acquire(ip) != 1;
+		}
+		for (int i = 0; i < 17000; i += 3) {
+			snprintf(ip, sizeof(ip), "2001:db8:1::%x", i);
+			iplimit_release(ip);
+		}
+		/* Slots are free again: a new address is counted and limited. */
+		bad |= iplimit_acquire("2001:db8:2::1") != 1;
+		bad |= iplimit_acquire("2001:db8:2::1") != 1;
+		bad |= iplimit_acquire("2001:db8:2::1") != 0;
+		_exit(bad ? 1 : 0);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "a full table neither hangs on release nor loses the limit (%s)",
+	   WIFSIGNALED(status) ? "killed" : "exited");
 	return done_testing();
 }

@@ -446,7 +446,13 @@ static void test_blobs(void)
 	   "a read across a chunk boundary");
 	gn_store_body_free(&b);
 	long grown = max_rss_kb() - rss0;
+#if defined(__SANITIZE_ADDRESS__)
+	/* AddressSanitizer keeps freed memory in quarantine (256 MB): the
+	 * peak says nothing about what the store holds. */
+	ok(true, "# SKIP memory growth not measured under AddressSanitizer (%ld KiB)", grown);
+#else
 	ok(grown < 32 * 1024, "memory grew by %ld KiB, far less than 50 MB", grown);
+#endif
 	gn_free(piece);
 
 	/* the same large body again: nothing new is kept */
@@ -595,6 +601,20 @@ static void test_messages(void)
 	ok(m->flags == GN_STORE_DRAFT && m->n_keywords == 1 && strcmp(m->keywords[0], "Work") == 0 &&
 	   m->modseq == ms, "flags, keywords and modseq as set");
 	ok(counters_exact(), "counters exact after -FLAGS and FLAGS");
+	{
+		/* The database is input too: a NULL element that some other
+		 * writer left in keywords must not crash a reader. */
+		const char *pk[2] = { gn_pool_printf(pool, "%lld", (long long)inbox->id), "2" };
+		ok(gn_db_exec("UPDATE gn_messages SET keywords = ARRAY['Work', NULL] "
+			      "WHERE mailbox_id = $1 AND uid = $2", 2, pk, &err) == 0,
+		   "(a NULL keyword written behind the store's back)");
+		m = NULL;
+		ok(gn_store_message_get(pool, alice, inbox->id, 2, &m, &err) == 1 && m != NULL &&
+		   m->n_keywords == 1 && strcmp(m->keywords[0], "Work") == 0,
+		   "a NULL keyword in the database is skipped when reading");
+		gn_db_exec("UPDATE gn_messages SET keywords = ARRAY['Work'] "
+			   "WHERE mailbox_id = $1 AND uid = $2", 2, pk, &err);
+	}
 	static const char *const badkw[] = { "bad keyword" };
 	ok(gn_store_message_set_flags(pool, alice, inbox->id, one, 1, GN_STORE_FLAGS_ADD, 0, badkw, 1,
 				      0, NULL, NULL, NULL, &err) < 0 && strstr(err, "keyword") != NULL,
