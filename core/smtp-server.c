@@ -472,10 +472,13 @@ static void reply(struct gn_smtp_session *s, int code, const char *enh,
 	gn_free(text);
 }
 
-/* 421 and close. */
+/* 421 and close; nothing when the connection is closing already (the reply
+ * before it may have reached max_errors, which said 421 and closed). */
 static void reply_close(struct gn_smtp_session *s, const char *enh,
 			const char *text, const char *reason)
 {
+	if (gn_conn_is_closed(s->conn))
+		return;
 	if (s->holding) {
 		gn_conn_write(s->conn, gn_buf_data(s->held), gn_buf_len(s->held));
 		gn_buf_clear(s->held);
@@ -645,18 +648,40 @@ static void chunk_start(struct gn_smtp_session *s);
 static void chunk_discard(struct gn_smtp_session *s, int code, const char *enh,
 			  const char *text, enum sstate ret, bool ends_tx);
 
-static void answer(struct gn_smtp_session *s, int code, const char *enh,
-		   const char *text, bool close_after)
+static void answer(struct gn_smtp_session *s, int code, const char *enh_in,
+		   const char *text_in, bool close_after)
 {
 	enum gn_smtp_stage stage = s->pending;
 	bool ok;
+	/* Copies: the policy's strings may live in memory its reset() frees
+	 * (a hook reply, the transaction's pool), and the transaction may end
+	 * below before the reply is written. */
+	char *enh_copy = enh_in != NULL ? gn_strdup(enh_in) : NULL;
+	char *text_copy = text_in != NULL ? gn_strdup(text_in) : NULL;
+	const char *enh = enh_copy, *text = text_copy;
 
 	if (stage == GN_SMTP_STAGE_NONE) {
 		gn_log(GN_LOG_ERROR, area(s), "event=bug id=%s reason=\"smtp answer "
 		       "without a pending call\"", gn_conn_id(s->conn));
+		gn_free(enh_copy);
+		gn_free(text_copy);
 		return;
 	}
 	s->pending = GN_SMTP_STAGE_NONE;
+	if (gn_conn_is_closed(s->conn)) {
+		/* The connection closed while the policy was deciding (a
+		 * timeout, a shutdown): the client was told 421; nothing more
+		 * goes out.  A transaction whose data_end() was answered ends
+		 * without reset(); any other ends in smtp_close(). */
+		gn_free(s->helo_pending);
+		s->helo_pending = NULL;
+		s->rcpt_pending = NULL;
+		if (stage == GN_SMTP_STAGE_DATA_END)
+			tx_end(s, false);
+		gn_free(enh_copy);
+		gn_free(text_copy);
+		return;
+	}
 	if (code < 200 || code > 599) {
 		gn_log(GN_LOG_WARN, area(s), "event=smtp_bad_answer id=%s code=%d",
 		       gn_conn_id(s->conn), code);
@@ -707,6 +732,7 @@ static void answer(struct gn_smtp_session *s, int code, const char *enh,
 			set_state(s, ST_HELO);
 		} else {
 			gn_free(s->helo_pending);
+			s->helo_pending = NULL;
 			reply_text(s, code, enh, text);
 		}
 		break;
@@ -789,6 +815,8 @@ static void answer(struct gn_smtp_session *s, int code, const char *enh,
 		}
 	}
 	input_update(s);
+	gn_free(enh_copy);
+	gn_free(text_copy);
 	/* Pipelined input waits in the buffer: input_update() resumed it when
 	 * we had paused; the core calls smtp_input() from the loop. */
 }
@@ -960,8 +988,9 @@ static void cmd_mail(struct gn_smtp_session *s, char *args)
 	r = gn_addr_parse_path(tx->pool, path, strlen(path), GN_ADDR_PATH_NULL,
 			       &addr, &used, &err);
 	if (r < 0) {
-		tx_free(&tx);
+		/* The reply first: err may live in the transaction's pool. */
 		reply(s, 501, "5.1.7", "Bad sender address syntax: %s", err);
+		tx_free(&tx);
 		return;
 	}
 	if (path[used] != '\0' && path[used] != ' ') {
@@ -1394,22 +1423,28 @@ static size_t data_feed(struct gn_smtp_session *s, const char *p, size_t n)
 				span = i + 1;
 			} else if (c == '\r') {
 				s->dstate = D_CR;
-			} else if (c == '\n') {
-				tx->bad_newline = true;	/* bare LF */
 			} else {
+				/* A bare LF here starts no line: only CRLF
+				 * does, or "<CRLF><LF>.<CRLF>" would end the
+				 * data where the sender's server saw text. */
+				if (c == '\n')
+					tx->bad_newline = true;
 				s->dstate = D_TEXT;
 			}
 			break;
 		case D_DOT:
 			if (c == '\r') {
+				/* Held back too: it ends the data when LF
+				 * follows, and the input may end here. */
 				s->dstate = D_DOTCR;
+				span = i + 1;
 			} else {
 				/* RFC 5321 4.5.2: the first dot of a line
 				 * with more on it is dropped (already: span
 				 * starts after it). */
 				if (c == '\n')
-					tx->bad_newline = true;
-				s->dstate = c == '\n' ? D_BOL : D_TEXT;
+					tx->bad_newline = true;	/* ".<LF>": no line end */
+				s->dstate = D_TEXT;
 			}
 			break;
 		case D_DOTCR:
@@ -1757,14 +1792,16 @@ void *gn_smtp_session_data(const struct gn_smtp_session *s)
 	return s->data;
 }
 
+/* While the policy decides about a HELO, the name being decided (a second
+ * EHLO's, not the first's); after a refusal, the last accepted one. */
 const char *gn_smtp_session_helo(const struct gn_smtp_session *s)
 {
-	return s->helo != NULL ? s->helo : s->helo_pending;
+	return s->helo_pending != NULL ? s->helo_pending : s->helo;
 }
 
 bool gn_smtp_session_is_ehlo(const struct gn_smtp_session *s)
 {
-	return s->helo != NULL ? s->ehlo : s->helo_pending_ehlo;
+	return s->helo_pending != NULL ? s->helo_pending_ehlo : s->ehlo;
 }
 
 const char *gn_smtp_session_protocol(const struct gn_smtp_session *s)

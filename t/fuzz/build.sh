@@ -5,7 +5,8 @@
 #   t/fuzz/build.sh [OUTDIR]        (default: ./fuzz-build)
 #
 # Needs clang (Debian: clang), the json-c and libpq headers (libjson-c-dev,
-# libpq-dev: core.h reaches them through gannet/gannet.h) and libev-dev.
+# libpq-dev: core.h reaches them through gannet/gannet.h), libev-dev, and
+# for fuzz_smtp (core/addr.c) libidn2-dev and libunistring-dev.
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-fuzz-build}
@@ -20,3 +21,9 @@ libs="$(pkg-config --libs json-c)"
 # shellcheck disable=SC2086
 $CC $cflags -o "$out/fuzz_mime" "$src/t/fuzz/fuzz_mime.c" "$src/core/mime.c" "$src/core/mem.c" $libs
 echo "built $out/fuzz_mime"
+# The SMTP engine against fakes of the connection, loop and config
+# (t/fuzz/fuzz_smtp.c says how); core/addr.c for the paths.
+# shellcheck disable=SC2086
+$CC $cflags -o "$out/fuzz_smtp" "$src/t/fuzz/fuzz_smtp.c" "$src/core/smtp-server.c" \
+  "$src/core/addr.c" "$src/core/mime.c" "$src/core/mem.c" -lidn2 -lunistring $libs
+echo "built $out/fuzz_smtp"

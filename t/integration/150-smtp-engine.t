@@ -11,7 +11,8 @@ sockets for what clients do not do on their own:
   answers one of them later;
 - bad commands and bad sequences, each with its code;
 - a command line past 512 octets (500 5.5.2), and the session goes on;
-- dot-stuffing: lines starting with a dot arrive unstuffed, byte-exact;
+- dot-stuffing: lines starting with a dot arrive unstuffed, byte-exact,
+  also when the end of data is split between reads;
 - a message over max_message_size (552 5.3.4), nothing kept;
 - BDAT with and without LAST, BDAT 0 LAST, BDAT out of sequence (its octets
   are read, never taken for commands);
@@ -251,6 +252,24 @@ c.cmd("DATA")
 t.ok(c.cmd(".").startswith("250"), "an empty message (just the dot) is accepted")
 c.close()
 
+# The end of data split between reads, right after ".<CR>" (found by
+# t/fuzz/fuzz_smtp: the CR was given to the policy as message text).
+clean()
+c, _ = start()
+c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+c.cmd("MAIL FROM:<a@example.org>")
+c.cmd("RCPT TO:<b@example.com>")
+c.cmd("DATA")
+for part in (b"Subject: split\r\n\r\nx\r\n.", b"\r", b"\n"):
+    c.send(part)
+    time.sleep(0.2)  # separate reads on the server, not a timing assertion
+r = c.reply()
+t.ok(r.startswith("250 2.0.0"), "end of data in three reads: 250 (%s)" % r)
+f = stored()
+t.ok(len(f) == 1 and read_msg(f[0]) == b"Subject: split\r\n\r\nx\r\n",
+     "the message arrived byte for byte, without the end's CR")
+c.close()
+
 # ---- bad commands (a few a connection: max_errors is 6 here) ----
 c, _ = start(ehlo=False)
 t.like(c.cmd("FOO bar"), "500 5.5.1", "unknown command: 500 5.5.1")
@@ -262,6 +281,12 @@ c.close()
 c, _ = start()
 t.like(c.cmd("MAIL FROM:a@example.org"), "501 5.1.7", "MAIL without brackets: 501 5.1.7")
 t.like(c.cmd("MAIL TO:<a@example.org>"), "501 5.5.4", "MAIL TO: 501 5.5.4")
+# The parser's message came from the transaction's memory, freed before the
+# reply was written (found by t/fuzz/fuzz_smtp; --enable-sanitizers builds
+# abort on it, others may send garbage).
+t.is_(c.cmd("MAIL FROM:<a@xn--zz.example>"), "501 5.1.7 Bad sender address syntax: invalid "
+      "internationalised domain name (string contains invalid punycode data)",
+      "a bad A-label in MAIL: 501 5.1.7 with the parser's reason")
 t.like(c.cmd("MAIL FROM:<a@example.org> FOO=bar"), "555 5.5.4",
        "unknown MAIL parameter: 555 5.5.4")
 t.like(c.cmd("MAIL FROM:<a@example.org> SIZE=200000"), "552 5.3.4",
@@ -416,7 +441,16 @@ t.is_(stored(), [], "nothing stored")
 for name, data in (("<CR>.<CR>", b"a\r\n\r\nb\r.\rMAIL FROM:<e@x.org>\r\n"),
                    ("<LF>.<CR><LF>", b"a\r\n\r\nb\n.\r\nMAIL FROM:<e@x.org>\r\n"),
                    ("<CR><LF>.<LF>", b"a\r\n\r\nb\r\n.\nMAIL FROM:<e@x.org>\r\n"),
-                   ("<CR>.<CR><LF>", b"a\r\n\r\nb\r.\r\nMAIL FROM:<e@x.org>\r\n")):
+                   ("<CR>.<CR><LF>", b"a\r\n\r\nb\r.\r\nMAIL FROM:<e@x.org>\r\n"),
+                   # Found by t/fuzz/fuzz_smtp: a bare LF right after a
+                   # line end, or after a dot there, started a new line.
+                   ("<CR><LF><LF>.<CR><LF>", b"a\r\n\r\nb\r\n\n.\r\nMAIL FROM:<e@x.org>\r\n"),
+                   ("<CR><LF>.<LF>.<CR><LF>",
+                    b"a\r\n\r\nb\r\n.\n.\r\nMAIL FROM:<e@x.org>\r\n")):
+    if name == "<CR><LF><LF>.<CR><LF>":
+        # A new connection: each refusal counts against max_errors.
+        c.close()
+        c, _ = start()
     c.cmd("MAIL FROM:<a@example.org>")
     c.cmd("RCPT TO:<b@example.com>")
     c.cmd("DATA")
@@ -455,6 +489,16 @@ r = c.cmd("BOGUS")
 t.like(r, "500 5.5.1", "the 6th error is answered")
 t.like(c.reply(), "421 4.7.0", "then 421 4.7.0 at max_errors")
 t.ok(c.eof(), "and the connection is closed")
+c.close()
+
+# A bad BDAT that is also the error reaching max_errors: one 421, not two
+# (found by t/fuzz/fuzz_smtp).
+c, _ = start()
+for i in range(5):
+    c.cmd("BOGUS")
+t.like(c.cmd("BDAT ten"), "501 5.5.4", "the 6th error is a bad BDAT: 501")
+t.like(c.reply(), "421 4.7.0", "then 421 4.7.0 at max_errors")
+t.is_(c.line(), "", "and nothing more: the connection is closed")
 c.close()
 
 # ---- SMTPUTF8 ----
