@@ -767,6 +767,19 @@ static void addr_text(const struct sockaddr *sa, char *ip, size_t size, unsigned
 	}
 }
 
+/* Closes a connection refused before it opened, saying why where the
+ * protocol has words for it and the listener speaks plain text first.  The
+ * socket is nonblocking and fresh: one send fits, or the reply is lost. */
+static void refuse(const struct net_listener *l, int fd)
+{
+	const struct gn_protocol *p = l->proto;
+	if (l->tls != TLS_MODE_IMPLICIT &&
+	    p->size >= offsetof(struct gn_protocol, busy_reply) + sizeof(p->busy_reply) &&
+	    p->busy_reply != NULL)
+		(void)!send(fd, p->busy_reply, strlen(p->busy_reply), MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
 void conn_accepted(struct net_listener *l, int fd, const struct sockaddr *peer,
 		   socklen_t peer_len)
 {
@@ -784,14 +797,14 @@ void conn_accepted(struct net_listener *l, int fd, const struct sockaddr *peer,
 		gn_log(GN_LOG_WARN, "core", "event=conn_refused listener=%s remote=%s "
 		       "port=%u reason=max_connections limit=%u", l->name, ip, port,
 		       core_conf->max_conns);
-		close(fd);
+		refuse(l, fd);
 		return;
 	}
 	if (!iplimit_acquire(ip)) {
 		gn_log(GN_LOG_WARN, "core", "event=conn_refused listener=%s remote=%s "
 		       "port=%u reason=connections_per_ip limit=%u", l->name, ip, port,
 		       core_conf != NULL ? core_conf->max_conns_per_ip : 0);
-		close(fd);
+		refuse(l, fd);
 		return;
 	}
 
