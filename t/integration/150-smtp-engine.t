@@ -24,7 +24,13 @@ sockets for what clients do not do on their own:
 - SMTPUTF8: non-ASCII addresses need the parameter (553 5.6.7), NFD
   localparts arrive as NFC;
 - STARTTLS, with pipelined commands after it dropped (RFC 3207 5);
-- the idle timeout before MAIL (421 4.4.2).
+- the idle timeout before MAIL (421 4.4.2);
+- bugs found by t/fuzz/fuzz_smtp that only a policy reaches: a HELO refused
+  by the policy (at once or later), then another HELO or the end of the
+  session; policy replies (enhanced code, text) in memory that reset() or
+  the end of the transaction frees; a policy answer that comes after the
+  idle timeout closed the session (nothing after the 421).  After each, the
+  worker must still be alive (no child_exited in the log).
 """
 import os
 import shutil
@@ -101,7 +107,10 @@ class Client:
         return "\n".join(lines)
 
     def send(self, data):
-        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+        try:
+            self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+        except OSError:
+            pass  # the server is gone: the reply, "", says so
 
     def cmd(self, line):
         self.send(line + "\r\n")
@@ -544,6 +553,157 @@ t.is_(c.cmd("RCPT TO:<bye@example.com>"), "421 4.7.0 Go away",
       "DISCONNECT from the policy: its 421, once")
 t.ok(c.eof(), "and the connection is closed")
 c.close()
+
+# ---- HELO refused by the policy ----
+# Found by t/fuzz/fuzz_smtp: the refused name was freed and left dangling,
+# and the next HELO or the end of the session freed it again (the worker
+# died: at once with --enable-sanitizers, mostly also without).
+
+
+def worker_alive(what):
+    """The worker never died: the master logs every child's exit, before a
+    worker started after it serves a session."""
+    try:
+        c2, _ = start(ehlo=False)
+        t.like(c2.cmd("EHLO client.test"), "250-mail.test", "a new session is served "
+               "after %s" % what)
+        c2.cmd("QUIT")
+        c2.eof()
+        c2.close()
+    except OSError as e:
+        t.ok(False, "a new session is served after %s (%s)" % (what, e))
+    dead = [x for x in g.log().splitlines()
+            if "event=child_exited" in x or "event=child_restart" in x]
+    t.is_(dead, [], "the worker did not die (%s)" % what)
+    if dead:
+        t.diag(g.log()[-3000:])
+
+
+c, _ = start(ehlo=False)
+t.is_(c.cmd("EHLO refused.test"), "550 5.7.1 Greeting from refused.test refused",
+      "EHLO refused by the policy: its reply")
+r = c.cmd("EHLO client.test")
+t.ok(r.startswith("250-mail.test\n") and r.endswith("\n250 HELP"),
+     "the next EHLO is accepted (%s)" % r.replace("\n", " | ")[:80])
+t.is_(c.cmd("HELO check.test"), "250 mail.test",
+      "a second greeting: while the policy decides, gn_smtp_session_helo() gives the "
+      "new name (found by t/fuzz/fuzz_smtp)")
+t.like(c.cmd("MAIL FROM:<a@example.org>"), "250 2.1.0", "and the session goes on: MAIL")
+c.close()
+c, _ = start(ehlo=False)
+t.is_(c.cmd("EHLO slowrefused.test"), "550 5.7.1 Greeting from slowrefused.test refused "
+      "after a while", "EHLO refused by a later answer of the policy")
+t.is_(c.cmd("HELO client.test"), "250 mail.test", "then HELO is accepted")
+t.is_(c.cmd("EHLO refused.test"), "550 5.7.1 Greeting from refused.test refused",
+      "a refused EHLO after an accepted HELO")
+t.is_(c.cmd("QUIT"), "221 2.0.0 mail.test Bye", "QUIT after the refused EHLO: 221")
+t.ok(c.eof(), "and the server closes")
+c.close()
+clean()
+c, _ = start()
+t.like(c.cmd("EHLO refused.test"), "550 5.7.1", "a refused EHLO after an accepted one")
+c.cmd("MAIL FROM:<a@example.org>")
+c.cmd("RCPT TO:<b@example.com>")
+c.cmd("DATA")
+t.like(c.cmd("Subject: helo\r\n\r\nx\r\n."), "250 2.0.0",
+       "the session goes on with the accepted greeting: a message is accepted")
+f = stored()
+t.ok(len(f) == 1 and "helo client.test\nrcpt" in read_env(f[0]) and
+     "protocol ESMTP\n" in read_env(f[0]),
+     "the message records the accepted greeting, not the refused one")
+c.close()                 # the session ends after a refused EHLO
+c, _ = start(ehlo=False)  # served after that close
+t.like(c.cmd("EHLO refused.test"), "550 5.7.1", "one more refused EHLO")
+c.close()                 # and the client just goes
+worker_alive("refused HELO, then another HELO or the end of the session")
+
+# ---- policy replies in memory that ends with the transaction ----
+# Found by t/fuzz/fuzz_smtp: the engine wrote the policy's enhanced code and
+# text after the transaction had ended, when reset() (or the end of the
+# transaction's pool) had freed them.  The test policy overwrites them before
+# it frees them: garbage on the wire, or a dead worker with sanitizers.
+clean()
+c, _ = start()
+t.is_(c.cmd("MAIL FROM:<hookrefuse@example.org>"),
+      "550 5.7.9 Sender hookrefuse@example.org refused by the hook",
+      "MAIL refused through a hook reply that reset() frees: the policy's reply, intact")
+t.like(c.cmd("MAIL FROM:<a@example.org>"), "250 2.1.0", "then MAIL is accepted")
+t.like(c.cmd("RCPT TO:<nodata@example.com>"), "250 2.1.5", "RCPT nodata accepted")
+t.is_(c.cmd("DATA"), "554 5.7.9 Recipient nodata@example.com takes no message",
+      "DATA refused through a hook reply that reset() frees: the policy's reply, intact")
+t.like(c.cmd("RCPT TO:<b@example.com>"), "503 5.5.1", "the transaction is over")
+c.close()
+c, _ = start()
+c.cmd("MAIL FROM:<a@example.org>")
+c.cmd("RCPT TO:<nodata@example.com>")
+c.send(b"BDAT 5 LAST\r\nhello")
+t.is_(c.reply(), "554 5.7.9 Recipient nodata@example.com takes no message",
+      "BDAT refused the same way: its octets read, then the policy's reply")
+c.cmd("MAIL FROM:<a@example.org>")
+c.cmd("RCPT TO:<b@example.com>")
+c.cmd("DATA")
+t.is_(c.cmd("Subject: hook-tempfail\r\n\r\nx\r\n."), "451 4.3.9 Try again later, says the hook",
+      "end of data refused through a hook reply in the transaction's pool: intact")
+t.like(c.cmd("NOOP"), "250 2.0.0", "the session goes on")
+t.is_(stored(), [], "nothing stored")
+c.close()
+worker_alive("policy replies freed with the transaction")
+
+# ---- a policy answer after the connection closed ----
+# Found by t/fuzz/fuzz_smtp: when the idle timeout closed a session while
+# the policy was deciding, the policy's answer still wrote a reply, after
+# the 421.  For the answer to come while the connection is closing, the 421
+# must wait unsent: the client reads nothing while the policy fills the
+# socket's and the connection's buffers with long replies to pipelined MAILs
+# ("fill"), then the policy holds its answer to "EHLO late.test" until the
+# connection is closed (timeout_initial, 3 s, after the output stopped
+# moving).
+late = g.log().count("event=smtptest_late_answer")
+c = Client.__new__(Client)
+c.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+# A small window and small segments keep the kernel's buffers small (with
+# the defaults they take megabytes, and keep growing for a while).
+c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+try:
+    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+except OSError:
+    pass
+c.sock.settimeout(10)
+c.sock.connect(("127.0.0.1", port))
+c.buf = b""
+t.like(c.reply(), "220 ", "a client that will stop reading: greeting")
+c.send("EHLO client.test\r\n" + "MAIL FROM:<fill@example.org>\r\nRSET\r\n" * 200 +
+       "EHLO late.test\r\n")
+deadline = time.time() + 60
+while time.time() < deadline and g.log().count("event=smtptest_late_answer") == late:
+    time.sleep(0.05)
+lines = [x for x in g.log().splitlines() if "event=smtptest_late_answer" in x]
+t.is_(len(lines), late + 1, "the policy answered after the connection was closed")
+pending = 0
+if len(lines) > late:
+    pending = int(lines[-1].split("output_pending=")[1].split()[0])
+t.ok(pending > 0, "the 421 was still unsent when the answer came (%d octets waiting)" % pending)
+chunks = []
+try:
+    while True:
+        b = c.sock.recv(1 << 20)
+        if not b:
+            break
+        chunks.append(b)
+except (ConnectionError, socket.timeout) as e:
+    t.diag("reading: %s" % e)
+c.close()
+got = b"".join(chunks).split(b"\r\n")
+if got and got[-1] == b"":
+    got.pop()
+idx = [i for i, x in enumerate(got) if x.startswith(b"421 ")]
+t.ok(len(idx) == 1 and got[idx[0]].startswith(b"421 4.4.2 mail.test Timeout"),
+     "the client is told 421 4.4.2, once (%s)" % [got[i][:40] for i in idx])
+t.is_([x.decode(errors="replace")[:60] for x in got[idx[-1] + 1:]] if idx else None, [],
+      "and nothing after it: the late answer wrote nothing")
+t.ok(all(x[:3] == b"250" for x in (got[:idx[0]] if idx else [b"?"])),
+     "every reply before it is a 250 (%d lines)" % len(got))
+worker_alive("a policy answer after the close")
 
 # ---- idle timeout ----
 c, _ = start()

@@ -13,13 +13,43 @@
  * "rcpt <addr>" a line.  Chunks go to DIR/<tx id>.tmp while the message
  * arrives; reset() removes it, so an aborted transaction leaves nothing.
  *
+ * Decisions by HELO/EHLO name (first label):
+ *   "refused"      550 5.7.1 at once       "slowrefused"  550 5.7.1 after 100 ms
+ *   "late"         answered (250) only once the connection is closed: a timer
+ *                  looks every 20 ms and, when gn_conn_is_closed(), logs
+ *                  "event=smtptest_late_answer output_pending=N" and answers,
+ *                  as a policy whose lookup ends after a timeout or shutdown
+ *                  closed the session would (the engine must then write
+ *                  nothing: the client was told 421).
+ *   "check"        refused with 550 5.5.0 when gn_smtp_session_helo() or
+ *                  gn_smtp_session_is_ehlo() does not describe the name being
+ *                  decided, else accepted; other names are accepted.
+ *
  * Decisions by localpart:
  *   MAIL  "badsender"    550 5.7.1
+ *         "hookrefuse"   550 5.7.9 through gn_smtp_answer_hook(), with a reply
+ *                        (code, enhanced code, text) in memory that reset()
+ *                        overwrites and frees: an engine that reads the reply
+ *                        after the transaction ended shows garbage (or, built
+ *                        with sanitizers, dies).
+ *         "fill"         accepted after 1 ms with a 250 reply of about 70 kB
+ *                        while less than 256 kB of output wait to be sent
+ *                        (more than the kernel takes later, for a client with
+ *                        a small window), with a short one after: pipelined
+ *                        "MAIL FROM:<fill@...>" and RSET from a client that
+ *                        does not read fill the socket's buffers and the
+ *                        connection's, so a later 421 stays unsent.
  *   RCPT  "unknown..."   550 5.1.1      "temp..."  451 4.3.0
  *         "slow..."      accepted after 100 ms (an asynchronous answer)
  *         "bye..."       DISCONNECT through gn_smtp_answer_hook()
+ *   DATA begin: a transaction with a recipient "nodata..." gets 554 5.7.9
+ *         through gn_smtp_answer_hook(), its reply freed by reset() as for
+ *         "hookrefuse".
  *   DATA end: a message whose first line is "Subject: tempfail" gets
- *         451 4.3.0 (and nothing is kept).
+ *         451 4.3.0 (and nothing is kept); "Subject: hook-tempfail" gets
+ *         451 4.3.9 through gn_smtp_answer_hook() with an enhanced code and
+ *         text from the transaction's pool, which the engine frees when the
+ *         answered transaction ends.
  */
 #include <gannet/gannet.h>
 
@@ -32,6 +62,12 @@ static const char *dir = "/tmp";
 struct sess {
 	struct gn_smtp_session *s;
 	struct gn_timer *timer;
+	struct gn_timer *helo_timer;	/* "slowrefused", "late" */
+	char *helo_name;		/* the name helo_timer answers about */
+	struct gn_timer *fill_timer;	/* "fill" */
+	/* A hook reply whose strings live until reset() (or disconnect()). */
+	struct gn_hook_reply reply;
+	char *reply_enh, *reply_text;
 	FILE *tmp;
 	char *tmp_path;
 	bool first_line_checked;
@@ -54,6 +90,39 @@ static void drop_tmp(struct sess *ss)
 	ss->head_len = 0;
 }
 
+/* Overwrites the reply's strings, then frees them: read after this, they
+ * are garbage even where freed memory keeps its content. */
+static void reply_drop(struct sess *ss)
+{
+	if (ss->reply_enh != NULL)
+		memset(ss->reply_enh, '#', strlen(ss->reply_enh));
+	if (ss->reply_text != NULL)
+		memset(ss->reply_text, '#', strlen(ss->reply_text));
+	gn_free(ss->reply_enh);
+	gn_free(ss->reply_text);
+	ss->reply_enh = ss->reply_text = NULL;
+	memset(&ss->reply, 0, sizeof(ss->reply));
+}
+
+static const struct gn_hook_reply *reply_set(struct sess *ss, int code, const char *enh,
+					     char *text)
+{
+	reply_drop(ss);
+	ss->reply_enh = gn_strdup(enh);
+	ss->reply_text = text;
+	ss->reply.code = code;
+	ss->reply.enhanced = ss->reply_enh;
+	ss->reply.text = ss->reply_text;
+	return &ss->reply;
+}
+
+/* Whether label is the first label of a HELO name. */
+static bool label_is(const char *name, const char *label)
+{
+	size_t n = strlen(label);
+	return strncmp(name, label, n) == 0 && (name[n] == '.' || name[n] == '\0');
+}
+
 static void st_connect(struct gn_smtp_session *s, void *data)
 {
 	struct sess *ss = gn_calloc(1, sizeof(*ss));
@@ -63,11 +132,93 @@ static void st_connect(struct gn_smtp_session *s, void *data)
 	gn_smtp_answer(s, 220, NULL, NULL);
 }
 
+static void slowrefused_done(void *data)
+{
+	struct sess *ss = data;
+	gn_timer_free(&ss->helo_timer);
+	gn_smtp_answer(ss->s, 550, "5.7.1", "Greeting from %s refused after a while",
+		       ss->helo_name);
+	gn_free(ss->helo_name);
+	ss->helo_name = NULL;
+}
+
+static void late_check(void *data)
+{
+	struct sess *ss = data;
+	struct gn_conn *conn = gn_smtp_session_conn(ss->s);
+
+	if (!gn_conn_is_closed(conn))
+		return;
+	gn_timer_free(&ss->helo_timer);
+	gn_log(GN_LOG_INFO, "smtptest", "event=smtptest_late_answer id=%s output_pending=%zu",
+	       gn_conn_id(conn), gn_conn_output_pending(conn));
+	gn_smtp_answer(ss->s, 250, NULL, NULL);
+}
+
+static void st_helo(struct gn_smtp_session *s, const char *name, bool ehlo, void *data)
+{
+	struct sess *ss = gn_smtp_session_data(s);
+	const char *seen = gn_smtp_session_helo(s);
+	(void)data;
+
+	if (label_is(name, "check") &&
+	    (seen == NULL || strcmp(seen, name) != 0 || gn_smtp_session_is_ehlo(s) != ehlo)) {
+		gn_smtp_answer(s, 550, "5.5.0", "gn_smtp_session_helo() says %s (%s)",
+			       seen != NULL ? seen : "nothing",
+			       gn_smtp_session_is_ehlo(s) ? "EHLO" : "HELO");
+	} else if (label_is(name, "refused")) {
+		gn_smtp_answer(s, 550, "5.7.1", "Greeting from %s refused", name);
+	} else if (label_is(name, "slowrefused")) {
+		gn_free(ss->helo_name);
+		ss->helo_name = gn_strdup(name);
+		ss->helo_timer = gn_timer_new(100, false, slowrefused_done, ss);
+	} else if (label_is(name, "late")) {
+		ss->helo_timer = gn_timer_new(20, true, late_check, ss);
+	} else {
+		gn_smtp_answer(s, 250, NULL, NULL);
+	}
+}
+
+#define FILL_LINES 1000
+#define FILL_WIDTH 64
+
+static void fill_done(void *data)
+{
+	struct sess *ss = data;
+	size_t len = (size_t)FILL_LINES * (FILL_WIDTH + 1);
+	char *big;
+
+	gn_timer_free(&ss->fill_timer);
+	if (gn_conn_output_pending(gn_smtp_session_conn(ss->s)) >= 256 * 1024) {
+		gn_smtp_answer(ss->s, 250, NULL, "Filler");
+		return;
+	}
+	/* FILL_LINES lines of FILL_WIDTH octets, "\n" between them. */
+	big = gn_malloc(len);
+	memset(big, 'f', len);
+	for (size_t i = 1; i < FILL_LINES; i++)
+		big[i * (FILL_WIDTH + 1) - 1] = '\n';
+	big[len - 1] = '\0';
+	gn_smtp_answer(ss->s, 250, NULL, "%s", big);
+	gn_free(big);
+}
+
 static void st_mail(struct gn_smtp_session *s, const struct gn_addr *from, void *data)
 {
+	struct sess *ss = gn_smtp_session_data(s);
 	(void)data;
 	if (from != NULL && strcmp(from->localpart, "badsender") == 0) {
 		gn_smtp_answer(s, 550, "5.7.1", "Sender %s not welcome", from->localpart);
+		return;
+	}
+	if (from != NULL && strcmp(from->localpart, "hookrefuse") == 0) {
+		gn_smtp_answer_hook(s, GN_HOOK_REJECT, reply_set(ss, 550, "5.7.9",
+			gn_strdup_printf("Sender %s@%s refused by the hook", from->localpart,
+					 from->domain)));
+		return;
+	}
+	if (from != NULL && strcmp(from->localpart, "fill") == 0) {
+		ss->fill_timer = gn_timer_new(1, false, fill_done, ss);
 		return;
 	}
 	gn_smtp_answer(s, 250, NULL, NULL);
@@ -106,6 +257,15 @@ static void st_data_begin(struct gn_smtp_session *s, void *data)
 	struct gn_smtp_tx *tx = gn_smtp_session_tx(s);
 	(void)data;
 
+	for (size_t i = 0; i < gn_smtp_tx_rcpt_count(tx); i++) {
+		const struct gn_addr *a = gn_smtp_rcpt_addr(gn_smtp_tx_rcpt(tx, i));
+		if (strncmp(a->localpart, "nodata", 6) == 0) {
+			gn_smtp_answer_hook(s, GN_HOOK_REJECT, reply_set(ss, 554, "5.7.9",
+				gn_strdup_printf("Recipient %s@%s takes no message",
+						 a->localpart, a->domain)));
+			return;
+		}
+	}
 	ss->tmp_path = gn_strdup_printf("%s/%s.tmp", dir, gn_smtp_tx_id(tx));
 	ss->tmp = fopen(ss->tmp_path, "wb");
 	ss->head_len = 0;
@@ -146,6 +306,13 @@ static void st_data_end(struct gn_smtp_session *s, void *data)
 		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure as asked");
 		return;
 	}
+	if (ss->head_len >= 22 && memcmp(ss->head, "Subject: hook-tempfail", 22) == 0) {
+		struct gn_hook_reply r = { 451, gn_pool_strdup(pool, "4.3.9"),
+			gn_pool_strdup(pool, "Try again later, says the hook"), NULL };
+		drop_tmp(ss);
+		gn_smtp_answer_hook(s, GN_HOOK_TEMPFAIL, &r);
+		return;
+	}
 	if (fclose(ss->tmp) != 0) {
 		ss->tmp = NULL;
 		drop_tmp(ss);
@@ -177,8 +344,10 @@ static void st_reset(struct gn_smtp_session *s, void *data)
 {
 	struct sess *ss = gn_smtp_session_data(s);
 	(void)data;
-	if (ss != NULL)
+	if (ss != NULL) {
 		drop_tmp(ss);
+		reply_drop(ss);
+	}
 }
 
 static void st_disconnect(struct gn_smtp_session *s, void *data)
@@ -188,13 +357,18 @@ static void st_disconnect(struct gn_smtp_session *s, void *data)
 	if (ss == NULL)
 		return;
 	gn_timer_free(&ss->timer);
+	gn_timer_free(&ss->helo_timer);
+	gn_timer_free(&ss->fill_timer);
+	gn_free(ss->helo_name);
 	drop_tmp(ss);
+	reply_drop(ss);
 	gn_free(ss);
 }
 
 static const struct gn_smtp_policy policy = {
 	.size = sizeof(struct gn_smtp_policy),
 	.connect = st_connect,
+	.helo = st_helo,
 	.mail = st_mail,
 	.rcpt = st_rcpt,
 	.data_begin = st_data_begin,
