@@ -18,7 +18,18 @@
  *                  then "deliver.check".  (gn_delivery_check() stops here.)
  *   STAGE_MAILBOX  per accepted target: "deliver.mailbox".
  *   STAGE_STORE    one transaction: finish the blob, one message per
- *                  distinct (account, mailbox), commit.
+ *                  distinct (account, mailbox) with
+ *                  gn_store_message_deliver() (gannet/store.h: numbered at
+ *                  once when nobody else is settling the account, else
+ *                  pending, never waiting for another delivery's commit),
+ *                  commit; then done is called (SMTP queues its 250).
+ *   STAGE_SETTLE   on the next turn of the loop (after the 250 went out):
+ *                  settles the accounts again without waiting (what others
+ *                  left while this transaction held the settle lock, or
+ *                  this delivery's messages if they are still pending), and
+ *                  learns the UIDs.  A settle that fails is logged: the
+ *                  messages are stored, and the next settle by anyone (a
+ *                  reader, the runner job) numbers them.
  *   STAGE_AFTER    per stored copy: "deliver.after"; done was called before.
  *
  * The body streams through gn_delivery_write() into the store's blob writer
@@ -65,7 +76,8 @@ struct target {
 	const char *enhanced;
 	const char *text;
 	int64_t mailbox_id;	/* resolved id, then where stored */
-	uint32_t uid;
+	int64_t msg_id;		/* the stored (pending) message's id */
+	uint32_t uid;		/* 0 until known (settled) */
 	size_t copy_owner;	/* the target whose copy this one shares */
 };
 
@@ -82,6 +94,7 @@ enum stage {
 	STAGE_RESOLVE,
 	STAGE_MAILBOX,
 	STAGE_STORE,
+	STAGE_SETTLE,
 	STAGE_AFTER,
 	STAGE_DONE,
 };
@@ -122,6 +135,7 @@ struct gn_delivery {
 	bool waiting;		/* a chain is pending */
 	bool driving;		/* inside drive() */
 	struct gn_hook_call *call;	/* the pending chain */
+	struct gn_timer *settle_timer;	/* STAGE_SETTLE: the next turn */
 	gn_delivery_done_fn *done;
 	void *done_data;
 	size_t *copies;		/* targets that own a stored copy */
@@ -162,6 +176,7 @@ struct gn_delivery *gn_delivery_new(const char *source,
 
 static void delivery_destroy(struct gn_delivery *d)
 {
+	gn_timer_free(&d->settle_timer);
 	gn_store_blob_writer_free(&d->blob);
 	gn_mime_parser_free(&d->parser);
 	gn_mime_message_free(&d->mime);
@@ -184,7 +199,7 @@ void gn_delivery_free(struct gn_delivery **dp)
 		return;
 	struct gn_delivery *d = *dp;
 	*dp = NULL;
-	if (d->stage != STAGE_AFTER) {
+	if (d->stage != STAGE_SETTLE && d->stage != STAGE_AFTER) {
 		/* Before the commit: the caller went away, stop. */
 		if (d->call != NULL) {
 			gn_hook_cancel(d->call);
@@ -527,8 +542,22 @@ int64_t gn_delivery_current_mailbox_id(const struct gn_delivery *d)
 
 uint32_t gn_delivery_current_uid(const struct gn_delivery *d)
 {
-	const struct target *t = current(d);
-	return t != NULL && t->state == T_STORED ? t->uid : 0;
+	struct target *t = current(d);
+	if (t == NULL || t->state != T_STORED)
+		return 0;
+	struct target *o = &d->targets[t->copy_owner];
+	if (o->uid == 0 && o->msg_id != 0 && !gn_db_in_transaction()) {
+		/* Another process is settling it: wait for that one. */
+		const char *error = NULL;
+		uint32_t uid = 0;
+		if (gn_store_settle(o->account_id, true, &error) < 0 ||
+		    gn_store_message_uid(o->account_id, o->msg_id, &uid, &error) < 0)
+			gn_log(GN_LOG_WARN, "deliver", "event=uid_unknown source=%s error=%s",
+			       d->source, gn_log_quote(0, error != NULL ? error : "?"));
+		o->uid = uid;
+	}
+	t->uid = o->uid;
+	return t->uid;
 }
 
 static bool in_chain(const struct gn_delivery *d, enum stage stage, bool resolving)
@@ -696,18 +725,19 @@ static void fail_accepted(struct gn_delivery *d, int code, const char *enhanced,
  * Returns 0 or -1. */
 static int mailbox_resolve(struct gn_delivery *d, struct target *t, const char **error_r)
 {
-	struct gn_store_mailbox *mb = NULL;
-	int r = gn_store_mailbox_find(d->pool, t->account_id, t->mailbox, &mb, error_r);
+	/* Only the id: gn_store_mailbox_find() would settle (and wait for
+	 * other deliveries' settles) to report a status nobody reads here. */
+	int r = gn_store_mailbox_id(t->account_id, t->mailbox, &t->mailbox_id, error_r);
 	if (r < 0)
 		return -1;
-	if (r == 0) {
-		gn_log(GN_LOG_INFO, "deliver", "event=mailbox_missing account=%lld mailbox=%s fallback=Inbox",
-		       (long long)t->account_id, gn_log_quote(0, t->mailbox));
-		r = gn_store_mailbox_create(d->pool, t->account_id, "Inbox", GN_STORE_SPECIAL_NONE,
-					    &mb, error_r);
-		if (r < 0)
-			return -1;
-	}
+	if (r > 0)
+		return 0;
+	gn_log(GN_LOG_INFO, "deliver", "event=mailbox_missing account=%lld mailbox=%s fallback=Inbox",
+	       (long long)t->account_id, gn_log_quote(0, t->mailbox));
+	struct gn_store_mailbox *mb = NULL;
+	if (gn_store_mailbox_create(d->pool, t->account_id, "Inbox", GN_STORE_SPECIAL_NONE,
+				    &mb, error_r) < 0)
+		return -1;
 	t->mailbox_id = mb->id;
 	return 0;
 }
@@ -755,7 +785,6 @@ static void store(struct gn_delivery *d)
 	for (size_t c = 0; c < d->n_copies; c++) {
 		struct target *t = &d->targets[d->copies[c]];
 		const struct rcpt *r = &d->rcpts[t->rcpt];
-		struct gn_store_message *msg = NULL;
 		m.account_id = t->account_id;
 		m.mailbox_id = t->mailbox_id;
 		m.prefix = r->prefix;
@@ -765,9 +794,12 @@ static void store(struct gn_delivery *d)
 		m.n_keywords = d->n_keywords;
 		m.internal_date = d->internal_date;
 		m.mime = d->mime;
-		if (gn_store_message_add(d->pool, &m, &msg, &error) < 0)
+		/* Numbered in this transaction when nobody else is settling
+		 * the account (a lone delivery commits once); else pending,
+		 * left to the holder of the settle lock, never waiting. */
+		t->uid = 0;
+		if (gn_store_message_deliver(&m, &t->msg_id, &t->uid, &error) < 0)
 			goto rollback;
-		t->uid = msg->uid;
 	}
 	if (gn_db_commit(&error) < 0)
 		goto failed;
@@ -793,6 +825,46 @@ failed:
 	d->n_copies = 0;
 	/* Temporary or not, the message is not lost: the sender retries. */
 	fail_accepted(d, 451, "4.3.0", "temporary failure storing the message, try again later");
+}
+
+/* After the commit: settles the accounts of the stored copies (without
+ * waiting for another settle) and learns the UIDs. */
+static void settle_after_commit(struct gn_delivery *d)
+{
+	const char *error = NULL;
+	for (size_t c = 0; c < d->n_copies; c++) {
+		int64_t acc = d->targets[d->copies[c]].account_id;
+		bool seen = false;
+		for (size_t e = 0; e < c && !seen; e++)
+			seen = d->targets[d->copies[e]].account_id == acc;
+		if (!seen && gn_store_settle(acc, false, &error) < 0)
+			gn_log(GN_LOG_WARN, "deliver", "event=settle_failed source=%s account=%lld error=%s",
+			       d->source, (long long)acc, gn_log_quote(0, error != NULL ? error : "?"));
+	}
+	for (size_t c = 0; c < d->n_copies; c++) {
+		struct target *t = &d->targets[d->copies[c]];
+		uint32_t uid = 0;
+		if (t->uid == 0 && gn_store_message_uid(t->account_id, t->msg_id, &uid, &error) > 0)
+			t->uid = uid;
+	}
+	for (size_t i = 0; i < d->n_targets; i++) {
+		struct target *t = &d->targets[i];
+		if (t->state == T_STORED)
+			t->uid = d->targets[t->copy_owner].uid;
+	}
+	results_compute(d);
+}
+
+static void settle_turn(void *data)
+{
+	struct gn_delivery *d = data;
+	if (d->stage != STAGE_SETTLE)
+		return;
+	settle_after_commit(d);
+	d->waiting = false;
+	d->stage = STAGE_AFTER;
+	d->next = 0;
+	drive(d);
 }
 
 /* One step: returns false when the machine stops (waiting or done). */
@@ -855,7 +927,7 @@ static bool step(struct gn_delivery *d)
 	case STAGE_STORE: {
 		store(d);
 		results_compute(d);
-		d->stage = STAGE_AFTER;
+		d->stage = d->n_copies > 0 ? STAGE_SETTLE : STAGE_AFTER;
 		d->next = 0;
 		d->refs++;	/* the after chains' */
 		gn_delivery_done_fn *done = d->done;
@@ -864,6 +936,15 @@ static bool step(struct gn_delivery *d)
 			done(d, d->done_data);
 		return true;
 	}
+	case STAGE_SETTLE:
+		/* On the next turn of the loop: the replies that done queued
+		 * are written before (the loop flushes them first). */
+		d->waiting = true;
+		if (d->settle_timer == NULL)
+			d->settle_timer = gn_timer_new(0, false, settle_turn, d);
+		else
+			gn_timer_reset(d->settle_timer);
+		return false;
 	case STAGE_AFTER:
 		if (d->next < d->n_copies) {
 			size_t ti = d->copies[d->next++];

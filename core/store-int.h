@@ -86,5 +86,9 @@ int store_release_messages(struct gn_pool *pool, int64_t account_id, int64_t mai
 int store_mailbox_create_tx(struct gn_pool *pool, int64_t account_id, const char *name,
 			    enum gn_store_special_use special_use, bool subscribe,
 			    struct gn_store_mailbox **mailbox_r, const char **error_r);
+/* The runner job's work: settles every account with pending messages
+ * (gn_store_settle() without waiting).  Returns the number settled, or -1
+ * when some account failed (logged). */
+int store_settle_all(const char **error_r);
 
 #endif

@@ -7,6 +7,58 @@
  * applies the exact difference to the counters from what the statements
  * returned.  Flag changes and copies are one statement for any number of
  * messages.
+ *
+ * Deliveries: pending, then settled.  A delivery that took the account's
+ * modseq and the mailbox's UID in its own transaction would hold those
+ * rows locked through its COMMIT and its fsync, so all deliveries to one
+ * account would queue on commit latency and PostgreSQL could never group
+ * their commits.  Instead (as Dovecot assigns UIDs lazily for LMTP):
+ *
+ *   1. The delivery transaction inserts its messages as pending: rows of
+ *      gn_messages with uid and modseq NULL (migration 005_settle), plus
+ *      the blob reference.  It locks no account or mailbox row (the
+ *      foreign key takes a key-share lock on the mailbox row, which
+ *      conflicts only with deleting the mailbox).  Pending rows are in no
+ *      IMAP state: every read selects by UID, so none returns them, and no
+ *      counter includes them.  The blob's reference is taken at once, so
+ *      a pending message keeps its body; deleting its mailbox or account
+ *      releases it like any other message.
+ *
+ *   2. Settling (gn_store_settle(), per account): in a transaction holding
+ *      the account's settle lock (a transaction-scoped advisory lock only
+ *      settles take) and then the account row (the store's lock order), it
+ *      takes the account's next modseq, reads every pending row its
+ *      snapshot sees (committed deliveries), and per mailbox, in id order,
+ *      gives them consecutive UIDs from UIDNEXT, the modseq, the counters
+ *      and HIGHESTMODSEQ, adds their sizes to the account's total, and
+ *      queues the NOTIFY; then commits.  One settle covers any number of
+ *      deliveries.  Settles of an account are serialised by the lock up to
+ *      their commit (PostgreSQL makes a commit visible before it releases
+ *      its locks), and so are they with every other change (the account
+ *      row): UIDs and modseqs become visible in increasing order, and a
+ *      client that saw UIDNEXT or HIGHESTMODSEQ never sees a new message
+ *      below them.  Rows settled together become visible together.
+ *
+ *   3. Who settles.  The delivering process, twice: inside its delivery
+ *      transaction when the lock and the account row are free at once
+ *      (gn_store_message_deliver(): never waiting; the message is then
+ *      numbered as it is inserted, after whatever others left pending, and
+ *      a lone delivery commits once with one row version, as before; under
+ *      load the others go on pending), and after its commit without
+ *      waiting for the lock.  A settle that finds the lock taken leaves its
+ *      messages to the holder: every holder looks for pending rows again
+ *      after its commit released the lock, and a failed try always comes
+ *      before that release, so the look sees the rows (a bounded number of
+ *      rounds: past it, the next delivery's settle or the runner takes
+ *      them).  Readers of mailbox status and message lists settle first,
+ *      waiting for the lock, so that what a delivery acknowledged is in
+ *      their answer.  The runner job "store-settle" (store.c) settles every
+ *      account with pending rows every few seconds: a process that died
+ *      between its commit and its settle leaves nothing pending for long.
+ *
+ * Quota: the account's total_size counts settled messages; the pending
+ * ones add gn_store_account_pending_size(), a sum over the few rows of the
+ * partial index gn_messages_pending.
  */
 #include "store-int.h"
 
@@ -112,6 +164,42 @@ static int mailbox_one(struct gn_pool *pool, const char *sql, int n, const char 
 	return found;
 }
 
+/* Before a read of mailbox status or message lists: settles what is
+ * pending, outside a caller's transaction.  A failure is only logged:
+ * the read then reports what is settled (or its own error). */
+static void settle_for_read(int64_t account_id)
+{
+	if (gn_db_in_transaction())
+		return;
+	const char *err = NULL;
+	if (gn_store_settle(account_id, true, &err) < 0)
+		gn_log(GN_LOG_WARN, "core", "event=settle_failed account=%" PRId64 " error=%s",
+		       account_id, gn_log_quote(0, err != NULL ? err : "?"));
+}
+
+int gn_store_mailbox_id(int64_t account_id, const char *name, int64_t *id_r,
+			const char **error_r)
+{
+	struct gn_pool *tmp = gn_pool_new();
+	const char *norm, *err;
+	int ret = 0;
+	if (gn_store_mailbox_name_check(tmp, name, &norm, &err) == 0) {
+		const char *p[2] = { store_i64s(tmp, account_id), norm };
+		PGresult *res = store_q("SELECT id FROM gn_mailboxes WHERE account_id = $1 AND name = $2",
+				  2, p, error_r);
+		if (res == NULL) {
+			ret = -1;
+		} else {
+			ret = PQntuples(res) == 1;
+			if (ret && id_r != NULL)
+				*id_r = store_col_i64(res, 0, 0);
+			PQclear(res);
+		}
+	}
+	gn_pool_free(&tmp);
+	return ret;
+}
+
 int gn_store_mailbox_find(struct gn_pool *pool, int64_t account_id,
 			  const char *name, struct gn_store_mailbox **mailbox_r,
 			  const char **error_r)
@@ -119,6 +207,7 @@ int gn_store_mailbox_find(struct gn_pool *pool, int64_t account_id,
 	const char *norm, *err;
 	if (gn_store_mailbox_name_check(pool, name, &norm, &err) < 0)
 		return 0;
+	settle_for_read(account_id);
 	const char *p[2] = { store_i64s(pool, account_id), norm };
 	return mailbox_one(pool, "SELECT " MAILBOX_COLS " FROM gn_mailboxes m "
 			   "WHERE m.account_id = $1 AND m.name = $2", 2, p, mailbox_r, error_r);
@@ -128,6 +217,7 @@ int gn_store_mailbox_get(struct gn_pool *pool, int64_t account_id,
 			 int64_t mailbox_id, struct gn_store_mailbox **mailbox_r,
 			 const char **error_r)
 {
+	settle_for_read(account_id);
 	const char *p[2] = { store_i64s(pool, account_id), store_i64s(pool, mailbox_id) };
 	return mailbox_one(pool, "SELECT " MAILBOX_COLS " FROM gn_mailboxes m "
 			   "WHERE m.account_id = $1 AND m.id = $2", 2, p, mailbox_r, error_r);
@@ -138,6 +228,7 @@ int gn_store_mailbox_find_special(struct gn_pool *pool, int64_t account_id,
 				  struct gn_store_mailbox **mailbox_r,
 				  const char **error_r)
 {
+	settle_for_read(account_id);
 	const char *p[2] = { store_i64s(pool, account_id), store_i64s(pool, (int64_t)special_use) };
 	return mailbox_one(pool, "SELECT " MAILBOX_COLS " FROM gn_mailboxes m "
 			   "WHERE m.account_id = $1 AND m.special_use = $2 ORDER BY m.name LIMIT 1",
@@ -148,6 +239,7 @@ int gn_store_mailbox_list(struct gn_pool *pool, int64_t account_id,
 			  struct gn_store_mailbox **list_r, size_t *count_r,
 			  const char **error_r)
 {
+	settle_for_read(account_id);
 	const char *p[1] = { store_i64s(pool, account_id) };
 	PGresult *res = store_q("SELECT " MAILBOX_COLS " FROM gn_mailboxes m WHERE m.account_id = $1 "
 			  "ORDER BY m.name COLLATE \"C\"", 1, p, error_r);
@@ -575,10 +667,46 @@ static void message_from_row(struct gn_pool *pool, const PGresult *res, int row,
 		m->mime_json = store_col_str(pool, res, row, 15);
 }
 
-int gn_store_message_add(struct gn_pool *pool,
-			 const struct gn_store_message_new *m,
-			 struct gn_store_message **msg_r, const char **error_r)
+static int settle_locked(struct gn_pool *pool, int64_t account_id, bool in_caller_tx,
+			 const char **error_r);
+
+enum add_mode {
+	ADD_NOW,	/* numbered at once, waiting for the account row */
+	ADD_PENDING,	/* pending, left to a settle */
+	ADD_DELIVER,	/* numbered at once if nobody settles, else pending */
+};
+
+/* ADD_DELIVER: tries the account's settle lock and row without waiting.
+ * Returns 1 when both are held (after settling what others left pending,
+ * so that this message comes after them), 0 when not, -1 error. */
+static int deliver_try_lock(struct gn_pool *pool, int64_t account_id, const char **error_r)
 {
+	const char *p[2] = { "1735292788", store_i64s(pool, account_id) };
+	PGresult *res = store_q("SELECT CASE WHEN pg_try_advisory_xact_lock($1::int, "
+			  "($2::bigint % 2147483647)::int) THEN (SELECT count(*) FROM (SELECT 1 "
+			  "FROM gn_accounts WHERE id = $2 FOR NO KEY UPDATE SKIP LOCKED) x) ELSE 0 END, "
+			  "EXISTS (SELECT 1 FROM gn_messages WHERE account_id = $2 AND uid IS NULL)",
+			  2, p, error_r);
+	if (res == NULL)
+		return -1;
+	bool got = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+	bool others = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	PQclear(res);
+	if (!got)
+		return 0;
+	if (others && settle_locked(pool, account_id, true, error_r) < 0)
+		return -1;
+	return 1;
+}
+
+/* Adds a message: numbered at once (the account's next modseq and the
+ * mailbox's next UID, counters, NOTIFY), or pending (uid and modseq NULL,
+ * nothing else touched but the blob's reference), as mode says. */
+static int message_add(struct gn_pool *pool, const struct gn_store_message_new *m,
+		       enum add_mode mode, struct gn_store_message **msg_r, int64_t *id_r,
+		       uint32_t *uid_r, const char **error_r)
+{
+	bool pending = mode == ADD_PENDING;
 	if ((m->flags & ~GN_STORE_FLAGS_ALL) != 0) {
 		*error_r = store_errf("invalid flags 0x%x", m->flags);
 		return -1;
@@ -604,12 +732,20 @@ int gn_store_message_add(struct gn_pool *pool,
 	}
 	if (store_tx_begin(&tx, error_r) < 0)
 		goto out;
-	uint64_t modseq;
-	int r = store_next_modseq(m->account_id, &modseq, error_r);
-	if (r <= 0) {
-		if (r == 0)
-			*error_r = store_errf("unknown account id %" PRId64, m->account_id);
-		goto end;
+	if (mode == ADD_DELIVER) {
+		int r = deliver_try_lock(tmp, m->account_id, error_r);
+		if (r < 0)
+			goto end;
+		pending = r == 0;
+	}
+	uint64_t modseq = 0;
+	if (!pending) {
+		int r = store_next_modseq(m->account_id, &modseq, error_r);
+		if (r <= 0) {
+			if (r == 0)
+				*error_r = store_errf("unknown account id %" PRId64, m->account_id);
+			goto end;
+		}
 	}
 	const char *pb[1] = { store_hash_param(tmp, m->blob_hash) };
 	PGresult *res = store_q("UPDATE gn_blobs SET refcount = refcount + 1 WHERE hash = $1 RETURNING id, size",
@@ -624,29 +760,35 @@ int gn_store_message_add(struct gn_pool *pool,
 	int64_t blob_id = store_col_i64(res, 0, 0);
 	uint64_t size = (uint64_t)store_col_i64(res, 0, 1) + m->prefix_len;
 	PQclear(res);
-	bool seen = (m->flags & GN_STORE_SEEN) != 0, del = (m->flags & GN_STORE_DELETED) != 0;
 	const char *acc = store_i64s(tmp, m->account_id), *mbox = store_i64s(tmp, m->mailbox_id);
-	const char *pm[7] = { acc, mbox, store_u64s(tmp, size), store_u64s(tmp, modseq),
-			      seen ? "0" : "1", del ? "1" : "0", del ? store_u64s(tmp, size) : "0" };
-	res = store_q("WITH a AS (UPDATE gn_accounts SET total_size = total_size + $3 WHERE id = $1) "
-		"UPDATE gn_mailboxes SET uidnext = uidnext + 1, highestmodseq = $4, "
-		"messages = messages + 1, unseen = unseen + $5, deleted = deleted + $6, "
-		"size = size + $3, deleted_size = deleted_size + $7 "
-		"WHERE account_id = $1 AND id = $2 AND uidnext < 4294967295 RETURNING uidnext - 1",
-		7, pm, error_r);
-	if (res == NULL)
-		goto end;
-	if (PQntuples(res) != 1) {
+	uint32_t uid = 0;
+	if (!pending) {
+		bool seen = (m->flags & GN_STORE_SEEN) != 0, del = (m->flags & GN_STORE_DELETED) != 0;
+		const char *pm[7] = { acc, mbox, store_u64s(tmp, size), store_u64s(tmp, modseq),
+				      seen ? "0" : "1", del ? "1" : "0", del ? store_u64s(tmp, size) : "0" };
+		res = store_q("WITH a AS (UPDATE gn_accounts SET total_size = total_size + $3 WHERE id = $1) "
+			"UPDATE gn_mailboxes SET uidnext = uidnext + 1, highestmodseq = $4, "
+			"messages = messages + 1, unseen = unseen + $5, deleted = deleted + $6, "
+			"size = size + $3, deleted_size = deleted_size + $7 "
+			"WHERE account_id = $1 AND id = $2 AND uidnext < 4294967295 RETURNING uidnext - 1",
+			7, pm, error_r);
+		if (res == NULL)
+			goto end;
+		if (PQntuples(res) != 1) {
+			PQclear(res);
+			*error_r = store_errf("no such mailbox (or no UIDs left in it): %" PRId64, m->mailbox_id);
+			goto end;
+		}
+		uid = (uint32_t)store_col_i64(res, 0, 0);
 		PQclear(res);
-		*error_r = store_errf("no such mailbox (or no UIDs left in it): %" PRId64, m->mailbox_id);
-		goto end;
 	}
-	uint32_t uid = (uint32_t)store_col_i64(res, 0, 0);
-	PQclear(res);
-	const char *payload = gn_pool_printf(tmp, "%" PRId64 " %" PRId64 " %" PRIu64,
-					     m->account_id, m->mailbox_id, modseq);
+	/* The NOTIFY rides on the insert (one round trip less); a pending
+	 * message changes nothing a client can see: no NOTIFY. */
+	const char *payload = pending ? NULL : gn_pool_printf(tmp, "%" PRId64 " %" PRId64 " %" PRIu64,
+							     m->account_id, m->mailbox_id, modseq);
 	const char *v[16] = {
-		acc, mbox, store_u64s(tmp, uid), store_u64s(tmp, modseq), store_i64s(tmp, blob_id),
+		acc, mbox, pending ? NULL : store_u64s(tmp, uid), pending ? NULL : store_u64s(tmp, modseq),
+		store_i64s(tmp, blob_id),
 		m->prefix != NULL ? m->prefix : "", store_u64s(tmp, size), store_i64s(tmp, (int64_t)m->flags),
 		store_text_array(tmp, kw, n_kw),
 		m->internal_date != 0 ? gn_pool_printf(tmp, "%lld", (long long)m->internal_date) : NULL,
@@ -661,10 +803,19 @@ int gn_store_message_add(struct gn_pool *pool,
 				 "message_id, sent_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
 				 "COALESCE(to_timestamp($10::double precision), now()), $11::jsonb, $12, $13, "
 				 "$14, to_timestamp($15::double precision)) RETURNING id, "
-				 "extract(epoch FROM internal_date)::bigint, pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $16)",
+				 "extract(epoch FROM internal_date)::bigint, "
+				 "CASE WHEN $16::text IS NULL THEN NULL ELSE "
+				 "pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $16) END",
 				 16, v, lens, fmts, 0, error_r);
-	if (res == NULL)
+	if (res == NULL) {
+		if (strcmp(gn_db_error_sqlstate(), "23503") == 0)
+			*error_r = store_errf("no such mailbox: %" PRId64, m->mailbox_id);
 		goto end;
+	}
+	if (id_r != NULL)
+		*id_r = store_col_i64(res, 0, 0);
+	if (uid_r != NULL)
+		*uid_r = uid;
 	if (msg_r != NULL) {
 		struct gn_store_message *msg = gn_pool_alloc(pool, sizeof(*msg));
 		msg->account_id = m->account_id;
@@ -692,9 +843,45 @@ int gn_store_message_add(struct gn_pool *pool,
 	ret = 0;
 end:
 	ret = store_tx_end(&tx, ret, error_r);
+	if (mode == ADD_DELIVER && tx.own) {
+		/* Our own transaction held the settle lock, or left the
+		 * message pending: settle now, as a caller would. */
+		const char *err = NULL;
+		if (gn_store_settle(m->account_id, false, &err) < 0)
+			gn_log(GN_LOG_WARN, "core", "event=settle_failed account=%" PRId64 " error=%s",
+			       m->account_id, gn_log_quote(0, err != NULL ? err : "?"));
+		if (ret == 0 && uid_r != NULL && *uid_r == 0 && id_r != NULL)
+			gn_store_message_uid(m->account_id, *id_r, uid_r, &err);
+	}
 out:
 	gn_pool_free(&tmp);
 	return ret;
+}
+
+int gn_store_message_add(struct gn_pool *pool,
+			 const struct gn_store_message_new *m,
+			 struct gn_store_message **msg_r, const char **error_r)
+{
+	return message_add(pool, m, ADD_NOW, msg_r, NULL, NULL, error_r);
+}
+
+int gn_store_message_add_pending(const struct gn_store_message_new *m,
+				 int64_t *id_r, const char **error_r)
+{
+	return message_add(NULL, m, ADD_PENDING, NULL, id_r, NULL, error_r);
+}
+
+int gn_store_message_deliver(const struct gn_store_message_new *m,
+			     int64_t *id_r, uint32_t *uid_r, const char **error_r)
+{
+	int64_t id = 0;
+	uint32_t uid = 0;
+	int r = message_add(NULL, m, ADD_DELIVER, NULL, &id, &uid, error_r);
+	if (r == 0 && id_r != NULL)
+		*id_r = id;
+	if (r == 0 && uid_r != NULL)
+		*uid_r = uid;
+	return r;
 }
 
 int gn_store_message_get(struct gn_pool *pool, int64_t account_id,
@@ -721,6 +908,7 @@ int gn_store_message_list(struct gn_pool *pool, int64_t account_id,
 			  struct gn_store_message **list_r, size_t *count_r,
 			  const char **error_r)
 {
+	settle_for_read(account_id);
 	const char *p[4] = { store_i64s(pool, account_id), store_i64s(pool, mailbox_id), store_u64s(pool, uid_min),
 			     store_u64s(pool, uid_max) };
 	PGresult *res = store_q("SELECT " MESSAGE_COLS " FROM gn_messages m JOIN gn_blobs b ON b.id = m.blob_id "
@@ -850,7 +1038,7 @@ static int expunge_tx(struct gn_pool *pool, int64_t account_id, int64_t mailbox_
 	const char *acc = store_i64s(pool, account_id), *mbox = store_i64s(pool, mailbox_id);
 	const char *p[5] = { acc, mbox, uids, store_u64s(pool, modseq), keep_blobs ? "t" : "f" };
 	PGresult *res = store_q("WITH d AS (DELETE FROM gn_messages WHERE account_id = $1 AND mailbox_id = $2 "
-			  "AND (($3::bigint[] IS NULL AND flags & 8 <> 0) OR uid = ANY($3::bigint[])) "
+			  "AND (($3::bigint[] IS NULL AND flags & 8 <> 0 AND uid IS NOT NULL) OR uid = ANY($3::bigint[])) "
 			  "RETURNING uid, flags, size, blob_id), "
 			  "e AS (INSERT INTO gn_expunged (account_id, mailbox_id, uid, modseq) "
 			  "SELECT $1, $2, uid, $4 FROM d ON CONFLICT (account_id, mailbox_id, uid) "
@@ -935,7 +1123,7 @@ static int store_message_copy_tx(struct gn_pool *pool, int64_t account_id, int64
 	const char *acc = store_i64s(pool, account_id), *smb = store_i64s(pool, src), *dmb = store_i64s(pool, dst);
 	const char *p[3] = { acc, smb, store_uid_array(pool, uids, n_uids) };
 	PGresult *res = store_q("SELECT uid, flags, size FROM gn_messages WHERE account_id = $1 AND "
-			  "mailbox_id = $2 AND ($3::bigint[] IS NULL OR uid = ANY($3::bigint[])) "
+			  "mailbox_id = $2 AND uid IS NOT NULL AND ($3::bigint[] IS NULL OR uid = ANY($3::bigint[])) "
 			  "ORDER BY uid FOR UPDATE", 3, p, error_r);
 	if (res == NULL)
 		return -1;
@@ -1061,3 +1249,274 @@ int gn_store_expunged_since(struct gn_pool *pool, int64_t account_id,
 	return (int)n;
 }
 
+
+/* ---- settling pending messages ---- */
+
+/* The settle lock of an account: pg_advisory_xact_lock(class, account)
+ * with this class ("gnst"; the two-key form never meets the one-key
+ * locks of core/migrate.c).  Only settles take it. */
+#define SETTLE_LOCK_CLASS "1735292788"
+#define SETTLE_LOCK_SQL(FN) "SELECT " FN "($1::int, ($2::bigint % 2147483647)::int)"
+/* Rounds of one gn_store_settle() call: under a steady stream of
+ * deliveries one caller never settles for everybody for long; what it
+ * leaves goes to the next delivery's settle or the runner job. */
+#define SETTLE_ROUNDS_MAX 8
+
+/* Whether the account has pending messages that this statement's
+ * snapshot sees: 1, 0, or -1. */
+static int settle_pending_exists(struct gn_pool *pool, int64_t account_id, const char **error_r)
+{
+	const char *p[1] = { store_i64s(pool, account_id) };
+	PGresult *res = store_q("SELECT EXISTS (SELECT 1 FROM gn_messages WHERE account_id = $1 "
+			  "AND uid IS NULL)", 1, p, error_r);
+	if (res == NULL)
+		return -1;
+	int r = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return r;
+}
+
+/* One mailbox's pending messages, collected from the rows in id order. */
+struct settle_group {
+	int64_t mailbox_id;
+	struct gn_buf *ids;		/* "{1,2,3}" */
+	uint64_t n, unseen, deleted, size, deleted_size;
+};
+
+static int settle_group_apply(struct gn_pool *pool, int64_t account_id, uint64_t modseq,
+			      struct settle_group *g, const char **error_r)
+{
+	gn_buf_append_str(g->ids, "}");
+	const char *acc = store_i64s(pool, account_id), *mbox = store_i64s(pool, g->mailbox_id);
+	const char *p[10] = { acc, mbox, store_u64s(pool, g->n), store_u64s(pool, modseq),
+			      store_u64s(pool, g->unseen), store_u64s(pool, g->deleted),
+			      store_u64s(pool, g->size), store_u64s(pool, g->deleted_size),
+			      gn_buf_data(g->ids),
+			      gn_pool_printf(pool, "%" PRId64 " %" PRId64 " %" PRIu64,
+					     account_id, g->mailbox_id, modseq) };
+	/* One statement: the account's size, the mailbox's UIDs and
+	 * counters, the messages' UIDs in id order, the NOTIFY. */
+	PGresult *res = store_q("WITH a AS (UPDATE gn_accounts SET total_size = total_size + $7 WHERE id = $1), "
+			  "mb AS (UPDATE gn_mailboxes SET uidnext = uidnext + $3, highestmodseq = $4, "
+			  "messages = messages + $3, unseen = unseen + $5, deleted = deleted + $6, "
+			  "size = size + $7, deleted_size = deleted_size + $8 "
+			  "WHERE account_id = $1 AND id = $2 AND uidnext + $3 - 1 < 4294967295 "
+			  "RETURNING uidnext - $3 AS first), "
+			  "msg AS (UPDATE gn_messages m SET uid = mb.first + o.n - 1, modseq = $4 "
+			  "FROM mb, unnest($9::bigint[]) WITH ORDINALITY AS o(id, n) "
+			  "WHERE m.account_id = $1 AND m.id = o.id AND m.uid IS NULL RETURNING 1) "
+			  "SELECT mb.first, (SELECT count(*) FROM msg), "
+			  "pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $10) FROM mb", 10, p, error_r);
+	if (res == NULL)
+		return -1;
+	bool ok = PQntuples(res) == 1 && (uint64_t)store_col_i64(res, 0, 1) == g->n;
+	PQclear(res);
+	if (!ok) {
+		*error_r = store_errf("cannot settle %" PRIu64 " message%s in mailbox %" PRId64
+				      ": no UIDs left in it", g->n, g->n == 1 ? "" : "s", g->mailbox_id);
+		return -1;
+	}
+	return 0;
+}
+
+/* Settles, holding the account's settle lock, inside a transaction.
+ * in_caller_tx: take the account row only when it is free at once.
+ * Returns the number settled, or -1. */
+static int settle_locked(struct gn_pool *pool, int64_t account_id, bool in_caller_tx,
+			 const char **error_r)
+{
+	/* Nothing left (a settle we waited for took it all): no write, so
+	 * the commit costs no flush. */
+	int r = settle_pending_exists(pool, account_id, error_r);
+	if (r <= 0)
+		return r;
+	const char *p[1] = { store_i64s(pool, account_id) };
+	PGresult *res;
+	if (in_caller_tx) {
+		/* The caller holds other locks (a delivery's blob and mailbox
+		 * key locks): waiting for the account row here could close a
+		 * cycle with a writer that holds it. */
+		res = store_q("SELECT 1 FROM gn_accounts WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED",
+			      1, p, error_r);
+		if (res == NULL)
+			return -1;
+		int got = PQntuples(res) == 1;
+		PQclear(res);
+		if (!got)
+			return 0;
+	}
+	/* The account row first (the store's lock order), and the modseq
+	 * all these messages share. */
+	uint64_t modseq;
+	r = store_next_modseq(account_id, &modseq, error_r);
+	if (r <= 0)
+		return r;	/* the account is gone, and its messages with it */
+	/* Under the account row lock: no mailbox or account removal runs
+	 * now, and this snapshot sees every such removal that committed. */
+	res = store_q("SELECT mailbox_id, id, size, flags FROM gn_messages WHERE account_id = $1 "
+		      "AND uid IS NULL ORDER BY mailbox_id, id", 1, p, error_r);
+	if (res == NULL)
+		return -1;
+	int rows = PQntuples(res), ret = 0;
+	struct settle_group g;
+	memset(&g, 0, sizeof(g));
+	for (int i = 0; i <= rows && ret >= 0; i++) {
+		int64_t mbox = i < rows ? store_col_i64(res, i, 0) : 0;
+		if (g.ids != NULL && (i == rows || mbox != g.mailbox_id)) {
+			if (settle_group_apply(pool, account_id, modseq, &g, error_r) < 0)
+				ret = -1;
+			else
+				ret += (int)g.n;
+			gn_buf_free(&g.ids);
+		}
+		if (i == rows || ret < 0)
+			break;
+		if (g.ids == NULL) {
+			memset(&g, 0, sizeof(g));
+			g.mailbox_id = mbox;
+			g.ids = gn_buf_new(0);
+			gn_buf_append_str(g.ids, "{");
+		}
+		uint64_t size = (uint64_t)store_col_i64(res, i, 2);
+		unsigned flags = (unsigned)store_col_i64(res, i, 3);
+		gn_buf_printf(g.ids, "%s%s", g.n > 0 ? "," : "", PQgetvalue(res, i, 1));
+		g.n++;
+		g.size += size;
+		if ((flags & GN_STORE_SEEN) == 0)
+			g.unseen++;
+		if ((flags & GN_STORE_DELETED) != 0) {
+			g.deleted++;
+			g.deleted_size += size;
+		}
+	}
+	gn_buf_free(&g.ids);
+	PQclear(res);
+	return ret;
+}
+
+int gn_store_settle(int64_t account_id, bool wait, const char **error_r)
+{
+	struct gn_pool *tmp = gn_pool_new();
+	const char *p[2] = { SETTLE_LOCK_CLASS, store_i64s(tmp, account_id) };
+	int ret = -1, total = 0;
+	PGresult *res;
+
+	if (gn_db_in_transaction()) {
+		/* Never waits: the caller's transaction holds locks. */
+		int r = settle_pending_exists(tmp, account_id, error_r);
+		if (r <= 0) {
+			ret = r;
+			goto out;
+		}
+		res = store_q(SETTLE_LOCK_SQL("pg_try_advisory_xact_lock"), 2, p, error_r);
+		if (res == NULL)
+			goto out;
+		bool got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		ret = got ? settle_locked(tmp, account_id, true, error_r) : 0;
+		goto out;
+	}
+	for (int round = 0; round < SETTLE_ROUNDS_MAX; round++) {
+		/* Every holder of the lock comes back here after its commit,
+		 * which released the lock: whoever failed to take it meanwhile
+		 * left its messages to this look. */
+		int r = settle_pending_exists(tmp, account_id, error_r);
+		if (r < 0)
+			goto out;
+		if (r == 0)
+			break;
+		if (gn_db_begin(error_r) < 0)
+			goto out;
+		res = store_q(SETTLE_LOCK_SQL("pg_try_advisory_xact_lock"), 2, p, error_r);
+		if (res == NULL) {
+			gn_db_rollback();
+			goto out;
+		}
+		bool got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		if (!got && wait) {
+			res = store_q(SETTLE_LOCK_SQL("pg_advisory_xact_lock"), 2, p, error_r);
+			if (res == NULL) {
+				gn_db_rollback();
+				goto out;
+			}
+			PQclear(res);
+			got = true;
+		}
+		if (!got) {
+			/* The holder settles ours after its commit. */
+			gn_db_rollback();
+			break;
+		}
+		int n = settle_locked(tmp, account_id, false, error_r);
+		if (n < 0) {
+			gn_db_rollback();
+			goto out;
+		}
+		if (gn_db_commit(error_r) < 0)
+			goto out;
+		total += n;
+	}
+	ret = total;
+out:
+	gn_pool_free(&tmp);
+	return ret;
+}
+
+int gn_store_message_uid(int64_t account_id, int64_t message_id,
+			 uint32_t *uid_r, const char **error_r)
+{
+	char a[32], m[32];
+	snprintf(a, sizeof(a), "%" PRId64, account_id);
+	snprintf(m, sizeof(m), "%" PRId64, message_id);
+	const char *p[2] = { a, m };
+	PGresult *res = store_q("SELECT uid FROM gn_messages WHERE account_id = $1 AND id = $2",
+			  2, p, error_r);
+	if (res == NULL)
+		return -1;
+	int found = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
+	if (found && uid_r != NULL)
+		*uid_r = (uint32_t)store_col_i64(res, 0, 0);
+	PQclear(res);
+	return found;
+}
+
+int gn_store_account_pending_size(int64_t account_id, uint64_t *size_r,
+				  const char **error_r)
+{
+	char a[32];
+	snprintf(a, sizeof(a), "%" PRId64, account_id);
+	const char *p[1] = { a };
+	PGresult *res = store_q("SELECT coalesce(sum(size), 0) FROM gn_messages "
+			  "WHERE account_id = $1 AND uid IS NULL", 1, p, error_r);
+	if (res == NULL)
+		return -1;
+	*size_r = (uint64_t)store_col_i64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+int store_settle_all(const char **error_r)
+{
+	PGresult *res = store_q("SELECT DISTINCT account_id FROM gn_messages WHERE uid IS NULL",
+			  0, NULL, error_r);
+	if (res == NULL)
+		return -1;
+	int rows = PQntuples(res), total = 0, ret = 0;
+	int64_t *ids = gn_malloc(((size_t)rows + 1) * sizeof(*ids));
+	for (int i = 0; i < rows; i++)
+		ids[i] = store_col_i64(res, i, 0);
+	PQclear(res);
+	for (int i = 0; i < rows; i++) {
+		int n = gn_store_settle(ids[i], false, error_r);
+		if (n < 0) {
+			gn_log(GN_LOG_WARN, "core", "event=settle_failed account=%" PRId64 " error=%s",
+			       ids[i], gn_log_quote(0, *error_r));
+			ret = -1;
+			continue;
+		}
+		total += n;
+	}
+	gn_free(ids);
+	return ret < 0 ? -1 : total;
+}

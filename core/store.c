@@ -9,9 +9,12 @@
  * transaction inside one.
  *
  * Locks are always taken in the same order, so two changes never wait on
- * each other in a cycle: the account row first (every change takes the
- * account's next modseq, which also serialises changes within an account),
- * then mailbox rows, then messages, then blobs.
+ * each other in a cycle: the account's settle lock (settles only), the
+ * account row (every change takes the account's next modseq, which also
+ * serialises changes within an account), then mailbox rows, then
+ * messages, then blobs.  Deliveries take none of the first two: they store
+ * pending messages that a settle numbers later (core/store-mailbox.c);
+ * inside a delivery's transaction a settle only tries (SKIP LOCKED).
  *
  * Counters: each change computes the exact difference it makes to the
  * mailbox counters (messages, unseen, deleted, size, deleted size) and the
@@ -622,6 +625,12 @@ int gn_store_account_remove(const char *name, const char **error_r)
 	}
 	int64_t id = store_col_i64(res, 0, 0);
 	PQclear(res);
+	/* Deliveries lock no account row: wait for those in flight (they
+	 * hold their mailbox's key), so that their messages are released
+	 * too; later ones fail on the mailbox's removal. */
+	const char *pl[1] = { store_i64s(tmp, id) };
+	if (store_q_count("SELECT 1 FROM gn_mailboxes WHERE account_id = $1 FOR UPDATE", 1, pl, error_r) < 0)
+		goto end;
 	int64_t *ids;
 	size_t n;
 	if (store_release_messages(tmp, id, 0, &ids, &n, error_r) < 0)
@@ -1156,6 +1165,20 @@ static int cli_address_rm(int argc, char **argv, void *data)
 #define BLOB_CLEANUP_INTERVAL_MS (3600UL * 1000)
 #define BLOB_CLEANUP_MIN_AGE_S (6L * 3600)
 
+/* Pending messages whose delivering process did not settle them (it died
+ * between its commit and its settle, or its settle failed): settled within
+ * a few seconds.  Settling a fresh one early is harmless. */
+#define SETTLE_INTERVAL_MS 2000UL
+
+static void settle_job(void *data)
+{
+	(void)data;
+	const char *err = NULL;
+	int n = store_settle_all(&err);
+	if (n > 0)
+		gn_log(GN_LOG_INFO, "core", "event=settled_late messages=%d", n);
+}
+
 static void blob_cleanup_job(void *data)
 {
 	const char *err;
@@ -1193,7 +1216,9 @@ int store_register(void)
 	}
 	const char *err;
 	if (gn_runner_job_register(modules_core_ctx(), "store-blob-cleanup", BLOB_CLEANUP_INTERVAL_MS,
-				   blob_cleanup_job, NULL, &err) < 0) {
+				   blob_cleanup_job, NULL, &err) < 0 ||
+	    gn_runner_job_register(modules_core_ctx(), "store-settle", SETTLE_INTERVAL_MS,
+				   settle_job, NULL, &err) < 0) {
 		conf_error("store: %s", err);
 		return -1;
 	}

@@ -6,3 +6,10 @@ t_unit_test_store_SOURCES = t/unit/test_store.c t/lib/pgtest.c t/lib/pgtest.h
 t_unit_test_store_CPPFLAGS = $(UNITCPP) -DGN_TEST_SRCDIR='"$(abs_top_srcdir)"'
 t_unit_test_store_CFLAGS = $(UNITCC)
 t_unit_test_store_LDADD = $(UNITLIBS)
+
+# Deliveries stored as pending and settled: several processes at once.
+TESTPROGS += t/unit/test_settle
+t_unit_test_settle_SOURCES = t/unit/test_settle.c t/lib/pgtest.c t/lib/pgtest.h
+t_unit_test_settle_CPPFLAGS = $(UNITCPP) -DGN_TEST_SRCDIR='"$(abs_top_srcdir)"'
+t_unit_test_settle_CFLAGS = $(UNITCC)
+t_unit_test_settle_LDADD = $(UNITLIBS)

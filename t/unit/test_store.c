@@ -52,12 +52,14 @@ static bool counters_exact(void)
 		"SELECT count(*) FROM gn_mailboxes mb, LATERAL (SELECT count(*) AS n, "
 		"count(*) FILTER (WHERE flags & 1 = 0) AS u, count(*) FILTER (WHERE flags & 8 <> 0) AS d, "
 		"coalesce(sum(size), 0) AS s, coalesce(sum(size) FILTER (WHERE flags & 8 <> 0), 0) AS ds "
-		"FROM gn_messages m WHERE m.account_id = mb.account_id AND m.mailbox_id = mb.id) r "
+		"FROM gn_messages m WHERE m.account_id = mb.account_id AND m.mailbox_id = mb.id "
+		"AND m.uid IS NOT NULL) r "
 		"WHERE (mb.messages, mb.unseen, mb.deleted, mb.size, mb.deleted_size) IS DISTINCT FROM "
 		"(r.n, r.u, r.d, r.s, r.ds)", 0, NULL);
 	long long bad_acc = query_int(
 		"SELECT count(*) FROM gn_accounts a WHERE a.total_size <> "
-		"(SELECT coalesce(sum(size), 0) FROM gn_messages m WHERE m.account_id = a.id)", 0, NULL);
+		"(SELECT coalesce(sum(size), 0) FROM gn_messages m WHERE m.account_id = a.id "
+		"AND m.uid IS NOT NULL)", 0, NULL);
 	long long bad_blob = query_int(
 		"SELECT count(*) FROM gn_blobs b WHERE b.hash IS NOT NULL AND b.refcount <> "
 		"(SELECT count(*) FROM gn_messages m WHERE m.blob_id = b.id)", 0, NULL);

@@ -38,10 +38,15 @@
  *      when the caller fixed the mailbox (GN_DELIVERY_FIXED_MAILBOX).
  *   4. One transaction: the body is stored once, one message per distinct
  *      (account, mailbox) with the prefix of the first recipient that
- *      reached it; commit.  A database failure fails every recipient still
- *      accepted with 451 4.3.0, and nothing is stored.
- *   5. on_done is called: results are final.
- *   6. "deliver.after" (timeout 10s, default CONTINUE), once per stored
+ *      reached it, as pending (gannet/store.h), numbered in the same
+ *      transaction only when no other process is settling the account;
+ *      commit.  A database failure fails every recipient still accepted
+ *      with 451 4.3.0, and nothing is stored.
+ *   5. on_done is called: results are final (a UID may still be 0).
+ *   6. On the loop's next turn (after what on_done queued is written):
+ *      gn_store_settle() for the accounts, without waiting; the UIDs are
+ *      known from then on unless another process is numbering them.
+ *   7. "deliver.after" (timeout 10s, default CONTINUE), once per stored
  *      message, the current recipient being the first that reached it:
  *      after-delivery actions (webhooks).  Results are ignored.  These
  *      runs keep the delivery alive after gn_delivery_free() if needed.
@@ -169,7 +174,9 @@ struct gn_delivery_result {
 	const char *text;		/* human text */
 	int64_t account_id;		/* once resolved (first target for aliases), else 0 */
 	int64_t mailbox_id;		/* after a run: where it was stored, else 0 */
-	uint32_t uid;			/* after a run: the message's UID, else 0 */
+	/* After a run: the message's UID once known (after step 6 unless
+	 * another process was numbering it meanwhile), else 0. */
+	uint32_t uid;
 };
 
 size_t gn_delivery_recipient_count(const struct gn_delivery *d);
@@ -199,7 +206,9 @@ unsigned gn_delivery_current_depth(const struct gn_delivery *d);
 int64_t gn_delivery_current_account(const struct gn_delivery *d);
 /* Its mailbox name ("Inbox" unless changed). */
 const char *gn_delivery_current_mailbox(const struct gn_delivery *d);
-/* In "deliver.after": where it was stored. */
+/* In "deliver.after": where it was stored, and its UID: when another
+ * process is still numbering the message, this waits for that settle
+ * (gn_store_settle() with wait); 0 only when the database fails. */
 int64_t gn_delivery_current_mailbox_id(const struct gn_delivery *d);
 uint32_t gn_delivery_current_uid(const struct gn_delivery *d);
 

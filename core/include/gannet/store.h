@@ -25,6 +25,26 @@
  * the account's total size are updated in the same transaction as every
  * change, so they are always exact.
  *
+ * Deliveries are pending, then settled (core/store-mailbox.c has the
+ * design).  gn_store_message_deliver() stores a message durably but, when
+ * another process is settling the account, without UID or modseq
+ * (pending; gn_store_message_add_pending() always so), and takes no lock
+ * that other deliveries to the account wait for: deliveries to one
+ * mailbox commit in parallel.  A
+ * pending message is in no mailbox's IMAP state: no read function returns
+ * it and no counter (mailbox or account total_size) includes it.
+ * gn_store_settle() then gives all pending messages of the account their
+ * UIDs (in the order of their ids, each mailbox from its UIDNEXT) and one
+ * new modseq, updates the counters and notifies, in one transaction under
+ * the account's settle lock, so one settle covers any number of
+ * deliveries.  Settles of an account are serialised through their commit,
+ * so UIDs and modseqs become visible in increasing order: a client that
+ * saw UID n or UIDNEXT never later sees a new message below it.  The
+ * delivering process settles right after its commit; readers settle
+ * before they report status (gn_store_mailbox_find/get/find_special/list,
+ * gn_store_message_list); the runner job "store-settle" settles whatever
+ * is left (a process that died between its commit and its settle).
+ *
  * Bodies: a message body is a blob, stored once by its SHA-256 however many
  * messages (recipients, copies) use it, in chunks of GN_STORE_CHUNK_SIZE
  * bytes, written and read piecewise so that no worker holds a whole large
@@ -115,7 +135,10 @@ struct gn_store_account {
 	/* NULL: may log in; else the message a refused login gets. */
 	const char *login_disabled;
 	uint64_t modseq;		/* the last modseq handed out */
-	uint64_t total_size;		/* bytes of all its messages */
+	/* Bytes of all its settled messages.  With the pending ones (what a
+	 * quota must count): total_size + gn_store_account_pending_size(),
+	 * which sums the few pending rows through a small partial index. */
+	uint64_t total_size;
 };
 
 /* Account names: 1 to 255 bytes of valid UTF-8 in NFC, no control
@@ -147,6 +170,11 @@ int gn_store_account_find(struct gn_pool *pool, const char *name,
 int gn_store_account_get(struct gn_pool *pool, int64_t id,
 			 struct gn_store_account **account_r,
 			 const char **error_r);
+/* The bytes of the account's pending messages (delivered, not yet
+ * settled; see above): 0 with *size_r, or -1.  Cheap: the pending rows
+ * are few and have their own index. */
+int gn_store_account_pending_size(int64_t account_id, uint64_t *size_r,
+				  const char **error_r);
 /* Disables login with message (NULL or "": "account disabled"), or enables
  * it again.  1 done, 0 unknown account, -1 error. */
 int gn_store_account_disable(const char *name, const char *message,
@@ -253,6 +281,11 @@ int gn_store_mailbox_rename(int64_t account_id, const char *old_name,
 int gn_store_mailbox_set_special_use(int64_t account_id, const char *name,
 				     enum gn_store_special_use special_use,
 				     const char **error_r);
+/* The status-returning functions below (list, find, get, find_special)
+ * settle the account's pending messages first (gn_store_settle(), waiting)
+ * when no transaction is open, so their status includes every message
+ * whose delivery committed before the call; inside a caller's transaction
+ * they read what is settled. */
 /* All mailboxes of an account sorted by name (with their status).  0 / -1. */
 int gn_store_mailbox_list(struct gn_pool *pool, int64_t account_id,
 			  struct gn_store_mailbox **list_r, size_t *count_r,
@@ -269,6 +302,11 @@ int gn_store_mailbox_find_special(struct gn_pool *pool, int64_t account_id,
 				  enum gn_store_special_use special_use,
 				  struct gn_store_mailbox **mailbox_r,
 				  const char **error_r);
+/* Only the id of a mailbox by name (any Inbox spelling), without status
+ * and without settling: for deliveries.  1 found (*id_r), 0 not found (an
+ * invalid name too), -1 error. */
+int gn_store_mailbox_id(int64_t account_id, const char *name, int64_t *id_r,
+			const char **error_r);
 
 /* Subscriptions (RFC 9051 6.3.7): by name, which need not exist (the name
  * is checked and normalised like a mailbox name).  subscribe: 1 added, 0
@@ -391,20 +429,69 @@ struct gn_store_message {
 	const char *mime_json;
 };
 
-/* Adds a message to a mailbox: takes the mailbox's next UID and the
- * account's next modseq, the blob's reference, and updates the counters.
- * The blob must exist (gn_store_blob_finish() before).  Returns 0 with
- * *msg_r (may be NULL), or -1 ("no such mailbox", "no such blob", invalid
- * keyword, database error). */
+/* Adds a message to a mailbox at once: takes the mailbox's next UID and
+ * the account's next modseq (locking the account until the transaction
+ * ends), the blob's reference, and updates the counters.  For IMAP APPEND
+ * and the like; deliveries use gn_store_message_add_pending().  The blob
+ * must exist (gn_store_blob_finish() before).  Returns 0 with *msg_r (may
+ * be NULL), or -1 ("no such mailbox", "no such blob", invalid keyword,
+ * database error). */
 int gn_store_message_add(struct gn_pool *pool,
 			 const struct gn_store_message_new *m,
 			 struct gn_store_message **msg_r, const char **error_r);
+
+/* Deliveries: adds a message as pending (no UID, no modseq; invisible to
+ * readers and counters until settled), taking the blob's reference.  No
+ * account or mailbox row is locked beyond what the foreign keys take (a
+ * share lock that no other delivery or settle waits for).  Returns 0 with
+ * *id_r (may be NULL: the message's id, kept when it is settled), or -1
+ * (same errors as gn_store_message_add()).  After the commit the caller
+ * calls gn_store_settle() for the account. */
+int gn_store_message_add_pending(const struct gn_store_message_new *m,
+				 int64_t *id_r, const char **error_r);
+
+/* Deliveries, the usual way: like gn_store_message_add_pending(), except
+ * that when the account's settle lock and row are free at once (nothing
+ * is waited for), it first settles what others left pending and then
+ * numbers this message as gn_store_message_add() does, holding both until
+ * the transaction ends: a lone delivery commits once.  Returns 0 with
+ * *id_r and *uid_r (either may be NULL; the UID is 0 when the message was
+ * left pending), or -1.  After the commit the caller calls
+ * gn_store_settle() (wait false) for the account: others may have left
+ * their messages to it.  Without a caller's transaction it does all that
+ * itself. */
+int gn_store_message_deliver(const struct gn_store_message_new *m,
+			     int64_t *id_r, uint32_t *uid_r, const char **error_r);
+
+/* Settles the pending messages of an account (all its mailboxes): each
+ * gets the next UID of its mailbox, in id order, and all get one new
+ * modseq; counters, HIGHESTMODSEQ and the account's modseq and total size
+ * follow, and a NOTIFY goes out per mailbox; one transaction.
+ *   - Outside a transaction: wait true waits for the account's settle lock
+ *     (another settle's commit); wait false returns at once when another
+ *     process holds it (that one settles them: every holder looks again
+ *     after its commit).  It repeats until nothing it can see is pending.
+ *   - Inside the caller's transaction (wait ignored): settles only when
+ *     the lock and the account row are free at once, never waits, and
+ *     holds both until the caller's transaction ends; the caller calls it
+ *     again after that ends (outside), to settle what others left meanwhile.
+ * Returns the number of messages settled, or -1 (rows that cannot be
+ * settled, e.g. a mailbox out of UIDs, stay pending). */
+int gn_store_settle(int64_t account_id, bool wait, const char **error_r);
+
+/* The UID of message id of an account (gn_store_message_add_pending()):
+ * 1 with *uid_r (may be NULL) once settled, 0 while pending or when no
+ * such message exists, -1 error.  Does not settle. */
+int gn_store_message_uid(int64_t account_id, int64_t message_id,
+			 uint32_t *uid_r, const char **error_r);
 /* One message with its mime_json.  1 / 0 not found / -1. */
 int gn_store_message_get(struct gn_pool *pool, int64_t account_id,
 			 int64_t mailbox_id, uint32_t uid,
 			 struct gn_store_message **msg_r, const char **error_r);
 /* Messages with uid_min <= UID <= uid_max (0: no upper bound) sorted by
- * UID, without mime_json.  0 or -1. */
+ * UID, without mime_json; settles first like the mailbox status
+ * functions.  (The functions that take UIDs do not settle: a UID exists
+ * only once settled.)  0 or -1. */
 int gn_store_message_list(struct gn_pool *pool, int64_t account_id,
 			  int64_t mailbox_id, uint32_t uid_min, uint32_t uid_max,
 			  struct gn_store_message **list_r, size_t *count_r,
