@@ -109,6 +109,11 @@ const char *pgtest_conninfo(void)
 	return conninfo;
 }
 
+const char *pgtest_dbname(void)
+{
+	return dbname;
+}
+
 bool pgtest_own_cluster(void)
 {
 	return pgdir[0] != '\0';

@@ -18,6 +18,8 @@
 bool pgtest_setup(const char *prefix);
 /* The conninfo of the fresh database (valid after pgtest_setup()). */
 const char *pgtest_conninfo(void);
+/* The name of the fresh database (valid after pgtest_setup()). */
+const char *pgtest_dbname(void);
 /* Whether the cluster is our own (t/lib/pgtmp), which we may stop. */
 bool pgtest_own_cluster(void);
 

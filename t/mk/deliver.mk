@@ -1,7 +1,6 @@
 # t/mk/deliver.mk: the delivery pipeline (core/deliver.c) and import/export
-# (core/import.c).  test_deliver needs PostgreSQL: a throwaway cluster
-# (t/lib/pgtmp) unless GANNET_TEST_CONNINFO or GANNET_TEST_PGHOST/PGPORT
-# name one.
+# (core/import.c).  test_deliver needs PostgreSQL: a fresh database
+# from t/lib/pgtest.c.
 TESTPROGS += t/unit/test_deliver_import
 t_unit_test_deliver_import_SOURCES = t/unit/test_deliver_import.c
 t_unit_test_deliver_import_CPPFLAGS = $(UNITCPP)
@@ -9,7 +8,7 @@ t_unit_test_deliver_import_CFLAGS = $(UNITCC)
 t_unit_test_deliver_import_LDADD = $(UNITLIBS)
 
 TESTPROGS += t/unit/test_deliver
-t_unit_test_deliver_SOURCES = t/unit/test_deliver.c
+t_unit_test_deliver_SOURCES = t/unit/test_deliver.c t/lib/pgtest.c t/lib/pgtest.h
 t_unit_test_deliver_CPPFLAGS = $(UNITCPP) -DGN_TEST_SRCDIR='"$(abs_top_srcdir)"'
 t_unit_test_deliver_CFLAGS = $(UNITCC)
 t_unit_test_deliver_LDADD = $(UNITLIBS)

@@ -6,9 +6,7 @@
  * (RFC 5802 5) and SCRAM-SHA-256 (RFC 7677 3) by recomputing the example
  * exchanges' proofs and server signatures, HMAC-MD5 (RFC 2104, RFC 2202) and
  * CRAM-MD5 (RFC 2195 example) from the stored midstates.  The rest runs
- * against a real PostgreSQL: GANNET_TEST_CONNINFO if set, else
- * GANNET_TEST_PGHOST/GANNET_TEST_PGPORT, else a cluster of our own made
- * with t/lib/pgtmp; each run works in a fresh database.
+ * against a real PostgreSQL, in a fresh database from t/lib/pgtest.c.
  */
 #include "core.h"
 
@@ -22,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pgtest.h"
 #include "tap.h"
 
 #ifndef GN_TEST_SRCDIR
@@ -192,97 +191,6 @@ static void test_helpers(void)
 }
 
 /* ---- the database ---- */
-
-static char pgdir[256];
-static char *base_conninfo, *conninfo;
-static char dbname[64];
-
-static const char *srcdir(void)
-{
-	const char *s = getenv("GANNET_SRCDIR");
-	return s && *s ? s : GN_TEST_SRCDIR;
-}
-
-static int pgtmp(const char *cmd)
-{
-	char *line = gn_strdup_printf("sh '%s/t/lib/pgtmp' %s '%s' >/dev/null", srcdir(), cmd, pgdir);
-	int r = system(line);
-	gn_free(line);
-	return r;
-}
-
-static void cleanup(void)
-{
-	if (pgdir[0] != '\0') {
-		pgtmp("destroy");
-		pgdir[0] = '\0';
-	}
-}
-
-static PGconn *admin(const char *ci)
-{
-	PGconn *c = PQconnectdb(ci);
-	if (PQstatus(c) != CONNECTION_OK) {
-		diag("admin connection failed: %s", PQerrorMessage(c));
-		PQfinish(c);
-		return NULL;
-	}
-	return c;
-}
-
-static bool setup_db(void)
-{
-	const char *ci = getenv("GANNET_TEST_CONNINFO");
-	const char *host = getenv("GANNET_TEST_PGHOST"), *port = getenv("GANNET_TEST_PGPORT");
-
-	if (ci != NULL && *ci != '\0') {
-		base_conninfo = gn_strdup(ci);
-	} else if (host != NULL && *host != '\0' && port != NULL && *port != '\0') {
-		base_conninfo = gn_strdup_printf("host=%s port=%s user=gannet dbname=postgres",
-						 host, port);
-	} else {
-		snprintf(pgdir, sizeof(pgdir), "/tmp/gannet-pgtmp-XXXXXX");
-		if (mkdtemp(pgdir) == NULL) {
-			diag("mkdtemp: %s", strerror(errno));
-			pgdir[0] = '\0';
-			return false;
-		}
-		atexit(cleanup);
-		if (pgtmp("start") != 0) {
-			diag("t/lib/pgtmp start failed");
-			return false;
-		}
-		base_conninfo = gn_strdup_printf("host=%s port=5432 user=gannet dbname=postgres",
-						 pgdir);
-	}
-	snprintf(dbname, sizeof(dbname), "t_auth_%ld_%ld", (long)getpid(), (long)time(NULL));
-	PGconn *c = admin(base_conninfo);
-	if (c == NULL)
-		return false;
-	char *sql = gn_strdup_printf("CREATE DATABASE %s", dbname);
-	PGresult *r = PQexec(c, sql);
-	gn_free(sql);
-	bool okay = PQresultStatus(r) == PGRES_COMMAND_OK;
-	if (!okay)
-		diag("CREATE DATABASE: %s", PQresultErrorMessage(r));
-	PQclear(r);
-	PQfinish(c);
-	conninfo = gn_strdup_printf("%s dbname=%s", base_conninfo, dbname);
-	return okay;
-}
-
-static void drop_db(void)
-{
-	if (pgdir[0] != '\0')
-		return;
-	PGconn *c = admin(base_conninfo);
-	if (c == NULL)
-		return;
-	char *sql = gn_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)", dbname);
-	PQclear(PQexec(c, sql));
-	gn_free(sql);
-	PQfinish(c);
-}
 
 /* The first value of a query through db.c, as a new string; NULL on error. */
 static char *q1(const char *sql, int n, const char *const *params)
@@ -764,11 +672,11 @@ int main(void)
 	if (conf_error_count() > 0)
 		conf_errors_print(stderr);
 
-	if (!setup_db()) {
+	if (!pgtest_setup("auth")) {
 		ok(false, "a PostgreSQL cluster for the test");
 		return done_testing();
 	}
-	ok(db_init(conninfo, &err) == 0, "database connected");
+	ok(db_init(pgtest_conninfo(), &err) == 0, "database connected");
 	if (!ok(db_migrate(NULL, &err) >= 0, "migrated"))
 		diag("%s", err);
 
@@ -778,7 +686,5 @@ int main(void)
 	test_tlspubkeys();
 
 	db_close();
-	drop_db();
-	cleanup();
 	return done_testing();
 }

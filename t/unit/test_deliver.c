@@ -2,9 +2,8 @@
  * t/unit/test_deliver.c: the delivery pipeline (core/deliver.c) against a
  * real PostgreSQL and the real store (core/store.c).
  *
- * The cluster: GANNET_TEST_CONNINFO (key=value conninfo) if set, else
- * GANNET_TEST_PGHOST/GANNET_TEST_PGPORT, else one made for this test with
- * t/lib/pgtmp and removed at exit; each run works in a fresh database.
+ * The database: a fresh one from t/lib/pgtest.c (its header says which
+ * cluster), dropped at exit.
  *
  * Test hooks are registered on the core's context before the register
  * phase ends, as a module would.  They act on recipients by localpart, so
@@ -20,40 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pgtest.h"
 #include "tap.h"
 
 #ifndef GN_TEST_SRCDIR
 #define GN_TEST_SRCDIR "."
 #endif
-
-static char pgdir[256];
-static char *base_conninfo;
-static char *conninfo;
-static char dbname[64];
-
-/* ---- the cluster ---- */
-
-static const char *srcdir(void)
-{
-	const char *s = getenv("GANNET_SRCDIR");
-	return s && *s ? s : GN_TEST_SRCDIR;
-}
-
-static int pgtmp(const char *cmd)
-{
-	char *line = gn_strdup_printf("sh '%s/t/lib/pgtmp' %s '%s' >/dev/null", srcdir(), cmd, pgdir);
-	int r = system(line);
-	gn_free(line);
-	return r;
-}
-
-static void cleanup(void)
-{
-	if (pgdir[0] != '\0') {
-		pgtmp("destroy");
-		pgdir[0] = '\0';
-	}
-}
 
 static double mono(void)
 {
@@ -77,7 +48,7 @@ static PGconn *admin(const char *ci)
  * on error. */
 static char *outside(const char *sql)
 {
-	PGconn *c = admin(conninfo);
+	PGconn *c = admin(pgtest_conninfo());
 	char *v = NULL;
 	if (c == NULL)
 		return NULL;
@@ -93,62 +64,11 @@ static char *outside(const char *sql)
 	return v;
 }
 
-static bool setup(void)
-{
-	const char *ci = getenv("GANNET_TEST_CONNINFO");
-	const char *host = getenv("GANNET_TEST_PGHOST"), *port = getenv("GANNET_TEST_PGPORT");
-	if (ci != NULL && *ci != '\0') {
-		base_conninfo = gn_strdup(ci);
-	} else if (host != NULL && *host != '\0' && port != NULL && *port != '\0') {
-		base_conninfo = gn_strdup_printf("host=%s port=%s user=gannet dbname=postgres", host, port);
-	} else {
-		snprintf(pgdir, sizeof(pgdir), "/tmp/gannet-pgtmp-XXXXXX");
-		if (mkdtemp(pgdir) == NULL) {
-			diag("mkdtemp: %s", strerror(errno));
-			pgdir[0] = '\0';
-			return false;
-		}
-		atexit(cleanup);
-		if (pgtmp("start") != 0) {
-			diag("t/lib/pgtmp start failed");
-			return false;
-		}
-		base_conninfo = gn_strdup_printf("host=%s port=5432 user=gannet dbname=postgres", pgdir);
-	}
-	snprintf(dbname, sizeof(dbname), "t_deliver_%ld_%ld", (long)getpid(), (long)time(NULL));
-	PGconn *c = admin(base_conninfo);
-	if (c == NULL)
-		return false;
-	char *sql = gn_strdup_printf("CREATE DATABASE %s", dbname);
-	PGresult *r = PQexec(c, sql);
-	gn_free(sql);
-	bool okay = PQresultStatus(r) == PGRES_COMMAND_OK;
-	if (!okay)
-		diag("CREATE DATABASE: %s", PQresultErrorMessage(r));
-	PQclear(r);
-	PQfinish(c);
-	conninfo = gn_strdup_printf("%s dbname=%s", base_conninfo, dbname);
-	return okay;
-}
-
-static void drop_db(void)
-{
-	if (pgdir[0] != '\0')
-		return;
-	PGconn *c = admin(base_conninfo);
-	if (c == NULL)
-		return;
-	char *sql = gn_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)", dbname);
-	PQclear(PQexec(c, sql));
-	gn_free(sql);
-	PQfinish(c);
-}
-
 /* Ends our session from outside: the database "goes away" for us. */
 static void kill_our_session(void)
 {
 	char *sql = gn_strdup_printf("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-				     " WHERE datname = '%s' AND application_name = 'gannet'", dbname);
+				     " WHERE datname = '%s' AND application_name = 'gannet'", pgtest_dbname());
 	gn_free(outside(sql));
 	gn_free(sql);
 }
@@ -839,7 +759,7 @@ int main(void)
 {
 	const char *err = NULL;
 	log_init("test_deliver");
-	if (!setup()) {
+	if (!pgtest_setup("deliver")) {
 		ok(false, "a PostgreSQL cluster for the test");
 		return done_testing();
 	}
@@ -855,9 +775,8 @@ int main(void)
 	gn_hook_register(ctx, "deliver.mailbox", 0, 0, mailbox_hook, NULL, &err);
 	gn_hook_register(ctx, "deliver.after", 0, 0, after_hook, NULL, &err);
 
-	if (db_init(conninfo, &err) < 0 || db_migrate(NULL, &err) < 0) {
+	if (db_init(pgtest_conninfo(), &err) < 0 || db_migrate(NULL, &err) < 0) {
 		ok(false, "database ready: %s", err);
-		drop_db();
 		return done_testing();
 	}
 	db_watch();
@@ -895,7 +814,5 @@ int main(void)
 	gn_timer_free(&later_after.timer);
 	gn_pool_free(&pool);
 	db_close();
-	drop_db();
-	cleanup();
 	return done_testing();
 }
