@@ -11,11 +11,14 @@ pkginclude_HEADERS = \
 	core/include/gannet/loop.h \
 	core/include/gannet/conn.h \
 	core/include/gannet/db.h \
+	core/include/gannet/migrate.h \
 	core/include/gannet/runner.h \
+	core/include/gannet/cli.h \
 	core/include/gannet/addr.h \
 	core/include/gannet/mime.h \
 	core/include/gannet/store.h \
 	core/include/gannet/auth.h \
+	core/include/gannet/tlspubkey.h \
 	core/include/gannet/deliver.h \
 	core/include/gannet/smtp.h
 
@@ -24,46 +27,59 @@ pkgconfig_DATA = core/gannet.pc
 # All of the core as a convenience library: libgannet.so exports its gn_*
 # symbols, unit tests link it whole.
 noinst_LTLIBRARIES += core/libgannet_core.la
+# One folder a layer, lowest first (DESIGN.md "Layout"); each has one
+# internal header.  main.c, serve.c and localserve.c wire them together.
 core_libgannet_core_la_SOURCES = \
-	core/core.h \
-	core/mem.c \
-	core/log.c \
-	core/config.c \
-	core/loop.c \
-	core/module.c \
-	core/hook.c \
-	core/service.c \
-	core/runner.c \
-	core/tls.c \
-	core/listener.c \
-	core/conn.c \
-	core/iplimit.c \
-	core/db.c \
-	core/migrate.c \
-	core/master.c \
-	core/localserve.c \
+	core/base/internal.h \
+	core/base/mem.c \
+	core/base/log.c \
+	core/base/text.c \
+	core/runtime/internal.h \
+	core/runtime/config.c \
+	core/runtime/loop.c \
+	core/runtime/module.c \
+	core/runtime/hook.c \
+	core/runtime/service.c \
+	core/runtime/runner.c \
+	core/runtime/cli.c \
+	core/runtime/master.c \
+	core/net/internal.h \
+	core/net/tls.c \
+	core/net/listener.c \
+	core/net/conn.c \
+	core/net/iplimit.c \
+	core/db/internal.h \
+	core/db/db.c \
+	core/db/migrate.c \
+	core/mail/internal.h \
+	core/mail/addr.c \
+	core/mail/mime.c \
+	core/auth/internal.h \
+	core/auth/auth.c \
+	core/auth/tlspubkey.c \
+	core/store/internal.h \
+	core/store/store.c \
+	core/store/mailbox.c \
+	core/store/blob.c \
+	core/store/deliver.c \
+	core/store/import.c \
+	core/smtp/internal.h \
+	core/smtp/server.c \
+	core/main.h \
 	core/main.c \
-	core/addr.c \
-	core/mime.c \
-	core/store.c \
-	core/store-int.h \
-	core/store-mailbox.c \
-	core/store-blob.c \
-	core/auth.c \
-	core/tlspubkey.c \
-	core/deliver.c \
-	core/import.c \
-	core/smtp-server.c
-nodist_core_libgannet_core_la_SOURCES = core/schema.c
+	core/serve.c \
+	core/localserve.c
+nodist_core_libgannet_core_la_SOURCES = core/db/schema.c
+core_libgannet_core_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core
 core_libgannet_core_la_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
 core_libgannet_core_la_LIBADD = $(DEP_LIBS)
 
-# core/schema.c: the SQL files of core/schema/ as C strings.
-CORE_SCHEMA = $(sort $(wildcard $(top_srcdir)/core/schema/*.sql))
-core/schema.c: $(CORE_SCHEMA) $(top_srcdir)/build-aux/sql2c
-	$(AM_V_GEN)$(MKDIR_P) core && sh $(top_srcdir)/build-aux/sql2c core_migrations $(CORE_SCHEMA) > $@.tmp && mv $@.tmp $@
-BUILT_SOURCES += core/schema.c
-CLEANFILES += core/schema.c
+# core/db/schema.c: the SQL files of core/db/schema/ as C strings.
+CORE_SCHEMA = $(sort $(wildcard $(top_srcdir)/core/db/schema/*.sql))
+core/db/schema.c: $(CORE_SCHEMA) $(top_srcdir)/build-aux/sql2c
+	$(AM_V_GEN)$(MKDIR_P) core/db && sh $(top_srcdir)/build-aux/sql2c core_migrations $(CORE_SCHEMA) > $@.tmp && mv $@.tmp $@
+BUILT_SOURCES += core/db/schema.c
+CLEANFILES += core/db/schema.c
 
 lib_LTLIBRARIES += core/libgannet.la
 core_libgannet_la_SOURCES =
@@ -71,7 +87,7 @@ core_libgannet_la_LIBADD = core/libgannet_core.la $(DEP_LIBS)
 core_libgannet_la_LDFLAGS = -version-info 1:0:0 \
 	-Wl,--version-script=$(top_srcdir)/core/libgannet.map
 EXTRA_core_libgannet_la_DEPENDENCIES = core/libgannet.map
-EXTRA_DIST += core/libgannet.map core/schema core/abi
+EXTRA_DIST += core/libgannet.map core/db/schema core/abi
 
 bin_PROGRAMS += core/gannet
 core_gannet_SOURCES = core/gannet-main.c

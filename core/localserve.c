@@ -21,7 +21,7 @@
  * in one process (serve --foreground); on SIGINT or SIGTERM it stops, and
  * localserve stops the cluster.  A second run reuses everything.
  */
-#include "core.h"
+#include "main.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -11,7 +11,7 @@
  * check the config, load and register the modules, and turn every problem
  * found into one line on stderr and exit code 1.  Bad usage exits 2.
  */
-#include "core.h"
+#include "main.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -111,7 +111,7 @@ int main_serve(const char *path, bool foreground)
 {
 	if (load_setup(path, SETUP_SERVE) != 0)
 		return 1;
-	return master_serve(foreground);
+	return master_serve(&serve_ops, foreground);
 }
 
 static int cmd_modules(const char *path, int argc, char **argv)

@@ -19,7 +19,7 @@
 #include <gannet/log.h>
 #include <gannet/loop.h>
 
-#include <gannet/db.h>
+#include <gannet/gannet.h>	/* gn_migration: db.h in 1.0, migrate.h now */
 
 #define MEMBER(s, m) \
 	printf("member %s.%s %zu %zu\n", #s, #m, offsetof(struct s, m), sizeof(((struct s *)0)->m))

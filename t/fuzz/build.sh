@@ -6,7 +6,7 @@
 #
 # Needs clang (Debian: clang), the json-c and libpq headers (libjson-c-dev,
 # libpq-dev: core.h reaches them through gannet/gannet.h), libev-dev, and
-# for fuzz_addr and fuzz_smtp (core/addr.c) libidn2-dev and libunistring-dev.
+# for fuzz_addr and fuzz_smtp (core/mail/addr.c) libidn2-dev and libunistring-dev.
 # Builds fuzz_mime, fuzz_addr and fuzz_smtp.
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,16 +20,16 @@ cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -D_GN
   -I$out -I$src/core -I$src/core/include $(pkg-config --cflags json-c libpq)"
 libs="$(pkg-config --libs json-c)"
 # shellcheck disable=SC2086
-$CC $cflags -o "$out/fuzz_mime" "$src/t/fuzz/fuzz_mime.c" "$src/core/mime.c" "$src/core/mem.c" $libs
+$CC $cflags -o "$out/fuzz_mime" "$src/t/fuzz/fuzz_mime.c" "$src/core/mail/mime.c" "$src/core/base/mem.c" "$src/core/base/text.c" -lunistring $libs
 echo "built $out/fuzz_mime"
 # Addresses, paths, address headers and PRECIS (t/fuzz/fuzz_addr.c).
 # shellcheck disable=SC2086
-$CC $cflags -o "$out/fuzz_addr" "$src/t/fuzz/fuzz_addr.c" "$src/core/addr.c" \
-  "$src/core/mime.c" "$src/core/mem.c" -lidn2 -lunistring $libs
+$CC $cflags -o "$out/fuzz_addr" "$src/t/fuzz/fuzz_addr.c" "$src/core/mail/addr.c" \
+  "$src/core/mail/mime.c" "$src/core/base/mem.c" "$src/core/base/text.c" -lidn2 -lunistring $libs
 echo "built $out/fuzz_addr"
 # The SMTP engine against fakes of the connection, loop and config
-# (t/fuzz/fuzz_smtp.c says how); core/addr.c for the paths.
+# (t/fuzz/fuzz_smtp.c says how); core/mail/addr.c for the paths.
 # shellcheck disable=SC2086
-$CC $cflags -o "$out/fuzz_smtp" "$src/t/fuzz/fuzz_smtp.c" "$src/core/smtp-server.c" \
-  "$src/core/addr.c" "$src/core/mime.c" "$src/core/mem.c" -lidn2 -lunistring $libs
+$CC $cflags -o "$out/fuzz_smtp" "$src/t/fuzz/fuzz_smtp.c" "$src/core/smtp/server.c" \
+  "$src/core/mail/addr.c" "$src/core/mail/mime.c" "$src/core/base/mem.c" "$src/core/base/text.c" -lidn2 -lunistring $libs
 echo "built $out/fuzz_smtp"

@@ -1,5 +1,5 @@
 /*
- * t/fuzz/fuzz_addr.c: libFuzzer target for core/addr.c: the RFC 5321
+ * t/fuzz/fuzz_addr.c: libFuzzer target for core/mail/addr.c: the RFC 5321
  * address and path parsers, the RFC 5322 address header parser and PRECIS
  * OpaqueString.  Besides "never crash", it checks that parsing is a fixed
  * point: the canonical and the display form of every parsed address parse
@@ -12,7 +12,7 @@
  *   mkdir -p $OUT && : > $OUT/config.h
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
  *     -I$OUT -Icore -Icore/include $(pkg-config --cflags json-c libpq) \
- *     t/fuzz/fuzz_addr.c core/addr.c core/mime.c core/mem.c \
+ *     t/fuzz/fuzz_addr.c core/mail/addr.c core/mail/mime.c core/base/mem.c \
  *     -lidn2 -lunistring $(pkg-config --libs json-c) -o $OUT/fuzz_addr
  *   mkdir -p $OUT/corpus-addr
  *   $OUT/fuzz_addr -max_total_time=600 -max_len=1024 $OUT/corpus-addr
@@ -20,7 +20,7 @@
  * The first input byte chooses the path flags and the catchall separators;
  * the rest is the text.
  */
-#include "core.h"
+#include "mail/internal.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,12 +1,12 @@
 /*
- * t/fuzz/fuzz_mime.c: libFuzzer target for the MIME parser (core/mime.c).
+ * t/fuzz/fuzz_mime.c: libFuzzer target for the MIME parser (core/mail/mime.c).
  *
  * Besides not crashing (under AddressSanitizer and UBSan), every input
  * must give the same result whole and fed in chunks (the first input byte
  * picks the chunk size, the second the limits), and its JSON must read
  * back to the same JSON.  Build and run: t/fuzz/build.sh, t/fuzz/README.
  */
-#include "core.h"
+#include "mail/internal.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,17 +1,17 @@
 /*
  * t/fuzz/fuzz_smtp.c: libFuzzer target for the SMTP server engine
- * (core/smtp-server.c): the command parser, pipelining, DATA with
+ * (core/smtp/server.c): the command parser, pipelining, DATA with
  * dot-stuffing, BDAT chunks, over-long lines, bare CR and LF, and around
  * them STARTTLS, the error delay, idle timeouts and server shutdown.
  *
  * The seam: the engine reaches its connection only through the public
  * gannet/conn.h API and its timers through gannet/loop.h, so this file
- * links core/smtp-server.c (unchanged) against fakes of those: a connection
+ * links core/smtp/server.c (unchanged) against fakes of those: a connection
  * with no socket, whose input buffer the target fills with the client's
  * bytes, whose output is checked reply by reply, and a small deterministic
  * loop that interleaves the client's reads with the policy's late answers,
  * the error-delay timer, the STARTTLS handshake, the idle timeout and a
- * shutdown.  The fakes keep the rules of core/conn.c that the engine
+ * shutdown.  The fakes keep the rules of core/net/conn.c that the engine
  * relies on: input() is called when new input came or after a resume,
  * never while paused and never after gn_conn_close(); close() comes once,
  * from the loop, possibly after timers and policy answers (the flush of
@@ -54,7 +54,7 @@
  * Build and run: t/fuzz/build.sh, t/fuzz/README; seeds in
  * t/fuzz/corpus/smtp/.
  */
-#include "core.h"
+#include "smtp/internal.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -847,7 +847,7 @@ static void call_input(struct gn_conn *c)
 		fail("the input buffer is full and the engine does not read it");
 }
 
-/* What core/conn.c does before the loop blocks: deferred input. */
+/* What core/net/conn.c does before the loop blocks: deferred input. */
 static void settle(struct gn_conn *c)
 {
 	while (c->input_pending && input_allowed(c))

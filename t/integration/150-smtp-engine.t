@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """
-t/integration/150-smtp-engine.t: the SMTP engine (core/smtp-server.c)
+t/integration/150-smtp-engine.t: the SMTP engine (core/smtp/server.c)
 through a running `gannet serve` and the test policy of t/modules/smtptest
 (which writes each accepted message and its envelope to files), with real
 clients: Python's smtplib (with and without STARTTLS), swaks, and raw

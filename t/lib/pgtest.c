@@ -2,7 +2,7 @@
  * t/lib/pgtest.c: a fresh PostgreSQL database for a C unit test (see
  * pgtest.h).  The same approach as t/unit/test_db.c, shared.
  */
-#include "core.h"
+#include "main.h"
 
 #include <errno.h>
 #include <libpq-fe.h>

@@ -1,4 +1,4 @@
-# t/mk/addr.mk: unit tests of addresses and PRECIS (core/addr.c).
+# t/mk/addr.mk: unit tests of addresses and PRECIS (core/mail/addr.c).
 TESTPROGS += t/unit/test_addr
 t_unit_test_addr_SOURCES = t/unit/test_addr.c
 t_unit_test_addr_CPPFLAGS = $(UNITCPP)

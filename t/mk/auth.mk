@@ -1,5 +1,5 @@
 # t/mk/auth.mk: credentials, logins, the failed-auth limiter, attempt
-# records and TLS public keys (core/auth.c, core/tlspubkey.c).  test_auth
+# records and TLS public keys (core/auth/auth.c, core/auth/tlspubkey.c).  test_auth
 # uses a fresh database from t/lib/pgtest.c (which says which cluster).
 TESTPROGS += t/unit/test_auth
 t_unit_test_auth_SOURCES = t/unit/test_auth.c t/lib/pgtest.c t/lib/pgtest.h

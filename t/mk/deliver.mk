@@ -1,5 +1,5 @@
-# t/mk/deliver.mk: the delivery pipeline (core/deliver.c) and import/export
-# (core/import.c).  test_deliver needs PostgreSQL: a fresh database
+# t/mk/deliver.mk: the delivery pipeline (core/store/deliver.c) and import/export
+# (core/store/import.c).  test_deliver needs PostgreSQL: a fresh database
 # from t/lib/pgtest.c.
 TESTPROGS += t/unit/test_deliver_import
 t_unit_test_deliver_import_SOURCES = t/unit/test_deliver_import.c

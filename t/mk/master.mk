@@ -1,5 +1,5 @@
-# t/mk/master.mk: tests of core/master.c (processes and privileges).
-# test_master includes core/master.c to test its static parts.
+# t/mk/master.mk: tests of core/runtime/master.c (processes and privileges).
+# test_master includes core/runtime/master.c to test its static parts.
 TESTPROGS += t/unit/test_master
 t_unit_test_master_SOURCES = t/unit/test_master.c
 t_unit_test_master_CPPFLAGS = $(UNITCPP)

@@ -1,5 +1,5 @@
 # t/mk/modules.mk: the module loader, hooks, services, runner jobs and CLI
-# commands (core/module.c, core/hook.c, core/service.c, core/runner.c), the
+# commands (core/runtime/module.c, core/runtime/hook.c, core/runtime/service.c, core/runtime/runner.c), the
 # module zoo of t/abi/ and the ABI gate (t/integration/021-abi.t).
 
 TESTPROGS += t/unit/test_hook

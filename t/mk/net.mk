@@ -1,5 +1,5 @@
 # t/mk/net.mk: the event loop, listeners, connections, TLS and per-IP limits
-# (core/loop.c, core/listener.c, core/conn.c, core/tls.c, core/iplimit.c).
+# (core/runtime/loop.c, core/net/listener.c, core/net/conn.c, core/net/tls.c, core/net/iplimit.c).
 TESTPROGS += t/unit/test_loop
 t_unit_test_loop_SOURCES = t/unit/test_loop.c
 t_unit_test_loop_CPPFLAGS = $(UNITCPP)

@@ -1,4 +1,4 @@
-# t/mk/smtp.mk: the SMTP engine (core/smtp-server.c) and the smtp module
+# t/mk/smtp.mk: the SMTP engine (core/smtp/server.c) and the smtp module
 # (modules/smtp/).  Integration tests: t/integration/150-smtp-*.t.
 
 # "smtptest": a policy on the engine without a database, for the engine's

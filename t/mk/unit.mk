@@ -1,4 +1,4 @@
-# t/mk/unit.mk: unit tests of the config file (core/config.c).
+# t/mk/unit.mk: unit tests of the config file (core/runtime/config.c).
 TESTPROGS += t/unit/test_config
 t_unit_test_config_SOURCES = t/unit/test_config.c
 t_unit_test_config_CPPFLAGS = $(UNITCPP)

@@ -8,7 +8,7 @@
  * -c feeds the parser CHUNK bytes at a time (default 65536).  Exit 0, or 2
  * for bad usage, 1 when the file cannot be read.
  */
-#include "core.h"
+#include "mail/internal.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,11 +1,11 @@
 /*
- * t/unit/test_addr.c: addresses (core/addr.c, gannet/addr.h): RFC 5321
+ * t/unit/test_addr.c: addresses (core/mail/addr.c, gannet/addr.h): RFC 5321
  * addresses and paths, RFC 5322 address headers, normalisation (NFC
  * localparts, IDNA domains) so that one address compares equal however it
  * was written, catchall separators, canonical and display forms, lookup
  * folding, and PRECIS OpaqueString password preparation.
  */
-#include "core.h"
+#include "mail/internal.h"
 #include "tap.h"
 
 #include <stdlib.h>

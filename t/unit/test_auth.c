@@ -1,6 +1,6 @@
 /*
  * t/unit/test_auth.c: credentials, logins, the failed-auth limiter, attempt
- * records (core/auth.c) and TLS public keys (core/tlspubkey.c).
+ * records (core/auth/auth.c) and TLS public keys (core/auth/tlspubkey.c).
  *
  * The pure parts are checked against published vectors: SCRAM-SHA-1
  * (RFC 5802 5) and SCRAM-SHA-256 (RFC 7677 3) by recomputing the example
@@ -8,7 +8,7 @@
  * CRAM-MD5 (RFC 2195 example) from the stored midstates.  The rest runs
  * against a real PostgreSQL, in a fresh database from t/lib/pgtest.c.
  */
-#include "core.h"
+#include "main.h"
 
 #include <errno.h>
 #include <gnutls/gnutls.h>

@@ -1,10 +1,10 @@
 /*
- * t/unit/test_config.c: the config file (core/config.c): the core's
+ * t/unit/test_config.c: the config file (core/runtime/config.c): the core's
  * settings and their defaults, every getter of gannet/config.h (present,
  * absent, invalid), durations and sizes, unknown settings and syntax errors
  * with their exact lines, listener validation, loading from a file.
  */
-#include "core.h"
+#include "runtime/internal.h"
 #include "tap.h"
 
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /*
- * t/unit/test_db.c: the database connection (core/db.c) and migrations
- * (core/migrate.c) against a real PostgreSQL.
+ * t/unit/test_db.c: the database connection (core/db/db.c) and migrations
+ * (core/db/migrate.c) against a real PostgreSQL.
  *
  * The cluster: GANNET_TEST_CONNINFO (key=value conninfo) if set, else
  * GANNET_TEST_PGHOST/GANNET_TEST_PGPORT (the cluster of `contrib/quickstart
@@ -12,7 +12,7 @@
  * pg_terminate_backend() instead (same error on the client's side, the
  * server just comes back at once).
  */
-#include "core.h"
+#include "db/internal.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /*
- * t/unit/test_deliver.c: the delivery pipeline (core/deliver.c) against a
- * real PostgreSQL and the real store (core/store.c).
+ * t/unit/test_deliver.c: the delivery pipeline (core/store/deliver.c) against a
+ * real PostgreSQL and the real store (core/store/store.c).
  *
  * The database: a fresh one from t/lib/pgtest.c (its header says which
  * cluster), dropped at exit.
@@ -10,7 +10,7 @@
  * one delivery can mix behaviours.  Pending hooks complete from timers on
  * the real loop; every wait is bounded.
  */
-#include "core.h"
+#include "main.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,12 +1,12 @@
 /*
  * t/unit/test_deliver_import.c: the mbox and maildir readers of
- * core/import.c (no database).
+ * core/store/import.c (no database).
  *
- * Includes core/import.c to reach its static readers.  The mbox reader is
+ * Includes core/store/import.c to reach its static readers.  The mbox reader is
  * fed each input whole and also one byte at a time and in odd chunk sizes:
  * the messages must come out the same whatever the chunking.
  */
-#include "../../core/import.c"
+#include "../../core/store/import.c"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,12 +1,12 @@
 /*
- * t/unit/test_hook.c: hook chains (core/hook.c).
+ * t/unit/test_hook.c: hook chains (core/runtime/hook.c).
  *
- * Includes core/module.c to make modules without shared objects: each fake
+ * Includes core/runtime/module.c to make modules without shared objects: each fake
  * module gets the next slot, as the loader would give it.  Pending hooks
- * complete from timers on the real loop (core/loop.c); every wait is
+ * complete from timers on the real loop (core/runtime/loop.c); every wait is
  * bounded by a guard timer so a broken chain fails instead of hanging.
  */
-#include "../../core/module.c"
+#include "../../core/runtime/module.c"
 
 #include <string.h>
 #include "tap.h"

@@ -1,8 +1,8 @@
 /*
  * t/unit/test_iplimit.c: connections per client IP across processes
- * (core/iplimit.c).
+ * (core/net/iplimit.c).
  */
-#include "core.h"
+#include "net/internal.h"
 #include "tap.h"
 
 #include <stdio.h>

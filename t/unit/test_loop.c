@@ -1,8 +1,8 @@
 /*
  * t/unit/test_loop.c: timers and fd watches on the process's loop
- * (gannet/loop.h, core/loop.c).
+ * (gannet/loop.h, core/runtime/loop.c).
  */
-#include "core.h"
+#include "runtime/internal.h"
 #include "tap.h"
 
 #include <string.h>

@@ -1,13 +1,13 @@
 /*
- * t/unit/test_master.c: the parts of core/master.c that need no running
+ * t/unit/test_master.c: the parts of core/runtime/master.c that need no running
  * server: restart backoff, giving up on a child that cannot start, how an
  * exit is described in the log, the default number of workers, and
  * dropping privileges (in a forked child, when run as root).
  *
- * The file includes core/master.c to reach its static functions; its
+ * The file includes core/runtime/master.c to reach its static functions; its
  * public functions then come from here instead of the core library.
  */
-#include "../../core/master.c"
+#include "../../core/runtime/master.c"
 
 #include <sys/wait.h>
 #include "tap.h"

@@ -1,5 +1,5 @@
 /*
- * t/unit/test_mime.c: the MIME parser (core/mime.c).
+ * t/unit/test_mime.c: the MIME parser (core/mail/mime.c).
  *
  * The corpus in t/mime/ (NAME.eml with assertions in NAME.expect, see
  * t/mime/README): each message is parsed whole and one byte at a time (the
@@ -8,7 +8,7 @@
  * limits (depth, header size, parts, fields) on generated messages, a 50 MB
  * message streamed in bounded memory, header decoding and dates.
  */
-#include "core.h"
+#include "mail/internal.h"
 #include "tap.h"
 
 #include <dirent.h>

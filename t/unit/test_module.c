@@ -1,11 +1,11 @@
 /*
- * t/unit/test_module.c: the module loader (core/module.c) without shared
+ * t/unit/test_module.c: the module loader (core/runtime/module.c) without shared
  * objects: ordering, requirement and cycle errors, the file checks made
  * before dlopen(), phases, start unwinding and `gannet modules` output.
  * The refusals that need real shared objects are in
  * t/integration/020-modules.t with the zoo of t/abi/.
  */
-#include "../../core/module.c"
+#include "../../core/runtime/module.c"
 
 #include <fcntl.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
  * certificate SNI selects, the client's public key as the server sees it,
  * channel bindings and the idle timeout.
  */
-#include "tls.h"
+#include "net/internal.h"
 #include "tap.h"
 
 #include <arpa/inet.h>

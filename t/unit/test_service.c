@@ -1,9 +1,9 @@
 /*
- * t/unit/test_service.c: services (core/service.c) and the other
+ * t/unit/test_service.c: services (core/runtime/service.c) and the other
  * registries of the register phase: runner jobs and CLI commands
- * (core/runner.c).
+ * (core/runtime/runner.c).
  */
-#include "core.h"
+#include "runtime/internal.h"
 
 #include <stdlib.h>
 #include <string.h>

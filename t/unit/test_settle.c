@@ -1,9 +1,9 @@
 /*
  * t/unit/test_settle.c: deliveries stored as pending and settled
- * (core/store-mailbox.c), against a real PostgreSQL.
+ * (core/store/mailbox.c), against a real PostgreSQL.
  *
  *   - Several processes deliver to one mailbox at once, each the way
- *     core/deliver.c does (gn_store_message_deliver(): numbered at once
+ *     core/store/deliver.c does (gn_store_message_deliver(): numbered at once
  *     when nobody settles, else pending; commit; a settle that does not
  *     wait), while another
  *     process reads the mailbox's status and messages over and over.
@@ -17,8 +17,7 @@
  *     commit) is invisible inside a transaction, counted by the pending
  *     size, and settled by the runner job's work and by a reader.
  */
-#include "core.h"
-#include "store-int.h"
+#include "store/internal.h"
 
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -100,7 +99,7 @@ static int blob_of(const char *s, unsigned char hash[GN_STORE_HASH_SIZE], const 
 	return r;
 }
 
-/* One delivery as core/deliver.c does it.  The subject (prefix) names
+/* One delivery as core/store/deliver.c does it.  The subject (prefix) names
  * the message.  Returns 0 or -1. */
 static int deliver_one(const char *name, bool settle, int64_t *id_r, const char **err)
 {

@@ -1,5 +1,5 @@
 /*
- * t/unit/test_store.c: the store (core/store.c, gannet/store.h) against a
+ * t/unit/test_store.c: the store (core/store/store.c, gannet/store.h) against a
  * real PostgreSQL: domains, accounts, addresses (NFC, Punycode, catchall),
  * mailboxes (hierarchy, rename, Inbox, subscriptions), blobs stored once and
  * read in chunks (a 50 MB body with bounded memory), messages with counters
@@ -7,7 +7,7 @@
  * modseq only growing, transactions of the caller, and NOTIFY seen by a
  * listener on another connection.
  */
-#include "core.h"
+#include "main.h"
 
 #include <inttypes.h>
 #include <libpq-fe.h>

@@ -1,6 +1,6 @@
 /*
  * gannet/auth.h: credentials, password logins, the failed-auth limiter, the
- * record of auth attempts, and TLS public keys for client-certificate login.
+ * record of auth attempts.  TLS public keys: gannet/tlspubkey.h.
  *
  * Passwords are never stored.  Setting a password (PRECIS OpaqueString,
  * RFC 8265 4.2, at least 8 bytes after preparation) stores, per account:
@@ -43,8 +43,8 @@
  * Memory: strings and structs returned come from the caller's pool.  All
  * functions that touch the database run in a process with a database
  * connection (workers, runner, CLI) from the start phase on; the pure
- * computations (gn_auth_scram_derive, gn_auth_cram_md5_*, gn_auth_mem_equal,
- * gn_tlspubkey_fingerprint) run anywhere.
+ * computations (gn_auth_scram_derive, gn_auth_cram_md5_*, gn_auth_mem_equal)
+ * run anywhere.
  */
 #ifndef GANNET_AUTH_H
 #define GANNET_AUTH_H
@@ -221,73 +221,6 @@ bool gn_auth_mem_equal(const void *a, const void *b, size_t len);
  * as one), and expired limiter counters.  Runs hourly as the runner job
  * "auth-prune".  Returns the number of rows deleted, or -1. */
 long gn_auth_prune(const char **error_r);
-
-/* ---- TLS public keys (client-certificate login) ----
- *
- * Only the public key identifies the account: the fingerprint is the
- * SHA-256 of the certificate's DER SubjectPublicKeyInfo in base64url
- * without padding (43 characters).  Issuer, dates and names are not
- * checked. */
-
-struct gn_tlspubkey {
-	const char *fingerprint;
-	int64_t account_id;
-	const char *account;		/* account name */
-	const char *login_address;	/* canonical form */
-	const char *name;
-	/* "rsa-2048", "ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "ed25519". */
-	const char *type;
-	/* A key match does not preauthenticate IMAP (RFC 9051 7.1.4): the
-	 * client still authenticates, with EXTERNAL or another mechanism. */
-	bool no_imap_preauth;
-	const unsigned char *cert_der;
-	size_t cert_len;
-	time_t created;
-	/* Filled by the lookups (gn_tlspubkey_lookup*): NULL when the account
-	 * may log in, else the message a login gets. */
-	const char *login_disabled;
-};
-
-/* The fingerprint of a DER SubjectPublicKeyInfo, from pool. */
-const char *gn_tlspubkey_fingerprint(struct gn_pool *pool,
-				     const unsigned char *spki, size_t len);
-
-/* The key registered for spki (gn_conn_peer_spki()).  The key's login
- * address must still be an address of its account (else the key is
- * ignored, with a warning in the log).  Returns 1 and *key_r, 0 when none,
- * -1 on a database error. */
-int gn_tlspubkey_lookup(struct gn_pool *pool, const unsigned char *spki,
-			size_t spki_len, struct gn_tlspubkey **key_r,
-			const char **error_r);
-
-/* The same for a connection's peer certificate (its SubjectPublicKeyInfo
- * exactly as in the certificate): 0 also when the peer sent none. */
-int gn_tlspubkey_lookup_conn(struct gn_pool *pool, const struct gn_conn *conn,
-			     struct gn_tlspubkey **key_r, const char **error_r);
-
-/* The key with this fingerprint: 1, 0 none, -1 error. */
-int gn_tlspubkey_get(struct gn_pool *pool, const char *fingerprint,
-		     struct gn_tlspubkey **key_r, const char **error_r);
-
-/* Keys of one account (account_id > 0) or of all (0), ordered by account
- * name and key name.  Returns the count (*keys_r an array from pool), or
- * -1. */
-int gn_tlspubkey_list(struct gn_pool *pool, int64_t account_id,
-		      struct gn_tlspubkey **keys_r, const char **error_r);
-
-/* Registers the certificate cert_der: login_address must be an address of
- * an account in canonical form; name NULL or "" takes the certificate's
- * CN, else "serial <hex>"; the key type must be one of those above (RSA at
- * least 2048 bits).  Returns 0 with *key_r (may be NULL), or -1 with
- * *error_r (bad certificate, refused key type, unknown address, key already
- * registered). */
-int gn_tlspubkey_add(struct gn_pool *pool, const char *login_address,
-		     const char *name, bool no_imap_preauth,
-		     const unsigned char *cert_der, size_t cert_len,
-		     struct gn_tlspubkey **key_r, const char **error_r);
-
-/* Removes a key: 1 removed, 0 no such key, -1 error. */
-int gn_tlspubkey_remove(const char *fingerprint, const char **error_r);
 
 #ifdef __cplusplus
 }

@@ -7,9 +7,8 @@
  * with a temporary error (gn_db_error_is_temporary() is true) and the core
  * reconnects with backoff; callers answer their peer with a temporary error
  * (SMTP 451, IMAP NO [UNAVAILABLE]) and never crash.
- *
- * Schema changes are numbered migrations, one list for the core and one per
- * module, recorded in the table gn_schema_migrations (module, version).
+
+ * Schema changes: gannet/migrate.h.
  */
 #ifndef GANNET_DB_H
 #define GANNET_DB_H
@@ -66,19 +65,6 @@ int gn_db_listen(const char *channel, gn_db_notify_fn *fn, void *data,
  * commits, or at once outside one. */
 int gn_db_notify(const char *channel, const char *payload,
 		 const char **error_r);
-
-/* Migrations: version numbers start at 1 and increase by one. */
-struct gn_migration {
-	unsigned version;
-	const char *name;	/* "001_accounts" */
-	const char *sql;	/* one or more statements */
-};
-
-/* Register phase: the module's migrations, applied in one transaction each
- * by `gannet migrate` and at serve start.  list must stay valid. */
-int gn_migrations_register(struct gn_module_ctx *ctx,
-			   const struct gn_migration *list, size_t count,
-			   const char **error_r);
 
 #ifdef __cplusplus
 }

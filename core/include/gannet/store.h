@@ -1,7 +1,7 @@
 /*
  * gannet/store.h: domains, accounts, addresses, mailboxes and messages.
  *
- * The data model every protocol shares, in PostgreSQL (core/store.c,
+ * The data model every protocol shares, in PostgreSQL (core/store/store.c,
  * schema in core/schema/002_accounts.sql and 003_mailstore.sql).
  *
  * Names and text:
@@ -25,7 +25,7 @@
  * the account's total size are updated in the same transaction as every
  * change, so they are always exact.
  *
- * Deliveries are pending, then settled (core/store-mailbox.c has the
+ * Deliveries are pending, then settled (core/store/mailbox.c has the
  * design).  gn_store_message_deliver() stores a message durably but, when
  * another process is settling the account, without UID or modseq
  * (pending; gn_store_message_add_pending() always so), and takes no lock

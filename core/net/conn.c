@@ -1,0 +1,1183 @@
+/*
+ * core/net/conn.c: connections (gannet/conn.h), driven by the worker's loop.
+ *
+ * A connection is a state machine around one nonblocking socket:
+ *
+ *   HANDSHAKE      implicit-TLS listeners: TLS handshake before open()
+ *   OPEN           open() was called; input() sees whole input, output is
+ *                  flushed as the socket allows
+ *   STARTTLS_FLUSH gn_conn_starttls(): buffered input was dropped, the
+ *                  output (the "go ahead" reply) is being flushed
+ *   STARTTLS       the STARTTLS handshake; then OPEN again and tls_done()
+ *   CLOSING        gn_conn_close(): flushing output (bounded by a timer)
+ *   LINGER         closed for the protocol (close() was called, the per-IP
+ *                  slot released): the write side is shut and unread input
+ *                  is drained for a moment, so that the kernel does not
+ *                  answer it with a RST that would destroy the last reply
+ *                  before the client read it
+ *   DONE           the socket is closed; the struct lives while referenced
+ *
+ * Handlers' calls (gn_conn_close, gn_conn_write, gn_conn_starttls,
+ * gn_conn_input_resume) never re-enter the handler: they record what to do
+ * and put the connection on a "deferred" list that an ev_prepare watcher
+ * works through before the loop next blocks.  So close() is never called
+ * from inside the handler's own input().
+ *
+ * Buffers: the input buffer's limit is the protocol's max_input; the output
+ * buffer's is 1 MiB.  Bytes are counted at the application level (inside
+ * TLS).  One line per connection open and close, and per TLS failure, goes to
+ * the log; the listener's connection counts follow from them.
+ */
+#include "net/internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+#include <gnutls/abstract.h>
+
+#define CONN_OUTPUT_LIMIT (1024u * 1024u)
+#define CONN_DEFAULT_INPUT (64u * 1024u)
+#define CONN_DEFAULT_IDLE_MS 300000ul
+/* Longest wait for the output to drain after gn_conn_close(). */
+#define CONN_CLOSE_FLUSH_S 5.0
+/* Longest wait for the peer to close after we shut our side. */
+#define CONN_LINGER_S 2.0
+/* Longest TLS handshake (also bounded by the idle timeout). */
+#define CONN_HANDSHAKE_MS 60000ul
+#define CONN_CHUNK 16384u
+
+enum conn_state {
+	CS_HANDSHAKE,
+	CS_OPEN,
+	CS_STARTTLS_FLUSH,
+	CS_STARTTLS,
+	CS_CLOSING,
+	CS_LINGER,
+	CS_DONE,
+};
+
+struct gn_conn {
+	struct gn_conn *prev, *next;	/* all connections of the process */
+	struct gn_conn *defer_next;	/* deferred list */
+	unsigned refs;
+	enum conn_state state;
+	int fd;
+	ev_io io;
+	ev_timer timer;		/* handshake, idle, flush or linger */
+	struct net_listener *l;
+	const struct gn_protocol *proto;
+	void *proto_data;
+	void *data;
+	void **slots;
+	unsigned n_slots;
+	struct gn_pool *pool;
+
+	struct gn_buf *in;
+	size_t in_off;		/* consumed prefix of in, dropped later */
+	size_t in_limit;
+	struct gn_buf *out;
+	size_t tls_send_pending;	/* size of a record send to repeat */
+
+	gnutls_session_t tls;
+	bool is_tls;		/* handshake done */
+	const char *tls_version, *tls_cipher;
+	char *sni;
+	unsigned char *peer_cert, *spki;
+	size_t peer_cert_len, spki_len;
+
+	bool opened;		/* open() was called: close() will be */
+	bool closing;		/* gn_conn_close() was called */
+	bool paused;
+	bool input_pending;	/* call input() from the loop */
+	bool eof;
+	bool deferred;
+	bool shutdown_req;
+	bool iplimit_held;
+	bool counted;		/* in conns_active */
+
+	double started;
+	unsigned long long bytes_in, bytes_out;
+	unsigned long idle_ms;
+	char *reason;
+	char id[32];
+	char remote_ip[INET6_ADDRSTRLEN];
+	char local_ip[INET6_ADDRSTRLEN];
+	unsigned remote_port, local_port;
+};
+
+static struct gn_conn *conns;		/* list of all */
+static unsigned conns_active;		/* not yet closed for the protocol */
+static unsigned conn_counter;
+static struct gn_conn *deferred_head;
+static ev_prepare deferred_w;
+static bool deferred_init;
+
+static void conn_progress(struct gn_conn *c);
+static void conn_input(struct gn_conn *c);
+static void conn_finish(struct gn_conn *c, bool linger);
+
+/* ---- helpers ---- */
+
+static struct ev_loop *lp(void)
+{
+	if (core_loop == NULL)
+		loop_init();
+	return core_loop;
+}
+
+static size_t in_avail(const struct gn_conn *c)
+{
+	return gn_buf_len(c->in) - c->in_off;
+}
+
+static bool out_pending(const struct gn_conn *c)
+{
+	return gn_buf_len(c->out) > 0 || c->tls_send_pending > 0;
+}
+
+static bool input_allowed(const struct gn_conn *c)
+{
+	return c->state == CS_OPEN && !c->closing && !c->paused;
+}
+
+static void compact(struct gn_conn *c)
+{
+	if (c->in_off > 0) {
+		gn_buf_consume(c->in, c->in_off);
+		c->in_off = 0;
+	}
+}
+
+static void set_reason(struct gn_conn *c, const char *reason)
+{
+	if (c->reason == NULL)
+		c->reason = gn_strdup(reason != NULL ? reason : "closed");
+}
+
+static void timer_set(struct gn_conn *c, double seconds)
+{
+	c->timer.repeat = seconds;
+	ev_timer_again(lp(), &c->timer);
+}
+
+static unsigned long idle_ms(const struct gn_conn *c)
+{
+	if (c->idle_ms > 0)
+		return c->idle_ms;
+	if (c->proto->idle_timeout_ms > 0)
+		return c->proto->idle_timeout_ms;
+	if (core_conf != NULL && core_conf->idle_timeout_ms > 0)
+		return (unsigned long)core_conf->idle_timeout_ms;
+	return CONN_DEFAULT_IDLE_MS;
+}
+
+static void idle_reset(struct gn_conn *c)
+{
+	if (c->state == CS_OPEN || c->state == CS_STARTTLS_FLUSH)
+		timer_set(c, (double)idle_ms(c) / 1000.0);
+}
+
+static void conn_update_io(struct gn_conn *c)
+{
+	int ev = 0;
+
+	switch (c->state) {
+	case CS_HANDSHAKE:
+	case CS_STARTTLS:
+		ev = gnutls_record_get_direction(c->tls) ? EV_WRITE : EV_READ;
+		break;
+	case CS_OPEN:
+		if (input_allowed(c) && !c->eof && in_avail(c) < c->in_limit)
+			ev |= EV_READ;
+		if (out_pending(c))
+			ev |= EV_WRITE;
+		break;
+	case CS_STARTTLS_FLUSH:
+	case CS_CLOSING:
+		if (out_pending(c))
+			ev |= EV_WRITE;
+		break;
+	case CS_LINGER:
+		ev = EV_READ;
+		break;
+	case CS_DONE:
+		break;
+	}
+	if (ev_is_active(&c->io) && (c->io.events & (EV_READ | EV_WRITE)) == ev)
+		return;
+	ev_io_stop(lp(), &c->io);
+	if (ev != 0 && c->fd >= 0) {
+		ev_io_set(&c->io, c->fd, ev);
+		ev_io_start(lp(), &c->io);
+	}
+}
+
+/* ---- deferred work ---- */
+
+static void deferred_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)revents;
+	/* Work done here may defer more; bounded so a handler that keeps
+	 * deferring cannot stop the loop from polling. */
+	for (int round = 0; round < 16 && deferred_head != NULL; round++) {
+		struct gn_conn *list = deferred_head;
+		deferred_head = NULL;
+		while (list != NULL) {
+			struct gn_conn *c = list;
+			list = c->defer_next;
+			c->defer_next = NULL;
+			c->deferred = false;
+			conn_progress(c);
+			gn_conn_unref(&c);
+		}
+	}
+	if (deferred_head == NULL)
+		ev_prepare_stop(loop, w);
+}
+
+static void conn_defer(struct gn_conn *c)
+{
+	if (c->deferred || c->state == CS_DONE)
+		return;
+	if (!deferred_init) {
+		ev_prepare_init(&deferred_w, deferred_cb);
+		deferred_init = true;
+	}
+	c->deferred = true;
+	c->refs++;
+	c->defer_next = deferred_head;
+	deferred_head = c;
+	if (!ev_is_active(&deferred_w))
+		ev_prepare_start(lp(), &deferred_w);
+}
+
+/* ---- lifetime ---- */
+
+static void conn_free(struct gn_conn *c)
+{
+	if (c->tls != NULL)
+		gnutls_deinit(c->tls);
+	gn_buf_free(&c->in);
+	gn_buf_free(&c->out);
+	gn_pool_free(&c->pool);
+	gn_free(c->slots);
+	gn_free(c->reason);
+	gn_free(c);
+}
+
+void gn_conn_ref(struct gn_conn *c)
+{
+	c->refs++;
+}
+
+void gn_conn_unref(struct gn_conn **cp)
+{
+	struct gn_conn *c;
+	if (cp == NULL || *cp == NULL)
+		return;
+	c = *cp;
+	*cp = NULL;
+	if (c->refs == 0) {
+		gn_log(GN_LOG_ERROR, "core", "event=bug reason=\"connection unreferenced "
+		       "too often\" id=%s", c->id);
+		return;
+	}
+	if (--c->refs == 0)
+		conn_free(c);
+}
+
+static void conn_destroy(struct gn_conn *c)
+{
+	if (c->state == CS_DONE)
+		return;
+	c->state = CS_DONE;
+	ev_io_stop(lp(), &c->io);
+	ev_timer_stop(lp(), &c->timer);
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->iplimit_held) {
+		iplimit_release(c->remote_ip);
+		c->iplimit_held = false;
+	}
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	gn_conn_unref(&c);	/* the list's reference */
+}
+
+static const char *remote_str(const struct gn_conn *c, char *buf, size_t size)
+{
+	bool v6 = strchr(c->remote_ip, ':') != NULL;
+	snprintf(buf, size, "%s%s%s:%u", v6 ? "[" : "", c->remote_ip, v6 ? "]" : "",
+		 c->remote_port);
+	return buf;
+}
+
+/* Ends the connection for the protocol: the log line, close(), then either
+ * a lingering close or at once. */
+static void conn_finish(struct gn_conn *c, bool linger)
+{
+	char rbuf[INET6_ADDRSTRLEN + 16];
+
+	if (c->state == CS_LINGER || c->state == CS_DONE)
+		return;
+	set_reason(c, "closed");
+	c->closing = true;
+	ev_timer_stop(lp(), &c->timer);
+	if (linger && c->is_tls)
+		(void)gnutls_bye(c->tls, GNUTLS_SHUT_WR);	/* best effort */
+	/* Released before the log line, so "conn_close" means the slot is
+	 * free again. */
+	if (c->iplimit_held) {
+		iplimit_release(c->remote_ip);
+		c->iplimit_held = false;
+	}
+	gn_log(GN_LOG_INFO, "core", "event=conn_close id=%s listener=%s remote=%s "
+	       "duration=%.3f bytes_in=%llu bytes_out=%llu tls=%s reason=%s",
+	       c->id, c->l->name, remote_str(c, rbuf, sizeof(rbuf)),
+	       ev_now(lp()) - c->started, c->bytes_in, c->bytes_out,
+	       c->is_tls ? c->tls_version : "none", gn_log_quote(0, c->reason));
+	if (c->counted) {
+		c->counted = false;
+		conns_active--;
+	}
+	c->state = CS_LINGER;
+	c->refs++;
+	if (c->opened) {
+		c->opened = false;
+		if (c->proto->close != NULL)
+			c->proto->close(c, c->proto_data);
+	}
+	if (linger && c->state == CS_LINGER && c->fd >= 0 &&
+	    shutdown(c->fd, SHUT_WR) == 0) {
+		timer_set(c, CONN_LINGER_S);
+		conn_update_io(c);
+	} else {
+		conn_destroy(c);
+	}
+	gn_conn_unref(&c);
+}
+
+/* A fatal error: no flushing. */
+static void conn_abort(struct gn_conn *c, const char *reason)
+{
+	set_reason(c, reason);
+	conn_finish(c, false);
+}
+
+/* ---- TLS ---- */
+
+static void tls_failed(struct gn_conn *c, const char *reason)
+{
+	char rbuf[INET6_ADDRSTRLEN + 16];
+	gn_log(GN_LOG_INFO, "core", "event=tls_failed id=%s listener=%s remote=%s "
+	       "mode=%s reason=%s", c->id, c->l->name, remote_str(c, rbuf, sizeof(rbuf)),
+	       c->l->tls == TLS_MODE_STARTTLS ? "starttls" : "implicit",
+	       gn_log_quote(0, reason));
+}
+
+static unsigned char *pool_dup(struct gn_pool *pool, const void *data, size_t len)
+{
+	unsigned char *p = gn_pool_alloc(pool, len ? len : 1);
+	memcpy(p, data, len);
+	return p;
+}
+
+static void tls_established(struct gn_conn *c)
+{
+	char name[256];
+	size_t len = sizeof(name) - 1;
+	unsigned type = 0, n = 0;
+	const gnutls_datum_t *peers;
+
+	c->is_tls = true;
+	c->tls_version = gnutls_protocol_get_name(gnutls_protocol_get_version(c->tls));
+	c->tls_cipher = gnutls_cipher_get_name(gnutls_cipher_get(c->tls));
+	/* RFC 6066 3: the host name the client asked for. */
+	if (gnutls_server_name_get(c->tls, name, &len, &type, 0) == 0 &&
+	    type == GNUTLS_NAME_DNS) {
+		name[len < sizeof(name) ? len : sizeof(name) - 1] = '\0';
+		c->sni = gn_pool_strdup(c->pool, name);
+	}
+	peers = gnutls_certificate_get_peers(c->tls, &n);
+	if (peers != NULL && n > 0) {
+		gnutls_pubkey_t pk;
+		gnutls_datum_t der = { NULL, 0 };
+		c->peer_cert = pool_dup(c->pool, peers[0].data, peers[0].size);
+		c->peer_cert_len = peers[0].size;
+		if (gnutls_pubkey_init(&pk) == 0) {
+			if (gnutls_pubkey_import_x509_raw(pk, &peers[0], GNUTLS_X509_FMT_DER, 0) == 0 &&
+			    gnutls_pubkey_export2(pk, GNUTLS_X509_FMT_DER, &der) == 0) {
+				c->spki = pool_dup(c->pool, der.data, der.size);
+				c->spki_len = der.size;
+				gnutls_free(der.data);
+			}
+			gnutls_pubkey_deinit(pk);
+		}
+	}
+	gn_log(GN_LOG_DEBUG, "core", "event=tls_established id=%s version=%s cipher=%s "
+	       "sni=%s client_cert=%s", c->id, c->tls_version ? c->tls_version : "?",
+	       c->tls_cipher ? c->tls_cipher : "?", c->sni ? gn_log_quote(0, c->sni) : "-",
+	       c->spki ? "yes" : "no");
+}
+
+static void conn_open_proto(struct gn_conn *c)
+{
+	c->state = CS_OPEN;
+	idle_reset(c);
+	c->opened = true;
+	if (c->proto->open(c, c->proto_data) < 0) {
+		gn_conn_close(c, "refused by protocol");
+		return;
+	}
+	c->input_pending = true;	/* input that came with the handshake */
+}
+
+static void conn_handshake(struct gn_conn *c)
+{
+	int r;
+
+	do {
+		r = gnutls_handshake(c->tls);
+	} while (r < 0 && r != GNUTLS_E_AGAIN && !gnutls_error_is_fatal(r));
+	if (r == GNUTLS_E_AGAIN)
+		return;
+	if (r < 0) {
+		bool starttls = c->state == CS_STARTTLS;
+		tls_failed(c, gnutls_strerror(r));
+		set_reason(c, "tls handshake failed");
+		if (starttls && c->proto->tls_done != NULL && c->opened) {
+			c->closing = true;
+			c->proto->tls_done(c, 0, c->proto_data);
+		}
+		conn_abort(c, "tls handshake failed");
+		return;
+	}
+	tls_established(c);
+	if (c->state == CS_HANDSHAKE) {
+		conn_open_proto(c);
+	} else {
+		c->state = CS_OPEN;
+		idle_reset(c);
+		if (c->proto->tls_done != NULL)
+			c->proto->tls_done(c, 1, c->proto_data);
+		c->input_pending = true;
+	}
+}
+
+static int conn_tls_start(struct gn_conn *c)
+{
+	const char *error;
+	bool cc = (c->proto->flags & GN_PROTO_CLIENT_CERT) != 0;
+	if (tls_session_new(&c->tls, cc, &error) < 0) {
+		c->tls = NULL;
+		tls_failed(c, error);
+		return -1;
+	}
+	gnutls_transport_set_int(c->tls, c->fd);
+	return 0;
+}
+
+/* ---- I/O ---- */
+
+/* Writes what the socket takes.  Returns 1 when the output is drained, 0
+ * when the socket is full, -1 when the connection was aborted. */
+static int conn_flush(struct gn_conn *c)
+{
+	while (out_pending(c)) {
+		const char *data = gn_buf_data(c->out);
+		size_t len = gn_buf_len(c->out);
+		ssize_t r;
+
+		if (c->tls != NULL && c->is_tls) {
+			size_t n = c->tls_send_pending ? c->tls_send_pending
+				 : (len > CONN_CHUNK ? CONN_CHUNK : len);
+			r = gnutls_record_send(c->tls, data, n);
+			if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
+				/* GnuTLS wants the very same call repeated. */
+				c->tls_send_pending = n;
+				return 0;
+			}
+			c->tls_send_pending = 0;
+			if (r < 0) {
+				conn_abort(c, gnutls_strerror((int)r));
+				return -1;
+			}
+		} else {
+			r = send(c->fd, data, len, MSG_NOSIGNAL);
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					return 0;
+				conn_abort(c, strerror(errno));
+				return -1;
+			}
+		}
+		gn_buf_consume(c->out, (size_t)r);
+		c->bytes_out += (unsigned long long)r;
+	}
+	return 1;
+}
+
+/* Reads what fits into the input buffer.  Returns -1 when the connection
+ * was aborted, else 0; *got_r: bytes read. */
+static int conn_fill(struct gn_conn *c, size_t *got_r)
+{
+	char buf[CONN_CHUNK];
+
+	*got_r = 0;
+	while (!c->eof && in_avail(c) < c->in_limit) {
+		size_t room = c->in_limit - in_avail(c);
+		size_t want = room < sizeof(buf) ? room : sizeof(buf);
+		ssize_t r;
+
+		if (c->is_tls) {
+			r = gnutls_record_recv(c->tls, buf, want);
+			if (r == GNUTLS_E_AGAIN)
+				break;
+			if (r == GNUTLS_E_INTERRUPTED)
+				continue;
+			if (r == 0 || r == GNUTLS_E_PREMATURE_TERMINATION) {
+				c->eof = true;
+				break;
+			}
+			if (r < 0) {
+				if (!gnutls_error_is_fatal((int)r))
+					continue;	/* warning alert */
+				conn_abort(c, gnutls_strerror((int)r));
+				return -1;
+			}
+		} else {
+			r = recv(c->fd, buf, want, 0);
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					break;
+				conn_abort(c, strerror(errno));
+				return -1;
+			}
+			if (r == 0) {
+				c->eof = true;
+				break;
+			}
+		}
+		/* Cannot fail: want <= room. */
+		(void)gn_buf_append(c->in, buf, (size_t)r);
+		*got_r += (size_t)r;
+		c->bytes_in += (unsigned long long)r;
+		if (!c->is_tls && (size_t)r < want)
+			break;	/* the socket is empty: spare a syscall */
+	}
+	return 0;
+}
+
+/* Feeds input() until it has nothing new to see. */
+static void conn_input(struct gn_conn *c)
+{
+	for (int round = 0; round < 64; round++) {
+		size_t got, before;
+
+		if (!input_allowed(c))
+			return;
+		compact(c);
+		if (conn_fill(c, &got) < 0)
+			return;
+		if (got > 0)
+			idle_reset(c);
+		if (got == 0 && !c->input_pending) {
+			if (c->eof)
+				gn_conn_close(c, "client closed");
+			return;
+		}
+		c->input_pending = false;
+		before = in_avail(c);
+		c->proto->input(c, c->proto_data);
+		if (!input_allowed(c))
+			return;
+		if (in_avail(c) >= c->in_limit) {
+			/* Full, and the handler made no room. */
+			if (c->proto->input_full != NULL)
+				c->proto->input_full(c, c->proto_data);
+			if (!input_allowed(c))
+				return;
+			if (in_avail(c) >= c->in_limit) {
+				gn_conn_close(c, "input too long");
+				return;
+			}
+		}
+		if (got == 0 && in_avail(c) == before && !c->eof)
+			return;
+	}
+	/* More may be waiting inside GnuTLS where the socket cannot signal
+	 * it: come back from the loop. */
+	c->input_pending = true;
+	conn_defer(c);
+}
+
+/* Everything that needs no event: flushing, the next step of STARTTLS or
+ * of closing, deferred input. */
+static void conn_progress(struct gn_conn *c)
+{
+	if (c->state == CS_DONE || c->state == CS_LINGER)
+		return;
+	c->refs++;
+	if (c->closing && (c->state == CS_HANDSHAKE || c->state == CS_STARTTLS)) {
+		conn_abort(c, NULL);
+		goto out;
+	}
+	if ((c->state == CS_OPEN || c->state == CS_STARTTLS_FLUSH ||
+	     c->state == CS_CLOSING) && out_pending(c)) {
+		int r = conn_flush(c);
+		if (r < 0)
+			goto out;
+		if (r > 0 && c->state == CS_OPEN && !c->closing &&
+		    c->proto->writable != NULL)
+			c->proto->writable(c, c->proto_data);
+	}
+	if (c->state == CS_STARTTLS_FLUSH && !out_pending(c)) {
+		c->state = CS_STARTTLS;
+		timer_set(c, (double)(idle_ms(c) < CONN_HANDSHAKE_MS ? idle_ms(c)
+						     : CONN_HANDSHAKE_MS) / 1000.0);
+		conn_handshake(c);
+	}
+	if (c->state == CS_CLOSING && !out_pending(c)) {
+		conn_finish(c, true);
+		goto out;
+	}
+	if (c->input_pending && input_allowed(c))
+		conn_input(c);
+	if (c->state == CS_CLOSING && !out_pending(c)) {
+		conn_finish(c, true);
+		goto out;
+	}
+	if (c->state != CS_DONE && c->state != CS_LINGER)
+		conn_update_io(c);
+out:
+	gn_conn_unref(&c);
+}
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gn_conn *c = w->data;
+	(void)loop;
+
+	c->refs++;
+	switch (c->state) {
+	case CS_HANDSHAKE:
+	case CS_STARTTLS:
+		conn_handshake(c);
+		break;
+	case CS_OPEN:
+	case CS_STARTTLS_FLUSH:
+	case CS_CLOSING:
+		if ((revents & EV_WRITE) && out_pending(c)) {
+			int r = conn_flush(c);
+			if (r > 0 && c->state == CS_OPEN && !c->closing) {
+				idle_reset(c);
+				if (c->proto->writable != NULL)
+					c->proto->writable(c, c->proto_data);
+			}
+		}
+		if ((revents & EV_READ) && input_allowed(c))
+			conn_input(c);
+		break;
+	case CS_LINGER: {
+		char buf[4096];
+		ssize_t r;
+		do
+			r = recv(c->fd, buf, sizeof(buf), 0);
+		while (r > 0);
+		if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			conn_destroy(c);
+		break;
+	}
+	case CS_DONE:
+		break;
+	}
+	conn_progress(c);
+	gn_conn_unref(&c);
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct gn_conn *c = w->data;
+	(void)revents;
+
+	ev_timer_stop(loop, w);
+	c->refs++;
+	switch (c->state) {
+	case CS_HANDSHAKE:
+	case CS_STARTTLS:
+		tls_failed(c, "handshake timeout");
+		if (c->state == CS_STARTTLS && c->opened && c->proto->tls_done != NULL) {
+			c->closing = true;
+			c->proto->tls_done(c, 0, c->proto_data);
+		}
+		conn_abort(c, "tls handshake timeout");
+		break;
+	case CS_OPEN:
+	case CS_STARTTLS_FLUSH:
+		if (!c->closing && c->state == CS_OPEN && c->proto->timeout != NULL)
+			c->proto->timeout(c, c->proto_data);
+		gn_conn_close(c, "idle timeout");
+		break;
+	case CS_CLOSING:
+		/* The peer does not read: give up on the rest. */
+		conn_abort(c, NULL);
+		break;
+	case CS_LINGER:
+		conn_destroy(c);
+		break;
+	case CS_DONE:
+		break;
+	}
+	conn_progress(c);
+	gn_conn_unref(&c);
+}
+
+/* ---- accepting ---- */
+
+static void addr_text(const struct sockaddr *sa, char *ip, size_t size, unsigned *port_r)
+{
+	ip[0] = '\0';
+	*port_r = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)size);
+		*port_r = ntohs(s4->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, (socklen_t)size);
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)size);
+		*port_r = ntohs(s6->sin6_port);
+	}
+}
+
+/* Closes a connection refused before it opened, saying why where the
+ * protocol has words for it and the listener speaks plain text first.  The
+ * socket is nonblocking and fresh: one send fits, or the reply is lost. */
+static void refuse(const struct net_listener *l, int fd)
+{
+	const struct gn_protocol *p = l->proto;
+	if (l->tls != TLS_MODE_IMPLICIT &&
+	    p->size >= offsetof(struct gn_protocol, busy_reply) + sizeof(p->busy_reply) &&
+	    p->busy_reply != NULL)
+		(void)!send(fd, p->busy_reply, strlen(p->busy_reply), MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+void conn_accepted(struct net_listener *l, int fd, const struct sockaddr *peer,
+		   socklen_t peer_len)
+{
+	char ip[INET6_ADDRSTRLEN];
+	unsigned port;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct gn_conn *c;
+	int one = 1;
+	(void)peer_len;
+
+	addr_text(peer, ip, sizeof(ip), &port);
+	if (core_conf != NULL && core_conf->max_conns > 0 &&
+	    conns_active >= core_conf->max_conns) {
+		gn_log(GN_LOG_WARN, "core", "event=conn_refused listener=%s remote=%s "
+		       "port=%u reason=max_connections limit=%u", l->name, ip, port,
+		       core_conf->max_conns);
+		refuse(l, fd);
+		return;
+	}
+	if (!iplimit_acquire(ip)) {
+		gn_log(GN_LOG_WARN, "core", "event=conn_refused listener=%s remote=%s "
+		       "port=%u reason=connections_per_ip limit=%u", l->name, ip, port,
+		       core_conf != NULL ? core_conf->max_conns_per_ip : 0);
+		refuse(l, fd);
+		return;
+	}
+
+	c = gn_calloc(1, sizeof(*c));
+	c->refs = 1;		/* the list's */
+	c->fd = fd;
+	c->l = l;
+	c->proto = l->proto;
+	c->proto_data = l->proto_data;
+	c->iplimit_held = true;
+	c->pool = gn_pool_new();
+	c->in_limit = c->proto->max_input > 0 ? c->proto->max_input : CONN_DEFAULT_INPUT;
+	c->in = gn_buf_new(c->in_limit);
+	c->out = gn_buf_new(CONN_OUTPUT_LIMIT);
+	c->n_slots = modules_slot_count();
+	c->slots = gn_calloc(c->n_slots ? c->n_slots : 1, sizeof(void *));
+	c->started = ev_now(lp());
+	snprintf(c->id, sizeof(c->id), "%x-%u", (unsigned)getpid(), ++conn_counter);
+	memcpy(c->remote_ip, ip, sizeof(ip));
+	c->remote_port = port;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		addr_text((struct sockaddr *)&ss, c->local_ip, sizeof(c->local_ip),
+			  &c->local_port);
+	/* Line protocols write small replies; do not let Nagle hold them. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+	c->next = conns;
+	if (conns != NULL)
+		conns->prev = c;
+	conns = c;
+	c->counted = true;
+	conns_active++;
+	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+	c->io.data = c;
+	ev_init(&c->timer, conn_timer_cb);
+	c->timer.data = c;
+
+	{
+		char rbuf[INET6_ADDRSTRLEN + 16];
+		bool v6 = strchr(c->local_ip, ':') != NULL;
+		gn_log(GN_LOG_INFO, "core", "event=conn_open id=%s listener=%s remote=%s "
+		       "local=%s%s%s:%u tls=%s conns=%u", c->id, l->name,
+		       remote_str(c, rbuf, sizeof(rbuf)), v6 ? "[" : "", c->local_ip,
+		       v6 ? "]" : "", c->local_port,
+		       l->tls == TLS_MODE_IMPLICIT ? "implicit" :
+		       l->tls == TLS_MODE_STARTTLS ? "starttls" : "none", conns_active);
+	}
+
+	c->refs++;
+	if (l->tls == TLS_MODE_IMPLICIT) {
+		c->state = CS_HANDSHAKE;
+		if (conn_tls_start(c) < 0) {
+			conn_abort(c, "tls not available");
+		} else {
+			unsigned long ms = idle_ms(c);
+			timer_set(c, (double)(ms < CONN_HANDSHAKE_MS ? ms : CONN_HANDSHAKE_MS) / 1000.0);
+			conn_handshake(c);
+		}
+	} else {
+		conn_open_proto(c);
+	}
+	conn_progress(c);
+	gn_conn_unref(&c);
+}
+
+/* ---- the handler's API ---- */
+
+void gn_conn_set_data(struct gn_conn *c, void *data)
+{
+	c->data = data;
+}
+
+void *gn_conn_data(const struct gn_conn *c)
+{
+	return c->data;
+}
+
+void gn_conn_slot_set(struct gn_conn *c, unsigned slot, void *value)
+{
+	if (slot >= c->n_slots) {
+		gn_log(GN_LOG_ERROR, "core", "event=bug reason=\"connection slot %u out of "
+		       "range\" id=%s", slot, c->id);
+		return;
+	}
+	c->slots[slot] = value;
+}
+
+void *gn_conn_slot_get(const struct gn_conn *c, unsigned slot)
+{
+	return slot < c->n_slots ? c->slots[slot] : NULL;
+}
+
+struct gn_pool *gn_conn_pool(struct gn_conn *c)
+{
+	return c->pool;
+}
+
+int gn_conn_read_line(struct gn_conn *c, const char **line_r, size_t *len_r)
+{
+	const char *data = gn_buf_data(c->in) + c->in_off;
+	size_t avail = in_avail(c);
+	const char *nl = memchr(data, '\n', avail);
+
+	if (nl == NULL) {
+		*line_r = NULL;
+		*len_r = 0;
+		return avail >= c->in_limit ? -1 : 0;
+	}
+	*line_r = data;
+	*len_r = (size_t)(nl - data) + 1;
+	c->in_off += *len_r;
+	return 1;
+}
+
+void gn_conn_input_peek(struct gn_conn *c, const char **data_r, size_t *len_r)
+{
+	*data_r = gn_buf_data(c->in) + c->in_off;
+	*len_r = in_avail(c);
+}
+
+void gn_conn_input_consume(struct gn_conn *c, size_t n)
+{
+	size_t avail = in_avail(c);
+	c->in_off += n < avail ? n : avail;
+}
+
+void gn_conn_input_pause(struct gn_conn *c)
+{
+	c->paused = true;
+	if (c->state != CS_DONE && c->state != CS_LINGER)
+		conn_update_io(c);
+}
+
+void gn_conn_input_resume(struct gn_conn *c)
+{
+	if (!c->paused)
+		return;
+	c->paused = false;
+	if (c->state != CS_OPEN || c->closing)
+		return;
+	if (c->shutdown_req && c->proto->shutdown == NULL) {
+		gn_conn_close(c, "shutdown");
+		return;
+	}
+	/* Also when GnuTLS holds decrypted input (a record longer than the
+	 * room that was left) or the peer closed meanwhile: the socket will
+	 * not signal either. */
+	c->input_pending = in_avail(c) > 0 || c->eof ||
+			   (c->is_tls && gnutls_record_check_pending(c->tls) > 0);
+	conn_defer(c);
+}
+
+int gn_conn_write(struct gn_conn *c, const void *data, size_t len)
+{
+	if (c->state == CS_LINGER || c->state == CS_DONE || c->state == CS_HANDSHAKE)
+		return -1;
+	if (gn_buf_append(c->out, data, len) < 0) {
+		gn_log(GN_LOG_WARN, "core", "event=output_full id=%s limit=%u", c->id,
+		       CONN_OUTPUT_LIMIT);
+		gn_conn_close(c, "output buffer full");
+		return -1;
+	}
+	conn_defer(c);
+	return 0;
+}
+
+int gn_conn_printf(struct gn_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (c->state == CS_LINGER || c->state == CS_DONE || c->state == CS_HANDSHAKE)
+		return -1;
+	va_start(ap, fmt);
+	r = gn_buf_vprintf(c->out, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		gn_log(GN_LOG_WARN, "core", "event=output_full id=%s limit=%u", c->id,
+		       CONN_OUTPUT_LIMIT);
+		gn_conn_close(c, "output buffer full");
+		return -1;
+	}
+	conn_defer(c);
+	return 0;
+}
+
+size_t gn_conn_output_pending(const struct gn_conn *c)
+{
+	return gn_buf_len(c->out);
+}
+
+void gn_conn_close(struct gn_conn *c, const char *reason)
+{
+	if (c->closing || c->state == CS_LINGER || c->state == CS_DONE)
+		return;
+	c->closing = true;
+	set_reason(c, reason);
+	if (c->state == CS_OPEN || c->state == CS_STARTTLS_FLUSH) {
+		c->state = CS_CLOSING;
+		timer_set(c, CONN_CLOSE_FLUSH_S);
+	}
+	/* HANDSHAKE and STARTTLS: conn_progress() aborts. */
+	conn_defer(c);
+}
+
+bool gn_conn_is_closed(const struct gn_conn *c)
+{
+	return c->closing || c->state == CS_LINGER || c->state == CS_DONE;
+}
+
+void gn_conn_set_idle_timeout(struct gn_conn *c, unsigned long ms)
+{
+	c->idle_ms = ms;
+	if (!c->closing)
+		idle_reset(c);
+}
+
+bool gn_conn_can_starttls(const struct gn_conn *c)
+{
+	return c->l->tls == TLS_MODE_STARTTLS && c->tls == NULL &&
+	       c->state == CS_OPEN && !c->closing && tls_ready();
+}
+
+int gn_conn_starttls(struct gn_conn *c)
+{
+	if (!gn_conn_can_starttls(c))
+		return -1;
+	if (conn_tls_start(c) < 0)
+		return -1;
+	/* RFC 3207 5 (and CVE-2011-0411): commands the client pipelined after
+	 * STARTTLS came in the clear; they must not be run as if they came
+	 * over TLS.  Drop them. */
+	gn_buf_clear(c->in);
+	c->in_off = 0;
+	c->input_pending = false;
+	c->state = CS_STARTTLS_FLUSH;
+	conn_defer(c);
+	return 0;
+}
+
+bool gn_conn_is_tls(const struct gn_conn *c)
+{
+	return c->is_tls;
+}
+
+const char *gn_conn_tls_version(const struct gn_conn *c)
+{
+	return c->is_tls ? c->tls_version : NULL;
+}
+
+const char *gn_conn_tls_cipher(const struct gn_conn *c)
+{
+	return c->is_tls ? c->tls_cipher : NULL;
+}
+
+const char *gn_conn_tls_sni(const struct gn_conn *c)
+{
+	return c->sni;
+}
+
+int gn_conn_peer_spki(const struct gn_conn *c, const unsigned char **der_r,
+		      size_t *len_r)
+{
+	if (c->spki == NULL)
+		return 0;
+	*der_r = c->spki;
+	*len_r = c->spki_len;
+	return 1;
+}
+
+int gn_conn_peer_cert(const struct gn_conn *c, const unsigned char **der_r,
+		      size_t *len_r)
+{
+	if (c->peer_cert == NULL)
+		return 0;
+	*der_r = c->peer_cert;
+	*len_r = c->peer_cert_len;
+	return 1;
+}
+
+int gn_conn_tls_channel_binding(struct gn_conn *c, const char *type,
+				const unsigned char **data_r, size_t *len_r)
+{
+	gnutls_channel_binding_t cbtype;
+	gnutls_datum_t d = { NULL, 0 };
+
+	if (!c->is_tls || c->state == CS_DONE)
+		return 0;
+	/* RFC 5929 (tls-unique, tls-server-end-point), RFC 9266
+	 * (tls-exporter, the one defined for TLS 1.3). */
+	if (strcmp(type, "tls-unique") == 0)
+		cbtype = GNUTLS_CB_TLS_UNIQUE;
+	else if (strcmp(type, "tls-server-end-point") == 0)
+		cbtype = GNUTLS_CB_TLS_SERVER_END_POINT;
+	else if (strcmp(type, "tls-exporter") == 0)
+		cbtype = GNUTLS_CB_TLS_EXPORTER;
+	else
+		return 0;
+	if (gnutls_session_channel_binding(c->tls, cbtype, &d) < 0 || d.data == NULL)
+		return 0;
+	*data_r = pool_dup(c->pool, d.data, d.size);
+	*len_r = d.size;
+	gnutls_free(d.data);
+	return 1;
+}
+
+const char *gn_conn_remote_ip(const struct gn_conn *c)
+{
+	return c->remote_ip;
+}
+
+unsigned gn_conn_remote_port(const struct gn_conn *c)
+{
+	return c->remote_port;
+}
+
+const char *gn_conn_local_ip(const struct gn_conn *c)
+{
+	return c->local_ip;
+}
+
+unsigned gn_conn_local_port(const struct gn_conn *c)
+{
+	return c->local_port;
+}
+
+const char *gn_conn_listener(const struct gn_conn *c)
+{
+	return c->l->name;
+}
+
+const char *gn_conn_id(const struct gn_conn *c)
+{
+	return c->id;
+}
+
+/* ---- the process's connections ---- */
+
+void conns_shutdown(void)
+{
+	for (struct gn_conn *c = conns; c != NULL; c = c->next) {
+		if (c->state == CS_LINGER || c->state == CS_DONE || c->closing)
+			continue;
+		c->shutdown_req = true;
+		c->refs++;
+		if (c->state != CS_OPEN) {
+			gn_conn_close(c, "shutdown");
+		} else if (c->proto->shutdown != NULL) {
+			c->proto->shutdown(c, c->proto_data);
+		} else if (!c->paused) {
+			gn_conn_close(c, "shutdown");
+		}
+		/* The list may not have changed under us: closing is deferred. */
+		c->refs--;
+	}
+}
+
+void conns_close_all(const char *reason)
+{
+	/* Closed connections leave the list, so take the head until empty. */
+	while (conns != NULL) {
+		struct gn_conn *c = conns;
+		c->refs++;
+		if (c->state != CS_LINGER && c->state != CS_DONE) {
+			set_reason(c, reason);
+			conn_finish(c, false);
+		}
+		conn_destroy(c);
+		gn_conn_unref(&c);
+	}
+}
+
+unsigned conns_count(void)
+{
+	return conns_active;
+}

@@ -1,0 +1,190 @@
+/*
+ * core/runtime/internal.h: the runtime layer's internals, for the layers
+ * above it.
+ *
+ *   config.c   the config file (libconfig): the core's settings and the
+ *              modules' sections, every error with file and line;
+ *   module.c   the module loader, slots and the two phases;
+ *   hook.c     hook points and chains;  service.c  named services;
+ *   runner.c   runner jobs;  cli.c  the command registry of `gannet`;
+ *   loop.c     the process's libev loop, timers and watches;
+ *   master.c   `gannet serve`: master, workers and runner, signals,
+ *              privileges.  What serving does in each process (database,
+ *              listeners, connections) belongs to the layers above: they
+ *              hand it in as struct master_ops (core/serve.c).
+ *
+ * Uses the base layer only.
+ */
+#ifndef GANNET_RUNTIME_INTERNAL_H
+#define GANNET_RUNTIME_INTERNAL_H
+
+#include "base/internal.h"
+
+#include <ev.h>
+#include <gannet/config.h>
+#include <gannet/hook.h>
+#include <gannet/service.h>
+#include <gannet/loop.h>
+#include <gannet/runner.h>
+#include <gannet/cli.h>
+
+/* ---- config (config.c) ---- */
+
+enum tls_mode { TLS_MODE_NONE = 0, TLS_MODE_STARTTLS, TLS_MODE_IMPLICIT };
+
+struct listener_conf {
+	char *name;		/* listener name (default "<protocol>-<port>") */
+	char *address;		/* "127.0.0.1", "::1", "0.0.0.0", "::" */
+	unsigned port;
+	char *protocol;		/* protocol handler name */
+	enum tls_mode tls;
+	const char *file;	/* for errors */
+	int line;
+};
+
+struct cert_conf {
+	char *cert_file;	/* PEM chain */
+	char *key_file;		/* PEM key */
+};
+
+struct module_conf {
+	char *name;
+	int line;
+};
+
+struct core_conf {
+	char *path;		/* the config file */
+	char *hostname;		/* default: gethostname() */
+	char *user;		/* drop to this user when started as root */
+	char *database;		/* libpq conninfo */
+	char *module_dir;	/* default: $libdir/gannet/modules */
+	struct module_conf *modules;
+	size_t n_modules;
+	unsigned workers;	/* 0: two per CPU */
+	long long grace_ms;	/* graceful stop period */
+	long long idle_timeout_ms;	/* default per-connection idle timeout */
+	unsigned max_conns_per_ip;
+	unsigned max_conns;	/* per worker */
+	char *log_destination;	/* "stderr" or "syslog" */
+	char *pid_file;		/* may be NULL */
+	char *tls_priority;	/* GnuTLS priority string */
+	struct cert_conf *certs;
+	size_t n_certs;
+	struct listener_conf *listeners;
+	size_t n_listeners;
+};
+
+/* The loaded configuration; NULL before conf_load(). */
+extern struct core_conf *core_conf;
+
+/* Parses path, fills core_conf.  Syntax errors and bad core settings are
+ * recorded (conf_error_count()); returns 0 when the file was readable and
+ * parsed, -1 otherwise. */
+int conf_load(const char *path);
+/* A config from memory (tests, localserve); name is used in messages. */
+int conf_load_string(const char *name, const char *text);
+/* The section for a module (empty if absent). */
+struct gn_config *conf_module_section(const char *module);
+/* After register: every setting that nothing read becomes an error. */
+void conf_check_unused(void);
+/* Records an error not tied to a setting ("FILE:LINE" may be in msg). */
+void conf_error(const char *fmt, ...) GN_PRINTF(1, 2);
+size_t conf_error_count(void);
+/* Prints the recorded errors, one a line, to out. */
+void conf_errors_print(FILE *out);
+void conf_free(void);
+
+/* ---- loop (loop.c) ---- */
+
+/* The process's loop (ev default loop). */
+extern struct ev_loop *core_loop;
+void loop_init(void);
+/* After fork in the child. */
+void loop_after_fork(void);
+
+/* ---- modules (module.c), hooks (hook.c), services (service.c) ---- */
+
+/* dlopen()s the modules the config names, checks and sorts them.  Each
+ * refusal is recorded as a config error; returns 0 or -1. */
+int modules_load(const struct core_conf *conf);
+/* Calls every register function in order; returns 0 or -1 (errors
+ * recorded). */
+int modules_register(void);
+/* Start phase in this process; on failure stops the modules already
+ * started, in reverse, and returns -1 with *error_r set. */
+int modules_start(const char *kind, const char **error_r);
+void modules_stop(void);
+/* `gannet modules`: the resolved order, versions and ABI. */
+void modules_print(FILE *out);
+/* The core's own context, for hook points and migrations the core
+ * defines ("core"). */
+struct gn_module_ctx *modules_core_ctx(void);
+/* Number of slots (modules + 1 for the core). */
+unsigned modules_slot_count(void);
+/* Iterates loaded modules in order: returns the ctx at index i, NULL past
+ * the end. */
+struct gn_module_ctx *modules_at(size_t i);
+/* Registrations (hooks, services, protocols, jobs, migrations, CLI
+ * commands) are allowed until modules_register() has returned.  Returns 0,
+ * or -1 with *error_r saying that what (a function name) was called after
+ * the register phase. */
+int modules_check_register(const char *what, const char **error_r);
+
+/* After register: sorts chains, reports hooks on unknown points. */
+int hooks_check(void);
+void hooks_free(void);
+void services_free(void);
+
+/* ---- runner jobs (runner.c) and CLI commands (cli.c) ---- */
+
+void runner_jobs_start(void);
+void runner_jobs_stop(void);
+/* Finds a module CLI command for argv; returns its exit code, or -1 when
+ * no module registered such a command. */
+int cli_dispatch(int argc, char **argv);
+/* Whether some module registered a command for argv. */
+bool cli_exists(int argc, char **argv);
+void cli_print_usage(FILE *out);
+
+/* ---- processes (master.c) ---- */
+
+/* What serving means in each process, from the layers above (core/serve.c
+ * fills it).  master.c calls these at fixed points and knows nothing of
+ * databases, sockets or TLS. */
+struct master_ops {
+	/* The master, before privileges drop: schema, certificates,
+	 * listeners, shared tables.  0, or -1 with *error_r. */
+	int (*prepare)(const char **error_r);
+	/* The master at the end, also after a failed prepare: closes what
+	 * prepare opened. */
+	void (*release)(void);
+	/* A child or the single process, first thing: its database
+	 * connection.  -1 with *error_r: the child exits and is restarted. */
+	int (*child_open)(const char **error_r);
+	/* The last thing a child does. */
+	void (*child_close)(void);
+	/* Accepting connections: start (workers, single), stop (a graceful
+	 * stop), and close the listening sockets in a process that never
+	 * accepts (the master when stopping, the runner). */
+	void (*accept_start)(void);
+	void (*accept_stop)(void);
+	void (*listeners_close)(void);
+	/* The connections of this process: how many, ask their protocols to
+	 * end (graceful stop), close them now. */
+	unsigned (*conns_count)(void);
+	void (*conns_shutdown)(void);
+	void (*conns_close)(const char *reason);
+};
+
+/* serve: master with workers and runner, or one process with foreground.
+ * Returns the exit code. */
+int master_serve(const struct master_ops *ops, bool foreground);
+/* Ask the loop of this process to stop gracefully (signal handlers). */
+void master_request_stop(void);
+/* Whether a graceful stop is under way in this process. */
+bool master_stopping(void);
+
+/* Switches to user (and its group) when running as root.  Returns 0 or -1. */
+int privileges_drop(const char *user, const char **error_r);
+
+#endif

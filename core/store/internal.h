@@ -1,0 +1,105 @@
+/*
+ * core/store/internal.h: the store layer's internals.
+ *
+ *   store.c    helpers, transactions, domains, accounts, addresses, and
+ *              the CLI (`gannet config domain|account|address`);
+ *   mailbox.c  mailboxes, subscriptions and messages;
+ *   blob.c     message bodies: blobs written and read in chunks;
+ *   deliver.c  the delivery pipeline (gannet/deliver.h);
+ *   import.c   `gannet import` and `gannet export`.
+ *
+ * Uses the mail (MIME, addresses), db, runtime and base layers.
+ */
+#ifndef GANNET_STORE_INTERNAL_H
+#define GANNET_STORE_INTERNAL_H
+
+#include "db/internal.h"
+#include "mail/internal.h"
+
+#include <stdint.h>
+#include <gannet/store.h>
+#include <gannet/deliver.h>
+
+#define NAME_MAX_BYTES 255
+#define MAILBOX_NAME_MAX 1000
+#define MAILBOX_LEVELS_MAX 32
+#define KEYWORD_MAX 100
+#define UID_MAX 4294967295ULL
+
+/* An empty UID list that is not NULL. */
+extern const uint32_t store_no_uids[1];
+
+/* ---- the core's register phase (core/main.c) ----
+ * Each defines its hook points, runner jobs and CLI commands; returns 0 or
+ * -1 (error recorded with conf_error()). */
+int store_register(void);	/* store.c */
+int deliver_register(void);	/* deliver.c */
+int import_register(void);	/* import.c */
+
+/* ---- helpers (store.c) ---- */
+
+/* An error message in a static buffer, valid until the next call. */
+const char *store_errf(const char *fmt, ...) GN_PRINTF(1, 2);
+/* Numbers as query parameters, from pool. */
+const char *store_i64s(struct gn_pool *pool, int64_t v);
+const char *store_u64s(struct gn_pool *pool, uint64_t v);
+/* Result values: 0 / NULL for SQL NULL; strings copied to pool. */
+int64_t store_col_i64(const PGresult *res, int row, int col);
+const char *store_col_str(struct gn_pool *pool, const PGresult *res, int row, int col);
+/* gn_db_query(); store_q_count() returns the rows affected, or -1. */
+PGresult *store_q(const char *sql, int n, const char *const *params, const char **error_r);
+int64_t store_q_count(const char *sql, int n, const char *const *params, const char **error_r);
+bool store_hash_from_hex(const char *s, unsigned char hash[GN_STORE_HASH_SIZE]);
+/* A hash as a bytea parameter in text form ("\x..."). */
+const char *store_hash_param(struct gn_pool *pool, const unsigned char hash[GN_STORE_HASH_SIZE]);
+/* Array parameters: "{1,2}" (NULL for uids == NULL: SQL NULL), and
+ * text[] with every element quoted. */
+const char *store_uid_array(struct gn_pool *pool, const uint32_t *uids, size_t n);
+const char *store_i64_array(struct gn_pool *pool, const int64_t *v, size_t n);
+const char *store_text_array(struct gn_pool *pool, const char *const *v, size_t n);
+/* Parses array_to_json(text[]) output. */
+void store_json_strings(struct gn_pool *pool, const char *json,
+			const char ***list_r, size_t *count_r);
+/* NULL when s is valid UTF-8 in NFC without control characters, else the
+ * problem. */
+const char *store_text_problem(const char *s);
+
+/* ---- transactions, modseqs, notifications (store.c) ---- */
+
+struct store_tx {
+	bool own;	/* we opened it (no caller's transaction) */
+};
+
+/* Joins the caller's transaction or opens one: 0 or -1. */
+int store_tx_begin(struct store_tx *tx, const char **error_r);
+/* Commits (ret >= 0) or rolls back (ret < 0) our own transaction; returns
+ * ret, or -1 when the commit failed. */
+int store_tx_end(struct store_tx *tx, int ret, const char **error_r);
+/* NOTIFY gn_mailbox '<account> <mailbox> <modseq>'. */
+int store_notify(int64_t account_id, int64_t mailbox_id, uint64_t modseq,
+		 const char **error_r);
+/* The account's next modseq, taking its row lock first (the lock order
+ * of the store): 1, 0 unknown account, -1. */
+int store_next_modseq(int64_t account_id, uint64_t *modseq_r, const char **error_r);
+/* Deletes the blobs in ids whose reference count is 0 or less. */
+int store_blobs_drop_unused(struct gn_pool *pool, const int64_t *ids, size_t n,
+			    const char **error_r);
+/* Takes the blob references of the messages of an account (mailbox_id 0:
+ * all mailboxes) away; *ids_r: the blobs left unused, to drop with
+ * store_blobs_drop_unused() after the messages are deleted. */
+int store_release_messages(struct gn_pool *pool, int64_t account_id, int64_t mailbox_id,
+			   int64_t **ids_r, size_t *n_r, const char **error_r);
+
+/* ---- mailboxes (mailbox.c) ---- */
+
+/* Creates name (checked) and its missing parents inside a transaction:
+ * 1 created, 0 existed, -1. */
+int store_mailbox_create_tx(struct gn_pool *pool, int64_t account_id, const char *name,
+			    enum gn_store_special_use special_use, bool subscribe,
+			    struct gn_store_mailbox **mailbox_r, const char **error_r);
+/* The runner job's work: settles every account with pending messages
+ * (gn_store_settle() without waiting).  Returns the number settled, or -1
+ * when some account failed (logged). */
+int store_settle_all(const char **error_r);
+
+#endif
