@@ -19,6 +19,7 @@ pkginclude_HEADERS = \
 	core/include/gannet/store.h \
 	core/include/gannet/auth.h \
 	core/include/gannet/tlspubkey.h \
+	core/include/gannet/sasl.h \
 	core/include/gannet/deliver.h \
 	core/include/gannet/smtp.h
 
@@ -55,8 +56,18 @@ core_libgannet_core_la_SOURCES = \
 	core/mail/addr.c \
 	core/mail/mime.c \
 	core/auth/internal.h \
+	core/auth/crypto.c \
+	core/auth/credentials.c \
 	core/auth/auth.c \
+	core/auth/sasl.c \
+	core/auth/sasl-password.c \
+	core/auth/sasl-cram-md5.c \
+	core/auth/sasl-scram.c \
+	core/auth/sasl-external.c \
 	core/auth/tlspubkey.c \
+	core/auth/cli-password.c \
+	core/auth/cli-cram-md5.c \
+	core/auth/cli-tlspubkey.c \
 	core/store/internal.h \
 	core/store/store.c \
 	core/store/mailbox.c \

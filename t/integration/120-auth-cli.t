@@ -5,7 +5,8 @@ tlspubkey list|get|add|rm|gen` end to end against a real PostgreSQL.
 
 - setpassword reads the password from stdin when stdin is no terminal, and
   from a terminal prompt (twice, without echo) when it is; only SCRAM keys
-  and CRAM-MD5 state are stored, never the password: the stored SCRAM keys
+  (and CRAM-MD5 state for accounts that opted in with `gannet config
+  account cram-md5`) are stored, never the password: the stored SCRAM keys
   are recomputed here with Python's hashlib from the stored salt and
   iteration count (RFC 5802 3), so the password is checked independently.
 - tlspubkey: certificates made by openssl (RSA 1024 refused; RSA 2048, P-256
@@ -88,18 +89,37 @@ def scram_check(prefix, name, digest, want_iter):
 scram_check("scram_sha256", "SCRAM-SHA-256", "sha256", 4096)
 scram_check("scram_sha1", "SCRAM-SHA-1", "sha1", 8192)
 
-# CRAM-MD5 state: the inner and outer HMAC-MD5 midstates (16 bytes each).
-# Recomputed with a tiny MD5 compression here would repeat the C code; the
-# unit test checks them against RFC 2195.  Here: they differ from the
-# old ones after a password change, like the SCRAM salt.
-old = sql("SELECT encode(cram_md5_inner, 'hex') || encode(scram_sha256_salt, 'hex') FROM gn_credentials")
+# CRAM-MD5 state (the HMAC-MD5 midstates of the password) is kept only for
+# accounts that opted in (README, "Logins"): none by default.
+t.is_(sql("SELECT count(*) FROM gn_credentials WHERE cram_md5_inner IS NOT NULL "
+          "OR cram_md5_outer IS NOT NULL"), "0", "no CRAM-MD5 state without the opt-in")
+r = must(["config", "account", "cram-md5", "mjl"])
+t.like(r.stdout, "CRAM-MD5 is off for mjl", "cram-md5 without on|off shows the state: off")
+r = must(["config", "account", "cram-md5", "mjl", "on"])
+t.is_(r.returncode, 0, "cram-md5 mjl on: exit 0")
+t.like(r.stdout, "written at the next password set", "on: says the state comes with the next password set")
+t.is_(sql("SELECT count(*) FROM gn_credentials WHERE cram_md5_inner IS NOT NULL"), "0",
+      "on: nothing stored yet (there is no password to make it from)")
+old = sql("SELECT encode(scram_sha256_salt, 'hex') FROM gn_credentials")
 r = gannet(["setpassword", "mjl"], stdin=password + "\r\n")
 t.is_(r.returncode, 0, "setpassword again (CRLF line end) exits 0")
+t.like(r.stderr, "with CRAM-MD5 state", "and says it stored CRAM-MD5 state")
 scram_check("scram_sha256", "after CRLF input: SCRAM-SHA-256", "sha256", 4096)
-t.ok(sql("SELECT encode(cram_md5_inner, 'hex') || encode(scram_sha256_salt, 'hex') "
-         "FROM gn_credentials") != old, "a new salt for the new setting")
+t.ok(sql("SELECT encode(scram_sha256_salt, 'hex') FROM gn_credentials") != old,
+     "a new salt for the new setting")
 t.is_(sql("SELECT length(cram_md5_inner) || ' ' || length(cram_md5_outer) FROM gn_credentials"),
-      "16 16", "CRAM-MD5 state: two 16-byte MD5 states")
+      "16 16", "opted in: CRAM-MD5 state stored, two 16-byte MD5 states")
+r = must(["config", "account", "cram-md5", "mjl"])
+t.like(r.stdout, "CRAM-MD5 is on for mjl, its state is stored", "the state shows as stored")
+r = must(["config", "account", "cram-md5", "mjl", "off"])
+t.like(r.stdout, "removed", "off: says the state was removed")
+t.is_(sql("SELECT count(*) FROM gn_credentials WHERE cram_md5_inner IS NOT NULL "
+          "OR cram_md5_outer IS NOT NULL"), "0", "off: the state is gone at once")
+t.is_(sql("SELECT count(*) FROM gn_credentials"), "1", "and the SCRAM keys stay")
+r = gannet(["config", "account", "cram-md5", "nobody", "on"])
+t.is_(r.returncode, 1, "cram-md5 of an unknown account: exit 1")
+r = gannet(["config", "account", "cram-md5", "mjl", "maybe"])
+t.is_(r.returncode, 2, "cram-md5 with neither on nor off: bad usage, exit 2")
 
 r = gannet(["setpassword", "mjl"], stdin="short\n")
 t.is_(r.returncode, 1, "a 5-byte password: exit 1")

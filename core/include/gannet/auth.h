@@ -1,35 +1,36 @@
 /*
  * gannet/auth.h: credentials, password logins, the failed-auth limiter, the
- * record of auth attempts.  TLS public keys: gannet/tlspubkey.h.
+ * record of auth attempts.  SASL: gannet/sasl.h.  TLS public keys:
+ * gannet/tlspubkey.h.
  *
  * Passwords are never stored.  Setting a password (PRECIS OpaqueString,
  * RFC 8265 4.2, at least 8 bytes after preparation) stores, per account:
  *   - SCRAM-SHA-256 (RFC 7677) and SCRAM-SHA-1 (RFC 5802): a random salt,
  *     the iteration count, StoredKey and ServerKey;
- *   - CRAM-MD5 (RFC 2195): the MD5 states after the HMAC key XOR ipad and
- *     XOR opad blocks (RFC 2104), as Dovecot's CRAM-MD5 scheme does, so a
- *     response can be checked without the password.
+ *   - CRAM-MD5 (RFC 2195), only for accounts that opted in
+ *     (gn_auth_cram_md5_set(), `gannet config account cram-md5`): the MD5
+ *     states after the HMAC key XOR ipad and XOR opad blocks (RFC 2104).
+ *     That state is unsalted and as good as the password to whoever reads
+ *     it, and can be attacked at MD5 speed, so it is off by default.
  * PLAIN and LOGIN are verified against the SCRAM-SHA-256 keys.
  *
  * A login name is an address; it is NFC-normalised and looked up in the
  * account addresses (case-insensitively in the localpart, like delivery).
- * Every protocol goes through the same few calls:
- *
- *   gn_auth_login()          PLAIN / LOGIN / web logins: everything at once
- *                            (limiter, lookup, verify, record).
- *   gn_auth_lookup()         the account of a login name (SCRAM, CRAM-MD5,
- *                            EXTERNAL start here), then
- *   gn_auth_scram_get() /    the stored keys, the protocol runs the exchange,
- *   gn_auth_cram_md5_verify()
- *   gn_auth_finish()         records the outcome and feeds the limiter.
- *   gn_auth_allowed()        whether a client IP may try at all now.
+ * Protocols authenticate through the SASL server (gannet/sasl.h), which
+ * runs every mechanism, or, for a plain user name and password (HTTP
+ * Basic, web forms), through gn_auth_login().  A protocol that checks
+ * something else itself (a TLS client certificate at the handshake)
+ * brackets the check with gn_auth_begin() and gn_auth_end().
  *
  * The limiter counts failures per client IP and network in PostgreSQL, so
  * every protocol and every node share it: per minute and per day, at three
  * levels (IPv4: the address, /26, /21; IPv6: /64, /48, /32).  Defaults are
- * mox's: 10/30/90 per minute and 50/150/450 per day.  A success clears the
- * counters of the client's IP and its networks.  The numbers are settings of
- * the config section `auth = { ... }`:
+ * mox's: 10/30/90 per minute and 50/150/450 per day.  An attempt counts as
+ * a failure from the moment it begins, so parallel attempts cannot pass
+ * together; when it ends, a success clears the counters of the client's IP
+ * and its networks, and an attempt that checked nothing (aborted,
+ * temporary error, refused by the limiter) is taken back.  The numbers
+ * are settings of the config section `auth = { ... }`:
  *
  *   auth = {
  *     failures_per_minute = 10;   failures_per_day = 50;    # address / IPv6 /64
@@ -38,13 +39,14 @@
  *     attempts_keep = "30d";           # how long attempt records are kept
  *     attempts_max_failures = 10000;   # failure records kept per account
  *     scram_sha256_iterations = 4096; scram_sha1_iterations = 8192;
+ *     cram_md5 = true;         # offer CRAM-MD5 (to accounts that opted in)
+ *     sasl_max_response = 8192;        # bytes of one decoded SASL response
+ *     sasl_max_steps = 8;              # responses in one SASL exchange
  *   };
  *
- * Memory: strings and structs returned come from the caller's pool.  All
+ * Memory: strings and objects returned come from the caller's pool.  All
  * functions that touch the database run in a process with a database
- * connection (workers, runner, CLI) from the start phase on; the pure
- * computations (gn_auth_scram_derive, gn_auth_cram_md5_*, gn_auth_mem_equal)
- * run anywhere.
+ * connection (workers, runner, CLI) from the start phase on.
  */
 #ifndef GANNET_AUTH_H
 #define GANNET_AUTH_H
@@ -54,7 +56,6 @@
 #include <stdint.h>
 #include <time.h>
 #include <gannet/mem.h>
-#include <gannet/conn.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,7 +64,8 @@ extern "C" {
 /* Minimum password length in bytes after PRECIS preparation (as mox). */
 #define GN_AUTH_PASSWORD_MIN 8
 
-/* The outcome of an authentication attempt, as recorded. */
+/* The outcome of an authentication attempt, as recorded.  New values are
+ * only appended. */
 enum gn_auth_result {
 	GN_AUTH_OK = 0,
 	GN_AUTH_BADUSER,	/* no account has this login name */
@@ -71,31 +73,49 @@ enum gn_auth_result {
 	GN_AUTH_LOGINDISABLED,	/* the account may not log in */
 	GN_AUTH_RATELIMITED,	/* too many failures from this IP or network */
 	GN_AUTH_ERROR,		/* database or other temporary failure */
+	GN_AUTH_ABORTED,	/* the client gave up before anything was checked */
+	GN_AUTH_BADPROTOCOL,	/* malformed messages */
+	GN_AUTH_BADCHANBIND,	/* SCRAM channel binding mismatch or downgrade */
+	GN_AUTH_BADAUTHZ,	/* authenticated, but not as the identity asked for */
 };
 
-/* "ok", "baduser", "badpassword", "logindisabled", "ratelimited", "error". */
+/* "ok", "baduser", "badpassword", "logindisabled", "ratelimited", "error",
+ * "aborted", "badprotocol", "badchanbind", "badauthz". */
 const char *gn_auth_result_name(enum gn_auth_result result);
 
-/* Who is trying: for the limiter and the record.  remote_ip may be NULL
- * (command line: no limiter); protocol ("imap", "submission", "webmail")
- * and mechanism ("plain", "login", "cram-md5", "scram-sha-256",
- * "tlsclientauth", "password") are short lower-case words. */
+/* Who is trying: for the limiter and the record.  Modules fill it, so it
+ * starts with its size (set it to sizeof(struct gn_auth_client)); the
+ * core refuses a size smaller than ABI 1.0's and reads only what the
+ * module's size covers, so members are only ever appended. */
 struct gn_auth_client {
+	size_t size;
+	/* The client's IP address as text.  An address that does not parse
+	 * is refused (GN_AUTH_RATELIMITED is not claimed: GN_AUTH_ERROR), and
+	 * so is NULL, unless flags has GN_AUTH_CLIENT_LOCAL. */
 	const char *remote_ip;
+	/* Short lower-case words: protocol "imap", "submission", "webmail";
+	 * mechanism "plain", "login", "cram-md5", "scram-sha-256",
+	 * "tlsclientauth", "password". */
 	const char *protocol;
 	const char *mechanism;
+	unsigned flags;		/* GN_AUTH_CLIENT_* */
 };
 
-/* An account found for a login name. */
-struct gn_auth_account {
-	int64_t id;
-	const char *name;		/* the account's name */
-	/* The login address in canonical form (gannet/addr.h), with the
-	 * localpart as configured. */
-	const char *address;
-	/* NULL when the account may log in; otherwise the message to show. */
-	const char *login_disabled;
-};
+/* The attempt comes from the command line or another local process that
+ * has no client IP: no limiter.  Must be said explicitly. */
+#define GN_AUTH_CLIENT_LOCAL 0x1u
+
+/* An account found for a login name: opaque, from the caller's pool. */
+struct gn_auth_account;
+
+int64_t gn_auth_account_id(const struct gn_auth_account *account);
+/* The account's name. */
+const char *gn_auth_account_name(const struct gn_auth_account *account);
+/* The login address in canonical form (gannet/addr.h), with the
+ * localpart as configured. */
+const char *gn_auth_account_address(const struct gn_auth_account *account);
+/* NULL when the account may log in; otherwise the message to show. */
+const char *gn_auth_account_login_disabled(const struct gn_auth_account *account);
 
 /* ---- looking up, verifying, recording ---- */
 
@@ -106,25 +126,37 @@ struct gn_auth_account {
 int gn_auth_lookup(struct gn_pool *pool, const char *login,
 		   struct gn_auth_account **account_r, const char **error_r);
 
-/* Whether client IP ip may try to authenticate now (the limiter).  Returns 1
- * yes, 0 no (too many failures), -1 on a database error (*error_r; callers
- * answer with a temporary error).  NULL or unparsable ip: always 1. */
-int gn_auth_allowed(const char *ip, const char **error_r);
+/* One attempt, from gn_auth_begin() to gn_auth_end(); from pool. */
+struct gn_auth_attempt;
 
-/* Records the outcome of an attempt that the caller ran itself (SCRAM,
- * CRAM-MD5, EXTERNAL) and feeds the limiter: a success clears the client's
- * counters, BADUSER and BADPASSWORD count as failures.  account may be NULL
- * (unknown); login is the name as the client gave it.  Returns 0 or -1. */
-int gn_auth_finish(const struct gn_auth_client *client,
-		   const struct gn_auth_account *account, const char *login,
-		   enum gn_auth_result result, const char **error_r);
+/* Begins an attempt by client: counts it against the limits of the
+ * client's IP and networks now, before anything is checked, so parallel
+ * attempts cannot all pass.  Returns 1 with *attempt_r: go on, then call
+ * gn_auth_end(); 0 with *attempt_r: too many failures, the caller refuses
+ * and still calls gn_auth_end() with GN_AUTH_RATELIMITED; -1 with
+ * *error_r: database error, or a client without a parsable IP that is not
+ * GN_AUTH_CLIENT_LOCAL, or a client struct of an unknown size (nothing to
+ * end). */
+int gn_auth_begin(struct gn_pool *pool, const struct gn_auth_client *client,
+		  struct gn_auth_attempt **attempt_r, const char **error_r);
 
-/* A password login (PLAIN, LOGIN, web): checks the limiter, looks the login
- * up, verifies password[0..len) (PRECIS-prepared here) against the stored
- * SCRAM-SHA-256 keys in constant time, checks the login-disabled flag,
- * records the attempt and feeds the limiter.  Returns the result; for
- * GN_AUTH_OK and GN_AUTH_LOGINDISABLED *account_r is set (the message is in
- * account->login_disabled).  GN_AUTH_ERROR sets *error_r. */
+/* Ends an attempt: records it (account may be NULL when unknown; login is
+ * the name as the client gave it) and settles the limiter: GN_AUTH_OK
+ * clears the client's counters; BADUSER, BADPASSWORD, BADPROTOCOL,
+ * BADCHANBIND and BADAUTHZ stay counted; the others are taken back.  A
+ * second call does nothing.  Returns 0 or -1. */
+int gn_auth_end(struct gn_auth_attempt *attempt,
+		const struct gn_auth_account *account, const char *login,
+		enum gn_auth_result result, const char **error_r);
+
+/* A password login (HTTP Basic, web forms): begins an attempt, looks the
+ * login up, verifies password[0..len) (PRECIS-prepared here) against the
+ * stored SCRAM-SHA-256 keys in constant time, checks the login-disabled
+ * flag, ends the attempt.  Every outcome but GN_AUTH_RATELIMITED and
+ * GN_AUTH_ERROR costs one key derivation, whether the user exists or
+ * has a password or not.  Returns the result; for GN_AUTH_OK and
+ * GN_AUTH_LOGINDISABLED *account_r is set (the message is
+ * gn_auth_account_login_disabled()).  GN_AUTH_ERROR sets *error_r. */
 enum gn_auth_result gn_auth_login(struct gn_pool *pool,
 				  const struct gn_auth_client *client,
 				  const char *login, const char *password,
@@ -140,9 +172,10 @@ int gn_auth_password_verify(int64_t account_id, const char *password,
 			    size_t password_len, const char **error_r);
 
 /* Sets the account's password: PRECIS OpaqueString, at least
- * GN_AUTH_PASSWORD_MIN bytes, then new salts and keys for every mechanism,
- * replacing the old ones in one statement.  Returns 0, or -1 with *error_r
- * ("password too short", a PRECIS error, a database error). */
+ * GN_AUTH_PASSWORD_MIN bytes, then new salts and keys for every mechanism
+ * (CRAM-MD5 state only when the account opted in), replacing the old
+ * ones in one statement.  Returns 0, or -1 with *error_r ("password too
+ * short", a PRECIS error, a database error). */
 int gn_auth_password_set(int64_t account_id, const char *password,
 			 size_t password_len, const char **error_r);
 
@@ -150,66 +183,14 @@ int gn_auth_password_set(int64_t account_id, const char *password,
  * public key).  Returns 1 removed, 0 there was none, -1 error. */
 int gn_auth_password_clear(int64_t account_id, const char **error_r);
 
-/* ---- SCRAM (RFC 5802, RFC 7677) ---- */
-
-enum gn_auth_scram_hash {
-	GN_SCRAM_SHA1 = 1,	/* SCRAM-SHA-1: 20-byte keys */
-	GN_SCRAM_SHA256 = 2,	/* SCRAM-SHA-256: 32-byte keys */
-};
-
-#define GN_SCRAM_KEY_MAX 32
-#define GN_SCRAM_SALT_MAX 64
-
-struct gn_auth_scram {
-	enum gn_auth_scram_hash hash;
-	unsigned char salt[GN_SCRAM_SALT_MAX];
-	size_t salt_len;
-	unsigned iterations;
-	size_t key_len;			/* 20 or 32 */
-	unsigned char stored_key[GN_SCRAM_KEY_MAX];	/* H(ClientKey) */
-	unsigned char server_key[GN_SCRAM_KEY_MAX];	/* HMAC(SaltedPassword, "Server Key") */
-};
-
-/* The stored SCRAM parameters of an account for hash.  Returns 1 and fills
- * *scram_r, 0 when the account has no password, -1 on error. */
-int gn_auth_scram_get(int64_t account_id, enum gn_auth_scram_hash hash,
-		      struct gn_auth_scram *scram_r, const char **error_r);
-
-/* RFC 5802 3: SaltedPassword = Hi(password, salt, i) (PBKDF2 with HMAC of
- * hash), ClientKey = HMAC(SaltedPassword, "Client Key"), StoredKey =
- * H(ClientKey), ServerKey = HMAC(SaltedPassword, "Server Key").  The
- * password must already be prepared (PRECIS).  Fills scram->stored_key,
- * server_key and key_len from scram->hash, salt, salt_len and iterations;
- * salted_r (may be NULL) receives SaltedPassword (key_len bytes).  Returns
- * 0, or -1 with *error_r. */
-int gn_auth_scram_derive(struct gn_auth_scram *scram, const char *password,
-			 size_t password_len, unsigned char *salted_r,
+/* CRAM-MD5 opt-in.  on: CRAM-MD5 state is stored from the next
+ * gn_auth_password_set() on (there is no password to make it from
+ * now); off: the stored state is removed at once.  Returns 0 or -1. */
+int gn_auth_cram_md5_set(int64_t account_id, bool on, const char **error_r);
+/* Whether the account opted in (*on_r) and has CRAM-MD5 state now
+ * (*stored_r; either may be NULL).  Returns 0 or -1. */
+int gn_auth_cram_md5_get(int64_t account_id, bool *on_r, bool *stored_r,
 			 const char **error_r);
-
-/* ---- CRAM-MD5 (RFC 2195) ---- */
-
-/* The HMAC-MD5 (RFC 2104) states for key: the four MD5 chaining words after
- * the block key XOR ipad (inner) and after key XOR opad (outer), each as 16
- * bytes little-endian, as Dovecot's CRAM-MD5 scheme keeps them. */
-struct gn_auth_cram_md5 {
-	unsigned char inner[16];
-	unsigned char outer[16];
-};
-
-void gn_auth_cram_md5_prepare(const char *key, size_t key_len,
-			      struct gn_auth_cram_md5 *state_r);
-
-/* HMAC-MD5(key, text) from the prepared state: 16 bytes into digest_r. */
-void gn_auth_cram_md5_digest(const struct gn_auth_cram_md5 *state,
-			     const char *text, size_t text_len,
-			     unsigned char digest_r[16]);
-
-/* Checks a CRAM-MD5 response: hex_digest (32 hex digits, either case) is
- * HMAC-MD5(password, challenge) with the account's stored state.  Returns 1
- * when it matches, 0 when not (or no password), -1 on error. */
-int gn_auth_cram_md5_verify(int64_t account_id, const char *challenge,
-			    size_t challenge_len, const char *hex_digest,
-			    const char **error_r);
 
 /* ---- helpers ---- */
 

@@ -24,6 +24,7 @@
 #include <gannet/store.h>
 #include <gannet/auth.h>
 #include <gannet/tlspubkey.h>
+#include <gannet/sasl.h>
 #include <gannet/deliver.h>
 #include <gannet/smtp.h>
 

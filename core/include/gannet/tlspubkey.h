@@ -8,7 +8,8 @@
  *
  * Memory: what is returned comes from the caller's pool.  The lookups and
  * changes run in a process with a database connection (workers, runner,
- * CLI) from the start phase on; gn_tlspubkey_fingerprint runs anywhere.
+ * CLI) from the start phase on; the accessors and
+ * gn_tlspubkey_spki_fingerprint run anywhere.
  */
 #ifndef GANNET_TLSPUBKEY_H
 #define GANNET_TLSPUBKEY_H
@@ -24,28 +25,33 @@
 extern "C" {
 #endif
 
-struct gn_tlspubkey {
-	const char *fingerprint;
-	int64_t account_id;
-	const char *account;		/* account name */
-	const char *login_address;	/* canonical form */
-	const char *name;
-	/* "rsa-2048", "ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "ed25519". */
-	const char *type;
-	/* A key match does not preauthenticate IMAP (RFC 9051 7.1.4): the
-	 * client still authenticates, with EXTERNAL or another mechanism. */
-	bool no_imap_preauth;
-	const unsigned char *cert_der;
-	size_t cert_len;
-	time_t created;
-	/* Filled by the lookups (gn_tlspubkey_lookup*): NULL when the account
-	 * may log in, else the message a login gets. */
-	const char *login_disabled;
-};
+/* A registered key: opaque, from the caller's pool. */
+struct gn_tlspubkey;
+
+/* base64url(SHA-256(SubjectPublicKeyInfo)), 43 characters. */
+const char *gn_tlspubkey_fingerprint(const struct gn_tlspubkey *key);
+int64_t gn_tlspubkey_account_id(const struct gn_tlspubkey *key);
+/* The account's name. */
+const char *gn_tlspubkey_account(const struct gn_tlspubkey *key);
+/* The address a key logs in as, in canonical form. */
+const char *gn_tlspubkey_login_address(const struct gn_tlspubkey *key);
+const char *gn_tlspubkey_name(const struct gn_tlspubkey *key);
+/* "rsa-2048", "ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "ed25519". */
+const char *gn_tlspubkey_type(const struct gn_tlspubkey *key);
+/* A key match does not preauthenticate IMAP (RFC 9051 7.1.4): the
+ * client still authenticates, with EXTERNAL or another mechanism. */
+bool gn_tlspubkey_no_imap_preauth(const struct gn_tlspubkey *key);
+/* The certificate as registered, in DER. */
+void gn_tlspubkey_cert(const struct gn_tlspubkey *key,
+		       const unsigned char **der_r, size_t *len_r);
+time_t gn_tlspubkey_created(const struct gn_tlspubkey *key);
+/* Set by the lookups (gn_tlspubkey_lookup*): NULL when the account may
+ * log in, else the message a login gets; NULL from the others. */
+const char *gn_tlspubkey_login_disabled(const struct gn_tlspubkey *key);
 
 /* The fingerprint of a DER SubjectPublicKeyInfo, from pool. */
-const char *gn_tlspubkey_fingerprint(struct gn_pool *pool,
-				     const unsigned char *spki, size_t len);
+const char *gn_tlspubkey_spki_fingerprint(struct gn_pool *pool,
+					  const unsigned char *spki, size_t len);
 
 /* The key registered for spki (gn_conn_peer_spki()).  The key's login
  * address must still be an address of its account (else the key is
@@ -65,10 +71,10 @@ int gn_tlspubkey_get(struct gn_pool *pool, const char *fingerprint,
 		     struct gn_tlspubkey **key_r, const char **error_r);
 
 /* Keys of one account (account_id > 0) or of all (0), ordered by account
- * name and key name.  Returns the count (*keys_r an array from pool), or
- * -1. */
+ * name and key name.  Returns the count n, with *keys_r an array of n
+ * key pointers from pool, or -1. */
 int gn_tlspubkey_list(struct gn_pool *pool, int64_t account_id,
-		      struct gn_tlspubkey **keys_r, const char **error_r);
+		      struct gn_tlspubkey ***keys_r, const char **error_r);
 
 /* Registers the certificate cert_der: login_address must be an address of
  * an account in canonical form; name NULL or "" takes the certificate's
