@@ -17,6 +17,7 @@
 #include <gnutls/x509.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -355,6 +356,484 @@ static void test_passwords(void)
 	gn_pool_free(&pool);
 }
 
+/* ---- the SASL server (gannet/sasl.h) ---- */
+
+static int64_t rfc_account;	/* the account the RFC examples' "user" and "tim" map to */
+static struct auth_scram rfc_scram;
+
+/* The RFC examples log in as "user" and "tim", which are no addresses:
+ * the test's lookup maps them to real accounts, everything else as
+ * usual. */
+static int hook_lookup(struct gn_pool *pool, const char *login,
+		       struct gn_auth_account **account_r, const char **error_r)
+{
+	if (strcmp(login, "user") == 0)
+		return gn_auth_lookup(pool, "rfcuser@example.net", account_r, error_r);
+	if (strcmp(login, "tim") == 0)
+		return gn_auth_lookup(pool, "tim@example.org", account_r, error_r);
+	return gn_auth_lookup(pool, login, account_r, error_r);
+}
+
+static int hook_scram_get(int64_t id, enum scram_hash hash, struct auth_scram *scram_r,
+			  const char **error_r)
+{
+	if (id == rfc_account && hash == rfc_scram.hash) {
+		*scram_r = rfc_scram;
+		return 1;
+	}
+	return credentials_scram_get(id, hash, scram_r, error_r);
+}
+
+static struct sasl_test_hooks hooks = { .lookup = hook_lookup, .scram_get = hook_scram_get };
+
+/* A local peer: no limiter, so the many failures here do not add up. */
+static const struct sasl_peer plain_peer = { .local = true, .hostname = "mail.test" };
+
+/* Runs one step in base64 and returns the decoded challenge ("" when
+ * none) through *out; the status is returned. */
+static enum gn_sasl_status step_s(struct gn_sasl *s, bool start, const char *mech,
+				  const char *msg, char **out)
+{
+	char *in = msg != NULL ? b64((const unsigned char *)msg, strlen(msg)) : NULL;
+	enum gn_sasl_status st = start
+		? gn_sasl_start64(s, mech, in, in != NULL ? strlen(in) : 0)
+		: gn_sasl_step64(s, in, strlen(in));
+	gn_free(in);
+	const unsigned char *c;
+	size_t n;
+	gn_sasl_challenge(s, &c, &n);
+	*out = gn_strndup((const char *)c, n);
+	return st;
+}
+
+static void rfc_scram_exchange(enum scram_hash hash, const char *name, const char *salt_b64,
+			       const char *snonce, const char *first, const char *want_server_first,
+			       const char *final, const char *want_server_final)
+{
+	char *out;
+	memset(&rfc_scram, 0, sizeof(rfc_scram));
+	rfc_scram.hash = hash;
+	rfc_scram.iterations = 4096;
+	rfc_scram.salt_len = unb64(salt_b64, rfc_scram.salt);
+	scram_derive(&rfc_scram, "pencil", 6, NULL, NULL);
+	hooks.nonce = snonce;
+	struct gn_sasl *s = sasl_new_peer(&plain_peer, "test", 0);
+	is_int(step_s(s, true, name, first, &out), GN_SASL_CONTINUE, "%s: client-first accepted", name);
+	is_str(out, want_server_first, "%s: server-first as in the RFC", name);
+	gn_free(out);
+	is_int(step_s(s, false, NULL, final, &out), GN_SASL_CONTINUE,
+	       "%s: the proof verifies; the server signature comes as one more challenge", name);
+	is_str(out, want_server_final, "%s: server-final as in the RFC", name);
+	gn_free(out);
+	is_int(gn_sasl_step64(s, "", 0), GN_SASL_OK, "%s: an empty answer ends it: authenticated", name);
+	ok(gn_sasl_account_id(s) == rfc_account, "%s: as the account", name);
+	is_str(gn_sasl_mechanism(s), name, "%s: mechanism", name);
+	gn_sasl_free(&s);
+	ok(s == NULL, "gn_sasl_free sets the pointer to NULL");
+	hooks.nonce = NULL;
+}
+
+/* A SCRAM client of our own, for the cases the RFC has no example for:
+ * returns client-final for server_first, with channel binding cb. */
+static char *scram_client_final(enum scram_hash hash, const char *password, const char *gs2,
+				const unsigned char *cb, size_t cb_len, const char *first_bare,
+				const char *server_first, const char *proof_override)
+{
+	struct auth_scram k = { .hash = hash };
+	char nonce[256];
+	const char *r = strstr(server_first, "r="), *sp = strstr(server_first, ",s="),
+		*ip = strstr(server_first, ",i=");
+	snprintf(nonce, sizeof(nonce), "%.*s", (int)(sp - r - 2), r + 2);
+	char salt64[128];
+	snprintf(salt64, sizeof(salt64), "%.*s", (int)(ip - sp - 3), sp + 3);
+	k.salt_len = unb64(salt64, k.salt);
+	k.iterations = (unsigned)atoi(ip + 3);
+	unsigned char salted[32], ckey[32], sig[32], proof[32];
+	scram_derive(&k, password, strlen(password), salted, NULL);
+	unsigned char cbin[512];
+	size_t gl = strlen(gs2);
+	memcpy(cbin, gs2, gl);
+	if (cb_len > 0)
+		memcpy(cbin + gl, cb, cb_len);
+	char *c64 = b64(cbin, gl + cb_len);
+	char *without = gn_strdup("");
+	struct gn_buf *b = gn_buf_new(0);
+	gn_buf_printf(b, "c=%s,r=%s", c64, nonce);
+	gn_free(without);
+	without = gn_strdup(gn_buf_data(b));
+	char *am = gn_strdup("");
+	gn_free(am);
+	struct gn_buf *a = gn_buf_new(0);
+	gn_buf_printf(a, "%s,%s,%s", first_bare, server_first, without);
+	scram_hmac(hash, salted, k.key_len, "Client Key", 10, ckey);
+	scram_hmac(hash, k.stored_key, k.key_len, gn_buf_data(a), gn_buf_len(a), sig);
+	for (size_t i = 0; i < k.key_len; i++)
+		proof[i] = ckey[i] ^ sig[i];
+	char *p64 = b64(proof, k.key_len);
+	gn_buf_printf(b, ",p=%s", proof_override != NULL ? proof_override : p64);
+	char *outs = gn_strdup(gn_buf_data(b));
+	gn_free(p64);
+	gn_free(c64);
+	gn_free(without);
+	gn_buf_free(&a);
+	gn_buf_free(&b);
+	return outs;
+}
+
+/* A whole SCRAM exchange with our client; returns the final status and
+ * leaves s for the caller to inspect. */
+static enum gn_sasl_status scram_run(struct gn_sasl *s, const char *mech, enum scram_hash hash,
+				     const char *gs2, const char *user, const char *password,
+				     const unsigned char *cb, size_t cb_len, char **server_first_r)
+{
+	char *out, first[512], bare[400];
+	snprintf(bare, sizeof(bare), "n=%s,r=clientnonce123", user);
+	snprintf(first, sizeof(first), "%s%s", gs2, bare);
+	enum gn_sasl_status st = step_s(s, true, mech, first, &out);
+	if (server_first_r != NULL)
+		*server_first_r = gn_strdup(out);
+	if (st != GN_SASL_CONTINUE) {
+		gn_free(out);
+		return st;
+	}
+	char *final = scram_client_final(hash, password, gs2, cb, cb_len, bare, out, NULL);
+	gn_free(out);
+	st = step_s(s, false, NULL, final, &out);
+	gn_free(final);
+	gn_free(out);
+	if (st == GN_SASL_CONTINUE)
+		st = gn_sasl_step64(s, "", 0);
+	return st;
+}
+
+static void test_sasl(void)
+{
+	const char *err = NULL;
+	char *out;
+	struct gn_sasl *s;
+	const char *mjl_pw = "p\xc3\xa4sswörd";
+
+	sasl_set_test_hooks(&hooks);
+	rfc_account = make_account("rfcuser", "rfcuser", "example.net");
+	int64_t tim = 0, mjl = 0;
+	{
+		struct gn_pool *pool = gn_pool_new();
+		struct gn_auth_account *a;
+		if (gn_auth_lookup(pool, "tim@example.org", &a, &err) == 1)
+			tim = gn_auth_account_id(a);
+		if (gn_auth_lookup(pool, "mjl@example.org", &a, &err) == 1)
+			mjl = gn_auth_account_id(a);
+		gn_pool_free(&pool);
+	}
+
+	/* RFC 5802 5 and RFC 7677 3, through the whole server. */
+	rfc_scram_exchange(SCRAM_SHA1, "SCRAM-SHA-1", "QSXCR+Q6sek8bf92", "3rfcNHYJY1ZVvWVs7j",
+			   "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL",
+			   "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096",
+			   "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,"
+			   "p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=", "v=rmF9pqV8S7suAoZWja4dJRkFsKQ=");
+	rfc_scram_exchange(SCRAM_SHA256, "SCRAM-SHA-256", "W22ZaJ0SNY7soEsUEjb6gQ==",
+			   "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0", "n,,n=user,r=rOprNGfwEbeRWgbNEkqO",
+			   "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+			   "s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+			   "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+			   "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+			   "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+	q1_is("SELECT count FROM gn_auth_attempts a JOIN gn_accounts c ON c.id = a.account_id "
+	      "WHERE c.name = 'rfcuser' AND result = 'ok' AND mechanism = 'scram-sha-1' "
+	      "AND protocol = 'test'", "1", "the SCRAM login is recorded with protocol and mechanism");
+
+	/* A wrong proof fails (and the RFC's proof for another nonce). */
+	memset(&rfc_scram, 0, sizeof(rfc_scram));
+	s = sasl_new_peer(&plain_peer, "test", 0);
+	is_int(scram_run(s, "SCRAM-SHA-256", SCRAM_SHA256, "n,,", "mjl@example.org", "wrong password",
+			 NULL, 0, NULL), GN_SASL_FAIL, "SCRAM: a wrong password fails");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_CREDENTIALS, "as bad credentials");
+	is_int(scram_run(s, "SCRAM-SHA-256", SCRAM_SHA256, "n,,", "mjl@example.org", mjl_pw,
+			 NULL, 0, NULL), GN_SASL_OK, "SCRAM-SHA-256 with mjl's stored keys");
+	is_str(gn_sasl_login(s), "mjl@example.org", "logged in as the login name");
+	is_int(scram_run(s, "SCRAM-SHA-1", SCRAM_SHA1, "n,,", "MJL@example.org", mjl_pw,
+			 NULL, 0, NULL), GN_SASL_OK, "SCRAM-SHA-1, login name in another case");
+
+	/* Unknown users get a salt that never changes, and fail at the proof. */
+	char *sf1, *sf2;
+	is_int(scram_run(s, "SCRAM-SHA-256", SCRAM_SHA256, "n,,", "ghost@example.org", "whatever1",
+			 NULL, 0, &sf1), GN_SASL_FAIL, "SCRAM: an unknown user fails");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_CREDENTIALS, "like a wrong password");
+	scram_run(s, "SCRAM-SHA-256", SCRAM_SHA256, "n,,", "ghost@example.org", "whatever1", NULL, 0, &sf2);
+	ok(strstr(sf1, ",s=") != NULL && strcmp(strstr(sf1, ",s="), strstr(sf2, ",s=")) == 0,
+	   "an unknown user gets the same salt every time (RFC 5802 9)");
+	ok(strstr(sf1, ",i=4096") != NULL, "and the configured iteration count");
+	gn_free(sf1);
+	gn_free(sf2);
+
+	/* Malformed and refused client-first messages. */
+	static const struct { const char *msg, *name; enum gn_sasl_failure f; } bad[] = {
+		{ "n,,m=ext,n=mjl@example.org,r=abc", "a mandatory extension", GN_SASL_FAILURE_MALFORMED },
+		{ "x,,n=mjl@example.org,r=abc", "a bad gs2 flag", GN_SASL_FAILURE_MALFORMED },
+		{ "n,,n=mjl=2Xexample.org,r=abc", "a bad =XX escape in the name", GN_SASL_FAILURE_MALFORMED },
+		{ "n,,n=mjl@example.org,r=", "an empty nonce", GN_SASL_FAILURE_MALFORMED },
+		{ "p=tls-unique,,n=mjl@example.org,r=abc", "channel binding with a non-PLUS mechanism",
+		  GN_SASL_FAILURE_CREDENTIALS },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		is_int(step_s(s, true, "SCRAM-SHA-256", bad[i].msg, &out), GN_SASL_FAIL,
+		       "SCRAM client-first refused: %s", bad[i].name);
+		is_int(gn_sasl_failure(s), bad[i].f, "... as %s", gn_sasl_failure_name(bad[i].f));
+		gn_free(out);
+	}
+	gn_sasl_free(&s);
+
+	/* -PLUS: TLS 1.3 with tls-exporter data. */
+	unsigned char cb[32];
+	for (size_t i = 0; i < sizeof(cb); i++)
+		cb[i] = (unsigned char)(i * 5 + 1);
+	struct sasl_peer tls13 = plain_peer;
+	tls13.tls = true;
+	tls13.cb_type = "tls-exporter";
+	tls13.cb_data = cb;
+	tls13.cb_len = sizeof(cb);
+	s = sasl_new_peer(&plain_peer, "test", 0);
+	is_str(gn_sasl_mechanisms(s), "SCRAM-SHA-256 SCRAM-SHA-1",
+	       "without TLS: SCRAM only (no PLAIN/LOGIN, no -PLUS, no CRAM-MD5: nobody opted in)");
+	is_int(step_s(s, true, "PLAIN", NULL, &out), GN_SASL_FAIL, "PLAIN without TLS fails");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_ENCRYPTION, "as needing encryption");
+	gn_free(out);
+	is_int(step_s(s, true, "SCRAM-SHA-256-PLUS", NULL, &out), GN_SASL_FAIL, "-PLUS without TLS fails");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_MECHANISM, "as a mechanism not offered");
+	gn_free(out);
+	is_int(step_s(s, true, "EXTERNAL", NULL, &out), GN_SASL_FAIL, "EXTERNAL without TLS fails");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_ENCRYPTION, "as needing encryption");
+	gn_free(out);
+	is_int(step_s(s, true, "DIGEST-MD5", NULL, &out), GN_SASL_FAIL, "an unknown mechanism fails");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_MECHANISM, "as a mechanism not offered");
+	gn_free(out);
+	gn_sasl_free(&s);
+
+	s = sasl_new_peer(&tls13, "test", 0);
+	is_str(gn_sasl_mechanisms(s),
+	       "SCRAM-SHA-256-PLUS SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-1 PLAIN LOGIN",
+	       "TLS 1.3, no client certificate: -PLUS, SCRAM, PLAIN, LOGIN");
+	ok(gn_sasl_mechanism_offered(s, "scram-sha-256-plus"), "mechanism names in any case");
+	is_int(scram_run(s, "SCRAM-SHA-256-PLUS", SCRAM_SHA256, "p=tls-exporter,,", "mjl@example.org",
+			 mjl_pw, cb, sizeof(cb), NULL), GN_SASL_OK,
+	       "SCRAM-SHA-256-PLUS with the tls-exporter binding");
+	is_int(scram_run(s, "SCRAM-SHA-1-PLUS", SCRAM_SHA1, "p=tls-exporter,,", "mjl@example.org",
+			 mjl_pw, cb, sizeof(cb), NULL), GN_SASL_OK, "SCRAM-SHA-1-PLUS too");
+	unsigned char other[32];
+	memset(other, 7, sizeof(other));
+	is_int(scram_run(s, "SCRAM-SHA-256-PLUS", SCRAM_SHA256, "p=tls-exporter,,", "mjl@example.org",
+			 mjl_pw, other, sizeof(other), NULL), GN_SASL_FAIL,
+	       "-PLUS: binding data of another channel fails (a man in the middle)");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_CREDENTIALS, "as bad credentials");
+	q1_is("SELECT count(*) FROM gn_auth_attempts WHERE result = 'badchanbind' "
+	      "AND mechanism = 'scram-sha-256-plus'", "1", "recorded as badchanbind");
+	is_int(scram_run(s, "SCRAM-SHA-256-PLUS", SCRAM_SHA256, "p=tls-unique,,", "mjl@example.org",
+			 mjl_pw, cb, sizeof(cb), NULL), GN_SASL_FAIL,
+	       "-PLUS: tls-unique on TLS 1.3 fails (RFC 9266)");
+	is_int(scram_run(s, "SCRAM-SHA-256-PLUS", SCRAM_SHA256, "n,,", "mjl@example.org", mjl_pw,
+			 NULL, 0, NULL), GN_SASL_FAIL, "-PLUS without binding (\"n\") fails");
+	is_int(scram_run(s, "SCRAM-SHA-256", SCRAM_SHA256, "y,,", "mjl@example.org", mjl_pw,
+			 NULL, 0, NULL), GN_SASL_FAIL,
+	       "\"y\" while -PLUS was offered fails: a downgrade (RFC 5802 6)");
+	is_int(scram_run(s, "SCRAM-SHA-256", SCRAM_SHA256, "n,,", "mjl@example.org", mjl_pw,
+			 NULL, 0, NULL), GN_SASL_OK, "plain SCRAM over TLS still works");
+	is_int(scram_run(s, "SCRAM-SHA-256", SCRAM_SHA256, "n,a=mjl@example.org,", "mjl@example.org",
+			 mjl_pw, NULL, 0, NULL), GN_SASL_OK, "SCRAM with the account's own address as authzid");
+	is_int(scram_run(s, "SCRAM-SHA-256", SCRAM_SHA256, "n,a=tim@example.org,", "mjl@example.org",
+			 mjl_pw, NULL, 0, NULL), GN_SASL_FAIL, "SCRAM with another account as authzid fails");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_AUTHZ, "as an authorization failure");
+	gn_sasl_free(&s);
+
+	struct sasl_peer tls12 = tls13;
+	tls12.cb_type = "tls-unique";
+	tls12.cb_len = 12;
+	s = sasl_new_peer(&tls12, "test", GN_SASL_NO_LOGIN | GN_SASL_FINAL_DATA_OK);
+	is_str(gn_sasl_mechanisms(s), "SCRAM-SHA-256-PLUS SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-1 PLAIN",
+	       "GN_SASL_NO_LOGIN: no LOGIN");
+	is_int(scram_run(s, "SCRAM-SHA-256-PLUS", SCRAM_SHA256, "p=tls-unique,,", "mjl@example.org",
+			 mjl_pw, cb, 12, NULL), GN_SASL_OK, "TLS 1.2: -PLUS with tls-unique (RFC 5929)");
+	is_int(scram_run(s, "SCRAM-SHA-256-PLUS", SCRAM_SHA256, "p=tls-exporter,,", "mjl@example.org",
+			 mjl_pw, cb, 12, NULL), GN_SASL_FAIL, "TLS 1.2: tls-exporter is not this channel's binding");
+	/* GN_SASL_FINAL_DATA_OK: the server signature comes with the success. */
+	char bare[] = "n=mjl@example.org,r=abcdef";
+	char first[64];
+	snprintf(first, sizeof(first), "n,,%s", bare);
+	is_int(step_s(s, true, "SCRAM-SHA-256", first, &out), GN_SASL_CONTINUE, "final data ok: first");
+	char *final = scram_client_final(SCRAM_SHA256, mjl_pw, "n,,", NULL, 0, bare, out, NULL);
+	gn_free(out);
+	is_int(step_s(s, false, NULL, final, &out), GN_SASL_OK,
+	       "GN_SASL_FINAL_DATA_OK: success at once");
+	ok(strncmp(out, "v=", 2) == 0, "with the server signature as data");
+	gn_free(out);
+	gn_free(final);
+	gn_sasl_free(&s);
+
+	/* PLAIN and LOGIN (allowed without TLS here). */
+	s = sasl_new_peer(&plain_peer, "test", GN_SASL_CLEARTEXT_OK);
+	char plain[128];
+	size_t pl = (size_t)snprintf(plain, sizeof(plain), "%cmjl@example.org%c%s", 0, 0, mjl_pw);
+	is_int(gn_sasl_start(s, "PLAIN", plain, pl), GN_SASL_OK, "PLAIN with an initial response");
+	is_str(gn_sasl_account_name(s), "mjl", "the account");
+	pl = (size_t)snprintf(plain, sizeof(plain), "tim@example.org%cmjl@example.org%c%s", 0, 0, mjl_pw);
+	is_int(gn_sasl_start(s, "PLAIN", plain, pl), GN_SASL_FAIL, "PLAIN: authzid of another account");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_AUTHZ, "fails as authorization");
+	const char *imap_code;
+	is_str(gn_sasl_failure_imap(gn_sasl_failure(s), &imap_code), "NO", "IMAP: NO");
+	is_str(imap_code, "AUTHORIZATIONFAILED", "[AUTHORIZATIONFAILED] (RFC 5530)");
+	is_int(gn_sasl_start(s, "PLAIN", NULL, 0), GN_SASL_CONTINUE, "PLAIN without: an empty challenge");
+	pl = (size_t)snprintf(plain, sizeof(plain), "%cmjl@example.org%cwrong password", 0, 0);
+	is_int(gn_sasl_step(s, plain, pl), GN_SASL_FAIL, "PLAIN: a wrong password");
+	int code;
+	const char *enh;
+	gn_sasl_failure_smtp(gn_sasl_failure(s), &code, &enh);
+	ok(code == 535 && strcmp(enh, "5.7.8") == 0, "SMTP: 535 5.7.8 (RFC 4954)");
+	is_int(gn_sasl_start(s, "PLAIN", "no nuls", 7), GN_SASL_FAIL, "PLAIN: not three fields");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_MALFORMED, "malformed");
+	is_int(gn_sasl_start64(s, "PLAIN", "not base64!", 11), GN_SASL_FAIL, "bad base64 fails");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_MALFORMED, "as malformed");
+	is_int(gn_sasl_start64(s, "PLAIN", "AA=A", 4), GN_SASL_FAIL, "padding inside base64 fails");
+	is_int(gn_sasl_start64(s, "LOGIN", NULL, 0), GN_SASL_CONTINUE, "LOGIN");
+	is_str(gn_sasl_challenge64(s), "VXNlcm5hbWU6", "asks Username:");
+	char *u64 = b64((const unsigned char *)"mjl@example.org", 15);
+	is_int(gn_sasl_step64(s, u64, strlen(u64)), GN_SASL_CONTINUE, "then");
+	is_str(gn_sasl_challenge64(s), "UGFzc3dvcmQ6", "asks Password:");
+	char *p64 = b64((const unsigned char *)mjl_pw, strlen(mjl_pw));
+	is_int(gn_sasl_step64(s, p64, strlen(p64)), GN_SASL_OK, "LOGIN: authenticated");
+	is_int(gn_sasl_start64(s, "LOGIN", u64, strlen(u64)), GN_SASL_CONTINUE,
+	       "LOGIN with the user name as initial response");
+	is_int(gn_sasl_step64(s, "*", 1), GN_SASL_FAIL, "\"*\" cancels");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_CANCELLED, "as cancelled");
+	gn_sasl_failure_smtp(gn_sasl_failure(s), &code, &enh);
+	is_int(code, 501, "SMTP: 501 (RFC 4954 4)");
+	is_str(gn_sasl_failure_imap(gn_sasl_failure(s), &imap_code), "BAD", "IMAP: BAD (RFC 9051 6.2.2)");
+	gn_free(u64);
+	gn_free(p64);
+	/* Limits. */
+	char *big = gn_malloc(9000);
+	memset(big, 'A', 9000);
+	is_int(gn_sasl_start(s, "PLAIN", big, 9000), GN_SASL_FAIL, "a 9000-byte response is refused");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_LIMIT, "as over the limit");
+	gn_free(big);
+	/* A disabled account: told only with the right password. */
+	exec_ok("UPDATE gn_accounts SET login_disabled = 'gone fishing' WHERE name = 'mjl'");
+	pl = (size_t)snprintf(plain, sizeof(plain), "%cmjl@example.org%c%s", 0, 0, mjl_pw);
+	is_int(gn_sasl_start(s, "PLAIN", plain, pl), GN_SASL_FAIL, "a disabled account fails");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_DISABLED, "as disabled");
+	is_str(gn_sasl_failure_text(s), "login disabled: gone fishing", "with the account's message");
+	exec_ok("UPDATE gn_accounts SET login_disabled = NULL");
+	gn_sasl_free(&s);
+
+	/* CRAM-MD5: only for accounts that opted in; RFC 2195's example. */
+	hooks.cram_challenge = "<1896.697170952@postoffice.reston.mci.net>";
+	s = sasl_new_peer(&plain_peer, "test", 0);
+	is_int(gn_auth_password_set(tim, "tanstaaftanstaaf", 16, &err), 0, "tim's password set");
+	is_int(step_s(s, true, "CRAM-MD5", NULL, &out), GN_SASL_CONTINUE, "CRAM-MD5 starts");
+	is_str(out, "<1896.697170952@postoffice.reston.mci.net>", "with the challenge");
+	gn_free(out);
+	is_int(step_s(s, false, NULL, "tim b913a602c7eda7a495b4e6e7334d3890", &out), GN_SASL_FAIL,
+	       "CRAM-MD5: the RFC 2195 response fails while tim has not opted in");
+	gn_free(out);
+	is_int(gn_auth_cram_md5_set(tim, true, &err), 0, "tim opts in");
+	is_int(gn_auth_password_set(tim, "tanstaaftanstaaf", 16, &err), 0, "and sets the password again");
+	ok(strstr(gn_sasl_mechanisms(s), "CRAM-MD5") != NULL, "CRAM-MD5 is offered now that it can work");
+	step_s(s, true, "CRAM-MD5", NULL, &out);
+	gn_free(out);
+	is_int(step_s(s, false, NULL, "tim b913a602c7eda7a495b4e6e7334d3890", &out), GN_SASL_OK,
+	       "CRAM-MD5: RFC 2195's response verifies from the stored state");
+	gn_free(out);
+	ok(gn_sasl_account_id(s) == tim, "as tim");
+	step_s(s, true, "CRAM-MD5", NULL, &out);
+	gn_free(out);
+	is_int(step_s(s, false, NULL, "tim B913A602C7EDA7A495B4E6E7334D3890", &out), GN_SASL_OK,
+	       "upper-case hex too");
+	gn_free(out);
+	step_s(s, true, "CRAM-MD5", NULL, &out);
+	gn_free(out);
+	is_int(step_s(s, false, NULL, "tim b913a602c7eda7a495b4e6e7334d3891", &out), GN_SASL_FAIL,
+	       "a wrong digest fails");
+	gn_free(out);
+	step_s(s, true, "CRAM-MD5", NULL, &out);
+	gn_free(out);
+	is_int(step_s(s, false, NULL, "tim b913", &out), GN_SASL_FAIL, "a short digest fails");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_MALFORMED, "as malformed");
+	gn_free(out);
+	is_int(gn_auth_cram_md5_set(tim, false, &err), 0, "tim opts out");
+	step_s(s, true, "CRAM-MD5", NULL, &out);
+	gn_free(out);
+	is_int(step_s(s, false, NULL, "tim b913a602c7eda7a495b4e6e7334d3890", &out), GN_SASL_FAIL,
+	       "after the opt-out the state is gone: fails at once");
+	gn_free(out);
+	ok(strstr(gn_sasl_mechanisms(s), "CRAM-MD5") == NULL,
+	   "and CRAM-MD5 is no longer offered (no account can use it)");
+	gn_sasl_free(&s);
+	hooks.cram_challenge = NULL;
+
+	/* Every password check costs one derivation (5b): right or wrong
+	 * password, unknown user, account without credentials. */
+	int64_t nopw = make_account("nopw", "nopw", "example.org");
+	ok(nopw > 0, "an account without a password");
+	struct gn_pool *pool = gn_pool_new();
+	struct gn_auth_account *acc;
+	const struct gn_auth_client cli = { .size = sizeof(cli), .protocol = "test",
+					    .mechanism = "plain", .flags = GN_AUTH_CLIENT_LOCAL };
+	static const struct { const char *login, *pw, *name; } cases[] = {
+		{ "mjl@example.org", "p\xc3\xa4sswörd", "the right password" },
+		{ "mjl@example.org", "wrong password", "a wrong password" },
+		{ "ghost@example.org", "wrong password", "an unknown user" },
+		{ "nopw@example.org", "wrong password", "an account without credentials" },
+		{ "mjl@example.org", "bad\x01password", "a password PRECIS refuses" },
+	};
+	s = sasl_new_peer(&plain_peer, "test", GN_SASL_CLEARTEXT_OK);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned long before = auth_derivations;
+		gn_auth_login(pool, &cli, cases[i].login, cases[i].pw, strlen(cases[i].pw), &acc, &err);
+		is_int((long long)(auth_derivations - before), 1, "login with %s: one derivation",
+		       cases[i].name);
+		before = auth_derivations;
+		pl = (size_t)snprintf(plain, sizeof(plain), "%c%s%c%s", 0, cases[i].login, 0, cases[i].pw);
+		gn_sasl_start(s, "PLAIN", plain, pl);
+		is_int((long long)(auth_derivations - before), 1, "SASL PLAIN with %s: one derivation",
+		       cases[i].name);
+	}
+	gn_sasl_free(&s);
+	gn_pool_free(&pool);
+
+	/* The SASL server feeds the limiter: 3 failures a minute (config). */
+	exec_ok("DELETE FROM gn_auth_failures");
+	struct sasl_peer remote = plain_peer;
+	remote.local = false;
+	remote.remote_ip = "192.0.2.201";
+	s = sasl_new_peer(&remote, "test", GN_SASL_CLEARTEXT_OK);
+	pl = (size_t)snprintf(plain, sizeof(plain), "%cmjl@example.org%cwrong password", 0, 0);
+	for (int i = 0; i < 3; i++)
+		gn_sasl_start(s, "PLAIN", plain, pl);
+	pl = (size_t)snprintf(plain, sizeof(plain), "%cmjl@example.org%c%s", 0, 0, mjl_pw);
+	is_int(gn_sasl_start(s, "PLAIN", plain, pl), GN_SASL_FAIL,
+	       "SASL: the 4th attempt in a minute fails, right password or not");
+	is_int(gn_sasl_failure(s), GN_SASL_FAILURE_RATELIMITED, "rate limited");
+	ok(gn_sasl_failure_temporary(s), "a temporary failure");
+	gn_sasl_failure_smtp(gn_sasl_failure(s), &code, &enh);
+	ok(code == 454 && strcmp(enh, "4.7.0") == 0, "SMTP: 454 4.7.0");
+	/* A cancelled exchange is taken back: it does not count. */
+	exec_ok("DELETE FROM gn_auth_failures");
+	for (int i = 0; i < 5; i++) {
+		gn_sasl_start(s, "SCRAM-SHA-256", NULL, 0);
+		gn_sasl_step64(s, "*", 1);
+	}
+	q1_is("SELECT coalesce(max(failures), 0) FROM gn_auth_failures", "0",
+	      "5 cancelled exchanges leave no failures counted");
+	gn_sasl_start(s, "SCRAM-SHA-256", NULL, 0);
+	q1_is("SELECT max(failures) FROM gn_auth_failures", "1",
+	      "an open exchange counts from its start");
+	gn_sasl_free(&s);
+	q1_is("SELECT coalesce(max(failures), 0) FROM gn_auth_failures", "0",
+	      "gn_sasl_free() of an open exchange takes it back");
+	exec_ok("DELETE FROM gn_auth_failures");
+	(void)mjl;
+	sasl_set_test_hooks(NULL);
+}
+
 /* One attempt from ip, begun and ended with result. */
 static int attempt(const char *ip, const char *protocol, const char *mech,
 		   const struct gn_auth_account *acc, const char *login,
@@ -505,9 +984,10 @@ static void test_limiter(void)
 		gn_auth_login(pool, &imap_plain, "mjl@example.org", "bad-password", 12, &acc, &err);
 	is_int(gn_auth_login(pool, &imap_plain, "mjl@example.org", pw, strlen(pw), &acc, &err),
 	       GN_AUTH_RATELIMITED, "login: rate limited after 3 bad passwords, even with the right one");
-	q1_is("SELECT count FROM gn_auth_attempts WHERE result = 'ratelimited'", "1",
+	q1_is("SELECT count FROM gn_auth_attempts WHERE result = 'ratelimited' AND protocol = 'imap'", "1",
 	      "the rate-limited attempt is recorded");
-	q1_is("SELECT host(remote_ip) FROM gn_auth_attempts WHERE result = 'ratelimited'",
+	q1_is("SELECT host(remote_ip) FROM gn_auth_attempts WHERE result = 'ratelimited' "
+	      "AND protocol = 'imap'",
 	      "192.0.2.10", "with the remote IP");
 	next_minute();
 	is_int(gn_auth_login(pool, &imap_plain, "mjl@example.org", pw, strlen(pw), &acc, &err),
@@ -517,11 +997,87 @@ static void test_limiter(void)
 	gn_pool_free(&pool);
 }
 
+/* Parallel attempts (5b): N processes, each with its own database
+ * connection, try a wrong password from one IP at the same moment.  The
+ * limit is 3 a minute (config); the key derivation is made slow (200000
+ * iterations) so that all of them are checking at once.  Counting at the
+ * start lets exactly 3 through; counting after the check would let all
+ * through. */
+#define PARALLEL 8
+
+static void test_parallel(void)
+{
+	const char *err = NULL;
+	int64_t par = make_account("par", "par", "example.org");
+	long long saved = auth_set.iter_sha256;
+	auth_set.iter_sha256 = 200000;
+	ok(gn_auth_password_set(par, "parallel password", 17, &err) == 0,
+	   "a password with 200000 iterations");
+	auth_set.iter_sha256 = saved;
+	exec_ok("DELETE FROM gn_auth_failures");
+	/* Not across a minute boundary: the minute window would split. */
+	while (time(NULL) % 60 > 55)
+		sleep(1);
+
+	int ready[2], go[2], results[2];
+	if (pipe(ready) < 0 || pipe(go) < 0 || pipe(results) < 0) {
+		ok(false, "pipes");
+		return;
+	}
+	db_close();
+	pid_t pids[PARALLEL];
+	for (int i = 0; i < PARALLEL; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			close(go[1]);
+			unsigned char res = 255;
+			if (db_init(pgtest_conninfo(), &err) == 0) {
+				char c = 'r', g;
+				(void)!write(ready[1], &c, 1);
+				(void)!read(go[0], &g, 1);	/* EOF: go */
+				struct gn_pool *pool = gn_pool_new();
+				struct gn_auth_account *acc;
+				res = (unsigned char)gn_auth_login(pool, &imap_plain, "par@example.org",
+								   "wrong password", 14, &acc, &err);
+				db_close();
+			}
+			(void)!write(results[1], &res, 1);
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	close(ready[1]);
+	close(results[1]);
+	int n_ready = 0;
+	char c;
+	while (n_ready < PARALLEL && read(ready[0], &c, 1) == 1)
+		n_ready++;
+	is_int(n_ready, PARALLEL, "%d processes connected", PARALLEL);
+	close(go[1]);	/* all at once */
+	int counts[256] = { 0 };
+	unsigned char r;
+	for (int i = 0; i < PARALLEL && read(results[0], &r, 1) == 1; i++)
+		counts[r]++;
+	for (int i = 0; i < PARALLEL; i++)
+		waitpid(pids[i], NULL, 0);
+	close(ready[0]);
+	close(results[0]);
+	if (db_init(pgtest_conninfo(), &err) < 0)
+		diag("reconnect: %s", err);
+	is_int(counts[GN_AUTH_BADPASSWORD], 3,
+	       "parallel wrong passwords from one IP: exactly the limit (3) were checked");
+	is_int(counts[GN_AUTH_RATELIMITED], PARALLEL - 3, "the other %d were refused", PARALLEL - 3);
+	q1_is("SELECT failures FROM gn_auth_failures WHERE net = '192.0.2.10/32' AND period = 60",
+	      "3", "the counter shows the 3 failures, the refusals taken back");
+	exec_ok("DELETE FROM gn_auth_failures");
+}
+
 static void test_prune(void)
 {
 	const char *err = NULL;
 	/* Config (main): attempts_max_failures = 5, attempts_keep = 7 days. */
 	exec_ok("DELETE FROM gn_auth_attempts");
+	exec_ok("DELETE FROM gn_auth_failures");
 	struct gn_pool *pool = gn_pool_new();
 	struct gn_auth_account acc = { .id = 0 };
 	char *v = q1("SELECT id FROM gn_accounts WHERE name = 'mjl'", 0, NULL);
@@ -726,7 +1282,9 @@ int main(void)
 		diag("%s", err);
 
 	test_passwords();
+	test_sasl();
 	test_limiter();
+	test_parallel();
 	test_prune();
 	test_tlspubkeys();
 
