@@ -16,6 +16,7 @@ include t/mk/addr.mk
 include t/mk/mime.mk
 include t/mk/store.mk
 include t/mk/auth.mk
+include t/mk/sasl.mk
 include t/mk/deliver.mk
 include t/mk/smtp.mk
 

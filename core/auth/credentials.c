@@ -19,7 +19,6 @@
 #include <gnutls/crypto.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- small helpers ---- */
 
@@ -117,7 +116,6 @@ int gn_auth_cram_md5_set(int64_t account_id, bool on, const char **error_r)
 			       "cram_md5_outer = NULL WHERE account_id = $1",
 			       1, params, error_r);
 	}
-	credentials_cram_md5_any_reset();
 	return r < 0 ? -1 : 0;
 }
 
@@ -194,8 +192,6 @@ int gn_auth_password_set(int64_t account_id, const char *password,
 	gnutls_memset(&s256, 0, sizeof(s256));
 	gnutls_memset(&s1, 0, sizeof(s1));
 	gnutls_memset(&cram, 0, sizeof(cram));
-	if (cram_on)
-		credentials_cram_md5_any_reset();
 	return r < 0 ? -1 : 0;
 }
 
@@ -210,7 +206,6 @@ int gn_auth_password_clear(int64_t account_id, const char **error_r)
 		return -1;
 	int n = atoi(PQcmdTuples(res));
 	PQclear(res);
-	credentials_cram_md5_any_reset();
 	return n > 0 ? 1 : 0;
 }
 
@@ -383,26 +378,16 @@ int credentials_mock_scram(const char *login, enum scram_hash hash,
 
 /* ---- is CRAM-MD5 of any use here? ---- */
 
-static int cram_any = -1;
-static time_t cram_any_at;
-
-void credentials_cram_md5_any_reset(void)
-{
-	cram_any = -1;
-}
-
 int credentials_cram_md5_any(const char **error_r)
 {
-	time_t now = time(NULL);
-	/* Listed on every EHLO and CAPABILITY: one query a minute at most. */
-	if (cram_any >= 0 && now - cram_any_at < 60 && now >= cram_any_at)
-		return cram_any;
+	/* Asked at every EHLO and CAPABILITY, in every worker: not cached,
+	 * so an opt-in shows at once everywhere; the partial index
+	 * gn_credentials_cram_md5 makes it one index probe. */
 	PGresult *res = gn_db_query("SELECT EXISTS (SELECT 1 FROM gn_credentials "
 				    "WHERE cram_md5_inner IS NOT NULL)", 0, NULL, error_r);
 	if (res == NULL)
 		return -1;
-	cram_any = PQgetvalue(res, 0, 0)[0] == 't' ? 1 : 0;
-	cram_any_at = now;
+	int r = PQgetvalue(res, 0, 0)[0] == 't' ? 1 : 0;
 	PQclear(res);
-	return cram_any;
+	return r;
 }

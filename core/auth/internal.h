@@ -151,9 +151,8 @@ void credentials_dummy_check(const char *prep);
 int credentials_mock_scram(const char *login, enum scram_hash hash,
 			   struct auth_scram *scram_r, const char **error_r);
 /* Whether any account has CRAM-MD5 state (so offering it can work):
- * 1, 0, -1.  Cached for a minute per process. */
+ * 1, 0, -1. */
 int credentials_cram_md5_any(const char **error_r);
-void credentials_cram_md5_any_reset(void);
 
 /* ---- auth.c ---- */
 

@@ -12,6 +12,10 @@ UPDATE gn_credentials SET cram_md5_inner = NULL, cram_md5_outer = NULL;
 ALTER TABLE gn_credentials ADD CONSTRAINT gn_credentials_cram_md5_both
 	CHECK ((cram_md5_inner IS NULL) = (cram_md5_outer IS NULL));
 
+-- Whether CRAM-MD5 can work for anybody, asked at every EHLO/CAPABILITY.
+CREATE INDEX gn_credentials_cram_md5 ON gn_credentials (account_id)
+	WHERE cram_md5_inner IS NOT NULL;
+
 CREATE TABLE gn_auth_cram_md5 (
 	account_id bigint PRIMARY KEY REFERENCES gn_accounts (id) ON DELETE CASCADE,
 	since timestamptz NOT NULL DEFAULT now()
