@@ -52,6 +52,7 @@ core_libgannet_core_la_SOURCES = \
 	core/db/internal.h \
 	core/db/db.c \
 	core/db/migrate.c \
+	core/db/result.c \
 	core/mail/internal.h \
 	core/mail/addr.c \
 	core/mail/mime.c \
@@ -74,6 +75,7 @@ core_libgannet_core_la_SOURCES = \
 	core/store/blob.c \
 	core/store/deliver.c \
 	core/store/import.c \
+	core/store/handles.c \
 	core/smtp/internal.h \
 	core/smtp/server.c \
 	core/main.h \

@@ -160,7 +160,7 @@ int gn_auth_lookup(struct gn_pool *pool, const char *login,
 		return 0;
 	struct gn_addr *key = gn_addr_fold(pool, addr);
 	const char *params[] = { key->domain, key->localpart };
-	PGresult *res = gn_db_query(
+	PGresult *res = db_query(
 		"SELECT a.id, a.name, a.login_disabled, ad.localpart, d.name "
 		"FROM gn_addresses ad JOIN gn_domains d ON d.id = ad.domain_id "
 		"JOIN gn_accounts a ON a.id = ad.account_id "
@@ -210,7 +210,7 @@ static int limiter_begin(struct gn_auth_attempt *a, const char **error_r)
 	snprintf(day, sizeof(day), "{%lld,%lld,%lld}", auth_set.day[0],
 		 auth_set.day[1], auth_set.day[2]);
 	const char *params[] = { a->ip, masks_for(a->family), minute, day };
-	PGresult *res = gn_db_query(
+	PGresult *res = db_query(
 		NETS_CTE ", "
 		"p AS (SELECT period, floor(extract(epoch FROM now()) / period)::bigint AS slot "
 		"      FROM (VALUES (60), (86400)) AS v(period)), "
@@ -478,7 +478,7 @@ done:
 static long exec_count(const char *sql, int n, const char *const *params,
 		       const char **error_r)
 {
-	PGresult *res = gn_db_query(sql, n, params, error_r);
+	PGresult *res = db_query(sql, n, params, error_r);
 	if (res == NULL)
 		return -1;
 	long c = strtol(PQcmdTuples(res), NULL, 10);

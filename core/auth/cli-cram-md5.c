@@ -35,8 +35,8 @@ static int cmd_cram_md5(int argc, char **argv, void *data)
 			return usage();
 	}
 	const char *params[] = { argv[1] };
-	PGresult *res = gn_db_query("SELECT id FROM gn_accounts WHERE name = $1",
-				    1, params, &error);
+	PGresult *res = db_query("SELECT id FROM gn_accounts WHERE name = $1",
+				 1, params, &error);
 	if (res == NULL) {
 		fprintf(stderr, "gannet: database: %s\n", error);
 		return 1;

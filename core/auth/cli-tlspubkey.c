@@ -45,8 +45,8 @@ static int cmd_list(int argc, char **argv, void *data)
 	int ret = 1;
 	if (argc == 2) {
 		const char *params[] = { argv[1] };
-		PGresult *res = gn_db_query("SELECT id FROM gn_accounts WHERE name = $1",
-					    1, params, &error);
+		PGresult *res = db_query("SELECT id FROM gn_accounts WHERE name = $1",
+					 1, params, &error);
 		if (res == NULL) {
 			fprintf(stderr, "gannet: database: %s\n", error);
 			goto out;

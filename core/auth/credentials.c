@@ -84,7 +84,7 @@ int gn_auth_cram_md5_get(int64_t account_id, bool *on_r, bool *stored_r,
 	char id[24];
 	id_text(id, account_id);
 	const char *params[] = { id };
-	PGresult *res = gn_db_query(
+	PGresult *res = db_query(
 		"SELECT EXISTS (SELECT 1 FROM gn_auth_cram_md5 WHERE account_id = $1), "
 		"EXISTS (SELECT 1 FROM gn_credentials WHERE account_id = $1 "
 		"        AND cram_md5_inner IS NOT NULL)", 1, params, error_r);
@@ -200,8 +200,8 @@ int gn_auth_password_clear(int64_t account_id, const char **error_r)
 	char id[24];
 	id_text(id, account_id);
 	const char *params[] = { id };
-	PGresult *res = gn_db_query("DELETE FROM gn_credentials WHERE account_id = $1",
-				    1, params, error_r);
+	PGresult *res = db_query("DELETE FROM gn_credentials WHERE account_id = $1",
+				 1, params, error_r);
 	if (res == NULL)
 		return -1;
 	int n = atoi(PQcmdTuples(res));
@@ -229,7 +229,7 @@ int credentials_scram_get(int64_t account_id, enum scram_hash hash,
 	char id[24];
 	id_text(id, account_id);
 	const char *params[] = { id };
-	PGresult *res = gn_db_query(sql, 1, params, error_r);
+	PGresult *res = db_query(sql, 1, params, error_r);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 0) {
@@ -258,7 +258,7 @@ int credentials_cram_md5_get(int64_t account_id, struct auth_cram_md5 *state_r,
 	char id[24];
 	id_text(id, account_id);
 	const char *params[] = { id };
-	PGresult *res = gn_db_query(
+	PGresult *res = db_query(
 		"SELECT encode(cram_md5_inner, 'hex'), encode(cram_md5_outer, 'hex') "
 		"FROM gn_credentials WHERE account_id = $1 AND cram_md5_inner IS NOT NULL",
 		1, params, error_r);
@@ -332,8 +332,8 @@ static int secret_load(const char **error_r)
 {
 	if (secret_len > 0)
 		return 0;
-	PGresult *res = gn_db_query("SELECT encode(secret, 'hex') FROM gn_auth_secret "
-				    "WHERE id = 1", 0, NULL, error_r);
+	PGresult *res = db_query("SELECT encode(secret, 'hex') FROM gn_auth_secret "
+				 "WHERE id = 1", 0, NULL, error_r);
 	if (res == NULL)
 		return -1;
 	size_t n = 0;
@@ -383,8 +383,8 @@ int credentials_cram_md5_any(const char **error_r)
 	/* Asked at every EHLO and CAPABILITY, in every worker: not cached,
 	 * so an opt-in shows at once everywhere; the partial index
 	 * gn_credentials_cram_md5 makes it one index probe. */
-	PGresult *res = gn_db_query("SELECT EXISTS (SELECT 1 FROM gn_credentials "
-				    "WHERE cram_md5_inner IS NOT NULL)", 0, NULL, error_r);
+	PGresult *res = db_query("SELECT EXISTS (SELECT 1 FROM gn_credentials "
+				 "WHERE cram_md5_inner IS NOT NULL)", 0, NULL, error_r);
 	if (res == NULL)
 		return -1;
 	int r = PQgetvalue(res, 0, 0)[0] == 't' ? 1 : 0;

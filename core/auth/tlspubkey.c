@@ -297,7 +297,7 @@ int gn_tlspubkey_get(struct gn_pool *pool, const char *fingerprint,
 		     struct gn_tlspubkey **key_r, const char **error_r)
 {
 	const char *params[] = { fingerprint };
-	PGresult *res = gn_db_query(
+	PGresult *res = db_query(
 		"SELECT " KEY_COLUMNS "FROM gn_tls_pubkeys k "
 		"JOIN gn_accounts a ON a.id = k.account_id WHERE k.fingerprint = $1",
 		1, params, error_r);
@@ -316,7 +316,7 @@ int gn_tlspubkey_list(struct gn_pool *pool, int64_t account_id,
 	char id[24];
 	snprintf(id, sizeof(id), "%lld", (long long)account_id);
 	const char *params[] = { id };
-	PGresult *res = gn_db_query(
+	PGresult *res = db_query(
 		"SELECT " KEY_COLUMNS "FROM gn_tls_pubkeys k "
 		"JOIN gn_accounts a ON a.id = k.account_id "
 		"WHERE $1::bigint = 0 OR k.account_id = $1::bigint "
@@ -435,7 +435,7 @@ int gn_tlspubkey_add(struct gn_pool *pool, const char *login_address,
 	char *der_hex = bytea_param(cert_der, cert_len);
 	const char *params[] = { fp, id, account->address, name, type,
 				 no_imap_preauth ? "true" : "false", der_hex };
-	PGresult *res = gn_db_query(
+	PGresult *res = db_query(
 		"INSERT INTO gn_tls_pubkeys (fingerprint, account_id, login_address, name, "
 		"key_type, no_imap_preauth, cert_der) VALUES ($1, $2, $3, $4, $5, $6, $7) "
 		"ON CONFLICT (fingerprint) DO NOTHING", 7, params, error_r);
@@ -454,8 +454,8 @@ int gn_tlspubkey_add(struct gn_pool *pool, const char *login_address,
 int gn_tlspubkey_remove(const char *fingerprint, const char **error_r)
 {
 	const char *params[] = { fingerprint };
-	PGresult *res = gn_db_query("DELETE FROM gn_tls_pubkeys WHERE fingerprint = $1",
-				    1, params, error_r);
+	PGresult *res = db_query("DELETE FROM gn_tls_pubkeys WHERE fingerprint = $1",
+				 1, params, error_r);
 	if (res == NULL)
 		return -1;
 	int n = atoi(PQcmdTuples(res));

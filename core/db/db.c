@@ -675,12 +675,12 @@ int db_exec_script(const char *sql, const char **error_r)
 	return 0;
 }
 
-/* ---- gannet/db.h ---- */
+/* ---- gannet/db.h (the result wrappers: result.c) ---- */
 
-PGresult *gn_db_query_params(const char *sql, int nparams,
-			     const char *const *values, const int *lengths,
-			     const int *formats, int result_format,
-			     const char **error_r)
+PGresult *db_query_params(const char *sql, int nparams,
+			  const char *const *values, const int *lengths,
+			  const int *formats, int result_format,
+			  const char **error_r)
 {
 	error_reset();
 	if (db.tx_lost) {
@@ -716,16 +716,16 @@ PGresult *gn_db_query_params(const char *sql, int nparams,
 	return NULL;
 }
 
-PGresult *gn_db_query(const char *sql, int nparams,
-		      const char *const *params, const char **error_r)
+PGresult *db_query(const char *sql, int nparams,
+		   const char *const *params, const char **error_r)
 {
-	return gn_db_query_params(sql, nparams, params, NULL, NULL, 0, error_r);
+	return db_query_params(sql, nparams, params, NULL, NULL, 0, error_r);
 }
 
 int gn_db_exec(const char *sql, int nparams, const char *const *params,
 	       const char **error_r)
 {
-	PGresult *res = gn_db_query(sql, nparams, params, error_r);
+	PGresult *res = db_query(sql, nparams, params, error_r);
 	if (res == NULL)
 		return -1;
 	PQclear(res);
@@ -766,7 +766,7 @@ int gn_db_commit(const char **error_r)
 		return -1;
 	}
 	bool failed_temporary = db.tx_failed_temporary;
-	PGresult *res = gn_db_query("COMMIT", 0, NULL, error_r);
+	PGresult *res = db_query("COMMIT", 0, NULL, error_r);
 	db.tx_open = false;
 	db.tx_failed_temporary = false;
 	if (res == NULL)
@@ -848,7 +848,7 @@ int gn_db_listen(const char *channel, gn_db_notify_fn *fn, void *data,
 	}
 	char *sql = gn_strdup_printf("LISTEN %s", quoted);
 	PQfreemem(quoted);
-	PGresult *res = gn_db_query(sql, 0, NULL, error_r);
+	PGresult *res = db_query(sql, 0, NULL, error_r);
 	gn_free(sql);
 	if (res == NULL) {
 		if (gn_db_error_is_temporary())

@@ -5,10 +5,13 @@
  *              parametrised queries, transactions, reconnecting with
  *              backoff, LISTEN/NOTIFY on the loop;
  *   migrate.c  numbered migrations of the core (db/schema/, compiled in
- *              as db/schema.c) and of the modules (gannet/migrate.h).
+ *              as db/schema.c) and of the modules (gannet/migrate.h);
+ *   result.c   gannet/db.h's queries for modules: libpq's results
+ *              wrapped in struct gn_db_result.
  *
- * The layers above may use libpq's types through this header; modules
- * never see them.  Uses the runtime and base layers.
+ * The layers above may use libpq's types through this header (db_query()
+ * and PGresult); modules never see them.  Uses the runtime and base
+ * layers.
  */
 #ifndef GANNET_DB_INTERNAL_H
 #define GANNET_DB_INTERNAL_H
@@ -18,6 +21,17 @@
 #include <libpq-fe.h>
 #include <gannet/db.h>
 #include <gannet/migrate.h>
+
+/* gn_db_query() and gn_db_query_params() with libpq's result: the
+ * result (the caller PQclear()s it) with status PGRES_TUPLES_OK or
+ * PGRES_COMMAND_OK, or NULL with *error_r set to a message (static until
+ * the next query). */
+PGresult *db_query(const char *sql, int nparams, const char *const *params,
+		   const char **error_r);
+PGresult *db_query_params(const char *sql, int nparams,
+			  const char *const *values, const int *lengths,
+			  const int *formats, int result_format,
+			  const char **error_r);
 
 /* Connects this process (after fork).  Failure to connect at first is an
  * error; later losses reconnect with backoff.  Returns 0 or -1. */

@@ -149,8 +149,8 @@ static long recorded_version(const char *module, const char **error_r)
 {
 	const char *params[1] = { module };
 	const char *err;
-	PGresult *res = gn_db_query("SELECT coalesce(max(version), 0) FROM gn_schema_migrations"
-				    " WHERE module = $1", 1, params, &err);
+	PGresult *res = db_query("SELECT coalesce(max(version), 0) FROM gn_schema_migrations"
+				 " WHERE module = $1", 1, params, &err);
 	if (res == NULL)
 		return fail(error_r, "reading gn_schema_migrations: %s", err);
 	long v = strtol(PQgetvalue(res, 0, 0), NULL, 10);
@@ -163,16 +163,16 @@ int db_check_schema(const char **error_r)
 	const char *err;
 	int pending = 0;
 
-	PGresult *res = gn_db_query("SELECT to_regclass('gn_schema_migrations') IS NOT NULL",
-				    0, NULL, &err);
+	PGresult *res = db_query("SELECT to_regclass('gn_schema_migrations') IS NOT NULL",
+				 0, NULL, &err);
 	if (res == NULL)
 		return fail(error_r, "checking the database schema: %s", err);
 	bool exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
 
 	if (exists) {
-		res = gn_db_query("SELECT module, max(version) FROM gn_schema_migrations"
-				  " GROUP BY module ORDER BY module", 0, NULL, &err);
+		res = db_query("SELECT module, max(version) FROM gn_schema_migrations"
+			       " GROUP BY module ORDER BY module", 0, NULL, &err);
 		if (res == NULL)
 			return fail(error_r, "reading gn_schema_migrations: %s", err);
 		for (int r = 0; r < PQntuples(res); r++) {
@@ -241,9 +241,9 @@ static int apply_one(const char *module, const struct gn_migration *m,
 
 	if (begin_locked(&err) < 0)
 		return fail(error_r, "migration %s %s: %s", module, m->name, err);
-	PGresult *res = gn_db_query("SELECT 1 FROM gn_schema_migrations"
-				    " WHERE module = $1 AND version = $2::integer",
-				    2, params, &err);
+	PGresult *res = db_query("SELECT 1 FROM gn_schema_migrations"
+				 " WHERE module = $1 AND version = $2::integer",
+				 2, params, &err);
 	if (res == NULL)
 		goto failed;
 	bool done = PQntuples(res) > 0;

@@ -855,7 +855,7 @@ struct hdr {
 	size_t len;
 	struct token *toks;
 	size_t ntoks, toks_alloc;
-	struct gn_addr_item *items;
+	struct gn_addr_item **items;	/* each from pool */
 	size_t nitems, items_alloc;
 	const char *first_error;
 };
@@ -1059,8 +1059,8 @@ static struct gn_addr_item *item_add(struct hdr *h, enum gn_addr_item_kind kind)
 		h->items_alloc = h->items_alloc ? h->items_alloc * 2 : 8;
 		h->items = gn_realloc(h->items, h->items_alloc * sizeof(*h->items));
 	}
-	struct gn_addr_item *it = &h->items[h->nitems++];
-	memset(it, 0, sizeof(*it));
+	struct gn_addr_item *it = gn_pool_alloc(h->pool, sizeof(*it));
+	h->items[h->nitems++] = it;
 	it->kind = kind;
 	it->name = "";
 	it->name_raw = "";

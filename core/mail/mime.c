@@ -2167,7 +2167,7 @@ static struct json_object *json_part(const struct gn_mime_part *part, long paren
 	return o;
 }
 
-struct json_object *gn_mime_to_json(const struct gn_mime_message *msg)
+struct json_object *mime_to_json(const struct gn_mime_message *msg)
 {
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "v", json_object_new_int(JSON_VERSION));
@@ -2218,7 +2218,7 @@ struct json_object *gn_mime_to_json(const struct gn_mime_message *msg)
 
 char *gn_mime_to_json_string(const struct gn_mime_message *msg)
 {
-	struct json_object *o = gn_mime_to_json(msg);
+	struct json_object *o = mime_to_json(msg);
 	char *s = gn_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							   JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
@@ -2312,8 +2312,8 @@ static bool json_envelope(struct gn_pool *pool, struct json_object *eo, struct m
 	return true;
 }
 
-int gn_mime_from_json(const struct json_object *cobj, struct gn_mime_message **msg_r,
-		      const char **error_r)
+int mime_from_json(const struct json_object *cobj, struct gn_mime_message **msg_r,
+		   const char **error_r)
 {
 	struct json_object *obj = (struct json_object *)cobj, *v, *parts, *problems;
 	*msg_r = NULL;
@@ -2441,7 +2441,7 @@ int gn_mime_from_json_string(const char *json, size_t len, struct gn_mime_messag
 		*error_r = "MIME structure is not JSON";
 		return -1;
 	}
-	int r = gn_mime_from_json(o, msg_r, error_r);
+	int r = mime_from_json(o, msg_r, error_r);
 	json_object_put(o);
 	return r;
 }

@@ -47,8 +47,8 @@ static int chunk_insert(int64_t blob_id, int seq, const void *data, size_t len,
 	const char *v[3] = { id, sq, data };
 	int lens[3] = { 0, 0, (int)len };
 	int fmts[3] = { 0, 0, 1 };
-	PGresult *res = gn_db_query_params("INSERT INTO gn_blob_chunks (blob_id, seq, data) "
-					   "VALUES ($1, $2, $3)", 3, v, lens, fmts, 0, error_r);
+	PGresult *res = db_query_params("INSERT INTO gn_blob_chunks (blob_id, seq, data) "
+					"VALUES ($1, $2, $3)", 3, v, lens, fmts, 0, error_r);
 	if (res == NULL)
 		return -1;
 	PQclear(res);
@@ -315,9 +315,9 @@ int gn_store_body_read(struct gn_store_body *body, uint64_t offset, void *buf,
 		snprintf(from, sizeof(from), "%" PRIu64, within + 1);
 		snprintf(cnt, sizeof(cnt), "%" PRIu64, n);
 		const char *p[4] = { id, sq, from, cnt };
-		PGresult *res = gn_db_query_params("SELECT substring(data FROM $3::int FOR $4::int) "
-						   "FROM gn_blob_chunks WHERE blob_id = $1 AND seq = $2",
-						   4, p, NULL, NULL, 1, error_r);
+		PGresult *res = db_query_params("SELECT substring(data FROM $3::int FOR $4::int) "
+						"FROM gn_blob_chunks WHERE blob_id = $1 AND seq = $2",
+						4, p, NULL, NULL, 1, error_r);
 		if (res == NULL)
 			return -1;
 		if (PQntuples(res) != 1 || (uint64_t)PQgetlength(res, 0, 0) != n) {

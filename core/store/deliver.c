@@ -551,7 +551,7 @@ uint32_t gn_delivery_current_uid(const struct gn_delivery *d)
 		const char *error = NULL;
 		uint32_t uid = 0;
 		if (gn_store_settle(o->account_id, true, &error) < 0 ||
-		    gn_store_message_uid(o->account_id, o->msg_id, &uid, &error) < 0)
+		    gn_store_message_lookup_uid(o->account_id, o->msg_id, &uid, &error) < 0)
 			gn_log(GN_LOG_WARN, "deliver", "event=uid_unknown source=%s error=%s",
 			       d->source, gn_log_quote(0, error != NULL ? error : "?"));
 		o->uid = uid;
@@ -727,7 +727,7 @@ static int mailbox_resolve(struct gn_delivery *d, struct target *t, const char *
 {
 	/* Only the id: gn_store_mailbox_find() would settle (and wait for
 	 * other deliveries' settles) to report a status nobody reads here. */
-	int r = gn_store_mailbox_id(t->account_id, t->mailbox, &t->mailbox_id, error_r);
+	int r = gn_store_mailbox_lookup_id(t->account_id, t->mailbox, &t->mailbox_id, error_r);
 	if (r < 0)
 		return -1;
 	if (r > 0)
@@ -780,6 +780,7 @@ static void store(struct gn_delivery *d)
 		d->blob = gn_store_blob_writer_new();
 	struct gn_store_message_new m;
 	memset(&m, 0, sizeof(m));
+	m.size = sizeof(m);
 	if (gn_store_blob_finish(d->blob, m.blob_hash, NULL, &error) < 0)
 		goto rollback;
 	for (size_t c = 0; c < d->n_copies; c++) {
@@ -844,7 +845,7 @@ static void settle_after_commit(struct gn_delivery *d)
 	for (size_t c = 0; c < d->n_copies; c++) {
 		struct target *t = &d->targets[d->copies[c]];
 		uint32_t uid = 0;
-		if (t->uid == 0 && gn_store_message_uid(t->account_id, t->msg_id, &uid, &error) > 0)
+		if (t->uid == 0 && gn_store_message_lookup_uid(t->account_id, t->msg_id, &uid, &error) > 0)
 			t->uid = uid;
 	}
 	for (size_t i = 0; i < d->n_targets; i++) {

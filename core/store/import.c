@@ -842,7 +842,7 @@ static int export_mailbox(struct gn_pool *pool, int64_t account_id,
 		if (r < 0)
 			goto out;
 	}
-	struct gn_store_message *msgs = NULL;
+	struct gn_store_message **msgs = NULL;
 	size_t n = 0;
 	if (gn_store_message_list(pool, account_id, mb->id, 1, 0, &msgs, &n, &error) < 0) {
 		fprintf(stderr, "gannet: mailbox %s: %s\n", mb->name, error);
@@ -852,7 +852,7 @@ static int export_mailbox(struct gn_pool *pool, int64_t account_id,
 	const char *letters[MAILDIR_MAX_KEYWORDS];
 	size_t n_letters = 0;
 	for (size_t i = 0; i < n; i++) {
-		const struct gn_store_message *m = &msgs[i];
+		const struct gn_store_message *m = msgs[i];
 		char info[N_MAILDIR_FLAGS + MAILDIR_MAX_KEYWORDS + 1];
 		size_t il = 0;
 		for (size_t f = 0; f < N_MAILDIR_FLAGS; f++)
@@ -925,7 +925,7 @@ static int cmd_export_maildir(int argc, char **argv, void *data)
 		fprintf(stderr, "gannet: %s: %s\n", dir, strerror(errno));
 		goto out;
 	}
-	struct gn_store_mailbox *mbs = NULL;
+	struct gn_store_mailbox **mbs = NULL;
 	size_t n = 0, count = 0;
 	if (gn_store_mailbox_list(pool, acct->id, &mbs, &n, &error) < 0) {
 		fprintf(stderr, "gannet: %s\n", error);
@@ -934,7 +934,7 @@ static int cmd_export_maildir(int argc, char **argv, void *data)
 	char *buf = gn_malloc(IO_SIZE);
 	rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++)
-		if (export_mailbox(pool, acct->id, &mbs[i], dir, buf, &count) < 0)
+		if (export_mailbox(pool, acct->id, mbs[i], dir, buf, &count) < 0)
 			rc = 1;
 	gn_free(buf);
 	printf("exported %zu messages from %zu mailboxes of %s to %s\n", count, n, acct->name, dir);

@@ -6,7 +6,8 @@
  *   mailbox.c  mailboxes, subscriptions and messages;
  *   blob.c     message bodies: blobs written and read in chunks;
  *   deliver.c  the delivery pipeline (gannet/deliver.h);
- *   import.c   `gannet import` and `gannet export`.
+ *   import.c   `gannet import` and `gannet export`;
+ *   handles.c  the accessors of the opaque objects of gannet/store.h.
  *
  * Uses the mail (MIME, addresses), db, runtime and base layers.
  */
@@ -16,6 +17,7 @@
 #include "db/internal.h"
 #include "mail/internal.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <gannet/store.h>
 #include <gannet/deliver.h>
@@ -25,6 +27,88 @@
 #define MAILBOX_LEVELS_MAX 32
 #define KEYWORD_MAX 100
 #define UID_MAX 4294967295ULL
+
+/* ---- the objects of gannet/store.h (handles.c) ----
+ * Opaque to modules, which read them through the accessors in handles.c;
+ * the store's own code uses the members.  Members may be added anywhere:
+ * modules only ever see pointers. */
+
+struct gn_store_domain {
+	int64_t id;
+	const char *name;		/* A-labels, lower case */
+	const char *name_utf8;		/* U-labels, for display */
+	/* Each code point is a catchall separator ("+" or "+-"); "" none. */
+	const char *catchall_separators;
+};
+
+struct gn_store_account {
+	int64_t id;
+	const char *name;
+	const char *full_name;		/* "" when none */
+	/* NULL: may log in; else the message a refused login gets. */
+	const char *login_disabled;
+	uint64_t modseq;		/* the last modseq handed out */
+	uint64_t total_size;		/* bytes of its settled messages */
+};
+
+struct gn_store_address {
+	const char *address;		/* canonical (gn_addr_to_string) */
+	const char *display;		/* with U-labels (gn_addr_to_display) */
+	int64_t account_id;
+	const char *account;		/* the account's name */
+};
+
+struct gn_store_mailbox {
+	int64_t account_id;
+	int64_t id;
+	const char *name;		/* NFC, "/"-separated, "Inbox" spelled so */
+	enum gn_store_special_use special_use;
+	bool subscribed;
+	/* STATUS (RFC 9051 6.3.11, RFC 7162 3.1.1), exact: */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	uint64_t messages;
+	uint64_t unseen;		/* without \Seen */
+	uint64_t deleted;		/* with \Deleted */
+	uint64_t size;			/* bytes of its messages */
+	uint64_t deleted_size;		/* bytes of those with \Deleted */
+};
+
+struct gn_store_message {
+	int64_t account_id;
+	int64_t mailbox_id;
+	int64_t id;			/* unique in the account, kept by nothing
+					   else: a copy gets a new one */
+	uint32_t uid;
+	uint64_t modseq;
+	uint64_t size;			/* prefix + body */
+	unsigned flags;
+	const char **keywords;
+	size_t n_keywords;
+	time_t internal_date;
+	unsigned char blob_hash[GN_STORE_HASH_SIZE];
+	uint64_t prefix_len;
+	/* Envelope: from the MIME parse, NULL when absent. */
+	const char *subject;		/* decoded */
+	const char *from;		/* decoded From field */
+	const char *message_id;
+	time_t date;			/* Date field, 0 when absent */
+	/* The stored gn_mime_to_json_string() text; NULL when none, and
+	 * always NULL from gn_store_message_list(). */
+	const char *mime_json;
+};
+
+/* The smallest struct gn_store_message_new a caller may pass: the first
+ * one (ABI 1.0), which ends with mime. */
+#define STORE_MESSAGE_NEW_SIZE_1_0 \
+	(offsetof(struct gn_store_message_new, mime) + \
+	 sizeof(((struct gn_store_message_new *)0)->mime))
+/* Copies the caller's struct gn_store_message_new by its own size into
+ * *copy (members it does not have are zero): 0, or -1 with *error_r when
+ * its size is smaller than STORE_MESSAGE_NEW_SIZE_1_0. */
+int store_message_new_copy(const struct gn_store_message_new *m,
+			   struct gn_store_message_new *copy, const char **error_r);
 
 /* An empty UID list that is not NULL. */
 extern const uint32_t store_no_uids[1];
@@ -46,7 +130,7 @@ const char *store_u64s(struct gn_pool *pool, uint64_t v);
 /* Result values: 0 / NULL for SQL NULL; strings copied to pool. */
 int64_t store_col_i64(const PGresult *res, int row, int col);
 const char *store_col_str(struct gn_pool *pool, const PGresult *res, int row, int col);
-/* gn_db_query(); store_q_count() returns the rows affected, or -1. */
+/* db_query(); store_q_count() returns the rows affected, or -1. */
 PGresult *store_q(const char *sql, int n, const char *const *params, const char **error_r);
 int64_t store_q_count(const char *sql, int n, const char *const *params, const char **error_r);
 bool store_hash_from_hex(const char *s, unsigned char hash[GN_STORE_HASH_SIZE]);

@@ -177,8 +177,8 @@ static void settle_for_read(int64_t account_id)
 		       account_id, gn_log_quote(0, err != NULL ? err : "?"));
 }
 
-int gn_store_mailbox_id(int64_t account_id, const char *name, int64_t *id_r,
-			const char **error_r)
+int gn_store_mailbox_lookup_id(int64_t account_id, const char *name,
+			       int64_t *id_r, const char **error_r)
 {
 	struct gn_pool *tmp = gn_pool_new();
 	const char *norm, *err;
@@ -236,7 +236,7 @@ int gn_store_mailbox_find_special(struct gn_pool *pool, int64_t account_id,
 }
 
 int gn_store_mailbox_list(struct gn_pool *pool, int64_t account_id,
-			  struct gn_store_mailbox **list_r, size_t *count_r,
+			  struct gn_store_mailbox ***list_r, size_t *count_r,
 			  const char **error_r)
 {
 	settle_for_read(account_id);
@@ -246,9 +246,11 @@ int gn_store_mailbox_list(struct gn_pool *pool, int64_t account_id,
 	if (res == NULL)
 		return -1;
 	size_t n = (size_t)PQntuples(res);
-	struct gn_store_mailbox *list = gn_pool_alloc(pool, (n + 1) * sizeof(*list));
-	for (size_t i = 0; i < n; i++)
-		mailbox_from_row(pool, res, (int)i, &list[i]);
+	struct gn_store_mailbox **list = gn_pool_alloc(pool, (n + 1) * sizeof(*list));
+	for (size_t i = 0; i < n; i++) {
+		list[i] = gn_pool_alloc(pool, sizeof(*list[i]));
+		mailbox_from_row(pool, res, (int)i, list[i]);
+	}
 	PQclear(res);
 	*list_r = list;
 	*count_r = n;
@@ -798,15 +800,15 @@ static int message_add(struct gn_pool *pool, const struct gn_store_message_new *
 	int fmts[16] = { 0 };
 	lens[5] = (int)m->prefix_len;
 	fmts[5] = 1;
-	res = gn_db_query_params("INSERT INTO gn_messages (account_id, mailbox_id, uid, modseq, blob_id, "
-				 "prefix, size, flags, keywords, internal_date, mime, subject, from_field, "
-				 "message_id, sent_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-				 "COALESCE(to_timestamp($10::double precision), now()), $11::jsonb, $12, $13, "
-				 "$14, to_timestamp($15::double precision)) RETURNING id, "
-				 "extract(epoch FROM internal_date)::bigint, "
-				 "CASE WHEN $16::text IS NULL THEN NULL ELSE "
-				 "pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $16) END",
-				 16, v, lens, fmts, 0, error_r);
+	res = db_query_params("INSERT INTO gn_messages (account_id, mailbox_id, uid, modseq, blob_id, "
+			      "prefix, size, flags, keywords, internal_date, mime, subject, from_field, "
+			      "message_id, sent_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+			      "COALESCE(to_timestamp($10::double precision), now()), $11::jsonb, $12, $13, "
+			      "$14, to_timestamp($15::double precision)) RETURNING id, "
+			      "extract(epoch FROM internal_date)::bigint, "
+			      "CASE WHEN $16::text IS NULL THEN NULL ELSE "
+			      "pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $16) END",
+			      16, v, lens, fmts, 0, error_r);
 	if (res == NULL) {
 		if (strcmp(gn_db_error_sqlstate(), "23503") == 0)
 			*error_r = store_errf("no such mailbox: %" PRId64, m->mailbox_id);
@@ -851,7 +853,7 @@ end:
 			gn_log(GN_LOG_WARN, "core", "event=settle_failed account=%" PRId64 " error=%s",
 			       m->account_id, gn_log_quote(0, err != NULL ? err : "?"));
 		if (ret == 0 && uid_r != NULL && *uid_r == 0 && id_r != NULL)
-			gn_store_message_uid(m->account_id, *id_r, uid_r, &err);
+			gn_store_message_lookup_uid(m->account_id, *id_r, uid_r, &err);
 	}
 out:
 	gn_pool_free(&tmp);
@@ -862,13 +864,19 @@ int gn_store_message_add(struct gn_pool *pool,
 			 const struct gn_store_message_new *m,
 			 struct gn_store_message **msg_r, const char **error_r)
 {
-	return message_add(pool, m, ADD_NOW, msg_r, NULL, NULL, error_r);
+	struct gn_store_message_new copy;
+	if (store_message_new_copy(m, &copy, error_r) < 0)
+		return -1;
+	return message_add(pool, &copy, ADD_NOW, msg_r, NULL, NULL, error_r);
 }
 
 int gn_store_message_add_pending(const struct gn_store_message_new *m,
 				 int64_t *id_r, const char **error_r)
 {
-	return message_add(NULL, m, ADD_PENDING, NULL, id_r, NULL, error_r);
+	struct gn_store_message_new copy;
+	if (store_message_new_copy(m, &copy, error_r) < 0)
+		return -1;
+	return message_add(NULL, &copy, ADD_PENDING, NULL, id_r, NULL, error_r);
 }
 
 int gn_store_message_deliver(const struct gn_store_message_new *m,
@@ -876,7 +884,10 @@ int gn_store_message_deliver(const struct gn_store_message_new *m,
 {
 	int64_t id = 0;
 	uint32_t uid = 0;
-	int r = message_add(NULL, m, ADD_DELIVER, NULL, &id, &uid, error_r);
+	struct gn_store_message_new copy;
+	if (store_message_new_copy(m, &copy, error_r) < 0)
+		return -1;
+	int r = message_add(NULL, &copy, ADD_DELIVER, NULL, &id, &uid, error_r);
 	if (r == 0 && id_r != NULL)
 		*id_r = id;
 	if (r == 0 && uid_r != NULL)
@@ -905,7 +916,7 @@ int gn_store_message_get(struct gn_pool *pool, int64_t account_id,
 
 int gn_store_message_list(struct gn_pool *pool, int64_t account_id,
 			  int64_t mailbox_id, uint32_t uid_min, uint32_t uid_max,
-			  struct gn_store_message **list_r, size_t *count_r,
+			  struct gn_store_message ***list_r, size_t *count_r,
 			  const char **error_r)
 {
 	settle_for_read(account_id);
@@ -917,9 +928,11 @@ int gn_store_message_list(struct gn_pool *pool, int64_t account_id,
 	if (res == NULL)
 		return -1;
 	size_t n = (size_t)PQntuples(res);
-	struct gn_store_message *list = gn_pool_alloc(pool, (n + 1) * sizeof(*list));
-	for (size_t i = 0; i < n; i++)
-		message_from_row(pool, res, (int)i, &list[i], false);
+	struct gn_store_message **list = gn_pool_alloc(pool, (n + 1) * sizeof(*list));
+	for (size_t i = 0; i < n; i++) {
+		list[i] = gn_pool_alloc(pool, sizeof(*list[i]));
+		message_from_row(pool, res, (int)i, list[i], false);
+	}
 	PQclear(res);
 	*list_r = list;
 	*count_r = n;
@@ -1463,8 +1476,8 @@ out:
 	return ret;
 }
 
-int gn_store_message_uid(int64_t account_id, int64_t message_id,
-			 uint32_t *uid_r, const char **error_r)
+int gn_store_message_lookup_uid(int64_t account_id, int64_t message_id,
+				uint32_t *uid_r, const char **error_r)
 {
 	char a[32], m[32];
 	snprintf(a, sizeof(a), "%" PRId64, account_id);

@@ -88,7 +88,7 @@ const char *store_col_str(struct gn_pool *pool, const PGresult *res, int row, in
 PGresult *store_q(const char *sql, int n, const char *const *params,
 		   const char **error_r)
 {
-	return gn_db_query(sql, n, params, error_r);
+	return db_query(sql, n, params, error_r);
 }
 
 /* Runs a statement and returns its number of affected rows, or -1. */
@@ -414,16 +414,18 @@ out:
 	return ret;
 }
 
-int gn_store_domain_list(struct gn_pool *pool, struct gn_store_domain **list_r,
+int gn_store_domain_list(struct gn_pool *pool, struct gn_store_domain ***list_r,
 			 size_t *count_r, const char **error_r)
 {
 	PGresult *res = store_q("SELECT " DOMAIN_COLS " FROM gn_domains ORDER BY name", 0, NULL, error_r);
 	if (res == NULL)
 		return -1;
 	size_t n = (size_t)PQntuples(res);
-	struct gn_store_domain *list = gn_pool_alloc(pool, (n + 1) * sizeof(*list));
-	for (size_t i = 0; i < n; i++)
-		domain_from_row(pool, res, (int)i, &list[i]);
+	struct gn_store_domain **list = gn_pool_alloc(pool, (n + 1) * sizeof(*list));
+	for (size_t i = 0; i < n; i++) {
+		list[i] = gn_pool_alloc(pool, sizeof(*list[i]));
+		domain_from_row(pool, res, (int)i, list[i]);
+	}
 	PQclear(res);
 	*list_r = list;
 	*count_r = n;
@@ -619,16 +621,18 @@ out:
 }
 
 int gn_store_account_list(struct gn_pool *pool,
-			  struct gn_store_account **list_r, size_t *count_r,
+			  struct gn_store_account ***list_r, size_t *count_r,
 			  const char **error_r)
 {
 	PGresult *res = store_q("SELECT " ACCOUNT_COLS " FROM gn_accounts ORDER BY name", 0, NULL, error_r);
 	if (res == NULL)
 		return -1;
 	size_t n = (size_t)PQntuples(res);
-	struct gn_store_account *list = gn_pool_alloc(pool, (n + 1) * sizeof(*list));
-	for (size_t i = 0; i < n; i++)
-		account_from_row(pool, res, (int)i, &list[i]);
+	struct gn_store_account **list = gn_pool_alloc(pool, (n + 1) * sizeof(*list));
+	for (size_t i = 0; i < n; i++) {
+		list[i] = gn_pool_alloc(pool, sizeof(*list[i]));
+		account_from_row(pool, res, (int)i, list[i]);
+	}
 	PQclear(res);
 	*list_r = list;
 	*count_r = n;
@@ -849,7 +853,7 @@ static void address_from_parts(struct gn_pool *pool, const char *localpart,
 }
 
 int gn_store_address_list(struct gn_pool *pool, int64_t account_id,
-			  struct gn_store_address **list_r, size_t *count_r,
+			  struct gn_store_address ***list_r, size_t *count_r,
 			  const char **error_r)
 {
 	const char *p[1] = { store_i64s(pool, account_id) };
@@ -859,12 +863,13 @@ int gn_store_address_list(struct gn_pool *pool, int64_t account_id,
 	if (res == NULL)
 		return -1;
 	size_t n = (size_t)PQntuples(res);
-	struct gn_store_address *list = gn_pool_alloc(pool, (n + 1) * sizeof(*list));
+	struct gn_store_address **list = gn_pool_alloc(pool, (n + 1) * sizeof(*list));
 	for (size_t i = 0; i < n; i++) {
+		struct gn_store_address *a = list[i] = gn_pool_alloc(pool, sizeof(*a));
 		address_from_parts(pool, PQgetvalue(res, (int)i, 0), PQgetvalue(res, (int)i, 1),
-				   &list[i].address, &list[i].display);
-		list[i].account_id = store_col_i64(res, (int)i, 2);
-		list[i].account = store_col_str(pool, res, (int)i, 3);
+				   &a->address, &a->display);
+		a->account_id = store_col_i64(res, (int)i, 2);
+		a->account = store_col_str(pool, res, (int)i, 3);
 	}
 	PQclear(res);
 	*list_r = list;
@@ -995,7 +1000,7 @@ static int cli_domain_list(int argc, char **argv, void *data)
 	if (argc != 1)
 		return cli_usage("config domain list");
 	struct gn_pool *pool = gn_pool_new();
-	struct gn_store_domain *list;
+	struct gn_store_domain **list;
 	size_t n;
 	const char *err;
 	if (gn_store_domain_list(pool, &list, &n, &err) < 0) {
@@ -1003,11 +1008,11 @@ static int cli_domain_list(int argc, char **argv, void *data)
 		return cli_fail(err);
 	}
 	for (size_t i = 0; i < n; i++) {
-		printf("%s", list[i].name);
-		if (strcmp(list[i].name, list[i].name_utf8) != 0)
-			printf(" (%s)", list[i].name_utf8);
-		if (list[i].catchall_separators[0] != '\0')
-			printf(" catchall-separators=%s", list[i].catchall_separators);
+		printf("%s", list[i]->name);
+		if (strcmp(list[i]->name, list[i]->name_utf8) != 0)
+			printf(" (%s)", list[i]->name_utf8);
+		if (list[i]->catchall_separators[0] != '\0')
+			printf(" catchall-separators=%s", list[i]->catchall_separators);
 		printf("\n");
 	}
 	gn_pool_free(&pool);
@@ -1047,7 +1052,7 @@ static int cli_account_list(int argc, char **argv, void *data)
 	if (argc != 1)
 		return cli_usage("config account list");
 	struct gn_pool *pool = gn_pool_new();
-	struct gn_store_account *list;
+	struct gn_store_account **list;
 	size_t n;
 	const char *err;
 	int ret = 0;
@@ -1056,19 +1061,19 @@ static int cli_account_list(int argc, char **argv, void *data)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct gn_store_address *addrs;
+		struct gn_store_address **addrs;
 		size_t na;
-		if (gn_store_address_list(pool, list[i].id, &addrs, &na, &err) < 0) {
+		if (gn_store_address_list(pool, list[i]->id, &addrs, &na, &err) < 0) {
 			ret = cli_fail(err);
 			goto out;
 		}
-		printf("%s", list[i].name);
+		printf("%s", list[i]->name);
 		for (size_t j = 0; j < na; j++)
-			printf("%s%s", j == 0 ? "\t" : ", ", addrs[j].display);
-		if (list[i].full_name[0] != '\0')
-			printf("\t\"%s\"", list[i].full_name);
-		if (list[i].login_disabled != NULL)
-			printf("\tdisabled: %s", list[i].login_disabled);
+			printf("%s%s", j == 0 ? "\t" : ", ", addrs[j]->display);
+		if (list[i]->full_name[0] != '\0')
+			printf("\t\"%s\"", list[i]->full_name);
+		if (list[i]->login_disabled != NULL)
+			printf("\tdisabled: %s", list[i]->login_disabled);
 		printf("\n");
 	}
 out:

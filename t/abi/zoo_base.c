@@ -14,7 +14,7 @@
 #include <gannet/config.h>
 #include <gannet/hook.h>
 #include <gannet/log.h>
-#include <gannet/runner.h>
+#include <gannet/cli.h>
 #include <gannet/service.h>
 
 struct zoo_base_ops {

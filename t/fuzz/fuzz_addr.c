@@ -90,8 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct gn_addr_list list;
 	gn_addr_parse_header(pool, s, len, &list, &error);
 	for (size_t i = 0; i < list.count; i++)
-		if (list.items[i].addr != NULL)
-			check_roundtrip(pool, list.items[i].addr);
+		if (list.items[i]->addr != NULL)
+			check_roundtrip(pool, list.items[i]->addr);
 
 	char *pw, *pw2;
 	if (gn_precis_opaque(s, len, &pw, &error) == 0) {

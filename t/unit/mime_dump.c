@@ -1,6 +1,6 @@
 /*
  * t/unit/mime_dump: parses a message file with the streaming MIME parser
- * and prints the result as JSON (gn_mime_to_json) on stdout; for
+ * and prints the result as JSON (gn_mime_to_json_string) on stdout; for
  * t/integration/070-mime-python.t and for looking at a message by hand.
  *
  *   mime_dump [-c CHUNK] [-l DEPTH,HEADER,PARTS,FIELDS] FILE|-

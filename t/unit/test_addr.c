@@ -74,7 +74,7 @@ static const char *header_n(const char *v, size_t len, int *ret)
 		return "no error string";
 	struct gn_buf *buf = gn_buf_new(0);
 	for (size_t i = 0; i < list.count; i++) {
-		const struct gn_addr_item *it = &list.items[i];
+		const struct gn_addr_item *it = list.items[i];
 		const char *x;
 		switch (it->kind) {
 		case GN_ADDR_GROUP_START:
@@ -503,17 +503,17 @@ static void test_header(void)
 	gn_addr_parse_header(pool, v, strlen(v), &list, &error);
 	ok(list.count == 1, "one item");
 	if (list.count == 1) {
-		is_str(list.items[0].name_raw, "A \"B\"", "name_raw is unquoted");
-		is_str(list.items[0].text, "\"A \\\"B\\\"\" (c) <a@example.com>", "text is the mailbox as written, trimmed");
-		ok(list.items[0].group == NULL, "outside a group");
+		is_str(list.items[0]->name_raw, "A \"B\"", "name_raw is unquoted");
+		is_str(list.items[0]->text, "\"A \\\"B\\\"\" (c) <a@example.com>", "text is the mailbox as written, trimmed");
+		ok(list.items[0]->group == NULL, "outside a group");
 	}
 	v = "=?UTF-8?Q?Gr=C3=BCn?= <g@example.com>";
 	gn_addr_parse_header(pool, v, strlen(v), &list, &error);
 	if (list.count == 1)
-		is_str(list.items[0].name_raw, "=?UTF-8?Q?Gr=C3=BCn?=", "name_raw keeps encoded words");
+		is_str(list.items[0]->name_raw, "=?UTF-8?Q?Gr=C3=BCn?=", "name_raw keeps encoded words");
 	v = "Friends: a@example.com;";
 	gn_addr_parse_header(pool, v, strlen(v), &list, &error);
-	ok(list.count == 3 && list.items[1].group != NULL && strcmp(list.items[1].group, "Friends") == 0,
+	ok(list.count == 3 && list.items[1]->group != NULL && strcmp(list.items[1]->group, "Friends") == 0,
 	   "a mailbox knows its group");
 
 	/* Many addresses: linear, no crash. */

@@ -197,7 +197,7 @@ static void test_helpers(void)
 static char *q1(const char *sql, int n, const char *const *params)
 {
 	const char *err;
-	PGresult *r = gn_db_query(sql, n, params, &err);
+	PGresult *r = db_query(sql, n, params, &err);
 	if (r == NULL) {
 		diag("%s: %s", sql, err);
 		return NULL;

@@ -115,7 +115,7 @@ static bool outside_is(const char *sql, const char *want)
 static char *query1(const char *sql, int n, const char *const *params)
 {
 	const char *err;
-	PGresult *r = gn_db_query(sql, n, params, &err);
+	PGresult *r = db_query(sql, n, params, &err);
 	if (r == NULL) {
 		diag("%s: %s", sql, err);
 		return NULL;
@@ -217,21 +217,59 @@ static void test_queries(void)
 	static const char bin[5] = { 'a', '\0', 'b', '\xff', 'c' };
 	const char *vals[1] = { bin };
 	int lens[1] = { 5 }, fmts[1] = { 1 };
-	PGresult *r = gn_db_query_params("SELECT length($1::bytea), $1::bytea", 1, vals,
-					 lens, fmts, 1, &err);
-	ok(r != NULL, "binary parameter and binary result");
-	if (r != NULL) {
-		is_int(PQgetlength(r, 0, 1), 5, "binary result has all 5 bytes");
-		ok(memcmp(PQgetvalue(r, 0, 1), bin, 5) == 0, "binary bytes round-trip");
-		PQclear(r);
+	struct gn_db_result *res = gn_db_query_params("SELECT length($1::bytea), $1::bytea, NULL::bytea",
+						      1, vals, lens, fmts, 1, &err);
+	ok(res != NULL, "binary parameter and binary result");
+	if (res != NULL) {
+		size_t blen = 0;
+		const void *bv = gn_db_result_binary(res, 0, 1, &blen);
+		is_int((long long)blen, 5, "binary result has all 5 bytes");
+		ok(bv != NULL && memcmp(bv, bin, 5) == 0, "binary bytes round-trip");
+		is_int((long long)gn_db_result_length(res, 0, 1), 5, "gn_db_result_length agrees");
+		bv = gn_db_result_binary(res, 0, 2, &blen);
+		ok(bv == NULL && blen == 0, "a binary NULL is NULL, length 0");
 	}
-	r = gn_db_query_params("INSERT INTO t (v, b) VALUES ('bin', $1) RETURNING encode(b, 'hex')",
-			       1, vals, lens, fmts, 0, &err);
-	is_str(r ? PQgetvalue(r, 0, 0) : NULL, "610062ff63", "binary parameter stored as bytea");
-	PQclear(r);
+	gn_db_result_free(&res);
+	ok(res == NULL, "gn_db_result_free sets the pointer to NULL");
+	gn_db_result_free(&res);
+	gn_db_result_free(NULL);
+	res = gn_db_query_params("INSERT INTO t (v, b) VALUES ('bin', $1) RETURNING encode(b, 'hex')",
+				 1, vals, lens, fmts, 0, &err);
+	is_str(res ? gn_db_result_value(res, 0, 0) : NULL, "610062ff63", "binary parameter stored as bytea");
+	gn_db_result_free(&res);
+
+	/* The public result type, read as a module reads it. */
+	res = gn_db_query("SELECT 'a'::text AS word, NULL::int AS nothing, 42 AS n "
+			  "UNION ALL SELECT 'bc', 7, 43", 0, NULL, &err);
+	ok(res != NULL, "gn_db_query returns a struct gn_db_result");
+	if (res != NULL) {
+		is_int((long long)gn_db_result_rows(res), 2, "rows");
+		is_int((long long)gn_db_result_columns(res), 3, "columns");
+		is_str(gn_db_result_column_name(res, 1), "nothing", "column name");
+		ok(gn_db_result_column_name(res, 3) == NULL, "no name past the last column");
+		is_int(gn_db_result_column_index(res, "n"), 2, "column index by name");
+		is_int(gn_db_result_column_index(res, "missing"), -1, "-1 for an unknown column");
+		is_str(gn_db_result_value(res, 1, 0), "bc", "text value");
+		is_int((long long)gn_db_result_length(res, 1, 0), 2, "its length");
+		ok(gn_db_result_is_null(res, 0, 1) && !gn_db_result_is_null(res, 1, 1),
+		   "SQL NULL told apart");
+		is_str(gn_db_result_value(res, 0, 1), "", "a NULL value reads as \"\"");
+		ok(gn_db_result_value(res, 2, 0) == NULL && gn_db_result_value(res, 0, 3) == NULL &&
+		   gn_db_result_is_null(res, 2, 0) && gn_db_result_length(res, 0, 9) == 0,
+		   "out of range: NULL, null, length 0");
+		is_int((long long)gn_db_result_affected_rows(res), 2, "a SELECT's row count");
+	}
+	gn_db_result_free(&res);
+	const char *pupd[1] = { "bin" };
+	res = gn_db_query("UPDATE t SET b = NULL WHERE v = $1 OR v IS NULL", 1, pupd, &err);
+	ok(res != NULL && gn_db_result_rows(res) == 0 && gn_db_result_columns(res) == 0 &&
+	   gn_db_result_affected_rows(res) == 2, "an UPDATE: no rows, 2 affected");
+	gn_db_result_free(&res);
+	res = gn_db_query("SELEC 1", 0, NULL, &err);
+	ok(res == NULL && strstr(err, "syntax error") != NULL, "an error: NULL with the message");
 
 	/* Errors. */
-	r = gn_db_query("SELEC 1", 0, NULL, &err);
+	PGresult *r = db_query("SELEC 1", 0, NULL, &err);
 	ok(r == NULL, "a syntax error fails");
 	like(err, "syntax error", "the message says syntax error");
 	is_str(gn_db_error_sqlstate(), "42601", "SQLSTATE of a syntax error");
@@ -326,13 +364,13 @@ static void test_reconnect_sync(void)
 	const char *err = NULL;
 
 	server_down();
-	PGresult *r = gn_db_query("SELECT 1", 0, NULL, &err);
+	PGresult *r = db_query("SELECT 1", 0, NULL, &err);
 	ok(r == NULL, "a query after the server went away fails");
 	PQclear(r);
 	is_int(gn_db_error_is_temporary(), 1, "as temporary");
 	like(err, "connection", "the message says the connection broke");
 
-	r = gn_db_query("SELECT 1", 0, NULL, &err);
+	r = db_query("SELECT 1", 0, NULL, &err);
 	ok(r == NULL && gn_db_error_is_temporary(), "the next query at once fails as temporary too");
 	PQclear(r);
 	like(err, "reconnecting", "without a connection attempt before the backoff passed");
@@ -343,7 +381,7 @@ static void test_reconnect_sync(void)
 	double deadline = mono() + 30;
 	while (v == NULL && mono() < deadline) {
 		sleep_ms(150);
-		r = gn_db_query("SELECT 42", 0, NULL, &err);
+		r = db_query("SELECT 42", 0, NULL, &err);
 		if (r != NULL) {
 			v = gn_strdup(PQgetvalue(r, 0, 0));
 			PQclear(r);

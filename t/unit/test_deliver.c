@@ -625,7 +625,7 @@ static void test_db_down(void)
 	double deadline = mono() + 15;
 	const char *err;
 	PGresult *r = NULL;
-	while (mono() < deadline && (r = gn_db_query("SELECT 1", 0, NULL, &err)) == NULL) {
+	while (mono() < deadline && (r = db_query("SELECT 1", 0, NULL, &err)) == NULL) {
 		struct gn_timer *w = gn_timer_new(100, false, guard_cb, NULL);
 		guard_fired = false;
 		while (!guard_fired)
@@ -645,7 +645,7 @@ static void test_db_down(void)
 	is_str(result_str(d, 0), "451 4.3.0", "451 4.3.0");
 	gn_delivery_free(&d);
 	deadline = mono() + 15;
-	while (mono() < deadline && (r = gn_db_query("SELECT 1", 0, NULL, &err)) == NULL) {
+	while (mono() < deadline && (r = db_query("SELECT 1", 0, NULL, &err)) == NULL) {
 		struct gn_timer *w = gn_timer_new(100, false, guard_cb, NULL);
 		guard_fired = false;
 		while (!guard_fired)

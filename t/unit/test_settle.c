@@ -48,7 +48,7 @@ static double mono(void)
 static long long query_int(const char *sql, int n, const char *const *params)
 {
 	const char *err;
-	PGresult *r = gn_db_query(sql, n, params, &err);
+	PGresult *r = db_query(sql, n, params, &err);
 	if (r == NULL) {
 		diag("%s: %s", sql, err);
 		return -1;
@@ -107,6 +107,7 @@ static int deliver_one(const char *name, bool settle, int64_t *id_r, const char 
 	snprintf(body, sizeof(body), "Subject: %s\r\n\r\nbody of %s\r\n", name, name);
 	struct gn_store_message_new m;
 	memset(&m, 0, sizeof(m));
+	m.size = sizeof(m);
 	m.account_id = account;
 	m.mailbox_id = inbox;
 	char prefix[128];
@@ -180,7 +181,7 @@ static int reader_main(int fd)
 		bool last = read(fd, &c, 1) == 1;	/* nonblocking: 1 once they are done */
 		struct gn_pool *pool = gn_pool_new();
 		struct gn_store_mailbox *mb;
-		struct gn_store_message *list;
+		struct gn_store_message **list;
 		size_t n;
 		if (gn_store_mailbox_get(pool, account, inbox, &mb, &err) != 1 ||
 		    gn_store_message_list(pool, account, inbox, 1, 0, &list, &n, &err) < 0) {
@@ -193,10 +194,10 @@ static int reader_main(int fd)
 			bad++;
 		}
 		for (size_t i = 0; i < n; i++) {
-			uint32_t uid = list[i].uid;
-			if (uid == 0 || uid > TOTAL || list[i].modseq == 0) {
+			uint32_t uid = list[i]->uid;
+			if (uid == 0 || uid > TOTAL || list[i]->modseq == 0) {
 				fprintf(stderr, "reader: a message with UID %u modseq %" PRIu64 "\n",
-					uid, list[i].modseq);
+					uid, list[i]->modseq);
 				bad++;
 				continue;
 			}
@@ -349,10 +350,10 @@ static void test_left_pending(void)
 	int pr = gn_store_account_pending_size(account, &psize, &err);
 	ok(pr == 0 && psize > 0, "the account's pending size counts it (%" PRIu64 " bytes)", psize);
 	uint32_t uid = 99;
-	is_int(gn_store_message_uid(account, id, &uid, &err), 0, "it has no UID yet");
+	is_int(gn_store_message_lookup_uid(account, id, &uid, &err), 0, "it has no UID yet");
 
 	/* Inside a transaction a reader does not settle: it must not see it. */
-	struct gn_store_message *list = NULL;
+	struct gn_store_message **list = NULL;
 	size_t n = 0;
 	gn_db_begin(&err);
 	ok(gn_store_mailbox_get(pool, account, inbox, &mb, &err) == 1 &&
@@ -372,7 +373,7 @@ static void test_left_pending(void)
 	/* The runner job's work. */
 	is_int(store_settle_all(&err), 1, "the runner's settle numbers it");
 	is_int(pending_rows(), 0, "nothing pending");
-	int ur = gn_store_message_uid(account, id, &uid, &err);
+	int ur = gn_store_message_lookup_uid(account, id, &uid, &err);
 	ok(ur == 1 && uid == before->uidnext, "it got the next UID (%u)", uid);
 	ok(gn_store_account_pending_size(account, &psize, &err) == 0 && psize == 0, "no pending size");
 	ok(counters_exact(), "counters exact");
@@ -382,17 +383,18 @@ static void test_left_pending(void)
 	ok(gn_store_mailbox_get(pool, account, inbox, &mb, &err) == 1 &&
 	   mb->messages == before->messages + 2 && mb->uidnext == before->uidnext + 2 &&
 	   mb->highestmodseq > before->highestmodseq, "a reader's status settles it first");
-	ok(gn_store_message_uid(account, id, &uid, &err) == 1 && uid == before->uidnext + 1,
+	ok(gn_store_message_lookup_uid(account, id, &uid, &err) == 1 && uid == before->uidnext + 1,
 	   "with the UID after");
 	ok(deliver_one("crashed-3", false, &id, &err) == 0 &&
 	   gn_store_message_list(pool, account, inbox, mb->uidnext, 0, &list, &n, &err) == 0 &&
-	   n == 1 && list[0].uid == mb->uidnext, "a message list settles first too");
+	   n == 1 && list[0]->uid == mb->uidnext, "a message list settles first too");
 	ok(counters_exact(), "counters exact");
 
 	/* A lone delivery is numbered inside its own transaction. */
 	{
 		struct gn_store_message_new m;
 		memset(&m, 0, sizeof(m));
+		m.size = sizeof(m);
 		m.account_id = account;
 		m.mailbox_id = inbox;
 		int64_t lid = 0;
@@ -403,7 +405,7 @@ static void test_left_pending(void)
 		int a3 = gn_store_settle(account, false, &err);
 		int a4 = gn_db_commit(&err);
 		ok(a1 == 0 && a2 == 0 && a3 == 1 && a4 == 0 &&
-		   gn_store_message_uid(account, lid, &luid, &err) == 1 && luid > 0,
+		   gn_store_message_lookup_uid(account, lid, &luid, &err) == 1 && luid > 0,
 		   "a lone delivery is numbered in its own transaction (%d %d %d %d)", a1, a2, a3, a4);
 	}
 

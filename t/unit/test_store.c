@@ -27,7 +27,7 @@ static PGconn *listener;	/* a second connection, LISTENing */
 static char *query1(const char *sql, int n, const char *const *params)
 {
 	const char *err;
-	PGresult *r = gn_db_query(sql, n, params, &err);
+	PGresult *r = db_query(sql, n, params, &err);
 	if (r == NULL) {
 		diag("%s: %s", sql, err);
 		return NULL;
@@ -151,10 +151,10 @@ static void test_domains(void)
 	like(err, "separators", "saying which argument");
 	ok(gn_store_domain_add(pool, "multi.example", "+-", NULL, &err) == 0, "two separators");
 
-	struct gn_store_domain *list;
+	struct gn_store_domain **list;
 	size_t n;
 	ok(gn_store_domain_list(pool, &list, &n, &err) == 0 && n == 3, "domain list has 3");
-	is_str(n == 3 ? list[0].name : "", "example.com", "sorted by name");
+	is_str(n == 3 ? gn_store_domain_name(list[0]) : "", "example.com", "sorted by name");
 	is_int(gn_store_domain_find(pool, "B\xc3\x9c" "CHER.example", &d, &err), 1,
 	       "find by an upper-case Unicode spelling");
 	is_int(gn_store_domain_find(pool, "nope.example", &d, &err), 0, "unknown domain not found");
@@ -180,7 +180,7 @@ static void test_accounts(void)
 	is_str(a->full_name, "Alice Liddell", "full name kept");
 	ok(a->login_disabled == NULL, "login enabled");
 
-	struct gn_store_mailbox *mbs;
+	struct gn_store_mailbox **mbs;
 	size_t n;
 	ok(gn_store_mailbox_list(pool, alice, &mbs, &n, &err) == 0 && n == 6,
 	   "a new account has 6 mailboxes");
@@ -190,12 +190,14 @@ static void test_accounts(void)
 		GN_STORE_SPECIAL_JUNK, GN_STORE_SPECIAL_SENT, GN_STORE_SPECIAL_TRASH };
 	bool names_ok = n == 6, uses_ok = n == 6, subs_ok = n == 6, uv_ok = n == 6;
 	for (size_t i = 0; i < n && i < 6; i++) {
-		names_ok &= strcmp(mbs[i].name, want[i]) == 0;
-		uses_ok &= mbs[i].special_use == uses[i];
-		subs_ok &= mbs[i].subscribed;
-		uv_ok &= mbs[i].uidvalidity != 0 && mbs[i].uidnext == 1;
+		names_ok &= strcmp(gn_store_mailbox_name(mbs[i]), want[i]) == 0;
+		uses_ok &= gn_store_mailbox_special_use(mbs[i]) == uses[i];
+		subs_ok &= gn_store_mailbox_subscribed(mbs[i]);
+		uv_ok &= gn_store_mailbox_uidvalidity(mbs[i]) != 0 &&
+			gn_store_mailbox_uidnext(mbs[i]) == 1;
 		for (size_t j = 0; j < i; j++)
-			uv_ok &= mbs[i].uidvalidity != mbs[j].uidvalidity;
+			uv_ok &= gn_store_mailbox_uidvalidity(mbs[i]) !=
+				gn_store_mailbox_uidvalidity(mbs[j]);
 	}
 	ok(names_ok, "Inbox, Sent, Drafts, Trash, Junk, Archive");
 	ok(uses_ok, "with their special-use attributes");
@@ -226,9 +228,9 @@ static void test_accounts(void)
 	is_int(gn_store_account_disable("nobody", NULL, &err), 0, "disabling an unknown account: 0");
 	is_int(gn_store_account_set_full_name(bob, "Bob", &err), 1, "set full name");
 
-	struct gn_store_account *accs;
+	struct gn_store_account **accs;
 	ok(gn_store_account_list(pool, &accs, &n, &err) == 0 && n == 2 &&
-	   strcmp(accs[0].name, "alice") == 0, "account list");
+	   strcmp(gn_store_account_name(accs[0]), "alice") == 0, "account list");
 
 	/* addresses: NFD input, Unicode domain */
 	ok(gn_store_address_add("E\xcc\x81lise@b\xc3\xbc" "cher.example", "alice", &err) == 0,
@@ -242,12 +244,15 @@ static void test_accounts(void)
 	ok(gn_store_address_add("\xc3\xa9lise@xn--bcher-kva.example", "bob", &err) < 0 &&
 	   strstr(err, "address exists") != NULL, "the NFC/Punycode spelling is the same address");
 
-	struct gn_store_address *addrs;
+	struct gn_store_address **addrs;
 	ok(gn_store_address_list(pool, alice, &addrs, &n, &err) == 0 && n == 2, "alice has 2 addresses");
-	is_str(n == 2 ? addrs[1].display : "", "\xc3\x89lise@b\xc3\xbc" "cher.example",
+	is_str(n == 2 ? gn_store_address_display(addrs[1]) : "", "\xc3\x89lise@b\xc3\xbc" "cher.example",
 	       "display form: NFC localpart, U-label domain");
-	is_str(n == 2 ? addrs[1].address : "", "\xc3\x89lise@xn--bcher-kva.example",
+	is_str(n == 2 ? gn_store_address_canonical(addrs[1]) : "", "\xc3\x89lise@xn--bcher-kva.example",
 	       "canonical form: A-label domain");
+	ok(n == 2 && gn_store_address_account_id(addrs[1]) == alice &&
+	   strcmp(gn_store_address_account_name(addrs[1]), "alice") == 0,
+	   "each address names its account");
 
 	/* lookups */
 	static const char *const spellings[] = {
@@ -518,6 +523,7 @@ static void test_messages(void)
 	struct gn_mime_message *mime = gn_mime_parse(msg1, strlen(msg1), NULL);
 	const char *prefix = "Received: from x by y; Mon, 1 Jan 2024 10:00:01 +0000\r\n";
 	struct gn_store_message_new nm = {
+		.size = sizeof(struct gn_store_message_new),
 		.account_id = alice, .mailbox_id = inbox->id, .prefix = prefix,
 		.prefix_len = strlen(prefix), .mime = mime,
 	};
@@ -550,19 +556,29 @@ static void test_messages(void)
 	       "one blob with two references");
 	ok(counters_exact(), "counters exact after add");
 
+	/* Read the way a module reads it: through the accessors. */
 	ok(gn_store_message_get(pool, alice, inbox->id, 2, &m, &err) == 1, "message get");
-	is_int(m->flags, GN_STORE_SEEN | GN_STORE_FLAGGED, "flags kept");
-	is_str(m->n_keywords == 2 ? m->keywords[0] : "", "$Forwarded", "first spelling of a keyword kept");
-	is_int((long long)m->internal_date, 1700000000, "internal date kept");
-	is_str(m->subject, "gr\xc3\xbc\xc3\x9f" "e", "subject decoded");
-	is_str(m->message_id, "<m1@example.com>", "message-id");
-	is_int((long long)m->date, 1704103200, "date");
-	ok(m->mime_json != NULL && strstr(m->mime_json, "\"parts\"") != NULL, "MIME structure stored");
+	is_int(gn_store_message_flags(m), GN_STORE_SEEN | GN_STORE_FLAGGED, "flags kept");
+	size_t nkw;
+	const char *const *kws = gn_store_message_keywords(m, &nkw);
+	is_str(nkw == 2 ? kws[0] : "", "$Forwarded", "first spelling of a keyword kept");
+	is_int((long long)gn_store_message_internal_date(m), 1700000000, "internal date kept");
+	is_str(gn_store_message_subject(m), "gr\xc3\xbc\xc3\x9f" "e", "subject decoded");
+	is_str(gn_store_message_message_id(m), "<m1@example.com>", "message-id");
+	is_int((long long)gn_store_message_date(m), 1704103200, "date");
+	const char *mj = gn_store_message_mime_json(m);
+	ok(mj != NULL && strstr(mj, "\"parts\"") != NULL, "MIME structure stored");
 	struct gn_mime_message *back = NULL;
-	ok(m->mime_json != NULL &&
-	   gn_mime_from_json_string(m->mime_json, strlen(m->mime_json), &back, &err) == 0,
+	ok(mj != NULL && gn_mime_from_json_string(mj, strlen(mj), &back, &err) == 0,
 	   "and it reads back with gn_mime_from_json_string");
 	gn_mime_message_free(&back);
+	ok(gn_store_message_account_id(m) == alice && gn_store_message_mailbox_id(m) == inbox->id &&
+	   gn_store_message_id(m) == m->id && gn_store_message_uid(m) == 2 &&
+	   gn_store_message_modseq(m) == m2->modseq && gn_store_message_size(m) == strlen(msg1) &&
+	   gn_store_message_prefix_len(m) == 0 &&
+	   memcmp(gn_store_message_blob_hash(m), h, GN_STORE_HASH_SIZE) == 0 &&
+	   gn_store_message_from(m) != NULL && gn_store_message_from(m) == m->from,
+	   "every message accessor reads its own member");
 
 	struct gn_store_body *b;
 	ok(gn_store_message_open(alice, inbox->id, 1, &b, &err) == 1, "open message 1");
@@ -713,6 +729,15 @@ static void test_messages(void)
 	bad.mailbox_id = 999999;
 	ok(gn_store_message_add(pool, &bad, NULL, &err) < 0 && strstr(err, "no such mailbox") != NULL,
 	   "and its mailbox");
+	bad = nm;
+	bad.size = 0;
+	ok(gn_store_message_add(pool, &bad, NULL, &err) < 0 &&
+	   strstr(err, "struct gn_store_message_new: size 0") != NULL,
+	   "a struct gn_store_message_new without its size is refused");
+	bad.size = offsetof(struct gn_store_message_new, mime);
+	ok(gn_store_message_add_pending(&bad, NULL, &err) < 0 && strstr(err, "size") != NULL &&
+	   gn_store_message_deliver(&bad, NULL, NULL, &err) < 0 && strstr(err, "size") != NULL,
+	   "and one smaller than the first version's, by every add function");
 	ok(counters_exact(), "a failed add changes nothing");
 
 	gn_mime_message_free(&mime);
@@ -720,6 +745,77 @@ static void test_messages(void)
 }
 
 /* ---- the caller's transaction ---- */
+
+/* What modules see of domains, accounts and mailboxes: each accessor
+ * returns its own member (a swapped pair would pass the tests above that
+ * look at one of them). */
+static void test_handles(void)
+{
+	struct gn_pool *pool = gn_pool_new();
+	const char *err = NULL;
+	struct gn_store_domain *d;
+	ok(gn_store_domain_find(pool, "b\xc3\xbc" "cher.example", &d, &err) == 1 &&
+	   gn_store_domain_id(d) == d->id && d->id > 0 &&
+	   strcmp(gn_store_domain_name(d), "xn--bcher-kva.example") == 0 &&
+	   strcmp(gn_store_domain_name_utf8(d), "b\xc3\xbc" "cher.example") == 0 &&
+	   gn_store_domain_catchall_separators(d) == d->catchall_separators,
+	   "domain accessors");
+	struct gn_store_account *a;
+	ok(gn_store_account_get(pool, alice, &a, &err) == 1 && gn_store_account_id(a) == alice &&
+	   strcmp(gn_store_account_name(a), "alice") == 0 &&
+	   strcmp(gn_store_account_full_name(a), "Alice Liddell") == 0 &&
+	   gn_store_account_login_disabled(a) == NULL &&
+	   gn_store_account_modseq(a) == a->modseq && a->modseq > 0 &&
+	   gn_store_account_total_size(a) == a->total_size && a->total_size > 0,
+	   "account accessors");
+	gn_store_account_disable("alice", "on holiday", &err);
+	ok(gn_store_account_get(pool, alice, &a, &err) == 1 &&
+	   gn_store_account_login_disabled(a) != NULL &&
+	   strcmp(gn_store_account_login_disabled(a), "on holiday") == 0, "login_disabled too");
+	gn_store_account_enable("alice", &err);
+	/* A mailbox whose counters all differ: 2 messages, 1 unseen, 1
+	 * deleted, the deleted one's bytes a part of the total. */
+	struct gn_store_mailbox *mb;
+	ok(gn_store_mailbox_create(pool, alice, "Handles", GN_STORE_SPECIAL_NONE, &mb, &err) == 1,
+	   "a mailbox for the accessors");
+	static const char body_a[] = "Subject: a\r\n\r\nseen and deleted\r\n";
+	static const char body_b[] = "Subject: b\r\n\r\nnew\r\n";
+	struct gn_store_message_new nm = { .size = sizeof(nm), .account_id = alice,
+					   .mailbox_id = mb->id,
+					   .flags = GN_STORE_SEEN | GN_STORE_DELETED };
+	blob_of(body_a, nm.blob_hash);
+	gn_store_message_add(pool, &nm, NULL, &err);
+	nm.flags = 0;
+	blob_of(body_b, nm.blob_hash);
+	struct gn_store_message *last = NULL;
+	gn_store_message_add(pool, &nm, &last, &err);
+	gn_store_subscribe(alice, "Handles", &err);
+	struct gn_store_mailbox **mbs;
+	size_t n;
+	const struct gn_store_mailbox *h = NULL;
+	if (gn_store_mailbox_list(pool, alice, &mbs, &n, &err) == 0)
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(gn_store_mailbox_name(mbs[i]), "Handles") == 0)
+				h = mbs[i];
+	ok(h != NULL && last != NULL && gn_store_mailbox_account_id(h) == alice &&
+	   gn_store_mailbox_id(h) == mb->id &&
+	   gn_store_mailbox_special_use(h) == GN_STORE_SPECIAL_NONE && gn_store_mailbox_subscribed(h) &&
+	   gn_store_mailbox_uidvalidity(h) == mb->uidvalidity &&
+	   gn_store_mailbox_uidnext(h) == 3 &&
+	   gn_store_mailbox_highestmodseq(h) == gn_store_message_modseq(last) &&
+	   gn_store_mailbox_messages(h) == 2 && gn_store_mailbox_unseen(h) == 1 &&
+	   gn_store_mailbox_deleted(h) == 1 &&
+	   gn_store_mailbox_size(h) == strlen(body_a) + strlen(body_b) &&
+	   gn_store_mailbox_deleted_size(h) == strlen(body_a),
+	   "mailbox accessors, read from the list");
+	gn_store_mailbox_set_special_use(alice, "Handles", GN_STORE_SPECIAL_JUNK, &err);
+	gn_store_unsubscribe(alice, "Handles", &err);
+	ok(gn_store_mailbox_get(pool, alice, mb->id, &mb, &err) == 1 &&
+	   gn_store_mailbox_special_use(mb) == GN_STORE_SPECIAL_JUNK &&
+	   !gn_store_mailbox_subscribed(mb), "special use and subscription too");
+	gn_store_mailbox_delete(alice, "Handles", &err);
+	gn_pool_free(&pool);
+}
 
 static void test_transactions(void)
 {
@@ -738,7 +834,8 @@ static void test_transactions(void)
 	ok(gn_db_begin(&err) == 0, "begin a delivery");
 	unsigned char h[GN_STORE_HASH_SIZE];
 	blob_of("Subject: tx\r\n\r\nbody\r\n", h);
-	struct gn_store_message_new nm = { .account_id = alice, .mailbox_id = inbox->id };
+	struct gn_store_message_new nm = { .size = sizeof(nm), .account_id = alice,
+					   .mailbox_id = inbox->id };
 	memcpy(nm.blob_hash, h, sizeof(h));
 	struct gn_store_message *m;
 	ok(gn_store_message_add(pool, &nm, &m, &err) == 0, "message add inside");
@@ -769,7 +866,8 @@ static void test_account_remove(void)
 	gn_store_mailbox_find(pool, bob, "Inbox", &inbox, &err);
 	unsigned char h[GN_STORE_HASH_SIZE];
 	blob_of("Subject: shared\r\n\r\nfor alice and bob\r\n", h);
-	struct gn_store_message_new nm = { .account_id = bob, .mailbox_id = inbox->id };
+	struct gn_store_message_new nm = { .size = sizeof(nm), .account_id = bob,
+					   .mailbox_id = inbox->id };
 	memcpy(nm.blob_hash, h, sizeof(h));
 	gn_store_message_add(pool, &nm, NULL, &err);
 	gn_store_mailbox_find(pool, alice, "Inbox", &inbox, &err);
@@ -824,6 +922,7 @@ int main(void)
 	test_mailboxes();
 	test_blobs();
 	test_messages();
+	test_handles();
 	test_transactions();
 	test_account_remove();
 

@@ -38,6 +38,11 @@
 extern "C" {
 #endif
 
+/* An address.  Frozen on purpose (its size is part of ABI 1.0 forever):
+ * modules read it everywhere and may build one to pass to the core, and an
+ * RFC 5321 Mailbox is a localpart and a domain, nothing more, so there is
+ * nothing to add.  Anything else about an address (a display name, where
+ * it came from) belongs in the struct that carries the address. */
 struct gn_addr {
 	/* The localpart's value: unquoted, UTF-8 NFC, case as given.  May be
 	 * "" (from `""@example.com`) and may contain any printable character
@@ -152,6 +157,9 @@ enum gn_addr_item_kind {
 	GN_ADDR_GROUP_END,	/* its ";" (implied at the end when missing) */
 };
 
+/* One element of an address header.  Allocated by the core only and handed
+ * out by pointer (never as an array), read-only for modules: members may
+ * be added at the end. */
 struct gn_addr_item {
 	enum gn_addr_item_kind kind;
 	/* MAILBOX: the display name decoded to UTF-8 (RFC 2047 encoded words,
@@ -173,8 +181,11 @@ struct gn_addr_item {
 	const char *group;
 };
 
+/* Filled by gn_addr_parse_header() in the caller's memory.  Frozen on
+ * purpose: a count and an array of pointers, which will do for any later
+ * item (items are pointed to, so their size is free to grow). */
 struct gn_addr_list {
-	struct gn_addr_item *items;	/* from the pool */
+	struct gn_addr_item **items;	/* count pointers, from the pool */
 	size_t count;
 };
 

@@ -13,26 +13,60 @@
 #ifndef GANNET_DB_H
 #define GANNET_DB_H
 
+#include <stdbool.h>
 #include <stddef.h>
-#include <libpq-fe.h>
+#include <stdint.h>
 #include <gannet/module.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Runs a query with text parameters (NULL for SQL NULL).  Returns the
- * result (the caller PQclear()s it) with status PGRES_TUPLES_OK or
- * PGRES_COMMAND_OK, or NULL with *error_r set to a message (static until the
- * next query). */
-PGresult *gn_db_query(const char *sql, int nparams,
-		      const char *const *params, const char **error_r);
+/* The rows a query returned.  Opaque (libpq's PGresult stays inside the
+ * core, so modules never depend on libpq's headers); owned by the caller,
+ * who frees it with gn_db_result_free().  Values stay valid until then. */
+struct gn_db_result;
+
+/* Runs a query with text parameters (NULL for SQL NULL).  Returns its
+ * result (tuples, or none for a command), or NULL with *error_r set to a
+ * message (static until the next query). */
+struct gn_db_result *gn_db_query(const char *sql, int nparams,
+				 const char *const *params,
+				 const char **error_r);
 /* The same with lengths and formats per parameter (binary data) and a
  * result format (0 text, 1 binary). */
-PGresult *gn_db_query_params(const char *sql, int nparams,
-			     const char *const *values, const int *lengths,
-			     const int *formats, int result_format,
-			     const char **error_r);
+struct gn_db_result *gn_db_query_params(const char *sql, int nparams,
+					const char *const *values,
+					const int *lengths, const int *formats,
+					int result_format, const char **error_r);
+/* Accepts NULL and *res == NULL; sets *res to NULL. */
+void gn_db_result_free(struct gn_db_result **res);
+
+/* Rows and columns (0 for a command without result rows). */
+size_t gn_db_result_rows(const struct gn_db_result *res);
+size_t gn_db_result_columns(const struct gn_db_result *res);
+/* A column's name, NULL out of range; a column's number by name, -1 when
+ * there is none. */
+const char *gn_db_result_column_name(const struct gn_db_result *res, size_t col);
+int gn_db_result_column_index(const struct gn_db_result *res, const char *name);
+/* A value in text form, NUL-terminated: "" for SQL NULL (tell it apart
+ * with gn_db_result_is_null()), NULL when row or col is out of range. */
+const char *gn_db_result_value(const struct gn_db_result *res, size_t row,
+			       size_t col);
+/* Whether the value is SQL NULL (true out of range too). */
+bool gn_db_result_is_null(const struct gn_db_result *res, size_t row,
+			  size_t col);
+/* The value's length in bytes (0 for SQL NULL and out of range). */
+size_t gn_db_result_length(const struct gn_db_result *res, size_t row,
+			   size_t col);
+/* A value of a binary-format result (result_format 1): its bytes, with
+ * their number in *len_r; NULL (and 0) for SQL NULL and out of range. */
+const void *gn_db_result_binary(const struct gn_db_result *res, size_t row,
+				size_t col, size_t *len_r);
+/* The rows an INSERT, UPDATE, DELETE, MERGE, SELECT, MOVE, FETCH or COPY
+ * processed; 0 for other commands. */
+uint64_t gn_db_result_affected_rows(const struct gn_db_result *res);
+
 /* For a statement without result rows: 0 or -1. */
 int gn_db_exec(const char *sql, int nparams, const char *const *params,
 	       const char **error_r);

@@ -85,7 +85,8 @@ struct gn_mime_message;
 #define GN_DELIVER_MAILBOX "deliver.mailbox"
 #define GN_DELIVER_AFTER "deliver.after"
 
-/* Limits; fill with gn_delivery_limits_init() and change what you want. */
+/* Limits; fill with gn_delivery_limits_init() and change what you want.
+ * The core reads it by its size: members are only ever added at the end. */
 struct gn_delivery_limits {
 	size_t size;			/* sizeof(struct gn_delivery_limits) */
 	uint64_t max_size;		/* bytes of the message; 0: no limit */
@@ -166,7 +167,9 @@ enum gn_delivery_status {
 	GN_DELIVERY_TEMPFAIL,		/* temporary failure: code 4xx */
 };
 
-/* A recipient's result; fields may be added at the end. */
+/* A recipient's result.  Allocated by the core only and handed out by
+ * pointer, never as an array, read-only for modules: members may be added
+ * at the end (a module built earlier reads only those it knows). */
 struct gn_delivery_result {
 	enum gn_delivery_status status;
 	int code;			/* 250, 550, 451, ...; 0 while undecided */

@@ -38,8 +38,12 @@ enum gn_hook_result {
 	GN_HOOK_PENDING = 5,	/* will complete through gn_hook_complete() */
 };
 
-/* What a REJECT, TEMPFAIL or DISCONNECT says to the peer.  Filled by the
- * core; read-only for modules.  Fields may be added at the end. */
+/* What a REJECT, TEMPFAIL or DISCONNECT says to the peer.  Frozen on
+ * purpose: the core hands one to done callbacks and modules build their
+ * own to pass back (gn_smtp_answer_hook()), so neither side could tell
+ * whether the other has a member added later.  A reply is an SMTP-style
+ * code, an enhanced code, a text and who decided; protocols with other
+ * reply shapes map from these. */
 struct gn_hook_reply {
 	int code;		/* SMTP-style code, e.g. 550; 0 when unset */
 	const char *enhanced;	/* "5.7.1"; NULL when unset */

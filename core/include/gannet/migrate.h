@@ -17,7 +17,11 @@
 extern "C" {
 #endif
 
-/* Migrations: version numbers start at 1 and increase by one. */
+/* Migrations: version numbers start at 1 and increase by one.  Frozen on
+ * purpose: modules hand the core an array of these without a size, so a
+ * member added would change the stride and misread every older module's
+ * list.  A migration is a number, a name and SQL; anything more would
+ * come as a new struct with its own register function. */
 struct gn_migration {
 	unsigned version;
 	const char *name;	/* "001_accounts" */

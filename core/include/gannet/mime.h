@@ -2,7 +2,7 @@
  * gannet/mime.h: the MIME parser.
  *
  * A message is parsed once, at delivery, into a tree of parts that is stored
- * with it (as JSON, gn_mime_to_json()) so that IMAP FETCH, webhooks and the
+ * with it (as JSON, gn_mime_to_json_string()) so that IMAP FETCH, webhooks and the
  * API never re-parse a message for its structure.
  *
  * The parser streams: feed it the message in chunks of any size, with any
@@ -189,17 +189,14 @@ int gn_mime_parse_date(const char *value, size_t len, time_t *date_r);
 
 /* ---- storage ---- */
 
-struct json_object;
+/* JSON is public only as text: a JSON library's types would tie every
+ * module to its version. */
 
-/* The whole result as JSON (json-c); the caller owns the object
- * (json_object_put()).  The layout is versioned ("v"). */
-struct json_object *gn_mime_to_json(const struct gn_mime_message *msg);
-/* The same as a string owned by the caller (gn_free()). */
+/* The whole result as JSON text, owned by the caller (gn_free()).  The
+ * layout is versioned ("v"). */
 char *gn_mime_to_json_string(const struct gn_mime_message *msg);
 /* The reverse: 0 with *msg_r set, or -1 with *error_r (static) when the
- * JSON is not a stored structure. */
-int gn_mime_from_json(const struct json_object *obj, struct gn_mime_message **msg_r,
-		      const char **error_r);
+ * text is not JSON of a stored structure. */
 int gn_mime_from_json_string(const char *json, size_t len, struct gn_mime_message **msg_r,
 			     const char **error_r);
 

@@ -18,7 +18,9 @@
  * ABI versions are independent of the product version.  A module built for
  * major M minor m loads when M == GN_ABI_MAJOR and m <= GN_ABI_MINOR.
  * Structs that modules fill (this descriptor and the operation tables in the
- * other headers) start with their own size and only ever grow at the end.
+ * other headers) start with their own size and only ever grow at the end;
+ * the few without a size are frozen on purpose, each saying why.  Objects
+ * of the core are opaque handles read through accessors.
  *
  * ABI changelog (one line per bump):
  *   1.0  first stable ABI.
@@ -52,6 +54,10 @@ extern "C" {
 /* Flags of a requirement. */
 #define GN_REQUIRE_OPTIONAL 0x1u
 
+/* Frozen on purpose: modules give the core a NULL-terminated array of
+ * these without a size, so a member added would change the stride and
+ * misread every older module's list.  A requirement is a name and flags;
+ * new kinds of requirement fit in the flags. */
 struct gn_module_require {
 	const char *name;	/* module name; NULL ends the list */
 	unsigned flags;		/* GN_REQUIRE_* */

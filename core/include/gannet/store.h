@@ -17,7 +17,7 @@
  *
  * IMAP state (RFC 9051, RFC 7162): each mailbox has UIDVALIDITY, UIDNEXT and
  * HIGHESTMODSEQ; each message a UID and a modseq.  Modseqs come from one
- * counter per account (gn_store_account.modseq): every change takes the
+ * counter per account (gn_store_account_modseq()): every change takes the
  * next value, so they increase across all mailboxes of an account; one
  * operation on several messages gives them all the same new modseq.
  * Expunged UIDs are kept with the modseq of their expunge (QRESYNC).  The
@@ -65,6 +65,14 @@
  * a rolled-back transaction).  Workers LISTEN (gn_db_listen()) and wake
  * their IDLE sessions.
  *
+ * Objects: domains, accounts, addresses, mailboxes and messages come back
+ * as opaque handles read through accessors (gn_store_mailbox_uidnext() ...),
+ * and lists as arrays of handle pointers, never as arrays of structs: the
+ * core may add to what it keeps about each without changing the size of
+ * anything a module compiled in.  Accessors take a handle that is not NULL
+ * and never fail.  The one struct a module fills, gn_store_message_new,
+ * starts with its own size.
+ *
  * Memory: results come from the struct gn_pool the caller passes and live
  * as long as it.  Errors are static strings or from the pool, valid until
  * the next store or database call; they name the bad argument ("unknown
@@ -96,13 +104,15 @@ struct gn_mime_message;	/* gannet/mime.h */
 
 /* ---- domains ---- */
 
-struct gn_store_domain {
-	int64_t id;
-	const char *name;		/* A-labels, lower case */
-	const char *name_utf8;		/* U-labels, for display */
-	/* Each code point is a catchall separator ("+" or "+-"); "" none. */
-	const char *catchall_separators;
-};
+struct gn_store_domain;		/* opaque */
+
+int64_t gn_store_domain_id(const struct gn_store_domain *domain);
+/* A-labels, lower case. */
+const char *gn_store_domain_name(const struct gn_store_domain *domain);
+/* U-labels, for display. */
+const char *gn_store_domain_name_utf8(const struct gn_store_domain *domain);
+/* Each code point is a catchall separator ("+" or "+-"); "" none. */
+const char *gn_store_domain_catchall_separators(const struct gn_store_domain *domain);
 
 /* Adds a domain.  name is parsed with gn_addr_parse_domain() (Unicode or
  * Punycode); catchall_separators may be NULL or "" (none), else each of its
@@ -118,8 +128,9 @@ int gn_store_domain_remove(const char *name, const char **error_r);
 /* Sets the catchall separators (same rules as add).  1 / 0 unknown / -1. */
 int gn_store_domain_set_catchall(const char *name, const char *separators,
 				 const char **error_r);
-/* All domains sorted by name.  Returns 0, or -1. */
-int gn_store_domain_list(struct gn_pool *pool, struct gn_store_domain **list_r,
+/* All domains sorted by name: 0 with *list_r, an array of *count_r
+ * handles (from pool), or -1. */
+int gn_store_domain_list(struct gn_pool *pool, struct gn_store_domain ***list_r,
 			 size_t *count_r, const char **error_r);
 /* A domain by name (any spelling).  1 found (*domain_r), 0 not found or
  * not a valid domain name, -1 database error. */
@@ -128,18 +139,20 @@ int gn_store_domain_find(struct gn_pool *pool, const char *name,
 
 /* ---- accounts ---- */
 
-struct gn_store_account {
-	int64_t id;
-	const char *name;
-	const char *full_name;		/* "" when none */
-	/* NULL: may log in; else the message a refused login gets. */
-	const char *login_disabled;
-	uint64_t modseq;		/* the last modseq handed out */
-	/* Bytes of all its settled messages.  With the pending ones (what a
-	 * quota must count): total_size + gn_store_account_pending_size(),
-	 * which sums the few pending rows through a small partial index. */
-	uint64_t total_size;
-};
+struct gn_store_account;	/* opaque */
+
+int64_t gn_store_account_id(const struct gn_store_account *account);
+const char *gn_store_account_name(const struct gn_store_account *account);
+/* "" when none. */
+const char *gn_store_account_full_name(const struct gn_store_account *account);
+/* NULL: may log in; else the message a refused login gets. */
+const char *gn_store_account_login_disabled(const struct gn_store_account *account);
+/* The last modseq handed out. */
+uint64_t gn_store_account_modseq(const struct gn_store_account *account);
+/* Bytes of all its settled messages.  With the pending ones (what a quota
+ * must count): this + gn_store_account_pending_size(), which sums the few
+ * pending rows through a small partial index. */
+uint64_t gn_store_account_total_size(const struct gn_store_account *account);
 
 /* Account names: 1 to 255 bytes of valid UTF-8 in NFC, no control
  * characters, no white space at either end.  Returns 0 or -1. */
@@ -159,9 +172,10 @@ int gn_store_account_add(struct gn_pool *pool, const char *name,
  * messages (blob reference counts drop, unused blobs go), subscriptions.
  * Returns 1 removed, 0 unknown account, -1 error. */
 int gn_store_account_remove(const char *name, const char **error_r);
-/* All accounts sorted by name.  0 or -1. */
+/* All accounts sorted by name: 0 with *list_r, an array of *count_r
+ * handles (from pool), or -1. */
 int gn_store_account_list(struct gn_pool *pool,
-			  struct gn_store_account **list_r, size_t *count_r,
+			  struct gn_store_account ***list_r, size_t *count_r,
 			  const char **error_r);
 /* By name or by id: 1 found, 0 not found, -1 error. */
 int gn_store_account_find(struct gn_pool *pool, const char *name,
@@ -186,12 +200,15 @@ int gn_store_account_set_full_name(int64_t account_id, const char *full_name,
 
 /* ---- addresses ---- */
 
-struct gn_store_address {
-	const char *address;		/* canonical (gn_addr_to_string) */
-	const char *display;		/* with U-labels (gn_addr_to_display) */
-	int64_t account_id;
-	const char *account;		/* the account's name */
-};
+struct gn_store_address;	/* opaque */
+
+/* Canonical form (gn_addr_to_string()). */
+const char *gn_store_address_canonical(const struct gn_store_address *address);
+/* With U-labels, for display (gn_addr_to_display()). */
+const char *gn_store_address_display(const struct gn_store_address *address);
+int64_t gn_store_address_account_id(const struct gn_store_address *address);
+/* The account's name. */
+const char *gn_store_address_account_name(const struct gn_store_address *address);
 
 /* Adds address (any spelling gn_addr_parse() accepts) to the account
  * named account.  The domain must exist; the localpart is kept as given
@@ -203,9 +220,10 @@ int gn_store_address_add(const char *address, const char *account,
 /* Removes an address.  Refused (-1) for the last address of its account
  * (remove the account instead).  1 removed, 0 unknown address, -1 error. */
 int gn_store_address_remove(const char *address, const char **error_r);
-/* The addresses of an account, sorted.  0 or -1. */
+/* The addresses of an account, sorted: 0 with *list_r, an array of
+ * *count_r handles (from pool), or -1. */
 int gn_store_address_list(struct gn_pool *pool, int64_t account_id,
-			  struct gn_store_address **list_r, size_t *count_r,
+			  struct gn_store_address ***list_r, size_t *count_r,
 			  const char **error_r);
 /* Delivery and login: the account of addr.  Tries the address itself (by
  * its folded key), then, when the domain has catchall separators, the
@@ -234,22 +252,26 @@ const char *gn_store_special_use_name(enum gn_store_special_use use);
 /* The hierarchy separator of mailbox names. */
 #define GN_STORE_MAILBOX_SEP '/'
 
-struct gn_store_mailbox {
-	int64_t account_id;
-	int64_t id;
-	const char *name;		/* NFC, "/"-separated, "Inbox" spelled so */
-	enum gn_store_special_use special_use;
-	bool subscribed;
-	/* STATUS (RFC 9051 6.3.11, RFC 7162 3.1.1), exact: */
-	uint32_t uidvalidity;
-	uint32_t uidnext;
-	uint64_t highestmodseq;
-	uint64_t messages;
-	uint64_t unseen;		/* without \Seen */
-	uint64_t deleted;		/* with \Deleted */
-	uint64_t size;			/* bytes of its messages */
-	uint64_t deleted_size;		/* bytes of those with \Deleted */
-};
+struct gn_store_mailbox;	/* opaque */
+
+int64_t gn_store_mailbox_account_id(const struct gn_store_mailbox *mailbox);
+int64_t gn_store_mailbox_id(const struct gn_store_mailbox *mailbox);
+/* NFC, "/"-separated, "Inbox" spelled so. */
+const char *gn_store_mailbox_name(const struct gn_store_mailbox *mailbox);
+enum gn_store_special_use gn_store_mailbox_special_use(const struct gn_store_mailbox *mailbox);
+bool gn_store_mailbox_subscribed(const struct gn_store_mailbox *mailbox);
+/* STATUS (RFC 9051 6.3.11, RFC 7162 3.1.1), exact as of the read: */
+uint32_t gn_store_mailbox_uidvalidity(const struct gn_store_mailbox *mailbox);
+uint32_t gn_store_mailbox_uidnext(const struct gn_store_mailbox *mailbox);
+uint64_t gn_store_mailbox_highestmodseq(const struct gn_store_mailbox *mailbox);
+uint64_t gn_store_mailbox_messages(const struct gn_store_mailbox *mailbox);
+/* Messages without \Seen. */
+uint64_t gn_store_mailbox_unseen(const struct gn_store_mailbox *mailbox);
+/* Messages with \Deleted. */
+uint64_t gn_store_mailbox_deleted(const struct gn_store_mailbox *mailbox);
+/* Bytes of its messages, and of those with \Deleted. */
+uint64_t gn_store_mailbox_size(const struct gn_store_mailbox *mailbox);
+uint64_t gn_store_mailbox_deleted_size(const struct gn_store_mailbox *mailbox);
 
 /* Checks and normalises a mailbox name: valid UTF-8 in NFC, no control
  * characters, no empty level ("a//b", "/a", "a/"), at most 1000 bytes and
@@ -286,9 +308,10 @@ int gn_store_mailbox_set_special_use(int64_t account_id, const char *name,
  * when no transaction is open, so their status includes every message
  * whose delivery committed before the call; inside a caller's transaction
  * they read what is settled. */
-/* All mailboxes of an account sorted by name (with their status).  0 / -1. */
+/* All mailboxes of an account sorted by name (with their status): 0 with
+ * *list_r, an array of *count_r handles (from pool), or -1. */
 int gn_store_mailbox_list(struct gn_pool *pool, int64_t account_id,
-			  struct gn_store_mailbox **list_r, size_t *count_r,
+			  struct gn_store_mailbox ***list_r, size_t *count_r,
 			  const char **error_r);
 /* By name (any Inbox spelling), by id, or the first with a special use:
  * 1 found, 0 not found (an invalid name too), -1 error. */
@@ -305,8 +328,8 @@ int gn_store_mailbox_find_special(struct gn_pool *pool, int64_t account_id,
 /* Only the id of a mailbox by name (any Inbox spelling), without status
  * and without settling: for deliveries.  1 found (*id_r), 0 not found (an
  * invalid name too), -1 error. */
-int gn_store_mailbox_id(int64_t account_id, const char *name, int64_t *id_r,
-			const char **error_r);
+int gn_store_mailbox_lookup_id(int64_t account_id, const char *name,
+			       int64_t *id_r, const char **error_r);
 
 /* Subscriptions (RFC 9051 6.3.7): by name, which need not exist (the name
  * is checked and normalised like a mailbox name).  subscribe: 1 added, 0
@@ -388,7 +411,12 @@ void gn_store_body_free(struct gn_store_body **body);	/* accepts NULL */
 /* Keywords: atoms of at most 100 bytes without "\" (RFC 9051 flag-keyword),
  * compared case-insensitively (ASCII), kept with the first spelling. */
 
+/* Filled by the caller: set size to sizeof(struct gn_store_message_new)
+ * (the core refuses a smaller one, and gives members added after the
+ * caller's size their zero value), the rest as below.  Members are only
+ * ever added at the end. */
 struct gn_store_message_new {
+	size_t size;			/* sizeof(struct gn_store_message_new) */
 	int64_t account_id;
 	int64_t mailbox_id;
 	unsigned char blob_hash[GN_STORE_HASH_SIZE];
@@ -405,29 +433,35 @@ struct gn_store_message_new {
 	const struct gn_mime_message *mime;
 };
 
-struct gn_store_message {
-	int64_t account_id;
-	int64_t mailbox_id;
-	int64_t id;			/* unique in the account, kept by nothing
-					   else: a copy gets a new one */
-	uint32_t uid;
-	uint64_t modseq;
-	uint64_t size;			/* prefix + body */
-	unsigned flags;
-	const char **keywords;
-	size_t n_keywords;
-	time_t internal_date;
-	unsigned char blob_hash[GN_STORE_HASH_SIZE];
-	uint64_t prefix_len;
-	/* Envelope: from the MIME parse, NULL when absent. */
-	const char *subject;		/* decoded */
-	const char *from;		/* decoded From field */
-	const char *message_id;
-	time_t date;			/* Date field, 0 when absent */
-	/* The stored gn_mime_to_json_string() text; NULL when none, and
-	 * always NULL from gn_store_message_list(). */
-	const char *mime_json;
-};
+struct gn_store_message;	/* a stored message; opaque */
+
+int64_t gn_store_message_account_id(const struct gn_store_message *msg);
+int64_t gn_store_message_mailbox_id(const struct gn_store_message *msg);
+/* Unique in the account, kept by nothing else: a copy gets a new one. */
+int64_t gn_store_message_id(const struct gn_store_message *msg);
+uint32_t gn_store_message_uid(const struct gn_store_message *msg);
+uint64_t gn_store_message_modseq(const struct gn_store_message *msg);
+/* Bytes: prefix + body. */
+uint64_t gn_store_message_size(const struct gn_store_message *msg);
+/* GN_STORE_SEEN ... */
+unsigned gn_store_message_flags(const struct gn_store_message *msg);
+/* The keywords, *count_r of them (the array may be NULL when 0). */
+const char *const *gn_store_message_keywords(const struct gn_store_message *msg,
+					     size_t *count_r);
+time_t gn_store_message_internal_date(const struct gn_store_message *msg);
+/* The body's SHA-256: GN_STORE_HASH_SIZE bytes. */
+const unsigned char *gn_store_message_blob_hash(const struct gn_store_message *msg);
+/* Bytes of the prefix before the body. */
+uint64_t gn_store_message_prefix_len(const struct gn_store_message *msg);
+/* Envelope, from the MIME parse; NULL (date: 0) when absent.  Subject
+ * and From decoded for display. */
+const char *gn_store_message_subject(const struct gn_store_message *msg);
+const char *gn_store_message_from(const struct gn_store_message *msg);
+const char *gn_store_message_message_id(const struct gn_store_message *msg);
+time_t gn_store_message_date(const struct gn_store_message *msg);
+/* The stored gn_mime_to_json_string() text; NULL when none, and always
+ * NULL from gn_store_message_list(). */
+const char *gn_store_message_mime_json(const struct gn_store_message *msg);
 
 /* Adds a message to a mailbox at once: takes the mailbox's next UID and
  * the account's next modseq (locking the account until the transaction
@@ -435,6 +469,7 @@ struct gn_store_message {
  * and the like; deliveries use gn_store_message_add_pending().  The blob
  * must exist (gn_store_blob_finish() before).  Returns 0 with *msg_r (may
  * be NULL), or -1 ("no such mailbox", "no such blob", invalid keyword,
+ * a size member smaller than the first struct gn_store_message_new,
  * database error). */
 int gn_store_message_add(struct gn_pool *pool,
 			 const struct gn_store_message_new *m,
@@ -482,8 +517,8 @@ int gn_store_settle(int64_t account_id, bool wait, const char **error_r);
 /* The UID of message id of an account (gn_store_message_add_pending()):
  * 1 with *uid_r (may be NULL) once settled, 0 while pending or when no
  * such message exists, -1 error.  Does not settle. */
-int gn_store_message_uid(int64_t account_id, int64_t message_id,
-			 uint32_t *uid_r, const char **error_r);
+int gn_store_message_lookup_uid(int64_t account_id, int64_t message_id,
+				uint32_t *uid_r, const char **error_r);
 /* One message with its mime_json.  1 / 0 not found / -1. */
 int gn_store_message_get(struct gn_pool *pool, int64_t account_id,
 			 int64_t mailbox_id, uint32_t uid,
@@ -491,10 +526,11 @@ int gn_store_message_get(struct gn_pool *pool, int64_t account_id,
 /* Messages with uid_min <= UID <= uid_max (0: no upper bound) sorted by
  * UID, without mime_json; settles first like the mailbox status
  * functions.  (The functions that take UIDs do not settle: a UID exists
- * only once settled.)  0 or -1. */
+ * only once settled.)  0 with *list_r, an array of *count_r handles (from
+ * pool), or -1. */
 int gn_store_message_list(struct gn_pool *pool, int64_t account_id,
 			  int64_t mailbox_id, uint32_t uid_min, uint32_t uid_max,
-			  struct gn_store_message **list_r, size_t *count_r,
+			  struct gn_store_message ***list_r, size_t *count_r,
 			  const char **error_r);
 
 enum gn_store_flag_op {

@@ -66,6 +66,12 @@ struct gn_protocol {
 	void (*shutdown)(struct gn_conn *conn, void *data);
 	/* The connection is gone; free the session. */
 	void (*close)(struct gn_conn *conn, void *data);
+
+	/* Written, best effort, to a connection the core refuses before it
+	 * opens (connections per IP, connections per worker) on a listener
+	 * without implicit TLS, so the peer learns why ("421 4.7.0 too many
+	 * connections\r\n"); NULL: closed silently. */
+	const char *busy_reply;
 };
 
 /* Register phase.  proto must stay valid for the life of the process. */

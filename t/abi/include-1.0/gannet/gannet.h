@@ -16,7 +16,17 @@
 #include <gannet/loop.h>
 #include <gannet/conn.h>
 #include <gannet/db.h>
+#include <gannet/migrate.h>
 #include <gannet/runner.h>
+#include <gannet/cli.h>
+#include <gannet/addr.h>
+#include <gannet/mime.h>
+#include <gannet/store.h>
+#include <gannet/auth.h>
+#include <gannet/tlspubkey.h>
+#include <gannet/sasl.h>
+#include <gannet/deliver.h>
+#include <gannet/smtp.h>
 
 #ifdef __cplusplus
 extern "C" {
