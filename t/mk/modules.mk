@@ -1,6 +1,8 @@
 # t/mk/modules.mk: the module loader, hooks, services, runner jobs and CLI
-# commands (core/runtime/module.c, core/runtime/hook.c, core/runtime/service.c, core/runtime/runner.c), the
-# module zoo of t/abi/ and the ABI gate (t/integration/021-abi.t).
+# commands (core/runtime/module.c, hook.c, service.c, runner.c), the module
+# zoo of t/abi/ and the ABI gate (t/integration/021-abi.t and
+# 023-abi-headers.t; core/abi/README): make abi-snapshot, abi-release,
+# abi-baseline and the gate's abi-mutant.
 
 TESTPROGS += t/unit/test_hook
 t_unit_test_hook_SOURCES = t/unit/test_hook.c
@@ -94,23 +96,75 @@ t_abi_bad_register_la_CFLAGS = $(GN_MODCC)
 t_abi_bad_register_la_LDFLAGS = $(GN_TESTMODLINK)
 t_abi_bad_register_la_LIBADD = core/libgannet.la
 
-# The ABI baseline of libgannet (core/abi/README says when to regenerate).
-# abidw only describes what the public headers declare; the suppression
-# file lets the structs modules fill grow at the end.
+# ---- the ABI gate (core/abi/README) ----
+# The ABI version is read from gannet/module.h; what was released last, from
+# core/abi/released ("none" until 1.0 is declared released).
+ABI_MODULE_H = $(top_srcdir)/core/include/gannet/module.h
+ABI_VERSION = $(shell sed -n 's/^\#define GN_ABI_MAJOR \([0-9]*\).*/\1/p' $(ABI_MODULE_H)).$(shell \
+	sed -n 's/^\#define GN_ABI_MINOR \([0-9]*\).*/\1/p' $(ABI_MODULE_H))
+ABI_RELEASED_FILE = $(top_srcdir)/core/abi/released
 ABI_BASELINE = $(top_srcdir)/core/abi/libgannet.abi
-ABIDW_FLAGS = --no-corpus-path --no-show-locs --no-comp-dir-path --drop-private-types \
+# abidw describes only what the public headers declare (the others are
+# private).  --short-locs keeps each type's header name, which abidiff's
+# --headers-dir needs to tell public types from private ones (without
+# locations every type counts as private and the gate passes anything),
+# while leaving out the paths of the machine that built it.
+ABIDW_FLAGS = --no-corpus-path --short-locs --no-comp-dir-path --drop-private-types \
 	--headers-dir $(top_srcdir)/core/include/gannet
+
+# Regenerates the baseline from this build (see core/abi/README for when).
 abi-baseline: core/libgannet.la
 	@test -n "$(ABIDW)" || { echo "abidw not found: apt-get install abigail-tools" >&2; exit 1; }
 	$(AM_V_GEN)$(ABIDW) $(ABIDW_FLAGS) --out-file $(ABI_BASELINE).tmp \
 	  core/.libs/libgannet.so && mv $(ABI_BASELINE).tmp $(ABI_BASELINE)
 	@echo "wrote $(ABI_BASELINE): review and commit it"
-.PHONY: abi-baseline
 
-# Layout of the structs and constants modules compile in, against the
-# frozen 1.0 headers and the current ones (compared by 021-abi.t).
-check_PROGRAMS += t/abi/layout-1.0 t/abi/layout-current
-t_abi_layout_1_0_SOURCES = t/abi/layout.c
-t_abi_layout_1_0_CPPFLAGS = $(ZOO_CPPFLAGS) $(LIBPQ_CFLAGS)
-t_abi_layout_current_SOURCES = t/abi/layout.c
-t_abi_layout_current_CPPFLAGS = $(AM_CPPFLAGS)
+# Copies the installed headers to t/abi/include-MAJOR.MINOR (the frozen
+# headers the zoo is built against and the layout check reads) and
+# regenerates the baseline.  Before a version is released this refreshes
+# its frozen copy; a released version's copy is never touched again.
+abi-snapshot: core/libgannet.la
+	@v='$(ABI_VERSION)'; r=$$(sed -n '/^[0-9n]/{p;q;}' $(ABI_RELEASED_FILE)); \
+	case "$$v" in *[!0-9.]*|.*|*.) echo "cannot read the ABI version from $(ABI_MODULE_H)" >&2; exit 1;; esac; \
+	if [ "$$v" = "$$r" ]; then \
+	  echo "ABI $$v is released: its frozen headers never change; bump GN_ABI_MINOR first (core/abi/README)" >&2; exit 1; fi; \
+	d='$(top_srcdir)/t/abi/include-'"$$v"/gannet; \
+	rm -rf "$$d" && $(MKDIR_P) "$$d" && \
+	for h in $(pkginclude_HEADERS); do cp '$(top_srcdir)'/"$$h" "$$d"/ || exit 1; done; \
+	echo "copied the installed headers to $$d"
+	@$(MAKE) $(AM_MAKEFLAGS) abi-baseline
+
+# Declares the current ABI version released: snapshot and baseline as
+# above, then core/abi/released records it.  From then on only additions
+# in a new minor pass t/integration/021-abi.t and 023-abi-headers.t.
+abi-release: abi-snapshot
+	@v='$(ABI_VERSION)'; \
+	{ echo "# The last released ABI version (make abi-release writes it; core/abi/README)."; \
+	  echo "$$v"; } > $(ABI_RELEASED_FILE) && \
+	echo "ABI $$v released: commit t/abi/include-$$v, core/abi/libgannet.abi and core/abi/released"
+.PHONY: abi-baseline abi-snapshot abi-release
+
+# The gate's self-test (021-abi.t) builds changed copies of libgannet: the
+# directory ABI_MUTANT holds core/include/gannet/, core/libgannet.map and
+# the changed sources ABI_MUTANT_SOURCES (paths in the tree, such as
+# core/mail/addr.c), compiled as the core is; every other object comes
+# from this build.  Writes $(ABI_MUTANT)/libgannet.so.
+abi-mutant: core/libgannet.la
+	@test -n "$(ABI_MUTANT)" || { echo "set ABI_MUTANT" >&2; exit 1; }
+	$(AM_V_GEN)set -e; objs=; \
+	for lo in $(core_libgannet_core_la_OBJECTS); do \
+	  skip=; for s in $(ABI_MUTANT_SOURCES); do \
+	    case "$$lo" in "$$(dirname $$s)/libgannet_core_la-$$(basename $$s .c).lo") skip=1;; esac; done; \
+	  [ -n "$$skip" ] || objs="$$objs $$(dirname $$lo)/.libs/$$(basename $$lo .lo).o"; \
+	done; \
+	for s in $(ABI_MUTANT_SOURCES); do \
+	  o='$(ABI_MUTANT)'/$$(echo "$$s" | tr / _ | sed 's/\.c$$/.o/'); \
+	  $(CC) $(DEFS) -I'$(ABI_MUTANT)'/core/include $(DEFAULT_INCLUDES) $(INCLUDES) \
+	    $(core_libgannet_core_la_CPPFLAGS) $(CPPFLAGS) $(core_libgannet_core_la_CFLAGS) \
+	    $(CFLAGS) -g -fPIC -DPIC -c '$(ABI_MUTANT)'/"$$s" -o "$$o"; \
+	  objs="$$objs $$o"; \
+	done; \
+	$(CC) -shared -fPIC $(CFLAGS) $(LDFLAGS) -Wl,-soname,libgannet.so.1 \
+	  -Wl,--version-script='$(ABI_MUTANT)'/core/libgannet.map \
+	  -o '$(ABI_MUTANT)'/libgannet.so $$objs $(DEP_LIBS)
+.PHONY: abi-mutant
