@@ -53,7 +53,7 @@ extern const size_t core_migrations_count;
 /* Registered migrations of a module (NULL, 0 when none). */
 void migrations_of(const char *module, const struct gn_migration **list_r,
 		   size_t *count_r);
-/* gn_migrations_register() by module name (checks versions 1, 2, ...). */
+/* gn_migrate_register() by module name (checks versions 1, 2, ...). */
 int migrations_add(const char *module, const struct gn_migration *list,
 		   size_t count, const char **error_r);
 /* Runs constant multi-statement SQL compiled into gannet (migrations only:

@@ -4,7 +4,7 @@
  *
  * The core's list is compiled from core/db/schema/NNN_name.sql (db/schema.c,
  * made by build-aux/sql2c); a module registers its own list in its register
- * phase with gn_migrations_register().  Versions start at 1 and increase by
+ * phase with gn_migrate_register().  Versions start at 1 and increase by
  * one, so "the highest version this build knows" is the length of the list.
  *
  * What has been applied is recorded in one table,
@@ -91,9 +91,9 @@ int migrations_add(const char *module, const struct gn_migration *list,
 	return 0;
 }
 
-int gn_migrations_register(struct gn_module_ctx *ctx,
-			   const struct gn_migration *list, size_t count,
-			   const char **error_r)
+int gn_migrate_register(struct gn_module_ctx *ctx,
+			const struct gn_migration *list, size_t count,
+			const char **error_r)
 {
 	return migrations_add(gn_module_name(ctx), list, count, error_r);
 }

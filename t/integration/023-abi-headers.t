@@ -14,6 +14,10 @@ the library tell the same story, and the ABI version moves with it.
 4. After a release (core/abi/released), a function the released baseline
    does not have sits in a node newer than the released minor, and the
    functions it has keep their node.
+5. Every function carries the prefix of its header (gn_store_* in
+   store.h), save the few named below with the reason.
+6. Every public struct is either allowed to grow at the end or frozen on
+   purpose, in core/abi/suppressions.abignore.
 See core/abi/README.
 """
 import os
@@ -32,6 +36,33 @@ MODULE_H = os.path.join(INCLUDE, "gannet", "module.h")
 MAP = os.path.join(SRCDIR, "core", "libgannet.map")
 BASELINE = os.path.join(SRCDIR, "core", "abi", "libgannet.abi")
 RELEASED = os.path.join(SRCDIR, "core", "abi", "released")
+SUPPR = os.path.join(SRCDIR, "core", "abi", "suppressions.abignore")
+
+# Prefixes a header's functions may carry besides gn_<header name>_: the
+# objects it defines when they are named otherwise.
+PREFIXES = {
+    "conn.h": ["gn_protocol_"],		# struct gn_protocol
+    "deliver.h": ["gn_delivery_"],	# struct gn_delivery
+    "loop.h": ["gn_timer_", "gn_io_"],	# the loop's two handles
+    "mem.h": ["gn_buf_", "gn_pool_"],	# its two objects
+}
+# Functions whose name is right for another reason.
+EXCEPTIONS = {
+    ("mem.h", "gn_malloc"): "named after the libc function it stands in for",
+    ("mem.h", "gn_calloc"): "named after the libc function it stands in for",
+    ("mem.h", "gn_realloc"): "named after the libc function it stands in for",
+    ("mem.h", "gn_free"): "named after the libc function it stands in for",
+    ("mem.h", "gn_strdup"): "named after the libc function it stands in for",
+    ("mem.h", "gn_strndup"): "named after the libc function it stands in for",
+    ("mem.h", "gn_strdup_printf"): "gn_strdup with a format, as asprintf is",
+    ("log.h", "gn_logv"): "the va_list form of gn_log, as vprintf is of printf",
+    ("loop.h", "gn_now"): "the loop's clock, read everywhere",
+    ("addr.h", "gn_precis_opaque"): "the name of the PRECIS profile (RFC 8265), beside the "
+                                    "Unicode address code it shares",
+    ("gannet.h", "gn_main"): "the library as a whole: the gannet binary's entry point",
+    ("gannet.h", "gn_version"): "the library as a whole: its version",
+}
+
 
 def exported():
     r = subprocess.run(["nm", "-D", "--defined-only", LIB], capture_output=True, text=True)
@@ -135,4 +166,27 @@ else:
     t.diag("nothing released yet (core/abi/released says none): functions may still be "
            "added to GANNET_%d.%d" % (major, minor))
 
+# ---- 5. names carry their header's prefix ----
+wrong = []
+for fn, f in sorted(declared.items()):
+    stem = f[:-2]
+    prefixes = ["gn_%s_" % stem] + PREFIXES.get(f, [])
+    if fn == "gn_" + stem or any(fn.startswith(p) for p in prefixes) or (f, fn) in EXCEPTIONS:
+        continue
+    wrong.append("%s in %s" % (fn, f))
+t.is_(wrong, [], "every function carries its header's prefix (gn_store_* in store.h ...)")
+stale = sorted("%s in %s" % (fn, f) for f, fn in EXCEPTIONS if declared.get(fn) != f)
+t.is_(stale, [], "every exception to the prefix rule still names a function of its header")
+
+# ---- 6. every public struct is classified ----
+with open(SUPPR) as f:
+    suppr = f.read()
+growable = set(re.findall(r"^\s*name\s*=\s*(\S+)", suppr, re.M))
+frozen = set(w for line in re.findall(r"^#\s*frozen:(.*)$", suppr, re.M) for w in line.split())
+structs = sorted(s for h in headers.values() for s in h.structs)
+t.is_([s for s in structs if s not in growable and s not in frozen], [],
+      "every public struct may grow at the end or is frozen on purpose "
+      "(core/abi/suppressions.abignore)")
+t.is_(sorted(growable & frozen), [], "none is both")
+t.is_(sorted((growable | frozen) - set(structs)), [], "and each one named is a public struct")
 t.done()

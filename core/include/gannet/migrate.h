@@ -30,9 +30,9 @@ struct gn_migration {
 
 /* Register phase: the module's migrations, applied in one transaction each
  * by `gannet migrate` and at serve start.  list must stay valid. */
-int gn_migrations_register(struct gn_module_ctx *ctx,
-			   const struct gn_migration *list, size_t count,
-			   const char **error_r);
+int gn_migrate_register(struct gn_module_ctx *ctx,
+			const struct gn_migration *list, size_t count,
+			const char **error_r);
 
 #ifdef __cplusplus
 }

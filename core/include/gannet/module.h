@@ -110,6 +110,12 @@ const char *gn_module_process_kind(void);
  * requirements).  Returns 1 if loaded, 0 if not. */
 int gn_module_is_loaded(const char *name);
 
+/* The module's own section of the config file, read with gannet/config.h.
+ * Never NULL: a module without a section gets an empty one, so getters
+ * return defaults. */
+struct gn_config;
+struct gn_config *gn_module_config(struct gn_module_ctx *ctx);
+
 #ifdef __cplusplus
 }
 #endif

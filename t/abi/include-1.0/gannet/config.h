@@ -28,12 +28,9 @@
 extern "C" {
 #endif
 
-/* A section (libconfig group) of the config file.  Opaque. */
+/* A section (libconfig group) of the config file.  Opaque.  The module's
+ * own section: gn_module_config() (gannet/module.h). */
 struct gn_config;
-
-/* The module's own section.  Never NULL: a module without a section gets an
- * empty one, so getters return defaults. */
-struct gn_config *gn_module_config(struct gn_module_ctx *ctx);
 
 /* A subsection; NULL (after recording an error if present but not a group)
  * when absent.  Marks the name as read. */
