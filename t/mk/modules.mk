@@ -25,7 +25,7 @@ t_unit_test_module_LDADD = $(UNITLIBS)
 # The zoo, part 1: modules built against the frozen ABI 1.0 headers
 # (t/abi/include-1.0, never edited) that every later core must load.
 ZOO_CPPFLAGS = -I$(top_srcdir)/t/abi/include-1.0 -D_GNU_SOURCE
-check_LTLIBRARIES += t/abi/zoo_base.la t/abi/zoo_extra.la t/abi/zoo_app.la
+check_LTLIBRARIES += t/abi/zoo_base.la t/abi/zoo_extra.la t/abi/zoo_app.la t/abi/zoo_data.la
 t_abi_zoo_base_la_SOURCES = t/abi/zoo_base.c
 t_abi_zoo_base_la_CPPFLAGS = $(ZOO_CPPFLAGS)
 t_abi_zoo_base_la_CFLAGS = $(GN_MODCC)
@@ -41,6 +41,11 @@ t_abi_zoo_app_la_CPPFLAGS = $(ZOO_CPPFLAGS)
 t_abi_zoo_app_la_CFLAGS = $(GN_MODCC)
 t_abi_zoo_app_la_LDFLAGS = $(GN_TESTMODLINK)
 t_abi_zoo_app_la_LIBADD = core/libgannet.la
+t_abi_zoo_data_la_SOURCES = t/abi/zoo_data.c
+t_abi_zoo_data_la_CPPFLAGS = $(ZOO_CPPFLAGS)
+t_abi_zoo_data_la_CFLAGS = $(GN_MODCC)
+t_abi_zoo_data_la_LDFLAGS = $(GN_TESTMODLINK)
+t_abi_zoo_data_la_LIBADD = core/libgannet.la
 
 # The zoo, part 2: one broken module per loader refusal, built against the
 # current headers (so "newer minor" and "other major" stay relative to the
