@@ -10,10 +10,20 @@
  *
  *   - A query that finds the connection broken (PQstatus() bad after the
  *     call, or SQLSTATE class 08 / 57P01 / 57P02 from the server) fails with
- *     a temporary error, logs one line, and the connection is dropped.  A transaction that was open is gone: every query until
- *     gn_db_commit() / gn_db_rollback() / gn_db_begin() fails as temporary,
- *     and gn_db_commit() fails as temporary, so nothing of it runs in
- *     autocommit on the next connection.
+ *     a temporary error, logs one line, and the connection is dropped.  A
+ *     transaction that was open is gone: every query until its owner ends
+ *     it (gn_db_commit() / gn_db_rollback() / gn_db_begin()) fails as
+ *     temporary, and gn_db_commit() fails as temporary, so nothing of it
+ *     runs in autocommit on the next connection.
+ *   - Recovery from that is unconditional: gn_db_commit() ends the
+ *     transaction whatever happens to the COMMIT (a connection lost during
+ *     it leaves nothing "lost" behind: the outcome is unknown, see
+ *     db_commit_outcome_unknown() and db_xact_status()), and no transaction
+ *     outlives the turn of the loop that began it: a watcher that runs
+ *     before the loop waits rolls back (and logs, as a bug) any transaction
+ *     an error path left open or lost.  So a query outside a transaction
+ *     never fails for a transaction lost earlier, and one forgotten
+ *     rollback cannot wedge a worker.
  *   - While disconnected, a repeating timer on the loop (when there is a
  *     loop) starts an asynchronous connection attempt (PQconnectStartParams /
  *     PQconnectPoll driven by an I/O watch) each time the backoff has passed:
@@ -72,6 +82,9 @@ static struct {
 	bool tx_open;			/* gn_db_begin() succeeded */
 	bool tx_lost;			/* ... and the connection broke since */
 	bool tx_failed_temporary;	/* a query in it failed temporarily */
+	bool commit_unknown;		/* the last COMMIT lost the connection */
+	bool prepare_on;		/* the end-of-turn watcher is started */
+	ev_prepare prepare;
 
 	/* reconnecting */
 	unsigned long backoff_ms;
@@ -606,10 +619,38 @@ int db_init(const char *conninfo, const char **error_r)
 	return 0;
 }
 
+/* Before the loop waits: no transaction outlives the turn that began it
+ * (no gannet code keeps one open across a wait, by design: it would hold
+ * locks while a peer dawdles).  One still open or lost here was left by
+ * an error path that forgot to end it: end it, so that the next query
+ * (any session's) runs on a clean connection. */
+static void prepare_cb(struct ev_loop *l, ev_prepare *w, int revents)
+{
+	(void)l;
+	(void)w;
+	(void)revents;
+	bool open = db.tx_open || db.tx_lost;
+	if (!open && db.conn != NULL) {
+		PGTransactionStatusType st = PQtransactionStatus(db.conn);
+		open = st == PQTRANS_INTRANS || st == PQTRANS_INERROR;
+	}
+	if (!open)
+		return;
+	gn_log(GN_LOG_ERROR, "core", "event=db_transaction_abandoned lost=%s "
+	       "note=\"rolled back at the end of the loop's turn\"", db.tx_lost ? "yes" : "no");
+	gn_db_rollback();
+}
+
 void db_watch(void)
 {
 	db.watch_wanted = true;
 	watch_add();
+	if (!db.prepare_on && core_loop != NULL) {
+		ev_prepare_init(&db.prepare, prepare_cb);
+		ev_prepare_start(core_loop, &db.prepare);
+		ev_unref(core_loop);	/* keeps no loop alive by itself */
+		db.prepare_on = true;
+	}
 	/* Anything drained before there was a loop. */
 	if (db.n_queue > 0 && core_loop != NULL) {
 		if (db.dispatch == NULL)
@@ -621,6 +662,11 @@ void db_watch(void)
 
 void db_close(void)
 {
+	if (db.prepare_on) {
+		ev_ref(core_loop);
+		ev_prepare_stop(core_loop, &db.prepare);
+		db.prepare_on = false;
+	}
 	gn_io_free(&db.io);
 	gn_timer_free(&db.dispatch);
 	tick_stop();
@@ -639,6 +685,7 @@ void db_close(void)
 	db.initialized = false;
 	db.watch_wanted = false;
 	db.tx_open = db.tx_lost = db.tx_failed_temporary = false;
+	db.commit_unknown = false;
 }
 
 int db_exec_script(const char *sql, const char **error_r)
@@ -758,6 +805,7 @@ int gn_db_begin(const char **error_r)
 
 int gn_db_commit(const char **error_r)
 {
+	db.commit_unknown = false;
 	if (db.tx_lost) {
 		db.tx_open = db.tx_lost = false;
 		error_set(true, "08006",
@@ -766,11 +814,25 @@ int gn_db_commit(const char **error_r)
 		return -1;
 	}
 	bool failed_temporary = db.tx_failed_temporary;
-	PGresult *res = db_query("COMMIT", 0, NULL, error_r);
+	bool connected = db.conn != NULL;
+	/* The transaction ends here, whatever becomes of the COMMIT: a
+	 * connection that breaks during it must not leave the transaction
+	 * "lost" for whoever queries next (that wedged workers for good). */
 	db.tx_open = false;
 	db.tx_failed_temporary = false;
-	if (res == NULL)
-		return -1;	/* outcome unknown if the connection broke: temporary */
+	PGresult *res = db_query("COMMIT", 0, NULL, error_r);
+	if (res == NULL) {
+		if (connected && db.conn == NULL) {
+			/* The server may have committed before the connection
+			 * broke, or not: only it can tell (db_xact_status()). */
+			db.commit_unknown = true;
+			char msg[1024];
+			snprintf(msg, sizeof(msg), "outcome of COMMIT unknown: %.900s", db.err.message);
+			error_set(true, "08006", msg);
+			*error_r = db.err.message;
+		}
+		return -1;
+	}
 	/* COMMIT of a transaction aborted by an earlier error succeeds with the
 	 * tag ROLLBACK: nothing was committed. */
 	bool rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
@@ -782,6 +844,29 @@ int gn_db_commit(const char **error_r)
 		return -1;
 	}
 	return 0;
+}
+
+bool db_commit_outcome_unknown(void)
+{
+	return db.commit_unknown;
+}
+
+int db_xact_status(const char *xid, const char **error_r)
+{
+	const char *p[1] = { xid };
+	PGresult *res = db_query("SELECT pg_xact_status($1::xid8)", 1, p, error_r);
+	if (res == NULL)
+		return -1;
+	const char *st = PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0);
+	int r = strcmp(st, "committed") == 0 ? 1 : strcmp(st, "aborted") == 0 ? 0 :
+		strcmp(st, "in progress") == 0 ? 2 : -1;
+	if (r < 0) {
+		/* NULL: too old to be known (or not a transaction id). */
+		error_set(false, "", "the status of the transaction is no longer known");
+		*error_r = db.err.message;
+	}
+	PQclear(res);
+	return r;
 }
 
 void gn_db_rollback(void)

@@ -15,7 +15,9 @@
 #include "db/internal.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -451,6 +453,117 @@ static void test_transaction_lost(void)
 	gn_free(v);
 }
 
+
+/* A query outside a transaction, retried past the reconnection backoff
+ * while the loop runs (as in a worker: it drives the reconnection): its
+ * value, or NULL when every try failed for 20 s (the last error in
+ * *err_r). */
+static char *query1_retry(const char *sql, const char **err_r)
+{
+	double deadline = mono() + 20;
+	while (mono() < deadline) {
+		PGresult *r = db_query(sql, 0, NULL, err_r);
+		if (r != NULL) {
+			char *v = gn_strdup(PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+			PQclear(r);
+			return v;
+		}
+		ev_run(core_loop, EVRUN_NOWAIT);
+		sleep_ms(50);
+	}
+	return NULL;
+}
+
+/* The connection breaks while COMMIT runs (a deferred trigger keeps it
+ * busy; another session terminates ours meanwhile): the outcome is
+ * unknown to the client, the transaction must not stay "lost", and the
+ * server tells what became of it. */
+static void test_commit_connection_lost(void)
+{
+	const char *err = NULL;
+
+	ok(gn_db_exec("CREATE TABLE tc (v text)", 0, NULL, &err) == 0 &&
+	   gn_db_exec("CREATE FUNCTION tc_slow() RETURNS trigger LANGUAGE plpgsql AS "
+		      "$$ BEGIN PERFORM pg_sleep(5); RETURN NULL; END $$", 0, NULL, &err) == 0 &&
+	   gn_db_exec("CREATE CONSTRAINT TRIGGER tc_slow AFTER INSERT ON tc DEFERRABLE "
+		      "INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION tc_slow()", 0, NULL, &err) == 0,
+	   "a table whose COMMIT takes 5 s");
+
+	ok(gn_db_begin(&err) == 0, "begin");
+	ok(gn_db_exec("INSERT INTO tc (v) VALUES ('x')", 0, NULL, &err) == 0, "insert");
+	char *xid = query1("SELECT pg_current_xact_id()::text", 0, NULL);
+	char *pid = query1("SELECT pg_backend_pid()", 0, NULL);
+	ok(xid != NULL && pid != NULL, "the transaction id and our backend's pid");
+
+	pid_t child = fork();
+	if (child == 0) {
+		/* Terminates our session while its COMMIT runs the trigger. */
+		sleep_ms(700);
+		char *sql = gn_strdup_printf("SELECT pg_terminate_backend(%s)", pid ? pid : "0");
+		PGconn *c = PQconnectdb(conninfo);
+		PQclear(PQexec(c, sql));
+		PQfinish(c);
+		_exit(0);
+	}
+	int r = gn_db_commit(&err);
+	int status;
+	waitpid(child, &status, 0);
+	ok(r < 0, "the commit fails when the connection breaks during it");
+	is_int(gn_db_error_is_temporary(), 1, "as temporary");
+	ok(db_commit_outcome_unknown(), "with its outcome unknown");
+	like(err, "outcome of COMMIT unknown", "saying so");
+	is_int(gn_db_in_transaction(), 0, "no transaction is left open or lost");
+
+	char *v = query1_retry("SELECT 1", &err);
+	is_str(v, "1", "a query outside a transaction succeeds after reconnecting "
+	       "(the lost COMMIT does not wedge the connection)");
+	if (v == NULL)
+		diag("last error: %s", err);
+	gn_free(v);
+	is_int(db_xact_status(xid ? xid : "0", &err), 0,
+	       "the server says the cut-off transaction was aborted");
+	ok(outside_is("SELECT count(*) FROM tc", "0"), "and nothing of it is stored");
+
+	ok(gn_db_begin(&err) == 0 && gn_db_exec("DROP TRIGGER tc_slow ON tc", 0, NULL, &err) == 0 &&
+	   gn_db_exec("INSERT INTO tc (v) VALUES ('y')", 0, NULL, &err) == 0, "another transaction");
+	gn_free(xid);
+	xid = query1("SELECT pg_current_xact_id()::text", 0, NULL);
+	ok(gn_db_commit(&err) == 0, "commits");
+	ok(!db_commit_outcome_unknown(), "with its outcome known");
+	is_int(db_xact_status(xid ? xid : "0", &err), 1, "the server says it committed");
+	gn_free(xid);
+	gn_free(pid);
+}
+
+/* An error path that forgets to end a lost transaction: the next turn of
+ * the loop ends it, so that queries work again. */
+static void test_abandoned_transaction(void)
+{
+	const char *err = NULL;
+
+	ok(gn_db_begin(&err) == 0, "begin a transaction an error path will abandon");
+	ok(gn_db_exec("INSERT INTO t (v) VALUES ('abandoned')", 0, NULL, &err) == 0, "insert");
+	server_down();
+	ok(gn_db_exec("SELECT 1", 0, NULL, &err) < 0, "the connection breaks in it");
+	server_up();
+	/* No rollback, no commit: the caller forgot.  One turn of the loop. */
+	ev_run(core_loop, EVRUN_NOWAIT);
+	is_int(gn_db_in_transaction(), 0, "after the loop's turn no transaction is open or lost");
+	char *v = query1_retry("SELECT count(*) FROM t WHERE v = 'abandoned'", &err);
+	is_str(v, "0", "queries work again, and nothing of the abandoned transaction was stored");
+	if (v == NULL)
+		diag("last error: %s", err);
+	gn_free(v);
+
+	/* The same with the connection intact: the transaction is rolled
+	 * back, not left to autocommit what follows. */
+	ok(gn_db_begin(&err) == 0 && gn_db_exec("INSERT INTO t (v) VALUES ('left open')", 0, NULL,
+						&err) == 0, "a transaction left open");
+	ev_run(core_loop, EVRUN_NOWAIT);
+	is_int(gn_db_in_transaction(), 0, "is ended at the loop's turn");
+	ok(outside_is("SELECT count(*) FROM t WHERE v = 'left open'", "0"), "rolled back");
+}
+
 static void test_migrations(void)
 {
 	const char *err = NULL;
@@ -604,6 +717,8 @@ int main(void)
 	test_reconnect_sync();
 	test_reconnect_loop();
 	test_transaction_lost();
+	test_commit_connection_lost();
+	test_abandoned_transaction();
 
 	db_close();
 	drop_db();
