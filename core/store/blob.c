@@ -1,33 +1,73 @@
 /*
  * core/store/blob.c: message bodies of the store (gannet/store.h).
  *
- * gn_blobs holds one row a body (hash NULL while a large one is written),
- * gn_blob_chunks its bytes in GN_STORE_CHUNK_SIZE pieces, stored
- * uncompressed (STORAGE EXTERNAL) so that substring() fetches only the
- * bytes a read asks for.  The writer keeps at most one chunk in memory:
- * a body that fits in one is written at finish, after the hash is known
- * (most messages; an existing body then costs one lookup); a larger one
- * goes to a pending row chunk by chunk and moves to its final row at
- * finish, or is deleted when that body exists already.
+ * gn_blobs holds one row a body, gn_blob_chunks its bytes in
+ * GN_STORE_CHUNK_SIZE pieces, stored uncompressed (STORAGE EXTERNAL) so
+ * that substring() fetches only the bytes a read asks for.  The writer
+ * keeps at most one chunk in memory:
+ *
+ *   - A body that fits in one chunk is written at finish, after the hash
+ *     is known (most messages): one statement inserts the blob and its
+ *     chunk, or finds that the body exists already.
+ *   - A larger one goes to a pending row (hash NULL, writing_until set:
+ *     migration 007) chunk by chunk as the chunks fill, each chunk its own
+ *     transaction outside the caller's (no transaction stays open while a
+ *     client sends).  Those commits do not wait for the WAL flush
+ *     (synchronous_commit off for that statement alone): PostgreSQL writes
+ *     WAL in order, so the durable COMMIT of the delivery that uses the
+ *     blob later flushes them too, and a crash before it loses nothing
+ *     anyone was promised.  The pending row is a lease: every chunk, and
+ *     every write a minute after the last refresh, moves writing_until
+ *     forward, and the clean-up removes a pending row only once its lease
+ *     ran out (a writer that crashed).  At finish the pending row becomes
+ *     the blob (hash and size set), or is deleted when that body exists
+ *     already.
+ *
+ * Nothing is taken on trust: every statement's row count is checked (a
+ * pending row that vanished fails the write, it is never written around),
+ * and before the caller commits, finish verifies what the database holds:
+ * the number of chunks, their total size and the SHA-256 of their bytes
+ * against what was written (a blob that existed already: its chunks'
+ * count and size against its recorded size; one found damaged is
+ * repaired from the bytes just written).
  */
 #include "store/internal.h"
 
 #include <inttypes.h>
 #include <string.h>
+#include <time.h>
 #include <gnutls/crypto.h>
 
-/* ---- blobs ---- */
+/* How long a pending blob is held without news from its writer, and how
+ * often a writer that is still writing renews that. */
+#define BLOB_LEASE "1 hour"
+#define BLOB_LEASE_RENEW_S 60.0
+
+/* Transaction-scoped advisory lock on a hash ("gnbl" and the hash's first
+ * four bytes): finishers of the same body take turns, so that one finds
+ * the other's blob instead of colliding on the unique hash. */
+#define BLOB_LOCK_CLASS "1735287404"
+
+/* ---- writing ---- */
 
 struct gn_store_blob_writer {
 	gnutls_hash_hd_t hash;
 	unsigned char *buf;	/* GN_STORE_CHUNK_SIZE */
 	size_t len;
-	uint64_t size;
+	uint64_t size;		/* bytes written */
 	int64_t pending_id;	/* gn_blobs row with hash NULL, 0 none */
 	int seq;		/* next chunk number */
+	double leased_at;	/* monotonic time of the last lease renewal */
 	bool finished;
 	bool failed;
 };
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 struct gn_store_blob_writer *gn_store_blob_writer_new(void)
 {
@@ -38,36 +78,76 @@ struct gn_store_blob_writer *gn_store_blob_writer_new(void)
 	return w;
 }
 
-static int chunk_insert(int64_t blob_id, int seq, const void *data, size_t len,
-			const char **error_r)
+/* "t" when the statement runs as its own transaction (no caller's is
+ * open): its commit then need not wait for the WAL flush (the header says
+ * why that is safe).  Inside a caller's transaction nothing changes. */
+static const char *lazy_commit_param(void)
+{
+	return gn_db_in_transaction() ? "f" : "t";
+}
+
+#define LAZY_CTE "lazy AS (SELECT CASE WHEN $1::boolean THEN " \
+	"set_config('synchronous_commit', 'off', true) END)"
+
+/* Sends the buffered chunk: the first one creates the pending row. */
+static int writer_flush(struct gn_store_blob_writer *w, const char **error_r)
 {
 	char id[32], sq[16];
-	snprintf(id, sizeof(id), "%" PRId64, blob_id);
-	snprintf(sq, sizeof(sq), "%d", seq);
-	const char *v[3] = { id, sq, data };
-	int lens[3] = { 0, 0, (int)len };
-	int fmts[3] = { 0, 0, 1 };
-	PGresult *res = db_query_params("INSERT INTO gn_blob_chunks (blob_id, seq, data) "
-					"VALUES ($1, $2, $3)", 3, v, lens, fmts, 0, error_r);
+	snprintf(id, sizeof(id), "%" PRId64, w->pending_id);
+	snprintf(sq, sizeof(sq), "%d", w->seq);
+	const char *v[4] = { lazy_commit_param(), (const char *)w->buf, id, sq };
+	int lens[4] = { 0, (int)w->len, 0, 0 };
+	int fmts[4] = { 0, 1, 0, 0 };
+	PGresult *res;
+	if (w->pending_id == 0) {
+		res = db_query_params("WITH " LAZY_CTE ", b AS (INSERT INTO gn_blobs (writing_until) "
+					 "SELECT now() + interval '" BLOB_LEASE "' FROM lazy RETURNING id) "
+					 "INSERT INTO gn_blob_chunks (blob_id, seq, data) "
+					 "SELECT id, 0, $2 FROM b RETURNING blob_id", 2, v, lens, fmts, 0, error_r);
+	} else {
+		/* Renews the lease, and writes only while the row is ours. */
+		res = db_query_params("WITH " LAZY_CTE ", b AS (UPDATE gn_blobs SET writing_until = "
+					 "now() + interval '" BLOB_LEASE "' FROM lazy WHERE id = $3 AND hash IS NULL "
+					 "RETURNING id) INSERT INTO gn_blob_chunks (blob_id, seq, data) "
+					 "SELECT id, $4, $2 FROM b RETURNING blob_id", 4, v, lens, fmts, 0, error_r);
+	}
 	if (res == NULL)
 		return -1;
+	bool ok = PQntuples(res) == 1;
+	if (ok && w->pending_id == 0)
+		w->pending_id = store_col_i64(res, 0, 0);
 	PQclear(res);
+	if (!ok) {
+		*error_r = store_errf("the blob being written (id %" PRId64 ") is gone: its lease ran out",
+				      w->pending_id);
+		return -1;
+	}
+	w->seq++;
+	w->len = 0;
+	w->leased_at = mono_now();
 	return 0;
 }
 
-static int writer_flush(struct gn_store_blob_writer *w, const char **error_r)
+/* A writer that has a pending row and has not renewed its lease for a
+ * while (a slow sender: the chunk fills slowly) renews it now. */
+static int writer_renew(struct gn_store_blob_writer *w, const char **error_r)
 {
-	if (w->pending_id == 0) {
-		PGresult *res = store_q("INSERT INTO gn_blobs DEFAULT VALUES RETURNING id", 0, NULL, error_r);
-		if (res == NULL)
-			return -1;
-		w->pending_id = store_col_i64(res, 0, 0);
-		PQclear(res);
-	}
-	if (chunk_insert(w->pending_id, w->seq, w->buf, w->len, error_r) < 0)
+	if (w->pending_id == 0 || mono_now() - w->leased_at < BLOB_LEASE_RENEW_S)
+		return 0;
+	char id[32];
+	snprintf(id, sizeof(id), "%" PRId64, w->pending_id);
+	const char *p[2] = { lazy_commit_param(), id };
+	int64_t c = store_q_count("WITH " LAZY_CTE " UPDATE gn_blobs SET writing_until = now() + "
+				  "interval '" BLOB_LEASE "' FROM lazy WHERE id = $2 AND hash IS NULL",
+				  2, p, error_r);
+	if (c < 0)
 		return -1;
-	w->seq++;
-	w->len = 0;
+	if (c != 1) {
+		*error_r = store_errf("the blob being written (id %" PRId64 ") is gone: its lease ran out",
+				      w->pending_id);
+		return -1;
+	}
+	w->leased_at = mono_now();
 	return 0;
 }
 
@@ -94,72 +174,206 @@ int gn_store_blob_write(struct gn_store_blob_writer *w, const void *data,
 			return -1;
 		}
 	}
+	if (writer_renew(w, error_r) < 0) {
+		w->failed = true;
+		return -1;
+	}
 	return 0;
 }
 
-/* The id of the finished blob with hash (locked FOR SHARE until the end of
- * the transaction, so that no expunge drops it before the caller's
- * gn_store_message_add()), 0 when there is none. */
-static int64_t blob_existing(const char *hashp, const char **error_r)
+/* The chunks of blob id as stored: their number, total size, highest
+ * seq, and (with_hash) the SHA-256 of their bytes in order.  0 or -1. */
+struct stored {
+	int64_t chunks, bytes, max_seq;
+	unsigned char hash[GN_STORE_HASH_SIZE];
+	bool has_hash;
+};
+
+static int blob_stored(struct gn_pool *pool, int64_t id, bool with_hash, struct stored *st,
+		       const char **error_r)
 {
-	const char *p[1] = { hashp };
-	PGresult *res = store_q("SELECT id FROM gn_blobs WHERE hash = $1 FOR SHARE", 1, p, error_r);
+	const char *p[2] = { store_i64s(pool, id), with_hash ? "t" : "f" };
+	PGresult *res = store_q("SELECT count(*), coalesce(sum(length(data)), 0), coalesce(max(seq), -1), "
+				"CASE WHEN $2::boolean THEN encode(sha256(coalesce(string_agg(data, ''::bytea "
+				"ORDER BY seq), ''::bytea)), 'hex') END FROM gn_blob_chunks WHERE blob_id = $1",
+				2, p, error_r);
 	if (res == NULL)
 		return -1;
-	int64_t id = PQntuples(res) == 1 ? store_col_i64(res, 0, 0) : 0;
+	st->chunks = store_col_i64(res, 0, 0);
+	st->bytes = store_col_i64(res, 0, 1);
+	st->max_seq = store_col_i64(res, 0, 2);
+	st->has_hash = !PQgetisnull(res, 0, 3) && store_hash_from_hex(PQgetvalue(res, 0, 3), st->hash);
 	PQclear(res);
-	return id;
+	return 0;
 }
 
-static int writer_finish(struct gn_store_blob_writer *w, struct gn_pool *pool,
-			 const unsigned char hash[GN_STORE_HASH_SIZE], const char **error_r)
+static int64_t chunks_for(uint64_t size)
 {
-	const char *hp = store_hash_param(pool, hash);
-	int64_t id = blob_existing(hp, error_r);
-	if (id < 0)
+	return (int64_t)((size + GN_STORE_CHUNK_SIZE - 1) / GN_STORE_CHUNK_SIZE);
+}
+
+/* Whether blob id holds exactly size bytes in whole chunks (and, when
+ * hash is not NULL, those bytes).  1 yes, 0 no (*error_r says what is
+ * wrong), -1 database error. */
+static int blob_verify(struct gn_pool *pool, int64_t id, uint64_t size,
+		       const unsigned char *hash, const char **error_r)
+{
+	struct stored st;
+	if (blob_stored(pool, id, hash != NULL, &st, error_r) < 0)
 		return -1;
-	if (id > 0) {
-		/* The same body exists: keep nothing of ours. */
-		if (w->pending_id != 0) {
-			const char *p[1] = { store_i64s(pool, w->pending_id) };
-			if (store_q_count("DELETE FROM gn_blobs WHERE id = $1", 1, p, error_r) < 0)
-				return -1;
-			w->pending_id = 0;
-		}
+	if (st.chunks != chunks_for(size) || st.max_seq != st.chunks - 1 || (uint64_t)st.bytes != size) {
+		*error_r = store_errf("blob %" PRId64 " holds %" PRId64 " bytes in %" PRId64
+				      " chunks, not the %" PRIu64 " bytes written", id, st.bytes, st.chunks, size);
 		return 0;
 	}
-	const char *p[2] = { hp, store_u64s(pool, w->size) };
-	PGresult *res = store_q("INSERT INTO gn_blobs (hash, size) VALUES ($1, $2) "
-			  "ON CONFLICT (hash) DO NOTHING RETURNING id", 2, p, error_r);
-	if (res == NULL)
+	if (hash != NULL && (!st.has_hash || memcmp(st.hash, hash, GN_STORE_HASH_SIZE) != 0)) {
+		*error_r = store_errf("blob %" PRId64 " does not hold the bytes written (SHA-256 differs)", id);
+		return 0;
+	}
+	return 1;
+}
+
+/* The body exists already as blob id, recorded with rec_size bytes:
+ * checks that it holds them and repairs it from ours when not (a body
+ * damaged before these checks existed), then drops our pending row.
+ * Returns 0 or -1. */
+static int finish_existing(struct gn_store_blob_writer *w, struct gn_pool *pool, int64_t id,
+			   uint64_t rec_size, const unsigned char hash[GN_STORE_HASH_SIZE],
+			   const char **error_r)
+{
+	const char *why = NULL;
+	int ok = rec_size == w->size ? blob_verify(pool, id, w->size, NULL, &why) : 0;
+	if (ok < 0)
 		return -1;
-	id = PQntuples(res) == 1 ? store_col_i64(res, 0, 0) : 0;
-	PQclear(res);
-	if (id == 0) {
-		/* Another transaction stored it meanwhile. */
+	if (rec_size != w->size)
+		why = store_errf("blob %" PRId64 " is recorded with %" PRIu64 " bytes, not %" PRIu64,
+				 id, rec_size, w->size);
+	const char *pid = store_i64s(pool, id), *pend = store_i64s(pool, w->pending_id);
+	if (!ok) {
+		gn_log(GN_LOG_WARN, "core", "event=blob_repaired blob=%" PRId64 " hash=%s problem=%s",
+		       id, gn_store_hash_hex(pool, hash), gn_log_quote(0, why));
+		const char *p[2] = { pid, pend };
+		const char *ps[2] = { pid, store_u64s(pool, w->size) };
+		if (store_q_count("DELETE FROM gn_blob_chunks WHERE blob_id = $1", 1, p, error_r) < 0 ||
+		    store_q_count("UPDATE gn_blobs SET size = $2 WHERE id = $1", 2, ps, error_r) < 0)
+			return -1;
 		if (w->pending_id != 0) {
-			const char *pp[1] = { store_i64s(pool, w->pending_id) };
-			if (store_q_count("DELETE FROM gn_blobs WHERE id = $1", 1, pp, error_r) < 0)
+			if (store_q_count("UPDATE gn_blob_chunks SET blob_id = $1 WHERE blob_id = $2",
+					  2, p, error_r) != w->seq) {
+				*error_r = store_errf("cannot repair blob %" PRId64 ": chunks of the blob "
+						      "being written are missing", id);
 				return -1;
-			w->pending_id = 0;
+			}
+		} else if (w->len > 0) {
+			const char *v[2] = { pid, (const char *)w->buf };
+			int lens[2] = { 0, (int)w->len }, fmts[2] = { 0, 1 };
+			PGresult *res = db_query_params("INSERT INTO gn_blob_chunks (blob_id, seq, data) "
+							   "VALUES ($1, 0, $2)", 2, v, lens, fmts, 0, error_r);
+			if (res == NULL)
+				return -1;
+			PQclear(res);
 		}
-		return blob_existing(hp, error_r) < 0 ? -1 : 0;
+		if ((ok = blob_verify(pool, id, w->size, hash, error_r)) <= 0)
+			return -1;
 	}
 	if (w->pending_id != 0) {
-		const char *pm[2] = { store_i64s(pool, id), store_i64s(pool, w->pending_id) };
-		if (store_q_count("UPDATE gn_blob_chunks SET blob_id = $1 WHERE blob_id = $2", 2, pm, error_r) < 0 ||
-		    store_q_count("DELETE FROM gn_blobs WHERE id = $1", 1, pm + 1, error_r) < 0)
+		const char *p[1] = { pend };
+		if (store_q_count("DELETE FROM gn_blobs WHERE id = $1 AND hash IS NULL", 1, p, error_r) < 0)
 			return -1;
 		w->pending_id = 0;
 	}
-	if (w->len > 0 && chunk_insert(id, w->seq, w->buf, w->len, error_r) < 0)
-		return -1;
 	return 0;
 }
 
-int gn_store_blob_finish(struct gn_store_blob_writer *w,
-			 unsigned char hash_r[GN_STORE_HASH_SIZE],
-			 uint64_t *size_r, const char **error_r)
+/* A body that fit in one chunk: inserted with its chunk in one statement,
+ * unless it exists.  Returns 0 or -1. */
+static int finish_small(struct gn_store_blob_writer *w, struct gn_pool *pool, const char *mime,
+			const unsigned char hash[GN_STORE_HASH_SIZE], const char **error_r)
+{
+	const char *hp = store_hash_param(pool, hash);
+	const char *v[4] = { hp, store_u64s(pool, w->size), mime, (const char *)w->buf };
+	int lens[4] = { 0, 0, 0, (int)w->len }, fmts[4] = { 0, 0, 0, 1 };
+	PGresult *res = db_query_params("WITH b AS (INSERT INTO gn_blobs (hash, size, mime) "
+					   "VALUES ($1, $2, $3::jsonb) ON CONFLICT (hash) DO NOTHING RETURNING id), "
+					   "c AS (INSERT INTO gn_blob_chunks (blob_id, seq, data) SELECT id, 0, $4 "
+					   "FROM b WHERE $2::bigint > 0 RETURNING length(data) AS n) "
+					   "SELECT (SELECT id FROM b), (SELECT count(*) FROM c), "
+					   "(SELECT coalesce(sum(n), 0) FROM c)", 4, v, lens, fmts, 0, error_r);
+	if (res == NULL)
+		return -1;
+	int64_t id = store_col_i64(res, 0, 0), n = store_col_i64(res, 0, 1), bytes = store_col_i64(res, 0, 2);
+	PQclear(res);
+	if (id != 0) {
+		if (n != chunks_for(w->size) || (uint64_t)bytes != w->size) {
+			*error_r = store_errf("blob %" PRId64 ": %" PRId64 " bytes stored of %" PRIu64,
+					      id, bytes, w->size);
+			return -1;
+		}
+		return 0;
+	}
+	/* It exists (committed, or its writer's commit was waited for). */
+	const char *p[2] = { hp, mime };
+	res = store_q("WITH e AS (SELECT id, size FROM gn_blobs WHERE hash = $1 FOR SHARE), "
+		      "m AS (UPDATE gn_blobs b SET mime = $2::jsonb FROM e WHERE b.id = e.id "
+		      "AND b.mime IS NULL AND $2::jsonb IS NOT NULL) SELECT id, size FROM e", 2, p, error_r);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		*error_r = store_errf("blob %s vanished while it was looked up", gn_store_hash_hex(pool, hash));
+		return -1;
+	}
+	id = store_col_i64(res, 0, 0);
+	uint64_t rec = (uint64_t)store_col_i64(res, 0, 1);
+	PQclear(res);
+	return finish_existing(w, pool, id, rec, hash, error_r);
+}
+
+/* A body in a pending row: the row becomes the blob unless the body
+ * exists.  Inside a transaction (the lock is the transaction's).
+ * Returns 0 or -1. */
+static int finish_pending(struct gn_store_blob_writer *w, struct gn_pool *pool, const char *mime,
+			  const unsigned char hash[GN_STORE_HASH_SIZE], const char **error_r)
+{
+	char key[16];
+	snprintf(key, sizeof(key), "%" PRId32, (int32_t)((uint32_t)hash[0] << 24 | (uint32_t)hash[1] << 16 |
+							 (uint32_t)hash[2] << 8 | hash[3]));
+	const char *pl[2] = { BLOB_LOCK_CLASS, key };
+	if (store_q_count("SELECT pg_advisory_xact_lock($1::int, $2::int)", 2, pl, error_r) < 0)
+		return -1;
+	/* A new statement: its snapshot sees what the lock's last holder
+	 * committed. */
+	const char *p[4] = { store_hash_param(pool, hash), store_u64s(pool, w->size), mime,
+			     store_i64s(pool, w->pending_id) };
+	PGresult *res = store_q("WITH e AS (SELECT id, size FROM gn_blobs WHERE hash = $1 FOR SHARE), "
+				"m AS (UPDATE gn_blobs b SET mime = $3::jsonb FROM e WHERE b.id = e.id "
+				"AND b.mime IS NULL AND $3::jsonb IS NOT NULL), "
+				"f AS (UPDATE gn_blobs SET hash = $1, size = $2, writing_until = NULL, "
+				"mime = $3::jsonb WHERE id = $4 AND hash IS NULL AND NOT EXISTS (SELECT 1 FROM e) "
+				"RETURNING id) "
+				"SELECT (SELECT id FROM e), (SELECT size FROM e), (SELECT id FROM f)", 4, p, error_r);
+	if (res == NULL)
+		return -1;
+	int64_t existing = store_col_i64(res, 0, 0), mine = store_col_i64(res, 0, 2);
+	uint64_t rec = (uint64_t)store_col_i64(res, 0, 1);
+	PQclear(res);
+	if (existing != 0)
+		return finish_existing(w, pool, existing, rec, hash, error_r);
+	if (mine != w->pending_id) {
+		*error_r = store_errf("the blob being written (id %" PRId64 ") is gone: its lease ran out",
+				      w->pending_id);
+		return -1;
+	}
+	int ok = blob_verify(pool, mine, w->size, hash, error_r);
+	if (ok <= 0)
+		return -1;
+	w->pending_id = 0;	/* it is the blob now */
+	return 0;
+}
+
+int store_blob_finish(struct gn_store_blob_writer *w, const char *mime,
+		      unsigned char hash_r[GN_STORE_HASH_SIZE], uint64_t *size_r,
+		      const char **error_r)
 {
 	if (w->failed || w->finished) {
 		*error_r = w->failed ? "blob writer failed earlier" : "blob already finished";
@@ -168,14 +382,18 @@ int gn_store_blob_finish(struct gn_store_blob_writer *w,
 	unsigned char hash[GN_STORE_HASH_SIZE];
 	gnutls_hash_output(w->hash, hash);
 	w->finished = true;
-	/* A large blob's last part goes to the pending row first, so that
-	 * the chunks move together below. */
-	if (w->pending_id != 0 && w->len > 0 && writer_flush(w, error_r) < 0) {
-		w->failed = true;
-		return -1;
-	}
 	struct gn_pool *tmp = gn_pool_new();
-	int r = writer_finish(w, tmp, hash, error_r);
+	struct store_tx tx;
+	int r = store_tx_begin(&tx, error_r);
+	if (r == 0) {
+		/* A large blob's last part goes to the pending row too. */
+		if (w->pending_id != 0 && w->len > 0)
+			r = writer_flush(w, error_r);
+		if (r == 0)
+			r = w->pending_id != 0 ? finish_pending(w, tmp, mime, hash, error_r)
+					       : finish_small(w, tmp, mime, hash, error_r);
+		r = store_tx_end(&tx, r, error_r);
+	}
 	gn_pool_free(&tmp);
 	if (r < 0) {
 		w->failed = true;
@@ -187,13 +405,21 @@ int gn_store_blob_finish(struct gn_store_blob_writer *w,
 	return 0;
 }
 
+int gn_store_blob_finish(struct gn_store_blob_writer *w,
+			 unsigned char hash_r[GN_STORE_HASH_SIZE],
+			 uint64_t *size_r, const char **error_r)
+{
+	return store_blob_finish(w, NULL, hash_r, size_r, error_r);
+}
+
 void gn_store_blob_writer_free(struct gn_store_blob_writer **wp)
 {
 	struct gn_store_blob_writer *w = *wp;
 	if (w == NULL)
 		return;
 	if (w->pending_id != 0) {
-		/* Best effort: gn_store_blob_cleanup() removes what stays. */
+		/* Best effort: gn_store_blob_cleanup() removes what stays once
+		 * the lease runs out. */
 		char id[32];
 		const char *err;
 		snprintf(id, sizeof(id), "%" PRId64, w->pending_id);
@@ -206,14 +432,24 @@ void gn_store_blob_writer_free(struct gn_store_blob_writer **wp)
 	*wp = NULL;
 }
 
+void store_blob_writer_abandon(struct gn_store_blob_writer **wp)
+{
+	if (*wp != NULL)
+		(*wp)->pending_id = 0;
+	gn_store_blob_writer_free(wp);
+}
+
 int gn_store_blob_cleanup(long min_age_seconds, const char **error_r)
 {
 	char age[32];
 	snprintf(age, sizeof(age), "%ld", min_age_seconds < 0 ? 0 : min_age_seconds);
 	const char *p[1] = { age };
+	/* A blob being written goes only once its writer's lease ran out:
+	 * never while a writer holds it, however slowly it writes. */
 	int64_t c = store_q_count("DELETE FROM gn_blobs WHERE refcount <= 0 AND "
-			    "created_at < now() - make_interval(secs => $1::double precision)",
-			    1, p, error_r);
+				  "CASE WHEN hash IS NULL THEN writing_until < now() ELSE "
+				  "created_at < now() - make_interval(secs => $1::double precision) END",
+				  1, p, error_r);
 	return c < 0 ? -1 : (int)c;
 }
 

@@ -17,12 +17,24 @@
  *   STAGE_RESOLVE  per target: "deliver.resolve", then the store's lookup;
  *                  then "deliver.check".  (gn_delivery_check() stops here.)
  *   STAGE_MAILBOX  per accepted target: "deliver.mailbox".
- *   STAGE_STORE    one transaction: finish the blob, one message per
- *                  distinct (account, mailbox) with
+ *   STAGE_STORE    one transaction: finish the blob (with the body's MIME
+ *                  structure, refused for good past its bound), one
+ *                  message per distinct (account, mailbox) with
  *                  gn_store_message_deliver() (gannet/store.h: numbered at
  *                  once when nobody else is settling the account, else
  *                  pending, never waiting for another delivery's commit),
  *                  commit; then done is called (SMTP queues its 250).
+ *   STAGE_UNKNOWN  only when the connection broke during COMMIT: whether
+ *                  the transaction committed is unknown to us, and a wrong
+ *                  guess either loses a message (250 for nothing) or stores
+ *                  it twice (451, then the sender's retry).  So it is asked
+ *                  of the server: the transaction id read before COMMIT,
+ *                  pg_xact_status() on the new connection, every
+ *                  UNKNOWN_POLL_MS from the loop (the client waits for its
+ *                  reply meanwhile; nothing blocks) until it says committed
+ *                  or aborted; only after UNKNOWN_TIMEOUT_MS without an
+ *                  answer does the delivery fail with 451 (logged as an
+ *                  error with the transaction id).
  *   STAGE_SETTLE   on the next turn of the loop (after the 250 went out):
  *                  settles the accounts again without waiting (what others
  *                  left while this transaction held the settle lock, or
@@ -51,6 +63,8 @@
 #define CHECK_TIMEOUT_MS 10000UL
 #define MAILBOX_TIMEOUT_MS 5000UL
 #define AFTER_TIMEOUT_MS 10000UL
+#define UNKNOWN_POLL_MS 200UL
+#define UNKNOWN_TIMEOUT_MS 120000UL
 
 enum target_state {
 	T_NEW = 0,	/* to resolve */
@@ -94,6 +108,7 @@ enum stage {
 	STAGE_RESOLVE,
 	STAGE_MAILBOX,
 	STAGE_STORE,
+	STAGE_UNKNOWN,
 	STAGE_SETTLE,
 	STAGE_AFTER,
 	STAGE_DONE,
@@ -122,10 +137,12 @@ struct gn_delivery {
 	struct gn_store_blob_writer *blob;
 	struct gn_mime_parser *parser;
 	struct gn_mime_message *mime;
+	const char *mime_json;	/* its structure as stored, from pool */
 	uint64_t size;
 	bool too_big;
 	bool store_failed;	/* a blob write failed */
 	bool ran;		/* gn_delivery_run() was called */
+	bool store_done;	/* STAGE_STORE's transaction ended (or was resolved) */
 
 	/* The machine. */
 	enum stage stage;
@@ -136,6 +153,9 @@ struct gn_delivery {
 	bool driving;		/* inside drive() */
 	struct gn_hook_call *call;	/* the pending chain */
 	struct gn_timer *settle_timer;	/* STAGE_SETTLE: the next turn */
+	struct gn_timer *unknown_timer;	/* STAGE_UNKNOWN: asking the server */
+	double unknown_deadline;	/* gn_now() */
+	char xid[32];			/* the store transaction's id */
 	gn_delivery_done_fn *done;
 	void *done_data;
 	size_t *copies;		/* targets that own a stored copy */
@@ -177,6 +197,7 @@ struct gn_delivery *gn_delivery_new(const char *source,
 static void delivery_destroy(struct gn_delivery *d)
 {
 	gn_timer_free(&d->settle_timer);
+	gn_timer_free(&d->unknown_timer);
 	gn_store_blob_writer_free(&d->blob);
 	gn_mime_parser_free(&d->parser);
 	gn_mime_message_free(&d->mime);
@@ -199,6 +220,14 @@ void gn_delivery_free(struct gn_delivery **dp)
 		return;
 	struct gn_delivery *d = *dp;
 	*dp = NULL;
+	if (d->stage == STAGE_UNKNOWN) {
+		/* The caller went away while we asked what became of its
+		 * COMMIT: stop asking; the pending blob (if the transaction
+		 * did not take it) is left to the clean-up, never waited for. */
+		gn_log(GN_LOG_WARN, "deliver", "event=commit_outcome_abandoned source=%s xid=%s",
+		       d->source, d->xid);
+		store_blob_writer_abandon(&d->blob);
+	}
 	if (d->stage != STAGE_SETTLE && d->stage != STAGE_AFTER) {
 		/* Before the commit: the caller went away, stop. */
 		if (d->call != NULL) {
@@ -395,6 +424,15 @@ static void target_fail_code(struct gn_delivery *d, size_t ti, int code,
 	struct gn_hook_reply reply = { code, enhanced, text, NULL };
 	target_fail(d, ti, code / 100 == 4 ? GN_HOOK_TEMPFAIL : GN_HOOK_REJECT, &reply,
 		    code, enhanced, text);
+}
+
+static size_t count_ok(const struct gn_delivery *d)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d->n_targets; i++)
+		if (d->targets[i].state == T_OK)
+			n++;
+	return n;
 }
 
 /* The recipients' results from their targets. */
@@ -742,26 +780,25 @@ static int mailbox_resolve(struct gn_delivery *d, struct target *t, const char *
 	return 0;
 }
 
-/* Step 4: one transaction for the blob and every copy. */
-static void store(struct gn_delivery *d)
+/* The accepted targets' mailboxes, and the distinct copies among them
+ * (one message per account and mailbox).  Returns the number of accepted
+ * targets, or -1. */
+static int copies_plan(struct gn_delivery *d, const char **error_r)
 {
-	const char *error = NULL;
 	size_t n_ok = 0;
 	for (size_t i = 0; i < d->n_targets; i++)
 		if (d->targets[i].state == T_OK)
 			n_ok++;
-	if (n_ok == 0)
-		return;
-
-	/* Mailboxes and distinct copies. */
-	d->copies = gn_realloc(d->copies, n_ok * sizeof(*d->copies));
 	d->n_copies = 0;
+	if (n_ok == 0)
+		return 0;
+	d->copies = gn_realloc(d->copies, n_ok * sizeof(*d->copies));
 	for (size_t i = 0; i < d->n_targets; i++) {
 		struct target *t = &d->targets[i];
 		if (t->state != T_OK)
 			continue;
-		if (mailbox_resolve(d, t, &error) < 0)
-			goto failed;
+		if (mailbox_resolve(d, t, error_r) < 0)
+			return -1;
 		t->copy_owner = i;
 		for (size_t c = 0; c < d->n_copies; c++) {
 			const struct target *o = &d->targets[d->copies[c]];
@@ -773,16 +810,23 @@ static void store(struct gn_delivery *d)
 		if (t->copy_owner == i)
 			d->copies[d->n_copies++] = i;
 	}
+	return (int)n_ok;
+}
 
-	if (gn_db_begin(&error) < 0)
-		goto failed;
+/* Inside the transaction: the blob, then each copy (numbered in this
+ * transaction when nobody else is settling the account, so a lone
+ * delivery commits once; else pending, left to the holder of the settle
+ * lock, never waiting), then the transaction's id, for when the COMMIT's
+ * outcome is unknown.  0 or -1. */
+static int store_rows(struct gn_delivery *d, const char **error_r)
+{
 	if (d->blob == NULL)
 		d->blob = gn_store_blob_writer_new();
 	struct gn_store_message_new m;
 	memset(&m, 0, sizeof(m));
 	m.size = sizeof(m);
-	if (gn_store_blob_finish(d->blob, m.blob_hash, NULL, &error) < 0)
-		goto rollback;
+	if (store_blob_finish(d->blob, d->mime_json, m.blob_hash, NULL, error_r) < 0)
+		return -1;
 	for (size_t c = 0; c < d->n_copies; c++) {
 		struct target *t = &d->targets[d->copies[c]];
 		const struct rcpt *r = &d->rcpts[t->rcpt];
@@ -795,15 +839,21 @@ static void store(struct gn_delivery *d)
 		m.n_keywords = d->n_keywords;
 		m.internal_date = d->internal_date;
 		m.mime = d->mime;
-		/* Numbered in this transaction when nobody else is settling
-		 * the account (a lone delivery commits once); else pending,
-		 * left to the holder of the settle lock, never waiting. */
 		t->uid = 0;
-		if (gn_store_message_deliver(&m, &t->msg_id, &t->uid, &error) < 0)
-			goto rollback;
+		if (gn_store_message_deliver(&m, &t->msg_id, &t->uid, error_r) < 0)
+			return -1;
 	}
-	if (gn_db_commit(&error) < 0)
-		goto failed;
+	PGresult *res = db_query("SELECT pg_current_xact_id()::text", 0, NULL, error_r);
+	if (res == NULL)
+		return -1;
+	snprintf(d->xid, sizeof(d->xid), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+/* The transaction committed: the accepted targets are stored. */
+static void store_committed(struct gn_delivery *d, size_t n_ok)
+{
 	gn_store_blob_writer_free(&d->blob);
 	for (size_t i = 0; i < d->n_targets; i++) {
 		struct target *t = &d->targets[i];
@@ -814,18 +864,80 @@ static void store(struct gn_delivery *d)
 	}
 	gn_log(GN_LOG_INFO, "deliver", "event=delivered source=%s size=%llu recipients=%zu copies=%zu",
 	       d->source, (unsigned long long)d->size, n_ok, d->n_copies);
-	return;
+}
 
-rollback:
-	gn_db_rollback();
-failed:
+/* Nothing was stored: the sender retries. */
+static void store_failed(struct gn_delivery *d, const char *error)
+{
 	gn_log(GN_LOG_WARN, "deliver", "event=store_failed source=%s temporary=%s error=%s",
 	       d->source, gn_db_error_is_temporary() ? "yes" : "no",
 	       gn_log_quote(0, error != NULL ? error : "?"));
 	gn_store_blob_writer_free(&d->blob);
 	d->n_copies = 0;
-	/* Temporary or not, the message is not lost: the sender retries. */
 	fail_accepted(d, 451, "4.3.0", "temporary failure storing the message, try again later");
+}
+
+/* Step 4: one transaction for the blob and every copy.  Returns false
+ * when the COMMIT's outcome is unknown (STAGE_UNKNOWN finds it out). */
+static bool store(struct gn_delivery *d)
+{
+	const char *error = NULL;
+	int n_ok = copies_plan(d, &error);
+	if (n_ok == 0)
+		return true;
+	if (n_ok < 0 || gn_db_begin(&error) < 0) {
+		store_failed(d, error);
+		return true;
+	}
+	if (store_rows(d, &error) < 0) {
+		gn_db_rollback();
+		store_failed(d, error);
+		return true;
+	}
+	if (gn_db_commit(&error) == 0) {
+		store_committed(d, (size_t)n_ok);
+		return true;
+	}
+	if (!db_commit_outcome_unknown()) {
+		store_failed(d, error);
+		return true;
+	}
+	gn_log(GN_LOG_WARN, "deliver", "event=commit_outcome_unknown source=%s xid=%s error=%s",
+	       d->source, d->xid, gn_log_quote(0, error != NULL ? error : "?"));
+	return false;
+}
+
+/* STAGE_UNKNOWN: asks the server what became of the transaction. */
+static void unknown_poll(void *data)
+{
+	struct gn_delivery *d = data;
+	if (d->stage != STAGE_UNKNOWN)
+		return;
+	const char *error = NULL;
+	int st = db_xact_status(d->xid, &error);
+	if (st == 2 || (st < 0 && gn_now() < d->unknown_deadline))
+		return;		/* in progress, or no connection yet: ask again */
+	gn_timer_free(&d->unknown_timer);
+	/* Whatever the answer, the writer's pending row (if the transaction
+	 * did not take it) is left to the clean-up. */
+	store_blob_writer_abandon(&d->blob);
+	if (st == 1) {
+		gn_log(GN_LOG_INFO, "deliver", "event=commit_outcome_found source=%s xid=%s committed=yes",
+		       d->source, d->xid);
+		store_committed(d, count_ok(d));
+	} else if (st == 0) {
+		gn_log(GN_LOG_INFO, "deliver", "event=commit_outcome_found source=%s xid=%s committed=no",
+		       d->source, d->xid);
+		store_failed(d, "the connection broke during COMMIT, which did not complete");
+	} else {
+		gn_log(GN_LOG_ERROR, "deliver", "event=commit_outcome_lost source=%s xid=%s error=%s",
+		       d->source, d->xid, gn_log_quote(0, error != NULL ? error : "?"));
+		store_failed(d, "the outcome of COMMIT could not be found out");
+	}
+	d->waiting = false;
+	d->stage = STAGE_STORE;		/* and on to what follows the store */
+	d->store_done = true;
+	drive(d);
 }
 
 /* After the commit: settles the accounts of the stored copies (without
@@ -906,11 +1018,19 @@ static bool step(struct gn_delivery *d)
 		} else if (!d->too_big && d->mime == NULL) {
 			d->mime = gn_mime_parse("", 0, NULL);
 		}
+		const char *why = NULL;
 		if (d->too_big) {
 			/* RFC 5321 4.5.3.1.10, RFC 3463 5.3.4. */
 			fail_accepted(d, 552, "5.3.4", "message too big");
 		} else if (d->store_failed) {
 			fail_accepted(d, 451, "4.3.0", "temporary failure storing the message, try again later");
+		} else if (count_ok(d) > 0 && store_mime_json(d->pool, d->mime, &d->mime_json, &why) < 0) {
+			/* For good: the same message would fail the same way.
+			 * RFC 3463 5.6.0: other or undefined media error. */
+			gn_log(GN_LOG_INFO, "deliver", "event=refused source=%s error=%s",
+			       d->source, gn_log_quote(0, why));
+			fail_accepted(d, 554, "5.6.0", "message structure too complex (too many parts "
+				      "or header fields)");
 		}
 		d->stage = STAGE_MAILBOX;
 		d->next = 0;
@@ -926,7 +1046,16 @@ static bool step(struct gn_delivery *d)
 		d->stage = STAGE_STORE;
 		return true;
 	case STAGE_STORE: {
-		store(d);
+		if (!d->store_done) {
+			d->store_done = true;
+			if (!store(d)) {
+				d->stage = STAGE_UNKNOWN;
+				d->waiting = true;
+				d->unknown_deadline = gn_now() + UNKNOWN_TIMEOUT_MS / 1000.0;
+				d->unknown_timer = gn_timer_new(UNKNOWN_POLL_MS, true, unknown_poll, d);
+				return false;
+			}
+		}
 		results_compute(d);
 		d->stage = d->n_copies > 0 ? STAGE_SETTLE : STAGE_AFTER;
 		d->next = 0;
@@ -937,6 +1066,8 @@ static bool step(struct gn_delivery *d)
 			done(d, d->done_data);
 		return true;
 	}
+	case STAGE_UNKNOWN:
+		return false;
 	case STAGE_SETTLE:
 		/* On the next turn of the loop: the replies that done queued
 		 * are written before (the loop flushes them first). */

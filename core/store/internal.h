@@ -27,6 +27,12 @@
 #define MAILBOX_LEVELS_MAX 32
 #define KEYWORD_MAX 100
 #define UID_MAX 4294967295ULL
+/* The MIME structure of a body as stored (gn_mime_to_json_string()): at
+ * most this many bytes.  It grows with the number of parts and header
+ * fields, not with the size (9,990 parts in 4.9 MB gave 38.5 MB), and
+ * PostgreSQL refuses a jsonb value past 256 MB: a message whose structure
+ * is larger is refused for good (a permanent error), never retried. */
+#define STORE_MIME_JSON_MAX (8 * 1024 * 1024)
 
 /* ---- the objects of gannet/store.h (handles.c) ----
  * Opaque to modules, which read them through the accessors in handles.c;
@@ -173,6 +179,28 @@ int store_blobs_drop_unused(struct gn_pool *pool, const int64_t *ids, size_t n,
  * store_blobs_drop_unused() after the messages are deleted. */
 int store_release_messages(struct gn_pool *pool, int64_t account_id, int64_t mailbox_id,
 			   int64_t **ids_r, size_t *n_r, const char **error_r);
+
+/* The structure of mime as stored with its body: 0 with *json_r (from
+ * pool; jsonb-safe), or -1 when it passes STORE_MIME_JSON_MAX (*error_r
+ * says so). */
+int store_mime_json(struct gn_pool *pool, const struct gn_mime_message *mime,
+		    const char **json_r, const char **error_r);
+
+/* ---- blobs (blob.c) ---- */
+
+/* gn_store_blob_finish() that stores mime (the structure as JSON, from
+ * store_mime_json(); NULL for none) with a new blob, or with an existing
+ * one that has none.  Verifies what is stored before it returns; opens its
+ * own transaction when none is open.  0 or -1. */
+int store_blob_finish(struct gn_store_blob_writer *w, const char *mime,
+		      unsigned char hash_r[GN_STORE_HASH_SIZE], uint64_t *size_r,
+		      const char **error_r);
+
+/* Frees the writer without touching its pending row (accepts NULL): when
+ * the transaction that would have taken it may still be in progress, a
+ * DELETE would wait for it.  The clean-up removes the row once its lease
+ * ran out, unless a committed transaction made it a blob. */
+void store_blob_writer_abandon(struct gn_store_blob_writer **w);
 
 /* ---- mailboxes (mailbox.c) ---- */
 

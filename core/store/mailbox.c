@@ -606,6 +606,22 @@ static char *json_clean(struct gn_pool *pool, const char *json)
 	return s;
 }
 
+int store_mime_json(struct gn_pool *pool, const struct gn_mime_message *mime,
+		    const char **json_r, const char **error_r)
+{
+	char *j = gn_mime_to_json_string(mime);
+	size_t len = strlen(j);
+	if (len > STORE_MIME_JSON_MAX) {
+		gn_free(j);
+		*error_r = store_errf("message structure too complex: %zu bytes of MIME structure, "
+				      "the limit is %d", len, STORE_MIME_JSON_MAX);
+		return -1;
+	}
+	*json_r = json_clean(pool, j);
+	gn_free(j);
+	return 0;
+}
+
 static bool keyword_valid(const char *k)
 {
 	size_t len = strlen(k);
@@ -701,6 +717,167 @@ static int deliver_try_lock(struct gn_pool *pool, int64_t account_id, const char
 	return 1;
 }
 
+/* What a message row carries besides its numbers, prepared before the
+ * transaction: checked keywords and the envelope fields. */
+struct add_fields {
+	const char **kw;
+	size_t n_kw;
+	const char *subject, *from, *msgid, *date;
+};
+
+static int add_fields_prepare(struct gn_pool *tmp, const struct gn_store_message_new *m,
+			      struct add_fields *f, const char **error_r)
+{
+	memset(f, 0, sizeof(*f));
+	if ((m->flags & ~GN_STORE_FLAGS_ALL) != 0) {
+		*error_r = store_errf("invalid flags 0x%x", m->flags);
+		return -1;
+	}
+	if (keywords_prepare(tmp, m->keywords, m->n_keywords, &f->kw, &f->n_kw, error_r) < 0)
+		return -1;
+	if (m->mime != NULL) {
+		f->subject = utf8_clean(tmp, gn_mime_message_field(m->mime, GN_MIME_SUBJECT));
+		f->from = utf8_clean(tmp, gn_mime_message_field(m->mime, GN_MIME_FROM));
+		f->msgid = utf8_clean(tmp, gn_mime_message_field_raw(m->mime, GN_MIME_MESSAGE_ID));
+		time_t t;
+		if (gn_mime_message_date(m->mime, &t) == 1)
+			f->date = gn_pool_printf(tmp, "%lld", (long long)t);
+	}
+	return 0;
+}
+
+/* Takes a reference to the message's blob: *blob_id_r, and *size_r the
+ * message's size (prefix + body).  A blob stored without its structure
+ * (gn_store_blob_finish()) gets the one of m->mime.  0 or -1. */
+static int add_blob_ref(struct gn_pool *tmp, const struct gn_store_message_new *m,
+			int64_t *blob_id_r, uint64_t *size_r, const char **error_r)
+{
+	const char *pb[1] = { store_hash_param(tmp, m->blob_hash) };
+	PGresult *res = store_q("UPDATE gn_blobs SET refcount = refcount + 1 WHERE hash = $1 "
+				"RETURNING id, size, mime IS NULL", 1, pb, error_r);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		*error_r = store_errf("no such blob: %s", gn_store_hash_hex(tmp, m->blob_hash));
+		return -1;
+	}
+	*blob_id_r = store_col_i64(res, 0, 0);
+	*size_r = (uint64_t)store_col_i64(res, 0, 1) + m->prefix_len;
+	bool no_mime = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+	PQclear(res);
+	if (!no_mime || m->mime == NULL)
+		return 0;
+	const char *json;
+	if (store_mime_json(tmp, m->mime, &json, error_r) < 0)
+		return -1;
+	const char *p[2] = { store_i64s(tmp, *blob_id_r), json };
+	return store_q_count("UPDATE gn_blobs SET mime = $2::jsonb WHERE id = $1 AND mime IS NULL",
+			     2, p, error_r) < 0 ? -1 : 0;
+}
+
+/* Numbers a message in its mailbox: the next UID, the counters, the
+ * account's size.  *uid_r; 0 or -1. */
+static int add_number(struct gn_pool *tmp, const struct gn_store_message_new *m, uint64_t size,
+		      uint64_t modseq, uint32_t *uid_r, const char **error_r)
+{
+	bool seen = (m->flags & GN_STORE_SEEN) != 0, del = (m->flags & GN_STORE_DELETED) != 0;
+	const char *pm[7] = { store_i64s(tmp, m->account_id), store_i64s(tmp, m->mailbox_id),
+			      store_u64s(tmp, size), store_u64s(tmp, modseq), seen ? "0" : "1",
+			      del ? "1" : "0", del ? store_u64s(tmp, size) : "0" };
+	PGresult *res = store_q("WITH a AS (UPDATE gn_accounts SET total_size = total_size + $3 WHERE id = $1) "
+				"UPDATE gn_mailboxes SET uidnext = uidnext + 1, highestmodseq = $4, "
+				"messages = messages + 1, unseen = unseen + $5, deleted = deleted + $6, "
+				"size = size + $3, deleted_size = deleted_size + $7 "
+				"WHERE account_id = $1 AND id = $2 AND uidnext < 4294967295 RETURNING uidnext - 1",
+				7, pm, error_r);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		*error_r = store_errf("no such mailbox (or no UIDs left in it): %" PRId64, m->mailbox_id);
+		return -1;
+	}
+	*uid_r = (uint32_t)store_col_i64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+/* The row itself (uid 0: pending).  The NOTIFY of a numbered message
+ * rides on the insert (one round trip less); a pending message changes
+ * nothing a client can see: no NOTIFY.  *id_r, *date_r (the internal
+ * date as stored); 0 or -1. */
+static int add_insert(struct gn_pool *tmp, const struct gn_store_message_new *m,
+		      const struct add_fields *f, int64_t blob_id, uint64_t size, uint32_t uid,
+		      uint64_t modseq, int64_t *id_r, time_t *date_r, const char **error_r)
+{
+	bool pending = uid == 0;
+	const char *payload = pending ? NULL : gn_pool_printf(tmp, "%" PRId64 " %" PRId64 " %" PRIu64,
+							     m->account_id, m->mailbox_id, modseq);
+	const char *v[15] = {
+		store_i64s(tmp, m->account_id), store_i64s(tmp, m->mailbox_id),
+		pending ? NULL : store_u64s(tmp, uid), pending ? NULL : store_u64s(tmp, modseq),
+		store_i64s(tmp, blob_id), m->prefix != NULL ? m->prefix : "", store_u64s(tmp, size),
+		store_i64s(tmp, (int64_t)m->flags), store_text_array(tmp, f->kw, f->n_kw),
+		m->internal_date != 0 ? gn_pool_printf(tmp, "%lld", (long long)m->internal_date) : NULL,
+		f->subject, f->from, f->msgid, f->date, payload,
+	};
+	int lens[15] = { 0 };
+	int fmts[15] = { 0 };
+	lens[5] = (int)m->prefix_len;
+	fmts[5] = 1;
+	PGresult *res = db_query_params("INSERT INTO gn_messages (account_id, mailbox_id, uid, modseq, "
+					   "blob_id, prefix, size, flags, keywords, internal_date, subject, "
+					   "from_field, message_id, sent_date) VALUES ($1, $2, $3, $4, $5, $6, "
+					   "$7, $8, $9, COALESCE(to_timestamp($10::double precision), now()), "
+					   "$11, $12, $13, to_timestamp($14::double precision)) RETURNING id, "
+					   "extract(epoch FROM internal_date)::bigint, "
+					   "CASE WHEN $15::text IS NULL THEN NULL ELSE "
+					   "pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $15) END",
+					   15, v, lens, fmts, 0, error_r);
+	if (res == NULL) {
+		if (strcmp(gn_db_error_sqlstate(), "23503") == 0)
+			*error_r = store_errf("no such mailbox: %" PRId64, m->mailbox_id);
+		return -1;
+	}
+	*id_r = store_col_i64(res, 0, 0);
+	*date_r = (time_t)store_col_i64(res, 0, 1);
+	PQclear(res);
+	return 0;
+}
+
+/* The message as gn_store_message_add() returns it, from pool. */
+static struct gn_store_message *add_result(struct gn_pool *pool, const struct gn_store_message_new *m,
+					   const struct add_fields *f, int64_t id, uint32_t uid,
+					   uint64_t modseq, uint64_t size, time_t internal_date)
+{
+	struct gn_store_message *msg = gn_pool_alloc(pool, sizeof(*msg));
+	msg->account_id = m->account_id;
+	msg->mailbox_id = m->mailbox_id;
+	msg->id = id;
+	msg->uid = uid;
+	msg->modseq = modseq;
+	msg->size = size;
+	msg->flags = m->flags;
+	msg->keywords = gn_pool_alloc(pool, (f->n_kw + 1) * sizeof(*msg->keywords));
+	for (size_t i = 0; i < f->n_kw; i++)
+		msg->keywords[i] = gn_pool_strdup(pool, f->kw[i]);
+	msg->n_keywords = f->n_kw;
+	msg->internal_date = internal_date;
+	memcpy(msg->blob_hash, m->blob_hash, GN_STORE_HASH_SIZE);
+	msg->prefix_len = m->prefix_len;
+	msg->subject = f->subject ? gn_pool_strdup(pool, f->subject) : NULL;
+	msg->from = f->from ? gn_pool_strdup(pool, f->from) : NULL;
+	msg->message_id = f->msgid ? gn_pool_strdup(pool, f->msgid) : NULL;
+	msg->date = f->date ? (time_t)strtoll(f->date, NULL, 10) : 0;
+	if (m->mime != NULL) {
+		const char *json, *err;
+		if (store_mime_json(pool, m->mime, &json, &err) == 0)
+			msg->mime_json = json;
+	}
+	return msg;
+}
+
 /* Adds a message: numbered at once (the account's next modseq and the
  * mailbox's next UID, counters, NOTIFY), or pending (uid and modseq NULL,
  * nothing else touched but the blob's reference), as mode says. */
@@ -708,30 +885,17 @@ static int message_add(struct gn_pool *pool, const struct gn_store_message_new *
 		       enum add_mode mode, struct gn_store_message **msg_r, int64_t *id_r,
 		       uint32_t *uid_r, const char **error_r)
 {
-	bool pending = mode == ADD_PENDING;
-	if ((m->flags & ~GN_STORE_FLAGS_ALL) != 0) {
-		*error_r = store_errf("invalid flags 0x%x", m->flags);
-		return -1;
-	}
 	struct gn_pool *tmp = gn_pool_new();
-	const char **kw;
-	size_t n_kw;
-	int ret = -1;
+	struct add_fields f;
 	struct store_tx tx;
-	if (keywords_prepare(tmp, m->keywords, m->n_keywords, &kw, &n_kw, error_r) < 0)
+	bool pending = mode == ADD_PENDING;
+	uint64_t modseq = 0, size = 0;
+	int64_t blob_id = 0, id = 0;
+	uint32_t uid = 0;
+	time_t date = 0;
+	int ret = -1;
+	if (add_fields_prepare(tmp, m, &f, error_r) < 0)
 		goto out;
-	const char *json = NULL, *subject = NULL, *from = NULL, *msgid = NULL, *date = NULL;
-	if (m->mime != NULL) {
-		char *j = gn_mime_to_json_string(m->mime);
-		json = json_clean(tmp, j);
-		gn_free(j);
-		subject = utf8_clean(tmp, gn_mime_message_field(m->mime, GN_MIME_SUBJECT));
-		from = utf8_clean(tmp, gn_mime_message_field(m->mime, GN_MIME_FROM));
-		msgid = utf8_clean(tmp, gn_mime_message_field_raw(m->mime, GN_MIME_MESSAGE_ID));
-		time_t t;
-		if (gn_mime_message_date(m->mime, &t) == 1)
-			date = gn_pool_printf(tmp, "%lld", (long long)t);
-	}
 	if (store_tx_begin(&tx, error_r) < 0)
 		goto out;
 	if (mode == ADD_DELIVER) {
@@ -740,7 +904,6 @@ static int message_add(struct gn_pool *pool, const struct gn_store_message_new *
 			goto end;
 		pending = r == 0;
 	}
-	uint64_t modseq = 0;
 	if (!pending) {
 		int r = store_next_modseq(m->account_id, &modseq, error_r);
 		if (r <= 0) {
@@ -749,99 +912,16 @@ static int message_add(struct gn_pool *pool, const struct gn_store_message_new *
 			goto end;
 		}
 	}
-	const char *pb[1] = { store_hash_param(tmp, m->blob_hash) };
-	PGresult *res = store_q("UPDATE gn_blobs SET refcount = refcount + 1 WHERE hash = $1 RETURNING id, size",
-			  1, pb, error_r);
-	if (res == NULL)
+	if (add_blob_ref(tmp, m, &blob_id, &size, error_r) < 0 ||
+	    (!pending && add_number(tmp, m, size, modseq, &uid, error_r) < 0) ||
+	    add_insert(tmp, m, &f, blob_id, size, uid, modseq, &id, &date, error_r) < 0)
 		goto end;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		*error_r = store_errf("no such blob: %s", gn_store_hash_hex(tmp, m->blob_hash));
-		goto end;
-	}
-	int64_t blob_id = store_col_i64(res, 0, 0);
-	uint64_t size = (uint64_t)store_col_i64(res, 0, 1) + m->prefix_len;
-	PQclear(res);
-	const char *acc = store_i64s(tmp, m->account_id), *mbox = store_i64s(tmp, m->mailbox_id);
-	uint32_t uid = 0;
-	if (!pending) {
-		bool seen = (m->flags & GN_STORE_SEEN) != 0, del = (m->flags & GN_STORE_DELETED) != 0;
-		const char *pm[7] = { acc, mbox, store_u64s(tmp, size), store_u64s(tmp, modseq),
-				      seen ? "0" : "1", del ? "1" : "0", del ? store_u64s(tmp, size) : "0" };
-		res = store_q("WITH a AS (UPDATE gn_accounts SET total_size = total_size + $3 WHERE id = $1) "
-			"UPDATE gn_mailboxes SET uidnext = uidnext + 1, highestmodseq = $4, "
-			"messages = messages + 1, unseen = unseen + $5, deleted = deleted + $6, "
-			"size = size + $3, deleted_size = deleted_size + $7 "
-			"WHERE account_id = $1 AND id = $2 AND uidnext < 4294967295 RETURNING uidnext - 1",
-			7, pm, error_r);
-		if (res == NULL)
-			goto end;
-		if (PQntuples(res) != 1) {
-			PQclear(res);
-			*error_r = store_errf("no such mailbox (or no UIDs left in it): %" PRId64, m->mailbox_id);
-			goto end;
-		}
-		uid = (uint32_t)store_col_i64(res, 0, 0);
-		PQclear(res);
-	}
-	/* The NOTIFY rides on the insert (one round trip less); a pending
-	 * message changes nothing a client can see: no NOTIFY. */
-	const char *payload = pending ? NULL : gn_pool_printf(tmp, "%" PRId64 " %" PRId64 " %" PRIu64,
-							     m->account_id, m->mailbox_id, modseq);
-	const char *v[16] = {
-		acc, mbox, pending ? NULL : store_u64s(tmp, uid), pending ? NULL : store_u64s(tmp, modseq),
-		store_i64s(tmp, blob_id),
-		m->prefix != NULL ? m->prefix : "", store_u64s(tmp, size), store_i64s(tmp, (int64_t)m->flags),
-		store_text_array(tmp, kw, n_kw),
-		m->internal_date != 0 ? gn_pool_printf(tmp, "%lld", (long long)m->internal_date) : NULL,
-		json, subject, from, msgid, date, payload,
-	};
-	int lens[16] = { 0 };
-	int fmts[16] = { 0 };
-	lens[5] = (int)m->prefix_len;
-	fmts[5] = 1;
-	res = db_query_params("INSERT INTO gn_messages (account_id, mailbox_id, uid, modseq, blob_id, "
-			      "prefix, size, flags, keywords, internal_date, mime, subject, from_field, "
-			      "message_id, sent_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-			      "COALESCE(to_timestamp($10::double precision), now()), $11::jsonb, $12, $13, "
-			      "$14, to_timestamp($15::double precision)) RETURNING id, "
-			      "extract(epoch FROM internal_date)::bigint, "
-			      "CASE WHEN $16::text IS NULL THEN NULL ELSE "
-			      "pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $16) END",
-			      16, v, lens, fmts, 0, error_r);
-	if (res == NULL) {
-		if (strcmp(gn_db_error_sqlstate(), "23503") == 0)
-			*error_r = store_errf("no such mailbox: %" PRId64, m->mailbox_id);
-		goto end;
-	}
 	if (id_r != NULL)
-		*id_r = store_col_i64(res, 0, 0);
+		*id_r = id;
 	if (uid_r != NULL)
 		*uid_r = uid;
-	if (msg_r != NULL) {
-		struct gn_store_message *msg = gn_pool_alloc(pool, sizeof(*msg));
-		msg->account_id = m->account_id;
-		msg->mailbox_id = m->mailbox_id;
-		msg->id = store_col_i64(res, 0, 0);
-		msg->uid = uid;
-		msg->modseq = modseq;
-		msg->size = size;
-		msg->flags = m->flags;
-		msg->keywords = gn_pool_alloc(pool, (n_kw + 1) * sizeof(*msg->keywords));
-		for (size_t i = 0; i < n_kw; i++)
-			msg->keywords[i] = gn_pool_strdup(pool, kw[i]);
-		msg->n_keywords = n_kw;
-		msg->internal_date = (time_t)store_col_i64(res, 0, 1);
-		memcpy(msg->blob_hash, m->blob_hash, GN_STORE_HASH_SIZE);
-		msg->prefix_len = m->prefix_len;
-		msg->subject = subject ? gn_pool_strdup(pool, subject) : NULL;
-		msg->from = from ? gn_pool_strdup(pool, from) : NULL;
-		msg->message_id = msgid ? gn_pool_strdup(pool, msgid) : NULL;
-		msg->date = date ? (time_t)strtoll(date, NULL, 10) : 0;
-		msg->mime_json = json ? gn_pool_strdup(pool, json) : NULL;
-		*msg_r = msg;
-	}
-	PQclear(res);
+	if (msg_r != NULL)
+		*msg_r = add_result(pool, m, &f, id, uid, modseq, size, date);
 	ret = 0;
 end:
 	ret = store_tx_end(&tx, ret, error_r);
@@ -900,7 +980,7 @@ int gn_store_message_get(struct gn_pool *pool, int64_t account_id,
 			 struct gn_store_message **msg_r, const char **error_r)
 {
 	const char *p[3] = { store_i64s(pool, account_id), store_i64s(pool, mailbox_id), store_u64s(pool, uid) };
-	PGresult *res = store_q("SELECT " MESSAGE_COLS ", m.mime::text FROM gn_messages m "
+	PGresult *res = store_q("SELECT " MESSAGE_COLS ", b.mime::text FROM gn_messages m "
 			  "JOIN gn_blobs b ON b.id = m.blob_id "
 			  "WHERE m.account_id = $1 AND m.mailbox_id = $2 AND m.uid = $3", 3, p, error_r);
 	if (res == NULL)
@@ -1200,9 +1280,9 @@ static int store_message_copy_tx(struct gn_pool *pool, int64_t account_id, int64
 		dsts[i] = first + (uint32_t)i;
 	const char *pi[6] = { acc, smb, dmb, store_u64s(pool, first), store_u64s(pool, modseq), list };
 	if (store_q_count("INSERT INTO gn_messages (account_id, mailbox_id, uid, modseq, blob_id, prefix, "
-		    "size, flags, keywords, internal_date, mime, subject, from_field, message_id, "
+		    "size, flags, keywords, internal_date, subject, from_field, message_id, "
 		    "sent_date) SELECT account_id, $3, $4 + row_number() OVER (ORDER BY uid) - 1, $5, "
-		    "blob_id, prefix, size, flags, keywords, internal_date, mime, subject, from_field, "
+		    "blob_id, prefix, size, flags, keywords, internal_date, subject, from_field, "
 		    "message_id, sent_date FROM gn_messages WHERE account_id = $1 AND mailbox_id = $2 "
 		    "AND uid = ANY($6::bigint[])", 6, pi, error_r) < 0)
 		return -1;

@@ -755,6 +755,73 @@ static void test_mime_stored(void)
 	gn_delivery_free(&d);
 }
 
+
+/* A multipart message of n parts, each with a Content-Description of
+ * desc bytes (what makes its structure large), from pool. */
+static struct gn_buf *many_parts(unsigned n, size_t desc)
+{
+	struct gn_buf *b = gn_buf_new(0);
+	gn_buf_append_str(b, "From: a@example.org\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+			  "Content-Type: multipart/mixed; boundary=\"pp\"\r\n\r\n");
+	for (unsigned i = 0; i < n; i++) {
+		gn_buf_printf(b, "--pp\r\nContent-Type: text/plain\r\nContent-Description: ");
+		for (size_t j = 0; j < desc; j++)
+			gn_buf_append(b, "abcdefghij" + j % 10, 1);
+		gn_buf_printf(b, "\r\n\r\npart %u\r\n", i);
+	}
+	gn_buf_append_str(b, "--pp--\r\n");
+	return b;
+}
+
+static void test_structure(void)
+{
+	const char *err = NULL;
+	char *v;
+
+	/* Stored once per body, with the blob, not with each copy. */
+	static const char *const two[] = { "alice@example.com", "bob@example.com" };
+	struct gn_delivery *d = new_delivery(two, 2);
+	struct gn_buf *b = many_parts(300, 10);
+	gn_delivery_write(d, gn_buf_data(b), gn_buf_len(b));
+	gn_buf_free(&b);
+	is_int(gn_delivery_run_sync(d), 2, "a message of 300 parts to two accounts");
+	v = outside("SELECT count(*) FROM information_schema.columns WHERE table_name = 'gn_messages' "
+		    "AND column_name = 'mime'");
+	is_str(v, "0", "messages carry no structure of their own");
+	gn_free(v);
+	v = outside("SELECT count(*) FROM gn_blobs WHERE mime IS NOT NULL AND "
+		    "jsonb_array_length(mime->'parts') = 301");
+	is_str(v, "1", "the structure is stored once, with the body");
+	gn_free(v);
+	struct gn_store_message *ma = NULL, *mb = NULL;
+	gn_store_message_get(pool, alice, res(d, 0)->mailbox_id, res(d, 0)->uid, &ma, &err);
+	gn_store_message_get(pool, bob, res(d, 1)->mailbox_id, res(d, 1)->uid, &mb, &err);
+	ok(ma != NULL && mb != NULL && ma->mime_json != NULL && mb->mime_json != NULL &&
+	   strcmp(ma->mime_json, mb->mime_json) == 0, "and each copy reads it");
+	gn_delivery_free(&d);
+
+	/* Past the bound: refused for good, never 451 (the sender would
+	 * retry forever). */
+	long long a0 = mailbox_count(alice, "Inbox");
+	static const char *const one[] = { "alice@example.com" };
+	d = new_delivery(one, 1);
+	b = many_parts(150, 60000);
+	diag("a message of %zu bytes whose structure passes the bound", gn_buf_len(b));
+	for (size_t off = 0; off < gn_buf_len(b); off += 65536)
+		gn_delivery_write(d, gn_buf_data(b) + off,
+				  gn_buf_len(b) - off < 65536 ? gn_buf_len(b) - off : 65536);
+	gn_buf_free(&b);
+	is_int(gn_delivery_run_sync(d), 0, "a message whose structure is too large is not delivered");
+	is_str(result_str(d, 0), "554 5.6.0", "554 5.6.0: refused for good");
+	is_int(res(d, 0)->status, GN_DELIVERY_REJECTED, "a permanent failure");
+	like(res(d, 0)->text, "structure too complex", "saying why");
+	gn_delivery_free(&d);
+	is_int(mailbox_count(alice, "Inbox"), a0, "nothing was stored");
+	v = outside("SELECT count(*) FROM gn_blobs WHERE hash IS NULL");
+	is_str(v, "0", "and no half-written body is left behind");
+	gn_free(v);
+}
+
 int main(void)
 {
 	const char *err = NULL;
@@ -807,6 +874,7 @@ int main(void)
 	test_rcpt_check();
 	test_limits();
 	test_mime_stored();
+	test_structure();
 	test_big();
 	test_db_down();
 

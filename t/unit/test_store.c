@@ -497,6 +497,114 @@ static void test_blobs(void)
 	gn_pool_free(&pool);
 }
 
+
+/* ---- blobs being written: the lease, the checks ---- */
+
+/* Writes n bytes of big_byte(off ...) to w; true when every write
+ * succeeded. */
+static bool write_bytes(struct gn_store_blob_writer *w, uint64_t off, size_t n, const char **err)
+{
+	unsigned char *buf = gn_malloc(n);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = big_byte(off + i);
+	bool r = gn_store_blob_write(w, buf, n, err) == 0;
+	gn_free(buf);
+	return r;
+}
+
+/* Whether the blob with hash h holds exactly big_byte(0 .. size - 1). */
+static bool blob_holds(const unsigned char h[GN_STORE_HASH_SIZE], uint64_t size)
+{
+	const char *err;
+	struct gn_store_body *b = NULL;
+	if (gn_store_blob_open(h, &b, &err) != 1)
+		return false;
+	unsigned char *buf = gn_malloc(size + 1);
+	size_t got = 0;
+	bool r = gn_store_body_read(b, 0, buf, size + 1, &got, &err) == 0 && got == size;
+	for (size_t i = 0; r && i < size; i++)
+		r = buf[i] == big_byte(i);
+	gn_free(buf);
+	gn_store_body_free(&b);
+	return r;
+}
+
+static void test_blob_lease(void)
+{
+	const char *err = NULL;
+	const size_t part = GN_STORE_CHUNK_SIZE * 2 + 1000;
+	const size_t rest = 5000;
+	unsigned char h[GN_STORE_HASH_SIZE];
+	uint64_t size = 0;
+
+	/* A sender that trickles: the clean-up runs while the body is half
+	 * written.  (Age 0: everything unused that it may take, it takes.) */
+	struct gn_store_blob_writer *w = gn_store_blob_writer_new();
+	ok(write_bytes(w, 0, part, &err), "two chunks and a bit written");
+	is_int(query_int("SELECT count(*) FROM gn_blobs WHERE hash IS NULL AND writing_until > now()",
+			 0, NULL), 1, "the blob being written is visibly pending, with a lease");
+	ok(gn_store_blob_cleanup(0, &err) >= 0, "the clean-up runs meanwhile");
+	is_int(query_int("SELECT count(*) FROM gn_blobs WHERE hash IS NULL", 0, NULL), 1,
+	       "and leaves the blob its writer holds");
+	unsigned char *buf = gn_malloc(rest);
+	for (size_t i = 0; i < rest; i++)
+		buf[i] = big_byte(part + i);
+	ok(gn_store_blob_write(w, buf, rest, &err) == 0, "the rest arrives");
+	gn_free(buf);
+	ok(gn_store_blob_finish(w, h, &size, &err) == 0 && size == part + rest, "the blob is finished");
+	gn_store_blob_writer_free(&w);
+	ok(blob_holds(h, part + rest), "and holds every byte written, none lost to the clean-up");
+
+	/* A writer silent past its lease (crashed, as far as anyone can
+	 * tell): the clean-up takes its blob, and the writer then fails
+	 * rather than store what is left. */
+	w = gn_store_blob_writer_new();
+	ok(write_bytes(w, 0, part + 7, &err), "another body, half written");
+	gn_free(query1("UPDATE gn_blobs SET writing_until = now() - interval '1 second' "
+		       "WHERE hash IS NULL", 0, NULL));
+	ok(gn_store_blob_cleanup(0, &err) >= 1, "its lease runs out: the clean-up takes it");
+	ok(write_bytes(w, part + 7, rest, &err), "more arrives (kept in memory)");
+	ok(gn_store_blob_finish(w, h, &size, &err) < 0, "finishing it fails");
+	like(err, "lease ran out", "saying the blob is gone");
+	gn_store_blob_writer_free(&w);
+	char *sz = gn_strdup_printf("%zu", part + 7 + rest);
+	const char *psz[1] = { sz };
+	ok(!blob_holds(h, part + 7 + rest) &&
+	   query_int("SELECT count(*) FROM gn_blobs WHERE size = $1", 1, psz) == 0,
+	   "no truncated blob is stored under the full body's hash");
+	gn_free(sz);
+
+	/* What the database holds is checked before the caller commits. */
+	w = gn_store_blob_writer_new();
+	ok(write_bytes(w, 0, part + 11, &err), "a third body, half written");
+	gn_free(query1("DELETE FROM gn_blob_chunks WHERE seq = 1 AND blob_id = "
+		       "(SELECT id FROM gn_blobs WHERE hash IS NULL)", 0, NULL));
+	ok(write_bytes(w, part + 11, rest, &err), "the rest arrives after a chunk went missing");
+	ok(gn_store_blob_finish(w, h, &size, &err) < 0, "finishing fails");
+	like(err, "not the", "saying the stored size is not the size written");
+	gn_store_blob_writer_free(&w);
+
+	/* A body stored damaged (as the clean-up could leave one before
+	 * these checks) is repaired by the next copy of it. */
+	const size_t full = GN_STORE_CHUNK_SIZE * 3 + 17;
+	w = gn_store_blob_writer_new();
+	ok(write_bytes(w, 0, full, &err) && gn_store_blob_finish(w, h, &size, &err) == 0,
+	   "a body of four chunks");
+	gn_store_blob_writer_free(&w);
+	gn_free(query1("DELETE FROM gn_blob_chunks WHERE seq < 3 AND blob_id = "
+		       "(SELECT id FROM gn_blobs WHERE size = 786449)", 0, NULL));
+	ok(!blob_holds(h, full), "damaged: its first three chunks are gone");
+	w = gn_store_blob_writer_new();
+	unsigned char h2[GN_STORE_HASH_SIZE];
+	ok(write_bytes(w, 0, full, &err) && gn_store_blob_finish(w, h2, &size, &err) == 0 &&
+	   memcmp(h, h2, sizeof(h)) == 0, "the same body again");
+	gn_store_blob_writer_free(&w);
+	ok(blob_holds(h, full), "repairs it");
+	is_int(query_int("SELECT count(*) FROM gn_blobs WHERE hash IS NULL", 0, NULL), 0,
+	       "no pending blob is left");
+	ok(gn_store_blob_cleanup(0, &err) >= 0, "clean-up");
+}
+
 /* ---- messages ---- */
 
 static const char msg1[] =
@@ -921,6 +1029,7 @@ int main(void)
 	test_accounts();
 	test_mailboxes();
 	test_blobs();
+	test_blob_lease();
 	test_messages();
 	test_handles();
 	test_transactions();
