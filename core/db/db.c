@@ -18,7 +18,7 @@
  *   - Recovery from that is unconditional: gn_db_commit() ends the
  *     transaction whatever happens to the COMMIT (a connection lost during
  *     it leaves nothing "lost" behind: the outcome is unknown, see
- *     db_commit_outcome_unknown() and db_xact_status()), and no transaction
+ *     db_commit_outcome_unknown()), and no transaction
  *     outlives the turn of the loop that began it: a watcher that runs
  *     before the loop waits rolls back (and logs, as a bug) any transaction
  *     an error path left open or lost.  So a query outside a transaction
@@ -824,7 +824,8 @@ int gn_db_commit(const char **error_r)
 	if (res == NULL) {
 		if (connected && db.conn == NULL) {
 			/* The server may have committed before the connection
-			 * broke, or not: only it can tell (db_xact_status()). */
+			 * broke, or not: only what the transaction wrote can
+			 * tell (core/store/deliver.c looks for its token). */
 			db.commit_unknown = true;
 			char msg[1024];
 			snprintf(msg, sizeof(msg), "outcome of COMMIT unknown: %.900s", db.err.message);
@@ -849,24 +850,6 @@ int gn_db_commit(const char **error_r)
 bool db_commit_outcome_unknown(void)
 {
 	return db.commit_unknown;
-}
-
-int db_xact_status(const char *xid, const char **error_r)
-{
-	const char *p[1] = { xid };
-	PGresult *res = db_query("SELECT pg_xact_status($1::xid8)", 1, p, error_r);
-	if (res == NULL)
-		return -1;
-	const char *st = PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0);
-	int r = strcmp(st, "committed") == 0 ? 1 : strcmp(st, "aborted") == 0 ? 0 :
-		strcmp(st, "in progress") == 0 ? 2 : -1;
-	if (r < 0) {
-		/* NULL: too old to be known (or not a transaction id). */
-		error_set(false, "", "the status of the transaction is no longer known");
-		*error_r = db.err.message;
-	}
-	PQclear(res);
-	return r;
 }
 
 void gn_db_rollback(void)

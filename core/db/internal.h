@@ -43,14 +43,10 @@ int db_init(const char *conninfo, const char **error_r);
 void db_watch(void);
 /* Whether the last gn_db_commit() failed because the connection broke
  * while COMMIT was under way: the server may or may not have committed.
- * Ask it with db_xact_status() (the transaction id read before the
- * COMMIT, pg_current_xact_id()) once connected again. */
+ * Only the transaction's own writes can tell, looked for once connected
+ * again (a transaction id is no proof: after a crash that lost its WAL,
+ * an id can be handed out again). */
 bool db_commit_outcome_unknown(void);
-/* pg_xact_status() of a transaction id (xid8, as text): 1 committed, 0
- * aborted (a transaction cut off by a crash or a lost connection too), 2
- * still in progress (its backend has not noticed yet: ask again), -1
- * error (no connection: temporary; or no longer known). */
-int db_xact_status(const char *xid, const char **error_r);
 void db_close(void);
 /* Applies pending migrations of the core and every loaded module, each in
  * its own transaction; prints what it applies to out when not NULL.

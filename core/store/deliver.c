@@ -28,13 +28,15 @@
  *                  the transaction committed is unknown to us, and a wrong
  *                  guess either loses a message (250 for nothing) or stores
  *                  it twice (451, then the sender's retry).  So it is asked
- *                  of the server: the transaction id read before COMMIT,
- *                  pg_xact_status() on the new connection, every
- *                  UNKNOWN_POLL_MS from the loop (the client waits for its
- *                  reply meanwhile; nothing blocks) until it says committed
- *                  or aborted; only after UNKNOWN_TIMEOUT_MS without an
- *                  answer does the delivery fail with 451 (logged as an
- *                  error with the transaction id).
+ *                  of the server: the transaction wrote a random token
+ *                  (gn_delivery_tokens), looked for on the new connection
+ *                  (unknown_probe()) every UNKNOWN_POLL_MS from the loop (the
+ *                  client waits for its reply meanwhile; nothing blocks)
+ *                  until the answer is sure; only after UNKNOWN_TIMEOUT_MS
+ *                  without one does the delivery fail with 451 (logged as an
+ *                  error with the token).  Not pg_xact_status(): after a
+ *                  crash that lost the WAL of an uncommitted transaction,
+ *                  its id can be given to another one, which commits.
  *   STAGE_SETTLE   on the next turn of the loop (after the 250 went out):
  *                  settles the accounts again without waiting (what others
  *                  left while this transaction held the settle lock, or
@@ -57,7 +59,7 @@
 #include "store/internal.h"
 
 #include <string.h>
-
+#include <gnutls/crypto.h>
 
 #define RESOLVE_TIMEOUT_MS 10000UL
 #define CHECK_TIMEOUT_MS 10000UL
@@ -155,7 +157,7 @@ struct gn_delivery {
 	struct gn_timer *settle_timer;	/* STAGE_SETTLE: the next turn */
 	struct gn_timer *unknown_timer;	/* STAGE_UNKNOWN: asking the server */
 	double unknown_deadline;	/* gn_now() */
-	char xid[32];			/* the store transaction's id */
+	char token[33];			/* the store transaction's token (hex) */
 	gn_delivery_done_fn *done;
 	void *done_data;
 	size_t *copies;		/* targets that own a stored copy */
@@ -224,8 +226,8 @@ void gn_delivery_free(struct gn_delivery **dp)
 		/* The caller went away while we asked what became of its
 		 * COMMIT: stop asking; the pending blob (if the transaction
 		 * did not take it) is left to the clean-up, never waited for. */
-		gn_log(GN_LOG_WARN, "deliver", "event=commit_outcome_abandoned source=%s xid=%s",
-		       d->source, d->xid);
+		gn_log(GN_LOG_WARN, "deliver", "event=commit_outcome_abandoned source=%s token=%s",
+		       d->source, d->token);
 		store_blob_writer_abandon(&d->blob);
 	}
 	if (d->stage != STAGE_SETTLE && d->stage != STAGE_AFTER) {
@@ -816,7 +818,7 @@ static int copies_plan(struct gn_delivery *d, const char **error_r)
 /* Inside the transaction: the blob, then each copy (numbered in this
  * transaction when nobody else is settling the account, so a lone
  * delivery commits once; else pending, left to the holder of the settle
- * lock, never waiting), then the transaction's id, for when the COMMIT's
+ * lock, never waiting), then a token of its own, for when the COMMIT's
  * outcome is unknown.  0 or -1. */
 static int store_rows(struct gn_delivery *d, const char **error_r)
 {
@@ -843,12 +845,18 @@ static int store_rows(struct gn_delivery *d, const char **error_r)
 		if (gn_store_message_deliver(&m, &t->msg_id, &t->uid, error_r) < 0)
 			return -1;
 	}
-	PGresult *res = db_query("SELECT pg_current_xact_id()::text", 0, NULL, error_r);
-	if (res == NULL)
+	/* The token: 128 random bits, never used twice (a transaction id
+	 * may be, after a crash that lost the WAL that used it). */
+	unsigned char rnd[16];
+	if (gnutls_rnd(GNUTLS_RND_NONCE, rnd, sizeof(rnd)) < 0) {
+		*error_r = "no random bytes for the delivery token";
 		return -1;
-	snprintf(d->xid, sizeof(d->xid), "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return 0;
+	}
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(d->token + 2 * i, 3, "%02x", rnd[i]);
+	const char *p[1] = { gn_pool_printf(d->pool, "\\x%s", d->token) };
+	return store_q_count("INSERT INTO gn_delivery_tokens (token) VALUES ($1)", 1, p, error_r) == 1
+	       ? 0 : -1;
 }
 
 /* The transaction committed: the accepted targets are stored. */
@@ -902,36 +910,55 @@ static bool store(struct gn_delivery *d)
 		store_failed(d, error);
 		return true;
 	}
-	gn_log(GN_LOG_WARN, "deliver", "event=commit_outcome_unknown source=%s xid=%s error=%s",
-	       d->source, d->xid, gn_log_quote(0, error != NULL ? error : "?"));
+	gn_log(GN_LOG_WARN, "deliver", "event=commit_outcome_unknown source=%s token=%s error=%s",
+	       d->source, d->token, gn_log_quote(0, error != NULL ? error : "?"));
 	return false;
 }
 
-/* STAGE_UNKNOWN: asks the server what became of the transaction. */
+/* STAGE_UNKNOWN: whether the transaction committed, from its token.  The
+ * probe inserts the token itself: when the transaction committed, the
+ * token is there (0 rows inserted); when it aborted, the probe's row goes
+ * in (and the transaction can never commit after it); while it is still
+ * in progress (its backend has not noticed the broken connection yet),
+ * the insert waits for its end, for a second at most.  1 committed, 0
+ * not, -1 unknown yet (error set). */
+static int unknown_probe(struct gn_delivery *d, const char **error_r)
+{
+	const char *p[1] = { gn_pool_printf(d->pool, "\\x%s", d->token) };
+	PGresult *res = db_query("INSERT INTO gn_delivery_tokens (token) SELECT $1::bytea FROM "
+				    "(SELECT set_config('lock_timeout', '1000', true)) s "
+				    "ON CONFLICT (token) DO NOTHING RETURNING 1", 1, p, error_r);
+	if (res == NULL)
+		return -1;
+	int inserted = PQntuples(res);
+	PQclear(res);
+	return inserted == 0 ? 1 : 0;
+}
+
 static void unknown_poll(void *data)
 {
 	struct gn_delivery *d = data;
 	if (d->stage != STAGE_UNKNOWN)
 		return;
 	const char *error = NULL;
-	int st = db_xact_status(d->xid, &error);
-	if (st == 2 || (st < 0 && gn_now() < d->unknown_deadline))
-		return;		/* in progress, or no connection yet: ask again */
+	int st = unknown_probe(d, &error);
+	if (st < 0 && gn_now() < d->unknown_deadline)
+		return;		/* no connection yet, or still in progress: ask again */
 	gn_timer_free(&d->unknown_timer);
 	/* Whatever the answer, the writer's pending row (if the transaction
 	 * did not take it) is left to the clean-up. */
 	store_blob_writer_abandon(&d->blob);
 	if (st == 1) {
-		gn_log(GN_LOG_INFO, "deliver", "event=commit_outcome_found source=%s xid=%s committed=yes",
-		       d->source, d->xid);
+		gn_log(GN_LOG_INFO, "deliver", "event=commit_outcome_found source=%s token=%s committed=yes",
+		       d->source, d->token);
 		store_committed(d, count_ok(d));
 	} else if (st == 0) {
-		gn_log(GN_LOG_INFO, "deliver", "event=commit_outcome_found source=%s xid=%s committed=no",
-		       d->source, d->xid);
+		gn_log(GN_LOG_INFO, "deliver", "event=commit_outcome_found source=%s token=%s committed=no",
+		       d->source, d->token);
 		store_failed(d, "the connection broke during COMMIT, which did not complete");
 	} else {
-		gn_log(GN_LOG_ERROR, "deliver", "event=commit_outcome_lost source=%s xid=%s error=%s",
-		       d->source, d->xid, gn_log_quote(0, error != NULL ? error : "?"));
+		gn_log(GN_LOG_ERROR, "deliver", "event=commit_outcome_lost source=%s token=%s error=%s",
+		       d->source, d->token, gn_log_quote(0, error != NULL ? error : "?"));
 		store_failed(d, "the outcome of COMMIT could not be found out");
 	}
 	d->waiting = false;
@@ -1150,6 +1177,16 @@ int gn_delivery_run_sync(struct gn_delivery *d)
 			n++;
 	delivery_unref(d);
 	return n;
+}
+
+/* ---- clean-up ---- */
+
+int store_delivery_tokens_cleanup(const char **error_r)
+{
+	/* A day: far longer than any delivery waits for its answer. */
+	int64_t c = store_q_count("DELETE FROM gn_delivery_tokens WHERE created_at < now() - "
+				  "interval '1 day'", 0, NULL, error_r);
+	return c < 0 ? -1 : (int)c;
 }
 
 /* ---- register ---- */

@@ -202,6 +202,12 @@ int store_blob_finish(struct gn_store_blob_writer *w, const char *mime,
  * ran out, unless a committed transaction made it a blob. */
 void store_blob_writer_abandon(struct gn_store_blob_writer **w);
 
+/* ---- deliveries (deliver.c) ---- */
+
+/* Removes the tokens of deliveries older than a day (gn_delivery_tokens).
+ * Returns the number removed, or -1.  For the runner. */
+int store_delivery_tokens_cleanup(const char **error_r);
+
 /* ---- mailboxes (mailbox.c) ---- */
 
 /* Creates name (checked) and its missing parents inside a transaction:

@@ -1162,6 +1162,8 @@ static void blob_cleanup_job(void *data)
 		gn_log(GN_LOG_WARN, "core", "event=blob_cleanup_failed error=%s", gn_log_quote(0, err));
 	else if (n > 0)
 		gn_log(GN_LOG_INFO, "core", "event=blob_cleanup removed=%d", n);
+	if (store_delivery_tokens_cleanup(&err) < 0)
+		gn_log(GN_LOG_WARN, "core", "event=token_cleanup_failed error=%s", gn_log_quote(0, err));
 }
 
 int store_register(void)

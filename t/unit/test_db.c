@@ -219,7 +219,7 @@ static void test_queries(void)
 	static const char bin[5] = { 'a', '\0', 'b', '\xff', 'c' };
 	const char *vals[1] = { bin };
 	int lens[1] = { 5 }, fmts[1] = { 1 };
-	struct gn_db_result *res = gn_db_query_params("SELECT length($1::bytea), $1::bytea, NULL::bytea",
+	struct gn_db_result *res = db_query_params("SELECT length($1::bytea), $1::bytea, NULL::bytea",
 						      1, vals, lens, fmts, 1, &err);
 	ok(res != NULL, "binary parameter and binary result");
 	if (res != NULL) {
@@ -235,13 +235,13 @@ static void test_queries(void)
 	ok(res == NULL, "gn_db_result_free sets the pointer to NULL");
 	gn_db_result_free(&res);
 	gn_db_result_free(NULL);
-	res = gn_db_query_params("INSERT INTO t (v, b) VALUES ('bin', $1) RETURNING encode(b, 'hex')",
+	res = db_query_params("INSERT INTO t (v, b) VALUES ('bin', $1) RETURNING encode(b, 'hex')",
 				 1, vals, lens, fmts, 0, &err);
 	is_str(res ? gn_db_result_value(res, 0, 0) : NULL, "610062ff63", "binary parameter stored as bytea");
 	gn_db_result_free(&res);
 
 	/* The public result type, read as a module reads it. */
-	res = gn_db_query("SELECT 'a'::text AS word, NULL::int AS nothing, 42 AS n "
+	res = db_query("SELECT 'a'::text AS word, NULL::int AS nothing, 42 AS n "
 			  "UNION ALL SELECT 'bc', 7, 43", 0, NULL, &err);
 	ok(res != NULL, "gn_db_query returns a struct gn_db_result");
 	if (res != NULL) {
@@ -263,11 +263,11 @@ static void test_queries(void)
 	}
 	gn_db_result_free(&res);
 	const char *pupd[1] = { "bin" };
-	res = gn_db_query("UPDATE t SET b = NULL WHERE v = $1 OR v IS NULL", 1, pupd, &err);
+	res = db_query("UPDATE t SET b = NULL WHERE v = $1 OR v IS NULL", 1, pupd, &err);
 	ok(res != NULL && gn_db_result_rows(res) == 0 && gn_db_result_columns(res) == 0 &&
 	   gn_db_result_affected_rows(res) == 2, "an UPDATE: no rows, 2 affected");
 	gn_db_result_free(&res);
-	res = gn_db_query("SELEC 1", 0, NULL, &err);
+	res = db_query("SELEC 1", 0, NULL, &err);
 	ok(res == NULL && strstr(err, "syntax error") != NULL, "an error: NULL with the message");
 
 	/* Errors. */
@@ -491,9 +491,8 @@ static void test_commit_connection_lost(void)
 
 	ok(gn_db_begin(&err) == 0, "begin");
 	ok(gn_db_exec("INSERT INTO tc (v) VALUES ('x')", 0, NULL, &err) == 0, "insert");
-	char *xid = query1("SELECT pg_current_xact_id()::text", 0, NULL);
 	char *pid = query1("SELECT pg_backend_pid()", 0, NULL);
-	ok(xid != NULL && pid != NULL, "the transaction id and our backend's pid");
+	ok(pid != NULL, "our backend's pid");
 
 	pid_t child = fork();
 	if (child == 0) {
@@ -520,18 +519,12 @@ static void test_commit_connection_lost(void)
 	if (v == NULL)
 		diag("last error: %s", err);
 	gn_free(v);
-	is_int(db_xact_status(xid ? xid : "0", &err), 0,
-	       "the server says the cut-off transaction was aborted");
-	ok(outside_is("SELECT count(*) FROM tc", "0"), "and nothing of it is stored");
+	ok(outside_is("SELECT count(*) FROM tc", "0"), "nothing of the cut-off transaction is stored");
 
 	ok(gn_db_begin(&err) == 0 && gn_db_exec("DROP TRIGGER tc_slow ON tc", 0, NULL, &err) == 0 &&
 	   gn_db_exec("INSERT INTO tc (v) VALUES ('y')", 0, NULL, &err) == 0, "another transaction");
-	gn_free(xid);
-	xid = query1("SELECT pg_current_xact_id()::text", 0, NULL);
 	ok(gn_db_commit(&err) == 0, "commits");
 	ok(!db_commit_outcome_unknown(), "with its outcome known");
-	is_int(db_xact_status(xid ? xid : "0", &err), 1, "the server says it committed");
-	gn_free(xid);
 	gn_free(pid);
 }
 

@@ -1,6 +1,6 @@
 -- 007_blob_lease: a blob being written is visibly pending and held by its
 -- writer; a body's MIME structure is stored once, with the body
--- (core/store/blob.c has the design).
+-- (core/store/blob.c has the design); deliveries leave a token.
 --
 -- A pending blob (hash NULL) carries writing_until, the end of its
 -- writer's lease: the writer moves it forward with every chunk and at
@@ -21,3 +21,12 @@ UPDATE gn_blobs b SET mime = m.mime
 	      WHERE mime IS NOT NULL ORDER BY blob_id, id) m
 	WHERE m.blob_id = b.id;
 ALTER TABLE gn_messages DROP COLUMN mime;
+
+-- Each delivery transaction writes a random token; when the connection
+-- breaks during its COMMIT, the delivering process looks for it on a new
+-- connection to learn whether the transaction committed (core/store/
+-- deliver.c).  Kept a day by the clean-up.
+CREATE TABLE gn_delivery_tokens (
+	token bytea PRIMARY KEY,
+	created_at timestamptz NOT NULL DEFAULT now()
+);
