@@ -71,6 +71,13 @@ core_libgannet_core_la_SOURCES = \
 	core/auth/cli-tlspubkey.c \
 	core/store/internal.h \
 	core/store/store.c \
+	core/store/domain.c \
+	core/store/account.c \
+	core/store/address.c \
+	core/store/cli.c \
+	core/store/cli-domain.c \
+	core/store/cli-account.c \
+	core/store/cli-address.c \
 	core/store/mailbox.c \
 	core/store/blob.c \
 	core/store/deliver.c \

@@ -1007,111 +1007,141 @@ static void settle_turn(void *data)
 	drive(d);
 }
 
-/* One step: returns false when the machine stops (waiting or done). */
+/* Each stage's step returns false when the machine stops (waiting or
+ * done), true to go on. */
+
+/* Calls the caller's done once. */
+static void call_done(struct gn_delivery *d)
+{
+	gn_delivery_done_fn *done = d->done;
+	d->done = NULL;
+	if (done != NULL)
+		done(d, d->done_data);
+}
+
+/* The body is complete: its structure, and the failures it decides for
+ * every accepted target (too big, a store failure while writing, a
+ * structure past its bound). */
+static void body_complete(struct gn_delivery *d)
+{
+	if (d->parser != NULL) {
+		gn_mime_parser_finish(d->parser, &d->mime);
+		gn_mime_parser_free(&d->parser);
+	} else if (!d->too_big && d->mime == NULL) {
+		d->mime = gn_mime_parse("", 0, NULL);
+	}
+	const char *why = NULL;
+	if (d->too_big) {
+		/* RFC 5321 4.5.3.1.10, RFC 3463 5.3.4. */
+		fail_accepted(d, 552, "5.3.4", "message too big");
+	} else if (d->store_failed) {
+		fail_accepted(d, 451, "4.3.0", "temporary failure storing the message, try again later");
+	} else if (count_ok(d) > 0 && store_mime_json(d->pool, d->mime, &d->mime_json, &why) < 0) {
+		/* For good: the same message would fail the same way.
+		 * RFC 3463 5.6.0: other or undefined media error. */
+		gn_log(GN_LOG_INFO, "deliver", "event=refused source=%s error=%s",
+		       d->source, gn_log_quote(0, why));
+		fail_accepted(d, 554, "5.6.0", "message structure too complex (too many parts "
+			      "or header fields)");
+	}
+}
+
+static bool step_resolve(struct gn_delivery *d)
+{
+	while (d->next < d->n_targets) {
+		size_t ti = d->next;
+		struct target *t = &d->targets[ti];
+		if (t->state == T_NEW) {
+			chain_start(d, GN_DELIVER_RESOLVE, ti, on_resolved);
+			return true;
+		}
+		if (t->state == T_RESOLVED) {
+			chain_start(d, GN_DELIVER_CHECK, ti, on_checked);
+			return true;
+		}
+		d->next++;
+	}
+	if (d->checking_only) {
+		d->stage = STAGE_IDLE;
+		d->checking_only = false;
+		results_compute(d);
+		call_done(d);
+		return false;
+	}
+	body_complete(d);
+	d->stage = STAGE_MAILBOX;
+	d->next = 0;
+	return true;
+}
+
+static bool step_mailbox(struct gn_delivery *d)
+{
+	while (!d->mailbox_fixed && d->next < d->n_targets) {
+		size_t ti = d->next++;
+		if (d->targets[ti].state == T_OK) {
+			chain_start(d, GN_DELIVER_MAILBOX, ti, on_mailbox);
+			return true;
+		}
+	}
+	d->stage = STAGE_STORE;
+	return true;
+}
+
+static bool step_store(struct gn_delivery *d)
+{
+	if (!d->store_done) {
+		d->store_done = true;
+		if (!store(d)) {
+			d->stage = STAGE_UNKNOWN;
+			d->waiting = true;
+			d->unknown_deadline = gn_now() + UNKNOWN_TIMEOUT_MS / 1000.0;
+			d->unknown_timer = gn_timer_new(UNKNOWN_POLL_MS, true, unknown_poll, d);
+			return false;
+		}
+	}
+	results_compute(d);
+	d->stage = d->n_copies > 0 ? STAGE_SETTLE : STAGE_AFTER;
+	d->next = 0;
+	d->refs++;	/* the after chains' */
+	call_done(d);
+	return true;
+}
+
+static bool step_settle(struct gn_delivery *d)
+{
+	/* On the next turn of the loop: the replies that done queued are
+	 * written before (the loop flushes them first). */
+	d->waiting = true;
+	if (d->settle_timer == NULL)
+		d->settle_timer = gn_timer_new(0, false, settle_turn, d);
+	else
+		gn_timer_reset(d->settle_timer);
+	return false;
+}
+
+static bool step_after(struct gn_delivery *d)
+{
+	if (d->next < d->n_copies) {
+		size_t ti = d->copies[d->next++];
+		chain_start(d, GN_DELIVER_AFTER, ti, on_after);
+		return true;
+	}
+	d->stage = STAGE_DONE;
+	delivery_unref(d);	/* the after chains' (drive() holds one) */
+	return false;
+}
+
 static bool step(struct gn_delivery *d)
 {
 	switch (d->stage) {
+	case STAGE_RESOLVE: return step_resolve(d);
+	case STAGE_MAILBOX: return step_mailbox(d);
+	case STAGE_STORE: return step_store(d);
+	case STAGE_SETTLE: return step_settle(d);
+	case STAGE_AFTER: return step_after(d);
+	case STAGE_UNKNOWN:	/* unknown_poll() drives on */
 	case STAGE_IDLE:
 	case STAGE_DONE:
-		return false;
-	case STAGE_RESOLVE:
-		while (d->next < d->n_targets) {
-			size_t ti = d->next;
-			struct target *t = &d->targets[ti];
-			if (t->state == T_NEW) {
-				chain_start(d, GN_DELIVER_RESOLVE, ti, on_resolved);
-				return true;
-			}
-			if (t->state == T_RESOLVED) {
-				chain_start(d, GN_DELIVER_CHECK, ti, on_checked);
-				return true;
-			}
-			d->next++;
-		}
-		if (d->checking_only) {
-			d->stage = STAGE_IDLE;
-			d->checking_only = false;
-			results_compute(d);
-			gn_delivery_done_fn *done = d->done;
-			d->done = NULL;
-			if (done != NULL)
-				done(d, d->done_data);
-			return false;
-		}
-		/* The body is complete. */
-		if (d->parser != NULL) {
-			gn_mime_parser_finish(d->parser, &d->mime);
-			gn_mime_parser_free(&d->parser);
-		} else if (!d->too_big && d->mime == NULL) {
-			d->mime = gn_mime_parse("", 0, NULL);
-		}
-		const char *why = NULL;
-		if (d->too_big) {
-			/* RFC 5321 4.5.3.1.10, RFC 3463 5.3.4. */
-			fail_accepted(d, 552, "5.3.4", "message too big");
-		} else if (d->store_failed) {
-			fail_accepted(d, 451, "4.3.0", "temporary failure storing the message, try again later");
-		} else if (count_ok(d) > 0 && store_mime_json(d->pool, d->mime, &d->mime_json, &why) < 0) {
-			/* For good: the same message would fail the same way.
-			 * RFC 3463 5.6.0: other or undefined media error. */
-			gn_log(GN_LOG_INFO, "deliver", "event=refused source=%s error=%s",
-			       d->source, gn_log_quote(0, why));
-			fail_accepted(d, 554, "5.6.0", "message structure too complex (too many parts "
-				      "or header fields)");
-		}
-		d->stage = STAGE_MAILBOX;
-		d->next = 0;
-		return true;
-	case STAGE_MAILBOX:
-		while (!d->mailbox_fixed && d->next < d->n_targets) {
-			size_t ti = d->next++;
-			if (d->targets[ti].state == T_OK) {
-				chain_start(d, GN_DELIVER_MAILBOX, ti, on_mailbox);
-				return true;
-			}
-		}
-		d->stage = STAGE_STORE;
-		return true;
-	case STAGE_STORE: {
-		if (!d->store_done) {
-			d->store_done = true;
-			if (!store(d)) {
-				d->stage = STAGE_UNKNOWN;
-				d->waiting = true;
-				d->unknown_deadline = gn_now() + UNKNOWN_TIMEOUT_MS / 1000.0;
-				d->unknown_timer = gn_timer_new(UNKNOWN_POLL_MS, true, unknown_poll, d);
-				return false;
-			}
-		}
-		results_compute(d);
-		d->stage = d->n_copies > 0 ? STAGE_SETTLE : STAGE_AFTER;
-		d->next = 0;
-		d->refs++;	/* the after chains' */
-		gn_delivery_done_fn *done = d->done;
-		d->done = NULL;
-		if (done != NULL)
-			done(d, d->done_data);
-		return true;
-	}
-	case STAGE_UNKNOWN:
-		return false;
-	case STAGE_SETTLE:
-		/* On the next turn of the loop: the replies that done queued
-		 * are written before (the loop flushes them first). */
-		d->waiting = true;
-		if (d->settle_timer == NULL)
-			d->settle_timer = gn_timer_new(0, false, settle_turn, d);
-		else
-			gn_timer_reset(d->settle_timer);
-		return false;
-	case STAGE_AFTER:
-		if (d->next < d->n_copies) {
-			size_t ti = d->copies[d->next++];
-			chain_start(d, GN_DELIVER_AFTER, ti, on_after);
-			return true;
-		}
-		d->stage = STAGE_DONE;
-		delivery_unref(d);	/* the after chains' (drive() holds one) */
 		return false;
 	}
 	return false;

@@ -1,9 +1,14 @@
 /*
  * core/store/internal.h: the store layer's internals.
  *
- *   store.c    helpers, transactions, domains, accounts, addresses, and
- *              the CLI (`gannet config domain|account|address`);
- *   mailbox.c  mailboxes, subscriptions and messages;
+ *   store.c    shared helpers, transactions, runner jobs, register phase;
+ *   domain.c   domains;
+ *   account.c  accounts;
+ *   address.c  addresses and their lookup;
+ *   cli.c      the commands' shared helpers and their registration, with
+ *              cli-domain.c, cli-account.c, cli-address.c beside the data
+ *              files they drive (`gannet config domain|account|address`);
+ *   mailbox.c  mailboxes, subscriptions and messages, settling;
  *   blob.c     message bodies: blobs written and read in chunks;
  *   deliver.c  the delivery pipeline (gannet/deliver.h);
  *   import.c   `gannet import` and `gannet export`;
@@ -153,6 +158,29 @@ void store_json_strings(struct gn_pool *pool, const char *json,
 /* NULL when s is valid UTF-8 in NFC without control characters, else the
  * problem. */
 const char *store_text_problem(const char *s);
+
+/* ---- addresses (address.c) ---- */
+
+/* Adds address to an account (account_id, or by name when account_id is
+ * 0) inside the caller's transaction: 0 or -1 with *error_r. */
+int store_address_insert(struct gn_pool *pool, const char *address, int64_t account_id,
+			 const char *account, const char **error_r);
+
+/* ---- the commands (cli.c, cli-*.c) ---- */
+
+/* Registers `gannet config domain|account|address ...`: 0 or -1. */
+int store_cli_register(void);
+/* Prints "usage: gannet USAGE" / the error; returns the exit status (2 /
+ * 1). */
+int store_cli_usage(const char *usage);
+int store_cli_fail(const char *error);
+/* The arguments from i on joined with spaces (a full name or message
+ * given without quotes), from pool; NULL when there are none. */
+const char *store_cli_rest(struct gn_pool *pool, int argc, char **argv, int i);
+gn_cli_fn store_cli_domain_add, store_cli_domain_rm, store_cli_domain_list;
+gn_cli_fn store_cli_account_add, store_cli_account_rm, store_cli_account_list,
+	store_cli_account_disable, store_cli_account_enable;
+gn_cli_fn store_cli_address_add, store_cli_address_rm;
 
 /* ---- transactions, modseqs, notifications (store.c) ---- */
 

@@ -393,6 +393,63 @@ static int store_message_copy_tx(struct gn_pool *pool, int64_t account_id, int64
 			   uint64_t modseq, uint32_t **src_uids_r, uint32_t **dst_uids_r,
 			   const char **error_r);
 
+/* RFC 9051 6.3.6: renaming INBOX moves its messages to a new mailbox and
+ * leaves INBOX empty; its children stay.  Inside the transaction: 0 or
+ * -1. */
+static int rename_inbox(struct gn_pool *tmp, int64_t account_id, const struct gn_store_mailbox *inbox,
+			const char *to, uint64_t modseq, const char **error_r)
+{
+	struct gn_store_mailbox *nm;
+	if (store_mailbox_create_tx(tmp, account_id, to, GN_STORE_SPECIAL_NONE, false, &nm, error_r) < 0)
+		return -1;
+	return store_message_copy_tx(tmp, account_id, inbox->id, NULL, 0, nm->id, true, modseq,
+				     NULL, NULL, error_r) < 0 ? -1 : 0;
+}
+
+/* Renames from and its children to to (its missing parents created),
+ * with their subscriptions.  Inside the transaction: 0 or -1. */
+static int rename_tree(struct gn_pool *tmp, int64_t account_id, const char *from, const char *to,
+		       uint64_t modseq, const char **error_r)
+{
+	/* Parents of the new name first (they are not inside the old one). */
+	for (const char *s = strchr(to, GN_STORE_MAILBOX_SEP); s != NULL;
+	     s = strchr(s + 1, GN_STORE_MAILBOX_SEP)) {
+		const char *parent = gn_pool_strndup(tmp, to, (size_t)(s - to));
+		if (store_mailbox_create_one(tmp, account_id, parent, GN_STORE_SPECIAL_NONE, false, NULL,
+					     error_r) < 0)
+			return -1;
+	}
+	const char *p[4] = { store_i64s(tmp, account_id), from, to, store_u64s(tmp, modseq) };
+	/* Children move with it: "from/x" becomes "to/x".  A child whose new
+	 * name exists violates the unique constraint: that error is ours. */
+	PGresult *res = store_q("UPDATE gn_mailboxes SET name = $3 || substr(name, length($2) + 1), "
+				"highestmodseq = $4 WHERE account_id = $1 AND (name = $2 OR "
+				"left(name, length($2) + 1) = $2 || '/') RETURNING id", 4, p, error_r);
+	if (res == NULL) {
+		if (strcmp(gn_db_error_sqlstate(), "23505") == 0)
+			*error_r = store_errf("cannot rename mailbox %s to %s: a child's new name exists", from, to);
+		return -1;
+	}
+	size_t n = (size_t)PQntuples(res);
+	int64_t *ids = gn_pool_alloc(tmp, (n + 1) * sizeof(*ids));
+	for (size_t i = 0; i < n; i++)
+		ids[i] = store_col_i64(res, (int)i, 0);
+	PQclear(res);
+	/* Subscriptions follow the mailboxes (a deliberate choice: RFC 9051
+	 * leaves it open, and users expect a renamed folder to stay shown). */
+	if (store_q_count("UPDATE gn_subscriptions SET name = $3 || substr(name, length($2) + 1) "
+			  "WHERE account_id = $1 AND (name = $2 OR left(name, length($2) + 1) = $2 || '/') "
+			  "AND NOT EXISTS (SELECT 1 FROM gn_subscriptions o WHERE "
+			  "o.account_id = $1 AND o.name = $3 || substr(gn_subscriptions.name, length($2) + 1))",
+			  3, p, error_r) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (store_notify(account_id, ids[i], modseq, error_r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int gn_store_mailbox_rename(int64_t account_id, const char *old_name,
 			    const char *new_name, const char **error_r)
 {
@@ -429,53 +486,9 @@ int gn_store_mailbox_rename(int64_t account_id, const char *old_name,
 		*error_r = store_errf("mailbox exists: %s", to);
 		goto end;
 	}
-	if (strcmp(from, "Inbox") == 0) {
-		/* RFC 9051 6.3.6: renaming INBOX moves its messages to a new
-		 * mailbox and leaves INBOX empty; its children stay. */
-		struct gn_store_mailbox *nm;
-		if (store_mailbox_create_tx(tmp, account_id, to, GN_STORE_SPECIAL_NONE, false, &nm, error_r) < 0)
-			goto end;
-		if (store_message_copy_tx(tmp, account_id, old->id, NULL, 0, nm->id, true, modseq,
-				    NULL, NULL, error_r) < 0)
-			goto end;
-		ret = 1;
+	if (strcmp(from, "Inbox") == 0 ? rename_inbox(tmp, account_id, old, to, modseq, error_r) < 0
+					 : rename_tree(tmp, account_id, from, to, modseq, error_r) < 0)
 		goto end;
-	}
-	/* Parents of the new name first (they are not inside the old one). */
-	for (const char *s = strchr(to, GN_STORE_MAILBOX_SEP); s != NULL;
-	     s = strchr(s + 1, GN_STORE_MAILBOX_SEP)) {
-		const char *parent = gn_pool_strndup(tmp, to, (size_t)(s - to));
-		if (store_mailbox_create_one(tmp, account_id, parent, GN_STORE_SPECIAL_NONE, false, NULL, error_r) < 0)
-			goto end;
-	}
-	const char *p[4] = { store_i64s(tmp, account_id), from, to, store_u64s(tmp, modseq) };
-	/* Children move with it: "from/x" becomes "to/x".  A child whose new
-	 * name exists violates the unique constraint: that error is ours. */
-	PGresult *res = store_q("UPDATE gn_mailboxes SET name = $3 || substr(name, length($2) + 1), "
-			  "highestmodseq = $4 WHERE account_id = $1 AND (name = $2 OR "
-			  "left(name, length($2) + 1) = $2 || '/') RETURNING id", 4, p, error_r);
-	if (res == NULL) {
-		if (strcmp(gn_db_error_sqlstate(), "23505") == 0)
-			*error_r = store_errf("cannot rename mailbox %s to %s: a child's new name exists", from, to);
-		goto end;
-	}
-	size_t n = (size_t)PQntuples(res);
-	int64_t *ids = gn_pool_alloc(tmp, (n + 1) * sizeof(*ids));
-	for (size_t i = 0; i < n; i++)
-		ids[i] = store_col_i64(res, (int)i, 0);
-	PQclear(res);
-	/* Subscriptions follow the mailboxes (a deliberate choice: RFC 9051
-	 * leaves it open, and users expect a renamed folder to stay shown). */
-	if (store_q_count("UPDATE gn_subscriptions SET name = $3 || substr(name, length($2) + 1) "
-		    "WHERE account_id = $1 AND (name = $2 OR left(name, length($2) + 1) = $2 || '/') "
-		    "AND NOT EXISTS (SELECT 1 FROM gn_subscriptions o WHERE "
-		    "o.account_id = $1 AND o.name = $3 || substr(gn_subscriptions.name, length($2) + 1))",
-		    3, p, error_r) < 0)
-		goto end;
-	for (size_t i = 0; i < n; i++) {
-		if (store_notify(account_id, ids[i], modseq, error_r) < 0)
-			goto end;
-	}
 	ret = 1;
 end:
 	ret = store_tx_end(&tx, ret, error_r);
