@@ -916,23 +916,30 @@ static bool store(struct gn_delivery *d)
 }
 
 /* STAGE_UNKNOWN: whether the transaction committed, from its token.  The
- * probe inserts the token itself: when the transaction committed, the
- * token is there (0 rows inserted); when it aborted, the probe's row goes
- * in (and the transaction can never commit after it); while it is still
- * in progress (its backend has not noticed the broken connection yet),
- * the insert waits for its end, for a second at most.  1 committed, 0
- * not, -1 unknown yet (error set). */
+ * probe inserts the token itself, marked as a probe: when the transaction
+ * committed, its token is there and the insert does nothing; when it
+ * aborted, the probe's row goes in (and the transaction can never commit
+ * after it); while it is still in progress (its backend has not noticed
+ * the broken connection yet), the insert waits for its end, a second at
+ * most.  A probe row found there is an earlier probe's whose reply was
+ * lost: the transaction had not committed then.  1 committed, 0 not, -1
+ * unknown yet (error set). */
 static int unknown_probe(struct gn_delivery *d, const char **error_r)
 {
 	const char *p[1] = { gn_pool_printf(d->pool, "\\x%s", d->token) };
-	PGresult *res = db_query("INSERT INTO gn_delivery_tokens (token) SELECT $1::bytea FROM "
-				    "(SELECT set_config('lock_timeout', '1000', true)) s "
-				    "ON CONFLICT (token) DO NOTHING RETURNING 1", 1, p, error_r);
+	PGresult *res = db_query("WITH s AS (SELECT set_config('lock_timeout', '1000', true)), "
+				    "i AS (INSERT INTO gn_delivery_tokens (token, probe) SELECT $1::bytea, true "
+				    "FROM s ON CONFLICT (token) DO NOTHING RETURNING 1) "
+				    "SELECT (SELECT count(*) FROM i), (SELECT probe FROM gn_delivery_tokens "
+				    "WHERE token = $1::bytea)", 1, p, error_r);
 	if (res == NULL)
 		return -1;
-	int inserted = PQntuples(res);
+	bool inserted = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+	/* Not visible to this statement's snapshot (NULL): committed by the
+	 * transaction we waited for, after the snapshot was taken. */
+	bool earlier_probe = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
 	PQclear(res);
-	return inserted == 0 ? 1 : 0;
+	return inserted || earlier_probe ? 0 : 1;
 }
 
 static void unknown_poll(void *data)

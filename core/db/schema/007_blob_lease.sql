@@ -24,9 +24,10 @@ ALTER TABLE gn_messages DROP COLUMN mime;
 
 -- Each delivery transaction writes a random token; when the connection
 -- breaks during its COMMIT, the delivering process looks for it on a new
--- connection to learn whether the transaction committed (core/store/
--- deliver.c).  Kept a day by the clean-up.
+-- connection to learn whether the transaction committed, by inserting it
+-- as a probe (core/store/deliver.c).  Kept a day by the clean-up.
 CREATE TABLE gn_delivery_tokens (
 	token bytea PRIMARY KEY,
+	probe boolean NOT NULL DEFAULT false,	-- inserted by a probe: not committed
 	created_at timestamptz NOT NULL DEFAULT now()
 );
