@@ -101,15 +101,15 @@ static int writer_flush(struct gn_store_blob_writer *w, const char **error_r)
 	PGresult *res;
 	if (w->pending_id == 0) {
 		res = db_query_params("WITH " LAZY_CTE ", b AS (INSERT INTO gn_blobs (writing_until) "
-					 "SELECT now() + interval '" BLOB_LEASE "' FROM lazy RETURNING id) "
-					 "INSERT INTO gn_blob_chunks (blob_id, seq, data) "
-					 "SELECT id, 0, $2 FROM b RETURNING blob_id", 2, v, lens, fmts, 0, error_r);
+				      "SELECT now() + interval '" BLOB_LEASE "' FROM lazy RETURNING id) "
+				      "INSERT INTO gn_blob_chunks (blob_id, seq, data) "
+				      "SELECT id, 0, $2 FROM b RETURNING blob_id", 2, v, lens, fmts, 0, error_r);
 	} else {
 		/* Renews the lease, and writes only while the row is ours. */
 		res = db_query_params("WITH " LAZY_CTE ", b AS (UPDATE gn_blobs SET writing_until = "
-					 "now() + interval '" BLOB_LEASE "' FROM lazy WHERE id = $3 AND hash IS NULL "
-					 "RETURNING id) INSERT INTO gn_blob_chunks (blob_id, seq, data) "
-					 "SELECT id, $4, $2 FROM b RETURNING blob_id", 4, v, lens, fmts, 0, error_r);
+				      "now() + interval '" BLOB_LEASE "' FROM lazy WHERE id = $3 AND hash IS NULL "
+				      "RETURNING id) INSERT INTO gn_blob_chunks (blob_id, seq, data) "
+				      "SELECT id, $4, $2 FROM b RETURNING blob_id", 4, v, lens, fmts, 0, error_r);
 	}
 	if (res == NULL)
 		return -1;
@@ -268,7 +268,7 @@ static int finish_existing(struct gn_store_blob_writer *w, struct gn_pool *pool,
 			const char *v[2] = { pid, (const char *)w->buf };
 			int lens[2] = { 0, (int)w->len }, fmts[2] = { 0, 1 };
 			PGresult *res = db_query_params("INSERT INTO gn_blob_chunks (blob_id, seq, data) "
-							   "VALUES ($1, 0, $2)", 2, v, lens, fmts, 0, error_r);
+							"VALUES ($1, 0, $2)", 2, v, lens, fmts, 0, error_r);
 			if (res == NULL)
 				return -1;
 			PQclear(res);
@@ -294,11 +294,11 @@ static int finish_small(struct gn_store_blob_writer *w, struct gn_pool *pool, co
 	const char *v[4] = { hp, store_u64s(pool, w->size), mime, (const char *)w->buf };
 	int lens[4] = { 0, 0, 0, (int)w->len }, fmts[4] = { 0, 0, 0, 1 };
 	PGresult *res = db_query_params("WITH b AS (INSERT INTO gn_blobs (hash, size, mime) "
-					   "VALUES ($1, $2, $3::jsonb) ON CONFLICT (hash) DO NOTHING RETURNING id), "
-					   "c AS (INSERT INTO gn_blob_chunks (blob_id, seq, data) SELECT id, 0, $4 "
-					   "FROM b WHERE $2::bigint > 0 RETURNING length(data) AS n) "
-					   "SELECT (SELECT id FROM b), (SELECT count(*) FROM c), "
-					   "(SELECT coalesce(sum(n), 0) FROM c)", 4, v, lens, fmts, 0, error_r);
+					"VALUES ($1, $2, $3::jsonb) ON CONFLICT (hash) DO NOTHING RETURNING id), "
+					"c AS (INSERT INTO gn_blob_chunks (blob_id, seq, data) SELECT id, 0, $4 "
+					"FROM b WHERE $2::bigint > 0 RETURNING length(data) AS n) "
+					"SELECT (SELECT id FROM b), (SELECT count(*) FROM c), "
+					"(SELECT coalesce(sum(n), 0) FROM c)", 4, v, lens, fmts, 0, error_r);
 	if (res == NULL)
 		return -1;
 	int64_t id = store_col_i64(res, 0, 0), n = store_col_i64(res, 0, 1), bytes = store_col_i64(res, 0, 2);

@@ -928,10 +928,10 @@ static int unknown_probe(struct gn_delivery *d, const char **error_r)
 {
 	const char *p[1] = { gn_pool_printf(d->pool, "\\x%s", d->token) };
 	PGresult *res = db_query("WITH s AS (SELECT set_config('lock_timeout', '1000', true)), "
-				    "i AS (INSERT INTO gn_delivery_tokens (token, probe) SELECT $1::bytea, true "
-				    "FROM s ON CONFLICT (token) DO NOTHING RETURNING 1) "
-				    "SELECT (SELECT count(*) FROM i), (SELECT probe FROM gn_delivery_tokens "
-				    "WHERE token = $1::bytea)", 1, p, error_r);
+				 "i AS (INSERT INTO gn_delivery_tokens (token, probe) SELECT $1::bytea, true "
+				 "FROM s ON CONFLICT (token) DO NOTHING RETURNING 1) "
+				 "SELECT (SELECT count(*) FROM i), (SELECT probe FROM gn_delivery_tokens "
+				 "WHERE token = $1::bytea)", 1, p, error_r);
 	if (res == NULL)
 		return -1;
 	bool inserted = strcmp(PQgetvalue(res, 0, 0), "1") == 0;

@@ -840,14 +840,14 @@ static int add_insert(struct gn_pool *tmp, const struct gn_store_message_new *m,
 	lens[5] = (int)m->prefix_len;
 	fmts[5] = 1;
 	PGresult *res = db_query_params("INSERT INTO gn_messages (account_id, mailbox_id, uid, modseq, "
-					   "blob_id, prefix, size, flags, keywords, internal_date, subject, "
-					   "from_field, message_id, sent_date) VALUES ($1, $2, $3, $4, $5, $6, "
-					   "$7, $8, $9, COALESCE(to_timestamp($10::double precision), now()), "
-					   "$11, $12, $13, to_timestamp($14::double precision)) RETURNING id, "
-					   "extract(epoch FROM internal_date)::bigint, "
-					   "CASE WHEN $15::text IS NULL THEN NULL ELSE "
-					   "pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $15) END",
-					   15, v, lens, fmts, 0, error_r);
+					"blob_id, prefix, size, flags, keywords, internal_date, subject, "
+					"from_field, message_id, sent_date) VALUES ($1, $2, $3, $4, $5, $6, "
+					"$7, $8, $9, COALESCE(to_timestamp($10::double precision), now()), "
+					"$11, $12, $13, to_timestamp($14::double precision)) RETURNING id, "
+					"extract(epoch FROM internal_date)::bigint, "
+					"CASE WHEN $15::text IS NULL THEN NULL ELSE "
+					"pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $15) END",
+					15, v, lens, fmts, 0, error_r);
 	if (res == NULL) {
 		if (strcmp(gn_db_error_sqlstate(), "23503") == 0)
 			*error_r = store_errf("no such mailbox: %" PRId64, m->mailbox_id);

@@ -219,7 +219,7 @@ static void test_queries(void)
 	static const char bin[5] = { 'a', '\0', 'b', '\xff', 'c' };
 	const char *vals[1] = { bin };
 	int lens[1] = { 5 }, fmts[1] = { 1 };
-	struct gn_db_result *res = db_query_params("SELECT length($1::bytea), $1::bytea, NULL::bytea",
+	struct gn_db_result *res = gn_db_query_params("SELECT length($1::bytea), $1::bytea, NULL::bytea",
 						      1, vals, lens, fmts, 1, &err);
 	ok(res != NULL, "binary parameter and binary result");
 	if (res != NULL) {
@@ -235,13 +235,13 @@ static void test_queries(void)
 	ok(res == NULL, "gn_db_result_free sets the pointer to NULL");
 	gn_db_result_free(&res);
 	gn_db_result_free(NULL);
-	res = db_query_params("INSERT INTO t (v, b) VALUES ('bin', $1) RETURNING encode(b, 'hex')",
+	res = gn_db_query_params("INSERT INTO t (v, b) VALUES ('bin', $1) RETURNING encode(b, 'hex')",
 				 1, vals, lens, fmts, 0, &err);
 	is_str(res ? gn_db_result_value(res, 0, 0) : NULL, "610062ff63", "binary parameter stored as bytea");
 	gn_db_result_free(&res);
 
 	/* The public result type, read as a module reads it. */
-	res = db_query("SELECT 'a'::text AS word, NULL::int AS nothing, 42 AS n "
+	res = gn_db_query("SELECT 'a'::text AS word, NULL::int AS nothing, 42 AS n "
 			  "UNION ALL SELECT 'bc', 7, 43", 0, NULL, &err);
 	ok(res != NULL, "gn_db_query returns a struct gn_db_result");
 	if (res != NULL) {
@@ -263,11 +263,11 @@ static void test_queries(void)
 	}
 	gn_db_result_free(&res);
 	const char *pupd[1] = { "bin" };
-	res = db_query("UPDATE t SET b = NULL WHERE v = $1 OR v IS NULL", 1, pupd, &err);
+	res = gn_db_query("UPDATE t SET b = NULL WHERE v = $1 OR v IS NULL", 1, pupd, &err);
 	ok(res != NULL && gn_db_result_rows(res) == 0 && gn_db_result_columns(res) == 0 &&
 	   gn_db_result_affected_rows(res) == 2, "an UPDATE: no rows, 2 affected");
 	gn_db_result_free(&res);
-	res = db_query("SELEC 1", 0, NULL, &err);
+	res = gn_db_query("SELEC 1", 0, NULL, &err);
 	ok(res == NULL && strstr(err, "syntax error") != NULL, "an error: NULL with the message");
 
 	/* Errors. */
