@@ -39,6 +39,7 @@ core_libgannet_core_la_SOURCES = \
 	core/runtime/config.c \
 	core/runtime/loop.c \
 	core/runtime/module.c \
+	core/runtime/registry.c \
 	core/runtime/hook.c \
 	core/runtime/service.c \
 	core/runtime/runner.c \

@@ -39,7 +39,7 @@ struct hook {
 };
 
 struct gn_hook_point {
-	char *name;
+	const char *name;	/* the registry entry's */
 	struct gn_module_ctx *ctx;
 	unsigned long timeout_ms;
 	enum gn_hook_result default_result;
@@ -80,12 +80,21 @@ struct hook_run {
 	const char *module;
 };
 
-static struct gn_hook_point **points;
-static size_t n_points;
+static bool valid_point_name(const char *name)
+{
+	return registry_name_ok(name, 128, true);
+}
+
+/* item: struct gn_hook_point. */
+static struct registry points = {
+	.kind = "hook point", .verb = "defined", .valid_name = valid_point_name,
+	.name_rule = "letters, digits, '_', '.', '-'",
+};
+/* Every hook in registration order, attached to its point's chain or
+ * waiting for the point to be defined. */
 static struct hook **hooks;
 static size_t n_hooks;
 static unsigned hook_seq;
-static char error_buf[512];
 
 static const char *result_names[] = {
 	"continue", "accept", "reject", "tempfail", "disconnect", "pending",
@@ -95,30 +104,6 @@ static const char *result_name(enum gn_hook_result r)
 {
 	return (unsigned)r < sizeof(result_names) / sizeof(result_names[0])
 		? result_names[r] : "invalid";
-}
-
-static int set_error(const char **error_r, const char *fmt, ...) GN_PRINTF(2, 3);
-
-static int set_error(const char **error_r, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(error_buf, sizeof(error_buf), fmt, ap);
-	va_end(ap);
-	if (error_r != NULL)
-		*error_r = error_buf;
-	return -1;
-}
-
-static bool valid_point_name(const char *name)
-{
-	if (name == NULL || *name == '\0' || strlen(name) > 128)
-		return false;
-	for (const char *p = name; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '-'))
-			return false;
-	return true;
 }
 
 /* ---- registration ---- */
@@ -149,12 +134,8 @@ static void chain_insert(struct gn_hook_point *p, struct hook *h)
 
 struct gn_hook_point *gn_hook_point_find(const char *name)
 {
-	if (name == NULL)
-		return NULL;
-	for (size_t i = 0; i < n_points; i++)
-		if (strcmp(points[i]->name, name) == 0)
-			return points[i];
-	return NULL;
+	const struct registry_entry *e = registry_find(&points, NULL, name);
+	return e != NULL ? e->item : NULL;
 }
 
 int gn_hook_point_define(struct gn_module_ctx *ctx, const char *name,
@@ -162,27 +143,18 @@ int gn_hook_point_define(struct gn_module_ctx *ctx, const char *name,
 			 enum gn_hook_result default_result,
 			 const char **error_r)
 {
-	if (modules_check_register("gn_hook_point_define", error_r) < 0)
+	if (registry_check(&points, "gn_hook_point_define", ctx, name, error_r) < 0)
 		return -1;
-	if (!valid_point_name(name))
-		return set_error(error_r, "gn_hook_point_define: invalid hook point name \"%s\"",
-				 name != NULL ? name : "(null)");
 	if (default_result != GN_HOOK_CONTINUE && default_result != GN_HOOK_ACCEPT &&
 	    default_result != GN_HOOK_REJECT && default_result != GN_HOOK_TEMPFAIL)
-		return set_error(error_r, "hook point %s: default result must be continue, accept, reject or tempfail",
-				 name);
-	struct gn_hook_point *old = gn_hook_point_find(name);
-	if (old != NULL)
-		return set_error(error_r, "hook point %s is already defined by module %s",
-				 name, gn_module_name(old->ctx));
+		return registry_fail(error_r, "hook point %s: default result must be continue, accept, reject or tempfail",
+				     name);
 
 	struct gn_hook_point *p = gn_calloc(1, sizeof(*p));
-	p->name = gn_strdup(name);
 	p->ctx = ctx;
 	p->timeout_ms = timeout_ms > 0 ? timeout_ms : HOOK_DEFAULT_TIMEOUT_MS;
 	p->default_result = default_result;
-	points = gn_realloc(points, (n_points + 1) * sizeof(*points));
-	points[n_points++] = p;
+	p->name = registry_add(&points, ctx, name, p)->name;
 	/* Hooks registered before the point existed join now. */
 	for (size_t i = 0; i < n_hooks; i++)
 		if (!hooks[i]->attached && strcmp(hooks[i]->point, name) == 0)
@@ -194,13 +166,15 @@ int gn_hook_register(struct gn_module_ctx *ctx, const char *point,
 		     int priority, unsigned flags, gn_hook_fn *fn, void *data,
 		     const char **error_r)
 {
+	/* Hooks have no names of their own: the point's name is checked as
+	 * the point registry would check it. */
 	if (modules_check_register("gn_hook_register", error_r) < 0)
 		return -1;
 	if (!valid_point_name(point))
-		return set_error(error_r, "gn_hook_register: invalid hook point name \"%s\"",
-				 point != NULL ? point : "(null)");
+		return registry_fail(error_r, "gn_hook_register: invalid hook point name \"%s\" (%s)",
+				     point != NULL ? point : "(null)", points.name_rule);
 	if (fn == NULL)
-		return set_error(error_r, "gn_hook_register: no function for hook point %s", point);
+		return registry_fail(error_r, "gn_hook_register: no function for hook point %s", point);
 
 	struct hook *h = gn_calloc(1, sizeof(*h));
 	h->ctx = ctx;
@@ -229,8 +203,8 @@ int hooks_check(void)
 			   gn_module_name(h->ctx), h->point);
 		ret = -1;
 	}
-	for (size_t i = 0; i < n_points; i++) {
-		const struct gn_hook_point *p = points[i];
+	for (size_t i = 0; i < points.n; i++) {
+		const struct gn_hook_point *p = points.entries[i].item;
 		for (size_t j = 0; j < p->n_chain; j++)
 			gn_log(GN_LOG_DEBUG, "core", "event=hook_chain point=%s position=%zu module=%s priority=%d",
 			       p->name, j, gn_module_name(p->chain[j]->ctx), p->chain[j]->priority);
@@ -238,16 +212,16 @@ int hooks_check(void)
 	return ret;
 }
 
+static void point_free(void *item)
+{
+	struct gn_hook_point *p = item;
+	gn_free(p->chain);
+	gn_free(p);
+}
+
 void hooks_free(void)
 {
-	for (size_t i = 0; i < n_points; i++) {
-		gn_free(points[i]->name);
-		gn_free(points[i]->chain);
-		gn_free(points[i]);
-	}
-	gn_free(points);
-	points = NULL;
-	n_points = 0;
+	registry_clear(&points, point_free);
 	for (size_t i = 0; i < n_hooks; i++) {
 		gn_free(hooks[i]->point);
 		gn_free(hooks[i]);

@@ -5,6 +5,8 @@
  *   config.c   the config file (libconfig): the core's settings and the
  *              modules' sections, every error with file and line;
  *   module.c   the module loader, slots and the two phases;
+ *   registry.c the one shape of the tables below: named entries that
+ *              modules declare in their register phase;
  *   hook.c     hook points and chains;  service.c  named services;
  *   runner.c   runner jobs;  cli.c  the command registry of `gannet`;
  *   loop.c     the process's libev loop, timers and watches;
@@ -101,6 +103,52 @@ extern struct ev_loop *core_loop;
 void loop_init(void);
 /* After fork in the child. */
 void loop_after_fork(void);
+
+/* ---- registries (registry.c) ----
+ *
+ * The one shape of hook points, services, runner jobs and CLI commands: a
+ * table of named entries, each owned by the module that registered it,
+ * filled in the register phase only. */
+
+struct registry_entry {
+	char *name;
+	struct gn_module_ctx *ctx;	/* the module that registered it */
+	void *item;			/* the registry's own record */
+};
+
+struct registry {
+	const char *kind;	/* "service", "hook point": for messages */
+	const char *verb;	/* "provided", "defined", "registered" */
+	bool per_module;	/* names unique within a module, not globally */
+	/* NULL: any non-empty name. */
+	bool (*valid_name)(const char *name);
+	const char *name_rule;	/* said when a name is invalid; may be NULL */
+	struct registry_entry *entries;	/* in registration order */
+	size_t n;
+};
+
+/* What every registration checks first, for api (the public function's
+ * name, for messages): the register phase, the name, uniqueness.  Returns
+ * 0, or -1 with *error_r set. */
+int registry_check(const struct registry *r, const char *api,
+		   const struct gn_module_ctx *ctx, const char *name,
+		   const char **error_r);
+/* Appends an entry (after registry_check()); the name is copied.  The
+ * pointer is valid until the next registry_add() to r. */
+struct registry_entry *registry_add(struct registry *r, struct gn_module_ctx *ctx,
+				    const char *name, void *item);
+/* The entry named name (of module ctx, for a per-module registry), or
+ * NULL. */
+struct registry_entry *registry_find(const struct registry *r,
+				     const struct gn_module_ctx *ctx,
+				     const char *name);
+/* Forgets every entry, calling free_item (may be NULL) on each item. */
+void registry_clear(struct registry *r, void (*free_item)(void *item));
+/* Sets *error_r to the formatted message (valid until the next call) and
+ * returns -1: the one way registrations report an error. */
+int registry_fail(const char **error_r, const char *fmt, ...) GN_PRINTF(2, 3);
+/* Whether name is 1..max of a-z, 0-9, '_', '.', '-' (and A-Z with upper). */
+bool registry_name_ok(const char *name, size_t max, bool upper);
 
 /* ---- modules (module.c), hooks (hook.c), services (service.c) ---- */
 

@@ -120,12 +120,8 @@ int modules_check_register(const char *what, const char **error_r)
 {
 	if (phase == PHASE_LOAD)
 		return 0;
-	snprintf(error_buf, sizeof(error_buf),
-		 "%s called after the register phase: call it from the module's register function",
-		 what);
-	if (error_r != NULL)
-		*error_r = error_buf;
-	return -1;
+	return registry_fail(error_r, "%s called after the register phase: call it from the module's register function",
+			     what);
 }
 
 /* ---- loading ---- */

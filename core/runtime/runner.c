@@ -7,58 +7,34 @@
  */
 #include "runtime/internal.h"
 
-#include <stdarg.h>
-#include <stdlib.h>
 #include <string.h>
 
 struct job {
 	struct gn_module_ctx *ctx;
-	char *name;
+	const char *name;	/* the registry entry's */
 	unsigned long interval_ms;
 	gn_job_fn *fn;
 	void *data;
 	struct gn_timer *timer;
 };
 
-static struct job *jobs;
-static size_t n_jobs;
-static char error_buf[512];
-
-static int set_error(const char **error_r, const char *fmt, ...) GN_PRINTF(2, 3);
-
-static int set_error(const char **error_r, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(error_buf, sizeof(error_buf), fmt, ap);
-	va_end(ap);
-	if (error_r != NULL)
-		*error_r = error_buf;
-	return -1;
-}
-
-/* ---- jobs ---- */
+/* Names are unique within a module: two modules may each have a
+ * "cleanup".  item: struct job. */
+static struct registry jobs = {
+	.kind = "runner job", .verb = "registered", .per_module = true,
+};
 
 int gn_runner_job_register(struct gn_module_ctx *ctx, const char *name,
 			   unsigned long interval_ms, gn_job_fn *fn, void *data,
 			   const char **error_r)
 {
-	if (modules_check_register("gn_runner_job_register", error_r) < 0)
+	if (registry_check(&jobs, "gn_runner_job_register", ctx, name, error_r) < 0)
 		return -1;
-	if (name == NULL || *name == '\0')
-		return set_error(error_r, "gn_runner_job_register: a job needs a name");
 	if (fn == NULL || interval_ms == 0)
-		return set_error(error_r, "runner job %s: needs a function and an interval > 0", name);
-	for (size_t i = 0; i < n_jobs; i++)
-		if (jobs[i].ctx == ctx && strcmp(jobs[i].name, name) == 0)
-			return set_error(error_r, "runner job %s of module %s is already registered",
-					 name, gn_module_name(ctx));
-	jobs = gn_realloc(jobs, (n_jobs + 1) * sizeof(*jobs));
-	jobs[n_jobs] = (struct job){
-		.ctx = ctx, .name = gn_strdup(name), .interval_ms = interval_ms,
-		.fn = fn, .data = data,
-	};
-	n_jobs++;
+		return registry_fail(error_r, "runner job %s: needs a function and an interval > 0", name);
+	struct job *job = gn_calloc(1, sizeof(*job));
+	*job = (struct job){ .ctx = ctx, .interval_ms = interval_ms, .fn = fn, .data = data };
+	job->name = registry_add(&jobs, ctx, name, job)->name;
 	return 0;
 }
 
@@ -72,18 +48,20 @@ static void job_fire(void *data)
 
 void runner_jobs_start(void)
 {
-	for (size_t i = 0; i < n_jobs; i++) {
-		if (jobs[i].timer != NULL)
+	for (size_t i = 0; i < jobs.n; i++) {
+		struct job *job = jobs.entries[i].item;
+		if (job->timer != NULL)
 			continue;
-		jobs[i].timer = gn_timer_new(jobs[i].interval_ms, true, job_fire, &jobs[i]);
+		job->timer = gn_timer_new(job->interval_ms, true, job_fire, job);
 		gn_log(GN_LOG_INFO, "core", "event=job_started module=%s job=%s interval_ms=%lu",
-		       gn_module_name(jobs[i].ctx), gn_log_quote(0, jobs[i].name),
-		       jobs[i].interval_ms);
+		       gn_module_name(job->ctx), gn_log_quote(0, job->name), job->interval_ms);
 	}
 }
 
 void runner_jobs_stop(void)
 {
-	for (size_t i = 0; i < n_jobs; i++)
-		gn_timer_free(&jobs[i].timer);
+	for (size_t i = 0; i < jobs.n; i++) {
+		struct job *job = jobs.entries[i].item;
+		gn_timer_free(&job->timer);
+	}
 }

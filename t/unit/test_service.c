@@ -1,7 +1,7 @@
 /*
  * t/unit/test_service.c: services (core/runtime/service.c) and the other
- * registries of the register phase: runner jobs and CLI commands
- * (core/runtime/runner.c).
+ * registries of the register phase (core/runtime/registry.c): runner jobs
+ * (core/runtime/runner.c) and CLI commands (core/runtime/cli.c).
  */
 #include "runtime/internal.h"
 
@@ -119,6 +119,9 @@ int main(void)
 	ok(gn_runner_job_register(core, "tick", 0, job_fn, NULL, &error) < 0, "a job needs an interval");
 	is_int(gn_runner_job_register(core, "tick", 10, job_fn, NULL, &error), 0, "a job registers");
 	ok(gn_runner_job_register(core, "tick", 10, job_fn, NULL, &error) < 0, "a job name is registered once per module");
+	like(error, "runner job \"tick\" of module core is already registered", "the error names the job and its module");
+	ok(gn_runner_job_register(core, "", 10, job_fn, NULL, &error) < 0, "a job needs a name");
+	like(error, "gn_runner_job_register: invalid runner job name \"\"", "the error names the function");
 	loop_init();
 	runner_jobs_start();
 	struct gn_timer *guard = gn_timer_new(5000, false, guard_cb, NULL);
