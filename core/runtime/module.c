@@ -2,9 +2,12 @@
  * core/runtime/module.c: the module loader and the module's handle on the core.
  *
  * modules_load() turns the config's modules.load list into loaded modules:
- * for each name it checks <modules.directory>/<name>.so (a regular file
- * that neither group nor others can write), dlopen()s it with
- * RTLD_NOW | RTLD_LOCAL, finds the one exported symbol gannet_module_v1 and
+ * for each name it opens <modules.directory>/<name>.so once (no symbolic
+ * link), checks the directory and the file through their descriptors (a
+ * regular file; both owned by root or the user gannet runs as, neither
+ * writable by group or others), dlopen()s that very file through
+ * /proc/self/fd/N with RTLD_NOW | RTLD_LOCAL (so it cannot be swapped
+ * between check and load), finds the one exported symbol gannet_module_v1 and
  * checks the descriptor before calling anything in it: magic, size (at least
  * the ABI 1.0 descriptor), ABI major equal to the core's, minor not newer,
  * name equal to the file's.  Then it resolves requirements (a missing
@@ -24,10 +27,13 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The ABI 1.0 descriptor ends with stop_fn: anything smaller is refused. */
 #define MODULE_SIZE_1_0 \
@@ -248,41 +254,135 @@ static const char *check_descriptor(const struct gn_module *d, const char *name,
 	return NULL;
 }
 
-/* Loads one module file; returns the context or NULL after recording why
- * not. */
+/* A user for messages: "gannet (uid 101)", "root". */
+static char *user_desc(uid_t uid)
+{
+	struct passwd *pw = getpwuid(uid);
+	if (uid == 0)
+		return gn_strdup("root");
+	return pw != NULL ? gn_strdup_printf("%s (uid %u)", pw->pw_name, (unsigned)uid)
+		: gn_strdup_printf("uid %u", (unsigned)uid);
+}
+
+/* Whoever can write a module file, or replace it in its directory, can run
+ * code in gannet, as root in the master of `gannet serve`.  So both must
+ * belong to root or to the user gannet runs as, and be writable by their
+ * owner only.  what: "the file" or "its directory DIR"; path: for the fix.
+ * Returns NULL, or the reason (in buf) with the fix. */
+static const char *check_owner_mode(const struct stat *st, const char *what,
+				    const char *path, char *buf, size_t bufsize)
+{
+	uid_t me = geteuid();
+	if (st->st_uid != 0 && st->st_uid != me) {
+		char *owner = user_desc(st->st_uid);
+		char *runner = user_desc(me);
+		if (me == 0)
+			snprintf(buf, bufsize, "%s is owned by %s; core runs as root and wants it owned by root (chown root %s)",
+				 what, owner, path);
+		else
+			snprintf(buf, bufsize, "%s is owned by %s; core runs as %s and wants it owned by root or by itself (chown root %s)",
+				 what, owner, runner, path);
+		gn_free(owner);
+		gn_free(runner);
+		return buf;
+	}
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		snprintf(buf, bufsize, "%s is writable by %s (mode %04o); core wants it writable by its owner only (chmod go-w %s)",
+			 what, (st->st_mode & S_IWOTH) != 0 ? "others" : "its group",
+			 (unsigned)(st->st_mode & 07777), path);
+		return buf;
+	}
+	return NULL;
+}
+
+/* Test seam: t/unit/test_module.c replaces the file between the checks and
+ * the load, to show that what is loaded is what was checked. */
+#ifndef MODULE_AFTER_CHECK
+#define MODULE_AFTER_CHECK(file) ((void)0)
+#endif
+
+/* Opens <dir>/<name>.so once, checks the directory and the file through
+ * their descriptors, and loads the module from the file's descriptor
+ * (/proc/self/fd/N): what is checked is what is loaded, whatever happens
+ * to the paths meanwhile.  Returns the context, or NULL after recording
+ * why not. */
 static struct gn_module_ctx *load_one(const struct core_conf *conf,
 				      const char *dir, const struct module_conf *mc)
 {
-	char why[512];
+	char why[768];
 	char *file = gn_strdup_printf("%s/%s.so", dir, mc->name);
+	char *base = gn_strdup_printf("%s.so", mc->name);
+	int dfd = -1, fd = -1;
+	bool fd_loaded = false;	/* dlopen() took it */
 	struct stat st;
+	const char *bad;
 
-	if (stat(file, &st) < 0) {
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
 		int e = errno;
-		refuse(conf, mc->name, file, mc->line, "cannot use the file: %s%s", strerror(e),
-		       e == ENOENT ? " (is modules.directory right?)" : "");
+		refuse(conf, mc->name, file, mc->line, "cannot use its directory %s: %s%s", dir,
+		       strerror(e), e == ENOENT ? " (is modules.directory right?)" : "");
+		goto fail;
+	}
+	char *what = gn_strdup_printf("its directory %s", dir);
+	bad = fstat(dfd, &st) < 0 ? strerror(errno)
+		: check_owner_mode(&st, what, dir, why, sizeof(why));
+	gn_free(what);
+	if (bad != NULL) {
+		refuse(conf, mc->name, file, mc->line, "%s", bad);
+		goto fail;
+	}
+
+	/* O_NOFOLLOW: a link could point anywhere later; O_NONBLOCK: a FIFO
+	 * must not hang the open (it is refused below). */
+	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ELOOP)
+			refuse(conf, mc->name, file, mc->line,
+			       "the file is a symbolic link; core loads only a file in modules.directory itself (copy the module there instead of linking it)");
+		else
+			refuse(conf, mc->name, file, mc->line, "cannot use the file: %s%s", strerror(e),
+			       e == ENOENT ? " (is modules.directory right?)" : "");
+		goto fail;
+	}
+	if (fstat(fd, &st) < 0) {
+		refuse(conf, mc->name, file, mc->line, "cannot use the file: %s", strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		refuse(conf, mc->name, file, mc->line, "not a regular file");
 		goto fail;
 	}
-	/* Whoever can write the file can run code as gannet (or root). */
-	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-		refuse(conf, mc->name, file, mc->line,
-		       "the file is writable by %s (mode %04o); core wants it writable by its owner only (chmod go-w)",
-		       (st.st_mode & S_IWOTH) != 0 ? "others" : "its group",
-		       (unsigned)(st.st_mode & 07777));
+	if ((bad = check_owner_mode(&st, "the file", file, why, sizeof(why))) != NULL) {
+		refuse(conf, mc->name, file, mc->line, "%s", bad);
 		goto fail;
 	}
+	MODULE_AFTER_CHECK(file);
 
+	/* The descriptor stays open while the process lives: dlopen() knows
+	 * objects by name, and "/proc/self/fd/N" must never name another
+	 * file later in this process. */
+	char fdpath[64];
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	if (access(fdpath, F_OK) != 0) {
+		refuse(conf, mc->name, file, mc->line,
+		       "cannot load it from its descriptor: %s: %s (is /proc mounted?)", fdpath,
+		       strerror(errno));
+		goto fail;
+	}
 	dlerror();
-	void *handle = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+	void *handle = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
 	if (handle == NULL) {
 		const char *e = dlerror();
+		size_t plen = strlen(fdpath);
+		/* dlerror() names the descriptor's path: the file says more. */
+		if (e != NULL && strncmp(e, fdpath, plen) == 0 && strncmp(e + plen, ": ", 2) == 0)
+			e += plen + 2;
 		refuse(conf, mc->name, file, mc->line, "cannot load: %s", e != NULL ? e : "unknown error");
 		goto fail;
 	}
+	fd_loaded = true;
 	dlerror();
 	const struct gn_module *d = dlsym(handle, "gannet_module_v1");
 	if (d == NULL) {
@@ -292,7 +392,7 @@ static struct gn_module_ctx *load_one(const struct core_conf *conf,
 		dlclose(handle);
 		goto fail;
 	}
-	const char *bad = check_descriptor(d, mc->name, why, sizeof(why));
+	bad = check_descriptor(d, mc->name, why, sizeof(why));
 	if (bad != NULL) {
 		refuse(conf, mc->name, file, mc->line, "%s", bad);
 		dlclose(handle);
@@ -305,8 +405,16 @@ static struct gn_module_ctx *load_one(const struct core_conf *conf,
 	ctx->file = file;
 	ctx->handle = handle;
 	ctx->conf_line = mc->line;
+	close(dfd);
+	gn_free(base);
 	return ctx;
 fail:
+	/* A descriptor dlopen() took stays open (see above). */
+	if (fd >= 0 && !fd_loaded)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	gn_free(base);
 	gn_free(file);
 	return NULL;
 }

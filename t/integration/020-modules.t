@@ -170,6 +170,40 @@ for mode, who in ((0o757, "others"), (0o775, "its group")):
     t.is_(r.returncode, 1, "a module file writable by %s is refused" % who)
     t.like(r.stderr, "module zoo_base (%s/zoo_base.so): the file is writable by %s (mode %04o)" % (d, who, mode),
            "naming the file and the mode")
+# The directory too: whoever can write it can replace the file.
+d = os.path.join(base, "opendir")
+os.mkdir(d)
+shutil.copy(os.path.join(moddir, "zoo_base.so"), os.path.join(d, "zoo_base.so"))
+os.chmod(os.path.join(d, "zoo_base.so"), 0o755)
+os.chmod(d, 0o1777)
+path, lines = conf(["zoo_base"], directory=d)
+r = run_gannet(["-c", path, "modules"], env=ENV)
+t.is_(r.returncode, 1, "a module in a directory others can write is refused")
+t.like(r.stderr, "module zoo_base (%s/zoo_base.so): its directory %s is writable by others (mode 1777); "
+       "core wants it writable by its owner only (chmod go-w %s)" % (d, d, d),
+       "naming the directory, its mode and the fix")
+# A symbolic link is not followed: where it points may change later.
+d = os.path.join(base, "linked")
+os.mkdir(d)
+os.symlink(os.path.join(moddir, "zoo_base.so"), os.path.join(d, "zoo_base.so"))
+path, lines = conf(["zoo_base"], directory=d)
+r = run_gannet(["-c", path, "modules"], env=ENV)
+t.is_(r.returncode, 1, "a module file that is a symbolic link is refused")
+t.like(r.stderr, "module zoo_base (%s/zoo_base.so): the file is a symbolic link" % d, "saying so")
+if IS_ROOT:
+    # Another user's file: that user could change what root loads.
+    d = os.path.join(base, "theirs")
+    os.mkdir(d)
+    shutil.copy(os.path.join(moddir, "zoo_base.so"), os.path.join(d, "zoo_base.so"))
+    os.chmod(os.path.join(d, "zoo_base.so"), 0o755)
+    shutil.chown(os.path.join(d, "zoo_base.so"), RUN_USER)
+    path, lines = conf(["zoo_base"], directory=d)
+    r = run_gannet(["-c", path, "migrate"], env=ENV)
+    t.is_(r.returncode, 1, "as root, a module file owned by another user is refused")
+    t.like(r.stderr, "module zoo_base (%s/zoo_base.so): the file is owned by %s" % (d, RUN_USER),
+           "naming the owner")
+    t.like(r.stderr, "core runs as root and wants it owned by root (chown root %s/zoo_base.so)" % d,
+           "and the fix")
 d = os.path.join(base, "dirs")
 os.makedirs(os.path.join(d, "zoo_base.so"))
 path, lines = conf(["zoo_base"], directory=d)

@@ -31,7 +31,7 @@ if not os.path.exists(MODULE):
     t.ok(False, "the test module is built (%s)" % MODULE)
     t.done()
 
-moddir = gt.tmpdir("gannet-mod-")
+moddir = gt.module_dir()
 shutil.copy(MODULE, os.path.join(moddir, "testproto.so"))
 os.chmod(os.path.join(moddir, "testproto.so"), 0o755)
 MODULES = 'directory = "%s"; load = [ "testproto" ];' % moddir

@@ -30,7 +30,7 @@ if not os.path.exists(MODULE):
 
 # The module directory: a copy that only its owner can write (the loader
 # refuses anything else).
-moddir = gt.tmpdir("gannet-mod-")
+moddir = gt.module_dir()
 shutil.copy(MODULE, os.path.join(moddir, "mastertest.so"))
 os.chmod(os.path.join(moddir, "mastertest.so"), 0o755)
 

@@ -22,7 +22,7 @@ MODULE = os.path.join(gt.BUILDDIR, "t", "modules", "mastertest", ".libs", "maste
 if not os.path.exists(MODULE):
     t.ok(False, "the test module is built (%s)" % MODULE)
     t.done()
-moddir = gt.tmpdir("gannet-mod-")
+moddir = gt.module_dir()
 shutil.copy(MODULE, os.path.join(moddir, "mastertest.so"))
 os.chmod(os.path.join(moddir, "mastertest.so"), 0o755)
 

@@ -41,7 +41,7 @@ if not os.path.exists(MODULE):
 GSASL = shutil.which("gsasl")
 t.ok(GSASL is not None, "gsasl is installed (Debian package gsasl, in quickstart's list)")
 
-moddir = gt.tmpdir("gannet-mod-")
+moddir = gt.module_dir()
 shutil.copy(MODULE, os.path.join(moddir, "sasltest.so"))
 os.chmod(os.path.join(moddir, "sasltest.so"), 0o755)
 d = gt.tmpdir()

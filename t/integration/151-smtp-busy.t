@@ -16,7 +16,7 @@ import gannettest as gt  # noqa: E402
 
 t = gt.Tap()
 MODULE = os.path.join(gt.BUILDDIR, "t", "modules", "smtptest", ".libs", "smtptest.so")
-moddir = gt.tmpdir("gannet-mod-")
+moddir = gt.module_dir()
 shutil.copy(MODULE, os.path.join(moddir, "smtptest.so"))
 os.chmod(os.path.join(moddir, "smtptest.so"), 0o755)
 d = gt.tmpdir()

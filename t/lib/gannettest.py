@@ -78,6 +78,16 @@ def tmpdir(prefix="gannet-test-"):
     return d
 
 
+def module_dir():
+    """A directory for module files as the loader accepts it: owned by the
+    user running the tests (root in CI, not RUN_USER as tmpdir()'s are) and
+    writable by it only.  Copy modules in with mode 0755.  Removed at exit."""
+    d = tempfile.mkdtemp(prefix="gannet-mod-")
+    os.chmod(d, 0o755)
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

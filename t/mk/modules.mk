@@ -18,7 +18,7 @@ t_unit_test_service_LDADD = $(UNITLIBS)
 
 TESTPROGS += t/unit/test_module
 t_unit_test_module_SOURCES = t/unit/test_module.c
-t_unit_test_module_CPPFLAGS = $(UNITCPP)
+t_unit_test_module_CPPFLAGS = $(UNITCPP) -DGN_TEST_BUILDDIR='"$(abs_top_builddir)"'
 t_unit_test_module_CFLAGS = $(UNITCC)
 t_unit_test_module_LDADD = $(UNITLIBS)
 

@@ -1,16 +1,52 @@
 /*
- * t/unit/test_module.c: the module loader (core/runtime/module.c) without shared
- * objects: ordering, requirement and cycle errors, the file checks made
- * before dlopen(), phases, start unwinding and `gannet modules` output.
+ * t/unit/test_module.c: the module loader (core/runtime/module.c), mostly
+ * without shared objects: ordering, requirement and cycle errors, the file
+ * and directory checks made before dlopen() (links, FIFOs, owners, modes),
+ * that the file checked is the file loaded (a test module of t/abi/ swapped
+ * for another between check and load), phases, start unwinding and
+ * `gannet modules` output.
  * The refusals that need real shared objects are in
  * t/integration/020-modules.t with the zoo of t/abi/.
  */
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Between the loader's checks and its dlopen(), the race test replaces the
+ * file it checked (see swap_after_check below). */
+static void swap_after_check(const char *file);
+#define MODULE_AFTER_CHECK(file) swap_after_check(file)
+
 #include "../../core/runtime/module.c"
 
 #include <fcntl.h>
-#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "tap.h"
+
+/* When set, swap_after_check() renames this file over the checked one. */
+static const char *swap_from;
+
+static void swap_after_check(const char *file)
+{
+	if (swap_from != NULL && rename(swap_from, file) != 0)
+		diag("rename %s %s: %s", swap_from, file, strerror(errno));
+	swap_from = NULL;
+}
+
+static const char *builddir(void)
+{
+	const char *b = getenv("GANNET_BUILDDIR");
+	return b != NULL && *b != '\0' ? b : GN_TEST_BUILDDIR;
+}
+
+/* Copies src to dst with mode; returns 0 or -1. */
+static int copy_file(const char *src, const char *dst, mode_t mode)
+{
+	char *cmd = gn_strdup_printf("cp '%s' '%s'", src, dst);
+	int r = system(cmd);
+	gn_free(cmd);
+	return r == 0 && chmod(dst, mode) == 0 ? 0 : -1;
+}
 
 static struct module_conf conf_modules[16];
 static struct core_conf conf = { .path = (char *)"test.conf" };
@@ -239,6 +275,95 @@ int main(void)
 	like(e, "cannot load:", "with dlopen's reason");
 	like(e, "module name \"../etc\" is not valid", "a name with a path is refused");
 	like(e, "module junk is listed twice in modules.load (test.conf:24 and line 26)", "a name listed twice is refused");
+
+	/* A symbolic link, a FIFO (refused without hanging in open()), a
+	 * file of another user, a directory others or the group can write. */
+	reset();
+	p = gn_strdup_printf("%s/link.so", dir);
+	ok(symlink("junk.so", p) == 0, "a symbolic link to a module file");
+	gn_free(p);
+	p = gn_strdup_printf("%s/fifo.so", dir);
+	ok(mkfifo(p, 0644) == 0, "a FIFO named like a module");
+	gn_free(p);
+	p = gn_strdup_printf("%s/theirs.so", dir);
+	write_file(p, 0644);
+	bool root = geteuid() == 0;
+	/* Only root can give a file away; the suite runs as root in CI. */
+	if (root && chown(p, 65534, 65534) != 0)
+		diag("chown nobody %s: %s", p, strerror(errno));
+	gn_free(p);
+	const char *names2[] = { "link", "fifo", "theirs" };
+	for (size_t i = 0; i < sizeof(names2) / sizeof(names2[0]); i++)
+		conf_modules[conf.n_modules++] = (struct module_conf){ (char *)names2[i], (int)(40 + i) };
+	is_int(modules_load(&conf), -1, "a link, a FIFO and another user's file are refused");
+	e = errors();
+	p = gn_strdup_printf("module link (%s/link.so): the file is a symbolic link; core loads only a file in modules.directory itself", dir);
+	like(e, p, "a symbolic link is refused, not followed");
+	gn_free(p);
+	p = gn_strdup_printf("module fifo (%s/fifo.so): not a regular file", dir);
+	like(e, p, "a FIFO is refused");
+	gn_free(p);
+	if (root) {
+		p = gn_strdup_printf("module theirs (%s/theirs.so): the file is owned by ", dir);
+		like(e, p, "a file owned by another user is refused, naming the owner");
+		gn_free(p);
+		p = gn_strdup_printf("core runs as root and wants it owned by root (chown root %s/theirs.so)", dir);
+		like(e, p, "with the fix");
+		gn_free(p);
+	} else {
+		/* Not root: the file stays ours, and is refused as junk. */
+		like(e, "module theirs", "a file that is not a module is refused");
+	}
+
+	for (int round = 0; round < 2; round++) {
+		mode_t mode = round == 0 ? 0777 : 0775;
+		char *sub = gn_strdup_printf("%s/open%o", dir, (unsigned)mode);
+		mkdir(sub, 0755);
+		chmod(sub, mode);
+		p = gn_strdup_printf("%s/junk.so", sub);
+		write_file(p, 0644);
+		gn_free(p);
+		reset();
+		conf.module_dir = sub;
+		conf_modules[conf.n_modules++] = (struct module_conf){ (char *)"junk", 50 };
+		is_int(modules_load(&conf), -1, "a module in a directory writable by %s is refused",
+		       round == 0 ? "others" : "its group");
+		p = gn_strdup_printf("module junk (%s/junk.so): its directory %s is writable by %s (mode %04o); core wants it writable by its owner only (chmod go-w %s)",
+				     sub, sub, round == 0 ? "others" : "its group", (unsigned)mode, sub);
+		like(errors(), p, "naming the directory, its mode and the fix");
+		gn_free(p);
+		gn_free(sub);
+	}
+	conf.module_dir = dir;
+
+	/* What is loaded is what was checked: the file is replaced after the
+	 * checks (by another module that the loader would refuse), and the
+	 * checked one still loads.  Loading by name would take the new file. */
+	char *good = gn_strdup_printf("%s/t/abi/.libs/bad_name.so", builddir());
+	char *swap = gn_strdup_printf("%s/t/abi/.libs/bad_magic.so", builddir());
+	char *target = gn_strdup_printf("%s/other_name.so", dir);
+	char *spare = gn_strdup_printf("%s/spare.tmp", dir);
+	ok(copy_file(good, target, 0755) == 0 && copy_file(swap, spare, 0755) == 0,
+	   "copies of two test modules from %s/t/abi/.libs", builddir());
+	reset();
+	conf_modules[conf.n_modules++] = (struct module_conf){ (char *)"other_name", 60 };
+	swap_from = spare;
+	size_t errs_before = conf_error_count();
+	is_int(modules_load(&conf), 0, "a module replaced between its checks and its load still loads");
+	ok(swap_from == NULL, "(the file was replaced after the checks)");
+	is_int((long long)(conf_error_count() - errs_before), 0, "the replacement (a bad magic number) is not what was loaded");
+	if (n_modules == 1) {
+		is_str(modules[0]->desc->name, "other_name", "the module loaded is the one checked");
+		Dl_info info;
+		ok(dladdr(modules[0]->desc, &info) != 0 && strncmp(info.dli_fname, "/proc/self/fd/", 14) == 0,
+		   "it was loaded from the descriptor that was checked");
+	} else {
+		ok(false, "the module loaded is the one checked (%zu loaded)", n_modules);
+	}
+	gn_free(good);
+	gn_free(swap);
+	gn_free(target);
+	gn_free(spare);
 
 	/* Slots, phases, start, stop. */
 	reset();
