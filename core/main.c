@@ -1,23 +1,48 @@
 /*
  * core/main.c: gn_main, the gannet command line.
  *
- *   gannet [-c FILE] serve [--foreground]
- *   gannet [-c FILE] localserve [--dir DIR]
- *   gannet [-c FILE] modules | migrate | config check [FILE]
- *   gannet version | help
- *   gannet [-c FILE] <module command> ...
+ *   gannet [-c FILE] [-v] COMMAND [ARGS]     (COMMAND --help: how to use it)
  *
- * Every command that needs the config goes through load_setup(): read and
- * check the config, load and register the modules, and turn every problem
- * found into one line on stderr and exit code 1.  Bad usage exits 2.
+ * Every command is in one registry (runtime/cli.c): gannet's own
+ * (builtins[] below, registered first), the core areas' (core_areas[],
+ * registered once the config is read) and the modules'.  A command says
+ * what it needs, and gets no more:
+ *   - gannet's own commands set up what they use: version and help need
+ *     nothing, serve loads the config and the modules, and so on;
+ *   - the core's data commands (domains, accounts, addresses, passwords,
+ *     TLS public keys) need the config and a database connection, and run
+ *     without loading any module: a script that runs gannet once per
+ *     account pays for no dlopen() and no module start;
+ *   - import, which delivers through the pipeline and so needs the
+ *     modules' hooks, and every module's command run with the modules
+ *     loaded, registered and started in process kind "cli".
+ * Before anything is prepared, a command answers --help (usage on stdout,
+ * exit 0) and refuses a wrong number of arguments (exit 2), so usage
+ * errors never wait for a database or a module.  Config problems are
+ * printed one a line and exit 1.
+ *
+ * Quiet: a command prints its result on stdout and its errors on stderr;
+ * log lines below warn only with -v.  serve and localserve log as the
+ * config says.
+ *
+ * Root: help, --help, config check and modules only read and report, so
+ * as root they drop to the config's user before loading any module: no
+ * module code runs as root for them.  migrate and the commands that do
+ * work load the modules as the user who runs them, as serve's master does.
  */
 #include "main.h"
 
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EXIT_USAGE 2
+
+static const char *config_path;	/* -c, $GANNET_CONFIG or the default */
+static bool core_ready;		/* setup_core() ran */
+static int core_status;		/* and returned this */
+static bool modules_ready;	/* setup_modules() ran */
 
 const char *gn_version(void)
 {
@@ -27,19 +52,15 @@ const char *gn_version(void)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: gannet [-c FILE] COMMAND [ARGS]\n"
-		"\n"
-		"commands:\n"
-		"  serve [--foreground]   run the server (master, workers, runner)\n"
-		"  localserve [--dir DIR] a complete local setup for development\n"
-		"  modules                list the configured modules in load order\n"
-		"  migrate                apply pending database migrations\n"
-		"  config check [FILE]    check a config file\n"
-		"  version                print the version\n"
-		"  help                   this text, with the modules' commands\n"
+		"usage: gannet [-c FILE] [-v] COMMAND [ARGS]\n"
+		"       gannet COMMAND --help    how to use COMMAND\n"
+		"       gannet help              every command, the modules' too\n"
 		"\n"
 		"options:\n"
-		"  -c FILE   config file (default $GANNET_CONFIG or %s/gannet/gannet.conf)\n",
+		"  -c FILE, --config FILE   the config file (default $GANNET_CONFIG, else\n"
+		"                           %s/gannet/gannet.conf)\n"
+		"  -v, --verbose            log info lines too (serve and localserve always do)\n"
+		"  -h, --help               this text\n",
 		GN_SYSCONFDIR);
 }
 
@@ -53,88 +74,262 @@ static const char *default_config_path(void)
 	return path;
 }
 
-/* The core's areas register before the modules, so modules find the
- * core's hook points and may add to them. */
-static int core_register(void)
-{
-	int (*const fns[])(void) = {
-		store_register, auth_register, tlspubkey_register,
-		deliver_register, import_register,
-	};
-	int ret = 0;
-	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
-		if (fns[i]() < 0)
-			ret = -1;
-	return ret;
-}
+/* ---- setup, in stages ---- */
 
-enum setup_level {
-	SETUP_CONFIG,		/* config file only */
-	SETUP_MODULES,		/* and modules loaded and registered */
-	SETUP_SERVE,		/* and listeners matched to protocols */
+/* The core's areas register before the modules, so modules find the
+ * core's hook points and may add to them.  Each area declares what its
+ * commands need (see the top of this file). */
+static const struct {
+	int (*register_fn)(void);
+	enum cli_needs commands_need;
+} core_areas[] = {
+	{ store_register, CLI_NEEDS_DATABASE },		/* domains, accounts, addresses */
+	{ auth_register, CLI_NEEDS_DATABASE },		/* setpassword */
+	{ tlspubkey_register, CLI_NEEDS_DATABASE },	/* config tlspubkey */
+	{ deliver_register, CLI_NEEDS_MODULES },
+	{ import_register, CLI_NEEDS_MODULES },		/* delivers through the hooks */
 };
 
-/* Returns 0, or 1 after printing every error. */
-static int load_setup(const char *path, enum setup_level level)
+/* The config and the core's areas, once.  Returns 0, or -1 with the
+ * errors recorded (the areas are registered all the same, on the
+ * defaults, so that their commands are known). */
+static int setup_core(void)
 {
-	if (conf_load(path) == 0 && level >= SETUP_MODULES) {
-		if (modules_load(core_conf) == 0 && core_register() == 0 &&
-		    modules_register() == 0) {
-			conf_check_unused();
-			hooks_check();
-			if (level >= SETUP_SERVE)
-				listeners_check_protocols();
-		}
+	if (core_ready)
+		return core_status;
+	core_ready = true;
+	int ret = conf_load(config_path);
+	for (size_t i = 0; i < sizeof(core_areas) / sizeof(core_areas[0]); i++) {
+		cli_set_core_needs(core_areas[i].commands_need);
+		if (core_areas[i].register_fn() < 0)
+			ret = -1;
 	}
-	if (conf_error_count() > 0) {
-		conf_errors_print(stderr);
-		return 1;
+	cli_set_core_needs(CLI_NEEDS_MODULES);
+	core_status = ret < 0 || conf_error_count() > 0 ? -1 : 0;
+	return core_status;
+}
+
+/* For commands that only read and report: as root, become the config's
+ * user before any module code runs.  Returns 0 or -1 (error recorded). */
+static int drop_to_read(void)
+{
+	const char *error;
+	if (geteuid() != 0)
+		return 0;
+	/* Without a user the config is refused already ("user must be set
+	 * when gannet starts as root"). */
+	if (core_conf == NULL || core_conf->user == NULL ||
+	    privileges_drop(core_conf->user, &error) < 0) {
+		conf_error("%s", core_conf != NULL && core_conf->user != NULL ? error
+			   : "started as root without a user to read the modules as (setting user)");
+		return -1;
 	}
 	return 0;
 }
 
-static int cmd_serve(const char *path, int argc, char **argv)
+enum setup_level {
+	SETUP_MODULES,		/* modules loaded and registered */
+	SETUP_SERVE,		/* and listeners matched to protocols */
+};
+
+/* After setup_core(): the modules, then the checks of the whole config.
+ * Returns 0, or -1 with the errors recorded. */
+static int setup_modules(enum setup_level level)
 {
+	modules_ready = true;
+	if (setup_core() < 0)
+		return -1;
+	if (modules_load(core_conf) == 0 && modules_register() == 0) {
+		conf_check_unused();
+		hooks_check();
+		if (level >= SETUP_SERVE)
+			listeners_check_protocols();
+	}
+	return conf_error_count() > 0 ? -1 : 0;
+}
+
+static int errors_printed(void)
+{
+	conf_errors_print(stderr);
+	return 1;
+}
+
+/* Connects to the database, refuses a schema that is not this build's,
+ * starts the modules (when loaded) and runs cmd. */
+static int run_connected(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const char *error;
+	loop_init();
+	if (db_init(core_conf->database, &error) < 0) {
+		fprintf(stderr, "gannet: database: %s\n", error);
+		return 1;
+	}
+	int pending = db_check_schema(&error);
+	if (pending != 0) {
+		fprintf(stderr, "gannet: database: %s\n",
+			error != NULL ? error : "migrations pending: run gannet migrate");
+		db_close();
+		return 1;
+	}
+	if (modules_ready && modules_start("cli", &error) < 0) {
+		fprintf(stderr, "gannet: %s\n", error);
+		db_close();
+		return 1;
+	}
+	int rc = cli_cmd_run(cmd, argc, argv);
+	if (modules_ready)
+		modules_stop();
+	db_close();
+	return rc;
+}
+
+/* No command is argv: say so, with the commands that start with the same
+ * words when there are some.  to_help: `gannet help WORDS`, which lists
+ * them on stdout and succeeds. */
+static int no_such_command(int argc, char **argv, bool to_help)
+{
+	FILE *out = to_help ? stdout : stderr;
+	int words = 0;
+	while (words < argc && argv[words][0] != '-')
+		words++;
+	/* The longest prefix of the words that some commands start with. */
+	for (int n = words; n > 0; n--) {
+		if (cli_print_commands(NULL, n, argv, true) == 0)
+			continue;
+		if (n == words && to_help) {
+			fprintf(out, "commands that start with \"");
+		} else {
+			fprintf(out, "gannet: no command \"");
+			for (int i = 0; i < words; i++)
+				fprintf(out, "%s%s", i > 0 ? " " : "", argv[i]);
+			fprintf(out, "\"; commands that start with \"");
+		}
+		for (int i = 0; i < n; i++)
+			fprintf(out, "%s%s", i > 0 ? " " : "", argv[i]);
+		fprintf(out, "\":\n");
+		cli_print_commands(out, n, argv, true);
+		return n == words && to_help ? 0 : EXIT_USAGE;
+	}
+	fprintf(stderr, "gannet: no command \"%s\" (gannet help lists them)\n", argv[0]);
+	return EXIT_USAGE;
+}
+
+/* Finds the command argv names with the least setup it takes; help
+ * (--help, `gannet help`) loads modules only as the config's user.
+ * Returns the command, or NULL with *rc_r the exit code: 1 after printing
+ * the config's errors, EXIT_USAGE when there is no such command (for the
+ * caller to say). */
+static const struct cli_cmd *find_command(int argc, char **argv, bool help, int *rc_r)
+{
+	const struct cli_cmd *cmd = cli_lookup(argc, argv);
+	if (cmd != NULL)
+		return cmd;	/* one of gannet's own */
+	int core = setup_core();
+	cmd = cli_lookup(argc, argv);
+	/* A core command with --help needs nothing more; a module may add
+	 * a longer command only to one that needs the modules anyway. */
+	if (cmd != NULL && (help || cli_cmd_needs(cmd) != CLI_NEEDS_MODULES))
+		return cmd;
+	if (core < 0) {
+		errors_printed();
+		if (cmd == NULL)
+			fprintf(stderr, "gannet: \"%s\" is no command of the core, and the modules' commands need a valid config\n",
+				argv[0]);
+		*rc_r = 1;
+		return NULL;
+	}
+	if ((help && drop_to_read() < 0) || setup_modules(SETUP_MODULES) < 0) {
+		*rc_r = errors_printed();
+		return NULL;
+	}
+	cmd = cli_lookup(argc, argv);
+	if (cmd == NULL)
+		*rc_r = EXIT_USAGE;
+	return cmd;
+}
+
+/* ---- gannet's own commands ---- */
+
+static int cmd_version(int argc, char **argv, void *data)
+{
+	(void)argc, (void)argv, (void)data;
+	printf("gannet %s (plugin ABI %d.%d)\n", gn_version(), GN_ABI_MAJOR, GN_ABI_MINOR);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv, void *data)
+{
+	(void)data;
+	if (argc > 1) {
+		/* `gannet help WORDS`: what `gannet WORDS --help` says. */
+		int rc = 0;
+		const struct cli_cmd *cmd = find_command(argc - 1, argv + 1, true, &rc);
+		if (cmd == NULL)
+			return rc == EXIT_USAGE ? no_such_command(argc - 1, argv + 1, true) : rc;
+		cli_cmd_print_help(cmd, stdout);
+		return 0;
+	}
+	usage(stdout);
+	int core = setup_core();
+	if (core == 0 && (drop_to_read() < 0 || setup_modules(SETUP_MODULES) < 0))
+		core = -1;
+	printf("\ncommands:\n");
+	cli_print_commands(stdout, 0, NULL, true);
+	if (core < 0) {
+		fprintf(stderr, "gannet help: the modules' commands are not listed: the config has errors:\n");
+		conf_errors_print(stderr);
+	}
+	return 0;
+}
+
+static int cmd_serve(int argc, char **argv, void *data)
+{
+	(void)data;
 	bool foreground = false;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--foreground") == 0 || strcmp(argv[i], "-f") == 0) {
 			foreground = true;
 		} else {
-			fprintf(stderr, "gannet serve: unknown option %s\n", argv[i]);
+			fprintf(stderr, "gannet serve: unknown option %s\nusage: gannet serve [--foreground]\n",
+				argv[i]);
 			return EXIT_USAGE;
 		}
 	}
-	return main_serve(path, foreground);
+	return main_serve(config_path, foreground);
 }
 
 int main_serve(const char *path, bool foreground)
 {
-	if (load_setup(path, SETUP_SERVE) != 0)
-		return 1;
+	/* A server logs what the config says: it has no terminal to answer. */
+	log_set_ceiling(GN_LOG_DEBUG);
+	config_path = path;
+	if (setup_modules(SETUP_SERVE) < 0)
+		return errors_printed();
 	return master_serve(&serve_ops, foreground);
 }
 
-static int cmd_modules(const char *path, int argc, char **argv)
+static int cmd_localserve(int argc, char **argv, void *data)
 {
-	if (argc != 1) {
-		fprintf(stderr, "usage: gannet modules\n");
-		return EXIT_USAGE;
-	}
-	if (load_setup(path, SETUP_MODULES) != 0)
-		return 1;
+	(void)data;
+	log_set_ceiling(GN_LOG_DEBUG);
+	return localserve_main(argc, argv);
+}
+
+static int cmd_modules(int argc, char **argv, void *data)
+{
+	(void)argc, (void)argv, (void)data;
+	if (setup_core() < 0 || drop_to_read() < 0 || setup_modules(SETUP_MODULES) < 0)
+		return errors_printed();
 	modules_print(stdout);
 	return 0;
 }
 
-static int cmd_migrate(const char *path, int argc, char **argv)
+static int cmd_migrate(int argc, char **argv, void *data)
 {
+	(void)argc, (void)argv, (void)data;
 	const char *error;
-	if (argc != 1) {
-		fprintf(stderr, "usage: gannet migrate\n");
-		return EXIT_USAGE;
-	}
-	if (load_setup(path, SETUP_MODULES) != 0)
-		return 1;
+	if (setup_modules(SETUP_MODULES) < 0)
+		return errors_printed();
 	if (db_init(core_conf->database, &error) < 0) {
 		fprintf(stderr, "gannet: database: %s\n", error);
 		return 1;
@@ -150,71 +345,73 @@ static int cmd_migrate(const char *path, int argc, char **argv)
 	return 0;
 }
 
-static int cmd_config(const char *path, int argc, char **argv)
+static int cmd_config_check(int argc, char **argv, void *data)
 {
-	if (argc >= 2 && strcmp(argv[1], "check") == 0 && argc <= 3) {
-		if (argc == 3)
-			path = argv[2];
-		if (load_setup(path, SETUP_SERVE) != 0)
-			return 1;
-		printf("config ok: %s\n", path);
-		return 0;
-	}
-	return -1;	/* maybe a module's "config ..." command */
+	(void)data;
+	if (argc == 2)
+		config_path = argv[1];
+	if (setup_core() < 0 || drop_to_read() < 0 || setup_modules(SETUP_SERVE) < 0)
+		return errors_printed();
+	printf("config ok: %s\n", config_path);
+	return 0;
 }
 
-/* A command some module registered: load everything, start the modules
- * in process kind "cli" with a database connection, and run it. */
-static int cmd_module(const char *path, int argc, char **argv)
-{
-	const char *error;
-	if (load_setup(path, SETUP_MODULES) != 0) {
-		fprintf(stderr, "gannet: '%s' is no core command, and module commands need a valid config\n", argv[0]);
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (!cli_exists(argc, argv)) {
-		fprintf(stderr, "gannet: unknown command '%s'\n", argv[0]);
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	loop_init();
-	if (db_init(core_conf->database, &error) < 0) {
-		fprintf(stderr, "gannet: database: %s\n", error);
-		return 1;
-	}
-	if (db_check_schema(&error) != 0) {
-		fprintf(stderr, "gannet: database: %s\n", error ? error : "migrations pending: run gannet migrate");
-		db_close();
-		return 1;
-	}
-	if (modules_start("cli", &error) < 0) {
-		fprintf(stderr, "gannet: %s\n", error);
-		db_close();
-		return 1;
-	}
-	int rc = cli_dispatch(argc, argv);
-	modules_stop();
-	db_close();
-	return rc;
-}
+static const struct gn_cli_command builtins[] = {
+	{ sizeof(struct gn_cli_command), "serve", "[--foreground]",
+	  "Runs the server: a master process that binds the listeners, drops\n"
+	  "privileges to the config's user and keeps its workers and its runner\n"
+	  "running.  --foreground (-f): everything in one process, for\n"
+	  "development and tests.",
+	  0, 1, cmd_serve, NULL },
+	{ sizeof(struct gn_cli_command), "localserve", "[--dir DIR]",
+	  "A complete local setup for development: a private PostgreSQL cluster,\n"
+	  "a config, a self-signed certificate and an account, in DIR (default\n"
+	  "$GANNET_LOCALSERVE_DIR, ~/.local/share/gannet-localserve, or as root\n"
+	  "/var/lib/gannet-localserve); then serves in the foreground.",
+	  0, 2, cmd_localserve, NULL },
+	{ sizeof(struct gn_cli_command), "modules", "",
+	  "Lists the modules the config loads, in load order, with their\n"
+	  "versions, ABI and requirements (an optional one marked ?).  As root,\n"
+	  "the modules are loaded as the config's user.",
+	  0, 0, cmd_modules, NULL },
+	{ sizeof(struct gn_cli_command), "migrate", "",
+	  "Applies the pending database migrations of the core and the modules\n"
+	  "the config loads, and says which.",
+	  0, 0, cmd_migrate, NULL },
+	{ sizeof(struct gn_cli_command), "config check", "[FILE]",
+	  "Checks a config file (default: the one -c names): every setting, the\n"
+	  "modules and their settings, the listeners; prints each error with\n"
+	  "its file and line.  As root, the modules are loaded as the config's\n"
+	  "user.",
+	  0, 1, cmd_config_check, NULL },
+	{ sizeof(struct gn_cli_command), "version", "",
+	  "Prints gannet's version and the plugin ABI it offers modules.",
+	  0, 0, cmd_version, NULL },
+	{ sizeof(struct gn_cli_command), "help", "[COMMAND...]",
+	  "Lists every command, the modules' too, or tells how to use one.",
+	  0, -1, cmd_help, NULL },
+};
 
 int gn_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = NULL;
+	bool verbose = false;
 	int c;
 
 	log_init("gannet");
 	/* '+': stop at the command; its own options follow it. */
-	while ((c = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			path = optarg;
+			config_path = optarg;
+			break;
+		case 'v':
+			verbose = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -235,9 +432,9 @@ int gn_main(int argc, char **argv)
 	int kept = 1;
 	for (int i = 1; i < argc; i++) {
 		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
-			path = argv[++i];
+			config_path = argv[++i];
 		} else if (strncmp(argv[i], "--config=", 9) == 0) {
-			path = argv[i] + 9;
+			config_path = argv[i] + 9;
 		} else if (strcmp(argv[i], "--") == 0) {
 			while (i < argc)
 				argv[kept++] = argv[i++];
@@ -247,41 +444,41 @@ int gn_main(int argc, char **argv)
 	}
 	argc = kept;
 	argv[argc] = NULL;
-	if (path == NULL)
-		path = default_config_path();
-
-	const char *cmd = argv[0];
-	int rc;
-	if (strcmp(cmd, "version") == 0) {
-		if (argc != 1) {
-			fprintf(stderr, "usage: gannet version\n");
-			return EXIT_USAGE;
-		}
-		printf("gannet %s (plugin ABI %d.%d)\n", gn_version(), GN_ABI_MAJOR, GN_ABI_MINOR);
-		return 0;
-	}
-	if (strcmp(cmd, "help") == 0) {
-		usage(stdout);
-		if (load_setup(path, SETUP_MODULES) == 0)
-			cli_print_usage(stdout);
-		return 0;
-	}
-	if (strcmp(cmd, "serve") == 0)
-		rc = cmd_serve(path, argc, argv);
-	else if (strcmp(cmd, "localserve") == 0)
-		rc = localserve_main(argc, argv);
-	else if (strcmp(cmd, "modules") == 0)
-		rc = cmd_modules(path, argc, argv);
-	else if (strcmp(cmd, "migrate") == 0)
-		rc = cmd_migrate(path, argc, argv);
-	else if (strcmp(cmd, "config") == 0 && (rc = cmd_config(path, argc, argv)) >= 0)
-		;
-	else if (cmd[0] == '-') {
-		fprintf(stderr, "gannet: unknown option %s\n", cmd);
+	if (config_path == NULL)
+		config_path = default_config_path();
+	if (!verbose)
+		log_set_ceiling(GN_LOG_WARN);
+	if (argv[0][0] == '-') {
+		fprintf(stderr, "gannet: unknown option %s\n", argv[0]);
 		usage(stderr);
-		rc = EXIT_USAGE;
+		return EXIT_USAGE;
+	}
+
+	for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
+		const char *error;
+		if (cli_register_core(&builtins[i], CLI_NEEDS_NOTHING, &error) < 0) {
+			fprintf(stderr, "gannet: %s\n", error);
+			return 1;
+		}
+	}
+
+	int rc = 1;
+	bool help = cli_wants_help(argc, argv);
+	const struct cli_cmd *cmd = find_command(argc, argv, help, &rc);
+	if (cmd == NULL) {
+		if (rc == EXIT_USAGE)
+			rc = no_such_command(argc, argv, false);
+	} else if (help) {
+		cli_cmd_print_help(cmd, stdout);
+		rc = 0;
+	} else if ((rc = cli_usage_check(cmd, argc, argv)) != 0) {
+		/* said */
+	} else if (cli_cmd_needs(cmd) == CLI_NEEDS_NOTHING) {
+		rc = cli_cmd_run(cmd, argc, argv);
+	} else if (setup_core() < 0) {
+		rc = errors_printed();
 	} else {
-		rc = cmd_module(path, argc, argv);
+		rc = run_connected(cmd, argc, argv);
 	}
 	conf_free();
 	return rc;

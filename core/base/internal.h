@@ -34,6 +34,10 @@ void log_init(const char *ident);
 void log_set_destination(const char *destination);
 /* area NULL sets the global level. */
 void log_set_level(const char *area, enum gn_log_level level);
+/* Drops every line above level, whatever log.level and log.levels say:
+ * the command line (core/main.c) keeps info lines out of a CLI command's
+ * output unless asked for them with -v. */
+void log_set_ceiling(enum gn_log_level level);
 /* "error", "warn", "info", "debug" -> level; -1 when unknown. */
 int log_level_parse(const char *name);
 

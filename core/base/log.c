@@ -21,6 +21,7 @@ static struct {
 } area_levels[LOG_MAX_AREAS];
 static size_t n_area_levels;
 static enum gn_log_level global_level = GN_LOG_INFO;
+static enum gn_log_level ceiling = GN_LOG_DEBUG;
 static bool use_syslog;
 static char log_ident[32] = "gannet";
 
@@ -65,8 +66,15 @@ void log_set_level(const char *area, enum gn_log_level level)
 	}
 }
 
+void log_set_ceiling(enum gn_log_level level)
+{
+	ceiling = level;
+}
+
 int gn_log_enabled(enum gn_log_level level, const char *area)
 {
+	if (level > ceiling)
+		return 0;
 	if (area != NULL) {
 		for (size_t i = 0; i < n_area_levels; i++)
 			if (strcmp(area_levels[i].area, area) == 0)

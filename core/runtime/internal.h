@@ -187,12 +187,50 @@ void services_free(void);
 
 void runner_jobs_start(void);
 void runner_jobs_stop(void);
-/* Finds a module CLI command for argv; returns its exit code, or -1 when
- * no module registered such a command. */
+
+/* What a command needs before it runs; core/main.c prepares that much. */
+enum cli_needs {
+	CLI_NEEDS_NOTHING,	/* gannet's own commands: they set up what they use */
+	CLI_NEEDS_DATABASE,	/* the config, the core's areas, a database
+				 * connection; no module is loaded */
+	CLI_NEEDS_MODULES,	/* and every module loaded, registered and started
+				 * in process kind "cli" */
+};
+
+struct cli_cmd;
+
+/* A command of gannet itself (core/main.c). */
+int cli_register_core(const struct gn_cli_command *cmd, enum cli_needs needs,
+		      const char **error_r);
+/* What the commands the core's areas register from now on through
+ * gn_cli_register() need (default CLI_NEEDS_MODULES): core/main.c says it
+ * per area.  A module's commands always need the modules. */
+void cli_set_core_needs(enum cli_needs needs);
+/* The longest registered command that prefixes argv, or NULL. */
+const struct cli_cmd *cli_lookup(int argc, char **argv);
+enum cli_needs cli_cmd_needs(const struct cli_cmd *cmd);
+const char *cli_cmd_words(const struct cli_cmd *cmd);
+/* Whether argv (a command line, argv[0] its first word) asks for help:
+ * --help or -h before any "--". */
+bool cli_wants_help(int argc, char **argv);
+/* `gannet WORDS --help`: usage, help text and owner, to out. */
+void cli_cmd_print_help(const struct cli_cmd *cmd, FILE *out);
+/* Checks the number of arguments of argv for cmd; returns 0, or 2 after
+ * printing the problem and the usage to stderr. */
+int cli_usage_check(const struct cli_cmd *cmd, int argc, char **argv);
+/* Runs cmd for argv (the whole command line); returns its exit code. */
+int cli_cmd_run(const struct cli_cmd *cmd, int argc, char **argv);
+/* cli_lookup() and cli_cmd_run(); -1 when no command matches. */
 int cli_dispatch(int argc, char **argv);
-/* Whether some module registered a command for argv. */
 bool cli_exists(int argc, char **argv);
+/* Prints "  gannet WORDS USAGE   (module M)" for every command whose words
+ * start with argv[0..argc), sorted; gannet's own commands only when
+ * with_builtin.  Returns how many there are (out NULL: only counts). */
+size_t cli_print_commands(FILE *out, int argc, char **argv, bool with_builtin);
+/* Every registered command but gannet's own. */
 void cli_print_usage(FILE *out);
+/* Forgets every command (tests). */
+void cli_free(void);
 
 /* ---- processes (master.c) ---- */
 

@@ -70,7 +70,7 @@ def errors_of(r):
 
 # ---- the good zoo, built against the ABI 1.0 headers ----
 path, lines = conf(["zoo_app", "zoo_extra", "zoo_base"], 'zoo_base = { greeting = "ahoy"; };')
-r = run_gannet(["-c", path, "modules"], env=ENV)
+r = run_gannet(["-v", "-c", path, "modules"], env=ENV)
 t.is_(r.returncode, 0, "gannet modules loads the ABI 1.0 zoo")
 if r.returncode != 0:
     t.diag(r.stderr)
@@ -80,7 +80,7 @@ t.is_(r.stdout.splitlines(), [
     "zoo_app 2.1 abi=1.0 requires=zoo_base,zoo_extra?,zoo_absent?",
 ], "the order puts requirements first, ties by name, with versions, ABI and requirements (optional ones marked ?)")
 t.like(r.stderr, "event=module_loaded module=zoo_base version=1.0.0 abi=1.0 slot=1 file=%s/zoo_base.so" % moddir,
-       "each load is logged with version, ABI, slot and file")
+       "with -v, each load is logged with version, ABI, slot and file")
 t.like(r.stderr, "event=zoo_register provider=zoo_base extra=1 absent=0",
        "zoo_app finds zoo_base's service in its register phase and sees which optional modules are loaded")
 
@@ -225,7 +225,7 @@ r = run_gannet(["-c", path, "migrate"], env=ENV)
 t.is_(r.returncode, 0, "migrate with the zoo loaded")
 if r.returncode != 0:
     t.diag(r.stderr)
-r = run_gannet(["-c", path, "zoo", "hello", "x", "y"], env=ENV)
+r = run_gannet(["-v", "-c", path, "zoo", "hello", "x", "y"], env=ENV)
 t.is_(r.returncode, 0, "a module's CLI command runs")
 if r.returncode != 0:
     t.diag(r.stderr)
@@ -240,7 +240,7 @@ t.is_(starts, [("started", "zoo_base"), ("started", "zoo_extra"), ("started", "z
 t.like(r.stderr, "late_register=refused", "registering a hook from start is refused")
 
 path, lines = conf(["zoo_app", "zoo_extra", "zoo_base", "bad_start"], conninfo=conninfo)
-r = run_gannet(["-c", path, "zoo", "hello"], env=ENV)
+r = run_gannet(["-v", "-c", path, "zoo", "hello"], env=ENV)
 t.is_(r.returncode, 1, "a failing start fails the command")
 t.like(r.stderr, "module bad_start: start failed in cli: refusing to start on purpose",
        "the error names the module and its reason")

@@ -173,3 +173,10 @@ abi-mutant: core/libgannet.la
 	  -Wl,--version-script='$(ABI_MUTANT)'/core/libgannet.map \
 	  -o '$(ABI_MUTANT)'/libgannet.so $$objs $(DEP_LIBS)
 .PHONY: abi-mutant
+
+# A module with commands for the command line tests (t/integration/025-cli.t).
+check_LTLIBRARIES += t/modules/clitest/clitest.la
+t_modules_clitest_clitest_la_SOURCES = t/modules/clitest/clitest.c
+t_modules_clitest_clitest_la_CFLAGS = $(GN_MODCC)
+t_modules_clitest_clitest_la_LDFLAGS = $(GN_TESTMODLINK)
+t_modules_clitest_clitest_la_LIBADD = core/libgannet.la

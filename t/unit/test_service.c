@@ -85,8 +85,12 @@ int main(void)
 	is_int(gn_cli_register(core, "queue", "list", cli_fn, "one", &error), 0, "a one-word command registers");
 	ok(gn_cli_register(core, "config tlspubkey", "", cli_fn, "dup", &error) < 0, "the same words register once");
 	like(error, "already registered", "with an error");
-	ok(gn_cli_register(core, "serve", "", cli_fn, "x", &error) < 0, "gannet's own commands are taken");
-	ok(gn_cli_register(core, "config check", "", cli_fn, "x", &error) < 0, "config check is taken");
+	static const struct gn_cli_command own = {
+		sizeof(struct gn_cli_command), "config check", "[FILE]", "Checks.", 0, 1, cli_fn, "own",
+	};
+	is_int(cli_register_core(&own, CLI_NEEDS_NOTHING, &error), 0, "gannet's own command registers");
+	ok(gn_cli_register(core, "config check", "", cli_fn, "x", &error) < 0, "gannet's own commands are taken");
+	like(error, "CLI command \"config check\" is already registered by module core", "naming the owner");
 	ok(gn_cli_register(core, "", "", cli_fn, "x", &error) < 0, "a command has words");
 	ok(gn_cli_register(core, "x --y", "", cli_fn, "x", &error) < 0, "words are not options");
 
@@ -113,6 +117,57 @@ int main(void)
 	like(buf, "gannet queue list", "usage lists every command");
 	ok(strstr(buf, "gannet config tlspubkey list|add") < strstr(buf, "gannet queue"),
 	   "usage is sorted by command");
+	ok(strstr(buf, "config check") == NULL, "usage leaves out gannet's own commands");
+	free(buf);
+
+	/* Declared arguments and help, checked before the command runs. */
+	static const struct gn_cli_command greet = {
+		sizeof(struct gn_cli_command), "greet", "NAME [GREETING]",
+		"Greets NAME.\nTwice if asked.", 1, 2, cli_fn, "greet",
+	};
+	is_int(gn_cli_command_register(core, &greet, &error), 0, "a command with arguments and help registers");
+	static const struct gn_cli_command bad_range = {
+		sizeof(struct gn_cli_command), "bad range", "", NULL, 2, 1, cli_fn, NULL,
+	};
+	ok(gn_cli_command_register(core, &bad_range, &error) < 0, "min_args above max_args is refused");
+	like(error, "min_args 2 and max_args 1 do not make a range", "saying why");
+	struct gn_cli_command small = greet;
+	small.size = sizeof(size_t);
+	small.words = "small";
+	ok(gn_cli_command_register(core, &small, &error) < 0, "a struct smaller than ABI 1.0's is refused");
+	like(error, "struct gn_cli_command of 8 bytes", "naming its size");
+	ok(gn_cli_command_register(core, NULL, &error) < 0, "no command: refused");
+
+	char *g0[] = { "greet", NULL };
+	char *g1[] = { "greet", "ann", NULL };
+	char *g3[] = { "greet", "ann", "hi", "again", NULL };
+	const struct cli_cmd *gc = cli_lookup(2, g1);
+	ok(gc != NULL && strcmp(cli_cmd_words(gc), "greet") == 0, "lookup finds the command");
+	is_int(cli_usage_check(gc, 2, g1), 0, "one argument is within 1..2");
+	is_int(cli_usage_check(gc, 1, g0), 2, "none is too few: exit code 2");
+	is_int(cli_usage_check(gc, 4, g3), 2, "three are too many");
+	ok(cli_cmd_needs(gc) == CLI_NEEDS_MODULES, "a command registered without a declared need needs the modules");
+	cli_set_core_needs(CLI_NEEDS_DATABASE);
+	is_int(gn_cli_register(core, "domains", "", cli_fn, "d", &error), 0, "an area's command registers");
+	cli_set_core_needs(CLI_NEEDS_MODULES);
+	char *d1[] = { "domains", NULL };
+	ok(cli_cmd_needs(cli_lookup(1, d1)) == CLI_NEEDS_DATABASE, "it needs what its area declared");
+	char *h1[] = { "greet", "x", "--help", NULL };
+	char *h2[] = { "greet", "-h", NULL };
+	char *h3[] = { "greet", "--", "--help", NULL };
+	ok(cli_wants_help(3, h1) && cli_wants_help(2, h2), "--help and -h ask for help");
+	ok(!cli_wants_help(3, h3), "not after --");
+	mem = open_memstream(&buf, &len);
+	cli_cmd_print_help(gc, mem);
+	fclose(mem);
+	is_str(buf, "usage: gannet greet NAME [GREETING]\n\nGreets NAME.\nTwice if asked.\n",
+	       "--help prints the usage line and the help");
+	free(buf);
+	mem = open_memstream(&buf, &len);
+	char *cfg[] = { "config", NULL };
+	is_int((long long)cli_print_commands(mem, 1, cfg, true), 3, "three commands start with config");
+	fclose(mem);
+	like(buf, "  gannet config check [FILE]\n", "with gannet's own when asked");
 	free(buf);
 
 	/* Runner jobs. */
