@@ -392,6 +392,18 @@ static const struct gn_cli_command builtins[] = {
 	  0, -1, cmd_help, NULL },
 };
 
+static int register_builtins(void)
+{
+	for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
+		const char *error;
+		if (cli_register_core(&builtins[i], CLI_NEEDS_NOTHING, &error) < 0) {
+			fprintf(stderr, "gannet: %s\n", error);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int gn_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -400,7 +412,7 @@ int gn_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool verbose = false;
+	bool verbose = false, help_requested = false;
 	int c;
 
 	log_init("gannet");
@@ -414,8 +426,8 @@ int gn_main(int argc, char **argv)
 			verbose = true;
 			break;
 		case 'h':
-			usage(stdout);
-			return 0;
+			help_requested = true;
+			break;
 		default:
 			usage(stderr);
 			return EXIT_USAGE;
@@ -423,9 +435,15 @@ int gn_main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1) {
-		usage(stderr);
-		return EXIT_USAGE;
+	if (help_requested || argc < 1) {
+		/* gannet's own commands need nothing to be listed. */
+		FILE *out = help_requested ? stdout : stderr;
+		usage(out);
+		if (register_builtins() == 0) {
+			fprintf(out, "\ngannet's own commands (gannet help lists the others too):\n");
+			cli_print_commands(out, 0, NULL, true);
+		}
+		return help_requested ? 0 : EXIT_USAGE;
 	}
 	/* -c FILE is global: also accepted after the command
 	 * ("gannet serve -c FILE"), and taken out of the command's arguments. */
@@ -454,13 +472,8 @@ int gn_main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
-		const char *error;
-		if (cli_register_core(&builtins[i], CLI_NEEDS_NOTHING, &error) < 0) {
-			fprintf(stderr, "gannet: %s\n", error);
-			return 1;
-		}
-	}
+	if (register_builtins() < 0)
+		return 1;
 
 	int rc = 1;
 	bool help = cli_wants_help(argc, argv);
