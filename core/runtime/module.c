@@ -158,7 +158,9 @@ static void refuse(const struct core_conf *conf, const char *name,
 	va_end(ap);
 	char *fix = load_fix(conf, name, line);
 	conf_error("module %s (%s): %s; %s", name, file, why, fix);
-	gn_log(GN_LOG_ERROR, "core", "event=module_refused module=%s file=%s reason=%s",
+	/* The config error is the report (printed by whoever loads); the
+	 * log line is a trace for -v, not a second copy of the error. */
+	gn_log(GN_LOG_DEBUG, "core", "event=module_refused module=%s file=%s reason=%s",
 	       gn_log_quote(0, name), gn_log_quote(1, file), gn_log_quote(2, why));
 	gn_free(fix);
 }
@@ -690,7 +692,7 @@ int modules_register(void)
 		if (m->desc->register_fn(m, &error) < 0) {
 			conf_error("module %s (%s): register failed: %s", m->name, m->file,
 				   error != NULL ? error : "no reason given");
-			gn_log(GN_LOG_ERROR, "core", "event=module_register_failed module=%s error=%s",
+			gn_log(GN_LOG_DEBUG, "core", "event=module_register_failed module=%s error=%s",
 			       m->name, gn_log_quote(0, error != NULL ? error : "-"));
 			m->register_failed = true;
 			ret = -1;
@@ -711,7 +713,9 @@ int modules_start(const char *kind, const char **error_r)
 		if (m->desc->start_fn != NULL && m->desc->start_fn(m, &error) < 0) {
 			snprintf(error_buf, sizeof(error_buf), "module %s: start failed in %s: %s",
 				 m->name, process_kind, error != NULL ? error : "no reason given");
-			gn_log(GN_LOG_ERROR, "core", "event=module_start_failed module=%s process=%s error=%s",
+			/* Returned in *error_r: the caller reports it (the
+			 * master's event=start_failed, the CLI's message). */
+			gn_log(GN_LOG_DEBUG, "core", "event=module_start_failed module=%s process=%s error=%s",
 			       m->name, process_kind, gn_log_quote(0, error != NULL ? error : "-"));
 			modules_stop();
 			if (error_r != NULL)

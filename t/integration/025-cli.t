@@ -82,6 +82,13 @@ r = g("-v", "-c", CONF, "clitest", "greet", "bob", "hi")
 t.is_(r.stdout, "hi bob started=1 kind=cli\n", "-v: the same result")
 for ev in ("module_loaded", "module_started", "clitest_start", "module_stopped"):
     t.ok(logged(r, ev), "-v: the info line event=%s is there" % ev)
+BAD = os.path.join(base, "bad.conf")
+with open(BAD, "w") as f:
+    f.write(open(CONF).read().replace('load = [ "clitest" ]', 'load = [ "clitest", "nothere" ]'))
+r = g("config", "check", BAD)
+t.is_(r.returncode, 1, "config check of a config naming a missing module fails")
+t.like(r.stderr, "module nothere (%s/nothere.so): cannot use the file" % moddir, "naming the module and its file")
+t.ok("level=" not in r.stderr, "the error is said once, without log lines")
 r = g("-c", CONF, "nosuch", "thing")
 t.is_(r.returncode, 2, "an unknown command is a usage error")
 t.is_(r.stderr, 'gannet: no command "nosuch" (gannet help lists them)\n', "said in one line")
