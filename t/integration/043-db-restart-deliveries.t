@@ -44,7 +44,7 @@ MODULE = os.path.join(gt.BUILDDIR, "modules", "smtp", ".libs", "smtp.so")
 if not os.path.exists(MODULE):
     t.ok(False, "the smtp module is built (%s)" % MODULE)
     t.done()
-moddir = gt.tmpdir("gannet-mod-")
+moddir = gt.module_dir()
 shutil.copy(MODULE, os.path.join(moddir, "smtp.so"))
 os.chmod(os.path.join(moddir, "smtp.so"), 0o755)
 
