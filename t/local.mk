@@ -8,6 +8,7 @@ check_LTLIBRARIES += t/lib/libtap.la
 t_lib_libtap_la_SOURCES = t/lib/tap.c t/lib/tap.h
 
 include t/mk/unit.mk
+include t/mk/mem.mk
 include t/mk/modules.mk
 include t/mk/net.mk
 include t/mk/db.mk

@@ -1,6 +1,16 @@
 /*
  * core/base/mem.c: allocation that never returns NULL, bounded growable buffers,
  * and arenas (see gannet/mem.h).
+ *
+ * AddressSanitizer sees malloc() and free(), but not what a pool or a
+ * buffer does inside one allocation: an overflow from one pool object into
+ * the next, or a read of a buffer's capacity past its data, touches memory
+ * that malloc() handed out and goes unreported.  In a build with ASan
+ * (configure --enable-sanitizers, t/fuzz/build.sh) this file therefore
+ * poisons what nobody may touch (ASAN_POISON_MEMORY_REGION): the free room
+ * of every pool block, a redzone after every pool object, and a buffer's
+ * capacity past its data and NUL.  Without ASan the macros are empty and
+ * the redzone is 0, so the layout is the same as it always was.
  */
 #include "base/internal.h"
 
@@ -9,6 +19,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* gcc says __SANITIZE_ADDRESS__, clang __has_feature(address_sanitizer). */
+#if defined(__SANITIZE_ADDRESS__)
+#define MEM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MEM_ASAN 1
+#endif
+#endif
+
+#ifdef MEM_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+/* Poisoned bytes after every pool object, on top of the padding to the
+ * next aligned address, so that even an object whose size is a multiple
+ * of the alignment has a neighbour ASan can tell apart.  A multiple of
+ * the alignment, so objects stay aligned as without it. */
+#define POOL_REDZONE sizeof(max_align_t)
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#define POOL_REDZONE 0
+#endif
 
 static void oom(size_t size)
 {
@@ -78,8 +112,14 @@ void gn_free(void *p)
 
 struct gn_buf {
 	char *data;
-	size_t len, cap, limit;
+	size_t len, cap, limit;	/* len < cap: there is always room for the NUL */
 };
+
+/* Under ASan, the capacity past the data and its NUL is out of bounds. */
+static void buf_poison(const struct gn_buf *b)
+{
+	POISON(b->data + b->len + 1, b->cap - b->len - 1);
+}
 
 struct gn_buf *gn_buf_new(size_t limit)
 {
@@ -88,6 +128,7 @@ struct gn_buf *gn_buf_new(size_t limit)
 	b->cap = 64;
 	b->data = gn_malloc(b->cap);
 	b->data[0] = '\0';
+	buf_poison(b);
 	return b;
 }
 
@@ -95,24 +136,28 @@ void gn_buf_free(struct gn_buf **buf)
 {
 	if (buf == NULL || *buf == NULL)
 		return;
+	UNPOISON((*buf)->data, (*buf)->cap);
 	free((*buf)->data);
 	free(*buf);
 	*buf = NULL;
 }
 
-/* Makes room for len more bytes plus the NUL; -1 past the limit. */
+/* Makes room for len more bytes plus the NUL (and opens it to ASan: the
+ * caller writes there, then calls buf_poison()); -1 past the limit. */
 static int buf_reserve(struct gn_buf *b, size_t len)
 {
 	if (len > b->limit - b->len)
 		return -1;
 	size_t need = b->len + len + 1;
-	if (need <= b->cap)
-		return 0;
-	size_t cap = b->cap;
-	while (cap < need)
-		cap = cap < SIZE_MAX / 2 ? cap * 2 : need;
-	b->data = gn_realloc(b->data, cap);
-	b->cap = cap;
+	if (need > b->cap) {
+		size_t cap = b->cap;
+		while (cap < need)
+			cap = cap < SIZE_MAX / 2 ? cap * 2 : need;
+		UNPOISON(b->data, b->cap);
+		b->data = gn_realloc(b->data, cap);
+		b->cap = cap;
+	}
+	UNPOISON(b->data + b->len, len + 1);
 	return 0;
 }
 
@@ -124,6 +169,7 @@ int gn_buf_append(struct gn_buf *b, const void *data, size_t len)
 		memcpy(b->data + b->len, data, len);
 	b->len += len;
 	b->data[b->len] = '\0';
+	buf_poison(b);
 	return 0;
 }
 
@@ -142,6 +188,7 @@ int gn_buf_vprintf(struct gn_buf *b, const char *fmt, va_list ap)
 		return -1;
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
+	buf_poison(b);
 	return 0;
 }
 
@@ -178,6 +225,7 @@ void gn_buf_consume(struct gn_buf *b, size_t n)
 		b->len -= n;
 	}
 	b->data[b->len] = '\0';
+	buf_poison(b);
 }
 
 void gn_buf_truncate(struct gn_buf *b, size_t len)
@@ -185,6 +233,7 @@ void gn_buf_truncate(struct gn_buf *b, size_t len)
 	if (len < b->len) {
 		b->len = len;
 		b->data[len] = '\0';
+		buf_poison(b);
 	}
 }
 
@@ -196,13 +245,16 @@ void gn_buf_clear(struct gn_buf *b)
 char *gn_buf_steal(struct gn_buf **buf)
 {
 	char *s = (*buf)->data;
+	UNPOISON(s, (*buf)->cap);	/* the caller's now, all of it */
 	free(*buf);
 	*buf = NULL;
 	return s;
 }
 
 /* ---- gn_pool: a chain of blocks; large requests get a block of their
- * own. ---- */
+ * own.  Objects are carved one after the other, each rounded up to the
+ * alignment (plus POOL_REDZONE under ASan); under ASan a block's data
+ * starts poisoned and each object is opened to exactly its size. ---- */
 
 #define POOL_BLOCK 4096
 
@@ -226,6 +278,7 @@ void gn_pool_clear(struct gn_pool *pool)
 	struct pool_block *b = pool->blocks, *next;
 	for (; b != NULL; b = next) {
 		next = b->next;
+		UNPOISON(b->data, b->size);	/* malloc's again */
 		free(b);
 	}
 	pool->blocks = NULL;
@@ -243,16 +296,18 @@ void gn_pool_free(struct gn_pool **pool)
 void *gn_pool_alloc(struct gn_pool *pool, size_t size)
 {
 	const size_t align = sizeof(max_align_t);
-	if (size > SIZE_MAX - 2 * align - sizeof(struct pool_block))
+	if (size > SIZE_MAX - 2 * align - POOL_REDZONE - sizeof(struct pool_block))
 		oom(size);
-	size = (size + align - 1) / align * align;
+	/* The room the object takes in its block: aligned, then the redzone. */
+	size_t room = (size + align - 1) / align * align + POOL_REDZONE;
 	struct pool_block *b = pool->blocks;
-	if (b == NULL || b->size - b->used < size) {
-		size_t bsize = size > POOL_BLOCK / 2 ? size : POOL_BLOCK;
+	if (b == NULL || b->size - b->used < room) {
+		size_t bsize = room > POOL_BLOCK / 2 ? room : POOL_BLOCK;
 		b = gn_malloc(sizeof(*b) + bsize);
 		b->size = bsize;
 		b->used = 0;
-		if (size > POOL_BLOCK / 2 && pool->blocks != NULL) {
+		POISON(b->data, bsize);
+		if (room > POOL_BLOCK / 2 && pool->blocks != NULL) {
 			/* Keep the current small block in front. */
 			b->next = pool->blocks->next;
 			pool->blocks->next = b;
@@ -262,7 +317,8 @@ void *gn_pool_alloc(struct gn_pool *pool, size_t size)
 		}
 	}
 	void *p = (char *)b->data + b->used;
-	b->used += size;
+	b->used += room;
+	UNPOISON(p, size);
 	memset(p, 0, size);
 	return p;
 }
@@ -279,6 +335,11 @@ char *gn_pool_strdup(struct gn_pool *pool, const char *s)
 {
 	return gn_pool_strndup(pool, s, strlen(s));
 }
+
+/* Said again with nonnull: gcc 12 with -fsanitize=undefined otherwise
+ * warns of a "null format string" on the path UBSan adds for a NULL fmt,
+ * which --enable-werror makes an error. */
+char *gn_pool_printf(struct gn_pool *pool, const char *fmt, ...) __attribute__((nonnull(2)));
 
 char *gn_pool_printf(struct gn_pool *pool, const char *fmt, ...)
 {
