@@ -4,10 +4,13 @@
 #
 #   t/fuzz/build.sh [OUTDIR]        (default: ./fuzz-build)
 #
-# Needs clang (Debian: clang), the json-c and libpq headers (libjson-c-dev,
-# libpq-dev: core.h reaches them through gannet/gannet.h), libev-dev, and
-# for fuzz_addr and fuzz_smtp (core/mail/addr.c) libidn2-dev and libunistring-dev.
-# Builds fuzz_mime, fuzz_addr and fuzz_smtp.
+# Needs clang and its fuzzer runtime (Debian: clang, libclang-rt-14-dev), the
+# json-c and libpq headers (libjson-c-dev, libpq-dev: the internal headers
+# reach them through gannet/*.h), libev-dev, and for fuzz_addr and fuzz_smtp
+# (core/mail/addr.c) libidn2-dev and libunistring-dev.  Builds fuzz_mime,
+# fuzz_addr and fuzz_smtp; t/fuzz/replay.sh runs them over their corpora.
+# UBSan stops at its first finding (-fno-sanitize-recover), so that it
+# counts as a crash.
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-fuzz-build}
@@ -16,20 +19,23 @@ out=$(cd "$out" && pwd)
 CC=${CC:-clang}
 # core.h includes the configure-made config.h; the parser needs none of it.
 : > "$out/config.h"
-cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -D_GNU_SOURCE \
+cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -fno-omit-frame-pointer -D_GNU_SOURCE \
   -I$out -I$src/core -I$src/core/include $(pkg-config --cflags json-c libpq)"
 libs="$(pkg-config --libs json-c)"
+# The MIME parser is several files (core/mail/mime*.c).
+mime=$(ls "$src"/core/mail/mime*.c)
 # shellcheck disable=SC2086
-$CC $cflags -o "$out/fuzz_mime" "$src/t/fuzz/fuzz_mime.c" "$src/core/mail/mime.c" "$src/core/base/mem.c" "$src/core/base/text.c" -lunistring $libs
+$CC $cflags -o "$out/fuzz_mime" "$src/t/fuzz/fuzz_mime.c" $mime "$src/core/base/mem.c" "$src/core/base/text.c" -lunistring $libs
 echo "built $out/fuzz_mime"
 # Addresses, paths, address headers and PRECIS (t/fuzz/fuzz_addr.c).
 # shellcheck disable=SC2086
 $CC $cflags -o "$out/fuzz_addr" "$src/t/fuzz/fuzz_addr.c" "$src/core/mail/addr.c" \
-  "$src/core/mail/mime.c" "$src/core/base/mem.c" "$src/core/base/text.c" -lidn2 -lunistring $libs
+  $mime "$src/core/base/mem.c" "$src/core/base/text.c" -lidn2 -lunistring $libs
 echo "built $out/fuzz_addr"
 # The SMTP engine against fakes of the connection, loop and config
 # (t/fuzz/fuzz_smtp.c says how); core/mail/addr.c for the paths.
 # shellcheck disable=SC2086
 $CC $cflags -o "$out/fuzz_smtp" "$src/t/fuzz/fuzz_smtp.c" "$src/core/smtp/server.c" \
-  "$src/core/mail/addr.c" "$src/core/mail/mime.c" "$src/core/base/mem.c" "$src/core/base/text.c" -lidn2 -lunistring $libs
+  "$src/core/mail/addr.c" $mime "$src/core/base/mem.c" "$src/core/base/text.c" -lidn2 -lunistring $libs
 echo "built $out/fuzz_smtp"
