@@ -27,7 +27,7 @@ static int serve_prepare(const char **error_r)
 
 	if (tls_init(core_conf, error_r) < 0 || listeners_bind(core_conf, error_r) < 0)
 		return -1;
-	if (iplimit_init(core_conf->max_conns_per_ip) < 0) {
+	if (iplimit_init(core_conf) < 0) {
 		*error_r = "cannot set up the per-IP connection table";
 		return -1;
 	}

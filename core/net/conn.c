@@ -800,10 +800,19 @@ void conn_accepted(struct net_listener *l, int fd, const struct sockaddr *peer,
 		refuse(l, fd);
 		return;
 	}
-	if (!iplimit_acquire(ip)) {
-		gn_log(GN_LOG_WARN, "core", "event=conn_refused listener=%s remote=%s "
-		       "port=%u reason=connections_per_ip limit=%u", l->name, ip, port,
-		       core_conf != NULL ? core_conf->max_conns_per_ip : 0);
+	int ipl = iplimit_acquire(ip);
+	if (ipl <= 0) {
+		/* IPv6 clients count per network: say which. */
+		char group[16] = "";
+		if (strchr(ip, ':') != NULL)
+			snprintf(group, sizeof(group), " prefix=/%u", iplimit_ipv6_prefix());
+		if (ipl == 0)
+			gn_log(GN_LOG_WARN, "core", "event=conn_refused listener=%s remote=%s "
+			       "port=%u reason=connections_per_ip limit=%u%s", l->name, ip, port,
+			       core_conf != NULL ? core_conf->max_conns_per_ip : 0, group);
+		else
+			gn_log(GN_LOG_WARN, "core", "event=conn_refused listener=%s remote=%s "
+			       "port=%u reason=iplimit_table_full%s", l->name, ip, port, group);
 		refuse(l, fd);
 		return;
 	}

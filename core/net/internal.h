@@ -42,11 +42,18 @@ void conns_shutdown(void);
 /* Close everything now. */
 void conns_close_all(const char *reason);
 unsigned conns_count(void);
-/* Shared-memory table of connections per client IP, before fork. */
-int iplimit_init(unsigned max_per_ip);
-/* 1 acquired, 0 over the limit. */
+/* Shared-memory table of connections per client (limits.connections_per_ip,
+ * IPv6 grouped by limits.ipv6_prefix), sized for every connection the
+ * workers of conf may hold; master, before fork. */
+int iplimit_init(const struct core_conf *conf);
+/* Unmaps this process's view of the table (the others keep theirs). */
+void iplimit_deinit(void);
+/* 1 acquired (release it), 0 over the limit, -1 refused because the
+ * table is full.  An address that does not parse is not limited (1). */
 int iplimit_acquire(const char *ip);
 void iplimit_release(const char *ip);
+/* The prefix length IPv6 clients are grouped by (for log lines). */
+unsigned iplimit_ipv6_prefix(void);
 
 /* ---- between the files of this layer ---- */
 

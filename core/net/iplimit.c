@@ -17,13 +17,22 @@
  * The holder's pid is recorded so that a lock left by a killed process is
  * taken over instead of deadlocking every worker.
  *
- * IPv4-mapped IPv6 addresses count as their IPv4 address.  Each IPv6
- * address counts on its own (not per /64).  When the table is full, new
- * addresses are let through unlimited (and logged): refusing clients
- * because of our own capacity would be worse.  "Full" leaves one slot
- * empty: probe runs end at a hole, and deletion searches for one, so a
- * table without any would make them wrap around for ever (an IPv6 client
- * has addresses enough to fill it).
+ * What counts as one client: an IPv4 address (IPv4-mapped IPv6 addresses
+ * count as their IPv4 address), or an IPv6 prefix of limits.ipv6_prefix
+ * bits (default /64, the smallest network a site gets, RFC 6177): a host
+ * picks any address in its /64 at will (RFC 4941 privacy addresses), so
+ * counting IPv6 addresses one by one would let one client take every slot.
+ *
+ * The table holds every connection all workers may hold at once, with room
+ * to spare (iplimit_init sizes it from workers x limits.connections, within
+ * bounds), so it fills only with entries of dead processes or past the
+ * bound.  When it is full, the entries of dead processes are dropped; if
+ * that frees nothing, the new client is refused (iplimit_acquire returns
+ * -1, and the connection layer sends the busy reply and logs it): letting
+ * it through unlimited would switch the limit off for whoever filled the
+ * table.  "Full" leaves one slot empty: probe runs end at a hole, and
+ * deletion searches for one, so a table without any would make them wrap
+ * around for ever.
  */
 #include "net/internal.h"
 
@@ -37,7 +46,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define IPL_SLOTS 16384u	/* power of two */
+/* Bounds of the table's size in slots (powers of two): 24 bytes a slot,
+ * in shared memory that the kernel fills in only where it is touched. */
+#define IPL_MIN_SLOTS 1024u
+#define IPL_MAX_SLOTS (1u << 22)
 
 struct ipl_entry {
 	uint8_t ip[16];
@@ -48,28 +60,55 @@ struct ipl_entry {
 struct ipl_table {
 	uint32_t lock;
 	int32_t lock_pid;
-	uint32_t full_logged;
-	uint32_t used;		/* slots in use; at most IPL_SLOTS - 1 */
-	struct ipl_entry e[IPL_SLOTS];
+	uint32_t used;		/* slots in use; at most ipl_slots - 1 */
+	struct ipl_entry e[];
 };
 
 static struct ipl_table *ipl;
 static unsigned ipl_max;
+static unsigned ipl_prefix = 64;	/* bits of an IPv6 address that count */
+static uint32_t ipl_slots;	/* a power of two */
 
-int iplimit_init(unsigned max_per_ip)
+/* Slots for every connection the workers may hold, twice over (a graceful
+ * restart runs old and new workers side by side), at most half full. */
+static uint32_t table_slots(const struct core_conf *conf)
 {
-	ipl_max = max_per_ip;
-	if (max_per_ip == 0 || ipl != NULL)
+	unsigned long long conns = (unsigned long long)master_worker_count(conf->workers) *
+				   (conf->max_conns > 0 ? conf->max_conns : 1);
+	uint32_t slots = IPL_MIN_SLOTS;
+	while (slots < IPL_MAX_SLOTS && slots < 4 * conns)
+		slots *= 2;
+	return slots;
+}
+
+int iplimit_init(const struct core_conf *conf)
+{
+	if (ipl != NULL)
 		return 0;
-	void *p = mmap(NULL, sizeof(struct ipl_table), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ipl_max = conf->max_conns_per_ip;
+	ipl_prefix = conf->ipv6_prefix > 0 && conf->ipv6_prefix <= 128 ? conf->ipv6_prefix : 64;
+	if (ipl_max == 0)
+		return 0;
+	uint32_t slots = table_slots(conf);
+	size_t size = sizeof(struct ipl_table) + (size_t)slots * sizeof(struct ipl_entry);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		gn_log(GN_LOG_ERROR, "core", "event=iplimit_failed reason=%s",
 		       gn_log_quote(0, strerror(errno)));
 		return -1;
 	}
 	ipl = p;		/* zero-filled by the kernel */
+	ipl_slots = slots;
 	return 0;
+}
+
+void iplimit_deinit(void)
+{
+	if (ipl != NULL)
+		munmap(ipl, sizeof(struct ipl_table) + (size_t)ipl_slots * sizeof(struct ipl_entry));
+	ipl = NULL;
+	ipl_slots = 0;
+	ipl_max = 0;
 }
 
 static bool pid_alive(int32_t pid)
@@ -106,18 +145,32 @@ static void ipl_unlock(void)
 	__atomic_store_n(&ipl->lock, 0u, __ATOMIC_RELEASE);
 }
 
+/* The key a client is counted under: its IPv4 address as ::ffff:a.b.c.d,
+ * or its IPv6 address cut to ipl_prefix bits. */
 static int ip_key(const char *ip, uint8_t key[16])
 {
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	struct in_addr a4;
 	memset(key, 0, 16);
 	if (inet_pton(AF_INET, ip, &a4) == 1) {
-		key[10] = key[11] = 0xff;	/* ::ffff:a.b.c.d */
+		memcpy(key, v4mapped, 12);
 		memcpy(key + 12, &a4, 4);
 		return 0;
 	}
-	if (inet_pton(AF_INET6, ip, key) == 1)
-		return 0;
-	return -1;
+	if (inet_pton(AF_INET6, ip, key) != 1)
+		return -1;
+	if (memcmp(key, v4mapped, 12) == 0)
+		return 0;	/* an IPv4 client on a dual-stack socket */
+	unsigned bits = ipl_prefix;
+	for (unsigned i = 0; i < 16; i++) {
+		if (bits >= 8)
+			bits -= 8;
+		else {
+			key[i] &= (uint8_t)(0xff00u >> bits);
+			bits = 0;
+		}
+	}
+	return 0;
 }
 
 static uint32_t ip_hash(const uint8_t key[16])
@@ -127,7 +180,7 @@ static uint32_t ip_hash(const uint8_t key[16])
 		h ^= key[i];
 		h *= 16777619u;
 	}
-	return h & (IPL_SLOTS - 1);
+	return h & (ipl_slots - 1);
 }
 
 /* Removes entry i, shifting later entries of the run back so that lookups
@@ -136,8 +189,8 @@ static void ipl_delete(uint32_t i)
 {
 	uint32_t j = i;
 	/* Bounded even if a holder killed mid-update left the count wrong. */
-	for (uint32_t n = 1; n < IPL_SLOTS; n++) {
-		j = (j + 1) & (IPL_SLOTS - 1);
+	for (uint32_t n = 1; n < ipl_slots; n++) {
+		j = (j + 1) & (ipl_slots - 1);
 		if (ipl->e[j].pid == 0)
 			break;
 		uint32_t k = ip_hash(ipl->e[j].ip);
@@ -162,7 +215,7 @@ static unsigned ipl_sum(const uint8_t key[16], int32_t me, uint32_t *mine_r,
 	uint32_t i = ip_hash(key);
 	*found_r = false;
 	*mine_r = UINT32_MAX;
-	for (uint32_t n = 0; n < IPL_SLOTS; n++, i = (i + 1) & (IPL_SLOTS - 1)) {
+	for (uint32_t n = 0; n < ipl_slots; n++, i = (i + 1) & (ipl_slots - 1)) {
 		struct ipl_entry *e = &ipl->e[i];
 		if (e->pid == 0) {
 			if (!*found_r)
@@ -185,7 +238,7 @@ static unsigned ipl_reap(const uint8_t key[16])
 {
 	unsigned reaped = 0;
 	uint32_t i = ip_hash(key);
-	for (uint32_t n = 0; n < IPL_SLOTS; n++) {
+	for (uint32_t n = 0; n < ipl_slots; n++) {
 		struct ipl_entry *e = &ipl->e[i];
 		if (e->pid == 0)
 			break;
@@ -194,7 +247,38 @@ static unsigned ipl_reap(const uint8_t key[16])
 			reaped++;
 			continue;
 		}
-		i = (i + 1) & (IPL_SLOTS - 1);
+		i = (i + 1) & (ipl_slots - 1);
+	}
+	return reaped;
+}
+
+/* The table is full: drops the entries of every process that is gone
+ * (a worker that was killed, with clients of any address).  Returns how
+ * many; the table is scanned once, pids checked once each. */
+static unsigned ipl_reap_all(void)
+{
+	int32_t alive[16];
+	unsigned n_alive = 0, reaped = 0;
+	int32_t me = (int32_t)getpid();
+	uint32_t i = 0;
+	/* A deletion at i may move an entry from further on into i: look at
+	 * i again then.  Bounded as ipl_delete is. */
+	for (uint32_t n = 0; n < 2 * ipl_slots && i < ipl_slots; n++) {
+		struct ipl_entry *e = &ipl->e[i];
+		bool live = e->pid == 0 || e->pid == me;
+		for (unsigned k = 0; k < n_alive && !live; k++)
+			live = alive[k] == e->pid;
+		if (!live && pid_alive(e->pid)) {
+			live = true;
+			if (n_alive < sizeof(alive) / sizeof(alive[0]))
+				alive[n_alive++] = e->pid;
+		}
+		if (live) {
+			i++;
+			continue;
+		}
+		ipl_delete(i);
+		reaped++;
 	}
 	return reaped;
 }
@@ -213,22 +297,27 @@ int iplimit_acquire(const char *ip)
 	unsigned sum = ipl_sum(key, me, &slot, &found);
 	if (sum >= ipl_max && ipl_reap(key) > 0)
 		sum = ipl_sum(key, me, &slot, &found);
+	if (sum < ipl_max && !found && ipl->used >= ipl_slots - 1 && ipl_reap_all() > 0)
+		sum = ipl_sum(key, me, &slot, &found);
 	if (sum >= ipl_max) {
 		ret = 0;
 	} else if (found) {
 		ipl->e[slot].count++;
-	} else if (slot != UINT32_MAX && ipl->used < IPL_SLOTS - 1) {
+	} else if (slot != UINT32_MAX && ipl->used < ipl_slots - 1) {
 		memcpy(ipl->e[slot].ip, key, 16);
 		ipl->e[slot].pid = me;
 		ipl->e[slot].count = 1;
 		ipl->used++;
-	} else if (!ipl->full_logged) {
-		ipl->full_logged = 1;
-		gn_log(GN_LOG_WARN, "core", "event=iplimit_table_full slots=%u "
-		       "reason=\"new addresses not limited\"", IPL_SLOTS);
+	} else {
+		ret = -1;	/* full: refused, not unlimited */
 	}
 	ipl_unlock();
 	return ret;
+}
+
+unsigned iplimit_ipv6_prefix(void)
+{
+	return ipl_prefix;
 }
 
 void iplimit_release(const char *ip)

@@ -919,6 +919,8 @@ static void read_core(struct core_conf *c, bool from_file)
 	struct gn_config *limits = gn_config_section(root, "limits");
 	gn_config_int(limits, "connections_per_ip", 20, 1, 1000000, &v);
 	c->max_conns_per_ip = (unsigned)v;
+	gn_config_int(limits, "ipv6_prefix", 64, 32, 128, &v);
+	c->ipv6_prefix = (unsigned)v;
 	gn_config_int(limits, "connections", 1000, 1, 1000000, &v);
 	c->max_conns = (unsigned)v;
 	if (gn_config_duration_ms(limits, "idle_timeout", 300000, &c->idle_timeout_ms) > 0 &&

@@ -66,6 +66,7 @@ struct core_conf {
 	long long grace_ms;	/* graceful stop period */
 	long long idle_timeout_ms;	/* default per-connection idle timeout */
 	unsigned max_conns_per_ip;
+	unsigned ipv6_prefix;	/* IPv6 clients count per prefix of this length */
 	unsigned max_conns;	/* per worker */
 	char *log_destination;	/* "stderr" or "syslog" */
 	char *pid_file;		/* may be NULL */
@@ -265,6 +266,8 @@ struct master_ops {
 /* serve: master with workers and runner, or one process with foreground.
  * Returns the exit code. */
 int master_serve(const struct master_ops *ops, bool foreground);
+/* The number of workers for the setting "workers" (0: two per CPU). */
+unsigned master_worker_count(unsigned setting);
 /* Ask the loop of this process to stop gracefully (signal handlers). */
 void master_request_stop(void);
 /* Whether a graceful stop is under way in this process. */

@@ -191,6 +191,11 @@ static unsigned workers_wanted(unsigned setting)
 	return (unsigned)n * 2;
 }
 
+unsigned master_worker_count(unsigned setting)
+{
+	return workers_wanted(setting);
+}
+
 /* ---- privileges ---- */
 
 int privileges_drop(const char *user, const char **error_r)

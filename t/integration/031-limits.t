@@ -10,19 +10,47 @@ t/integration/031-limits.t: the limits a peer runs into, through a running
   sharing between processes is checked by t/unit/test_iplimit): the
   connection past it is closed at once (and logged), and a slot freed by a
   client that left can be used again;
+- IPv6 clients count per limits.ipv6_prefix (default /64): connections
+  from other addresses of a /64 count against it, another /64 is another
+  client; with ipv6_prefix = 128 each address counts alone;
 - limits.connections (per worker): the connection past it is closed at once;
 - limits.idle_timeout: an idle client gets the protocol's last words and is
   disconnected.
+
+Clients from several IPv6 networks need addresses of them on this host:
+the test runs in a network namespace of its own (unshare --net, util-linux),
+with documentation addresses (RFC 3849) on its loopback interface.
 """
 import os
 import re
 import shutil
 import socket
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import gannettest as gt  # noqa: E402
+
+# The IPv6 addresses of the namespace: three of one /64, one of another.
+NET1 = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"]
+NET2 = "2001:db8:1:3::1"
+
+if os.environ.get("GANNET_TEST_NETNS") != "1":
+    # Run again in a network namespace with the addresses on lo (as root a
+    # plain one; otherwise in a user namespace keeping our uid).
+    ns = ["unshare", "--net"] if gt.IS_ROOT else ["unshare", "--user", "--map-current-user", "--net"]
+    setup = "ip link set lo up && " + " && ".join(
+        "ip -6 addr add %s/64 dev lo nodad" % a for a in NET1 + [NET2])
+    probe = subprocess.run(ns + ["sh", "-c", setup], capture_output=True, text=True)
+    if probe.returncode != 0:
+        print("not ok 1 - the test runs in a network namespace with IPv6 addresses "
+              "of its own: %s" % (probe.stderr.strip() or probe.returncode))
+        print("1..1")
+        sys.exit(1)
+    env = dict(os.environ, GANNET_TEST_NETNS="1")
+    sys.exit(subprocess.call(ns + ["sh", "-c", setup + ' && exec "$0" "$1"',
+                                   sys.executable, os.path.abspath(__file__)], env=env))
 
 t = gt.Tap()
 
@@ -38,8 +66,9 @@ MODULES = 'directory = "%s"; load = [ "testproto" ];' % moddir
 
 
 class Client:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port, host="127.0.0.1", source=None):
+        self.sock = socket.create_connection((host, port), timeout=10,
+                                             source_address=(source, 0) if source else None)
         self.buf = b""
 
     def line(self):
@@ -212,4 +241,59 @@ t.ok(alive, "a client that keeps talking past the idle timeout stays connected")
 c.close()
 t.ok(wait_log(g2, r"event=conn_close [^\n]*reason=\"idle timeout\""), "idle timeout logged as the reason")
 t.is_(g2.stop(), 0, "gannet stops")
+
+# ---- instance 3: IPv6 clients, 2 connections per client, default /64 ----
+SERVER6 = NET1[0]
+
+
+def ipv6_instance(extra):
+    port = gt.free_port()
+    g = gt.Gannet(gt.base_conf(
+        listeners='{ name = "echo6"; address = "%s"; port = %d; protocol = "test-echo"; }'
+                  % (SERVER6, port),
+        modules=MODULES, extra='workers = 2;\nlimits = { %s idle_timeout = "1m"; };' % extra))
+    g.start()
+    if not gt.wait_port(port, host=SERVER6):
+        t.ok(False, "gannet serve listens on [%s]:%d" % (SERVER6, port))
+        t.diag(g.log())
+        t.done()
+    settled(g)
+    return g, port
+
+
+g3, port = ipv6_instance("connections_per_ip = 2;")
+held = []
+for src in NET1[:2]:
+    cl = Client(port, SERVER6, src)
+    held.append(cl)
+    t.is_(cl.line(), "* hello plain", "a connection from %s is served" % src)
+over = Client(port, SERVER6, NET1[2])
+t.is_(over.line(), "", "a third from %s, another address of the same /64, gets nothing"
+      % NET1[2])
+t.ok(over.eof(), "and is closed at once")
+over.close()
+t.ok(wait_log(g3, r"event=conn_refused [^\n]*remote=2001:db8:1:2:ffff::3 [^\n]*"
+              r"reason=connections_per_ip limit=2 prefix=/64"),
+     "the refusal is logged with the limit and the prefix")
+other = Client(port, SERVER6, NET2)
+t.is_(other.line(), "* hello plain", "a client of another /64 (%s) is served" % NET2)
+held.append(other)
+for cl in held:
+    cl.close()
+t.is_(g3.stop(), 0, "gannet stops")
+
+# ---- instance 4: ipv6_prefix = 128, 1 connection per client ----
+g4, port = ipv6_instance("connections_per_ip = 1; ipv6_prefix = 128;")
+held = []
+for src in NET1:
+    cl = Client(port, SERVER6, src)
+    held.append(cl)
+    t.is_(cl.line(), "* hello plain",
+          "ipv6_prefix = 128: %s is a client of its own" % src)
+again = Client(port, SERVER6, NET1[0])
+t.is_(again.line(), "", "and its second connection is over its limit of 1")
+again.close()
+for cl in held:
+    cl.close()
+t.is_(g4.stop(), 0, "gannet stops")
 t.done()
