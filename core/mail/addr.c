@@ -349,22 +349,30 @@ static int domain_finish(struct gn_pool *pool, const char *s, size_t len,
 			return -1;
 		if (has_alabel(ascii)) {
 			/* An A-label must be what IDNA makes of its own
-			 * U-label (RFC 5891 5.4): libidn2 decodes and checks
-			 * it; the comparison catches labels that decode to
+			 * U-label (RFC 5891 5.4).  libidn2 lets A-labels
+			 * through its to-ASCII conversion without looking at
+			 * what they decode to, so decode them and convert the
+			 * U-labels as if they had been typed: that checks the
+			 * characters (fuzz_addr found "xn--unkna", three
+			 * parenthesised ideographs that IDNA2008 disallows,
+			 * accepted here while its display form was refused),
+			 * and the comparison catches labels that decode to
 			 * something that maps to another A-label. */
+			char *u = NULL;
+			int rc = idn2_to_unicode_8z8z(ascii, &u, 0);
+			if (rc != IDN2_OK || u == NULL) {
+				idn2_free(u);
+				*error_r = gn_pool_printf(pool, "invalid internationalised domain name (%s)",
+							  idn2_strerror(rc));
+				return -1;
+			}
+			char *ulabels = gn_pool_strdup(pool, u);
+			idn2_free(u);
 			char *again;
-			if (domain_idna(pool, ascii, &again, error_r) < 0)
+			if (domain_idna(pool, ulabels, &again, error_r) < 0)
 				return -1;
 			if (strcmp(again, ascii) != 0) {
 				*error_r = "invalid A-label in domain";
-				return -1;
-			}
-			char *u = NULL;
-			int rc = idn2_to_unicode_8z8z(ascii, &u, 0);
-			idn2_free(u);
-			if (rc != IDN2_OK) {
-				*error_r = gn_pool_printf(pool, "invalid internationalised domain name (%s)",
-							  idn2_strerror(rc));
 				return -1;
 			}
 		}

@@ -226,6 +226,13 @@ static void test_idna(void)
 	is_str(canon("a@xn--.example"), "ERR: domain label starts or ends with a hyphen", "an empty punycode label is refused");
 	like(canon("a@xn--abc.example"), "ERR: invalid internationalised domain name", "an A-label decoding to a disallowed character is refused");
 	like(canon("a@xn--ls8h.la"), "ERR: invalid internationalised domain name", "an emoji domain (not IDNA2008) is refused");
+	/* Found by fuzz_addr: valid punycode of characters IDNA2008
+	 * disallows (U+323C, U+323C, U+3235), accepted as an A-label while
+	 * the same domain typed in Unicode was refused. */
+	like(canon("us@xn--unkna.dx"), "ERR: invalid internationalised domain name",
+	     "an A-label of characters IDNA2008 disallows is refused, as its U-label is");
+	like(canon("us@\xe3\x88\xbc\xe3\x88\xbc\xe3\x88\xb5.dx"), "ERR: invalid internationalised domain name",
+	     "(and the U-label)");
 	like(canon("a@\xe2\x80\x8d.example"), "ERR: invalid internationalised domain name", "a ZWJ label is refused");
 	is_str(canon("a@exa_mple.com"), "ERR: invalid character in domain", "an underscore in the domain is refused");
 	is_str(canon("a@-example.com"), "ERR: domain label starts or ends with a hyphen", "a leading hyphen is refused");
