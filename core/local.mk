@@ -57,6 +57,12 @@ core_libgannet_core_la_SOURCES = \
 	core/mail/internal.h \
 	core/mail/addr.c \
 	core/mail/mime.c \
+	core/mail/mime-charset.c \
+	core/mail/mime-encoding.c \
+	core/mail/mime-rfc2047.c \
+	core/mail/mime-rfc2231.c \
+	core/mail/mime-date.c \
+	core/mail/mime-json.c \
 	core/auth/internal.h \
 	core/auth/crypto.c \
 	core/auth/credentials.c \

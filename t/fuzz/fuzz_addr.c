@@ -6,16 +6,11 @@
  * back to an equal address, the canonical form is recognised as canonical,
  * and a prepared password prepares to itself.
  *
- * Build and run from the source tree (OUT: any directory; core.h wants a
- * config.h, an empty one will do):
+ * Build with t/fuzz/build.sh, replay its corpus (t/fuzz/corpus/addr/) with
+ * t/fuzz/replay.sh, run it as t/fuzz/README says:
  *
- *   mkdir -p $OUT && : > $OUT/config.h
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
- *     -I$OUT -Icore -Icore/include $(pkg-config --cflags json-c libpq) \
- *     t/fuzz/fuzz_addr.c core/mail/addr.c core/mail/mime.c core/base/mem.c \
- *     -lidn2 -lunistring $(pkg-config --libs json-c) -o $OUT/fuzz_addr
- *   mkdir -p $OUT/corpus-addr
- *   $OUT/fuzz_addr -max_total_time=600 -max_len=1024 $OUT/corpus-addr
+ *   t/fuzz/build.sh $OUT
+ *   $OUT/fuzz_addr -max_total_time=600 -max_len=1024 $OUT/corpus-addr t/fuzz/corpus/addr
  *
  * The first input byte chooses the path flags and the catchall separators;
  * the rest is the text.

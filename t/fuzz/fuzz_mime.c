@@ -1,5 +1,5 @@
 /*
- * t/fuzz/fuzz_mime.c: libFuzzer target for the MIME parser (core/mail/mime.c).
+ * t/fuzz/fuzz_mime.c: libFuzzer target for the MIME parser (core/mail/mime*.c).
  *
  * Besides not crashing (under AddressSanitizer and UBSan), every input
  * must give the same result whole and fed in chunks (the first input byte

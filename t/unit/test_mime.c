@@ -1,5 +1,5 @@
 /*
- * t/unit/test_mime.c: the MIME parser (core/mail/mime.c).
+ * t/unit/test_mime.c: the MIME parser (core/mail/mime*.c).
  *
  * The corpus in t/mime/ (NAME.eml with assertions in NAME.expect, see
  * t/mime/README): each message is parsed whole and one byte at a time (the

@@ -1,0 +1,233 @@
+/*
+ * core/mail/mime-encoding.c: the content transfer encodings (RFC 2045 6):
+ * base64 decoding and encoding (RFC 2047 B words, raw header values in the
+ * JSON), and the decoded size of a base64 or quoted-printable body,
+ * counted as the body streams through the parser without keeping it.
+ */
+#include "mail/internal.h"
+
+#include <string.h>
+
+/* ---- base64 (RFC 2045 6.8) ---- */
+
+static int b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Lenient base64 decoding (characters outside the alphabet are skipped,
+ * padding may be missing); appends to out. */
+void mime_b64_decode(struct gn_buf *out, const char *s, size_t len)
+{
+	unsigned acc = 0, n = 0;
+	for (size_t i = 0; i < len; i++) {
+		int v = b64_value((unsigned char)s[i]);
+		if (s[i] == '=')
+			break;
+		if (v < 0)
+			continue;
+		acc = (acc << 6) | (unsigned)v;
+		if (++n == 4) {
+			unsigned char b[3] = { (unsigned char)(acc >> 16), (unsigned char)(acc >> 8),
+					       (unsigned char)acc };
+			(void)gn_buf_append(out, b, 3);
+			acc = 0;
+			n = 0;
+		}
+	}
+	if (n == 2) {
+		unsigned char b = (unsigned char)(acc >> 4);
+		(void)gn_buf_append(out, &b, 1);
+	} else if (n == 3) {
+		unsigned char b[2] = { (unsigned char)(acc >> 10), (unsigned char)(acc >> 2) };
+		(void)gn_buf_append(out, b, 2);
+	}
+}
+
+char *mime_b64_encode(const unsigned char *s, size_t len)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *out = gn_malloc((len + 2) / 3 * 4 + 1), *o = out;
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned v = (unsigned)s[i] << 16;
+		if (i + 1 < len)
+			v |= (unsigned)s[i + 1] << 8;
+		if (i + 2 < len)
+			v |= s[i + 2];
+		*o++ = alphabet[(v >> 18) & 63];
+		*o++ = alphabet[(v >> 12) & 63];
+		*o++ = i + 1 < len ? alphabet[(v >> 6) & 63] : '=';
+		*o++ = i + 2 < len ? alphabet[v & 63] : '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+/* ---- decoded size of a body (RFC 2045 6.7, 6.8) ---- */
+
+void mime_decoder_init(struct mime_decoder *d, const char *encoding)
+{
+	memset(d, 0, sizeof(*d));
+	if (encoding != NULL && strcmp(encoding, "base64") == 0)
+		d->kind = MIME_DEC_BASE64;
+	else if (encoding != NULL && strcmp(encoding, "quoted-printable") == 0)
+		d->kind = MIME_DEC_QP;
+	else
+		d->kind = MIME_DEC_IDENTITY;
+}
+
+static void dec_qp_byte(struct mime_decoder *d, unsigned char c)
+{
+	for (;;) {
+		switch (d->qs) {
+		case MIME_QP_TEXT:
+			if (c == ' ' || c == '\t') {
+				d->ws++;
+			} else if (c == '=') {
+				d->out += d->ws;
+				d->ws = 0;
+				d->qs = MIME_QP_EQ;
+			} else if (c == '\r') {
+				d->qs = MIME_QP_CR;
+			} else if (c == '\n') {
+				/* RFC 2045 6.7 (3): trailing white space is
+				 * deleted. */
+				d->ws = 0;
+				d->out++;
+			} else {
+				d->out += d->ws + 1;
+				d->ws = 0;
+			}
+			return;
+		case MIME_QP_CR:
+			d->qs = MIME_QP_TEXT;
+			if (c == '\n') {
+				d->ws = 0;
+				d->out += 2;
+				return;
+			}
+			d->out += d->ws + 1;	/* a bare CR is text */
+			d->ws = 0;
+			continue;
+		case MIME_QP_EQ:
+			if (hex_digit(c) >= 0) {
+				d->qs = MIME_QP_EQ1;
+				return;
+			}
+			if (c == '\r') {
+				d->qs = MIME_QP_EQCR;
+				return;
+			}
+			if (c == '\n') {	/* soft line break */
+				d->qs = MIME_QP_TEXT;
+				return;
+			}
+			if (c == ' ' || c == '\t') {
+				d->qs = MIME_QP_EQWS;
+				d->ws = 1;
+				return;
+			}
+			d->out++;	/* a lone '=' stays (RFC 2045 6.7 note 1) */
+			d->qs = MIME_QP_TEXT;
+			continue;
+		case MIME_QP_EQ1:
+			d->qs = MIME_QP_TEXT;
+			if (hex_digit(c) >= 0) {
+				d->out++;
+				return;
+			}
+			d->out += 2;
+			continue;
+		case MIME_QP_EQCR:
+			d->qs = MIME_QP_TEXT;
+			if (c == '\n')
+				return;
+			d->out += 2;
+			continue;
+		case MIME_QP_EQWS:
+			/* "=" and padding before the line break: still soft. */
+			if (c == ' ' || c == '\t') {
+				d->ws++;
+				return;
+			}
+			if (c == '\r') {
+				d->ws = 0;
+				d->qs = MIME_QP_EQCR;
+				return;
+			}
+			if (c == '\n') {
+				d->ws = 0;
+				d->qs = MIME_QP_TEXT;
+				return;
+			}
+			d->out += 1 + d->ws;
+			d->ws = 0;
+			d->qs = MIME_QP_TEXT;
+			continue;
+		}
+	}
+}
+
+void mime_decoder_feed(struct mime_decoder *d, const char *s, size_t len)
+{
+	switch (d->kind) {
+	case MIME_DEC_IDENTITY:
+		d->out += len;
+		break;
+	case MIME_DEC_BASE64:
+		for (size_t i = 0; i < len && !d->b64_done; i++) {
+			unsigned char c = (unsigned char)s[i];
+			if (c == '=') {
+				/* Complete padding ends the data (as Python's
+				 * binascii does); padding too early is skipped. */
+				if (d->quad >= 2 && d->quad + ++d->pads >= 4)
+					d->b64_done = true;
+				continue;
+			}
+			if (b64_value(c) < 0)
+				continue;
+			if (d->quad != 0)
+				d->out++;
+			d->quad = (d->quad + 1) % 4;
+			d->pads = 0;
+		}
+		break;
+	case MIME_DEC_QP:
+		for (size_t i = 0; i < len; i++)
+			dec_qp_byte(d, (unsigned char)s[i]);
+		break;
+	}
+}
+
+size_t mime_decoder_finish(struct mime_decoder *d)
+{
+	if (d->kind == MIME_DEC_QP) {
+		switch (d->qs) {
+		case MIME_QP_TEXT:
+			break;	/* trailing white space dropped */
+		case MIME_QP_CR:
+			d->out += 1;
+			break;
+		case MIME_QP_EQ:
+		case MIME_QP_EQWS:
+			break;	/* a soft break at the very end */
+		case MIME_QP_EQ1:
+		case MIME_QP_EQCR:
+			d->out += 2;
+			break;
+		}
+		d->qs = MIME_QP_TEXT;
+	}
+	return d->out;
+}
