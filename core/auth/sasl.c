@@ -106,6 +106,7 @@ void gn_sasl_free(struct gn_sasl **sp)
 	gn_sasl_cancel(s);
 	gn_pool_free(&s->pool);
 	gn_free(s->protocol);
+	gn_free(s->mechanisms);
 	gn_free(s);
 	*sp = NULL;
 }
