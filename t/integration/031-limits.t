@@ -19,7 +19,8 @@ t/integration/031-limits.t: the limits a peer runs into, through a running
 
 Clients from several IPv6 networks need addresses of them on this host:
 the test runs in a network namespace of its own (unshare --net, util-linux),
-with documentation addresses (RFC 3849) on its loopback interface.
+with documentation addresses (RFC 3849) on its loopback interface (ip,
+iproute2).
 """
 import os
 import re
@@ -37,20 +38,26 @@ NET1 = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"]
 NET2 = "2001:db8:1:3::1"
 
 if os.environ.get("GANNET_TEST_NETNS") != "1":
-    # Run again in a network namespace with the addresses on lo (as root a
-    # plain one; otherwise in a user namespace keeping our uid).
+    # Run again in a network namespace of its own (as root a plain one;
+    # otherwise in a user namespace keeping our uid).
     ns = ["unshare", "--net"] if gt.IS_ROOT else ["unshare", "--user", "--map-current-user", "--net"]
-    setup = "ip link set lo up && " + " && ".join(
-        "ip -6 addr add %s/64 dev lo nodad" % a for a in NET1 + [NET2])
-    probe = subprocess.run(ns + ["sh", "-c", setup], capture_output=True, text=True)
+    probe = subprocess.run(ns + ["true"], capture_output=True, text=True)
     if probe.returncode != 0:
-        print("not ok 1 - the test runs in a network namespace with IPv6 addresses "
-              "of its own: %s" % (probe.stderr.strip() or probe.returncode))
+        print("not ok 1 - the test runs in a network namespace of its own: %s"
+              % (probe.stderr.strip() or probe.returncode))
         print("1..1")
         sys.exit(1)
     env = dict(os.environ, GANNET_TEST_NETNS="1")
-    sys.exit(subprocess.call(ns + ["sh", "-c", setup + ' && exec "$0" "$1"',
-                                   sys.executable, os.path.abspath(__file__)], env=env))
+    sys.exit(subprocess.call(ns + [sys.executable, os.path.abspath(__file__)], env=env))
+
+# In the namespace: loopback up, with the addresses.
+for cmd in [["ip", "link", "set", "lo", "up"]] + [
+        ["ip", "-6", "addr", "add", a + "/64", "dev", "lo", "nodad"] for a in NET1 + [NET2]]:
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print("not ok 1 - %s: %s" % (" ".join(cmd), r.stderr.strip() or r.returncode))
+        print("1..1")
+        sys.exit(1)
 
 t = gt.Tap()
 
