@@ -92,6 +92,10 @@ core_libgannet_core_la_SOURCES = \
 	core/store/handles.c \
 	core/smtp/internal.h \
 	core/smtp/server.c \
+	core/smtp/answer.c \
+	core/smtp/command.c \
+	core/smtp/extension.c \
+	core/smtp/data.c \
 	core/main.h \
 	core/main.c \
 	core/serve.c \

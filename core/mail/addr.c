@@ -132,10 +132,10 @@ static size_t localpart_write(char *dst, const char *s)
  * though RFC 6531's UTF8-non-ascii would let them in), valid UTF-8, NFC
  * (mox.md 8: localparts are NFC-normalised whenever parsed), and at most 64
  * octets as written (RFC 5321 4.5.3.1.1). */
-static int localpart_finish(struct gn_pool *pool, const char *s, size_t len,
-			    const char **out_r, const char **error_r)
+static int localpart_finish_max(struct gn_pool *pool, const char *s, size_t len,
+				size_t max, const char **out_r, const char **error_r)
 {
-	if (len > LOCALPART_RAW_MAX) {
+	if (len > max * 4) {
 		*error_r = "localpart too long";
 		return -1;
 	}
@@ -178,12 +178,18 @@ static int localpart_finish(struct gn_pool *pool, const char *s, size_t len,
 			return -1;
 		}
 	}
-	if (localpart_written_len(out) > LOCALPART_MAX) {
+	if (localpart_written_len(out) > max) {
 		*error_r = "localpart too long";
 		return -1;
 	}
 	*out_r = out;
 	return 0;
+}
+
+static int localpart_finish(struct gn_pool *pool, const char *s, size_t len,
+			    const char **out_r, const char **error_r)
+{
+	return localpart_finish_max(pool, s, len, LOCALPART_MAX, out_r, error_r);
 }
 
 /* RFC 5321 4.1.2 Domain: sub-domain = Let-dig [Ldh-str], checked on the
@@ -391,10 +397,11 @@ static int domain_finish(struct gn_pool *pool, const char *s, size_t len,
 	return 0;
 }
 
-static int make_addr(struct gn_pool *pool, const char *local, const char *ascii,
-		     const char *utf8, struct gn_addr **addr_r, const char **error_r)
+static int make_addr_max(struct gn_pool *pool, const char *local, const char *ascii,
+			 const char *utf8, size_t max, struct gn_addr **addr_r,
+			 const char **error_r)
 {
-	if (localpart_written_len(local) + 1 + strlen(ascii) > ADDRESS_MAX) {
+	if (localpart_written_len(local) + 1 + strlen(ascii) > max) {
 		*error_r = "address too long";
 		return -1;
 	}
@@ -406,12 +413,19 @@ static int make_addr(struct gn_pool *pool, const char *local, const char *ascii,
 	return 0;
 }
 
+static int make_addr(struct gn_pool *pool, const char *local, const char *ascii,
+		     const char *utf8, struct gn_addr **addr_r, const char **error_r)
+{
+	return make_addr_max(pool, local, ascii, utf8, ADDRESS_MAX, addr_r, error_r);
+}
+
 /* ---- RFC 5321 syntax ---- */
 
 /* Reads "localpart" at s[*pp..len): a quoted string or a (lenient)
- * dot-string.  Sets *value_r, *quoted_r; leaves *pp after it. */
+ * dot-string, at most raw_max octets.  Sets *value_r, *quoted_r; leaves
+ * *pp after it. */
 static int smtp_localpart(struct gn_pool *pool, const char *s, size_t len,
-			  size_t *pp, char **value_r, size_t *vlen_r,
+			  size_t *pp, size_t raw_max, char **value_r, size_t *vlen_r,
 			  bool *quoted_r, const char **error_r)
 {
 	size_t p = *pp;
@@ -419,7 +433,7 @@ static int smtp_localpart(struct gn_pool *pool, const char *s, size_t len,
 		/* RFC 5321 4.1.2 Quoted-string: qtextSMTP and quoted-pairSMTP
 		 * (and UTF-8, RFC 6531 3.3). */
 		p++;
-		size_t room = len - p < LOCALPART_RAW_MAX ? len - p : LOCALPART_RAW_MAX;
+		size_t room = len - p < raw_max ? len - p : raw_max;
 		char *v = gn_pool_alloc(pool, room + 1);
 		size_t n = 0;
 		for (;;) {
@@ -469,7 +483,7 @@ static int smtp_localpart(struct gn_pool *pool, const char *s, size_t len,
 				*error_r = "invalid character in localpart";
 			return -1;
 		}
-		if (p - start > LOCALPART_RAW_MAX) {
+		if (p - start > raw_max) {
 			*error_r = "localpart too long";
 			return -1;
 		}
@@ -524,16 +538,18 @@ static int smtp_domain_extent(const char *s, size_t len, size_t *pp,
 
 /* Mailbox = Local-part "@" ( Domain / address-literal ).  Returns 1 with
  * *addr_r; 0 when the localpart is not followed by "@" (the caller decides:
- * bare postmaster, or an error), with the unquoted value in *bare_r. */
+ * bare postmaster, or an error), with the unquoted value in *bare_r.  long_lp:
+ * GN_ADDR_PATH_LONG_LOCALPART's limits. */
 static int smtp_mailbox(struct gn_pool *pool, const char *s, size_t len,
-			size_t *pp, struct gn_addr **addr_r, const char **bare_r,
-			bool *bare_quoted_r, const char **error_r)
+			size_t *pp, bool long_lp, struct gn_addr **addr_r,
+			const char **bare_r, bool *bare_quoted_r, const char **error_r)
 {
+	size_t lp_max = long_lp ? GN_ADDR_LONG_LOCALPART_MAX : LOCALPART_MAX;
 	size_t p = *pp;
 	char *value;
 	size_t vlen;
 	bool quoted;
-	if (smtp_localpart(pool, s, len, &p, &value, &vlen, &quoted, error_r) < 0)
+	if (smtp_localpart(pool, s, len, &p, lp_max * 4, &value, &vlen, &quoted, error_r) < 0)
 		return -1;
 	if (p >= len || s[p] != '@') {
 		*pp = p;
@@ -546,9 +562,10 @@ static int smtp_mailbox(struct gn_pool *pool, const char *s, size_t len,
 	if (smtp_domain_extent(s, len, &p, error_r) < 0)
 		return -1;
 	const char *local, *ascii, *utf8;
-	if (localpart_finish(pool, value, vlen, &local, error_r) < 0 ||
+	if (localpart_finish_max(pool, value, vlen, lp_max, &local, error_r) < 0 ||
 	    domain_finish(pool, s + dstart, p - dstart, true, &ascii, &utf8, error_r) < 0 ||
-	    make_addr(pool, local, ascii, utf8, addr_r, error_r) < 0)
+	    make_addr_max(pool, local, ascii, utf8, long_lp ? GN_ADDR_LONG_PATH_MAX - 2 :
+			  ADDRESS_MAX, addr_r, error_r) < 0)
 		return -1;
 	*pp = p;
 	return 1;
@@ -564,7 +581,7 @@ int gn_addr_parse(struct gn_pool *pool, const char *s, size_t len,
 		*error_r = "empty address";
 		return -1;
 	}
-	int r = smtp_mailbox(pool, s, len, &p, addr_r, &bare, &quoted, error_r);
+	int r = smtp_mailbox(pool, s, len, &p, false, addr_r, &bare, &quoted, error_r);
 	if (r < 0)
 		return -1;
 	if (r == 0) {
@@ -645,7 +662,8 @@ int gn_addr_parse_path(struct gn_pool *pool, const char *s, size_t len,
 
 	const char *bare;
 	bool quoted;
-	int r = smtp_mailbox(pool, s, len, &p, addr_r, &bare, &quoted, error_r);
+	int r = smtp_mailbox(pool, s, len, &p, (flags & GN_ADDR_PATH_LONG_LOCALPART) != 0,
+			     addr_r, &bare, &quoted, error_r);
 	if (r < 0)
 		return -1;
 	if (r == 0) {
@@ -684,7 +702,8 @@ int gn_addr_parse_path(struct gn_pool *pool, const char *s, size_t len,
 		return -1;
 	}
 end:
-	if (p > PATH_MAX_OCTETS) {
+	if (p > ((flags & GN_ADDR_PATH_LONG_LOCALPART) != 0 ? GN_ADDR_LONG_PATH_MAX :
+		 PATH_MAX_OCTETS)) {
 		*addr_r = NULL;
 		*error_r = "path too long";
 		return -1;

@@ -1,12 +1,17 @@
 /*
  * t/fuzz/fuzz_smtp.c: libFuzzer target for the SMTP server engine
- * (core/smtp/server.c): the command parser, pipelining, DATA with
+ * (core/smtp/, all of it): the command parser, pipelining, DATA with
  * dot-stuffing, BDAT chunks, over-long lines, bare CR and LF, and around
- * them STARTTLS, the error delay, idle timeouts and server shutdown.
+ * them STARTTLS, the error delay, idle timeouts, the session and data
+ * time limits (profile 1) and server shutdown; and the extensions a policy
+ * adds (gannet/smtp.h): EHLO keywords (offered or not, with good and bad
+ * parameters), MAIL and RCPT parameters with checks, and commands with
+ * continuation lines (an AUTH that answers 334 or ends, a command that
+ * starts the session over, one that has no line callback).
  *
  * The seam: the engine reaches its connection only through the public
  * gannet/conn.h API and its timers through gannet/loop.h, so this file
- * links core/smtp/server.c (unchanged) against fakes of those: a connection
+ * links the files of core/smtp/ (unchanged) against fakes of those: a connection
  * with no socket, whose input buffer the target fills with the client's
  * bytes, whose output is checked reply by reply, and a small deterministic
  * loop that interleaves the client's reads with the policy's late answers,
@@ -48,6 +53,10 @@
  *     RCPT, DATA with a transaction, data_begin() with a recipient,
  *     data_chunk() only after an accepted data_begin() and never after it
  *     returned -1; disconnect() exactly once and last;
+ *   - added commands: start() only when no command is active, line() only
+ *     after a 334, cancel() only for an active command and never after its
+ *     final answer, none left active at disconnect(); parameter values
+ *     handed to checks are esmtp-values (no "=", no control characters);
  *   - no stall: when nothing else can happen, input is not paused and
  *     another input() call changes nothing; the input buffer never fills.
  *
@@ -194,9 +203,15 @@ double gn_now(void)
 /* Timers: fired by the loop below, in no particular order of time. */
 struct gn_timer {
 	bool active, repeat;
+	unsigned long ms;
 	gn_timer_fn *fn;
 	void *data;
 };
+
+/* Timers of 10 minutes and more (the default time limits) never fire: a
+ * random one would end almost every session early.  Profile 1 has short
+ * time limits, which do. */
+#define LONG_TIMER_MS (10ul * 60 * 1000)
 
 #define MAX_TIMERS 8
 static struct gn_timer *timers[MAX_TIMERS];
@@ -204,7 +219,7 @@ static struct gn_timer *timers[MAX_TIMERS];
 struct gn_timer *gn_timer_new(unsigned long ms, bool repeat, gn_timer_fn *fn, void *data)
 {
 	struct gn_timer *t = gn_calloc(1, sizeof(*t));
-	(void)ms;
+	t->ms = ms;
 	t->active = true;
 	t->repeat = repeat;
 	t->fn = fn;
@@ -237,7 +252,7 @@ void gn_timer_free(struct gn_timer **tp)
 static struct gn_timer *timer_due(void)
 {
 	for (size_t i = 0; i < MAX_TIMERS; i++)
-		if (timers[i] != NULL && timers[i]->active)
+		if (timers[i] != NULL && timers[i]->active && timers[i]->ms < LONG_TIMER_MS)
 			return timers[i];
 	return NULL;
 }
@@ -496,6 +511,10 @@ static struct {
 	 * consumed it (the consume follows the data_end() or reset() call). */
 	bool check_end, check_msg;
 	unsigned long long end_size;
+	/* Added commands */
+	bool cmd_active;		/* start() came, no final answer or cancel */
+	bool cmd_waiting;		/* a 334 went out: line() may come */
+	bool cmd_has_line;		/* the active command has a line callback */
 } pol;
 
 static void answer_now(void);
@@ -568,6 +587,18 @@ static void answer_now(void)
 		text = echo_text(s);
 	pol.pending = GN_SMTP_STAGE_NONE;
 	pol.deferred = false;
+	if (stage == GN_SMTP_STAGE_COMMAND && pick(3) == 0) {
+		/* One more line, please: 334 (or a code that is no 3xx, or a
+		 * command without line(): the engine ends it with 451). */
+		int more = pick(6) == 0 ? code : 334;
+		bool good = more >= 300 && more < 400 && pol.cmd_has_line;
+		pol.cmd_waiting = good;
+		pol.cmd_active = good;
+		gn_smtp_answer_more(s, more, "%s", pick(2) ? "" : text != NULL ? text : "eA==");
+		return;
+	}
+	if (stage == GN_SMTP_STAGE_COMMAND)
+		pol.cmd_active = false;
 	if (how < 8) {
 		/* Mostly yes, so that sessions get far. */
 		accept = true;
@@ -576,7 +607,7 @@ static void answer_now(void)
 		else
 			gn_smtp_answer(s, 250, enh, "%s", text != NULL ? text : "yes");
 	} else if (how < 12) {
-		accept = code >= 200 && code < 400;
+		accept = code >= 200 && code < 300;
 		if (text == NULL)
 			gn_smtp_answer(s, code, enh, NULL);
 		else
@@ -630,6 +661,15 @@ static void p_mail(struct gn_smtp_session *s, const struct gn_addr *from, void *
 		fail("MAIL SIZE over the limit reached the policy");
 	(void)gn_smtp_tx_id(tx);
 	(void)gn_smtp_tx_body(tx);
+	{
+		const char *v = NULL;
+		if (gn_smtp_tx_param(tx, "xv", &v) > 0 && v != NULL && strlen(v) > 8)
+			fail("XV longer than its max_length");
+		if (gn_smtp_tx_param(tx, "AUTH", &v) > 0 && v == NULL)
+			fail("AUTH= without its value");
+		if (gn_smtp_tx_param(tx, "SIZE", &v) != 0)
+			fail("the engine's SIZE among the added parameters");
+	}
 	(void)gn_smtp_tx_smtputf8(tx);
 	if (from != NULL)
 		(void)gn_addr_to_string(gn_smtp_tx_pool(tx), from);
@@ -645,6 +685,12 @@ static void p_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *d
 	if (gn_smtp_tx_rcpt_count(tx) >= cur_set->max_recipients)
 		fail("RCPT past max_recipients reached the policy");
 	gn_smtp_rcpt_set_data(rcpt, &pol);
+	{
+		const char *v = NULL;
+		if (gn_smtp_rcpt_param(rcpt, "NOTIFY", &v) > 0 && v == NULL)
+			fail("NOTIFY= without its value");
+		(void)gn_smtp_rcpt_param(rcpt, "ORCPT", &v);
+	}
 	for (size_t i = 0; i < gn_smtp_tx_rcpt_count(tx); i++)
 		if (gn_smtp_rcpt_data(gn_smtp_tx_rcpt(tx, i)) != &pol)
 			fail("a recipient lost its data");
@@ -764,9 +810,136 @@ static void p_disconnect(struct gn_smtp_session *s, void *data)
 	if (pol.disconnected)
 		fail("disconnect twice");
 	pol.disconnected = true;
+	if (pol.cmd_active)
+		fail("disconnect with a command neither answered nor cancelled");
 	/* A real policy cancels its pending work here. */
 	pol.pending = GN_SMTP_STAGE_NONE;
 	pol.deferred = false;
+}
+
+/* ---- the added extensions ---- */
+
+static bool p_offer(struct gn_smtp_session *s, struct gn_buf *params, void *data)
+{
+	(void)s, (void)data;
+	switch (pick(4)) {
+	case 0:
+		return false;
+	case 1:
+		gn_buf_append_str(params, "PLAIN X-STEPS");
+		return true;
+	case 2:
+		/* Not ehlo-params: the engine leaves the keyword out. */
+		gn_buf_append_str(params, pick(2) ? "bad  params" : "bad\r\n250 x");
+		return true;
+	default:
+		return true;	/* the static params */
+	}
+}
+
+static int p_check(struct gn_smtp_session *s, const char *value,
+		   struct gn_hook_reply *reply, void *data)
+{
+	(void)s, (void)data;
+	if (pol.disconnected)
+		fail("parameter check after disconnect");
+	if (value != NULL && (strchr(value, '=') != NULL || strchr(value, '\r') != NULL ||
+			      strchr(value, ' ') != NULL))
+		fail("parameter value \"%s\" is no esmtp-value", value);
+	if (pick(4) != 0)
+		return 0;
+	reply->code = codes[pick(sizeof(codes) / sizeof(codes[0]))];
+	reply->enhanced = enhs[pick(sizeof(enhs) / sizeof(enhs[0]))];
+	reply->text = texts[pick(sizeof(texts) / sizeof(texts[0]))];
+	return -1;
+}
+
+static void p_cmd_start(struct gn_smtp_session *s, const char *args, void *data)
+{
+	if (pol.cmd_active)
+		fail("a command started while another is active");
+	if (args == NULL)
+		fail("command without arguments string");
+	pol.cmd_active = true;
+	pol.cmd_waiting = false;
+	pol.cmd_has_line = data != NULL;
+	policy_enter(s, GN_SMTP_STAGE_COMMAND);
+}
+
+static void p_cmd_line(struct gn_smtp_session *s, const char *line, void *data)
+{
+	(void)data;
+	if (!pol.cmd_waiting)
+		fail("a continuation line nobody asked for");
+	if (strchr(line, '\r') != NULL || strchr(line, '\n') != NULL)
+		fail("a continuation line with a line ending");
+	pol.cmd_waiting = false;
+	policy_enter(s, GN_SMTP_STAGE_COMMAND);
+}
+
+static void p_cmd_cancel(struct gn_smtp_session *s, void *data)
+{
+	(void)s, (void)data;
+	if (!pol.cmd_active)
+		fail("cancel of a command that is not active");
+	if (pol.disconnected)
+		fail("cancel after disconnect");
+	pol.cmd_active = false;
+	pol.cmd_waiting = false;
+	/* The command cancels its pending work. */
+	pol.pending = GN_SMTP_STAGE_NONE;
+	pol.deferred = false;
+}
+
+static int add_extensions(struct gn_smtp_server *srv, const char **error_r)
+{
+	static int with_line;	/* its address marks a command with line() */
+	const struct gn_smtp_keyword keywords[] = {
+		{ .size = sizeof(struct gn_smtp_keyword), .keyword = "AUTH",
+		  .params = "PLAIN", .offer = p_offer },
+		{ .size = sizeof(struct gn_smtp_keyword), .keyword = "DSN" },
+		{ .size = sizeof(struct gn_smtp_keyword), .keyword = "XTLSONLY",
+		  .flags = GN_SMTP_KEYWORD_TLS },
+	};
+	const struct gn_smtp_param params[] = {
+		{ .size = sizeof(struct gn_smtp_param), .cmd = GN_SMTP_PARAM_MAIL,
+		  .keyword = "AUTH", .extension = "AUTH",
+		  .flags = GN_SMTP_PARAM_VALUE | GN_SMTP_PARAM_XTEXT, .check = p_check },
+		{ .size = sizeof(struct gn_smtp_param), .cmd = GN_SMTP_PARAM_MAIL,
+		  .keyword = "XV", .max_length = 8, .check = p_check },
+		{ .size = sizeof(struct gn_smtp_param), .cmd = GN_SMTP_PARAM_MAIL,
+		  .keyword = "XT", .extension = "XTLSONLY", .flags = GN_SMTP_PARAM_NO_VALUE },
+		{ .size = sizeof(struct gn_smtp_param), .cmd = GN_SMTP_PARAM_RCPT,
+		  .keyword = "NOTIFY", .extension = "DSN", .flags = GN_SMTP_PARAM_VALUE,
+		  .check = p_check },
+		{ .size = sizeof(struct gn_smtp_param), .cmd = GN_SMTP_PARAM_RCPT,
+		  .keyword = "ORCPT", .extension = "DSN",
+		  .flags = GN_SMTP_PARAM_VALUE | GN_SMTP_PARAM_XTEXT },
+	};
+	const struct gn_smtp_command commands[] = {
+		{ .size = sizeof(struct gn_smtp_command), .verb = "AUTH", .extension = "AUTH",
+		  .states = GN_SMTP_STATE_HELO, .flags = GN_SMTP_CMD_ARGS,
+		  .max_line_length = 1024, .max_lines = 3, .start = p_cmd_start,
+		  .line = p_cmd_line, .cancel = p_cmd_cancel, .data = &with_line },
+		{ .size = sizeof(struct gn_smtp_command), .verb = "XRESTART",
+		  .states = GN_SMTP_STATE_INIT | GN_SMTP_STATE_HELO | GN_SMTP_STATE_MAIL,
+		  .flags = GN_SMTP_CMD_NOARGS | GN_SMTP_CMD_RESTART, .start = p_cmd_start,
+		  .line = p_cmd_line, .cancel = p_cmd_cancel, .data = &with_line },
+		{ .size = sizeof(struct gn_smtp_command), .verb = "XNOLINE",
+		  .states = GN_SMTP_STATE_HELO | GN_SMTP_STATE_MAIL,
+		  .start = p_cmd_start, .cancel = p_cmd_cancel },
+	};
+
+	for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++)
+		if (gn_smtp_server_add_keyword(srv, &keywords[i], error_r) < 0)
+			return -1;
+	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
+		if (gn_smtp_server_add_param(srv, &params[i], error_r) < 0)
+			return -1;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (gn_smtp_server_add_command(srv, &commands[i], error_r) < 0)
+			return -1;
+	return 0;
 }
 
 static const struct gn_smtp_policy policy = {
@@ -1010,8 +1183,9 @@ static void run(const struct gn_protocol *proto, void *pdata, const uint8_t *in,
 		fail("output ends in the middle of a line");
 	if (c->ml_code != 0)
 		fail("output ends in the middle of a multi-line reply");
-	if (timer_due() != NULL)
-		fail("a timer outlives the session");
+	for (size_t i = 0; i < MAX_TIMERS; i++)
+		if (timers[i] != NULL)
+			fail("a timer outlives the session");
 	gn_buf_free(&c->in);
 	gn_buf_free(&c->consumed);
 	gn_buf_free(&c->line);
@@ -1037,6 +1211,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 			set.error_delay_after = 2;
 			set.error_delay_ms = 1;
 			set.max_errors = 5;
+			set.max_received_headers = 2;
+			/* Short time limits: the loop fires them at random. */
+			set.timeout_data_total_ms = 1000;
+			set.timeout_session_ms = 2000;
 			break;
 		case 2:		/* no CHUNKING, no SMTPUTF8 */
 			set.chunking = false;
@@ -1053,7 +1231,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 			break;
 		}
 		servers[i] = gn_smtp_server_register(NULL, "smtp", &set, &policy, NULL, &error);
-		if (servers[i] == NULL)
+		if (servers[i] == NULL || add_extensions(servers[i], &error) < 0)
 			fail("register: %s", error);
 	}
 	return 0;

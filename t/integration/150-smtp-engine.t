@@ -25,6 +25,20 @@ sockets for what clients do not do on their own:
   localparts arrive as NFC;
 - STARTTLS, with pipelined commands after it dropped (RFC 3207 5);
 - the idle timeout before MAIL (421 4.4.2);
+- extensions added by the test policy (gannet/smtp.h): EHLO keywords, one
+  only over TLS and one with parameters of its own per session; MAIL and RCPT
+  parameters (values, xtext, checks, repeats, 555 for the rest); an AUTH
+  command with a SASL-style exchange over continuation lines (334, "*"
+  cancels with 501, line and line count limits, 12288-octet lines, the
+  idle timeout and the server's shutdown in the middle), and a command that
+  starts the session over;
+- a recipient refused at RCPT leaves the transaction (max_recipients counts
+  only accepted ones);
+- MAIL FROM with a long localpart (SRS, VERP) is accepted, RCPT keeps the
+  64-octet limit;
+- an HTTP request on the SMTP port ends the session at once;
+- Received fields past max_received_headers: 554 5.4.6 (a mail loop);
+- the HELO name in the engine's Received field, escaped;
 - bugs found by t/fuzz/fuzz_smtp that only a policy reaches: a HELO refused
   by the policy (at once or later), then another HELO or the end of the
   session; policy replies (enhanced code, text) in memory that reset() or
@@ -71,7 +85,7 @@ tls = { certificates = ( { cert = "%s"; key = "%s"; } ); };
 limits = { connections_per_ip = 50; };
 smtptest = { dir = "%s"; max_message_size = "100k"; max_recipients = 3;
              max_errors = 6; error_delay_after = 4; error_delay = "300ms";
-             timeout_initial = "3s"; };
+             timeout_initial = "3s"; max_received_headers = 5; };
 """ % (cert, key, spool)), directory=d)
 try:
     g.start(wait_ports=(port,))
@@ -113,7 +127,7 @@ class Client:
             pass  # the server is gone: the reply, "", says so
 
     def cmd(self, line):
-        self.send(line + "\r\n")
+        self.send(line + (b"\r\n" if isinstance(line, bytes) else "\r\n"))
         return self.reply()
 
     def eof(self):
@@ -312,8 +326,8 @@ t.like(c.cmd("DATA"), "554 5.5.1", "DATA with no recipient: 554 5.5.1 (RFC 5321 
 c.close()
 c, _ = start()
 c.cmd("MAIL FROM:<a@example.org>")
-t.like(c.cmd("RCPT TO:<b@example.com> NOTIFY=NEVER"), "555 5.5.4",
-       "RCPT parameters (not offered): 555 5.5.4")
+t.like(c.cmd("RCPT TO:<b@example.com> XFOO=NEVER"), "555 5.5.4",
+       "a RCPT parameter nobody added: 555 5.5.4")
 t.like(c.cmd("RCPT TO:<b@@example.com>"), "501 5.1.3", "bad recipient syntax: 501 5.1.3")
 t.like(c.cmd("VRFY root"), "252 ", "VRFY: 252, revealing nothing")
 t.like(c.cmd("EXPN staff"), "252 ", "EXPN: 252")
@@ -608,7 +622,7 @@ c.cmd("DATA")
 t.like(c.cmd("Subject: helo\r\n\r\nx\r\n."), "250 2.0.0",
        "the session goes on with the accepted greeting: a message is accepted")
 f = stored()
-t.ok(len(f) == 1 and "helo client.test\nrcpt" in read_env(f[0]) and
+t.ok(len(f) == 1 and "helo client.test\n" in read_env(f[0]) and
      "protocol ESMTP\n" in read_env(f[0]),
      "the message records the accepted greeting, not the refused one")
 c.close()                 # the session ends after a refused EHLO
@@ -705,6 +719,299 @@ t.ok(all(x[:3] == b"250" for x in (got[:idx[0]] if idx else [b"?"])),
      "every reply before it is a 250 (%d lines)" % len(got))
 worker_alive("a policy answer after the close")
 
+# ---- extensions: EHLO keywords (t/modules/smtptest adds them) ----
+import base64  # noqa: E402
+
+
+def b64(b):
+    return base64.b64encode(b).decode()
+
+
+def ehlo_lines(r):
+    return [x[4:] for x in r.split("\n")]
+
+
+c, _ = start(ehlo=False)
+r = ehlo_lines(c.cmd("EHLO client.test"))
+t.ok("AUTH PLAIN X-STEPS" in r, "EHLO offers the added AUTH with the parameters its offer() "
+     "gave (%s)" % [x for x in r if x.startswith("AUTH")])
+t.ok("DSN" in r, "EHLO offers the added DSN")
+t.ok("XTLSONLY" not in r, "a keyword added for TLS only is not offered in the clear")
+t.ok("AUTH PLAIN X-STEPS" in r and
+     r.index("CHUNKING") < r.index("AUTH PLAIN X-STEPS") < r.index("HELP") and r[-1] == "HELP",
+     "added keywords come after the engine's, HELP last")
+t.like(c.cmd("MAIL FROM:<a@example.org> XTLS"), "555 5.5.4",
+       "a parameter of a keyword not offered in this session: 555 5.5.4")
+t.like(c.cmd("HELO client.test"), "250 mail.test", "HELO")
+t.like(c.cmd("AUTH PLAIN"), "502 5.5.1",
+       "after HELO no keyword was offered: the added command answers 502 5.5.1")
+c.close()
+c, _ = start(ehlo=False)
+c.send("STARTTLS\r\n")
+c.reply()
+c.sock = ctx.wrap_socket(c.sock, server_hostname="mail.test")
+c.buf = b""
+r = ehlo_lines(c.cmd("EHLO client.test"))
+t.ok("AUTH PLAIN X-STEPS X-TLS" in r, "over TLS, offer() gives other AUTH parameters (%s)"
+     % [x for x in r if x.startswith("AUTH")])
+t.ok("XTLSONLY" in r, "and the TLS-only keyword is offered")
+t.like(c.cmd("MAIL FROM:<a@example.org> XTLS"), "250 2.1.0",
+       "its parameter is accepted now")
+clean()  # before DATA: the message's temporary file is made at DATA
+c.cmd("RCPT TO:<b@example.com>")
+c.cmd("DATA")
+t.like(c.cmd("Subject: xtls\r\n\r\nx\r\n."), "250", "delivered")
+f = stored()
+t.ok(len(f) == 1 and "mail-xtls (none)\n" in read_env(f[0]),
+     "the policy read the parameter (given without a value)")
+c.close()
+
+# ---- extensions: MAIL and RCPT parameters ----
+clean()
+c, _ = start()
+t.like(c.cmd("MAIL FROM:<a@example.org> XVALUE=abc AUTH=john+40example.org SIZE=100"),
+       "250 2.1.0", "MAIL with added parameters (one xtext) and the engine's SIZE")
+t.like(c.cmd("RCPT TO:<b@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+2Bx@example.com"),
+       "250 2.1.5", "RCPT with added parameters")
+t.like(c.cmd("RCPT TO:<c@example.com>"), "250 2.1.5", "and one without")
+c.cmd("DATA")
+t.like(c.cmd("Subject: params\r\n\r\nx\r\n."), "250", "delivered")
+f = stored()
+env = read_env(f[0]) if len(f) == 1 else ""
+t.like(env, "mail-auth john@example.org\n", "AUTH= reached the policy, xtext decoded")
+t.like(env, "mail-xvalue abc\n", "XVALUE= reached the policy")
+t.like(env, "rcpt b@example.com notify=SUCCESS,FAILURE orcpt=rfc822;b+x@example.com\n"
+       "rcpt c@example.com\n", "each recipient's parameters reached the policy")
+c.close()
+c, _ = start()
+t.is_(c.cmd("MAIL FROM:<a@example.org> XVALUE=bad"), "550 5.7.9 XVALUE=bad is refused by "
+      "its check", "a parameter's check refuses: its reply")
+t.like(c.cmd("MAIL FROM:<a@example.org> XVALUE"), "501 5.5.4", "a value needed: 501 5.5.4")
+t.like(c.cmd("MAIL FROM:<a@example.org> XVALUE=a XVALUE=b"), "501 5.5.4",
+       "a repeated parameter: 501 5.5.4")
+t.like(c.cmd("MAIL FROM:<a@example.org> XVALUE=" + "v" * 21), "501 5.5.4",
+       "a value over the parameter's max_length: 501 5.5.4")
+c.close()
+c, _ = start()
+t.like(c.cmd("MAIL FROM:<a@example.org> AUTH=a+zz"), "501 5.5.4", "bad xtext: 501 5.5.4")
+t.like(c.cmd("MAIL FROM:<a@example.org> XVALUE=a=b"), "501 5.5.4",
+       "\"=\" in a value (no esmtp-value): 501 5.5.4")
+t.like(c.cmd("MAIL FROM:<a@example.org> -X=1"), "501 5.5.4",
+       "a keyword that is no esmtp-keyword: 501 5.5.4")
+t.like(c.cmd("MAIL FROM:<a@example.org> XVALUE=ok"), "250", "then a good MAIL")
+c.close()
+c, _ = start()
+c.cmd("MAIL FROM:<a@example.org>")
+t.like(c.cmd("RCPT TO:<b@example.com> NOTIFY=SOMETIMES"), "501 5.5.4 Bad NOTIFY",
+       "a RCPT parameter's check refuses (no code: 501 5.5.4)")
+t.like(c.cmd("RCPT TO:<b@example.com> NOTIFY=NEVER NOTIFY=NEVER"), "501 5.5.4",
+       "a repeated RCPT parameter: 501")
+t.like(c.cmd("RCPT TO:<b@example.com> NOTIFY=NEVER"), "250", "then a good RCPT")
+c.close()
+
+# ---- extensions: a command with continuation lines (AUTH) ----
+PLAIN_OK = b64(b"\0test\0secret")
+clean()
+c, _ = start()
+t.like(c.cmd("AUTH PLAIN " + PLAIN_OK), "235 2.7.0", "AUTH PLAIN with an initial response: "
+       "235 2.7.0, the command's own 2xx")
+t.like(c.cmd("AUTH PLAIN " + PLAIN_OK), "503 5.5.1", "AUTH again: the command says 503")
+c.cmd("MAIL FROM:<a@example.org>")
+c.cmd("RCPT TO:<b@example.com>")
+c.cmd("DATA")
+c.cmd("Subject: auth\r\n\r\nx\r\n.")
+f = stored()
+t.ok(len(f) == 1 and "auth 1\n" in read_env(f[0]) and "protocol ESMTPA\n" in read_env(f[0]),
+     "the session is authenticated: protocol ESMTPA (RFC 3848)")
+c.close()
+c, _ = start()
+t.is_(c.cmd("AUTH PLAIN"), "334 ", "AUTH PLAIN without a response: \"334 \" (an empty "
+      "challenge, RFC 4954 4)")
+t.like(c.cmd(PLAIN_OK), "235 2.7.0", "the continuation line goes to the command: 235")
+c.close()
+c, _ = start()
+t.is_(c.cmd("AUTH PLAIN"), "334 ", "AUTH PLAIN: 334")
+t.is_(c.cmd("*"), "501 5.0.0 Authentication cancelled", "\"*\" cancels: 501 (RFC 4954 4)")
+t.like(c.cmd("NOOP"), "250", "and the next line is a command again")
+t.like(c.cmd("AUTH PLAIN " + b64(b"\0test\0wrong")), "535 5.7.8", "a bad password: 535 5.7.8")
+t.like(c.cmd("AUTH FOO"), "504 5.5.4", "an unknown mechanism: the command's 504")
+c.close()
+c, _ = start()
+r = c.cmd("AUTH X-STEPS 3")
+steps = [r]
+for i in range(3):
+    r = c.cmd(b64(b"ok"))
+    steps.append(r)
+t.is_(steps, ["334 " + b64(b"step 1"), "334 " + b64(b"step 2"), "334 " + b64(b"step 3"),
+              "235 2.7.0 Authentication successful"],
+      "a command of several steps: three challenges, then 235")
+c.close()
+cancels = g.log().count("event=smtptest_cancel")
+c, _ = start()
+c.cmd("AUTH X-STEPS 5")
+for i in range(3):
+    c.cmd(b64(b"ok"))
+t.is_(c.cmd(b64(b"ok")), "501 5.5.4 Too many lines in the exchange",
+      "past the command's max_lines (4): the engine ends it, 501 5.5.4")
+t.like(c.cmd("NOOP"), "250", "and the session goes on")
+t.is_(g.log().count("event=smtptest_cancel"), cancels + 1, "the command's cancel() was called")
+c.close()
+c, _ = start()
+t.like(c.cmd("AUTH PLAIN " + "A" * 12000), "535 5.7.8",
+       "a 12011-octet AUTH line is read (the command's limit is 12288; NOOP's is 512)")
+t.like(c.cmd("NOOP " + "x" * 600), "500 5.5.2", "while a 606-octet NOOP is still too long")
+t.is_(c.cmd("AUTH PLAIN"), "334 ", "AUTH PLAIN")
+t.like(c.cmd("A" * 13000), "500 5.5.2", "a continuation line past 12288 octets: 500 5.5.2")
+t.like(c.cmd("NOOP"), "250", "read to its end: the next line is a command")
+t.is_(g.log().count("event=smtptest_cancel"), cancels + 2, "and the command was cancelled")
+c.close()
+c, _ = start()
+c.send("AUTH PLAIN\r\n" + PLAIN_OK + "\r\nNOOP\r\n")
+t.is_([c.reply(), c.reply()[:9], c.reply()[:3]], ["334 ", "235 2.7.0", "250"],
+      "AUTH, its response and NOOP pipelined: the response is read from the buffer")
+t.like(c.cmd("XRESTART"), "220 2.0.0", "XRESTART (GN_SMTP_CMD_RESTART): 220")
+t.like(c.cmd("MAIL FROM:<a@example.org>"), "503 5.5.1", "the session starts over: EHLO first")
+c.cmd("EHLO client.test")
+t.is_(c.cmd("AUTH PLAIN"), "334 ", "and the authentication is forgotten (AUTH again: 334)")
+t.like(c.cmd("*"), "501", "cancelled")
+c.cmd("MAIL FROM:<a@example.org>")
+t.like(c.cmd("AUTH PLAIN"), "503 5.5.1", "AUTH in a transaction (not among its states): 503")
+c.close()
+c, _ = start()
+c.cmd("AUTH PLAIN")
+t.like(c.cmd("QUI\0T"), "500 5.5.2", "a continuation line with a NUL: 500 5.5.2")
+t.like(c.cmd("NOOP"), "250", "and the exchange is over")
+c.close()
+cancels = g.log().count("event=smtptest_cancel")
+c, _ = start()
+t.is_(c.cmd("AUTH PLAIN"), "334 ", "AUTH PLAIN, then the client says nothing")
+t.like(c.reply(), "421 4.4.2", "the idle timeout of the state AUTH was given in: 421 4.4.2")
+deadline = time.time() + 10
+while time.time() < deadline and g.log().count("event=smtptest_cancel") == cancels:
+    time.sleep(0.05)
+t.is_(g.log().count("event=smtptest_cancel"), cancels + 1, "and the command is cancelled")
+c.close()
+
+# ---- a refused recipient leaves the transaction ----
+clean()
+c, _ = start()
+c.cmd("MAIL FROM:<a@example.org>")
+got = [c.cmd("RCPT TO:<%s@example.com>" % x)[:3]
+       for x in ("unknown1", "unknown2", "temp1", "r1", "r2", "r3", "r4")]
+t.is_(got, ["550", "550", "451", "250", "250", "250", "452"],
+      "refused recipients do not count: max_recipients (3) accepted ones, then 452")
+c.cmd("DATA")
+c.cmd("Subject: refused\r\n\r\nx\r\n.")
+f = stored()
+t.ok(len(f) == 1 and read_env(f[0]).split("\n")[-4:] ==
+     ["rcpt r1@example.com", "rcpt r2@example.com", "rcpt r3@example.com", ""],
+     "only the accepted recipients reach the message")
+c.close()
+
+# ---- long localparts in MAIL FROM (SRS, VERP) ----
+clean()
+srs = "SRS0=HHH=TT=example.org=" + "s" * 80
+c, _ = start()
+t.like(c.cmd("MAIL FROM:<%s@forwarder.example>" % srs), "250 2.1.0",
+       "MAIL FROM with a %d-octet localpart (SRS): 250 (RFC 5321 4.5.3.1)" % len(srs))
+t.like(c.cmd("RCPT TO:<%s@example.com>" % ("r" * 65)), "501 5.1.3",
+       "RCPT TO keeps the 64-octet limit: 501 5.1.3")
+c.cmd("RCPT TO:<b@example.com>")
+c.cmd("DATA")
+c.cmd("Subject: srs\r\n\r\nx\r\n.")
+f = stored()
+t.ok(len(f) == 1 and ("from %s@forwarder.example\n" % srs) in read_env(f[0]),
+     "the long return path reached the policy whole")
+t.like(c.cmd("MAIL FROM:<%s@x.example>" % ("l" * 401)), "501 5.1.7 Bad sender address "
+       "syntax: localpart too long", "past 400 octets: 501 5.1.7")
+c.close()
+
+# ---- HTTP on the SMTP port ----
+clean()
+http = g.log().count("event=smtp_http_request")
+c, _ = start(ehlo=False)
+t.like(c.cmd("GET / HTTP/1.1"), "221 2.7.0 mail.test This is an SMTP server",
+       "GET: one reply, 221 2.7.0")
+t.ok(c.eof(), "and the connection is closed")
+c.close()
+c, _ = start(ehlo=False)
+body = ("EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+        "Subject: via http\r\n\r\nx\r\n.\r\nQUIT\r\n")
+c.send("POST / HTTP/1.1\r\nHost: mail.test:25\r\nContent-Type: text/plain\r\n"
+       "Content-Length: %d\r\n\r\n%s" % (len(body), body))
+t.like(c.reply(), "221 2.7.0", "a browser's POST carrying a transaction: 221 at once")
+t.is_(c.reply(), "", "and nothing more (the lines after it are never read)")
+c.close()
+time.sleep(0.3)
+t.is_(stored(), [], "nothing stored")
+for verb in ("CONNECT mail.test:25 HTTP/1.1", "put /x HTTP/1.0", "HEAD / HTTP/1.1"):
+    c, _ = start()
+    t.like(c.cmd(verb), "221 2.7.0", "%s, also after EHLO: 221 and close" % verb.split()[0])
+    t.ok(c.eof(), "closed")
+    c.close()
+deadline = time.time() + 10
+while time.time() < deadline and g.log().count("event=smtp_http_request") < http + 5:
+    time.sleep(0.05)
+t.is_(g.log().count("event=smtp_http_request"), http + 5, "each is logged")
+
+# ---- Received fields: a mail loop (RFC 5321 6.3) ----
+clean()
+loops = g.log().count("event=smtp_mail_loop")
+
+
+def with_received(n, more=b""):
+    return (b"".join(b"Received: from hop%d.example by x; Mon, 1 Jan 2024 00:00:00 +0000\r\n" % i
+                     for i in range(n)) + more + b"Subject: loop\r\n\r\nbody\r\n")
+
+
+c, _ = start()
+c.cmd("MAIL FROM:<a@example.org>")
+c.cmd("RCPT TO:<b@example.com>")
+c.cmd("DATA")
+c.send(with_received(5) + b".\r\n")
+t.like(c.reply(), "250", "5 Received fields with max_received_headers 5: accepted")
+c.cmd("MAIL FROM:<a@example.org>")
+c.cmd("RCPT TO:<b@example.com>")
+c.cmd("DATA")
+c.send(with_received(5, b"rEcEiVeD:\r\n\tfrom folded.example\r\n") + b".\r\n")
+t.like(c.reply(), "554 5.4.6", "a 6th (in any case, folded): 554 5.4.6")
+c.cmd("MAIL FROM:<a@example.org>")
+c.cmd("RCPT TO:<b@example.com>")
+c.cmd("DATA")
+c.send(b"Subject: quoted\r\n\r\n" + with_received(9) + b".\r\n")
+t.like(c.reply(), "250", "Received lines in the body do not count")
+c.cmd("MAIL FROM:<a@example.org>")
+c.cmd("RCPT TO:<b@example.com>")
+m = with_received(6)
+c.send(b"BDAT %d\r\n" % 100 + m[:100] + b"BDAT %d LAST\r\n" % (len(m) - 100) + m[100:])
+t.like(c.reply(), "250 2.0.0 100 octets", "BDAT: the first chunk")
+t.like(c.reply(), "554 5.4.6", "6 Received over two BDAT chunks: 554 5.4.6")
+c.close()
+t.is_(len(stored()), 2, "the two good messages stored, no other")
+t.ok(g.log().count("event=smtp_mail_loop") >= loops + 2, "the loops are logged")
+
+# ---- the HELO name in the engine's Received field ----
+clean()
+for helo, want in ((b"h\xe9llo.test", "from h\\xE9llo.test ("),
+                   ("bücher.example".encode(), "from xn--bcher-kva.example ("),
+                   (b"a(b);c", "from a\\x28b\\x29\\x3Bc (")):
+    c, _ = start(ehlo=False)
+    c.cmd(b"EHLO " + helo)
+    c.cmd("MAIL FROM:<a@example.org>")
+    c.cmd("RCPT TO:<b@example.com>")
+    c.cmd("DATA")
+    c.cmd("Subject: helo\r\n\r\nx\r\n.")
+    c.close()
+    f = stored()
+    rec = b""
+    if len(f) == 1:
+        with open(os.path.join(spool, f[0][:-4] + ".received"), "rb") as fh:
+            rec = fh.read()
+    t.ok(rec.startswith(("Received: " + want).encode()) and all(0x20 <= x < 0x7f or x in b"\r\n\t"
+                                                                  for x in rec),
+         "HELO %r: Received says %r, 7-bit printable (%r)" % (helo, want, rec[:60]))
+    clean()
+
 # ---- idle timeout ----
 c, _ = start()
 t0 = time.time()
@@ -718,9 +1025,13 @@ c.close()
 # ---- the server stops: an idle session is told ----
 c, _ = start()
 c.cmd("MAIL FROM:<a@example.org>")
+c2, _ = start()
+t.is_(c2.cmd("AUTH PLAIN"), "334 ", "a session in the middle of AUTH")
 g.proc.send_signal(15)
 t.like(c.reply(), "421 4.3.2", "SIGTERM: an idle session gets 421 4.3.2")
 t.ok(c.eof(), "and is closed")
+t.like(c2.reply(), "421 4.3.2", "so does a session waiting for its AUTH response")
 c.close()
+c2.close()
 t.is_(g.stop(), 0, "gannet stops")
 t.done()

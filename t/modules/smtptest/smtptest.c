@@ -5,13 +5,44 @@
  * only.
  *
  * Protocol "smtptest".  Config:
- *   smtptest = { dir = "/tmp/x"; <engine settings: gn_smtp_settings_read()> };
+ *   smtptest = { dir = "/tmp/x"; omit = "rcpt,data_end";
+ *                <engine settings: gn_smtp_settings_read()> };
+ * omit leaves those policy callbacks NULL (connect, helo, mail, rcpt,
+ * data_begin, data_chunk, data_end), for the tests of what the engine does
+ * without them.
  *
  * Each accepted message is written to DIR/<tx id>.eml exactly as the engine
  * handed it over (dot-unstuffed), and its envelope to DIR/<tx id>.env:
- * "from <addr or <>>", "smtputf8 0|1", "body 7bit|8bitmime", then
- * "rcpt <addr>" a line.  Chunks go to DIR/<tx id>.tmp while the message
- * arrives; reset() removes it, so an aborted transaction leaves nothing.
+ * "from <addr or <>>", "smtputf8 0|1", "body 7bit|8bitmime", "protocol P",
+ * "helo H", "auth 0|1", "mail-auth V" and "mail-xvalue V" (MAIL parameters,
+ * when given), then "rcpt <addr>" a line, with " notify=V" and " orcpt=V"
+ * when given; and the engine's Received field for it to DIR/<tx id>.received.
+ * Chunks go to DIR/<tx id>.tmp while the message arrives; reset() removes
+ * it, so an aborted transaction leaves nothing.
+ *
+ * Extensions (gannet/smtp.h), each as a module would add it:
+ *   EHLO  "AUTH PLAIN X-STEPS" through an offer() callback (over TLS also
+ *         "X-TLS", to show parameters that depend on the session);
+ *         "DSN"; "XTLSONLY" only over TLS (GN_SMTP_KEYWORD_TLS).
+ *   MAIL  AUTH=<xtext> (comes with AUTH, xtext decoded; RFC 4954 5);
+ *         XVALUE=<value> (always; a value needed; "bad" is refused by its
+ *         check with 550 5.7.9); XTLS (no value, comes with XTLSONLY).
+ *   RCPT  NOTIFY=<list> (with DSN; its check takes SUCCESS, FAILURE, DELAY,
+ *         NEVER, else 501 5.5.4 "Bad NOTIFY"); ORCPT=<xtext> (with DSN).
+ *   AUTH  a SASL-style exchange (RFC 4954) over continuation lines, lines
+ *         up to 12288 octets, at most 4 continuation lines:
+ *           AUTH PLAIN [initial-response]  "\0test\0secret" in base64
+ *                 gets 235 2.7.0 (the session is then authenticated:
+ *                 protocol ESMTPA), anything else 535 5.7.8; without an
+ *                 initial response, "334 " first; "=" is an empty one.
+ *           AUTH X-STEPS N   N challenges "334 base64(step I)", each
+ *                 answered with base64("ok"), then 235 2.7.0; with N over
+ *                 4 the engine's line limit ends it (501 5.5.4).
+ *         A "*" line cancels: 501 5.0.0 (RFC 4954 4).  Bad base64: 501
+ *         5.5.2.  AUTH when authenticated: 503 5.5.1.  cancel() logs
+ *         "event=smtptest_cancel verb=AUTH".
+ *   XRESTART  no arguments, after HELO: answers 220 2.0.0 and the session
+ *         starts over (GN_SMTP_CMD_RESTART, as XCLIENT will).
  *
  * Decisions by HELO/EHLO name (first label):
  *   "refused"      550 5.7.1 at once       "slowrefused"  550 5.7.1 after 100 ms
@@ -49,15 +80,22 @@
  *         451 4.3.0 (and nothing is kept); "Subject: hook-tempfail" gets
  *         451 4.3.9 through gn_smtp_answer_hook() with an enhanced code and
  *         text from the transaction's pool, which the engine frees when the
- *         answered transaction ends.
+ *         answered transaction ends; "Subject: slow-end" is stored and
+ *         answered after 4 s (a policy still committing when a time limit
+ *         passes).
  */
 #include <gannet/gannet.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static const char *dir = "/tmp";
+
+/* A SASL-style exchange in progress. */
+enum auth_mech { MECH_NONE = 0, MECH_PLAIN, MECH_STEPS };
 
 struct sess {
 	struct gn_smtp_session *s;
@@ -74,6 +112,10 @@ struct sess {
 	bool tempfail;
 	char head[32];
 	size_t head_len;
+	/* AUTH */
+	enum auth_mech mech;
+	unsigned steps, step;
+	struct gn_timer *end_timer;	/* "slow-end" */
 };
 
 static void drop_tmp(struct sess *ss)
@@ -123,12 +165,23 @@ static bool label_is(const char *name, const char *label)
 	return strncmp(name, label, n) == 0 && (name[n] == '.' || name[n] == '\0');
 }
 
+/* The session's state, made at its first use (connect() may be omitted). */
+static struct sess *sess_of(struct gn_smtp_session *s)
+{
+	struct sess *ss = gn_smtp_session_data(s);
+
+	if (ss == NULL) {
+		ss = gn_calloc(1, sizeof(*ss));
+		ss->s = s;
+		gn_smtp_session_set_data(s, ss);
+	}
+	return ss;
+}
+
 static void st_connect(struct gn_smtp_session *s, void *data)
 {
-	struct sess *ss = gn_calloc(1, sizeof(*ss));
 	(void)data;
-	ss->s = s;
-	gn_smtp_session_set_data(s, ss);
+	sess_of(s);
 	gn_smtp_answer(s, 220, NULL, NULL);
 }
 
@@ -157,7 +210,7 @@ static void late_check(void *data)
 
 static void st_helo(struct gn_smtp_session *s, const char *name, bool ehlo, void *data)
 {
-	struct sess *ss = gn_smtp_session_data(s);
+	struct sess *ss = sess_of(s);
 	const char *seen = gn_smtp_session_helo(s);
 	(void)data;
 
@@ -205,7 +258,7 @@ static void fill_done(void *data)
 
 static void st_mail(struct gn_smtp_session *s, const struct gn_addr *from, void *data)
 {
-	struct sess *ss = gn_smtp_session_data(s);
+	struct sess *ss = sess_of(s);
 	(void)data;
 	if (from != NULL && strcmp(from->localpart, "badsender") == 0) {
 		gn_smtp_answer(s, 550, "5.7.1", "Sender %s not welcome", from->localpart);
@@ -233,7 +286,7 @@ static void slow_done(void *data)
 
 static void st_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *data)
 {
-	struct sess *ss = gn_smtp_session_data(s);
+	struct sess *ss = sess_of(s);
 	const char *lp = gn_smtp_rcpt_addr(rcpt)->localpart;
 	(void)data;
 
@@ -253,7 +306,7 @@ static void st_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *
 
 static void st_data_begin(struct gn_smtp_session *s, void *data)
 {
-	struct sess *ss = gn_smtp_session_data(s);
+	struct sess *ss = sess_of(s);
 	struct gn_smtp_tx *tx = gn_smtp_session_tx(s);
 	(void)data;
 
@@ -280,7 +333,7 @@ static void st_data_begin(struct gn_smtp_session *s, void *data)
 
 static int st_data_chunk(struct gn_smtp_session *s, const char *buf, size_t len, void *data)
 {
-	struct sess *ss = gn_smtp_session_data(s);
+	struct sess *ss = sess_of(s);
 	(void)data;
 	if (ss->head_len < sizeof(ss->head)) {
 		size_t n = sizeof(ss->head) - ss->head_len;
@@ -288,55 +341,120 @@ static int st_data_chunk(struct gn_smtp_session *s, const char *buf, size_t len,
 		memcpy(ss->head + ss->head_len, buf, n);
 		ss->head_len += n;
 	}
+	if (ss->tmp == NULL)
+		return 0;	/* data_begin() omitted: nothing is kept */
 	return fwrite(buf, 1, len, ss->tmp) == len ? 0 : -1;
+}
+
+/* The envelope, with the parameters the extensions brought. */
+static void write_env(struct gn_smtp_session *s, struct sess *ss, const char *path)
+{
+	struct gn_smtp_tx *tx = gn_smtp_session_tx(s);
+	struct gn_pool *pool = gn_smtp_tx_pool(tx);
+	const struct gn_addr *from = gn_smtp_tx_from(tx);
+	const char *v;
+	FILE *f = fopen(path, "w");
+
+	(void)ss;
+	if (f == NULL)
+		return;
+	fprintf(f, "from %s\nsmtputf8 %d\nbody %s\nprotocol %s\nhelo %s\nauth %d\n",
+		from != NULL ? gn_addr_to_string(pool, from) : "<>",
+		gn_smtp_tx_smtputf8(tx) ? 1 : 0,
+		gn_smtp_tx_body(tx) == GN_SMTP_BODY_8BITMIME ? "8bitmime" : "7bit",
+		gn_smtp_session_protocol(s), gn_smtp_session_helo(s),
+		gn_smtp_session_is_authenticated(s) ? 1 : 0);
+	if (gn_smtp_tx_param(tx, "auth", &v) > 0)
+		fprintf(f, "mail-auth %s\n", v != NULL ? v : "(none)");
+	if (gn_smtp_tx_param(tx, "XVALUE", &v) > 0)
+		fprintf(f, "mail-xvalue %s\n", v != NULL ? v : "(none)");
+	if (gn_smtp_tx_param(tx, "XTLS", &v) > 0)
+		fprintf(f, "mail-xtls %s\n", v != NULL ? v : "(none)");
+	for (size_t i = 0; i < gn_smtp_tx_rcpt_count(tx); i++) {
+		struct gn_smtp_rcpt *r = gn_smtp_tx_rcpt(tx, i);
+		fprintf(f, "rcpt %s", gn_addr_to_string(pool, gn_smtp_rcpt_addr(r)));
+		if (gn_smtp_rcpt_param(r, "NOTIFY", &v) > 0)
+			fprintf(f, " notify=%s", v);
+		if (gn_smtp_rcpt_param(r, "orcpt", &v) > 0)
+			fprintf(f, " orcpt=%s", v);
+		fputc('\n', f);
+	}
+	fclose(f);
+}
+
+/* Stores the message: .eml (the .tmp renamed; empty when data_begin() was
+ * omitted), .env, .received. */
+static void store(struct gn_smtp_session *s, struct sess *ss)
+{
+	struct gn_smtp_tx *tx = gn_smtp_session_tx(s);
+	struct gn_pool *pool = gn_smtp_tx_pool(tx);
+	const char *id = gn_smtp_tx_id(tx);
+	char *eml = gn_pool_printf(pool, "%s/%s.eml", dir, id);
+	FILE *f;
+
+	write_env(s, ss, gn_pool_printf(pool, "%s/%s.env", dir, id));
+	f = fopen(gn_pool_printf(pool, "%s/%s.received", dir, id), "w");
+	if (f != NULL) {
+		fputs(gn_smtp_session_received(s, pool, gn_smtp_tx_rcpt_count(tx) > 0 ?
+			gn_smtp_rcpt_addr(gn_smtp_tx_rcpt(tx, 0)) : NULL), f);
+		fclose(f);
+	}
+	if (ss->tmp_path != NULL) {
+		rename(ss->tmp_path, eml);
+		gn_free(ss->tmp_path);
+		ss->tmp_path = NULL;
+	} else if ((f = fopen(eml, "w")) != NULL) {
+		fclose(f);
+	}
+}
+
+static void slow_end_done(void *data)
+{
+	struct sess *ss = data;
+	struct gn_smtp_tx *tx = gn_smtp_session_tx(ss->s);
+
+	gn_timer_free(&ss->end_timer);
+	store(ss->s, ss);
+	gn_smtp_answer(ss->s, 250, "2.0.0", "Ok: queued as %s after a while", gn_smtp_tx_id(tx));
+}
+
+static bool head_is(const struct sess *ss, const char *subject)
+{
+	size_t n = strlen(subject);
+	return ss->head_len >= n && memcmp(ss->head, subject, n) == 0;
 }
 
 static void st_data_end(struct gn_smtp_session *s, void *data)
 {
-	struct sess *ss = gn_smtp_session_data(s);
+	struct sess *ss = sess_of(s);
 	struct gn_smtp_tx *tx = gn_smtp_session_tx(s);
 	struct gn_pool *pool = gn_smtp_tx_pool(tx);
-	const struct gn_addr *from = gn_smtp_tx_from(tx);
-	char *eml, *env;
-	FILE *f;
 	(void)data;
 
-	if (ss->head_len >= 17 && memcmp(ss->head, "Subject: tempfail", 17) == 0) {
+	if (head_is(ss, "Subject: tempfail")) {
 		drop_tmp(ss);
 		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure as asked");
 		return;
 	}
-	if (ss->head_len >= 22 && memcmp(ss->head, "Subject: hook-tempfail", 22) == 0) {
+	if (head_is(ss, "Subject: hook-tempfail")) {
 		struct gn_hook_reply r = { 451, gn_pool_strdup(pool, "4.3.9"),
 			gn_pool_strdup(pool, "Try again later, says the hook"), NULL };
 		drop_tmp(ss);
 		gn_smtp_answer_hook(s, GN_HOOK_TEMPFAIL, &r);
 		return;
 	}
-	if (fclose(ss->tmp) != 0) {
+	if (ss->tmp != NULL && fclose(ss->tmp) != 0) {
 		ss->tmp = NULL;
 		drop_tmp(ss);
 		gn_smtp_answer(s, 451, "4.3.0", "Write error");
 		return;
 	}
 	ss->tmp = NULL;
-	env = gn_pool_printf(pool, "%s/%s.env", dir, gn_smtp_tx_id(tx));
-	eml = gn_pool_printf(pool, "%s/%s.eml", dir, gn_smtp_tx_id(tx));
-	f = fopen(env, "w");
-	if (f != NULL) {
-		fprintf(f, "from %s\nsmtputf8 %d\nbody %s\nprotocol %s\nhelo %s\n",
-			from != NULL ? gn_addr_to_string(pool, from) : "<>",
-			gn_smtp_tx_smtputf8(tx) ? 1 : 0,
-			gn_smtp_tx_body(tx) == GN_SMTP_BODY_8BITMIME ? "8bitmime" : "7bit",
-			gn_smtp_session_protocol(s), gn_smtp_session_helo(s));
-		for (size_t i = 0; i < gn_smtp_tx_rcpt_count(tx); i++)
-			fprintf(f, "rcpt %s\n", gn_addr_to_string(pool,
-				gn_smtp_rcpt_addr(gn_smtp_tx_rcpt(tx, i))));
-		fclose(f);
+	if (head_is(ss, "Subject: slow-end")) {
+		ss->end_timer = gn_timer_new(4000, false, slow_end_done, ss);
+		return;
 	}
-	rename(ss->tmp_path, eml);
-	gn_free(ss->tmp_path);
-	ss->tmp_path = NULL;
+	store(s, ss);
 	gn_smtp_answer(s, 250, "2.0.0", "Ok: queued as %s", gn_smtp_tx_id(tx));
 }
 
@@ -345,6 +463,7 @@ static void st_reset(struct gn_smtp_session *s, void *data)
 	struct sess *ss = gn_smtp_session_data(s);
 	(void)data;
 	if (ss != NULL) {
+		gn_timer_free(&ss->end_timer);
 		drop_tmp(ss);
 		reply_drop(ss);
 	}
@@ -359,35 +478,317 @@ static void st_disconnect(struct gn_smtp_session *s, void *data)
 	gn_timer_free(&ss->timer);
 	gn_timer_free(&ss->helo_timer);
 	gn_timer_free(&ss->fill_timer);
+	gn_timer_free(&ss->end_timer);
 	gn_free(ss->helo_name);
 	drop_tmp(ss);
 	reply_drop(ss);
 	gn_free(ss);
 }
 
-static const struct gn_smtp_policy policy = {
-	.size = sizeof(struct gn_smtp_policy),
-	.connect = st_connect,
-	.helo = st_helo,
-	.mail = st_mail,
-	.rcpt = st_rcpt,
-	.data_begin = st_data_begin,
-	.data_chunk = st_data_chunk,
-	.data_end = st_data_end,
-	.reset = st_reset,
-	.disconnect = st_disconnect,
-};
+/* ---- extensions ---- */
+
+/* RFC 4648 4 base64, strict: padding required, nothing else.  The decoded
+ * octets (gn_malloc'd, NUL-terminated, *len_r), or NULL. */
+static char *b64_decode(const char *in, size_t *len_r)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(in), o = 0;
+	char *out;
+
+	if (n % 4 != 0)
+		return NULL;
+	out = gn_malloc(n / 4 * 3 + 1);
+	for (size_t i = 0; i < n; i += 4) {
+		unsigned v = 0, pad = 0;
+		for (size_t j = 0; j < 4; j++) {
+			const char *c = in[i + j] != '\0' ? strchr(alphabet, in[i + j]) : NULL;
+			if (in[i + j] == '=' && i + 4 == n && j >= 2) {
+				pad++;
+				v <<= 6;
+				continue;
+			}
+			if (c == NULL || pad > 0) {
+				gn_free(out);
+				return NULL;
+			}
+			v = v << 6 | (unsigned)(c - alphabet);
+		}
+		out[o++] = (char)(v >> 16);
+		if (pad < 2)
+			out[o++] = (char)(v >> 8 & 0xff);
+		if (pad < 1)
+			out[o++] = (char)(v & 0xff);
+	}
+	out[o] = '\0';
+	*len_r = o;
+	return out;
+}
+
+static char *b64_encode(const char *in)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(in), o = 0;
+	char *out = gn_malloc((n + 2) / 3 * 4 + 1);
+
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned char)in[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned char)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char)in[i + 2];
+		out[o++] = alphabet[v >> 18 & 63];
+		out[o++] = alphabet[v >> 12 & 63];
+		out[o++] = i + 1 < n ? alphabet[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < n ? alphabet[v & 63] : '=';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static bool auth_offer(struct gn_smtp_session *s, struct gn_buf *params, void *data)
+{
+	(void)data;
+	gn_buf_append_str(params, "PLAIN X-STEPS");
+	if (gn_conn_is_tls(gn_smtp_session_conn(s)))
+		gn_buf_append_str(params, " X-TLS");
+	return true;
+}
+
+static void auth_done(struct gn_smtp_session *s, struct sess *ss, bool ok)
+{
+	ss->mech = MECH_NONE;
+	if (!ok) {
+		gn_smtp_answer(s, 535, "5.7.8", "Authentication credentials invalid");
+		return;
+	}
+	gn_smtp_session_set_authenticated(s, true);
+	gn_smtp_answer(s, 235, "2.7.0", "Authentication successful");
+}
+
+/* PLAIN's one response (RFC 4616): "\0test\0secret". */
+static void auth_plain(struct gn_smtp_session *s, struct sess *ss, const char *b64)
+{
+	static const char want[] = "\0test\0secret";
+	size_t len = 0;
+	char *raw = strcmp(b64, "=") == 0 ? gn_strdup("") : b64_decode(b64, &len);
+
+	if (raw == NULL) {
+		ss->mech = MECH_NONE;
+		gn_smtp_answer(s, 501, "5.5.2", "Bad base64");
+		return;
+	}
+	auth_done(s, ss, len == sizeof(want) - 1 && memcmp(raw, want, len) == 0);
+	gn_free(raw);
+}
+
+static void auth_challenge(struct gn_smtp_session *s, struct sess *ss)
+{
+	char *step = gn_strdup_printf("step %u", ++ss->step);
+	char *b64 = b64_encode(step);
+	gn_smtp_answer_more(s, 334, "%s", b64);
+	gn_free(b64);
+	gn_free(step);
+}
+
+static void auth_start(struct gn_smtp_session *s, const char *args, void *data)
+{
+	struct sess *ss = sess_of(s);
+	const char *sp = strchr(args, ' ');
+	size_t mlen = sp != NULL ? (size_t)(sp - args) : strlen(args);
+	(void)data;
+
+	if (gn_smtp_session_is_authenticated(s)) {
+		gn_smtp_answer(s, 503, "5.5.1", "Already authenticated");
+		return;
+	}
+	if (mlen == 5 && strncasecmp(args, "PLAIN", 5) == 0) {
+		ss->mech = MECH_PLAIN;
+		if (sp != NULL)
+			auth_plain(s, ss, sp + 1);
+		else
+			gn_smtp_answer_more(s, 334, "%s", "");
+		return;
+	}
+	if (mlen == 7 && strncasecmp(args, "X-STEPS", 7) == 0 && sp != NULL) {
+		ss->mech = MECH_STEPS;
+		ss->steps = (unsigned)strtoul(sp + 1, NULL, 10);
+		ss->step = 0;
+		auth_challenge(s, ss);
+		return;
+	}
+	gn_smtp_answer(s, 504, "5.5.4", "Unrecognized authentication type");
+}
+
+static void auth_line(struct gn_smtp_session *s, const char *line, void *data)
+{
+	struct sess *ss = sess_of(s);
+	size_t len = 0;
+	char *raw;
+	(void)data;
+
+	if (strcmp(line, "*") == 0) {
+		/* RFC 4954 4: the client cancels; the server says 501. */
+		ss->mech = MECH_NONE;
+		gn_smtp_answer(s, 501, "5.0.0", "Authentication cancelled");
+		return;
+	}
+	if (ss->mech == MECH_PLAIN) {
+		auth_plain(s, ss, line);
+		return;
+	}
+	raw = b64_decode(line, &len);
+	if (raw == NULL || strcmp(raw, "ok") != 0) {
+		gn_free(raw);
+		ss->mech = MECH_NONE;
+		gn_smtp_answer(s, 501, "5.5.2", "Bad response");
+		return;
+	}
+	gn_free(raw);
+	if (ss->step >= ss->steps)
+		auth_done(s, ss, true);
+	else
+		auth_challenge(s, ss);
+}
+
+static void auth_cancel(struct gn_smtp_session *s, void *data)
+{
+	struct sess *ss = gn_smtp_session_data(s);
+	(void)data;
+	gn_log(GN_LOG_INFO, "smtptest", "event=smtptest_cancel id=%s verb=AUTH step=%u",
+	       gn_conn_id(gn_smtp_session_conn(s)), ss != NULL ? ss->step : 0);
+	if (ss != NULL)
+		ss->mech = MECH_NONE;
+}
+
+static void restart_start(struct gn_smtp_session *s, const char *args, void *data)
+{
+	(void)args, (void)data;
+	gn_smtp_answer(s, 220, "2.0.0", "%s ready to start over", gn_smtp_session_hostname(s));
+}
+
+static int check_xvalue(struct gn_smtp_session *s, const char *value,
+			struct gn_hook_reply *reply, void *data)
+{
+	(void)s, (void)data;
+	if (strcmp(value, "bad") == 0) {
+		reply->code = 550;
+		reply->enhanced = "5.7.9";
+		reply->text = "XVALUE=bad is refused by its check";
+		return -1;
+	}
+	return 0;
+}
+
+/* RFC 3461 4.1: NEVER, or a list of SUCCESS, FAILURE, DELAY. */
+static int check_notify(struct gn_smtp_session *s, const char *value,
+			struct gn_hook_reply *reply, void *data)
+{
+	char *copy = gn_strdup(value), *save = NULL;
+	bool ok = true;
+	(void)s, (void)data;
+
+	if (strcasecmp(value, "NEVER") != 0) {
+		for (char *w = strtok_r(copy, ",", &save); w != NULL; w = strtok_r(NULL, ",", &save))
+			if (strcasecmp(w, "SUCCESS") != 0 && strcasecmp(w, "FAILURE") != 0 &&
+			    strcasecmp(w, "DELAY") != 0)
+				ok = false;
+	}
+	gn_free(copy);
+	if (!ok)
+		reply->text = "Bad NOTIFY";
+	return ok ? 0 : -1;
+}
+
+static int add_extensions(struct gn_smtp_server *srv, const char **error_r)
+{
+	const struct gn_smtp_keyword keywords[] = {
+		{ .size = sizeof(struct gn_smtp_keyword), .keyword = "AUTH",
+		  .offer = auth_offer },
+		{ .size = sizeof(struct gn_smtp_keyword), .keyword = "DSN" },
+		{ .size = sizeof(struct gn_smtp_keyword), .keyword = "XTLSONLY",
+		  .flags = GN_SMTP_KEYWORD_TLS },
+	};
+	const struct gn_smtp_param params[] = {
+		{ .size = sizeof(struct gn_smtp_param), .cmd = GN_SMTP_PARAM_MAIL,
+		  .keyword = "AUTH", .extension = "AUTH",
+		  .flags = GN_SMTP_PARAM_VALUE | GN_SMTP_PARAM_XTEXT },
+		{ .size = sizeof(struct gn_smtp_param), .cmd = GN_SMTP_PARAM_MAIL,
+		  .keyword = "XVALUE", .flags = GN_SMTP_PARAM_VALUE, .max_length = 20,
+		  .check = check_xvalue },
+		{ .size = sizeof(struct gn_smtp_param), .cmd = GN_SMTP_PARAM_MAIL,
+		  .keyword = "XTLS", .extension = "XTLSONLY", .flags = GN_SMTP_PARAM_NO_VALUE },
+		{ .size = sizeof(struct gn_smtp_param), .cmd = GN_SMTP_PARAM_RCPT,
+		  .keyword = "NOTIFY", .extension = "DSN", .flags = GN_SMTP_PARAM_VALUE,
+		  .check = check_notify },
+		{ .size = sizeof(struct gn_smtp_param), .cmd = GN_SMTP_PARAM_RCPT,
+		  .keyword = "ORCPT", .extension = "DSN",
+		  .flags = GN_SMTP_PARAM_VALUE | GN_SMTP_PARAM_XTEXT },
+	};
+	const struct gn_smtp_command commands[] = {
+		{ .size = sizeof(struct gn_smtp_command), .verb = "AUTH", .extension = "AUTH",
+		  .states = GN_SMTP_STATE_HELO, .flags = GN_SMTP_CMD_ARGS,
+		  .max_line_length = 12288, .max_lines = 4,
+		  .start = auth_start, .line = auth_line, .cancel = auth_cancel },
+		{ .size = sizeof(struct gn_smtp_command), .verb = "XRESTART",
+		  .states = GN_SMTP_STATE_HELO, .flags = GN_SMTP_CMD_NOARGS | GN_SMTP_CMD_RESTART,
+		  .start = restart_start },
+	};
+
+	for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++)
+		if (gn_smtp_server_add_keyword(srv, &keywords[i], error_r) < 0)
+			return -1;
+	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
+		if (gn_smtp_server_add_param(srv, &params[i], error_r) < 0)
+			return -1;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (gn_smtp_server_add_command(srv, &commands[i], error_r) < 0)
+			return -1;
+	return 0;
+}
 
 static int st_register(struct gn_module_ctx *ctx, const char **error_r)
 {
 	struct gn_config *sect = gn_module_config(ctx);
 	struct gn_smtp_settings set;
+	struct gn_smtp_policy policy = {
+		.size = sizeof(struct gn_smtp_policy),
+		.connect = st_connect,
+		.helo = st_helo,
+		.mail = st_mail,
+		.rcpt = st_rcpt,
+		.data_begin = st_data_begin,
+		.data_chunk = st_data_chunk,
+		.data_end = st_data_end,
+		.reset = st_reset,
+		.disconnect = st_disconnect,
+	};
+	struct gn_smtp_server *srv;
+	const char *omit = "";
 
 	gn_config_string(sect, "dir", "/tmp", &dir);
+	gn_config_string(sect, "omit", "", &omit);
+	if (strstr(omit, "connect") != NULL)
+		policy.connect = NULL;
+	if (strstr(omit, "helo") != NULL)
+		policy.helo = NULL;
+	if (strstr(omit, "mail") != NULL)
+		policy.mail = NULL;
+	if (strstr(omit, "rcpt") != NULL)
+		policy.rcpt = NULL;
+	if (strstr(omit, "data_begin") != NULL)
+		policy.data_begin = NULL;
+	if (strstr(omit, "data_chunk") != NULL)
+		policy.data_chunk = NULL;
+	if (strstr(omit, "data_end") != NULL)
+		policy.data_end = NULL;
 	gn_smtp_settings_init(&set);
 	gn_smtp_settings_read(sect, &set);
-	return gn_smtp_server_register(ctx, "smtptest", &set, &policy, NULL, error_r)
-		!= NULL ? 0 : -1;
+	srv = gn_smtp_server_register(ctx, "smtptest", &set, &policy, NULL, error_r);
+	if (srv == NULL)
+		return -1;
+	return add_extensions(srv, error_r);
 }
 
 GN_EXPORT const struct gn_module gannet_module_v1 = {

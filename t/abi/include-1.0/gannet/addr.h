@@ -16,7 +16,9 @@
  * gn_addr_equal().  Every gn_addr satisfies the limits of RFC 5321 4.5.3.1:
  * localpart at most 64 octets, domain at most 255, the whole address at most
  * 254 (so that "<" address ">" fits the 256 octets of a path); the localpart
- * and domain are measured in their canonical form.
+ * and domain are measured in their canonical form.  (Reverse paths parsed
+ * with GN_ADDR_PATH_LONG_LOCALPART are the exception: longer localparts,
+ * below.)
  *
  * Memory: everything returned comes from the struct gn_pool the caller passes
  * (error strings too, or they are static), and lives as long as the pool.
@@ -73,6 +75,16 @@ int gn_addr_parse(struct gn_pool *pool, const char *s, size_t len,
 #define GN_ADDR_PATH_ASCII	0x4u	/* reject non-ASCII: the client did not ask for SMTPUTF8 (RFC 6531 3.4) */
 #define GN_ADDR_PATH_NO_BRACKETS 0x8u	/* also accept a path without "<" ">" (ends at a space or the end), as
 					   some broken clients send; the address then ends at the first space */
+#define GN_ADDR_PATH_LONG_LOCALPART 0x10u /* a reverse path (MAIL FROM): the localpart may have up to
+					   GN_ADDR_LONG_LOCALPART_MAX octets and the path up to
+					   GN_ADDR_LONG_PATH_MAX, since SRS and VERP return paths are
+					   longer than RFC 5321 4.5.3.1.1 allows and 4.5.3.1 asks servers
+					   not to enforce its limits where they can avoid it */
+
+/* The limits under GN_ADDR_PATH_LONG_LOCALPART: room for an SRS or VERP
+ * localpart that holds a whole address (64 + 1 + 255) and a tag. */
+#define GN_ADDR_LONG_LOCALPART_MAX 400
+#define GN_ADDR_LONG_PATH_MAX 512
 
 /* Parses an RFC 5321 4.1.2 Reverse-path or Forward-path at the start of
  * s[0..len): "<" [ A-d-l ":" ] Mailbox ">".  A source route ("<@a,@b:x@y>")

@@ -7,7 +7,8 @@
  * with limits), the state machine, replies with enhanced status codes
  * (RFC 2034, RFC 3463), EHLO and its extensions (PIPELINING, SIZE,
  * 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, STARTTLS, CHUNKING), DATA with
- * dot-stuffing and BDAT, STARTTLS, limits and timeouts.  A module brings the
+ * dot-stuffing and BDAT, STARTTLS, limits, timeouts and time limits, mail
+ * loops (Received counting), the HTTP requests it refuses.  A module brings the
  * policy: a table of callbacks (struct gn_smtp_policy) that decide about the
  * client, the sender, each recipient and the message, and that receive the
  * message as it arrives, in chunks.
@@ -17,7 +18,28 @@
  * or later from the event loop (after a DNS lookup or a pending hook chain).
  * Until the answer comes, the engine reads no further input from the client
  * (pipelined commands wait in the input buffer, answered in order later).
- * A callback that is NULL accepts.
+ *
+ * Nothing fails open.  The two callbacks that grant something, rcpt() (a
+ * recipient) and data_end() (a 250 for a message), must be set:
+ * gn_smtp_server_register() refuses a policy without them.  The others may
+ * be NULL, and then accept, since accepting grants nothing by itself: a
+ * NULL connect() greets, helo() takes any well-formed name (RFC 5321 4.1.4
+ * forbids refusing a name that does not verify anyway), mail() takes any
+ * well-formed sender, data_begin() starts the message, data_chunk() drops
+ * the chunks (data_end() still decides), reset() and disconnect() answer
+ * nothing.
+ *
+ * Extensions: the users of the engine add what the engine does not know
+ * itself, in the register phase, after gn_smtp_server_register(): EHLO
+ * keywords (gn_smtp_server_add_keyword(), shown only when a condition
+ * holds, e.g. over TLS), MAIL and RCPT parameters (gn_smtp_server_add_param():
+ * the engine parses them by RFC 5321's rules, the policy reads them in its
+ * mail() and rcpt() with gn_smtp_tx_param() and gn_smtp_rcpt_param();
+ * parameters nobody registered are still refused with 555 5.5.4), and
+ * commands (gn_smtp_server_add_command(): AUTH for submission, later
+ * XCLIENT), which may read continuation lines from the client before they
+ * answer (AUTH's SASL exchange: RFC 4954 4).  DSN (RFC 3461) is a keyword
+ * and four parameters.
  *
  * Lifetime: a session lives from the connection's open to its close.  The
  * policy's disconnect() is the last call for a session; after it, the
@@ -26,7 +48,10 @@
  * from MAIL to the end of the message, RSET, a new EHLO, STARTTLS or the end
  * of the session; the policy's reset() is called whenever one ends without
  * data_end() having been answered (abort: a client that disconnects in the
- * middle of DATA, a message too big, bare line endings, RSET ...).
+ * middle of DATA, a message too big, bare line endings, RSET ...).  An
+ * added command's cancel() is called when the engine ends the command
+ * without its answer (the connection closed, a limit); after it, the
+ * command must not answer.
  *
  * All functions run in the worker (or single) process, from the loop; a
  * server is created in the register phase.
@@ -41,6 +66,7 @@
 #include <gannet/conn.h>
 #include <gannet/hook.h>
 #include <gannet/addr.h>
+#include <gannet/mem.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -93,6 +119,18 @@ struct gn_smtp_settings {
 	bool chunking;
 	/* Offer SMTPUTF8 (RFC 6531); default true. */
 	bool smtputf8;
+	/* Total time limits (milliseconds), so that a slow client cannot hold
+	 * a connection slot for ever by sending a byte now and then: the
+	 * whole transfer of one message (from the 354 of DATA, or the first
+	 * BDAT, to its end; default 20 min) and the whole session (default
+	 * 1 h).  Past either, 421 4.4.2 and the connection closes (logged:
+	 * event=smtp_time_limit).  A message whose end of data the policy is
+	 * deciding gets its answer first. */
+	unsigned long timeout_data_total_ms;
+	unsigned long timeout_session_ms;
+	/* Received header fields a message may carry (RFC 5321 6.3: a
+	 * threshold of at least 100); past it 554 5.4.6, a mail loop. */
+	unsigned max_received_headers;
 };
 
 /* Stages a policy answer belongs to; given to gn_smtp_answer_hook() users
@@ -105,6 +143,7 @@ enum gn_smtp_stage {
 	GN_SMTP_STAGE_RCPT,
 	GN_SMTP_STAGE_DATA_BEGIN,
 	GN_SMTP_STAGE_DATA_END,
+	GN_SMTP_STAGE_COMMAND,		/* an added command (gn_smtp_server_add_command()) */
 };
 
 /* Body types of MAIL BODY= (RFC 6152). */
@@ -113,7 +152,8 @@ enum gn_smtp_body {
 	GN_SMTP_BODY_8BITMIME = 1,
 };
 
-/* The policy.  Every member may be NULL; grows only at the end. */
+/* The policy.  rcpt and data_end are required, the others may be NULL
+ * (see the top of this file); grows only at the end. */
 struct gn_smtp_policy {
 	size_t size;			/* sizeof(struct gn_smtp_policy) */
 	/* A client connected: answer (2xx sends the greeting; 4xx/5xx are
@@ -128,7 +168,9 @@ struct gn_smtp_policy {
 	void (*mail)(struct gn_smtp_session *s, const struct gn_addr *from,
 		     void *data);
 	/* RCPT: rcpt is added to the transaction when the answer is 2xx and
-	 * dropped otherwise. */
+	 * dropped otherwise: a refused recipient is no part of the
+	 * transaction (it neither counts against max_recipients nor appears
+	 * in gn_smtp_tx_rcpt()).  Required. */
 	void (*rcpt)(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt,
 		     void *data);
 	/* DATA or the first BDAT, with at least one recipient accepted.
@@ -141,7 +183,7 @@ struct gn_smtp_policy {
 	int (*data_chunk)(struct gn_smtp_session *s, const char *buf,
 			  size_t len, void *data);
 	/* The whole message arrived, well-formed and within the limits.
-	 * Answer: 2xx only once the message is safely stored. */
+	 * Answer: 2xx only once the message is safely stored.  Required. */
 	void (*data_end)(struct gn_smtp_session *s, void *data);
 	/* The transaction ends without a data_end() (see above); the policy
 	 * drops what it prepared.  No answer. */
@@ -154,13 +196,16 @@ struct gn_smtp_policy {
 
 /* Fills *settings with the defaults (above; max_message_size 50 MiB,
  * max_recipients 100, max_line_length 512, max_commands 1000,
- * error_delay_after 10, error_delay_ms 1000, max_errors 20). */
+ * error_delay_after 10, error_delay_ms 1000, max_errors 20,
+ * timeout_data_total 20 min, timeout_session 1 h, max_received_headers
+ * 100). */
 void gn_smtp_settings_init(struct gn_smtp_settings *settings);
 /* Reads the settings from a config section, keeping *settings where a
  * setting is absent: max_message_size, max_recipients, max_line_length,
  * max_commands, max_errors, error_delay_after, error_delay,
  * timeout_initial, timeout_mail, timeout_rcpt, timeout_data_init,
- * timeout_data_block, timeout_data_term, chunking, smtputf8.  Bad values
+ * timeout_data_block, timeout_data_term, timeout_data_total,
+ * timeout_session, max_received_headers, chunking, smtputf8.  Bad values
  * are recorded as config errors (gannet/config.h).  Returns 0, or -1 when
  * some setting was invalid. */
 int gn_smtp_settings_read(struct gn_config *sect,
@@ -169,13 +214,190 @@ int gn_smtp_settings_read(struct gn_config *sect,
 /* Creates a server and registers it as the protocol handler proto_name
  * (gn_protocol_register()).  settings and policy are copied (settings'
  * hostname must stay valid); data is given to every policy call.  Returns
- * the server (it lives as long as the process), or NULL with *error_r. */
+ * the server (it lives as long as the process), or NULL with *error_r,
+ * also for a policy without rcpt or data_end (nothing fails open). */
 struct gn_smtp_server *gn_smtp_server_register(struct gn_module_ctx *ctx,
 					       const char *proto_name,
 					       const struct gn_smtp_settings *settings,
 					       const struct gn_smtp_policy *policy,
 					       void *data, const char **error_r);
 const struct gn_smtp_settings *gn_smtp_server_settings(const struct gn_smtp_server *srv);
+
+/* ---- extensions (register phase, after gn_smtp_server_register()) ----
+ *
+ * Each takes a versioned description (copied with its strings; it grows
+ * only at the end) and returns 0, or -1 with *error_r (static) when the
+ * description is invalid, a name is taken (by the engine or an earlier
+ * registration; names are case-insensitive) or a limit is reached (64
+ * keywords, 64 parameters, 64 commands a server).  A module that extends
+ * another module's server gets its struct gn_smtp_server through a service
+ * that module provides (gannet/service.h). */
+
+/* Flags of an EHLO keyword. */
+#define GN_SMTP_KEYWORD_TLS	0x1u	/* offered only over TLS (implicit or after STARTTLS) */
+
+/* An EHLO keyword (RFC 5321 4.1.1.1 ehlo-line): shown in the EHLO reply
+ * after the engine's own, in the order added. */
+struct gn_smtp_keyword {
+	size_t size;			/* sizeof(struct gn_smtp_keyword) */
+	/* ehlo-keyword: a letter or digit, then letters, digits and "-", at
+	 * most 64 octets ("AUTH", "DSN", "X-FOO"); not one of the engine's
+	 * (PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES,
+	 * STARTTLS, CHUNKING, HELP). */
+	const char *keyword;
+	/* ehlo-params as offered ("PLAIN LOGIN"), or NULL: printable ASCII
+	 * (RFC 5321 4.1.1.1: %d33-126) words separated by single spaces, at
+	 * most 400 octets. */
+	const char *params;
+	unsigned flags;			/* GN_SMTP_KEYWORD_* */
+	/* Called at each EHLO reply when not NULL (after the flags said yes):
+	 * returns false to leave the keyword out of this reply, true to offer
+	 * it; to offer other parameters than params in this session (a SASL
+	 * mechanism only over TLS), it appends them to *params (empty, limited
+	 * to 400 octets; what is not well-formed leaves the keyword out, logged).
+	 * Synchronous. */
+	bool (*offer)(struct gn_smtp_session *s, struct gn_buf *params, void *data);
+	void *data;
+};
+
+int gn_smtp_server_add_keyword(struct gn_smtp_server *srv,
+			       const struct gn_smtp_keyword *keyword,
+			       const char **error_r);
+
+/* Which command a parameter belongs to. */
+enum gn_smtp_param_cmd {
+	GN_SMTP_PARAM_MAIL = 1,
+	GN_SMTP_PARAM_RCPT = 2,
+};
+
+/* Flags of a parameter. */
+#define GN_SMTP_PARAM_VALUE	0x1u	/* needs a value ("ENVID=x"); without one: 501 5.5.4 */
+#define GN_SMTP_PARAM_NO_VALUE	0x2u	/* takes none ("SMTPUTF8"); with one: 501 5.5.4 */
+#define GN_SMTP_PARAM_XTEXT	0x4u	/* the value is xtext (RFC 3461 4): decoded by the
+					   engine; bad xtext, or a control character in the
+					   decoded value, 501 5.5.4 (DSN's ENVID, ORCPT;
+					   AUTH=, RFC 4954 5) */
+
+/* A MAIL or RCPT parameter (RFC 5321 4.1.2 esmtp-param: keyword["=" value]).
+ * The engine splits the parameters, checks their syntax (esmtp-value:
+ * %d33-60 / %d62-126, and UTF-8 after MAIL's SMTPUTF8, RFC 6531 3.3;
+ * 501 5.5.4 otherwise), refuses a repeated one (501 5.5.4) and one that
+ * nobody registered or whose extension this session was not offered (555
+ * 5.5.4, RFC 5321 4.1.1.11), keeps the value in the transaction (MAIL) or
+ * the recipient (RCPT), and then calls the policy's mail() or rcpt(), which
+ * reads it with gn_smtp_tx_param() or gn_smtp_rcpt_param(). */
+struct gn_smtp_param {
+	size_t size;			/* sizeof(struct gn_smtp_param) */
+	enum gn_smtp_param_cmd cmd;
+	/* esmtp-keyword, as for EHLO keywords; for MAIL not SIZE, BODY or
+	 * SMTPUTF8 (the engine's). */
+	const char *keyword;
+	/* The EHLO keyword (gn_smtp_server_add_keyword()) this parameter
+	 * comes with: the parameter exists in a session only when that
+	 * keyword was offered in its EHLO reply.  NULL: in every EHLO
+	 * session. */
+	const char *extension;
+	unsigned flags;			/* GN_SMTP_PARAM_* */
+	/* The longest value as sent, in octets (past it 501 5.5.4); 0: 500.
+	 * The command line's length bounds it too. */
+	size_t max_length;
+	/* When not NULL, checks the value (decoded; NULL when given without
+	 * one) while the command is parsed, before the policy's mail() or
+	 * rcpt(): returns 0 to take it, or -1 to refuse the command with
+	 * *reply (code 4xx or 5xx, else 501; enhanced code and text may be
+	 * NULL; strings static or living until the session's next command).
+	 * Synchronous. */
+	int (*check)(struct gn_smtp_session *s, const char *value,
+		     struct gn_hook_reply *reply, void *data);
+	void *data;
+};
+
+int gn_smtp_server_add_param(struct gn_smtp_server *srv,
+			     const struct gn_smtp_param *param,
+			     const char **error_r);
+
+/* States an added command is valid in; in others the engine answers 503
+ * 5.5.1.  Never during DATA, a BDAT transfer or a TLS handshake. */
+#define GN_SMTP_STATE_INIT	0x1u	/* greeted, before HELO/EHLO */
+#define GN_SMTP_STATE_HELO	0x2u	/* after HELO/EHLO, outside a transaction */
+#define GN_SMTP_STATE_MAIL	0x4u	/* in a transaction, before its data (after
+					   MAIL and RCPT) */
+
+/* Flags of an added command. */
+#define GN_SMTP_CMD_NOARGS	0x1u	/* takes no arguments: else 501 5.5.4 */
+#define GN_SMTP_CMD_ARGS	0x2u	/* needs arguments: else 501 5.5.4 */
+/* A 2xx answer starts the session over, as STARTTLS does (RFC 3207 4.2):
+ * the transaction ends, HELO/EHLO and authentication are forgotten
+ * (XCLIENT). */
+#define GN_SMTP_CMD_RESTART	0x4u
+
+/* A command the engine does not know itself (AUTH, XCLIENT ...).
+ *
+ * The engine reads the command line (up to max_line_length), checks the
+ * state, the flags and that the extension was offered (502 5.5.1
+ * otherwise: not implemented here), then calls start() with the arguments.
+ * The command is then pending, like a policy call: it ends with
+ * gn_smtp_answer() or gn_smtp_answer_hook() (a 2xx answer keeps its code:
+ * "235 2.7.0" for AUTH), or asks for one more line from the client with
+ * gn_smtp_answer_more() (a 3xx reply, "334 <base64>" for AUTH): the next
+ * line the client sends, whatever it says, goes to line() (without its
+ * CRLF), and the command is pending again.  So a SASL exchange is:
+ *
+ *   start("PLAIN")        -> gn_smtp_answer_more(s, 334, "")
+ *   line("AGEAcA==")      -> gn_smtp_answer(s, 235, "2.7.0", "OK")
+ *   line("*")             -> gn_smtp_answer(s, 501, "5.0.0", "Cancelled")
+ *                            (RFC 4954 4: the client's cancel)
+ *
+ * On the core's SASL server (gannet/sasl.h) that is: the AUTH keyword's
+ * offer() gives gn_sasl_mechanisms(); start() gn_sasl_start64() with the
+ * initial response, line() gn_sasl_step64() (which takes "*" too); while
+ * they return GN_SASL_CONTINUE, gn_smtp_answer_more(s, 334, "%s",
+ * gn_sasl_challenge64()); GN_SASL_OK is 235 2.7.0 and
+ * gn_smtp_session_set_authenticated(); GN_SASL_FAIL the code of
+ * gn_sasl_failure_smtp(); cancel() gn_sasl_cancel().  max_line_length
+ * 12288 holds the 8192 octets sasl_max_response allows, in base64.
+ *
+ * Limits, the engine's: each line (the command's and every continuation
+ * line) at most max_line_length octets with CRLF (past it 500 5.5.2), at
+ * most max_lines continuation lines (asking for more answers the client 501
+ * 5.5.4 and ends the command), the idle timeout of the state the command
+ * was given in while the engine waits for a line, and the session's time
+ * limit.  A line with NUL or a bare CR: 500 5.5.2.  When the engine ends the
+ * command itself (these limits, the connection closing, the server
+ * stopping), it calls cancel(), and the command must not answer after it.
+ */
+struct gn_smtp_command {
+	size_t size;			/* sizeof(struct gn_smtp_command) */
+	/* The verb: letters, digits and "-", at most 32 octets, not one of
+	 * the engine's (HELO, EHLO, MAIL, RCPT, DATA, BDAT, RSET, NOOP,
+	 * QUIT, HELP, VRFY, EXPN, STARTTLS) nor an HTTP method. */
+	const char *verb;
+	/* The EHLO keyword the command comes with (as for parameters), or
+	 * NULL: always there. */
+	const char *extension;
+	unsigned states;		/* GN_SMTP_STATE_* bits; 0: none, invalid */
+	unsigned flags;			/* GN_SMTP_CMD_* */
+	/* The longest line with CRLF: 0 is the server's max_line_length;
+	 * at most 32768.  RFC 4954 4: AUTH takes 12288. */
+	size_t max_line_length;
+	/* Continuation lines a command may read; 0: 16. */
+	unsigned max_lines;
+	/* The command line's arguments (after the verb and its spaces; ""
+	 * when none; valid during the call).  Answer. */
+	void (*start)(struct gn_smtp_session *s, const char *args, void *data);
+	/* A continuation line, NUL-terminated, without its line ending
+	 * (valid during the call).  Answer.  Required when the command uses
+	 * gn_smtp_answer_more(). */
+	void (*line)(struct gn_smtp_session *s, const char *line, void *data);
+	/* The engine ended the command without its answer.  No answer.  May
+	 * be NULL. */
+	void (*cancel)(struct gn_smtp_session *s, void *data);
+	void *data;
+};
+
+int gn_smtp_server_add_command(struct gn_smtp_server *srv,
+			       const struct gn_smtp_command *command,
+			       const char **error_r);
 
 /* ---- answers ---- */
 
@@ -184,9 +406,18 @@ const struct gn_smtp_settings *gn_smtp_server_settings(const struct gn_smtp_serv
  * the connection.  enhanced ("5.1.1") may be NULL: the engine picks one
  * that fits the stage.  Text may hold several lines separated by "\n"
  * (a multi-line reply).  Calling it with no call pending is a bug that is
- * logged and ignored. */
+ * logged and ignored.  For the policy's calls every 2xx is sent as 250
+ * (221 and 220 have their own meanings); an added command's 2xx keeps its
+ * code. */
 void gn_smtp_answer(struct gn_smtp_session *s, int code, const char *enhanced,
 		    const char *fmt, ...) GN_PRINTF(4, 5);
+/* For an added command only (GN_SMTP_STAGE_COMMAND): sends a 3xx reply
+ * (code 300-399; one line, no enhanced code, the text as given, "" too:
+ * "334 " is AUTH's empty challenge; at most 12288 octets) and passes the
+ * client's next line to the command's line().  Anything else is a bug,
+ * logged, and the command ends with 451 4.3.0. */
+void gn_smtp_answer_more(struct gn_smtp_session *s, int code, const char *fmt, ...)
+	GN_PRINTF(3, 4);
 /* The same from a hook chain's result (gannet/hook.h): CONTINUE and
  * ACCEPT accept; REJECT refuses permanently (the reply's code when it is a
  * 5xx, else 550 or 554), TEMPFAIL temporarily (its 4xx, else 451 4.3.0),
@@ -205,9 +436,29 @@ void *gn_smtp_session_data(const struct gn_smtp_session *s);
 const char *gn_smtp_session_helo(const struct gn_smtp_session *s);
 bool gn_smtp_session_is_ehlo(const struct gn_smtp_session *s);
 /* The "with" keyword for a Received header (RFC 3848, RFC 6531 3.7.3):
- * "SMTP", "ESMTP", "ESMTPS", "UTF8SMTP", "UTF8SMTPS" (plus "A" variants
- * are for submission, later). */
+ * "SMTP", "ESMTP", "ESMTPS", "UTF8SMTP", "UTF8SMTPS", and "ESMTPA",
+ * "ESMTPSA", "UTF8SMTPA", "UTF8SMTPSA" once the session is authenticated
+ * (gn_smtp_session_set_authenticated()). */
 const char *gn_smtp_session_protocol(const struct gn_smtp_session *s);
+/* Marks the session authenticated (an added AUTH command that succeeded)
+ * or not.  STARTTLS and a GN_SMTP_CMD_RESTART command clear it. */
+void gn_smtp_session_set_authenticated(struct gn_smtp_session *s, bool authenticated);
+bool gn_smtp_session_is_authenticated(const struct gn_smtp_session *s);
+/* A Received header field for the current transaction (RFC 5321 4.4),
+ * from pool, CRLF-terminated and folded:
+ *
+ *   Received: from HELO ([IP]) by HOSTNAME (Gannet)
+ *           with PROTOCOL (using TLS1.3 with cipher ...) id TXID
+ *           for <RCPT>; DATE
+ *
+ * The "using" comment only over TLS (RFC 8314 4.3); "for" only when rcpt
+ * is not NULL; DATE is now (RFC 5322 3.3, UTC).  The HELO name is the
+ * client's, made safe for a header: a name in Unicode that is a valid
+ * domain is written in A-labels, and any other octet outside printable
+ * ASCII, and "(", ")", ";", "\", is written "\xHH".  NULL outside a
+ * transaction. */
+char *gn_smtp_session_received(struct gn_smtp_session *s, struct gn_pool *pool,
+			       const struct gn_addr *rcpt);
 /* The server's host name (settings or gn_config_hostname()). */
 const char *gn_smtp_session_hostname(const struct gn_smtp_session *s);
 enum gn_smtp_stage gn_smtp_session_stage(const struct gn_smtp_session *s);
@@ -232,6 +483,12 @@ unsigned long long gn_smtp_tx_size(const struct gn_smtp_tx *tx);
 /* Accepted recipients, in order. */
 size_t gn_smtp_tx_rcpt_count(const struct gn_smtp_tx *tx);
 struct gn_smtp_rcpt *gn_smtp_tx_rcpt(struct gn_smtp_tx *tx, size_t i);
+/* A MAIL parameter added with gn_smtp_server_add_param() (keyword in any
+ * case): 1 when the client gave it, with *value_r (may be NULL) its value
+ * (xtext decoded) or NULL when it had none; 0 when it did not.  The value
+ * lives as long as the transaction. */
+int gn_smtp_tx_param(const struct gn_smtp_tx *tx, const char *keyword,
+		     const char **value_r);
 
 /* ---- recipients ---- */
 
@@ -239,6 +496,9 @@ const struct gn_addr *gn_smtp_rcpt_addr(const struct gn_smtp_rcpt *rcpt);
 /* The policy's data for the recipient (from the tx pool, say). */
 void gn_smtp_rcpt_set_data(struct gn_smtp_rcpt *rcpt, void *data);
 void *gn_smtp_rcpt_data(const struct gn_smtp_rcpt *rcpt);
+/* A RCPT parameter, as gn_smtp_tx_param(). */
+int gn_smtp_rcpt_param(const struct gn_smtp_rcpt *rcpt, const char *keyword,
+		       const char **value_r);
 
 #ifdef __cplusplus
 }
