@@ -87,7 +87,7 @@ void smtp_policy_call(struct gn_smtp_session *s, enum gn_smtp_stage stage)
 
 /* ---- what an answer says ---- */
 
-static bool enh_valid(const char *e, int code)
+bool smtp_enh_valid(const char *e, int code)
 {
 	/* RFC 3463 2: class "." subject "." detail, 1-3 digits each; the
 	 * class agrees with the reply code's first digit. */
@@ -368,7 +368,7 @@ static void answer(struct gn_smtp_session *s, int code, const char *enh_in,
 		enh = NULL;		/* the policy's text was for another code */
 		text = NULL;
 	}
-	if (!enh_valid(enh, code) || (ok && stage != GN_SMTP_STAGE_COMMAND))
+	if (!smtp_enh_valid(enh, code) || (ok && stage != GN_SMTP_STAGE_COMMAND))
 		enh = default_enh(stage, code);
 	if (text == NULL || *text == '\0')
 		text = default_text(stage, code);

@@ -141,7 +141,9 @@ static bool value_valid(const char *v, bool utf8)
 }
 
 /* RFC 3461 4: xtext, "+" and two hex digits for an octet.  The decoded
- * value from pool, or NULL when it is no xtext (or would hold a NUL). */
+ * value from pool, or NULL when it is no xtext or would hold a control
+ * character (none of the values carried so, addresses and ids, has one;
+ * a policy should not meet one in a value it logs). */
 static char *xtext_decode(struct gn_pool *pool, const char *v)
 {
 	size_t len = strlen(v), n = 0;
@@ -155,7 +157,7 @@ static char *xtext_decode(struct gn_pool *pool, const char *v)
 		if (i + 2 >= len || hex_digit(v[i + 1]) < 0 || hex_digit(v[i + 2]) < 0)
 			return NULL;
 		out[n] = (char)(hex_digit(v[i + 1]) * 16 + hex_digit(v[i + 2]));
-		if (out[n] == '\0')
+		if ((unsigned char)out[n] < 0x20 || out[n] == 0x7f)
 			return NULL;
 		n++;
 		i += 2;
@@ -261,9 +263,12 @@ static int param_added(struct gn_smtp_session *s, struct gn_pool *pool,
 	}
 	memset(&rp, 0, sizeof(rp));
 	if (def->check != NULL && def->check(s, value, &rp, def->data) < 0) {
+		/* The check's reply, made to fit (found by t/fuzz/fuzz_smtp: an
+		 * enhanced code of another class went out as given). */
 		int code = rp.code >= 400 && rp.code <= 599 && rp.code != 421 ? rp.code : 501;
-		smtp_reply(s, code, rp.enhanced != NULL ? rp.enhanced : (code < 500 ? "4.5.4" :
-			   "5.5.4"), "%s", rp.text != NULL ? rp.text : "Bad parameter value");
+		const char *enh = smtp_enh_valid(rp.enhanced, code) ? rp.enhanced :
+				  code < 500 ? "4.5.4" : "5.5.4";
+		smtp_reply(s, code, enh, "%s", rp.text != NULL ? rp.text : "Bad parameter value");
 		return -1;
 	}
 	vals[*n_vals].keyword = def->keyword;

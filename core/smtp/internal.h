@@ -238,6 +238,7 @@ void smtp_time_limit(struct gn_smtp_session *s, enum smtp_limit which);
 
 /* answer.c */
 void smtp_policy_call(struct gn_smtp_session *s, enum gn_smtp_stage stage);
+bool smtp_enh_valid(const char *e, int code);
 
 /* command.c */
 bool smtp_line_input(struct gn_smtp_session *s, const char *p, size_t n);

@@ -840,12 +840,15 @@ static bool p_offer(struct gn_smtp_session *s, struct gn_buf *params, void *data
 static int p_check(struct gn_smtp_session *s, const char *value,
 		   struct gn_hook_reply *reply, void *data)
 {
-	(void)s, (void)data;
+	(void)s;
 	if (pol.disconnected)
 		fail("parameter check after disconnect");
-	if (value != NULL && (strchr(value, '=') != NULL || strchr(value, '\r') != NULL ||
-			      strchr(value, ' ') != NULL))
-		fail("parameter value \"%s\" is no esmtp-value", value);
+	/* An xtext value (data set) is decoded: any octet but controls. */
+	for (const char *p = value; p != NULL && *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c < 0x20 || c == 0x7f || (data == NULL && (c == '=' || c == ' ')))
+			fail("parameter value \"%s\" is no esmtp-value", value);
+	}
 	if (pick(4) != 0)
 		return 0;
 	reply->code = codes[pick(sizeof(codes) / sizeof(codes[0]))];
@@ -904,7 +907,8 @@ static int add_extensions(struct gn_smtp_server *srv, const char **error_r)
 	const struct gn_smtp_param params[] = {
 		{ .size = sizeof(struct gn_smtp_param), .cmd = GN_SMTP_PARAM_MAIL,
 		  .keyword = "AUTH", .extension = "AUTH",
-		  .flags = GN_SMTP_PARAM_VALUE | GN_SMTP_PARAM_XTEXT, .check = p_check },
+		  .flags = GN_SMTP_PARAM_VALUE | GN_SMTP_PARAM_XTEXT, .check = p_check,
+		  .data = &with_line },
 		{ .size = sizeof(struct gn_smtp_param), .cmd = GN_SMTP_PARAM_MAIL,
 		  .keyword = "XV", .max_length = 8, .check = p_check },
 		{ .size = sizeof(struct gn_smtp_param), .cmd = GN_SMTP_PARAM_MAIL,

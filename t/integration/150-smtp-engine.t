@@ -786,6 +786,9 @@ c.close()
 c, _ = start()
 t.is_(c.cmd("MAIL FROM:<a@example.org> XVALUE=bad"), "550 5.7.9 XVALUE=bad is refused by "
       "its check", "a parameter's check refuses: its reply")
+t.is_(c.cmd("MAIL FROM:<a@example.org> XVALUE=badenh"), "550 5.5.4 XVALUE=badenh is refused "
+      "with a bad enhanced code", "a check's enhanced code of the wrong class is replaced "
+      "(found by t/fuzz/fuzz_smtp)")
 t.like(c.cmd("MAIL FROM:<a@example.org> XVALUE"), "501 5.5.4", "a value needed: 501 5.5.4")
 t.like(c.cmd("MAIL FROM:<a@example.org> XVALUE=a XVALUE=b"), "501 5.5.4",
        "a repeated parameter: 501 5.5.4")
@@ -794,6 +797,8 @@ t.like(c.cmd("MAIL FROM:<a@example.org> XVALUE=" + "v" * 21), "501 5.5.4",
 c.close()
 c, _ = start()
 t.like(c.cmd("MAIL FROM:<a@example.org> AUTH=a+zz"), "501 5.5.4", "bad xtext: 501 5.5.4")
+t.like(c.cmd("MAIL FROM:<a@example.org> AUTH=a+0Db"), "501 5.5.4",
+       "xtext that decodes to a control character: 501 5.5.4")
 t.like(c.cmd("MAIL FROM:<a@example.org> XVALUE=a=b"), "501 5.5.4",
        "\"=\" in a value (no esmtp-value): 501 5.5.4")
 t.like(c.cmd("MAIL FROM:<a@example.org> -X=1"), "501 5.5.4",

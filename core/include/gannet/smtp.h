@@ -272,7 +272,8 @@ enum gn_smtp_param_cmd {
 #define GN_SMTP_PARAM_VALUE	0x1u	/* needs a value ("ENVID=x"); without one: 501 5.5.4 */
 #define GN_SMTP_PARAM_NO_VALUE	0x2u	/* takes none ("SMTPUTF8"); with one: 501 5.5.4 */
 #define GN_SMTP_PARAM_XTEXT	0x4u	/* the value is xtext (RFC 3461 4): decoded by the
-					   engine, bad xtext 501 5.5.4 (DSN's ENVID, ORCPT;
+					   engine; bad xtext, or a control character in the
+					   decoded value, 501 5.5.4 (DSN's ENVID, ORCPT;
 					   AUTH=, RFC 4954 5) */
 
 /* A MAIL or RCPT parameter (RFC 5321 4.1.2 esmtp-param: keyword["=" value]).

@@ -26,7 +26,8 @@
  *         "DSN"; "XTLSONLY" only over TLS (GN_SMTP_KEYWORD_TLS).
  *   MAIL  AUTH=<xtext> (comes with AUTH, xtext decoded; RFC 4954 5);
  *         XVALUE=<value> (always; a value needed; "bad" is refused by its
- *         check with 550 5.7.9); XTLS (no value, comes with XTLSONLY).
+ *         check with 550 5.7.9, "badenh" with 550 and the enhanced code
+ *         4.7.1, of the wrong class); XTLS (no value, comes with XTLSONLY).
  *   RCPT  NOTIFY=<list> (with DSN; its check takes SUCCESS, FAILURE, DELAY,
  *         NEVER, else 501 5.5.4 "Bad NOTIFY"); ORCPT=<xtext> (with DSN).
  *   AUTH  a SASL-style exchange (RFC 4954) over continuation lines, lines
@@ -676,6 +677,13 @@ static int check_xvalue(struct gn_smtp_session *s, const char *value,
 		reply->code = 550;
 		reply->enhanced = "5.7.9";
 		reply->text = "XVALUE=bad is refused by its check";
+		return -1;
+	}
+	if (strcmp(value, "badenh") == 0) {
+		/* An enhanced code of the wrong class. */
+		reply->code = 550;
+		reply->enhanced = "4.7.1";
+		reply->text = "XVALUE=badenh is refused with a bad enhanced code";
 		return -1;
 	}
 	return 0;
