@@ -288,6 +288,10 @@ static int write_config(const char *dir, const struct runas *r, struct gn_buf *s
 		first = false;
 	}
 	gn_buf_append_str(c, " ]; };\n");
+	/* RFC 5321 4.5.1: postmaster's mail must be accepted; here it is the
+	 * one account's. */
+	if (module_installed("smtp"))
+		gn_buf_append_str(c, "smtp = { postmaster = \"gannet\"; };\n");
 	first = true;
 	for (size_t i = 0; i < sizeof(local_listeners) / sizeof(local_listeners[0]); i++) {
 		if (!listener_wanted(local_listeners[i].module))

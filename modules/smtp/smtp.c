@@ -11,7 +11,20 @@
  *               550 5.7.1: no relaying, ever.  Then the recipient is added
  *               to the delivery with its stored prefix (below) and checked
  *               at once (gn_delivery_check(): aliases, unknown addresses
- *               550 5.1.1, quota ...); its result is the RCPT reply.
+ *               550 5.1.1, quota ...); its result is the RCPT reply.  A
+ *               recipient refused here leaves the transaction: the
+ *               delivery keeps its failed entry (it has no way to drop
+ *               one), but this module remembers which entries were
+ *               accepted and looks at no other, so a refused recipient
+ *               counts against no limit and is never reported again after
+ *               DATA (no backscatter to a sender already told no).
+ *   Postmaster  RFC 5321 4.5.1: mail to the bare <Postmaster> and to
+ *               postmaster@ every hosted domain MUST be accepted.  With
+ *               the setting postmaster (an account name) it is: the bare
+ *               form and a postmaster@ address that resolves to nothing
+ *               go to that account (gn_delivery_add_account()); an
+ *               address or alias added by hand for postmaster@domain
+ *               still wins.
  *   DATA/BDAT   the message streams into the delivery chunk by chunk.
  *   end of data gn_delivery_run(): 250 only after the commit, when at least
  *               one recipient got the message.  Recipients that fail at
@@ -27,17 +40,21 @@
  *
  *   Return-Path: <sender>
  *   Delivered-To: recipient
- *   Received: from HELO ([IP]) by HOSTNAME (Gannet) with ESMTPS
- *           (using TLS1.3 with cipher AES-256-GCM) id TXID for <recipient>;
- *           DATE
+ *   Received: ... (gn_smtp_session_received(): the HELO name escaped)
  *
  * The Received date is the time of the RCPT command (the prefix is fixed
  * when the recipient is added, so the check can run at RCPT time).
+ *
+ * Why the postmaster setting is here and not in the core: the rule is a
+ * rule of receiving mail over SMTP (RFC 5321 4.5.1), and this module is the
+ * one that receives; submission only sends for logged-in users.  Should
+ * another receiver need it (LMTP, the queue's DSNs), it moves to the
+ * core's config then.
  */
 #include <gannet/gannet.h>
 
 #include <string.h>
-#include <time.h>
+#include <strings.h>
 
 #define AREA "smtp"
 
@@ -45,77 +62,38 @@ struct mx_session {
 	struct gn_smtp_session *s;
 	struct gn_delivery *d;
 	struct gn_pool *pool;		/* per transaction: cleared with it */
+	/* Which entries of the delivery were accepted at RCPT (the others are
+	 * refused recipients, no part of the transaction). */
+	unsigned char *accepted;
+	size_t n_accepted;
 	/* The recipient being checked. */
 	int pending_index;
+	const struct gn_addr *pending_addr;
+	bool pending_postmaster;	/* postmaster@ a hosted domain: fall back */
 	bool checking;
 	bool running;
 };
 
 static struct gn_smtp_settings settings;
+/* The account that gets postmaster's mail (smtp.postmaster), or NULL. */
+static const char *postmaster_account;
 
 /* ---- the stored prefix ---- */
-
-/* RFC 5322 3.3 date-time in UTC ("Mon, 02 Jan 2026 15:04:05 +0000"),
- * independent of the locale. */
-static char *rfc5322_date(struct gn_pool *pool, time_t now)
-{
-	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	struct tm tm;
-
-	gmtime_r(&now, &tm);
-	return gn_pool_printf(pool, "%s, %02d %s %04d %02d:%02d:%02d +0000",
-			      days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-			      tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
-/* A HELO name as it may appear in a header: printable, no parentheses
- * that would end the comment-less "from" clause early. */
-static const char *safe_word(struct gn_pool *pool, const char *s)
-{
-	char *out = gn_pool_strdup(pool, s != NULL ? s : "unknown");
-	for (char *p = out; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c < 0x21 || c == 0x7f || c == '(' || c == ')' || c == ';' || c == '\\')
-			*p = '_';
-	}
-	return out;
-}
 
 static char *make_prefix(struct mx_session *mx, const struct gn_addr *rcpt,
 			 size_t *len_r)
 {
 	struct gn_smtp_session *s = mx->s;
-	struct gn_conn *conn = gn_smtp_session_conn(s);
 	struct gn_smtp_tx *tx = gn_smtp_session_tx(s);
 	const struct gn_addr *from = gn_smtp_tx_from(tx);
 	struct gn_pool *pool = mx->pool;
-	const char *ip = gn_conn_remote_ip(conn);
-	const char *rcpt_s = gn_addr_to_string(pool, rcpt);
-	char *tls = NULL, *p;
+	char *p;
 
-	if (gn_conn_is_tls(conn)) {
-		const char *v = gn_conn_tls_version(conn), *c = gn_conn_tls_cipher(conn);
-		/* RFC 8314 4.3 asks for the TLS details in Received; in the
-		 * comment form Postfix made familiar. */
-		tls = gn_pool_printf(pool, "\r\n\t(using %s with cipher %s)",
-				     v != NULL ? v : "TLS", c != NULL ? c : "unknown");
-	}
 	/* RFC 5321 4.4: Return-Path at final delivery, then the trace. */
-	p = gn_pool_printf(pool,
-			   "Return-Path: <%s>\r\n"
-			   "Delivered-To: %s\r\n"
-			   "Received: from %s (%s%s]) by %s (Gannet)\r\n"
-			   "\twith %s%s id %s\r\n"
-			   "\tfor <%s>; %s\r\n",
+	p = gn_pool_printf(pool, "Return-Path: <%s>\r\nDelivered-To: %s\r\n%s",
 			   from != NULL ? gn_addr_to_string(pool, from) : "",
-			   rcpt_s,
-			   safe_word(pool, gn_smtp_session_helo(s)),
-			   strchr(ip, ':') != NULL ? "[IPv6:" : "[", ip,
-			   gn_smtp_session_hostname(s),
-			   gn_smtp_session_protocol(s), tls != NULL ? tls : "",
-			   gn_smtp_tx_id(tx), rcpt_s, rfc5322_date(pool, time(NULL)));
+			   gn_addr_to_string(pool, rcpt),
+			   gn_smtp_session_received(s, pool, rcpt));
 	*len_r = strlen(p);
 	return p;
 }
@@ -127,7 +105,28 @@ static void mx_tx_end(struct mx_session *mx)
 	gn_delivery_free(&mx->d);	/* cancels a pending check or run */
 	mx->checking = false;
 	mx->running = false;
+	gn_free(mx->accepted);
+	mx->accepted = NULL;
+	mx->n_accepted = 0;
+	mx->pending_addr = NULL;
 	gn_pool_clear(mx->pool);
+}
+
+/* Remembers that delivery entry i was accepted at RCPT. */
+static void mark_accepted(struct mx_session *mx, size_t i)
+{
+	if (i >= mx->n_accepted) {
+		size_t n = i + 16;
+		mx->accepted = gn_realloc(mx->accepted, n);
+		memset(mx->accepted + mx->n_accepted, 0, n - mx->n_accepted);
+		mx->n_accepted = n;
+	}
+	mx->accepted[i] = 1;
+}
+
+static bool was_accepted(const struct mx_session *mx, size_t i)
+{
+	return i < mx->n_accepted && mx->accepted[i];
 }
 
 static void mx_connect(struct gn_smtp_session *s, void *data)
@@ -149,7 +148,11 @@ static void mx_mail(struct gn_smtp_session *s, const struct gn_addr *from, void 
 	mx_tx_end(mx);
 	gn_delivery_limits_init(&limits);
 	limits.max_size = settings.max_message_size;
-	limits.max_recipients = settings.max_recipients;
+	/* The engine holds accepted recipients to max_recipients; the
+	 * delivery also keeps the entries of refused ones (each an error
+	 * reply, so at most max_errors of them) and of postmaster's
+	 * fallbacks (one per accepted recipient at most). */
+	limits.max_recipients = 2 * settings.max_recipients + settings.max_errors;
 	mx->d = gn_delivery_new("smtp", &limits);
 	gn_delivery_set_sender(mx->d, from);
 	gn_smtp_answer(s, 250, NULL, NULL);
@@ -178,11 +181,64 @@ static void answer_result(struct gn_smtp_session *s, const struct gn_delivery_re
 	}
 }
 
+static void route_postmaster(struct mx_session *mx, const struct gn_addr *addr);
+
 static void rcpt_checked(struct gn_delivery *d, void *data)
 {
 	struct mx_session *mx = data;
+	const struct gn_delivery_result *r = gn_delivery_result(d, (size_t)mx->pending_index);
+
 	mx->checking = false;
-	answer_result(mx->s, gn_delivery_result(d, (size_t)mx->pending_index));
+	if (mx->pending_postmaster && r != NULL && r->status == GN_DELIVERY_REJECTED &&
+	    r->enhanced != NULL && strcmp(r->enhanced, "5.1.1") == 0) {
+		/* RFC 5321 4.5.1: postmaster@ a hosted domain that nobody
+		 * added by hand. */
+		mx->pending_postmaster = false;
+		route_postmaster(mx, mx->pending_addr);
+		return;
+	}
+	if (r != NULL && r->status == GN_DELIVERY_ACCEPTED)
+		mark_accepted(mx, (size_t)mx->pending_index);
+	answer_result(mx->s, r);
+}
+
+static void check_pending(struct mx_session *mx)
+{
+	mx->checking = true;
+	if (gn_delivery_check(mx->d, rcpt_checked, mx) < 0) {
+		mx->checking = false;
+		gn_smtp_answer(mx->s, 451, "4.3.0", "Temporary failure, please try again later");
+	}
+}
+
+/* Postmaster's mail goes to the configured account; addr is what the
+ * client wrote (postmaster@hostname for the bare form). */
+static void route_postmaster(struct mx_session *mx, const struct gn_addr *addr)
+{
+	struct gn_store_account *acct = NULL;
+	const char *err = NULL;
+	char *prefix;
+	size_t plen;
+	int r = gn_store_account_find(mx->pool, postmaster_account, &acct, &err);
+
+	if (r <= 0) {
+		gn_log(GN_LOG_WARN, AREA, "event=postmaster_unavailable id=%s account=%s "
+		       "error=%s", gn_conn_id(gn_smtp_session_conn(mx->s)),
+		       gn_log_quote(0, postmaster_account),
+		       gn_log_quote(1, r < 0 && err != NULL ? err : "no such account"));
+		/* RFC 3463 4.3.5: the system is not configured right; the
+		 * sender retries, the administrator sees the log. */
+		gn_smtp_answer(mx->s, 451, r < 0 ? "4.3.0" : "4.3.5",
+			       "Temporary failure, please try again later");
+		return;
+	}
+	prefix = make_prefix(mx, addr, &plen);
+	mx->pending_index = gn_delivery_add_account(mx->d, gn_store_account_id(acct), prefix, plen);
+	if (mx->pending_index < 0) {
+		gn_smtp_answer(mx->s, 451, "4.3.0", "Temporary failure, please try again later");
+		return;
+	}
+	check_pending(mx);
 }
 
 static void mx_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *data)
@@ -201,11 +257,16 @@ static void mx_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *
 		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
 		return;
 	}
+	mx->pending_postmaster = false;
 	if (addr->domain[0] == '\0') {
 		/* RFC 5321 4.5.1: the bare <Postmaster> is this host's. */
 		if (gn_addr_from_parts(mx->pool, "postmaster", gn_smtp_session_hostname(s),
 				       &pm, &err) < 0) {
 			gn_smtp_answer(s, 550, "5.1.1", "No postmaster here");
+			return;
+		}
+		if (postmaster_account != NULL) {
+			route_postmaster(mx, pm);
 			return;
 		}
 		addr = pm;
@@ -233,11 +294,11 @@ static void mx_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *
 		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
 		return;
 	}
-	mx->checking = true;
-	if (gn_delivery_check(mx->d, rcpt_checked, mx) < 0) {
-		mx->checking = false;
-		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
-	}
+	/* RFC 5321 4.5.1: the localpart "postmaster" in any case. */
+	mx->pending_addr = addr;
+	mx->pending_postmaster = postmaster_account != NULL &&
+				 strcasecmp(addr->localpart, "postmaster") == 0;
+	check_pending(mx);
 }
 
 static int mx_data_chunk(struct gn_smtp_session *s, const char *buf, size_t len, void *data)
@@ -262,7 +323,7 @@ static void run_done(struct gn_delivery *d, void *data)
 	mx->running = false;
 	for (size_t i = 0; i < n; i++) {
 		const struct gn_delivery_result *r = gn_delivery_result(d, i);
-		if (r == NULL)
+		if (r == NULL || !was_accepted(mx, i))
 			continue;
 		if (r->status == GN_DELIVERY_ACCEPTED) {
 			ok++;
@@ -279,7 +340,7 @@ static void run_done(struct gn_delivery *d, void *data)
 		for (size_t i = 0; i < n; i++) {
 			const struct gn_delivery_result *r = gn_delivery_result(d, i);
 			const struct gn_addr *a = gn_delivery_recipient(d, i);
-			if (r == NULL || r->status == GN_DELIVERY_ACCEPTED)
+			if (r == NULL || r->status == GN_DELIVERY_ACCEPTED || !was_accepted(mx, i))
 				continue;
 			gn_log(GN_LOG_WARN, AREA, "event=rcpt_failed_after_data id=%s tx=%s "
 			       "rcpt=%s code=%d enhanced=%s text=%s",
@@ -358,8 +419,15 @@ static const struct gn_smtp_policy mx_policy = {
 
 static int mx_register(struct gn_module_ctx *ctx, const char **error_r)
 {
+	struct gn_config *sect = gn_module_config(ctx);
+	const char *err = NULL;
+
 	gn_smtp_settings_init(&settings);
-	gn_smtp_settings_read(gn_module_config(ctx), &settings);
+	gn_smtp_settings_read(sect, &settings);
+	if (gn_config_string(sect, "postmaster", NULL, &postmaster_account) > 0 &&
+	    gn_store_account_name_check(postmaster_account, &err) < 0)
+		gn_config_error(sect, "postmaster", "%s.postmaster: %s", gn_config_path(sect),
+				err != NULL ? err : "not an account name");
 	return gn_smtp_server_register(ctx, "smtp", &settings, &mx_policy, NULL, error_r)
 		!= NULL ? 0 : -1;
 }

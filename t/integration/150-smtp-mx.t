@@ -13,6 +13,13 @@ t/integration/150-smtp-mx.t: the smtp module (the inbound MX) in a running
 - SMTPUTF8: a localpart sent in NFC and in NFD reaches the same account;
   an IDN domain in Unicode and in Punycode reaches the same account;
 - a client that disconnects mid-DATA leaves nothing stored;
+- postmaster (RFC 5321 4.5.1): the bare <Postmaster> and postmaster@ each
+  hosted domain reach the account of smtp.postmaster, unless an address
+  was added by hand; not relayed for other domains;
+- recipients refused at RCPT leave the transaction: 10 unknown and a good
+  one within max_recipients 10, and no failure report after DATA;
+- an 8-bit HELO is escaped in Received; 101 Received fields are a loop
+  (554 5.4.6); an SRS return path of 104 octets is accepted and kept;
 - a PostgreSQL restart during a session: 451 4.3.0 (temporary), nothing
   stored for that attempt, and the retry is stored exactly once.
 """
@@ -52,7 +59,7 @@ g = gt.Gannet(gt.base_conf(
     modules='directory = "%s"; load = [ "smtp" ];' % moddir,
     extra="""workers = 1;
 tls = { certificates = ( { cert = "%s"; key = "%s"; } ); };
-smtp = { max_message_size = "1M"; max_recipients = 10; };
+smtp = { max_message_size = "1M"; max_recipients = 10; postmaster = "hostmaster"; };
 """ % (cert, key)), directory=d)
 
 
@@ -67,7 +74,8 @@ setup = [("migrate",), ("config", "domain", "add", "example.com"),
          ("config", "domain", "add", "bücher.example"),
          ("config", "account", "add", "alice", "alice@example.com"),
          ("config", "account", "add", "jose", "jösé@example.com"),
-         ("config", "account", "add", "bert", "bert@bücher.example")]
+         ("config", "account", "add", "bert", "bert@bücher.example"),
+         ("config", "account", "add", "hostmaster", "hostmaster@example.com")]
 t.ok(all(gannet(*a) == 0 for a in setup), "migrate, domains and accounts")
 
 try:
@@ -256,6 +264,97 @@ while time.time() < deadline and g.log().count("event=smtp_aborted") == aborted:
 t.ok(g.log().count("event=smtp_aborted") > aborted, "the cut transaction is logged as aborted")
 t.is_(count("alice"), n, "a client that disconnects mid-DATA: nothing stored")
 t.is_(sql("SELECT count(*) FROM gn_messages"), blobs, "no message anywhere")
+
+# ---- postmaster (RFC 5321 4.5.1), routed to smtp.postmaster ----
+def last_prefix_raw(account):
+    mid = sql("SELECT m.id FROM gn_messages m JOIN gn_accounts a ON a.id = m.account_id "
+              "WHERE a.name = '%s' ORDER BY m.id DESC LIMIT 1" % account)
+    return bytes.fromhex(sql("SELECT encode(prefix, 'hex') FROM gn_messages WHERE id = %s"
+                             % mid))
+
+
+pm = count("hostmaster")
+for rcpt, delivered in (("Postmaster", "postmaster@mail.test"),
+                        ("postmaster@example.com", "postmaster@example.com"),
+                        ("POSTMASTER@xn--bcher-kva.example", "POSTMASTER@xn--bcher-kva.example")):
+    with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
+        s.ehlo("client.example.org")
+        s.mail("s@example.org")
+        code, text = s.rcpt(rcpt)
+        t.is_(code, 250, "RCPT TO:<%s>: 250 (%s)" % (rcpt, text.decode()))
+        code, _ = s.data(msg)
+        t.is_(code, 250, "and its message is accepted")
+    pm += 1
+    t.is_(count("hostmaster"), pm, "stored in the postmaster account")
+    prefix, _ = last_message("hostmaster")
+    t.like(prefix, "Delivered-To: %s\r\n" % delivered, "Delivered-To: %s" % delivered)
+t.is_(gannet("config", "address", "add", "postmaster@example.com", "alice"), 0,
+      "an address postmaster@example.com added by hand")
+n = count("alice")
+with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
+    s.sendmail("s@example.org", ["postmaster@example.com"], msg)
+t.ok(count("alice") == n + 1 and count("hostmaster") == pm,
+     "then that address gets postmaster@example.com's mail")
+with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
+    s.ehlo("client.example.org")
+    s.mail("s@example.org")
+    code, text = s.rcpt("postmaster@elsewhere.example")
+    t.ok(code == 550 and b"5.7.1" in text, "postmaster of a domain not hosted: 550 5.7.1, "
+         "no relaying")
+
+# ---- a refused recipient leaves the transaction ----
+failed_after = g.log().count("event=rcpt_failed_after_data")
+n = count("alice")
+with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
+    s.ehlo("client.example.org")
+    s.mail("s@example.org")
+    codes = [s.rcpt("nobody%d@example.com" % i)[0] for i in range(10)]
+    code, text = s.rcpt("alice@example.com")
+    t.is_(codes, [550] * 10, "10 unknown recipients: 550 each")
+    t.is_(code, 250, "then a valid one with max_recipients 10: 250, not 452 (%s)"
+          % text.decode())
+    code, _ = s.data(msg)
+    t.is_(code, 250, "the message is accepted")
+t.is_(count("alice"), n + 1, "stored once, for alice")
+time.sleep(0.2)
+t.is_(g.log().count("event=rcpt_failed_after_data"), failed_after,
+      "the refused recipients are not reported again after DATA (no backscatter)")
+
+# ---- trace fields: an 8-bit HELO, a mail loop, a long return path ----
+c = Client()
+c.reply()
+c.send(b"EHLO h\xe9llo.example\r\n")
+c.reply()
+c.cmd("MAIL FROM:<s@example.org>")
+c.cmd("RCPT TO:<alice@example.com>")
+c.cmd("DATA")
+t.like(c.cmd("Subject: helo\r\n\r\nx\r\n."), "250", "a message after an 8-bit HELO")
+raw = last_prefix_raw("alice")
+t.ok(b"Received: from h\\xE9llo.example ([127.0.0.1])" in raw,
+     "Received has the HELO name escaped (%r)" % raw[raw.find(b"Received"):][:50])
+t.ok(all(0x20 <= x < 0x7f or x in b"\r\n\t" for x in raw), "the stored prefix is 7-bit")
+hops = b"".join(b"Received: from hop%d.example by x; Mon, 1 Jan 2024 00:00:00 +0000\r\n" % i
+                for i in range(101))
+n = count("alice")
+for k, want in ((100, "250"), (101, "554 5.4.6")):
+    c.cmd("MAIL FROM:<s@example.org>")
+    c.cmd("RCPT TO:<alice@example.com>")
+    c.cmd("DATA")
+    c.send(hops[:hops.index(b"hop%d." % k) - len(b"Received: from ")] if k < 101 else hops)
+    t.like(c.cmd("Subject: hops\r\n\r\nx\r\n."), want,
+           "%d Received fields (limit 100, RFC 5321 6.3): %s" % (k, want))
+t.is_(count("alice"), n + 1, "the looping message is not stored")
+srs = "SRS0=HHH=TT=example.org=" + "s" * 80
+c.cmd("MAIL FROM:<%s@forwarder.example>" % srs)
+c.cmd("RCPT TO:<alice@example.com>")
+c.cmd("DATA")
+t.like(c.cmd("Subject: srs\r\n\r\nx\r\n."), "250", "a %d-octet SRS return path: accepted"
+       % len(srs))
+prefix, _ = last_message("alice")
+t.ok(prefix.startswith("Return-Path: <%s@forwarder.example>\r\n" % srs),
+     "and kept whole in Return-Path")
+c.close()
+n = count("alice")
 
 # ---- PostgreSQL restarts during a session ----
 c = Client()
