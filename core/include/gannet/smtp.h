@@ -7,7 +7,8 @@
  * with limits), the state machine, replies with enhanced status codes
  * (RFC 2034, RFC 3463), EHLO and its extensions (PIPELINING, SIZE,
  * 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, STARTTLS, CHUNKING), DATA with
- * dot-stuffing and BDAT, STARTTLS, limits and timeouts.  A module brings the
+ * dot-stuffing and BDAT, STARTTLS, limits, timeouts and time limits, mail
+ * loops (Received counting), the HTTP requests it refuses.  A module brings the
  * policy: a table of callbacks (struct gn_smtp_policy) that decide about the
  * client, the sender, each recipient and the message, and that receive the
  * message as it arrives, in chunks.
@@ -35,9 +36,10 @@
  * the engine parses them by RFC 5321's rules, the policy reads them in its
  * mail() and rcpt() with gn_smtp_tx_param() and gn_smtp_rcpt_param();
  * parameters nobody registered are still refused with 555 5.5.4), and
- * commands (gn_smtp_server_add_command(): AUTH for submission, later DSN's
- * and XCLIENT's), which may read continuation lines from the client before
- * they answer (AUTH's SASL exchange: RFC 4954 4).
+ * commands (gn_smtp_server_add_command(): AUTH for submission, later
+ * XCLIENT), which may read continuation lines from the client before they
+ * answer (AUTH's SASL exchange: RFC 4954 4).  DSN (RFC 3461) is a keyword
+ * and four parameters.
  *
  * Lifetime: a session lives from the connection's open to its close.  The
  * policy's disconnect() is the last call for a session; after it, the
@@ -372,10 +374,11 @@ struct gn_smtp_command {
 	/* Continuation lines a command may read; 0: 16. */
 	unsigned max_lines;
 	/* The command line's arguments (after the verb and its spaces; ""
-	 * when none).  Answer. */
+	 * when none; valid during the call).  Answer. */
 	void (*start)(struct gn_smtp_session *s, const char *args, void *data);
-	/* A continuation line, NUL-terminated, without its line ending.
-	 * Answer.  Required when the command uses gn_smtp_answer_more(). */
+	/* A continuation line, NUL-terminated, without its line ending
+	 * (valid during the call).  Answer.  Required when the command uses
+	 * gn_smtp_answer_more(). */
 	void (*line)(struct gn_smtp_session *s, const char *line, void *data);
 	/* The engine ended the command without its answer.  No answer.  May
 	 * be NULL. */
