@@ -348,6 +348,15 @@ int gn_smtp_server_add_param(struct gn_smtp_server *srv,
  *   line("*")             -> gn_smtp_answer(s, 501, "5.0.0", "Cancelled")
  *                            (RFC 4954 4: the client's cancel)
  *
+ * On the core's SASL server (gannet/sasl.h) that is: the AUTH keyword's
+ * offer() gives gn_sasl_mechanisms(); start() gn_sasl_start64() with the
+ * initial response, line() gn_sasl_step64() (which takes "*" too); while
+ * they return GN_SASL_CONTINUE, gn_smtp_answer_more(s, 334, "%s",
+ * gn_sasl_challenge64()); GN_SASL_OK is 235 2.7.0 and
+ * gn_smtp_session_set_authenticated(); GN_SASL_FAIL the code of
+ * gn_sasl_failure_smtp(); cancel() gn_sasl_cancel().  max_line_length
+ * 12288 holds the 8192 octets sasl_max_response allows, in base64.
+ *
  * Limits, the engine's: each line (the command's and every continuation
  * line) at most max_line_length octets with CRLF (past it 500 5.5.2), at
  * most max_lines continuation lines (asking for more answers the client 501
