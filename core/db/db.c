@@ -602,6 +602,9 @@ int db_init(const char *conninfo, const char **error_r)
 	static char msg[1100];
 
 	db_close();
+	/* The first connection of the process loads libpq (pq.c). */
+	if (db_pq_load(error_r) < 0)
+		return -1;
 	db.conninfo = gn_strdup(conninfo ? conninfo : "");
 	db.backoff_ms = DB_BACKOFF_MIN_MS;
 	db.next_attempt_ms = 0;

@@ -7,11 +7,14 @@
  *   migrate.c  numbered migrations of the core (db/schema/, compiled in
  *              as db/schema.c) and of the modules (gannet/migrate.h);
  *   result.c   gannet/db.h's queries for modules: libpq's results
- *              wrapped in struct gn_db_result.
+ *              wrapped in struct gn_db_result;
+ *   pq.c       libpq itself, dlopen()ed by db_init(): libgannet does not
+ *              link it, so that commands without a database do not load
+ *              it and the twenty libraries it brings.
  *
- * The layers above may use libpq's types through this header (db_query()
- * and PGresult); modules never see them.  Uses the runtime and base
- * layers.
+ * The layers above may use libpq through this header (db_query() and
+ * PGresult, PQgetvalue()...); modules never see it.  Uses the runtime and
+ * base layers.
  */
 #ifndef GANNET_DB_INTERNAL_H
 #define GANNET_DB_INTERNAL_H
@@ -21,6 +24,74 @@
 #include <libpq-fe.h>
 #include <gannet/db.h>
 #include <gannet/migrate.h>
+
+/* ---- libpq, loaded at run time (pq.c) ----
+ *
+ * <libpq-fe.h> gives the types and prototypes; the functions themselves
+ * come from libpq.so.5, loaded by db_pq_load(), through the table db_pq.
+ * The macros below make each name the table's entry, so the code reads
+ * PQexecParams(conn, ...) as with a linked libpq.  A libpq function that
+ * is not in this list is an undefined symbol at link time (libgannet does
+ * not link libpq): add it here. */
+#define DB_PQ_FUNCTIONS(X) \
+	X(PQclear) X(PQcmdStatus) X(PQcmdTuples) X(PQconnectPoll) \
+	X(PQconnectStartParams) X(PQconnectdb) X(PQconnectdbParams) \
+	X(PQconsumeInput) X(PQerrorMessage) X(PQescapeIdentifier) X(PQexec) \
+	X(PQexecParams) X(PQfinish) X(PQfname) X(PQfnumber) X(PQfreemem) \
+	X(PQgetisnull) X(PQgetlength) X(PQgetvalue) X(PQnfields) \
+	X(PQnotifies) X(PQntuples) X(PQresultErrorField) \
+	X(PQresultErrorMessage) X(PQresultStatus) X(PQserverVersion) \
+	X(PQsetNoticeProcessor) X(PQsocket) X(PQstatus) \
+	X(PQtransactionStatus) X(PQunescapeBytea)
+
+struct db_pq {
+#define DB_PQ_MEMBER(name) __typeof__(name) *name;
+	DB_PQ_FUNCTIONS(DB_PQ_MEMBER)
+#undef DB_PQ_MEMBER
+};
+extern struct db_pq db_pq;
+
+/* Loads libpq.so.5 and resolves every function of the list, once per
+ * process (later calls return 0 at once).  Returns 0, or -1 with *error_r
+ * (static) naming the library or the function that is missing and the
+ * Debian package; the table then stays unloaded.  db_init() calls it;
+ * code that uses libpq before db_init() (tests) calls it first. */
+int db_pq_load(const char **error_r);
+
+/* pq.c itself needs the names as the table's members (offsetof). */
+#ifndef DB_PQ_LOADER
+#define PQclear (db_pq.PQclear)
+#define PQcmdStatus (db_pq.PQcmdStatus)
+#define PQcmdTuples (db_pq.PQcmdTuples)
+#define PQconnectPoll (db_pq.PQconnectPoll)
+#define PQconnectStartParams (db_pq.PQconnectStartParams)
+#define PQconnectdb (db_pq.PQconnectdb)
+#define PQconnectdbParams (db_pq.PQconnectdbParams)
+#define PQconsumeInput (db_pq.PQconsumeInput)
+#define PQerrorMessage (db_pq.PQerrorMessage)
+#define PQescapeIdentifier (db_pq.PQescapeIdentifier)
+#define PQexec (db_pq.PQexec)
+#define PQexecParams (db_pq.PQexecParams)
+#define PQfinish (db_pq.PQfinish)
+#define PQfname (db_pq.PQfname)
+#define PQfnumber (db_pq.PQfnumber)
+#define PQfreemem (db_pq.PQfreemem)
+#define PQgetisnull (db_pq.PQgetisnull)
+#define PQgetlength (db_pq.PQgetlength)
+#define PQgetvalue (db_pq.PQgetvalue)
+#define PQnfields (db_pq.PQnfields)
+#define PQnotifies (db_pq.PQnotifies)
+#define PQntuples (db_pq.PQntuples)
+#define PQresultErrorField (db_pq.PQresultErrorField)
+#define PQresultErrorMessage (db_pq.PQresultErrorMessage)
+#define PQresultStatus (db_pq.PQresultStatus)
+#define PQserverVersion (db_pq.PQserverVersion)
+#define PQsetNoticeProcessor (db_pq.PQsetNoticeProcessor)
+#define PQsocket (db_pq.PQsocket)
+#define PQstatus (db_pq.PQstatus)
+#define PQtransactionStatus (db_pq.PQtransactionStatus)
+#define PQunescapeBytea (db_pq.PQunescapeBytea)
+#endif
 
 /* gn_db_query() and gn_db_query_params() with libpq's result: the
  * result (the caller PQclear()s it) with status PGRES_TUPLES_OK or
@@ -33,8 +104,10 @@ PGresult *db_query_params(const char *sql, int nparams,
 			  const int *formats, int result_format,
 			  const char **error_r);
 
-/* Connects this process (after fork).  Failure to connect at first is an
- * error; later losses reconnect with backoff.  Returns 0 or -1. */
+/* Connects this process (after fork), loading libpq first when this
+ * process has not yet (db_pq_load()).  Failure to load libpq or to connect
+ * at first is an error; later losses reconnect with backoff.  Returns 0
+ * or -1. */
 int db_init(const char *conninfo, const char **error_r);
 /* Watches the connection's socket for notifications on core_loop, and
  * ends any transaction still open when the loop is about to wait (no

@@ -158,61 +158,63 @@ static long recorded_version(const char *module, const char **error_r)
 	return v;
 }
 
+/* The recorded version of module in the rows of db_check_schema()'s query
+ * (module, max(version)); 0 when it has none. */
+static long version_in(const PGresult *res, const char *module)
+{
+	for (int r = 0; r < PQntuples(res); r++)
+		if (strcmp(PQgetvalue(res, r, 0), module) == 0)
+			return strtol(PQgetvalue(res, r, 1), NULL, 10);
+	return 0;
+}
+
+/* One query, since every command that uses the database runs this first:
+ * the highest version of every module at once.  The table is missing only
+ * in a database never migrated: that query's "undefined table" error
+ * (SQLSTATE 42P01) says so, without a second query to ask first. */
 int db_check_schema(const char **error_r)
 {
 	const char *err;
 	int pending = 0;
 
-	PGresult *res = db_query("SELECT to_regclass('gn_schema_migrations') IS NOT NULL",
-				 0, NULL, &err);
-	if (res == NULL)
-		return fail(error_r, "checking the database schema: %s", err);
-	bool exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
+	PGresult *res = db_query("SELECT module, max(version) FROM gn_schema_migrations"
+				 " GROUP BY module ORDER BY module", 0, NULL, &err);
+	if (res == NULL && strcmp(gn_db_error_sqlstate(), "42P01") != 0)
+		return fail(error_r, "reading gn_schema_migrations: %s", err);
 
-	if (exists) {
-		res = db_query("SELECT module, max(version) FROM gn_schema_migrations"
-			       " GROUP BY module ORDER BY module", 0, NULL, &err);
-		if (res == NULL)
-			return fail(error_r, "reading gn_schema_migrations: %s", err);
-		for (int r = 0; r < PQntuples(res); r++) {
-			const char *module = PQgetvalue(res, r, 0);
-			long have = strtol(PQgetvalue(res, r, 1), NULL, 10);
-			const struct gn_migration *list;
-			size_t count;
-			/* A module not loaded by this config keeps its tables;
-			 * its versions are not this build's business. */
-			if (!is_known(module))
-				continue;
-			migrations_of(module, &list, &count);
-			if (have > (long)count) {
-				fail(error_r, "database schema of %s is at version %ld, "
-				     "this gannet knows up to %zu: upgrade gannet",
-				     module, have, count);
-				PQclear(res);
-				return -1;
-			}
+	for (int r = 0; res != NULL && r < PQntuples(res); r++) {
+		const char *module = PQgetvalue(res, r, 0);
+		long have = strtol(PQgetvalue(res, r, 1), NULL, 10);
+		const struct gn_migration *list;
+		size_t count;
+		/* A module not loaded by this config keeps its tables;
+		 * its versions are not this build's business. */
+		if (!is_known(module))
+			continue;
+		migrations_of(module, &list, &count);
+		if (have > (long)count) {
+			fail(error_r, "database schema of %s is at version %ld, "
+			     "this gannet knows up to %zu: upgrade gannet",
+			     module, have, count);
+			PQclear(res);
+			return -1;
 		}
-		PQclear(res);
 	}
 
-	for (size_t i = 0; known_module(i) != NULL; i++) {
+	for (size_t i = 0; known_module(i) != NULL && !pending; i++) {
 		const char *module = known_module(i);
 		const struct gn_migration *list;
 		size_t count;
 		migrations_of(module, &list, &count);
-		if (count == 0)
-			continue;
-		long have = exists ? recorded_version(module, error_r) : 0;
-		if (have < 0)
-			return -1;
-		if ((size_t)have < count && !pending) {
+		long have = res != NULL ? version_in(res, module) : 0;
+		if (count > 0 && (size_t)have < count) {
 			pending = 1;
 			/* Not an error; said for callers that refuse to run. */
 			fail(error_r, "database schema of %s is at version %ld of %zu: "
 			     "run gannet migrate", module, have, count);
 		}
 	}
+	PQclear(res);
 	return pending;
 }
 

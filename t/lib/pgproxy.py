@@ -21,6 +21,9 @@ such a transaction breaks the connection in one of two ways:
 Either way the client sees its connection break during COMMIT, which is
 all a network failure or a server crash would show it.  One arming breaks
 one COMMIT (fired counts them); everything else is relayed unchanged.
+
+statements lists the SQL text of every Query and Parse relayed, in order,
+for tests that count what a command sends.
 """
 import os
 import socket
@@ -73,6 +76,7 @@ class PgProxy:
         self.path = os.path.join(directory, ".s.PGSQL.%d" % port)
         self.mode = None
         self.fired = 0
+        self.statements = []
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(self.path)
@@ -150,6 +154,8 @@ class PgProxy:
                 msg, buf = buf[:n], buf[n:]
                 sql = self._sql(kind, msg[5:])
                 if sql is not None:
+                    with self.lock:
+                        self.statements.append(sql.decode(errors="replace"))
                     word = sql.strip().upper()
                     if word in (b"BEGIN", b"ROLLBACK"):
                         c.wrote_message = False

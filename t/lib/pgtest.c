@@ -60,7 +60,13 @@ bool pgtest_setup(const char *prefix)
 	const char *ci = getenv("GANNET_TEST_CONNINFO");
 	const char *host = getenv("GANNET_TEST_PGHOST");
 	const char *port = getenv("GANNET_TEST_PGPORT");
+	const char *err;
 
+	/* The admin connections below use libpq before db_init() loads it. */
+	if (db_pq_load(&err) < 0) {
+		diag("%s", err);
+		return false;
+	}
 	if (ci != NULL && *ci != '\0') {
 		base_conninfo = gn_strdup(ci);
 	} else if (host != NULL && *host != '\0' && port != NULL && *port != '\0') {

@@ -565,6 +565,12 @@ static void test_migrations(void)
 	FILE *f;
 
 	is_int(db_check_schema(&err), 1, "a fresh database has pending migrations");
+	char *fresh = gn_strdup_printf("database schema of core is at version 0 of %zu:"
+				       " run gannet migrate", core_migrations_count);
+	is_str(err, fresh, "saying which module is behind and what to run");
+	gn_free(fresh);
+	ok(gn_db_exec("SELECT 1", 0, NULL, &err) == 0 && gn_db_in_transaction() == 0,
+	   "the check's missing table leaves the connection usable, outside a transaction");
 
 	f = open_memstream(&out, &outlen);
 	int n = db_migrate(f, &err);
@@ -625,6 +631,24 @@ static void test_migrations(void)
 	gn_free(outside("INSERT INTO gn_schema_migrations (module, version, name)"
 			" VALUES ('notloaded', 5, '005_x')"));
 	is_int(db_check_schema(&err), 0, "versions of modules not loaded are ignored");
+
+	/* A database one migration behind. */
+	char *sql = gn_strdup_printf("DELETE FROM gn_schema_migrations WHERE module = 'core'"
+				     " AND version = %zu", core_migrations_count);
+	gn_free(outside(sql));
+	gn_free(sql);
+	is_int(db_check_schema(&err), 1, "a database behind this build has pending migrations");
+	char *behind = gn_strdup_printf("database schema of core is at version %zu of %zu:"
+					" run gannet migrate", core_migrations_count - 1,
+					core_migrations_count);
+	is_str(err, behind, "saying which version it is at");
+	gn_free(behind);
+	sql = gn_strdup_printf("INSERT INTO gn_schema_migrations (module, version, name)"
+			       " VALUES ('core', %zu, '%s')", core_migrations_count,
+			       core_migrations[core_migrations_count - 1].name);
+	gn_free(outside(sql));
+	gn_free(sql);
+	is_int(db_check_schema(&err), 0, "recorded again, nothing is pending");
 }
 
 /* ---- set-up ---- */
@@ -633,7 +657,13 @@ static bool setup(void)
 {
 	const char *ci = getenv("GANNET_TEST_CONNINFO");
 	const char *host = getenv("GANNET_TEST_PGHOST"), *port = getenv("GANNET_TEST_PGPORT");
+	const char *err;
 
+	/* admin() uses libpq before db_init() loads it. */
+	if (db_pq_load(&err) < 0) {
+		diag("%s", err);
+		return false;
+	}
 	if (ci != NULL && *ci != '\0') {
 		base_conninfo = gn_strdup(ci);
 	} else if (host != NULL && *host != '\0' && port != NULL && *port != '\0') {
