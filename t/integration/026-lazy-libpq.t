@@ -103,8 +103,15 @@ gt.run_gannet(["-c", CONF, "config", "domain", "add", "lazy.test"])
 r, lines = gannet(["config", "domain", "list"])
 t.is_((r.returncode, r.stdout), (0, "lazy.test\n"), "config domain list answers from the database")
 pq = libpq_lines(lines)
+# A sanitizer build intercepts dlopen(): the loader then names libasan as
+# the caller, though the call came from libgannet. Only a binary that has
+# libasan among its dependencies may show that name.
+callers = ["libgannet.so"]
+if any(ln.split(":", 1)[-1].strip().startswith("file=libasan.so") and "needed by" in ln
+       for ln in lines):
+    callers.append("libasan.so")
 t.ok(any(ln.startswith("file=libpq.so.5 ") and "dynamically loaded by" in ln
-        and "libgannet.so" in ln for ln in pq),
+        and any(c in ln for c in callers) for ln in pq),
      "it loads libpq.so.5 with libgannet's dlopen()")
 t.ok(not any("needed by" in ln for ln in pq), "libpq is no dependency of libgannet or gannet")
 if t.failed:
