@@ -72,7 +72,12 @@ int gn_db_exec(const char *sql, int nparams, const char *const *params,
 	       const char **error_r);
 
 /* Transactions: BEGIN, COMMIT, ROLLBACK.  Return 0 or -1.  gn_db_commit()
- * succeeding means the data is durable. */
+ * succeeding means the data is durable.  The transaction is over when
+ * gn_db_commit() returns, whatever the result; when the connection broke
+ * during COMMIT the outcome is unknown (the server may have committed):
+ * only what the transaction wrote can tell, once connected again.  A
+ * transaction must not span a turn of the loop: one still open when the
+ * loop waits is rolled back (and logged). */
 int gn_db_begin(const char **error_r);
 int gn_db_commit(const char **error_r);
 void gn_db_rollback(void);

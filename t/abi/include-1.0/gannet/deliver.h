@@ -36,12 +36,18 @@
  *      gn_delivery_set_mailbox().  A mailbox that does not exist means
  *      Inbox (logged).  REJECT / TEMPFAIL fail the recipient.  Not run
  *      when the caller fixed the mailbox (GN_DELIVERY_FIXED_MAILBOX).
- *   4. One transaction: the body is stored once, one message per distinct
- *      (account, mailbox) with the prefix of the first recipient that
- *      reached it, as pending (gannet/store.h), numbered in the same
- *      transaction only when no other process is settling the account;
- *      commit.  A database failure fails every recipient still accepted
- *      with 451 4.3.0, and nothing is stored.
+ *   4. One transaction: the body is stored once (with its MIME structure;
+ *      a structure past 8 MiB fails every recipient with 554 5.6.0, for
+ *      good), one message per distinct (account, mailbox) with the prefix
+ *      of the first recipient that reached it, as pending
+ *      (gannet/store.h), numbered in the same transaction only when no
+ *      other process is settling the account; commit.  A database failure
+ *      fails every recipient still accepted with 451 4.3.0, and nothing is
+ *      stored.  When the connection breaks during the COMMIT itself, the
+ *      delivery finds out from the server (once it is reachable again, from
+ *      the loop, for up to two minutes) whether the transaction committed,
+ *      and reports it stored or failed accordingly: a 250 is never given
+ *      for a message that is not stored, and a 451 never for one that is.
  *   5. on_done is called: results are final (a UID may still be 0).
  *   6. On the loop's next turn (after what on_done queued is written):
  *      gn_store_settle() for the accounts, without waiting; the UIDs are

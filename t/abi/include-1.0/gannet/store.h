@@ -350,19 +350,29 @@ int gn_store_subscription_list(struct gn_pool *pool, int64_t account_id,
 
 /* A streaming writer.  Data is buffered up to one chunk; larger bodies go
  * to the database chunk by chunk as they are written (in the caller's
- * transaction, or each statement on its own when none is open).  finish
- * computes the SHA-256; when a blob with that hash exists already, nothing
- * new is kept.  A blob nothing refers to is removed by
- * gn_store_blob_cleanup(); gn_store_message_add() takes the reference.
- * Typical use in a delivery: begin a transaction, new / write... / finish,
- * gn_store_message_add() for each mailbox, commit. */
+ * transaction, or each chunk in a transaction of its own when none is
+ * open: it need not wait for the WAL flush, the caller's later COMMIT
+ * makes it durable), into a pending blob that the writer holds on a lease
+ * renewed as it writes (at least every minute while data arrives), so
+ * the clean-up never takes it however slowly the data comes.  finish
+ * computes the SHA-256, verifies what the database holds (chunk count,
+ * size, and SHA-256 of the stored bytes) and fails rather than keep a
+ * body that differs; when a blob with that hash exists already, nothing
+ * new is kept (and that blob is repaired if it is found damaged).  A blob
+ * nothing refers to is removed by gn_store_blob_cleanup();
+ * gn_store_message_add() takes the reference.  Typical use in a delivery:
+ * begin a transaction, new / write... / finish, gn_store_message_add() for
+ * each mailbox, commit. */
 struct gn_store_blob_writer;
 
 struct gn_store_blob_writer *gn_store_blob_writer_new(void);
 /* Appends data.  0, or -1 (database error). */
 int gn_store_blob_write(struct gn_store_blob_writer *w, const void *data,
 			size_t len, const char **error_r);
-/* Completes the blob: 0 with hash_r and *size_r (may be NULL), or -1. */
+/* Completes the blob: 0 with hash_r and *size_r (may be NULL), or -1
+ * (a database error, or the pending blob was lost: its lease ran out
+ * while the writer was silent for an hour, or what is stored is not what
+ * was written).  Opens its own transaction when none is open. */
 int gn_store_blob_finish(struct gn_store_blob_writer *w,
 			 unsigned char hash_r[GN_STORE_HASH_SIZE],
 			 uint64_t *size_r, const char **error_r);
@@ -370,10 +380,10 @@ int gn_store_blob_finish(struct gn_store_blob_writer *w,
  * chunks are deleted. */
 void gn_store_blob_writer_free(struct gn_store_blob_writer **w);
 
-/* Removes blobs no message refers to that are older than min_age_seconds
- * (writers that never got to gn_store_message_add(), or crashed while
- * writing).  The age must be longer than any write plus delivery takes (an
- * hour is plenty): a younger blob may be in use by a writer.  Returns the
+/* Removes blobs no message refers to: finished ones older than
+ * min_age_seconds (written by gn_store_blob_finish() but never used by a
+ * message), and pending ones whose writer's lease ran out (it crashed, or
+ * was silent for an hour); never a blob a writer still holds.  Returns the
  * number removed, or -1.  Own statement; for a runner job. */
 int gn_store_blob_cleanup(long min_age_seconds, const char **error_r);
 
@@ -467,8 +477,12 @@ const char *gn_store_message_mime_json(const struct gn_store_message *msg);
  * the account's next modseq (locking the account until the transaction
  * ends), the blob's reference, and updates the counters.  For IMAP APPEND
  * and the like; deliveries use gn_store_message_add_pending().  The blob
- * must exist (gn_store_blob_finish() before).  Returns 0 with *msg_r (may
- * be NULL), or -1 ("no such mailbox", "no such blob", invalid keyword,
+ * must exist (gn_store_blob_finish() before).  The structure of m->mime
+ * belongs to the body: it is stored once, with the blob, when the blob has
+ * none yet (so every copy of a body shares one), and refused past 8 MiB
+ * of JSON ("message structure too complex": a permanent error; SMTP
+ * answers 554 5.6.0).  Returns 0 with *msg_r (may be NULL), or -1 ("no
+ * such mailbox", "no such blob", invalid keyword, structure too complex,
  * a size member smaller than the first struct gn_store_message_new,
  * database error). */
 int gn_store_message_add(struct gn_pool *pool,
