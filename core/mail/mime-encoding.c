@@ -179,6 +179,59 @@ static void dec_qp_byte(struct mime_decoder *d, unsigned char c)
 	}
 }
 
+/* 1 for each of base64's 64 characters, 0 for every other byte. */
+static const unsigned char b64_alphabet[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 0x00 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 0x10 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1,	/* 0x20 */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,	/* 0x30 */
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x40 */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,	/* 0x50 */
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x60 */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,	/* 0x70 */
+	/* 0x80 to 0xff: none */
+};
+
+/* The bytes that n characters of the alphabet add to a decoding that has
+ * quad characters of its current group of four: each one adds a byte but
+ * the first of a group. */
+static size_t b64_bytes(unsigned quad, size_t n)
+{
+	size_t first = (4 - quad) & 3;	/* index of the next group's first */
+	return n - (n > first ? (n - first + 3) / 4 : 0);
+}
+
+/* Counts what base64 text decodes to without decoding it.  This runs over
+ * every attachment a message carries: the text up to the first "=" is
+ * counted a table lookup a byte, the padding and what follows it a
+ * character at a time. */
+static void feed_base64(struct mime_decoder *d, const char *s, size_t len)
+{
+	const char *eq = memchr(s, '=', len);
+	size_t plain = eq != NULL ? (size_t)(eq - s) : len, n = 0;
+	for (size_t i = 0; i < plain; i++)
+		n += b64_alphabet[(unsigned char)s[i]];
+	d->out += b64_bytes(d->quad, n);
+	d->quad = (unsigned)((d->quad + n) & 3);
+	if (n > 0)
+		d->pads = 0;
+	for (size_t i = plain; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (b64_alphabet[c]) {
+			d->out += d->quad != 0;
+			d->quad = (d->quad + 1) & 3;
+			d->pads = 0;
+			continue;
+		}
+		/* Complete padding ends the data (as Python's binascii does);
+		 * padding too early is skipped. */
+		if (c == '=' && d->quad >= 2 && d->quad + ++d->pads >= 4) {
+			d->b64_done = true;
+			break;
+		}
+	}
+}
+
 void mime_decoder_feed(struct mime_decoder *d, const char *s, size_t len)
 {
 	switch (d->kind) {
@@ -186,22 +239,8 @@ void mime_decoder_feed(struct mime_decoder *d, const char *s, size_t len)
 		d->out += len;
 		break;
 	case MIME_DEC_BASE64:
-		for (size_t i = 0; i < len && !d->b64_done; i++) {
-			unsigned char c = (unsigned char)s[i];
-			if (c == '=') {
-				/* Complete padding ends the data (as Python's
-				 * binascii does); padding too early is skipped. */
-				if (d->quad >= 2 && d->quad + ++d->pads >= 4)
-					d->b64_done = true;
-				continue;
-			}
-			if (b64_value(c) < 0)
-				continue;
-			if (d->quad != 0)
-				d->out++;
-			d->quad = (d->quad + 1) % 4;
-			d->pads = 0;
-		}
+		if (!d->b64_done)
+			feed_base64(d, s, len);
 		break;
 	case MIME_DEC_QP:
 		for (size_t i = 0; i < len; i++)

@@ -391,6 +391,40 @@ static void test_limits(void)
 	gn_buf_free(&b);
 }
 
+/* The decoded size of base64 bodies, padding anywhere, fed whole and in
+ * pieces of every small size: what Python's binascii.a2b_base64() makes of
+ * each (its lenient mode, which the corpus test compares against). */
+static void test_base64_sizes(void)
+{
+	static const struct {
+		const char *body;
+		long long size;
+	} cases[] = {
+		{ "QUJD\r\nRA==", 4 },
+		{ "QU=JD", 3 },
+		{ "QUI=RA==", 2 },
+		{ "QUJDRA==QUJD", 4 },
+		{ "Q=U=J=D", 2 },
+		{ "QUJ\r\nD R\tA\r\n=\r\n=", 4 },
+		{ "QUJD====", 3 },
+		{ "QUJDREVGR0hJ\r\nSktM\xff\x80TU5P", 15 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *m = gn_strdup_printf("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+					   "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n--b--\r\n",
+					   cases[i].body);
+		for (size_t chunk = 1; chunk <= 8; chunk++) {
+			size_t whole = strlen(m);
+			struct gn_mime_message *msg = parse_chunked(m, whole, chunk == 8 ? whole : chunk, NULL);
+			const struct gn_mime_part *part = gn_mime_part_child(gn_mime_message_root(msg), 0);
+			is_int(part != NULL ? (long long)gn_mime_part_decoded_size(part) : -1, cases[i].size,
+			       "base64 %zu, fed %zu bytes at a time: decoded size", i, chunk == 8 ? whole : chunk);
+			gn_mime_message_free(&msg);
+		}
+		gn_free(m);
+	}
+}
+
 static void test_big_message(void)
 {
 	/* 50 MB of base64 attachment, fed in 64 KiB chunks: the memory the
@@ -593,6 +627,7 @@ int main(void)
 {
 	test_corpus();
 	test_limits();
+	test_base64_sizes();
 	test_big_message();
 	test_decode_header();
 	test_dates();
