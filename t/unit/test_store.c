@@ -584,6 +584,17 @@ static void test_blob_lease(void)
 	like(err, "not the", "saying the stored size is not the size written");
 	gn_store_blob_writer_free(&w);
 
+	/* A chunk whose bytes changed, its length kept: only the hash of
+	 * each chunk can tell. */
+	w = gn_store_blob_writer_new();
+	ok(write_bytes(w, 0, part + 13, &err), "a fourth body, half written");
+	gn_free(query1("UPDATE gn_blob_chunks SET data = overlay(data PLACING '\\xff00ff'::bytea FROM 1000) "
+		       "WHERE seq = 1 AND blob_id = (SELECT id FROM gn_blobs WHERE hash IS NULL)", 0, NULL));
+	ok(write_bytes(w, part + 13, rest, &err), "the rest arrives after a chunk was overwritten");
+	ok(gn_store_blob_finish(w, h, &size, &err) < 0, "finishing fails");
+	like(err, "chunk 1 differs", "saying which chunk does not hold the bytes written");
+	gn_store_blob_writer_free(&w);
+
 	/* A body stored damaged (as the clean-up could leave one before
 	 * these checks) is repaired by the next copy of it. */
 	const size_t full = GN_STORE_CHUNK_SIZE * 3 + 17;
