@@ -180,7 +180,7 @@ static void dec_qp_byte(struct mime_decoder *d, unsigned char c)
 }
 
 /* 1 for each of base64's 64 characters, 0 for every other byte. */
-static const unsigned char b64_alphabet[256] = {
+static const unsigned char b64_is_char[256] = {
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 0x00 */
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 0x10 */
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1,	/* 0x20 */
@@ -210,14 +210,14 @@ static void feed_base64(struct mime_decoder *d, const char *s, size_t len)
 	const char *eq = memchr(s, '=', len);
 	size_t plain = eq != NULL ? (size_t)(eq - s) : len, n = 0;
 	for (size_t i = 0; i < plain; i++)
-		n += b64_alphabet[(unsigned char)s[i]];
+		n += b64_is_char[(unsigned char)s[i]];
 	d->out += b64_bytes(d->quad, n);
 	d->quad = (unsigned)((d->quad + n) & 3);
 	if (n > 0)
 		d->pads = 0;
 	for (size_t i = plain; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (b64_alphabet[c]) {
+		if (b64_is_char[c]) {
 			d->out += d->quad != 0;
 			d->quad = (d->quad + 1) & 3;
 			d->pads = 0;
