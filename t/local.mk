@@ -20,5 +20,6 @@ include t/mk/auth.mk
 include t/mk/sasl.mk
 include t/mk/deliver.mk
 include t/mk/smtp.mk
+include t/mk/imap.mk
 
 check_PROGRAMS += $(TESTPROGS)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # t/fuzz/build.sh: builds the libFuzzer targets with clang, AddressSanitizer
-# and UBSan, straight from the core's sources (no configure needed).
+# and UBSan, straight from the core's and the modules' sources (no
+# configure needed).
 #
 #   t/fuzz/build.sh [OUTDIR]        (default: ./fuzz-build)
 #
@@ -8,7 +9,8 @@
 # json-c and libpq headers (libjson-c-dev, libpq-dev: the internal headers
 # reach them through gannet/*.h), libev-dev, and for fuzz_addr and fuzz_smtp
 # (core/mail/addr.c) libidn2-dev and libunistring-dev.  Builds fuzz_mime,
-# fuzz_addr and fuzz_smtp; t/fuzz/replay.sh runs them over their corpora.
+# fuzz_addr, fuzz_smtp and fuzz_imap; t/fuzz/replay.sh runs them over their
+# corpora.
 # UBSan stops at its first finding (-fno-sanitize-recover), so that it
 # counts as a crash.
 set -eu
@@ -41,3 +43,8 @@ echo "built $out/fuzz_addr"
 $CC $cflags -o "$out/fuzz_smtp" "$src/t/fuzz/fuzz_smtp.c" $smtp \
   "$src/core/mail/addr.c" $mime "$src/core/base/mem.c" "$src/core/base/text.c" -lidn2 -lunistring $libs
 echo "built $out/fuzz_smtp"
+# The imap module's command reader and parser (modules/imap/parser.c).
+# shellcheck disable=SC2086
+$CC $cflags -o "$out/fuzz_imap" "$src/t/fuzz/fuzz_imap.c" "$src/modules/imap/parser.c" \
+  "$src/core/base/mem.c" $libs
+echo "built $out/fuzz_imap"

@@ -1,0 +1,9 @@
+# modules/imap/local.mk: the imap module, the IMAP server (imap.h has the map).
+module_LTLIBRARIES += modules/imap/imap.la
+modules_imap_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap.h \
+	modules/imap/parser.c modules/imap/parser.h modules/imap/session.c \
+	modules/imap/cmd-any.c modules/imap/cmd-auth.c
+modules_imap_imap_la_CFLAGS = $(GN_MODCC)
+modules_imap_imap_la_LDFLAGS = $(GN_MODLINK)
+modules_imap_imap_la_LIBADD = core/libgannet.la
+EXTRA_DIST += modules/imap/README

@@ -1,0 +1,228 @@
+/*
+ * t/unit/test_imap_parser.c: the imap module's command reader and parser
+ * (modules/imap/parser.c), fed whole and a byte at a time.
+ */
+#include "tap.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../../modules/imap/parser.h"
+
+/* Everything the reader did with input, as text: "C<command>" for each
+ * command, "L<n>" for each synchronising literal (answered with "+"),
+ * "E<tag> <code> <error>" for each error, "F<error>" for the end. */
+static char *run(const struct imap_limits *lim, const char *in, size_t len, size_t step)
+{
+	struct imap_reader *r = imap_reader_new(lim);
+	struct gn_buf *out = gn_buf_new(0);
+	size_t pos = 0, avail = 0;
+	while (pos < len) {
+		avail = avail + step > len - pos ? len - pos : avail + step;
+		size_t used = 0;
+		enum imap_read rd = imap_reader_feed(r, in + pos, avail, &used);
+		pos += used;
+		avail -= used;
+		if (rd == IMAP_READ_COMMAND) {
+			size_t n;
+			const char *c = imap_reader_command(r, &n);
+			(void)gn_buf_append_str(out, "C");
+			(void)gn_buf_append(out, c, n);
+			imap_reader_next(r);
+		} else if (rd == IMAP_READ_LITERAL) {
+			(void)gn_buf_printf(out, "L%zu|", imap_reader_literal_size(r));
+			imap_reader_literal_go(r);
+		} else if (rd == IMAP_READ_ERROR) {
+			(void)gn_buf_printf(out, "E%s %s %s|", imap_reader_error_tag(r),
+					    imap_reader_error_code(r) ? imap_reader_error_code(r) : "-",
+					    imap_reader_error(r));
+			imap_reader_next(r);
+		} else if (rd == IMAP_READ_FATAL) {
+			(void)gn_buf_printf(out, "F%s|", imap_reader_error(r));
+			break;
+		} else if (used == 0 && avail == len - pos) {
+			break;	/* all input given, more needed */
+		}
+	}
+	imap_reader_free(&r);
+	return gn_buf_steal(&out);
+}
+
+static void check_run(const struct imap_limits *lim, const char *in, const char *want, const char *name)
+{
+	size_t len = strlen(in);
+	/* A byte at a time up to 8 at a time, then all at once: one result
+	 * reported, the first that differs or the last. */
+	size_t steps[] = { 1, 2, 3, 4, 5, 6, 7, 8, len };
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		char *got = run(lim, in, len, steps[i]);
+		bool same = strcmp(got, want) == 0;
+		bool last = i + 1 == sizeof(steps) / sizeof(steps[0]);
+		if (!same || last)
+			is_str(got, want, "%s (fed %zu at a time)", name, steps[i]);
+		gn_free(got);
+		if (!same)
+			break;
+	}
+}
+
+static void test_reader(void)
+{
+	struct imap_limits lim;
+	imap_limits_init(&lim);
+	lim.max_literal = 100;
+	lim.max_line = 60;
+	lim.max_command = 200;
+	lim.max_skip = 1000;
+
+	check_run(&lim, "a NOOP\r\nb NOOP\n", "Ca NOOP\r\nCb NOOP\n", "two commands, CRLF and LF");
+	check_run(&lim, "a LOGIN {3}\r\nabc {2}\r\nde\r\n",
+		  "L3|L2|Ca LOGIN {3}\r\nabc {2}\r\nde\r\n", "synchronising literals");
+	check_run(&lim, "a LOGIN {3+}\r\nabc ~{2+}\r\nde\r\n",
+		  "Ca LOGIN {3+}\r\nabc ~{2+}\r\nde\r\n", "non-synchronising literals need no continuation");
+	check_run(&lim, "a X {5}\r\n{1}\r\n\r\n",
+		  "L5|Ca X {5}\r\n{1}\r\n\r\n", "a literal's octets are never read as a marker");
+	check_run(&lim, "a X \"{3}\r\nb NOOP\r\n", "Ca X \"{3}\r\nCb NOOP\r\n",
+		  "a marker inside an open quoted string is text");
+	check_run(&lim, "a X \"q\\\"\" {2}\r\nzz\r\n", "L2|Ca X \"q\\\"\" {2}\r\nzz\r\n",
+		  "an escaped quote does not end the string");
+	check_run(&lim, "t1 X {101}\r\nb NOOP\r\n", "Et1 TOOBIG literal too large|Cb NOOP\r\n",
+		  "a synchronising literal over the limit: an error with the tag, then the next command");
+	{
+		char in[400];
+		memset(in, 'y', sizeof(in));
+		int n = snprintf(in, sizeof(in), "t3 X {150+}\r\n");
+		memset(in + n, 'y', 150);
+		strcpy(in + n + 150, " more\r\nc NOOP\r\n");
+		check_run(&lim, in, "Et3 TOOBIG literal too large|Cc NOOP\r\n",
+			  "a non-synchronising literal over the limit is skipped, with the rest of its line");
+	}
+	check_run(&lim, "t4 X {1001+}\r\n", "Fnon-synchronising literal too large|",
+		  "one too large to skip ends the connection");
+	check_run(&lim, "t5 X {99999999999999999999999}\r\nb NOOP\r\n",
+		  "Et5 TOOBIG literal too large|Cb NOOP\r\n", "a size past 64 bits");
+	{
+		char in[200];
+		memset(in, 'x', sizeof(in));
+		memcpy(in, "t6 NOOP ", 8);
+		strcpy(in + 100, "\r\nd NOOP\r\n");
+		check_run(&lim, in, "Et6 TOOBIG line too long|Cd NOOP\r\n", "a line over max_line");
+	}
+	check_run(&lim, "t7 X {90}\r\n", "L90|", "a literal within max_literal");
+	check_run(&lim, "a {50}\r\n", "L50|", "the reader frames without knowing the command");
+	{
+		/* Three literals of 90: the command passes max_command. */
+		char in[400] = "t8 X {90+}\r\n";
+		size_t n = strlen(in);
+		memset(in + n, 'z', 90);
+		strcpy(in + n + 90, " {90+}\r\n");
+		n = strlen(in);
+		memset(in + n, 'z', 90);
+		strcpy(in + n + 90, " {90+}\r\n");
+		n = strlen(in);
+		memset(in + n, 'z', 90);
+		strcpy(in + n + 90, "\r\ne NOOP\r\n");
+		check_run(&lim, in, "Et8 TOOBIG command too long|Ce NOOP\r\n", "a command over max_command");
+	}
+}
+
+static struct imap_command parse_n(struct gn_pool *pool, const char *s, size_t len, const char **err_r,
+				   int *r_r)
+{
+	struct imap_limits lim;
+	imap_limits_init(&lim);
+	lim.max_depth = 3;
+	lim.max_args = 20;
+	struct imap_command cmd;
+	const char *code = NULL;
+	*err_r = NULL;
+	*r_r = imap_parse(pool, &lim, s, len, &cmd, &code, err_r);
+	if (*r_r < 0 && code != NULL)
+		*err_r = gn_pool_printf(pool, "[%s] %s", code, *err_r);
+	return cmd;
+}
+
+static struct imap_command parse(struct gn_pool *pool, const char *s, const char **err_r, int *r_r)
+{
+	return parse_n(pool, s, strlen(s), err_r, r_r);
+}
+
+#define PARSE_BYTES(pool, lit, err, r) parse_n(pool, lit, sizeof(lit) - 1, err, r)
+
+static void test_parser(void)
+{
+	struct gn_pool *pool = gn_pool_new();
+	const char *err;
+	int r;
+	struct imap_command c;
+
+	c = parse(pool, "A1 login alice \"p a\\\\ss\\\"\"\r\n", &err, &r);
+	ok(r == 0 && strcmp(c.tag, "A1") == 0 && strcmp(c.name, "LOGIN") == 0 && c.count == 2,
+	   "tag, name in upper case, two arguments");
+	ok(r == 0 && c.args[0].type == IMAP_ARG_ATOM && strcmp(c.args[0].str, "alice") == 0 &&
+	   c.args[1].type == IMAP_ARG_STRING && strcmp(c.args[1].str, "p a\\ss\"") == 0,
+	   "an atom and a quoted string with escapes");
+
+	c = parse(pool, "x FETCH 1:*,$ (FLAGS BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100> NIL)\r\n", &err, &r);
+	ok(r == 0 && c.count == 2 && c.args[0].type == IMAP_ARG_ATOM && strcmp(c.args[0].str, "1:*,$") == 0,
+	   "a sequence set with * and $ is an atom");
+	ok(r == 0 && c.args[1].type == IMAP_ARG_LIST && c.args[1].count == 3 &&
+	   strcmp(c.args[1].list[1].str, "BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100>") == 0 &&
+	   c.args[1].list[2].type == IMAP_ARG_NIL, "a section with spaces and parentheses stays one atom; NIL");
+
+	c = PARSE_BYTES(pool, "x APPEND INBOX (\\Seen) {5}\r\na\0b\r\n\r\n", &err, &r);
+	ok(r < 0, "NUL in a literal is refused (%s)", err ? err : "");
+	c = PARSE_BYTES(pool, "x APPEND INBOX (\\Seen) ~{5}\r\na\0b\r\n\r\n", &err, &r);
+	ok(r == 0 && c.count == 3 && c.args[2].type == IMAP_ARG_LITERAL && c.args[2].literal8 &&
+	   c.args[2].len == 5 && memcmp(c.args[2].str, "a\0b\r\n", 5) == 0 &&
+	   strcmp(c.args[1].list[0].str, "\\Seen") == 0, "literal8 keeps NUL; a flag is an atom");
+	c = parse(pool, "x LOGIN {3}\r\n\"() {4}\r\n)\"\r\n\r\n", &err, &r);
+	ok(r == 0 && c.count == 2 && strcmp(c.args[0].str, "\"()") == 0 && strcmp(c.args[1].str, ")\"\r\n") == 0,
+	   "literals hold anything, read by their count");
+
+	c = parse(pool, "x ID (\"caf\xc3\xa9\" \"\xe2\x82\xac\")\r\n", &err, &r);
+	ok(r == 0, "UTF-8 in quoted strings");
+	const char *bad[][2] = {
+		{ "x ID (\"\xc0\xaf\")\r\n", "not UTF-8" },
+		{ "x ID (\"\xed\xa0\x80\")\r\n", "not UTF-8" },
+		{ "x ID (\"a\\b\")\r\n", "bad escape" },
+		{ "x ID (\"abc)\r\n", "unterminated quoted" },
+		{ "x ID (a b\r\n", "unterminated list" },
+		{ "x ID a  b\r\n", "argument expected" },
+		{ "x ID a \r\n", "argument expected" },
+		{ "x ID a)\r\n", "space expected" },
+		{ "x ID ((((a))))\r\n", "[LIMIT]" },
+		{ "x ID 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21\r\n", "[LIMIT]" },
+		{ "x ID {30}\r\nab\r\n", "literal shorter" },
+		{ "x ID {3} a\r\nabc\r\n", "must end the line" },
+		{ " NOOP\r\n", "tag expected" },
+		{ "a+b NOOP\r\n", "tag expected" },
+		{ "x\r\n", "tag expected" },
+		{ "x NOOP\rx\r\n", "bare CR" },
+		{ "x NO-OP\r\n", "command name" },
+		{ "x ID BODY[HEADER\r\n", "section" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = parse(pool, bad[i][0], &err, &r);
+		ok(r < 0 && err != NULL && strstr(err, bad[i][1]) != NULL, "refused: %s (%s)", bad[i][1],
+		   err != NULL ? err : "accepted");
+	}
+	c = parse(pool, "tag1 ID a)\r\n", &err, &r);
+	ok(r < 0 && c.tag != NULL && strcmp(c.tag, "tag1") == 0, "a refused command keeps its tag");
+
+	const char *s;
+	size_t n;
+	c = parse(pool, "x X a \"b\" {1}\r\nc NIL \\F *\r\n", &err, &r);
+	ok(r == 0 && imap_arg_astring(&c.args[0], &s, &n) && imap_arg_astring(&c.args[1], &s, &n) &&
+	   imap_arg_astring(&c.args[2], &s, &n) && imap_arg_astring(&c.args[3], &s, &n) &&
+	   !imap_arg_astring(&c.args[4], &s, &n) && !imap_arg_astring(&c.args[5], &s, &n),
+	   "astrings: atom, string, literal, NIL; not a flag or a wildcard");
+	gn_pool_free(&pool);
+}
+
+int main(void)
+{
+	test_reader();
+	test_parser();
+	return done_testing();
+}
