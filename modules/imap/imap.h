@@ -12,6 +12,10 @@
  *                ENABLE.
  *   cmd-auth.c   the not-authenticated state: STARTTLS, LOGIN,
  *                AUTHENTICATE (the core's SASL server, gannet/sasl.h).
+ *   cmd-mailbox.c  mailboxes: NAMESPACE, CREATE, DELETE, RENAME,
+ *                SUBSCRIBE, UNSUBSCRIBE, LIST, LSUB, STATUS.
+ *   mailbox-name.c  names between the store's UTF-8 and the wire's
+ *                modified UTF-7; LIST patterns.
  *
  * It reaches the core only through the installed headers (gannet/...).
  */
@@ -101,6 +105,21 @@ typedef void imap_cmd_fn(struct imap_session *s, struct imap_command *cmd);
 imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_id,
 	imap_cmd_enable;
 imap_cmd_fn imap_cmd_starttls, imap_cmd_login, imap_cmd_authenticate;
+imap_cmd_fn imap_cmd_namespace, imap_cmd_create, imap_cmd_delete, imap_cmd_rename,
+	imap_cmd_subscribe, imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status;
+
+/* ---- mailbox-name.c ---- */
+
+/* UTF-8 to modified UTF-7 and back (NULL: not valid modified UTF-7). */
+char *imap_mutf7_encode(struct gn_pool *pool, const char *utf8);
+char *imap_mutf7_decode(struct gn_pool *pool, const char *mutf7);
+/* A store name as the session shows it, and a name from the client as the
+ * store keeps it (NULL when it does not decode). */
+const char *imap_name_to_wire(struct imap_session *s, struct gn_pool *pool, const char *store_name);
+const char *imap_name_from_wire(struct imap_session *s, struct gn_pool *pool, const char *wire);
+/* Whether a name matches a LIST pattern ("*" anything, "%" anything but
+ * the separator). */
+bool imap_pattern_match(const char *pattern, const char *name);
 
 /* cmd-auth.c: a line the client sent during AUTHENTICATE. */
 void imap_sasl_response(struct imap_session *s, const char *line, size_t len);

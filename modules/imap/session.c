@@ -32,6 +32,15 @@ static const struct imap_cmd_def commands[] = {
 	{ "STARTTLS", IMAP_S(IMAP_NOTAUTH), imap_cmd_starttls },
 	{ "LOGIN", IMAP_S(IMAP_NOTAUTH), imap_cmd_login },
 	{ "AUTHENTICATE", IMAP_S(IMAP_NOTAUTH), imap_cmd_authenticate },
+	{ "NAMESPACE", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_namespace },
+	{ "CREATE", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_create },
+	{ "DELETE", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_delete },
+	{ "RENAME", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_rename },
+	{ "SUBSCRIBE", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_subscribe },
+	{ "UNSUBSCRIBE", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_unsubscribe },
+	{ "LIST", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_list },
+	{ "LSUB", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_lsub },
+	{ "STATUS", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_status },
 };
 
 /* ---- responses ---- */
@@ -123,7 +132,7 @@ void imap_bye(struct imap_session *s, const char *reason, const char *text)
 const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool)
 {
 	struct gn_buf *b = gn_buf_new(0);
-	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ID ENABLE LITERAL+");
+	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ID ENABLE LITERAL+ NAMESPACE STATUS=SIZE");
 	if (s->state == IMAP_NOTAUTH) {
 		bool tls = gn_conn_is_tls(s->conn);
 		(void)gn_buf_append_str(b, " SASL-IR");

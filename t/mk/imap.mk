@@ -4,3 +4,9 @@ t_unit_test_imap_parser_SOURCES = t/unit/test_imap_parser.c modules/imap/parser.
 t_unit_test_imap_parser_CPPFLAGS = $(UNITCPP)
 t_unit_test_imap_parser_CFLAGS = $(UNITCC)
 t_unit_test_imap_parser_LDADD = $(UNITLIBS)
+
+TESTPROGS += t/unit/test_imap_names
+t_unit_test_imap_names_SOURCES = t/unit/test_imap_names.c modules/imap/mailbox-name.c
+t_unit_test_imap_names_CPPFLAGS = $(UNITCPP)
+t_unit_test_imap_names_CFLAGS = $(UNITCC)
+t_unit_test_imap_names_LDADD = $(UNITLIBS)
