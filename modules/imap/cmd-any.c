@@ -32,6 +32,8 @@ void imap_cmd_noop(struct imap_session *s, struct imap_command *cmd)
 {
 	if (!no_args(s, cmd))
 		return;
+	/* In a mailbox: what changed since the client last heard. */
+	(void)imap_refresh(s);
 	imap_tagged(s, cmd->tag, "OK", NULL, "NOOP completed");
 }
 

@@ -16,6 +16,10 @@
  *                SUBSCRIBE, UNSUBSCRIBE, LIST, LSUB, STATUS.
  *   mailbox-name.c  names between the store's UTF-8 and the wire's
  *                modified UTF-7; LIST patterns.
+ *   cmd-select.c the selected mailbox: SELECT, EXAMINE, CLOSE, UNSELECT,
+ *                EXPUNGE, and telling the client of changes (imap_refresh()).
+ *   cmd-fetch.c  FETCH, STORE and their UID forms.
+ *   seqset.c     sequence sets.
  *
  * It reaches the core only through the installed headers (gannet/...).
  */
@@ -55,8 +59,22 @@ struct imap_settings {
 
 extern struct imap_settings imap_settings;
 
+/* The selected mailbox as this session knows it: message sequence
+ * number n is uids[n - 1].  Changes made elsewhere reach the session at
+ * NOOP (imap_refresh()), as EXPUNGE, EXISTS and FETCH FLAGS. */
+struct imap_view {
+	int64_t id;
+	char *name;		/* the store's form */
+	bool readonly;		/* EXAMINE */
+	uint32_t uidvalidity;
+	uint32_t *uids;
+	uint64_t *modseqs;
+	size_t count, cap;
+};
+
 struct imap_session {
 	struct gn_conn *conn;
+	struct imap_view *sel;		/* IMAP_SELECTED: the mailbox */
 	struct imap_reader *reader;
 	struct gn_pool *cmd_pool;	/* cleared after each command */
 	enum imap_state state;
@@ -98,6 +116,34 @@ void imap_logged_in(struct imap_session *s, int64_t account_id, const char *acco
 /* Closes after a BYE. */
 void imap_bye(struct imap_session *s, const char *reason, const char *text);
 
+/* ---- seqset.c ---- */
+
+struct imap_range {
+	uint32_t lo, hi;
+};
+/* Sorted, merged ranges. */
+struct imap_seqset {
+	struct imap_range *ranges;
+	size_t count;
+};
+
+/* Parses a sequence set, "*" being star.  0, or -1 when malformed. */
+int imap_seqset_parse(struct gn_pool *pool, const char *s, uint32_t star, struct imap_seqset *set);
+bool imap_seqset_has(const struct imap_seqset *set, uint32_t n);
+
+/* ---- cmd-select.c ---- */
+
+/* Leaves the selected mailbox (without expunging). */
+void imap_deselect(struct imap_session *s);
+/* Tells the client what changed in the selected mailbox since it last
+ * heard: EXPUNGE, EXISTS, FETCH FLAGS.  0, or -1 (a database failure,
+ * logged; the client hears nothing and is told again later). */
+int imap_refresh(struct imap_session *s);
+/* "(\Seen \Flagged kw)" for flags and keywords, into b. */
+void imap_append_flags(struct gn_buf *b, unsigned flags, const char *const *keywords, size_t n);
+/* The message sequence number of uid in the view, 0 when it has none. */
+size_t imap_view_msn(const struct imap_view *v, uint32_t uid);
+
 /* ---- the commands (cmd-*.c) ---- */
 
 typedef void imap_cmd_fn(struct imap_session *s, struct imap_command *cmd);
@@ -107,6 +153,9 @@ imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_id,
 imap_cmd_fn imap_cmd_starttls, imap_cmd_login, imap_cmd_authenticate;
 imap_cmd_fn imap_cmd_namespace, imap_cmd_create, imap_cmd_delete, imap_cmd_rename,
 	imap_cmd_subscribe, imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status;
+imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge,
+	imap_cmd_check;
+imap_cmd_fn imap_cmd_fetch, imap_cmd_store, imap_cmd_uid;
 
 /* ---- mailbox-name.c ---- */
 

@@ -41,6 +41,15 @@ static const struct imap_cmd_def commands[] = {
 	{ "LIST", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_list },
 	{ "LSUB", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_lsub },
 	{ "STATUS", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_status },
+	{ "SELECT", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_select },
+	{ "EXAMINE", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_examine },
+	{ "CLOSE", IMAP_S(IMAP_SELECTED), imap_cmd_close },
+	{ "UNSELECT", IMAP_S(IMAP_SELECTED), imap_cmd_unselect },
+	{ "EXPUNGE", IMAP_S(IMAP_SELECTED), imap_cmd_expunge },
+	{ "CHECK", IMAP_S(IMAP_SELECTED), imap_cmd_check },
+	{ "FETCH", IMAP_S(IMAP_SELECTED), imap_cmd_fetch },
+	{ "STORE", IMAP_S(IMAP_SELECTED), imap_cmd_store },
+	{ "UID", IMAP_S(IMAP_SELECTED), imap_cmd_uid },
 };
 
 /* ---- responses ---- */
@@ -132,7 +141,7 @@ void imap_bye(struct imap_session *s, const char *reason, const char *text)
 const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool)
 {
 	struct gn_buf *b = gn_buf_new(0);
-	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ID ENABLE LITERAL+ NAMESPACE STATUS=SIZE");
+	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ID ENABLE LITERAL+ NAMESPACE STATUS=SIZE UNSELECT");
 	if (s->state == IMAP_NOTAUTH) {
 		bool tls = gn_conn_is_tls(s->conn);
 		(void)gn_buf_append_str(b, " SASL-IR");
@@ -195,7 +204,8 @@ static void run_command(struct imap_session *s)
 	}
 	if ((def->states & IMAP_S(s->state)) == 0) {
 		imap_tagged(s, cmd.tag, "BAD", NULL, "%s is not valid %s", cmd.name,
-			    s->state == IMAP_NOTAUTH ? "before logging in" : "once logged in");
+			    s->state == IMAP_NOTAUTH ? "before logging in" :
+			    s->state == IMAP_AUTH ? "without a selected mailbox" : "once logged in");
 		return;
 	}
 	def->fn(s, &cmd);
@@ -335,6 +345,7 @@ static void imap_close(struct gn_conn *conn, void *data)
 	if (s == NULL)
 		return;
 	gn_sasl_free(&s->sasl);
+	imap_deselect(s);
 	imap_reader_free(&s->reader);
 	gn_pool_free(&s->cmd_pool);
 	gn_free(s->sasl_tag);

@@ -1,6 +1,7 @@
 # t/mk/imap.mk: the imap module's tests (the parser, built from its source).
 TESTPROGS += t/unit/test_imap_parser
-t_unit_test_imap_parser_SOURCES = t/unit/test_imap_parser.c modules/imap/parser.c
+t_unit_test_imap_parser_SOURCES = t/unit/test_imap_parser.c modules/imap/parser.c \
+	modules/imap/seqset.c
 t_unit_test_imap_parser_CPPFLAGS = $(UNITCPP)
 t_unit_test_imap_parser_CFLAGS = $(UNITCC)
 t_unit_test_imap_parser_LDADD = $(UNITLIBS)

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../modules/imap/parser.h"
+#include "../../modules/imap/imap.h"
 
 /* Everything the reader did with input, as text: "C<command>" for each
  * command, "L<n>" for each synchronising literal (answered with "+"),
@@ -220,9 +220,32 @@ static void test_parser(void)
 	gn_pool_free(&pool);
 }
 
+static void test_seqset(void)
+{
+	struct gn_pool *pool = gn_pool_new();
+	struct imap_seqset set;
+	ok(imap_seqset_parse(pool, "7:5,1,10:*,3", 12, &set) == 0 && set.count == 4 &&
+	   set.ranges[0].lo == 1 && set.ranges[0].hi == 1 && set.ranges[1].lo == 3 && set.ranges[1].hi == 3 &&
+	   set.ranges[2].lo == 5 && set.ranges[2].hi == 7 && set.ranges[3].lo == 10 && set.ranges[3].hi == 12,
+	   "ranges sorted, backwards ranges turned, * the largest");
+	ok(imap_seqset_has(&set, 1) && !imap_seqset_has(&set, 2) && imap_seqset_has(&set, 3) &&
+	   !imap_seqset_has(&set, 4) && imap_seqset_has(&set, 6) && !imap_seqset_has(&set, 8) &&
+	   imap_seqset_has(&set, 12) && !imap_seqset_has(&set, 13), "membership");
+	ok(imap_seqset_parse(pool, "4,1:2,3,2:3", 9, &set) == 0 && set.count == 1 && set.ranges[0].lo == 1 &&
+	   set.ranges[0].hi == 4, "overlapping and adjacent ranges merge");
+	ok(imap_seqset_parse(pool, "*:4", 2, &set) == 0 && set.count == 1 && set.ranges[0].lo == 2 &&
+	   set.ranges[0].hi == 4, "*:4 with * below 4");
+	static const char *const bad[] = { "", "0", "1:", ":2", "1,,2", "1:2:3", "a", "4294967296", "1 2",
+					   "-1", "$" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(imap_seqset_parse(pool, bad[i], 5, &set) < 0, "refused: \"%s\"", bad[i]);
+	gn_pool_free(&pool);
+}
+
 int main(void)
 {
 	test_reader();
 	test_parser();
+	test_seqset();
 	return done_testing();
 }

@@ -1,0 +1,295 @@
+/*
+ * modules/imap/cmd-select.c: the selected mailbox (RFC 9051 6.3.2, 6.3.3,
+ * 6.4): SELECT, EXAMINE, CLOSE, UNSELECT (RFC 3691), EXPUNGE, CHECK, and
+ * the view of the mailbox each session keeps.
+ *
+ * A session knows its mailbox as the list of UIDs it has told the client
+ * about (message sequence numbers are their positions) with the modseq of
+ * each as last reported.  imap_refresh() compares that with the store and
+ * reports the difference, in the order RFC 9051 7.5 allows at the end of
+ * a command: expunged messages from the highest number down (so that no
+ * number the client holds shifts under a later response), then the new
+ * count (EXISTS), then flags changed elsewhere.
+ */
+#include "imap.h"
+
+#include <string.h>
+
+static void view_free(struct imap_view **vp)
+{
+	struct imap_view *v = *vp;
+	if (v == NULL)
+		return;
+	gn_free(v->name);
+	gn_free(v->uids);
+	gn_free(v->modseqs);
+	gn_free(v);
+	*vp = NULL;
+}
+
+static void view_push(struct imap_view *v, uint32_t uid, uint64_t modseq)
+{
+	if (v->count == v->cap) {
+		v->cap = v->cap == 0 ? 64 : v->cap * 2;
+		v->uids = gn_realloc(v->uids, v->cap * sizeof(*v->uids));
+		v->modseqs = gn_realloc(v->modseqs, v->cap * sizeof(*v->modseqs));
+	}
+	v->uids[v->count] = uid;
+	v->modseqs[v->count] = modseq;
+	v->count++;
+}
+
+size_t imap_view_msn(const struct imap_view *v, uint32_t uid)
+{
+	size_t lo = 0, hi = v->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v->uids[mid] < uid)
+			lo = mid + 1;
+		else if (v->uids[mid] > uid)
+			hi = mid;
+		else
+			return mid + 1;
+	}
+	return 0;
+}
+
+void imap_deselect(struct imap_session *s)
+{
+	view_free(&s->sel);
+	if (s->state == IMAP_SELECTED)
+		s->state = IMAP_AUTH;
+}
+
+void imap_append_flags(struct gn_buf *b, unsigned flags, const char *const *keywords, size_t n)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} sys[] = {
+		{ GN_STORE_SEEN, "\\Seen" }, { GN_STORE_ANSWERED, "\\Answered" },
+		{ GN_STORE_FLAGGED, "\\Flagged" }, { GN_STORE_DELETED, "\\Deleted" },
+		{ GN_STORE_DRAFT, "\\Draft" },
+	};
+	bool first = true;
+	(void)gn_buf_append(b, "(", 1);
+	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
+		if ((flags & sys[i].bit) == 0)
+			continue;
+		(void)gn_buf_printf(b, "%s%s", first ? "" : " ", sys[i].name);
+		first = false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		(void)gn_buf_printf(b, "%s%s", first ? "" : " ", keywords[i]);
+		first = false;
+	}
+	(void)gn_buf_append(b, ")", 1);
+}
+
+static void fetch_flags_line(struct imap_session *s, size_t msn, const struct gn_store_message *m)
+{
+	struct gn_buf *b = gn_buf_new(0);
+	size_t nk;
+	const char *const *kw = gn_store_message_keywords(m, &nk);
+	(void)gn_buf_printf(b, "%zu FETCH (UID %u FLAGS ", msn, (unsigned)gn_store_message_uid(m));
+	imap_append_flags(b, gn_store_message_flags(m), kw, nk);
+	(void)gn_buf_append(b, ")", 1);
+	imap_untagged(s, "%s", gn_buf_data(b));
+	gn_buf_free(&b);
+}
+
+int imap_refresh(struct imap_session *s)
+{
+	struct imap_view *v = s->sel;
+	if (v == NULL)
+		return 0;
+	struct gn_store_message **list;
+	size_t n;
+	const char *err;
+	struct gn_pool *pool = gn_pool_new();
+	if (gn_store_message_list(pool, s->account_id, v->id, 1, 0, &list, &n, &err) < 0) {
+		gn_log(GN_LOG_ERROR, IMAP_AREA, "event=refresh_failed conn=%s error=%s", gn_conn_id(s->conn),
+		       gn_log_quote(0, err));
+		gn_pool_free(&pool);
+		return -1;
+	}
+	/* Expunged: in the view, not in the store (both sorted by UID). */
+	size_t k = n;
+	for (size_t i = v->count; i-- > 0;) {
+		while (k > 0 && gn_store_message_uid(list[k - 1]) > v->uids[i])
+			k--;
+		if (k > 0 && gn_store_message_uid(list[k - 1]) == v->uids[i])
+			continue;
+		imap_untagged(s, "%zu EXPUNGE", i + 1);
+		memmove(v->uids + i, v->uids + i + 1, (v->count - i - 1) * sizeof(*v->uids));
+		memmove(v->modseqs + i, v->modseqs + i + 1, (v->count - i - 1) * sizeof(*v->modseqs));
+		v->count--;
+	}
+	/* New: past the view's last UID. */
+	uint32_t last = v->count > 0 ? v->uids[v->count - 1] : 0;
+	size_t before = v->count;
+	for (size_t i = 0; i < n; i++)
+		if (gn_store_message_uid(list[i]) > last)
+			view_push(v, gn_store_message_uid(list[i]), gn_store_message_modseq(list[i]));
+	if (v->count != before)
+		imap_untagged(s, "%zu EXISTS", v->count);
+	/* Changed: a newer modseq than reported. */
+	for (size_t i = 0; i < n; i++) {
+		size_t msn = imap_view_msn(v, gn_store_message_uid(list[i]));
+		if (msn == 0 || msn > before || gn_store_message_modseq(list[i]) <= v->modseqs[msn - 1])
+			continue;
+		v->modseqs[msn - 1] = gn_store_message_modseq(list[i]);
+		fetch_flags_line(s, msn, list[i]);
+	}
+	gn_pool_free(&pool);
+	return 0;
+}
+
+static void select_mailbox(struct imap_session *s, struct imap_command *cmd, bool readonly)
+{
+	const char *wire, *name, *err;
+	size_t len;
+	if (cmd->count != 1 || !imap_arg_astring(&cmd->args[0], &wire, &len) || strlen(wire) != len) {
+		imap_tagged(s, cmd->tag, "BAD", NULL, "%s takes a mailbox name", cmd->name);
+		return;
+	}
+	/* RFC 9051 6.3.2: a SELECT while a mailbox is selected closes it
+	 * first (without expunging), whether or not the new one opens. */
+	if (s->sel != NULL) {
+		imap_deselect(s);
+		imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
+	}
+	const char *store = imap_name_from_wire(s, s->cmd_pool, wire);
+	struct gn_store_mailbox *mb = NULL;
+	int r = store == NULL || gn_store_mailbox_name_check(s->cmd_pool, store, &name, &err) < 0 ? 0 :
+		gn_store_mailbox_find(s->cmd_pool, s->account_id, name, &mb, &err);
+	if (r < 0) {
+		gn_log(GN_LOG_ERROR, IMAP_AREA, "event=select_failed conn=%s error=%s", gn_conn_id(s->conn),
+		       gn_log_quote(0, err));
+		imap_tagged(s, cmd->tag, "NO", "UNAVAILABLE", "Temporary failure, try again later");
+		return;
+	}
+	if (r == 0) {
+		imap_tagged(s, cmd->tag, "NO", "NONEXISTENT", "No such mailbox");
+		return;
+	}
+	struct gn_store_message **list;
+	size_t n;
+	if (gn_store_message_list(s->cmd_pool, s->account_id, gn_store_mailbox_id(mb), 1, 0, &list, &n,
+				  &err) < 0) {
+		gn_log(GN_LOG_ERROR, IMAP_AREA, "event=select_failed conn=%s error=%s", gn_conn_id(s->conn),
+		       gn_log_quote(0, err));
+		imap_tagged(s, cmd->tag, "NO", "UNAVAILABLE", "Temporary failure, try again later");
+		return;
+	}
+	struct imap_view *v = gn_calloc(1, sizeof(*v));
+	v->id = gn_store_mailbox_id(mb);
+	v->name = gn_strdup(gn_store_mailbox_name(mb));
+	v->readonly = readonly;
+	v->uidvalidity = gn_store_mailbox_uidvalidity(mb);
+	size_t first_unseen = 0;
+	for (size_t i = 0; i < n; i++) {
+		view_push(v, gn_store_message_uid(list[i]), gn_store_message_modseq(list[i]));
+		if (first_unseen == 0 && (gn_store_message_flags(list[i]) & GN_STORE_SEEN) == 0)
+			first_unseen = i + 1;
+	}
+	/* UIDNEXT: past the last message listed, whatever the status said
+	 * before the list settled more. */
+	uint32_t uidnext = gn_store_mailbox_uidnext(mb);
+	if (n > 0 && gn_store_message_uid(list[n - 1]) >= uidnext)
+		uidnext = gn_store_message_uid(list[n - 1]) + 1;
+	s->sel = v;
+	s->state = IMAP_SELECTED;
+
+	imap_untagged(s, "%zu EXISTS", v->count);
+	if (!s->enabled_rev2) {
+		imap_untagged(s, "0 RECENT");
+		if (first_unseen > 0)
+			imap_untagged(s, "OK [UNSEEN %zu] First unseen", first_unseen);
+	}
+	imap_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", (unsigned)v->uidvalidity);
+	imap_untagged(s, "OK [UIDNEXT %u] Predicted next UID", (unsigned)uidnext);
+	imap_untagged(s, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
+	imap_untagged(s, "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Limited");
+	if (s->enabled_rev2) {
+		struct gn_buf *b = gn_buf_new(0);
+		const char *w = imap_name_to_wire(s, s->cmd_pool, v->name);
+		(void)gn_buf_append_str(b, "LIST () \"/\" ");
+		imap_append_string(b, w, strlen(w));
+		imap_untagged(s, "%s", gn_buf_data(b));
+		gn_buf_free(&b);
+	}
+	imap_tagged(s, cmd->tag, "OK", readonly ? "READ-ONLY" : "READ-WRITE", "%s completed", cmd->name);
+}
+
+void imap_cmd_select(struct imap_session *s, struct imap_command *cmd)
+{
+	select_mailbox(s, cmd, false);
+}
+
+void imap_cmd_examine(struct imap_session *s, struct imap_command *cmd)
+{
+	select_mailbox(s, cmd, true);
+}
+
+void imap_cmd_unselect(struct imap_session *s, struct imap_command *cmd)
+{
+	if (cmd->count != 0) {
+		imap_tagged(s, cmd->tag, "BAD", NULL, "UNSELECT takes no arguments");
+		return;
+	}
+	imap_deselect(s);
+	imap_tagged(s, cmd->tag, "OK", NULL, "UNSELECT completed");
+}
+
+void imap_cmd_close(struct imap_session *s, struct imap_command *cmd)
+{
+	if (cmd->count != 0) {
+		imap_tagged(s, cmd->tag, "BAD", NULL, "CLOSE takes no arguments");
+		return;
+	}
+	/* RFC 9051 6.4.1: messages with \Deleted go, silently. */
+	const char *err;
+	if (!s->sel->readonly &&
+	    gn_store_message_expunge(s->cmd_pool, s->account_id, s->sel->id, NULL, 0, NULL, NULL, &err) < 0) {
+		gn_log(GN_LOG_ERROR, IMAP_AREA, "event=expunge_failed conn=%s error=%s", gn_conn_id(s->conn),
+		       gn_log_quote(0, err));
+		imap_tagged(s, cmd->tag, "NO", "UNAVAILABLE", "Temporary failure, try again later");
+		return;
+	}
+	imap_deselect(s);
+	imap_tagged(s, cmd->tag, "OK", NULL, "CLOSE completed");
+}
+
+void imap_cmd_expunge(struct imap_session *s, struct imap_command *cmd)
+{
+	if (cmd->count != 0) {
+		imap_tagged(s, cmd->tag, "BAD", NULL, "EXPUNGE takes no arguments");
+		return;
+	}
+	if (s->sel->readonly) {
+		imap_tagged(s, cmd->tag, "NO", "READ-ONLY", "The mailbox is read-only (EXAMINE)");
+		return;
+	}
+	const char *err;
+	if (gn_store_message_expunge(s->cmd_pool, s->account_id, s->sel->id, NULL, 0, NULL, NULL, &err) < 0) {
+		gn_log(GN_LOG_ERROR, IMAP_AREA, "event=expunge_failed conn=%s error=%s", gn_conn_id(s->conn),
+		       gn_log_quote(0, err));
+		imap_tagged(s, cmd->tag, "NO", "UNAVAILABLE", "Temporary failure, try again later");
+		return;
+	}
+	/* The expunged messages are reported from the store's view, with
+	 * anything else that changed. */
+	(void)imap_refresh(s);
+	imap_tagged(s, cmd->tag, "OK", NULL, "EXPUNGE completed");
+}
+
+void imap_cmd_check(struct imap_session *s, struct imap_command *cmd)
+{
+	if (cmd->count != 0) {
+		imap_tagged(s, cmd->tag, "BAD", NULL, "CHECK takes no arguments");
+		return;
+	}
+	(void)imap_refresh(s);
+	imap_tagged(s, cmd->tag, "OK", NULL, "CHECK completed");
+}
