@@ -3,13 +3,21 @@
  * the UID command that prefixes them (6.4.9).
  *
  * FETCH answers from the store's message list: UID, FLAGS, INTERNALDATE,
- * RFC822.SIZE and the FAST macro.  The items that read or parse the
- * message itself (BODY[...], BINARY, ENVELOPE, BODYSTRUCTURE, and the ALL
- * and FULL macros) are not served yet and answer BAD, rather than
- * anything a client could take for the message.
+ * RFC822.SIZE and the FAST macro; and from the message itself: BODY[],
+ * BODY[HEADER], BODY[TEXT], BODY[HEADER.FIELDS (...)] and .NOT, their
+ * PEEK forms and partial <offset.count>, RFC822, RFC822.HEADER and
+ * RFC822.TEXT.  Message contents are streamed: the command becomes a job
+ * that writes while the connection's output stays under FETCH_HIGH_WATER
+ * and goes on when it drained (the protocol's writable callback), with the
+ * client's input paused meanwhile, so a large message never sits whole in
+ * memory or in the output buffer.  The items that parse the message
+ * (BODY[1.2], BINARY, ENVELOPE, BODYSTRUCTURE, and the ALL and FULL macros)
+ * are not served yet and answer BAD, rather than anything a client could
+ * take for the message.
  */
 #include "imap.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -19,11 +27,173 @@ enum {
 	F_FLAGS = 1 << 1,
 	F_INTERNALDATE = 1 << 2,
 	F_SIZE = 1 << 3,
+	F_BODY = 1 << 4,	/* some body item: the job reads messages */
+	F_SETS_SEEN = 1 << 5,	/* some item without .PEEK */
 };
 
+/* Output is written while less than this is pending. */
+#define FETCH_HIGH_WATER (256u * 1024u)
+#define FETCH_READ (64u * 1024u)
+/* The header is looked for in this much of a message at most. */
+#define FETCH_HEADER_MAX (1024u * 1024u)
+
+enum body_part {
+	PART_ALL = 0,
+	PART_HEADER,
+	PART_TEXT,
+	PART_FIELDS,
+	PART_FIELDS_NOT,
+};
+
+/* A body item as asked for. */
+struct body_item {
+	const char *name;	/* in the response: "BODY[HEADER]", "RFC822" */
+	enum body_part part;
+	const char **fields;	/* HEADER.FIELDS (.NOT) */
+	size_t n_fields;
+	bool partial;
+	uint64_t offset, count;
+};
+
+/* A FETCH being answered. */
+struct imap_fetch_job {
+	struct gn_pool *pool;
+	char *tag;
+	bool uid;
+	int bits;
+	struct body_item *items;
+	size_t n_items;
+	size_t *msns;
+	struct gn_store_message **msgs;
+	size_t n, next;		/* messages; the one being written */
+	/* The message being written. */
+	struct gn_store_body *body;
+	uint64_t header_len;
+	size_t item;		/* the body item being written */
+	uint64_t pos, end;	/* bytes of a literal still to stream */
+	bool streaming;
+};
+
+/* The field names of "HEADER.FIELDS (A "B" C)": -1 when malformed. */
+static int parse_fields(struct gn_pool *pool, const char *list, struct body_item *it)
+{
+	if (*list != '(')
+		return -1;
+	const char *end = strchr(list, ')');
+	if (end == NULL || end[1] != '\0')
+		return -1;
+	size_t cap = 1;
+	for (const char *p = list; p < end; p++)
+		cap += *p == ' ';
+	it->fields = gn_pool_alloc(pool, cap * sizeof(*it->fields));
+	it->n_fields = 0;
+	const char *p = list + 1;
+	while (p < end) {
+		const char *w = p;
+		while (p < end && *p != ' ')
+			p++;
+		size_t n = (size_t)(p - w);
+		if (n >= 2 && w[0] == '"' && w[n - 1] == '"') {
+			w++;
+			n -= 2;
+		}
+		if (n == 0)
+			return -1;
+		for (size_t k = 0; k < n; k++)
+			if (w[k] <= ' ' || w[k] >= 0x7f || w[k] == ':')
+				return -1;
+		it->fields[it->n_fields++] = gn_pool_strndup(pool, w, n);
+		if (p < end)
+			p++;
+	}
+	return it->n_fields > 0 ? 0 : -1;
+}
+
+/* A body item: BODY[...] and BODY.PEEK[...] with an optional partial,
+ * RFC822, RFC822.HEADER, RFC822.TEXT.  0, 1 when it is no body item, -1
+ * when malformed or not served yet (*why_r). */
+static int parse_body_item(struct gn_pool *pool, const char *atom, struct body_item *it, bool *peek_r,
+			   const char **why_r)
+{
+	memset(it, 0, sizeof(*it));
+	*peek_r = false;
+	if (strcasecmp(atom, "RFC822") == 0 || strcasecmp(atom, "RFC822.HEADER") == 0 ||
+	    strcasecmp(atom, "RFC822.TEXT") == 0) {
+		it->part = atom[6] == '\0' ? PART_ALL : (atom[7] == 'H' || atom[7] == 'h') ? PART_HEADER : PART_TEXT;
+		it->name = it->part == PART_ALL ? "RFC822" : it->part == PART_HEADER ? "RFC822.HEADER" : "RFC822.TEXT";
+		*peek_r = it->part == PART_HEADER;	/* RFC 3501 6.4.5 */
+		return 0;
+	}
+	const char *p;
+	if (strncasecmp(atom, "BODY.PEEK[", 10) == 0) {
+		p = atom + 10;
+		*peek_r = true;
+	} else if (strncasecmp(atom, "BODY[", 5) == 0) {
+		p = atom + 5;
+	} else {
+		return 1;
+	}
+	const char *close = strrchr(p, ']');
+	if (close == NULL) {
+		*why_r = "section without ']'";
+		return -1;
+	}
+	char *section = gn_pool_strndup(pool, p, (size_t)(close - p));
+	if (*section == '\0') {
+		it->part = PART_ALL;
+	} else if (strcasecmp(section, "HEADER") == 0) {
+		it->part = PART_HEADER;
+	} else if (strcasecmp(section, "TEXT") == 0) {
+		it->part = PART_TEXT;
+	} else if (strncasecmp(section, "HEADER.FIELDS.NOT ", 18) == 0) {
+		it->part = PART_FIELDS_NOT;
+		if (parse_fields(pool, section + 18, it) < 0) {
+			*why_r = "bad HEADER.FIELDS.NOT list";
+			return -1;
+		}
+	} else if (strncasecmp(section, "HEADER.FIELDS ", 14) == 0) {
+		it->part = PART_FIELDS;
+		if (parse_fields(pool, section + 14, it) < 0) {
+			*why_r = "bad HEADER.FIELDS list";
+			return -1;
+		}
+	} else {
+		*why_r = "sections of MIME parts are not supported (yet)";
+		return -1;
+	}
+	const char *q = close + 1;
+	if (*q == '<') {
+		char *e;
+		unsigned long long o = strtoull(q + 1, &e, 10);
+		if (e == q + 1 || *e != '.') {
+			*why_r = "bad partial";
+			return -1;
+		}
+		const char *c = e + 1;
+		unsigned long long n = strtoull(c, &e, 10);
+		if (e == c || *e != '>' || e[1] != '\0' || n == 0) {
+			*why_r = "bad partial";
+			return -1;
+		}
+		it->partial = true;
+		it->offset = o;
+		it->count = n;
+	} else if (*q != '\0') {
+		*why_r = "bad item after the section";
+		return -1;
+	}
+	/* In the response: BODY[section] as asked, without .PEEK. */
+	char *name = gn_pool_printf(pool, "BODY[%s]", section);
+	for (char *k = name; *k != '\0' && *k != ' '; k++)
+		*k = (char)(*k >= 'a' && *k <= 'z' ? *k - 32 : *k);
+	it->name = name;
+	return 0;
+}
+
 /* The items of a FETCH: a macro, one item, or a list of items.  Returns
- * the F_* bits, or -1 after answering BAD. */
-static int fetch_items(struct imap_session *s, struct imap_command *cmd, const struct imap_arg *arg)
+ * the F_* bits (body items into job), or -1 after answering BAD. */
+static int fetch_items(struct imap_session *s, struct imap_command *cmd, const struct imap_arg *arg,
+		       struct imap_fetch_job *job)
 {
 	const struct imap_arg *items = arg;
 	unsigned n = 1;
@@ -32,8 +202,22 @@ static int fetch_items(struct imap_session *s, struct imap_command *cmd, const s
 		n = arg->count;
 	}
 	int bits = 0;
+	job->items = gn_pool_alloc(job->pool, (n + 1) * sizeof(*job->items));
 	for (unsigned i = 0; i < n; i++) {
 		const struct imap_arg *a = &items[i];
+		bool peek;
+		const char *why = NULL;
+		int b = a->type == IMAP_ARG_ATOM ?
+			parse_body_item(job->pool, a->str, &job->items[job->n_items], &peek, &why) : 1;
+		if (b < 0) {
+			imap_tagged(s, cmd->tag, "BAD", NULL, "FETCH %s: %s", a->str, why);
+			return -1;
+		}
+		if (b == 0) {
+			job->n_items++;
+			bits |= F_BODY | (peek ? 0 : F_SETS_SEEN);
+			continue;
+		}
 		if (imap_arg_atom_is(a, "UID"))
 			bits |= F_UID;
 		else if (imap_arg_atom_is(a, "FLAGS"))
@@ -60,8 +244,8 @@ static int fetch_items(struct imap_session *s, struct imap_command *cmd, const s
 /* The view's messages in set (message numbers, or UIDs with uid): their
  * message sequence numbers, ascending, from the pool.  NULL after
  * answering BAD. */
-static size_t *select_msns(struct imap_session *s, struct imap_command *cmd, const struct imap_arg *arg,
-			   bool uid, size_t *n_r)
+static size_t *select_msns(struct imap_session *s, struct gn_pool *pool, struct imap_command *cmd,
+			   const struct imap_arg *arg, bool uid, size_t *n_r)
 {
 	const struct imap_view *v = s->sel;
 	struct imap_seqset set;
@@ -76,7 +260,7 @@ static size_t *select_msns(struct imap_session *s, struct imap_command *cmd, con
 		imap_tagged(s, cmd->tag, "BAD", NULL, "Message number out of range");
 		return NULL;
 	}
-	size_t *msns = gn_pool_alloc(s->cmd_pool, (v->count + 1) * sizeof(*msns));
+	size_t *msns = gn_pool_alloc(pool, (v->count + 1) * sizeof(*msns));
 	size_t n = 0;
 	for (size_t i = 0; i < v->count; i++)
 		if (imap_seqset_has(&set, uid ? v->uids[i] : (uint32_t)(i + 1)))
@@ -87,10 +271,10 @@ static size_t *select_msns(struct imap_session *s, struct imap_command *cmd, con
 
 /* The store's messages for msns (by UID), index-aligned with msns; NULL
  * entries for messages gone meanwhile.  -1 on a database failure. */
-static int load_messages(struct imap_session *s, const size_t *msns, size_t n,
+static int load_messages(struct imap_session *s, struct gn_pool *pool, const size_t *msns, size_t n,
 			 struct gn_store_message ***out_r)
 {
-	struct gn_store_message **out = gn_pool_alloc(s->cmd_pool, (n + 1) * sizeof(*out));
+	struct gn_store_message **out = gn_pool_alloc(pool, (n + 1) * sizeof(*out));
 	*out_r = out;
 	if (n == 0)
 		return 0;
@@ -98,7 +282,7 @@ static int load_messages(struct imap_session *s, const size_t *msns, size_t n,
 	size_t count;
 	const char *err;
 	const struct imap_view *v = s->sel;
-	if (gn_store_message_list(s->cmd_pool, s->account_id, v->id, v->uids[msns[0] - 1],
+	if (gn_store_message_list(pool, s->account_id, v->id, v->uids[msns[0] - 1],
 				  v->uids[msns[n - 1] - 1], &list, &count, &err) < 0) {
 		gn_log(GN_LOG_ERROR, IMAP_AREA, "event=fetch_failed conn=%s error=%s", gn_conn_id(s->conn),
 		       gn_log_quote(0, err));
@@ -124,11 +308,11 @@ static void append_internaldate(struct gn_buf *b, time_t t)
 			    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-static void fetch_line(struct imap_session *s, size_t msn, const struct gn_store_message *m, int bits)
+/* The simple items of message m, after "* msn FETCH (" was written:
+ * "UID 7 FLAGS (...) ...", into b.  Returns whether anything was added. */
+static bool simple_items(struct gn_buf *b, const struct gn_store_message *m, int bits)
 {
-	struct gn_buf *b = gn_buf_new(0);
 	const char *sep = "";
-	(void)gn_buf_printf(b, "%zu FETCH (", msn);
 	if (bits & F_UID) {
 		(void)gn_buf_printf(b, "UID %u", (unsigned)gn_store_message_uid(m));
 		sep = " ";
@@ -145,12 +329,299 @@ static void fetch_line(struct imap_session *s, size_t msn, const struct gn_store
 		append_internaldate(b, gn_store_message_internal_date(m));
 		sep = " ";
 	}
-	if (bits & F_SIZE)
-		(void)gn_buf_printf(b, "%sRFC822.SIZE %llu", sep,
-				    (unsigned long long)gn_store_message_size(m));
+	if (bits & F_SIZE) {
+		(void)gn_buf_printf(b, "%sRFC822.SIZE %llu", sep, (unsigned long long)gn_store_message_size(m));
+		sep = " ";
+	}
+	return *sep != '\0';
+}
+
+static void fetch_line(struct imap_session *s, size_t msn, const struct gn_store_message *m, int bits)
+{
+	struct gn_buf *b = gn_buf_new(0);
+	(void)gn_buf_printf(b, "%zu FETCH (", msn);
+	(void)simple_items(b, m, bits);
 	(void)gn_buf_append(b, ")", 1);
 	imap_untagged(s, "%s", gn_buf_data(b));
 	gn_buf_free(&b);
+}
+
+/* ---- streaming message contents ---- */
+
+/* The length of the message's header, its blank line included: found in
+ * the first FETCH_HEADER_MAX bytes, else all of those (or the whole
+ * message when it is shorter and has no body).  -1 on a read error. */
+static int find_header(struct gn_store_body *body, uint64_t *len_r, const char **err_r)
+{
+	uint64_t size = gn_store_body_size(body);
+	uint64_t limit = size < FETCH_HEADER_MAX ? size : FETCH_HEADER_MAX;
+	char *buf = gn_malloc(FETCH_READ + 4);
+	uint64_t off = 0;
+	/* The last bytes of the previous read; at the start, as if after a
+	 * line end, so that a message that starts with its blank line has an
+	 * empty header. */
+	char prev[3] = { '\n', '\n', '\n' };
+	while (off < limit) {
+		size_t want = limit - off < FETCH_READ ? (size_t)(limit - off) : FETCH_READ, got;
+		if (gn_store_body_read(body, off, buf + 3, want, &got, err_r) < 0) {
+			gn_free(buf);
+			return -1;
+		}
+		if (got == 0)
+			break;
+		memcpy(buf, prev, 3);
+		for (size_t i = 3; i < got + 3; i++) {
+			if (buf[i] != '\n')
+				continue;
+			bool lf = buf[i - 1] == '\n';
+			bool crlf = buf[i - 1] == '\r' && buf[i - 2] == '\n';
+			uint64_t at = off + (i - 3) + 1;
+			if (lf || crlf) {
+				*len_r = at;
+				gn_free(buf);
+				return 0;
+			}
+		}
+		memcpy(prev, buf + got, 3);
+		off += got;
+	}
+	gn_free(buf);
+	*len_r = limit;
+	return 0;
+}
+
+/* Whether a header field line (name: ...) is one of names. */
+static bool field_listed(const char *line, size_t len, const char *const *names, size_t n)
+{
+	const char *colon = memchr(line, ':', len);
+	if (colon == NULL)
+		return false;
+	size_t nl = (size_t)(colon - line);
+	while (nl > 0 && (line[nl - 1] == ' ' || line[nl - 1] == '\t'))
+		nl--;
+	for (size_t i = 0; i < n; i++)
+		if (strlen(names[i]) == nl && strncasecmp(line, names[i], nl) == 0)
+			return true;
+	return false;
+}
+
+/* HEADER.FIELDS (.NOT): the fields of the header kept or dropped, and the
+ * blank line, into out.  0 or -1. */
+static int filter_fields(struct gn_store_body *body, uint64_t header_len, const struct body_item *it,
+			 struct gn_buf *out, const char **err_r)
+{
+	char *h = gn_malloc(header_len + 1);
+	size_t got;
+	if (gn_store_body_read(body, 0, h, header_len, &got, err_r) < 0) {
+		gn_free(h);
+		return -1;
+	}
+	size_t i = 0;
+	while (i < got) {
+		/* One field: its line and the continuation lines. */
+		size_t start = i;
+		do {
+			const char *nl = memchr(h + i, '\n', got - i);
+			i = nl != NULL ? (size_t)(nl - h) + 1 : got;
+		} while (i < got && (h[i] == ' ' || h[i] == '\t'));
+		size_t len = i - start;
+		if (len <= 2 && (h[start] == '\r' || h[start] == '\n'))
+			break;	/* the blank line */
+		bool listed = field_listed(h + start, len, it->fields, it->n_fields);
+		if (listed == (it->part == PART_FIELDS))
+			(void)gn_buf_append(out, h + start, len);
+	}
+	(void)gn_buf_append(out, "\r\n", 2);
+	gn_free(h);
+	return 0;
+}
+
+static void job_free(struct imap_session *s)
+{
+	struct imap_fetch_job *job = s->fetch;
+	if (job == NULL)
+		return;
+	gn_store_body_free(&job->body);
+	gn_pool_free(&job->pool);
+	gn_free(job);
+	s->fetch = NULL;
+}
+
+/* Ends the job with its tagged reply (or NO for a failure midway: the
+ * responses sent stand, RFC 9051 7.4.2 lets them). */
+static void job_end(struct imap_session *s, const char *failure)
+{
+	struct imap_fetch_job *job = s->fetch;
+	if (failure != NULL) {
+		gn_log(GN_LOG_ERROR, IMAP_AREA, "event=fetch_failed conn=%s error=%s", gn_conn_id(s->conn),
+		       gn_log_quote(0, failure));
+		imap_tagged(s, job->tag, "NO", "UNAVAILABLE", "Temporary failure, try again later");
+	} else {
+		imap_tagged(s, job->tag, "OK", NULL, "%sFETCH completed", job->uid ? "UID " : "");
+	}
+	job_free(s);
+	gn_conn_input_resume(s->conn);
+}
+
+/* Starts body item job->item of the current message: its name and the
+ * literal's size; small ones (HEADER.FIELDS) are written at once, the
+ * rest set pos and end for streaming.  0 or -1. */
+static int item_start(struct imap_session *s, const char **err_r)
+{
+	struct imap_fetch_job *job = s->fetch;
+	const struct body_item *it = &job->items[job->item];
+	uint64_t size = gn_store_body_size(job->body), start = 0, len = size;
+	struct gn_buf *fields = NULL;
+	if (it->part != PART_ALL && job->header_len == UINT64_MAX &&
+	    find_header(job->body, &job->header_len, err_r) < 0)
+		return -1;
+	if (it->part == PART_HEADER) {
+		len = job->header_len;
+	} else if (it->part == PART_TEXT) {
+		start = job->header_len;
+		len = size - job->header_len;
+	} else if (it->part == PART_FIELDS || it->part == PART_FIELDS_NOT) {
+		fields = gn_buf_new(0);
+		if (filter_fields(job->body, job->header_len, it, fields, err_r) < 0) {
+			gn_buf_free(&fields);
+			return -1;
+		}
+		len = gn_buf_len(fields);
+	}
+	uint64_t skip = 0;
+	if (it->partial) {
+		skip = it->offset < len ? it->offset : len;
+		len = len - skip < it->count ? len - skip : it->count;
+	}
+	struct gn_buf *b = gn_buf_new(0);
+	(void)gn_buf_printf(b, "%s%s", job->item > 0 || (job->bits & ~(F_BODY | F_SETS_SEEN)) ? " " : "",
+			    it->name);
+	if (it->partial)
+		(void)gn_buf_printf(b, "<%llu>", (unsigned long long)it->offset);
+	(void)gn_buf_printf(b, " {%llu}\r\n", (unsigned long long)len);
+	if (fields != NULL)
+		(void)gn_buf_append(b, gn_buf_data(fields) + skip, (size_t)len);
+	(void)gn_conn_write(s->conn, gn_buf_data(b), gn_buf_len(b));
+	gn_buf_free(&b);
+	/* Fields were written with the name; the rest streams. */
+	job->pos = start + skip;
+	job->end = fields != NULL ? job->pos : start + skip + len;
+	gn_buf_free(&fields);
+	job->streaming = true;
+	return 0;
+}
+
+/* Writes until the output is full or the job is done. */
+static void job_run(struct imap_session *s)
+{
+	struct imap_fetch_job *job = s->fetch;
+	const char *err = NULL;
+	char *buf = NULL;
+	while (job != NULL && gn_conn_output_pending(s->conn) < FETCH_HIGH_WATER) {
+		if (job->streaming && job->pos < job->end) {
+			size_t want = job->end - job->pos < FETCH_READ ? (size_t)(job->end - job->pos) : FETCH_READ;
+			size_t got;
+			if (buf == NULL)
+				buf = gn_malloc(FETCH_READ);
+			if (gn_store_body_read(job->body, job->pos, buf, want, &got, &err) < 0)
+				break;
+			if (got == 0) {
+				err = "the message is shorter than its size";
+				break;
+			}
+			(void)gn_conn_write(s->conn, buf, got);
+			job->pos += got;
+			continue;
+		}
+		if (job->streaming) {
+			/* The literal is complete: the next item. */
+			job->streaming = false;
+			job->item++;
+		}
+		if (job->body != NULL && job->item < job->n_items) {
+			if (item_start(s, &err) < 0)
+				break;
+			continue;
+		}
+		if (job->body != NULL) {
+			/* The message is complete. */
+			(void)gn_conn_write(s->conn, ")\r\n", 3);
+			gn_store_body_free(&job->body);
+			job->next++;
+		}
+		while (job->next < job->n && job->msgs[job->next] == NULL)
+			job->next++;
+		if (job->next >= job->n) {
+			job_end(s, NULL);
+			job = NULL;
+			break;
+		}
+		/* The next message: its simple items, then its body items. */
+		const struct gn_store_message *m = job->msgs[job->next];
+		int r = gn_store_message_open(s->account_id, s->sel->id, gn_store_message_uid(m), &job->body, &err);
+		if (r <= 0) {
+			if (r == 0) {
+				job->next++;	/* expunged meanwhile */
+				continue;
+			}
+			break;
+		}
+		job->header_len = UINT64_MAX;
+		job->item = 0;
+		struct gn_buf *b = gn_buf_new(0);
+		(void)gn_buf_printf(b, "* %zu FETCH (", job->msns[job->next]);
+		(void)simple_items(b, m, job->bits);
+		(void)gn_conn_write(s->conn, gn_buf_data(b), gn_buf_len(b));
+		gn_buf_free(&b);
+	}
+	gn_free(buf);
+	if (job != NULL && err != NULL) {
+		/* Midway through a literal nothing can be said: the connection
+		 * ends.  Between messages, NO. */
+		if (job->streaming) {
+			gn_log(GN_LOG_ERROR, IMAP_AREA, "event=fetch_failed conn=%s error=%s", gn_conn_id(s->conn),
+			       gn_log_quote(0, err));
+			job_free(s);
+			s->state = IMAP_LOGOUT;
+			gn_conn_close(s->conn, "fetch_failed");
+			return;
+		}
+		job_end(s, err);
+	}
+}
+
+void imap_fetch_writable(struct imap_session *s)
+{
+	if (s->fetch != NULL)
+		job_run(s);
+}
+
+void imap_fetch_cancel(struct imap_session *s)
+{
+	job_free(s);
+}
+
+/* Sets \Seen on the messages a FETCH without .PEEK reads (RFC 9051
+ * 6.4.5), and reloads them so that their FLAGS go with the response. */
+static int set_seen(struct imap_session *s, struct imap_fetch_job *job)
+{
+	uint32_t *uids = gn_pool_alloc(job->pool, (job->n + 1) * sizeof(*uids));
+	size_t n = 0;
+	for (size_t i = 0; i < job->n; i++)
+		if (job->msgs[i] != NULL && (gn_store_message_flags(job->msgs[i]) & GN_STORE_SEEN) == 0)
+			uids[n++] = gn_store_message_uid(job->msgs[i]);
+	if (n == 0)
+		return 0;
+	const char *err;
+	if (gn_store_message_set_flags(job->pool, s->account_id, s->sel->id, uids, n, GN_STORE_FLAGS_ADD,
+				       GN_STORE_SEEN, NULL, 0, 0, NULL, NULL, NULL, &err) < 0 ||
+	    load_messages(s, job->pool, job->msns, job->n, &job->msgs) < 0)
+		return -1;
+	for (size_t i = 0; i < job->n; i++)
+		if (job->msgs[i] != NULL)
+			s->sel->modseqs[job->msns[i] - 1] = gn_store_message_modseq(job->msgs[i]);
+	job->bits |= F_FLAGS;
+	return 0;
 }
 
 static void fetch(struct imap_session *s, struct imap_command *cmd, const struct imap_arg *args,
@@ -160,24 +631,42 @@ static void fetch(struct imap_session *s, struct imap_command *cmd, const struct
 		imap_tagged(s, cmd->tag, "BAD", NULL, "FETCH takes a sequence set and items");
 		return;
 	}
-	int bits = fetch_items(s, cmd, &args[1]);
-	if (bits < 0)
+	struct imap_fetch_job *job = gn_calloc(1, sizeof(*job));
+	job->pool = gn_pool_new();
+	s->fetch = job;
+	int bits = fetch_items(s, cmd, &args[1], job);
+	if (bits < 0) {
+		job_free(s);
 		return;
+	}
 	if (uid)
 		bits |= F_UID;
-	size_t n;
-	size_t *msns = select_msns(s, cmd, &args[0], uid, &n);
-	if (msns == NULL)
+	job->bits = bits;
+	job->uid = uid;
+	job->tag = gn_pool_strdup(job->pool, cmd->tag);
+	job->msns = select_msns(s, job->pool, cmd, &args[0], uid, &job->n);
+	if (job->msns == NULL) {
+		job_free(s);
 		return;
-	struct gn_store_message **msgs;
-	if (load_messages(s, msns, n, &msgs) < 0) {
+	}
+	if (load_messages(s, job->pool, job->msns, job->n, &job->msgs) < 0 ||
+	    ((bits & F_SETS_SEEN) && !s->sel->readonly && set_seen(s, job) < 0)) {
+		job_free(s);
 		imap_tagged(s, cmd->tag, "NO", "UNAVAILABLE", "Temporary failure, try again later");
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (msgs[i] != NULL)
-			fetch_line(s, msns[i], msgs[i], bits);
-	imap_tagged(s, cmd->tag, "OK", NULL, "%sFETCH completed", uid ? "UID " : "");
+	if ((job->bits & F_BODY) == 0) {
+		for (size_t i = 0; i < job->n; i++)
+			if (job->msgs[i] != NULL)
+				fetch_line(s, job->msns[i], job->msgs[i], job->bits);
+		imap_tagged(s, cmd->tag, "OK", NULL, "%sFETCH completed", uid ? "UID " : "");
+		job_free(s);
+		return;
+	}
+	/* Message contents: the job goes on when the output drains, and no
+	 * other command is read meanwhile. */
+	gn_conn_input_pause(s->conn);
+	job_run(s);
 }
 
 void imap_cmd_fetch(struct imap_session *s, struct imap_command *cmd)
@@ -257,7 +746,7 @@ static void store(struct imap_session *s, struct imap_command *cmd, const struct
 	if (store_flags(s, cmd, &args[2], &flags, &kw, &nkw) < 0)
 		return;
 	size_t n;
-	size_t *msns = select_msns(s, cmd, &args[0], uid, &n);
+	size_t *msns = select_msns(s, s->cmd_pool, cmd, &args[0], uid, &n);
 	if (msns == NULL)
 		return;
 	if (s->sel->readonly) {
@@ -282,7 +771,7 @@ static void store(struct imap_session *s, struct imap_command *cmd, const struct
 	/* The new flags of the messages stored to, unless .SILENT; changes
 	 * made by others show at the next NOOP. */
 	struct gn_store_message **msgs;
-	if (load_messages(s, msns, n, &msgs) == 0) {
+	if (load_messages(s, s->cmd_pool, msns, n, &msgs) == 0) {
 		for (size_t i = 0; i < n; i++) {
 			if (msgs[i] == NULL)
 				continue;

@@ -72,9 +72,14 @@ struct imap_view {
 	size_t count, cap;
 };
 
+struct imap_fetch_job;
+
 struct imap_session {
 	struct gn_conn *conn;
 	struct imap_view *sel;		/* IMAP_SELECTED: the mailbox */
+	/* A FETCH streaming message contents (cmd-fetch.c): input is paused
+	 * until it is done. */
+	struct imap_fetch_job *fetch;
 	struct imap_reader *reader;
 	struct gn_pool *cmd_pool;	/* cleared after each command */
 	enum imap_state state;
@@ -156,6 +161,9 @@ imap_cmd_fn imap_cmd_namespace, imap_cmd_create, imap_cmd_delete, imap_cmd_renam
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge,
 	imap_cmd_check;
 imap_cmd_fn imap_cmd_fetch, imap_cmd_store, imap_cmd_uid;
+/* cmd-fetch.c: the output drained, a FETCH goes on; the connection ends. */
+void imap_fetch_writable(struct imap_session *s);
+void imap_fetch_cancel(struct imap_session *s);
 
 /* ---- mailbox-name.c ---- */
 

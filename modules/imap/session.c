@@ -257,7 +257,7 @@ static void imap_input(struct gn_conn *conn, void *data)
 {
 	(void)data;
 	struct imap_session *s = gn_conn_data(conn);
-	while (!gn_conn_is_closed(conn) && s->state != IMAP_LOGOUT) {
+	while (!gn_conn_is_closed(conn) && s->state != IMAP_LOGOUT && s->fetch == NULL) {
 		if (s->in_sasl) {
 			if (!sasl_input(s))
 				return;
@@ -311,6 +311,14 @@ static void imap_input_full(struct gn_conn *conn, void *data)
 	imap_bye(s, "input_full", "Line too long");
 }
 
+static void imap_writable(struct gn_conn *conn, void *data)
+{
+	(void)data;
+	struct imap_session *s = gn_conn_data(conn);
+	if (s != NULL)
+		imap_fetch_writable(s);
+}
+
 static void imap_tls_done(struct gn_conn *conn, int ok, void *data)
 {
 	(void)data;
@@ -345,6 +353,7 @@ static void imap_close(struct gn_conn *conn, void *data)
 	if (s == NULL)
 		return;
 	gn_sasl_free(&s->sasl);
+	imap_fetch_cancel(s);
 	imap_deselect(s);
 	imap_reader_free(&s->reader);
 	gn_pool_free(&s->cmd_pool);
@@ -364,6 +373,7 @@ static const struct gn_protocol imap_protocol = {
 	.open = imap_open,
 	.input = imap_input,
 	.input_full = imap_input_full,
+	.writable = imap_writable,
 	.tls_done = imap_tls_done,
 	.timeout = imap_timeout,
 	.shutdown = imap_shutdown,
