@@ -798,6 +798,10 @@ void imap_cmd_uid(struct imap_session *s, struct imap_command *cmd)
 		fetch(s, cmd, cmd->args + 1, cmd->count - 1, true);
 	else if (imap_arg_atom_is(&cmd->args[0], "STORE"))
 		store(s, cmd, cmd->args + 1, cmd->count - 1, true);
+	else if (imap_arg_atom_is(&cmd->args[0], "COPY") || imap_arg_atom_is(&cmd->args[0], "MOVE"))
+		imap_uid_copy(s, cmd, imap_arg_atom_is(&cmd->args[0], "MOVE"));
+	else if (imap_arg_atom_is(&cmd->args[0], "EXPUNGE"))
+		imap_uid_expunge(s, cmd);
 	else
 		imap_tagged(s, cmd->tag, "BAD", NULL, "UID %s is not supported (yet)", cmd->args[0].str);
 }

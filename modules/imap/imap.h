@@ -19,6 +19,7 @@
  *   cmd-select.c the selected mailbox: SELECT, EXAMINE, CLOSE, UNSELECT,
  *                EXPUNGE, and telling the client of changes (imap_refresh()).
  *   cmd-fetch.c  FETCH, STORE and their UID forms.
+ *   cmd-copy.c   COPY, MOVE, their UID forms, UID EXPUNGE.
  *   seqset.c     sequence sets.
  *
  * It reaches the core only through the installed headers (gannet/...).
@@ -160,7 +161,11 @@ imap_cmd_fn imap_cmd_namespace, imap_cmd_create, imap_cmd_delete, imap_cmd_renam
 	imap_cmd_subscribe, imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status;
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge,
 	imap_cmd_check;
-imap_cmd_fn imap_cmd_fetch, imap_cmd_store, imap_cmd_uid;
+imap_cmd_fn imap_cmd_fetch, imap_cmd_store, imap_cmd_uid, imap_cmd_copy, imap_cmd_move;
+/* cmd-copy.c: UID COPY and UID MOVE (cmd->args[0] is the word after UID),
+ * UID EXPUNGE. */
+void imap_uid_copy(struct imap_session *s, struct imap_command *cmd, bool move);
+void imap_uid_expunge(struct imap_session *s, struct imap_command *cmd);
 /* cmd-fetch.c: the output drained, a FETCH goes on; the connection ends. */
 void imap_fetch_writable(struct imap_session *s);
 void imap_fetch_cancel(struct imap_session *s);

@@ -50,6 +50,8 @@ static const struct imap_cmd_def commands[] = {
 	{ "FETCH", IMAP_S(IMAP_SELECTED), imap_cmd_fetch },
 	{ "STORE", IMAP_S(IMAP_SELECTED), imap_cmd_store },
 	{ "UID", IMAP_S(IMAP_SELECTED), imap_cmd_uid },
+	{ "COPY", IMAP_S(IMAP_SELECTED), imap_cmd_copy },
+	{ "MOVE", IMAP_S(IMAP_SELECTED), imap_cmd_move },
 };
 
 /* ---- responses ---- */
@@ -141,7 +143,7 @@ void imap_bye(struct imap_session *s, const char *reason, const char *text)
 const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool)
 {
 	struct gn_buf *b = gn_buf_new(0);
-	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ID ENABLE LITERAL+ NAMESPACE STATUS=SIZE UNSELECT");
+	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ID ENABLE LITERAL+ NAMESPACE STATUS=SIZE UNSELECT MOVE");
 	if (s->state == IMAP_NOTAUTH) {
 		bool tls = gn_conn_is_tls(s->conn);
 		(void)gn_buf_append_str(b, " SASL-IR");

@@ -1,0 +1,181 @@
+/*
+ * modules/imap/cmd-copy.c: COPY (RFC 9051 6.4.7), MOVE (RFC 6851), their
+ * UID forms, and UID EXPUNGE (RFC 4315 2.1).
+ *
+ * Copies share the body (gn_store_message_copy(): no bytes are copied)
+ * and keep flags, keywords and internal date.  The answer carries
+ * [COPYUID uidvalidity source-uids destination-uids] (RFC 4315 3); MOVE
+ * sends it in an untagged OK before the EXPUNGE responses of the moved
+ * messages (RFC 6851 4.3).  A destination that does not exist is
+ * NO [TRYCREATE].
+ */
+#include "imap.h"
+
+#include <string.h>
+
+/* "1:3,7" for sorted or unsorted UIDs in the order given (RFC 4315's
+ * uid-set keeps the pairing of source and destination). */
+static void append_uid_set(struct gn_buf *b, const uint32_t *uids, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		if (j > i)
+			(void)gn_buf_printf(b, "%s%u:%u", i > 0 ? "," : "", (unsigned)uids[i], (unsigned)uids[j]);
+		else
+			(void)gn_buf_printf(b, "%s%u", i > 0 ? "," : "", (unsigned)uids[i]);
+		i = j + 1;
+	}
+}
+
+/* The UIDs of the view's messages in a sequence set; NULL after BAD. */
+static uint32_t *set_uids(struct imap_session *s, struct imap_command *cmd, const struct imap_arg *arg,
+			  bool uid, size_t *n_r)
+{
+	const struct imap_view *v = s->sel;
+	struct imap_seqset set;
+	uint32_t star = v->count == 0 ? 0 : uid ? v->uids[v->count - 1] : (uint32_t)v->count;
+	if (arg->type != IMAP_ARG_ATOM || imap_seqset_parse(s->cmd_pool, arg->str, star, &set) < 0) {
+		imap_tagged(s, cmd->tag, "BAD", NULL, "Sequence set expected");
+		return NULL;
+	}
+	if (!uid && (v->count == 0 || set.ranges[set.count - 1].hi > v->count)) {
+		imap_tagged(s, cmd->tag, "BAD", NULL, "Message number out of range");
+		return NULL;
+	}
+	uint32_t *uids = gn_pool_alloc(s->cmd_pool, (v->count + 1) * sizeof(*uids));
+	size_t n = 0;
+	for (size_t i = 0; i < v->count; i++)
+		if (imap_seqset_has(&set, uid ? v->uids[i] : (uint32_t)(i + 1)))
+			uids[n++] = v->uids[i];
+	*n_r = n;
+	return uids;
+}
+
+static void failed(struct imap_session *s, struct imap_command *cmd, const char *err)
+{
+	if (gn_db_error_is_temporary()) {
+		gn_log(GN_LOG_ERROR, IMAP_AREA, "event=copy_failed conn=%s error=%s", gn_conn_id(s->conn),
+		       gn_log_quote(0, err));
+		imap_tagged(s, cmd->tag, "NO", "UNAVAILABLE", "Temporary failure, try again later");
+	} else {
+		imap_tagged(s, cmd->tag, "NO", "CANNOT", "%s", err);
+	}
+}
+
+static void copy(struct imap_session *s, struct imap_command *cmd, const struct imap_arg *args,
+		 unsigned count, bool uid, bool move)
+{
+	const char *verb = move ? "MOVE" : "COPY";
+	const char *wire, *name, *err;
+	size_t len;
+	if (count != 2 || !imap_arg_astring(&args[1], &wire, &len) || strlen(wire) != len) {
+		imap_tagged(s, cmd->tag, "BAD", NULL, "%s takes a sequence set and a mailbox name", verb);
+		return;
+	}
+	size_t n;
+	uint32_t *uids = set_uids(s, cmd, &args[0], uid, &n);
+	if (uids == NULL)
+		return;
+	if (move && s->sel->readonly) {
+		imap_tagged(s, cmd->tag, "NO", "READ-ONLY", "The mailbox is read-only (EXAMINE)");
+		return;
+	}
+	const char *store = imap_name_from_wire(s, s->cmd_pool, wire);
+	struct gn_store_mailbox *dst = NULL;
+	int r = store == NULL || gn_store_mailbox_name_check(s->cmd_pool, store, &name, &err) < 0 ? 0 :
+		gn_store_mailbox_find(s->cmd_pool, s->account_id, name, &dst, &err);
+	if (r < 0) {
+		failed(s, cmd, err);
+		return;
+	}
+	if (r == 0) {
+		imap_tagged(s, cmd->tag, "NO", "TRYCREATE", "No such mailbox");
+		return;
+	}
+	if (n == 0) {
+		/* RFC 9051 6.4.7 (and 6851): nothing to do is no error. */
+		imap_tagged(s, cmd->tag, "OK", NULL, "%s%s completed, nothing to do", uid ? "UID " : "", verb);
+		return;
+	}
+	uint32_t *src_uids, *dst_uids;
+	int copied = gn_store_message_copy(s->cmd_pool, s->account_id, s->sel->id, uids, n,
+					   gn_store_mailbox_id(dst), move, &src_uids, &dst_uids, NULL, &err);
+	if (copied < 0) {
+		failed(s, cmd, err);
+		return;
+	}
+	struct gn_buf *code = gn_buf_new(0);
+	(void)gn_buf_printf(code, "COPYUID %u ", (unsigned)gn_store_mailbox_uidvalidity(dst));
+	append_uid_set(code, src_uids, (size_t)copied);
+	(void)gn_buf_append(code, " ", 1);
+	append_uid_set(code, dst_uids, (size_t)copied);
+	if (copied == 0) {
+		imap_tagged(s, cmd->tag, "OK", NULL, "%s%s completed, nothing to do", uid ? "UID " : "", verb);
+	} else if (move) {
+		imap_untagged(s, "OK [%s] Moved", gn_buf_data(code));
+		/* The moved messages leave the view as EXPUNGE responses. */
+		(void)imap_refresh(s);
+		imap_tagged(s, cmd->tag, "OK", NULL, "%sMOVE completed", uid ? "UID " : "");
+	} else {
+		imap_tagged(s, cmd->tag, "OK", gn_buf_data(code), "%sCOPY completed", uid ? "UID " : "");
+	}
+	gn_buf_free(&code);
+}
+
+void imap_cmd_copy(struct imap_session *s, struct imap_command *cmd)
+{
+	copy(s, cmd, cmd->args, cmd->count, false, false);
+}
+
+void imap_cmd_move(struct imap_session *s, struct imap_command *cmd)
+{
+	copy(s, cmd, cmd->args, cmd->count, false, true);
+}
+
+void imap_uid_copy(struct imap_session *s, struct imap_command *cmd, bool move)
+{
+	copy(s, cmd, cmd->args + 1, cmd->count - 1, true, move);
+}
+
+void imap_uid_expunge(struct imap_session *s, struct imap_command *cmd)
+{
+	if (cmd->count != 2) {
+		imap_tagged(s, cmd->tag, "BAD", NULL, "UID EXPUNGE takes a UID set");
+		return;
+	}
+	size_t n;
+	uint32_t *uids = set_uids(s, cmd, &cmd->args[1], true, &n);
+	if (uids == NULL)
+		return;
+	if (s->sel->readonly) {
+		imap_tagged(s, cmd->tag, "NO", "READ-ONLY", "The mailbox is read-only (EXAMINE)");
+		return;
+	}
+	/* Only those with \Deleted go (RFC 4315 2.1). */
+	struct gn_store_message **list;
+	size_t count, k = 0;
+	const char *err;
+	if (n > 0 && gn_store_message_list(s->cmd_pool, s->account_id, s->sel->id, uids[0], uids[n - 1], &list,
+					   &count, &err) < 0) {
+		failed(s, cmd, err);
+		return;
+	}
+	uint32_t *del = gn_pool_alloc(s->cmd_pool, (n + 1) * sizeof(*del));
+	size_t nd = 0;
+	for (size_t i = 0; i < n; i++) {
+		while (k < count && gn_store_message_uid(list[k]) < uids[i])
+			k++;
+		if (k < count && gn_store_message_uid(list[k]) == uids[i] &&
+		    (gn_store_message_flags(list[k]) & GN_STORE_DELETED) != 0)
+			del[nd++] = uids[i];
+	}
+	if (nd > 0 && gn_store_message_expunge(s->cmd_pool, s->account_id, s->sel->id, del, nd, NULL, NULL,
+					       &err) < 0) {
+		failed(s, cmd, err);
+		return;
+	}
+	(void)imap_refresh(s);
+	imap_tagged(s, cmd->tag, "OK", NULL, "UID EXPUNGE completed");
+}
