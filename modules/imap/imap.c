@@ -58,9 +58,16 @@ static int imap_register(struct gn_module_ctx *ctx, const char **error_r)
 	return imap_protocol_register(ctx, error_r);
 }
 
+static int imap_start(struct gn_module_ctx *ctx, const char **error_r)
+{
+	(void)ctx;
+	return imap_idle_start(error_r);
+}
+
 GN_EXPORT const struct gn_module gannet_module_v1 = {
 	GN_MODULE_HEADER,
 	.name = "imap",
 	.version = "0.1",
 	.register_fn = imap_register,
+	.start_fn = imap_start,
 };

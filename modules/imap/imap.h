@@ -20,6 +20,7 @@
  *                EXPUNGE, and telling the client of changes (imap_refresh()).
  *   cmd-fetch.c  FETCH, STORE and their UID forms.
  *   cmd-copy.c   COPY, MOVE, their UID forms, UID EXPUNGE.
+ *   cmd-idle.c   IDLE, woken by the store's NOTIFY.
  *   seqset.c     sequence sets.
  *
  * It reaches the core only through the installed headers (gannet/...).
@@ -81,6 +82,10 @@ struct imap_session {
 	/* A FETCH streaming message contents (cmd-fetch.c): input is paused
 	 * until it is done. */
 	struct imap_fetch_job *fetch;
+	/* IDLE (cmd-idle.c): the command's tag while idling, and the next
+	 * idling session of this process. */
+	char *idle_tag;
+	struct imap_session *idle_next;
 	struct imap_reader *reader;
 	struct gn_pool *cmd_pool;	/* cleared after each command */
 	enum imap_state state;
@@ -166,6 +171,12 @@ imap_cmd_fn imap_cmd_fetch, imap_cmd_store, imap_cmd_uid, imap_cmd_copy, imap_cm
  * UID EXPUNGE. */
 void imap_uid_copy(struct imap_session *s, struct imap_command *cmd, bool move);
 void imap_uid_expunge(struct imap_session *s, struct imap_command *cmd);
+/* cmd-idle.c: LISTEN for the store's changes (start phase); a line while
+ * idling (DONE); the end of an idling session. */
+imap_cmd_fn imap_cmd_idle;
+int imap_idle_start(const char **error_r);
+void imap_idle_line(struct imap_session *s, const char *line, size_t len);
+void imap_idle_cancel(struct imap_session *s);
 /* cmd-fetch.c: the output drained, a FETCH goes on; the connection ends. */
 void imap_fetch_writable(struct imap_session *s);
 void imap_fetch_cancel(struct imap_session *s);

@@ -52,6 +52,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "UID", IMAP_S(IMAP_SELECTED), imap_cmd_uid },
 	{ "COPY", IMAP_S(IMAP_SELECTED), imap_cmd_copy },
 	{ "MOVE", IMAP_S(IMAP_SELECTED), imap_cmd_move },
+	{ "IDLE", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_idle },
 };
 
 /* ---- responses ---- */
@@ -143,7 +144,7 @@ void imap_bye(struct imap_session *s, const char *reason, const char *text)
 const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool)
 {
 	struct gn_buf *b = gn_buf_new(0);
-	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ID ENABLE LITERAL+ NAMESPACE STATUS=SIZE UNSELECT MOVE");
+	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ID ENABLE LITERAL+ NAMESPACE STATUS=SIZE UNSELECT MOVE IDLE");
 	if (s->state == IMAP_NOTAUTH) {
 		bool tls = gn_conn_is_tls(s->conn);
 		(void)gn_buf_append_str(b, " SASL-IR");
@@ -236,6 +237,25 @@ static int imap_open(struct gn_conn *conn, void *data)
 	return 0;
 }
 
+/* A line while idling: taken whole from the connection's input. */
+static bool idle_input(struct imap_session *s)
+{
+	const char *line;
+	size_t len;
+	int r = gn_conn_read_line(s->conn, &line, &len);
+	if (r == 0)
+		return false;
+	if (r < 0) {
+		imap_bye(s, "idle_line_too_long", "Line too long");
+		return false;
+	}
+	len--;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	imap_idle_line(s, line, len);
+	return true;
+}
+
 /* A SASL response line: taken whole from the connection's input. */
 static bool sasl_input(struct imap_session *s)
 {
@@ -262,6 +282,11 @@ static void imap_input(struct gn_conn *conn, void *data)
 	while (!gn_conn_is_closed(conn) && s->state != IMAP_LOGOUT && s->fetch == NULL) {
 		if (s->in_sasl) {
 			if (!sasl_input(s))
+				return;
+			continue;
+		}
+		if (s->idle_tag != NULL) {
+			if (!idle_input(s))
 				return;
 			continue;
 		}
@@ -356,6 +381,7 @@ static void imap_close(struct gn_conn *conn, void *data)
 		return;
 	gn_sasl_free(&s->sasl);
 	imap_fetch_cancel(s);
+	imap_idle_cancel(s);
 	imap_deselect(s);
 	imap_reader_free(&s->reader);
 	gn_pool_free(&s->cmd_pool);

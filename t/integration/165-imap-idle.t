@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""
+t/integration/165-imap-idle.t: IDLE (RFC 2177) against a running `gannet
+serve`, woken by PostgreSQL's NOTIFY (issue 8, items 3 and 5, part):
+
+- a session idling in INBOX hears EXISTS when another process (`gannet
+  import`, sharing only the database) delivers, and FETCH FLAGS when
+  another session changes flags (the module keeps no timer for this:
+  only the store's NOTIFY wakes a session);
+- DONE ends the IDLE with OK, anything else with BAD; the session goes on;
+- IDLE without a selected mailbox is allowed and hears nothing.
+"""
+import imaplib
+import os
+import re
+import shutil
+import ssl
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gannettest as gt  # noqa: E402
+
+t = gt.Tap()
+
+MODULE = os.path.join(gt.BUILDDIR, "modules", "imap", ".libs", "imap.so")
+if not os.path.exists(MODULE):
+    t.ok(False, "the imap module is built (%s)" % MODULE)
+    t.done()
+moddir = gt.module_dir()
+shutil.copy(MODULE, os.path.join(moddir, "imap.so"))
+os.chmod(os.path.join(moddir, "imap.so"), 0o755)
+
+d = gt.tmpdir()
+cert, key = gt.make_cert(d, "imap", "mail.test")
+tport = gt.free_port()
+g = gt.Gannet(gt.base_conf(
+    listeners='{ name = "imaps"; address = "127.0.0.1"; port = %d; protocol = "imap"; tls = "implicit"; }'
+              % tport,
+    modules='directory = "%s"; load = [ "imap" ];' % moddir,
+    extra="""workers = 1;
+tls = { certificates = ( { cert = "%s"; key = "%s"; } ); };
+""" % (cert, key)), directory=d)
+
+PASSWORD = "correct horse battery"
+
+
+def gannet(*args, stdin=None):
+    r = gt.run_gannet(["-c", g.conf_path] + list(args), input=stdin)
+    if r.returncode != 0:
+        t.diag("gannet %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
+    return r
+
+
+def mbox_of(n, first=0):
+    path = os.path.join(d, "m%d.mbox" % first)
+    with open(path, "w") as f:
+        for i in range(first, first + n):
+            f.write("From a@example.org Mon Jan  1 10:00:00 2024\nFrom: a@example.org\n"
+                    "Subject: message %d\n\nbody %d\n\n" % (i, i))
+    return path
+
+
+setup = [gannet(*a).returncode == 0 for a in
+         [("migrate",), ("config", "domain", "add", "example.com"),
+          ("config", "account", "add", "alice", "alice@example.com"),
+          ("import", "mbox", "alice", mbox_of(1))]]
+setup.append(gannet("setpassword", "alice", stdin=PASSWORD + "\n").returncode == 0)
+t.ok(all(setup), "an account with three messages in its Inbox")
+
+try:
+    g.start(wait_ports=(tport,))
+except RuntimeError as e:
+    t.ok(False, "gannet serve starts")
+    t.diag(str(e))
+    t.done()
+
+
+def sql(q):
+    return gt.cluster().psql(q, db=g.dbname)
+
+
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+
+
+def session():
+    m = imaplib.IMAP4_SSL("127.0.0.1", tport, ssl_context=ctx)
+    m.login("alice@example.com", PASSWORD)
+    return m
+
+
+def cmd(m, name, *args):
+    try:
+        return m._simple_command(name, *args)
+    except imaplib.IMAP4.error as e:
+        return ("ERR", [str(e)])
+
+
+def untagged(m, kind):
+    return m.untagged_responses.pop(kind, [])
+
+
+import socket  # noqa: E402
+
+
+class Raw:
+    def __init__(self):
+        s = socket.create_connection(("127.0.0.1", tport), timeout=15)
+        self.s = ctx.wrap_socket(s)
+        self.buf = b""
+        self.line()
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                return b""
+            self.buf += chunk
+        ln, self.buf = self.buf.split(b"\r\n", 1)
+        return ln
+
+    def until_tagged(self, tag):
+        lines = []
+        while True:
+            ln = self.line()
+            lines.append(ln)
+            if ln == b"" or ln.startswith(tag.encode() + b" "):
+                return lines
+
+
+r = Raw()
+r.send(b"a LOGIN alice@example.com \"%s\"\r\n" % PASSWORD.encode())
+t.like(r.until_tagged("a")[-1].decode(), "a OK", "logged in")
+r.send(b"b SELECT INBOX\r\n")
+t.ok(b"* 1 EXISTS" in r.until_tagged("b"), "INBOX with one message")
+r.send(b"c IDLE\r\n")
+t.is_(r.line(), b"+ idling", "IDLE: a continuation")
+gannet("import", "mbox", "alice", mbox_of(1, first=10))
+t.is_(r.line(), b"* 2 EXISTS", "a delivery by another process wakes it: EXISTS")
+w = session()
+w.select("INBOX")
+w.store("1", "+FLAGS", "(\\Flagged)")
+t.is_(r.line(), b"* 1 FETCH (UID 1 FLAGS (\\Flagged))", "a flag set by another session: FETCH FLAGS")
+r.send(b"DONE\r\n")
+t.is_(r.line(), b"c OK IDLE terminated", "DONE ends it")
+r.send(b"d NOOP\r\n")
+t.is_(r.until_tagged("d"), [b"d OK NOOP completed"], "nothing is reported twice")
+r.send(b"e IDLE\r\n")
+r.line()
+r.send(b"FOO\r\n")
+t.like(r.line().decode(), "e BAD", "anything but DONE: BAD")
+r.send(b"f UNSELECT\r\ng IDLE\r\n")
+r.until_tagged("f")
+t.is_(r.line(), b"+ idling", "IDLE without a selected mailbox")
+gannet("import", "mbox", "alice", mbox_of(1, first=20))
+r.send(b"DONE\r\n")
+t.is_(r.line(), b"g OK IDLE terminated", "hears nothing, ends with DONE")
+w.logout()
+g.stop()
+t.done()
