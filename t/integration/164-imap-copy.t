@@ -14,93 +14,19 @@ item 1, part):
 """
 import imaplib
 import os
-import re
-import shutil
-import ssl
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import gannettest as gt  # noqa: E402
+import imaptest  # noqa: E402
+from imaptest import PASSWORD, cmd, untagged  # noqa: E402,F401
 
 t = gt.Tap()
-
-MODULE = os.path.join(gt.BUILDDIR, "modules", "imap", ".libs", "imap.so")
-if not os.path.exists(MODULE):
-    t.ok(False, "the imap module is built (%s)" % MODULE)
-    t.done()
-moddir = gt.module_dir()
-shutil.copy(MODULE, os.path.join(moddir, "imap.so"))
-os.chmod(os.path.join(moddir, "imap.so"), 0o755)
-
-d = gt.tmpdir()
-cert, key = gt.make_cert(d, "imap", "mail.test")
-tport = gt.free_port()
-g = gt.Gannet(gt.base_conf(
-    listeners='{ name = "imaps"; address = "127.0.0.1"; port = %d; protocol = "imap"; tls = "implicit"; }'
-              % tport,
-    modules='directory = "%s"; load = [ "imap" ];' % moddir,
-    extra="""workers = 1;
-tls = { certificates = ( { cert = "%s"; key = "%s"; } ); };
-""" % (cert, key)), directory=d)
-
-PASSWORD = "correct horse battery"
-
-
-def gannet(*args, stdin=None):
-    r = gt.run_gannet(["-c", g.conf_path] + list(args), input=stdin)
-    if r.returncode != 0:
-        t.diag("gannet %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
-    return r
-
-
-def mbox_of(n, first=0):
-    path = os.path.join(d, "m%d.mbox" % first)
-    with open(path, "w") as f:
-        for i in range(first, first + n):
-            f.write("From a@example.org Mon Jan  1 10:00:00 2024\nFrom: a@example.org\n"
-                    "Subject: message %d\n\nbody %d\n\n" % (i, i))
-    return path
-
-
-setup = [gannet(*a).returncode == 0 for a in
-         [("migrate",), ("config", "domain", "add", "example.com"),
-          ("config", "account", "add", "alice", "alice@example.com"),
-          ("import", "mbox", "alice", mbox_of(3))]]
-setup.append(gannet("setpassword", "alice", stdin=PASSWORD + "\n").returncode == 0)
-t.ok(all(setup), "an account with three messages in its Inbox")
-
-try:
-    g.start(wait_ports=(tport,))
-except RuntimeError as e:
-    t.ok(False, "gannet serve starts")
-    t.diag(str(e))
-    t.done()
-
-
-def sql(q):
-    return gt.cluster().psql(q, db=g.dbname)
-
-
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-
-
-def session():
-    m = imaplib.IMAP4_SSL("127.0.0.1", tport, ssl_context=ctx)
-    m.login("alice@example.com", PASSWORD)
-    return m
-
-
-def cmd(m, name, *args):
-    try:
-        return m._simple_command(name, *args)
-    except imaplib.IMAP4.error as e:
-        return ("ERR", [str(e)])
-
-
-def untagged(m, kind):
-    return m.untagged_responses.pop(kind, [])
+srv = imaptest.Server(t)
+g, tport, ctx, gannet, mbox_of, sql, session = (srv.g, srv.port, srv.ctx, srv.gannet, srv.mbox_of,
+                                                 srv.sql, srv.session)
+t.ok(srv.setup(3), "an account with three messages in its Inbox")
+srv.start()
 
 
 imaplib.Commands.setdefault("MOVE", ("SELECTED",))
