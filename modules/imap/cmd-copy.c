@@ -33,23 +33,12 @@ static void append_uid_set(struct gn_buf *b, const uint32_t *uids, size_t n)
 static uint32_t *set_uids(struct imap_session *s, struct imap_command *cmd, const struct imap_arg *arg,
 			  bool uid, size_t *n_r)
 {
-	const struct imap_view *v = s->sel;
-	struct imap_seqset set;
-	uint32_t star = v->count == 0 ? 0 : uid ? v->uids[v->count - 1] : (uint32_t)v->count;
-	if (arg->type != IMAP_ARG_ATOM || imap_seqset_parse(s->cmd_pool, arg->str, star, &set) < 0) {
-		imap_tagged(s, cmd->tag, "BAD", NULL, "Sequence set expected");
+	size_t *msns = imap_select_msns(s, s->cmd_pool, cmd, arg, uid, n_r);
+	if (msns == NULL)
 		return NULL;
-	}
-	if (!uid && (v->count == 0 || set.ranges[set.count - 1].hi > v->count)) {
-		imap_tagged(s, cmd->tag, "BAD", NULL, "Message number out of range");
-		return NULL;
-	}
-	uint32_t *uids = gn_pool_alloc(s->cmd_pool, (v->count + 1) * sizeof(*uids));
-	size_t n = 0;
-	for (size_t i = 0; i < v->count; i++)
-		if (imap_seqset_has(&set, uid ? v->uids[i] : (uint32_t)(i + 1)))
-			uids[n++] = v->uids[i];
-	*n_r = n;
+	uint32_t *uids = gn_pool_alloc(s->cmd_pool, (*n_r + 1) * sizeof(*uids));
+	for (size_t i = 0; i < *n_r; i++)
+		uids[i] = s->sel->uids[msns[i] - 1];
 	return uids;
 }
 

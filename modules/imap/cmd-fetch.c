@@ -241,34 +241,6 @@ static int fetch_items(struct imap_session *s, struct imap_command *cmd, const s
 	return bits;
 }
 
-/* The view's messages in set (message numbers, or UIDs with uid): their
- * message sequence numbers, ascending, from the pool.  NULL after
- * answering BAD. */
-static size_t *select_msns(struct imap_session *s, struct gn_pool *pool, struct imap_command *cmd,
-			   const struct imap_arg *arg, bool uid, size_t *n_r)
-{
-	const struct imap_view *v = s->sel;
-	struct imap_seqset set;
-	uint32_t star = v->count == 0 ? 0 : uid ? v->uids[v->count - 1] : (uint32_t)v->count;
-	if (arg->type != IMAP_ARG_ATOM || imap_seqset_parse(s->cmd_pool, arg->str, star, &set) < 0) {
-		imap_tagged(s, cmd->tag, "BAD", NULL, "Sequence set expected");
-		return NULL;
-	}
-	/* RFC 9051 6.4.5 (and 9051's errata): message numbers past the end
-	 * are an error, UIDs that do not exist are not. */
-	if (!uid && (v->count == 0 || set.ranges[set.count - 1].hi > v->count)) {
-		imap_tagged(s, cmd->tag, "BAD", NULL, "Message number out of range");
-		return NULL;
-	}
-	size_t *msns = gn_pool_alloc(pool, (v->count + 1) * sizeof(*msns));
-	size_t n = 0;
-	for (size_t i = 0; i < v->count; i++)
-		if (imap_seqset_has(&set, uid ? v->uids[i] : (uint32_t)(i + 1)))
-			msns[n++] = i + 1;
-	*n_r = n;
-	return msns;
-}
-
 /* The store's messages for msns (by UID), index-aligned with msns; NULL
  * entries for messages gone meanwhile.  -1 on a database failure. */
 static int load_messages(struct imap_session *s, struct gn_pool *pool, const size_t *msns, size_t n,
@@ -644,7 +616,7 @@ static void fetch(struct imap_session *s, struct imap_command *cmd, const struct
 	job->bits = bits;
 	job->uid = uid;
 	job->tag = gn_pool_strdup(job->pool, cmd->tag);
-	job->msns = select_msns(s, job->pool, cmd, &args[0], uid, &job->n);
+	job->msns = imap_select_msns(s, job->pool, cmd, &args[0], uid, &job->n);
 	if (job->msns == NULL) {
 		job_free(s);
 		return;
@@ -746,7 +718,7 @@ static void store(struct imap_session *s, struct imap_command *cmd, const struct
 	if (store_flags(s, cmd, &args[2], &flags, &kw, &nkw) < 0)
 		return;
 	size_t n;
-	size_t *msns = select_msns(s, s->cmd_pool, cmd, &args[0], uid, &n);
+	size_t *msns = imap_select_msns(s, s->cmd_pool, cmd, &args[0], uid, &n);
 	if (msns == NULL)
 		return;
 	if (s->sel->readonly) {

@@ -54,6 +54,31 @@ size_t imap_view_msn(const struct imap_view *v, uint32_t uid)
 	return 0;
 }
 
+size_t *imap_select_msns(struct imap_session *s, struct gn_pool *pool, struct imap_command *cmd,
+			 const struct imap_arg *arg, bool uid, size_t *n_r)
+{
+	const struct imap_view *v = s->sel;
+	struct imap_seqset set;
+	uint32_t star = v->count == 0 ? 0 : uid ? v->uids[v->count - 1] : (uint32_t)v->count;
+	if (arg->type != IMAP_ARG_ATOM || imap_seqset_parse(pool, arg->str, star, &set) < 0) {
+		imap_tagged(s, cmd->tag, "BAD", NULL, "Sequence set expected");
+		return NULL;
+	}
+	/* RFC 9051 6.4.5: message numbers past the end are an error, UIDs
+	 * that do not exist are not. */
+	if (!uid && (v->count == 0 || set.ranges[set.count - 1].hi > v->count)) {
+		imap_tagged(s, cmd->tag, "BAD", NULL, "Message number out of range");
+		return NULL;
+	}
+	size_t *msns = gn_pool_alloc(pool, (v->count + 1) * sizeof(*msns));
+	size_t n = 0;
+	for (size_t i = 0; i < v->count; i++)
+		if (imap_seqset_has(&set, uid ? v->uids[i] : (uint32_t)(i + 1)))
+			msns[n++] = i + 1;
+	*n_r = n;
+	return msns;
+}
+
 void imap_deselect(struct imap_session *s)
 {
 	view_free(&s->sel);

@@ -154,6 +154,12 @@ int imap_refresh(struct imap_session *s);
 void imap_append_flags(struct gn_buf *b, unsigned flags, const char *const *keywords, size_t n);
 /* The message sequence number of uid in the view, 0 when it has none. */
 size_t imap_view_msn(const struct imap_view *v, uint32_t uid);
+/* The selected view's messages in the set arg (message numbers, or UIDs
+ * with uid): their message sequence numbers, ascending, *n_r of them,
+ * from pool.  NULL after answering BAD (malformed, a number past the
+ * end). */
+size_t *imap_select_msns(struct imap_session *s, struct gn_pool *pool, struct imap_command *cmd,
+			 const struct imap_arg *arg, bool uid, size_t *n_r);
 
 /* ---- the commands (cmd-*.c) ---- */
 

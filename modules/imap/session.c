@@ -237,8 +237,10 @@ static int imap_open(struct gn_conn *conn, void *data)
 	return 0;
 }
 
-/* A line while idling: taken whole from the connection's input. */
-static bool idle_input(struct imap_session *s)
+/* A line that is no command (a SASL response, DONE while idling), taken
+ * whole from the connection's input without its line end, for fn.
+ * Returns false when none is complete yet (or the buffer filled: BYE). */
+static bool line_input(struct imap_session *s, void (*fn)(struct imap_session *, const char *, size_t))
 {
 	const char *line;
 	size_t len;
@@ -246,32 +248,13 @@ static bool idle_input(struct imap_session *s)
 	if (r == 0)
 		return false;
 	if (r < 0) {
-		imap_bye(s, "idle_line_too_long", "Line too long");
+		imap_bye(s, "line_too_long", "Line too long");
 		return false;
 	}
 	len--;
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
-	imap_idle_line(s, line, len);
-	return true;
-}
-
-/* A SASL response line: taken whole from the connection's input. */
-static bool sasl_input(struct imap_session *s)
-{
-	const char *line;
-	size_t len;
-	int r = gn_conn_read_line(s->conn, &line, &len);
-	if (r == 0)
-		return false;
-	if (r < 0) {
-		imap_bye(s, "sasl_response_too_long", "SASL response too long");
-		return false;
-	}
-	len--;
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	imap_sasl_response(s, line, len);
+	fn(s, line, len);
 	return true;
 }
 
@@ -280,13 +263,8 @@ static void imap_input(struct gn_conn *conn, void *data)
 	(void)data;
 	struct imap_session *s = gn_conn_data(conn);
 	while (!gn_conn_is_closed(conn) && s->state != IMAP_LOGOUT && s->fetch == NULL) {
-		if (s->in_sasl) {
-			if (!sasl_input(s))
-				return;
-			continue;
-		}
-		if (s->idle_tag != NULL) {
-			if (!idle_input(s))
+		if (s->in_sasl || s->idle_tag != NULL) {
+			if (!line_input(s, s->in_sasl ? imap_sasl_response : imap_idle_line))
 				return;
 			continue;
 		}
