@@ -399,6 +399,19 @@ enum gn_sasl_status sasl_success(struct gn_sasl *s, struct gn_auth_account *acco
 					 account, "authzid is not an address of the account");
 		login = as->address;
 	}
+	if (s->peer.spki != NULL && s->mech != NULL && !(s->mech->flags & MECH_CERT)) {
+		/* mox.md 4.5: a connection whose client certificate is
+		 * registered may log in with another mechanism, but only
+		 * as the key's account. */
+		struct gn_tlspubkey *key;
+		const char *err;
+		int r = gn_tlspubkey_lookup(s->pool, s->peer.spki, s->peer.spki_len, &key, &err);
+		if (r < 0)
+			return sasl_error(s, login, err);
+		if (r == 1 && gn_tlspubkey_account_id(key) != account->id)
+			return sasl_fail(s, GN_SASL_FAILURE_CREDENTIALS, GN_AUTH_BADAUTHZ, login,
+					 account, "the client certificate belongs to another account");
+	}
 	if (s->attempt != NULL)
 		(void)gn_auth_end(s->attempt, account, login, GN_AUTH_OK, NULL);
 	s->attempt = NULL;

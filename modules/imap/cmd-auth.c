@@ -7,10 +7,20 @@
  * SASL server offers no plain-text mechanism (imap.cleartext_ok lifts
  * both, for tests and trusted networks).  Every attempt goes through the
  * core's failed-login limiter and record (gannet/auth.h, gannet/sasl.h).
+ *
+ * A TLS client certificate whose public key is registered
+ * (gannet/tlspubkey.h) identifies the session's account, as mox does
+ * (mox.md 4.3): on implicit TLS the greeting is PREAUTH, unless the key
+ * says no-IMAP-preauth; then, and after STARTTLS, the client logs in with
+ * EXTERNAL or with any login of the same account.
  */
 #include "imap.h"
 
+#include <gannet/tlspubkey.h>
+
 #include <string.h>
+
+static bool cert_allows(const struct imap_session *s, int64_t account_id);
 
 void imap_cmd_starttls(struct imap_session *s, struct imap_command *cmd)
 {
@@ -75,6 +85,11 @@ void imap_cmd_login(struct imap_session *s, struct imap_command *cmd)
 	enum gn_auth_result r = gn_auth_login(s->cmd_pool, &client, user, pass, plen, &account, &error);
 	switch (r) {
 	case GN_AUTH_OK:
+		if (!cert_allows(s, gn_auth_account_id(account))) {
+			login_failed(s, cmd->tag, GN_SASL_FAILURE_CREDENTIALS,
+				     "The client certificate belongs to another account", "LOGIN");
+			return;
+		}
 		login_ok(s, cmd->tag, gn_auth_account_id(account), gn_auth_account_name(account),
 			 gn_auth_account_address(account), "LOGIN");
 		return;
@@ -147,4 +162,84 @@ void imap_sasl_response(struct imap_session *s, const char *line, size_t len)
 	s->sasl_tag = NULL;
 	sasl_next(s, tag, gn_sasl_step64(s->sasl, line, len));
 	gn_free(tag);
+}
+
+/* ---- TLS client certificates (mox.md 4.2, 4.3) ---- */
+
+/* Whether a login as account_id may go on: a session whose certificate
+ * is registered logs in only as that key's account (mox.md 4.5; the
+ * core's SASL server checks its own mechanisms the same way). */
+static bool cert_allows(const struct imap_session *s, int64_t account_id)
+{
+	return s->cert_account_id == 0 || s->cert_account_id == account_id;
+}
+
+void imap_cert_identify(struct imap_session *s)
+{
+	s->cert_account_id = 0;
+	s->cert_preauth = false;
+	gn_free(s->cert_login);
+	s->cert_login = NULL;
+	if (!gn_conn_is_tls(s->conn))
+		return;
+	struct gn_tlspubkey *key;
+	const char *error;
+	int r = gn_tlspubkey_lookup_conn(s->cmd_pool, s->conn, &key, &error);
+	if (r < 0) {
+		/* Fail closed: the session goes on without the key's
+		 * identity, so no preauthentication and no EXTERNAL login
+		 * succeeds while the database is away. */
+		gn_log(GN_LOG_ERROR, IMAP_AREA, "event=tlspubkey_lookup_failed conn=%s error=%s",
+		       gn_conn_id(s->conn), gn_log_quote(0, error));
+		return;
+	}
+	if (r == 0)
+		return;
+	s->cert_account_id = gn_tlspubkey_account_id(key);
+	s->cert_login = gn_strdup(gn_tlspubkey_login_address(key));
+	s->cert_preauth = !gn_tlspubkey_no_imap_preauth(key);
+}
+
+bool imap_cert_preauth(struct imap_session *s)
+{
+	if (!s->cert_preauth || s->cert_account_id == 0)
+		return false;
+	/* One attempt as any login: the limiter has its say, the record
+	 * shows it (mechanism "tlsclientauth", as mox records it). */
+	struct gn_auth_client client = {
+		.size = sizeof(client),
+		.remote_ip = gn_conn_remote_ip(s->conn),
+		.protocol = "imap",
+		.mechanism = "tlsclientauth",
+	};
+	struct gn_auth_attempt *attempt;
+	struct gn_auth_account *account = NULL;
+	const char *error = NULL;
+	int r = gn_auth_begin(s->cmd_pool, &client, &attempt, &error);
+	if (r < 0) {
+		gn_log(GN_LOG_ERROR, IMAP_AREA, "event=preauth_error conn=%s error=%s", gn_conn_id(s->conn),
+		       gn_log_quote(0, error != NULL ? error : "unknown"));
+		return false;
+	}
+	enum gn_auth_result result = GN_AUTH_RATELIMITED;
+	if (r == 1) {
+		r = gn_auth_lookup(s->cmd_pool, s->cert_login, &account, &error);
+		if (r < 0)
+			result = GN_AUTH_ERROR;
+		else if (r == 0 || gn_auth_account_id(account) != s->cert_account_id)
+			result = GN_AUTH_BADUSER;	/* the address moved since the lookup */
+		else if (gn_auth_account_login_disabled(account) != NULL)
+			result = GN_AUTH_LOGINDISABLED;
+		else
+			result = GN_AUTH_OK;
+	}
+	(void)gn_auth_end(attempt, account, s->cert_login, result, NULL);
+	gn_log(GN_LOG_INFO, IMAP_AREA, "event=%s conn=%s ip=%s login=%s result=%s",
+	       result == GN_AUTH_OK ? "login" : "preauth_refused", gn_conn_id(s->conn),
+	       gn_conn_remote_ip(s->conn), gn_log_quote(1, s->cert_login), gn_auth_result_name(result));
+	if (result != GN_AUTH_OK)
+		return false;
+	imap_logged_in(s, gn_auth_account_id(account), gn_auth_account_name(account),
+		       gn_auth_account_address(account));
+	return true;
 }

@@ -99,6 +99,12 @@ struct imap_session {
 	int64_t account_id;
 	char *account_name;
 	char *login;
+	/* The registered key of the client's TLS certificate (cmd-auth.c):
+	 * its account (0: none), its login address, whether it may
+	 * preauthenticate. */
+	int64_t cert_account_id;
+	char *cert_login;
+	bool cert_preauth;
 };
 
 /* ---- session.c ---- */
@@ -168,6 +174,10 @@ typedef void imap_cmd_fn(struct imap_session *s, struct imap_command *cmd);
 imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_id,
 	imap_cmd_enable;
 imap_cmd_fn imap_cmd_starttls, imap_cmd_login, imap_cmd_authenticate;
+/* cmd-auth.c: looks the client certificate's key up (after a handshake);
+ * logs the session in by it when it may (the greeting is then PREAUTH). */
+void imap_cert_identify(struct imap_session *s);
+bool imap_cert_preauth(struct imap_session *s);
 imap_cmd_fn imap_cmd_namespace, imap_cmd_create, imap_cmd_delete, imap_cmd_rename,
 	imap_cmd_subscribe, imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status;
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge,

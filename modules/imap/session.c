@@ -228,9 +228,18 @@ static int imap_open(struct gn_conn *conn, void *data)
 			      (imap_settings.cleartext_ok ? GN_SASL_CLEARTEXT_OK : 0));
 	gn_conn_set_data(conn, s);
 	gn_conn_set_idle_timeout(conn, imap_settings.timeout_notauth_ms);
+	/* Implicit TLS: the handshake is done, the certificate known. */
+	imap_cert_identify(s);
 	struct gn_buf *b = gn_buf_new(0);
-	(void)gn_buf_printf(b, "* OK [CAPABILITY %s] Gannet IMAP ready.\r\n",
-			    imap_capabilities(s, s->cmd_pool));
+	if (imap_cert_preauth(s))
+		(void)gn_buf_printf(b, "* PREAUTH [CAPABILITY %s] Gannet IMAP, logged in as ",
+				    imap_capabilities(s, s->cmd_pool));
+	else
+		(void)gn_buf_printf(b, "* OK [CAPABILITY %s] Gannet IMAP ready.",
+				    imap_capabilities(s, s->cmd_pool));
+	if (s->state == IMAP_AUTH)
+		append_text(b, s->login);
+	(void)gn_buf_append(b, "\r\n", 2);
 	(void)gn_conn_write(conn, gn_buf_data(b), gn_buf_len(b));
 	gn_buf_free(&b);
 	gn_pool_clear(s->cmd_pool);
@@ -331,8 +340,13 @@ static void imap_tls_done(struct gn_conn *conn, int ok, void *data)
 	/* Nothing the client sent before the handshake counts (RFC 9051
 	 * 6.2.1); the mechanisms on offer changed. */
 	imap_reader_next(s->reader);
-	if (!ok)
+	if (!ok) {
 		s->state = IMAP_LOGOUT;
+		return;
+	}
+	/* After STARTTLS a registered key never preauthenticates (mox.md
+	 * 4.3): it allows EXTERNAL and ties logins to its account. */
+	imap_cert_identify(s);
 }
 
 static void imap_timeout(struct gn_conn *conn, void *data)
@@ -366,6 +380,7 @@ static void imap_close(struct gn_conn *conn, void *data)
 	gn_free(s->sasl_tag);
 	gn_free(s->account_name);
 	gn_free(s->login);
+	gn_free(s->cert_login);
 	gn_free(s);
 	gn_conn_set_data(conn, NULL);
 }

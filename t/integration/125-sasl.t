@@ -311,6 +311,12 @@ t.like(c.cmd("e AUTHENTICATE EXTERNAL " + b64(b"kim@example.org")), "e NO [AUTHO
 c.send("e AUTHENTICATE EXTERNAL")
 t.is_(c.line(), "+ ", "EXTERNAL without an initial response: an empty challenge")
 t.like(c.cmd(""), "e OK [AUTHENTICATED] mjl", "an empty response: logged in")
+t.like(c.cmd("e AUTHENTICATE PLAIN " + b64(b"\0kim@example.org\0kim's password")),
+       "e NO [AUTHENTICATIONFAILED]",
+       "another mechanism with a registered certificate: kim's right password refused (mjl's key)")
+t.like(c.cmd("e AUTHENTICATE PLAIN " + b64(b"\0mjl@example.org\0" + PW.encode())),
+       "e OK [AUTHENTICATED] mjl mjl@example.org PLAIN",
+       "and the key's own account by password: logged in")
 c.close()
 c = Conn(p_imp, implicit=True, cert=other_cert, key=other_key)
 t.like(c.cmd("e AUTHENTICATE EXTERNAL ="), "e NO [AUTHENTICATIONFAILED]",

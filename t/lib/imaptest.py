@@ -20,7 +20,7 @@ PASSWORD = "correct horse battery"
 
 
 class Server:
-    def __init__(self, t, extra=""):
+    def __init__(self, t, extra="", starttls=False):
         self.t = t
         module = os.path.join(gt.BUILDDIR, "modules", "imap", ".libs", "imap.so")
         if not os.path.exists(module):
@@ -32,9 +32,15 @@ class Server:
         self.dir = gt.tmpdir()
         cert, key = gt.make_cert(self.dir, "imap", "mail.test")
         self.port = gt.free_port()
+        listeners = ('{ name = "imaps"; address = "127.0.0.1"; port = %d; protocol = "imap"; '
+                     'tls = "implicit"; }' % self.port)
+        # starttls: a second listener, port 143's kind, on self.port_starttls.
+        self.port_starttls = gt.free_port() if starttls else None
+        if starttls:
+            listeners += (', { name = "imap"; address = "127.0.0.1"; port = %d; protocol = "imap"; '
+                          'tls = "starttls"; }' % self.port_starttls)
         self.g = gt.Gannet(gt.base_conf(
-            listeners='{ name = "imaps"; address = "127.0.0.1"; port = %d; protocol = "imap"; '
-                      'tls = "implicit"; }' % self.port,
+            listeners=listeners,
             modules='directory = "%s"; load = [ "imap" ];' % moddir,
             extra='workers = 1;\ntls = { certificates = ( { cert = "%s"; key = "%s"; } ); };\n%s'
                   % (cert, key, extra)), directory=self.dir)
@@ -68,7 +74,7 @@ class Server:
 
     def start(self):
         try:
-            self.g.start(wait_ports=(self.port,))
+            self.g.start(wait_ports=(self.port,) + ((self.port_starttls,) if self.port_starttls else ()))
         except RuntimeError as e:
             self.t.ok(False, "gannet serve starts")
             self.t.diag(str(e))
