@@ -1,16 +1,10 @@
 /*
- * modules/imap/cmd-any.c: CAPABILITY, NOOP, LOGOUT (RFC 9051 6.1), ID
- * (RFC 2971) and ENABLE (RFC 5161).
+ * modules/imap/cmd-any.c: CAPABILITY, NOOP, LOGOUT (RFC 9051 6.1) and
+ * ENABLE (RFC 5161).  ID is in ext-id.c.
  */
 #include "imap.h"
 
 #include <string.h>
-
-/* RFC 2971 3.3: at most 30 pairs, names of at most 30 octets, values of
- * at most 1024. */
-#define ID_MAX_PAIRS 30
-#define ID_MAX_NAME 30
-#define ID_MAX_VALUE 1024
 
 static bool no_args(struct imap_session *s, struct imap_command *cmd)
 {
@@ -45,44 +39,6 @@ void imap_cmd_logout(struct imap_session *s, struct imap_command *cmd)
 	imap_tagged(s, cmd->tag, "OK", NULL, "LOGOUT completed");
 	s->state = IMAP_LOGOUT;
 	gn_conn_close(s->conn, "logout");
-}
-
-void imap_cmd_id(struct imap_session *s, struct imap_command *cmd)
-{
-	if (cmd->count != 1 || (cmd->args[0].type != IMAP_ARG_NIL && cmd->args[0].type != IMAP_ARG_LIST)) {
-		imap_tagged(s, cmd->tag, "BAD", NULL, "ID takes NIL or a list of names and values");
-		return;
-	}
-	const struct imap_arg *l = &cmd->args[0];
-	if (l->type == IMAP_ARG_LIST) {
-		if (l->count % 2 != 0 || l->count / 2 > ID_MAX_PAIRS) {
-			imap_tagged(s, cmd->tag, "BAD", NULL, "ID takes up to %d pairs of names and values",
-				    ID_MAX_PAIRS);
-			return;
-		}
-		struct gn_buf *b = gn_buf_new(0);
-		for (unsigned i = 0; i < l->count; i += 2) {
-			const char *name, *value = NULL;
-			size_t nlen, vlen = 0;
-			if (!imap_arg_string(&l->list[i], &name, &nlen) || nlen > ID_MAX_NAME ||
-			    (l->list[i + 1].type != IMAP_ARG_NIL &&
-			     (!imap_arg_string(&l->list[i + 1], &value, &vlen) || vlen > ID_MAX_VALUE))) {
-				gn_buf_free(&b);
-				imap_tagged(s, cmd->tag, "BAD", NULL, "ID: names are strings of up to %d octets, "
-					    "values strings of up to %d or NIL", ID_MAX_NAME, ID_MAX_VALUE);
-				return;
-			}
-			if (strcasecmp(name, "name") == 0 || strcasecmp(name, "version") == 0 ||
-			    strcasecmp(name, "os") == 0 || strcasecmp(name, "vendor") == 0)
-				(void)gn_buf_printf(b, " %s=%s", name, gn_log_quote(0, value != NULL ? value : ""));
-		}
-		gn_log(GN_LOG_INFO, IMAP_AREA, "event=client_id conn=%s%s", gn_conn_id(s->conn),
-		       gn_buf_data(b));
-		gn_buf_free(&b);
-	}
-	/* No version: what runs here is nobody's business but the admin's. */
-	imap_untagged(s, "ID (\"name\" \"Gannet\")");
-	imap_tagged(s, cmd->tag, "OK", NULL, "ID completed");
 }
 
 void imap_cmd_enable(struct imap_session *s, struct imap_command *cmd)

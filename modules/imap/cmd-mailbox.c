@@ -11,6 +11,7 @@
 #include "imap.h"
 
 #include <string.h>
+#include <strings.h>
 
 /* LIST patterns longer than this are refused (the matcher's work is their
  * length times the name's). */
@@ -275,26 +276,88 @@ void imap_cmd_lsub(struct imap_session *s, struct imap_command *cmd)
 	imap_tagged(s, cmd->tag, "OK", NULL, "LSUB completed");
 }
 
+/* The STATUS items the server answers itself (RFC 9051 6.3.11, RFC 8438
+ * SIZE; RECENT for IMAP4rev1 clients, always 0: no \\Recent is kept). */
+static const char *const status_builtin[] = {
+	"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
+};
+
+bool imap_status_item_builtin(const char *name)
+{
+	for (size_t i = 0; i < sizeof(status_builtin) / sizeof(status_builtin[0]); i++)
+		if (strcasecmp(status_builtin[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Checks a STATUS item list; BAD and false when an item is unknown. */
+static bool status_items_check(struct imap_session *s, struct imap_command *cmd, const struct imap_arg *items)
+{
+	if (items->type != IMAP_ARG_LIST || items->count == 0) {
+		imap_tagged(s, cmd->tag, "BAD", NULL, "STATUS items are a parenthesised list");
+		return false;
+	}
+	for (unsigned i = 0; i < items->count; i++) {
+		const struct imap_arg *a = &items->list[i];
+		if (a->type != IMAP_ARG_ATOM ||
+		    (!imap_status_item_builtin(a->str) && imap_service_status_item(imap_upper(s->cmd_pool, a->str)) == NULL)) {
+			imap_tagged(s, cmd->tag, "BAD", NULL, "Unknown STATUS item");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* "* STATUS name (ITEM n ...)" for a mailbox.  0, or -1 when an
+ * extension's item failed (it logged why). */
+static int status_line(struct imap_session *s, const struct gn_store_mailbox *mb, const struct imap_arg *items)
+{
+	struct gn_buf *b = gn_buf_new(0);
+	(void)gn_buf_append_str(b, "STATUS ");
+	const char *wire = imap_name_to_wire(s, s->cmd_pool, gn_store_mailbox_name(mb));
+	imap_append_string(b, wire, strlen(wire));
+	(void)gn_buf_append_str(b, " (");
+	for (unsigned i = 0; i < items->count; i++) {
+		const char *item = imap_upper(s->cmd_pool, items->list[i].str);
+		uint64_t v = 0;
+		if (strcmp(item, "MESSAGES") == 0)
+			v = gn_store_mailbox_messages(mb);
+		else if (strcmp(item, "UIDNEXT") == 0)
+			v = gn_store_mailbox_uidnext(mb);
+		else if (strcmp(item, "UIDVALIDITY") == 0)
+			v = gn_store_mailbox_uidvalidity(mb);
+		else if (strcmp(item, "UNSEEN") == 0)
+			v = gn_store_mailbox_unseen(mb);
+		else if (strcmp(item, "DELETED") == 0)
+			v = gn_store_mailbox_deleted(mb);
+		else if (strcmp(item, "SIZE") == 0)
+			v = gn_store_mailbox_size(mb);
+		else if (strcmp(item, "RECENT") == 0)
+			v = 0;
+		else if (imap_service_status_value(s, imap_service_status_item(item), gn_store_mailbox_id(mb),
+						   &v) < 0) {
+			gn_buf_free(&b);
+			return -1;
+		}
+		(void)gn_buf_printf(b, "%s%s %llu", i > 0 ? " " : "", item, (unsigned long long)v);
+	}
+	(void)gn_buf_append_str(b, ")");
+	imap_untagged(s, "%s", gn_buf_data(b));
+	gn_buf_free(&b);
+	return 0;
+}
+
 void imap_cmd_status(struct imap_session *s, struct imap_command *cmd)
 {
-	if (cmd->count != 2 || cmd->args[1].type != IMAP_ARG_LIST || cmd->args[1].count == 0) {
+	if (cmd->count != 2) {
 		imap_tagged(s, cmd->tag, "BAD", NULL, "STATUS takes a mailbox name and a list of items");
 		return;
 	}
+	if (!status_items_check(s, cmd, &cmd->args[1]))
+		return;
 	const char *name = mailbox_arg(s, cmd, &cmd->args[0]), *err;
 	if (name == NULL)
 		return;
-	const struct imap_arg *items = &cmd->args[1];
-	for (unsigned i = 0; i < items->count; i++) {
-		const struct imap_arg *a = &items->list[i];
-		if (!imap_arg_atom_is(a, "MESSAGES") && !imap_arg_atom_is(a, "UIDNEXT") &&
-		    !imap_arg_atom_is(a, "UIDVALIDITY") && !imap_arg_atom_is(a, "UNSEEN") &&
-		    !imap_arg_atom_is(a, "DELETED") && !imap_arg_atom_is(a, "SIZE") &&
-		    !imap_arg_atom_is(a, "RECENT")) {
-			imap_tagged(s, cmd->tag, "BAD", NULL, "Unknown STATUS item");
-			return;
-		}
-	}
 	struct gn_store_mailbox *mb;
 	int r = gn_store_mailbox_find(s->cmd_pool, s->account_id, name, &mb, &err);
 	if (r < 0) {
@@ -305,34 +368,9 @@ void imap_cmd_status(struct imap_session *s, struct imap_command *cmd)
 		imap_tagged(s, cmd->tag, "NO", "NONEXISTENT", "No such mailbox");
 		return;
 	}
-	struct gn_buf *b = gn_buf_new(0);
-	(void)gn_buf_append_str(b, "STATUS ");
-	const char *wire = imap_name_to_wire(s, s->cmd_pool, gn_store_mailbox_name(mb));
-	imap_append_string(b, wire, strlen(wire));
-	(void)gn_buf_append_str(b, " (");
-	for (unsigned i = 0; i < items->count; i++) {
-		const struct imap_arg *a = &items->list[i];
-		unsigned long long v = 0;
-		if (imap_arg_atom_is(a, "MESSAGES"))
-			v = gn_store_mailbox_messages(mb);
-		else if (imap_arg_atom_is(a, "UIDNEXT"))
-			v = gn_store_mailbox_uidnext(mb);
-		else if (imap_arg_atom_is(a, "UIDVALIDITY"))
-			v = gn_store_mailbox_uidvalidity(mb);
-		else if (imap_arg_atom_is(a, "UNSEEN"))
-			v = gn_store_mailbox_unseen(mb);
-		else if (imap_arg_atom_is(a, "DELETED"))
-			v = gn_store_mailbox_deleted(mb);
-		else if (imap_arg_atom_is(a, "SIZE"))
-			v = gn_store_mailbox_size(mb);
-		/* RECENT: IMAP4rev2 has no \Recent; always 0. */
-		char *item = gn_pool_strdup(s->cmd_pool, a->str);
-		for (char *p = item; *p != '\0'; p++)
-			*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-		(void)gn_buf_printf(b, "%s%s %llu", i > 0 ? " " : "", item, v);
+	if (status_line(s, mb, &cmd->args[1]) < 0) {
+		imap_tagged(s, cmd->tag, "NO", "SERVERBUG", "STATUS failed");
+		return;
 	}
-	(void)gn_buf_append_str(b, ")");
-	imap_untagged(s, "%s", gn_buf_data(b));
-	gn_buf_free(&b);
 	imap_tagged(s, cmd->tag, "OK", NULL, "STATUS completed");
 }

@@ -55,12 +55,15 @@ static int imap_register(struct gn_module_ctx *ctx, const char **error_r)
 			&st->limits.max_command);
 	(void)read_size(sect, "max_literal", st->limits.max_literal, 0, 64 * 1024 * 1024,
 			&st->limits.max_literal);
+	if (imap_service_provide(ctx, error_r) < 0 || imap_id_register(ctx, error_r) < 0)
+		return -1;
 	return imap_protocol_register(ctx, error_r);
 }
 
 static int imap_start(struct gn_module_ctx *ctx, const char **error_r)
 {
 	(void)ctx;
+	imap_service_fix();
 	return imap_idle_start(error_r);
 }
 

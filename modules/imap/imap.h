@@ -8,8 +8,8 @@
  *   parser.c     reading and parsing commands, with their limits (parser.h).
  *   session.c    a connection: greeting, the input loop, the command table
  *                and dispatch, responses, states, the end of a session.
- *   cmd-any.c    commands of every state: CAPABILITY, NOOP, LOGOUT, ID,
- *                ENABLE.
+ *   cmd-any.c    commands of every state: CAPABILITY, NOOP, LOGOUT, ENABLE.
+ *   ext-id.c     ID, written against imap.v1 only, as other modules would.
  *   cmd-auth.c   the not-authenticated state: STARTTLS, LOGIN,
  *                AUTHENTICATE (the core's SASL server, gannet/sasl.h).
  *   cmd-mailbox.c  mailboxes: NAMESPACE, CREATE, DELETE, RENAME,
@@ -22,6 +22,8 @@
  *   cmd-copy.c   COPY, MOVE, their UID forms, UID EXPUNGE.
  *   cmd-idle.c   IDLE, woken by the store's NOTIFY.
  *   seqset.c     sequence sets.
+ *   service.c    the imap.v1 service (include/gannet/imap.h): commands,
+ *                capabilities and STATUS items of other modules.
  *
  * It reaches the core only through the installed headers (gannet/...).
  */
@@ -105,6 +107,8 @@ struct imap_session {
 	int64_t cert_account_id;
 	char *cert_login;
 	bool cert_preauth;
+	/* The tag of a command an imap.v1 handler runs, until it answers. */
+	const char *cur_tag;
 };
 
 /* ---- session.c ---- */
@@ -130,8 +134,37 @@ const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool);
 void imap_logged_in(struct imap_session *s, int64_t account_id, const char *account_name,
 		    const char *login);
 
+/* An ASCII upper-case copy, from pool. */
+char *imap_upper(struct gn_pool *pool, const char *s);
+
 /* Closes after a BYE. */
 void imap_bye(struct imap_session *s, const char *reason, const char *text);
+
+/* Whether the server itself has a command, a STATUS item of that name
+ * (session.c, cmd-mailbox.c). */
+bool imap_command_builtin(const char *name);
+bool imap_status_item_builtin(const char *name);
+
+/* ---- service.c: imap.v1 (gannet/imap.h) ---- */
+
+struct gn_imap_v1;
+struct ext_command;
+struct ext_status;
+/* Register phase: provide the service; start phase: fix its tables. */
+int imap_service_provide(struct gn_module_ctx *ctx, const char **error_r);
+const struct gn_imap_v1 *imap_service_ops(void);
+void imap_service_fix(void);
+/* A registered command (with its states as IMAP_S bits), NULL if none;
+ * running it answers it (NO [SERVERBUG] when its handler did not). */
+const struct ext_command *imap_service_command(const char *name, unsigned *states_r);
+void imap_service_run(struct imap_session *s, const struct ext_command *c, struct imap_command *cmd);
+/* " CAP1 CAP2" for the session's state, appended to b. */
+void imap_service_capabilities(struct imap_session *s, struct gn_buf *b);
+/* A registered STATUS item, NULL if none; its value for a mailbox. */
+const struct ext_status *imap_service_status_item(const char *name);
+int imap_service_status_value(struct imap_session *s, const struct ext_status *item, int64_t mailbox_id,
+			      uint64_t *value_r);
+const char *imap_service_status_name(const struct ext_status *item);
 
 /* ---- seqset.c ---- */
 
@@ -171,8 +204,9 @@ size_t *imap_select_msns(struct imap_session *s, struct gn_pool *pool, struct im
 
 typedef void imap_cmd_fn(struct imap_session *s, struct imap_command *cmd);
 
-imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_id,
-	imap_cmd_enable;
+imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_enable;
+/* ext-id.c: ID, registered through imap.v1 (register phase). */
+int imap_id_register(struct gn_module_ctx *ctx, const char **error_r);
 imap_cmd_fn imap_cmd_starttls, imap_cmd_login, imap_cmd_authenticate;
 /* cmd-auth.c: looks the client certificate's key up (after a handshake);
  * logs the session in by it when it may (the greeting is then PREAUTH). */

@@ -27,7 +27,6 @@ static const struct imap_cmd_def commands[] = {
 	{ "CAPABILITY", IMAP_S_ANY, imap_cmd_capability },
 	{ "NOOP", IMAP_S_ANY, imap_cmd_noop },
 	{ "LOGOUT", IMAP_S_ANY, imap_cmd_logout },
-	{ "ID", IMAP_S_ANY, imap_cmd_id },
 	{ "ENABLE", IMAP_S(IMAP_AUTH), imap_cmd_enable },
 	{ "STARTTLS", IMAP_S(IMAP_NOTAUTH), imap_cmd_starttls },
 	{ "LOGIN", IMAP_S(IMAP_NOTAUTH), imap_cmd_login },
@@ -139,12 +138,21 @@ void imap_bye(struct imap_session *s, const char *reason, const char *text)
 	gn_conn_close(s->conn, reason);
 }
 
+char *imap_upper(struct gn_pool *pool, const char *s)
+{
+	char *u = gn_pool_strdup(pool, s);
+	for (char *p = u; *p != '\0'; p++)
+		*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+	return u;
+}
+
 /* ---- capabilities ---- */
 
 const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool)
 {
 	struct gn_buf *b = gn_buf_new(0);
-	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ID ENABLE LITERAL+ NAMESPACE STATUS=SIZE UNSELECT MOVE IDLE");
+	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ENABLE LITERAL+ NAMESPACE STATUS=SIZE UNSELECT MOVE IDLE");
+	imap_service_capabilities(s, b);
 	if (s->state == IMAP_NOTAUTH) {
 		bool tls = gn_conn_is_tls(s->conn);
 		(void)gn_buf_append_str(b, " SASL-IR");
@@ -190,6 +198,11 @@ static const struct imap_cmd_def *find_command(const char *name)
 	return NULL;
 }
 
+bool imap_command_builtin(const char *name)
+{
+	return find_command(name) != NULL;
+}
+
 static void run_command(struct imap_session *s)
 {
 	size_t len;
@@ -201,17 +214,26 @@ static void run_command(struct imap_session *s)
 		return;
 	}
 	const struct imap_cmd_def *def = find_command(cmd.name);
-	if (def == NULL) {
+	const struct ext_command *ext = NULL;
+	unsigned states = 0;
+	if (def != NULL)
+		states = def->states;
+	else
+		ext = imap_service_command(cmd.name, &states);
+	if (def == NULL && ext == NULL) {
 		imap_tagged(s, cmd.tag, "BAD", NULL, "Unknown command");
 		return;
 	}
-	if ((def->states & IMAP_S(s->state)) == 0) {
+	if ((states & IMAP_S(s->state)) == 0) {
 		imap_tagged(s, cmd.tag, "BAD", NULL, "%s is not valid %s", cmd.name,
 			    s->state == IMAP_NOTAUTH ? "before logging in" :
 			    s->state == IMAP_AUTH ? "without a selected mailbox" : "once logged in");
 		return;
 	}
-	def->fn(s, &cmd);
+	if (ext != NULL)
+		imap_service_run(s, ext, &cmd);
+	else
+		def->fn(s, &cmd);
 }
 
 /* ---- the connection ---- */

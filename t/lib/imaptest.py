@@ -26,7 +26,7 @@ class Server:
         if not os.path.exists(module):
             t.ok(False, "the imap module is built (%s)" % module)
             t.done()
-        moddir = gt.module_dir()
+        self.moddir = moddir = gt.module_dir()
         shutil.copy(module, os.path.join(moddir, "imap.so"))
         os.chmod(os.path.join(moddir, "imap.so"), 0o755)
         self.dir = gt.tmpdir()

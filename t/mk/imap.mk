@@ -11,3 +11,12 @@ t_unit_test_imap_names_SOURCES = t/unit/test_imap_names.c modules/imap/mailbox-n
 t_unit_test_imap_names_CPPFLAGS = $(UNITCPP)
 t_unit_test_imap_names_CFLAGS = $(UNITCC)
 t_unit_test_imap_names_LDADD = $(UNITLIBS)
+
+# A module that extends the IMAP server through imap.v1
+# (t/integration/170-imap-service.t).
+check_LTLIBRARIES += t/modules/imapext/imapext.la
+t_modules_imapext_imapext_la_SOURCES = t/modules/imapext/imapext.c
+t_modules_imapext_imapext_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/modules/imap/include
+t_modules_imapext_imapext_la_CFLAGS = $(GN_MODCC)
+t_modules_imapext_imapext_la_LDFLAGS = $(GN_TESTMODLINK)
+t_modules_imapext_imapext_la_LIBADD = core/libgannet.la
