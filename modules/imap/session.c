@@ -151,7 +151,8 @@ char *imap_upper(struct gn_pool *pool, const char *s)
 const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool)
 {
 	struct gn_buf *b = gn_buf_new(0);
-	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ENABLE LITERAL+ NAMESPACE STATUS=SIZE UNSELECT MOVE IDLE");
+	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ENABLE LITERAL+ NAMESPACE STATUS=SIZE UNSELECT MOVE IDLE "
+				 "LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE CHILDREN");
 	imap_service_capabilities(s, b);
 	if (s->state == IMAP_NOTAUTH) {
 		bool tls = gn_conn_is_tls(s->conn);
