@@ -173,6 +173,12 @@ imap_cmd_fn imap_cmd_namespace, imap_cmd_create, imap_cmd_delete, imap_cmd_renam
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge,
 	imap_cmd_check;
 imap_cmd_fn imap_cmd_fetch, imap_cmd_store, imap_cmd_uid, imap_cmd_copy, imap_cmd_move;
+/* cmd-fetch.c: a flag list or a single flag, as system flag bits and
+ * keywords (from pool).  0, or -1 with *error_r. */
+int imap_flags_parse(struct gn_pool *pool, const struct imap_arg *arg, unsigned *flags_r,
+		     const char ***kw_r, size_t *nkw_r, const char **error_r);
+/* cmd-copy.c: "1:3,7" for UIDs in the order given (RFC 4315 uid-set). */
+void imap_append_uid_set(struct gn_buf *b, const uint32_t *uids, size_t n);
 /* cmd-copy.c: UID COPY and UID MOVE (cmd->args[0] is the word after UID),
  * UID EXPUNGE. */
 void imap_uid_copy(struct imap_session *s, struct imap_command *cmd, bool move);
