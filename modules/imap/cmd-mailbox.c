@@ -290,7 +290,7 @@ void imap_cmd_status(struct imap_session *s, struct imap_command *cmd)
 		if (!imap_arg_atom_is(a, "MESSAGES") && !imap_arg_atom_is(a, "UIDNEXT") &&
 		    !imap_arg_atom_is(a, "UIDVALIDITY") && !imap_arg_atom_is(a, "UNSEEN") &&
 		    !imap_arg_atom_is(a, "DELETED") && !imap_arg_atom_is(a, "SIZE") &&
-		    !imap_arg_atom_is(a, "RECENT")) {
+		    !imap_arg_atom_is(a, "RECENT") && !imap_arg_atom_is(a, "APPENDLIMIT")) {
 			imap_tagged(s, cmd->tag, "BAD", NULL, "Unknown STATUS item");
 			return;
 		}
@@ -326,6 +326,9 @@ void imap_cmd_status(struct imap_session *s, struct imap_command *cmd)
 		else if (imap_arg_atom_is(a, "SIZE"))
 			v = gn_store_mailbox_size(mb);
 		/* RECENT: IMAP4rev2 has no \Recent; always 0. */
+		/* RFC 7889 4: the same limit for every mailbox. */
+		else if (imap_arg_atom_is(a, "APPENDLIMIT"))
+			v = imap_settings.max_message;
 		char *item = gn_pool_strdup(s->cmd_pool, a->str);
 		for (char *p = item; *p != '\0'; p++)
 			*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
