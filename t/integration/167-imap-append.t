@@ -26,7 +26,7 @@ exchanges where imaplib cannot say it (issue 8, item 1, part):
   non-synchronising literal over 4096 octets is BAD [TOOBIG] (in APPEND
   and elsewhere), one within it is taken; a non-synchronising message over
   imap.max_message is read, dropped and answered NO [TOOBIG]; the count
-  limit of a MULTIAPPEND is NO [LIMIT].
+  limit of a MULTIAPPEND is NO [LIMIT], its total size limit NO [TOOBIG].
 """
 import hashlib
 import imaplib
@@ -303,8 +303,9 @@ g.stop()
 
 # ---- LITERAL-, small limits ----
 
-srv2 = imaptest.Server(t, extra='imap = { literal_plus = false; max_message = "3k"; max_append_messages = 2; };')
-t.ok(srv2.setup(0), "a second server: imap.literal_plus = false, max_message 3k, 2 messages an APPEND")
+srv2 = imaptest.Server(t, extra='imap = { literal_plus = false; max_message = "3k"; max_append_messages = 2; '
+                                  'max_append_total = "5k"; };')
+t.ok(srv2.setup(0), "a second server: imap.literal_plus = false, max_message 3k, 2 messages and 5k an APPEND")
 srv2.start()
 r = Raw(srv2.port)
 r.send(b"c CAPABILITY\r\n")
@@ -333,7 +334,14 @@ r.send(b"l9 APPEND INBOX {%d+}\r\n%s {%d+}\r\n%s {%d+}\r\n%s\r\n" % (
     len(small), small, len(small), small, len(small), small))
 lines = r.until_tagged("l9")
 t.ok(lines[-1].startswith(b"l9 NO [LIMIT]"), "a third message in one APPEND: NO [LIMIT] (%s)" % lines)
-t.is_(srv2.sql("SELECT count(*) FROM gn_messages"), "1", "only the small message was stored")
+mid = msg("mid", "", 2900)
+r.send(b"la APPEND INBOX {%d+}\r\n%s {%d+}\r\n%s\r\n" % (len(mid), mid, len(mid), mid))
+lines = r.until_tagged("la")
+t.ok(lines[-1].startswith(b"la NO [TOOBIG]"),
+     "two messages within max_message but over max_append_total together: NO [TOOBIG] (%s)" % lines)
+r.send(b"lb APPEND INBOX {%d+}\r\n%s\r\n" % (len(mid), mid))
+t.like(r.until_tagged("lb")[-1].decode(), "lb OK [APPENDUID", "one of them alone is stored")
+t.is_(srv2.sql("SELECT count(*) FROM gn_messages"), "2", "only the two single messages were stored")
 r.close()
 srv2.g.stop()
 t.done()
