@@ -340,6 +340,29 @@ static void test_parser(void)
 	   imap_arg_astring(&c.args[2], &s, &n) && imap_arg_astring(&c.args[3], &s, &n) &&
 	   !imap_arg_astring(&c.args[4], &s, &n) && !imap_arg_astring(&c.args[5], &s, &n),
 	   "astrings: atom, string, literal, NIL; not a flag or a wildcard");
+
+	/* What comes between APPEND's messages. */
+	struct imap_limits lim;
+	imap_limits_init(&lim);
+	struct imap_arg *args;
+	unsigned count;
+	const char *code;
+	const char *between = " (\\Seen kw) \"05-Dec-2026 10:00:00 +0000\"";
+	r = imap_parse_args(pool, &lim, between, strlen(between), &args, &count, &code, &err);
+	ok(r == 0 && count == 2 && args[0].type == IMAP_ARG_LIST && args[0].count == 2 &&
+	   args[1].type == IMAP_ARG_STRING && strcmp(args[1].str, "05-Dec-2026 10:00:00 +0000") == 0,
+	   "arguments after a message: a flag list and a date-time");
+	r = imap_parse_args(pool, &lim, "", 0, &args, &count, &code, &err);
+	ok(r == 0 && count == 0, "none at all");
+	static const char *const bad_between[][2] = {
+		{ "(\\Seen)", "no space before" }, { " (\\Seen", "an open list" },
+		{ "  x", "two spaces" }, { " x\r\n", "a line end" },
+	};
+	for (size_t i = 0; i < sizeof(bad_between) / sizeof(bad_between[0]); i++) {
+		r = imap_parse_args(pool, &lim, bad_between[i][0], strlen(bad_between[i][0]), &args, &count,
+				    &code, &err);
+		ok(r < 0, "refused between messages: %s", bad_between[i][1]);
+	}
 	gn_pool_free(&pool);
 }
 
