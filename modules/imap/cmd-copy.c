@@ -15,7 +15,7 @@
 
 /* "1:3,7" for sorted or unsorted UIDs in the order given (RFC 4315's
  * uid-set keeps the pairing of source and destination). */
-static void append_uid_set(struct gn_buf *b, const uint32_t *uids, size_t n)
+void imap_append_uid_set(struct gn_buf *b, const uint32_t *uids, size_t n)
 {
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
@@ -97,9 +97,9 @@ static void copy(struct imap_session *s, struct imap_command *cmd, const struct 
 	}
 	struct gn_buf *code = gn_buf_new(0);
 	(void)gn_buf_printf(code, "COPYUID %u ", (unsigned)gn_store_mailbox_uidvalidity(dst));
-	append_uid_set(code, src_uids, (size_t)copied);
+	imap_append_uid_set(code, src_uids, (size_t)copied);
 	(void)gn_buf_append(code, " ", 1);
-	append_uid_set(code, dst_uids, (size_t)copied);
+	imap_append_uid_set(code, dst_uids, (size_t)copied);
 	if (copied == 0) {
 		imap_tagged(s, cmd->tag, "OK", NULL, "%s%s completed, nothing to do", uid ? "UID " : "", verb);
 	} else if (move) {

@@ -646,10 +646,10 @@ void imap_cmd_fetch(struct imap_session *s, struct imap_command *cmd)
 	fetch(s, cmd, cmd->args, cmd->count, false);
 }
 
-/* A flag list or a single flag: system flag bits and keywords.  -1 after
- * answering BAD. */
-static int store_flags(struct imap_session *s, struct imap_command *cmd, const struct imap_arg *arg,
-		       unsigned *flags_r, const char ***kw_r, size_t *nkw_r)
+/* A flag list or a single flag: system flag bits and keywords (from
+ * pool).  0, or -1 with *error_r. */
+int imap_flags_parse(struct gn_pool *pool, const struct imap_arg *arg, unsigned *flags_r,
+		     const char ***kw_r, size_t *nkw_r, const char **error_r)
 {
 	static const struct {
 		const char *name;
@@ -665,13 +665,13 @@ static int store_flags(struct imap_session *s, struct imap_command *cmd, const s
 		items = arg->list;
 		n = arg->count;
 	}
-	const char **kw = gn_pool_alloc(s->cmd_pool, (n + 1) * sizeof(*kw));
+	const char **kw = gn_pool_alloc(pool, (n + 1) * sizeof(*kw));
 	size_t nkw = 0;
 	*flags_r = 0;
 	for (unsigned i = 0; i < n; i++) {
 		const struct imap_arg *a = &items[i];
 		if (a->type != IMAP_ARG_ATOM || strpbrk(a->str, "[%*") != NULL) {
-			imap_tagged(s, cmd->tag, "BAD", NULL, "Flag expected");
+			*error_r = "Flag expected";
 			return -1;
 		}
 		bool found = false;
@@ -684,7 +684,7 @@ static int store_flags(struct imap_session *s, struct imap_command *cmd, const s
 		if (found || strcasecmp(a->str, "\\Recent") == 0)
 			continue;
 		if (a->str[0] == '\\') {
-			imap_tagged(s, cmd->tag, "BAD", NULL, "Unknown system flag %s", a->str);
+			*error_r = gn_pool_printf(pool, "Unknown system flag %s", a->str);
 			return -1;
 		}
 		kw[nkw++] = a->str;
@@ -715,8 +715,11 @@ static void store(struct imap_session *s, struct imap_command *cmd, const struct
 	unsigned flags;
 	const char **kw;
 	size_t nkw;
-	if (store_flags(s, cmd, &args[2], &flags, &kw, &nkw) < 0)
+	const char *bad;
+	if (imap_flags_parse(s->cmd_pool, &args[2], &flags, &kw, &nkw, &bad) < 0) {
+		imap_tagged(s, cmd->tag, "BAD", NULL, "%s", bad);
 		return;
+	}
 	size_t n;
 	size_t *msns = imap_select_msns(s, s->cmd_pool, cmd, &args[0], uid, &n);
 	if (msns == NULL)

@@ -197,7 +197,7 @@ void imap_cmd_unsubscribe(struct imap_session *s, struct imap_command *cmd)
 /* The STATUS items the server answers itself (RFC 9051 6.3.11, RFC 8438
  * SIZE; RECENT for IMAP4rev1 clients, always 0: no \\Recent is kept). */
 static const char *const status_builtin[] = {
-	"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
+	"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "APPENDLIMIT",
 };
 
 bool imap_status_item_builtin(const char *name)
@@ -252,6 +252,8 @@ static int status_line(struct imap_session *s, const struct gn_store_mailbox *mb
 			v = gn_store_mailbox_size(mb);
 		else if (strcmp(item, "RECENT") == 0)
 			v = 0;
+		else if (strcmp(item, "APPENDLIMIT") == 0)
+			v = imap_settings.max_message;	/* RFC 7889 4: the same for every mailbox */
 		else if (imap_service_status_value(s, imap_service_status_item(item), gn_store_mailbox_id(mb),
 						   &v) < 0) {
 			gn_buf_free(&b);

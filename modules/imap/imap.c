@@ -13,6 +13,10 @@
  *     max_line = "64k";           # one line of a command
  *     max_command = "64k";        # a whole command with its literals
  *     max_literal = "64k";        # one literal (APPEND's message aside)
+ *     max_message = "50M";        # one APPEND message (APPENDLIMIT)
+ *     max_append_messages = 1000; # messages in one MULTIAPPEND
+ *     max_append_total = "1G";    # their total size
+ *     literal_plus = true;        # LITERAL+; false: LITERAL- (RFC 7888)
  *   };
  */
 #include "imap.h"
@@ -55,6 +59,21 @@ static int imap_register(struct gn_module_ctx *ctx, const char **error_r)
 			&st->limits.max_command);
 	(void)read_size(sect, "max_literal", st->limits.max_literal, 0, 64 * 1024 * 1024,
 			&st->limits.max_literal);
+	/* The core has no message size limit of its own (a delivery's is
+	 * 0: none); 50 MiB is what the SMTP servers default to
+	 * (gn_smtp_settings_init()), so what arrives by mail can be
+	 * appended.  RFC 7889's APPENDLIMIT is a 32-bit number. */
+	size_t size;
+	(void)read_size(sect, "max_message", 50 * 1024 * 1024, 1024, 0xffffffffu, &size);
+	st->max_message = size;
+	(void)gn_config_int(sect, "max_append_messages", 1000, 1, 100000, &v);
+	st->max_append_messages = (unsigned)v;
+	(void)read_size(sect, "max_append_total", 1024 * 1024 * 1024, 1024, SIZE_MAX, &size);
+	st->max_append_total = size;
+	(void)gn_config_bool(sect, "literal_plus", true, &st->literal_plus);
+	/* RFC 7888 4: LITERAL- takes non-synchronising literals up to 4096
+	 * octets. */
+	st->limits.max_nonsync = st->literal_plus ? 0 : 4096;
 	if (imap_service_provide(ctx, error_r) < 0 || imap_id_register(ctx, error_r) < 0)
 		return -1;
 	return imap_protocol_register(ctx, error_r);

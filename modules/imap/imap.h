@@ -20,6 +20,7 @@
  *                EXPUNGE, and telling the client of changes (imap_refresh()).
  *   cmd-fetch.c  FETCH, STORE and their UID forms.
  *   cmd-copy.c   COPY, MOVE, their UID forms, UID EXPUNGE.
+ *   cmd-append.c APPEND and MULTIAPPEND, the message streamed to the store.
  *   cmd-idle.c   IDLE, woken by the store's NOTIFY.
  *   seqset.c     sequence sets.
  *   service.c    the imap.v1 service (include/gannet/imap.h): commands,
@@ -59,6 +60,13 @@ struct imap_settings {
 	unsigned max_bad;
 	unsigned long timeout_notauth_ms;	/* before login: 60 s */
 	unsigned long timeout_auth_ms;		/* after: 30 min (RFC 9051 5.4) */
+	/* APPEND: one message (APPENDLIMIT, RFC 7889), the messages of one
+	 * MULTIAPPEND and their total size. */
+	uint64_t max_message;
+	unsigned max_append_messages;
+	uint64_t max_append_total;
+	/* LITERAL+ (true) or LITERAL- (RFC 7888). */
+	bool literal_plus;
 };
 
 extern struct imap_settings imap_settings;
@@ -77,6 +85,7 @@ struct imap_view {
 };
 
 struct imap_fetch_job;
+struct imap_append;
 
 struct imap_session {
 	struct gn_conn *conn;
@@ -84,6 +93,8 @@ struct imap_session {
 	/* A FETCH streaming message contents (cmd-fetch.c): input is paused
 	 * until it is done. */
 	struct imap_fetch_job *fetch;
+	/* An APPEND whose messages are being read (cmd-append.c). */
+	struct imap_append *append;
 	/* IDLE (cmd-idle.c): the command's tag while idling, and the next
 	 * idling session of this process. */
 	char *idle_tag;
@@ -217,6 +228,23 @@ imap_cmd_fn imap_cmd_namespace, imap_cmd_create, imap_cmd_delete, imap_cmd_renam
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge,
 	imap_cmd_check;
 imap_cmd_fn imap_cmd_fetch, imap_cmd_store, imap_cmd_uid, imap_cmd_copy, imap_cmd_move;
+/* cmd-fetch.c: a flag list or a single flag, as system flag bits and
+ * keywords (from pool).  0, or -1 with *error_r. */
+int imap_flags_parse(struct gn_pool *pool, const struct imap_arg *arg, unsigned *flags_r,
+		     const char ***kw_r, size_t *nkw_r, const char **error_r);
+/* cmd-copy.c: "1:3,7" for UIDs in the order given (RFC 4315 uid-set). */
+void imap_append_uid_set(struct gn_buf *b, const uint32_t *uids, size_t n);
+/* cmd-append.c: the reader announced an APPEND message
+ * (IMAP_READ_MESSAGE), handed out a chunk of it (IMAP_READ_DATA: before
+ * the input is consumed), ended the command after the last message
+ * (IMAP_READ_COMMAND while s->append is set); the command or the
+ * connection ended otherwise.  imap_cmd_append: an APPEND without a
+ * message. */
+imap_cmd_fn imap_cmd_append;
+void imap_append_message(struct imap_session *s);
+void imap_append_data(struct imap_session *s);
+void imap_append_end(struct imap_session *s);
+void imap_append_cancel(struct imap_session *s);
 /* cmd-copy.c: UID COPY and UID MOVE (cmd->args[0] is the word after UID),
  * UID EXPUNGE. */
 void imap_uid_copy(struct imap_session *s, struct imap_command *cmd, bool move);

@@ -7,6 +7,14 @@
  * parser then walks the framed text once, left to right; a literal's
  * octets are skipped by their count, so nothing inside one is ever read
  * as syntax.
+ *
+ * APPEND's messages are the one thing the reader hands out instead of
+ * keeping: it knows an APPEND by its name at the start of the command,
+ * and every literal of it after the first argument is a message (the
+ * grammar has no other literal there: flags are atoms, the date-time a
+ * quoted string).  After a message it reads on from what follows it, with
+ * the command text cleared, so a MULTIAPPEND of any number of messages
+ * never grows the command.
  */
 #include "parser.h"
 
@@ -21,6 +29,7 @@ void imap_limits_init(struct imap_limits *lim)
 	lim->max_command = 64 * 1024;
 	lim->max_literal = 64 * 1024;
 	lim->max_skip = 1024 * 1024;
+	lim->max_nonsync = 0;
 	lim->max_depth = 16;
 	lim->max_args = 4096;
 }
@@ -36,6 +45,8 @@ enum rstate {
 	R_SKIP_LITERAL,	/* skipping a non-synchronising literal, then the line */
 	R_ERROR,	/* an error reported, not yet taken */
 	R_FATAL,
+	R_MSG_WAIT,	/* an APPEND message announced, no answer yet */
+	R_MSG_DATA,	/* handing out a message's octets */
 };
 
 struct imap_reader {
@@ -55,6 +66,16 @@ struct imap_reader {
 	size_t head_len;
 	bool want_head;
 	char tag[64];
+	/* Inside an APPEND whose first message was announced: its tag, and
+	 * where the current message's marker starts in cmd. */
+	bool append;
+	char append_tag[64];
+	size_t msg_marker;
+	bool msg_sync;
+	/* R_MSG_DATA: the chunk handed out last. */
+	const char *chunk;
+	size_t chunk_len;
+	const char *error_status;
 	const char *error_code;
 	const char *error;
 };
@@ -84,6 +105,11 @@ static void remember_tag(struct imap_reader *r, const char *input, size_t input_
 {
 	const char *d = gn_buf_data(r->cmd);
 	size_t len = gn_buf_len(r->cmd), n = 0;
+	if (r->append) {
+		/* The command's start is gone with its first message. */
+		memcpy(r->tag, r->append_tag, sizeof(r->tag));
+		return;
+	}
 	if (len == 0) {
 		d = input;
 		len = input_len;
@@ -107,6 +133,30 @@ static void fail(struct imap_reader *r, const char *code, const char *error, enu
 	r->error_code = code;
 	r->error = error;
 	r->st = next;
+}
+
+/* Whether the command in cmd is an APPEND and the literal whose marker
+ * starts at offset marker in cmd is one of its messages: anything but the
+ * first argument (the mailbox).  When it is, the tag is kept. */
+static bool append_message(struct imap_reader *r, size_t marker)
+{
+	if (r->append)
+		return true;
+	const char *d = gn_buf_data(r->cmd);
+	size_t len = gn_buf_len(r->cmd), i = 0;
+	while (i < len && i < sizeof(r->append_tag) - 1 && d[i] > ' ' && d[i] < 0x7f)
+		i++;
+	if (i == 0 || i >= len || d[i] != ' ' || i >= sizeof(r->append_tag) - 1)
+		return false;
+	size_t tag_len = i, name = ++i;
+	while (i < len && isalpha((unsigned char)d[i]))
+		i++;
+	if (i - name != 6 || strncasecmp(d + name, "APPEND", 6) != 0 || i >= len || d[i] != ' ' ||
+	    marker <= i + 1)
+		return false;
+	memcpy(r->append_tag, d, tag_len);
+	r->append_tag[tag_len] = '\0';
+	return true;
 }
 
 /* A line of the command is complete in cmd (from line_start, its CRLF or
@@ -155,6 +205,30 @@ static enum imap_read line_done(struct imap_reader *r)
 	bool huge = ndig > 19;
 	for (size_t k = i; !huge && k < digits_end; k++)
 		n = n * 10 + (uint64_t)(d[k] - '0');
+	if (!huge && n > SIZE_MAX)
+		huge = true;
+	/* RFC 7888 4: with LITERAL-, a non-synchronising literal over 4096
+	 * octets is refused with BAD [TOOBIG], and read (skipped) all the
+	 * same, since the client sends it. */
+	if (!sync && r->lim.max_nonsync > 0 && (huge || n > r->lim.max_nonsync)) {
+		if (huge || n > r->lim.max_skip) {
+			fail(r, "TOOBIG", "non-synchronising literal too large", R_FATAL);
+			return IMAP_READ_FATAL;
+		}
+		r->literal = (size_t)n;
+		fail(r, "TOOBIG", "non-synchronising literal over the LITERAL- limit", R_SKIP_LITERAL);
+		return IMAP_READ_MORE;
+	}
+	size_t marker = r->line_start + i - 1 - (r->literal8 ? 1 : 0);
+	if (append_message(r, marker)) {
+		/* Its size is the session's to judge (imap.max_message). */
+		r->append = true;
+		r->msg_marker = marker;
+		r->msg_sync = sync;
+		r->announced = r->literal = huge ? SIZE_MAX : (size_t)n;
+		r->st = R_MSG_WAIT;
+		return IMAP_READ_MESSAGE;
+	}
 	if (huge || n > r->lim.max_literal ||
 	    gn_buf_len(r->cmd) + n > r->lim.max_command) {
 		if (sync) {
@@ -267,7 +341,7 @@ enum imap_read imap_reader_feed(struct imap_reader *r, const char *data, size_t 
 					  gn_buf_len(r->cmd) - r->line_start);
 				fail(r, "TOOBIG", line_len > r->lim.max_line + 2 ? "line too long" :
 				     "command too long", R_SKIP_LINE);
-				if (r->line_start == 0) {
+				if (r->line_start == 0 && !r->append) {
 					/* On the first line the tag is known once
 					 * enough of the line went by, however it came
 					 * in (skipped_line()). */
@@ -298,6 +372,21 @@ enum imap_read imap_reader_feed(struct imap_reader *r, const char *data, size_t 
 			}
 			break;
 		}
+		case R_MSG_DATA: {
+			size_t take = len - used < r->literal ? len - used : r->literal;
+			r->chunk = data + used;
+			r->chunk_len = take;
+			used += take;
+			r->literal -= take;
+			if (r->literal == 0) {
+				/* What follows the message starts afresh. */
+				gn_buf_clear(r->cmd);
+				r->line_start = 0;
+				r->st = R_LINE;
+			}
+			res = IMAP_READ_DATA;
+			break;
+		}
 		case R_SKIP_LITERAL: {
 			size_t take = len - used < r->literal ? len - used : r->literal;
 			used += take;
@@ -323,10 +412,12 @@ enum imap_read imap_reader_feed(struct imap_reader *r, const char *data, size_t 
 		case R_DONE:
 		case R_ERROR:
 		case R_FATAL:
+		case R_MSG_WAIT:
 			/* Waiting for the session: take nothing. */
 			*used_r = used;
 			return r->st == R_WAIT ? IMAP_READ_LITERAL : r->st == R_DONE ? IMAP_READ_COMMAND :
-			       r->st == R_ERROR ? IMAP_READ_ERROR : IMAP_READ_FATAL;
+			       r->st == R_ERROR ? IMAP_READ_ERROR : r->st == R_MSG_WAIT ? IMAP_READ_MESSAGE :
+			       IMAP_READ_FATAL;
 		}
 	}
 	/* A literal that ends exactly at the end of the input is a command
@@ -359,9 +450,72 @@ void imap_reader_reject(struct imap_reader *r)
 	imap_reader_next(r);
 }
 
+void imap_reader_message(const struct imap_reader *r, const char **args_r, size_t *args_len_r,
+			 size_t *size_r, bool *sync_r, bool *literal8_r)
+{
+	*args_r = gn_buf_data(r->cmd);
+	*args_len_r = r->msg_marker;
+	*size_r = r->announced;
+	*sync_r = r->msg_sync;
+	*literal8_r = r->literal8;
+}
+
+void imap_reader_message_go(struct imap_reader *r)
+{
+	if (r->st != R_MSG_WAIT)
+		return;
+	r->st = R_MSG_DATA;
+	if (r->literal == 0) {
+		gn_buf_clear(r->cmd);
+		r->line_start = 0;
+		r->st = R_LINE;
+	}
+}
+
+bool imap_reader_data(const struct imap_reader *r, const char **data_r, size_t *len_r)
+{
+	*data_r = r->chunk;
+	*len_r = r->chunk_len;
+	return r->literal == 0;
+}
+
+bool imap_reader_skip(struct imap_reader *r, const char *tag, const char *status, const char *code,
+		      const char *text)
+{
+	if (r->st == R_MSG_WAIT) {
+		if (r->announced > r->lim.max_skip)
+			return false;
+	} else if (r->st != R_MSG_DATA && !(r->st == R_LINE && r->append)) {
+		return false;
+	}
+	size_t n = strlen(tag);
+	if (n >= sizeof(r->tag))
+		n = 0;
+	memcpy(r->tag, n > 0 ? tag : "*", n > 0 ? n : 1);
+	r->tag[n > 0 ? n : 1] = '\0';
+	r->error_status = status;
+	r->error_code = code;
+	r->error = text;
+	r->want_head = false;
+	r->tail_len = 0;
+	if (r->st == R_LINE) {
+		/* The message ended with its last chunk: skip only the rest
+		 * of the line (and what it announces). */
+		r->st = R_SKIP_LINE;
+		return true;
+	}
+	r->st = r->literal > 0 ? R_SKIP_LITERAL : R_SKIP_LINE;
+	return true;
+}
+
 const char *imap_reader_error_tag(const struct imap_reader *r)
 {
 	return r->tag[0] != '\0' ? r->tag : "*";
+}
+
+const char *imap_reader_error_status(const struct imap_reader *r)
+{
+	return r->error_status != NULL ? r->error_status : "BAD";
 }
 
 const char *imap_reader_error_code(const struct imap_reader *r)
@@ -383,7 +537,10 @@ void imap_reader_next(struct imap_reader *r)
 	r->tail_len = r->head_len = 0;
 	r->want_head = false;
 	r->tag[0] = '\0';
-	r->error_code = r->error = NULL;
+	r->append = false;
+	r->chunk = NULL;
+	r->chunk_len = 0;
+	r->error_status = r->error_code = r->error = NULL;
 	r->st = R_LINE;
 }
 
@@ -674,6 +831,26 @@ int imap_parse(struct gn_pool *pool, const struct imap_limits *lim, const char *
 		ps.pos++;
 	if (ps.pos >= len || data[ps.pos] != '\n' || ps.pos + 1 != len) {
 		*error_r = ps.pos < len && data[ps.pos] != '\n' ? "bare CR" : "line end expected";
+		return -1;
+	}
+	return 0;
+}
+
+int imap_parse_args(struct gn_pool *pool, const struct imap_limits *lim, const char *data, size_t len,
+		    struct imap_arg **args_r, unsigned *count_r, const char **code_r,
+		    const char **error_r)
+{
+	struct pstate ps = { .pool = pool, .lim = lim, .d = data, .len = len };
+	*code_r = NULL;
+	*args_r = NULL;
+	*count_r = 0;
+	if (parse_list(&ps, args_r, count_r, 0, '\0') < 0) {
+		*code_r = ps.code;
+		*error_r = ps.error;
+		return -1;
+	}
+	if (ps.pos != len) {
+		*error_r = "unexpected line end";
 		return -1;
 	}
 	return 0;

@@ -10,6 +10,11 @@
  *                stops and lets the session answer "+" (or refuse).  It
  *                never needs the whole command in the connection's input
  *                buffer: bytes are copied into the command as they arrive.
+ *                The exception is APPEND's message (RFC 9051 6.3.12, RFC
+ *                3502 MULTIAPPEND): a literal of an APPEND command that is
+ *                not its first argument (the mailbox) is handed out in
+ *                chunks as it arrives, never copied into the command, so a
+ *                message of any size streams through bounded memory.
  *   the parser   turns a framed command into its tag, its name and a tree
  *                of arguments (atoms, quoted strings, literals, NIL,
  *                parenthesised lists), NUL-terminated copies in a pool.
@@ -34,6 +39,10 @@ struct imap_limits {
 	size_t max_command;
 	size_t max_literal;
 	size_t max_skip;	/* a non-synchronising literal up to this is skipped */
+	/* LITERAL- (RFC 7888 4): a non-synchronising literal larger than
+	 * this is refused with BAD [TOOBIG], APPEND's message included;
+	 * 0: no such limit (LITERAL+). */
+	size_t max_nonsync;
 	unsigned max_depth;
 	unsigned max_args;
 };
@@ -55,6 +64,19 @@ enum imap_read {
 				 * when known); the rest is being skipped */
 	IMAP_READ_FATAL,	/* the connection cannot go on: answer BYE and
 				 * close */
+	IMAP_READ_MESSAGE,	/* an APPEND message's literal is announced
+				 * (imap_reader_message()): take it with
+				 * imap_reader_message_go() (after "+" when it
+				 * is synchronising), or refuse it with
+				 * imap_reader_reject() (synchronising) or
+				 * imap_reader_skip() (non-synchronising) */
+	IMAP_READ_DATA,		/* a chunk of the message: imap_reader_data(),
+				 * valid until the input it came from is
+				 * consumed.  After the last chunk the reader
+				 * reads what follows the message: another
+				 * message (IMAP_READ_MESSAGE) or the line's
+				 * end (IMAP_READ_COMMAND, the command being
+				 * what followed the last message) */
 };
 
 struct imap_reader;
@@ -82,10 +104,35 @@ void imap_reader_literal_go(struct imap_reader *r);
 /* The session refused the literal (it answered the command): the client
  * does not send it (RFC 9051 4.3); the command is dropped. */
 void imap_reader_reject(struct imap_reader *r);
+
+/* After IMAP_READ_MESSAGE: the command's text before the message's
+ * marker ("a APPEND INBOX (\Seen) " for the first message, " (\Seen) "
+ * or " " for a further one: what followed the previous message), the
+ * announced size (SIZE_MAX when it does not fit), whether it is
+ * synchronising and whether it is a literal8. */
+void imap_reader_message(const struct imap_reader *r, const char **args_r, size_t *args_len_r,
+			 size_t *size_r, bool *sync_r, bool *literal8_r);
+/* The session takes the message: IMAP_READ_DATA follows. */
+void imap_reader_message_go(struct imap_reader *r);
+/* After IMAP_READ_DATA: the chunk, and whether it ends the message. */
+bool imap_reader_data(const struct imap_reader *r, const char **data_r, size_t *len_r);
+/* The session refuses an APPEND message that is non-synchronising (after
+ * IMAP_READ_MESSAGE) or fails one being taken (after IMAP_READ_DATA): the
+ * rest of the message and of the command (further messages included) is
+ * read and dropped, then IMAP_READ_ERROR reports tag (copied), status
+ * ("NO" or "BAD"), code and text (not copied: they must live until
+ * then).  Returns false, taking nothing, when the
+ * announced message is larger than max_skip: then the session ends
+ * (IMAP_READ_FATAL's case).  A message being taken is always skipped to
+ * its end: it was accepted, and its size checked then. */
+bool imap_reader_skip(struct imap_reader *r, const char *tag, const char *status, const char *code,
+		      const char *text);
 /* After IMAP_READ_ERROR or IMAP_READ_FATAL: the tag when the command got
  * that far (else "*"), the response code ("TOOBIG", "LIMIT" or NULL for
  * plain syntax) and a text. */
 const char *imap_reader_error_tag(const struct imap_reader *r);
+/* "BAD", or what imap_reader_skip() said. */
+const char *imap_reader_error_status(const struct imap_reader *r);
 const char *imap_reader_error_code(const struct imap_reader *r);
 const char *imap_reader_error(const struct imap_reader *r);
 /* Starts the next command (after a command was answered, or an error). */
@@ -122,6 +169,14 @@ struct imap_command {
  * is set whenever the command got as far as its tag. */
 int imap_parse(struct gn_pool *pool, const struct imap_limits *lim, const char *data, size_t len,
 	       struct imap_command *cmd, const char **code_r, const char **error_r);
+
+/* Parses arguments that follow a command's name or an earlier argument,
+ * each preceded by one space, up to the end of data (no line end): what
+ * comes between APPEND's messages.  Returns 0 with the arguments in
+ * *args_r and *count_r, or -1 like imap_parse(). */
+int imap_parse_args(struct gn_pool *pool, const struct imap_limits *lim, const char *data, size_t len,
+		    struct imap_arg **args_r, unsigned *count_r, const char **code_r,
+		    const char **error_r);
 
 /* Argument helpers: whether arg is an astring (atom, string or literal)
  * and its value; the same for a string (string or literal). */

@@ -52,6 +52,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "COPY", IMAP_S(IMAP_SELECTED), imap_cmd_copy },
 	{ "MOVE", IMAP_S(IMAP_SELECTED), imap_cmd_move },
 	{ "IDLE", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_idle },
+	{ "APPEND", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_append },
 };
 
 /* ---- responses ---- */
@@ -151,8 +152,11 @@ char *imap_upper(struct gn_pool *pool, const char *s)
 const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool)
 {
 	struct gn_buf *b = gn_buf_new(0);
-	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ENABLE LITERAL+ NAMESPACE STATUS=SIZE UNSELECT MOVE IDLE "
+	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ENABLE NAMESPACE STATUS=SIZE UNSELECT MOVE IDLE "
 				 "LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE CHILDREN");
+	(void)gn_buf_append_str(b, imap_settings.literal_plus ? " LITERAL+" : " LITERAL-");
+	(void)gn_buf_printf(b, " UIDPLUS MULTIAPPEND APPENDLIMIT=%llu",
+			    (unsigned long long)imap_settings.max_message);
 	imap_service_capabilities(s, b);
 	if (s->state == IMAP_NOTAUTH) {
 		bool tls = gn_conn_is_tls(s->conn);
@@ -306,22 +310,33 @@ static void imap_input(struct gn_conn *conn, void *data)
 		if (len == 0)
 			return;
 		enum imap_read rd = imap_reader_feed(s->reader, d, len, &used);
+		/* A chunk of an APPEND message points into the input. */
+		if (rd == IMAP_READ_DATA)
+			imap_append_data(s);
 		gn_conn_input_consume(conn, used);
 		switch (rd) {
 		case IMAP_READ_MORE:
+		case IMAP_READ_DATA:
+			break;
+		case IMAP_READ_MESSAGE:
+			imap_append_message(s);
 			break;
 		case IMAP_READ_LITERAL:
 			imap_continue(s, "Ready for literal data");
 			imap_reader_literal_go(s->reader);
 			break;
 		case IMAP_READ_COMMAND:
-			run_command(s);
+			if (s->append != NULL)
+				imap_append_end(s);
+			else
+				run_command(s);
 			gn_pool_clear(s->cmd_pool);
 			imap_reader_next(s->reader);
 			break;
 		case IMAP_READ_ERROR:
-			imap_tagged(s, imap_reader_error_tag(s->reader), "BAD", imap_reader_error_code(s->reader),
-				    "%s", imap_reader_error(s->reader));
+			imap_append_cancel(s);
+			imap_tagged(s, imap_reader_error_tag(s->reader), imap_reader_error_status(s->reader),
+				    imap_reader_error_code(s->reader), "%s", imap_reader_error(s->reader));
 			imap_reader_next(s->reader);
 			break;
 		case IMAP_READ_FATAL:
@@ -397,6 +412,7 @@ static void imap_close(struct gn_conn *conn, void *data)
 	gn_sasl_free(&s->sasl);
 	imap_fetch_cancel(s);
 	imap_idle_cancel(s);
+	imap_append_cancel(s);
 	imap_deselect(s);
 	imap_reader_free(&s->reader);
 	gn_pool_free(&s->cmd_pool);

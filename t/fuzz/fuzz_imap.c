@@ -73,8 +73,40 @@ static char *run(const struct imap_limits *lim, const uint8_t *in, size_t len, s
 			} else {
 				imap_reader_literal_go(r);
 			}
+		} else if (rd == IMAP_READ_MESSAGE) {
+			/* APPEND's message: taken, refused or skipped by its size,
+			 * as the session does (cmd-append.c). */
+			const char *args;
+			size_t args_len, msize;
+			bool sync, l8;
+			imap_reader_message(r, &args, &args_len, &msize, &sync, &l8);
+			struct imap_arg *a;
+			unsigned na;
+			const char *code, *err;
+			int pr = imap_parse_args(pool, lim, args, args_len, &a, &na, &code, &err);
+			gn_pool_clear(pool);
+			(void)gn_buf_printf(out, "M%zu:%d|", msize, pr);
+			if (msize % 3 == 1 && sync) {
+				imap_reader_reject(r);
+			} else if (msize % 3 == 1) {
+				if (!imap_reader_skip(r, "t", "NO", "TOOBIG", "refused"))
+					break;
+			} else {
+				imap_reader_message_go(r);
+			}
+		} else if (rd == IMAP_READ_DATA) {
+			const char *d;
+			size_t n;
+			bool last = imap_reader_data(r, &d, &n);
+			if (n > used || d + n != (const char *)in + pos)
+				abort();
+			/* A message holding "!" fails, wherever its chunks end. */
+			if (memchr(d, '!', n) != NULL)
+				(void)imap_reader_skip(r, "t", "NO", "UNAVAILABLE", "failed");
+			else if (last)
+				(void)gn_buf_append_str(out, "D|");
 		} else if (rd == IMAP_READ_ERROR) {
-			(void)gn_buf_printf(out, "E%s|", imap_reader_error_tag(r));
+			(void)gn_buf_printf(out, "E%s%s|", imap_reader_error_status(r), imap_reader_error_tag(r));
 			imap_reader_next(r);
 		} else if (rd == IMAP_READ_FATAL) {
 			(void)gn_buf_append_str(out, "F|");
@@ -103,6 +135,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		lim.max_depth = 1 + data[1] % 5;
 		lim.max_args = 1 + data[1] % 11;
 	}
+	if (data[1] & 2)
+		lim.max_nonsync = (size_t)data[0];	/* LITERAL- */
 	data += 2;
 	size -= 2;
 	char *whole = run(&lim, data, size, size > 0 ? size : 1);

@@ -11,11 +11,18 @@
 
 /* Everything the reader did with input, as text: "C<command>" for each
  * command, "L<n>" for each synchronising literal (answered with "+"),
- * "E<tag> <code> <error>" for each error, "F<error>" for the end. */
+ * "E<tag> <code> <error>" for each error ("E<status> <tag> ..." when the
+ * status is not BAD), "F<error>" for the end.  An APPEND message is
+ * "M<size><s|n>[8]:<text before it>|", then "D<its octets>|" once it
+ * ended, however it was cut; one of 900 octets or more is refused
+ * ("R|": synchronising, the client sends nothing; "S|": non-synchronising,
+ * skipped with NO [TOOBIG]), and one holding "!" fails while it is read
+ * (skipped from there with NO [UNAVAILABLE]). */
 static char *run(const struct imap_limits *lim, const char *in, size_t len, size_t step)
 {
 	struct imap_reader *r = imap_reader_new(lim);
 	struct gn_buf *out = gn_buf_new(0);
+	struct gn_buf *msg = gn_buf_new(0);
 	size_t pos = 0, avail = 0;
 	while (pos < len) {
 		avail = avail + step > len - pos ? len - pos : avail + step;
@@ -32,8 +39,44 @@ static char *run(const struct imap_limits *lim, const char *in, size_t len, size
 		} else if (rd == IMAP_READ_LITERAL) {
 			(void)gn_buf_printf(out, "L%zu|", imap_reader_literal_size(r));
 			imap_reader_literal_go(r);
+		} else if (rd == IMAP_READ_MESSAGE) {
+			const char *args;
+			size_t args_len, size;
+			bool sync, l8;
+			imap_reader_message(r, &args, &args_len, &size, &sync, &l8);
+			(void)gn_buf_printf(out, "M%zu%s%s:", size, sync ? "s" : "n", l8 ? "8" : "");
+			(void)gn_buf_append(out, args, args_len);
+			(void)gn_buf_append_str(out, "|");
+			if (size >= 900 && sync) {
+				(void)gn_buf_append_str(out, "R|");
+				imap_reader_reject(r);
+			} else if (size >= 900) {
+				(void)gn_buf_append_str(out, "S|");
+				if (!imap_reader_skip(r, "t", "NO", "TOOBIG", "message too large"))
+					(void)gn_buf_append_str(out, "unskippable|");
+			} else {
+				imap_reader_message_go(r);
+			}
+		} else if (rd == IMAP_READ_DATA) {
+			const char *d;
+			size_t n;
+			bool last = imap_reader_data(r, &d, &n);
+			(void)gn_buf_append(msg, d, n);
+			if (memchr(d, '!', n) != NULL) {
+				(void)gn_buf_printf(out, "X|");
+				(void)imap_reader_skip(r, "t", "NO", "UNAVAILABLE", "failed");
+				gn_buf_clear(msg);
+			} else if (last) {
+				(void)gn_buf_append_str(out, "D");
+				(void)gn_buf_append(out, gn_buf_data(msg), gn_buf_len(msg));
+				(void)gn_buf_append_str(out, "|");
+				gn_buf_clear(msg);
+			}
 		} else if (rd == IMAP_READ_ERROR) {
-			(void)gn_buf_printf(out, "E%s %s %s|", imap_reader_error_tag(r),
+			(void)gn_buf_append_str(out, "E");
+			if (strcmp(imap_reader_error_status(r), "BAD") != 0)
+				(void)gn_buf_printf(out, "%s ", imap_reader_error_status(r));
+			(void)gn_buf_printf(out, "%s %s %s|", imap_reader_error_tag(r),
 					    imap_reader_error_code(r) ? imap_reader_error_code(r) : "-",
 					    imap_reader_error(r));
 			imap_reader_next(r);
@@ -45,6 +88,7 @@ static char *run(const struct imap_limits *lim, const char *in, size_t len, size
 		}
 	}
 	imap_reader_free(&r);
+	gn_buf_free(&msg);
 	return gn_buf_steal(&out);
 }
 
@@ -124,6 +168,85 @@ static void test_reader(void)
 		strcpy(in + n + 90, "\r\ne NOOP\r\n");
 		check_run(&lim, in, "Et8 TOOBIG command too long|Ce NOOP\r\n", "a command over max_command");
 	}
+}
+
+/* APPEND's messages are handed out, not kept (RFC 9051 6.3.12, RFC 3502
+ * MULTIAPPEND, RFC 3516 literal8); LITERAL- (RFC 7888 4). */
+static void test_reader_append(void)
+{
+	struct imap_limits lim;
+	imap_limits_init(&lim);
+	lim.max_literal = 100;
+	lim.max_line = 60;
+	lim.max_command = 200;
+	lim.max_skip = 1000;
+
+	check_run(&lim, "a APPEND INBOX {5}\r\nhello\r\nb NOOP\r\n",
+		  "M5s:a APPEND INBOX |Dhello|C\r\nCb NOOP\r\n",
+		  "APPEND's message is handed out; the command goes on after it");
+	check_run(&lim, "a append INBOX (\\Seen) \"05-Dec-2026 10:00:00 +0000\" {3+}\r\nabc\r\n",
+		  "M3n:a append INBOX (\\Seen) \"05-Dec-2026 10:00:00 +0000\" |Dabc|C\r\n",
+		  "non-synchronising, with flags and a date; the name in any case");
+	check_run(&lim, "a APPEND {5}\r\nINBOX {3}\r\nabc\r\n",
+		  "L5|M3s:a APPEND {5}\r\nINBOX |Dabc|C\r\n",
+		  "a mailbox name as a literal is kept; the message after it is handed out");
+	check_run(&lim, "a APPEND INBOX {2+}\r\nab (\\Draft) ~{3}\r\nx\ty {1+}\r\nz\r\n",
+		  "M2n:a APPEND INBOX |Dab|M3s8: (\\Draft) |Dx\ty|M1n: |Dz|C\r\n",
+		  "MULTIAPPEND: each message with what precedes it, literal8 too");
+	{
+		/* A message far over max_literal and max_command. */
+		char in[700] = "a APPEND INBOX {600}\r\n";
+		size_t n = strlen(in);
+		memset(in + n, 'm', 600);
+		strcpy(in + n + 600, "\r\n");
+		char want[800] = "M600s:a APPEND INBOX |D";
+		memset(want + strlen(want), 'm', 600);
+		strcpy(want + strlen("M600s:a APPEND INBOX |D") + 600, "|C\r\n");
+		check_run(&lim, in, want, "a message is not bound by max_literal or max_command");
+	}
+	check_run(&lim, "a APPENDX INBOX {2}\r\nab\r\n", "L2|Ca APPENDX INBOX {2}\r\nab\r\n",
+		  "another command's literal is kept");
+	check_run(&lim, "a APPEND INBOX {950}\r\nb NOOP\r\n", "M950s:a APPEND INBOX |R|Cb NOOP\r\n",
+		  "a synchronising message refused: the client sends nothing of it");
+	{
+		char in[1200] = "a APPEND INBOX {950+}\r\n";
+		size_t n = strlen(in);
+		memset(in + n, 'q', 950);
+		strcpy(in + n + 950, " {4+}\r\nwxyz\r\nb NOOP\r\n");
+		check_run(&lim, in, "M950n:a APPEND INBOX |S|ENO t TOOBIG message too large|Cb NOOP\r\n",
+			  "a non-synchronising message refused is skipped with the messages after it, "
+			  "then answered NO");
+	}
+	check_run(&lim, "a APPEND INBOX {1001+}\r\n", "M1001n:a APPEND INBOX |S|unskippable|",
+		  "one too large to skip is not taken");
+	check_run(&lim, "a APPEND INBOX {5}\r\nab!de {2}\r\nb NOOP\r\n",
+		  "M5s:a APPEND INBOX |X|ENO t UNAVAILABLE failed|Cb NOOP\r\n",
+		  "a message failing while read: its rest and its line are skipped, no literal after it awaited");
+	check_run(&lim, "a APPEND INBOX {5+}\r\nab!de\r\nb NOOP\r\n",
+		  "M5n:a APPEND INBOX |X|ENO t UNAVAILABLE failed|Cb NOOP\r\n",
+		  "a non-synchronising message failing while read");
+	{
+		char in[120] = "a APPEND INBOX {1}\r\nz ";
+		size_t n = strlen(in);
+		memset(in + n, 'f', 70);
+		strcpy(in + n + 70, "\r\nb NOOP\r\n");
+		check_run(&lim, in, "M1s:a APPEND INBOX |Dz|Ea TOOBIG line too long|Cb NOOP\r\n",
+			  "a line too long after a message: the APPEND's tag");
+	}
+
+	lim.max_nonsync = 4;
+	check_run(&lim, "a LOGIN {4+}\r\nabcd {1}\r\nx\r\n", "L1|Ca LOGIN {4+}\r\nabcd {1}\r\nx\r\n",
+		  "LITERAL-: a non-synchronising literal within the limit");
+	check_run(&lim, "t9 LOGIN {5+}\r\nabcde x\r\nb NOOP\r\n",
+		  "Et9 TOOBIG non-synchronising literal over the LITERAL- limit|Cb NOOP\r\n",
+		  "LITERAL-: one over the limit is BAD [TOOBIG], and skipped");
+	check_run(&lim, "a APPEND INBOX {5+}\r\nabcde\r\nb NOOP\r\n",
+		  "Ea TOOBIG non-synchronising literal over the LITERAL- limit|Cb NOOP\r\n",
+		  "LITERAL-: APPEND's message too");
+	check_run(&lim, "a APPEND INBOX {5}\r\nabcde\r\n", "M5s:a APPEND INBOX |Dabcde|C\r\n",
+		  "LITERAL-: a synchronising message of any size");
+	check_run(&lim, "t0 X {1001+}\r\n", "Fnon-synchronising literal too large|",
+		  "LITERAL-: one too large to skip ends the connection");
 }
 
 static struct imap_command parse_n(struct gn_pool *pool, const char *s, size_t len, const char **err_r,
@@ -217,6 +340,29 @@ static void test_parser(void)
 	   imap_arg_astring(&c.args[2], &s, &n) && imap_arg_astring(&c.args[3], &s, &n) &&
 	   !imap_arg_astring(&c.args[4], &s, &n) && !imap_arg_astring(&c.args[5], &s, &n),
 	   "astrings: atom, string, literal, NIL; not a flag or a wildcard");
+
+	/* What comes between APPEND's messages. */
+	struct imap_limits lim;
+	imap_limits_init(&lim);
+	struct imap_arg *args;
+	unsigned count;
+	const char *code;
+	const char *between = " (\\Seen kw) \"05-Dec-2026 10:00:00 +0000\"";
+	r = imap_parse_args(pool, &lim, between, strlen(between), &args, &count, &code, &err);
+	ok(r == 0 && count == 2 && args[0].type == IMAP_ARG_LIST && args[0].count == 2 &&
+	   args[1].type == IMAP_ARG_STRING && strcmp(args[1].str, "05-Dec-2026 10:00:00 +0000") == 0,
+	   "arguments after a message: a flag list and a date-time");
+	r = imap_parse_args(pool, &lim, "", 0, &args, &count, &code, &err);
+	ok(r == 0 && count == 0, "none at all");
+	static const char *const bad_between[][2] = {
+		{ "(\\Seen)", "no space before" }, { " (\\Seen", "an open list" },
+		{ "  x", "two spaces" }, { " x\r\n", "a line end" },
+	};
+	for (size_t i = 0; i < sizeof(bad_between) / sizeof(bad_between[0]); i++) {
+		r = imap_parse_args(pool, &lim, bad_between[i][0], strlen(bad_between[i][0]), &args, &count,
+				    &code, &err);
+		ok(r < 0, "refused between messages: %s", bad_between[i][1]);
+	}
 	gn_pool_free(&pool);
 }
 
@@ -245,6 +391,7 @@ static void test_seqset(void)
 int main(void)
 {
 	test_reader();
+	test_reader_append();
 	test_parser();
 	test_seqset();
 	return done_testing();
