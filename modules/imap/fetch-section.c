@@ -1,0 +1,341 @@
+/*
+ * modules/imap/fetch-section.c: what FETCH needs to answer for the parts
+ * of a message (RFC 9051 6.4.5): the part tree of a message, the part a
+ * section's numbers name, and undoing a part's Content-Transfer-Encoding
+ * for BINARY (RFC 3516 as included in RFC 9051) in chunks of any size.
+ *
+ * cmd-fetch.c streams the bytes; this file says which bytes, and decodes
+ * them.  The decoders keep a few bytes of state between chunks and never
+ * fail: bytes that break the encoding's rules are passed on or skipped as
+ * RFC 2045 suggests, so a damaged attachment still comes through.
+ */
+#include "imap.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* ---- the part tree ---- */
+
+#define SECTION_READ (64u * 1024u)
+
+int imap_fetch_mime(struct gn_store_body *body, uint64_t prefix_len, const char *json,
+		    struct gn_mime_message **mime_r, const char **err_r)
+{
+	*mime_r = NULL;
+	if (json != NULL) {
+		const char *why;
+		if (gn_mime_from_json_string(json, strlen(json), mime_r, &why) == 0)
+			return 0;
+		/* A stored structure that does not load: parse the body
+		 * instead, and say so. */
+		gn_log(GN_LOG_WARN, IMAP_AREA, "event=mime_json_unreadable error=%s", gn_log_quote(0, why));
+	}
+	/* No stored structure: the body (after the prefix, as the stored
+	 * offsets count) through the streaming parser. */
+	struct gn_mime_parser *p = gn_mime_parser_new(NULL);
+	char *buf = gn_malloc(SECTION_READ);
+	uint64_t off = prefix_len, size = gn_store_body_size(body);
+	while (off < size) {
+		size_t got;
+		if (gn_store_body_read(body, off, buf, SECTION_READ, &got, err_r) < 0) {
+			gn_free(buf);
+			gn_mime_parser_free(&p);
+			return -1;
+		}
+		if (got == 0)
+			break;
+		gn_mime_parser_feed(p, buf, got);
+		off += got;
+	}
+	gn_free(buf);
+	gn_mime_parser_finish(p, mime_r);
+	gn_mime_parser_free(&p);
+	return 0;
+}
+
+int imap_section_parse_path(struct gn_pool *pool, const char *section, uint32_t **nums_r, size_t *depth_r,
+			    const char **rest_r)
+{
+	size_t cap = 1;
+	for (const char *p = section; *p != '\0'; p++)
+		cap += *p == '.';
+	uint32_t *nums = gn_pool_alloc(pool, cap * sizeof(*nums));
+	size_t depth = 0;
+	const char *p = section;
+	/* section-part = nz-number *("." nz-number) */
+	while (*p >= '0' && *p <= '9') {
+		if (*p == '0' || depth >= IMAP_SECTION_MAX_DEPTH)
+			return -1;
+		uint64_t n = 0;
+		while (*p >= '0' && *p <= '9') {
+			n = n * 10 + (uint64_t)(*p - '0');
+			if (n > UINT32_MAX)
+				return -1;
+			p++;
+		}
+		nums[depth++] = (uint32_t)n;
+		if (*p != '.')
+			break;
+		if (p[1] == '\0')
+			return -1;	/* "1." */
+		if (p[1] < '0' || p[1] > '9') {
+			p++;	/* the section-text after the numbers */
+			break;
+		}
+		p++;
+	}
+	*nums_r = nums;
+	*depth_r = depth;
+	*rest_r = p;
+	return 0;
+}
+
+static bool is_multipart(const struct gn_mime_part *part)
+{
+	return strcmp(gn_mime_part_type(part), "multipart") == 0;
+}
+
+const struct gn_mime_part *imap_section_rfc822_message(const struct gn_mime_part *part)
+{
+	const char *sub = gn_mime_part_subtype(part);
+	if (strcmp(gn_mime_part_type(part), "message") != 0 ||
+	    (strcmp(sub, "rfc822") != 0 && strcmp(sub, "global") != 0) || gn_mime_part_child_count(part) != 1)
+		return NULL;
+	return gn_mime_part_child(part, 0);
+}
+
+/* RFC 9051 6.4.5: every part has a part number; the parts of a multipart
+ * are numbered 1, 2, ...; a message that is not multipart has part 1, its
+ * body; the message inside a MESSAGE/RFC822 part n has its parts numbered
+ * n.1, n.2 ... by the same rules. */
+const struct gn_mime_part *imap_section_part(const struct gn_mime_message *mime, const uint32_t *nums,
+					     size_t depth)
+{
+	const struct gn_mime_part *part = gn_mime_message_root(mime);
+	bool at_message = true;	/* part starts a message: the root, an enclosed one */
+	for (size_t i = 0; i < depth; i++) {
+		if (!at_message) {
+			/* Inside a MESSAGE/RFC822 part, the numbers go on in
+			 * the message it holds. */
+			const struct gn_mime_part *inner = imap_section_rfc822_message(part);
+			if (inner != NULL)
+				part = inner;
+			else if (!is_multipart(part))
+				return NULL;
+		}
+		if (is_multipart(part)) {
+			if (nums[i] > gn_mime_part_child_count(part))
+				return NULL;
+			part = gn_mime_part_child(part, nums[i] - 1);
+		} else if (nums[i] != 1) {
+			return NULL;	/* a single-part message has part 1 only */
+		}
+		at_message = false;
+	}
+	return part;
+}
+
+/* ---- transfer decoding ---- */
+
+enum imap_cte imap_cte_of(const struct gn_mime_part *part)
+{
+	const char *e = gn_mime_part_encoding(part);
+	/* RFC 2045 6.1: none means 7bit; 7bit, 8bit and binary say what
+	 * the bytes are, not how they were changed. */
+	if (e == NULL || *e == '\0' || strcasecmp(e, "7bit") == 0 || strcasecmp(e, "8bit") == 0 ||
+	    strcasecmp(e, "binary") == 0)
+		return IMAP_CTE_IDENTITY;
+	if (strcasecmp(e, "base64") == 0)
+		return IMAP_CTE_BASE64;
+	if (strcasecmp(e, "quoted-printable") == 0)
+		return IMAP_CTE_QP;
+	return IMAP_CTE_UNKNOWN;
+}
+
+enum {
+	QP_TEXT = 0,
+	QP_EQ,		/* after "=" */
+	QP_EQ_HEX,	/* after "=" and one hex digit */
+	QP_EQ_WS,	/* after "=" and white space: a soft line break with
+			   trailing space (RFC 2045 6.7 rule 3) */
+	QP_EQ_CR,	/* after "=" (and white space) and CR */
+};
+
+void imap_decoder_init(struct imap_decoder *d, enum imap_cte cte)
+{
+	memset(d, 0, sizeof(*d));
+	d->cte = cte;
+}
+
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')	/* not allowed, but sent (RFC 2045 6.7 (1)) */
+		return c - 'a' + 10;
+	return -1;
+}
+
+static int b64val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* White space held back: it is dropped when the line ends after it
+ * (RFC 2045 6.7 rule 3), written when anything else follows. */
+static void qp_flush_ws(struct imap_decoder *d, struct gn_buf *out)
+{
+	if (d->n_ws > 0)
+		(void)gn_buf_append(out, d->ws, d->n_ws);
+	d->n_ws = 0;
+}
+
+static void qp_byte(struct imap_decoder *d, unsigned char c, struct gn_buf *out)
+{
+	switch (d->state) {
+	case QP_EQ:
+		if (hexval(c) >= 0) {
+			d->hex = c;
+			d->state = QP_EQ_HEX;
+		} else if (c == ' ' || c == '\t') {
+			d->state = QP_EQ_WS;
+		} else if (c == '\r') {
+			d->state = QP_EQ_CR;
+		} else if (c == '\n') {
+			d->state = QP_TEXT;	/* a soft line break */
+		} else {
+			/* "=" that starts nothing: kept as it is (RFC 2045
+			 * 6.7, note (2)). */
+			(void)gn_buf_append(out, "=", 1);
+			d->state = QP_TEXT;
+			qp_byte(d, c, out);
+		}
+		return;
+	case QP_EQ_HEX:
+		d->state = QP_TEXT;
+		if (hexval(c) >= 0) {
+			unsigned char v = (unsigned char)(hexval(d->hex) << 4 | hexval(c));
+			(void)gn_buf_append(out, &v, 1);
+		} else {
+			(void)gn_buf_append(out, "=", 1);
+			(void)gn_buf_append(out, &d->hex, 1);
+			qp_byte(d, c, out);
+		}
+		return;
+	case QP_EQ_WS:
+		if (c == ' ' || c == '\t')
+			return;
+		if (c == '\r') {
+			d->state = QP_EQ_CR;
+			return;
+		}
+		d->state = QP_TEXT;
+		if (c == '\n')
+			return;
+		/* "=" and white space inside a line: not an encoding;
+		 * the "=" stays, the space was not kept. */
+		(void)gn_buf_append(out, "=", 1);
+		qp_byte(d, c, out);
+		return;
+	case QP_EQ_CR:
+		d->state = QP_TEXT;
+		if (c == '\n')
+			return;	/* "=" CRLF: a soft line break */
+		qp_byte(d, c, out);
+		return;
+	default:
+		break;
+	}
+	if (d->cr) {
+		/* A CR seen before this byte. */
+		d->cr = false;
+		if (c == '\n') {
+			d->n_ws = 0;
+			(void)gn_buf_append(out, "\r\n", 2);
+			return;
+		}
+		qp_flush_ws(d, out);
+		(void)gn_buf_append(out, "\r", 1);
+	}
+	if (c == ' ' || c == '\t') {
+		if (d->n_ws == sizeof(d->ws))
+			qp_flush_ws(d, out);	/* a very long run: kept */
+		d->ws[d->n_ws++] = (char)c;
+	} else if (c == '\r') {
+		d->cr = true;
+	} else if (c == '\n') {
+		d->n_ws = 0;
+		(void)gn_buf_append(out, "\n", 1);
+	} else if (c == '=') {
+		qp_flush_ws(d, out);
+		d->state = QP_EQ;
+	} else {
+		qp_flush_ws(d, out);
+		(void)gn_buf_append(out, &c, 1);
+	}
+}
+
+void imap_decode(struct imap_decoder *d, const void *data, size_t len, struct gn_buf *out)
+{
+	const unsigned char *in = data;
+	switch (d->cte) {
+	case IMAP_CTE_BASE64:
+		for (size_t i = 0; i < len; i++) {
+			int v = b64val(in[i]);
+			if (v < 0) {
+				/* Padding ends a group: what is left over
+				 * is no byte.  Anything else outside the
+				 * alphabet is ignored (RFC 2045 6.8). */
+				if (in[i] == '=')
+					d->nbits = 0;
+				continue;
+			}
+			d->bits = (d->bits << 6 | (unsigned)v) & 0xffffu;
+			d->nbits += 6;
+			if (d->nbits >= 8) {
+				d->nbits -= 8;
+				unsigned char c = (unsigned char)(d->bits >> d->nbits);
+				(void)gn_buf_append(out, &c, 1);
+			}
+		}
+		return;
+	case IMAP_CTE_QP:
+		for (size_t i = 0; i < len; i++)
+			qp_byte(d, in[i], out);
+		return;
+	default:
+		(void)gn_buf_append(out, in, len);
+		return;
+	}
+}
+
+void imap_decode_finish(struct imap_decoder *d, struct gn_buf *out)
+{
+	if (d->cte != IMAP_CTE_QP)
+		return;
+	/* The end of the body ends its last line: trailing white space
+	 * goes, an "=" that started nothing stays. */
+	if (d->state == QP_EQ)
+		(void)gn_buf_append(out, "=", 1);
+	else if (d->state == QP_EQ_HEX) {
+		(void)gn_buf_append(out, "=", 1);
+		(void)gn_buf_append(out, &d->hex, 1);
+	}
+	if (d->cr)
+		(void)gn_buf_append(out, "\r", 1);
+	d->state = QP_TEXT;
+	d->cr = false;
+	d->n_ws = 0;
+}
