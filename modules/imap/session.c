@@ -144,7 +144,7 @@ void imap_bye(struct imap_session *s, const char *reason, const char *text)
 const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool)
 {
 	struct gn_buf *b = gn_buf_new(0);
-	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ID ENABLE LITERAL+ NAMESPACE STATUS=SIZE UNSELECT MOVE IDLE");
+	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ID ENABLE LITERAL+ NAMESPACE STATUS=SIZE UNSELECT MOVE IDLE BINARY");
 	if (s->state == IMAP_NOTAUTH) {
 		bool tls = gn_conn_is_tls(s->conn);
 		(void)gn_buf_append_str(b, " SASL-IR");
