@@ -505,71 +505,6 @@ static void job_end(struct imap_session *s, const char *failure)
 	gn_conn_input_resume(s->conn);
 }
 
-/* Whether the stored bytes [from, to) hold a NUL.  0 or -1. */
-static int raw_has_nul(struct gn_store_body *body, uint64_t from, uint64_t to, bool *nul_r, const char **err_r)
-{
-	char *buf = gn_malloc(FETCH_READ);
-	*nul_r = false;
-	while (from < to && !*nul_r) {
-		size_t want = to - from < FETCH_READ ? (size_t)(to - from) : FETCH_READ, got;
-		if (gn_store_body_read(body, from, buf, want, &got, err_r) < 0) {
-			gn_free(buf);
-			return -1;
-		}
-		if (got == 0)
-			break;
-		*nul_r = memchr(buf, '\0', got) != NULL;
-		from += got;
-	}
-	gn_free(buf);
-	return 0;
-}
-
-/* Decodes the stored bytes [from, from + len) without keeping them: their
- * decoded size, and whether decoded bytes in [wfrom, wto) hold a NUL.  The
- * same decoder as the stream, so that the literal's size is exact.  0 or
- * -1. */
-static int decoded_scan(struct gn_store_body *body, uint64_t from, uint64_t len, enum imap_cte cte,
-			uint64_t wfrom, uint64_t wto, uint64_t *size_r, bool *nul_r, const char **err_r)
-{
-	struct imap_decoder dec;
-	imap_decoder_init(&dec, cte);
-	char *buf = gn_malloc(FETCH_READ);
-	struct gn_buf *out = gn_buf_new(0);
-	uint64_t pos = 0, end = from + len;
-	*nul_r = false;
-	for (bool last = false; !last;) {
-		gn_buf_clear(out);
-		if (from < end) {
-			size_t want = end - from < FETCH_READ ? (size_t)(end - from) : FETCH_READ, got;
-			if (gn_store_body_read(body, from, buf, want, &got, err_r) < 0) {
-				gn_free(buf);
-				gn_buf_free(&out);
-				return -1;
-			}
-			if (got == 0)
-				end = from;	/* shorter than its structure says */
-			imap_decode(&dec, buf, got, out);
-			from += got;
-		} else {
-			imap_decode_finish(&dec, out);
-			last = true;
-		}
-		/* The part of this chunk inside the window. */
-		uint64_t n = gn_buf_len(out);
-		uint64_t lo = wfrom > pos ? wfrom - pos : 0, hi = wto > pos ? wto - pos : 0;
-		if (hi > n)
-			hi = n;
-		if (lo < hi && memchr(gn_buf_data(out) + lo, '\0', (size_t)(hi - lo)) != NULL)
-			*nul_r = true;
-		pos += n;
-	}
-	gn_free(buf);
-	gn_buf_free(&out);
-	*size_r = pos;
-	return 0;
-}
-
 /* The stored range [start, start + len) clamped to the message: a stored
  * structure is trusted no further than the bytes there are. */
 static void clamp(uint64_t size, uint64_t *start, uint64_t *len)
@@ -656,11 +591,11 @@ static int binary_section(struct imap_fetch_job *job, const struct body_item *it
 	uint64_t dsize = bl;
 	bool nul = false;
 	if (!(it->size_only && cte == IMAP_CTE_IDENTITY) &&
-	    decoded_scan(job->body, bs, bl, cte, wfrom > hl ? wfrom - hl : 0, wto > hl ? wto - hl : 0, &dsize,
+	    imap_decoded_scan(job->body, bs, bl, cte, wfrom > hl ? wfrom - hl : 0, wto > hl ? wto - hl : 0, &dsize,
 			 &nul, err_r) < 0)
 		return -1;
 	if (!it->size_only && !nul && wfrom < hl &&
-	    raw_has_nul(job->body, hs + wfrom, hs + (wto < hl ? wto : hl), &nul, err_r) < 0)
+	    imap_raw_has_nul(job->body, hs + wfrom, hs + (wto < hl ? wto : hl), &nul, err_r) < 0)
 		return -1;
 	uint64_t total = hl + dsize;
 	uint64_t from = wfrom < total ? wfrom : total, to = wto < total ? wto : total;

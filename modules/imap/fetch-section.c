@@ -211,6 +211,7 @@ static void qp_byte(struct imap_decoder *d, unsigned char c, struct gn_buf *out)
 			d->state = QP_EQ_HEX;
 		} else if (c == ' ' || c == '\t') {
 			d->state = QP_EQ_WS;
+			d->ws[d->n_ws++] = (char)c;	/* empty since the "=" */
 		} else if (c == '\r') {
 			d->state = QP_EQ_CR;
 		} else if (c == '\n') {
@@ -235,24 +236,32 @@ static void qp_byte(struct imap_decoder *d, unsigned char c, struct gn_buf *out)
 		}
 		return;
 	case QP_EQ_WS:
-		if (c == ' ' || c == '\t')
+		if ((c == ' ' || c == '\t') && d->n_ws < sizeof(d->ws)) {
+			d->ws[d->n_ws++] = (char)c;
 			return;
+		}
 		if (c == '\r') {
 			d->state = QP_EQ_CR;
 			return;
 		}
 		d->state = QP_TEXT;
-		if (c == '\n')
+		if (c == '\n') {
+			d->n_ws = 0;	/* a soft line break */
 			return;
-		/* "=" and white space inside a line: not an encoding;
-		 * the "=" stays, the space was not kept. */
+		}
+		/* "=" and white space inside a line: no encoding, both
+		 * stay. */
 		(void)gn_buf_append(out, "=", 1);
+		qp_flush_ws(d, out);
 		qp_byte(d, c, out);
 		return;
 	case QP_EQ_CR:
+		/* "=" (white space) CR: a soft line break, with or without
+		 * its LF. */
 		d->state = QP_TEXT;
+		d->n_ws = 0;
 		if (c == '\n')
-			return;	/* "=" CRLF: a soft line break */
+			return;
 		qp_byte(d, c, out);
 		return;
 	default:
@@ -338,4 +347,69 @@ void imap_decode_finish(struct imap_decoder *d, struct gn_buf *out)
 	d->state = QP_TEXT;
 	d->cr = false;
 	d->n_ws = 0;
+}
+
+/* ---- scanning a stored range ---- */
+
+int imap_raw_has_nul(struct gn_store_body *body, uint64_t from, uint64_t to, bool *nul_r, const char **err_r)
+{
+	char *buf = gn_malloc(SECTION_READ);
+	*nul_r = false;
+	while (from < to && !*nul_r) {
+		size_t want = to - from < SECTION_READ ? (size_t)(to - from) : SECTION_READ, got;
+		if (gn_store_body_read(body, from, buf, want, &got, err_r) < 0) {
+			gn_free(buf);
+			return -1;
+		}
+		if (got == 0)
+			break;
+		*nul_r = memchr(buf, '\0', got) != NULL;
+		from += got;
+	}
+	gn_free(buf);
+	return 0;
+}
+
+/* Decodes the stored bytes [from, from + len) without keeping them: their
+ * decoded size, and whether decoded bytes in [wfrom, wto) hold a NUL.  The
+ * same decoder as the stream, so that the literal's size is exact. */
+int imap_decoded_scan(struct gn_store_body *body, uint64_t from, uint64_t len, enum imap_cte cte,
+			uint64_t wfrom, uint64_t wto, uint64_t *size_r, bool *nul_r, const char **err_r)
+{
+	struct imap_decoder dec;
+	imap_decoder_init(&dec, cte);
+	char *buf = gn_malloc(SECTION_READ);
+	struct gn_buf *out = gn_buf_new(0);
+	uint64_t pos = 0, end = from + len;
+	*nul_r = false;
+	for (bool last = false; !last;) {
+		gn_buf_clear(out);
+		if (from < end) {
+			size_t want = end - from < SECTION_READ ? (size_t)(end - from) : SECTION_READ, got;
+			if (gn_store_body_read(body, from, buf, want, &got, err_r) < 0) {
+				gn_free(buf);
+				gn_buf_free(&out);
+				return -1;
+			}
+			if (got == 0)
+				end = from;	/* shorter than its structure says */
+			imap_decode(&dec, buf, got, out);
+			from += got;
+		} else {
+			imap_decode_finish(&dec, out);
+			last = true;
+		}
+		/* The part of this chunk inside the window. */
+		uint64_t n = gn_buf_len(out);
+		uint64_t lo = wfrom > pos ? wfrom - pos : 0, hi = wto > pos ? wto - pos : 0;
+		if (hi > n)
+			hi = n;
+		if (lo < hi && memchr(gn_buf_data(out) + lo, '\0', (size_t)(hi - lo)) != NULL)
+			*nul_r = true;
+		pos += n;
+	}
+	gn_free(buf);
+	gn_buf_free(&out);
+	*size_r = pos;
+	return 0;
 }

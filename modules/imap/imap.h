@@ -247,6 +247,13 @@ void imap_decoder_init(struct imap_decoder *d, enum imap_cte cte);
 void imap_decode(struct imap_decoder *d, const void *data, size_t len, struct gn_buf *out);
 /* The end of the data: what was held back. */
 void imap_decode_finish(struct imap_decoder *d, struct gn_buf *out);
+/* Whether the stored bytes [from, to) hold a NUL.  0 or -1. */
+int imap_raw_has_nul(struct gn_store_body *body, uint64_t from, uint64_t to, bool *nul_r, const char **err_r);
+/* Decodes the stored bytes [from, from + len) in chunks without keeping
+ * them: *size_r, their decoded size, and *nul_r, whether the decoded bytes
+ * at [wfrom, wto) hold a NUL.  0 or -1 (a read error). */
+int imap_decoded_scan(struct gn_store_body *body, uint64_t from, uint64_t len, enum imap_cte cte,
+		      uint64_t wfrom, uint64_t wto, uint64_t *size_r, bool *nul_r, const char **err_r);
 
 /* ---- mailbox-name.c ---- */
 
