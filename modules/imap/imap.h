@@ -19,8 +19,9 @@
  *   cmd-select.c the selected mailbox: SELECT, EXAMINE, CLOSE, UNSELECT,
  *                EXPUNGE, and telling the client of changes (imap_refresh()).
  *   cmd-fetch.c  FETCH, STORE and their UID forms.
- *   fetch-section.c  FETCH of a message's parts: sections, BINARY
- *                (the part a section names, transfer decoding).
+ *   fetch-section.c  FETCH of a message's parts: the part a section
+ *                names, BINARY's sizes.
+ *   decode.c     undoing base64 and quoted-printable in chunks (BINARY).
  *   bodystructure.c  ENVELOPE, BODYSTRUCTURE and BODY from the part tree.
  *   cmd-copy.c   COPY, MOVE, their UID forms, UID EXPUNGE.
  *   cmd-idle.c   IDLE, woken by the store's NOTIFY.
@@ -231,7 +232,7 @@ enum imap_cte {
 };
 enum imap_cte imap_cte_of(const struct gn_mime_part *part);
 
-/* A decoder's state between chunks. */
+/* decode.c: a decoder's state between chunks. */
 struct imap_decoder {
 	enum imap_cte cte;
 	unsigned bits;		/* base64: bits not yet a byte */
