@@ -639,10 +639,11 @@ static int item_start(struct imap_session *s, const char **err_r)
 			job->streaming = true;
 			return 0;
 		}
+		/* Without the partial's <origin>: the ABNF has none for
+		 * BINARY (msg-att-static, RFC 9051 9 and RFC 3516 6), where
+		 * the prose of 7.5.2 shows one (RFC 9051 errata 7246). */
 		struct gn_buf *b = gn_buf_new(0);
 		(void)gn_buf_printf(b, "%s%s", sp, it->name);
-		if (it->partial)
-			(void)gn_buf_printf(b, "<%llu>", (unsigned long long)it->offset);
 		/* RFC 9051 6.4.5: literal8 when the data holds a NUL, a
 		 * string otherwise. */
 		(void)gn_buf_printf(b, " %s{%llu}\r\n", nul ? "~" : "", (unsigned long long)len);

@@ -627,13 +627,16 @@ for n, k, name in ((2, 1, "quoted-printable"), (2, 3, "base64")):
     t.is_(v, want, "BINARY[%d]: the %s part decoded as Python decodes it" % (k, name))
     t.is_(fetch1(n, "BINARY.SIZE[%d]" % k), len(want), "BINARY.SIZE[%d] is its size" % k)
     t.is_(isinstance(v, Lit) and v.eight, b"\x00" in want, "literal8 exactly when it holds NUL")
-    t.is_(fetch1(n, "BINARY.PEEK[%d]<5.20>" % k, "BINARY[%d]<5>" % k), want[5:25],
+    t.is_(fetch1(n, "BINARY.PEEK[%d]<5.20>" % k, "BINARY[%d]" % k), want[5:25],
           "a partial counts decoded bytes")
+typ, res = fetch("2", "BINARY.PEEK[3]<1.5>")
+t.ok(typ == "OK" and list(res[0]) == ["BINARY[3]"],
+     "a partial's answer is named BINARY[3], without <origin>, as the ABNF has it (msg-att-static)")
 t.ok(ATTACHMENT == pys[1].get_payload()[2].get_payload(decode=True), "(the attachment is what was sent)")
-t.is_(fetch1(2, "BINARY.PEEK[3]<770.100>", "BINARY[3]<770>"), ATTACHMENT[770:], "a partial past the NULs' end")
-tail = fetch1(2, "BINARY.PEEK[3]<0.5>", "BINARY[3]<0>")
+t.is_(fetch1(2, "BINARY.PEEK[3]<770.100>", "BINARY[3]"), ATTACHMENT[770:], "a partial past the NULs' end")
+tail = fetch1(2, "BINARY.PEEK[3]<0.5>", "BINARY[3]")
 t.ok(isinstance(tail, Lit) and tail.eight, "a partial holding a NUL is a literal8")
-t.ok(not fetch1(2, "BINARY.PEEK[3]<1.5>", "BINARY[3]<1>").eight, "one without NUL is not")
+t.ok(not fetch1(2, "BINARY.PEEK[3]<1.5>", "BINARY[3]").eight, "one without NUL is not")
 t.is_(fetch1(1, "BINARY.PEEK[1]", "BINARY[1]"), raw_body(pys[0]), "BINARY[1] of a 7bit part: as sent")
 whole = fetch1(1, "BINARY.PEEK[]", "BINARY[]")
 t.is_(whole, raws[0], "BINARY[] of a 7bit message: the message")
