@@ -43,6 +43,9 @@ srv = imaptest.Server(t)
 d = srv.dir
 
 ATTACHMENT = bytes(range(256)) * 3 + b"\x00\x00end"
+# 2 MB of attachment: more than the 256 KiB a FETCH writes before it waits
+# for the output to drain, so BINARY's decoder pauses and resumes.
+BIG = bytes((i * 7 + i // 251) % 256 for i in range(2 * 1024 * 1024))
 QP_TEXT = ("Caf=C3=A9 au lait, a long line that is broken with a soft line break =\n"
            "here, and an equals sign =3D.\nsecond line\n")
 
@@ -168,6 +171,21 @@ Content-Type: text/plain
 
 second, never closed
 """,
+    # 7: a big base64 attachment.
+    """From: alice@example.org
+Subject: big
+Content-Type: multipart/mixed; boundary=big
+
+--big
+Content-Type: text/plain
+
+the attachment follows
+--big
+Content-Type: application/octet-stream
+Content-Transfer-Encoding: base64
+
+""" + base64.encodebytes(BIG).decode() + """--big--
+""",
 ]
 
 md = os.path.join(d, "md")
@@ -246,6 +264,7 @@ def parse_value(b, i):
 
 def fetch(seq, items):
     """The msg-att pairs of each FETCH response, as {name: value}."""
+    m.untagged_responses.pop("FETCH", None)  # none left from before
     typ, data = m.fetch(seq, items)
     if typ != "OK":
         return typ, data
@@ -649,10 +668,19 @@ r = cmd(m, "FETCH", "2", "BINARY.PEEK[2]")
 t.ok(r[0] in ("NO", "ERR") and "CANNOT" in str(r[1]), "BINARY of a multipart: NO [CANNOT] (%s)" % (r[1],))
 m.untagged_responses.clear()
 r = cmd(m, "FETCH", "3:4", "BINARY.PEEK[1]")
-got = m.untagged_responses.get("FETCH", [])
+got = m.untagged_responses.pop("FETCH", [])
 lits = [x[1] for x in got if isinstance(x, tuple)]
 t.ok("UNKNOWN-CTE" in str(r[1]) and lits == [b"see the enclosed message"],
      "over several messages: the others are answered, then NO [UNKNOWN-CTE]")
+typ, data = m.noop()
+t.is_(typ, "OK", "the session goes on")
+
+typ, res = fetch("7", "(BINARY.SIZE[2] BINARY.PEEK[2] UID)")
+att = res[0] if typ == "OK" and res else {}
+t.ok(att.get("BINARY[2]") == BIG and att.get("BINARY.SIZE[2]") == len(BIG) and att.get("UID") == 7,
+     "a 2 MB attachment decodes whole through the paused and resumed stream, after its BINARY.SIZE")
+t.is_(fetch1(7, "BINARY.PEEK[2]<1000000.300000>", "BINARY[2]"), BIG[1000000:1300000],
+      "a 300 KB partial from its middle")
 typ, data = m.noop()
 t.is_(typ, "OK", "the session goes on")
 
