@@ -723,5 +723,7 @@ t.ok(typ == "OK" and set(res[0]) == {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "EN
      "FULL adds BODY")
 
 m.logout()
-srv.g.stop()
+t.is_(srv.g.stop(), 0, "gannet stops cleanly")
+log = srv.g.log()
+t.ok("Sanitizer" not in log and "runtime error" not in log, "no sanitizer report in its log")
 t.done()
