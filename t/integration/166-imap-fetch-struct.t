@@ -159,7 +159,7 @@ Content-Type: multipart/mixed
 text
 """,
     """From: alice@example.org
-Subject: unclosed
+Subject: unclosed — ünicöde as UTF-8 (RFC 6532)
 Content-Type: multipart/mixed; boundary=u
 
 --u
@@ -716,6 +716,9 @@ t.is_(check_body(bs5, True), [], "a multipart without boundary: a body within th
 t.ok(bs5[0] == b"TEXT" and bs5[1] == b"PLAIN" and bs5[6] == len(pys[4].get_payload().encode()),
      "it is text/plain of the whole body (RFC 2046 5.1.1 needs a boundary)")
 t.is_(section(5, "1"), pys[4].get_payload().encode(), "BODY[1] is that body")
+env6 = fetch1(6, "ENVELOPE")
+t.ok(isinstance(env6[1], Lit) and env6[1] == "unclosed — ünicöde as UTF-8 (RFC 6532)".encode(),
+     "an 8-bit subject goes as a literal, its bytes as sent")
 bs6 = fetch1(6, "BODYSTRUCTURE")
 t.is_(check_body(bs6, True), [], "a multipart without its closing delimiter: a body within the ABNF")
 t.is_(compare_body(bs6[0], pys[5].get_payload()[0], True, "BODYSTRUCTURE"), [],
