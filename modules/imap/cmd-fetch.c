@@ -3,17 +3,18 @@
  * the UID command that prefixes them (6.4.9).
  *
  * FETCH answers from the store's message list: UID, FLAGS, INTERNALDATE,
- * RFC822.SIZE and the FAST macro; and from the message itself: BODY[],
- * BODY[HEADER], BODY[TEXT], BODY[HEADER.FIELDS (...)] and .NOT, their
- * PEEK forms and partial <offset.count>, RFC822, RFC822.HEADER and
- * RFC822.TEXT.  Message contents are streamed: the command becomes a job
+ * RFC822.SIZE and the FAST macro; from the message's part tree (ENVELOPE,
+ * BODYSTRUCTURE, BODY, the ALL and FULL macros; bodystructure.c); and from
+ * the message itself: BODY[] and its sections, of the message and of its
+ * parts (BODY[1.2], [1.MIME], [2.HEADER] ...; fetch-section.c says which
+ * bytes), their PEEK forms and partial <offset.count>, RFC822,
+ * RFC822.HEADER, RFC822.TEXT, and BINARY[], BINARY.PEEK[] and
+ * BINARY.SIZE[] with the transfer encoding undone as the bytes stream.
+ * Message contents are streamed: the command becomes a job
  * that writes while the connection's output stays under FETCH_HIGH_WATER
  * and goes on when it drained (the protocol's writable callback), with the
  * client's input paused meanwhile, so a large message never sits whole in
- * memory or in the output buffer.  The items that parse the message
- * (BODY[1.2], BINARY, ENVELOPE, BODYSTRUCTURE, and the ALL and FULL macros)
- * are not served yet and answer BAD, rather than anything a client could
- * take for the message.
+ * memory or in the output buffer.
  */
 #include "imap.h"
 
@@ -29,6 +30,10 @@ enum {
 	F_SIZE = 1 << 3,
 	F_BODY = 1 << 4,	/* some body item: the job reads messages */
 	F_SETS_SEEN = 1 << 5,	/* some item without .PEEK */
+	F_ENVELOPE = 1 << 6,
+	F_BODYSTRUCTURE = 1 << 7,
+	F_BODYSHORT = 1 << 8,	/* BODY without a section */
+	F_MIME = 1 << 9,	/* some item needs the part tree */
 };
 
 /* Output is written while less than this is pending. */
@@ -43,6 +48,7 @@ enum body_part {
 	PART_TEXT,
 	PART_FIELDS,
 	PART_FIELDS_NOT,
+	PART_MIME,		/* [n.MIME] */
 };
 
 /* A body item as asked for. */
@@ -53,6 +59,12 @@ struct body_item {
 	size_t n_fields;
 	bool partial;
 	uint64_t offset, count;
+	/* The part numbers of the section (BODY[1.2.TEXT]): none for the
+	 * message itself. */
+	uint32_t *nums;
+	size_t depth;
+	bool binary;		/* BINARY[]: the transfer encoding undone */
+	bool size_only;		/* BINARY.SIZE[] */
 };
 
 /* A FETCH being answered. */
@@ -72,6 +84,20 @@ struct imap_fetch_job {
 	size_t item;		/* the body item being written */
 	uint64_t pos, end;	/* bytes of a literal still to stream */
 	bool streaming;
+	bool line_items;	/* the message's line has items before the body items */
+	/* The part tree of the message being written (F_MIME), and memory
+	 * for the message. */
+	struct gn_mime_message *mime;
+	uint64_t prefix_len;
+	struct gn_pool *msg_pool;
+	/* BINARY: after the raw bytes (pos, end), the decoded bytes of the
+	 * stored range [rpos, rend): dskip dropped, then dleft written. */
+	struct imap_decoder dec;
+	uint64_t rpos, rend, dskip, dleft;
+	bool dfinished;
+	/* A message whose BINARY item cannot be answered was left out: the
+	 * tagged NO's response code and text. */
+	const char *refusal_code, *refusal_text;
 };
 
 /* The field names of "HEADER.FIELDS (A "B" C)": -1 when malformed. */
@@ -124,44 +150,73 @@ static int parse_body_item(struct gn_pool *pool, const char *atom, struct body_i
 		*peek_r = it->part == PART_HEADER;	/* RFC 3501 6.4.5 */
 		return 0;
 	}
-	const char *p;
+	const char *p, *kind = "BODY";
 	if (strncasecmp(atom, "BODY.PEEK[", 10) == 0) {
 		p = atom + 10;
 		*peek_r = true;
 	} else if (strncasecmp(atom, "BODY[", 5) == 0) {
 		p = atom + 5;
+	} else if (strncasecmp(atom, "BINARY.PEEK[", 12) == 0) {
+		p = atom + 12;
+		*peek_r = true;
+		it->binary = true;
+	} else if (strncasecmp(atom, "BINARY[", 7) == 0) {
+		p = atom + 7;
+		it->binary = true;
+	} else if (strncasecmp(atom, "BINARY.SIZE[", 12) == 0) {
+		p = atom + 12;
+		*peek_r = true;
+		it->binary = it->size_only = true;
 	} else {
 		return 1;
 	}
+	if (it->binary)
+		kind = it->size_only ? "BINARY.SIZE" : "BINARY";
 	const char *close = strrchr(p, ']');
 	if (close == NULL) {
 		*why_r = "section without ']'";
 		return -1;
 	}
 	char *section = gn_pool_strndup(pool, p, (size_t)(close - p));
-	if (*section == '\0') {
+	/* RFC 9051 6.4.5: section-part ["." section-text] / section-text;
+	 * BINARY takes part numbers only (section-binary). */
+	const char *text;
+	if (imap_section_parse_path(pool, section, &it->nums, &it->depth, &text) < 0) {
+		*why_r = "bad part number in the section";
+		return -1;
+	}
+	if (*text == '\0') {
 		it->part = PART_ALL;
-	} else if (strcasecmp(section, "HEADER") == 0) {
+	} else if (it->binary) {
+		*why_r = "BINARY takes part numbers only";
+		return -1;
+	} else if (strcasecmp(text, "HEADER") == 0) {
 		it->part = PART_HEADER;
-	} else if (strcasecmp(section, "TEXT") == 0) {
+	} else if (strcasecmp(text, "TEXT") == 0) {
 		it->part = PART_TEXT;
-	} else if (strncasecmp(section, "HEADER.FIELDS.NOT ", 18) == 0) {
+	} else if (strcasecmp(text, "MIME") == 0 && it->depth > 0) {
+		it->part = PART_MIME;
+	} else if (strncasecmp(text, "HEADER.FIELDS.NOT ", 18) == 0) {
 		it->part = PART_FIELDS_NOT;
-		if (parse_fields(pool, section + 18, it) < 0) {
+		if (parse_fields(pool, text + 18, it) < 0) {
 			*why_r = "bad HEADER.FIELDS.NOT list";
 			return -1;
 		}
-	} else if (strncasecmp(section, "HEADER.FIELDS ", 14) == 0) {
+	} else if (strncasecmp(text, "HEADER.FIELDS ", 14) == 0) {
 		it->part = PART_FIELDS;
-		if (parse_fields(pool, section + 14, it) < 0) {
+		if (parse_fields(pool, text + 14, it) < 0) {
 			*why_r = "bad HEADER.FIELDS list";
 			return -1;
 		}
 	} else {
-		*why_r = "sections of MIME parts are not supported (yet)";
+		*why_r = "unknown section";
 		return -1;
 	}
 	const char *q = close + 1;
+	if (*q == '<' && it->size_only) {
+		*why_r = "BINARY.SIZE takes no partial";
+		return -1;
+	}
 	if (*q == '<') {
 		char *e;
 		unsigned long long o = strtoull(q + 1, &e, 10);
@@ -183,7 +238,7 @@ static int parse_body_item(struct gn_pool *pool, const char *atom, struct body_i
 		return -1;
 	}
 	/* In the response: BODY[section] as asked, without .PEEK. */
-	char *name = gn_pool_printf(pool, "BODY[%s]", section);
+	char *name = gn_pool_printf(pool, "%s[%s]", kind, section);
 	for (char *k = name; *k != '\0' && *k != ' '; k++)
 		*k = (char)(*k >= 'a' && *k <= 'z' ? *k - 32 : *k);
 	it->name = name;
@@ -214,8 +269,8 @@ static int fetch_items(struct imap_session *s, struct imap_command *cmd, const s
 			return -1;
 		}
 		if (b == 0) {
-			job->n_items++;
-			bits |= F_BODY | (peek ? 0 : F_SETS_SEEN);
+			const struct body_item *it = &job->items[job->n_items++];
+			bits |= F_BODY | (peek ? 0 : F_SETS_SEEN) | (it->depth > 0 || it->binary ? F_MIME : 0);
 			continue;
 		}
 		if (imap_arg_atom_is(a, "UID"))
@@ -226,8 +281,19 @@ static int fetch_items(struct imap_session *s, struct imap_command *cmd, const s
 			bits |= F_INTERNALDATE;
 		else if (imap_arg_atom_is(a, "RFC822.SIZE"))
 			bits |= F_SIZE;
+		else if (imap_arg_atom_is(a, "ENVELOPE"))
+			bits |= F_ENVELOPE | F_BODY | F_MIME;
+		else if (imap_arg_atom_is(a, "BODYSTRUCTURE"))
+			bits |= F_BODYSTRUCTURE | F_BODY | F_MIME;
+		else if (imap_arg_atom_is(a, "BODY"))
+			bits |= F_BODYSHORT | F_BODY | F_MIME;
 		else if (arg->type != IMAP_ARG_LIST && imap_arg_atom_is(a, "FAST"))
 			bits |= F_FLAGS | F_INTERNALDATE | F_SIZE;
+		/* RFC 9051 6.4.5: the macros ALL and FULL. */
+		else if (arg->type != IMAP_ARG_LIST && imap_arg_atom_is(a, "ALL"))
+			bits |= F_FLAGS | F_INTERNALDATE | F_SIZE | F_ENVELOPE | F_BODY | F_MIME;
+		else if (arg->type != IMAP_ARG_LIST && imap_arg_atom_is(a, "FULL"))
+			bits |= F_FLAGS | F_INTERNALDATE | F_SIZE | F_ENVELOPE | F_BODYSHORT | F_BODY | F_MIME;
 		else {
 			imap_tagged(s, cmd->tag, "BAD", NULL, "FETCH item not supported (yet): %s",
 				    a->type == IMAP_ARG_ATOM ? a->str : "?");
@@ -377,14 +443,14 @@ static bool field_listed(const char *line, size_t len, const char *const *names,
 	return false;
 }
 
-/* HEADER.FIELDS (.NOT): the fields of the header kept or dropped, and the
- * blank line, into out.  0 or -1. */
-static int filter_fields(struct gn_store_body *body, uint64_t header_len, const struct body_item *it,
-			 struct gn_buf *out, const char **err_r)
+/* HEADER.FIELDS (.NOT): the fields of the header at header_start kept or
+ * dropped, and the blank line, into out.  0 or -1. */
+static int filter_fields(struct gn_store_body *body, uint64_t header_start, uint64_t header_len,
+			 const struct body_item *it, struct gn_buf *out, const char **err_r)
 {
 	char *h = gn_malloc(header_len + 1);
 	size_t got;
-	if (gn_store_body_read(body, 0, h, header_len, &got, err_r) < 0) {
+	if (gn_store_body_read(body, header_start, h, header_len, &got, err_r) < 0) {
 		gn_free(h);
 		return -1;
 	}
@@ -414,6 +480,8 @@ static void job_free(struct imap_session *s)
 	if (job == NULL)
 		return;
 	gn_store_body_free(&job->body);
+	gn_mime_message_free(&job->mime);
+	gn_pool_free(&job->msg_pool);
 	gn_pool_free(&job->pool);
 	gn_free(job);
 	s->fetch = NULL;
@@ -428,11 +496,121 @@ static void job_end(struct imap_session *s, const char *failure)
 		gn_log(GN_LOG_ERROR, IMAP_AREA, "event=fetch_failed conn=%s error=%s", gn_conn_id(s->conn),
 		       gn_log_quote(0, failure));
 		imap_tagged(s, job->tag, "NO", "UNAVAILABLE", "Temporary failure, try again later");
+	} else if (job->refusal_code != NULL) {
+		imap_tagged(s, job->tag, "NO", job->refusal_code, "%s", job->refusal_text);
 	} else {
 		imap_tagged(s, job->tag, "OK", NULL, "%sFETCH completed", job->uid ? "UID " : "");
 	}
 	job_free(s);
 	gn_conn_input_resume(s->conn);
+}
+
+/* The stored range [start, start + len) clamped to the message: a stored
+ * structure is trusted no further than the bytes there are. */
+static void clamp(uint64_t size, uint64_t *start, uint64_t *len)
+{
+	if (*start > size)
+		*start = size;
+	if (*len > size - *start)
+		*len = size - *start;
+}
+
+/* The header (the blank line included) and the body of a part, as ranges
+ * of the stored message: the top level's header begins with the prefix. */
+static void part_ranges(const struct imap_fetch_job *job, const struct gn_mime_part *part, uint64_t *hstart,
+			uint64_t *hlen, uint64_t *bstart, uint64_t *blen)
+{
+	uint64_t pl = job->prefix_len, size = gn_store_body_size(job->body);
+	if (part == gn_mime_message_root(job->mime)) {
+		*hstart = 0;
+		*hlen = pl + gn_mime_part_header_size(part);
+	} else {
+		*hstart = pl + gn_mime_part_header_offset(part);
+		*hlen = gn_mime_part_header_size(part);
+	}
+	*bstart = pl + gn_mime_part_body_offset(part);
+	*blen = gn_mime_part_body_size(part);
+	clamp(size, hstart, hlen);
+	clamp(size, bstart, blen);
+}
+
+/* A section of a part (BODY[1.2], [1.MIME], [2.HEADER] ...): the stored
+ * range it covers (*len_r 0 for a part the message does not have, as
+ * RFC 9051 and Dovecot answer), or for HEADER.FIELDS the header range to
+ * filter, with *filter_r set. */
+static void part_section(const struct imap_fetch_job *job, const struct body_item *it, uint64_t *start_r,
+			 uint64_t *len_r, bool *filter_r)
+{
+	const struct gn_mime_part *part = imap_section_part(job->mime, it->nums, it->depth);
+	uint64_t hs, hl, bs, bl;
+	*start_r = *len_r = 0;
+	*filter_r = false;
+	if (part == NULL)
+		return;
+	if (it->part == PART_ALL || it->part == PART_MIME) {
+		part_ranges(job, part, &hs, &hl, &bs, &bl);
+		*start_r = it->part == PART_ALL ? bs : hs;
+		*len_r = it->part == PART_ALL ? bl : hl;
+		return;
+	}
+	/* HEADER, TEXT, HEADER.FIELDS: of the message a MESSAGE/RFC822
+	 * part holds; other parts have none. */
+	const struct gn_mime_part *inner = imap_section_rfc822_message(part);
+	if (inner == NULL)
+		return;
+	part_ranges(job, inner, &hs, &hl, &bs, &bl);
+	*start_r = it->part == PART_TEXT ? bs : hs;
+	*len_r = it->part == PART_TEXT ? bl : hl;
+	*filter_r = it->part == PART_FIELDS || it->part == PART_FIELDS_NOT;
+}
+
+/* BINARY[section] and BINARY.SIZE (RFC 9051 6.4.5): the part's body with
+ * its transfer encoding undone; BINARY[] of a single-part message is its
+ * header as stored and its decoded body.  Sets up the raw header range
+ * (job->pos, end) and the decoded stream; *total_r is the decoded size of
+ * the whole section, *len_r what goes out, *nul_r whether that holds a
+ * NUL (literal8).  0 or -1. */
+static int binary_section(struct imap_fetch_job *job, const struct body_item *it, uint64_t *total_r,
+			  uint64_t *len_r, bool *nul_r, const char **err_r)
+{
+	const struct gn_mime_part *part = imap_section_part(job->mime, it->nums, it->depth);
+	job->pos = job->end = job->rpos = job->rend = job->dskip = job->dleft = 0;
+	job->dfinished = false;
+	*total_r = *len_r = 0;
+	*nul_r = false;
+	if (part == NULL)
+		return 0;
+	uint64_t hs, hl, bs, bl;
+	part_ranges(job, part, &hs, &hl, &bs, &bl);
+	if (it->depth > 0)
+		hl = 0;		/* a part: its body only */
+	enum imap_cte cte = imap_cte_of(part);
+	/* The window of the section that goes out, in decoded positions. */
+	uint64_t wfrom = it->partial ? it->offset : 0;
+	uint64_t wto = it->partial && it->count <= UINT64_MAX - wfrom ? wfrom + it->count : UINT64_MAX;
+	uint64_t dsize = bl;
+	bool nul = false;
+	if (!(it->size_only && cte == IMAP_CTE_IDENTITY) &&
+	    imap_decoded_scan(job->body, bs, bl, cte, wfrom > hl ? wfrom - hl : 0, wto > hl ? wto - hl : 0, &dsize,
+			 &nul, err_r) < 0)
+		return -1;
+	if (!it->size_only && !nul && wfrom < hl &&
+	    imap_raw_has_nul(job->body, hs + wfrom, hs + (wto < hl ? wto : hl), &nul, err_r) < 0)
+		return -1;
+	uint64_t total = hl + dsize;
+	uint64_t from = wfrom < total ? wfrom : total, to = wto < total ? wto : total;
+	*total_r = total;
+	*len_r = to - from;
+	*nul_r = nul;
+	/* The raw header's share, then the decoded body's. */
+	job->pos = hs + (from < hl ? from : hl);
+	job->end = hs + (to < hl ? to : hl);
+	imap_decoder_init(&job->dec, cte);
+	job->rpos = bs;
+	job->rend = bs + bl;
+	job->dskip = from > hl ? from - hl : 0;
+	job->dleft = (to - from) - (job->end - job->pos);
+	return 0;
 }
 
 /* Starts body item job->item of the current message: its name and the
@@ -444,17 +622,57 @@ static int item_start(struct imap_session *s, const char **err_r)
 	const struct body_item *it = &job->items[job->item];
 	uint64_t size = gn_store_body_size(job->body), start = 0, len = size;
 	struct gn_buf *fields = NULL;
-	if (it->part != PART_ALL && job->header_len == UINT64_MAX &&
-	    find_header(job->body, &job->header_len, err_r) < 0)
-		return -1;
-	if (it->part == PART_HEADER) {
-		len = job->header_len;
-	} else if (it->part == PART_TEXT) {
-		start = job->header_len;
-		len = size - job->header_len;
-	} else if (it->part == PART_FIELDS || it->part == PART_FIELDS_NOT) {
+	bool filter = false, nul = false;
+	const char *sp = job->item > 0 || job->line_items ? " " : "";
+	job->dleft = 0;
+	if (it->binary) {
+		uint64_t total;
+		if (binary_section(job, it, &total, &len, &nul, err_r) < 0)
+			return -1;
+		if (it->size_only) {
+			struct gn_buf *b = gn_buf_new(0);
+			(void)gn_buf_printf(b, "%s%s %llu", sp, it->name, (unsigned long long)total);
+			(void)gn_conn_write(s->conn, gn_buf_data(b), gn_buf_len(b));
+			gn_buf_free(&b);
+			job->pos = job->end = 0;
+			job->dleft = 0;
+			job->streaming = true;
+			return 0;
+		}
+		/* Without the partial's <origin>: the ABNF has none for
+		 * BINARY (msg-att-static, RFC 9051 9 and RFC 3516 6), where
+		 * the prose of 7.5.2 shows one (RFC 9051 errata 7246). */
+		struct gn_buf *b = gn_buf_new(0);
+		(void)gn_buf_printf(b, "%s%s", sp, it->name);
+		/* RFC 9051 6.4.5: literal8 when the data holds a NUL, a
+		 * string otherwise. */
+		(void)gn_buf_printf(b, " %s{%llu}\r\n", nul ? "~" : "", (unsigned long long)len);
+		(void)gn_conn_write(s->conn, gn_buf_data(b), gn_buf_len(b));
+		gn_buf_free(&b);
+		job->streaming = true;
+		return 0;
+	}
+	if (it->depth > 0) {
+		part_section(job, it, &start, &len, &filter);
+	} else {
+		if (it->part != PART_ALL && job->header_len == UINT64_MAX &&
+		    find_header(job->body, &job->header_len, err_r) < 0)
+			return -1;
+		if (it->part == PART_HEADER) {
+			len = job->header_len;
+		} else if (it->part == PART_TEXT) {
+			start = job->header_len;
+			len = size - job->header_len;
+		} else if (it->part == PART_FIELDS || it->part == PART_FIELDS_NOT) {
+			len = job->header_len;
+			filter = true;
+		}
+	}
+	if (filter) {
 		fields = gn_buf_new(0);
-		if (filter_fields(job->body, job->header_len, it, fields, err_r) < 0) {
+		if (len > FETCH_HEADER_MAX + job->prefix_len)
+			len = FETCH_HEADER_MAX + job->prefix_len;
+		if (filter_fields(job->body, start, len, it, fields, err_r) < 0) {
 			gn_buf_free(&fields);
 			return -1;
 		}
@@ -466,8 +684,7 @@ static int item_start(struct imap_session *s, const char **err_r)
 		len = len - skip < it->count ? len - skip : it->count;
 	}
 	struct gn_buf *b = gn_buf_new(0);
-	(void)gn_buf_printf(b, "%s%s", job->item > 0 || (job->bits & ~(F_BODY | F_SETS_SEEN)) ? " " : "",
-			    it->name);
+	(void)gn_buf_printf(b, "%s%s", sp, it->name);
 	if (it->partial)
 		(void)gn_buf_printf(b, "<%llu>", (unsigned long long)it->offset);
 	(void)gn_buf_printf(b, " {%llu}\r\n", (unsigned long long)len);
@@ -481,6 +698,124 @@ static int item_start(struct imap_session *s, const char **err_r)
 	gn_buf_free(&fields);
 	job->streaming = true;
 	return 0;
+}
+
+/* Writes the next piece of a BINARY item's decoded body.  0 or -1. */
+static int decode_step(struct imap_session *s, char *buf, const char **err_r)
+{
+	struct imap_fetch_job *job = s->fetch;
+	struct gn_buf *out = gn_buf_new(0);
+	if (job->rpos < job->rend) {
+		size_t want = job->rend - job->rpos < FETCH_READ ? (size_t)(job->rend - job->rpos) : FETCH_READ;
+		size_t got;
+		if (gn_store_body_read(job->body, job->rpos, buf, want, &got, err_r) < 0) {
+			gn_buf_free(&out);
+			return -1;
+		}
+		if (got == 0)
+			job->rend = job->rpos;
+		imap_decode(&job->dec, buf, got, out);
+		job->rpos += got;
+	} else if (!job->dfinished) {
+		imap_decode_finish(&job->dec, out);
+		job->dfinished = true;
+	} else {
+		gn_buf_free(&out);
+		*err_r = "the decoded part is shorter than it was";
+		return -1;
+	}
+	const char *d = gn_buf_data(out);
+	uint64_t n = gn_buf_len(out);
+	uint64_t skip = job->dskip < n ? job->dskip : n;
+	job->dskip -= skip;
+	d += skip;
+	n -= skip;
+	if (n > job->dleft)
+		n = job->dleft;
+	if (n > 0)
+		(void)gn_conn_write(s->conn, d, (size_t)n);
+	job->dleft -= n;
+	gn_buf_free(&out);
+	return 0;
+}
+
+/* The current message's part tree and prefix length (F_MIME).  1, 0 when
+ * the message is gone, -1 on a failure. */
+static int load_mime(struct imap_session *s, const struct gn_store_message *m, const char **err_r)
+{
+	struct imap_fetch_job *job = s->fetch;
+	struct gn_store_message *full;
+	int r = gn_store_message_get(job->msg_pool, s->account_id, s->sel->id, gn_store_message_uid(m), &full,
+				     err_r);
+	if (r <= 0)
+		return r;
+	job->prefix_len = gn_store_message_prefix_len(full);
+	if (imap_fetch_mime(job->body, job->prefix_len, gn_store_message_mime_json(full), &job->mime, err_r) < 0)
+		return -1;
+	return 1;
+}
+
+/* Whether every BINARY item can be answered for the current message: the
+ * part's transfer encoding is one we undo (else RFC 9051 6.4.5: NO
+ * [UNKNOWN-CTE]), and it is no multipart, which has no encoding of its
+ * own to undo while its parts keep theirs (NO [CANNOT]).  A part the
+ * message does not have is answerable (empty). */
+static bool binary_answerable(struct imap_session *s, const struct gn_store_message *m)
+{
+	struct imap_fetch_job *job = s->fetch;
+	for (size_t i = 0; i < job->n_items; i++) {
+		const struct body_item *it = &job->items[i];
+		if (!it->binary)
+			continue;
+		const struct gn_mime_part *part = imap_section_part(job->mime, it->nums, it->depth);
+		if (part == NULL)
+			continue;
+		const char *code = NULL, *text = NULL;
+		if (strcmp(gn_mime_part_type(part), "multipart") == 0) {
+			code = "CANNOT";
+			text = "BINARY of a multipart: ask for its parts";
+		} else if (imap_cte_of(part) == IMAP_CTE_UNKNOWN) {
+			code = "UNKNOWN-CTE";
+			text = "Unknown Content-Transfer-Encoding";
+		}
+		if (code == NULL)
+			continue;
+		gn_log(GN_LOG_INFO, IMAP_AREA, "event=fetch_refused conn=%s uid=%u item=%s code=%s encoding=%s",
+		       gn_conn_id(s->conn), (unsigned)gn_store_message_uid(m), it->name, code,
+		       gn_log_quote(0, gn_mime_part_encoding(part) != NULL ? gn_mime_part_encoding(part) : ""));
+		job->refusal_code = code;
+		job->refusal_text = gn_pool_printf(job->pool, "%s (%s); other messages were sent", text, it->name);
+		return false;
+	}
+	return true;
+}
+
+/* ENVELOPE, BODYSTRUCTURE, BODY of the current message into b, after the
+ * simple items (sep: something was written before).  Returns whether
+ * anything was added. */
+static bool structure_items(struct gn_buf *b, struct gn_pool *pool, const struct gn_mime_message *mime, bool sep,
+			    int bits)
+{
+	if (mime == NULL)
+		return false;
+	const struct gn_mime_part *root = gn_mime_message_root(mime);
+	bool wrote = false;
+	if (bits & F_ENVELOPE) {
+		(void)gn_buf_append_str(b, sep || wrote ? " ENVELOPE " : "ENVELOPE ");
+		imap_append_envelope(b, pool, root);
+		wrote = true;
+	}
+	if (bits & F_BODYSTRUCTURE) {
+		(void)gn_buf_append_str(b, sep || wrote ? " BODYSTRUCTURE " : "BODYSTRUCTURE ");
+		imap_append_body(b, pool, root, true);
+		wrote = true;
+	}
+	if (bits & F_BODYSHORT) {
+		(void)gn_buf_append_str(b, sep || wrote ? " BODY " : "BODY ");
+		imap_append_body(b, pool, root, false);
+		wrote = true;
+	}
+	return wrote;
 }
 
 /* Writes until the output is full or the job is done. */
@@ -505,6 +840,13 @@ static void job_run(struct imap_session *s)
 			job->pos += got;
 			continue;
 		}
+		if (job->streaming && job->dleft > 0) {
+			if (buf == NULL)
+				buf = gn_malloc(FETCH_READ);
+			if (decode_step(s, buf, &err) < 0)
+				break;
+			continue;
+		}
 		if (job->streaming) {
 			/* The literal is complete: the next item. */
 			job->streaming = false;
@@ -519,6 +861,8 @@ static void job_run(struct imap_session *s)
 			/* The message is complete. */
 			(void)gn_conn_write(s->conn, ")\r\n", 3);
 			gn_store_body_free(&job->body);
+			gn_mime_message_free(&job->mime);
+			gn_pool_free(&job->msg_pool);
 			job->next++;
 		}
 		while (job->next < job->n && job->msgs[job->next] == NULL)
@@ -540,9 +884,25 @@ static void job_run(struct imap_session *s)
 		}
 		job->header_len = UINT64_MAX;
 		job->item = 0;
+		job->msg_pool = gn_pool_new();
+		if ((job->bits & F_MIME) != 0) {
+			r = load_mime(s, m, &err);
+			if (r < 0)
+				break;
+			if (r == 0 || !binary_answerable(s, m)) {
+				/* Expunged meanwhile, or left out (NO at
+				 * the end). */
+				gn_store_body_free(&job->body);
+				gn_mime_message_free(&job->mime);
+				gn_pool_free(&job->msg_pool);
+				job->next++;
+				continue;
+			}
+		}
 		struct gn_buf *b = gn_buf_new(0);
 		(void)gn_buf_printf(b, "* %zu FETCH (", job->msns[job->next]);
-		(void)simple_items(b, m, job->bits);
+		job->line_items = simple_items(b, m, job->bits);
+		job->line_items |= structure_items(b, job->msg_pool, job->mime, job->line_items, job->bits);
 		(void)gn_conn_write(s->conn, gn_buf_data(b), gn_buf_len(b));
 		gn_buf_free(&b);
 	}

@@ -19,6 +19,10 @@
  *   cmd-select.c the selected mailbox: SELECT, EXAMINE, CLOSE, UNSELECT,
  *                EXPUNGE, and telling the client of changes (imap_refresh()).
  *   cmd-fetch.c  FETCH, STORE and their UID forms.
+ *   fetch-section.c  FETCH of a message's parts: the part a section
+ *                names, BINARY's sizes.
+ *   decode.c     undoing base64 and quoted-printable in chunks (BINARY).
+ *   bodystructure.c  ENVELOPE, BODYSTRUCTURE and BODY from the part tree.
  *   cmd-copy.c   COPY, MOVE, their UID forms, UID EXPUNGE.
  *   cmd-append.c APPEND and MULTIAPPEND, the message streamed to the store.
  *   cmd-idle.c   IDLE, woken by the store's NOTIFY.
@@ -258,6 +262,71 @@ void imap_idle_cancel(struct imap_session *s);
 /* cmd-fetch.c: the output drained, a FETCH goes on; the connection ends. */
 void imap_fetch_writable(struct imap_session *s);
 void imap_fetch_cancel(struct imap_session *s);
+
+/* ---- bodystructure.c ---- */
+
+struct gn_mime_part;
+/* ENVELOPE of a part that starts a message (gn_mime_part_is_message()),
+ * into b; pool for what it needs meanwhile. */
+void imap_append_envelope(struct gn_buf *b, struct gn_pool *pool, const struct gn_mime_part *msg);
+/* BODYSTRUCTURE (extended) or BODY of part, into b. */
+void imap_append_body(struct gn_buf *b, struct gn_pool *pool, const struct gn_mime_part *part, bool extended);
+
+/* ---- fetch-section.c ---- */
+
+/* Part numbers in a section (BODY[1.2.3]) at most. */
+#define IMAP_SECTION_MAX_DEPTH 100
+
+/* The part tree of a stored message: from its stored structure (json,
+ * may be NULL), else parsed from the body after the prefix.  Offsets are
+ * relative to the body (without prefix).  0 with *mime_r (the caller
+ * frees it), -1 on a read error. */
+int imap_fetch_mime(struct gn_store_body *body, uint64_t prefix_len, const char *json,
+		    struct gn_mime_message **mime_r, const char **err_r);
+/* The part numbers at the start of a section ("1.2" of "1.2.MIME"),
+ * *depth_r of them (0 for none), and the rest after the dot that follows
+ * them.  -1 for a 0, a number past 32 bits, or too many. */
+int imap_section_parse_path(struct gn_pool *pool, const char *section, uint32_t **nums_r, size_t *depth_r,
+			    const char **rest_r);
+/* The part the numbers name (RFC 9051 6.4.5), the root for none; NULL when
+ * the message has no such part. */
+const struct gn_mime_part *imap_section_part(const struct gn_mime_message *mime, const uint32_t *nums,
+					     size_t depth);
+/* The message a MESSAGE/RFC822 (or GLOBAL) part holds; NULL for others. */
+const struct gn_mime_part *imap_section_rfc822_message(const struct gn_mime_part *part);
+
+/* Content-Transfer-Encodings that BINARY undoes (RFC 2045 6). */
+enum imap_cte {
+	IMAP_CTE_IDENTITY = 0,	/* none, 7bit, 8bit, binary */
+	IMAP_CTE_BASE64,
+	IMAP_CTE_QP,
+	IMAP_CTE_UNKNOWN,
+};
+enum imap_cte imap_cte_of(const struct gn_mime_part *part);
+
+/* decode.c: a decoder's state between chunks. */
+struct imap_decoder {
+	enum imap_cte cte;
+	unsigned bits;		/* base64: bits not yet a byte */
+	int nbits;
+	int state;		/* quoted-printable */
+	unsigned char hex;
+	bool cr;
+	char ws[256];		/* white space that may end a line */
+	size_t n_ws;
+};
+void imap_decoder_init(struct imap_decoder *d, enum imap_cte cte);
+/* Decodes len bytes, appending to out. */
+void imap_decode(struct imap_decoder *d, const void *data, size_t len, struct gn_buf *out);
+/* The end of the data: what was held back. */
+void imap_decode_finish(struct imap_decoder *d, struct gn_buf *out);
+/* Whether the stored bytes [from, to) hold a NUL.  0 or -1. */
+int imap_raw_has_nul(struct gn_store_body *body, uint64_t from, uint64_t to, bool *nul_r, const char **err_r);
+/* Decodes the stored bytes [from, from + len) in chunks without keeping
+ * them: *size_r, their decoded size, and *nul_r, whether the decoded bytes
+ * at [wfrom, wto) hold a NUL.  0 or -1 (a read error). */
+int imap_decoded_scan(struct gn_store_body *body, uint64_t from, uint64_t len, enum imap_cte cte,
+		      uint64_t wfrom, uint64_t wto, uint64_t *size_r, bool *nul_r, const char **err_r);
 
 /* ---- mailbox-name.c ---- */
 

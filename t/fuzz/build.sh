@@ -9,7 +9,7 @@
 # json-c and libpq headers (libjson-c-dev, libpq-dev: the internal headers
 # reach them through gannet/*.h), libev-dev, and for fuzz_addr and fuzz_smtp
 # (core/mail/addr.c) libidn2-dev and libunistring-dev.  Builds fuzz_mime,
-# fuzz_addr, fuzz_smtp and fuzz_imap; t/fuzz/replay.sh runs them over their
+# fuzz_addr, fuzz_smtp, fuzz_imap and fuzz_imap_decode; t/fuzz/replay.sh runs them over their
 # corpora.
 # UBSan stops at its first finding (-fno-sanitize-recover), so that it
 # counts as a crash.
@@ -48,3 +48,8 @@ echo "built $out/fuzz_smtp"
 $CC $cflags -o "$out/fuzz_imap" "$src/t/fuzz/fuzz_imap.c" "$src/modules/imap/parser.c" \
   "$src/core/base/mem.c" $libs
 echo "built $out/fuzz_imap"
+# The transfer decoders of FETCH BINARY (modules/imap/decode.c).
+# shellcheck disable=SC2086
+$CC $cflags -o "$out/fuzz_imap_decode" "$src/t/fuzz/fuzz_imap_decode.c" "$src/modules/imap/decode.c" \
+  "$src/core/base/mem.c" $libs
+echo "built $out/fuzz_imap_decode"

@@ -68,7 +68,7 @@ typ, data = m.uid("FETCH", "99", "FLAGS")
 t.is_((typ, data), ("OK", [None]), "UID FETCH of a UID that does not exist: nothing")
 typ, data = m.uid("FETCH", "2:*", "FLAGS")
 t.is_(sorted(x.decode() for x in data), ["2 (UID 2 FLAGS ())", "3 (UID 3 FLAGS ())"], "UID FETCH 2:* adds UID")
-typ, data = cmd(m, "FETCH", "1", "BODYSTRUCTURE")
+typ, data = cmd(m, "FETCH", "1", "PREVIEW")
 t.ok(typ == "ERR" and "not supported" in str(data), "an item not served yet: BAD, not a wrong answer")
 
 # ---- a second session watches ----

@@ -12,7 +12,8 @@ Python's imaplib against a running `gannet serve` (issue 8, item 1, part):
   anything in EXAMINE does not;
 - a 3 MB message streams through whole (the connection's output buffer
   holds 1 MiB), and the session answers the next command after it;
-- sections of MIME parts are refused with BAD for now.
+- BODY[1] of a single-part message is its body (sections of parts in
+  166-imap-fetch-struct.t).
 """
 import imaplib
 import os
@@ -137,11 +138,12 @@ t.like(data[0].decode(), "FLAGS ()", "in EXAMINE, BODY[] does not set \\Seen")
 typ, data = m.noop()
 t.is_(typ, "OK", "the session goes on after the stream")
 
-try:
-    m.fetch("1", "BODY[1]")
-    t.ok(False, "BODY[1] is refused for now")
-except imaplib.IMAP4.error as e:
-    t.like(str(e), "not supported", "BODY[1]: BAD, not supported yet")
+m.select("INBOX", readonly=True)
+typ, part1, head = fetch1("1", "BODY.PEEK[1]")
+t.ok(typ == "OK" and part1 == BODY.encode() and "BODY[1] {%d}" % len(BODY) in head,
+     "BODY[1] of a single-part message is its body")
+typ, part1, head = fetch1("1", "BODY.PEEK[1]<6.4>")
+t.ok(part1 == b"line" and "BODY[1]<6> {4}" in head, "and takes a partial")
 
 m.logout()
 g.stop()

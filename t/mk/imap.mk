@@ -12,6 +12,13 @@ t_unit_test_imap_names_CPPFLAGS = $(UNITCPP)
 t_unit_test_imap_names_CFLAGS = $(UNITCC)
 t_unit_test_imap_names_LDADD = $(UNITLIBS)
 
+TESTPROGS += t/unit/test_imap_section
+t_unit_test_imap_section_SOURCES = t/unit/test_imap_section.c modules/imap/fetch-section.c \
+	modules/imap/decode.c
+t_unit_test_imap_section_CPPFLAGS = $(UNITCPP)
+t_unit_test_imap_section_CFLAGS = $(UNITCC)
+t_unit_test_imap_section_LDADD = $(UNITLIBS)
+
 # A module that extends the IMAP server through imap.v1
 # (t/integration/170-imap-service.t).
 check_LTLIBRARIES += t/modules/imapext/imapext.la
