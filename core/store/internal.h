@@ -105,6 +105,7 @@ struct gn_store_message {
 	const char *from;		/* decoded From field */
 	const char *message_id;
 	time_t date;			/* Date field, 0 when absent */
+	time_t save_date;		/* RFC 8514; 0 when unknown */
 	/* The stored gn_mime_to_json_string() text; NULL when none, and
 	 * always NULL from gn_store_message_list(). */
 	const char *mime_json;
