@@ -13,6 +13,7 @@
  *     max_line = "64k";           # one line of a command
  *     max_command = "64k";        # a whole command with its literals
  *     max_literal = "64k";        # one literal (APPEND's message aside)
+ *     search_scan_limit = "64M";  # message bytes one SEARCH may read
  *   };
  */
 #include "imap.h"
@@ -55,6 +56,9 @@ static int imap_register(struct gn_module_ctx *ctx, const char **error_r)
 			&st->limits.max_command);
 	(void)read_size(sect, "max_literal", st->limits.max_literal, 0, 64 * 1024 * 1024,
 			&st->limits.max_literal);
+	/* Past it, SEARCH with BODY, TEXT or HEADER answers NO [LIMIT]. */
+	(void)read_size(sect, "search_scan_limit", 64 * 1024 * 1024, 0, (size_t)1 << 40,
+			&st->search_scan_limit);
 	return imap_protocol_register(ctx, error_r);
 }
 

@@ -20,6 +20,10 @@
  *                EXPUNGE, and telling the client of changes (imap_refresh()).
  *   cmd-fetch.c  FETCH, STORE and their UID forms.
  *   cmd-copy.c   COPY, MOVE, their UID forms, UID EXPUNGE.
+ *   cmd-search.c SEARCH, UID SEARCH (ESEARCH, SEARCHRES, WITHIN, the
+ *                SAVEDATE and MODSEQ keys), answered by the store's SQL;
+ *   search-scan.c  with the keys that read messages (BODY, TEXT, HEADER);
+ *                search.h between the two.
  *   cmd-idle.c   IDLE, woken by the store's NOTIFY.
  *   seqset.c     sequence sets.
  *
@@ -57,6 +61,8 @@ struct imap_settings {
 	unsigned max_bad;
 	unsigned long timeout_notauth_ms;	/* before login: 60 s */
 	unsigned long timeout_auth_ms;		/* after: 30 min (RFC 9051 5.4) */
+	/* Bytes of messages one SEARCH may read for BODY, TEXT, HEADER. */
+	size_t search_scan_limit;
 };
 
 extern struct imap_settings imap_settings;
@@ -72,6 +78,9 @@ struct imap_view {
 	uint32_t *uids;
 	uint64_t *modseqs;
 	size_t count, cap;
+	/* RFC 5182: the UIDs a SEARCH RETURN (SAVE) kept, sorted ("$"). */
+	uint32_t *saved;
+	size_t n_saved;
 };
 
 struct imap_fetch_job;
@@ -155,9 +164,9 @@ void imap_append_flags(struct gn_buf *b, unsigned flags, const char *const *keyw
 /* The message sequence number of uid in the view, 0 when it has none. */
 size_t imap_view_msn(const struct imap_view *v, uint32_t uid);
 /* The selected view's messages in the set arg (message numbers, or UIDs
- * with uid): their message sequence numbers, ascending, *n_r of them,
- * from pool.  NULL after answering BAD (malformed, a number past the
- * end). */
+ * with uid; "$": the saved search result, RFC 5182): their message
+ * sequence numbers, ascending, *n_r of them, from pool.  NULL after
+ * answering BAD (malformed, a number past the end). */
 size_t *imap_select_msns(struct imap_session *s, struct gn_pool *pool, struct imap_command *cmd,
 			 const struct imap_arg *arg, bool uid, size_t *n_r);
 
@@ -173,6 +182,9 @@ imap_cmd_fn imap_cmd_namespace, imap_cmd_create, imap_cmd_delete, imap_cmd_renam
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge,
 	imap_cmd_check;
 imap_cmd_fn imap_cmd_fetch, imap_cmd_store, imap_cmd_uid, imap_cmd_copy, imap_cmd_move;
+/* cmd-search.c: SEARCH; UID SEARCH (cmd->args[0] is SEARCH). */
+imap_cmd_fn imap_cmd_search;
+void imap_uid_search(struct imap_session *s, struct imap_command *cmd);
 /* cmd-copy.c: UID COPY and UID MOVE (cmd->args[0] is the word after UID),
  * UID EXPUNGE. */
 void imap_uid_copy(struct imap_session *s, struct imap_command *cmd, bool move);

@@ -52,6 +52,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "UID", IMAP_S(IMAP_SELECTED), imap_cmd_uid },
 	{ "COPY", IMAP_S(IMAP_SELECTED), imap_cmd_copy },
 	{ "MOVE", IMAP_S(IMAP_SELECTED), imap_cmd_move },
+	{ "SEARCH", IMAP_S(IMAP_SELECTED), imap_cmd_search },
 	{ "IDLE", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_idle },
 };
 
@@ -144,7 +145,8 @@ void imap_bye(struct imap_session *s, const char *reason, const char *text)
 const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool)
 {
 	struct gn_buf *b = gn_buf_new(0);
-	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ID ENABLE LITERAL+ NAMESPACE STATUS=SIZE UNSELECT MOVE IDLE");
+	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ID ENABLE LITERAL+ NAMESPACE STATUS=SIZE UNSELECT MOVE IDLE "
+				"ESEARCH SEARCHRES WITHIN SAVEDATE");
 	if (s->state == IMAP_NOTAUTH) {
 		bool tls = gn_conn_is_tls(s->conn);
 		(void)gn_buf_append_str(b, " SASL-IR");
