@@ -673,7 +673,7 @@ static int keywords_prepare(struct gn_pool *pool, const char *const *kw, size_t 
 #define MESSAGE_COLS "m.account_id, m.mailbox_id, m.id, m.uid, m.modseq, m.size, m.flags, " \
 	"array_to_json(m.keywords)::text, extract(epoch FROM m.internal_date)::bigint, " \
 	"encode(b.hash, 'hex'), length(m.prefix), m.subject, m.from_field, m.message_id, " \
-	"extract(epoch FROM m.sent_date)::bigint, extract(epoch FROM m.save_date)::bigint"
+	"extract(epoch FROM m.sent_date)::bigint, floor(extract(epoch FROM m.save_date))::bigint"
 
 static void message_from_row(struct gn_pool *pool, const PGresult *res, int row,
 			     struct gn_store_message *m, bool with_mime)
@@ -694,6 +694,7 @@ static void message_from_row(struct gn_pool *pool, const PGresult *res, int row,
 	m->from = store_col_str(pool, res, row, 12);
 	m->message_id = store_col_str(pool, res, row, 13);
 	m->date = (time_t)store_col_i64(res, row, 14);
+	/* Truncated (floor) to the second, never rounded into the future. */
 	m->save_date = (time_t)store_col_i64(res, row, 15);
 	if (with_mime)
 		m->mime_json = store_col_str(pool, res, row, 16);
@@ -850,7 +851,7 @@ static int add_insert(struct gn_pool *tmp, const struct gn_store_message_new *m,
 					"extract(epoch FROM internal_date)::bigint, "
 					"CASE WHEN $15::text IS NULL THEN NULL ELSE "
 					"pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $15) END, "
-					"extract(epoch FROM save_date)::bigint",
+					"floor(extract(epoch FROM save_date))::bigint",
 					15, v, lens, fmts, 0, error_r);
 	if (res == NULL) {
 		if (strcmp(gn_db_error_sqlstate(), "23503") == 0)
