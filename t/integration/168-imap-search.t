@@ -73,6 +73,9 @@ MSGS = [
          parts=[("text/plain", "iso-8859-1", "quoted-printable",
                  "Caf\u00e9 cr\u00e8me and a summary of the numbers\n")]),
     dict(subject="Photos", raw_subject="Photos", frm="Dave <dave@example.com>", to="bob@example.net",
+         # Encoded (RFC 2047) and folded over two lines.
+         cc="J\u00f6rg <joerg@example.org>, Kim <kim@example.org>",
+         raw_cc="=?iso-8859-1?q?J=F6rg?= <joerg@example.org>,\n  Kim <kim@example.org>",
          date="Mon, 08 Jan 2024 09:00:00 +0100", idate=utc(2024, 1, 8, 10),
          parts=[("text/plain", "us-ascii", "7bit", "Here are the photos from the trip.\n"),
                 ("application/octet-stream", None, "base64", "zebra stripes, not text")]),
@@ -104,7 +107,7 @@ def encode_part(ctype, charset, cte, text):
 def message_text(i, m):
     lines = ["From: %s" % m["frm"], "To: %s" % m["to"]]
     if "cc" in m:
-        lines.append("Cc: %s" % m["cc"])
+        lines.append("Cc: %s" % m.get("raw_cc", m["cc"]))
     if "bcc" in m:
         lines.append("Bcc: %s" % m["bcc"])
     lines.append("Subject: %s" % m["raw_subject"])
@@ -140,6 +143,7 @@ t.ok(MSGS[6]["size"] < SCAN_LIMIT < sum(x["size"] for x in MSGS[1:]),
      "the large message is within the scan limit, all of them are past it")
 srv.start()
 
+imaplib.Commands.setdefault("MOVE", ("SELECTED",))
 m = srv.session()
 m.select("INBOX")
 # Message 0 goes: message numbers are then UIDs - 1.
@@ -257,6 +261,7 @@ SCAN_CASES = [
     ("TEXT x-priority", lambda x: has(text_of(x), "x-priority")),
     ("TO bob@", lambda x: has(x["to"], "bob@")),
     ("CC carol", lambda x: has(x.get("cc", ""), "carol")),
+    ('CC "KIM <kim@"', lambda x: has(x.get("cc", ""), "KIM <kim@")),
     ("BCC dave", lambda x: has(x.get("bcc", ""), "dave")),
     ('HEADER X-Priority "highest"', lambda x: has(x.get("extra", {}).get("X-Priority", ""), "highest")),
     ('HEADER X-Priority ""', lambda x: "X-Priority" in x.get("extra", {})),
@@ -324,6 +329,12 @@ got = untagged(m, "SEARCH")
 t.is_([int(n) for n in got[0].split()] if got and got[0] else [],
       uids_where(lambda x: x["size"] < 10000 and "Viele Gr\u00fc\u00dfe" in body_text(x)),
       "TEXT finds base64 UTF-8 text")
+m.literal = "j\u00f6rg <".encode()
+typ, data = cmd(m, "UID", "SEARCH", "CHARSET UTF-8 %s CC" % SMALL)
+got = untagged(m, "SEARCH")
+t.is_([int(n) for n in got[0].split()] if got and got[0] else [],
+      uids_where(lambda x: x["size"] < 10000 and "j\u00f6rg <" in x.get("cc", "").lower()),
+      "CC: an encoded word in a header the store keeps no column for, decoded")
 t.is_(search("CHARSET US-ASCII SEEN"), msns_where(F("\\seen")), "CHARSET US-ASCII")
 typ, data = cmd(m, "SEARCH", "CHARSET ISO-8859-1 ALL")
 t.ok(typ == "NO" and data[0].startswith(b"[BADCHARSET (UTF-8 US-ASCII)]"),
@@ -418,7 +429,14 @@ t.is_(search("SAVEDON %s" % TODAY_S), [1, 2, 3], "the copies' save date is today
 archive = flagged + [next(x for x in live if x["uid"] == unseen_u[0])]
 t.is_(search("BEFORE %s" % TODAY_S), [i + 1 for i, x in enumerate(archive) if day(x["idate"]) < TODAY],
       "while their internal dates are kept")
+cmd(m, "SEARCH", "RETURN (SAVE) SAVEDON %s" % TODAY_S)
+m.untagged_responses.clear()
+typ, data = cmd(m, "MOVE", "$", "Junk")
+t.ok(typ == "OK" and len(m.untagged_responses.get("EXPUNGE", [])) == len(archive), "MOVE $ moves them all")
+m.select("Junk")
 cmd(m, "SEARCH", "RETURN (SAVE) ALL")
+typ, data = m.fetch("$", "(UID)")
+t.is_(len([d for d in data if d]), len(archive), "$ holds the moved messages in Junk")
 m.select("INBOX")
 typ, data = m.fetch("$", "(UID)")
 t.ok(typ == "OK" and data == [None], "SELECT empties $ (%s %s)" % (typ, data))
