@@ -22,8 +22,9 @@
  *   cmd-copy.c   COPY, MOVE, their UID forms, UID EXPUNGE.
  *   cmd-search.c SEARCH, UID SEARCH (ESEARCH, SEARCHRES, WITHIN, the
  *                SAVEDATE and MODSEQ keys), answered by the store's SQL;
- *   search-scan.c  with the keys that read messages (BODY, TEXT, HEADER);
- *                search.h between the two.
+ *   search-parse.c  the search keys into a tree;
+ *   search-scan.c  the keys that read messages (BODY, TEXT, HEADER);
+ *                search.h between the three.
  *   cmd-idle.c   IDLE, woken by the store's NOTIFY.
  *   seqset.c     sequence sets.
  *

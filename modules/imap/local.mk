@@ -5,7 +5,8 @@ modules_imap_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap.h \
 	modules/imap/cmd-any.c modules/imap/cmd-auth.c modules/imap/cmd-mailbox.c \
 	modules/imap/mailbox-name.c modules/imap/cmd-select.c modules/imap/cmd-fetch.c \
 	modules/imap/seqset.c modules/imap/cmd-copy.c modules/imap/cmd-idle.c \
-	modules/imap/cmd-search.c modules/imap/search-scan.c modules/imap/search.h
+	modules/imap/cmd-search.c modules/imap/search-parse.c modules/imap/search-scan.c \
+	modules/imap/search.h
 modules_imap_imap_la_CFLAGS = $(GN_MODCC)
 modules_imap_imap_la_LDFLAGS = $(GN_MODLINK)
 modules_imap_imap_la_LIBADD = core/libgannet.la
