@@ -12,7 +12,8 @@
  *   blob.c     message bodies: blobs written and read in chunks;
  *   deliver.c  the delivery pipeline (gannet/deliver.h);
  *   import.c   `gannet import` and `gannet export`;
- *   handles.c  the accessors of the opaque objects of gannet/store.h.
+ *   handles.c  the accessors of the opaque objects of gannet/store.h;
+ *   search.c   searching a mailbox (gn_store_query_*): one SQL statement.
  *
  * Uses the mail (MIME, addresses), db, runtime and base layers.
  */
