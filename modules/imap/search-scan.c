@@ -173,32 +173,31 @@ static size_t decode_qp(const char *in, size_t len, char *out)
 	return o;
 }
 
-/* The text in charset converted to UTF-8, from pool; NULL when iconv does
+/* The text in charset converted to UTF-8 into out; false when iconv does
  * not know the charset (the caller searches the bytes as they are).
- * Bytes that do not convert are skipped. */
-static char *to_utf8(struct gn_pool *pool, const char *charset, const char *in, size_t len,
-		     size_t *len_r)
+ * Bytes that do not convert are skipped.  out grows with what comes out,
+ * a piece at a time, never by a guess of the worst case. */
+static bool to_utf8(const char *charset, const char *in, size_t len, struct gn_buf *out)
 {
 	iconv_t cd = iconv_open("UTF-8", charset);
 	if (cd == (iconv_t)-1)
-		return NULL;
-	/* UTF-8 takes at most 4 bytes a character of any single- or
-	 * double-byte charset's byte: 4 * len + 4 always fits. */
-	size_t cap = 4 * len + 4;
-	char *out = gn_pool_alloc(pool, cap);
-	char *ip = (char *)in, *op = out;
-	size_t il = len, ol = cap;
+		return false;
+	char piece[16 * 1024];
+	char *ip = (char *)in;
+	size_t il = len;
 	while (il > 0) {
-		if (iconv(cd, &ip, &il, &op, &ol) != (size_t)-1)
-			break;
-		if (errno == E2BIG)
-			break;
-		ip++;	/* EILSEQ, EINVAL: skip the byte */
+		char *op = piece;
+		size_t ol = sizeof(piece);
+		size_t r = iconv(cd, &ip, &il, &op, &ol);
+		(void)gn_buf_append(out, piece, sizeof(piece) - ol);
+		if (r != (size_t)-1 || errno == E2BIG)
+			continue;
+		/* EILSEQ, EINVAL (a sequence cut short): skip a byte. */
+		ip++;
 		il--;
 	}
 	iconv_close(cd);
-	*len_r = (size_t)(op - out);
-	return out;
+	return true;
 }
 
 /* Whether text occurs in the decoded body of part. */
@@ -216,12 +215,11 @@ static bool body_contains(struct gn_pool *pool, const char *msg, const struct gn
 	}
 	const char *charset = gn_mime_part_param(part, "charset");
 	if (charset != NULL && strcasecmp(charset, "utf-8") != 0 && strcasecmp(charset, "us-ascii") != 0) {
-		size_t ulen;
-		char *u = to_utf8(pool, charset, data, len, &ulen);
-		if (u != NULL) {
-			data = u;
-			len = ulen;
-		}
+		struct gn_buf *u = gn_buf_new(0);
+		bool found = to_utf8(charset, data, len, u) ? search_contains(gn_buf_data(u), gn_buf_len(u), text) :
+			     search_contains(data, len, text);
+		gn_buf_free(&u);
+		return found;
 	}
 	return search_contains(data, len, text);
 }
