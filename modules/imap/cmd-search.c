@@ -268,6 +268,10 @@ static void respond(struct search *se, struct imap_command *cmd, int ret, bool e
 			(void)gn_buf_append_str(b, " ALL ");
 			append_set(b, nums, n);
 		}
+		/* RFC 4731 3.2: with MIN or MAX alone, the modseq of those. */
+		if ((ret & (R_ALL | R_COUNT)) == 0 && n > 0)
+			highest = (ret & R_MIN) && (!(ret & R_MAX) || modseqs[0] > modseqs[n - 1]) ?
+				  modseqs[0] : modseqs[n - 1];
 		if (se->prog.has_modseq && n > 0)
 			(void)gn_buf_printf(b, " MODSEQ %llu", (unsigned long long)highest);
 		imap_untagged(s, "%s", gn_buf_data(b));

@@ -392,6 +392,15 @@ t.is_(esearch("RETURN (MIN MAX COUNT ALL) KEYWORD nothing-has-it"), "COUNT 0",
 t.is_(esearch("RETURN (ALL) MODSEQ %d" % last_modseq, uid=True),
       "UID ALL %s MODSEQ %d" % (seqset([MSGS[3]["uid"], MSGS[6]["uid"]]), last_modseq),
       "ESEARCH with MODSEQ")
+# RFC 4731 3.2: with MIN alone, the modseq of the MIN message.
+min_uid = MSGS[1]["uid"]
+min_modseq = int(srv.sql("SELECT modseq FROM gn_messages WHERE uid = %d AND mailbox_id = "
+                         "(SELECT id FROM gn_mailboxes WHERE name = 'Inbox')" % min_uid))
+t.ok(min_modseq < last_modseq, "the first message changed before the last change (the premise)")
+t.is_(esearch("RETURN (MIN) MODSEQ 1", uid=True), "UID MIN %d MODSEQ %d" % (min_uid, min_modseq),
+      "RETURN (MIN) with MODSEQ: the modseq of the MIN message")
+t.is_(esearch("RETURN (MIN COUNT) MODSEQ 1", uid=True), "UID MIN %d COUNT %d MODSEQ %d"
+      % (min_uid, len(live), last_modseq), "with COUNT too: the highest of all")
 typ, data = cmd(m, "SEARCH", "RETURN (FIRST) ALL")
 t.is_(typ, "ERR", "an unknown RETURN option: BAD")
 
