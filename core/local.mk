@@ -91,6 +91,7 @@ core_libgannet_core_la_SOURCES = \
 	core/store/deliver.c \
 	core/store/import.c \
 	core/store/handles.c \
+	core/store/search.c \
 	core/smtp/internal.h \
 	core/smtp/server.c \
 	core/smtp/answer.c \

@@ -239,6 +239,11 @@ const char *gn_store_message_mime_json(const struct gn_store_message *msg)
 	return msg->mime_json;
 }
 
+time_t gn_store_message_save_date(const struct gn_store_message *msg)
+{
+	return msg->save_date;
+}
+
 /* ---- what modules fill ---- */
 
 int store_message_new_copy(const struct gn_store_message_new *m,

@@ -12,7 +12,8 @@
  *   blob.c     message bodies: blobs written and read in chunks;
  *   deliver.c  the delivery pipeline (gannet/deliver.h);
  *   import.c   `gannet import` and `gannet export`;
- *   handles.c  the accessors of the opaque objects of gannet/store.h.
+ *   handles.c  the accessors of the opaque objects of gannet/store.h;
+ *   search.c   searching a mailbox (gn_store_query_*): one SQL statement.
  *
  * Uses the mail (MIME, addresses), db, runtime and base layers.
  */
@@ -105,6 +106,7 @@ struct gn_store_message {
 	const char *from;		/* decoded From field */
 	const char *message_id;
 	time_t date;			/* Date field, 0 when absent */
+	time_t save_date;		/* RFC 8514; 0 when unknown */
 	/* The stored gn_mime_to_json_string() text; NULL when none, and
 	 * always NULL from gn_store_message_list(). */
 	const char *mime_json;

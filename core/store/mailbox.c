@@ -673,7 +673,7 @@ static int keywords_prepare(struct gn_pool *pool, const char *const *kw, size_t 
 #define MESSAGE_COLS "m.account_id, m.mailbox_id, m.id, m.uid, m.modseq, m.size, m.flags, " \
 	"array_to_json(m.keywords)::text, extract(epoch FROM m.internal_date)::bigint, " \
 	"encode(b.hash, 'hex'), length(m.prefix), m.subject, m.from_field, m.message_id, " \
-	"extract(epoch FROM m.sent_date)::bigint"
+	"extract(epoch FROM m.sent_date)::bigint, floor(extract(epoch FROM m.save_date))::bigint"
 
 static void message_from_row(struct gn_pool *pool, const PGresult *res, int row,
 			     struct gn_store_message *m, bool with_mime)
@@ -694,8 +694,10 @@ static void message_from_row(struct gn_pool *pool, const PGresult *res, int row,
 	m->from = store_col_str(pool, res, row, 12);
 	m->message_id = store_col_str(pool, res, row, 13);
 	m->date = (time_t)store_col_i64(res, row, 14);
+	/* Truncated (floor) to the second, never rounded into the future. */
+	m->save_date = (time_t)store_col_i64(res, row, 15);
 	if (with_mime)
-		m->mime_json = store_col_str(pool, res, row, 15);
+		m->mime_json = store_col_str(pool, res, row, 16);
 }
 
 static int settle_locked(struct gn_pool *pool, int64_t account_id, bool in_caller_tx,
@@ -819,10 +821,12 @@ static int add_number(struct gn_pool *tmp, const struct gn_store_message_new *m,
 /* The row itself (uid 0: pending).  The NOTIFY of a numbered message
  * rides on the insert (one round trip less); a pending message changes
  * nothing a client can see: no NOTIFY.  *id_r, *date_r (the internal
- * date as stored); 0 or -1. */
+ * date as stored), *saved_r (the save date, the column's default); 0 or
+ * -1. */
 static int add_insert(struct gn_pool *tmp, const struct gn_store_message_new *m,
 		      const struct add_fields *f, int64_t blob_id, uint64_t size, uint32_t uid,
-		      uint64_t modseq, int64_t *id_r, time_t *date_r, const char **error_r)
+		      uint64_t modseq, int64_t *id_r, time_t *date_r, time_t *saved_r,
+		      const char **error_r)
 {
 	bool pending = uid == 0;
 	const char *payload = pending ? NULL : gn_pool_printf(tmp, "%" PRId64 " %" PRId64 " %" PRIu64,
@@ -846,7 +850,8 @@ static int add_insert(struct gn_pool *tmp, const struct gn_store_message_new *m,
 					"$11, $12, $13, to_timestamp($14::double precision)) RETURNING id, "
 					"extract(epoch FROM internal_date)::bigint, "
 					"CASE WHEN $15::text IS NULL THEN NULL ELSE "
-					"pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $15) END",
+					"pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $15) END, "
+					"floor(extract(epoch FROM save_date))::bigint",
 					15, v, lens, fmts, 0, error_r);
 	if (res == NULL) {
 		if (strcmp(gn_db_error_sqlstate(), "23503") == 0)
@@ -855,6 +860,7 @@ static int add_insert(struct gn_pool *tmp, const struct gn_store_message_new *m,
 	}
 	*id_r = store_col_i64(res, 0, 0);
 	*date_r = (time_t)store_col_i64(res, 0, 1);
+	*saved_r = (time_t)store_col_i64(res, 0, 3);
 	PQclear(res);
 	return 0;
 }
@@ -862,7 +868,8 @@ static int add_insert(struct gn_pool *tmp, const struct gn_store_message_new *m,
 /* The message as gn_store_message_add() returns it, from pool. */
 static struct gn_store_message *add_result(struct gn_pool *pool, const struct gn_store_message_new *m,
 					   const struct add_fields *f, int64_t id, uint32_t uid,
-					   uint64_t modseq, uint64_t size, time_t internal_date)
+					   uint64_t modseq, uint64_t size, time_t internal_date,
+					   time_t save_date)
 {
 	struct gn_store_message *msg = gn_pool_alloc(pool, sizeof(*msg));
 	msg->account_id = m->account_id;
@@ -877,6 +884,7 @@ static struct gn_store_message *add_result(struct gn_pool *pool, const struct gn
 		msg->keywords[i] = gn_pool_strdup(pool, f->kw[i]);
 	msg->n_keywords = f->n_kw;
 	msg->internal_date = internal_date;
+	msg->save_date = save_date;
 	memcpy(msg->blob_hash, m->blob_hash, GN_STORE_HASH_SIZE);
 	msg->prefix_len = m->prefix_len;
 	msg->subject = f->subject ? gn_pool_strdup(pool, f->subject) : NULL;
@@ -905,7 +913,7 @@ static int message_add(struct gn_pool *pool, const struct gn_store_message_new *
 	uint64_t modseq = 0, size = 0;
 	int64_t blob_id = 0, id = 0;
 	uint32_t uid = 0;
-	time_t date = 0;
+	time_t date = 0, saved = 0;
 	int ret = -1;
 	if (add_fields_prepare(tmp, m, &f, error_r) < 0)
 		goto out;
@@ -927,14 +935,14 @@ static int message_add(struct gn_pool *pool, const struct gn_store_message_new *
 	}
 	if (add_blob_ref(tmp, m, &blob_id, &size, error_r) < 0 ||
 	    (!pending && add_number(tmp, m, size, modseq, &uid, error_r) < 0) ||
-	    add_insert(tmp, m, &f, blob_id, size, uid, modseq, &id, &date, error_r) < 0)
+	    add_insert(tmp, m, &f, blob_id, size, uid, modseq, &id, &date, &saved, error_r) < 0)
 		goto end;
 	if (id_r != NULL)
 		*id_r = id;
 	if (uid_r != NULL)
 		*uid_r = uid;
 	if (msg_r != NULL)
-		*msg_r = add_result(pool, m, &f, id, uid, modseq, size, date);
+		*msg_r = add_result(pool, m, &f, id, uid, modseq, size, date, saved);
 	ret = 0;
 end:
 	ret = store_tx_end(&tx, ret, error_r);

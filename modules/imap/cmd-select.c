@@ -23,6 +23,7 @@ static void view_free(struct imap_view **vp)
 	gn_free(v->name);
 	gn_free(v->uids);
 	gn_free(v->modseqs);
+	gn_free(v->saved);
 	gn_free(v);
 	*vp = NULL;
 }
@@ -58,6 +59,19 @@ size_t *imap_select_msns(struct imap_session *s, struct gn_pool *pool, struct im
 			 const struct imap_arg *arg, bool uid, size_t *n_r)
 {
 	const struct imap_view *v = s->sel;
+	/* RFC 5182 2.1: "$" is the saved result, whether numbers or UIDs
+	 * are asked for; messages expunged since are no longer in it. */
+	if (arg->type == IMAP_ARG_ATOM && strcmp(arg->str, "$") == 0) {
+		size_t *saved = gn_pool_alloc(pool, (v->n_saved + 1) * sizeof(*saved));
+		size_t n = 0;
+		for (size_t i = 0; i < v->n_saved; i++) {
+			size_t msn = imap_view_msn(v, v->saved[i]);
+			if (msn != 0)
+				saved[n++] = msn;
+		}
+		*n_r = n;
+		return saved;
+	}
 	struct imap_seqset set;
 	uint32_t star = v->count == 0 ? 0 : uid ? v->uids[v->count - 1] : (uint32_t)v->count;
 	if (arg->type != IMAP_ARG_ATOM || imap_seqset_parse(pool, arg->str, star, &set) < 0) {

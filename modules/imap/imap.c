@@ -17,6 +17,7 @@
  *     max_append_messages = 1000; # messages in one MULTIAPPEND
  *     max_append_total = "1G";    # their total size
  *     literal_plus = true;        # LITERAL+; false: LITERAL- (RFC 7888)
+ *     search_scan_limit = "64M";  # message bytes one SEARCH may read
  *   };
  */
 #include "imap.h"
@@ -59,6 +60,9 @@ static int imap_register(struct gn_module_ctx *ctx, const char **error_r)
 			&st->limits.max_command);
 	(void)read_size(sect, "max_literal", st->limits.max_literal, 0, 64 * 1024 * 1024,
 			&st->limits.max_literal);
+	/* Past it, SEARCH with BODY, TEXT or HEADER answers NO [LIMIT]. */
+	(void)read_size(sect, "search_scan_limit", 64 * 1024 * 1024, 0, (size_t)1 << 40,
+			&st->search_scan_limit);
 	/* The core has no message size limit of its own (a delivery's is
 	 * 0: none); 50 MiB is what the SMTP servers default to
 	 * (gn_smtp_settings_init()), so what arrives by mail can be

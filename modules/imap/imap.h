@@ -25,6 +25,11 @@
  *   bodystructure.c  ENVELOPE, BODYSTRUCTURE and BODY from the part tree.
  *   cmd-copy.c   COPY, MOVE, their UID forms, UID EXPUNGE.
  *   cmd-append.c APPEND and MULTIAPPEND, the message streamed to the store.
+ *   cmd-search.c SEARCH, UID SEARCH (ESEARCH, SEARCHRES, WITHIN, the
+ *                SAVEDATE and MODSEQ keys), answered by the store's SQL;
+ *   search-parse.c  the search keys into a tree;
+ *   search-scan.c  the keys that read messages (BODY, TEXT, HEADER);
+ *                search.h between the three.
  *   cmd-idle.c   IDLE, woken by the store's NOTIFY.
  *   seqset.c     sequence sets.
  *   service.c    the imap.v1 service (include/gannet/imap.h): commands,
@@ -71,6 +76,8 @@ struct imap_settings {
 	uint64_t max_append_total;
 	/* LITERAL+ (true) or LITERAL- (RFC 7888). */
 	bool literal_plus;
+	/* Bytes of messages one SEARCH may read for BODY, TEXT, HEADER. */
+	size_t search_scan_limit;
 };
 
 extern struct imap_settings imap_settings;
@@ -86,6 +93,9 @@ struct imap_view {
 	uint32_t *uids;
 	uint64_t *modseqs;
 	size_t count, cap;
+	/* RFC 5182: the UIDs a SEARCH RETURN (SAVE) kept, sorted ("$"). */
+	uint32_t *saved;
+	size_t n_saved;
 };
 
 struct imap_fetch_job;
@@ -209,9 +219,9 @@ void imap_append_flags(struct gn_buf *b, unsigned flags, const char *const *keyw
 /* The message sequence number of uid in the view, 0 when it has none. */
 size_t imap_view_msn(const struct imap_view *v, uint32_t uid);
 /* The selected view's messages in the set arg (message numbers, or UIDs
- * with uid): their message sequence numbers, ascending, *n_r of them,
- * from pool.  NULL after answering BAD (malformed, a number past the
- * end). */
+ * with uid; "$": the saved search result, RFC 5182): their message
+ * sequence numbers, ascending, *n_r of them, from pool.  NULL after
+ * answering BAD (malformed, a number past the end). */
 size_t *imap_select_msns(struct imap_session *s, struct gn_pool *pool, struct imap_command *cmd,
 			 const struct imap_arg *arg, bool uid, size_t *n_r);
 
@@ -249,6 +259,9 @@ void imap_append_message(struct imap_session *s);
 void imap_append_data(struct imap_session *s);
 void imap_append_end(struct imap_session *s);
 void imap_append_cancel(struct imap_session *s);
+/* cmd-search.c: SEARCH; UID SEARCH (cmd->args[0] is SEARCH). */
+imap_cmd_fn imap_cmd_search;
+void imap_uid_search(struct imap_session *s, struct imap_command *cmd);
 /* cmd-copy.c: UID COPY and UID MOVE (cmd->args[0] is the word after UID),
  * UID EXPUNGE. */
 void imap_uid_copy(struct imap_session *s, struct imap_command *cmd, bool move);

@@ -51,6 +51,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "UID", IMAP_S(IMAP_SELECTED), imap_cmd_uid },
 	{ "COPY", IMAP_S(IMAP_SELECTED), imap_cmd_copy },
 	{ "MOVE", IMAP_S(IMAP_SELECTED), imap_cmd_move },
+	{ "SEARCH", IMAP_S(IMAP_SELECTED), imap_cmd_search },
 	{ "IDLE", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_idle },
 	{ "APPEND", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_append },
 };
@@ -153,7 +154,8 @@ const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool)
 {
 	struct gn_buf *b = gn_buf_new(0);
 	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ENABLE NAMESPACE STATUS=SIZE UNSELECT MOVE IDLE "
-				 "LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE CHILDREN BINARY");
+				 "LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE CHILDREN BINARY "
+				 "ESEARCH SEARCHRES WITHIN SAVEDATE");
 	(void)gn_buf_append_str(b, imap_settings.literal_plus ? " LITERAL+" : " LITERAL-");
 	(void)gn_buf_printf(b, " UIDPLUS MULTIAPPEND APPENDLIMIT=%llu",
 			    (unsigned long long)imap_settings.max_message);

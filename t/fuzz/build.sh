@@ -9,8 +9,8 @@
 # json-c and libpq headers (libjson-c-dev, libpq-dev: the internal headers
 # reach them through gannet/*.h), libev-dev, and for fuzz_addr and fuzz_smtp
 # (core/mail/addr.c) libidn2-dev and libunistring-dev.  Builds fuzz_mime,
-# fuzz_addr, fuzz_smtp, fuzz_imap and fuzz_imap_decode; t/fuzz/replay.sh runs them over their
-# corpora.
+# fuzz_addr, fuzz_smtp, fuzz_imap, fuzz_imap_decode and fuzz_imap_search;
+# t/fuzz/replay.sh runs them over their corpora.
 # UBSan stops at its first finding (-fno-sanitize-recover), so that it
 # counts as a crash.
 set -eu
@@ -53,3 +53,10 @@ echo "built $out/fuzz_imap"
 $CC $cflags -o "$out/fuzz_imap_decode" "$src/t/fuzz/fuzz_imap_decode.c" "$src/modules/imap/decode.c" \
   "$src/core/base/mem.c" $libs
 echo "built $out/fuzz_imap_decode"
+# The imap module's search keys (modules/imap/search-parse.c) behind its
+# command parser.
+# shellcheck disable=SC2086
+$CC $cflags -o "$out/fuzz_imap_search" "$src/t/fuzz/fuzz_imap_search.c" \
+  "$src/modules/imap/search-parse.c" "$src/modules/imap/parser.c" "$src/modules/imap/seqset.c" \
+  "$src/core/base/mem.c" $libs
+echo "built $out/fuzz_imap_search"

@@ -13,3 +13,10 @@ t_unit_test_settle_SOURCES = t/unit/test_settle.c t/lib/pgtest.c t/lib/pgtest.h
 t_unit_test_settle_CPPFLAGS = $(UNITCPP) -DGN_TEST_SRCDIR='"$(abs_top_srcdir)"'
 t_unit_test_settle_CFLAGS = $(UNITCC)
 t_unit_test_settle_LDADD = $(UNITLIBS)
+
+# Searching a mailbox (gn_store_query_*) and the save date (RFC 8514).
+TESTPROGS += t/unit/test_store_search
+t_unit_test_store_search_SOURCES = t/unit/test_store_search.c t/lib/pgtest.c t/lib/pgtest.h
+t_unit_test_store_search_CPPFLAGS = $(UNITCPP) -DGN_TEST_SRCDIR='"$(abs_top_srcdir)"'
+t_unit_test_store_search_CFLAGS = $(UNITCC)
+t_unit_test_store_search_LDADD = $(UNITLIBS)

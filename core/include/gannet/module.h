@@ -24,6 +24,8 @@
  *
  * ABI changelog (one line per bump):
  *   1.0  first stable ABI.
+ *   1.1  gn_store_query_*(): searching a mailbox in one SQL statement;
+ *        gn_store_message_save_date() (RFC 8514).
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
@@ -36,7 +38,7 @@ extern "C" {
 #endif
 
 #define GN_ABI_MAJOR 1
-#define GN_ABI_MINOR 0
+#define GN_ABI_MINOR 1
 
 /* "GNMD" in ASCII. */
 #define GN_MODULE_MAGIC 0x474e4d44u

@@ -472,6 +472,10 @@ time_t gn_store_message_date(const struct gn_store_message *msg);
 /* The stored gn_mime_to_json_string() text; NULL when none, and always
  * NULL from gn_store_message_list(). */
 const char *gn_store_message_mime_json(const struct gn_store_message *msg);
+/* RFC 8514: when the message was saved in its current mailbox (added,
+ * delivered, copied or moved there); 0 when unknown (messages stored
+ * before ABI 1.1 kept none).  Since ABI 1.1. */
+time_t gn_store_message_save_date(const struct gn_store_message *msg);
 
 /* Adds a message to a mailbox at once: takes the mailbox's next UID and
  * the account's next modseq (locking the account until the transaction
@@ -594,6 +598,103 @@ int gn_store_message_copy(struct gn_pool *pool, int64_t account_id,
 int gn_store_expunged_since(struct gn_pool *pool, int64_t account_id,
 			    int64_t mailbox_id, uint64_t since,
 			    uint32_t **uids_r, const char **error_r);
+
+/* ---- searching (since ABI 1.1) ---- */
+
+/* A search of one mailbox (IMAP SEARCH, RFC 9051 6.4.4), built as a tree
+ * of conditions and run as one parametrised SQL statement: values never
+ * become SQL text.  The builder is opaque so that conditions can be added
+ * without changing anything a module compiled in.
+ *
+ *   struct gn_store_query *q = gn_store_query_new(pool);
+ *   gn_store_query_flags(q, GN_STORE_SEEN, false);           UNSEEN
+ *   gn_store_query_or(q);                                    OR
+ *   gn_store_query_header(q, GN_STORE_QUERY_SUBJECT, "x");     SUBJECT x
+ *   gn_store_query_size(q, true, 1000);                        LARGER 1000
+ *   gn_store_query_end(q);
+ *   n = gn_store_query_run(pool, q, account, mailbox, &uids, &modseqs, &err);
+ *
+ * The top level and a group opened by gn_store_query_and() match when all
+ * their conditions do (an empty one matches everything); a group opened by
+ * gn_store_query_or() when any does (an empty one matches nothing);
+ * gn_store_query_not() when its conditions do not all match (its content
+ * is an AND group).  Every group is closed by gn_store_query_end().  A
+ * builder call with a bad argument (a NULL string, an end without a group,
+ * more than GN_STORE_QUERY_MAX conditions) is remembered, and
+ * gn_store_query_run() fails with it.
+ *
+ * Dates: BEFORE, ON and SINCE compare days as RFC 9051 6.4.4 does
+ * ("disregarding time and timezone"): the day is given as the time_t of
+ * its 00:00 UTC, and a message's time is taken as its day in UTC (all
+ * nodes of a deployment agree, whatever their time zone).  The sent date
+ * is the stored Date header (gn_store_message_date()); a message without a
+ * usable one matches no sent-date condition.  A message without a save
+ * date is compared by its internal date (RFC 8514 4.3). */
+
+struct gn_store_query;	/* opaque, from the caller's pool */
+
+/* Conditions (groups included) a query may hold. */
+#define GN_STORE_QUERY_MAX 10000
+
+enum gn_store_query_date {
+	GN_STORE_QUERY_INTERNAL = 0,	/* internal date (BEFORE, ON, SINCE) */
+	GN_STORE_QUERY_SENT,		/* the Date header (SENTBEFORE ...) */
+	GN_STORE_QUERY_SAVED,		/* the save date (RFC 8514 SAVEDBEFORE ...) */
+};
+
+enum gn_store_query_cmp {
+	GN_STORE_QUERY_BEFORE = 0,	/* the day is earlier than the given one */
+	GN_STORE_QUERY_ON,		/* the same day */
+	GN_STORE_QUERY_SINCE,		/* the same day or later */
+};
+
+/* Header fields the store keeps (gn_store_message_subject() ...). */
+enum gn_store_query_header {
+	GN_STORE_QUERY_SUBJECT = 0,	/* decoded Subject */
+	GN_STORE_QUERY_FROM,		/* decoded From field */
+	GN_STORE_QUERY_MESSAGE_ID,	/* Message-ID as sent */
+};
+
+/* A new query that matches every message, from pool (freed with it). */
+struct gn_store_query *gn_store_query_new(struct gn_pool *pool);
+/* Groups: the conditions that follow, up to the matching
+ * gn_store_query_end(), are one condition of the enclosing group. */
+void gn_store_query_and(struct gn_store_query *q);
+void gn_store_query_or(struct gn_store_query *q);
+void gn_store_query_not(struct gn_store_query *q);
+void gn_store_query_end(struct gn_store_query *q);
+
+/* UIDs in any of n ranges: ranges[2i] <= UID <= ranges[2i + 1] (the
+ * array is copied).  n == 0 matches nothing. */
+void gn_store_query_uids(struct gn_store_query *q, const uint32_t *ranges, size_t n);
+/* set: every flag of flags (GN_STORE_SEEN ...) is set; !set: none is. */
+void gn_store_query_flags(struct gn_store_query *q, unsigned flags, bool set);
+/* The keyword is set (compared case-insensitively), or is not. */
+void gn_store_query_keyword(struct gn_store_query *q, const char *keyword, bool set);
+/* larger: size > bytes (RFC 9051 LARGER); else size < bytes (SMALLER). */
+void gn_store_query_size(struct gn_store_query *q, bool larger, uint64_t bytes);
+/* A date condition; day as above (00:00 UTC). */
+void gn_store_query_date(struct gn_store_query *q, enum gn_store_query_date which,
+			 enum gn_store_query_cmp cmp, time_t day);
+/* The internal date is before t (older), or t or later (!older): the
+ * exact times of RFC 5032 OLDER and YOUNGER. */
+void gn_store_query_time(struct gn_store_query *q, bool older, time_t t);
+/* modseq >= min (RFC 7162 3.1.5 MODSEQ). */
+void gn_store_query_modseq(struct gn_store_query *q, uint64_t min);
+/* The field contains text, compared case-insensitively (the database's
+ * lower()); a message without the field does not match.  text is
+ * copied. */
+void gn_store_query_header(struct gn_store_query *q, enum gn_store_query_header field,
+			   const char *text);
+
+/* Runs the query on the settled messages of a mailbox: returns the number
+ * of matches with *uids_r (ascending) and *modseqs_r (each match's modseq;
+ * may be NULL), from pool; or -1 with *error_r (a builder error, an
+ * unclosed group, a database failure).  A read: it opens no transaction
+ * and does not settle. */
+int gn_store_query_run(struct gn_pool *pool, const struct gn_store_query *q,
+		       int64_t account_id, int64_t mailbox_id, uint32_t **uids_r,
+		       uint64_t **modseqs_r, const char **error_r);
 
 #ifdef __cplusplus
 }
