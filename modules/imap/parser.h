@@ -96,8 +96,8 @@ enum imap_read imap_reader_feed(struct imap_reader *r, const char *data, size_t 
 /* The command framed (after IMAP_READ_COMMAND), with the positions of its
  * literals, until imap_reader_next(). */
 const char *imap_reader_command(const struct imap_reader *r, size_t *len_r);
-/* The announced literal's size (after IMAP_READ_LITERAL) and whether it
- * is a literal8. */
+/* The announced literal's size (after IMAP_READ_LITERAL).  (Whether an
+ * APPEND message is a literal8: imap_reader_message().) */
 size_t imap_reader_literal_size(const struct imap_reader *r);
 /* The session said "+": the reader takes the literal's octets. */
 void imap_reader_literal_go(struct imap_reader *r);
