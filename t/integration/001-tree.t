@@ -12,6 +12,7 @@ the machine that built it.
    or copied command lines, and mean nothing elsewhere.
 """
 import os
+import re
 import subprocess
 import sys
 
@@ -45,7 +46,11 @@ needles = {os.path.realpath(SRCDIR), os.path.realpath(BUILDDIR), os.path.abspath
 home = os.path.expanduser("~")
 if home not in ("/", "~"):
     needles.add(home.rstrip("/") + "/")
+# A needle counts as a path only where it starts one and ends a name: a
+# source tree at /s is not named by "%s/dovecot/s-x".
 needles = sorted(n.encode() for n in needles if len(n) > 1)
+patterns = [(n, re.compile(rb"(?<![\w.~/-])" + re.escape(n.rstrip(b"/")) + rb"(?![\w.-])"))
+            for n in needles]
 found = []
 for f in files:
     try:
@@ -53,9 +58,10 @@ for f in files:
             data = fh.read()
     except OSError:
         continue
-    for n in needles:
-        if n in data:
-            line = data[:data.index(n)].count(b"\n") + 1
+    for n, pat in patterns:
+        m = pat.search(data)
+        if m:
+            line = data[:m.start()].count(b"\n") + 1
             found.append("%s:%d names %s" % (f, line, n.decode()))
             break
 for x in found:
