@@ -6,7 +6,7 @@
  * and keep flags, keywords and internal date.  The answer carries
  * [COPYUID uidvalidity source-uids destination-uids] (RFC 4315 3); MOVE
  * sends it in an untagged OK before the EXPUNGE responses of the moved
- * messages (RFC 6851 4.3).  A destination that does not exist is
+ * messages (RFC 6851 4.3), VANISHED with QRESYNC (imap_refresh()).  A destination that does not exist is
  * NO [TRYCREATE].
  */
 #include "imap.h"
@@ -165,6 +165,5 @@ void imap_uid_expunge(struct imap_session *s, struct imap_command *cmd)
 		failed(s, cmd, err);
 		return;
 	}
-	(void)imap_refresh(s);
-	imap_tagged(s, cmd->tag, "OK", NULL, "UID EXPUNGE completed");
+	imap_tagged(s, cmd->tag, "OK", imap_refresh_expunged(s, s->cmd_pool), "UID EXPUNGE completed");
 }

@@ -398,6 +398,9 @@ static void search(struct imap_session *s, struct imap_command *cmd, const struc
 	}
 	if (search_parse(se.pool, s->sel, args + pos, n - pos, time(NULL), &se.prog, &code, &error) < 0)
 		goto bad;
+	/* RFC 7162 3.1: the MODSEQ key enables CONDSTORE. */
+	if (se.prog.has_modseq)
+		imap_condstore_enable(s);
 
 	uint32_t *uids;
 	uint64_t *modseqs;
