@@ -59,12 +59,69 @@ void imap_append_modseq(struct imap_session *s, struct gn_buf *b, uint64_t modse
 		s->sel->sent_modseq = modseq;
 }
 
+/* Whether the view knows every change since its HIGHESTMODSEQ and no
+ * expunge waits, by the modseq index rather than the whole mailbox: then
+ * *highest_r (read first, so every change up to it is among those looked
+ * at) is safe to announce.  1, 0 (a full refresh is needed), -1. */
+static int view_current(struct imap_session *s, struct gn_pool *pool, uint64_t *highest_r, const char **err_r)
+{
+	const struct imap_view *v = s->sel;
+	struct gn_store_mailbox *mb;
+	int r = gn_store_mailbox_get(pool, s->account_id, v->id, &mb, err_r);
+	if (r <= 0)
+		return r;
+	*highest_r = gn_store_mailbox_highestmodseq(mb);
+	struct gn_store_query *q = gn_store_query_new(pool);
+	gn_store_query_modseq(q, v->highestmodseq + 1);
+	uint32_t *uids, *gone;
+	uint64_t *modseqs;
+	int n = gn_store_query_run(pool, q, s->account_id, v->id, &uids, &modseqs, err_r);
+	if (n < 0)
+		return -1;
+	for (size_t i = 0; i < (size_t)n; i++) {
+		size_t msn = imap_view_msn(v, uids[i]);
+		if (msn == 0 || v->modseqs[msn - 1] != modseqs[i])
+			return 0;	/* new, or changed unreported */
+	}
+	n = gn_store_expunged_since(pool, s->account_id, v->id, v->highestmodseq, &gone, err_r);
+	if (n < 0)
+		return -1;
+	for (size_t i = 0; i < (size_t)n; i++)
+		if (imap_view_msn(v, gone[i]) != 0)
+			return 0;	/* an expunge held back */
+	return 1;
+}
+
 void imap_condstore_after(struct imap_session *s)
 {
-	/* MODSEQs above what was fully reported: what others changed is told
-	 * now, and a held-back expunge keeps HIGHESTMODSEQ where it was. */
-	if (s->condstore && s->sel != NULL && s->sel->sent_modseq > s->sel->highestmodseq)
+	struct imap_view *v = s->sel;
+	if (!s->condstore || v == NULL || v->sent_modseq <= v->highestmodseq)
+		return;
+	/* MODSEQs above what was fully reported.  Usually the view knows
+	 * everything since (its own STORE): HIGHESTMODSEQ moves on.  Else
+	 * what others changed is told now, and a held-back expunge keeps
+	 * HIGHESTMODSEQ below it (RFC 7162 3.2). */
+	struct gn_pool *pool = gn_pool_new();
+	uint64_t highest = 0;
+	const char *err;
+	int r = view_current(s, pool, &highest, &err);
+	gn_pool_free(&pool);
+	if (r < 0) {
+		gn_log(GN_LOG_ERROR, IMAP_AREA, "event=refresh_failed conn=%s error=%s", gn_conn_id(s->conn),
+		       gn_log_quote(0, err));
+		return;
+	}
+	if (r == 0) {
 		(void)imap_refresh_no_expunge(s);
+		return;
+	}
+	if (highest > v->highestmodseq) {
+		v->highestmodseq = highest;
+		/* The client took the highest MODSEQ sent itself. */
+		if (highest != v->sent_modseq)
+			imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)highest);
+	}
+	v->sent_modseq = 0;
 }
 
 /* ---- SELECT (CONDSTORE) and SELECT (QRESYNC (...)) ---- */
