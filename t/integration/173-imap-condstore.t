@@ -19,7 +19,8 @@ server's answers:
 - SEARCH MODSEQ: the messages, (MODSEQ highest);
 - two sessions: one changes, the other sees FETCH (UID FLAGS MODSEQ) at
   NOOP, and with QRESYNC VANISHED instead of EXPUNGE, never during FETCH
-  or STORE, where an expunge held back keeps HIGHESTMODSEQ below it;
+  or STORE (where an expunge held back keeps HIGHESTMODSEQ below it), nor
+  during a UID SEARCH with message numbers;
 - QRESYNC resync after disconnection: expunge some, flag some, reconnect
   with the old HIGHESTMODSEQ: exactly those come back as VANISHED
   (EARLIER) and FETCH; known UIDs narrow it; another UIDVALIDITY gives
@@ -355,9 +356,14 @@ t.ok(q.hms == h_seen and h_seen < e_mod,
      "an expunge held back: the client's HIGHESTMODSEQ stays below it (%d < %d)" % (q.hms, e_mod))
 lines, tagged = q.cmd("FETCH 1:* (UID)")
 t.ok(not any("VANISHED" in ln or "EXPUNGE" in ln for ln in lines), "FETCH: no VANISHED either")
-lines, tagged = q.cmd("NOOP")
-t.ok("* VANISHED 8" in lines and not any("EXPUNGE" in ln for ln in lines), "NOOP: VANISHED 8, no EXPUNGE")
+lines, tagged = q.cmd("UID SEARCH 1:*")
+t.ok(not any("VANISHED" in ln for ln in lines), "UID SEARCH with message numbers: no VANISHED (RFC 7162 3.2.10.2)")
+lines, tagged = q.cmd("UID SEARCH UID 1:*")
+t.ok("* VANISHED 8" in lines and not any("EXPUNGE" in ln for ln in lines),
+     "UID SEARCH with UIDs only: VANISHED 8 after its result, no EXPUNGE")
 t.is_(q.hms, highest(), "and the client's HIGHESTMODSEQ is the mailbox's again")
+lines, tagged = q.cmd("NOOP")
+t.ok(not any("VANISHED" in ln for ln in lines), "NOOP: VANISHED once only")
 lines, tagged = q.cmd("STORE 3 (UNCHANGEDSINCE 0) +FLAGS (\\Seen)")
 t.like(tagged, "OK [MODIFIED 3]", "STORE: MODIFIED names message numbers (message 3 is UID 4)")
 lines, tagged = q.cmd("UID STORE 4 (UNCHANGEDSINCE 0) +FLAGS (\\Seen)")
