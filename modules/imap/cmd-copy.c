@@ -104,9 +104,11 @@ static void copy(struct imap_session *s, struct imap_command *cmd, const struct 
 		imap_tagged(s, cmd->tag, "OK", NULL, "%s%s completed, nothing to do", uid ? "UID " : "", verb);
 	} else if (move) {
 		imap_untagged(s, "OK [%s] Moved", gn_buf_data(code));
-		/* The moved messages leave the view as EXPUNGE responses. */
-		(void)imap_refresh(s);
-		imap_tagged(s, cmd->tag, "OK", NULL, "%sMOVE completed", uid ? "UID " : "");
+		/* The moved messages leave the view as EXPUNGE (VANISHED)
+		 * responses; with QRESYNC the tagged OK has HIGHESTMODSEQ
+		 * (RFC 6851 4.4). */
+		imap_tagged(s, cmd->tag, "OK", imap_refresh_expunged(s, s->cmd_pool), "%sMOVE completed",
+			    uid ? "UID " : "");
 	} else {
 		imap_tagged(s, cmd->tag, "OK", gn_buf_data(code), "%sCOPY completed", uid ? "UID " : "");
 	}

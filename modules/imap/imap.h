@@ -233,8 +233,9 @@ int imap_refresh(struct imap_session *s);
 /* The same without expunges, for FETCH and STORE (RFC 9051 7.5.1): an
  * expunge held back keeps HIGHESTMODSEQ from advancing (RFC 7162 3.2). */
 int imap_refresh_no_expunge(struct imap_session *s);
-/* imap_refresh() after EXPUNGE or UID EXPUNGE: the response code for the
- * tagged OK ("HIGHESTMODSEQ n" with QRESYNC, RFC 7162 3.2.7), or NULL. */
+/* imap_refresh() after EXPUNGE, UID EXPUNGE or MOVE: the response code
+ * for the tagged OK ("HIGHESTMODSEQ n" with QRESYNC, RFC 7162 3.2.7, RFC
+ * 6851 4.4), or NULL. */
 const char *imap_refresh_expunged(struct imap_session *s, struct gn_pool *pool);
 /* "* msn FETCH (UID u FLAGS (...) [MODSEQ (m)])" for a change. */
 void imap_fetch_flags_line(struct imap_session *s, size_t msn, const struct gn_store_message *m);

@@ -381,6 +381,7 @@ t.is_((lines, tagged), (["* VANISHED 5"], "OK [HIGHESTMODSEQ %d] UID EXPUNGE com
 rest = sorted(modseqs())
 lines, tagged = q.cmd("MOVE 1 Archive")
 t.ok(("* VANISHED %d" % rest[0]) in lines and not any("EXPUNGE" in ln for ln in lines), "MOVE: VANISHED")
+t.is_(tagged, "OK [HIGHESTMODSEQ %d] MOVE completed" % highest(), "and OK [HIGHESTMODSEQ n] (RFC 6851 4.4)")
 b.close()
 q.close()
 
