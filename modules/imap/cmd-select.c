@@ -145,8 +145,8 @@ void imap_fetch_flags_line(struct imap_session *s, size_t msn, const struct gn_s
 }
 
 /* RFC 7162 6: the client takes a HIGHESTMODSEQ response code as it is,
- * even below MODSEQs it saw; EXPUNGE and UID EXPUNGE put it in their
- * tagged OK instead (hold_modseq). */
+ * even below MODSEQs it saw; EXPUNGE, UID EXPUNGE and MOVE put it in
+ * their tagged OK instead (hold_modseq). */
 static void announce_highest(struct imap_session *s, uint64_t modseq)
 {
 	struct imap_view *v = s->sel;

@@ -100,8 +100,9 @@ struct imap_view {
 	 * the highest MODSEQ sent in a FETCH response since. */
 	uint64_t highestmodseq;
 	uint64_t sent_modseq;
-	/* EXPUNGE, UID EXPUNGE: imap_refresh() leaves the HIGHESTMODSEQ it
-	 * would announce here, for the tagged OK (RFC 7162 3.2.7). */
+	/* EXPUNGE, UID EXPUNGE, MOVE: imap_refresh() leaves the
+	 * HIGHESTMODSEQ it would announce here, for the tagged OK (RFC 7162
+	 * 3.2.7, RFC 6851 4.4). */
 	bool hold_modseq;
 	uint64_t held_modseq;
 	/* RFC 5182: the UIDs a SEARCH RETURN (SAVE) kept, sorted ("$"). */
