@@ -25,8 +25,9 @@ server's answers:
   with the old HIGHESTMODSEQ: exactly those come back as VANISHED
   (EARLIER) and FETCH; known UIDs narrow it; another UIDVALIDITY gives
   nothing; UID FETCH (CHANGEDSINCE n VANISHED);
-- EXPUNGE and UID EXPUNGE with QRESYNC: VANISHED, OK [HIGHESTMODSEQ n];
-  MOVE: VANISHED; OK [CLOSED] when SELECT leaves a mailbox;
+- EXPUNGE, UID EXPUNGE and MOVE with QRESYNC: VANISHED, OK
+  [HIGHESTMODSEQ n]; while idling: VANISHED; OK [CLOSED] when SELECT
+  leaves a mailbox;
 - the errors: QRESYNC without ENABLE QRESYNC, VANISHED with FETCH or
   without CHANGEDSINCE, CHANGEDSINCE 0, malformed QRESYNC parameters: BAD.
 """
@@ -382,6 +383,25 @@ rest = sorted(modseqs())
 lines, tagged = q.cmd("MOVE 1 Archive")
 t.ok(("* VANISHED %d" % rest[0]) in lines and not any("EXPUNGE" in ln for ln in lines), "MOVE: VANISHED")
 t.is_(tagged, "OK [HIGHESTMODSEQ %d] MOVE completed" % highest(), "and OK [HIGHESTMODSEQ n] (RFC 6851 4.4)")
+
+# IDLE: another session's expunge arrives as VANISHED while idling.
+ARCHIVE = box_id("Archive")
+q.cmd("SELECT Archive")
+first = min(modseqs(ARCHIVE).keys())  # its lowest UID
+q.n += 1
+q.s.sendall(b"c%d IDLE\r\n" % q.n)
+t.like(q.line(), "+ ", "IDLE: continuation")
+b.cmd("SELECT Archive")
+b.cmd("UID STORE %d +FLAGS.SILENT (\\Deleted)" % first)
+b.cmd("EXPUNGE")
+idle_lines = []
+while "VANISHED" not in "".join(idle_lines) and len(idle_lines) < 10:
+    idle_lines.append(q.line())
+q.s.sendall(b"DONE\r\n")
+while not q.line().startswith("c%d " % q.n):
+    pass
+t.ok("* VANISHED %d" % first in idle_lines and not any("EXPUNGE" in ln for ln in idle_lines),
+     "IDLE with QRESYNC: VANISHED %d, no EXPUNGE (%s)" % (first, idle_lines))
 b.close()
 q.close()
 
