@@ -1,6 +1,7 @@
 /*
  * modules/imap/cmd-any.c: CAPABILITY, NOOP, LOGOUT (RFC 9051 6.1) and
- * ENABLE (RFC 5161).  ID is in ext-id.c.
+ * ENABLE (RFC 5161; IMAP4rev2, CONDSTORE and QRESYNC of RFC 7162).  ID is
+ * in ext-id.c.
  */
 #include "imap.h"
 
@@ -48,6 +49,9 @@ void imap_cmd_enable(struct imap_session *s, struct imap_command *cmd)
 		return;
 	}
 	struct gn_buf *b = gn_buf_new(0);
+	/* Reported: what this command enabled, whatever the order of the
+	 * names (RFC 7162 3.2.3: QRESYNC also enables CONDSTORE). */
+	bool had_condstore = s->condstore, had_qresync = s->qresync;
 	for (unsigned i = 0; i < cmd->count; i++) {
 		const struct imap_arg *a = &cmd->args[i];
 		if (a->type != IMAP_ARG_ATOM) {
@@ -60,6 +64,14 @@ void imap_cmd_enable(struct imap_session *s, struct imap_command *cmd)
 		if (imap_arg_atom_is(a, "IMAP4rev2") && !s->enabled_rev2) {
 			s->enabled_rev2 = true;
 			(void)gn_buf_append_str(b, " IMAP4rev2");
+		}
+		if (imap_arg_atom_is(a, "CONDSTORE") && !had_condstore && !strstr(gn_buf_data(b), " CONDSTORE")) {
+			s->condstore = true;
+			(void)gn_buf_append_str(b, " CONDSTORE");
+		}
+		if (imap_arg_atom_is(a, "QRESYNC") && !had_qresync && !s->qresync) {
+			s->condstore = s->qresync = true;
+			(void)gn_buf_append_str(b, " QRESYNC");
 		}
 	}
 	imap_untagged(s, "ENABLED%s", gn_buf_data(b));

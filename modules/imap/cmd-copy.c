@@ -6,7 +6,7 @@
  * and keep flags, keywords and internal date.  The answer carries
  * [COPYUID uidvalidity source-uids destination-uids] (RFC 4315 3); MOVE
  * sends it in an untagged OK before the EXPUNGE responses of the moved
- * messages (RFC 6851 4.3).  A destination that does not exist is
+ * messages (RFC 6851 4.3), VANISHED with QRESYNC (imap_refresh()).  A destination that does not exist is
  * NO [TRYCREATE].
  */
 #include "imap.h"
@@ -104,9 +104,11 @@ static void copy(struct imap_session *s, struct imap_command *cmd, const struct 
 		imap_tagged(s, cmd->tag, "OK", NULL, "%s%s completed, nothing to do", uid ? "UID " : "", verb);
 	} else if (move) {
 		imap_untagged(s, "OK [%s] Moved", gn_buf_data(code));
-		/* The moved messages leave the view as EXPUNGE responses. */
-		(void)imap_refresh(s);
-		imap_tagged(s, cmd->tag, "OK", NULL, "%sMOVE completed", uid ? "UID " : "");
+		/* The moved messages leave the view as EXPUNGE (VANISHED)
+		 * responses; with QRESYNC the tagged OK has HIGHESTMODSEQ
+		 * (RFC 6851 4.4). */
+		imap_tagged(s, cmd->tag, "OK", imap_refresh_expunged(s, s->cmd_pool), "%sMOVE completed",
+			    uid ? "UID " : "");
 	} else {
 		imap_tagged(s, cmd->tag, "OK", gn_buf_data(code), "%sCOPY completed", uid ? "UID " : "");
 	}
@@ -165,6 +167,5 @@ void imap_uid_expunge(struct imap_session *s, struct imap_command *cmd)
 		failed(s, cmd, err);
 		return;
 	}
-	(void)imap_refresh(s);
-	imap_tagged(s, cmd->tag, "OK", NULL, "UID EXPUNGE completed");
+	imap_tagged(s, cmd->tag, "OK", imap_refresh_expunged(s, s->cmd_pool), "UID EXPUNGE completed");
 }

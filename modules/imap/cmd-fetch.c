@@ -3,7 +3,9 @@
  * the UID command that prefixes them (6.4.9).
  *
  * FETCH answers from the store's message list: UID, FLAGS, INTERNALDATE,
- * RFC822.SIZE and the FAST macro; from the message's part tree (ENVELOPE,
+ * RFC822.SIZE, MODSEQ (RFC 7162), SAVEDATE (RFC 8514) and the FAST macro,
+ * the CHANGEDSINCE and VANISHED modifiers (RFC 7162 3.1.4.1, 3.2.6);
+ * STORE takes UNCHANGEDSINCE (3.1.3); from the message's part tree (ENVELOPE,
  * BODYSTRUCTURE, BODY, the ALL and FULL macros; bodystructure.c); and from
  * the message itself: BODY[] and its sections, of the message and of its
  * parts (BODY[1.2], [1.MIME], [2.HEADER] ...; fetch-section.c says which
@@ -34,6 +36,8 @@ enum {
 	F_BODYSTRUCTURE = 1 << 7,
 	F_BODYSHORT = 1 << 8,	/* BODY without a section */
 	F_MIME = 1 << 9,	/* some item needs the part tree */
+	F_MODSEQ = 1 << 10,	/* RFC 7162 3.1.4.2 */
+	F_SAVEDATE = 1 << 11,	/* RFC 8514 4.2 */
 };
 
 /* Output is written while less than this is pending. */
@@ -281,6 +285,10 @@ static int fetch_items(struct imap_session *s, struct imap_command *cmd, const s
 			bits |= F_INTERNALDATE;
 		else if (imap_arg_atom_is(a, "RFC822.SIZE"))
 			bits |= F_SIZE;
+		else if (imap_arg_atom_is(a, "MODSEQ"))
+			bits |= F_MODSEQ;
+		else if (imap_arg_atom_is(a, "SAVEDATE"))
+			bits |= F_SAVEDATE;
 		else if (imap_arg_atom_is(a, "ENVELOPE"))
 			bits |= F_ENVELOPE | F_BODY | F_MIME;
 		else if (imap_arg_atom_is(a, "BODYSTRUCTURE"))
@@ -348,7 +356,7 @@ static void append_internaldate(struct gn_buf *b, time_t t)
 
 /* The simple items of message m, after "* msn FETCH (" was written:
  * "UID 7 FLAGS (...) ...", into b.  Returns whether anything was added. */
-static bool simple_items(struct gn_buf *b, const struct gn_store_message *m, int bits)
+static bool simple_items(struct imap_session *s, struct gn_buf *b, const struct gn_store_message *m, int bits)
 {
 	const char *sep = "";
 	if (bits & F_UID) {
@@ -371,6 +379,20 @@ static bool simple_items(struct gn_buf *b, const struct gn_store_message *m, int
 		(void)gn_buf_printf(b, "%sRFC822.SIZE %llu", sep, (unsigned long long)gn_store_message_size(m));
 		sep = " ";
 	}
+	if (bits & F_MODSEQ) {
+		(void)gn_buf_append_str(b, sep);
+		imap_append_modseq(s, b, gn_store_message_modseq(m));
+		sep = " ";
+	}
+	if (bits & F_SAVEDATE) {
+		/* RFC 8514 4.2: date-time, NIL when the store has none. */
+		(void)gn_buf_printf(b, "%sSAVEDATE ", sep);
+		if (gn_store_message_save_date(m) != 0)
+			append_internaldate(b, gn_store_message_save_date(m));
+		else
+			(void)gn_buf_append_str(b, "NIL");
+		sep = " ";
+	}
 	return *sep != '\0';
 }
 
@@ -378,7 +400,7 @@ static void fetch_line(struct imap_session *s, size_t msn, const struct gn_store
 {
 	struct gn_buf *b = gn_buf_new(0);
 	(void)gn_buf_printf(b, "%zu FETCH (", msn);
-	(void)simple_items(b, m, bits);
+	(void)simple_items(s, b, m, bits);
 	(void)gn_buf_append(b, ")", 1);
 	imap_untagged(s, "%s", gn_buf_data(b));
 	gn_buf_free(&b);
@@ -497,8 +519,10 @@ static void job_end(struct imap_session *s, const char *failure)
 		       gn_log_quote(0, failure));
 		imap_tagged(s, job->tag, "NO", "UNAVAILABLE", "Temporary failure, try again later");
 	} else if (job->refusal_code != NULL) {
+		imap_condstore_after(s);
 		imap_tagged(s, job->tag, "NO", job->refusal_code, "%s", job->refusal_text);
 	} else {
+		imap_condstore_after(s);
 		imap_tagged(s, job->tag, "OK", NULL, "%sFETCH completed", job->uid ? "UID " : "");
 	}
 	job_free(s);
@@ -901,7 +925,7 @@ static void job_run(struct imap_session *s)
 		}
 		struct gn_buf *b = gn_buf_new(0);
 		(void)gn_buf_printf(b, "* %zu FETCH (", job->msns[job->next]);
-		job->line_items = simple_items(b, m, job->bits);
+		job->line_items = simple_items(s, b, m, job->bits);
 		job->line_items |= structure_items(b, job->msg_pool, job->mime, job->line_items, job->bits);
 		(void)gn_conn_write(s->conn, gn_buf_data(b), gn_buf_len(b));
 		gn_buf_free(&b);
@@ -956,11 +980,64 @@ static int set_seen(struct imap_session *s, struct imap_fetch_job *job)
 	return 0;
 }
 
+/* RFC 7162 3.1.4.1, 3.2.6: fetch-modifiers "(CHANGEDSINCE n [VANISHED])",
+ * in any order.  NULL, or the BAD text. */
+static const char *fetch_modifiers(struct imap_session *s, const struct imap_arg *l, bool uid,
+				   uint64_t *changedsince_r, bool *vanished_r)
+{
+	*changedsince_r = 0;
+	*vanished_r = false;
+	if (l->type != IMAP_ARG_LIST || l->count == 0)
+		return "FETCH modifiers are a parenthesised list";
+	for (unsigned i = 0; i < l->count; i++) {
+		const struct imap_arg *a = &l->list[i];
+		if (imap_arg_atom_is(a, "CHANGEDSINCE") && *changedsince_r == 0) {
+			/* mod-sequence-value: 0 is not one. */
+			if (++i == l->count || !imap_modseq_parse(&l->list[i], false, changedsince_r))
+				return "CHANGEDSINCE takes a modseq from 1 to 9223372036854775807";
+		} else if (imap_arg_atom_is(a, "VANISHED") && !*vanished_r) {
+			if (!uid)
+				return "VANISHED is a UID FETCH modifier";
+			if (!s->qresync)
+				return "VANISHED needs QRESYNC (ENABLE QRESYNC first)";
+			*vanished_r = true;
+		} else {
+			return "Unknown or repeated FETCH modifier";
+		}
+	}
+	if (*vanished_r && *changedsince_r == 0)
+		return "VANISHED goes with CHANGEDSINCE";
+	return NULL;
+}
+
+/* CHANGEDSINCE: only the messages with a greater modseq stay. */
+static void keep_changed(struct imap_fetch_job *job, uint64_t since)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < job->n; i++) {
+		if (job->msgs[i] == NULL || gn_store_message_modseq(job->msgs[i]) <= since)
+			continue;
+		job->msns[kept] = job->msns[i];
+		job->msgs[kept] = job->msgs[i];
+		kept++;
+	}
+	job->n = kept;
+}
+
 static void fetch(struct imap_session *s, struct imap_command *cmd, const struct imap_arg *args,
 		  unsigned count, bool uid)
 {
-	if (count != 2) {
-		imap_tagged(s, cmd->tag, "BAD", NULL, "FETCH takes a sequence set and items");
+	if (count != 2 && count != 3) {
+		imap_tagged(s, cmd->tag, "BAD", NULL, "FETCH takes a sequence set, items and modifiers");
+		return;
+	}
+	uint64_t changedsince = 0;
+	bool vanished = false;
+	const char *bad = count == 3 ? fetch_modifiers(s, &args[2], uid, &changedsince, &vanished) : NULL;
+	if (bad != NULL) {
+		gn_log(GN_LOG_INFO, IMAP_AREA, "event=fetch_refused conn=%s error=%s", gn_conn_id(s->conn),
+		       gn_log_quote(0, bad));
+		imap_tagged(s, cmd->tag, "BAD", NULL, "%s", bad);
 		return;
 	}
 	struct imap_fetch_job *job = gn_calloc(1, sizeof(*job));
@@ -973,6 +1050,9 @@ static void fetch(struct imap_session *s, struct imap_command *cmd, const struct
 	}
 	if (uid)
 		bits |= F_UID;
+	/* RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ. */
+	if (changedsince > 0)
+		bits |= F_MODSEQ;
 	job->bits = bits;
 	job->uid = uid;
 	job->tag = gn_pool_strdup(job->pool, cmd->tag);
@@ -981,8 +1061,21 @@ static void fetch(struct imap_session *s, struct imap_command *cmd, const struct
 		job_free(s);
 		return;
 	}
+	/* RFC 7162 3.1: MODSEQ and CHANGEDSINCE enable CONDSTORE; 3.2.4: a
+	 * FETCH that sets \Seen then answers with UID and MODSEQ. */
+	if (bits & F_MODSEQ)
+		imap_condstore_enable(s);
+	if (s->condstore && (bits & F_SETS_SEEN) && !s->sel->readonly)
+		job->bits = bits = bits | F_UID | F_MODSEQ;
 	if (load_messages(s, job->pool, job->msns, job->n, &job->msgs) < 0 ||
-	    ((bits & F_SETS_SEEN) && !s->sel->readonly && set_seen(s, job) < 0)) {
+	    (vanished && imap_vanished_earlier(s, &args[0], changedsince) < 0)) {
+		job_free(s);
+		imap_tagged(s, cmd->tag, "NO", "UNAVAILABLE", "Temporary failure, try again later");
+		return;
+	}
+	if (changedsince > 0)
+		keep_changed(job, changedsince);
+	if ((bits & F_SETS_SEEN) && !s->sel->readonly && set_seen(s, job) < 0) {
 		job_free(s);
 		imap_tagged(s, cmd->tag, "NO", "UNAVAILABLE", "Temporary failure, try again later");
 		return;
@@ -991,6 +1084,7 @@ static void fetch(struct imap_session *s, struct imap_command *cmd, const struct
 		for (size_t i = 0; i < job->n; i++)
 			if (job->msgs[i] != NULL)
 				fetch_line(s, job->msns[i], job->msgs[i], job->bits);
+		imap_condstore_after(s);
 		imap_tagged(s, cmd->tag, "OK", NULL, "%sFETCH completed", uid ? "UID " : "");
 		job_free(s);
 		return;
@@ -1054,14 +1148,44 @@ int imap_flags_parse(struct gn_pool *pool, const struct imap_arg *arg, unsigned 
 	return 0;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* RFC 7162 3.1.3: store-modifiers "(UNCHANGEDSINCE n)", one only.  NULL,
+ * or the BAD text. */
+static const char *store_modifiers(const struct imap_arg *l, uint64_t *unchanged_r)
+{
+	if (l->count != 2 || !imap_arg_atom_is(&l->list[0], "UNCHANGEDSINCE"))
+		return "The STORE modifier is (UNCHANGEDSINCE modseq)";
+	if (!imap_modseq_parse(&l->list[1], true, unchanged_r))
+		return "UNCHANGEDSINCE takes a modseq from 0 to 9223372036854775807";
+	return NULL;
+}
+
 static void store(struct imap_session *s, struct imap_command *cmd, const struct imap_arg *args,
 		  unsigned count, bool uid)
 {
-	if (count != 3 || args[1].type != IMAP_ARG_ATOM) {
-		imap_tagged(s, cmd->tag, "BAD", NULL, "STORE takes a sequence set, an item and flags");
+	/* store = "STORE" SP sequence-set [SP store-modifiers] SP
+	 * store-att-flags (RFC 4466 2.5). */
+	bool conditional = count == 4 && args[1].type == IMAP_ARG_LIST;
+	uint64_t unchanged = 0;
+	const struct imap_arg *item_arg = &args[conditional ? 2 : 1];
+	if ((count != 3 && !conditional) || item_arg->type != IMAP_ARG_ATOM) {
+		imap_tagged(s, cmd->tag, "BAD", NULL,
+			    "STORE takes a sequence set, (UNCHANGEDSINCE modseq), an item and flags");
 		return;
 	}
-	const char *item = args[1].str;
+	const char *bad = conditional ? store_modifiers(&args[1], &unchanged) : NULL;
+	if (bad != NULL) {
+		gn_log(GN_LOG_INFO, IMAP_AREA, "event=store_refused conn=%s error=%s", gn_conn_id(s->conn),
+		       gn_log_quote(0, bad));
+		imap_tagged(s, cmd->tag, "BAD", NULL, "%s", bad);
+		return;
+	}
+	const char *item = item_arg->str;
 	enum gn_store_flag_op op = GN_STORE_FLAGS_SET;
 	if (*item == '+' || *item == '-') {
 		op = *item == '+' ? GN_STORE_FLAGS_ADD : GN_STORE_FLAGS_REMOVE;
@@ -1075,8 +1199,7 @@ static void store(struct imap_session *s, struct imap_command *cmd, const struct
 	unsigned flags;
 	const char **kw;
 	size_t nkw;
-	const char *bad;
-	if (imap_flags_parse(s->cmd_pool, &args[2], &flags, &kw, &nkw, &bad) < 0) {
+	if (imap_flags_parse(s->cmd_pool, item_arg + 1, &flags, &kw, &nkw, &bad) < 0) {
 		imap_tagged(s, cmd->tag, "BAD", NULL, "%s", bad);
 		return;
 	}
@@ -1088,12 +1211,22 @@ static void store(struct imap_session *s, struct imap_command *cmd, const struct
 		imap_tagged(s, cmd->tag, "NO", "READ-ONLY", "The mailbox is read-only (EXAMINE)");
 		return;
 	}
+	/* RFC 7162 3.1: UNCHANGEDSINCE enables CONDSTORE. */
+	if (conditional)
+		imap_condstore_enable(s);
 	uint32_t *uids = gn_pool_alloc(s->cmd_pool, (n + 1) * sizeof(*uids));
 	for (size_t i = 0; i < n; i++)
 		uids[i] = s->sel->uids[msns[i] - 1];
 	const char *err;
-	if (n > 0 && gn_store_message_set_flags(s->cmd_pool, s->account_id, s->sel->id, uids, n, op, flags,
-						kw, nkw, 0, NULL, NULL, NULL, &err) < 0) {
+	uint32_t *failed = NULL;
+	size_t n_failed = 0;
+	if (conditional && unchanged == 0) {
+		/* RFC 7162 3.1.3: UNCHANGEDSINCE 0 always fails (every
+		 * message has a modseq, flags always exist). */
+		failed = uids;
+		n_failed = n;
+	} else if (n > 0 && gn_store_message_set_flags(s->cmd_pool, s->account_id, s->sel->id, uids, n, op, flags,
+						       kw, nkw, unchanged, NULL, &failed, &n_failed, &err) < 0) {
 		if (gn_db_error_is_temporary()) {
 			gn_log(GN_LOG_ERROR, IMAP_AREA, "event=store_failed conn=%s error=%s",
 			       gn_conn_id(s->conn), gn_log_quote(0, err));
@@ -1103,17 +1236,48 @@ static void store(struct imap_session *s, struct imap_command *cmd, const struct
 		}
 		return;
 	}
-	/* The new flags of the messages stored to, unless .SILENT; changes
-	 * made by others show at the next NOOP. */
+	if (failed != NULL && n_failed > 0) {
+		uint32_t *sorted = gn_pool_alloc(s->cmd_pool, n_failed * sizeof(*sorted));
+		memcpy(sorted, failed, n_failed * sizeof(*sorted));
+		qsort(sorted, n_failed, sizeof(*sorted), cmp_u32);
+		failed = sorted;
+	} else {
+		n_failed = 0;
+	}
+	/* The new flags of the messages stored to, unless .SILENT; with
+	 * CONDSTORE UID and MODSEQ, .SILENT or not (RFC 7162 3.1.3, 3.2.4);
+	 * and the current state of those that failed UNCHANGEDSINCE, as
+	 * 3.1.3 recommends.  Changes made by others show at the next NOOP. */
 	struct gn_store_message **msgs;
+	uint32_t *modified = gn_pool_alloc(s->cmd_pool, (n_failed + 1) * sizeof(*modified));
+	size_t n_modified = 0;
 	if (load_messages(s, s->cmd_pool, msns, n, &msgs) == 0) {
 		for (size_t i = 0; i < n; i++) {
 			if (msgs[i] == NULL)
 				continue;
+			bool fail = n_failed > 0 && bsearch(&uids[i], failed, n_failed, sizeof(*failed), cmp_u32) != NULL;
+			bool changed = gn_store_message_modseq(msgs[i]) > s->sel->modseqs[msns[i] - 1];
 			s->sel->modseqs[msns[i] - 1] = gn_store_message_modseq(msgs[i]);
-			if (!silent)
-				fetch_line(s, msns[i], msgs[i], F_FLAGS | (uid ? F_UID : 0));
+			if (fail)
+				modified[n_modified++] = uid ? uids[i] : (uint32_t)msns[i];
+			int bits = s->condstore ? F_UID | F_MODSEQ : uid ? F_UID : 0;
+			if (fail || !silent)
+				fetch_line(s, msns[i], msgs[i], bits | F_FLAGS);
+			else if (s->condstore && (changed || conditional))
+				fetch_line(s, msns[i], msgs[i], bits);
 		}
+	}
+	imap_condstore_after(s);
+	if (n_modified > 0) {
+		/* RFC 7162 7: "MODIFIED" SP sequence-set, of message numbers
+		 * for STORE and of UIDs for UID STORE. */
+		struct gn_buf *code = gn_buf_new(0);
+		(void)gn_buf_append_str(code, "MODIFIED ");
+		imap_append_uid_set(code, modified, n_modified);
+		imap_tagged(s, cmd->tag, "OK", gn_buf_data(code), "Conditional %sSTORE failed for some messages",
+			    uid ? "UID " : "");
+		gn_buf_free(&code);
+		return;
 	}
 	imap_tagged(s, cmd->tag, "OK", NULL, "%sSTORE completed", uid ? "UID " : "");
 }

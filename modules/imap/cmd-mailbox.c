@@ -195,9 +195,11 @@ void imap_cmd_unsubscribe(struct imap_session *s, struct imap_command *cmd)
 }
 
 /* The STATUS items the server answers itself (RFC 9051 6.3.11, RFC 8438
- * SIZE; RECENT for IMAP4rev1 clients, always 0: no \\Recent is kept). */
+ * SIZE; RECENT for IMAP4rev1 clients, always 0: no \\Recent is kept; RFC
+ * 7162 3.1.7 HIGHESTMODSEQ). */
 static const char *const status_builtin[] = {
 	"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "APPENDLIMIT",
+	"HIGHESTMODSEQ",
 };
 
 bool imap_status_item_builtin(const char *name)
@@ -223,6 +225,10 @@ static bool status_items_check(struct imap_session *s, struct imap_command *cmd,
 			return false;
 		}
 	}
+	/* RFC 7162 3.1: STATUS (HIGHESTMODSEQ) enables CONDSTORE. */
+	for (unsigned i = 0; i < items->count; i++)
+		if (imap_arg_atom_is(&items->list[i], "HIGHESTMODSEQ"))
+			imap_condstore_enable(s);
 	return true;
 }
 
@@ -254,6 +260,8 @@ static int status_line(struct imap_session *s, const struct gn_store_mailbox *mb
 			v = 0;
 		else if (strcmp(item, "APPENDLIMIT") == 0)
 			v = imap_settings.max_message;	/* RFC 7889 4: the same for every mailbox */
+		else if (strcmp(item, "HIGHESTMODSEQ") == 0)
+			v = gn_store_mailbox_highestmodseq(mb);
 		else if (imap_service_status_value(s, imap_service_status_item(item), gn_store_mailbox_id(mb),
 						   &v) < 0) {
 			gn_buf_free(&b);

@@ -398,6 +398,9 @@ static void search(struct imap_session *s, struct imap_command *cmd, const struc
 	}
 	if (search_parse(se.pool, s->sel, args + pos, n - pos, time(NULL), &se.prog, &code, &error) < 0)
 		goto bad;
+	/* RFC 7162 3.1: the MODSEQ key enables CONDSTORE. */
+	if (se.prog.has_modseq)
+		imap_condstore_enable(s);
 
 	uint32_t *uids;
 	uint64_t *modseqs;
@@ -413,8 +416,12 @@ static void search(struct imap_session *s, struct imap_command *cmd, const struc
 		return;
 	}
 	respond(&se, cmd, ret, esearch, uids, modseqs, (size_t)found);
-	/* RFC 9051 7.5.1: no EXPUNGE during SEARCH; UID SEARCH may tell. */
-	if (uid)
+	/* RFC 9051 7.5.1: no EXPUNGE during SEARCH; UID SEARCH may tell,
+	 * but no VANISHED when its keys have message numbers (RFC 7162
+	 * 3.2.10.2). */
+	if (uid && s->qresync && se.prog.has_msn)
+		(void)imap_refresh_no_expunge(s);
+	else if (uid)
 		(void)imap_refresh(s);
 	imap_tagged(s, cmd->tag, "OK", NULL, "%s completed", uid ? "UID SEARCH" : "SEARCH");
 	return;

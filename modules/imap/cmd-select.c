@@ -9,7 +9,9 @@
  * reports the difference, in the order RFC 9051 7.5 allows at the end of
  * a command: expunged messages from the highest number down (so that no
  * number the client holds shifts under a later response), then the new
- * count (EXISTS), then flags changed elsewhere.
+ * count (EXISTS), then flags changed elsewhere.  With CONDSTORE (RFC
+ * 7162) it also keeps the HIGHESTMODSEQ the client may rely on: the
+ * mailbox's, as read before the last refresh that held nothing back.
  */
 #include "imap.h"
 
@@ -125,19 +127,41 @@ void imap_append_flags(struct gn_buf *b, unsigned flags, const char *const *keyw
 	(void)gn_buf_append(b, ")", 1);
 }
 
-static void fetch_flags_line(struct imap_session *s, size_t msn, const struct gn_store_message *m)
+void imap_fetch_flags_line(struct imap_session *s, size_t msn, const struct gn_store_message *m)
 {
 	struct gn_buf *b = gn_buf_new(0);
 	size_t nk;
 	const char *const *kw = gn_store_message_keywords(m, &nk);
 	(void)gn_buf_printf(b, "%zu FETCH (UID %u FLAGS ", msn, (unsigned)gn_store_message_uid(m));
 	imap_append_flags(b, gn_store_message_flags(m), kw, nk);
+	/* RFC 7162 3.2.4: UID and MODSEQ once CONDSTORE is on. */
+	if (s->condstore) {
+		(void)gn_buf_append(b, " ", 1);
+		imap_append_modseq(s, b, gn_store_message_modseq(m));
+	}
 	(void)gn_buf_append(b, ")", 1);
 	imap_untagged(s, "%s", gn_buf_data(b));
 	gn_buf_free(&b);
 }
 
-int imap_refresh(struct imap_session *s)
+/* RFC 7162 6: the client takes a HIGHESTMODSEQ response code as it is,
+ * even below MODSEQs it saw; EXPUNGE, UID EXPUNGE and MOVE put it in
+ * their tagged OK instead (hold_modseq). */
+static void announce_highest(struct imap_session *s, uint64_t modseq)
+{
+	struct imap_view *v = s->sel;
+	v->sent_modseq = 0;
+	if (modseq == 0)
+		return;
+	if (v->hold_modseq)
+		v->held_modseq = modseq;
+	else
+		imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)modseq);
+}
+
+/* The difference between the view and the store, reported; expunges only
+ * when allowed (not during FETCH, STORE, SEARCH: RFC 9051 7.5.1). */
+static int refresh(struct imap_session *s, bool expunge)
 {
 	struct imap_view *v = s->sel;
 	if (v == NULL)
@@ -146,23 +170,52 @@ int imap_refresh(struct imap_session *s)
 	size_t n;
 	const char *err;
 	struct gn_pool *pool = gn_pool_new();
-	if (gn_store_message_list(pool, s->account_id, v->id, 1, 0, &list, &n, &err) < 0) {
+	/* With CONDSTORE: the mailbox's HIGHESTMODSEQ, read before the list,
+	 * so that every change up to it is in the list. */
+	uint64_t highest = 0;
+	struct gn_store_mailbox *mb;
+	int r = s->condstore ? gn_store_mailbox_get(pool, s->account_id, v->id, &mb, &err) : 0;
+	if (r > 0)
+		highest = gn_store_mailbox_highestmodseq(mb);
+	if (r < 0 || gn_store_message_list(pool, s->account_id, v->id, 1, 0, &list, &n, &err) < 0) {
 		gn_log(GN_LOG_ERROR, IMAP_AREA, "event=refresh_failed conn=%s error=%s", gn_conn_id(s->conn),
 		       gn_log_quote(0, err));
 		gn_pool_free(&pool);
 		return -1;
 	}
-	/* Expunged: in the view, not in the store (both sorted by UID). */
+	/* Expunged: in the view, not in the store (both sorted by UID).
+	 * With QRESYNC one VANISHED says them all (RFC 7162 3.2.10.2). */
+	uint32_t *gone = gn_pool_alloc(pool, (v->count + 1) * sizeof(*gone));
+	size_t n_gone = 0, held = 0;
 	size_t k = n;
 	for (size_t i = v->count; i-- > 0;) {
 		while (k > 0 && gn_store_message_uid(list[k - 1]) > v->uids[i])
 			k--;
 		if (k > 0 && gn_store_message_uid(list[k - 1]) == v->uids[i])
 			continue;
-		imap_untagged(s, "%zu EXPUNGE", i + 1);
+		if (!expunge) {
+			held++;
+			continue;
+		}
+		if (s->qresync)
+			gone[n_gone++] = v->uids[i];
+		else
+			imap_untagged(s, "%zu EXPUNGE", i + 1);
 		memmove(v->uids + i, v->uids + i + 1, (v->count - i - 1) * sizeof(*v->uids));
 		memmove(v->modseqs + i, v->modseqs + i + 1, (v->count - i - 1) * sizeof(*v->modseqs));
 		v->count--;
+	}
+	if (n_gone > 0) {
+		for (size_t i = 0; i < n_gone / 2; i++) {
+			uint32_t t = gone[i];
+			gone[i] = gone[n_gone - 1 - i];
+			gone[n_gone - 1 - i] = t;
+		}
+		struct gn_buf *b = gn_buf_new(0);
+		(void)gn_buf_append_str(b, "VANISHED ");
+		imap_append_uid_set(b, gone, n_gone);
+		imap_untagged(s, "%s", gn_buf_data(b));
+		gn_buf_free(&b);
 	}
 	/* New: past the view's last UID. */
 	uint32_t last = v->count > 0 ? v->uids[v->count - 1] : 0;
@@ -178,18 +231,63 @@ int imap_refresh(struct imap_session *s)
 		if (msn == 0 || msn > before || gn_store_message_modseq(list[i]) <= v->modseqs[msn - 1])
 			continue;
 		v->modseqs[msn - 1] = gn_store_message_modseq(list[i]);
-		fetch_flags_line(s, msn, list[i]);
+		imap_fetch_flags_line(s, msn, list[i]);
+	}
+	/* RFC 7162 3.2: while an expunge is held back, MODSEQs sent must not
+	 * let the client think it saw everything up to them. */
+	if (s->condstore && held > 0 && v->sent_modseq > v->highestmodseq)
+		announce_highest(s, v->highestmodseq);
+	else if (s->condstore && held == 0 && highest > v->highestmodseq) {
+		v->highestmodseq = highest;
+		/* Unless the MODSEQs sent reach it: the client takes their
+		 * highest itself. */
+		if (highest != v->sent_modseq || v->hold_modseq)
+			announce_highest(s, highest);
 	}
 	gn_pool_free(&pool);
 	return 0;
+}
+
+int imap_refresh(struct imap_session *s)
+{
+	return refresh(s, true);
+}
+
+int imap_refresh_no_expunge(struct imap_session *s)
+{
+	return refresh(s, false);
+}
+
+const char *imap_refresh_expunged(struct imap_session *s, struct gn_pool *pool)
+{
+	struct imap_view *v = s->sel;
+	v->hold_modseq = true;
+	v->held_modseq = 0;
+	(void)imap_refresh(s);
+	v->hold_modseq = false;
+	/* RFC 7162 3.2.7, 3.2.9: with QRESYNC, in the tagged OK. */
+	if (!s->qresync || v->held_modseq == 0)
+		return NULL;
+	return gn_pool_printf(pool, "HIGHESTMODSEQ %llu", (unsigned long long)v->held_modseq);
 }
 
 static void select_mailbox(struct imap_session *s, struct imap_command *cmd, bool readonly)
 {
 	const char *wire, *name, *err;
 	size_t len;
-	if (cmd->count != 1 || !imap_arg_astring(&cmd->args[0], &wire, &len) || strlen(wire) != len) {
-		imap_tagged(s, cmd->tag, "BAD", NULL, "%s takes a mailbox name", cmd->name);
+	struct imap_select_params params = { 0 };
+	if (cmd->count < 1 || cmd->count > 2 || !imap_arg_astring(&cmd->args[0], &wire, &len) ||
+	    strlen(wire) != len) {
+		imap_tagged(s, cmd->tag, "BAD", NULL, "%s takes a mailbox name and parameters", cmd->name);
+		return;
+	}
+	/* RFC 7162 3.2.5: the parameters are checked before anything is
+	 * opened or closed. */
+	const char *bad = cmd->count == 2 ? imap_select_params_parse(s, s->cmd_pool, &cmd->args[1], &params) : NULL;
+	if (bad != NULL) {
+		gn_log(GN_LOG_INFO, IMAP_AREA, "event=select_refused conn=%s error=%s", gn_conn_id(s->conn),
+		       gn_log_quote(0, bad));
+		imap_tagged(s, cmd->tag, "BAD", NULL, "%s", bad);
 		return;
 	}
 	/* RFC 9051 6.3.2: a SELECT while a mailbox is selected closes it
@@ -226,6 +324,8 @@ static void select_mailbox(struct imap_session *s, struct imap_command *cmd, boo
 	v->name = gn_strdup(gn_store_mailbox_name(mb));
 	v->readonly = readonly;
 	v->uidvalidity = gn_store_mailbox_uidvalidity(mb);
+	/* Read before the list: every change up to it is in the list. */
+	v->highestmodseq = gn_store_mailbox_highestmodseq(mb);
 	size_t first_unseen = 0;
 	for (size_t i = 0; i < n; i++) {
 		view_push(v, gn_store_message_uid(list[i]), gn_store_message_modseq(list[i]));
@@ -248,6 +348,12 @@ static void select_mailbox(struct imap_session *s, struct imap_command *cmd, boo
 	}
 	imap_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", (unsigned)v->uidvalidity);
 	imap_untagged(s, "OK [UIDNEXT %u] Predicted next UID", (unsigned)uidnext);
+	/* RFC 7162 3.1.8: CONDSTORE (and QRESYNC) enable it; 3.1.2.1: then
+	 * HIGHESTMODSEQ at every SELECT. */
+	if (params.condstore || params.qresync)
+		s->condstore = true;
+	if (s->condstore && v->highestmodseq > 0)
+		imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)v->highestmodseq);
 	imap_untagged(s, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
 	imap_untagged(s, "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Limited");
 	if (s->enabled_rev2) {
@@ -257,6 +363,11 @@ static void select_mailbox(struct imap_session *s, struct imap_command *cmd, boo
 		imap_append_string(b, w, strlen(w));
 		imap_untagged(s, "%s", gn_buf_data(b));
 		gn_buf_free(&b);
+	}
+	if (params.qresync && imap_qresync_select(s, &params, list, n) < 0) {
+		imap_deselect(s);
+		imap_tagged(s, cmd->tag, "NO", "UNAVAILABLE", "Temporary failure, try again later");
+		return;
 	}
 	imap_tagged(s, cmd->tag, "OK", readonly ? "READ-ONLY" : "READ-WRITE", "%s completed", cmd->name);
 }
@@ -319,8 +430,7 @@ void imap_cmd_expunge(struct imap_session *s, struct imap_command *cmd)
 	}
 	/* The expunged messages are reported from the store's view, with
 	 * anything else that changed. */
-	(void)imap_refresh(s);
-	imap_tagged(s, cmd->tag, "OK", NULL, "EXPUNGE completed");
+	imap_tagged(s, cmd->tag, "OK", imap_refresh_expunged(s, s->cmd_pool), "EXPUNGE completed");
 }
 
 void imap_cmd_check(struct imap_session *s, struct imap_command *cmd)

@@ -32,6 +32,8 @@
  *                search.h between the three.
  *   cmd-idle.c   IDLE, woken by the store's NOTIFY.
  *   seqset.c     sequence sets.
+ *   condstore.c  CONDSTORE and QRESYNC (RFC 7162): enabling them,
+ *                HIGHESTMODSEQ, SELECT's QRESYNC resync, VANISHED.
  *   service.c    the imap.v1 service (include/gannet/imap.h): commands,
  *                capabilities and STATUS items of other modules.
  *
@@ -93,6 +95,16 @@ struct imap_view {
 	uint32_t *uids;
 	uint64_t *modseqs;
 	size_t count, cap;
+	/* RFC 7162 6: every change up to this modseq has been reported (the
+	 * mailbox's HIGHESTMODSEQ as read before the last full refresh), and
+	 * the highest MODSEQ sent in a FETCH response since. */
+	uint64_t highestmodseq;
+	uint64_t sent_modseq;
+	/* EXPUNGE, UID EXPUNGE, MOVE: imap_refresh() leaves the
+	 * HIGHESTMODSEQ it would announce here, for the tagged OK (RFC 7162
+	 * 3.2.7, RFC 6851 4.4). */
+	bool hold_modseq;
+	uint64_t held_modseq;
 	/* RFC 5182: the UIDs a SEARCH RETURN (SAVE) kept, sorted ("$"). */
 	uint32_t *saved;
 	size_t n_saved;
@@ -122,6 +134,10 @@ struct imap_session {
 	bool in_sasl;
 	bool enabled_rev2;		/* ENABLE IMAP4rev2 */
 	bool enabled_utf8;		/* ENABLE UTF8=ACCEPT */
+	/* RFC 7162: a CONDSTORE enabling command was seen (3.1); ENABLE
+	 * QRESYNC was answered (3.2.3). */
+	bool condstore;
+	bool qresync;
 	unsigned bad_count;
 	int64_t account_id;
 	char *account_name;
@@ -211,9 +227,19 @@ bool imap_seqset_has(const struct imap_seqset *set, uint32_t n);
 /* Leaves the selected mailbox (without expunging). */
 void imap_deselect(struct imap_session *s);
 /* Tells the client what changed in the selected mailbox since it last
- * heard: EXPUNGE, EXISTS, FETCH FLAGS.  0, or -1 (a database failure,
- * logged; the client hears nothing and is told again later). */
+ * heard: EXPUNGE (VANISHED with QRESYNC), EXISTS, FETCH FLAGS (with UID
+ * and MODSEQ with CONDSTORE).  0, or -1 (a database failure, logged; the
+ * client hears nothing and is told again later). */
 int imap_refresh(struct imap_session *s);
+/* The same without expunges, for FETCH and STORE (RFC 9051 7.5.1): an
+ * expunge held back keeps HIGHESTMODSEQ from advancing (RFC 7162 3.2). */
+int imap_refresh_no_expunge(struct imap_session *s);
+/* imap_refresh() after EXPUNGE, UID EXPUNGE or MOVE: the response code
+ * for the tagged OK ("HIGHESTMODSEQ n" with QRESYNC, RFC 7162 3.2.7, RFC
+ * 6851 4.4), or NULL. */
+const char *imap_refresh_expunged(struct imap_session *s, struct gn_pool *pool);
+/* "* msn FETCH (UID u FLAGS (...) [MODSEQ (m)])" for a change. */
+void imap_fetch_flags_line(struct imap_session *s, size_t msn, const struct gn_store_message *m);
 /* "(\Seen \Flagged kw)" for flags and keywords, into b. */
 void imap_append_flags(struct gn_buf *b, unsigned flags, const char *const *keywords, size_t n);
 /* The message sequence number of uid in the view, 0 when it has none. */
@@ -224,6 +250,41 @@ size_t imap_view_msn(const struct imap_view *v, uint32_t uid);
  * answering BAD (malformed, a number past the end). */
 size_t *imap_select_msns(struct imap_session *s, struct gn_pool *pool, struct imap_command *cmd,
 			 const struct imap_arg *arg, bool uid, size_t *n_r);
+
+/* ---- condstore.c ---- */
+
+/* RFC 7162 3.1: a CONDSTORE enabling command; with a mailbox selected,
+ * the first one announces its HIGHESTMODSEQ. */
+void imap_condstore_enable(struct imap_session *s);
+/* A mod-sequence-value (1 to 2^63 - 1; valzer: 0 too).  false when
+ * malformed. */
+bool imap_modseq_parse(const struct imap_arg *arg, bool zero_ok, uint64_t *modseq_r);
+/* "MODSEQ (n)" into b, remembered as sent (RFC 7162 6). */
+void imap_append_modseq(struct imap_session *s, struct gn_buf *b, uint64_t modseq);
+/* After a command that sent MODSEQs without a full refresh: reports the
+ * flag changes of others and, while an expunge is held back, the
+ * HIGHESTMODSEQ the client may keep (RFC 7162 3.2). */
+void imap_condstore_after(struct imap_session *s);
+
+/* SELECT and EXAMINE's parameters (RFC 4466 select-params). */
+struct imap_select_params {
+	bool condstore;
+	bool qresync;
+	uint32_t uidvalidity;
+	uint64_t modseq;
+	struct imap_seqset known_uids;	/* count 0: all */
+};
+/* Parses the list after the mailbox name.  NULL, or the BAD text. */
+const char *imap_select_params_parse(struct imap_session *s, struct gn_pool *pool, const struct imap_arg *list,
+				     struct imap_select_params *p);
+/* RFC 7162 3.2.5: after the SELECT responses, VANISHED (EARLIER) and the
+ * FETCH of what changed since the client's modseq, from the list the
+ * view was made of.  0 or -1. */
+int imap_qresync_select(struct imap_session *s, const struct imap_select_params *p,
+			struct gn_store_message *const *list, size_t n);
+/* UID FETCH (VANISHED): VANISHED (EARLIER) for the UIDs of set expunged
+ * since modseq ("$": the saved ones).  0 or -1. */
+int imap_vanished_earlier(struct imap_session *s, const struct imap_arg *set, uint64_t modseq);
 
 /* ---- the commands (cmd-*.c) ---- */
 

@@ -164,6 +164,7 @@ static struct search_key *set_key(struct search_parser *se, const char *str, boo
 		return k;
 	}
 	const struct imap_view *v = se->view;
+	se->prog->has_msn |= msn;
 	uint32_t star = v->count == 0 ? 0 : msn ? (uint32_t)v->count : v->uids[v->count - 1];
 	struct imap_seqset set;
 	if (imap_seqset_parse(se->pool, str, star, &set) < 0) {

@@ -72,6 +72,7 @@ struct search_program {
 	struct search_scan_key scan[SEARCH_SCAN_KEYS_MAX];
 	size_t n_scan;
 	bool has_modseq;	/* MODSEQ used: (MODSEQ n) in the answer */
+	bool has_msn;		/* a message number set: no VANISHED (RFC 7162 3.2.10.2) */
 };
 
 /* Parses the search keys args[0..n) (RFC 9051 search-key, with the keys
