@@ -1,6 +1,7 @@
 /*
  * modules/imap/cmd-sort.c: SORT, UID SORT, THREAD and UID THREAD
- * (RFC 5256), without ESORT (RFC 5267): the answers are "* SORT" and
+ * (RFC 5256) with the DISPLAYFROM and DISPLAYTO keys (RFC 5957,
+ * SORT=DISPLAY), without ESORT (RFC 5267): the answers are "* SORT" and
  * "* THREAD".
  *
  * The search criteria are SEARCH's (search-parse.c) and run the way
@@ -12,7 +13,8 @@
  *     RFC 5256 2.1 step 1 wants it) and the Date (DATE, RFC 5256 2.2);
  *   - from the stored MIME structure, one message at a time, only when a
  *     key needs it: From, To, Cc (the addr-mailbox of the first address,
- *     as FETCH ENVELOPE shows it), and Message-ID, References and
+ *     as FETCH ENVELOPE shows it, or its display name for DISPLAYFROM
+ *     and DISPLAYTO), and Message-ID, References and
  *     In-Reply-To for THREAD=REFERENCES.
  *
  * A command may process at most imap.sort_limit messages (NO [LIMIT]
@@ -35,10 +37,12 @@ enum sort_key {
 	KEY_SIZE,
 	KEY_SUBJECT,
 	KEY_TO,
+	KEY_DISPLAYFROM,	/* RFC 5957 */
+	KEY_DISPLAYTO,
 };
 
-/* Criteria in one SORT: more than the seven keys with and without
- * REVERSE would never change an answer. */
+/* Criteria in one SORT: more than the nine keys would never change an
+ * answer. */
 #define SORT_CRITERIA_MAX 16
 
 struct sort_criterion {
@@ -60,6 +64,7 @@ struct sort_item {
 	const char *base;	/* base subject */
 	bool refwd;
 	const char *from, *to, *cc;	/* addr-mailbox, "" when none */
+	const char *dfrom, *dto;	/* RFC 5957 3: the DISPLAY value */
 	const char *message_id, *references, *in_reply_to;
 };
 
@@ -82,6 +87,33 @@ static const char *first_mailbox(struct gn_pool *pool, struct gn_pool *tmp, cons
 	const char *mbox = it->kind == GN_ADDR_GROUP_START ? it->name_raw :
 			   it->addr != NULL ? it->addr->localpart : it->text;
 	return gn_pool_strdup(pool, mbox != NULL ? mbox : "");
+}
+
+/* RFC 5957 3: the DISPLAY sort value of the first address: its display
+ * name decoded (RFC 2047) when not empty, else addr-mailbox "@"
+ * addr-host, else addr-mailbox (a group's name; the text of a mailbox
+ * that does not parse, which ENVELOPE shows with a made-up host that
+ * sorting has no use for); "" when there is no address. */
+static const char *first_display(struct gn_pool *pool, struct gn_pool *tmp, const char *value)
+{
+	if (value == NULL)
+		return "";
+	struct gn_addr_list list;
+	const char *err;
+	(void)gn_addr_parse_header(tmp, value, strlen(value), &list, &err);
+	if (list.count == 0)
+		return "";
+	const struct gn_addr_item *it = list.items[0];
+	const char *v;
+	if (it->kind == GN_ADDR_GROUP_START)
+		v = it->name_raw;
+	else if (it->name != NULL && *it->name != '\0')
+		v = it->name;
+	else if (it->addr != NULL)
+		v = gn_pool_printf(tmp, "%s@%s", it->addr->localpart, imap_addr_host(tmp, it));
+	else
+		v = it->text;
+	return gn_pool_strdup(pool, v != NULL ? v : "");
 }
 
 static const char *dup_or_null(struct gn_pool *pool, const char *s)
@@ -116,6 +148,8 @@ static int load_fields(struct imap_session *s, struct gn_pool *pool, struct gn_p
 		it->from = first_mailbox(pool, tmp, gn_mime_part_field_raw(root, GN_MIME_FROM));
 		it->to = first_mailbox(pool, tmp, gn_mime_part_field_raw(root, GN_MIME_TO));
 		it->cc = first_mailbox(pool, tmp, gn_mime_part_field_raw(root, GN_MIME_CC));
+		it->dfrom = first_display(pool, tmp, gn_mime_part_field_raw(root, GN_MIME_FROM));
+		it->dto = first_display(pool, tmp, gn_mime_part_field_raw(root, GN_MIME_TO));
 	}
 	if (need & NEED_REFS) {
 		it->message_id = dup_or_null(pool, gn_mime_part_field_raw(root, GN_MIME_MESSAGE_ID));
@@ -148,7 +182,7 @@ static int load_items(struct imap_session *s, struct gn_pool *pool, const uint32
 		struct sort_item *it = &items[i];
 		it->uid = uids[i];
 		it->msn = imap_view_msn(s->sel, uids[i]);
-		it->from = it->to = it->cc = "";
+		it->from = it->to = it->cc = it->dfrom = it->dto = "";
 		while (j < n_list && gn_store_message_uid(list[j]) < uids[i])
 			j++;
 		const struct gn_store_message *m = j < n_list && gn_store_message_uid(list[j]) == uids[i] ?
@@ -209,6 +243,12 @@ static int compare(const void *pa, const void *pb, void *arg)
 		case KEY_CC:
 			r = imap_casemap_cmp(a->cc, b->cc);
 			break;
+		case KEY_DISPLAYFROM:
+			r = imap_casemap_cmp(a->dfrom, b->dfrom);
+			break;
+		case KEY_DISPLAYTO:
+			r = imap_casemap_cmp(a->dto, b->dto);
+			break;
 		}
 		if (r != 0)
 			return c->reverse ? -r : r;
@@ -230,7 +270,8 @@ static struct sort_criterion *parse_criteria(struct gn_pool *pool, const struct 
 	} keys[] = {
 		{ "ARRIVAL", KEY_ARRIVAL, 0 }, { "CC", KEY_CC, NEED_ADDR }, { "DATE", KEY_DATE, 0 },
 		{ "FROM", KEY_FROM, NEED_ADDR }, { "SIZE", KEY_SIZE, 0 }, { "SUBJECT", KEY_SUBJECT, 0 },
-		{ "TO", KEY_TO, NEED_ADDR },
+		{ "TO", KEY_TO, NEED_ADDR }, { "DISPLAYFROM", KEY_DISPLAYFROM, NEED_ADDR },
+		{ "DISPLAYTO", KEY_DISPLAYTO, NEED_ADDR },
 	};
 	*code_r = NULL;
 	if (l->type != IMAP_ARG_LIST || l->count == 0) {

@@ -293,6 +293,9 @@ struct gn_mime_part;
 void imap_append_envelope(struct gn_buf *b, struct gn_pool *pool, const struct gn_mime_part *msg);
 /* BODYSTRUCTURE (extended) or BODY of part, into b. */
 void imap_append_body(struct gn_buf *b, struct gn_pool *pool, const struct gn_mime_part *part, bool extended);
+/* ENVELOPE's addr-host of a mailbox that parsed (item->addr). */
+struct gn_addr_item;
+const char *imap_addr_host(struct gn_pool *pool, const struct gn_addr_item *item);
 
 /* ---- fetch-section.c ---- */
 

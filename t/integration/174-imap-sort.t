@@ -15,7 +15,8 @@ come from the model below, written from RFC 5256 (sections 2.1, 2.2, 3):
 every criterion, REVERSE, several criteria; both algorithms; the UID
 forms (after an expunge, so numbers and UIDs differ); search criteria
 that narrow (with a key SEARCH answers by reading messages);
-and the refusals: BAD for malformed commands, NO [BADCHARSET], and
+the DISPLAYFROM and DISPLAYTO keys (RFC 5957) with quoted and encoded
+display names; and the refusals: BAD for malformed commands, NO [BADCHARSET], and
 NO [LIMIT] past imap.sort_limit.
 """
 import email.header
@@ -101,6 +102,11 @@ MSGS = [
     # A blob is no reply: with thread 1's subject, a new dummy parent.
     dict(subject="[list] Project plan", frm="pia@example.org", to="_list@example.org",
          date="Wed, 10 Jan 2024 10:00:00 +0000", mid="<i1@x.example>", idate=epoch(2024, 2, 16)),
+    # Display names (RFC 5957): quoted with a comma, encoded.
+    dict(subject="Names", frm='"Doe, John" <jd@example.org>', to="=?UTF-8?Q?=C3=89mile?= <emile@example.org>",
+         date="Thu, 11 Jan 2024 10:00:00 +0000", mid="<j1@x.example>", idate=epoch(2024, 2, 17)),
+    dict(subject="More names", frm="=?ISO-8859-1?Q?B=E4r?= <baer@example.org>", to='"" <zoe@Example.ORG>',
+         date="Fri, 12 Jan 2024 10:00:00 +0000", mid="<j2@x.example>", idate=epoch(2024, 2, 18)),
 ]
 
 
@@ -162,6 +168,17 @@ def decoded(raw):
     return str(email.header.make_header(email.header.decode_header(raw))) if raw is not None else ""
 
 
+def display(raw):
+    """RFC 5957 3: the first address's display name decoded, else its addr-spec."""
+    if raw is None:
+        return ""
+    addrs = email.utils.getaddresses([raw])
+    if not addrs:
+        return ""
+    name = decoded(addrs[0][0])
+    return name if name else addrs[0][1]
+
+
 def mailbox(raw):
     """addr-mailbox of the first address: its localpart."""
     if raw is None:
@@ -193,6 +210,7 @@ class Msg:
         self.sent = email.utils.mktime_tz(email.utils.parsedate_tz(d)) if d else m["idate"]
         self.size = len(raw)
         self.frm, self.to, self.cc = mailbox(m.get("frm")), mailbox(m.get("to")), mailbox(m.get("cc"))
+        self.dfrom, self.dto = display(m.get("frm")), display(m.get("to"))
         self.mid, self.refs, self.irt = m.get("mid"), m.get("refs"), m.get("irt")
 
 
@@ -208,7 +226,8 @@ def model_sort(msgs, criteria):
 
     def value(m, key):
         return {"ARRIVAL": m.arrival, "DATE": m.sent, "SIZE": m.size, "SUBJECT": casemap(m.base),
-                "FROM": casemap(m.frm), "TO": casemap(m.to), "CC": casemap(m.cc)}[key]
+                "FROM": casemap(m.frm), "TO": casemap(m.to), "CC": casemap(m.cc),
+                "DISPLAYFROM": casemap(m.dfrom), "DISPLAYTO": casemap(m.dto)}[key]
 
     def cmp(a, b):
         for rev, key in crit:
@@ -352,7 +371,7 @@ model = [Msg(i, i, msg, raw_message(i, msg)) for i, msg in enumerate(MSGS, 1)]
 t.is_(m.select("INBOX")[1], [str(len(MSGS)).encode()], "%d messages appended" % len(MSGS))
 
 typ, caps = m.capability()
-for cap in ("SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"):
+for cap in ("SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"):
     t.ok(cap in caps[0].decode().split(), "CAPABILITY has %s" % cap)
 
 # The model's own inputs, checked once against what the server stored:
@@ -362,6 +381,8 @@ sizes = [int(re.search(rb"RFC822\.SIZE (\d+)", d).group(1)) for d in data]
 t.is_(sizes, [x.size for x in model], "the model's sizes are the stored ones")
 t.is_([x.base for x in model][16:20], ["", "", "caf\u00e9", "caf\u00e9"],
       "the model: empty, missing and encoded subjects")
+t.is_([(x.dfrom, x.dto) for x in model][21:23], [("Doe, John", "\u00c9mile"), ("B\u00e4r", "zoe@Example.ORG")],
+      "the model: display names")
 
 
 def sort_of(typ_data):
@@ -371,7 +392,8 @@ def sort_of(typ_data):
 
 for crit in ("ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "REVERSE DATE", "REVERSE SIZE",
              "SUBJECT DATE", "REVERSE SUBJECT REVERSE DATE", "FROM REVERSE ARRIVAL", "CC TO SIZE",
-             "REVERSE FROM SUBJECT", "TO REVERSE CC"):
+             "REVERSE FROM SUBJECT", "TO REVERSE CC", "DISPLAYFROM", "DISPLAYTO", "REVERSE DISPLAYFROM SIZE",
+             "DISPLAYTO DISPLAYFROM"):
     t.is_(sort_of(m.sort("(%s)" % crit, "UTF-8", "ALL")), ("OK", model_sort(model, crit)), "SORT (%s)" % crit)
 
 t.is_(sort_of(m.sort("(DATE)", "US-ASCII", "ALL")), ("OK", model_sort(model, "DATE")), "charset US-ASCII")
