@@ -77,6 +77,7 @@ static const char *msgid_at(struct gn_pool *pool, const char *s, size_t i, size_
 	(void)gn_buf_append(b, "@", 1);
 	size_t from = ++k;
 	if (k < len && s[k] == '[') {
+		k++;
 		while (k < len && s[k] != ']' && s[k] != '[' && s[k] != '\\' && (unsigned char)s[k] > 0x20)
 			k++;
 		if (k == len || s[k] != ']')

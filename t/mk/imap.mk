@@ -33,3 +33,10 @@ t_unit_test_imap_subject_SOURCES = t/unit/test_imap_subject.c modules/imap/base-
 t_unit_test_imap_subject_CPPFLAGS = $(UNITCPP)
 t_unit_test_imap_subject_CFLAGS = $(UNITCC)
 t_unit_test_imap_subject_LDADD = $(UNITLIBS)
+
+TESTPROGS += t/unit/test_imap_thread
+t_unit_test_imap_thread_SOURCES = t/unit/test_imap_thread.c modules/imap/thread.c \
+	modules/imap/base-subject.c
+t_unit_test_imap_thread_CPPFLAGS = $(UNITCPP)
+t_unit_test_imap_thread_CFLAGS = $(UNITCC)
+t_unit_test_imap_thread_LDADD = $(UNITLIBS)
