@@ -325,10 +325,13 @@ enum thread_alg {
 };
 
 /* The parts both commands share: the charset, the search, the messages
- * with their keys.  The count with *items_r, or -1 when it answered. */
+ * with their keys.  The count with *items_r, or -1 when it answered.
+ * *modseq_r: 0, or with a MODSEQ search key the highest modseq of the
+ * messages found (RFC 7162 3.1.5). */
 static long prepare(struct imap_session *s, struct imap_command *cmd, const struct imap_arg *args, size_t n,
-		    const char *what, unsigned need, struct sort_item **items_r)
+		    const char *what, unsigned need, struct sort_item **items_r, uint64_t *modseq_r)
 {
+	*modseq_r = 0;
 	struct gn_pool *pool = s->cmd_pool;
 	const char *code = NULL, *error = NULL, *cs;
 	size_t len;
@@ -347,9 +350,10 @@ static long prepare(struct imap_session *s, struct imap_command *cmd, const stru
 	if (search_parse(pool, s->sel, args + 1, n - 1, time(NULL), &prog, &code, &error) < 0)
 		goto bad;
 	uint32_t *uids;
+	uint64_t *modseqs;
 	bool answered;
 	const char *err;
-	int found = search_execute(s, pool, &prog, cmd->tag, &uids, &answered, &err);
+	int found = search_execute(s, pool, &prog, cmd->tag, &uids, &modseqs, &answered, &err);
 	if (answered)
 		return -1;
 	if (found >= 0 && (size_t)found > imap_settings.sort_limit) {
@@ -366,6 +370,9 @@ static long prepare(struct imap_session *s, struct imap_command *cmd, const stru
 		imap_tagged(s, cmd->tag, "NO", "UNAVAILABLE", "Temporary failure, try again later");
 		return -1;
 	}
+	for (int i = 0; prog.has_modseq && i < found; i++)
+		if (modseqs[i] > *modseq_r)
+			*modseq_r = modseqs[i];
 	return found;
 bad:
 	gn_log(GN_LOG_INFO, IMAP_AREA, "event=sort_refused conn=%s command=%s error=%s", gn_conn_id(s->conn), what,
@@ -400,18 +407,22 @@ static void sort(struct imap_session *s, struct imap_command *cmd, const struct 
 		return;
 	}
 	struct sort_item *items;
-	long found = prepare(s, cmd, args + 1, n - 1, "SORT", need, &items);
+	uint64_t modseq;
+	long found = prepare(s, cmd, args + 1, n - 1, "SORT", need, &items, &modseq);
 	if (found < 0)
 		return;
 	struct sort_item **order = gn_pool_alloc(s->cmd_pool, ((size_t)found + 1) * sizeof(*order));
 	for (long i = 0; i < found; i++)
 		order[i] = &items[i];
 	qsort_r(order, (size_t)found, sizeof(*order), compare, crit);
-	/* sort-data = "SORT" *(SP nz-number) */
+	/* sort-data = "SORT" *(SP nz-number) [SP search-sort-mod-seq]
+	 * (RFC 5256, RFC 7162 7) */
 	struct gn_buf *b = gn_buf_new(0);
 	(void)gn_buf_append_str(b, "SORT");
 	for (long i = 0; i < found; i++)
 		(void)gn_buf_printf(b, " %zu", uid ? (size_t)order[i]->uid : order[i]->msn);
+	if (modseq != 0)
+		(void)gn_buf_printf(b, " (MODSEQ %llu)", (unsigned long long)modseq);
 	imap_untagged(s, "%s", gn_buf_data(b));
 	gn_buf_free(&b);
 	finish(s, cmd, uid, "SORT");
@@ -433,7 +444,9 @@ static void thread(struct imap_session *s, struct imap_command *cmd, const struc
 		return;
 	}
 	struct sort_item *items;
-	long found = prepare(s, cmd, args + 1, n - 1, "THREAD", alg == ALG_REFERENCES ? NEED_REFS : 0, &items);
+	uint64_t modseq;	/* THREAD's answer has no place for it */
+	long found = prepare(s, cmd, args + 1, n - 1, "THREAD", alg == ALG_REFERENCES ? NEED_REFS : 0, &items,
+			     &modseq);
 	if (found < 0)
 		return;
 	struct thread_msg *msgs = gn_pool_alloc(s->cmd_pool, ((size_t)found + 1) * sizeof(*msgs));

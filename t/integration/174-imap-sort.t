@@ -12,7 +12,8 @@ trailers, "[fwd: ...]" wrappers, encoded words, empty and missing; and
 threads with missing parents, a cycle in References, a duplicate
 Message-ID, In-Reply-To alone, a quoted msg-id.  The expected answers
 come from the model below, written from RFC 5256 (sections 2.1, 2.2, 3):
-every criterion, REVERSE, several criteria; both algorithms; the UID
+every criterion, REVERSE, several criteria; (MODSEQ n) after SORT's
+numbers with the MODSEQ key (RFC 7162 3.1.5); both algorithms; the UID
 forms (after an expunge, so numbers and UIDs differ); search criteria
 that narrow (with a key SEARCH answers by reading messages);
 the DISPLAYFROM and DISPLAYTO keys (RFC 5957) with quoted and encoded
@@ -410,6 +411,18 @@ for keys in (("SUBJECT", "lunch"), ("TO", "alice"), ("NOT", "FROM", "alice", "SI
           "THREAD REFERENCES with search criteria %s" % " ".join(keys))
 t.is_(sort_of(m.sort("(DATE)", "UTF-8", "SUBJECT", "nothing-matches")), ("OK", ""),
       "nothing found: an empty * SORT")
+
+# RFC 7162 3.1.5: with the MODSEQ key, SORT ends with the highest modseq
+# of the messages found (sort-data's search-sort-mod-seq).
+m.store("5,3", "+FLAGS", "(\\Flagged)")
+last = int(srv.sql("SELECT max(modseq) FROM gn_messages"))
+t.is_(sort_of(m.sort("(DATE)", "UTF-8", "MODSEQ", str(last))),
+      ("OK", "%s (MODSEQ %d)" % (model_sort([model[2], model[4]], "DATE"), last)),
+      "SORT with MODSEQ: (MODSEQ highest) after the numbers")
+t.is_(sort_of(m.sort("(DATE)", "UTF-8", "MODSEQ", str(last + 1))), ("OK", ""),
+      "MODSEQ past the highest: nothing, and no (MODSEQ)")
+t.is_(sort_of(m.thread("REFERENCES", "UTF-8", "MODSEQ", str(last))),
+      ("OK", model_references([model[2], model[4]])), "THREAD with MODSEQ: no modseq in its answer")
 
 t.is_(sort_of(m.thread("ORDEREDSUBJECT", "UTF-8", "ALL")), ("OK", model_orderedsubject(model)),
       "THREAD ORDEREDSUBJECT")
