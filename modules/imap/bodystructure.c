@@ -59,7 +59,7 @@ static void append_upper(struct gn_buf *b, struct gn_pool *pool, const char *s)
 
 /* The domain as the header spelled it when the address's text holds it
  * (RFC 9051 7.5.2 shows the header's values); else the parser's form. */
-static const char *host_as_sent(struct gn_pool *pool, const struct gn_addr_item *item)
+const char *imap_addr_host(struct gn_pool *pool, const struct gn_addr_item *item)
 {
 	const struct gn_addr *a = item->addr;
 	const char *at = item->text != NULL ? strrchr(item->text, '@') : NULL;
@@ -96,7 +96,7 @@ static void append_address(struct gn_buf *b, struct gn_pool *pool, const struct 
 	if (item->addr != NULL) {
 		append_nstring(b, item->addr->localpart);
 		(void)gn_buf_append_str(b, " ");
-		append_nstring(b, host_as_sent(pool, item));
+		append_nstring(b, imap_addr_host(pool, item));
 	} else {
 		/* A mailbox that does not parse: its text, and a host that
 		 * says so, never NIL (which would mark a group). */

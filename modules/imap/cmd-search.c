@@ -357,6 +357,14 @@ static int execute(struct search *se, const char *tag, uint32_t **uids_r, uint64
 	return (int)kept;
 }
 
+int search_execute(struct imap_session *s, struct gn_pool *pool, const struct search_program *prog,
+		   const char *tag, uint32_t **uids_r, uint64_t **modseqs_r, bool *answered_r,
+		   const char **error_r)
+{
+	struct search se = { .s = s, .pool = pool, .prog = *prog };
+	return execute(&se, tag, uids_r, modseqs_r, answered_r, error_r);
+}
+
 static void search(struct imap_session *s, struct imap_command *cmd, const struct imap_arg *args, size_t n,
 		   bool uid)
 {

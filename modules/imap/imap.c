@@ -18,6 +18,7 @@
  *     max_append_total = "1G";    # their total size
  *     literal_plus = true;        # LITERAL+; false: LITERAL- (RFC 7888)
  *     search_scan_limit = "64M";  # message bytes one SEARCH may read
+ *     sort_limit = 100000;        # messages one SORT or THREAD may process
  *   };
  */
 #include "imap.h"
@@ -63,6 +64,9 @@ static int imap_register(struct gn_module_ctx *ctx, const char **error_r)
 	/* Past it, SEARCH with BODY, TEXT or HEADER answers NO [LIMIT]. */
 	(void)read_size(sect, "search_scan_limit", 64 * 1024 * 1024, 0, (size_t)1 << 40,
 			&st->search_scan_limit);
+	/* Past it, SORT and THREAD answer NO [LIMIT]. */
+	(void)gn_config_int(sect, "sort_limit", 100000, 1, 10000000, &v);
+	st->sort_limit = (unsigned)v;
 	/* The core has no message size limit of its own (a delivery's is
 	 * 0: none); 50 MiB is what the SMTP servers default to
 	 * (gn_smtp_settings_init()), so what arrives by mail can be

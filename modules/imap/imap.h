@@ -30,6 +30,9 @@
  *   search-parse.c  the search keys into a tree;
  *   search-scan.c  the keys that read messages (BODY, TEXT, HEADER);
  *                search.h between the three.
+ *   cmd-sort.c   SORT, THREAD and their UID forms (RFC 5256), searching
+ *                as SEARCH does; base-subject.c the base subject and
+ *                the comparator; thread.c the threading; sort.h between.
  *   cmd-idle.c   IDLE, woken by the store's NOTIFY.
  *   seqset.c     sequence sets.
  *   condstore.c  CONDSTORE and QRESYNC (RFC 7162): enabling them,
@@ -80,6 +83,8 @@ struct imap_settings {
 	bool literal_plus;
 	/* Bytes of messages one SEARCH may read for BODY, TEXT, HEADER. */
 	size_t search_scan_limit;
+	/* Messages one SORT or THREAD may process (RFC 5256). */
+	unsigned sort_limit;
 };
 
 extern struct imap_settings imap_settings;
@@ -323,6 +328,10 @@ void imap_append_cancel(struct imap_session *s);
 /* cmd-search.c: SEARCH; UID SEARCH (cmd->args[0] is SEARCH). */
 imap_cmd_fn imap_cmd_search;
 void imap_uid_search(struct imap_session *s, struct imap_command *cmd);
+/* cmd-sort.c: SORT, THREAD (RFC 5256); UID SORT and UID THREAD
+ * (cmd->args[0] is SORT or THREAD). */
+imap_cmd_fn imap_cmd_sort, imap_cmd_thread;
+void imap_uid_sort(struct imap_session *s, struct imap_command *cmd);
 /* cmd-copy.c: UID COPY and UID MOVE (cmd->args[0] is the word after UID),
  * UID EXPUNGE. */
 void imap_uid_copy(struct imap_session *s, struct imap_command *cmd, bool move);
@@ -345,6 +354,9 @@ struct gn_mime_part;
 void imap_append_envelope(struct gn_buf *b, struct gn_pool *pool, const struct gn_mime_part *msg);
 /* BODYSTRUCTURE (extended) or BODY of part, into b. */
 void imap_append_body(struct gn_buf *b, struct gn_pool *pool, const struct gn_mime_part *part, bool extended);
+/* ENVELOPE's addr-host of a mailbox that parsed (item->addr). */
+struct gn_addr_item;
+const char *imap_addr_host(struct gn_pool *pool, const struct gn_addr_item *item);
 
 /* ---- fetch-section.c ---- */
 

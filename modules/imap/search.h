@@ -84,6 +84,16 @@ int search_parse(struct gn_pool *pool, const struct imap_view *view, const struc
 		 size_t n, time_t now, struct search_program *prog, const char **code_r,
 		 const char **error_r);
 
+/* Runs a parsed search on the selected view as SEARCH does
+ * (cmd-search.c), for the commands that search first (SORT, THREAD):
+ * the UIDs that match, ascending, in *uids_r, and their modseqs in
+ * *modseqs_r (both from pool).  The count; 0 with *answered_r when it
+ * answered NO [LIMIT] under tag (the scan limit); -1 with *error_r (a
+ * database failure). */
+int search_execute(struct imap_session *s, struct gn_pool *pool, const struct search_program *prog,
+		   const char *tag, uint32_t **uids_r, uint64_t **modseqs_r, bool *answered_r,
+		   const char **error_r);
+
 /* Whether needle occurs in hay[0..len), ASCII letters compared without
  * case (RFC 9051 6.4.4: "case-insensitive"; letters beyond ASCII are
  * compared as they are). */

@@ -52,6 +52,8 @@ static const struct imap_cmd_def commands[] = {
 	{ "COPY", IMAP_S(IMAP_SELECTED), imap_cmd_copy },
 	{ "MOVE", IMAP_S(IMAP_SELECTED), imap_cmd_move },
 	{ "SEARCH", IMAP_S(IMAP_SELECTED), imap_cmd_search },
+	{ "SORT", IMAP_S(IMAP_SELECTED), imap_cmd_sort },
+	{ "THREAD", IMAP_S(IMAP_SELECTED), imap_cmd_thread },
 	{ "IDLE", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_idle },
 	{ "APPEND", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_append },
 };
@@ -156,6 +158,7 @@ const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool)
 	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ENABLE NAMESPACE STATUS=SIZE UNSELECT MOVE IDLE "
 				 "LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE CHILDREN BINARY "
 				 "ESEARCH SEARCHRES WITHIN SAVEDATE CONDSTORE QRESYNC");
+	(void)gn_buf_append_str(b, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
 	(void)gn_buf_append_str(b, imap_settings.literal_plus ? " LITERAL+" : " LITERAL-");
 	(void)gn_buf_printf(b, " UIDPLUS MULTIAPPEND APPENDLIMIT=%llu",
 			    (unsigned long long)imap_settings.max_message);

@@ -9,7 +9,8 @@
 # json-c and libpq headers (libjson-c-dev, libpq-dev: the internal headers
 # reach them through gannet/*.h), libev-dev, and for fuzz_addr and fuzz_smtp
 # (core/mail/addr.c) libidn2-dev and libunistring-dev.  Builds fuzz_mime,
-# fuzz_addr, fuzz_smtp, fuzz_imap, fuzz_imap_decode and fuzz_imap_search;
+# fuzz_addr, fuzz_smtp, fuzz_imap, fuzz_imap_decode, fuzz_imap_search and
+# fuzz_imap_thread;
 # t/fuzz/replay.sh runs them over their corpora.
 # UBSan stops at its first finding (-fno-sanitize-recover), so that it
 # counts as a crash.
@@ -60,3 +61,9 @@ $CC $cflags -o "$out/fuzz_imap_search" "$src/t/fuzz/fuzz_imap_search.c" \
   "$src/modules/imap/search-parse.c" "$src/modules/imap/parser.c" "$src/modules/imap/seqset.c" \
   "$src/core/base/mem.c" $libs
 echo "built $out/fuzz_imap_search"
+# THREAD's and SORT's base subjects, msg-ids and threading
+# (modules/imap/thread.c, base-subject.c).
+# shellcheck disable=SC2086
+$CC $cflags -o "$out/fuzz_imap_thread" "$src/t/fuzz/fuzz_imap_thread.c" "$src/modules/imap/thread.c" \
+  "$src/modules/imap/base-subject.c" "$src/core/base/mem.c" $libs
+echo "built $out/fuzz_imap_thread"

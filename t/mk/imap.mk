@@ -27,3 +27,16 @@ t_modules_imapext_imapext_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/modules/i
 t_modules_imapext_imapext_la_CFLAGS = $(GN_MODCC)
 t_modules_imapext_imapext_la_LDFLAGS = $(GN_TESTMODLINK)
 t_modules_imapext_imapext_la_LIBADD = core/libgannet.la
+
+TESTPROGS += t/unit/test_imap_subject
+t_unit_test_imap_subject_SOURCES = t/unit/test_imap_subject.c modules/imap/base-subject.c
+t_unit_test_imap_subject_CPPFLAGS = $(UNITCPP)
+t_unit_test_imap_subject_CFLAGS = $(UNITCC)
+t_unit_test_imap_subject_LDADD = $(UNITLIBS)
+
+TESTPROGS += t/unit/test_imap_thread
+t_unit_test_imap_thread_SOURCES = t/unit/test_imap_thread.c modules/imap/thread.c \
+	modules/imap/base-subject.c
+t_unit_test_imap_thread_CPPFLAGS = $(UNITCPP)
+t_unit_test_imap_thread_CFLAGS = $(UNITCC)
+t_unit_test_imap_thread_LDADD = $(UNITLIBS)
