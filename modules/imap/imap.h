@@ -31,6 +31,7 @@
  *   search-scan.c  the keys that read messages (BODY, TEXT, HEADER);
  *                search.h between the three.
  *   cmd-idle.c   IDLE, woken by the store's NOTIFY.
+ *   cmd-compress.c  COMPRESS DEFLATE (the core's gn_conn_compress_start()).
  *   seqset.c     sequence sets.
  *   service.c    the imap.v1 service (include/gannet/imap.h): commands,
  *                capabilities and STATUS items of other modules.
@@ -272,6 +273,8 @@ imap_cmd_fn imap_cmd_idle;
 int imap_idle_start(const char **error_r);
 void imap_idle_line(struct imap_session *s, const char *line, size_t len);
 void imap_idle_cancel(struct imap_session *s);
+/* cmd-compress.c: COMPRESS. */
+imap_cmd_fn imap_cmd_compress;
 /* cmd-fetch.c: the output drained, a FETCH goes on; the connection ends. */
 void imap_fetch_writable(struct imap_session *s);
 void imap_fetch_cancel(struct imap_session *s);

@@ -8,7 +8,7 @@ modules_imap_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap.h \
 	modules/imap/service.c modules/imap/ext-id.c modules/imap/include/gannet/imap.h \
 	modules/imap/cmd-append.c modules/imap/bodystructure.c modules/imap/fetch-section.c \
 	modules/imap/decode.c modules/imap/cmd-search.c modules/imap/search-parse.c \
-	modules/imap/search-scan.c modules/imap/search.h
+	modules/imap/search-scan.c modules/imap/search.h modules/imap/cmd-compress.c
 modules_imap_imap_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/modules/imap/include
 modules_imap_imap_la_CFLAGS = $(GN_MODCC)
 modules_imap_imap_la_LDFLAGS = $(GN_MODLINK)

@@ -54,6 +54,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "SEARCH", IMAP_S(IMAP_SELECTED), imap_cmd_search },
 	{ "IDLE", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_idle },
 	{ "APPEND", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_append },
+	{ "COMPRESS", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_compress },
 };
 
 /* ---- responses ---- */
@@ -160,6 +161,8 @@ const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool)
 	(void)gn_buf_printf(b, " UIDPLUS MULTIAPPEND APPENDLIMIT=%llu",
 			    (unsigned long long)imap_settings.max_message);
 	imap_service_capabilities(s, b);
+	if (s->state != IMAP_NOTAUTH)
+		(void)gn_buf_append_str(b, " COMPRESS=DEFLATE");
 	if (s->state == IMAP_NOTAUTH) {
 		bool tls = gn_conn_is_tls(s->conn);
 		(void)gn_buf_append_str(b, " SASL-IR");
