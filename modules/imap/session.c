@@ -175,7 +175,7 @@ const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool)
 	struct gn_buf *b = gn_buf_new(0);
 	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ENABLE NAMESPACE STATUS=SIZE UNSELECT MOVE IDLE "
 				 "LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE CHILDREN BINARY "
-				 "ESEARCH SEARCHRES WITHIN SAVEDATE");
+				 "ESEARCH SEARCHRES WITHIN SAVEDATE UTF8=ACCEPT");
 	(void)gn_buf_append_str(b, imap_settings.literal_plus ? " LITERAL+" : " LITERAL-");
 	(void)gn_buf_printf(b, " UIDPLUS MULTIAPPEND APPENDLIMIT=%llu",
 			    (unsigned long long)imap_settings.max_message);
