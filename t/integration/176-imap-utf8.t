@@ -107,6 +107,15 @@ t.is_(srv.sql("SELECT count(*) FROM gn_mailboxes WHERE name = 'Café/日本語'"
       "the store keeps the name in UTF-8")
 r = u.cmd("f", b'SELECT "' + NIHON + b'"')
 t.like(r[-1], b"f OK [READ-WRITE]", "SELECT by the UTF-8 name")
+r = u.cmd("e2", b'LIST "" "' + CAFE + b'/%"')
+t.is_(r[0], b'* LIST (\\HasNoChildren) "/" "' + NIHON + b'"', "a LIST pattern in UTF-8")
+r = u.cmd("e3", 'CREATE "Ölbaum"'.encode())
+r2 = u.cmd("e4", 'RENAME "Ölbaum" "Ølbåt"'.encode())
+r3 = u.cmd("e5", 'LIST "" "Ø*"'.encode())
+t.ok(r[-1].startswith(b"e3 OK") and r2[-1].startswith(b"e4 OK") and
+     r3[0] == '* LIST (\\HasNoChildren) "/" "Ølbåt"'.encode(), "RENAME between UTF-8 names (%s)" % r3[0])
+r = u.cmd("e6", 'DELETE "Ølbåt"'.encode())
+t.like(r[-1], b"e6 OK", "DELETE by a UTF-8 name")
 r = u.cmd("g", b'CREATE "Caf&AOk-x"')
 r2 = u.cmd("h", b'LIST "" "Caf&AOk-x"')
 t.ok(r[-1].startswith(b"g OK") and r2[0] == b'* LIST (\\HasNoChildren) "/" "Caf&AOk-x"',
