@@ -25,15 +25,17 @@
  *
  * Buffers: the input buffer's limit is the protocol's max_input; the output
  * buffer's is 1 MiB.  Bytes are counted at the application level (inside
- * TLS, outside compression).
+ * TLS; the compressed bytes when compressing).
  *
  * Compression (gn_conn_compress_start(), compress.c) sits between the
  * buffers and TLS: the input buffer holds inflated bytes, never more than
  * its limit; written bytes are deflated into the output buffer at once and
  * each batch ends with a sync flush just before the output is sent
  * (conn_flush()), so that one flush covers what a handler wrote in one
- * turn of the loop.  One line per connection open and close, and per TLS failure, goes to
- * the log; the listener's connection counts follow from them.
+ * turn of the loop.
+ *
+ * One line per connection open and close, and per TLS failure, goes to the
+ * log; the listener's connection counts follow from them.
  */
 #include "net/internal.h"
 
