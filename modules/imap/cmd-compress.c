@@ -8,22 +8,30 @@
  */
 #include "imap.h"
 
+static void refused(struct imap_session *s, struct imap_command *cmd, const char *status, const char *code,
+		    const char *text)
+{
+	gn_log(GN_LOG_INFO, IMAP_AREA, "event=compress_refused conn=%s status=%s error=%s", gn_conn_id(s->conn),
+	       status, gn_log_quote(0, text));
+	imap_tagged(s, cmd->tag, status, code, "%s", text);
+}
+
 void imap_cmd_compress(struct imap_session *s, struct imap_command *cmd)
 {
 	const char *error;
 
 	if (cmd->count != 1 || cmd->args[0].type != IMAP_ARG_ATOM) {
-		imap_tagged(s, cmd->tag, "BAD", NULL, "COMPRESS takes one algorithm name");
+		refused(s, cmd, "BAD", NULL, "COMPRESS takes one algorithm name");
 		return;
 	}
 	/* RFC 4978 3: BAD for an unknown mechanism. */
 	if (!imap_arg_atom_is(&cmd->args[0], "DEFLATE")) {
-		imap_tagged(s, cmd->tag, "BAD", NULL, "Unknown compression algorithm");
+		refused(s, cmd, "BAD", NULL, "Unknown compression algorithm");
 		return;
 	}
 	/* RFC 4978 3: NO [COMPRESSIONACTIVE] when the mechanism is on. */
 	if (gn_conn_is_compressed(s->conn)) {
-		imap_tagged(s, cmd->tag, "NO", "COMPRESSIONACTIVE", "DEFLATE is active already");
+		refused(s, cmd, "NO", "COMPRESSIONACTIVE", "DEFLATE is active already");
 		return;
 	}
 	/* RFC 4978 3: compression starts right after this response's CRLF,

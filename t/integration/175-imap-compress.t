@@ -223,6 +223,7 @@ c.s.sendall(b"\xff" * 64 + b"a NOOP\r\n")
 t.ok(c.eof() and c.buf == b"", "input that does not inflate: the connection closes")
 c.close()
 t.like(g.log(), "event=inflate_failed", "and the log says why")
+t.like(g.log(), 'event=compress_refused conn=', "refused COMPRESS commands are logged")
 mem = re.findall(r"event=compress_start id=\S+ algorithm=deflate memory=(\d+)", g.log())
 t.ok(mem and int(mem[-1]) < 256 * 1024, "one compressed connection holds %s bytes of zlib state" %
      (mem[-1] if mem else "?"))
