@@ -49,6 +49,7 @@ core_libgannet_core_la_SOURCES = \
 	core/net/tls.c \
 	core/net/listener.c \
 	core/net/conn.c \
+	core/net/compress.c \
 	core/net/iplimit.c \
 	core/db/internal.h \
 	core/db/db.c \

@@ -25,8 +25,17 @@
  *
  * Buffers: the input buffer's limit is the protocol's max_input; the output
  * buffer's is 1 MiB.  Bytes are counted at the application level (inside
- * TLS).  One line per connection open and close, and per TLS failure, goes to
- * the log; the listener's connection counts follow from them.
+ * TLS; the compressed bytes when compressing).
+ *
+ * Compression (gn_conn_compress_start(), compress.c) sits between the
+ * buffers and TLS: the input buffer holds inflated bytes, never more than
+ * its limit; written bytes are deflated into the output buffer at once and
+ * each batch ends with a sync flush just before the output is sent
+ * (conn_flush()), so that one flush covers what a handler wrote in one
+ * turn of the loop.
+ *
+ * One line per connection open and close, and per TLS failure, goes to the
+ * log; the listener's connection counts follow from them.
  */
 #include "net/internal.h"
 
@@ -38,6 +47,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <gnutls/abstract.h>
+#include <zlib.h>
 
 #define CONN_OUTPUT_LIMIT (1024u * 1024u)
 #define CONN_DEFAULT_INPUT (64u * 1024u)
@@ -81,6 +91,7 @@ struct gn_conn {
 	size_t in_limit;
 	struct gn_buf *out;
 	size_t tls_send_pending;	/* size of a record send to repeat */
+	struct net_zlib *z;		/* compressing (compress.c) */
 
 	gnutls_session_t tls;
 	bool is_tls;		/* handshake done */
@@ -136,7 +147,8 @@ static size_t in_avail(const struct gn_conn *c)
 
 static bool out_pending(const struct gn_conn *c)
 {
-	return gn_buf_len(c->out) > 0 || c->tls_send_pending > 0;
+	return gn_buf_len(c->out) > 0 || c->tls_send_pending > 0 ||
+	       (c->z != NULL && net_zlib_output_dirty(c->z));
 }
 
 static bool input_allowed(const struct gn_conn *c)
@@ -263,6 +275,7 @@ static void conn_free(struct gn_conn *c)
 		gnutls_deinit(c->tls);
 	gn_buf_free(&c->in);
 	gn_buf_free(&c->out);
+	net_zlib_free(&c->z);
 	gn_pool_free(&c->pool);
 	gn_free(c->slots);
 	gn_free(c->reason);
@@ -494,6 +507,13 @@ static int conn_tls_start(struct gn_conn *c)
  * when the socket is full, -1 when the connection was aborted. */
 static int conn_flush(struct gn_conn *c)
 {
+	/* RFC 4978 4: the end of a batch; the peer can decode all of it. */
+	if (c->z != NULL && net_zlib_flush(c->z, c->out) < 0) {
+		gn_log(GN_LOG_WARN, "core", "event=output_full id=%s limit=%u", c->id,
+		       CONN_OUTPUT_LIMIT);
+		conn_abort(c, "output buffer full");
+		return -1;
+	}
 	while (out_pending(c)) {
 		const char *data = gn_buf_data(c->out);
 		size_t len = gn_buf_len(c->out);
@@ -530,27 +550,24 @@ static int conn_flush(struct gn_conn *c)
 	return 1;
 }
 
-/* Reads what fits into the input buffer.  Returns -1 when the connection
- * was aborted, else 0; *got_r: bytes read. */
-static int conn_fill(struct gn_conn *c, size_t *got_r)
+/* Reads at most want bytes from the socket (or TLS) into buf.  Returns 1
+ * with *n_r > 0, 0 when nothing is there now or at the end of input (eof
+ * set), -1 when the connection was aborted. */
+static int conn_recv(struct gn_conn *c, char *buf, size_t want, size_t *n_r)
 {
-	char buf[CONN_CHUNK];
-
-	*got_r = 0;
-	while (!c->eof && in_avail(c) < c->in_limit) {
-		size_t room = c->in_limit - in_avail(c);
-		size_t want = room < sizeof(buf) ? room : sizeof(buf);
+	*n_r = 0;
+	for (;;) {
 		ssize_t r;
 
 		if (c->is_tls) {
 			r = gnutls_record_recv(c->tls, buf, want);
 			if (r == GNUTLS_E_AGAIN)
-				break;
+				return 0;
 			if (r == GNUTLS_E_INTERRUPTED)
 				continue;
 			if (r == 0 || r == GNUTLS_E_PREMATURE_TERMINATION) {
 				c->eof = true;
-				break;
+				return 0;
 			}
 			if (r < 0) {
 				if (!gnutls_error_is_fatal((int)r))
@@ -564,20 +581,77 @@ static int conn_fill(struct gn_conn *c, size_t *got_r)
 				if (errno == EINTR)
 					continue;
 				if (errno == EAGAIN || errno == EWOULDBLOCK)
-					break;
+					return 0;
 				conn_abort(c, strerror(errno));
 				return -1;
 			}
 			if (r == 0) {
 				c->eof = true;
-				break;
+				return 0;
 			}
 		}
-		/* Cannot fail: want <= room. */
-		(void)gn_buf_append(c->in, buf, (size_t)r);
-		*got_r += (size_t)r;
 		c->bytes_in += (unsigned long long)r;
-		if (!c->is_tls && (size_t)r < want)
+		*n_r = (size_t)r;
+		return 1;
+	}
+}
+
+/* Compressed input: inflates what is buffered into the room the input
+ * buffer has, and reads more from the socket only while there is room.
+ * The input buffer's limit so bounds what a few compressed bytes can
+ * become. */
+static int conn_fill_compressed(struct gn_conn *c, size_t *got_r)
+{
+	char buf[CONN_CHUNK];
+
+	for (;;) {
+		size_t room = c->in_limit - in_avail(c), made = 0, zroom, n;
+		const char *error;
+		int r;
+
+		if (room > 0 && net_zlib_inflate(c->z, c->in, room, &made, &error) < 0) {
+			gn_log(GN_LOG_INFO, "core", "event=inflate_failed id=%s error=%s", c->id,
+			       gn_log_quote(0, error));
+			conn_abort(c, "corrupt compressed input");
+			return -1;
+		}
+		*got_r += made;
+		if (in_avail(c) >= c->in_limit || c->eof)
+			return 0;
+		zroom = net_zlib_input_room(c->z);
+		if (zroom == 0)
+			return 0;
+		r = conn_recv(c, buf, zroom < sizeof(buf) ? zroom : sizeof(buf), &n);
+		if (r <= 0)
+			return r;
+		(void)net_zlib_input_add(c->z, buf, n);	/* n <= zroom */
+	}
+}
+
+/* Reads what fits into the input buffer.  Returns -1 when the connection
+ * was aborted, else 0; *got_r: bytes read (inflated: the bytes the input
+ * buffer gained). */
+static int conn_fill(struct gn_conn *c, size_t *got_r)
+{
+	char buf[CONN_CHUNK];
+
+	*got_r = 0;
+	if (c->z != NULL)
+		return conn_fill_compressed(c, got_r);
+	while (!c->eof && in_avail(c) < c->in_limit) {
+		size_t room = c->in_limit - in_avail(c);
+		size_t want = room < sizeof(buf) ? room : sizeof(buf);
+		size_t n;
+		int r = conn_recv(c, buf, want, &n);
+
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		/* Cannot fail: want <= room. */
+		(void)gn_buf_append(c->in, buf, n);
+		*got_r += n;
+		if (!c->is_tls && n < want)
 			break;	/* the socket is empty: spare a syscall */
 	}
 	return 0;
@@ -962,15 +1036,24 @@ void gn_conn_input_resume(struct gn_conn *c)
 	 * room that was left) or the peer closed meanwhile: the socket will
 	 * not signal either. */
 	c->input_pending = in_avail(c) > 0 || c->eof ||
-			   (c->is_tls && gnutls_record_check_pending(c->tls) > 0);
+			   (c->is_tls && gnutls_record_check_pending(c->tls) > 0) ||
+			   (c->z != NULL && net_zlib_input_pending(c->z));
 	conn_defer(c);
+}
+
+/* Into the output buffer, deflated when compressing. */
+static int out_append(struct gn_conn *c, const void *data, size_t len)
+{
+	if (c->z != NULL)
+		return net_zlib_deflate(c->z, data, len, c->out);
+	return gn_buf_append(c->out, data, len);
 }
 
 int gn_conn_write(struct gn_conn *c, const void *data, size_t len)
 {
 	if (c->state == CS_LINGER || c->state == CS_DONE || c->state == CS_HANDSHAKE)
 		return -1;
-	if (gn_buf_append(c->out, data, len) < 0) {
+	if (out_append(c, data, len) < 0) {
 		gn_log(GN_LOG_WARN, "core", "event=output_full id=%s limit=%u", c->id,
 		       CONN_OUTPUT_LIMIT);
 		gn_conn_close(c, "output buffer full");
@@ -988,7 +1071,15 @@ int gn_conn_printf(struct gn_conn *c, const char *fmt, ...)
 	if (c->state == CS_LINGER || c->state == CS_DONE || c->state == CS_HANDSHAKE)
 		return -1;
 	va_start(ap, fmt);
-	r = gn_buf_vprintf(c->out, fmt, ap);
+	if (c->z != NULL) {
+		struct gn_buf *b = gn_buf_new(CONN_OUTPUT_LIMIT);
+		r = gn_buf_vprintf(b, fmt, ap);
+		if (r >= 0)
+			r = out_append(c, gn_buf_data(b), gn_buf_len(b));
+		gn_buf_free(&b);
+	} else {
+		r = gn_buf_vprintf(c->out, fmt, ap);
+	}
 	va_end(ap);
 	if (r < 0) {
 		gn_log(GN_LOG_WARN, "core", "event=output_full id=%s limit=%u", c->id,
@@ -1002,7 +1093,49 @@ int gn_conn_printf(struct gn_conn *c, const char *fmt, ...)
 
 size_t gn_conn_output_pending(const struct gn_conn *c)
 {
-	return gn_buf_len(c->out);
+	size_t n = gn_buf_len(c->out);
+	if (c->z != NULL)
+		n += net_zlib_output_plain(c->z);
+	return n;
+}
+
+int gn_conn_compress_start(struct gn_conn *c, const char **error_r)
+{
+	const char *error;
+	size_t avail;
+
+	if (c->z != NULL) {
+		*error_r = "compression is already active";
+		return -1;
+	}
+	if (c->state != CS_OPEN || c->closing) {
+		*error_r = "the connection is not open";
+		return -1;
+	}
+	/* What the peer sent after the command that asked for compression
+	 * is compressed already: it is inflated from now on. */
+	avail = in_avail(c);
+	c->z = net_zlib_new(avail, Z_DEFAULT_COMPRESSION, &error);
+	if (c->z == NULL) {
+		gn_log(GN_LOG_ERROR, "core", "event=compress_failed id=%s error=%s", c->id,
+		       gn_log_quote(0, error));
+		*error_r = error;
+		return -1;
+	}
+	if (avail > 0) {
+		(void)net_zlib_input_add(c->z, gn_buf_data(c->in) + c->in_off, avail);
+		c->in_off += avail;
+		c->input_pending = true;
+		conn_defer(c);
+	}
+	gn_log(GN_LOG_DEBUG, "core", "event=compress_start id=%s algorithm=deflate memory=%zu",
+	       c->id, net_zlib_memory(c->z));
+	return 0;
+}
+
+bool gn_conn_is_compressed(const struct gn_conn *c)
+{
+	return c->z != NULL;
 }
 
 void gn_conn_close(struct gn_conn *c, const char *reason)
@@ -1033,7 +1166,8 @@ void gn_conn_set_idle_timeout(struct gn_conn *c, unsigned long ms)
 
 bool gn_conn_can_starttls(const struct gn_conn *c)
 {
-	return c->l->tls == TLS_MODE_STARTTLS && c->tls == NULL &&
+	/* Not under compression: TLS goes below it, not above. */
+	return c->l->tls == TLS_MODE_STARTTLS && c->tls == NULL && c->z == NULL &&
 	       c->state == CS_OPEN && !c->closing && tls_ready();
 }
 

@@ -8,7 +8,8 @@
  *               session;
  *   tls.c       owns the GnuTLS credentials and priority cache;
  *   iplimit.c   the table of connections per client IP, in shared memory
- *               so that every worker counts the same.
+ *               so that every worker counts the same;
+ *   compress.c  a connection's DEFLATE layer (gn_conn_compress_start()).
  *
  * Uses the runtime and base layers.
  */
@@ -76,6 +77,34 @@ bool tls_ready(void);
  * -1 with *error_r set (static string). */
 int tls_session_new(gnutls_session_t *session_r, bool client_cert,
 		    const char **error_r);
+
+/* compress.c -> conn.c: raw DEFLATE both ways (RFC 1951).  net_zlib_new():
+ * compressed input waits in a buffer of raw_limit bytes (at least 16 KiB);
+ * level is deflate's (0-9, or Z_DEFAULT_COMPRESSION); NULL with *error_r
+ * when zlib refuses. */
+struct net_zlib;
+struct net_zlib *net_zlib_new(size_t raw_limit, int level, const char **error_r);
+void net_zlib_free(struct net_zlib **z);
+/* Room for compressed input, and adding some (-1: past the room). */
+size_t net_zlib_input_room(const struct net_zlib *z);
+int net_zlib_input_add(struct net_zlib *z, const void *data, size_t len);
+/* Whether inflating may give more without new input. */
+bool net_zlib_input_pending(const struct net_zlib *z);
+/* Inflates buffered input, appending at most max bytes to dst (which
+ * must have room for them); *got_r: how many.  0, or -1 with *error_r
+ * (a corrupt stream, or one the peer ended). */
+int net_zlib_inflate(struct net_zlib *z, struct gn_buf *dst, size_t max, size_t *got_r,
+		     const char **error_r);
+/* Deflates data into out; net_zlib_flush() ends a batch (Z_SYNC_FLUSH)
+ * when anything was deflated since the last.  0, or -1 when out's limit
+ * would be passed. */
+int net_zlib_deflate(struct net_zlib *z, const void *data, size_t len, struct gn_buf *out);
+int net_zlib_flush(struct net_zlib *z, struct gn_buf *out);
+/* Deflated since the last flush, and how many uncompressed bytes. */
+bool net_zlib_output_dirty(const struct net_zlib *z);
+size_t net_zlib_output_plain(const struct net_zlib *z);
+/* What the layer holds: zlib's allocations and the input buffer. */
+size_t net_zlib_memory(const struct net_zlib *z);
 
 /* listener.c -> conn.c: an accepted nonblocking, close-on-exec socket.
  * conn.c owns fd from here on (closes it when refusing). */

@@ -1,7 +1,7 @@
 /*
  * modules/imap/cmd-any.c: CAPABILITY, NOOP, LOGOUT (RFC 9051 6.1) and
- * ENABLE (RFC 5161; IMAP4rev2, CONDSTORE and QRESYNC of RFC 7162).  ID is
- * in ext-id.c.
+ * ENABLE (RFC 5161: IMAP4rev2, CONDSTORE and QRESYNC of RFC 7162,
+ * UTF8=ACCEPT of RFC 6855).  ID is in ext-id.c.
  */
 #include "imap.h"
 
@@ -72,6 +72,12 @@ void imap_cmd_enable(struct imap_session *s, struct imap_command *cmd)
 		if (imap_arg_atom_is(a, "QRESYNC") && !had_qresync && !s->qresync) {
 			s->condstore = s->qresync = true;
 			(void)gn_buf_append_str(b, " QRESYNC");
+		}
+		/* RFC 6855 3: mailbox names in UTF-8 from now on, UTF-8 in
+		 * quoted strings, APPEND's UTF8 form. */
+		if (imap_arg_atom_is(a, "UTF8=ACCEPT") && !s->enabled_utf8) {
+			s->enabled_utf8 = true;
+			(void)gn_buf_append_str(b, " UTF8=ACCEPT");
 		}
 	}
 	imap_untagged(s, "ENABLED%s", gn_buf_data(b));

@@ -1,6 +1,7 @@
 /*
  * modules/imap/cmd-append.c: APPEND (RFC 9051 6.3.12, RFC 3501 6.3.11),
- * MULTIAPPEND (RFC 3502), APPENDUID (RFC 4315 3), APPENDLIMIT (RFC 7889).
+ * MULTIAPPEND (RFC 3502), APPENDUID (RFC 4315 3), APPENDLIMIT (RFC 7889),
+ * the UTF8 form of a message (RFC 6855 4).
  *
  * The message streams: the reader (parser.c) hands out each message's
  * literal in chunks as they arrive (IMAP_READ_MESSAGE, IMAP_READ_DATA),
@@ -53,6 +54,8 @@ struct imap_append {
 	struct gn_store_blob_writer *writer;
 	struct gn_mime_parser *parser;
 	bool literal8;
+	/* The message came as UTF8 (~{n}...): its ")" is still due. */
+	bool utf8;
 	struct append_msg cur;
 	/* The messages read. */
 	struct append_msg *msgs;
@@ -266,14 +269,37 @@ static struct imap_append *job_start(struct imap_session *s, const char *text, s
 	return j;
 }
 
+/* RFC 6855 4: append-data =/ "UTF8" SP "(" literal8 ")".  Whether the
+ * text before a message's literal ends in "UTF8 (" (then cut off, leaving
+ * the space before it). */
+static bool utf8_form(const char *text, size_t *len)
+{
+	static const char word[] = " UTF8 (";
+	size_t n = sizeof(word) - 1;
+	if (*len < n || strncasecmp(text + *len - n, word, n) != 0)
+		return false;
+	*len -= n - 1;
+	return true;
+}
+
 void imap_append_message(struct imap_session *s)
 {
 	const char *text, *err, *code;
 	size_t len, size;
-	bool sync, l8;
+	bool sync, l8, utf8;
 	imap_reader_message(s->reader, &text, &len, &size, &sync, &l8);
 	struct imap_append *j = s->append;
 	const char *tag = j != NULL ? gn_pool_strdup(s->cmd_pool, j->tag) : NULL;
+	/* MULTIAPPEND: the ")" that ends the previous message's UTF8 form. */
+	if (j != NULL && j->utf8) {
+		if (len == 0 || text[0] != ')') {
+			refuse(s, tag, sync, "BAD", NULL, "\")\" expected after a UTF8 message");
+			return;
+		}
+		text++;
+		len--;
+	}
+	utf8 = utf8_form(text, &len);
 	/* A message's literal follows a space. */
 	if (len == 0 || text[len - 1] != ' ') {
 		refuse(s, tag != NULL ? tag : "*", sync, "BAD", NULL, "Space expected before the message");
@@ -295,6 +321,14 @@ void imap_append_message(struct imap_session *s)
 			return;
 		}
 	}
+	if (utf8 && !s->enabled_utf8) {
+		refuse(s, tag, sync, "BAD", NULL, "APPEND UTF8 needs ENABLE UTF8=ACCEPT");
+		return;
+	}
+	if (utf8 && !l8) {
+		refuse(s, tag, sync, "BAD", NULL, "APPEND UTF8 takes a literal8 (~{n})");
+		return;
+	}
 	/* RFC 7889: the limit is answered before the message is read. */
 	if (size == 0) {
 		refuse(s, tag, sync, "NO", NULL, "Empty message");
@@ -314,6 +348,7 @@ void imap_append_message(struct imap_session *s)
 	}
 	j->total += size;
 	j->literal8 = l8;
+	j->utf8 = utf8;
 	j->writer = gn_store_blob_writer_new();
 	j->parser = gn_mime_parser_new(NULL);
 	if (sync)
@@ -392,6 +427,12 @@ void imap_append_end(struct imap_session *s)
 	struct imap_append *j = s->append;
 	size_t len;
 	const char *rest = imap_reader_command(s->reader, &len);
+	if (j->utf8 && len > 0 && rest[0] == ')') {
+		rest++;
+		len--;
+	} else if (j->utf8) {
+		len = 0;	/* the ")" is missing */
+	}
 	/* After the last message: the line's end, nothing else. */
 	if (!(len == 1 && rest[0] == '\n') && !(len == 2 && rest[0] == '\r' && rest[1] == '\n')) {
 		imap_tagged(s, j->tag, "BAD", NULL, "Line end expected after the message");

@@ -239,7 +239,7 @@ static int status_line(struct imap_session *s, const struct gn_store_mailbox *mb
 	struct gn_buf *b = gn_buf_new(0);
 	(void)gn_buf_append_str(b, "STATUS ");
 	const char *wire = imap_name_to_wire(s, s->cmd_pool, gn_store_mailbox_name(mb));
-	imap_append_string(b, wire, strlen(wire));
+	imap_append_session_string(s, b, wire, strlen(wire));
 	(void)gn_buf_append_str(b, " (");
 	for (unsigned i = 0; i < items->count; i++) {
 		const char *item = imap_upper(s->cmd_pool, items->list[i].str);
@@ -330,7 +330,7 @@ static void list_line(struct imap_session *s, const char *kind, const char *attr
 	struct gn_buf *b = gn_buf_new(0);
 	(void)gn_buf_printf(b, "%s (%s) \"/\" ", kind, attrs);
 	const char *wire = imap_name_to_wire(s, s->cmd_pool, store_name);
-	imap_append_string(b, wire, strlen(wire));
+	imap_append_session_string(s, b, wire, strlen(wire));
 	imap_untagged(s, "%s", gn_buf_data(b));
 	gn_buf_free(&b);
 }
@@ -479,7 +479,7 @@ static int list_answer(struct imap_session *s, const struct list_opts *o, struct
 	struct gn_buf *b = gn_buf_new(0);
 	(void)gn_buf_printf(b, "LIST (%s) \"/\" ", gn_buf_data(attrs) + 1);
 	const char *wire = imap_name_to_wire(s, s->cmd_pool, name);
-	imap_append_string(b, wire, strlen(wire));
+	imap_append_session_string(s, b, wire, strlen(wire));
 	if (childinfo)
 		(void)gn_buf_append_str(b, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 	imap_untagged(s, "%s", gn_buf_data(b));

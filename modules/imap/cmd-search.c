@@ -393,6 +393,12 @@ static void search(struct imap_session *s, struct imap_command *cmd, const struc
 	if (pos < n && imap_arg_atom_is(&args[pos], "CHARSET")) {
 		const char *cs;
 		size_t len;
+		/* RFC 6855 3: once UTF8=ACCEPT is enabled, a charset label
+		 * conflicts with the UTF-8 the strings are in. */
+		if (s->enabled_utf8) {
+			error = "No CHARSET after ENABLE UTF8=ACCEPT";
+			goto bad;
+		}
 		if (++pos == n || !imap_arg_astring(&args[pos], &cs, &len) || strlen(cs) != len) {
 			error = "A charset expected after CHARSET";
 			goto bad;

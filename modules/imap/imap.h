@@ -34,6 +34,7 @@
  *                as SEARCH does; base-subject.c the base subject and
  *                the comparator; thread.c the threading; sort.h between.
  *   cmd-idle.c   IDLE, woken by the store's NOTIFY.
+ *   cmd-compress.c  COMPRESS DEFLATE (the core's gn_conn_compress_start()).
  *   seqset.c     sequence sets.
  *   condstore.c  CONDSTORE and QRESYNC (RFC 7162): enabling them,
  *                HIGHESTMODSEQ, SELECT's QRESYNC resync, VANISHED.
@@ -169,8 +170,12 @@ void imap_tagged(struct imap_session *s, const char *tag, const char *status,
 		 const char *code, const char *fmt, ...) GN_PRINTF(5, 6);
 void imap_continue(struct imap_session *s, const char *text);
 /* A string as IMAP sends it: an atom-safe quoted string, or a literal when
- * it holds what a quoted string cannot. */
+ * it holds what a quoted string cannot: CR, LF, NUL, and 8-bit octets
+ * (IMAP4rev1).  imap_append_session_string() also quotes UTF-8 for a
+ * session that enabled UTF8=ACCEPT or IMAP4rev2; the first is right for
+ * any session (where no session is at hand: imap.v1, ENVELOPE). */
 void imap_append_string(struct gn_buf *b, const char *s, size_t len);
+void imap_append_session_string(struct imap_session *s, struct gn_buf *b, const char *str, size_t len);
 
 /* The capability list for the session's state, without "CAPABILITY". */
 const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool);
@@ -342,6 +347,8 @@ imap_cmd_fn imap_cmd_idle;
 int imap_idle_start(const char **error_r);
 void imap_idle_line(struct imap_session *s, const char *line, size_t len);
 void imap_idle_cancel(struct imap_session *s);
+/* cmd-compress.c: COMPRESS. */
+imap_cmd_fn imap_cmd_compress;
 /* cmd-fetch.c: the output drained, a FETCH goes on; the connection ends. */
 void imap_fetch_writable(struct imap_session *s);
 void imap_fetch_cancel(struct imap_session *s);

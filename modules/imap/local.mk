@@ -10,7 +10,8 @@ modules_imap_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap.h \
 	modules/imap/decode.c modules/imap/cmd-search.c modules/imap/search-parse.c \
 	modules/imap/search-scan.c modules/imap/search.h modules/imap/condstore.c \
 	modules/imap/sort.h modules/imap/base-subject.c \
-	modules/imap/cmd-sort.c modules/imap/thread.c
+	modules/imap/cmd-sort.c modules/imap/thread.c \
+	modules/imap/cmd-compress.c
 modules_imap_imap_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/modules/imap/include
 modules_imap_imap_la_CFLAGS = $(GN_MODCC)
 modules_imap_imap_la_LDFLAGS = $(GN_MODLINK)

@@ -614,10 +614,9 @@ static int parse_atom(struct pstate *ps, struct imap_arg *arg)
 	return 0;
 }
 
-/* Whether s[0..len) is valid UTF-8 (no overlongs, surrogates or values
- * past U+10FFFF). */
-static bool utf8_valid(const unsigned char *s, size_t len)
+bool imap_utf8_valid(const void *data, size_t len)
 {
+	const unsigned char *s = data;
 	size_t i = 0;
 	while (i < len) {
 		unsigned char c = s[i];
@@ -678,7 +677,7 @@ static int parse_quoted(struct pstate *ps, struct imap_arg *arg)
 		}
 		(void)gn_buf_append(b, &c, 1);
 	}
-	if (!utf8_valid((const unsigned char *)gn_buf_data(b), gn_buf_len(b))) {
+	if (!imap_utf8_valid(gn_buf_data(b), gn_buf_len(b))) {
 		gn_buf_free(&b);
 		return perr(ps, NULL, "quoted string is not UTF-8");
 	}

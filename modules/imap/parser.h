@@ -183,5 +183,8 @@ int imap_parse_args(struct gn_pool *pool, const struct imap_limits *lim, const c
 bool imap_arg_astring(const struct imap_arg *arg, const char **s_r, size_t *len_r);
 bool imap_arg_string(const struct imap_arg *arg, const char **s_r, size_t *len_r);
 bool imap_arg_atom_is(const struct imap_arg *arg, const char *word);
+/* Whether data[0..len) is valid UTF-8 (no overlongs, surrogates or values
+ * past U+10FFFF). */
+bool imap_utf8_valid(const void *data, size_t len);
 
 #endif

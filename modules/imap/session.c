@@ -56,6 +56,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "THREAD", IMAP_S(IMAP_SELECTED), imap_cmd_thread },
 	{ "IDLE", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_idle },
 	{ "APPEND", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_append },
+	{ "COMPRESS", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_compress },
 };
 
 /* ---- responses ---- */
@@ -114,11 +115,20 @@ void imap_continue(struct imap_session *s, const char *text)
 	(void)gn_conn_printf(s->conn, "+ %s\r\n", text);
 }
 
-void imap_append_string(struct gn_buf *b, const char *str, size_t len)
+/* A quoted string holds no CR, LF or NUL (RFC 9051 9: QUOTED-CHAR), and
+ * 8-bit octets only as UTF-8 where the session speaks it: IMAP4rev1's
+ * QUOTED-CHAR is 7-bit (RFC 3501 9: TEXT-CHAR), RFC 6855 3 (UTF8=ACCEPT)
+ * and IMAP4rev2 (RFC 9051 9) add UTF8-2 / UTF8-3 / UTF8-4.  Anything else
+ * goes as a literal, valid wherever a string is. */
+static void append_string(struct gn_buf *b, const char *str, size_t len, bool utf8)
 {
-	bool quotable = len <= 1024;
-	for (size_t i = 0; quotable && i < len; i++)
+	bool quotable = len <= 1024, eight_bit = false;
+	for (size_t i = 0; quotable && i < len; i++) {
 		quotable = str[i] != '\r' && str[i] != '\n' && str[i] != '\0';
+		eight_bit |= (unsigned char)str[i] >= 0x80;
+	}
+	if (quotable && eight_bit)
+		quotable = utf8 && imap_utf8_valid(str, len);
 	if (!quotable) {
 		(void)gn_buf_printf(b, "{%zu}\r\n", len);
 		(void)gn_buf_append(b, str, len);
@@ -131,6 +141,16 @@ void imap_append_string(struct gn_buf *b, const char *str, size_t len)
 		(void)gn_buf_append(b, str + i, 1);
 	}
 	(void)gn_buf_append(b, "\"", 1);
+}
+
+void imap_append_string(struct gn_buf *b, const char *str, size_t len)
+{
+	append_string(b, str, len, false);
+}
+
+void imap_append_session_string(struct imap_session *s, struct gn_buf *b, const char *str, size_t len)
+{
+	append_string(b, str, len, s->enabled_utf8 || s->enabled_rev2);
 }
 
 void imap_bye(struct imap_session *s, const char *reason, const char *text)
@@ -157,12 +177,14 @@ const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool)
 	struct gn_buf *b = gn_buf_new(0);
 	(void)gn_buf_append_str(b, "IMAP4rev2 IMAP4rev1 ENABLE NAMESPACE STATUS=SIZE UNSELECT MOVE IDLE "
 				 "LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE CHILDREN BINARY "
-				 "ESEARCH SEARCHRES WITHIN SAVEDATE CONDSTORE QRESYNC");
+				 "ESEARCH SEARCHRES WITHIN SAVEDATE CONDSTORE QRESYNC UTF8=ACCEPT");
 	(void)gn_buf_append_str(b, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
 	(void)gn_buf_append_str(b, imap_settings.literal_plus ? " LITERAL+" : " LITERAL-");
 	(void)gn_buf_printf(b, " UIDPLUS MULTIAPPEND APPENDLIMIT=%llu",
 			    (unsigned long long)imap_settings.max_message);
 	imap_service_capabilities(s, b);
+	if (s->state != IMAP_NOTAUTH)
+		(void)gn_buf_append_str(b, " COMPRESS=DEFLATE");
 	if (s->state == IMAP_NOTAUTH) {
 		bool tls = gn_conn_is_tls(s->conn);
 		(void)gn_buf_append_str(b, " SASL-IR");

@@ -52,6 +52,10 @@ t.is_(typ, "OK", "XWHO logged in: OK")
 t.is_(imaptest.untagged(m, "XWHO"),
       [b'alice alice@example.com 4 none atom "a string" NIL (3)'],
       "the handler sees the account, the login and each argument")
+m.literal = "café".encode()
+typ, data = m.xatom("XWHO")
+t.is_(imaptest.untagged(m, "XWHO"), [(b"alice alice@example.com 1 none {5}", "café".encode()), b""],
+      "append_string sends 8-bit text as a literal, not quoted (IMAP4rev1's QUOTED-CHAR is 7-bit)")
 typ, data = m.xatom("XSILENT")
 t.is_(typ, "NO", "a handler that answers nothing: NO")
 t.like(data[0].decode(), "[SERVERBUG]", "with SERVERBUG")

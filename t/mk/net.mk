@@ -1,5 +1,6 @@
 # t/mk/net.mk: the event loop, listeners, connections, TLS and per-IP limits
-# (core/runtime/loop.c, core/net/listener.c, core/net/conn.c, core/net/tls.c, core/net/iplimit.c).
+# (core/runtime/loop.c, core/net/listener.c, core/net/conn.c, core/net/tls.c, core/net/iplimit.c,
+# core/net/compress.c).
 TESTPROGS += t/unit/test_loop
 t_unit_test_loop_SOURCES = t/unit/test_loop.c
 t_unit_test_loop_CPPFLAGS = $(UNITCPP)
@@ -11,6 +12,13 @@ t_unit_test_iplimit_SOURCES = t/unit/test_iplimit.c
 t_unit_test_iplimit_CPPFLAGS = $(UNITCPP)
 t_unit_test_iplimit_CFLAGS = $(UNITCC)
 t_unit_test_iplimit_LDADD = $(UNITLIBS)
+
+# A connection's DEFLATE layer (core/net/compress.c) against zlib.
+TESTPROGS += t/unit/test_compress
+t_unit_test_compress_SOURCES = t/unit/test_compress.c
+t_unit_test_compress_CPPFLAGS = $(UNITCPP)
+t_unit_test_compress_CFLAGS = $(UNITCC)
+t_unit_test_compress_LDADD = $(UNITLIBS)
 
 # Connections and TLS in one process, without the master: a server loop in
 # a child, GnuTLS clients in the test.

@@ -7,7 +7,9 @@
  * client, with blocking sockets and GnuTLS: it checks line handling, the
  * input limit, STARTTLS dropping pipelined input (RFC 3207 5), which
  * certificate SNI selects, the client's public key as the server sees it,
- * channel bindings and the idle timeout.
+ * channel bindings, the idle timeout, and compression (input the client
+ * compressed right after asking, the input limit on inflated input, no
+ * STARTTLS under it, corrupt input).
  */
 #include "net/internal.h"
 #include "tap.h"
@@ -25,6 +27,7 @@
 #include <unistd.h>
 #include <gnutls/abstract.h>
 #include <gnutls/x509.h>
+#include <zlib.h>
 
 static char dir[] = "/tmp/gannet-test-net-XXXXXX";
 static char cert_a[256], key_a[256], cert_b[256], key_b[256], cert_c[256], key_c[256];
@@ -77,6 +80,11 @@ static void s_input(struct gn_conn *c, void *d)
 			paused = c;
 			resume_timer = gn_timer_new(20, false, s_resume, NULL);
 			return;
+		} else if (len == 8 && memcmp(line, "COMPRESS", 8) == 0) {
+			const char *error;
+			gn_conn_printf(c, "* compressing\r\n");
+			if (gn_conn_compress_start(c, &error) < 0)
+				gn_conn_printf(c, "* not compressing: %s\r\n", error);
 		} else if (len == 3 && memcmp(line, "SNI", 3) == 0) {
 			gn_conn_printf(c, "* sni %s\r\n", gn_conn_tls_sni(c) ? gn_conn_tls_sni(c) : "none");
 		} else if (len == 4 && memcmp(line, "SPKI", 4) == 0) {
@@ -298,6 +306,82 @@ static int cl_eof(struct cl *c)
 	return r == 0;
 }
 
+/* A compressing client (raw DEFLATE both ways, as IMAP COMPRESS): zc_start()
+ * after the server's "* compressing" line; what the client read past
+ * that line is compressed already. */
+static z_stream zc_out, zc_in;
+static char zc_plain[65536];
+static size_t zc_len;
+
+static void zc_inflate(const char *data, size_t len)
+{
+	zc_in.next_in = (Bytef *)data;
+	zc_in.avail_in = (uInt)len;
+	while (zc_in.avail_in > 0 && zc_len < sizeof(zc_plain)) {
+		zc_in.next_out = (Bytef *)zc_plain + zc_len;
+		zc_in.avail_out = (uInt)(sizeof(zc_plain) - zc_len);
+		int r = inflate(&zc_in, Z_SYNC_FLUSH);
+		zc_len = sizeof(zc_plain) - zc_in.avail_out;
+		if (r != Z_OK)
+			break;
+	}
+}
+
+static void zc_start(struct cl *c)
+{
+	deflateEnd(&zc_out);
+	inflateEnd(&zc_in);
+	memset(&zc_out, 0, sizeof(zc_out));
+	memset(&zc_in, 0, sizeof(zc_in));
+	deflateInit2(&zc_out, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+	inflateInit2(&zc_in, -15);
+	zc_len = 0;
+	zc_inflate(c->buf, c->len);
+	c->len = 0;
+}
+
+/* Compressed bytes of data (with a sync flush when flush), into out. */
+static size_t zc_deflate(const void *data, size_t len, bool flush, unsigned char *out, size_t cap)
+{
+	zc_out.next_in = (Bytef *)data;
+	zc_out.avail_in = (uInt)len;
+	zc_out.next_out = out;
+	zc_out.avail_out = (uInt)cap;
+	(void)deflate(&zc_out, flush ? Z_SYNC_FLUSH : Z_NO_FLUSH);
+	return cap - zc_out.avail_out;
+}
+
+static void zc_send(struct cl *c, const char *s)
+{
+	static unsigned char out[65536];
+	size_t n = zc_deflate(s, strlen(s), true, out, sizeof(out));
+	(void)!send(c->fd, out, n, MSG_NOSIGNAL);
+}
+
+/* The next inflated line without CRLF, "" on EOF. */
+static const char *zc_line(struct cl *c)
+{
+	static char line[8192];
+	for (;;) {
+		char *nl = memchr(zc_plain, '\n', zc_len);
+		if (nl != NULL) {
+			size_t n = (size_t)(nl - zc_plain) + 1, m = n;
+			while (m > 0 && (zc_plain[m - 1] == '\n' || zc_plain[m - 1] == '\r'))
+				m--;
+			memcpy(line, zc_plain, m < sizeof(line) ? m : sizeof(line) - 1);
+			line[m < sizeof(line) ? m : sizeof(line) - 1] = '\0';
+			memmove(zc_plain, zc_plain + n, zc_len - n);
+			zc_len -= n;
+			return line;
+		}
+		char raw[4096];
+		ssize_t r = recv(c->fd, raw, sizeof(raw), 0);
+		if (r <= 0)
+			return "";
+		zc_inflate(raw, (size_t)r);
+	}
+}
+
 static gnutls_certificate_credentials_t cred_plain, cred_client;
 
 static int cl_tls(struct cl *c, const char *sni, bool client_cert)
@@ -441,6 +525,69 @@ int main(void)
 	is_str(cl_line(&c), "* too long", "a line past max_input reaches input_full()");
 	ok(cl_eof(&c), "which closed the connection (and the reply was not lost to a reset)");
 	cl_close(&c);
+
+	/* Compression: the request and the first compressed line in one
+	 * packet (the core takes the buffered rest as compressed). */
+	cl_connect(&c, "127.0.0.1", p_plain);
+	cl_line(&c);
+	{
+		static unsigned char pkt[65536];
+		size_t n = strlen("COMPRESS\r\n");
+		memcpy(pkt, "COMPRESS\r\n", n);
+		memset(&zc_out, 0, sizeof(zc_out));
+		deflateInit2(&zc_out, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+		n += zc_deflate("one\r\nPEER\r\n", 11, true, pkt + n, sizeof(pkt) - n);
+		(void)!send(c.fd, pkt, n, MSG_NOSIGNAL);
+		is_str(cl_line(&c), "* compressing", "COMPRESS: the answer goes out uncompressed");
+		/* Keep the client's deflate stream: the server inflates it on. */
+		z_stream keep = zc_out;
+		memset(&zc_in, 0, sizeof(zc_in));
+		inflateInit2(&zc_in, -15);
+		zc_len = 0;
+		zc_inflate(c.buf, c.len);
+		c.len = 0;
+		zc_out = keep;
+	}
+	is_str(zc_line(&c), "= one", "what the client sent compressed with the request is inflated");
+	is_str(zc_line(&c), "* peer 127.0.0.1 127.0.0.1 plain", "and the answers come compressed");
+	zc_send(&c, "COMPRESS\r\n");
+	is_str(zc_line(&c), "* compressing", "a second COMPRESS");
+	is_str(zc_line(&c), "* not compressing: compression is already active",
+	       "gn_conn_compress_start() refuses it");
+	zc_send(&c, "STARTTLS\r\n");
+	is_str(zc_line(&c), "* go ahead", "STARTTLS under compression");
+	is_str(zc_line(&c), "", "is refused (gn_conn_starttls: -1, the handler closed)");
+	cl_close(&c);
+
+	/* A compressed line that inflates past the input limit (256): a
+	 * bomb of 1 MB in a few hundred bytes. */
+	cl_connect(&c, "127.0.0.1", p_plain);
+	cl_line(&c);
+	cl_send(&c, "COMPRESS\r\n");
+	is_str(cl_line(&c), "* compressing", "COMPRESS again");
+	zc_start(&c);
+	{
+		static unsigned char pkt[65536], ones[1000 * 1000];
+		memset(ones, 'x', sizeof(ones));
+		size_t n = zc_deflate(ones, sizeof(ones), true, pkt, sizeof(pkt));
+		diag("1 MB of one byte in %zu compressed bytes", n);
+		(void)!send(c.fd, pkt, n, MSG_NOSIGNAL);
+	}
+	is_str(zc_line(&c), "* too long", "inflated input past max_input reaches input_full()");
+	is_str(zc_line(&c), "", "which closed the connection");
+	cl_close(&c);
+
+	/* Input that does not inflate. */
+	cl_connect(&c, "127.0.0.1", p_plain);
+	cl_line(&c);
+	cl_send(&c, "COMPRESS\r\n");
+	cl_line(&c);
+	zc_start(&c);
+	cl_send(&c, "\xff\xff\xff\xff\xff\xff\xff\xffPEER\r\n");
+	is_str(zc_line(&c), "", "corrupt compressed input closes the connection");
+	cl_close(&c);
+	deflateEnd(&zc_out);
+	inflateEnd(&zc_in);
 
 	/* A client that half-closes while the handler is paused (over TLS,
 	 * the end is read together with the last record, before the pause):

@@ -105,7 +105,29 @@ void gn_conn_input_resume(struct gn_conn *conn);
  * passed: then the connection closes. */
 int gn_conn_write(struct gn_conn *conn, const void *data, size_t len);
 int gn_conn_printf(struct gn_conn *conn, const char *fmt, ...) GN_PRINTF(2, 3);
+/* Bytes written and not yet sent.  With compression: the compressed bytes
+ * waiting for the socket plus the uncompressed size of what was written
+ * since the last flush (the end of the previous turn of the loop), so
+ * that a handler streaming a response in one turn sees it grow by what it
+ * writes even while zlib holds it back. */
 size_t gn_conn_output_pending(const struct gn_conn *conn);
+
+/* Compression (ABI 1.1): from now on both directions are raw DEFLATE
+ * streams (RFC 1951, as IMAP COMPRESS=DEFLATE, RFC 4978, has them).  Output
+ * already queued (the reply that accepted compression) goes out as it is;
+ * what is written after is compressed, and each turn of the loop ends with
+ * a sync flush, so the peer can decode every response when it arrives.
+ * Input still buffered is taken as compressed (the peer's first bytes
+ * after its request).  Inflated input is bounded by the input buffer's
+ * limit (max_input) like any other: what a few compressed bytes expand to
+ * fills the buffer and then input_full() (or the close) follows.  Costs
+ * about 205 KiB per connection: zlib's windows and buffers (measured by
+ * t/unit/test_compress).  Corrupt
+ * compressed input closes the connection (logged).  Returns 0, or -1 with
+ * *error_r when already compressing or the connection is closing.  Call
+ * from the handler (input()); STARTTLS is no longer possible after. */
+int gn_conn_compress_start(struct gn_conn *conn, const char **error_r);
+bool gn_conn_is_compressed(const struct gn_conn *conn);
 
 /* Closes after the output is flushed (bounded by a short timeout).  reason
  * goes to the log. */
