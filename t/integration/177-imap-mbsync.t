@@ -83,6 +83,9 @@ def mbsync():
     # The trace shows what it sends as "F: >>> TAG COMMAND ...", with
     # "(N in progress) " before it when pipelined.
     sent = [m.group(1) for m in re.finditer(r">>> \d+ (.*)$", out, re.M)]
+    # and what it receives as "F: TAG OK ..." (or NO, BAD).
+    refused = re.findall(r"^F: \d+ (?:NO|BAD) .*$", out, re.M)
+    t.is_(refused, [], "mbsync: the server refused none of its commands")
     if p.returncode != 0:
         t.diag(out[-4000:])
     return p.returncode, out, sent

@@ -78,6 +78,8 @@ def offlineimap():
     out = p.stdout + p.stderr
     # imaplib2's trace: writer > b'TAG COMMAND ...\r\n'
     sent = re.findall(r"writer > b'\w+ (.*?)\\r\\n", out)
+    refused = re.findall(r"reader < b'\w+ (?:NO|BAD) .*", out)
+    t.is_(refused, [], "offlineimap: the server refused none of its commands")
     if p.returncode != 0 or "ERROR" in out:
         t.diag("\n".join(ln for ln in out.splitlines() if not ln.startswith("[imap]"))[-4000:])
     return p.returncode, out, sent
