@@ -91,7 +91,7 @@ def mbsync():
     return p.returncode, out, sent
 
 
-sync = maildirsync.Sync(t, srv, maildir, tracking_field=b"X-TUID")
+sync = maildirsync.Sync(t, srv, maildir, "mbsync")
 maildir_files, all_files, server_box, server_state, lf, same = (
     sync.files, sync.all_files, sync.server, sync.server_state, sync.normal, sync.same)
 

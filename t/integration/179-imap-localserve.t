@@ -28,6 +28,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import gannettest as g  # noqa: E402
+import maildirsync  # noqa: E402
 
 t = g.Tap()
 base = g.tmpdir("gannet-ls-")
@@ -185,6 +186,124 @@ t.is_(idler.readline(), b"I1 OK IDLE terminated\r\n", "DONE")
 typ, data = idler.noop()
 t.is_(typ, "OK", "the session goes on")
 idler.logout()
+
+
+# ---- curl: list, fetch, flag, move, delete, append ----
+def curl(url, *args):
+    p = subprocess.run(["curl", "-sS", "--ssl-reqd", "--cacert", os.path.join(d, "localhost.pem"),
+                        "-u", "gannet@localhost:" + password] + list(args) + [url],
+                       capture_output=True, timeout=30)
+    if p.returncode != 0:
+        t.diag("curl %s: %s" % (url, p.stderr.decode(errors="replace")))
+    return p.returncode, p.stdout
+
+
+def uid_of(box, subject):
+    M.select(box, readonly=True)
+    typ, data = M.uid("SEARCH", "HEADER", "Subject", '"%s"' % subject)
+    return data[0].split() if typ == "OK" else []
+
+
+for scheme, port in (("imap", imap_port), ("imaps", imaps_port)):
+    url = "%s://localhost:%d/" % (scheme, port)
+    code, listing = curl(url)
+    t.ok(code == 0 and b'"INBOX"' in listing and b'"Archive"' in listing,
+         "curl %s:// (certificate verified): LIST" % scheme)
+    subject = "curl over " + scheme
+    msg = deliver(subject)
+    uid = uid_of("INBOX", subject)
+    t.is_(len(uid), 1, "%s: a message delivered for curl" % scheme)
+    uid = uid[0].decode() if uid else "0"
+    code, body = curl(url + "INBOX;UID=" + uid)
+    t.ok(code == 0 and body.endswith(msg), "curl %s://: FETCH of it" % scheme)
+    code, out = curl(url + "INBOX", "-X", "UID STORE %s +FLAGS (\\Flagged)" % uid)
+    t.ok(code == 0 and b"\\Flagged" in out, "curl %s://: UID STORE +FLAGS \\Flagged" % scheme)
+    code, out = curl(url + "INBOX", "-X", "UID MOVE %s Archive" % uid)
+    moved = uid_of("Archive", subject)
+    t.ok(code == 0 and uid_of("INBOX", subject) == [] and len(moved) == 1,
+         "curl %s://: UID MOVE to Archive" % scheme)
+    mid = moved[0].decode() if moved else "0"
+    code, out = curl(url + "Archive", "-X", "UID STORE %s +FLAGS (\\Deleted)" % mid)
+    code2, out = curl(url + "Archive", "-X", "EXPUNGE")
+    t.ok(code == 0 and code2 == 0 and b"EXPUNGE" in out and uid_of("Archive", subject) == [],
+         "curl %s://: \\Deleted and EXPUNGE delete it" % scheme)
+    upload = os.path.join(base, "upload.eml")
+    with open(upload, "wb") as f:
+        f.write(b"From: gannet@localhost\r\nSubject: uploaded over %s\r\n\r\nby curl\r\n"
+                % scheme.encode())
+    code, out = curl(url + "Drafts", "-T", upload)
+    t.ok(code == 0 and len(uid_of("Drafts", "uploaded over " + scheme)) == 1,
+         "curl %s://: APPEND (upload) to Drafts" % scheme)
+
+# ---- mbsync over STARTTLS: down, a flag up, nothing more ----
+maildir = os.path.join(base, "mail")
+os.mkdir(maildir)
+rc = os.path.join(base, "mbsyncrc")
+with open(rc, "w") as f:
+    f.write("""IMAPAccount local
+Host localhost
+Port %d
+User gannet@localhost
+Pass "%s"
+SSLType STARTTLS
+CertificateFile %s
+SystemCertificates no
+
+IMAPStore remote
+Account local
+
+MaildirStore near
+Path %s/
+Inbox %s/INBOX
+
+Channel ls
+Far :remote:
+Near :near:
+Patterns INBOX
+Create Near
+Expunge Both
+SyncState *
+""" % (imap_port, password, os.path.join(d, "localhost.pem"), maildir, maildir))
+
+
+class Localserve:
+    """What maildirsync.Sync wants of a server."""
+
+    def session(self):
+        return login("implicit")
+
+    def sql(self, q):
+        return psql(q)
+
+
+def psql(sql):
+    r = subprocess.run(["psql", "-X", "-A", "-t", "-q", "host=%s/run dbname=gannet user=gannet" % d,
+                        "-c", sql], capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else "psql failed: " + r.stderr
+
+
+def mbsync():
+    r = subprocess.run(["mbsync", "-c", rc, "-Dn", "ls"], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        t.diag((r.stdout + r.stderr)[-3000:])
+    sent = re.findall(r">>> \d+ (.*)$", r.stdout + r.stderr, re.M)
+    return r.returncode, [c for c in sent if re.match(r"(UID )?(APPEND|STORE|EXPUNGE)", c)]
+
+
+sync = maildirsync.Sync(t, Localserve(), maildir, "mbsync")
+code, _ = mbsync()
+t.ok(code == 0 and len(sync.files("INBOX")) == count("INBOX") and sync.same("INBOX"),
+     "mbsync over STARTTLS brings INBOX into a Maildir (%d messages)" % count("INBOX"))
+uid, (path, flags) = min(sync.files("INBOX").items())
+os.rename(path, os.path.join(maildir, "INBOX", "cur",
+                             os.path.basename(path).rsplit(":2,", 1)[0] + ":2,FS"))
+code, writes = mbsync()
+t.ok(code == 0 and "\\Flagged" in sync.server("INBOX")[uid][1], "mbsync: a flag set in the Maildir "
+     "reaches the server (%s)" % writes)
+state = sync.server_state("Inbox")
+code, writes = mbsync()
+t.ok(code == 0 and writes == [] and sync.server_state("Inbox") == state and sync.same("INBOX"),
+     "mbsync: a run with no changes writes nothing")
 M.logout()
 
 rest = stop()

@@ -85,7 +85,7 @@ def offlineimap():
     return p.returncode, out, sent
 
 
-sync = maildirsync.Sync(t, srv, maildir)
+sync = maildirsync.Sync(t, srv, maildir, "offlineimap")
 files, server_box, same = sync.files, sync.server, sync.same
 
 # ---- first run ----

@@ -3,14 +3,16 @@ t/lib/maildirsync.py: what the tests of IMAP<->Maildir sync clients
 (mbsync in 177, offlineimap in 180) share: reading the client's Maildir
 and the server's mailboxes, and comparing them.
 
-    sync = maildirsync.Sync(t, srv, root, tracking_field=b"X-TUID")
-    sync.files("INBOX")     # {uid: (path, flags)} from the Maildir
+    sync = maildirsync.Sync(t, srv, root, client="mbsync")
+    sync.files("INBOX")     # {server uid: (path, flags)} from the Maildir
     sync.server("INBOX")    # {uid: (message, flags)} over IMAP
     t.ok(sync.same("INBOX"), "...")
 
-Both clients name a Maildir file with the server's UID (",U=n") and the
-standard flag letters after ":2,", keep LF line ends, and may add a header
-field of their own to messages they copy (tracking_field).
+Both clients put a UID in a Maildir file's name (",U=n") and the standard
+flag letters after ":2,", and keep LF line ends.  offlineimap's UID is the
+server's; mbsync's is the Maildir's own, paired with the server's in its
+state file (.mbsyncstate: lines "server-uid maildir-uid flags"), and
+mbsync adds an X-TUID header field to each message it copies.
 """
 import os
 import re
@@ -20,34 +22,54 @@ FLAG_OF_LETTER = {"D": "\\Draft", "F": "\\Flagged", "R": "\\Answered", "S": "\\S
 
 
 class Sync:
-    def __init__(self, t, srv, root, tracking_field=None):
+    def __init__(self, t, srv, root, client):
+        """srv: what has session() (a logged-in imaplib session) and sql();
+        client: "mbsync" or "offlineimap"."""
         self.t = t
         self.srv = srv
         self.root = root
-        self.tracking_field = tracking_field
+        self.client = client
+        self.tracking_field = b"X-TUID" if client == "mbsync" else None
+
+    def _server_uid(self, box):
+        """A function from the UID in a file's name to the server's UID
+        (None: not paired)."""
+        if self.client != "mbsync":
+            return lambda uid: uid
+        pairs = {}
+        try:
+            with open(os.path.join(self.root, box, ".mbsyncstate")) as f:
+                _, _, entries = f.read().partition("\n\n")
+        except OSError:
+            entries = ""
+        for line in entries.splitlines():
+            words = line.split()
+            if len(words) >= 2 and int(words[0]) > 0 and int(words[1]) > 0:
+                pairs[int(words[1])] = int(words[0])
+        return pairs.get
 
     def files(self, box):
-        """{uid: (path, set of IMAP flags)} of the Maildir folder box;
-        messages the client has not paired with a server UID yet are left
-        out."""
+        """{server uid: (path, set of IMAP flags)} of the Maildir folder
+        box; messages the client has not paired with a server UID yet are
+        left out."""
+        server_uid = self._server_uid(box)
         out = {}
         for sub in ("new", "cur"):
             d = os.path.join(self.root, box, sub)
             for name in os.listdir(d) if os.path.isdir(d) else []:
                 mu = re.search(r",U=(\d+)", name)
-                if not mu:
+                uid = server_uid(int(mu.group(1))) if mu else None
+                if uid is None:
                     continue
                 letters = name.rsplit(":2,", 1)[1] if ":2," in name else ""
-                out[int(mu.group(1))] = (os.path.join(d, name),
-                                         {FLAG_OF_LETTER[c] for c in letters if c in FLAG_OF_LETTER})
+                out[uid] = (os.path.join(d, name),
+                            {FLAG_OF_LETTER[c] for c in letters if c in FLAG_OF_LETTER})
         return out
 
-    def all_files(self, skip=()):
-        """Every file under the Maildir root (relative names), but those
-        under the directories named in skip (a client's own state)."""
+    def all_files(self):
+        """Every file under the Maildir root (relative names)."""
         return sorted(os.path.relpath(os.path.join(dp, f), self.root)
-                      for dp, _, fs in os.walk(self.root) for f in fs
-                      if not any(part in skip for part in os.path.relpath(dp, self.root).split(os.sep)))
+                      for dp, _, fs in os.walk(self.root) for f in fs)
 
     def server(self, box):
         """{uid: (message, set of flags)} of a server mailbox, over IMAP."""
