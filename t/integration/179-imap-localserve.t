@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """
 t/integration/179-imap-localserve.t: the everyday IMAP cycle with Python's
-imaplib against `gannet localserve` with the imap and smtp modules
-installed (issue 8, item 5, "done when"):
+imaplib, curl and mbsync against `gannet localserve` with the imap and
+smtp modules installed (issue 8, item 5, "done when"):
 
 - localserve lists its IMAP listeners (1143 STARTTLS, 1993 implicit TLS,
   shifted) and serves them with its localhost certificate, which the
@@ -12,7 +12,11 @@ installed (issue 8, item 5, "done when"):
   byte after the stored trace fields), STORE of a flag, MOVE to Archive,
   delete (\\Deleted and EXPUNGE), APPEND;
 - IDLE on one listener is woken by a delivery through localserve's SMTP
-  listener and by an APPEND from a session on the other.
+  listener and by an APPEND from a session on the other;
+- curl over imap:// (STARTTLS) and imaps://, the certificate verified:
+  LIST, FETCH, UID STORE, UID MOVE, \\Deleted and EXPUNGE, APPEND (upload);
+- mbsync over STARTTLS: INBOX into a Maildir, a flag set there reaches
+  the server, a run with no changes writes nothing.
 """
 import imaplib
 import os
