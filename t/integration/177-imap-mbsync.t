@@ -107,10 +107,17 @@ t.is_(inbox[2][1], {"\\Flagged"}, "\\Flagged became the Maildir flag F")
 t.ok(same("Archive"), "Archive is in the Maildir too, its message seen (S)")
 
 # ---- changes on both sides ----
-# The Maildir: a new message in INBOX/new, UID 1 seen, UID 3 trashed.
+# The Maildir: a new message in INBOX/new and a large one (3 MB of UTF-8
+# text: APPEND and FETCH stream it), UID 1 seen, UID 3 trashed.
 new_msg = b"From: me@example.com\nSubject: written offline\n\nhello from the Maildir\n"
 with open(os.path.join(maildir, "INBOX", "new", "1700000000.1_1.offline"), "wb") as f:
     f.write(new_msg)
+line = "Grüße aus dem Maildir, Zeile %06d: " + "x" * 60 + "\n"
+big_local = (b"From: me@example.com\nSubject: large\nContent-Type: text/plain; charset=utf-8\n"
+             b"Content-Transfer-Encoding: 8bit\n\n"
+             + "".join(line % i for i in range(30000)).encode())
+with open(os.path.join(maildir, "INBOX", "new", "1700000000.2_1.offline"), "wb") as f:
+    f.write(big_local)
 for uid, letters in ((1, "S"), (3, "T")):
     path = maildir_files("INBOX")[uid][0]
     base = path.rsplit(":2,", 1)[0] if ":2," in path else path
@@ -122,6 +129,9 @@ m.select("INBOX")
 m.uid("STORE", "2", "FLAGS", "(\\Answered)")
 server_msg = b"From: friend@example.org\r\nSubject: sent while away\r\n\r\nnews\r\n"
 m.append("Archive", None, None, server_msg)
+big_server = (b"From: friend@example.org\r\nSubject: photos\r\nContent-Type: text/plain\r\n\r\n"
+              + b"".join(b"line %06d of a large message on the server\r\n" % i for i in range(70000)))
+m.append("Archive", None, None, big_server)
 m.select("Archive")
 m.uid("STORE", "1", "+FLAGS", "(\\Deleted)")
 m.expunge()
@@ -135,6 +145,8 @@ srv_inbox = server_box("INBOX")
 uploaded = [uid for uid, (body, _) in srv_inbox.items() if lf(body) == new_msg]
 t.is_(len(uploaded), 1, "the message put in the Maildir is on the server, once")
 t.ok(uploaded and uploaded[0] > 3, "with a new UID (%s)" % uploaded)
+t.is_(len([uid for uid, (body, _) in srv_inbox.items() if lf(body) == big_local]), 1,
+      "the large one too (%d octets), byte for byte" % len(big_local))
 t.ok(1 in srv_inbox and "\\Seen" in srv_inbox[1][1], "the Maildir's S reached the server as \\Seen")
 t.ok(3 not in srv_inbox, "the message trashed in the Maildir was expunged on the server")
 deleted = [i for i, c in enumerate(sent) if re.match(r"UID STORE 3 \+FLAGS(\.SILENT)? \(\\Deleted\)", c)]
@@ -148,6 +160,8 @@ archive = maildir_files("Archive")
 t.ok(1 not in archive, "the message expunged on the server is gone from the Maildir")
 t.ok(any(lf(open(p, "rb").read()) == lf(server_msg) for p, _ in archive.values()),
      "the message appended on the server is in the Maildir")
+t.ok(any(lf(open(p, "rb").read()) == lf(big_server) for p, _ in archive.values()),
+     "and the large one (%d octets)" % len(big_server))
 t.ok(same("Archive"), "Archive: server and Maildir agree")
 
 # ---- a run with no changes changes nothing ----
