@@ -124,9 +124,11 @@ PGresult *db_stmt_exec(PGconn *conn, const char *sql, int nparams, const char *c
 bool db_stmt_failed(const char *sql, const PGresult *res);
 /* Forgets every statement: a new session has none. */
 void db_stmt_reset(void);
-/* Statements prepared, and executions of prepared ones, in this process
- * (for the tests). */
-void db_stmt_counts(unsigned long long *prepared_r, unsigned long long *executed_r);
+/* Statements prepared, executions of prepared ones, and queries (of
+ * db_query_params()) in this process, for the tests; queries_r may be
+ * NULL. */
+void db_stmt_counts(unsigned long long *prepared_r, unsigned long long *executed_r,
+		    unsigned long long *queries_r);
 
 /* Connects this process (after fork), loading libpq first when this
  * process has not yet (db_pq_load()).  Failure to load libpq or to connect

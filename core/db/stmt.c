@@ -50,7 +50,7 @@ static struct {
 	size_t n;
 	unsigned long long clock;
 	unsigned long long next_id;
-	unsigned long long prepared, executed;	/* counters for the tests */
+	unsigned long long prepared, executed, queries;	/* for the tests */
 } cache;
 
 /* FNV-1a: the texts are few and short; the hash only spares strcmp()s. */
@@ -124,6 +124,7 @@ PGresult *db_stmt_exec(PGconn *conn, const char *sql, int nparams, const char *c
 {
 	uint64_t hash = text_hash(sql);
 	struct stmt *st = find(sql, hash);
+	cache.queries++;
 	if (st == NULL) {
 		/* First sighting: remembered, run unprepared. */
 		if (make_room(conn)) {
@@ -189,8 +190,11 @@ void db_stmt_reset(void)
 	cache.n = 0;
 }
 
-void db_stmt_counts(unsigned long long *prepared_r, unsigned long long *executed_r)
+void db_stmt_counts(unsigned long long *prepared_r, unsigned long long *executed_r,
+		    unsigned long long *queries_r)
 {
 	*prepared_r = cache.prepared;
 	*executed_r = cache.executed;
+	if (queries_r != NULL)
+		*queries_r = cache.queries;
 }

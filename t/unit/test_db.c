@@ -309,7 +309,7 @@ static void test_prepared(void)
 	unsigned long long p0, e0, p1, e1;
 	const char *sql = "SELECT $1::int * 2 AS twice";
 
-	db_stmt_counts(&p0, &e0);
+	db_stmt_counts(&p0, &e0, NULL);
 	const char *a[1] = { "3" }, *b[1] = { "4" }, *c[1] = { "5" };
 	char *v1 = query1(sql, 1, a), *v2 = query1(sql, 1, b), *v3 = query1(sql, 1, c);
 	ok(v1 != NULL && v2 != NULL && v3 != NULL && strcmp(v1, "6") == 0 && strcmp(v2, "8") == 0 &&
@@ -317,7 +317,7 @@ static void test_prepared(void)
 	gn_free(v1);
 	gn_free(v2);
 	gn_free(v3);
-	db_stmt_counts(&p1, &e1);
+	db_stmt_counts(&p1, &e1, NULL);
 	ok(p1 - p0 == 1 && e1 - e0 == 2, "prepared at its second run, executed prepared twice "
 	   "(prepared %llu, executed %llu)", p1 - p0, e1 - e0);
 	char *v = query1("SELECT count(*) FROM pg_prepared_statements WHERE statement = "
@@ -342,12 +342,12 @@ static void test_prepared(void)
 	   "and sees the new column");
 	is_str(r != NULL ? gn_db_result_value(r, 0, 1) : NULL, "x", "with its value");
 	gn_db_result_free(&r);
-	db_stmt_counts(&p0, &e0);
+	db_stmt_counts(&p0, &e0, NULL);
 	for (int i = 0; i < 2; i++) {
 		gn_db_result_free(&r);
 		r = gn_db_query("SELECT * FROM pt", 0, NULL, &err);
 	}
-	db_stmt_counts(&p1, &e1);
+	db_stmt_counts(&p1, &e1, NULL);
 	ok(r != NULL && gn_db_result_columns(r) == 2 && p1 - p0 == 1, "and is prepared anew");
 	gn_db_result_free(&r);
 	ok(outside("ALTER TABLE pt ADD COLUMN c int DEFAULT 7") != NULL, "another column");
@@ -405,10 +405,10 @@ static void test_prepared_after_reconnect(void)
 {
 	const char *a[1] = { "21" };
 	unsigned long long p0, e0, p1, e1;
-	db_stmt_counts(&p0, &e0);
+	db_stmt_counts(&p0, &e0, NULL);
 	char *v1 = query1("SELECT $1::int * 2 AS twice", 1, a);
 	char *v2 = query1("SELECT $1::int * 2 AS twice", 1, a);
-	db_stmt_counts(&p1, &e1);
+	db_stmt_counts(&p1, &e1, NULL);
 	ok(v1 != NULL && v2 != NULL && strcmp(v1, "42") == 0 && strcmp(v2, "42") == 0,
 	   "a text prepared before the reconnection runs on the new session");
 	ok(p1 - p0 == 1, "prepared again on it");

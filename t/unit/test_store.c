@@ -705,8 +705,29 @@ static void test_messages(void)
 	char *expect = gn_strdup_printf("%s%s", prefix, msg1);
 	is_str(all, expect, "its body is the prefix followed by the blob, read in small pieces");
 	gn_free(all);
-	gn_free(expect);
 	gn_store_body_free(&b);
+	/* Opened with its start: reads within it ask the database nothing,
+	 * whatever the window's size against the prefix's. */
+	size_t plen = strlen(prefix);
+	const size_t windows[] = { 65536, 3, plen, plen + 5, strlen(expect) - 1 };
+	for (size_t i = 0; i < sizeof(windows) / sizeof(windows[0]); i++) {
+		unsigned long long q0, q1, x;
+		ok(gn_store_message_open_prefetch(alice, inbox->id, 1, windows[i], &b, &err) == 1,
+		   "open message 1 with its first %zu bytes", windows[i]);
+		db_stmt_counts(&x, &x, &q0);
+		all = body_read_all(b, 7);
+		db_stmt_counts(&x, &x, &q1);
+		is_str(all, expect, "read in small pieces, it is the same");
+		if (windows[i] >= strlen(expect))
+			is_int((long long)(q1 - q0), 0, "without a query");
+		else
+			ok(q1 - q0 >= 1, "what is past the window is read from the database");
+		gn_free(all);
+		gn_store_body_free(&b);
+	}
+	ok(gn_store_message_open_prefetch(alice, inbox->id, 99, 65536, &b, &err) == 0,
+	   "a message that does not exist: 0");
+	gn_free(expect);
 
 	/* flags */
 	uint32_t uids[2] = { 1, 2 };

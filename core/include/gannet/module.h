@@ -25,7 +25,9 @@
  * ABI changelog (one line per bump):
  *   1.0  first stable ABI.
  *   1.1  gn_store_query_*(): searching a mailbox in one SQL statement;
- *        gn_store_message_save_date() (RFC 8514).
+ *        gn_store_message_save_date() (RFC 8514);
+ *        gn_store_message_open_prefetch(): a message opened with its
+ *        first bytes in one query.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
