@@ -1015,20 +1015,41 @@ int gn_store_message_get(struct gn_pool *pool, int64_t account_id,
 	return found;
 }
 
+/* The messages of a range, and (last column, also on the one row of
+ * NULLs that an empty range gives) whether the account has pending
+ * messages, in one snapshot. */
+#define LIST_SQL "SELECT l.*, p.pending FROM (SELECT EXISTS (SELECT 1 FROM gn_messages " \
+	"WHERE account_id = $1 AND uid IS NULL) AS pending) p LEFT JOIN LATERAL (SELECT " MESSAGE_COLS \
+	" FROM gn_messages m JOIN gn_blobs b ON b.id = m.blob_id WHERE m.account_id = $1 " \
+	"AND m.mailbox_id = $2 AND m.uid >= $3 AND ($4::bigint = 0 OR m.uid <= $4)) l ON true " \
+	"ORDER BY l.uid"
+
 int gn_store_message_list(struct gn_pool *pool, int64_t account_id,
 			  int64_t mailbox_id, uint32_t uid_min, uint32_t uid_max,
 			  struct gn_store_message ***list_r, size_t *count_r,
 			  const char **error_r)
 {
-	settle_for_read(account_id);
 	const char *p[4] = { store_i64s(pool, account_id), store_i64s(pool, mailbox_id), store_u64s(pool, uid_min),
 			     store_u64s(pool, uid_max) };
-	PGresult *res = store_q("SELECT " MESSAGE_COLS " FROM gn_messages m JOIN gn_blobs b ON b.id = m.blob_id "
-			  "WHERE m.account_id = $1 AND m.mailbox_id = $2 AND m.uid >= $3 "
-			  "AND ($4::bigint = 0 OR m.uid <= $4) ORDER BY m.uid", 4, p, error_r);
+	/* Readers settle first (mailbox.c's header).  Whether anything is
+	 * pending comes with the list, so that the usual case (nothing is)
+	 * takes one round trip instead of two: only when something is does
+	 * it settle (waiting for a settle under way) and read again, which
+	 * is what settling first would have read. */
+	PGresult *res = store_q(LIST_SQL, 4, p, error_r);
 	if (res == NULL)
 		return -1;
+	int last = PQnfields(res) - 1;
+	if (PQntuples(res) > 0 && strcmp(PQgetvalue(res, 0, last), "t") == 0 && !gn_db_in_transaction()) {
+		PQclear(res);
+		settle_for_read(account_id);
+		if ((res = store_q(LIST_SQL, 4, p, error_r)) == NULL)
+			return -1;
+	}
+	/* An empty range: one row of NULLs (the LEFT JOIN). */
 	size_t n = (size_t)PQntuples(res);
+	if (n == 1 && PQgetisnull(res, 0, 2))
+		n = 0;
 	struct gn_store_message **list = gn_pool_alloc(pool, (n + 1) * sizeof(*list));
 	for (size_t i = 0; i < n; i++) {
 		list[i] = gn_pool_alloc(pool, sizeof(*list[i]));

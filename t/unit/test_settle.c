@@ -388,6 +388,10 @@ static void test_left_pending(void)
 	ok(deliver_one("crashed-3", false, &id, &err) == 0 &&
 	   gn_store_message_list(pool, account, inbox, mb->uidnext, 0, &list, &n, &err) == 0 &&
 	   n == 1 && list[0]->uid == mb->uidnext, "a message list settles first too");
+	ok(deliver_one("crashed-4", false, &id, &err) == 0 &&
+	   gn_store_message_list(pool, account, inbox, 1, 0, &list, &n, &err) == 0 &&
+	   n > 1 && list[n - 1]->uid == mb->uidnext + 1 && pending_rows() == 0,
+	   "so does the list of a range that has messages already");
 	ok(counters_exact(), "counters exact");
 
 	/* A lone delivery is numbered inside its own transaction. */
