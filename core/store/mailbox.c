@@ -6,7 +6,8 @@
  * the account row lock), then changes mailbox and message rows, and
  * applies the exact difference to the counters from what the statements
  * returned.  Flag changes and copies are one statement for any number of
- * messages.
+ * messages; a flag change is one statement in all, modseq, counters and
+ * NOTIFY included (FLAGS_SQL), so that alone it is one round trip.
  *
  * Deliveries: pending, then settled.  A delivery that took the account's
  * modseq and the mailbox's UID in its own transaction would hold those
@@ -1061,21 +1062,49 @@ int gn_store_message_list(struct gn_pool *pool, int64_t account_id,
 	return 0;
 }
 
-/* The flag-change statement: $1 account, $2 mailbox, $3 uids, $4 flags,
- * $5 keywords, $6 new modseq, $7 unchanged-since (0 none).  Returns the
- * changed messages (uid, old flags, new flags, size, true) and those that
- * failed UNCHANGEDSINCE (uid, 0, 0, 0, false). */
+/* A flag change is one statement, so that outside a caller's transaction
+ * it is one round trip (its own implicit transaction, durable when it
+ * returns) instead of BEGIN, four statements and COMMIT.  In it, as in
+ * every change (store.c's header): the account's next modseq first (the
+ * row lock: a one-time filter on acc gates the messages' scan, so the
+ * account row is locked before any message row), then the messages (FOR
+ * UPDATE: READ COMMITTED re-reads a row changed since the snapshot, so
+ * the new flags are computed from the latest ones), the mailbox's
+ * counters from the exact difference, and the NOTIFY, only when something
+ * changed.  $1 account, $2 mailbox, $3 uids, $4 flags, $5 keywords,
+ * $6 unchanged-since (0 none), $7 the notification channel.  Rows: (0,
+ * uid, old flags, new flags, size) for each message changed, (1, uid ...)
+ * for each that failed UNCHANGEDSINCE, and one (2, the modseq taken or
+ * NULL for an unknown account). */
 #define FLAGS_SQL(FLAGS, KEYWORDS) \
-	"WITH cur AS (SELECT uid, flags, keywords, size, modseq FROM gn_messages " \
-	"WHERE account_id = $1 AND mailbox_id = $2 AND uid = ANY($3::bigint[]) FOR UPDATE), " \
+	"WITH acc AS (UPDATE gn_accounts SET modseq = modseq + 1 WHERE id = $1 RETURNING modseq), " \
+	"cur AS (SELECT uid, flags, keywords, size, modseq FROM gn_messages " \
+	"WHERE account_id = $1 AND mailbox_id = $2 AND uid = ANY($3::bigint[]) " \
+	"AND (SELECT modseq FROM acc) IS NOT NULL FOR UPDATE), " \
 	"nv AS (SELECT uid, flags AS oflags, keywords AS okw, size, modseq AS omodseq, " \
 	FLAGS " AS nflags, " KEYWORDS " AS nkw FROM cur), " \
-	"upd AS (UPDATE gn_messages m SET flags = nv.nflags, keywords = nv.nkw, modseq = $6 " \
+	"upd AS (UPDATE gn_messages m SET flags = nv.nflags, keywords = nv.nkw, " \
+	"modseq = (SELECT modseq FROM acc) " \
 	"FROM nv WHERE m.account_id = $1 AND m.mailbox_id = $2 AND m.uid = nv.uid " \
-	"AND (nv.nflags <> nv.oflags OR nv.nkw <> nv.okw) AND ($7::bigint = 0 OR nv.omodseq <= $7) " \
-	"RETURNING m.uid, nv.oflags, nv.nflags, nv.size) " \
-	"SELECT uid, oflags, nflags, size, true FROM upd UNION ALL " \
-	"SELECT uid, 0, 0, 0, false FROM nv WHERE $7::bigint <> 0 AND omodseq > $7 ORDER BY 1"
+	"AND (nv.nflags <> nv.oflags OR nv.nkw <> nv.okw) AND ($6::bigint = 0 OR nv.omodseq <= $6) " \
+	"RETURNING m.uid, nv.oflags, nv.nflags, nv.size), " \
+	"d AS (SELECT count(*) AS n, " \
+	"coalesce(sum((oflags & 1 <> 0)::int - (nflags & 1 <> 0)::int), 0) AS du, " \
+	"coalesce(sum((nflags & 8 <> 0)::int - (oflags & 8 <> 0)::int), 0) AS dd, " \
+	"coalesce(sum(((nflags & 8 <> 0)::int - (oflags & 8 <> 0)::int) * size), 0) AS ds FROM upd), " \
+	"mb AS (UPDATE gn_mailboxes SET highestmodseq = (SELECT modseq FROM acc), " \
+	"unseen = unseen + d.du, deleted = deleted + d.dd, deleted_size = deleted_size + d.ds " \
+	"FROM d WHERE account_id = $1 AND id = $2 AND d.n > 0), " \
+	"fin AS (SELECT (SELECT modseq FROM acc) AS modseq, CASE WHEN d.n > 0 THEN pg_notify($7, " \
+	"$1::bigint || ' ' || $2::bigint || ' ' || (SELECT modseq FROM acc)) END FROM d) " \
+	"SELECT 0, uid, oflags, nflags, size FROM upd UNION ALL " \
+	"SELECT 1, uid, 0, 0, 0 FROM nv WHERE $6::bigint <> 0 AND omodseq > $6 UNION ALL " \
+	"SELECT 2, modseq, 0, 0, 0 FROM fin ORDER BY 1, 2"
+
+/* The bits the counters follow, as FLAGS_SQL spells them. */
+#if GN_STORE_SEEN != 1 || GN_STORE_DELETED != 8
+#error "FLAGS_SQL counts \Seen as bit 1 and \Deleted as bit 8"
+#endif
 
 static const char *const flags_sql[] = {
 	[GN_STORE_FLAGS_SET] = FLAGS_SQL("$4::int", "$5::text[]"),
@@ -1107,49 +1136,34 @@ int gn_store_message_set_flags(struct gn_pool *pool, int64_t account_id,
 		*failed_r = NULL;
 	if (n_failed_r != NULL)
 		*n_failed_r = 0;
-	struct store_tx tx;
-	int ret = -1;
-	if (store_tx_begin(&tx, error_r) < 0)
-		return -1;
-	uint64_t modseq;
-	int r = store_next_modseq(account_id, &modseq, error_r);
-	if (r <= 0) {
-		if (r == 0)
-			*error_r = store_errf("unknown account id %" PRId64, account_id);
-		goto end;
-	}
-	const char *acc = store_i64s(pool, account_id), *mbox = store_i64s(pool, mailbox_id);
-	const char *p[7] = { acc, mbox, store_uid_array(pool, uids ? uids : store_no_uids, n_uids),
+	/* One statement: atomic alone, part of the caller's transaction
+	 * inside one (no store_tx needed). */
+	const char *p[7] = { store_i64s(pool, account_id), store_i64s(pool, mailbox_id),
+			     store_uid_array(pool, uids ? uids : store_no_uids, n_uids),
 			     store_i64s(pool, (int64_t)flags), store_text_array(pool, kw, n_kw),
-			     store_u64s(pool, modseq), store_u64s(pool, unchanged_since) };
+			     store_u64s(pool, unchanged_since), GN_STORE_NOTIFY_CHANNEL };
 	PGresult *res = store_q(flags_sql[op], 7, p, error_r);
 	if (res == NULL)
-		goto end;
-	int64_t d_unseen = 0, d_deleted = 0, d_dsize = 0;
+		return -1;
 	size_t changed = 0, nf = 0, rows = (size_t)PQntuples(res);
 	uint32_t *failed = gn_pool_alloc(pool, (rows + 1) * sizeof(*failed));
+	bool known = false;
+	uint64_t modseq = 0;
 	for (size_t i = 0; i < rows; i++) {
-		if (strcmp(PQgetvalue(res, (int)i, 4), "t") != 0) {
-			failed[nf++] = (uint32_t)store_col_i64(res, (int)i, 0);
-			continue;
+		const char *kind = PQgetvalue(res, (int)i, 0);
+		if (strcmp(kind, "0") == 0) {
+			changed++;
+		} else if (strcmp(kind, "1") == 0) {
+			failed[nf++] = (uint32_t)store_col_i64(res, (int)i, 1);
+		} else if (!PQgetisnull(res, (int)i, 1)) {
+			known = true;
+			modseq = (uint64_t)store_col_i64(res, (int)i, 1);
 		}
-		changed++;
-		unsigned o = (unsigned)store_col_i64(res, (int)i, 1), n = (unsigned)store_col_i64(res, (int)i, 2);
-		int64_t size = store_col_i64(res, (int)i, 3);
-		d_unseen += (int64_t)((o & GN_STORE_SEEN) != 0) - (int64_t)((n & GN_STORE_SEEN) != 0);
-		int64_t dd = (int64_t)((n & GN_STORE_DELETED) != 0) - (int64_t)((o & GN_STORE_DELETED) != 0);
-		d_deleted += dd;
-		d_dsize += dd * size;
 	}
 	PQclear(res);
-	if (changed > 0) {
-		const char *pm[6] = { acc, mbox, store_u64s(pool, modseq), store_i64s(pool, d_unseen),
-				      store_i64s(pool, d_deleted), store_i64s(pool, d_dsize) };
-		if (store_q_count("UPDATE gn_mailboxes SET highestmodseq = $3, unseen = unseen + $4, "
-			    "deleted = deleted + $5, deleted_size = deleted_size + $6 "
-			    "WHERE account_id = $1 AND id = $2", 6, pm, error_r) < 0 ||
-		    store_notify(account_id, mailbox_id, modseq, error_r) < 0)
-			goto end;
+	if (!known) {
+		*error_r = store_errf("unknown account id %" PRId64, account_id);
+		return -1;
 	}
 	if (modseq_r != NULL)
 		*modseq_r = modseq;
@@ -1157,9 +1171,7 @@ int gn_store_message_set_flags(struct gn_pool *pool, int64_t account_id,
 		*failed_r = failed;
 	if (n_failed_r != NULL)
 		*n_failed_r = nf;
-	ret = (int)changed;
-end:
-	return store_tx_end(&tx, ret, error_r);
+	return (int)changed;
 }
 
 /* Deletes messages (uids: an array parameter, or NULL for all \Deleted)

@@ -739,6 +739,34 @@ static void test_messages(void)
 	gn_store_mailbox_get(pool, alice, inbox->id, &mb, &err);
 	ok(mb->highestmodseq == ms && mb->unseen == 0 && mb->deleted == 2, "mailbox status follows");
 	ok(counters_exact(), "counters exact after +FLAGS");
+	{
+		/* One NOTIFY for the change, none when nothing changes. */
+		gn_free(notes());
+		uint64_t ms2 = 0;
+		is_int(gn_store_message_set_flags(pool, alice, inbox->id, uids, 1, GN_STORE_FLAGS_ADD,
+						  GN_STORE_ANSWERED, NULL, 0, 0, &ms2, NULL, NULL, &err),
+		       1, "+FLAGS \\Answered on message 1");
+		char *got = notes();
+		char *expect_note = gn_strdup_printf("%" PRId64 " %" PRId64 " %" PRIu64 ";", alice, inbox->id, ms2);
+		ok(ms2 > ms, "with a newer modseq");
+		is_str(got, expect_note, "notified once, with the modseq it took");
+		gn_free(got);
+		gn_free(expect_note);
+		uint64_t ms3 = 0;
+		is_int(gn_store_message_set_flags(pool, alice, inbox->id, uids, 1, GN_STORE_FLAGS_REMOVE,
+						  GN_STORE_ANSWERED, NULL, 0, 0, &ms3, NULL, NULL, &err),
+		       1, "-FLAGS \\Answered");
+		gn_free(notes());
+		ok(gn_store_message_set_flags(pool, alice, inbox->id, uids, 2, GN_STORE_FLAGS_ADD,
+					      0, NULL, 0, 0, NULL, NULL, NULL, &err) == 0 &&
+		   ms3 > ms2, "(its modseq is newer still)");
+		got = notes();
+		is_str(got, "", "a change that changes nothing notifies nothing");
+		gn_free(got);
+		ok(gn_store_message_set_flags(pool, 999999, inbox->id, uids, 2, GN_STORE_FLAGS_ADD,
+					      GN_STORE_SEEN, NULL, 0, 0, NULL, NULL, NULL, &err) < 0 &&
+		   strstr(err, "unknown account") != NULL, "an unknown account is an error");
+	}
 	is_int(gn_store_message_set_flags(pool, alice, inbox->id, uids, 2, GN_STORE_FLAGS_ADD,
 					  GN_STORE_SEEN, NULL, 0, 0, NULL, NULL, NULL, &err),
 	       0, "setting flags already set changes nothing");
