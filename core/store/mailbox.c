@@ -1016,14 +1016,17 @@ int gn_store_message_get(struct gn_pool *pool, int64_t account_id,
 	return found;
 }
 
-/* The messages of a range, and (last column, also on the one row of
- * NULLs that an empty range gives) whether the account has pending
- * messages, in one snapshot. */
-#define LIST_SQL "SELECT l.*, p.pending FROM (SELECT EXISTS (SELECT 1 FROM gn_messages " \
-	"WHERE account_id = $1 AND uid IS NULL) AS pending) p LEFT JOIN LATERAL (SELECT " MESSAGE_COLS \
-	" FROM gn_messages m JOIN gn_blobs b ON b.id = m.blob_id WHERE m.account_id = $1 " \
-	"AND m.mailbox_id = $2 AND m.uid >= $3 AND ($4::bigint = 0 OR m.uid <= $4)) l ON true " \
-	"ORDER BY l.uid"
+/* The messages of a range with, as their last column, whether the
+ * account has pending messages (an InitPlan: computed once, in the same
+ * snapshot).  LIST_OR_EMPTY_SQL says it also for an empty range, on a
+ * row of NULLs (a LEFT JOIN, which costs a sort of the rows: only for a
+ * range that LIST_SQL found empty). */
+#define LIST_FROM " FROM gn_messages m JOIN gn_blobs b ON b.id = m.blob_id WHERE m.account_id = $1 " \
+	"AND m.mailbox_id = $2 AND m.uid >= $3 AND ($4::bigint = 0 OR m.uid <= $4)"
+#define LIST_PENDING "EXISTS (SELECT 1 FROM gn_messages WHERE account_id = $1 AND uid IS NULL)"
+#define LIST_SQL "SELECT " MESSAGE_COLS ", " LIST_PENDING LIST_FROM " ORDER BY m.uid"
+#define LIST_OR_EMPTY_SQL "SELECT l.*, p.pending FROM (SELECT " LIST_PENDING " AS pending) p " \
+	"LEFT JOIN LATERAL (SELECT " MESSAGE_COLS LIST_FROM ") l ON true ORDER BY l.uid"
 
 int gn_store_message_list(struct gn_pool *pool, int64_t account_id,
 			  int64_t mailbox_id, uint32_t uid_min, uint32_t uid_max,
@@ -1038,6 +1041,10 @@ int gn_store_message_list(struct gn_pool *pool, int64_t account_id,
 	 * it settle (waiting for a settle under way) and read again, which
 	 * is what settling first would have read. */
 	PGresult *res = store_q(LIST_SQL, 4, p, error_r);
+	if (res != NULL && PQntuples(res) == 0) {
+		PQclear(res);
+		res = store_q(LIST_OR_EMPTY_SQL, 4, p, error_r);
+	}
 	if (res == NULL)
 		return -1;
 	int last = PQnfields(res) - 1;
@@ -1047,7 +1054,7 @@ int gn_store_message_list(struct gn_pool *pool, int64_t account_id,
 		if ((res = store_q(LIST_SQL, 4, p, error_r)) == NULL)
 			return -1;
 	}
-	/* An empty range: one row of NULLs (the LEFT JOIN). */
+	/* An empty range: no rows, or LIST_OR_EMPTY_SQL's row of NULLs. */
 	size_t n = (size_t)PQntuples(res);
 	if (n == 1 && PQgetisnull(res, 0, 2))
 		n = 0;
