@@ -397,6 +397,45 @@ static void test_prepared(void)
 	ok(right, "300 texts, each run twice, give their results");
 	long long n = session_statements();
 	ok(n > 0 && n <= 256, "the session holds at most 256 prepared statements (%lld)", n);
+
+	/* Full, inside a transaction: nothing is deallocated there (a
+	 * failed DEALLOCATE would abort the caller's transaction), so what
+	 * the session had prepared when it began is all still there, and a
+	 * new text finding no room runs unprepared. */
+	const char *names_sql = "SELECT ',' || string_agg(name, ',') || ',' FROM pg_prepared_statements";
+	gn_free(query1(names_sql, 0, NULL));
+	gn_free(query1(names_sql, 0, NULL));
+	ok(gn_db_begin(&err) == 0, "begin with the cache full");
+	char *names = query1(names_sql, 0, NULL);
+	right = true;
+	for (int i = 0; i < 5; i++) {
+		char *q = gn_strdup_printf("SELECT $1::int + %d", 1000 + i);
+		for (int k = 0; k < 2; k++) {
+			char *got = query1(q, 1, a);
+			char want[16];
+			snprintf(want, sizeof(want), "%d", 1003 + i);
+			if (got == NULL || strcmp(got, want) != 0)
+				right = false;
+			gn_free(got);
+		}
+		gn_free(q);
+	}
+	ok(right, "new texts run inside it, each twice");
+	char *names2 = query1(names_sql, 0, NULL);
+	bool kept = names != NULL && names2 != NULL;
+	for (const char *p = names; kept && p != NULL && p[1] != '\0'; p = strchr(p + 1, ',')) {
+		/* ",gn_12," of the first list in the second. */
+		const char *e = strchr(p + 1, ',');
+		char *one = gn_strndup(p, (size_t)(e - p) + 1);
+		kept = strstr(names2, one) != NULL;
+		if (!kept)
+			diag("%s was deallocated inside the transaction", one);
+		gn_free(one);
+	}
+	ok(kept, "every statement prepared when it began is still there");
+	gn_free(names);
+	gn_free(names2);
+	ok(gn_db_commit(&err) == 0, "the transaction commits");
 }
 
 /* After a reconnection the statements are prepared again on the new
