@@ -150,10 +150,36 @@ static void mailbox_from_row(struct gn_pool *pool, const PGresult *res, int row,
 	m->subscribed = strcmp(PQgetvalue(res, row, 12), "t") == 0;
 }
 
-static int mailbox_one(struct gn_pool *pool, const char *sql, int n, const char *const *p,
-		       struct gn_store_mailbox **mailbox_r, const char **error_r)
+/* Whether the account ($1) has pending messages, as a last column after
+ * MAILBOX_COLS: in the same snapshot as the rows. */
+#define MAILBOX_PENDING ", EXISTS (SELECT 1 FROM gn_messages WHERE account_id = $1 AND uid IS NULL)"
+
+static void settle_for_read(int64_t account_id);
+
+/* Runs a query of mailboxes (MAILBOX_COLS MAILBOX_PENDING, $1 the
+ * account).  Readers settle first (mailbox.c's header); whether anything
+ * is pending comes with the rows, so that the usual case (nothing is)
+ * takes one round trip: only when something is does it settle, waiting
+ * for a settle under way, and run the query again.  No rows: no mailbox
+ * whose counters a settle could change. */
+static PGresult *mailbox_q(int64_t account_id, const char *sql, int n, const char *const *p,
+			   const char **error_r)
 {
 	PGresult *res = store_q(sql, n, p, error_r);
+	if (res == NULL || PQntuples(res) == 0)
+		return res;
+	if (strcmp(PQgetvalue(res, 0, PQnfields(res) - 1), "t") == 0 && !gn_db_in_transaction()) {
+		PQclear(res);
+		settle_for_read(account_id);
+		res = store_q(sql, n, p, error_r);
+	}
+	return res;
+}
+
+static int mailbox_one(struct gn_pool *pool, int64_t account_id, const char *sql, int n,
+		       const char *const *p, struct gn_store_mailbox **mailbox_r, const char **error_r)
+{
+	PGresult *res = mailbox_q(account_id, sql, n, p, error_r);
 	if (res == NULL)
 		return -1;
 	int found = PQntuples(res) >= 1;
@@ -208,9 +234,8 @@ int gn_store_mailbox_find(struct gn_pool *pool, int64_t account_id,
 	const char *norm, *err;
 	if (gn_store_mailbox_name_check(pool, name, &norm, &err) < 0)
 		return 0;
-	settle_for_read(account_id);
 	const char *p[2] = { store_i64s(pool, account_id), norm };
-	return mailbox_one(pool, "SELECT " MAILBOX_COLS " FROM gn_mailboxes m "
+	return mailbox_one(pool, account_id, "SELECT " MAILBOX_COLS MAILBOX_PENDING " FROM gn_mailboxes m "
 			   "WHERE m.account_id = $1 AND m.name = $2", 2, p, mailbox_r, error_r);
 }
 
@@ -218,9 +243,8 @@ int gn_store_mailbox_get(struct gn_pool *pool, int64_t account_id,
 			 int64_t mailbox_id, struct gn_store_mailbox **mailbox_r,
 			 const char **error_r)
 {
-	settle_for_read(account_id);
 	const char *p[2] = { store_i64s(pool, account_id), store_i64s(pool, mailbox_id) };
-	return mailbox_one(pool, "SELECT " MAILBOX_COLS " FROM gn_mailboxes m "
+	return mailbox_one(pool, account_id, "SELECT " MAILBOX_COLS MAILBOX_PENDING " FROM gn_mailboxes m "
 			   "WHERE m.account_id = $1 AND m.id = $2", 2, p, mailbox_r, error_r);
 }
 
@@ -229,9 +253,8 @@ int gn_store_mailbox_find_special(struct gn_pool *pool, int64_t account_id,
 				  struct gn_store_mailbox **mailbox_r,
 				  const char **error_r)
 {
-	settle_for_read(account_id);
 	const char *p[2] = { store_i64s(pool, account_id), store_i64s(pool, (int64_t)special_use) };
-	return mailbox_one(pool, "SELECT " MAILBOX_COLS " FROM gn_mailboxes m "
+	return mailbox_one(pool, account_id, "SELECT " MAILBOX_COLS MAILBOX_PENDING " FROM gn_mailboxes m "
 			   "WHERE m.account_id = $1 AND m.special_use = $2 ORDER BY m.name LIMIT 1",
 			   2, p, mailbox_r, error_r);
 }
@@ -240,10 +263,9 @@ int gn_store_mailbox_list(struct gn_pool *pool, int64_t account_id,
 			  struct gn_store_mailbox ***list_r, size_t *count_r,
 			  const char **error_r)
 {
-	settle_for_read(account_id);
 	const char *p[1] = { store_i64s(pool, account_id) };
-	PGresult *res = store_q("SELECT " MAILBOX_COLS " FROM gn_mailboxes m WHERE m.account_id = $1 "
-			  "ORDER BY m.name COLLATE \"C\"", 1, p, error_r);
+	PGresult *res = mailbox_q(account_id, "SELECT " MAILBOX_COLS MAILBOX_PENDING " FROM gn_mailboxes m "
+				  "WHERE m.account_id = $1 ORDER BY m.name COLLATE \"C\"", 1, p, error_r);
 	if (res == NULL)
 		return -1;
 	size_t n = (size_t)PQntuples(res);
@@ -266,7 +288,7 @@ static int store_mailbox_create_one(struct gn_pool *pool, int64_t account_id, co
 {
 	const char *acc = store_i64s(pool, account_id);
 	const char *p1[2] = { acc, name };
-	int r = mailbox_one(pool, "SELECT " MAILBOX_COLS " FROM gn_mailboxes m "
+	int r = mailbox_one(pool, account_id, "SELECT " MAILBOX_COLS MAILBOX_PENDING " FROM gn_mailboxes m "
 			    "WHERE m.account_id = $1 AND m.name = $2", 2, p1, mailbox_r, error_r);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
