@@ -1249,17 +1249,21 @@ static int expunge_tx(struct gn_pool *pool, int64_t account_id, int64_t mailbox_
 	}
 	PQclear(res);
 	if (n > 0) {
-		const char *pm[9] = { acc, mbox, store_u64s(pool, modseq), store_u64s(pool, n), store_i64s(pool, unseen),
-				      store_i64s(pool, deleted), store_i64s(pool, size), store_i64s(pool, dsize),
-				      keep_blobs ? "0" : store_i64s(pool, size) };
+		/* The NOTIFY (store_notify()'s payload) goes with the counters:
+		 * one round trip less. */
+		const char *pm[10] = { acc, mbox, store_u64s(pool, modseq), store_u64s(pool, n), store_i64s(pool, unseen),
+				       store_i64s(pool, deleted), store_i64s(pool, size), store_i64s(pool, dsize),
+				       keep_blobs ? "0" : store_i64s(pool, size),
+				       gn_pool_printf(pool, "%" PRId64 " %" PRId64 " %" PRIu64, account_id,
+						      mailbox_id, modseq) };
 		if (store_q_count("WITH a AS (UPDATE gn_accounts SET total_size = total_size - $9 "
 			    "WHERE id = $1 AND $9::bigint <> 0) "
 			    "UPDATE gn_mailboxes SET highestmodseq = $3, messages = messages - $4, "
 			    "unseen = unseen - $5, deleted = deleted - $6, size = size - $7, "
-			    "deleted_size = deleted_size - $8 WHERE account_id = $1 AND id = $2",
-			    9, pm, error_r) < 0 ||
-		    store_blobs_drop_unused(pool, blobs, nb, error_r) < 0 ||
-		    store_notify(account_id, mailbox_id, modseq, error_r) < 0)
+			    "deleted_size = deleted_size - $8 WHERE account_id = $1 AND id = $2 "
+			    "RETURNING pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $10)",
+			    10, pm, error_r) < 0 ||
+		    store_blobs_drop_unused(pool, blobs, nb, error_r) < 0)
 			return -1;
 	}
 	if (uids_r != NULL)

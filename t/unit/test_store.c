@@ -850,9 +850,17 @@ static void test_messages(void)
 				   NULL, 0, 0, NULL, NULL, NULL, &err);
 	gn_store_message_set_flags(pool, alice, trash->id, one, 1, GN_STORE_FLAGS_ADD, GN_STORE_DELETED,
 				   NULL, 0, 0, NULL, NULL, NULL, &err);
+	gn_free(notes());
 	is_int(gn_store_message_expunge(pool, alice, trash->id, NULL, 0, &gone, &ems, &err), 1,
 	       "EXPUNGE removes the one \\Deleted message");
 	is_int(gone[0], 2, "UID 2");
+	{
+		char *got = notes();
+		char *expect_note = gn_strdup_printf("%" PRId64 " %" PRId64 " %" PRIu64 ";", alice, trash->id, ems);
+		is_str(got, expect_note, "the expunge notified once, with its modseq");
+		gn_free(got);
+		gn_free(expect_note);
+	}
 	ok(counters_exact(), "counters exact after expunge");
 	gn_store_account_get(pool, alice, &acc, &err);
 	ok(acc->total_size < size_before, "account size went down");
