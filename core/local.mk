@@ -55,6 +55,7 @@ core_libgannet_core_la_SOURCES = \
 	core/db/db.c \
 	core/db/migrate.c \
 	core/db/result.c \
+	core/db/stmt.c \
 	core/db/pq.c \
 	core/mail/internal.h \
 	core/mail/addr.c \

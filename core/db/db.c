@@ -2,9 +2,10 @@
  * core/db/db.c: the process's one PostgreSQL connection (gannet/db.h).
  *
  * Queries are synchronous and parametrised: every statement goes through
- * PQexecParams(), so nothing built from input is ever parsed as SQL.  The
- * one exception is db_exec_script(), which runs the constant, multi-statement
- * text of a migration compiled into gannet or a module.
+ * PQexecParams(), or once its text came twice, PQprepare() and
+ * PQexecPrepared() (stmt.c), so nothing built from input is ever parsed as
+ * SQL.  The one exception is db_exec_script(), which runs the constant,
+ * multi-statement text of a migration compiled into gannet or a module.
  *
  * Losing the connection never crashes and never blocks the loop:
  *
@@ -410,6 +411,7 @@ static void attempt_failed(const char *why)
 static int conn_adopt(PGconn *conn, bool reconnect)
 {
 	db.conn = conn;
+	db_stmt_reset();	/* a new session has no prepared statements */
 	if (listen_all() < 0) {
 		char why[1024];
 		snprintf(why, sizeof(why), "LISTEN after connecting: %.900s", db.err.message);
@@ -541,6 +543,7 @@ static void conn_lost(const char *why)
 	if (db.conn != NULL)
 		PQfinish(db.conn);
 	db.conn = NULL;
+	db_stmt_reset();
 	if (db.tx_open)
 		db.tx_lost = true;
 	db.backoff_ms = DB_BACKOFF_MIN_MS;
@@ -677,6 +680,7 @@ void db_close(void)
 	if (db.conn != NULL)
 		PQfinish(db.conn);
 	db.conn = NULL;
+	db_stmt_reset();
 	for (size_t i = 0; i < db.n_listeners; i++)
 		gn_free(db.listeners[i].channel);
 	gn_free(db.listeners);
@@ -706,6 +710,9 @@ int db_exec_script(const char *sql, const char **error_r)
 	/* Constant text compiled into gannet or a module (migrations), never
 	 * input: the only PQexec() in gannet, for multi-statement scripts. */
 	PGresult *res = PQexec(db.conn, sql);
+	/* A migration may change what a prepared statement returns: they
+	 * are prepared again (stmt.c). */
+	db_stmt_reset();
 	char why[512];
 	if (query_lost_connection(res, why, sizeof(why))) {
 		PQclear(res);
@@ -742,8 +749,17 @@ PGresult *db_query_params(const char *sql, int nparams,
 		*error_r = db.err.message;
 		return NULL;
 	}
-	PGresult *res = PQexecParams(db.conn, sql, nparams, NULL, values, lengths,
-				     formats, result_format);
+	PGresult *res = db_stmt_exec(db.conn, sql, nparams, values, lengths, formats,
+				     result_format);
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR && db_stmt_failed(sql, res) &&
+	    !db.tx_open && PQtransactionStatus(db.conn) == PQTRANS_IDLE) {
+		/* The prepared statement was the problem (stmt.c), and no
+		 * transaction was open: the failed statement did nothing, so
+		 * it runs again, unprepared. */
+		PQclear(res);
+		res = PQexecParams(db.conn, sql, nparams, NULL, values, lengths, formats,
+				   result_format);
+	}
 	char why[512];
 	if (query_lost_connection(res, why, sizeof(why))) {
 		PQclear(res);

@@ -8,6 +8,8 @@
  *              as db/schema.c) and of the modules (gannet/migrate.h);
  *   result.c   gannet/db.h's queries for modules: libpq's results
  *              wrapped in struct gn_db_result;
+ *   stmt.c     prepared statements: a text that comes again is parsed
+ *              and planned once per connection, not at every query;
  *   pq.c       libpq itself, dlopen()ed by db_init(): libgannet does not
  *              link it, so that commands without a database do not load
  *              it and the twenty libraries it brings.
@@ -37,9 +39,9 @@
 	X(PQclear) X(PQcmdStatus) X(PQcmdTuples) X(PQconnectPoll) \
 	X(PQconnectStartParams) X(PQconnectdb) X(PQconnectdbParams) \
 	X(PQconsumeInput) X(PQerrorMessage) X(PQescapeIdentifier) X(PQexec) \
-	X(PQexecParams) X(PQfinish) X(PQfname) X(PQfnumber) X(PQfreemem) \
+	X(PQexecParams) X(PQexecPrepared) X(PQfinish) X(PQfname) X(PQfnumber) X(PQfreemem) \
 	X(PQgetisnull) X(PQgetlength) X(PQgetvalue) X(PQnfields) \
-	X(PQnotifies) X(PQntuples) X(PQresultErrorField) \
+	X(PQnotifies) X(PQntuples) X(PQprepare) X(PQresultErrorField) \
 	X(PQresultErrorMessage) X(PQresultStatus) X(PQserverVersion) \
 	X(PQsetNoticeProcessor) X(PQsocket) X(PQstatus) \
 	X(PQtransactionStatus) X(PQunescapeBytea)
@@ -72,6 +74,7 @@ int db_pq_load(const char **error_r);
 #define PQescapeIdentifier (db_pq.PQescapeIdentifier)
 #define PQexec (db_pq.PQexec)
 #define PQexecParams (db_pq.PQexecParams)
+#define PQexecPrepared (db_pq.PQexecPrepared)
 #define PQfinish (db_pq.PQfinish)
 #define PQfname (db_pq.PQfname)
 #define PQfnumber (db_pq.PQfnumber)
@@ -82,6 +85,7 @@ int db_pq_load(const char **error_r);
 #define PQnfields (db_pq.PQnfields)
 #define PQnotifies (db_pq.PQnotifies)
 #define PQntuples (db_pq.PQntuples)
+#define PQprepare (db_pq.PQprepare)
 #define PQresultErrorField (db_pq.PQresultErrorField)
 #define PQresultErrorMessage (db_pq.PQresultErrorMessage)
 #define PQresultStatus (db_pq.PQresultStatus)
@@ -103,6 +107,28 @@ PGresult *db_query_params(const char *sql, int nparams,
 			  const char *const *values, const int *lengths,
 			  const int *formats, int result_format,
 			  const char **error_r);
+
+/* ---- prepared statements (stmt.c) ---- */
+
+/* Runs sql on conn as PQexecParams() would (no parameter types: the
+ * server infers them from the text), preparing it as a named statement
+ * of the session the second time the text comes and executing that from
+ * then on.  The result is libpq's (NULL, or an error result, as from
+ * PQexecParams()); the caller checks it and PQclear()s it. */
+PGresult *db_stmt_exec(PGconn *conn, const char *sql, int nparams, const char *const *values,
+		       const int *lengths, const int *formats, int result_format);
+/* sql failed with res: when the failure was the prepared statement's
+ * (SQLSTATE 26000: the session does not have it; 0A000: its result type
+ * changed with the schema), forgets it (or all) and returns true: the
+ * query may run again, unprepared, when no transaction is open. */
+bool db_stmt_failed(const char *sql, const PGresult *res);
+/* Forgets every statement: a new session has none. */
+void db_stmt_reset(void);
+/* Statements prepared, executions of prepared ones, and queries (of
+ * db_query_params()) in this process, for the tests; queries_r may be
+ * NULL. */
+void db_stmt_counts(unsigned long long *prepared_r, unsigned long long *executed_r,
+		    unsigned long long *queries_r);
 
 /* Connects this process (after fork), loading libpq first when this
  * process has not yet (db_pq_load()).  Failure to load libpq or to connect

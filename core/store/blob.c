@@ -523,12 +523,33 @@ int gn_store_blob_cleanup(long min_age_seconds, const char **error_r)
 
 /* ---- reading bodies ---- */
 
+/* A body keeps the bytes of its last read from the database (its
+ * window), at most one chunk's worth: a caller that reads the same bytes
+ * twice (IMAP reads a header to find its end, then again to filter its
+ * fields) asks the database once.  gn_store_message_open_prefetch() fills
+ * the window with the message's first bytes in the query that opens it. */
 struct gn_store_body {
 	int64_t blob_id;
 	uint64_t blob_size;
 	unsigned char *prefix;
 	size_t prefix_len;
+	unsigned char *win;	/* blob bytes [win_off, win_off + win_len) */
+	uint64_t win_off;
+	size_t win_len, win_cap;
 };
+
+/* Keeps len bytes of the blob at off as the body's window. */
+static void window_set(struct gn_store_body *b, uint64_t off, const void *data, size_t len)
+{
+	if (len > b->win_cap) {
+		gn_free(b->win);
+		b->win = gn_malloc(len);
+		b->win_cap = len;
+	}
+	memcpy(b->win, data, len);
+	b->win_off = off;
+	b->win_len = len;
+}
 
 int gn_store_blob_open(const unsigned char hash[GN_STORE_HASH_SIZE],
 		       struct gn_store_body **body_r, const char **error_r)
@@ -551,16 +572,38 @@ int gn_store_blob_open(const unsigned char hash[GN_STORE_HASH_SIZE],
 	return 1;
 }
 
-int gn_store_message_open(int64_t account_id, int64_t mailbox_id, uint32_t uid,
-			  struct gn_store_body **body_r, const char **error_r)
+/* A binary-format int8 value (network byte order). */
+static int64_t binary_i64(const PGresult *res, int row, int col)
 {
-	char a[32], m[32], u[16];
+	if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8)
+		return 0;
+	const unsigned char *v = (const unsigned char *)PQgetvalue(res, row, col);
+	uint64_t x = 0;
+	for (int i = 0; i < 8; i++)
+		x = x << 8 | v[i];
+	return (int64_t)x;
+}
+
+int gn_store_message_open_prefetch(int64_t account_id, int64_t mailbox_id, uint32_t uid,
+				   size_t prefetch, struct gn_store_body **body_r,
+				   const char **error_r)
+{
+	if (prefetch > GN_STORE_CHUNK_SIZE)
+		prefetch = GN_STORE_CHUNK_SIZE;
+	char a[32], m[32], u[16], w[32];
 	snprintf(a, sizeof(a), "%" PRId64, account_id);
 	snprintf(m, sizeof(m), "%" PRId64, mailbox_id);
 	snprintf(u, sizeof(u), "%" PRIu32, uid);
-	const char *p[3] = { a, m, u };
-	PGresult *res = store_q("SELECT b.id, b.size, m.prefix FROM gn_messages m JOIN gn_blobs b ON b.id = m.blob_id "
-			  "WHERE m.account_id = $1 AND m.mailbox_id = $2 AND m.uid = $3", 3, p, error_r);
+	snprintf(w, sizeof(w), "%zu", prefetch);
+	const char *p[4] = { a, m, u, w };
+	/* The window: the first bytes of the body after the prefix, so at
+	 * most prefetch bytes of the message in all (from chunk 0 only). */
+	PGresult *res = db_query_params("SELECT b.id, b.size, m.prefix, CASE WHEN $4::int > coalesce(length(m.prefix), 0) "
+					"THEN (SELECT substring(c.data FROM 1 FOR $4::int - coalesce(length(m.prefix), 0)) "
+					"FROM gn_blob_chunks c WHERE c.blob_id = b.id AND c.seq = 0) END "
+					"FROM gn_messages m JOIN gn_blobs b ON b.id = m.blob_id "
+					"WHERE m.account_id = $1 AND m.mailbox_id = $2 AND m.uid = $3",
+					4, p, NULL, NULL, 1, error_r);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 0) {
@@ -568,19 +611,30 @@ int gn_store_message_open(int64_t account_id, int64_t mailbox_id, uint32_t uid,
 		return 0;
 	}
 	struct gn_store_body *b = gn_calloc(1, sizeof(*b));
-	b->blob_id = store_col_i64(res, 0, 0);
-	b->blob_size = (uint64_t)store_col_i64(res, 0, 1);
-	size_t plen = 0;
-	unsigned char *pre = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 2), &plen);
-	PQclear(res);
-	if (pre != NULL && plen > 0) {
+	b->blob_id = binary_i64(res, 0, 0);
+	b->blob_size = (uint64_t)binary_i64(res, 0, 1);
+	size_t plen = (size_t)PQgetlength(res, 0, 2);
+	if (!PQgetisnull(res, 0, 2) && plen > 0) {
 		b->prefix = gn_malloc(plen);
-		memcpy(b->prefix, pre, plen);
+		memcpy(b->prefix, PQgetvalue(res, 0, 2), plen);
 		b->prefix_len = plen;
 	}
-	PQfreemem(pre);
+	/* Kept only when it holds all it should: a short one (a damaged
+	 * blob) is left to the reads, which report it. */
+	if (!PQgetisnull(res, 0, 3) && prefetch > plen) {
+		uint64_t want = prefetch - plen < b->blob_size ? prefetch - plen : b->blob_size;
+		if ((uint64_t)PQgetlength(res, 0, 3) == want)
+			window_set(b, 0, PQgetvalue(res, 0, 3), (size_t)want);
+	}
+	PQclear(res);
 	*body_r = b;
 	return 1;
+}
+
+int gn_store_message_open(int64_t account_id, int64_t mailbox_id, uint32_t uid,
+			  struct gn_store_body **body_r, const char **error_r)
+{
+	return gn_store_message_open_prefetch(account_id, mailbox_id, uid, 0, body_r, error_r);
 }
 
 uint64_t gn_store_body_size(const struct gn_store_body *body)
@@ -606,6 +660,14 @@ int gn_store_body_read(struct gn_store_body *body, uint64_t offset, void *buf,
 		uint64_t boff = off - body->prefix_len;
 		if (boff >= body->blob_size)
 			break;
+		if (boff >= body->win_off && boff - body->win_off < body->win_len) {
+			size_t n = body->win_len - (size_t)(boff - body->win_off);
+			if (n > len - got)
+				n = len - got;
+			memcpy(out + got, body->win + (boff - body->win_off), n);
+			got += n;
+			continue;
+		}
 		uint64_t seq = boff / GN_STORE_CHUNK_SIZE;
 		uint64_t within = boff % GN_STORE_CHUNK_SIZE;
 		uint64_t n = GN_STORE_CHUNK_SIZE - within;
@@ -631,6 +693,7 @@ int gn_store_body_read(struct gn_store_body *body, uint64_t offset, void *buf,
 			return -1;
 		}
 		memcpy(out + got, PQgetvalue(res, 0, 0), (size_t)n);
+		window_set(body, boff, PQgetvalue(res, 0, 0), (size_t)n);
 		PQclear(res);
 		got += (size_t)n;
 	}
@@ -643,6 +706,7 @@ void gn_store_body_free(struct gn_store_body **body)
 	if (*body == NULL)
 		return;
 	gn_free((*body)->prefix);
+	gn_free((*body)->win);
 	gn_free(*body);
 	*body = NULL;
 }

@@ -6,7 +6,8 @@
  * the account row lock), then changes mailbox and message rows, and
  * applies the exact difference to the counters from what the statements
  * returned.  Flag changes and copies are one statement for any number of
- * messages.
+ * messages; a flag change is one statement in all, modseq, counters and
+ * NOTIFY included (FLAGS_SQL), so that alone it is one round trip.
  *
  * Deliveries: pending, then settled.  A delivery that took the account's
  * modseq and the mailbox's UID in its own transaction would hold those
@@ -149,10 +150,36 @@ static void mailbox_from_row(struct gn_pool *pool, const PGresult *res, int row,
 	m->subscribed = strcmp(PQgetvalue(res, row, 12), "t") == 0;
 }
 
-static int mailbox_one(struct gn_pool *pool, const char *sql, int n, const char *const *p,
-		       struct gn_store_mailbox **mailbox_r, const char **error_r)
+/* Whether the account ($1) has pending messages, as a last column after
+ * MAILBOX_COLS: in the same snapshot as the rows. */
+#define MAILBOX_PENDING ", EXISTS (SELECT 1 FROM gn_messages WHERE account_id = $1 AND uid IS NULL)"
+
+static void settle_for_read(int64_t account_id);
+
+/* Runs a query of mailboxes (MAILBOX_COLS MAILBOX_PENDING, $1 the
+ * account).  Readers settle first (mailbox.c's header); whether anything
+ * is pending comes with the rows, so that the usual case (nothing is)
+ * takes one round trip: only when something is does it settle, waiting
+ * for a settle under way, and run the query again.  No rows: no mailbox
+ * whose counters a settle could change. */
+static PGresult *mailbox_q(int64_t account_id, const char *sql, int n, const char *const *p,
+			   const char **error_r)
 {
 	PGresult *res = store_q(sql, n, p, error_r);
+	if (res == NULL || PQntuples(res) == 0)
+		return res;
+	if (strcmp(PQgetvalue(res, 0, PQnfields(res) - 1), "t") == 0 && !gn_db_in_transaction()) {
+		PQclear(res);
+		settle_for_read(account_id);
+		res = store_q(sql, n, p, error_r);
+	}
+	return res;
+}
+
+static int mailbox_one(struct gn_pool *pool, int64_t account_id, const char *sql, int n,
+		       const char *const *p, struct gn_store_mailbox **mailbox_r, const char **error_r)
+{
+	PGresult *res = mailbox_q(account_id, sql, n, p, error_r);
 	if (res == NULL)
 		return -1;
 	int found = PQntuples(res) >= 1;
@@ -207,9 +234,8 @@ int gn_store_mailbox_find(struct gn_pool *pool, int64_t account_id,
 	const char *norm, *err;
 	if (gn_store_mailbox_name_check(pool, name, &norm, &err) < 0)
 		return 0;
-	settle_for_read(account_id);
 	const char *p[2] = { store_i64s(pool, account_id), norm };
-	return mailbox_one(pool, "SELECT " MAILBOX_COLS " FROM gn_mailboxes m "
+	return mailbox_one(pool, account_id, "SELECT " MAILBOX_COLS MAILBOX_PENDING " FROM gn_mailboxes m "
 			   "WHERE m.account_id = $1 AND m.name = $2", 2, p, mailbox_r, error_r);
 }
 
@@ -217,9 +243,8 @@ int gn_store_mailbox_get(struct gn_pool *pool, int64_t account_id,
 			 int64_t mailbox_id, struct gn_store_mailbox **mailbox_r,
 			 const char **error_r)
 {
-	settle_for_read(account_id);
 	const char *p[2] = { store_i64s(pool, account_id), store_i64s(pool, mailbox_id) };
-	return mailbox_one(pool, "SELECT " MAILBOX_COLS " FROM gn_mailboxes m "
+	return mailbox_one(pool, account_id, "SELECT " MAILBOX_COLS MAILBOX_PENDING " FROM gn_mailboxes m "
 			   "WHERE m.account_id = $1 AND m.id = $2", 2, p, mailbox_r, error_r);
 }
 
@@ -228,9 +253,8 @@ int gn_store_mailbox_find_special(struct gn_pool *pool, int64_t account_id,
 				  struct gn_store_mailbox **mailbox_r,
 				  const char **error_r)
 {
-	settle_for_read(account_id);
 	const char *p[2] = { store_i64s(pool, account_id), store_i64s(pool, (int64_t)special_use) };
-	return mailbox_one(pool, "SELECT " MAILBOX_COLS " FROM gn_mailboxes m "
+	return mailbox_one(pool, account_id, "SELECT " MAILBOX_COLS MAILBOX_PENDING " FROM gn_mailboxes m "
 			   "WHERE m.account_id = $1 AND m.special_use = $2 ORDER BY m.name LIMIT 1",
 			   2, p, mailbox_r, error_r);
 }
@@ -239,10 +263,9 @@ int gn_store_mailbox_list(struct gn_pool *pool, int64_t account_id,
 			  struct gn_store_mailbox ***list_r, size_t *count_r,
 			  const char **error_r)
 {
-	settle_for_read(account_id);
 	const char *p[1] = { store_i64s(pool, account_id) };
-	PGresult *res = store_q("SELECT " MAILBOX_COLS " FROM gn_mailboxes m WHERE m.account_id = $1 "
-			  "ORDER BY m.name COLLATE \"C\"", 1, p, error_r);
+	PGresult *res = mailbox_q(account_id, "SELECT " MAILBOX_COLS MAILBOX_PENDING " FROM gn_mailboxes m "
+				  "WHERE m.account_id = $1 ORDER BY m.name COLLATE \"C\"", 1, p, error_r);
 	if (res == NULL)
 		return -1;
 	size_t n = (size_t)PQntuples(res);
@@ -265,7 +288,7 @@ static int store_mailbox_create_one(struct gn_pool *pool, int64_t account_id, co
 {
 	const char *acc = store_i64s(pool, account_id);
 	const char *p1[2] = { acc, name };
-	int r = mailbox_one(pool, "SELECT " MAILBOX_COLS " FROM gn_mailboxes m "
+	int r = mailbox_one(pool, account_id, "SELECT " MAILBOX_COLS MAILBOX_PENDING " FROM gn_mailboxes m "
 			    "WHERE m.account_id = $1 AND m.name = $2", 2, p1, mailbox_r, error_r);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
@@ -1015,20 +1038,48 @@ int gn_store_message_get(struct gn_pool *pool, int64_t account_id,
 	return found;
 }
 
+/* The messages of a range with, as their last column, whether the
+ * account has pending messages (an InitPlan: computed once, in the same
+ * snapshot).  LIST_OR_EMPTY_SQL says it also for an empty range, on a
+ * row of NULLs (a LEFT JOIN, which costs a sort of the rows: only for a
+ * range that LIST_SQL found empty). */
+#define LIST_FROM " FROM gn_messages m JOIN gn_blobs b ON b.id = m.blob_id WHERE m.account_id = $1 " \
+	"AND m.mailbox_id = $2 AND m.uid >= $3 AND ($4::bigint = 0 OR m.uid <= $4)"
+#define LIST_PENDING "EXISTS (SELECT 1 FROM gn_messages WHERE account_id = $1 AND uid IS NULL)"
+#define LIST_SQL "SELECT " MESSAGE_COLS ", " LIST_PENDING LIST_FROM " ORDER BY m.uid"
+#define LIST_OR_EMPTY_SQL "SELECT l.*, p.pending FROM (SELECT " LIST_PENDING " AS pending) p " \
+	"LEFT JOIN LATERAL (SELECT " MESSAGE_COLS LIST_FROM ") l ON true ORDER BY l.uid"
+
 int gn_store_message_list(struct gn_pool *pool, int64_t account_id,
 			  int64_t mailbox_id, uint32_t uid_min, uint32_t uid_max,
 			  struct gn_store_message ***list_r, size_t *count_r,
 			  const char **error_r)
 {
-	settle_for_read(account_id);
 	const char *p[4] = { store_i64s(pool, account_id), store_i64s(pool, mailbox_id), store_u64s(pool, uid_min),
 			     store_u64s(pool, uid_max) };
-	PGresult *res = store_q("SELECT " MESSAGE_COLS " FROM gn_messages m JOIN gn_blobs b ON b.id = m.blob_id "
-			  "WHERE m.account_id = $1 AND m.mailbox_id = $2 AND m.uid >= $3 "
-			  "AND ($4::bigint = 0 OR m.uid <= $4) ORDER BY m.uid", 4, p, error_r);
+	/* Readers settle first (mailbox.c's header).  Whether anything is
+	 * pending comes with the list, so that the usual case (nothing is)
+	 * takes one round trip instead of two: only when something is does
+	 * it settle (waiting for a settle under way) and read again, which
+	 * is what settling first would have read. */
+	PGresult *res = store_q(LIST_SQL, 4, p, error_r);
+	if (res != NULL && PQntuples(res) == 0) {
+		PQclear(res);
+		res = store_q(LIST_OR_EMPTY_SQL, 4, p, error_r);
+	}
 	if (res == NULL)
 		return -1;
+	int last = PQnfields(res) - 1;
+	if (PQntuples(res) > 0 && strcmp(PQgetvalue(res, 0, last), "t") == 0 && !gn_db_in_transaction()) {
+		PQclear(res);
+		settle_for_read(account_id);
+		if ((res = store_q(LIST_SQL, 4, p, error_r)) == NULL)
+			return -1;
+	}
+	/* An empty range: no rows, or LIST_OR_EMPTY_SQL's row of NULLs. */
 	size_t n = (size_t)PQntuples(res);
+	if (n == 1 && PQgetisnull(res, 0, 2))
+		n = 0;
 	struct gn_store_message **list = gn_pool_alloc(pool, (n + 1) * sizeof(*list));
 	for (size_t i = 0; i < n; i++) {
 		list[i] = gn_pool_alloc(pool, sizeof(*list[i]));
@@ -1040,21 +1091,49 @@ int gn_store_message_list(struct gn_pool *pool, int64_t account_id,
 	return 0;
 }
 
-/* The flag-change statement: $1 account, $2 mailbox, $3 uids, $4 flags,
- * $5 keywords, $6 new modseq, $7 unchanged-since (0 none).  Returns the
- * changed messages (uid, old flags, new flags, size, true) and those that
- * failed UNCHANGEDSINCE (uid, 0, 0, 0, false). */
+/* A flag change is one statement, so that outside a caller's transaction
+ * it is one round trip (its own implicit transaction, durable when it
+ * returns) instead of BEGIN, four statements and COMMIT.  In it, as in
+ * every change (store.c's header): the account's next modseq first (the
+ * row lock: a one-time filter on acc gates the messages' scan, so the
+ * account row is locked before any message row), then the messages (FOR
+ * UPDATE: READ COMMITTED re-reads a row changed since the snapshot, so
+ * the new flags are computed from the latest ones), the mailbox's
+ * counters from the exact difference, and the NOTIFY, only when something
+ * changed.  $1 account, $2 mailbox, $3 uids, $4 flags, $5 keywords,
+ * $6 unchanged-since (0 none), $7 the notification channel.  Rows: (0,
+ * uid, old flags, new flags, size) for each message changed, (1, uid ...)
+ * for each that failed UNCHANGEDSINCE, and one (2, the modseq taken or
+ * NULL for an unknown account). */
 #define FLAGS_SQL(FLAGS, KEYWORDS) \
-	"WITH cur AS (SELECT uid, flags, keywords, size, modseq FROM gn_messages " \
-	"WHERE account_id = $1 AND mailbox_id = $2 AND uid = ANY($3::bigint[]) FOR UPDATE), " \
+	"WITH acc AS (UPDATE gn_accounts SET modseq = modseq + 1 WHERE id = $1 RETURNING modseq), " \
+	"cur AS (SELECT uid, flags, keywords, size, modseq FROM gn_messages " \
+	"WHERE account_id = $1 AND mailbox_id = $2 AND uid = ANY($3::bigint[]) " \
+	"AND (SELECT modseq FROM acc) IS NOT NULL FOR UPDATE), " \
 	"nv AS (SELECT uid, flags AS oflags, keywords AS okw, size, modseq AS omodseq, " \
 	FLAGS " AS nflags, " KEYWORDS " AS nkw FROM cur), " \
-	"upd AS (UPDATE gn_messages m SET flags = nv.nflags, keywords = nv.nkw, modseq = $6 " \
+	"upd AS (UPDATE gn_messages m SET flags = nv.nflags, keywords = nv.nkw, " \
+	"modseq = (SELECT modseq FROM acc) " \
 	"FROM nv WHERE m.account_id = $1 AND m.mailbox_id = $2 AND m.uid = nv.uid " \
-	"AND (nv.nflags <> nv.oflags OR nv.nkw <> nv.okw) AND ($7::bigint = 0 OR nv.omodseq <= $7) " \
-	"RETURNING m.uid, nv.oflags, nv.nflags, nv.size) " \
-	"SELECT uid, oflags, nflags, size, true FROM upd UNION ALL " \
-	"SELECT uid, 0, 0, 0, false FROM nv WHERE $7::bigint <> 0 AND omodseq > $7 ORDER BY 1"
+	"AND (nv.nflags <> nv.oflags OR nv.nkw <> nv.okw) AND ($6::bigint = 0 OR nv.omodseq <= $6) " \
+	"RETURNING m.uid, nv.oflags, nv.nflags, nv.size), " \
+	"d AS (SELECT count(*) AS n, " \
+	"coalesce(sum((oflags & 1 <> 0)::int - (nflags & 1 <> 0)::int), 0) AS du, " \
+	"coalesce(sum((nflags & 8 <> 0)::int - (oflags & 8 <> 0)::int), 0) AS dd, " \
+	"coalesce(sum(((nflags & 8 <> 0)::int - (oflags & 8 <> 0)::int) * size), 0) AS ds FROM upd), " \
+	"mb AS (UPDATE gn_mailboxes SET highestmodseq = (SELECT modseq FROM acc), " \
+	"unseen = unseen + d.du, deleted = deleted + d.dd, deleted_size = deleted_size + d.ds " \
+	"FROM d WHERE account_id = $1 AND id = $2 AND d.n > 0), " \
+	"fin AS (SELECT (SELECT modseq FROM acc) AS modseq, CASE WHEN d.n > 0 THEN pg_notify($7, " \
+	"$1::bigint || ' ' || $2::bigint || ' ' || (SELECT modseq FROM acc)) END FROM d) " \
+	"SELECT 0, uid, oflags, nflags, size FROM upd UNION ALL " \
+	"SELECT 1, uid, 0, 0, 0 FROM nv WHERE $6::bigint <> 0 AND omodseq > $6 UNION ALL " \
+	"SELECT 2, modseq, 0, 0, 0 FROM fin ORDER BY 1, 2"
+
+/* The bits the counters follow, as FLAGS_SQL spells them. */
+#if GN_STORE_SEEN != 1 || GN_STORE_DELETED != 8
+#error "FLAGS_SQL counts \Seen as bit 1 and \Deleted as bit 8"
+#endif
 
 static const char *const flags_sql[] = {
 	[GN_STORE_FLAGS_SET] = FLAGS_SQL("$4::int", "$5::text[]"),
@@ -1086,49 +1165,34 @@ int gn_store_message_set_flags(struct gn_pool *pool, int64_t account_id,
 		*failed_r = NULL;
 	if (n_failed_r != NULL)
 		*n_failed_r = 0;
-	struct store_tx tx;
-	int ret = -1;
-	if (store_tx_begin(&tx, error_r) < 0)
-		return -1;
-	uint64_t modseq;
-	int r = store_next_modseq(account_id, &modseq, error_r);
-	if (r <= 0) {
-		if (r == 0)
-			*error_r = store_errf("unknown account id %" PRId64, account_id);
-		goto end;
-	}
-	const char *acc = store_i64s(pool, account_id), *mbox = store_i64s(pool, mailbox_id);
-	const char *p[7] = { acc, mbox, store_uid_array(pool, uids ? uids : store_no_uids, n_uids),
+	/* One statement: atomic alone, part of the caller's transaction
+	 * inside one (no store_tx needed). */
+	const char *p[7] = { store_i64s(pool, account_id), store_i64s(pool, mailbox_id),
+			     store_uid_array(pool, uids ? uids : store_no_uids, n_uids),
 			     store_i64s(pool, (int64_t)flags), store_text_array(pool, kw, n_kw),
-			     store_u64s(pool, modseq), store_u64s(pool, unchanged_since) };
+			     store_u64s(pool, unchanged_since), GN_STORE_NOTIFY_CHANNEL };
 	PGresult *res = store_q(flags_sql[op], 7, p, error_r);
 	if (res == NULL)
-		goto end;
-	int64_t d_unseen = 0, d_deleted = 0, d_dsize = 0;
+		return -1;
 	size_t changed = 0, nf = 0, rows = (size_t)PQntuples(res);
 	uint32_t *failed = gn_pool_alloc(pool, (rows + 1) * sizeof(*failed));
+	bool known = false;
+	uint64_t modseq = 0;
 	for (size_t i = 0; i < rows; i++) {
-		if (strcmp(PQgetvalue(res, (int)i, 4), "t") != 0) {
-			failed[nf++] = (uint32_t)store_col_i64(res, (int)i, 0);
-			continue;
+		const char *kind = PQgetvalue(res, (int)i, 0);
+		if (strcmp(kind, "0") == 0) {
+			changed++;
+		} else if (strcmp(kind, "1") == 0) {
+			failed[nf++] = (uint32_t)store_col_i64(res, (int)i, 1);
+		} else if (!PQgetisnull(res, (int)i, 1)) {
+			known = true;
+			modseq = (uint64_t)store_col_i64(res, (int)i, 1);
 		}
-		changed++;
-		unsigned o = (unsigned)store_col_i64(res, (int)i, 1), n = (unsigned)store_col_i64(res, (int)i, 2);
-		int64_t size = store_col_i64(res, (int)i, 3);
-		d_unseen += (int64_t)((o & GN_STORE_SEEN) != 0) - (int64_t)((n & GN_STORE_SEEN) != 0);
-		int64_t dd = (int64_t)((n & GN_STORE_DELETED) != 0) - (int64_t)((o & GN_STORE_DELETED) != 0);
-		d_deleted += dd;
-		d_dsize += dd * size;
 	}
 	PQclear(res);
-	if (changed > 0) {
-		const char *pm[6] = { acc, mbox, store_u64s(pool, modseq), store_i64s(pool, d_unseen),
-				      store_i64s(pool, d_deleted), store_i64s(pool, d_dsize) };
-		if (store_q_count("UPDATE gn_mailboxes SET highestmodseq = $3, unseen = unseen + $4, "
-			    "deleted = deleted + $5, deleted_size = deleted_size + $6 "
-			    "WHERE account_id = $1 AND id = $2", 6, pm, error_r) < 0 ||
-		    store_notify(account_id, mailbox_id, modseq, error_r) < 0)
-			goto end;
+	if (!known) {
+		*error_r = store_errf("unknown account id %" PRId64, account_id);
+		return -1;
 	}
 	if (modseq_r != NULL)
 		*modseq_r = modseq;
@@ -1136,9 +1200,7 @@ int gn_store_message_set_flags(struct gn_pool *pool, int64_t account_id,
 		*failed_r = failed;
 	if (n_failed_r != NULL)
 		*n_failed_r = nf;
-	ret = (int)changed;
-end:
-	return store_tx_end(&tx, ret, error_r);
+	return (int)changed;
 }
 
 /* Deletes messages (uids: an array parameter, or NULL for all \Deleted)
@@ -1187,17 +1249,21 @@ static int expunge_tx(struct gn_pool *pool, int64_t account_id, int64_t mailbox_
 	}
 	PQclear(res);
 	if (n > 0) {
-		const char *pm[9] = { acc, mbox, store_u64s(pool, modseq), store_u64s(pool, n), store_i64s(pool, unseen),
-				      store_i64s(pool, deleted), store_i64s(pool, size), store_i64s(pool, dsize),
-				      keep_blobs ? "0" : store_i64s(pool, size) };
+		/* The NOTIFY (store_notify()'s payload) goes with the counters:
+		 * one round trip less. */
+		const char *pm[10] = { acc, mbox, store_u64s(pool, modseq), store_u64s(pool, n), store_i64s(pool, unseen),
+				       store_i64s(pool, deleted), store_i64s(pool, size), store_i64s(pool, dsize),
+				       keep_blobs ? "0" : store_i64s(pool, size),
+				       gn_pool_printf(pool, "%" PRId64 " %" PRId64 " %" PRIu64, account_id,
+						      mailbox_id, modseq) };
 		if (store_q_count("WITH a AS (UPDATE gn_accounts SET total_size = total_size - $9 "
 			    "WHERE id = $1 AND $9::bigint <> 0) "
 			    "UPDATE gn_mailboxes SET highestmodseq = $3, messages = messages - $4, "
 			    "unseen = unseen - $5, deleted = deleted - $6, size = size - $7, "
-			    "deleted_size = deleted_size - $8 WHERE account_id = $1 AND id = $2",
-			    9, pm, error_r) < 0 ||
-		    store_blobs_drop_unused(pool, blobs, nb, error_r) < 0 ||
-		    store_notify(account_id, mailbox_id, modseq, error_r) < 0)
+			    "deleted_size = deleted_size - $8 WHERE account_id = $1 AND id = $2 "
+			    "RETURNING pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $10)",
+			    10, pm, error_r) < 0 ||
+		    store_blobs_drop_unused(pool, blobs, nb, error_r) < 0)
 			return -1;
 	}
 	if (uids_r != NULL)

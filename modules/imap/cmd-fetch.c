@@ -898,7 +898,11 @@ static void job_run(struct imap_session *s)
 		}
 		/* The next message: its simple items, then its body items. */
 		const struct gn_store_message *m = job->msgs[job->next];
-		int r = gn_store_message_open(s->account_id, s->sel->id, gn_store_message_uid(m), &job->body, &err);
+		/* Body items read the message's start (its header, a small
+		 * message whole): it comes with the query that opens it, and
+		 * the store keeps it for the reads that follow. */
+		int r = gn_store_message_open_prefetch(s->account_id, s->sel->id, gn_store_message_uid(m),
+						       job->n_items > 0 ? FETCH_READ : 0, &job->body, &err);
 		if (r <= 0) {
 			if (r == 0) {
 				job->next++;	/* expunged meanwhile */

@@ -5,9 +5,12 @@ delivery.
 
 Gannet connects to the proxy's unix socket (host=DIR port=PORT, as to a
 server); each connection is relayed to the real server's socket.  The
-proxy reads the frontend messages as they pass (Query 'Q' and Parse 'P'
-carry the SQL text) and remembers, per connection, whether the current
-transaction inserted into gn_messages.  When armed, the next COMMIT of
+proxy reads the frontend messages as they pass and remembers, per
+connection, whether the current transaction inserted into gn_messages.
+A statement runs at a Query ('Q', which carries its SQL text) or at a Bind
+('B') of a statement that a Parse ('P') named before: gannet prepares the
+texts it sends again (core/db/stmt.c), so a Parse is not a run, and a
+prepared COMMIT runs with a Bind alone.  When armed, the next COMMIT of
 such a transaction breaks the connection in one of two ways:
 
   "lose_reply"   the COMMIT goes to the server, which commits; the proxy
@@ -22,8 +25,8 @@ Either way the client sees its connection break during COMMIT, which is
 all a network failure or a server crash would show it.  One arming breaks
 one COMMIT (fired counts them); everything else is relayed unchanged.
 
-statements lists the SQL text of every Query and Parse relayed, in order,
-for tests that count what a command sends.
+statements lists the SQL text of every statement run (Query and Bind), in
+order, for tests that count what a command sends.
 """
 import os
 import socket
@@ -40,6 +43,7 @@ class _Conn:
         self.client = client
         self.server = server
         self.wrote_message = False
+        self.parsed = {}           # statement name -> SQL text (Parse)
         self.await_ready = False   # lose_reply: close at the server's next 'Z'
         self.closed = False
         self.lock = threading.Lock()
@@ -117,12 +121,18 @@ class PgProxy:
             threading.Thread(target=self._s2c, args=(c,), daemon=True).start()
 
     @staticmethod
-    def _sql(kind, body):
+    def _sql(c, kind, body):
+        """The SQL text of the statement this message runs, or None."""
         if kind == b"Q":
             return body.split(b"\0", 1)[0]
-        if kind == b"P":   # statement name \0 query \0 ...
+        if kind == b"P":   # statement name \0 query \0 ...: no run yet
             parts = body.split(b"\0", 2)
-            return parts[1] if len(parts) > 1 else b""
+            if len(parts) > 1:
+                c.parsed[parts[0]] = parts[1]
+            return None
+        if kind == b"B":   # portal name \0 statement name \0 ...
+            parts = body.split(b"\0", 2)
+            return c.parsed.get(parts[1], b"") if len(parts) > 1 else b""
         return None
 
     def _c2s(self, c):
@@ -152,7 +162,7 @@ class PgProxy:
                 if buf is None:
                     return c.close()
                 msg, buf = buf[:n], buf[n:]
-                sql = self._sql(kind, msg[5:])
+                sql = self._sql(c, kind, msg[5:])
                 if sql is not None:
                     with self.lock:
                         self.statements.append(sql.decode(errors="replace"))

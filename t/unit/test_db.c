@@ -292,6 +292,169 @@ static void test_queries(void)
 	gn_free(v);
 }
 
+/* The number of prepared statements of our session, through db.c. */
+static long long session_statements(void)
+{
+	char *v = query1("SELECT count(*) FROM pg_prepared_statements", 0, NULL);
+	long long n = v != NULL ? atoll(v) : -1;
+	gn_free(v);
+	return n;
+}
+
+/* Prepared statements (stmt.c): invisible to callers, whatever happens to
+ * the session or the schema under them. */
+static void test_prepared(void)
+{
+	const char *err = NULL;
+	unsigned long long p0, e0, p1, e1;
+	const char *sql = "SELECT $1::int * 2 AS twice";
+
+	db_stmt_counts(&p0, &e0, NULL);
+	const char *a[1] = { "3" }, *b[1] = { "4" }, *c[1] = { "5" };
+	char *v1 = query1(sql, 1, a), *v2 = query1(sql, 1, b), *v3 = query1(sql, 1, c);
+	ok(v1 != NULL && v2 != NULL && v3 != NULL && strcmp(v1, "6") == 0 && strcmp(v2, "8") == 0 &&
+	   strcmp(v3, "10") == 0, "a statement run three times gives each run's result");
+	gn_free(v1);
+	gn_free(v2);
+	gn_free(v3);
+	db_stmt_counts(&p1, &e1, NULL);
+	ok(p1 - p0 == 1 && e1 - e0 == 2, "prepared at its second run, executed prepared twice "
+	   "(prepared %llu, executed %llu)", p1 - p0, e1 - e0);
+	char *v = query1("SELECT count(*) FROM pg_prepared_statements WHERE statement = "
+			 "'SELECT $1::int * 2 AS twice'", 0, NULL);
+	is_str(v, "1", "the session holds it as a prepared statement");
+	gn_free(v);
+
+	/* The schema changes under a prepared statement: its result type
+	 * with it (PostgreSQL: "cached plan must not change result type"). */
+	ok(gn_db_exec("CREATE TABLE pt (a int)", 0, NULL, &err) == 0 &&
+	   gn_db_exec("INSERT INTO pt VALUES (1)", 0, NULL, &err) == 0, "a table");
+	struct gn_db_result *r = NULL;
+	for (int i = 0; i < 2; i++) {
+		gn_db_result_free(&r);
+		r = gn_db_query("SELECT * FROM pt", 0, NULL, &err);
+	}
+	ok(r != NULL && gn_db_result_columns(r) == 1, "SELECT * of it, prepared: one column");
+	gn_db_result_free(&r);
+	ok(outside("ALTER TABLE pt ADD COLUMN b text DEFAULT 'x'") != NULL, "a column added from outside");
+	r = gn_db_query("SELECT * FROM pt", 0, NULL, &err);
+	ok(r != NULL && gn_db_result_columns(r) == 2, "outside a transaction the same text runs again, "
+	   "and sees the new column");
+	is_str(r != NULL ? gn_db_result_value(r, 0, 1) : NULL, "x", "with its value");
+	gn_db_result_free(&r);
+	db_stmt_counts(&p0, &e0, NULL);
+	for (int i = 0; i < 2; i++) {
+		gn_db_result_free(&r);
+		r = gn_db_query("SELECT * FROM pt", 0, NULL, &err);
+	}
+	db_stmt_counts(&p1, &e1, NULL);
+	ok(r != NULL && gn_db_result_columns(r) == 2 && p1 - p0 == 1, "and is prepared anew");
+	gn_db_result_free(&r);
+	ok(outside("ALTER TABLE pt ADD COLUMN c int DEFAULT 7") != NULL, "another column");
+	ok(gn_db_begin(&err) == 0, "begin");
+	r = gn_db_query("SELECT * FROM pt", 0, NULL, &err);
+	if (r == NULL) {
+		/* Inside a transaction it cannot run again: the error is the
+		 * caller's, and nothing is committed. */
+		is_str(gn_db_error_sqlstate(), "0A000", "inside a transaction it fails with 0A000");
+		ok(gn_db_commit(&err) < 0, "and the transaction does not commit");
+	} else {
+		ok(false, "inside a transaction the changed statement should fail, got %zu columns",
+		   gn_db_result_columns(r));
+		gn_db_result_free(&r);
+		gn_db_rollback();
+	}
+	r = gn_db_query("SELECT * FROM pt", 0, NULL, &err);
+	ok(r != NULL && gn_db_result_columns(r) == 3, "after it the statement works again");
+	gn_db_result_free(&r);
+
+	/* The session loses its statements (a pooler's DISCARD ALL). */
+	v = query1(sql, 1, a);
+	gn_free(v);
+	ok(gn_db_exec("DEALLOCATE ALL", 0, NULL, &err) == 0, "DEALLOCATE ALL behind the cache's back");
+	is_int(session_statements(), 0, "the session has no prepared statement");
+	v = query1(sql, 1, b);
+	is_str(v, "8", "a prepared text runs again unprepared (26000 recovered)");
+	gn_free(v);
+	v = query1(sql, 1, c);
+	is_str(v, "10", "and is prepared again");
+	gn_free(v);
+
+	/* Bounded: many texts, each run twice. */
+	bool right = true;
+	for (int i = 0; i < 300; i++) {
+		char *q = gn_strdup_printf("SELECT $1::int + %d", i);
+		for (int k = 0; k < 2; k++) {
+			char *got = query1(q, 1, a);
+			char want[16];
+			snprintf(want, sizeof(want), "%d", 3 + i);
+			if (got == NULL || strcmp(got, want) != 0)
+				right = false;
+			gn_free(got);
+		}
+		gn_free(q);
+	}
+	ok(right, "300 texts, each run twice, give their results");
+	long long n = session_statements();
+	ok(n > 0 && n <= 256, "the session holds at most 256 prepared statements (%lld)", n);
+
+	/* Full, inside a transaction: nothing is deallocated there (a
+	 * failed DEALLOCATE would abort the caller's transaction), so what
+	 * the session had prepared when it began is all still there, and a
+	 * new text finding no room runs unprepared. */
+	const char *names_sql = "SELECT ',' || string_agg(name, ',') || ',' FROM pg_prepared_statements";
+	gn_free(query1(names_sql, 0, NULL));
+	gn_free(query1(names_sql, 0, NULL));
+	ok(gn_db_begin(&err) == 0, "begin with the cache full");
+	char *names = query1(names_sql, 0, NULL);
+	right = true;
+	for (int i = 0; i < 5; i++) {
+		char *q = gn_strdup_printf("SELECT $1::int + %d", 1000 + i);
+		for (int k = 0; k < 2; k++) {
+			char *got = query1(q, 1, a);
+			char want[16];
+			snprintf(want, sizeof(want), "%d", 1003 + i);
+			if (got == NULL || strcmp(got, want) != 0)
+				right = false;
+			gn_free(got);
+		}
+		gn_free(q);
+	}
+	ok(right, "new texts run inside it, each twice");
+	char *names2 = query1(names_sql, 0, NULL);
+	bool kept = names != NULL && names2 != NULL;
+	for (const char *p = names; kept && p != NULL && p[1] != '\0'; p = strchr(p + 1, ',')) {
+		/* ",gn_12," of the first list in the second. */
+		const char *e = strchr(p + 1, ',');
+		char *one = gn_strndup(p, (size_t)(e - p) + 1);
+		kept = strstr(names2, one) != NULL;
+		if (!kept)
+			diag("%s was deallocated inside the transaction", one);
+		gn_free(one);
+	}
+	ok(kept, "every statement prepared when it began is still there");
+	gn_free(names);
+	gn_free(names2);
+	ok(gn_db_commit(&err) == 0, "the transaction commits");
+}
+
+/* After a reconnection the statements are prepared again on the new
+ * session. */
+static void test_prepared_after_reconnect(void)
+{
+	const char *a[1] = { "21" };
+	unsigned long long p0, e0, p1, e1;
+	db_stmt_counts(&p0, &e0, NULL);
+	char *v1 = query1("SELECT $1::int * 2 AS twice", 1, a);
+	char *v2 = query1("SELECT $1::int * 2 AS twice", 1, a);
+	db_stmt_counts(&p1, &e1, NULL);
+	ok(v1 != NULL && v2 != NULL && strcmp(v1, "42") == 0 && strcmp(v2, "42") == 0,
+	   "a text prepared before the reconnection runs on the new session");
+	ok(p1 - p0 == 1, "prepared again on it");
+	gn_free(v1);
+	gn_free(v2);
+}
+
 static void test_transactions(void)
 {
 	const char *err = NULL;
@@ -736,8 +899,10 @@ int main(void)
 	test_migrations();
 	test_queries();
 	test_transactions();
+	test_prepared();
 	test_notify();
 	test_reconnect_sync();
+	test_prepared_after_reconnect();
 	test_reconnect_loop();
 	test_transaction_lost();
 	test_commit_connection_lost();

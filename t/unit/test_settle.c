@@ -388,6 +388,21 @@ static void test_left_pending(void)
 	ok(deliver_one("crashed-3", false, &id, &err) == 0 &&
 	   gn_store_message_list(pool, account, inbox, mb->uidnext, 0, &list, &n, &err) == 0 &&
 	   n == 1 && list[0]->uid == mb->uidnext, "a message list settles first too");
+	ok(deliver_one("crashed-4", false, &id, &err) == 0 &&
+	   gn_store_message_list(pool, account, inbox, 1, 0, &list, &n, &err) == 0 &&
+	   n > 1 && list[n - 1]->uid == mb->uidnext + 1 && pending_rows() == 0,
+	   "so does the list of a range that has messages already");
+	{
+		struct gn_store_mailbox **mbs = NULL;
+		size_t nmb = 0, found = 0;
+		ok(deliver_one("crashed-5", false, &id, &err) == 0 && pending_rows() == 1 &&
+		   gn_store_mailbox_list(pool, account, &mbs, &nmb, &err) == 0, "a mailbox list");
+		for (size_t i = 0; i < nmb; i++)
+			if (mbs[i]->id == inbox && mbs[i]->messages == before->messages + 5 &&
+			    mbs[i]->uidnext == before->uidnext + 5)
+				found++;
+		ok(found == 1 && pending_rows() == 0, "settles first too: the Inbox counts the new message");
+	}
 	ok(counters_exact(), "counters exact");
 
 	/* A lone delivery is numbered inside its own transaction. */

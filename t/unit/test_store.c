@@ -705,8 +705,29 @@ static void test_messages(void)
 	char *expect = gn_strdup_printf("%s%s", prefix, msg1);
 	is_str(all, expect, "its body is the prefix followed by the blob, read in small pieces");
 	gn_free(all);
-	gn_free(expect);
 	gn_store_body_free(&b);
+	/* Opened with its start: reads within it ask the database nothing,
+	 * whatever the window's size against the prefix's. */
+	size_t plen = strlen(prefix);
+	const size_t windows[] = { 65536, 3, plen, plen + 5, strlen(expect) - 1 };
+	for (size_t i = 0; i < sizeof(windows) / sizeof(windows[0]); i++) {
+		unsigned long long q0, q1, x;
+		ok(gn_store_message_open_prefetch(alice, inbox->id, 1, windows[i], &b, &err) == 1,
+		   "open message 1 with its first %zu bytes", windows[i]);
+		db_stmt_counts(&x, &x, &q0);
+		all = body_read_all(b, 7);
+		db_stmt_counts(&x, &x, &q1);
+		is_str(all, expect, "read in small pieces, it is the same");
+		if (windows[i] >= strlen(expect))
+			is_int((long long)(q1 - q0), 0, "without a query");
+		else
+			ok(q1 - q0 >= 1, "what is past the window is read from the database");
+		gn_free(all);
+		gn_store_body_free(&b);
+	}
+	ok(gn_store_message_open_prefetch(alice, inbox->id, 99, 65536, &b, &err) == 0,
+	   "a message that does not exist: 0");
+	gn_free(expect);
 
 	/* flags */
 	uint32_t uids[2] = { 1, 2 };
@@ -718,6 +739,34 @@ static void test_messages(void)
 	gn_store_mailbox_get(pool, alice, inbox->id, &mb, &err);
 	ok(mb->highestmodseq == ms && mb->unseen == 0 && mb->deleted == 2, "mailbox status follows");
 	ok(counters_exact(), "counters exact after +FLAGS");
+	{
+		/* One NOTIFY for the change, none when nothing changes. */
+		gn_free(notes());
+		uint64_t ms2 = 0;
+		is_int(gn_store_message_set_flags(pool, alice, inbox->id, uids, 1, GN_STORE_FLAGS_ADD,
+						  GN_STORE_ANSWERED, NULL, 0, 0, &ms2, NULL, NULL, &err),
+		       1, "+FLAGS \\Answered on message 1");
+		char *got = notes();
+		char *expect_note = gn_strdup_printf("%" PRId64 " %" PRId64 " %" PRIu64 ";", alice, inbox->id, ms2);
+		ok(ms2 > ms, "with a newer modseq");
+		is_str(got, expect_note, "notified once, with the modseq it took");
+		gn_free(got);
+		gn_free(expect_note);
+		uint64_t ms3 = 0;
+		is_int(gn_store_message_set_flags(pool, alice, inbox->id, uids, 1, GN_STORE_FLAGS_REMOVE,
+						  GN_STORE_ANSWERED, NULL, 0, 0, &ms3, NULL, NULL, &err),
+		       1, "-FLAGS \\Answered");
+		gn_free(notes());
+		ok(gn_store_message_set_flags(pool, alice, inbox->id, uids, 2, GN_STORE_FLAGS_ADD,
+					      0, NULL, 0, 0, NULL, NULL, NULL, &err) == 0 &&
+		   ms3 > ms2, "(its modseq is newer still)");
+		got = notes();
+		is_str(got, "", "a change that changes nothing notifies nothing");
+		gn_free(got);
+		ok(gn_store_message_set_flags(pool, 999999, inbox->id, uids, 2, GN_STORE_FLAGS_ADD,
+					      GN_STORE_SEEN, NULL, 0, 0, NULL, NULL, NULL, &err) < 0 &&
+		   strstr(err, "unknown account") != NULL, "an unknown account is an error");
+	}
 	is_int(gn_store_message_set_flags(pool, alice, inbox->id, uids, 2, GN_STORE_FLAGS_ADD,
 					  GN_STORE_SEEN, NULL, 0, 0, NULL, NULL, NULL, &err),
 	       0, "setting flags already set changes nothing");
@@ -801,9 +850,17 @@ static void test_messages(void)
 				   NULL, 0, 0, NULL, NULL, NULL, &err);
 	gn_store_message_set_flags(pool, alice, trash->id, one, 1, GN_STORE_FLAGS_ADD, GN_STORE_DELETED,
 				   NULL, 0, 0, NULL, NULL, NULL, &err);
+	gn_free(notes());
 	is_int(gn_store_message_expunge(pool, alice, trash->id, NULL, 0, &gone, &ems, &err), 1,
 	       "EXPUNGE removes the one \\Deleted message");
 	is_int(gone[0], 2, "UID 2");
+	{
+		char *got = notes();
+		char *expect_note = gn_strdup_printf("%" PRId64 " %" PRId64 " %" PRIu64 ";", alice, trash->id, ems);
+		is_str(got, expect_note, "the expunge notified once, with its modseq");
+		gn_free(got);
+		gn_free(expect_note);
+	}
 	ok(counters_exact(), "counters exact after expunge");
 	gn_store_account_get(pool, alice, &acc, &err);
 	ok(acc->total_size < size_before, "account size went down");

@@ -26,7 +26,9 @@
  *   1.0  first stable ABI.
  *   1.1  gn_store_query_*(): searching a mailbox in one SQL statement;
  *        gn_store_message_save_date() (RFC 8514); gn_conn_compress_start(),
- *        gn_conn_is_compressed(): DEFLATE on a connection (RFC 4978).
+ *        gn_conn_is_compressed(): DEFLATE on a connection (RFC 4978);
+ *        gn_store_message_open_prefetch(): a message opened with its
+ *        first bytes in one query.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

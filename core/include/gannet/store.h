@@ -392,8 +392,10 @@ char *gn_store_hash_hex(struct gn_pool *pool,
 			const unsigned char hash[GN_STORE_HASH_SIZE]);
 
 /* Reading bodies in pieces: a blob alone, or a message (prefix + blob).
- * Each read asks the database for at most the bytes it returns, so memory
- * stays bounded by the caller's buffer. */
+ * Each read asks the database for at most the bytes it returns (a read
+ * of bytes the body holds already asks nothing), so memory stays bounded
+ * by the caller's buffer and, per open body, one chunk
+ * (GN_STORE_CHUNK_SIZE) that it keeps of its last read. */
 struct gn_store_body;
 
 /* 1 with *body_r, 0 no such blob / message, -1 error. */
@@ -401,6 +403,13 @@ int gn_store_blob_open(const unsigned char hash[GN_STORE_HASH_SIZE],
 		       struct gn_store_body **body_r, const char **error_r);
 int gn_store_message_open(int64_t account_id, int64_t mailbox_id, uint32_t uid,
 			  struct gn_store_body **body_r, const char **error_r);
+/* gn_store_message_open() that also reads the message's first prefetch
+ * bytes (the prefix included; at most GN_STORE_CHUNK_SIZE) in the same
+ * query, so that reads within them ask the database nothing: one round
+ * trip for a caller that reads a header.  Since ABI 1.1. */
+int gn_store_message_open_prefetch(int64_t account_id, int64_t mailbox_id, uint32_t uid,
+				   size_t prefetch, struct gn_store_body **body_r,
+				   const char **error_r);
 uint64_t gn_store_body_size(const struct gn_store_body *body);
 /* Reads up to len bytes at offset into buf: 0 with *got_r (less than len
  * only at the end, 0 at or past it), or -1. */
