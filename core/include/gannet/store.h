@@ -608,6 +608,23 @@ int gn_store_expunged_since(struct gn_pool *pool, int64_t account_id,
 			    int64_t mailbox_id, uint64_t since,
 			    uint32_t **uids_r, const char **error_r);
 
+/* What changed in a mailbox since a modseq, for a reader that keeps its
+ * own copy of the message list (an IMAP session, RFC 9051 7.5, RFC 7162
+ * 3.2.10): the messages whose modseq is greater than since (new ones and
+ * ones whose flags changed; sorted by UID, without mime_json), the UIDs
+ * expunged with a modseq greater than since (sorted) and the mailbox's
+ * HIGHESTMODSEQ, all read in one statement (one snapshot): every change
+ * with a modseq up to *highestmodseq_r is in them, so the next call takes
+ * that as since.  Settles first like gn_store_message_list().  Returns 1
+ * with *list_r, *count_r, *expunged_r, *n_expunged_r (arrays from pool)
+ * and *highestmodseq_r; 0 when the mailbox does not exist; -1 error.
+ * Since ABI 1.1. */
+int gn_store_mailbox_changes(struct gn_pool *pool, int64_t account_id,
+			     int64_t mailbox_id, uint64_t since,
+			     struct gn_store_message ***list_r, size_t *count_r,
+			     uint32_t **expunged_r, size_t *n_expunged_r,
+			     uint64_t *highestmodseq_r, const char **error_r);
+
 /* ---- searching (since ABI 1.1) ---- */
 
 /* A search of one mailbox (IMAP SEARCH, RFC 9051 6.4.4), built as a tree
