@@ -29,7 +29,8 @@
  *        gn_conn_is_compressed(): DEFLATE on a connection (RFC 4978);
  *        gn_store_message_open_prefetch(): a message opened with its
  *        first bytes in one query; gn_store_mailbox_changes(): what
- *        changed in a mailbox since a modseq, in one query.
+ *        changed in a mailbox since a modseq, in one query;
+ *        gn_store_message_open_batch(): several opened in one query.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

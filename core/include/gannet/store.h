@@ -410,6 +410,14 @@ int gn_store_message_open(int64_t account_id, int64_t mailbox_id, uint32_t uid,
 int gn_store_message_open_prefetch(int64_t account_id, int64_t mailbox_id, uint32_t uid,
 				   size_t prefetch, struct gn_store_body **body_r,
 				   const char **error_r);
+/* gn_store_message_open_prefetch() of n messages in one query (a FETCH
+ * of several): bodies_r[i] (an array of n the caller gives) is the body
+ * of uids[i], or NULL when there is no such message; the caller frees
+ * each.  Returns the number opened, or -1 (then none is).  Since ABI
+ * 1.1. */
+int gn_store_message_open_batch(int64_t account_id, int64_t mailbox_id, const uint32_t *uids,
+				size_t n, size_t prefetch, struct gn_store_body **bodies_r,
+				const char **error_r);
 uint64_t gn_store_body_size(const struct gn_store_body *body);
 /* Reads up to len bytes at offset into buf: 0 with *got_r (less than len
  * only at the end, 0 at or past it), or -1. */
