@@ -1050,6 +1050,12 @@ static void test_transactions(void)
 	gn_db_rollback();
 	is_int(gn_store_account_find(pool, "dave", NULL, &err), 0, "rolled back with the caller's transaction");
 
+	is_int(gn_store_account_lock(alice, &err), -1, "account_lock outside a transaction: -1");
+	ok(gn_db_begin(&err) == 0, "begin");
+	is_int(gn_store_account_lock(alice, &err), 1, "account_lock inside: 1");
+	is_int(gn_store_account_lock(999999, &err), 0, "an unknown account: 0");
+	gn_db_rollback();
+
 	/* a delivery: blob and message in one transaction, NOTIFY at commit */
 	ok(gn_db_begin(&err) == 0, "begin a delivery");
 	unsigned char h[GN_STORE_HASH_SIZE];

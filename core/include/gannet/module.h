@@ -30,7 +30,8 @@
  *        gn_store_message_open_prefetch(): a message opened with its
  *        first bytes in one query; gn_store_mailbox_changes(): what
  *        changed in a mailbox since a modseq, in one query;
- *        gn_store_message_open_batch(): several opened in one query.
+ *        gn_store_message_open_batch(): several opened in one query;
+ *        gn_store_account_lock(): the account row first, in a transaction.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

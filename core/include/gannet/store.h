@@ -184,6 +184,17 @@ int gn_store_account_find(struct gn_pool *pool, const char *name,
 int gn_store_account_get(struct gn_pool *pool, int64_t id,
 			 struct gn_store_account **account_r,
 			 const char **error_r);
+/* Inside the caller's transaction (gn_db_begin()): locks the account's
+ * row as every change to its mailboxes and messages does first (the
+ * store's lock order: the account, then messages, then blobs), until the
+ * transaction ends.  For a caller that finishes a blob in the transaction
+ * that adds its message (gn_store_blob_finish(), then
+ * gn_store_message_add()): the finish locks an existing blob's row, which
+ * an expunge of another message with the same body, holding the account,
+ * waits for; taken first, the account lock makes the two wait in one
+ * order instead of deadlocking.  1 locked, 0 no such account, -1 error
+ * (also outside a transaction).  Since ABI 1.1. */
+int gn_store_account_lock(int64_t account_id, const char **error_r);
 /* The bytes of the account's pending messages (delivered, not yet
  * settled; see above): 0 with *size_r, or -1.  Cheap: the pending rows
  * are few and have their own index. */
