@@ -7,6 +7,7 @@
 #include "store/internal.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 
@@ -222,6 +223,20 @@ int gn_store_account_get(struct gn_pool *pool, int64_t id,
 {
 	return account_one(pool, "SELECT " ACCOUNT_COLS " FROM gn_accounts WHERE id = $1",
 			   store_i64s(pool, id), account_r, error_r);
+}
+
+int gn_store_account_lock(int64_t account_id, const char **error_r)
+{
+	if (!gn_db_in_transaction()) {
+		*error_r = "gn_store_account_lock() outside a transaction";
+		return -1;
+	}
+	char id[32];
+	snprintf(id, sizeof(id), "%" PRId64, account_id);
+	const char *p[1] = { id };
+	/* The lock an UPDATE of the row (the modseq) takes. */
+	int64_t c = store_q_count("SELECT 1 FROM gn_accounts WHERE id = $1 FOR NO KEY UPDATE", 1, p, error_r);
+	return c < 0 ? -1 : c > 0 ? 1 : 0;
 }
 
 int gn_store_account_disable(const char *name, const char *message,

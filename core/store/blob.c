@@ -631,6 +631,66 @@ int gn_store_message_open_prefetch(int64_t account_id, int64_t mailbox_id, uint3
 	return 1;
 }
 
+int gn_store_message_open_batch(int64_t account_id, int64_t mailbox_id, const uint32_t *uids,
+				size_t n, size_t prefetch, struct gn_store_body **bodies_r,
+				const char **error_r)
+{
+	for (size_t i = 0; i < n; i++)
+		bodies_r[i] = NULL;
+	if (n == 0)
+		return 0;
+	if (prefetch > GN_STORE_CHUNK_SIZE)
+		prefetch = GN_STORE_CHUNK_SIZE;
+	struct gn_pool *tmp = gn_pool_new();
+	struct gn_buf *arr = gn_buf_new(0);
+	(void)gn_buf_append_str(arr, "{");
+	for (size_t i = 0; i < n; i++)
+		(void)gn_buf_printf(arr, "%s%" PRIu32, i > 0 ? "," : "", uids[i]);
+	(void)gn_buf_append_str(arr, "}");
+	const char *p[4] = { store_i64s(tmp, account_id), store_i64s(tmp, mailbox_id), gn_buf_data(arr),
+			     store_u64s(tmp, prefetch) };
+	/* As gn_store_message_open_prefetch(), a row a message found, with
+	 * its UID first. */
+	PGresult *res = db_query_params("SELECT m.uid, b.id, b.size, m.prefix, CASE WHEN $4::int > "
+					"coalesce(length(m.prefix), 0) THEN (SELECT substring(c.data FROM 1 FOR "
+					"$4::int - coalesce(length(m.prefix), 0)) FROM gn_blob_chunks c "
+					"WHERE c.blob_id = b.id AND c.seq = 0) END "
+					"FROM gn_messages m JOIN gn_blobs b ON b.id = m.blob_id "
+					"WHERE m.account_id = $1 AND m.mailbox_id = $2 AND m.uid = ANY($3::bigint[])",
+					4, p, NULL, NULL, 1, error_r);
+	gn_buf_free(&arr);
+	gn_pool_free(&tmp);
+	if (res == NULL)
+		return -1;
+	int found = 0;
+	for (int row = 0; row < PQntuples(res); row++) {
+		uint32_t uid = (uint32_t)binary_i64(res, row, 0);
+		size_t i;
+		for (i = 0; i < n && (uids[i] != uid || bodies_r[i] != NULL); i++)
+			;
+		if (i == n)
+			continue;
+		struct gn_store_body *b = gn_calloc(1, sizeof(*b));
+		b->blob_id = binary_i64(res, row, 1);
+		b->blob_size = (uint64_t)binary_i64(res, row, 2);
+		size_t plen = (size_t)PQgetlength(res, row, 3);
+		if (!PQgetisnull(res, row, 3) && plen > 0) {
+			b->prefix = gn_malloc(plen);
+			memcpy(b->prefix, PQgetvalue(res, row, 3), plen);
+			b->prefix_len = plen;
+		}
+		if (!PQgetisnull(res, row, 4) && prefetch > plen) {
+			uint64_t want = prefetch - plen < b->blob_size ? prefetch - plen : b->blob_size;
+			if ((uint64_t)PQgetlength(res, row, 4) == want)
+				window_set(b, 0, PQgetvalue(res, row, 4), (size_t)want);
+		}
+		bodies_r[i] = b;
+		found++;
+	}
+	PQclear(res);
+	return found;
+}
+
 int gn_store_message_open(int64_t account_id, int64_t mailbox_id, uint32_t uid,
 			  struct gn_store_body **body_r, const char **error_r)
 {

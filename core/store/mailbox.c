@@ -1091,6 +1091,77 @@ int gn_store_message_list(struct gn_pool *pool, int64_t account_id,
 	return 0;
 }
 
+/* What changed since a modseq, in one statement (one snapshot): the
+ * mailbox row (none: no such mailbox), with the messages whose modseq is
+ * greater joined to it (a row of NULLs when none), and as last columns
+ * its HIGHESTMODSEQ, the UIDs expunged since (a JSON array, NULL for
+ * none; InitPlans: computed once) and whether the account has pending
+ * messages.  Both modseq lookups go by index (gn_messages_modseq,
+ * gn_expunged_modseq). */
+#define CHANGES_SQL "SELECT l.*, mb.highestmodseq, " \
+	"(SELECT array_to_json(array_agg(e.uid ORDER BY e.uid))::text FROM gn_expunged e " \
+	"WHERE e.account_id = $1 AND e.mailbox_id = $2 AND e.modseq > $3), " LIST_PENDING " " \
+	"FROM gn_mailboxes mb LEFT JOIN LATERAL (SELECT " MESSAGE_COLS " FROM gn_messages m " \
+	"JOIN gn_blobs b ON b.id = m.blob_id WHERE m.account_id = $1 AND m.mailbox_id = $2 " \
+	"AND m.modseq > $3) l ON true WHERE mb.account_id = $1 AND mb.id = $2 ORDER BY l.uid"
+#define CHANGES_MSG_COLS 16
+
+int gn_store_mailbox_changes(struct gn_pool *pool, int64_t account_id,
+			     int64_t mailbox_id, uint64_t since,
+			     struct gn_store_message ***list_r, size_t *count_r,
+			     uint32_t **expunged_r, size_t *n_expunged_r,
+			     uint64_t *highestmodseq_r, const char **error_r)
+{
+	const char *p[3] = { store_i64s(pool, account_id), store_i64s(pool, mailbox_id), store_u64s(pool, since) };
+	/* Readers settle first, as gn_store_message_list() does: only when
+	 * the answer says something is pending. */
+	PGresult *res = store_q(CHANGES_SQL, 3, p, error_r);
+	if (res != NULL && PQntuples(res) > 0 &&
+	    strcmp(PQgetvalue(res, 0, CHANGES_MSG_COLS + 2), "t") == 0 && !gn_db_in_transaction()) {
+		PQclear(res);
+		settle_for_read(account_id);
+		res = store_q(CHANGES_SQL, 3, p, error_r);
+	}
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return 0;
+	}
+	size_t n = (size_t)PQntuples(res);
+	if (n == 1 && PQgetisnull(res, 0, 2))
+		n = 0;
+	struct gn_store_message **list = gn_pool_alloc(pool, (n + 1) * sizeof(*list));
+	for (size_t i = 0; i < n; i++) {
+		list[i] = gn_pool_alloc(pool, sizeof(*list[i]));
+		message_from_row(pool, res, (int)i, list[i], false);
+	}
+	/* "[3,7,12]": digits separated by commas. */
+	const char *ex = PQgetisnull(res, 0, CHANGES_MSG_COLS + 1) ? "" : PQgetvalue(res, 0, CHANGES_MSG_COLS + 1);
+	size_t n_ex = 0;
+	for (const char *c = ex; *c != '\0'; c++)
+		n_ex += *c == ',';
+	uint32_t *uids = gn_pool_alloc(pool, (n_ex + 2) * sizeof(*uids));
+	n_ex = 0;
+	for (const char *c = ex; *c != '\0';) {
+		if (*c < '0' || *c > '9') {
+			c++;
+			continue;
+		}
+		uint64_t u = 0;
+		while (*c >= '0' && *c <= '9')
+			u = u * 10 + (uint64_t)(*c++ - '0');
+		uids[n_ex++] = (uint32_t)u;
+	}
+	*highestmodseq_r = (uint64_t)store_col_i64(res, 0, CHANGES_MSG_COLS);
+	PQclear(res);
+	*list_r = list;
+	*count_r = n;
+	*expunged_r = uids;
+	*n_expunged_r = n_ex;
+	return 1;
+}
+
 /* A flag change is one statement, so that outside a caller's transaction
  * it is one round trip (its own implicit transaction, durable when it
  * returns) instead of BEGIN, four statements and COMMIT.  In it, as in

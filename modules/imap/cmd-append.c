@@ -18,7 +18,9 @@
  *                      tagged answer instead of "+", a non-synchronising
  *                      one is read and dropped, then answered.
  *   chunks             blob writer and MIME parser; at the message's end
- *                      the blob is finished (its hash verified).
+ *                      the blob is finished (its hash verified); the
+ *                      first message's, when small, in the transaction
+ *                      below (struct append_msg).
  *   the line's end     one transaction adds every message
  *                      (gn_store_message_add()): all or none.  OK
  *                      [APPENDUID] only after the commit.
@@ -42,6 +44,16 @@ struct append_msg {
 	size_t n_keywords;
 	time_t date;
 	struct gn_mime_message *mime;
+	/* The first message's blob when it fits in one chunk, finished in
+	 * the transaction that adds the messages instead of one of its
+	 * own: one commit (a WAL flush) less, and the blob's row, when the
+	 * body existed, stays locked until the message holds its reference,
+	 * so that an expunge of another message with the same body cannot
+	 * delete it in between.  The transaction locks the account first
+	 * (gn_store_account_lock()), as expunges do.  Later messages of a
+	 * MULTIAPPEND, and larger ones (whose finish checks every chunk),
+	 * finish at once: at most one small writer waits. */
+	struct gn_store_blob_writer *writer;
 };
 
 struct imap_append {
@@ -61,6 +73,8 @@ struct imap_append {
 	struct append_msg *msgs;
 	size_t count, cap;
 	uint64_t total;
+	size_t size;		/* of the message being read */
+	bool blob_failed;	/* store_all(): a blob did not finish */
 };
 
 static void job_free(struct imap_append **jp)
@@ -71,8 +85,10 @@ static void job_free(struct imap_append **jp)
 	gn_store_blob_writer_free(&j->writer);
 	gn_mime_parser_free(&j->parser);
 	gn_mime_message_free(&j->cur.mime);
-	for (size_t i = 0; i < j->count; i++)
+	for (size_t i = 0; i < j->count; i++) {
 		gn_mime_message_free(&j->msgs[i].mime);
+		gn_store_blob_writer_free(&j->msgs[i].writer);
+	}
 	gn_free(j->msgs);
 	gn_pool_free(&j->pool);
 	gn_free(j);
@@ -347,6 +363,7 @@ void imap_append_message(struct imap_session *s)
 		return;
 	}
 	j->total += size;
+	j->size = size;
 	j->literal8 = l8;
 	j->utf8 = utf8;
 	j->writer = gn_store_blob_writer_new();
@@ -378,7 +395,10 @@ void imap_append_data(struct imap_session *s)
 	}
 	if (!last)
 		return;
-	if (gn_store_blob_finish(j->writer, j->cur.hash, NULL, &err) < 0) {
+	if (j->count == 0 && j->size <= GN_STORE_CHUNK_SIZE) {
+		j->cur.writer = j->writer;
+		j->writer = NULL;
+	} else if (gn_store_blob_finish(j->writer, j->cur.hash, NULL, &err) < 0) {
 		gn_log(GN_LOG_ERROR, IMAP_AREA, "event=append_blob_failed conn=%s error=%s", gn_conn_id(s->conn),
 		       gn_log_quote(0, err));
 		fail_reading(s, "NO", "UNAVAILABLE", "Temporary failure, try again later");
@@ -400,7 +420,22 @@ static int store_all(struct imap_session *s, struct imap_append *j, uint32_t *ui
 {
 	if (gn_db_begin(err_r) < 0)
 		return -1;
+	if (j->count > 0 && j->msgs[0].writer != NULL) {
+		int r = gn_store_account_lock(s->account_id, err_r);
+		if (r <= 0) {
+			if (r == 0)
+				*err_r = "no such account";
+			gn_db_rollback();
+			return -1;
+		}
+	}
 	for (size_t i = 0; i < j->count; i++) {
+		if (j->msgs[i].writer != NULL &&
+		    gn_store_blob_finish(j->msgs[i].writer, j->msgs[i].hash, NULL, err_r) < 0) {
+			j->blob_failed = true;
+			gn_db_rollback();
+			return -1;
+		}
 		struct gn_store_message_new m;
 		memset(&m, 0, sizeof(m));
 		m.size = sizeof(m);
@@ -442,7 +477,7 @@ void imap_append_end(struct imap_session *s)
 	uint32_t *uids = gn_pool_alloc(j->pool, (j->count + 1) * sizeof(*uids));
 	const char *err;
 	if (store_all(s, j, uids, &err) < 0) {
-		bool temp = gn_db_error_is_temporary();
+		bool temp = j->blob_failed || gn_db_error_is_temporary();
 		gn_log(temp ? GN_LOG_ERROR : GN_LOG_INFO, IMAP_AREA,
 		       "event=append_failed conn=%s account=%s mailbox=%s error=%s", gn_conn_id(s->conn),
 		       gn_log_quote(0, s->account_name), gn_log_quote(1, j->mailbox), gn_log_quote(2, err));

@@ -43,6 +43,9 @@ enum {
 /* Output is written while less than this is pending. */
 #define FETCH_HIGH_WATER (256u * 1024u)
 #define FETCH_READ (64u * 1024u)
+/* Messages opened with body items in one query (their first FETCH_READ
+ * bytes each: at most 512 KiB held ahead). */
+#define FETCH_BATCH 8
 /* The header is looked for in this much of a message at most. */
 #define FETCH_HEADER_MAX (1024u * 1024u)
 
@@ -82,6 +85,10 @@ struct imap_fetch_job {
 	size_t *msns;
 	struct gn_store_message **msgs;
 	size_t n, next;		/* messages; the one being written */
+	/* Bodies opened ahead, by message index (FETCH_BATCH at a time):
+	 * those below opened_to not yet taken. */
+	struct gn_store_body **opened;
+	size_t opened_to;
 	/* The message being written. */
 	struct gn_store_body *body;
 	uint64_t header_len;
@@ -502,6 +509,10 @@ static void job_free(struct imap_session *s)
 	if (job == NULL)
 		return;
 	gn_store_body_free(&job->body);
+	if (job->opened != NULL)
+		for (size_t i = job->next; i < job->opened_to && i < job->n; i++)
+			gn_store_body_free(&job->opened[i]);
+	gn_free(job->opened);
 	gn_mime_message_free(&job->mime);
 	gn_pool_free(&job->msg_pool);
 	gn_pool_free(&job->pool);
@@ -901,8 +912,34 @@ static void job_run(struct imap_session *s)
 		/* Body items read the message's start (its header, a small
 		 * message whole): it comes with the query that opens it, and
 		 * the store keeps it for the reads that follow. */
-		int r = gn_store_message_open_prefetch(s->account_id, s->sel->id, gn_store_message_uid(m),
-						       job->n_items > 0 ? FETCH_READ : 0, &job->body, &err);
+		int r;
+		if (job->n_items > 0) {
+			/* The next FETCH_BATCH messages in one query. */
+			if (job->next >= job->opened_to) {
+				if (job->opened == NULL)
+					job->opened = gn_calloc(job->n, sizeof(*job->opened));
+				uint32_t uids[FETCH_BATCH];
+				size_t idx[FETCH_BATCH], k = 0, i;
+				for (i = job->next; i < job->n && k < FETCH_BATCH; i++)
+					if (job->msgs[i] != NULL) {
+						idx[k] = i;
+						uids[k++] = gn_store_message_uid(job->msgs[i]);
+					}
+				struct gn_store_body *bodies[FETCH_BATCH];
+				if (gn_store_message_open_batch(s->account_id, s->sel->id, uids, k, FETCH_READ,
+								bodies, &err) < 0)
+					break;
+				for (size_t b = 0; b < k; b++)
+					job->opened[idx[b]] = bodies[b];
+				job->opened_to = i;
+			}
+			job->body = job->opened[job->next];
+			job->opened[job->next] = NULL;
+			r = job->body != NULL;
+		} else {
+			r = gn_store_message_open_prefetch(s->account_id, s->sel->id, gn_store_message_uid(m), 0,
+							   &job->body, &err);
+		}
 		if (r <= 0) {
 			if (r == 0) {
 				job->next++;	/* expunged meanwhile */

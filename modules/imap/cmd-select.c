@@ -15,6 +15,7 @@
  */
 #include "imap.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void view_free(struct imap_view **vp)
@@ -26,6 +27,7 @@ static void view_free(struct imap_view **vp)
 	gn_free(v->uids);
 	gn_free(v->modseqs);
 	gn_free(v->saved);
+	gn_free(v->gone);
 	gn_free(v);
 	*vp = NULL;
 }
@@ -159,63 +161,92 @@ static void announce_highest(struct imap_session *s, uint64_t modseq)
 		imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)modseq);
 }
 
+static int uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static bool uid_in(const uint32_t *uids, size_t n, uint32_t uid)
+{
+	return bsearch(&uid, uids, n, sizeof(*uids), uid_cmp) != NULL;
+}
+
 /* The difference between the view and the store, reported; expunges only
- * when allowed (not during FETCH, STORE, SEARCH: RFC 9051 7.5.1). */
+ * when allowed (not during FETCH, STORE, SEARCH: RFC 9051 7.5.1).  The
+ * store is asked only for what changed since the view's known_modseq
+ * (messages with a greater modseq, UIDs expunged since, the new
+ * HIGHESTMODSEQ, in one statement): modseqs commit in increasing order
+ * per account (gannet/store.h), so nothing older can appear later. */
 static int refresh(struct imap_session *s, bool expunge)
 {
 	struct imap_view *v = s->sel;
 	if (v == NULL)
 		return 0;
 	struct gn_store_message **list;
-	size_t n;
+	size_t n, n_exp;
+	uint32_t *exp;
+	uint64_t highest;
 	const char *err;
 	struct gn_pool *pool = gn_pool_new();
-	/* With CONDSTORE: the mailbox's HIGHESTMODSEQ, read before the list,
-	 * so that every change up to it is in the list. */
-	uint64_t highest = 0;
-	struct gn_store_mailbox *mb;
-	int r = s->condstore ? gn_store_mailbox_get(pool, s->account_id, v->id, &mb, &err) : 0;
-	if (r > 0)
-		highest = gn_store_mailbox_highestmodseq(mb);
-	if (r < 0 || gn_store_message_list(pool, s->account_id, v->id, 1, 0, &list, &n, &err) < 0) {
+	int r = gn_store_mailbox_changes(pool, s->account_id, v->id, v->known_modseq, &list, &n, &exp, &n_exp,
+					 &highest, &err);
+	if (r < 0) {
 		gn_log(GN_LOG_ERROR, IMAP_AREA, "event=refresh_failed conn=%s error=%s", gn_conn_id(s->conn),
 		       gn_log_quote(0, err));
 		gn_pool_free(&pool);
 		return -1;
 	}
-	/* Expunged: in the view, not in the store (both sorted by UID).
-	 * With QRESYNC one VANISHED says them all (RFC 7162 3.2.10.2). */
-	uint32_t *gone = gn_pool_alloc(pool, (v->count + 1) * sizeof(*gone));
-	size_t n_gone = 0, held = 0;
-	size_t k = n;
-	for (size_t i = v->count; i-- > 0;) {
-		while (k > 0 && gn_store_message_uid(list[k - 1]) > v->uids[i])
-			k--;
-		if (k > 0 && gn_store_message_uid(list[k - 1]) == v->uids[i])
-			continue;
-		if (!expunge) {
-			held++;
-			continue;
-		}
-		if (s->qresync)
-			gone[n_gone++] = v->uids[i];
-		else
-			imap_untagged(s, "%zu EXPUNGE", i + 1);
-		memmove(v->uids + i, v->uids + i + 1, (v->count - i - 1) * sizeof(*v->uids));
-		memmove(v->modseqs + i, v->modseqs + i + 1, (v->count - i - 1) * sizeof(*v->modseqs));
-		v->count--;
+	if (r == 0) {
+		/* The mailbox was deleted (or renamed away and its id
+		 * gone): every message is expunged. */
+		n = 0;
+		n_exp = v->count;
+		exp = gn_pool_alloc(pool, (n_exp + 1) * sizeof(*exp));
+		memcpy(exp, v->uids, n_exp * sizeof(*exp));
+		highest = v->known_modseq;
 	}
-	if (n_gone > 0) {
-		for (size_t i = 0; i < n_gone / 2; i++) {
-			uint32_t t = gone[i];
-			gone[i] = gone[n_gone - 1 - i];
-			gone[n_gone - 1 - i] = t;
+	/* Expunged: those of the view not yet known gone. */
+	size_t add = 0;
+	for (size_t i = 0; i < n_exp; i++)
+		if (imap_view_msn(v, exp[i]) != 0 && !uid_in(v->gone, v->n_gone, exp[i]))
+			exp[add++] = exp[i];
+	if (add > 0) {
+		v->gone = gn_realloc(v->gone, (v->n_gone + add) * sizeof(*v->gone));
+		memcpy(v->gone + v->n_gone, exp, add * sizeof(*exp));
+		v->n_gone += add;
+		qsort(v->gone, v->n_gone, sizeof(*v->gone), uid_cmp);
+	}
+	size_t held = 0;
+	if (!expunge) {
+		held = v->n_gone;
+	} else if (v->n_gone > 0) {
+		/* From the highest number down, so that no number the client
+		 * holds shifts under a later response (RFC 9051 7.5.1).  With
+		 * QRESYNC one VANISHED says them all (RFC 7162 3.2.10.2). */
+		if (s->qresync) {
+			struct gn_buf *b = gn_buf_new(0);
+			(void)gn_buf_append_str(b, "VANISHED ");
+			imap_append_uid_set(b, v->gone, v->n_gone);
+			imap_untagged(s, "%s", gn_buf_data(b));
+			gn_buf_free(&b);
+		} else {
+			for (size_t i = v->count; i-- > 0;)
+				if (uid_in(v->gone, v->n_gone, v->uids[i]))
+					imap_untagged(s, "%zu EXPUNGE", i + 1);
 		}
-		struct gn_buf *b = gn_buf_new(0);
-		(void)gn_buf_append_str(b, "VANISHED ");
-		imap_append_uid_set(b, gone, n_gone);
-		imap_untagged(s, "%s", gn_buf_data(b));
-		gn_buf_free(&b);
+		size_t k = 0;
+		for (size_t i = 0; i < v->count; i++) {
+			if (uid_in(v->gone, v->n_gone, v->uids[i]))
+				continue;
+			v->uids[k] = v->uids[i];
+			v->modseqs[k] = v->modseqs[i];
+			k++;
+		}
+		v->count = k;
+		gn_free(v->gone);
+		v->gone = NULL;
+		v->n_gone = 0;
 	}
 	/* New: past the view's last UID. */
 	uint32_t last = v->count > 0 ? v->uids[v->count - 1] : 0;
@@ -233,6 +264,8 @@ static int refresh(struct imap_session *s, bool expunge)
 		v->modseqs[msn - 1] = gn_store_message_modseq(list[i]);
 		imap_fetch_flags_line(s, msn, list[i]);
 	}
+	if (highest > v->known_modseq)
+		v->known_modseq = highest;
 	/* RFC 7162 3.2: while an expunge is held back, MODSEQs sent must not
 	 * let the client think it saw everything up to them. */
 	if (s->condstore && held > 0 && v->sent_modseq > v->highestmodseq)
@@ -326,6 +359,7 @@ static void select_mailbox(struct imap_session *s, struct imap_command *cmd, boo
 	v->uidvalidity = gn_store_mailbox_uidvalidity(mb);
 	/* Read before the list: every change up to it is in the list. */
 	v->highestmodseq = gn_store_mailbox_highestmodseq(mb);
+	v->known_modseq = v->highestmodseq;
 	size_t first_unseen = 0;
 	for (size_t i = 0; i < n; i++) {
 		view_push(v, gn_store_message_uid(list[i]), gn_store_message_modseq(list[i]));

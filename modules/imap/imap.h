@@ -106,6 +106,14 @@ struct imap_view {
 	 * the highest MODSEQ sent in a FETCH response since. */
 	uint64_t highestmodseq;
 	uint64_t sent_modseq;
+	/* What the view was last compared with: every change up to this
+	 * modseq is in it, or in gone (imap_refresh() asks the store only
+	 * for what came after). */
+	uint64_t known_modseq;
+	/* Expunged in the store, still in the view: held back while
+	 * expunges may not be told (FETCH, STORE, SEARCH); sorted. */
+	uint32_t *gone;
+	size_t n_gone;
 	/* EXPUNGE, UID EXPUNGE, MOVE: imap_refresh() leaves the
 	 * HIGHESTMODSEQ it would announce here, for the tagged OK (RFC 7162
 	 * 3.2.7, RFC 6851 4.4). */

@@ -727,6 +727,30 @@ static void test_messages(void)
 	}
 	ok(gn_store_message_open_prefetch(alice, inbox->id, 99, 65536, &b, &err) == 0,
 	   "a message that does not exist: 0");
+	{
+		/* Several in one query, in the order asked, a missing one NULL. */
+		uint32_t asked[3] = { 2, 99, 1 };
+		struct gn_store_body *bs[3];
+		unsigned long long q0, q1, x;
+		db_stmt_counts(&x, &x, &q0);
+		is_int(gn_store_message_open_batch(alice, inbox->id, asked, 3, 65536, bs, &err), 2,
+		       "open_batch: two of three messages");
+		db_stmt_counts(&x, &x, &q1);
+		is_int((long long)(q1 - q0), 1, "in one query");
+		ok(bs[0] != NULL && bs[1] == NULL && bs[2] != NULL, "each body in its place, NULL for none");
+		if (bs[2] != NULL) {
+			db_stmt_counts(&x, &x, &q0);
+			all = body_read_all(bs[2], 7);
+			db_stmt_counts(&x, &x, &q1);
+			is_str(all, expect, "message 1 reads the same");
+			is_int((long long)(q1 - q0), 0, "from its window, without a query");
+			gn_free(all);
+		}
+		if (bs[0] != NULL)
+			is_int((long long)gn_store_body_size(bs[0]), (long long)strlen(msg1), "message 2's size");
+		for (size_t i = 0; i < 3; i++)
+			gn_store_body_free(&bs[i]);
+	}
 	gn_free(expect);
 
 	/* flags */
@@ -866,6 +890,26 @@ static void test_messages(void)
 	ok(acc->total_size < size_before, "account size went down");
 	is_int(gn_store_message_get(pool, alice, trash->id, 2, &m, &err), 0, "the message is gone");
 	is_int(gn_store_expunged_since(pool, alice, trash->id, ems - 1, &vanished, &err), 1, "kept as expunged");
+	{
+		/* What changed since a modseq: the expunge, nothing else. */
+		struct gn_store_message **ch;
+		size_t nch, nex;
+		uint32_t *ex;
+		uint64_t hms;
+		is_int(gn_store_mailbox_changes(pool, alice, trash->id, ems - 1, &ch, &nch, &ex, &nex, &hms, &err), 1,
+		       "mailbox_changes since just before the expunge");
+		ok(nch == 0 && nex == 1 && ex[0] == 2 && hms == ems,
+		   "no message changed, UID 2 expunged, HIGHESTMODSEQ the expunge's");
+		is_int(gn_store_mailbox_changes(pool, alice, trash->id, 0, &ch, &nch, &ex, &nex, &hms, &err), 1,
+		       "mailbox_changes since 0");
+		ok(nch == 1 && gn_store_message_uid(ch[0]) == 1 && nex == 1 && ex[0] == 2,
+		   "the message left and the UID expunged");
+		is_int(gn_store_mailbox_changes(pool, alice, trash->id, ems, &ch, &nch, &ex, &nex, &hms, &err), 1,
+		       "mailbox_changes since the expunge");
+		ok(nch == 0 && nex == 0 && hms == ems, "nothing");
+		is_int(gn_store_mailbox_changes(pool, alice, 999999, 0, &ch, &nch, &ex, &nex, &hms, &err), 0,
+		       "a mailbox that does not exist: 0");
+	}
 
 	/* UIDs never come back */
 	nm.mailbox_id = trash->id;
@@ -1005,6 +1049,12 @@ static void test_transactions(void)
 	ok(gn_store_account_add(pool, "dave", "dave@example.com", NULL, NULL, &err) == 0, "account add inside");
 	gn_db_rollback();
 	is_int(gn_store_account_find(pool, "dave", NULL, &err), 0, "rolled back with the caller's transaction");
+
+	is_int(gn_store_account_lock(alice, &err), -1, "account_lock outside a transaction: -1");
+	ok(gn_db_begin(&err) == 0, "begin");
+	is_int(gn_store_account_lock(alice, &err), 1, "account_lock inside: 1");
+	is_int(gn_store_account_lock(999999, &err), 0, "an unknown account: 0");
+	gn_db_rollback();
 
 	/* a delivery: blob and message in one transaction, NOTIFY at commit */
 	ok(gn_db_begin(&err) == 0, "begin a delivery");

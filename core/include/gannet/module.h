@@ -28,7 +28,10 @@
  *        gn_store_message_save_date() (RFC 8514); gn_conn_compress_start(),
  *        gn_conn_is_compressed(): DEFLATE on a connection (RFC 4978);
  *        gn_store_message_open_prefetch(): a message opened with its
- *        first bytes in one query.
+ *        first bytes in one query; gn_store_mailbox_changes(): what
+ *        changed in a mailbox since a modseq, in one query;
+ *        gn_store_message_open_batch(): several opened in one query;
+ *        gn_store_account_lock(): the account row first, in a transaction.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

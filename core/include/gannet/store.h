@@ -184,6 +184,17 @@ int gn_store_account_find(struct gn_pool *pool, const char *name,
 int gn_store_account_get(struct gn_pool *pool, int64_t id,
 			 struct gn_store_account **account_r,
 			 const char **error_r);
+/* Inside the caller's transaction (gn_db_begin()): locks the account's
+ * row as every change to its mailboxes and messages does first (the
+ * store's lock order: the account, then messages, then blobs), until the
+ * transaction ends.  For a caller that finishes a blob in the transaction
+ * that adds its message (gn_store_blob_finish(), then
+ * gn_store_message_add()): the finish locks an existing blob's row, which
+ * an expunge of another message with the same body, holding the account,
+ * waits for; taken first, the account lock makes the two wait in one
+ * order instead of deadlocking.  1 locked, 0 no such account, -1 error
+ * (also outside a transaction).  Since ABI 1.1. */
+int gn_store_account_lock(int64_t account_id, const char **error_r);
 /* The bytes of the account's pending messages (delivered, not yet
  * settled; see above): 0 with *size_r, or -1.  Cheap: the pending rows
  * are few and have their own index. */
@@ -410,6 +421,14 @@ int gn_store_message_open(int64_t account_id, int64_t mailbox_id, uint32_t uid,
 int gn_store_message_open_prefetch(int64_t account_id, int64_t mailbox_id, uint32_t uid,
 				   size_t prefetch, struct gn_store_body **body_r,
 				   const char **error_r);
+/* gn_store_message_open_prefetch() of n messages in one query (a FETCH
+ * of several): bodies_r[i] (an array of n the caller gives) is the body
+ * of uids[i], or NULL when there is no such message; the caller frees
+ * each.  Returns the number opened, or -1 (then none is).  Since ABI
+ * 1.1. */
+int gn_store_message_open_batch(int64_t account_id, int64_t mailbox_id, const uint32_t *uids,
+				size_t n, size_t prefetch, struct gn_store_body **bodies_r,
+				const char **error_r);
 uint64_t gn_store_body_size(const struct gn_store_body *body);
 /* Reads up to len bytes at offset into buf: 0 with *got_r (less than len
  * only at the end, 0 at or past it), or -1. */
@@ -607,6 +626,23 @@ int gn_store_message_copy(struct gn_pool *pool, int64_t account_id,
 int gn_store_expunged_since(struct gn_pool *pool, int64_t account_id,
 			    int64_t mailbox_id, uint64_t since,
 			    uint32_t **uids_r, const char **error_r);
+
+/* What changed in a mailbox since a modseq, for a reader that keeps its
+ * own copy of the message list (an IMAP session, RFC 9051 7.5, RFC 7162
+ * 3.2.10): the messages whose modseq is greater than since (new ones and
+ * ones whose flags changed; sorted by UID, without mime_json), the UIDs
+ * expunged with a modseq greater than since (sorted) and the mailbox's
+ * HIGHESTMODSEQ, all read in one statement (one snapshot): every change
+ * with a modseq up to *highestmodseq_r is in them, so the next call takes
+ * that as since.  Settles first like gn_store_message_list().  Returns 1
+ * with *list_r, *count_r, *expunged_r, *n_expunged_r (arrays from pool)
+ * and *highestmodseq_r; 0 when the mailbox does not exist; -1 error.
+ * Since ABI 1.1. */
+int gn_store_mailbox_changes(struct gn_pool *pool, int64_t account_id,
+			     int64_t mailbox_id, uint64_t since,
+			     struct gn_store_message ***list_r, size_t *count_r,
+			     uint32_t **expunged_r, size_t *n_expunged_r,
+			     uint64_t *highestmodseq_r, const char **error_r);
 
 /* ---- searching (since ABI 1.1) ---- */
 
