@@ -169,6 +169,8 @@ static int uid_cmp(const void *a, const void *b)
 
 static bool uid_in(const uint32_t *uids, size_t n, uint32_t uid)
 {
+	if (n == 0)
+		return false; /* uids may be NULL then, which bsearch() may not be given */
 	return bsearch(&uid, uids, n, sizeof(*uids), uid_cmp) != NULL;
 }
 

@@ -74,7 +74,10 @@ def tmpdir(prefix="gannet-test-"):
     os.chmod(d, 0o755)
     if IS_ROOT:
         shutil.chown(d, RUN_USER)
-    atexit.register(shutil.rmtree, d, True)
+    if os.environ.get("GANNET_TEST_KEEP"):
+        print("# kept: %s" % d, flush=True)  # to read a server's log afterwards
+    else:
+        atexit.register(shutil.rmtree, d, True)
     return d
 
 
