@@ -31,7 +31,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from gannettest import BUILDDIR, SRCDIR, Tap  # noqa: E402
+from gannettest import BUILDDIR, DEBIAN_PYTHON, SRCDIR, Tap  # noqa: E402
 
 t = Tap()
 TOOLS = os.path.join(SRCDIR, "t", "tools")
@@ -86,6 +86,13 @@ def perl_module_ok(module):
     return r.returncode == 0
 
 
+def python_module_ok(module):
+    if not os.access(DEBIAN_PYTHON, os.X_OK):
+        return False
+    r = subprocess.run([DEBIAN_PYTHON, "-c", "import " + module], capture_output=True)
+    return r.returncode == 0
+
+
 # ---- 1. what t/tools lists is installed ----
 try:
     tools = read_tools()
@@ -98,6 +105,9 @@ for prog, pkg, _ in tools:
     if prog.startswith("perl:"):
         here = resolve("perl") is not None and perl_module_ok(prog[5:])
         what = "the Perl module %s" % prog[5:]
+    elif prog.startswith("python3:"):
+        here = python_module_ok(prog[8:])
+        what = "the Python module %s (for %s)" % (prog[8:], DEBIAN_PYTHON)
     else:
         here = resolve(prog) is not None
         what = "the program %s" % prog
@@ -267,7 +277,7 @@ for name in sorted(found):
              % (where, name, path, pkg or "unknown", name, pkg or "PACKAGE"))
 
 for prog, pkg, n in tools:
-    if prog.startswith("perl:"):
+    if prog.startswith("perl:") or prog.startswith("python3:"):
         continue
     if not t.ok(prog in used or resolve(prog) is None,
                 "t/tools:%d: some test runs %s" % (n, prog)):

@@ -29,6 +29,10 @@ BUILDDIR = os.environ.get("GANNET_BUILDDIR") or os.path.abspath(
 SRCDIR = os.environ.get("GANNET_SRCDIR") or BUILDDIR
 GANNET = os.path.join(BUILDDIR, "core", "gannet")
 IS_ROOT = os.geteuid() == 0
+# Debian's Python, which sees the python3-* packages t/tools lists as
+# python3:MODULE (the python3 first on PATH may be another, as with pyenv):
+# a test runs a script that imports one of them with this.
+DEBIAN_PYTHON = "/usr/bin/python3"
 # The user that unprivileged processes (PostgreSQL, dropped gannet) run as.
 RUN_USER = "nobody" if IS_ROOT else pwd.getpwuid(os.geteuid()).pw_name
 
