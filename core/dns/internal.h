@@ -27,6 +27,9 @@ struct ub_result;
  * config errors with file and line, and registers `gannet dns lookup`.
  * Returns 0 or -1. */
 int dns_register(void);
+/* The part of dns_register() that checks the settings: 0, or -1 with
+ * the errors recorded. */
+int dns_conf_check(void);
 /* Cancels every query (no callback runs) and frees this process's
  * resolver; the next lookup makes a new one.  For the end of a process
  * and for tests. */

@@ -148,21 +148,27 @@ fail_ub:
 	return NULL;
 }
 
-int dns_register(void)
+int dns_conf_check(void)
 {
 	const struct dns_conf *conf = &core_conf->dns;
-	if (conf->n_local_data > 0 || (conf->trust_anchor != NULL && conf->trust_anchor[0])) {
-		/* What only libunbound can check, checked now: config
-		 * check and serve's start say it, not the first lookup. */
-		const char *error;
-		struct ub_ctx *ctx = context_new(conf, false, false, &error);
-		if (ctx == NULL) {
-			conf_error("%s", error);
-			gn_free((char *)error);
-		} else {
-			ub_ctx_delete(ctx);
-		}
+	if (conf->n_local_data == 0 && (conf->trust_anchor == NULL || conf->trust_anchor[0] == '\0'))
+		return 0;
+	/* What only libunbound can check, checked now: config check and
+	 * serve's start say it, not the first lookup. */
+	const char *error;
+	struct ub_ctx *ctx = context_new(conf, false, false, &error);
+	if (ctx == NULL) {
+		conf_error("%s", error);
+		gn_free((char *)error);
+		return -1;
 	}
+	ub_ctx_delete(ctx);
+	return 0;
+}
+
+int dns_register(void)
+{
+	int ret = dns_conf_check();
 	static const struct gn_cli_command lookup = {
 		sizeof(struct gn_cli_command), "dns lookup", "TYPE NAME",
 		"Looks NAME up with the core's resolver (the config's dns settings)\n"
@@ -177,7 +183,7 @@ int dns_register(void)
 		conf_error("dns: %s", err);
 		return -1;
 	}
-	return 0;
+	return ret;
 }
 
 /* This process's context, made when missing.  NULL with *error_r. */
