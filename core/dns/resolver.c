@@ -128,9 +128,10 @@ static struct ub_ctx *context_new(const struct dns_conf *conf, bool threads,
 	/* Last: ub_ctx_data_add() finalises the settings. */
 	for (size_t i = 0; i < conf->n_local_data; i++) {
 		if ((rc = ub_ctx_data_add(ctx, conf->local_data[i])) != 0) {
-			*error_r = gn_strdup_printf("%s: \"%s\" is not an RR unbound accepts: %s",
-						    conf->local_data_at[i], conf->local_data[i],
-						    ub_strerror(rc));
+			/* Every parse error is UB_NOMEM here: not said. */
+			*error_r = gn_strdup_printf("%s: \"%s\" is not a resource record "
+						    "in zone-file syntax (NAME [TTL] [CLASS] TYPE DATA)",
+						    conf->local_data_at[i], conf->local_data[i]);
 			ub_ctx_delete(ctx);
 			return NULL;
 		}

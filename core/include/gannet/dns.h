@@ -65,6 +65,8 @@ enum gn_dns_security {
 	GN_DNS_BOGUS,
 };
 
+/* The records: frozen (they come as arrays, a member added would change
+ * the stride); more about a record would be a new array in the result. */
 struct gn_dns_mx {
 	unsigned preference;
 	const char *host;	/* lower case, no trailing dot; "" for "." (null MX, RFC 7505) */
