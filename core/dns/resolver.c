@@ -25,6 +25,8 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 #include <unbound.h>
@@ -57,6 +59,7 @@ static struct {
 	unsigned outstanding;
 	struct gn_dns_query *queries;
 	const char *broken;	/* why no context can be made, once known */
+	bool thread_started;	/* ctx's first query went out */
 } res;
 
 /* ---- settings ---- */
@@ -220,6 +223,7 @@ static struct ub_ctx *context(const char **error_r)
 	}
 	res.ctx = ctx;
 	res.pid = getpid();
+	res.thread_started = false;
 	return ctx;
 }
 
@@ -349,8 +353,20 @@ struct gn_dns_query *gn_dns_lookup(const char *name, enum gn_dns_type type,
 				  gn_pool_printf(q->pool, "%u DNS queries in flight (dns.max_queries)",
 						 core_conf->dns.max_queries));
 	}
+	/* The first query starts libunbound's thread, which inherits this
+	 * thread's signal mask: it gets none, so that the process's signals
+	 * (SIGTERM, SIGCHLD: libev's watchers) reach the loop's thread. */
+	sigset_t all, saved;
+	if (!res.thread_started) {
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &saved);
+	}
 	int rc = ub_resolve_async(ctx, q->name, q->type, 1 /* IN */, q, on_answer,
 				  &q->async_id);
+	if (!res.thread_started) {
+		pthread_sigmask(SIG_SETMASK, &saved, NULL);
+		res.thread_started = rc == 0;
+	}
 	if (rc != 0)
 		return fail_later(q, GN_DNS_ERROR,
 				  gn_pool_printf(q->pool, "resolver: %s", ub_strerror(rc)));
