@@ -21,7 +21,8 @@ pkginclude_HEADERS = \
 	core/include/gannet/tlspubkey.h \
 	core/include/gannet/sasl.h \
 	core/include/gannet/deliver.h \
-	core/include/gannet/smtp.h
+	core/include/gannet/smtp.h \
+	core/include/gannet/queue.h
 
 pkgconfig_DATA = core/gannet.pc
 
@@ -100,6 +101,11 @@ core_libgannet_core_la_SOURCES = \
 	core/smtp/command.c \
 	core/smtp/extension.c \
 	core/smtp/data.c \
+	core/queue/internal.h \
+	core/queue/queue.c \
+	core/queue/dsn.c \
+	core/queue/cli.c \
+	core/queue/cli-rules.c \
 	core/main.h \
 	core/main.c \
 	core/serve.c \

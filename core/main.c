@@ -88,6 +88,7 @@ static const struct {
 	{ tlspubkey_register, CLI_NEEDS_DATABASE },	/* config tlspubkey */
 	{ deliver_register, CLI_NEEDS_MODULES },
 	{ import_register, CLI_NEEDS_MODULES },		/* delivers through the hooks */
+	{ queue_register, CLI_NEEDS_MODULES },		/* DSNs through the hooks, the transport */
 };
 
 /* The config and the core's areas, once.  Returns 0, or -1 with the

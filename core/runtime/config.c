@@ -929,6 +929,11 @@ static void read_core(struct core_conf *c, bool from_file)
 		c->idle_timeout_ms = 300000;
 	}
 
+	/* The outbound queue (gannet/queue.h). */
+	struct gn_config *queue = gn_config_section(root, "queue");
+	gn_config_int(queue, "max_attempts", 8, 1, 100, &v);
+	c->queue_max_attempts = (unsigned)v;
+
 	read_listeners(root, c);
 	read_modules(root, c);
 }

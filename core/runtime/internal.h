@@ -75,6 +75,7 @@ struct core_conf {
 	size_t n_certs;
 	struct listener_conf *listeners;
 	size_t n_listeners;
+	unsigned queue_max_attempts;	/* queue { max_attempts }: default 8 */
 };
 
 /* The loaded configuration; NULL before conf_load(). */
