@@ -213,6 +213,20 @@ t.is_(sql("SELECT count(*) FROM gn_messages m JOIN gn_accounts a ON a.id = m.acc
           "WHERE a.name = 'bob' AND m.subject = 'mail delivery failed'"), "1", "bob gets a failure DSN")
 t.is_(sql("SELECT count(*) FROM gn_queue_messages"), "0", "no message is left in the queue")
 
+# ---- future release, the null sender ----
+r = g("queue", "add", "--account", "bob", "--from", "<>", "--to", "later@remote.example",
+      "--hold-for", "1h", stdin=MSG)
+t.is_(r.returncode, 0, "queue add --hold-for 1h from <> for bob")
+t.is_(sql("SELECT sender = '' FROM gn_queue_messages"), "t", "stored with the null sender")
+t.like(g("queue", "list", "--to", "later@remote.example").stdout, " release=", "list shows the release time")
+t.is_(g("queue", "run").stdout, "0 deliveries attempted\n", "not attempted before its release")
+t.is_(g("queue", "run", offset=3700).stdout, "1 delivery attempted\n", "attempted after it")
+t.is_(g("queue", "fail", rid("later@remote.example")).returncode, 0, "failed")
+t.is_(sql("SELECT count(*) FROM gn_messages m JOIN gn_accounts a ON a.id = m.account_id "
+          "WHERE a.name = 'bob' AND m.subject = 'mail delivery failed'"), "1", "without a DSN (from <>)")
+r = g("queue", "add", "--from", "<>", "--to", "x@remote.example", stdin=MSG)
+t.is_(r.returncode, 1, "from <> without --account fails")
+
 # ---- the runner of gannet serve ----
 srv = gt.Gannet(conf_text.replace(cl.conninfo(db), "{db}"), db=db)
 srv.start()
