@@ -241,6 +241,20 @@ while time.time() < deadline and not attempted:
 t.ok(attempted, "the runner attempts it by itself")
 t.is_(sql("SELECT last_text FROM gn_queue_recipients WHERE rcpt = 'r@runner.example'"),
       "no transport configured", "and keeps it: no transport configured")
+# Its last attempt: the runner fails it for good and delivers the DSN.
+sql("UPDATE gn_queue_recipients SET attempts = 3, next_attempt = now() WHERE rcpt = 'r@runner.example'")
+gone = False
+deadline = time.time() + 30
+while time.time() < deadline and not gone:
+    gone = sql("SELECT count(*) FROM gn_queue_recipients WHERE rcpt = 'r@runner.example'") == "0"
+    if not gone:
+        time.sleep(0.2)
+t.ok(gone, "the runner's 4th failed attempt is final")
+t.is_(sql("SELECT count(*) FROM gn_messages m JOIN gn_accounts a ON a.id = m.account_id "
+          "WHERE a.name = 'alice' AND m.subject = 'mail delivery failed'"), "2",
+      "and the runner delivered the failure DSN to alice")
+t.is_(sql("SELECT result || ' ' || attempts FROM gn_queue_retired WHERE rcpt = 'r@runner.example'"),
+      "failed 4", "retired as failed after 4 attempts")
 t.is_(srv.stop(), 0, "gannet stops")
 
 t.done()
