@@ -184,6 +184,9 @@ t.is_(g("queue", "holdrules", "list").stdout,
 r = g("queue", "add", "--from", "bob@example.com", "--to", "w@remote.example", "--to", "v@fail.example",
       stdin=MSG)
 t.like(r.stdout, "for 2 recipients, 1 held", "a new message: the matching recipient is held")
+r = g("config", "account", "rm", "bob")
+t.is_(r.returncode, 1, "an account with queued mail is not removed")
+t.like(r.stderr, "the account has queued mail (gannet queue list)", "saying why")
 r = g("queue", "holdrules", "rm", rule)
 t.is_(r.returncode, 0, "holdrules rm")
 t.is_(len(g("queue", "list", "--held").stdout.splitlines()), 2, "removing the rule releases nothing")

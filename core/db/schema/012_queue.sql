@@ -15,9 +15,11 @@ ALTER TABLE gn_accounts ADD COLUMN queue_retired_keep_s bigint NOT NULL DEFAULT 
 	CHECK (queue_retired_keep_s >= 0);
 
 -- ON DELETE RESTRICT: an account with queued mail is not removed (its
--- messages hold blob references and may still need a DSN).
+-- messages hold blob references and may still need a DSN); the
+-- constraint's name is what the refusal says.
 CREATE TABLE gn_queue_messages (
-	account_id bigint NOT NULL REFERENCES gn_accounts (id) ON DELETE RESTRICT,
+	account_id bigint NOT NULL CONSTRAINT "the account has queued mail (gannet queue list)"
+		REFERENCES gn_accounts (id) ON DELETE RESTRICT,
 	id bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
 	blob_id bigint NOT NULL REFERENCES gn_blobs (id),
 	sender text NOT NULL,			-- canonical address; '' for <>

@@ -79,6 +79,9 @@ struct gn_queue_message {
 
 /* Queues m inside the caller's transaction (or its own when none is
  * open): the message, its recipients, each held when a hold rule matches.
+ * A caller that finishes the blob in the same transaction takes
+ * gn_store_account_lock() for the sender's account first (the store's
+ * lock order: the account, then blobs).
  * Returns the number of recipients held (0 or more) with the message's id
  * in *message_id_r (may be NULL), or -1 with *error_r (static until the
  * next call): no such account or blob, a bad address or extra data, too
