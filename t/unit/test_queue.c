@@ -445,6 +445,15 @@ static void test_dsn_format(void)
 	text = queue_dsn_build(pool, &dsn, &len, &err);
 	like(text, "Action: delayed\r\nStatus: 4.2.0\r\n", "a delayed DSN: status class 4");
 	like(text, "Will-Retry-Until: ", "with Will-Retry-Until");
+	/* RFC 6533: a non-ASCII address needs the global types. */
+	r.rcpt = "j\xc3\xb6rg@remote.example";
+	text = queue_dsn_build(pool, &dsn, &len, &err);
+	like(text, "Content-Type: message/global-delivery-status\r\n", "a UTF-8 recipient: global-delivery-status");
+	like(text, "Final-Recipient: utf-8; j\xc3\xb6rg@remote.example\r\n", "its address type utf-8");
+	like(text, "Content-Type: message/global-headers\r\n", "and global-headers");
+	m = gn_mime_parse(text, len, NULL);
+	is_int((long long)gn_mime_part_child_count(gn_mime_message_root(m)), 3, "still three parts");
+	gn_mime_message_free(&m);
 	dsn.sender = "";
 	ok(queue_dsn_build(pool, &dsn, &len, &err) == NULL, "none for <>");
 	/* For the Python check in t/integration/200-queue-cli.t. */
