@@ -22,7 +22,8 @@ pkginclude_HEADERS = \
 	core/include/gannet/sasl.h \
 	core/include/gannet/deliver.h \
 	core/include/gannet/smtp.h \
-	core/include/gannet/dns.h
+	core/include/gannet/dns.h \
+	core/include/gannet/queue.h
 
 pkgconfig_DATA = core/gannet.pc
 
@@ -105,6 +106,11 @@ core_libgannet_core_la_SOURCES = \
 	core/smtp/command.c \
 	core/smtp/extension.c \
 	core/smtp/data.c \
+	core/queue/internal.h \
+	core/queue/queue.c \
+	core/queue/dsn.c \
+	core/queue/cli.c \
+	core/queue/cli-rules.c \
 	core/main.h \
 	core/main.c \
 	core/serve.c \

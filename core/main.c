@@ -89,6 +89,7 @@ static const struct {
 	{ deliver_register, CLI_NEEDS_MODULES },
 	{ import_register, CLI_NEEDS_MODULES },		/* delivers through the hooks */
 	{ dns_register, CLI_NEEDS_CONFIG },		/* dns lookup */
+	{ queue_register, CLI_NEEDS_MODULES },		/* DSNs through the hooks, the transport */
 };
 
 /* The config and the core's areas, once.  Returns 0, or -1 with the

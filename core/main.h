@@ -19,6 +19,7 @@
 #include "auth/internal.h"
 #include "store/internal.h"
 #include "dns/internal.h"
+#include "queue/internal.h"
 
 #include <gannet/gannet.h>
 

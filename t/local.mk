@@ -22,5 +22,6 @@ include t/mk/sasl.mk
 include t/mk/deliver.mk
 include t/mk/smtp.mk
 include t/mk/imap.mk
+include t/mk/queue.mk
 
 check_PROGRAMS += $(TESTPROGS)

@@ -1000,6 +1000,11 @@ static void read_core(struct core_conf *c, bool from_file)
 	}
 
 	read_dns(root, c);
+	/* The outbound queue (gannet/queue.h). */
+	struct gn_config *queue = gn_config_section(root, "queue");
+	gn_config_int(queue, "max_attempts", 8, 1, 100, &v);
+	c->queue_max_attempts = (unsigned)v;
+
 	read_listeners(root, c);
 	read_modules(root, c);
 }

@@ -88,6 +88,7 @@ struct core_conf {
 	struct listener_conf *listeners;
 	size_t n_listeners;
 	struct dns_conf dns;
+	unsigned queue_max_attempts;	/* queue { max_attempts }: default 8 */
 };
 
 /* The loaded configuration; NULL before conf_load(). */

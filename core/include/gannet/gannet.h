@@ -28,6 +28,7 @@
 #include <gannet/deliver.h>
 #include <gannet/smtp.h>
 #include <gannet/dns.h>
+#include <gannet/queue.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -32,7 +32,8 @@
  *        changed in a mailbox since a modseq, in one query;
  *        gn_store_message_open_batch(): several opened in one query;
  *        gn_store_account_lock(): the account row first, in a transaction;
- *        gannet/dns.h: asynchronous DNS lookups (gn_dns_lookup()).
+ *        gannet/dns.h: asynchronous DNS lookups (gn_dns_lookup());
+ *        gannet/queue.h: the outbound queue (gn_queue_*), its transport.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

@@ -1,0 +1,177 @@
+/*
+ * gannet/queue.h: the outbound queue, shared by every node.
+ *
+ * A queued message is stored once (its body a blob of the store,
+ * gannet/store.h) with one row a recipient.  The runner claims due
+ * recipients with SELECT ... FOR UPDATE SKIP LOCKED, the recipients of one
+ * domain of one message together, and hands them to the transport (the
+ * SMTP client, plugged in with gn_queue_transport_set()); the transport
+ * reports a result per recipient:
+ *
+ *   2xx                       delivered;
+ *   4xx, or code 0 (no answer: connection failure, local problem)
+ *                             retried 7.5 minutes later, doubling after
+ *                             each attempt (7.5m, 15m, 30m, ...), until
+ *                             the message's maximum attempts (the setting
+ *                             queue.max_attempts, default 8) are used up;
+ *   5xx, or the last attempt  failed for good.
+ *
+ * The sender's account gets a DSN (RFC 3464, into its Inbox through the
+ * delivery pipeline) when a recipient fails for good and once when its
+ * 5th attempt failed (delayed); a message from <> never gets one.  Every
+ * attempt is recorded.  A recipient that leaves the queue (delivered,
+ * failed, dropped) is kept with its attempts for its account's retention
+ * period (0: not kept), then removed by a runner job.
+ *
+ * A claimed recipient is leased to its runner for an hour: a runner that
+ * dies mid-delivery loses nothing, the recipient is claimed again when
+ * the lease ran out (and may be delivered twice, never dropped).
+ *
+ * Hold rules (account, sender domain, recipient domain; an empty field
+ * matches anything): a queued recipient matches when every non-empty field
+ * equals its own; matching recipients are held (never attempted) until
+ * released.  The rule applies to new messages and, when added, to the
+ * recipients queued already.  Removing a rule releases nothing.
+ *
+ * Time: the queue's clock is the wall clock, moved forward by the
+ * environment variable GANNET_TEST_CLOCK_OFFSET (seconds) when set: for
+ * tests only, so that retries come due without waiting (logged at start).
+ *
+ * Every function here uses the process's database connection
+ * (gannet/db.h), from the start phase on; ids are the recipients' queue
+ * ids unless said otherwise.  Strings returned live as long as their
+ * object.  Since ABI 1.1.
+ */
+#ifndef GANNET_QUEUE_H
+#define GANNET_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <gannet/addr.h>
+#include <gannet/module.h>
+#include <gannet/store.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- adding ---- */
+
+/* A message to queue.  Starts with its own size and only ever grows at
+ * the end; the core reads it by that size. */
+struct gn_queue_message {
+	size_t size;			/* sizeof(struct gn_queue_message) */
+	int64_t account_id;		/* the sender's account */
+	const struct gn_addr *sender;	/* NULL: the null path <> */
+	const struct gn_addr *const *recipients;
+	size_t n_recipients;		/* 1 to 1000 */
+	/* The body: a blob stored already (gn_store_blob_finish()), in the
+	 * caller's transaction or before; the queue takes a reference. */
+	const unsigned char *blob_hash;	/* GN_STORE_HASH_SIZE bytes */
+	time_t release_at;		/* not attempted before; 0: now */
+	unsigned max_attempts;		/* 0: the setting */
+	/* The extra data: a JSON object of strings; NULL: none. */
+	const char *extra_json;
+	bool smtputf8;			/* needs SMTPUTF8 of the receiver */
+};
+
+/* Queues m inside the caller's transaction (or its own when none is
+ * open): the message, its recipients, each held when a hold rule matches.
+ * A caller that finishes the blob in the same transaction takes
+ * gn_store_account_lock() for the sender's account first (the store's
+ * lock order: the account, then blobs).
+ * Returns the number of recipients held (0 or more) with the message's id
+ * in *message_id_r (may be NULL), or -1 with *error_r (static until the
+ * next call): no such account or blob, a bad address or extra data, too
+ * many recipients, a database error. */
+int gn_queue_add(const struct gn_queue_message *m, int64_t *message_id_r,
+		 const char **error_r);
+
+/* ---- the transport ---- */
+
+/* The recipients of one domain of one message, claimed for an attempt.
+ * Opaque; owned by the queue until gn_queue_delivery_done(). */
+struct gn_queue_delivery;
+
+/* NULL for the null path. */
+const struct gn_addr *gn_queue_delivery_sender(const struct gn_queue_delivery *qd);
+/* The recipients' domain (A-labels). */
+const char *gn_queue_delivery_domain(const struct gn_queue_delivery *qd);
+size_t gn_queue_delivery_recipient_count(const struct gn_queue_delivery *qd);
+/* NULL out of range. */
+const struct gn_addr *gn_queue_delivery_recipient(const struct gn_queue_delivery *qd, size_t i);
+/* The attempt this is for the recipient (1 for the first); 0 out of range. */
+unsigned gn_queue_delivery_attempt(const struct gn_queue_delivery *qd, size_t i);
+bool gn_queue_delivery_smtputf8(const struct gn_queue_delivery *qd);
+uint64_t gn_queue_delivery_size(const struct gn_queue_delivery *qd);
+/* The message's bytes: 1 with *body_r (the caller frees it with
+ * gn_store_body_free()), 0 gone, -1 error. */
+int gn_queue_delivery_open_body(const struct gn_queue_delivery *qd,
+				struct gn_store_body **body_r, const char **error_r);
+
+/* The result of recipient i: code 0 when there was no answer (connection
+ * failure, local problem; temporary), else the SMTP reply code; enhanced
+ * ("4.4.1"), text, host and ip may be NULL (copied).  A later report for
+ * the same recipient replaces an earlier one; a recipient without a
+ * report counts as code 0, "no result from the transport". */
+void gn_queue_delivery_report(struct gn_queue_delivery *qd, size_t i, int code,
+			      const char *enhanced, const char *text,
+			      const char *host, const char *ip);
+/* Ends the attempt, from any callback of the loop: records the results
+ * (attempts, retries, DSNs, retirement) and frees qd.  Exactly once. */
+void gn_queue_delivery_done(struct gn_queue_delivery *qd);
+
+/* The transport.  Starts with its own size and only ever grows at the
+ * end; copied by that size. */
+struct gn_queue_transport {
+	size_t size;			/* sizeof(struct gn_queue_transport) */
+	const char *name;		/* for logs; copied */
+	/* Starts delivering qd: reports each recipient, then calls
+	 * gn_queue_delivery_done(), now or later from the loop. */
+	void (*deliver)(struct gn_queue_delivery *qd, void *data);
+	void *data;
+};
+
+/* Sets the transport of this process, from the register or start phase;
+ * one only (-1 when one is set already, or t is malformed).  Without one
+ * every attempt fails temporarily: "no transport configured" (nothing is
+ * ever dropped for it). */
+int gn_queue_transport_set(const struct gn_queue_transport *t, const char **error_r);
+
+/* Claims due recipients, at most max groups (one domain of one message
+ * each), and starts their deliveries.  Returns the number started, or -1.
+ * The runner calls it every second; also for tools and tests. */
+int gn_queue_run(unsigned max, const char **error_r);
+
+/* ---- administration ---- */
+
+/* Each: 1 done, 0 no such queued recipient, -1 error. */
+int gn_queue_hold(int64_t id, bool hold, const char **error_r);
+/* Next attempt at when (a held recipient stays held). */
+int gn_queue_schedule(int64_t id, time_t when, const char **error_r);
+/* Fails the recipient for good now (a DSN unless from <>); drop removes
+ * it without DSN.  Both retire it. */
+int gn_queue_fail(int64_t id, const char **error_r);
+int gn_queue_drop(int64_t id, const char **error_r);
+
+/* Adds a hold rule (account_id 0 and "" / NULL domains: any) and holds
+ * the queued recipients it matches: returns their number with the rule's
+ * id in *id_r (may be NULL), or -1. */
+int gn_queue_holdrule_add(int64_t account_id, const char *sender_domain,
+			  const char *recipient_domain, int64_t *id_r,
+			  const char **error_r);
+/* 1 removed, 0 no such rule, -1 error.  Releases nothing. */
+int gn_queue_holdrule_rm(int64_t id, const char **error_r);
+
+/* Removes retired recipients past their retention: their number or -1. */
+int gn_queue_retired_cleanup(const char **error_r);
+
+/* The queue's clock (see above), seconds since the epoch. */
+double gn_queue_now(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

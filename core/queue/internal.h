@@ -1,0 +1,99 @@
+/*
+ * core/queue/internal.h: the outbound queue's internals (gannet/queue.h).
+ *
+ *   queue.c   adding, claiming, results, retirement, hold rules, the
+ *             administration functions, the runner jobs and
+ *             queue_register();
+ *   dsn.c     the DSNs (RFC 3464) delivered into the sender's account;
+ *   cli.c     `gannet queue ...` (and cli-rules.c: holdrules, retired).
+ *
+ * Uses the store (blobs, the delivery pipeline), the mail layer (MIME,
+ * addresses), db, runtime and base.
+ */
+#ifndef GANNET_QUEUE_INTERNAL_H
+#define GANNET_QUEUE_INTERNAL_H
+
+#include "store/internal.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <gannet/cli.h>
+#include <gannet/queue.h>
+
+#define QUEUE_MAX_RECIPIENTS 1000
+/* RFC 3461-style DSN diagnostics and kept result texts: at most this many
+ * bytes of a server's reply. */
+#define QUEUE_TEXT_MAX 1000
+/* The first retry comes this long after a failed attempt, and each later
+ * one twice as long as the one before (mox: 7.5 minutes). */
+#define QUEUE_BACKOFF_S 450.0
+/* The delayed DSN goes once, after this attempt failed. */
+#define QUEUE_DELAYED_DSN_ATTEMPT 5
+/* A claimed recipient is the runner's for this long (SQL interval). */
+#define QUEUE_LEASE "1 hour"
+/* The original header in a DSN: at most this many bytes. */
+#define QUEUE_DSN_HEADER_MAX (64 * 1024)
+
+/* A timestamp column as text: ISO 8601 in UTC. */
+#define QUEUE_TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/* ---- queue.c ---- */
+
+int queue_register(void);
+/* The attempts a message may have (the setting; 0 in the message). */
+unsigned queue_max_attempts(void);
+/* The delay before the retry that follows failed attempt n (1, 2, ...). */
+double queue_backoff(unsigned attempt);
+/* Claims one group of due recipients: 1 with *qd_r, 0 none due, -1. */
+int queue_claim(struct gn_queue_delivery **qd_r, const char **error_r);
+/* The test clock: seconds added to the wall clock (set from
+ * GANNET_TEST_CLOCK_OFFSET at the first gn_queue_now(); tests may set it). */
+void queue_clock_set_offset(double seconds);
+/* A parameter: seconds since the epoch, for to_timestamp($n). */
+const char *queue_now_param(struct gn_pool *pool);
+
+/* ---- dsn.c ---- */
+
+enum queue_dsn_kind { QUEUE_DSN_FAILED, QUEUE_DSN_DELAYED };
+
+struct queue_dsn_rcpt {
+	const char *rcpt;		/* canonical address */
+	int code;			/* 0: no answer */
+	const char *enhanced;		/* may be NULL */
+	const char *text;		/* may be NULL */
+	const char *host;		/* may be NULL */
+	double last_attempt;		/* epoch; 0: none */
+	double retry_until;		/* delayed: epoch */
+};
+
+struct queue_dsn {
+	enum queue_dsn_kind kind;
+	int64_t account_id;		/* the sender's */
+	const char *sender;		/* canonical address */
+	const unsigned char *blob_hash;	/* the original, for its header */
+	const char *message_id;		/* its Message-ID field, "" none */
+	double queued_at;
+	const struct queue_dsn_rcpt *rcpts;
+	size_t n_rcpts;
+};
+
+/* The DSN's bytes (CRLF lines), from pool. */
+const char *queue_dsn_build(struct gn_pool *pool, const struct queue_dsn *dsn,
+			    size_t *len_r, const char **error_r);
+/* Builds and delivers it into the sender account's Inbox: 0 stored, -1
+ * not (*error_r).  Waits for the delivery on the loop. */
+int queue_dsn_deliver(const struct queue_dsn *dsn, const char **error_r);
+
+/* ---- cli.c ---- */
+
+int queue_cli_register(void);
+/* Parses "now", "+DURATION" or a duration ("30s", "15m", "2h", "3d", a
+ * number of seconds): seconds, or -1. */
+long long queue_parse_duration(const char *s);
+int queue_cli_usage(const char *usage);
+int queue_cli_fail(const char *error);
+gn_cli_fn queue_cli_holdrules_list, queue_cli_holdrules_add, queue_cli_holdrules_rm;
+gn_cli_fn queue_cli_retired_list, queue_cli_retired_print, queue_cli_retired_keep;
+
+#endif

@@ -1,0 +1,1013 @@
+/*
+ * core/queue/queue.c: the outbound queue (gannet/queue.h).
+ *
+ * Tables (migration 012): gn_queue_messages (one row a message: sender,
+ * blob, Message-ID, Subject, extra data, release time), gn_queue_recipients
+ * (one row a recipient: state, held, next attempt, attempts, last result),
+ * gn_queue_attempts (every attempt), their retired twins, and
+ * gn_queue_holdrules.
+ *
+ * The life of a recipient:
+ *
+ *   add        'queued', next_attempt = release time (or now), held when a
+ *              hold rule matches; the message takes a blob reference.
+ *   claim      one transaction: the first due recipient (FOR UPDATE SKIP
+ *              LOCKED), then every due recipient of the same message and
+ *              domain (SKIP LOCKED again: a row another runner holds is
+ *              its), set 'delivering' with attempts + 1 and next_attempt
+ *              at the end of a lease; commit, then the transport.  A
+ *              runner that dies leaves the rows 'delivering' until the
+ *              lease ends; they are due again then (never dropped).
+ *   done       the DSNs first (so a DSN is never lost for a result that
+ *              was recorded: when one cannot be stored, nothing is
+ *              recorded and the lease brings the recipient back), then one
+ *              transaction records each attempt and moves each recipient
+ *              on: retry later, or retire.  A row whose attempt count
+ *              changed meanwhile (its lease ran out and another runner
+ *              took it) is left to that runner.
+ *   retire     the recipient is copied to gn_queue_retired with its
+ *              attempts when its account keeps history, then deleted; the
+ *              message goes with its last recipient and gives its blob
+ *              reference back.
+ *
+ * Locks, in the store's order: the sender's account row, then queue rows,
+ * then blobs.
+ *
+ * Times are the queue's clock (gn_queue_now()), passed to SQL as
+ * parameters, never now(): the tests move that clock.
+ */
+#include "queue/internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <json-c/json.h>
+
+/* ---- the clock ---- */
+
+static double clock_offset;
+static bool clock_read;
+
+void queue_clock_set_offset(double seconds)
+{
+	clock_offset = seconds;
+	clock_read = true;
+}
+
+double gn_queue_now(void)
+{
+	if (!clock_read) {
+		clock_read = true;
+		const char *s = getenv("GANNET_TEST_CLOCK_OFFSET");
+		if (s != NULL && *s != '\0') {
+			char *end;
+			double v = strtod(s, &end);
+			if (*end == '\0' && isfinite(v)) {
+				clock_offset = v;
+				gn_log(GN_LOG_WARN, "core", "event=queue_test_clock offset_s=%.0f", v);
+			} else {
+				gn_log(GN_LOG_ERROR, "core", "event=queue_test_clock_invalid value=%s",
+				       gn_log_quote(0, s));
+			}
+		}
+	}
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6 + clock_offset;
+}
+
+const char *queue_now_param(struct gn_pool *pool)
+{
+	return gn_pool_printf(pool, "%.6f", gn_queue_now());
+}
+
+static const char *epoch_param(struct gn_pool *pool, double t)
+{
+	return gn_pool_printf(pool, "%.6f", t);
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- settings ---- */
+
+unsigned queue_max_attempts(void)
+{
+	return core_conf != NULL && core_conf->queue_max_attempts > 0 ? core_conf->queue_max_attempts : 8;
+}
+
+double queue_backoff(unsigned attempt)
+{
+	if (attempt < 1)
+		attempt = 1;
+	if (attempt > 30)
+		attempt = 30;
+	return QUEUE_BACKOFF_S * (double)(1u << (attempt - 1));
+}
+
+/* ---- adding ---- */
+
+/* A recipient matches a hold rule h when every non-empty field of h
+ * equals its own (m: its message, r: the recipient). */
+#define HOLD_MATCH "(h.account_id IS NULL OR h.account_id = m.account_id) AND " \
+	"(h.sender_domain = '' OR h.sender_domain = m.sender_domain) AND " \
+	"(h.recipient_domain = '' OR h.recipient_domain = r.rcpt_domain)"
+
+/* Whether json is an object of strings: NULL yes, else the problem. */
+static const char *extra_problem(const char *json)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = json_tokener_parse_ex(tok, json, (int)strlen(json));
+	const char *why = NULL;
+	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success)
+		why = "not JSON";
+	else if (!json_object_is_type(o, json_type_object))
+		why = "not a JSON object";
+	else {
+		json_object_object_foreach(o, key, val) {
+			(void)key;
+			if (!json_object_is_type(val, json_type_string)) {
+				why = "a value is not a string";
+				break;
+			}
+		}
+	}
+	json_object_put(o);
+	json_tokener_free(tok);
+	return why;
+}
+
+/* The Message-ID and Subject of the body with hash (from its first bytes). */
+static void header_fields(struct gn_pool *pool, const unsigned char *hash, const char **msgid_r,
+			  const char **subject_r)
+{
+	*msgid_r = "";
+	*subject_r = "";
+	struct gn_store_body *body = NULL;
+	const char *err;
+	if (gn_store_blob_open(hash, &body, &err) <= 0)
+		return;
+	size_t want = QUEUE_DSN_HEADER_MAX, got = 0;
+	char *buf = gn_malloc(want);
+	if (gn_store_body_read(body, 0, buf, want, &got, &err) == 0) {
+		struct gn_mime_message *msg = gn_mime_parse(buf, got, NULL);
+		const char *v = gn_mime_message_field_raw(msg, GN_MIME_MESSAGE_ID);
+		if (v != NULL)
+			*msgid_r = gn_pool_strdup(pool, v);
+		v = gn_mime_message_field(msg, GN_MIME_SUBJECT);
+		if (v != NULL)
+			*subject_r = gn_pool_strdup(pool, v);
+		gn_mime_message_free(&msg);
+	}
+	gn_free(buf);
+	gn_store_body_free(&body);
+	/* Kept as text columns: valid UTF-8 only. */
+	if (store_text_problem(*msgid_r) != NULL)
+		*msgid_r = "";
+	if (store_text_problem(*subject_r) != NULL)
+		*subject_r = "";
+}
+
+static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_t *message_id_r,
+		  const char **error_r)
+{
+	int r = gn_store_account_lock(m->account_id, error_r);
+	if (r <= 0) {
+		if (r == 0)
+			*error_r = store_errf("no account with id %" PRId64, m->account_id);
+		return -1;
+	}
+	const char *hp = store_hash_param(pool, m->blob_hash);
+	const char *pb[1] = { hp };
+	PGresult *res = store_q("UPDATE gn_blobs SET refcount = refcount + 1 WHERE hash = $1 "
+				"RETURNING id, size", 1, pb, error_r);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		*error_r = "no such blob: the body must be stored first";
+		return -1;
+	}
+	const char *blob_id = store_col_str(pool, res, 0, 0), *size = store_col_str(pool, res, 0, 1);
+	PQclear(res);
+
+	const char *msgid, *subject;
+	header_fields(pool, m->blob_hash, &msgid, &subject);
+	double now = gn_queue_now();
+	double release = m->release_at > 0 && (double)m->release_at > now ? (double)m->release_at : 0;
+	const char *p[12] = {
+		store_i64s(pool, m->account_id), blob_id,
+		m->sender != NULL ? gn_addr_to_string(pool, m->sender) : "",
+		m->sender != NULL ? m->sender->domain : "",
+		size, msgid, subject, m->smtputf8 ? "t" : "f",
+		store_u64s(pool, m->max_attempts),
+		m->extra_json != NULL ? m->extra_json : "{}",
+		epoch_param(pool, now), release > 0 ? epoch_param(pool, release) : NULL,
+	};
+	res = store_q("INSERT INTO gn_queue_messages (account_id, blob_id, sender, sender_domain, size, "
+		      "message_id, subject, smtputf8, max_attempts, extra, queued_at, release_at) "
+		      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, to_timestamp($11::float8), "
+		      "to_timestamp($12::float8)) RETURNING id", 12, p, error_r);
+	if (res == NULL)
+		return -1;
+	int64_t id = store_col_i64(res, 0, 0);
+	PQclear(res);
+
+	const char **rc = gn_pool_alloc(pool, m->n_recipients * sizeof(*rc));
+	const char **rd = gn_pool_alloc(pool, m->n_recipients * sizeof(*rd));
+	for (size_t i = 0; i < m->n_recipients; i++) {
+		rc[i] = gn_addr_to_string(pool, m->recipients[i]);
+		rd[i] = m->recipients[i]->domain;
+	}
+	const char *pr[5] = { store_i64s(pool, m->account_id), store_i64s(pool, id),
+			      store_text_array(pool, rc, m->n_recipients),
+			      store_text_array(pool, rd, m->n_recipients),
+			      epoch_param(pool, release > 0 ? release : now) };
+	if (store_q_count("INSERT INTO gn_queue_recipients (account_id, message_id, rcpt, rcpt_domain, "
+			  "next_attempt) SELECT $1, $2, u.r, u.d, to_timestamp($5::float8) "
+			  "FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS u(r, d, n) ORDER BY u.n",
+			  5, pr, error_r) != (int64_t)m->n_recipients)
+		return -1;
+	const char *ph[2] = { pr[0], pr[1] };
+	int64_t held = store_q_count("UPDATE gn_queue_recipients r SET held = true FROM gn_queue_messages m "
+				     "WHERE r.account_id = $1 AND r.message_id = $2 AND m.account_id = $1 "
+				     "AND m.id = $2 AND EXISTS (SELECT 1 FROM gn_queue_holdrules h WHERE "
+				     HOLD_MATCH ")", 2, ph, error_r);
+	if (held < 0)
+		return -1;
+	if (message_id_r != NULL)
+		*message_id_r = id;
+	return (int)held;
+}
+
+int gn_queue_add(const struct gn_queue_message *mp, int64_t *message_id_r, const char **error_r)
+{
+	struct gn_queue_message m = { 0 };
+	if (mp == NULL || mp->size < offsetof(struct gn_queue_message, smtputf8) + sizeof(bool)) {
+		*error_r = "gn_queue_add: struct gn_queue_message too small";
+		return -1;
+	}
+	memcpy(&m, mp, mp->size < sizeof(m) ? mp->size : sizeof(m));
+	if (m.n_recipients == 0 || m.recipients == NULL) {
+		*error_r = "no recipients";
+		return -1;
+	}
+	if (m.n_recipients > QUEUE_MAX_RECIPIENTS) {
+		*error_r = store_errf("too many recipients (%zu, at most %d)", m.n_recipients,
+				      QUEUE_MAX_RECIPIENTS);
+		return -1;
+	}
+	if (m.blob_hash == NULL) {
+		*error_r = "no body";
+		return -1;
+	}
+	for (size_t i = 0; i < m.n_recipients; i++)
+		if (m.recipients[i] == NULL || m.recipients[i]->domain[0] == '\0') {
+			*error_r = "a recipient without domain";
+			return -1;
+		}
+	if (m.extra_json != NULL) {
+		const char *why = extra_problem(m.extra_json);
+		if (why != NULL) {
+			*error_r = store_errf("bad extra data: %s", why);
+			return -1;
+		}
+	}
+	struct gn_pool *pool = gn_pool_new();
+	struct store_tx tx;
+	int r = store_tx_begin(&tx, error_r);
+	if (r == 0)
+		r = store_tx_end(&tx, add_tx(pool, &m, message_id_r, error_r), error_r);
+	if (r >= 0)
+		gn_log(GN_LOG_INFO, "core", "event=queue_add account=%" PRId64 " recipients=%zu held=%d",
+		       m.account_id, m.n_recipients, r);
+	gn_pool_free(&pool);
+	return r;
+}
+
+/* ---- deliveries ---- */
+
+struct qrcpt {
+	int64_t id;
+	struct gn_addr *addr;
+	const char *rcpt;		/* canonical */
+	unsigned attempts;		/* this one's number */
+	bool delayed_dsn;		/* sent already */
+	bool reported;
+	int code;
+	const char *enhanced, *text, *host, *ip;
+	double reported_at;		/* monotonic */
+};
+
+struct gn_queue_delivery {
+	struct gn_pool *pool;
+	int64_t account_id;
+	int64_t message_id;
+	const char *domain;
+	const char *sender;		/* "" for <> */
+	struct gn_addr *sender_addr;	/* NULL for <> */
+	unsigned char hash[GN_STORE_HASH_SIZE];
+	const char *message_id_field;
+	double queued_at;
+	bool smtputf8;
+	uint64_t size;
+	unsigned max_attempts;
+	double started;			/* the queue's clock */
+	double started_mono;
+	struct qrcpt *rcpts;
+	size_t n;
+	bool done;
+};
+
+const struct gn_addr *gn_queue_delivery_sender(const struct gn_queue_delivery *qd)
+{
+	return qd->sender_addr;
+}
+
+const char *gn_queue_delivery_domain(const struct gn_queue_delivery *qd)
+{
+	return qd->domain;
+}
+
+size_t gn_queue_delivery_recipient_count(const struct gn_queue_delivery *qd)
+{
+	return qd->n;
+}
+
+const struct gn_addr *gn_queue_delivery_recipient(const struct gn_queue_delivery *qd, size_t i)
+{
+	return i < qd->n ? qd->rcpts[i].addr : NULL;
+}
+
+unsigned gn_queue_delivery_attempt(const struct gn_queue_delivery *qd, size_t i)
+{
+	return i < qd->n ? qd->rcpts[i].attempts : 0;
+}
+
+bool gn_queue_delivery_smtputf8(const struct gn_queue_delivery *qd)
+{
+	return qd->smtputf8;
+}
+
+uint64_t gn_queue_delivery_size(const struct gn_queue_delivery *qd)
+{
+	return qd->size;
+}
+
+int gn_queue_delivery_open_body(const struct gn_queue_delivery *qd, struct gn_store_body **body_r,
+				const char **error_r)
+{
+	return gn_store_blob_open(qd->hash, body_r, error_r);
+}
+
+/* A server's text as kept and shown: control characters (CR, LF) become
+ * spaces, at most QUEUE_TEXT_MAX bytes, cut at a character boundary. */
+static const char *clean_text(struct gn_pool *pool, const char *s)
+{
+	if (s == NULL)
+		return NULL;
+	size_t n = strlen(s);
+	if (n > QUEUE_TEXT_MAX) {
+		n = QUEUE_TEXT_MAX;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	char *c = gn_pool_strndup(pool, s, n);
+	for (char *p = c; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	if (store_text_problem(c) != NULL)
+		for (char *p = c; *p != '\0'; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+	return c;
+}
+
+void gn_queue_delivery_report(struct gn_queue_delivery *qd, size_t i, int code, const char *enhanced,
+			      const char *text, const char *host, const char *ip)
+{
+	if (qd == NULL || i >= qd->n || qd->done)
+		return;
+	struct qrcpt *r = &qd->rcpts[i];
+	r->reported = true;
+	r->code = code >= 200 && code <= 599 ? code : 0;
+	r->enhanced = clean_text(qd->pool, enhanced);
+	r->text = clean_text(qd->pool, text);
+	r->host = clean_text(qd->pool, host);
+	r->ip = clean_text(qd->pool, ip);
+	r->reported_at = mono_now();
+}
+
+static void delivery_free(struct gn_queue_delivery *qd)
+{
+	gn_pool_free(&qd->pool);
+	gn_free(qd);
+}
+
+int queue_claim(struct gn_queue_delivery **qd_r, const char **error_r)
+{
+	struct gn_pool *pool = gn_pool_new();
+	double now = gn_queue_now();
+	const char *np = epoch_param(pool, now);
+	if (gn_db_begin(error_r) < 0) {
+		gn_pool_free(&pool);
+		return -1;
+	}
+	const char *p1[1] = { np };
+	PGresult *res = store_q("SELECT account_id, message_id, rcpt_domain FROM gn_queue_recipients "
+				"WHERE NOT held AND next_attempt <= to_timestamp($1::float8) "
+				"ORDER BY next_attempt, id LIMIT 1 FOR UPDATE SKIP LOCKED", 1, p1, error_r);
+	if (res == NULL)
+		goto fail;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		gn_db_rollback();
+		gn_pool_free(&pool);
+		return 0;
+	}
+	const char *acc = store_col_str(pool, res, 0, 0), *msg = store_col_str(pool, res, 0, 1);
+	const char *dom = store_col_str(pool, res, 0, 2);
+	PQclear(res);
+	const char *p2[4] = { np, acc, msg, dom };
+	PGresult *rr = store_q("UPDATE gn_queue_recipients r SET state = 'delivering', "
+			       "attempts = r.attempts + 1, last_attempt = to_timestamp($1::float8), "
+			       "next_attempt = to_timestamp($1::float8) + interval '" QUEUE_LEASE "' "
+			       "FROM (SELECT account_id, id FROM gn_queue_recipients WHERE account_id = $2 "
+			       "AND message_id = $3 AND rcpt_domain = $4 AND NOT held "
+			       "AND next_attempt <= to_timestamp($1::float8) ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED) d "
+			       "WHERE r.account_id = d.account_id AND r.id = d.id "
+			       "RETURNING r.id, r.rcpt, r.attempts, r.delayed_dsn", 4, p2, error_r);
+	if (rr == NULL)
+		goto fail;
+	const char *p3[2] = { acc, msg };
+	res = store_q("SELECT m.sender, encode(b.hash, 'hex'), m.message_id, "
+		      "extract(epoch FROM m.queued_at), m.smtputf8, m.size, m.max_attempts "
+		      "FROM gn_queue_messages m JOIN gn_blobs b ON b.id = m.blob_id "
+		      "WHERE m.account_id = $1 AND m.id = $2", 2, p3, error_r);
+	if (res == NULL || PQntuples(res) != 1) {
+		if (res != NULL)
+			*error_r = "a queued recipient's message is gone";
+		PQclear(res);
+		PQclear(rr);
+		goto fail;
+	}
+	if (gn_db_commit(error_r) < 0) {
+		PQclear(res);
+		PQclear(rr);
+		gn_pool_free(&pool);
+		return -1;
+	}
+	struct gn_queue_delivery *qd = gn_calloc(1, sizeof(*qd));
+	qd->pool = pool;
+	qd->account_id = strtoll(acc, NULL, 10);
+	qd->message_id = strtoll(msg, NULL, 10);
+	qd->domain = dom;
+	qd->sender = store_col_str(pool, res, 0, 0);
+	const char *perr;
+	if (qd->sender[0] != '\0' &&
+	    gn_addr_parse(pool, qd->sender, strlen(qd->sender), &qd->sender_addr, &perr) < 0)
+		gn_log(GN_LOG_WARN, "core", "event=queue_bad_sender message=%s error=%s", msg,
+		       gn_log_quote(0, perr));
+	(void)store_hash_from_hex(PQgetvalue(res, 0, 1), qd->hash);
+	qd->message_id_field = store_col_str(pool, res, 0, 2);
+	qd->queued_at = strtod(PQgetvalue(res, 0, 3), NULL);
+	qd->smtputf8 = PQgetvalue(res, 0, 4)[0] == 't';
+	qd->size = (uint64_t)store_col_i64(res, 0, 5);
+	qd->max_attempts = (unsigned)store_col_i64(res, 0, 6);
+	if (qd->max_attempts == 0)
+		qd->max_attempts = queue_max_attempts();
+	PQclear(res);
+	qd->n = (size_t)PQntuples(rr);
+	qd->rcpts = gn_pool_alloc(pool, (qd->n > 0 ? qd->n : 1) * sizeof(*qd->rcpts));
+	memset(qd->rcpts, 0, (qd->n > 0 ? qd->n : 1) * sizeof(*qd->rcpts));
+	for (size_t i = 0; i < qd->n; i++) {
+		struct qrcpt *r = &qd->rcpts[i];
+		r->id = store_col_i64(rr, (int)i, 0);
+		r->rcpt = store_col_str(pool, rr, (int)i, 1);
+		r->attempts = (unsigned)store_col_i64(rr, (int)i, 2);
+		r->delayed_dsn = PQgetvalue(rr, (int)i, 3)[0] == 't';
+		if (gn_addr_parse(pool, r->rcpt, strlen(r->rcpt), &r->addr, &perr) < 0) {
+			/* Stored canonical by gn_queue_add(): cannot happen
+			 * unless the table was changed by hand.  Failing it is
+			 * the transport's job; keep a domain-only stand-in. */
+			r->addr = NULL;
+			gn_queue_delivery_report(qd, i, 550, "5.1.3", "bad recipient address in the queue",
+						 NULL, NULL);
+		}
+	}
+	PQclear(rr);
+	qd->started = now;
+	qd->started_mono = mono_now();
+	*qd_r = qd;
+	return 1;
+fail:
+	gn_db_rollback();
+	gn_pool_free(&pool);
+	return -1;
+}
+
+/* What becomes of a recipient after its attempt. */
+enum outcome { OUT_DELIVERED, OUT_RETRY, OUT_FAILED };
+
+static enum outcome outcome_of(const struct gn_queue_delivery *qd, const struct qrcpt *r)
+{
+	if (r->code >= 200 && r->code < 300)
+		return OUT_DELIVERED;
+	if (r->code >= 500)
+		return OUT_FAILED;
+	return r->attempts >= qd->max_attempts ? OUT_FAILED : OUT_RETRY;
+}
+
+/* Moves recipient id of account acc to the retired tables (when the
+ * account keeps history) and out of the queue, and the message with its
+ * last recipient.  Inside a transaction holding the account's lock.
+ * Returns 0 or -1. */
+static int retire(struct gn_pool *pool, const char *acc, const char *id, const char *result,
+		  double now, const char **error_r)
+{
+	const char *p[4] = { acc, id, result, epoch_param(pool, now) };
+	if (store_q_count("INSERT INTO gn_queue_retired (account_id, id, message_id, sender, rcpt, "
+			  "rcpt_domain, from_id, size, message_id_field, subject, extra, queued_at, "
+			  "release_at, attempts, last_attempt, last_code, last_enhanced, last_text, result, "
+			  "retired_at, keep_until) SELECT r.account_id, r.id, m.id, m.sender, r.rcpt, "
+			  "r.rcpt_domain, r.from_id, m.size, m.message_id, m.subject, m.extra, m.queued_at, "
+			  "m.release_at, r.attempts, r.last_attempt, r.last_code, r.last_enhanced, "
+			  "r.last_text, $3, to_timestamp($4::float8), to_timestamp($4::float8) + "
+			  "make_interval(secs => a.queue_retired_keep_s) FROM gn_queue_recipients r "
+			  "JOIN gn_queue_messages m ON m.account_id = r.account_id AND m.id = r.message_id "
+			  "JOIN gn_accounts a ON a.id = r.account_id "
+			  "WHERE r.account_id = $1 AND r.id = $2 AND a.queue_retired_keep_s > 0",
+			  4, p, error_r) < 0)
+		return -1;
+	if (store_q_count("INSERT INTO gn_queue_retired_attempts (account_id, recipient_id, seq, "
+			  "started_at, duration_ms, host, ip, code, enhanced, text) SELECT account_id, "
+			  "recipient_id, seq, started_at, duration_ms, host, ip, code, enhanced, text "
+			  "FROM gn_queue_attempts t WHERE account_id = $1 AND recipient_id = $2 AND "
+			  "EXISTS (SELECT 1 FROM gn_queue_retired WHERE account_id = $1 AND id = $2)",
+			  2, p, error_r) < 0)
+		return -1;
+	PGresult *res = store_q("DELETE FROM gn_queue_recipients WHERE account_id = $1 AND id = $2 "
+				"RETURNING message_id", 2, p, error_r);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return 0;
+	}
+	const char *pm[2] = { acc, store_col_str(pool, res, 0, 0) };
+	PQclear(res);
+	res = store_q("DELETE FROM gn_queue_messages m WHERE account_id = $1 AND id = $2 AND NOT EXISTS "
+		      "(SELECT 1 FROM gn_queue_recipients r WHERE r.account_id = $1 AND r.message_id = $2) "
+		      "RETURNING blob_id", 2, pm, error_r);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 1) {
+		int64_t blob = store_col_i64(res, 0, 0);
+		const char *pb[1] = { store_i64s(pool, blob) };
+		PQclear(res);
+		res = store_q("UPDATE gn_blobs SET refcount = refcount - 1 WHERE id = $1 RETURNING refcount",
+			      1, pb, error_r);
+		if (res == NULL)
+			return -1;
+		bool unused = PQntuples(res) == 1 && store_col_i64(res, 0, 0) <= 0;
+		PQclear(res);
+		if (unused && store_blobs_drop_unused(pool, &blob, 1, error_r) < 0)
+			return -1;
+		return 0;
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* The DSN's status code for a recipient: class 5 (failed) or 4
+ * (delayed) with the reported enhanced code's subject and detail. */
+static void dsn_rcpt(const struct gn_queue_delivery *qd, const struct qrcpt *r, struct queue_dsn_rcpt *d)
+{
+	d->rcpt = r->rcpt;
+	d->code = r->code;
+	d->enhanced = r->enhanced;
+	d->text = r->reported ? r->text : "no result from the transport";
+	d->host = r->host;
+	d->last_attempt = qd->started;
+	d->retry_until = 0;
+}
+
+/* Delivers the DSNs the results call for: 0, or -1 when one could not be
+ * stored (then nothing is recorded). */
+static int send_dsns(struct gn_queue_delivery *qd, const enum outcome *out, bool *delayed)
+{
+	if (qd->sender[0] == '\0')
+		return 0;	/* RFC 3461 / 5321 6.1: never for a message from <> */
+	struct queue_dsn_rcpt *failed = gn_pool_alloc(qd->pool, qd->n * sizeof(*failed));
+	struct queue_dsn_rcpt *late = gn_pool_alloc(qd->pool, qd->n * sizeof(*late));
+	size_t nf = 0, nl = 0;
+	double last_retry = qd->started;
+	for (size_t i = 0; i < qd->n; i++) {
+		struct qrcpt *r = &qd->rcpts[i];
+		if (out[i] == OUT_FAILED) {
+			dsn_rcpt(qd, r, &failed[nf++]);
+		} else if (out[i] == OUT_RETRY && r->attempts >= QUEUE_DELAYED_DSN_ATTEMPT && !r->delayed_dsn) {
+			struct queue_dsn_rcpt *d = &late[nl++];
+			dsn_rcpt(qd, r, d);
+			/* Until the last attempt: the backoffs still to come. */
+			double t = qd->started;
+			for (unsigned a = r->attempts; a < qd->max_attempts; a++)
+				t += queue_backoff(a);
+			d->retry_until = t;
+			if (t > last_retry)
+				last_retry = t;
+			delayed[i] = true;
+		}
+	}
+	struct queue_dsn dsn = {
+		.account_id = qd->account_id, .sender = qd->sender, .blob_hash = qd->hash,
+		.message_id = qd->message_id_field, .queued_at = qd->queued_at,
+	};
+	const char *err;
+	if (nf > 0) {
+		dsn.kind = QUEUE_DSN_FAILED;
+		dsn.rcpts = failed;
+		dsn.n_rcpts = nf;
+		if (queue_dsn_deliver(&dsn, &err) < 0) {
+			gn_log(GN_LOG_ERROR, "core", "event=queue_dsn_failed message=%" PRId64 " kind=failed error=%s",
+			       qd->message_id, gn_log_quote(0, err));
+			return -1;
+		}
+	}
+	if (nl > 0) {
+		dsn.kind = QUEUE_DSN_DELAYED;
+		dsn.rcpts = late;
+		dsn.n_rcpts = nl;
+		if (queue_dsn_deliver(&dsn, &err) < 0) {
+			gn_log(GN_LOG_ERROR, "core", "event=queue_dsn_failed message=%" PRId64 " kind=delayed error=%s",
+			       qd->message_id, gn_log_quote(0, err));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int record(struct gn_queue_delivery *qd, const enum outcome *out, const bool *delayed,
+		  const char **error_r)
+{
+	struct gn_pool *pool = qd->pool;
+	double now = gn_queue_now();
+	const char *acc = store_i64s(pool, qd->account_id);
+	if (gn_db_begin(error_r) < 0)
+		return -1;
+	if (gn_store_account_lock(qd->account_id, error_r) < 0)
+		goto fail;
+	for (size_t i = 0; i < qd->n; i++) {
+		struct qrcpt *r = &qd->rcpts[i];
+		if (!r->reported)
+			r->text = "no result from the transport";
+		double dur = (r->reported ? r->reported_at : mono_now()) - qd->started_mono;
+		const char *id = store_i64s(pool, r->id), *att = store_u64s(pool, r->attempts);
+		const char *code = store_i64s(pool, r->code);
+		const char *pa[10] = { acc, id, att, epoch_param(pool, qd->started),
+				       store_i64s(pool, (int64_t)(dur * 1000.0)), r->host ? r->host : "",
+				       r->ip ? r->ip : "", code, r->enhanced ? r->enhanced : "",
+				       r->text ? r->text : "" };
+		/* Only while the row is still ours: same attempt, delivering. */
+		int64_t c = store_q_count("INSERT INTO gn_queue_attempts (account_id, recipient_id, seq, "
+					  "started_at, duration_ms, host, ip, code, enhanced, text) "
+					  "SELECT $1, $2, $3, to_timestamp($4::float8), $5, $6, $7, $8, $9, $10 "
+					  "WHERE EXISTS (SELECT 1 FROM gn_queue_recipients WHERE account_id = $1 "
+					  "AND id = $2 AND attempts = $3 AND state = 'delivering') "
+					  "ON CONFLICT DO NOTHING", 10, pa, error_r);
+		if (c < 0)
+			goto fail;
+		if (c == 0) {
+			gn_log(GN_LOG_WARN, "core", "event=queue_result_stale recipient=%" PRId64
+			       " attempt=%u", r->id, r->attempts);
+			continue;
+		}
+		const char *next = epoch_param(pool, now + (out[i] == OUT_RETRY ? queue_backoff(r->attempts) : 0));
+		const char *pu[8] = { acc, id, next, code, r->enhanced, r->text, delayed[i] ? "t" : "f",
+				      epoch_param(pool, qd->started) };
+		if (store_q_count("UPDATE gn_queue_recipients SET state = 'queued', "
+				  "next_attempt = to_timestamp($3::float8), last_code = $4, last_enhanced = $5, "
+				  "last_text = $6, delayed_dsn = delayed_dsn OR $7::boolean, "
+				  "last_attempt = to_timestamp($8::float8) WHERE account_id = $1 AND id = $2",
+				  8, pu, error_r) < 0)
+			goto fail;
+		if (out[i] != OUT_RETRY &&
+		    retire(pool, acc, id, out[i] == OUT_DELIVERED ? "delivered" : "failed", now, error_r) < 0)
+			goto fail;
+	}
+	return gn_db_commit(error_r);
+fail:
+	gn_db_rollback();
+	return -1;
+}
+
+static unsigned in_flight;
+
+void gn_queue_delivery_done(struct gn_queue_delivery *qd)
+{
+	if (qd == NULL || qd->done)
+		return;
+	qd->done = true;
+	enum outcome *out = gn_pool_alloc(qd->pool, (qd->n + 1) * sizeof(*out));
+	bool *delayed = gn_pool_alloc(qd->pool, (qd->n + 1) * sizeof(*delayed));
+	for (size_t i = 0; i < qd->n; i++) {
+		out[i] = outcome_of(qd, &qd->rcpts[i]);
+		delayed[i] = false;
+	}
+	const char *err = NULL;
+	/* DSNs first: when one cannot be stored, nothing is recorded and the
+	 * lease brings the recipients back (a DSN is never lost). */
+	if (send_dsns(qd, out, delayed) < 0 || record(qd, out, delayed, &err) < 0) {
+		if (err != NULL)
+			gn_log(GN_LOG_ERROR, "core", "event=queue_record_failed message=%" PRId64 " error=%s",
+			       qd->message_id, gn_log_quote(0, err));
+	} else {
+		for (size_t i = 0; i < qd->n; i++) {
+			struct qrcpt *r = &qd->rcpts[i];
+			gn_log(GN_LOG_INFO, "core", "event=queue_attempt message=%" PRId64 " recipient=%" PRId64
+			       " attempt=%u code=%d result=%s", qd->message_id, r->id, r->attempts, r->code,
+			       out[i] == OUT_DELIVERED ? "delivered" : out[i] == OUT_FAILED ? "failed" : "retry");
+		}
+	}
+	if (in_flight > 0)
+		in_flight--;
+	delivery_free(qd);
+}
+
+/* ---- the transport ---- */
+
+static void no_transport(struct gn_queue_delivery *qd, void *data)
+{
+	(void)data;
+	for (size_t i = 0; i < gn_queue_delivery_recipient_count(qd); i++)
+		gn_queue_delivery_report(qd, i, 0, "4.3.0", "no transport configured", NULL, NULL);
+	gn_queue_delivery_done(qd);
+}
+
+static struct gn_queue_transport transport = {
+	sizeof(struct gn_queue_transport), "none", no_transport, NULL,
+};
+static bool transport_set;
+
+int gn_queue_transport_set(const struct gn_queue_transport *t, const char **error_r)
+{
+	if (transport_set) {
+		*error_r = "a queue transport is set already";
+		return -1;
+	}
+	if (t == NULL || t->size < offsetof(struct gn_queue_transport, data) + sizeof(void *) ||
+	    t->deliver == NULL || t->name == NULL) {
+		*error_r = "malformed struct gn_queue_transport";
+		return -1;
+	}
+	transport.deliver = t->deliver;
+	transport.data = t->data;
+	transport.name = gn_strdup(t->name);
+	transport_set = true;
+	return 0;
+}
+
+int gn_queue_run(unsigned max, const char **error_r)
+{
+	int started = 0;
+	for (unsigned i = 0; i < max; i++) {
+		struct gn_queue_delivery *qd = NULL;
+		int r = queue_claim(&qd, error_r);
+		if (r < 0)
+			return started > 0 ? started : -1;
+		if (r == 0)
+			break;
+		in_flight++;
+		started++;
+		gn_log(GN_LOG_DEBUG, "core", "event=queue_deliver message=%" PRId64 " domain=%s recipients=%zu "
+		       "transport=%s", qd->message_id, gn_log_quote(0, qd->domain), qd->n, transport.name);
+		transport.deliver(qd, transport.data);
+	}
+	return started;
+}
+
+/* ---- administration ---- */
+
+/* The queued recipient id, locked, with its account: 1, 0 none, -1. */
+static int rcpt_lock(struct gn_pool *pool, int64_t id, const char **acc_r, const char **error_r)
+{
+	const char *p[1] = { store_i64s(pool, id) };
+	PGresult *res = store_q("SELECT account_id FROM gn_queue_recipients WHERE id = $1", 1, p, error_r);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return 0;
+	}
+	*acc_r = store_col_str(pool, res, 0, 0);
+	PQclear(res);
+	if (gn_store_account_lock(strtoll(*acc_r, NULL, 10), error_r) < 0)
+		return -1;
+	const char *p2[2] = { *acc_r, p[0] };
+	int64_t c = store_q_count("SELECT 1 FROM gn_queue_recipients WHERE account_id = $1 AND id = $2 "
+				  "FOR UPDATE", 2, p2, error_r);
+	return c < 0 ? -1 : c > 0 ? 1 : 0;
+}
+
+static int simple_update(const char *sql, int64_t id, const char *arg, const char **error_r)
+{
+	struct gn_pool *pool = gn_pool_new();
+	const char *p[2] = { store_i64s(pool, id), arg };
+	int64_t c = store_q_count(sql, arg != NULL ? 2 : 1, p, error_r);
+	gn_pool_free(&pool);
+	return c < 0 ? -1 : c > 0 ? 1 : 0;
+}
+
+int gn_queue_hold(int64_t id, bool hold, const char **error_r)
+{
+	return simple_update("UPDATE gn_queue_recipients SET held = $2::boolean WHERE id = $1",
+			     id, hold ? "t" : "f", error_r);
+}
+
+int gn_queue_schedule(int64_t id, time_t when, const char **error_r)
+{
+	struct gn_pool *pool = gn_pool_new();
+	int r = simple_update("UPDATE gn_queue_recipients SET next_attempt = to_timestamp($2::float8) "
+			      "WHERE id = $1 AND state = 'queued'", id, epoch_param(pool, (double)when), error_r);
+	gn_pool_free(&pool);
+	return r;
+}
+
+/* fail / drop: retires a queued (not delivering) recipient now. */
+static int end_now(int64_t id, bool with_dsn, const char **error_r)
+{
+	struct gn_pool *pool = gn_pool_new();
+	const char *acc = NULL;
+	int r = gn_db_begin(error_r);
+	if (r == 0)
+		r = rcpt_lock(pool, id, &acc, error_r);
+	PGresult *res = NULL;
+	if (r > 0) {
+		const char *p[2] = { acc, store_i64s(pool, id) };
+		res = store_q("SELECT r.rcpt, m.sender, encode(b.hash, 'hex'), m.message_id, "
+			      "extract(epoch FROM m.queued_at), r.state, r.last_code, r.last_enhanced, r.last_text, "
+			      "coalesce(extract(epoch FROM r.last_attempt), 0) "
+			      "FROM gn_queue_recipients r JOIN gn_queue_messages m ON m.account_id = r.account_id "
+			      "AND m.id = r.message_id JOIN gn_blobs b ON b.id = m.blob_id "
+			      "WHERE r.account_id = $1 AND r.id = $2", 2, p, error_r);
+		if (res == NULL)
+			r = -1;
+		else if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 5), "queued") != 0) {
+			if (PQntuples(res) == 1)
+				*error_r = "the recipient is being delivered: try again when the attempt is over";
+			r = PQntuples(res) == 1 ? -1 : 0;
+		}
+	}
+	if (r > 0 && with_dsn && PQgetvalue(res, 0, 1)[0] != '\0') {
+		unsigned char hash[GN_STORE_HASH_SIZE];
+		(void)store_hash_from_hex(PQgetvalue(res, 0, 2), hash);
+		struct queue_dsn_rcpt d = {
+			.rcpt = store_col_str(pool, res, 0, 0), .code = (int)store_col_i64(res, 0, 6),
+			.enhanced = "5.0.0", .text = "failed by the administrator",
+			.last_attempt = strtod(PQgetvalue(res, 0, 9), NULL),
+		};
+		struct queue_dsn dsn = {
+			.kind = QUEUE_DSN_FAILED, .account_id = strtoll(acc, NULL, 10),
+			.sender = store_col_str(pool, res, 0, 1), .blob_hash = hash,
+			.message_id = store_col_str(pool, res, 0, 3),
+			.queued_at = strtod(PQgetvalue(res, 0, 4), NULL), .rcpts = &d, .n_rcpts = 1,
+		};
+		/* Not inside our transaction: the delivery has its own.  The
+		 * row stays locked meanwhile; a DSN that cannot be stored
+		 * fails the command and changes nothing. */
+		gn_db_rollback();
+		if (queue_dsn_deliver(&dsn, error_r) < 0)
+			r = -1;
+		else if ((r = gn_db_begin(error_r)) == 0)
+			r = rcpt_lock(pool, id, &acc, error_r);
+	}
+	PQclear(res);
+	if (r > 0) {
+		const char *p[2] = { acc, store_i64s(pool, id) };
+		if (store_q_count("UPDATE gn_queue_recipients SET last_text = $3 WHERE account_id = $1 AND id = $2",
+				  3, (const char *[3]){ p[0], p[1], with_dsn ? "failed by the administrator"
+								      : "dropped by the administrator" },
+				  error_r) < 0 ||
+		    retire(pool, acc, p[1], with_dsn ? "failed" : "dropped", gn_queue_now(), error_r) < 0)
+			r = -1;
+	}
+	if (r > 0) {
+		if (gn_db_commit(error_r) < 0)
+			r = -1;
+	} else if (gn_db_in_transaction()) {
+		gn_db_rollback();
+	}
+	gn_pool_free(&pool);
+	return r;
+}
+
+int gn_queue_fail(int64_t id, const char **error_r)
+{
+	return end_now(id, true, error_r);
+}
+
+int gn_queue_drop(int64_t id, const char **error_r)
+{
+	return end_now(id, false, error_r);
+}
+
+int gn_queue_holdrule_add(int64_t account_id, const char *sender_domain, const char *recipient_domain,
+			  int64_t *id_r, const char **error_r)
+{
+	struct gn_pool *pool = gn_pool_new();
+	const char *sd = "", *rd = "";
+	int r = 0;
+	if (sender_domain != NULL && *sender_domain != '\0' &&
+	    gn_addr_parse_domain(pool, sender_domain, strlen(sender_domain), &sd, NULL, error_r) < 0)
+		r = -1;
+	if (r == 0 && recipient_domain != NULL && *recipient_domain != '\0' &&
+	    gn_addr_parse_domain(pool, recipient_domain, strlen(recipient_domain), &rd, NULL, error_r) < 0)
+		r = -1;
+	struct store_tx tx;
+	if (r == 0 && (r = store_tx_begin(&tx, error_r)) == 0) {
+		const char *p[3] = { account_id > 0 ? store_i64s(pool, account_id) : NULL, sd, rd };
+		PGresult *res = store_q("INSERT INTO gn_queue_holdrules (account_id, sender_domain, "
+					"recipient_domain) VALUES ($1, $2, $3) RETURNING id", 3, p, error_r);
+		int64_t held = -1;
+		if (res != NULL) {
+			int64_t id = store_col_i64(res, 0, 0);
+			PQclear(res);
+			const char *ph[1] = { store_i64s(pool, id) };
+			/* The same matching as for new messages (HOLD_MATCH). */
+			held = store_q_count("UPDATE gn_queue_recipients r SET held = true FROM "
+					     "gn_queue_messages m, gn_queue_holdrules h WHERE h.id = $1 AND "
+					     "m.account_id = r.account_id AND m.id = r.message_id AND NOT r.held "
+					     "AND " HOLD_MATCH, 1, ph, error_r);
+			if (id_r != NULL)
+				*id_r = id;
+		}
+		r = store_tx_end(&tx, held < 0 ? -1 : (int)held, error_r);
+	}
+	gn_pool_free(&pool);
+	return r;
+}
+
+int gn_queue_holdrule_rm(int64_t id, const char **error_r)
+{
+	return simple_update("DELETE FROM gn_queue_holdrules WHERE id = $1", id, NULL, error_r);
+}
+
+int gn_queue_retired_cleanup(const char **error_r)
+{
+	struct gn_pool *pool = gn_pool_new();
+	const char *p[1] = { queue_now_param(pool) };
+	int64_t c = store_q_count("DELETE FROM gn_queue_retired WHERE keep_until <= to_timestamp($1::float8)",
+				  1, p, error_r);
+	gn_pool_free(&pool);
+	return c < 0 ? -1 : (int)c;
+}
+
+/* ---- runner jobs and registration ---- */
+
+/* Deliveries under way in this runner at most. */
+#define QUEUE_CONCURRENCY 10
+#define QUEUE_RUN_INTERVAL_MS 1000UL
+#define QUEUE_CLEANUP_INTERVAL_MS (3600UL * 1000)
+
+static void run_job(void *data)
+{
+	(void)data;
+	const char *err;
+	if (in_flight >= QUEUE_CONCURRENCY)
+		return;
+	if (gn_queue_run(QUEUE_CONCURRENCY - in_flight, &err) < 0)
+		gn_log(GN_LOG_WARN, "core", "event=queue_run_failed error=%s", gn_log_quote(0, err));
+}
+
+static void cleanup_job(void *data)
+{
+	(void)data;
+	const char *err;
+	int n = gn_queue_retired_cleanup(&err);
+	if (n < 0)
+		gn_log(GN_LOG_WARN, "core", "event=queue_retired_cleanup_failed error=%s", gn_log_quote(0, err));
+	else if (n > 0)
+		gn_log(GN_LOG_INFO, "core", "event=queue_retired_cleanup removed=%d", n);
+}
+
+int queue_register(void)
+{
+	if (queue_cli_register() < 0)
+		return -1;
+	const char *err;
+	if (gn_runner_job_register(modules_core_ctx(), "queue-deliver", QUEUE_RUN_INTERVAL_MS, run_job, NULL,
+				   &err) < 0 ||
+	    gn_runner_job_register(modules_core_ctx(), "queue-retired-cleanup", QUEUE_CLEANUP_INTERVAL_MS,
+				   cleanup_job, NULL, &err) < 0) {
+		conf_error("queue: %s", err);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,9 @@
+# t/mk/queue.mk: the outbound queue (core/queue/): adding, hold rules,
+# claims from two processes, retries, DSNs, retirement, against a real
+# PostgreSQL (t/lib/pgtest.c) with a fake transport.
+
+TESTPROGS += t/unit/test_queue
+t_unit_test_queue_SOURCES = t/unit/test_queue.c t/lib/pgtest.c t/lib/pgtest.h
+t_unit_test_queue_CPPFLAGS = $(UNITCPP) -DGN_TEST_SRCDIR='"$(abs_top_srcdir)"'
+t_unit_test_queue_CFLAGS = $(UNITCC)
+t_unit_test_queue_LDADD = $(UNITLIBS)
