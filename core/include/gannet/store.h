@@ -391,9 +391,11 @@ int gn_store_blob_finish(struct gn_store_blob_writer *w,
  * chunks are deleted. */
 void gn_store_blob_writer_free(struct gn_store_blob_writer **w);
 
-/* Removes blobs no message refers to: finished ones older than
- * min_age_seconds (written by gn_store_blob_finish() but never used by a
- * message), and pending ones whose writer's lease ran out (it crashed, or
+/* Removes blobs no message refers to: finished ones last finished more
+ * than min_age_seconds ago (written by gn_store_blob_finish() but never
+ * used by a message, or left by an expunge while held: an expunge keeps a
+ * body finished within the last hour for the message about to use it),
+ * and pending ones whose writer's lease ran out (it crashed, or
  * was silent for an hour); never a blob a writer still holds.  Returns the
  * number removed, or -1.  Own statement; for a runner job. */
 int gn_store_blob_cleanup(long min_age_seconds, const char **error_r);
