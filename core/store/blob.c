@@ -433,7 +433,7 @@ static int finish_small(struct gn_store_blob_writer *w, struct gn_pool *pool, co
 		if (r > 0)
 			return finish_existing(w, pool, id, rec, hash, error_r);
 		if (attempt == BLOB_FINISH_TRIES) {
-			*error_r = store_errf("blob %s vanished while it was looked up (%d times)",
+			*error_r = store_errf("blob %s vanished while it was looked up (%d tries)",
 					      gn_store_hash_hex(pool, hash), attempt);
 			return -1;
 		}

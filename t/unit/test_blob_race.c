@@ -19,7 +19,8 @@
  *   - deliveries: two deliveries of a body that exists, interleaved (each
  *     finishes, then adds its message; they deadlocked).
  *   - a delivery finishing a body while an expunge that deletes it waits
- *     to commit; APPEND finishing in the adding transaction after the
+ *     to commit; a finish that found the blob and then waits for its row
+ *     while an expunge deletes it; APPEND finishing in the adding transaction after the
  *     account lock (d4f2fe7) while an expunge waits for that lock.
  *   - the hold ends: an expunge leaves a body finished lately to the
  *     clean-up, which takes it once the hold is over.
@@ -172,6 +173,8 @@ enum op {
 	OP_FINISH = 'f',	/* body: finished in the open transaction (a delivery's) */
 	OP_DELIVER = 'd',	/* the body finished last, as a delivery stores it */
 	OP_COMMIT_WHEN_WAITED = 'w',	/* arg: a backend; commits once it waits for a lock */
+	OP_WHEN_WAITED = 'W',	/* arg: a backend; answers 1 once it waits for a lock */
+	OP_SHARE = 's',		/* body: a blob's hash; locks its row FOR SHARE */
 	OP_PID = 'p',		/* answers its backend's pid */
 	OP_QUIT = 'q',
 };
@@ -239,6 +242,15 @@ static void other_do(const struct cmd *c, struct reply *rep, unsigned char hash[
 		}
 		rep->r = gn_db_commit(&err);
 		break;
+	case OP_WHEN_WAITED:
+		rep->r = backend_waits(c->arg);
+		break;
+	case OP_SHARE: {
+		const char *p[1] = { c->body };
+		rep->r = query_int("SELECT count(*) FROM (SELECT 1 FROM gn_blobs WHERE hash = $1 FOR SHARE) s",
+				   1, p);
+		break;
+	}
 	case OP_PID:
 		rep->r = query_int("SELECT pg_backend_pid()", 0, NULL);
 		break;
@@ -498,6 +510,40 @@ static void test_delivery_after_delete(struct gn_pool *pool)
 	ok(refcounts_exact(), "anew: reference counts exact");
 }
 
+/* A finish finds the body's blob, then waits for its row while another
+ * transaction drops the blob's last reference and deletes it: the finish
+ * stores the body anew.  (The other transaction's FOR SHARE only makes
+ * the finish wait between its two statements, as the scheduler may.) */
+static void test_finish_vanished(struct gn_pool *pool)
+{
+	static const char body[] = "Subject: vanished\r\n\r\ngone while looked up\r\n";
+	unsigned char h[GN_STORE_HASH_SIZE];
+	uint32_t old = message_with(pool, body, h);
+	blob_age(pool, h, 2);
+	is_int(other_step(OP_BEGIN, 0, NULL), 0, "vanished: the other connection begins");
+	is_int(other_step(OP_SHARE, 0, hash_param(pool, h)), 1, "vanished: and holds the blob's row");
+	/* Queued now, run by the helper while our finish waits. */
+	other_send(OP_WHEN_WAITED, query_int("SELECT pg_backend_pid()", 0, NULL), NULL);
+	other_send(OP_EXPUNGE, old, NULL);
+	other_send(OP_COMMIT, 0, NULL);
+	const char *err = NULL;
+	struct gn_store_blob_writer *w = writer_of(body);
+	struct gn_store_message_new m = { .size = sizeof(m), .account_id = account, .mailbox_id = inbox };
+	int r = gn_store_blob_finish(w, m.blob_hash, NULL, &err);
+	gn_store_blob_writer_free(&w);
+	if (!ok(r == 0, "vanished: the body finishes"))
+		diag("%s", err);
+	is_int(other_reply(), 1, "vanished: it waited for the other transaction");
+	is_int(other_reply(), 1, "vanished: which expunged the body's only message");
+	is_int(other_reply(), 0, "vanished: and committed");
+	struct gn_store_message *msg = NULL;
+	r = gn_store_message_add(pool, &m, &msg, &err);
+	if (!ok(r == 0, "vanished: the message is added"))
+		diag("%s", err);
+	ok(r == 0 && reads_as(msg->uid, body), "vanished: and reads back");
+	ok(refcounts_exact(), "vanished: reference counts exact");
+}
+
 /* APPEND as d4f2fe7 does it for a small first message: the account
  * locked, the body finished in the transaction that adds it.  An expunge
  * of the body's only other message waits for the account and finds the
@@ -581,6 +627,7 @@ int main(void)
 	test_cleanup(pool);
 	test_two_deliveries(pool);
 	test_delivery_after_delete(pool);
+	test_finish_vanished(pool);
 	test_append_same_tx(pool);
 	test_hold_ends(pool);
 
