@@ -383,7 +383,10 @@ int gn_store_blob_write(struct gn_store_blob_writer *w, const void *data,
 /* Completes the blob: 0 with hash_r and *size_r (may be NULL), or -1
  * (a database error, or the pending blob was lost: its lease ran out
  * while the writer was silent for an hour, or what is stored is not what
- * was written).  Opens its own transaction when none is open. */
+ * was written).  Opens its own transaction when none is open.  The
+ * blob is held for an hour from the finish, however its other messages
+ * go: add its message within that time, or in the finish's transaction
+ * (which keeps an existing blob's row locked until it ends). */
 int gn_store_blob_finish(struct gn_store_blob_writer *w,
 			 unsigned char hash_r[GN_STORE_HASH_SIZE],
 			 uint64_t *size_r, const char **error_r);
