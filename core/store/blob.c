@@ -23,6 +23,17 @@
  *     the blob (hash and size set), or is deleted when that body exists
  *     already.
  *
+ * A finished body is held for the message about to use it (migration
+ * 010): finish records the time in the blob's row (finished_at), with
+ * an UPDATE that also locks an existing blob's row until the caller's
+ * transaction ends.  An expunge that drops the last reference leaves a
+ * blob finished within STORE_BLOB_HOLD to the clean-up, which goes by
+ * the last finish: a message added in a later transaction (MULTIAPPEND,
+ * callers of gn_store_blob_finish()) finds its blob, and one added in
+ * the finish's transaction (deliveries, APPEND) has it locked.  A finish
+ * that waited for the lock of a transaction that deleted the row stores
+ * the body anew.
+ *
  * Nothing is taken on trust: every statement's row count is checked (a
  * pending row that vanished fails the write, it is never written around),
  * and before the caller commits, finish verifies what the database holds:
@@ -51,6 +62,12 @@
  * four bytes): finishers of the same body take turns, so that one finds
  * the other's blob instead of colliding on the unique hash. */
 #define BLOB_LOCK_CLASS "1735287404"
+
+/* How often a finish stores a body anew whose existing blob vanished
+ * while it was looked up (deleted, its last reference gone, by a
+ * transaction that committed meanwhile).  Once is enough unless the
+ * clean-up runs with no minimum age. */
+#define BLOB_FINISH_TRIES 3
 
 /* ---- writing ---- */
 
@@ -353,6 +370,31 @@ static int finish_existing(struct gn_store_blob_writer *w, struct gn_pool *pool,
 	return 0;
 }
 
+/* The body exists as the blob with hash hp (a parameter): records this
+ * finish (finished_at, which holds the blob for the message about to use
+ * it: store_blobs_drop_unused()) and adds its structure when it has none.
+ * The UPDATE locks the row until the caller's transaction ends, where a
+ * SELECT FOR SHARE let two deliveries of one body each hold a share and
+ * then deadlock taking their references.  Waiting for a transaction that
+ * dropped the last reference and deleted the row finds nothing: 0, and
+ * the caller stores the body anew.  1 with *id_r and *size_r, 0, -1. */
+static int blob_hold(const char *hp, const char *mime, int64_t *id_r, uint64_t *size_r,
+		     const char **error_r)
+{
+	const char *p[2] = { hp, mime };
+	PGresult *res = store_q("UPDATE gn_blobs SET finished_at = now(), mime = coalesce(mime, $2::jsonb) "
+				"WHERE hash = $1 RETURNING id, size", 2, p, error_r);
+	if (res == NULL)
+		return -1;
+	int found = PQntuples(res) == 1;
+	if (found) {
+		*id_r = store_col_i64(res, 0, 0);
+		*size_r = (uint64_t)store_col_i64(res, 0, 1);
+	}
+	PQclear(res);
+	return found;
+}
+
 /* A body that fit in one chunk: inserted with its chunk in one statement,
  * unless it exists.  Returns 0 or -1. */
 static int finish_small(struct gn_store_blob_writer *w, struct gn_pool *pool, const char *mime,
@@ -361,40 +403,41 @@ static int finish_small(struct gn_store_blob_writer *w, struct gn_pool *pool, co
 	const char *hp = store_hash_param(pool, hash);
 	const char *v[4] = { hp, store_u64s(pool, w->size), mime, (const char *)w->buf };
 	int lens[4] = { 0, 0, 0, (int)w->len }, fmts[4] = { 0, 0, 0, 1 };
-	PGresult *res = db_query_params("WITH b AS (INSERT INTO gn_blobs (hash, size, mime) "
-					"VALUES ($1, $2, $3::jsonb) ON CONFLICT (hash) DO NOTHING RETURNING id), "
-					"c AS (INSERT INTO gn_blob_chunks (blob_id, seq, data) SELECT id, 0, $4 "
-					"FROM b WHERE $2::bigint > 0 RETURNING length(data) AS n) "
-					"SELECT (SELECT id FROM b), (SELECT count(*) FROM c), "
-					"(SELECT coalesce(sum(n), 0) FROM c)", 4, v, lens, fmts, 0, error_r);
-	if (res == NULL)
-		return -1;
-	int64_t id = store_col_i64(res, 0, 0), n = store_col_i64(res, 0, 1), bytes = store_col_i64(res, 0, 2);
-	PQclear(res);
-	if (id != 0) {
-		if (n != chunks_for(w->size) || (uint64_t)bytes != w->size) {
-			*error_r = store_errf("blob %" PRId64 ": %" PRId64 " bytes stored of %" PRIu64,
-					      id, bytes, w->size);
+	for (int attempt = 1;; attempt++) {
+		PGresult *res = db_query_params("WITH b AS (INSERT INTO gn_blobs (hash, size, mime, finished_at) "
+						"VALUES ($1, $2, $3::jsonb, now()) ON CONFLICT (hash) DO NOTHING "
+						"RETURNING id), "
+						"c AS (INSERT INTO gn_blob_chunks (blob_id, seq, data) SELECT id, 0, $4 "
+						"FROM b WHERE $2::bigint > 0 RETURNING length(data) AS n) "
+						"SELECT (SELECT id FROM b), (SELECT count(*) FROM c), "
+						"(SELECT coalesce(sum(n), 0) FROM c)", 4, v, lens, fmts, 0, error_r);
+		if (res == NULL)
+			return -1;
+		int64_t id = store_col_i64(res, 0, 0), n = store_col_i64(res, 0, 1);
+		int64_t bytes = store_col_i64(res, 0, 2);
+		PQclear(res);
+		if (id != 0) {
+			if (n != chunks_for(w->size) || (uint64_t)bytes != w->size) {
+				*error_r = store_errf("blob %" PRId64 ": %" PRId64 " bytes stored of %" PRIu64,
+						      id, bytes, w->size);
+				return -1;
+			}
+			return 0;
+		}
+		/* It exists (committed, or its writer's commit was waited
+		 * for): held (blob_hold()), unless it went meanwhile. */
+		uint64_t rec;
+		int r = blob_hold(hp, mime, &id, &rec, error_r);
+		if (r < 0)
+			return -1;
+		if (r > 0)
+			return finish_existing(w, pool, id, rec, hash, error_r);
+		if (attempt == BLOB_FINISH_TRIES) {
+			*error_r = store_errf("blob %s vanished while it was looked up (%d tries)",
+					      gn_store_hash_hex(pool, hash), attempt);
 			return -1;
 		}
-		return 0;
 	}
-	/* It exists (committed, or its writer's commit was waited for). */
-	const char *p[2] = { hp, mime };
-	res = store_q("WITH e AS (SELECT id, size FROM gn_blobs WHERE hash = $1 FOR SHARE), "
-		      "m AS (UPDATE gn_blobs b SET mime = $2::jsonb FROM e WHERE b.id = e.id "
-		      "AND b.mime IS NULL AND $2::jsonb IS NOT NULL) SELECT id, size FROM e", 2, p, error_r);
-	if (res == NULL)
-		return -1;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		*error_r = store_errf("blob %s vanished while it was looked up", gn_store_hash_hex(pool, hash));
-		return -1;
-	}
-	id = store_col_i64(res, 0, 0);
-	uint64_t rec = (uint64_t)store_col_i64(res, 0, 1);
-	PQclear(res);
-	return finish_existing(w, pool, id, rec, hash, error_r);
 }
 
 /* A body in a pending row: the row becomes the blob unless the body
@@ -413,12 +456,14 @@ static int finish_pending(struct gn_store_blob_writer *w, struct gn_pool *pool, 
 	 * committed. */
 	const char *p[4] = { store_hash_param(pool, hash), store_u64s(pool, w->size), mime,
 			     store_i64s(pool, w->pending_id) };
-	PGresult *res = store_q("WITH e AS (SELECT id, size FROM gn_blobs WHERE hash = $1 FOR SHARE), "
-				"m AS (UPDATE gn_blobs b SET mime = $3::jsonb FROM e WHERE b.id = e.id "
-				"AND b.mime IS NULL AND $3::jsonb IS NOT NULL), "
+	/* e as blob_hold(): when the row vanishes while e waits for its
+	 * lock, e is empty and ours becomes the blob (the unique hash no
+	 * longer conflicts: the deletion committed). */
+	PGresult *res = store_q("WITH e AS (UPDATE gn_blobs SET finished_at = now(), "
+				"mime = coalesce(mime, $3::jsonb) WHERE hash = $1 RETURNING id, size), "
 				"f AS (UPDATE gn_blobs SET hash = $1, size = $2, writing_until = NULL, "
-				"mime = $3::jsonb WHERE id = $4 AND hash IS NULL AND NOT EXISTS (SELECT 1 FROM e) "
-				"RETURNING id) "
+				"finished_at = now(), mime = $3::jsonb WHERE id = $4 AND hash IS NULL "
+				"AND NOT EXISTS (SELECT 1 FROM e) RETURNING id) "
 				"SELECT (SELECT id FROM e), (SELECT size FROM e), (SELECT id FROM f)", 4, p, error_r);
 	if (res == NULL)
 		return -1;
@@ -513,10 +558,12 @@ int gn_store_blob_cleanup(long min_age_seconds, const char **error_r)
 	snprintf(age, sizeof(age), "%ld", min_age_seconds < 0 ? 0 : min_age_seconds);
 	const char *p[1] = { age };
 	/* A blob being written goes only once its writer's lease ran out:
-	 * never while a writer holds it, however slowly it writes. */
+	 * never while a writer holds it, however slowly it writes.  A
+	 * finished one by its last finish, not its creation: an old body
+	 * finished again is about to get a message (store_blobs_drop_unused()). */
 	int64_t c = store_q_count("DELETE FROM gn_blobs WHERE refcount <= 0 AND "
 				  "CASE WHEN hash IS NULL THEN writing_until < now() ELSE "
-				  "created_at < now() - make_interval(secs => $1::double precision) END",
+				  "finished_at < now() - make_interval(secs => $1::double precision) END",
 				  1, p, error_r);
 	return c < 0 ? -1 : (int)c;
 }

@@ -201,7 +201,16 @@ int store_notify(int64_t account_id, int64_t mailbox_id, uint64_t modseq,
 /* The account's next modseq, taking its row lock first (the lock order
  * of the store): 1, 0 unknown account, -1. */
 int store_next_modseq(int64_t account_id, uint64_t *modseq_r, const char **error_r);
-/* Deletes the blobs in ids whose reference count is 0 or less. */
+/* How long a blob is held after a writer last finished it (migration
+ * 010): the body's messages may be added in a later transaction
+ * (MULTIAPPEND, callers of gn_store_blob_finish()), and the last other
+ * reference going meanwhile must not take the blob away under them.  An
+ * SQL interval. */
+#define STORE_BLOB_HOLD "1 hour"
+
+/* Deletes the blobs in ids whose reference count is 0 or less, unless a
+ * writer finished them within STORE_BLOB_HOLD (the clean-up takes those
+ * later). */
 int store_blobs_drop_unused(struct gn_pool *pool, const int64_t *ids, size_t n,
 			    const char **error_r);
 /* Takes the blob references of the messages of an account (mailbox_id 0:

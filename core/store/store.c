@@ -31,7 +31,9 @@
  * gn_blob_chunks (GN_STORE_CHUNK_SIZE bytes a row, stored uncompressed
  * (STORAGE EXTERNAL) so that substring() reads only the bytes asked for).
  * refcount counts the messages using a blob; the statement that drops it to
- * zero is followed by the blob's deletion in the same transaction.
+ * zero is followed by the blob's deletion in the same transaction, unless
+ * a writer finished that body within the last hour (STORE_BLOB_HOLD: a
+ * message may be about to use it), which the clean-up removes later.
  */
 #include "store/internal.h"
 
@@ -266,20 +268,27 @@ int store_next_modseq(int64_t account_id, uint64_t *modseq_r, const char **error
 	return found;
 }
 
-/* Drops the blobs in ids whose reference count reached 0. */
+/* Drops the blobs in ids whose reference count reached 0, except those
+ * a writer finished lately: its message may be about to take a reference
+ * in a transaction of its own (internal.h).  A finish that comes after
+ * this statement waits for its row lock and, the row gone, stores the
+ * body anew (store/blob.c). */
 int store_blobs_drop_unused(struct gn_pool *pool, const int64_t *ids, size_t n,
 			     const char **error_r)
 {
 	if (n == 0)
 		return 0;
 	const char *p[1] = { store_i64_array(pool, ids, n) };
-	return store_q_count("DELETE FROM gn_blobs WHERE id = ANY($1::bigint[]) AND refcount <= 0",
-		       1, p, error_r) < 0 ? -1 : 0;
+	return store_q_count("DELETE FROM gn_blobs WHERE id = ANY($1::bigint[]) AND refcount <= 0 "
+			     "AND finished_at < now() - interval '" STORE_BLOB_HOLD "'",
+			     1, p, error_r) < 0 ? -1 : 0;
 }
 
 /* Blobs no message refers to: the last reference went in a transaction
- * that could not delete (rare), a finished body was never used, or a
- * writer died while it wrote.  Finished ones go after six hours; one being
+ * that could not delete (rare) or while the body was held (a writer
+ * finished it lately), a finished body was never used, or a writer died
+ * while it wrote.  Finished ones go six hours after their last finish
+ * (longer than STORE_BLOB_HOLD); one being
  * written only once its writer's lease ran out (store/blob.c), however
  * long that writer takes. */
 #define BLOB_CLEANUP_INTERVAL_MS (3600UL * 1000)

@@ -52,7 +52,8 @@ struct append_msg {
 	 * delete it in between.  The transaction locks the account first
 	 * (gn_store_account_lock()), as expunges do.  Later messages of a
 	 * MULTIAPPEND, and larger ones (whose finish checks every chunk),
-	 * finish at once: at most one small writer waits. */
+	 * finish at once: at most one small writer waits.  Their blobs are
+	 * held for them from the finish (migration 010, store/blob.c). */
 	struct gn_store_blob_writer *writer;
 };
 

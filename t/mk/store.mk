@@ -20,3 +20,11 @@ t_unit_test_store_search_SOURCES = t/unit/test_store_search.c t/lib/pgtest.c t/l
 t_unit_test_store_search_CPPFLAGS = $(UNITCPP) -DGN_TEST_SRCDIR='"$(abs_top_srcdir)"'
 t_unit_test_store_search_CFLAGS = $(UNITCC)
 t_unit_test_store_search_LDADD = $(UNITLIBS)
+
+# A body and its last other reference going at once (migration 010),
+# step by step on two connections (a helper process).
+TESTPROGS += t/unit/test_blob_race
+t_unit_test_blob_race_SOURCES = t/unit/test_blob_race.c t/lib/pgtest.c t/lib/pgtest.h
+t_unit_test_blob_race_CPPFLAGS = $(UNITCPP) -DGN_TEST_SRCDIR='"$(abs_top_srcdir)"'
+t_unit_test_blob_race_CFLAGS = $(UNITCC)
+t_unit_test_blob_race_LDADD = $(UNITLIBS)

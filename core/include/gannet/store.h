@@ -383,7 +383,10 @@ int gn_store_blob_write(struct gn_store_blob_writer *w, const void *data,
 /* Completes the blob: 0 with hash_r and *size_r (may be NULL), or -1
  * (a database error, or the pending blob was lost: its lease ran out
  * while the writer was silent for an hour, or what is stored is not what
- * was written).  Opens its own transaction when none is open. */
+ * was written).  Opens its own transaction when none is open.  The
+ * blob is held for an hour from the finish, however its other messages
+ * go: add its message within that time, or in the finish's transaction
+ * (which keeps an existing blob's row locked until it ends). */
 int gn_store_blob_finish(struct gn_store_blob_writer *w,
 			 unsigned char hash_r[GN_STORE_HASH_SIZE],
 			 uint64_t *size_r, const char **error_r);
@@ -391,9 +394,11 @@ int gn_store_blob_finish(struct gn_store_blob_writer *w,
  * chunks are deleted. */
 void gn_store_blob_writer_free(struct gn_store_blob_writer **w);
 
-/* Removes blobs no message refers to: finished ones older than
- * min_age_seconds (written by gn_store_blob_finish() but never used by a
- * message), and pending ones whose writer's lease ran out (it crashed, or
+/* Removes blobs no message refers to: finished ones last finished more
+ * than min_age_seconds ago (written by gn_store_blob_finish() but never
+ * used by a message, or left by an expunge while held: an expunge keeps a
+ * body finished within the last hour for the message about to use it),
+ * and pending ones whose writer's lease ran out (it crashed, or
  * was silent for an hour); never a blob a writer still holds.  Returns the
  * number removed, or -1.  Own statement; for a runner job. */
 int gn_store_blob_cleanup(long min_age_seconds, const char **error_r);
