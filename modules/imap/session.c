@@ -444,6 +444,7 @@ static void imap_close(struct gn_conn *conn, void *data)
 	imap_reader_free(&s->reader);
 	gn_pool_free(&s->cmd_pool);
 	gn_free(s->sasl_tag);
+	gn_free(s->sasl_mech);
 	gn_free(s->account_name);
 	gn_free(s->login);
 	gn_free(s->cert_login);

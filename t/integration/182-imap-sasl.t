@@ -469,5 +469,12 @@ t.is_(sql("SELECT string_agg(DISTINCT mechanism, ' ' ORDER BY mechanism) FROM gn
 t.ok(attempts("result = 'badchanbind'") > 0, "a wrong channel binding recorded as badchanbind")
 t.ok(attempts("mechanism = 'scram-sha-256' AND result = 'badchanbind'") > 0,
      "the downgrade (\"y\" while -PLUS was offered) recorded as badchanbind")
+log = srv.g.log()
+t.ok(re.search(r"event=login_failed conn=\S+ ip=127\.0\.0\.1 mechanism=PLAIN reason=credentials", log),
+     "the log names the mechanism of a failed AUTHENTICATE (PLAIN, wrong password)")
+t.ok(re.search(r"event=login_failed conn=\S+ ip=127\.0\.0\.1 mechanism=SCRAM-SHA-256-PLUS "
+               r"reason=credentials", log), "and of a failed SCRAM-SHA-256-PLUS")
+t.ok(re.search(r"event=login_failed conn=\S+ ip=127\.0\.0\.1 mechanism=LOGIN reason=mechanism", log),
+     "and of a mechanism not offered (gsasl's AUTHENTICATE LOGIN)")
 t.is_(srv.g.stop(), 0, "gannet stops cleanly")
 t.done()
