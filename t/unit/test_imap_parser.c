@@ -145,6 +145,11 @@ static void test_reader(void)
 		  "one too large to skip ends the connection");
 	check_run(&lim, "t5 X {99999999999999999999999}\r\nb NOOP\r\n",
 		  "Et5 TOOBIG literal too large|Cb NOOP\r\n", "a size past 64 bits");
+	check_run(&lim, "t5a X {-1}\r\nb NOOP\r\n", "Ct5a X {-1}\r\nCb NOOP\r\n",
+		  "a negative size is no literal marker: the line is a command, for the parser to refuse");
+	check_run(&lim, "t5b X {18446744073709551616+}\r\nb NOOP\r\n",
+		  "Fnon-synchronising literal too large|",
+		  "a non-synchronising size of 2^64: too large to skip, the connection ends");
 	{
 		char in[200];
 		memset(in, 'x', sizeof(in));
@@ -293,6 +298,12 @@ static void test_parser(void)
 	   strcmp(c.args[1].list[1].str, "BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100>") == 0 &&
 	   c.args[1].list[2].type == IMAP_ARG_NIL, "a section with spaces and parentheses stays one atom; NIL");
 
+	c = parse(pool, "x LOGIN {-1}\r\n", &err, &r);
+	ok(r < 0, "a negative literal size is BAD (%s)", err ? err : "");
+	c = parse(pool, "x LOGIN {1a}\r\n", &err, &r);
+	ok(r < 0, "a literal size that is no number is BAD (%s)", err ? err : "");
+	c = parse(pool, "x LOGIN {}\r\n", &err, &r);
+	ok(r < 0, "an empty literal size is BAD (%s)", err ? err : "");
 	c = PARSE_BYTES(pool, "x APPEND INBOX (\\Seen) {5}\r\na\0b\r\n\r\n", &err, &r);
 	ok(r < 0, "NUL in a literal is refused (%s)", err ? err : "");
 	c = PARSE_BYTES(pool, "x APPEND INBOX (\\Seen) ~{5}\r\na\0b\r\n\r\n", &err, &r);
