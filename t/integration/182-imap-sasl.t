@@ -10,8 +10,8 @@ clients, on a STARTTLS listener (143's kind) and an implicit-TLS one
   refused for an account that did not), EXTERNAL with a client
   certificate registered by `gannet config tlspubkey add`; wrong
   passwords refused.  gsasl has no implicit TLS of its own: on the
-  implicit-TLS port it speaks over its standard streams, carried by a
-  TLS connection made here (with the client certificate for EXTERNAL);
+  implicit-TLS port it connects to a relay here that carries its bytes
+  over a TLS connection (with the client certificate for EXTERNAL);
   -PLUS there is run by a SCRAM client written here over TLS 1.2
   (tls-unique), checking the server's signature;
 - no AUTH=LOGIN (IMAP has its LOGIN command; mox.md 10);
@@ -23,7 +23,9 @@ clients, on a STARTTLS listener (143's kind) and an implicit-TLS one
   EXTERNAL, -PLUS), LOGIN and AUTHENTICATE PLAIN NO [PRIVACYREQUIRED];
 - each attempt recorded in gn_auth_attempts (core/db/schema/004_auth.sql,
   results from 006_auth_sasl.sql) with protocol "imap", its mechanism,
-  the login, the client's address and the result.
+  the login, the client's address and the result;
+- the failed-login limiter: after the failures a minute allowed, even the
+  right password gets NO [UNAVAILABLE], recorded as ratelimited.
 """
 import base64
 import hashlib
@@ -477,4 +479,31 @@ t.ok(re.search(r"event=login_failed conn=\S+ ip=127\.0\.0\.1 mechanism=SCRAM-SHA
 t.ok(re.search(r"event=login_failed conn=\S+ ip=127\.0\.0\.1 mechanism=LOGIN reason=mechanism", log),
      "and of a mechanism not offered (gsasl's AUTHENTICATE LOGIN)")
 t.is_(srv.g.stop(), 0, "gannet stops cleanly")
+
+# ---- the failed-login limiter (gannet/auth.h) through IMAP ----
+# A second server whose limits are low: after three failures from this
+# address even the right password is refused, as a temporary failure.
+srv = imaptest.Server(t, extra="auth = { failures_per_minute = 3; failures_per_minute_net = 3; "
+                               "failures_per_minute_wide = 3; };")
+t.ok(srv.setup(0), "a second server, three failures a minute allowed")
+srv.start()
+m = imaplib.IMAP4_SSL("127.0.0.1", srv.port, ssl_context=tls_context())
+for i in range(3):
+    try:
+        m.login("alice@example.com", "wrong password %d" % i)
+    except imaplib.IMAP4.error as e:
+        t.like(str(e), "[AUTHENTICATIONFAILED]", "wrong password %d: NO [AUTHENTICATIONFAILED]" % (i + 1))
+try:
+    m.login("alice@example.com", PW)
+    t.ok(False, "after three failures LOGIN is refused")
+except imaplib.IMAP4.error as e:
+    t.like(str(e), "[UNAVAILABLE]", "then LOGIN with the right password: NO [UNAVAILABLE] (rate limited)")
+typ, data = imaptest.cmd(m, "AUTHENTICATE", "PLAIN", b64(b"\0alice@example.com\0" + PW.encode()))
+t.ok(typ == "NO" and data[-1].startswith(b"[UNAVAILABLE]"),
+     "and AUTHENTICATE PLAIN with it: NO [UNAVAILABLE] (%s %s)" % (typ, data))
+m.logout()
+t.is_(sql("SELECT string_agg(mechanism, ' ' ORDER BY mechanism) FROM gn_auth_attempts "
+          "WHERE protocol = 'imap' AND result = 'ratelimited'"), "login plain",
+      "both recorded as ratelimited")
+t.is_(srv.g.stop(), 0, "the second server stops cleanly")
 t.done()
