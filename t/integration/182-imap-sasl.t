@@ -24,6 +24,8 @@ clients, on a STARTTLS listener (143's kind) and an implicit-TLS one
 - each attempt recorded in gn_auth_attempts (core/db/schema/004_auth.sql,
   results from 006_auth_sasl.sql) with protocol "imap", its mechanism,
   the login, the client's address and the result;
+- a disabled account: NO [CONTACTADMIN] with its message for LOGIN,
+  PLAIN and SCRAM with the right password, a wrong one told nothing;
 - the failed-login limiter: after the failures a minute allowed, even the
   right password gets NO [UNAVAILABLE], recorded as ratelimited.
 """
@@ -471,6 +473,32 @@ t.is_(sql("SELECT string_agg(DISTINCT mechanism, ' ' ORDER BY mechanism) FROM gn
 t.ok(attempts("result = 'badchanbind'") > 0, "a wrong channel binding recorded as badchanbind")
 t.ok(attempts("mechanism = 'scram-sha-256' AND result = 'badchanbind'") > 0,
      "the downgrade (\"y\" while -PLUS was offered) recorded as badchanbind")
+# ---- a disabled account: NO with its message, only to who knows the password ----
+t.is_(srv.gannet("config", "account", "disable", "bob", "moved to another provider").returncode, 0,
+      "bob disabled with a message")
+m = imaplib.IMAP4_SSL("127.0.0.1", IMP, ssl_context=tls_context())
+try:
+    m.login("bob@example.com", BOBPW)
+    t.ok(False, "LOGIN as a disabled account is refused")
+except imaplib.IMAP4.error as e:
+    t.like(str(e), "[CONTACTADMIN] moved to another provider",
+           "LOGIN as bob, right password: NO [CONTACTADMIN] with the account's message")
+try:
+    m.login("bob@example.com", "not the password")
+    t.ok(False, "LOGIN as a disabled account, wrong password, is refused")
+except imaplib.IMAP4.error as e:
+    t.ok("[AUTHENTICATIONFAILED]" in str(e) and "moved" not in str(e),
+         "with a wrong password: NO [AUTHENTICATIONFAILED], the message not told (%s)" % e)
+typ, data = imaptest.cmd(m, "AUTHENTICATE", "PLAIN", b64(b"\0bob@example.com\0" + BOBPW.encode()))
+t.ok(typ == "NO" and data[-1].startswith(b"[CONTACTADMIN] ") and b"moved to another provider" in data[-1],
+     "AUTHENTICATE PLAIN as bob: NO [CONTACTADMIN] with the message (%s %s)" % (typ, data))
+m.logout()
+rc, out = gsasl_implicit("SCRAM-SHA-256", user="bob@example.com", password=BOBPW)
+t.ok(rc != 0 and re.search(r"NO \[CONTACTADMIN\] .*moved to another provider", out) is not None,
+     "gsasl SCRAM-SHA-256 as bob: NO [CONTACTADMIN] with the message")
+t.is_(attempts("result = 'logindisabled' AND login = 'bob@example.com'"), 3,
+      "the three recorded as logindisabled")
+
 log = srv.g.log()
 t.ok(re.search(r"event=login_failed conn=\S+ ip=127\.0\.0\.1 mechanism=PLAIN reason=credentials", log),
      "the log names the mechanism of a failed AUTHENTICATE (PLAIN, wrong password)")
