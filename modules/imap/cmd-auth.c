@@ -57,7 +57,8 @@ static void login_failed(struct imap_session *s, const char *tag, enum gn_sasl_f
 	const char *code;
 	const char *status = gn_sasl_failure_imap(f, &code);
 	gn_log(GN_LOG_INFO, IMAP_AREA, "event=login_failed conn=%s ip=%s mechanism=%s reason=%s",
-	       gn_conn_id(s->conn), gn_conn_remote_ip(s->conn), mech, gn_sasl_failure_name(f));
+	       gn_conn_id(s->conn), gn_conn_remote_ip(s->conn), gn_log_quote(0, mech),
+	       gn_sasl_failure_name(f));
 	imap_tagged(s, tag, status, code, "%s", text != NULL && *text != '\0' ? text : "Authentication failed");
 }
 
@@ -132,7 +133,7 @@ static void sasl_next(struct imap_session *s, const char *tag, enum gn_sasl_stat
 	default:
 		s->in_sasl = false;
 		login_failed(s, tag, gn_sasl_failure(s->sasl), gn_sasl_failure_text(s->sasl),
-			     gn_sasl_mechanism(s->sasl) != NULL ? gn_sasl_mechanism(s->sasl) : "none");
+			     s->sasl_mech != NULL ? s->sasl_mech : "none");
 		return;
 	}
 }
@@ -152,6 +153,13 @@ void imap_cmd_authenticate(struct imap_session *s, struct imap_command *cmd)
 	}
 	gn_free(s->sasl_tag);
 	s->sasl_tag = NULL;
+	/* Upper case, as the log names the mechanisms elsewhere; the name
+	 * is the client's, so the log quotes it. */
+	gn_free(s->sasl_mech);
+	s->sasl_mech = gn_strdup(cmd->args[0].str);
+	for (char *p = s->sasl_mech; *p != '\0'; p++)
+		if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 'a' + 'A');
 	sasl_next(s, cmd->tag, gn_sasl_start64(s->sasl, cmd->args[0].str, ir, irlen));
 }
 

@@ -121,6 +121,8 @@ void imap_cmd_create(struct imap_session *s, struct imap_command *cmd)
 		imap_tagged(s, cmd->tag, "OK", NULL, "CREATE completed");
 }
 
+static bool has_children(struct gn_store_mailbox **list, size_t count, const char *name);
+
 void imap_cmd_delete(struct imap_session *s, struct imap_command *cmd)
 {
 	if (cmd->count != 1) {
@@ -132,6 +134,20 @@ void imap_cmd_delete(struct imap_session *s, struct imap_command *cmd)
 		return;
 	if (strcmp(name, "Inbox") == 0) {
 		imap_tagged(s, cmd->tag, "NO", "CANNOT", "INBOX cannot be deleted");
+		return;
+	}
+	/* RFC 9051 6.3.4: a server that does not keep a deleted name with
+	 * children as \Noselect refuses, with [HASCHILDREN].  The store
+	 * keeps no such names, and a child without its parent would be
+	 * missing from LIST "" "%". */
+	struct gn_store_mailbox **list;
+	size_t count;
+	if (gn_store_mailbox_list(s->cmd_pool, s->account_id, &list, &count, &err) < 0) {
+		store_failed(s, cmd, err);
+		return;
+	}
+	if (has_children(list, count, name)) {
+		imap_tagged(s, cmd->tag, "NO", "HASCHILDREN", "Delete the mailboxes below it first");
 		return;
 	}
 	int r = gn_store_mailbox_delete(s->account_id, name, &err);

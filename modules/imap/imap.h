@@ -142,9 +142,12 @@ struct imap_session {
 	struct imap_reader *reader;
 	struct gn_pool *cmd_pool;	/* cleared after each command */
 	enum imap_state state;
-	/* AUTHENTICATE in progress: the tag, and the SASL exchange. */
+	/* AUTHENTICATE in progress: the tag, and the SASL exchange; the
+	 * mechanism as the client named it, for the log (the SASL server
+	 * names it only after a success). */
 	struct gn_sasl *sasl;
 	char *sasl_tag;
+	char *sasl_mech;
 	bool in_sasl;
 	bool enabled_rev2;		/* ENABLE IMAP4rev2 */
 	bool enabled_utf8;		/* ENABLE UTF8=ACCEPT */

@@ -577,26 +577,73 @@ static bool atom_char(unsigned char c)
 	return c > ' ' && c < 0x7f && c != '(' && c != ')' && c != '{' && c != '"' && c != ']';
 }
 
+static int parse_literal(struct pstate *ps, struct imap_arg *arg);
+
+/* A literal inside a section: RFC 9051 9 has header-fld-name = astring,
+ * so BODY[HEADER.FIELDS ({7}CRLF Subject)] is valid.  The section stays
+ * one atom, with the literal written into it as a quoted string (what
+ * FETCH reads field names from); a name a quoted string would not carry
+ * plainly (a space, a quote, a parenthesis ...) is no header field name
+ * (RFC 5322 2.2: printable ASCII but ':'), and BAD. */
+static int section_literal(struct pstate *ps, struct gn_buf *b)
+{
+	if (ps->d[ps->pos] == '~')
+		return perr(ps, NULL, "literal8 in a section");
+	struct imap_arg lit;
+	if (parse_literal(ps, &lit) < 0)
+		return -1;
+	if (lit.len == 0)
+		return perr(ps, NULL, "empty header field name");
+	for (size_t k = 0; k < lit.len; k++) {
+		unsigned char c = (unsigned char)lit.str[k];
+		if (c <= ' ' || c >= 0x7f || strchr("\"\\()[]{}:", c) != NULL)
+			return perr(ps, NULL, "bad character in a header field name");
+	}
+	(void)gn_buf_append(b, "\"", 1);
+	(void)gn_buf_append(b, lit.str, lit.len);
+	(void)gn_buf_append(b, "\"", 1);
+	return 0;
+}
+
 static int parse_atom(struct pstate *ps, struct imap_arg *arg)
 {
 	size_t start = ps->pos;
+	/* The atom rewritten, once a section held a literal. */
+	struct gn_buf *b = NULL;
+	size_t copied = start;
+	int r = 0;
 	while (ps->pos < ps->len) {
 		unsigned char c = (unsigned char)ps->d[ps->pos];
 		if (c == '[') {
 			/* A section: up to the matching ']', spaces and
-			 * parentheses included, no literals or line ends. */
+			 * parentheses included, no line ends but those of a
+			 * literal's marker. */
 			unsigned depth = 0;
-			for (; ps->pos < ps->len; ps->pos++) {
+			while (ps->pos < ps->len) {
 				unsigned char k = (unsigned char)ps->d[ps->pos];
-				if (k == '\r' || k == '\n' || k == '{' || k < ' ' || k >= 0x7f)
-					return perr(ps, NULL, "bad character in a section");
+				if (k == '{' || (k == '~' && ps->pos + 1 < ps->len && ps->d[ps->pos + 1] == '{')) {
+					if (b == NULL)
+						b = gn_buf_new(0);
+					(void)gn_buf_append(b, ps->d + copied, ps->pos - copied);
+					if ((r = section_literal(ps, b)) < 0)
+						goto out;
+					copied = ps->pos;
+					continue;
+				}
+				if (k == '\r' || k == '\n' || k < ' ' || k >= 0x7f) {
+					r = perr(ps, NULL, "bad character in a section");
+					goto out;
+				}
 				if (k == '[')
 					depth++;
 				else if (k == ']' && --depth == 0)
 					break;
+				ps->pos++;
 			}
-			if (ps->pos >= ps->len)
-				return perr(ps, NULL, "section without ']'");
+			if (ps->pos >= ps->len) {
+				r = perr(ps, NULL, "section without ']'");
+				goto out;
+			}
 			ps->pos++;
 			continue;
 		}
@@ -604,14 +651,24 @@ static int parse_atom(struct pstate *ps, struct imap_arg *arg)
 			break;
 		ps->pos++;
 	}
-	if (ps->pos == start)
-		return perr(ps, NULL, "atom expected");
+	if (ps->pos == start) {
+		r = perr(ps, NULL, "atom expected");
+		goto out;
+	}
 	arg->type = IMAP_ARG_ATOM;
-	arg->len = ps->pos - start;
-	arg->str = gn_pool_strndup(ps->pool, ps->d + start, arg->len);
+	if (b != NULL) {
+		(void)gn_buf_append(b, ps->d + copied, ps->pos - copied);
+		arg->len = gn_buf_len(b);
+		arg->str = gn_pool_strndup(ps->pool, gn_buf_data(b), arg->len);
+	} else {
+		arg->len = ps->pos - start;
+		arg->str = gn_pool_strndup(ps->pool, ps->d + start, arg->len);
+	}
 	if (arg->len == 3 && strncasecmp(arg->str, "NIL", 3) == 0)
 		arg->type = IMAP_ARG_NIL;
-	return 0;
+out:
+	gn_buf_free(&b);
+	return r;
 }
 
 bool imap_utf8_valid(const void *data, size_t len)

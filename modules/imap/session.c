@@ -259,7 +259,9 @@ static void run_command(struct imap_session *s)
 	if ((states & IMAP_S(s->state)) == 0) {
 		imap_tagged(s, cmd.tag, "BAD", NULL, "%s is not valid %s", cmd.name,
 			    s->state == IMAP_NOTAUTH ? "before logging in" :
-			    s->state == IMAP_AUTH ? "without a selected mailbox" : "once logged in");
+			    s->state == IMAP_AUTH ? "without a selected mailbox" :
+			    s->state == IMAP_SELECTED && (states & IMAP_S(IMAP_AUTH)) ? "with a mailbox selected" :
+			    "once logged in");
 		return;
 	}
 	if (ext != NULL)
@@ -444,6 +446,7 @@ static void imap_close(struct gn_conn *conn, void *data)
 	imap_reader_free(&s->reader);
 	gn_pool_free(&s->cmd_pool);
 	gn_free(s->sasl_tag);
+	gn_free(s->sasl_mech);
 	gn_free(s->account_name);
 	gn_free(s->login);
 	gn_free(s->cert_login);

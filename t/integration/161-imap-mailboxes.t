@@ -9,7 +9,8 @@ authenticated state):
   so;
 - CREATE (parents made, a trailing "/" allowed; NO [ALREADYEXISTS]),
   RENAME (children follow; NO [NONEXISTENT], NO [ALREADYEXISTS]), DELETE
-  (NO [CANNOT] for INBOX, NO [NONEXISTENT]);
+  (NO [CANNOT] for INBOX, NO [NONEXISTENT], NO [HASCHILDREN] while it
+  has children);
 - names beyond ASCII in modified UTF-7, stored in UTF-8 (what the store
   and `gannet` show), and a name that is not valid modified UTF-7 refused;
 - SUBSCRIBE, UNSUBSCRIBE, LSUB;
@@ -151,9 +152,17 @@ typ, data = cmd("DELETE", "INBOX")
 t.ok("CANNOT" in str(data), "DELETE INBOX: NO [CANNOT]")
 typ, data = cmd("DELETE", "Nope")
 t.ok("NONEXISTENT" in str(data), "DELETE of a missing mailbox: NO [NONEXISTENT]")
+typ, data = cmd("DELETE", "Old/2024")
+typ2, old = listed("Old*")
+t.ok(typ == "NO" and "[HASCHILDREN]" in str(data) and sorted(old) == ["Old", "Old/2024", "Old/2024/Q1"],
+     "DELETE of a mailbox with children: NO [HASCHILDREN] (RFC 9051 6.3.4), nothing deleted")
 typ, _ = cmd("DELETE", "Old/2024/Q1")
 typ2, old = listed("Old*")
 t.ok(typ == "OK" and sorted(old) == ["Old", "Old/2024"], "DELETE")
+typ, _ = cmd("DELETE", "Old/2024")
+typ2, top = listed("%")
+t.ok(typ == "OK" and "Old" in top and "Old/2024" not in listed("Old*")[1],
+     "then its parent, once it has none: DELETE; LIST \"\" % still has Old")
 
 t.is_(cmd("SUBSCRIBE", "Work")[0], "OK", "SUBSCRIBE")
 t.is_(cmd("SUBSCRIBE", "Entw&APw-rfe")[0], "OK", "SUBSCRIBE a name beyond ASCII")

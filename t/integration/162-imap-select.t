@@ -111,6 +111,10 @@ typ, data = cmd(w, "STORE", "1", "+FLAGS", "\\Deleted")
 t.ok(typ == "NO" and "[READ-ONLY]" in str(data), "STORE in EXAMINE: NO [READ-ONLY]")
 typ, data = cmd(w, "EXPUNGE")
 t.ok(typ == "NO" and "[READ-ONLY]" in str(data), "EXPUNGE in EXAMINE: NO [READ-ONLY]")
+imaplib.Commands["ENABLE"] = ("AUTH", "SELECTED")  # to send it where it is not valid
+typ, data = cmd(w, "ENABLE", "CONDSTORE")
+t.ok(typ == "ERR" and "not valid with a mailbox selected" in str(data),
+     "ENABLE with a mailbox selected: BAD, saying why (RFC 5161 3.1) (%s)" % data)
 
 m.store("1", "+FLAGS", "\\Deleted")
 typ, _ = cmd(m, "UNSELECT")

@@ -8,7 +8,9 @@ serve`, woken by PostgreSQL's NOTIFY (issue 8, items 3 and 5, part):
   another session changes flags (the module keeps no timer for this:
   only the store's NOTIFY wakes a session);
 - DONE ends the IDLE with OK, anything else with BAD; the session goes on;
-- IDLE without a selected mailbox is allowed and hears nothing.
+- IDLE without a selected mailbox is allowed and hears nothing;
+- when the node shuts down, an idling session and one not logged in
+  hear BYE before the connection closes.
 """
 import imaplib
 import os
@@ -86,5 +88,15 @@ gannet("import", "mbox", "alice", mbox_of(1, first=20))
 r.send(b"DONE\r\n")
 t.is_(r.line(), b"g OK IDLE terminated", "hears nothing, ends with DONE")
 w.logout()
-g.stop()
+
+# A node shutting down says BYE to its sessions (issue 8, item 3): one
+# idling in a mailbox, one not logged in yet.
+r.send(b"h SELECT INBOX\r\ni IDLE\r\n")
+r.until_tagged("h")
+t.is_(r.line(), b"+ idling", "idling again in INBOX")
+n = Raw()
+t.is_(g.stop(), 0, "the node stops (SIGTERM)")
+t.like(r.line().decode(), "* BYE Server shutting down", "the idling session hears BYE")
+t.is_(r.line(), b"", "and the connection closes")
+t.like(n.line().decode(), "* BYE Server shutting down", "a session not logged in hears BYE too")
 t.done()

@@ -145,6 +145,11 @@ static void test_reader(void)
 		  "one too large to skip ends the connection");
 	check_run(&lim, "t5 X {99999999999999999999999}\r\nb NOOP\r\n",
 		  "Et5 TOOBIG literal too large|Cb NOOP\r\n", "a size past 64 bits");
+	check_run(&lim, "t5a X {-1}\r\nb NOOP\r\n", "Ct5a X {-1}\r\nCb NOOP\r\n",
+		  "a negative size is no literal marker: the line is a command, for the parser to refuse");
+	check_run(&lim, "t5b X {18446744073709551616+}\r\nb NOOP\r\n",
+		  "Fnon-synchronising literal too large|",
+		  "a non-synchronising size of 2^64: too large to skip, the connection ends");
 	{
 		char in[200];
 		memset(in, 'x', sizeof(in));
@@ -293,6 +298,35 @@ static void test_parser(void)
 	   strcmp(c.args[1].list[1].str, "BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100>") == 0 &&
 	   c.args[1].list[2].type == IMAP_ARG_NIL, "a section with spaces and parentheses stays one atom; NIL");
 
+	/* RFC 9051 9: header-fld-name = astring, a literal too. */
+	c = parse(pool, "x FETCH 1 (BODY.PEEK[HEADER.FIELDS (From {7}\r\nSubject {4+}\r\nX~Id)]<0.10> FLAGS)\r\n",
+		  &err, &r);
+	ok(r == 0 && c.count == 2 && c.args[1].type == IMAP_ARG_LIST && c.args[1].count == 2 &&
+	   strcmp(c.args[1].list[0].str, "BODY.PEEK[HEADER.FIELDS (From \"Subject\" \"X~Id\")]<0.10>") == 0 &&
+	   strcmp(c.args[1].list[1].str, "FLAGS") == 0,
+	   "literals in a section's field names: one atom, the names quoted (%s)",
+	   r == 0 && c.count == 2 && c.args[1].count > 0 ? c.args[1].list[0].str : err);
+	c = parse(pool, "x FETCH 1 BODY[HEADER.FIELDS.NOT (X~Y)]\r\n", &err, &r);
+	ok(r == 0 && strcmp(c.args[1].str, "BODY[HEADER.FIELDS.NOT (X~Y)]") == 0,
+	   "a ~ in a field name is no literal8");
+	c = parse(pool, "x FETCH 1 BODY[HEADER.FIELDS ({3}\r\na b)]\r\n", &err, &r);
+	ok(r < 0, "a field name literal with a space: BAD (%s)", err ? err : "");
+	c = parse(pool, "x FETCH 1 BODY[HEADER.FIELDS ({3}\r\na\"b)]\r\n", &err, &r);
+	ok(r < 0, "a field name literal with a quote: BAD (%s)", err ? err : "");
+	c = parse(pool, "x FETCH 1 BODY[HEADER.FIELDS ({0}\r\n)]\r\n", &err, &r);
+	ok(r < 0, "an empty field name literal: BAD (%s)", err ? err : "");
+	c = parse(pool, "x FETCH 1 BODY[HEADER.FIELDS (~{3}\r\nabc)]\r\n", &err, &r);
+	ok(r < 0, "literal8 in a section: BAD (%s)", err ? err : "");
+	c = parse(pool, "x FETCH 1 BODY[HEADER.FIELDS ({9}\r\nabc)]\r\n", &err, &r);
+	ok(r < 0, "a literal in a section shorter than announced: BAD (%s)", err ? err : "");
+	c = parse(pool, "x FETCH 1 BODY[HEADER.FIELDS ({3}abc)]\r\n", &err, &r);
+	ok(r < 0, "a literal's marker not at a line end in a section: BAD (%s)", err ? err : "");
+	c = parse(pool, "x LOGIN {-1}\r\n", &err, &r);
+	ok(r < 0, "a negative literal size is BAD (%s)", err ? err : "");
+	c = parse(pool, "x LOGIN {1a}\r\n", &err, &r);
+	ok(r < 0, "a literal size that is no number is BAD (%s)", err ? err : "");
+	c = parse(pool, "x LOGIN {}\r\n", &err, &r);
+	ok(r < 0, "an empty literal size is BAD (%s)", err ? err : "");
 	c = PARSE_BYTES(pool, "x APPEND INBOX (\\Seen) {5}\r\na\0b\r\n\r\n", &err, &r);
 	ok(r < 0, "NUL in a literal is refused (%s)", err ? err : "");
 	c = PARSE_BYTES(pool, "x APPEND INBOX (\\Seen) ~{5}\r\na\0b\r\n\r\n", &err, &r);
