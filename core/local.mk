@@ -16,6 +16,7 @@ pkginclude_HEADERS = \
 	core/include/gannet/cli.h \
 	core/include/gannet/addr.h \
 	core/include/gannet/mime.h \
+	core/include/gannet/dkim.h \
 	core/include/gannet/store.h \
 	core/include/gannet/auth.h \
 	core/include/gannet/tlspubkey.h \
@@ -66,6 +67,8 @@ core_libgannet_core_la_SOURCES = \
 	core/mail/mime-rfc2231.c \
 	core/mail/mime-date.c \
 	core/mail/mime-json.c \
+	core/mail/dkim.c \
+	core/mail/dkim-sign.c \
 	core/auth/internal.h \
 	core/auth/crypto.c \
 	core/auth/credentials.c \
