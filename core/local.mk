@@ -91,6 +91,8 @@ core_libgannet_core_la_SOURCES = \
 	core/store/cli-domain.c \
 	core/store/cli-account.c \
 	core/store/cli-address.c \
+	core/store/dkim.c \
+	core/store/cli-dkim.c \
 	core/store/mailbox.c \
 	core/store/blob.c \
 	core/store/deliver.c \
