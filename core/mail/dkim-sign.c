@@ -208,19 +208,84 @@ int gn_dkim_key_sign(struct gn_pool *pool, const struct gn_dkim_key *key,
 	return 0;
 }
 
+/* Appends a DER length. */
+static void der_len(struct gn_buf *b, size_t n)
+{
+	unsigned char l[3];
+	if (n < 0x80) {
+		l[0] = (unsigned char)n;
+		gn_buf_append(b, l, 1);
+	} else if (n < 0x100) {
+		l[0] = 0x81;
+		l[1] = (unsigned char)n;
+		gn_buf_append(b, l, 2);
+	} else {
+		l[0] = 0x82;
+		l[1] = (unsigned char)(n >> 8);
+		l[2] = (unsigned char)n;
+		gn_buf_append(b, l, 3);
+	}
+}
+
+/* An RSAPublicKey (RFC 3447 A.1.1, what RFC 6376 3.6.1 names for p=) as
+ * the SubjectPublicKeyInfo that GnuTLS reads (and most records hold). */
+static struct gn_buf *rsa_spki(const unsigned char *key, size_t len)
+{
+	static const unsigned char alg[15] = {
+		0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+	};
+	struct gn_buf *bits = gn_buf_new(0);
+	gn_buf_append(bits, "\x03", 1);
+	der_len(bits, len + 1);
+	gn_buf_append(bits, "", 1);	/* no unused bits */
+	gn_buf_append(bits, key, len);
+	struct gn_buf *b = gn_buf_new(0);
+	gn_buf_append(b, "\x30", 1);
+	der_len(b, sizeof(alg) + gn_buf_len(bits));
+	gn_buf_append(b, alg, sizeof(alg));
+	gn_buf_append(b, gn_buf_data(bits), gn_buf_len(bits));
+	gn_buf_free(&bits);
+	return b;
+}
+
 int gn_dkim_verify_hash(enum gn_dkim_algorithm alg, const unsigned char *pub, size_t pub_len,
 			const unsigned char hash[GN_DKIM_HASH_SIZE], const unsigned char *sig,
 			size_t sig_len, const char **error_r)
 {
+	if (pub_len > 16384) {
+		*error_r = "public key too long";
+		return -1;
+	}
 	gnutls_pubkey_t pk;
 	if (gnutls_pubkey_init(&pk) < 0) {
 		*error_r = "could not set up a key";
 		return -1;
 	}
 	gnutls_datum_t k = { (unsigned char *)pub, (unsigned)pub_len };
-	int r = alg == GN_DKIM_ED25519_SHA256
-		? gnutls_pubkey_import_ecc_raw(pk, GNUTLS_ECC_CURVE_ED25519, &k, NULL)
-		: gnutls_pubkey_import(pk, &k, GNUTLS_X509_FMT_DER);
+	int r;
+	if (alg == GN_DKIM_ED25519_SHA256) {
+		r = gnutls_pubkey_import_ecc_raw(pk, GNUTLS_ECC_CURVE_ED25519, &k, NULL);
+	} else {
+		r = gnutls_pubkey_import(pk, &k, GNUTLS_X509_FMT_DER);
+		if (r < 0) {
+			struct gn_buf *spki = rsa_spki(pub, pub_len);
+			gnutls_datum_t k2 = { (unsigned char *)gn_buf_data(spki), (unsigned)gn_buf_len(spki) };
+			r = gnutls_pubkey_import(pk, &k2, GNUTLS_X509_FMT_DER);
+			gn_buf_free(&spki);
+		}
+		unsigned bits = 0;
+		if (r >= 0 && (gnutls_pubkey_get_pk_algorithm(pk, &bits) != GNUTLS_PK_RSA)) {
+			gnutls_pubkey_deinit(pk);
+			*error_r = "k=rsa but the key is no RSA key";
+			return -1;
+		}
+		if (r >= 0 && bits < 1024) {
+			/* RFC 8301 3.2: shorter keys are not valid. */
+			gnutls_pubkey_deinit(pk);
+			*error_r = "RSA key under 1024 bits";
+			return -1;
+		}
+	}
 	if (r < 0) {
 		gnutls_pubkey_deinit(pk);
 		*error_r = "public key cannot be read";

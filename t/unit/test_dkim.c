@@ -10,6 +10,7 @@
 #include "mail/internal.h"
 #include "tap.h"
 
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <string.h>
@@ -334,6 +335,36 @@ static int sign_and_verify(struct gn_dkim_key *key, const char *msg, const char 
 	return result;
 }
 
+/* RFC 6376 3.6.1 names RSAPublicKey for p=, most records hold the
+ * SubjectPublicKeyInfo around it: both verify. */
+static void test_rsa_key_forms(struct gn_dkim_key *key)
+{
+	struct gn_pool *pool = gn_pool_new();
+	const char *err = NULL, *b = NULL;
+	unsigned char hash[GN_DKIM_HASH_SIZE] = { 1, 2, 3 };
+	gn_dkim_key_sign(pool, key, hash, &b, &err);
+	const unsigned char *sig, *pub;
+	size_t siglen, publen;
+	dkim_b64_decode(pool, b, &sig, &siglen);
+	is_int((long long)siglen, 256, "rsa-sha256: a 2048-bit signature");
+	enum gn_dkim_algorithm alg;
+	const char *rec = gn_dkim_key_record(pool, key);
+	gn_dkim_key_record_parse(pool, rec, strlen(rec), &alg, &pub, &publen, &err);
+	is_int(gn_dkim_verify_hash(alg, pub, publen, hash, sig, siglen, &err), 1,
+	       "rsa-sha256: verifies with the SubjectPublicKeyInfo of the record");
+	/* 30 82 01 22, the algorithm (15 octets), 03 82 01 0f 00. */
+	ok(publen == 294 && pub[0] == 0x30 && pub[19] == 0x03, "which is 294 octets of DER");
+	is_int(gn_dkim_verify_hash(alg, pub + 24, publen - 24, hash, sig, siglen, &err), 1,
+	       "rsa-sha256: and with the RSAPublicKey inside it");
+	hash[0] = 9;
+	is_int(gn_dkim_verify_hash(alg, pub + 24, publen - 24, hash, sig, siglen, &err), 0,
+	       "rsa-sha256: not for another hash");
+	is_int(gn_dkim_verify_hash(alg, (const unsigned char *)"0123456789abcdef0123456789abcdef", 32,
+				   hash, sig, siglen, &err), -1, "rsa-sha256: junk is no key");
+	like(err, "cannot be read", "saying so");
+	gn_pool_free(&pool);
+}
+
 static const char test_message[] =
 	"From: Alice <alice@example.org>\r\n"
 	"To: bob@example.net\r\n"
@@ -396,6 +427,8 @@ static void test_signer(void)
 		is_int(sign_and_verify(key, test_message, "Hello Bob,  ", "Hello  Bob, ", 4096, &sig), 1,
 		       "%s: changed white space in the body still verifies (relaxed)", an);
 		gn_free(sig);
+		if (alg == GN_DKIM_RSA_SHA256)
+			test_rsa_key_forms(key);
 		gn_dkim_key_free(&key);
 	}
 	/* An RSA key under 2048 bits is refused. */
@@ -411,6 +444,25 @@ static void test_signer(void)
 	gnutls_free(pem.data);
 	char *p = NULL;
 	ok(gn_dkim_key_generate(GN_DKIM_RSA_SHA256, 1024, &p, &err) < 0, "no 1024-bit key is generated");
+	/* A verifier takes no RSA key under 1024 bits (RFC 8301 3.2). */
+	gnutls_x509_privkey_init(&x);
+	gnutls_x509_privkey_generate(x, GNUTLS_PK_RSA, 512, 0);
+	gnutls_pubkey_t pk;
+	gnutls_pubkey_init(&pk);
+	gnutls_privkey_t priv;
+	gnutls_privkey_init(&priv);
+	gnutls_privkey_import_x509(priv, x, 0);
+	gnutls_pubkey_import_privkey(pk, priv, 0, 0);
+	gnutls_datum_t der;
+	gnutls_pubkey_export2(pk, GNUTLS_X509_FMT_DER, &der);
+	unsigned char h[GN_DKIM_HASH_SIZE] = { 0 };
+	is_int(gn_dkim_verify_hash(GN_DKIM_RSA_SHA256, der.data, der.size, h, h, sizeof(h), &err), -1,
+	       "a 512-bit RSA key does not verify");
+	like(err, "under 1024 bits", "saying so");
+	gnutls_free(der.data);
+	gnutls_pubkey_deinit(pk);
+	gnutls_privkey_deinit(priv);
+	gnutls_x509_privkey_deinit(x);
 	ok(gn_dkim_key_load("junk", 4, &key, &err) < 0, "junk is no key (%s)", err);
 }
 

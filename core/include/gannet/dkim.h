@@ -158,8 +158,11 @@ int gn_dkim_key_sign(struct gn_pool *pool, const struct gn_dkim_key *key,
 		     const unsigned char hash[GN_DKIM_HASH_SIZE], const char **b64_r,
 		     const char **error_r);
 /* Checks a signature of a data hash with a public key as
- * gn_dkim_key_record_parse() returns it: 1 valid, 0 not valid, -1 with
- * *error_r (static) when the key cannot be read. */
+ * gn_dkim_key_record_parse() returns it (for RSA a SubjectPublicKeyInfo,
+ * as most records hold, or the RSAPublicKey that RFC 6376 3.6.1 names):
+ * 1 valid, 0 not valid, -1 with *error_r (static) when the key cannot be
+ * read, is of another type, or is an RSA key under 1024 bits (RFC 8301
+ * 3.2). */
 int gn_dkim_verify_hash(enum gn_dkim_algorithm alg, const unsigned char *pub, size_t pub_len,
 			const unsigned char hash[GN_DKIM_HASH_SIZE], const unsigned char *sig,
 			size_t sig_len, const char **error_r);
