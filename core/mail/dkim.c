@@ -67,12 +67,18 @@ int gn_dkim_header_split(struct gn_pool *pool, const char *header, size_t len,
 		*error_r = "message header too large for DKIM (over 1 MiB)";
 		return -1;
 	}
-	/* Count first, so the array is allocated once. */
+	/* Count first (up to the empty line), so the array is allocated
+	 * once. */
 	size_t n = 0;
-	for (size_t i = 0; i < len; i++)
-		if ((i == 0 || header[i - 1] == '\n') && !is_wsp(header[i]))
+	for (size_t i = 0; i < len && n <= GN_DKIM_MAX_FIELDS; i++) {
+		if (i > 0 && header[i - 1] != '\n')
+			continue;
+		if (header[i] == '\n' || (header[i] == '\r' && (i + 1 == len || header[i + 1] == '\n')))
+			break;
+		if (!is_wsp(header[i]))
 			n++;
-	if (n > GN_DKIM_MAX_FIELDS + 1) {
+	}
+	if (n > GN_DKIM_MAX_FIELDS) {
 		*error_r = "message header has too many fields for DKIM (over 1000)";
 		return -1;
 	}
@@ -442,11 +448,9 @@ int gn_dkim_tags_parse(struct gn_pool *pool, const char *s, size_t len,
 		while (z > a && is_fws(s[z - 1]))
 			z--;
 		if (a == z) {
-			/* RFC 6376 3.2: a trailing ";" is allowed, an empty
-			 * tag-spec elsewhere is not. */
-			if (end < len || n == 0) {
-				if (end >= len && n == 0)
-					break;
+			/* RFC 6376 3.2: only the last tag-spec may be empty
+			 * (a trailing ";", or an empty list). */
+			if (end < len) {
 				*error_r = "empty tag in tag list";
 				return -1;
 			}

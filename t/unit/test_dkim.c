@@ -493,6 +493,19 @@ static void test_limits(void)
 	ok(finish_error(gn_buf_data(b), &err) < 0 && strstr(err, "too many fields"),
 	   "nor one with 1001 header fields (%s)", err);
 	gn_buf_clear(b);
+	for (int i = 0; i < 1000; i++)
+		gn_buf_append_str(b, i == 0 ? "From: a@b\r\n" : "X: y\r\n");
+	gn_buf_append_str(b, "\r\n");
+	for (int i = 0; i < 3000; i++)
+		gn_buf_append_str(b, "X: a body line that looks like a field\r\n");
+	ok(finish_error(gn_buf_data(b), &err) == 0, "1000 fields are signed, whatever the body holds");
+	struct gn_pool *pool = gn_pool_new();
+	struct gn_dkim_field *f;
+	size_t nf;
+	ok(gn_dkim_header_split(pool, gn_buf_data(b), gn_buf_len(b), &f, &nf, &err) == 0 && nf == 1000,
+	   "and split with the body after them: 1000 fields");
+	gn_pool_free(&pool);
+	gn_buf_clear(b);
 	gn_buf_append_str(b, "From: a@b\r\nX: ");
 	for (int i = 0; i < 1100; i++)
 		for (int j = 0; j < 1000; j++)
