@@ -58,7 +58,7 @@ int store_cli_dkim_add(int argc, char **argv, void *data)
 }
 
 static int selector_cmd(int argc, char **argv, const char *usage,
-			int (*fn)(const char *, const char *, const char **), const char *what)
+			int (*fn)(const char *, const char *, const char **))
 {
 	if (argc != 3)
 		return store_cli_usage(usage);
@@ -68,14 +68,13 @@ static int selector_cmd(int argc, char **argv, const char *usage,
 		return store_cli_fail(err);
 	if (r == 0)
 		return store_cli_fail(store_errf("no DKIM selector %s for %s", argv[2], argv[1]));
-	(void)what;
 	return 0;
 }
 
 int store_cli_dkim_rm(int argc, char **argv, void *data)
 {
 	(void)data;
-	return selector_cmd(argc, argv, "config dkim rm DOMAIN SELECTOR", store_dkim_remove, "removed");
+	return selector_cmd(argc, argv, "config dkim rm DOMAIN SELECTOR", store_dkim_remove);
 }
 
 static int enable(const char *d, const char *s, const char **e)
@@ -91,13 +90,13 @@ static int disable(const char *d, const char *s, const char **e)
 int store_cli_dkim_enable(int argc, char **argv, void *data)
 {
 	(void)data;
-	return selector_cmd(argc, argv, "config dkim enable DOMAIN SELECTOR", enable, "enabled");
+	return selector_cmd(argc, argv, "config dkim enable DOMAIN SELECTOR", enable);
 }
 
 int store_cli_dkim_disable(int argc, char **argv, void *data)
 {
 	(void)data;
-	return selector_cmd(argc, argv, "config dkim disable DOMAIN SELECTOR", disable, "disabled");
+	return selector_cmd(argc, argv, "config dkim disable DOMAIN SELECTOR", disable);
 }
 
 int store_cli_dkim_list(int argc, char **argv, void *data)
