@@ -104,6 +104,13 @@ r = g("config", "dkim", "add", "example.org")
 t.is_(r.returncode, 2, "add without a selector is bad usage")
 t.like(r.stderr, "usage: gannet config dkim add DOMAIN SELECTOR [rsa|ed25519]", "with the usage line")
 
+t.is_(g("config", "domain", "add", "bücher.example").returncode, 0, "a Unicode domain")
+r = g("config", "dkim", "add", "bücher.example", "s1", "ed25519")
+t.is_(r.returncode, 0, "gets a key")
+t.like(r.stdout, "\ns1._domainkey.xn--bcher-kva.example. TXT \"v=DKIM1; k=ed25519; p=",
+       "whose record is named with A-labels")
+t.is_(g("config", "domain", "rm", "bücher.example").returncode, 0, "the domain is removed")
+
 r = g("config", "dkim", "list")
 t.is_(r.returncode, 0, "dkim list")
 t.ok(re.match(r"^example\.org ed2026 ed25519-sha256 enabled \d{4}-\d\d-\d\dT[\d:]{8}Z\n"
@@ -177,6 +184,16 @@ with open(recfile, "w") as f:
 t.is_(verify_py(signed), "0 fail\n1 fail\n", "with the keys revoked in DNS both fail")
 with open(recfile, "w") as f:
     json.dump(recs, f)
+
+# A body larger than the 64 KiB pieces sign reads, with LF-only lines,
+# runs of white space and a CR LF pair across the first 64 KiB boundary
+# (where a pipe's read usually ends).
+line = "a line of text \t with  white space\n"
+big = MESSAGE + line * 3000 + "x" * (65536 - len(MESSAGE) - len(line) * 3000 % 65536 - 1) + "\r\n" + line * 3000
+r = sign("example.org", big)
+t.is_(r.returncode, 0, "a %d-octet message is signed" % len(big))
+t.is_(verify_py(r.stdout), "0 pass\n1 pass\n", "python3-dkim verifies both signatures of it")
+t.ok(b"\r\r\n" not in r.stdout, "the CRLF stays one line end, every LF gets one CR")
 
 # opendkim-testmsg, one algorithm at a time.
 OPENDKIM = ["opendkim-testmsg"]
