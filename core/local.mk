@@ -16,6 +16,7 @@ pkginclude_HEADERS = \
 	core/include/gannet/cli.h \
 	core/include/gannet/addr.h \
 	core/include/gannet/mime.h \
+	core/include/gannet/dkim.h \
 	core/include/gannet/store.h \
 	core/include/gannet/auth.h \
 	core/include/gannet/tlspubkey.h \
@@ -68,6 +69,8 @@ core_libgannet_core_la_SOURCES = \
 	core/mail/mime-rfc2231.c \
 	core/mail/mime-date.c \
 	core/mail/mime-json.c \
+	core/mail/dkim.c \
+	core/mail/dkim-sign.c \
 	core/dns/internal.h \
 	core/dns/result.c \
 	core/dns/resolver.c \
@@ -94,6 +97,8 @@ core_libgannet_core_la_SOURCES = \
 	core/store/cli-domain.c \
 	core/store/cli-account.c \
 	core/store/cli-address.c \
+	core/store/dkim.c \
+	core/store/cli-dkim.c \
 	core/store/mailbox.c \
 	core/store/blob.c \
 	core/store/deliver.c \

@@ -15,7 +15,10 @@
  *                    Content-Disposition parameters;
  *   mime-date.c      dates (gn_mime_parse_date);
  *   mime-json.c      the structure as JSON and back (the only user of
- *                    json-c here).
+ *                    json-c here);
+ *   dkim.c           DKIM canonical forms, tag lists, key records
+ *                    (gannet/dkim.h);
+ *   dkim-sign.c      DKIM keys and signatures with GnuTLS, the signer.
  *
  * Uses the base layer only.  The MIME structure's JSON is public only as
  * text; the core's own code may work on json-c objects through
@@ -31,6 +34,7 @@
 #include <time.h>
 #include <gannet/addr.h>
 #include <gannet/mime.h>
+#include <gannet/dkim.h>
 
 /* ---- the parsed message (mime.c builds it, mime-json.c too) ---- */
 
@@ -169,5 +173,15 @@ void mime_params_read(struct gn_mime_message *msg, struct mime_lex *l,
 		      struct mime_param **params_r, size_t *n_r);
 /* The value of the parameter name (lower case), or NULL. */
 const char *mime_param_find(const struct mime_param *v, size_t n, const char *name);
+
+/* ---- DKIM (dkim.c) ---- */
+
+/* A body canonicaliser that appends the canonical form to out instead of
+ * hashing it (for tests); gn_dkim_body_finish() then gives zeros. */
+struct gn_dkim_body *dkim_body_new_buf(enum gn_dkim_canon canon, struct gn_buf *out);
+/* Strict base64 with folding white space in it (b=, bh=, p=): 0 with the
+ * octets (from pool), or -1 for any other character or bad padding. */
+int dkim_b64_decode(struct gn_pool *pool, const char *s, const unsigned char **out_r,
+		    size_t *len_r);
 
 #endif

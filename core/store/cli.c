@@ -1,8 +1,8 @@
 /*
  * core/store/cli.c: the store's commands (`gannet config domain|account|
- * address ...`): what their files share, and their registration.  Each
- * subject's handlers are in its own file beside its data code:
- * cli-domain.c, cli-account.c, cli-address.c.
+ * address|dkim ...`, `gannet dkim sign`): what their files share, and
+ * their registration.  Each subject's handlers are in its own file beside
+ * its data code: cli-domain.c, cli-account.c, cli-address.c, cli-dkim.c.
  */
 #include "store/internal.h"
 
@@ -50,6 +50,13 @@ int store_cli_register(void)
 		{ "config account enable", "ACCOUNT", store_cli_account_enable },
 		{ "config address add", "ADDRESS ACCOUNT", store_cli_address_add },
 		{ "config address rm", "ADDRESS", store_cli_address_rm },
+		{ "config dkim add", "DOMAIN SELECTOR [rsa|ed25519]", store_cli_dkim_add },
+		{ "config dkim rm", "DOMAIN SELECTOR", store_cli_dkim_rm },
+		{ "config dkim list", "[DOMAIN]", store_cli_dkim_list },
+		{ "config dkim export", "DOMAIN SELECTOR", store_cli_dkim_export },
+		{ "config dkim enable", "DOMAIN SELECTOR", store_cli_dkim_enable },
+		{ "config dkim disable", "DOMAIN SELECTOR", store_cli_dkim_disable },
+		{ "dkim sign", "DOMAIN < MESSAGE", store_cli_dkim_sign },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		const char *err;

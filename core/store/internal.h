@@ -5,9 +5,11 @@
  *   domain.c   domains;
  *   account.c  accounts;
  *   address.c  addresses and their lookup;
+ *   dkim.c     the DKIM keys of the domains, signing with them;
  *   cli.c      the commands' shared helpers and their registration, with
- *              cli-domain.c, cli-account.c, cli-address.c beside the data
- *              files they drive (`gannet config domain|account|address`);
+ *              cli-domain.c, cli-account.c, cli-address.c, cli-dkim.c
+ *              beside the data files they drive (`gannet config
+ *              domain|account|address|dkim`, `gannet dkim sign`);
  *   mailbox.c  mailboxes, subscriptions and messages, settling;
  *   blob.c     message bodies: blobs written and read in chunks;
  *   deliver.c  the delivery pipeline (gannet/deliver.h);
@@ -25,6 +27,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+#include <gannet/dkim.h>
 #include <gannet/store.h>
 #include <gannet/deliver.h>
 
@@ -168,6 +172,37 @@ const char *store_text_problem(const char *s);
 int store_address_insert(struct gn_pool *pool, const char *address, int64_t account_id,
 			 const char *account, const char **error_r);
 
+/* ---- DKIM keys (dkim.c) ---- */
+
+struct store_dkim_key {
+	const char *domain;		/* A-labels */
+	const char *selector;		/* lower case */
+	enum gn_dkim_algorithm alg;
+	bool enabled;
+	time_t created;
+	const char *record;		/* the TXT record's text, when read with keys */
+	struct gn_dkim_key *key;	/* loaded, when read with keys */
+};
+
+/* Generates a key of alg for selector of a hosted domain and stores it,
+ * enabled: 0 with *key_r (from pool, with its record, without the key), or
+ * -1 with *error_r (unknown domain, bad selector, selector exists). */
+int store_dkim_add(struct gn_pool *pool, const char *domain, const char *selector,
+		   enum gn_dkim_algorithm alg, struct store_dkim_key **key_r, const char **error_r);
+/* 1 removed / changed, 0 no such selector, -1 with *error_r. */
+int store_dkim_remove(const char *domain, const char *selector, const char **error_r);
+int store_dkim_set_enabled(const char *domain, const char *selector, bool enabled,
+			   const char **error_r);
+/* The keys, all or of a domain (and selector), sorted: 0 or -1.  With
+ * with_keys, each is loaded (free them with store_dkim_keys_free()) and its
+ * record is set. */
+int store_dkim_list(struct gn_pool *pool, const char *domain, const char *selector,
+		    bool with_keys, struct store_dkim_key ***list_r, size_t *count_r,
+		    const char **error_r);
+void store_dkim_keys_free(struct store_dkim_key **list, size_t n);
+/* "SELECTOR._domainkey.DOMAIN." from pool. */
+const char *store_dkim_dns_name(struct gn_pool *pool, const char *domain, const char *selector);
+
 /* ---- the commands (cli.c, cli-*.c) ---- */
 
 /* Registers `gannet config domain|account|address ...`: 0 or -1. */
@@ -183,6 +218,8 @@ gn_cli_fn store_cli_domain_add, store_cli_domain_rm, store_cli_domain_list;
 gn_cli_fn store_cli_account_add, store_cli_account_rm, store_cli_account_list,
 	store_cli_account_disable, store_cli_account_enable;
 gn_cli_fn store_cli_address_add, store_cli_address_rm;
+gn_cli_fn store_cli_dkim_add, store_cli_dkim_rm, store_cli_dkim_list, store_cli_dkim_export,
+	store_cli_dkim_enable, store_cli_dkim_disable, store_cli_dkim_sign;
 
 /* ---- transactions, modseqs, notifications (store.c) ---- */
 

@@ -8,8 +8,8 @@
 # Needs clang and its fuzzer runtime (Debian: clang, libclang-rt-14-dev), the
 # json-c and libpq headers (libjson-c-dev, libpq-dev: the internal headers
 # reach them through gannet/*.h), libev-dev, and for fuzz_addr and fuzz_smtp
-# (core/mail/addr.c) libidn2-dev and libunistring-dev.  Builds fuzz_mime,
-# fuzz_addr, fuzz_smtp, fuzz_imap, fuzz_imap_decode, fuzz_imap_search and
+# (core/mail/addr.c) libidn2-dev and libunistring-dev, for fuzz_dkim
+# libgnutls28-dev.  Builds fuzz_mime, fuzz_addr, fuzz_dkim, fuzz_smtp, fuzz_imap, fuzz_imap_decode, fuzz_imap_search and
 # fuzz_imap_thread;
 # t/fuzz/replay.sh runs them over their corpora.
 # UBSan stops at its first finding (-fno-sanitize-recover), so that it
@@ -38,6 +38,13 @@ echo "built $out/fuzz_mime"
 $CC $cflags -o "$out/fuzz_addr" "$src/t/fuzz/fuzz_addr.c" "$src/core/mail/addr.c" \
   $mime "$src/core/base/mem.c" "$src/core/base/text.c" -lidn2 -lunistring $libs
 echo "built $out/fuzz_addr"
+# DKIM's tag lists, canonical forms and signer (t/fuzz/fuzz_dkim.c), with
+# GnuTLS for the hashes and the signature.
+# shellcheck disable=SC2086
+$CC $cflags -o "$out/fuzz_dkim" "$src/t/fuzz/fuzz_dkim.c" "$src/core/mail/dkim.c" \
+  "$src/core/mail/dkim-sign.c" $mime "$src/core/base/mem.c" "$src/core/base/text.c" \
+  -lunistring $(pkg-config --libs gnutls) $libs
+echo "built $out/fuzz_dkim"
 # The SMTP engine against fakes of the connection, loop and config
 # (t/fuzz/fuzz_smtp.c says how); core/mail/addr.c for the paths.
 # shellcheck disable=SC2086

@@ -32,6 +32,8 @@
  *        changed in a mailbox since a modseq, in one query;
  *        gn_store_message_open_batch(): several opened in one query;
  *        gn_store_account_lock(): the account row first, in a transaction;
+ *        gannet/dkim.h: DKIM canonical forms, tag lists, keys and signing
+ *        (gn_dkim_*); gn_store_dkim_sign(): signed with the domain's keys;
  *        gannet/dns.h: asynchronous DNS lookups (gn_dns_lookup());
  *        gannet/queue.h: the outbound queue (gn_queue_*), its transport.
  */

@@ -137,6 +137,20 @@ int gn_store_domain_list(struct gn_pool *pool, struct gn_store_domain ***list_r,
 int gn_store_domain_find(struct gn_pool *pool, const char *name,
 			 struct gn_store_domain **domain_r, const char **error_r);
 
+/* ---- DKIM keys (schema 011_dkim.sql) ---- */
+
+struct gn_dkim_signer;	/* gannet/dkim.h */
+
+/* Signs a message with every enabled DKIM key of domain (the From
+ * domain, any spelling; keys are added with `gannet config dkim add`):
+ * appends one DKIM-Signature field per key, in selector order, to out.
+ * signer has the whole message and gn_dkim_signer_finish() succeeded.
+ * Returns the number of signatures (0: the domain is not hosted or has no
+ * enabled key), or -1 with *error_r (a database error, a key that cannot
+ * be used, signing failed). */
+int gn_store_dkim_sign(struct gn_dkim_signer *signer, const char *domain, time_t now,
+		       struct gn_buf *out, const char **error_r);
+
 /* ---- accounts ---- */
 
 struct gn_store_account;	/* opaque */
