@@ -192,6 +192,8 @@ bool smtp_ehlo_keyword(const char *text, const char *keyword, const char **param
 
 	if (params_r != NULL)
 		*params_r = NULL;
+	if (text == NULL)
+		return false;	/* HELO: no keywords */
 	/* The first line is the greeting ("name text"): keywords follow. */
 	line = strchr(line, '\n');
 	while (line != NULL) {

@@ -298,8 +298,9 @@ void smtp_reply_parser_deinit(struct smtp_reply_parser *p);
 int smtp_reply_parse(struct smtp_reply_parser *p, const char *data, size_t len,
 		     size_t *used_r, const char **error_r);
 
-/* Whether the EHLO reply text (as the parser gives it) has keyword
- * (case-insensitive); *params_r: the rest of its line, or NULL. */
+/* Whether the EHLO reply text (as the parser gives it; NULL after HELO:
+ * none) has keyword (case-insensitive); *params_r: the rest of its line,
+ * or NULL. */
 bool smtp_ehlo_keyword(const char *text, const char *keyword, const char **params_r);
 /* SIZE's parameter as a number; 0: none, or no limit. */
 unsigned long long smtp_ehlo_size(const char *params);

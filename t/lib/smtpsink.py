@@ -25,6 +25,9 @@ between sends) says how to answer.  Every key is optional:
     "ehlo": "500 5.5.1 no EHLO here",        the reply to EHLO (then HELO works)
     "starttls": "454 4.7.0 TLS not now",     the reply to STARTTLS (default 220
                                              and the handshake, with --cert)
+    "offer_starttls": true,                  offer STARTTLS without --cert: the
+                                             220 is followed by no handshake (the
+                                             client's TLS fails)
     "mail": "451 4.3.0 try later",           the reply to MAIL
     "rcpt": {"ADDR": "550 5.1.1 unknown",    the reply to RCPT per address
              "*": "250 2.1.5 ok"},           (the "*" entry for the others)
@@ -123,7 +126,7 @@ class Handler(socketserver.BaseRequestHandler):
         no = set(self.script.get("no", []))
         keys = ["PIPELINING", "SIZE %d" % self.script.get("size", 10000000), "8BITMIME",
                 "SMTPUTF8", "ENHANCEDSTATUSCODES"]
-        if ARGS.cert and not self.tls:
+        if (ARGS.cert or self.script.get("offer_starttls")) and not self.tls:
             keys.append("STARTTLS")
         return [k for k in keys if k.split()[0] not in no]
 

@@ -117,6 +117,7 @@ int main(void)
 		ok(!smtp_ehlo_keyword(text, "MX.TEST", NULL), "the greeting line is no keyword");
 		ok(!smtp_ehlo_keyword(text, "SIZ", NULL), "a prefix is no keyword");
 		ok(!smtp_ehlo_keyword(text, "8BIT", NULL), "nor another prefix");
+		ok(!smtp_ehlo_keyword(NULL, "SIZE", NULL), "no keywords after HELO");
 		is_int((long long)smtp_ehlo_size("99999999999999999999999"), 0,
 		       "a SIZE too large for a number is no limit");
 	}
