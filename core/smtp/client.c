@@ -376,6 +376,13 @@ static void connect_next(struct gn_smtp_client *c);
 /* After the connection of an address closed without a session. */
 static void address_done(struct gn_smtp_client *c)
 {
+	if (c->quit_wanted) {
+		/* gn_smtp_client_quit() before the session was up. */
+		set_state(c, C_CLOSED);
+		if (c->h.closed != NULL)
+			c->h.closed(c, c->data);
+		return;
+	}
 	if (c->plain_retry) {
 		c->plain_retry = false;
 		c->no_tls = true;
@@ -1182,6 +1189,7 @@ static void quit_cb(void *data)
 
 void gn_smtp_client_quit(struct gn_smtp_client *c)
 {
+	c->quit_wanted = true;
 	if (c->conn != NULL && !gn_conn_is_closed(c->conn)) {
 		if (c->st == C_READY) {
 			set_state(c, C_QUIT);

@@ -23,7 +23,8 @@ gannet's own smtp module:
 - SMTPUTF8 needed and not offered fails permanently before MAIL (5.6.7);
   8-bit content without 8BITMIME likewise (5.6.3), with it BODY=8BITMIME;
   a message larger than the server's SIZE is not sent (5.3.4);
-- two messages on one connection (RSET between);
+- two messages on one connection (RSET between); a message of some MB
+  streamed whole;
 - gannet's smtp module with STARTTLS required and verified: delivered into
   a local account, an unknown recipient 550 5.1.1 at RCPT.
 """
@@ -288,6 +289,17 @@ t.is_([m["data"] for m in msgs], ["Subject: one\r\n\r\nfirst\r\n", "Subject: two
 t.is_(len(set(m["conn"] for m in msgs)), 1, "on one connection")
 t.ok("RSET" in sink.commands(), "RSET between them")
 t.like(rcpt(out, "r@example.net", 2), "phase=data code=250", "the second's recipient result")
+
+# ---- a large message, streamed ----
+big = b"Subject: big\r\n\r\n" + b"".join(
+    (b"." if i % 7 == 0 else b"") + b"line %d " % i + b"y" * (i % 150) + b"\n" for i in range(40000))
+sink.set({})
+rc, out, err = send(*ENV, msg=big)
+msgs = sink.events("message")
+want = big.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+t.is_(rc, 0, "a message of %d bytes: delivered" % len(big))
+t.ok(msgs and msgs[0]["data"].encode("latin-1") == want,
+     "it arrived whole, every dot line unstuffed back")
 
 sink.stop()
 sink2.stop()

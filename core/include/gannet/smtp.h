@@ -549,7 +549,9 @@ const char *gn_smtp_phase_name(enum gn_smtp_phase phase);
 struct gn_smtp_result {
 	size_t size;			/* sizeof(struct gn_smtp_result) */
 	enum gn_smtp_phase phase;
-	/* The server's reply code, or one the client chose when local. */
+	/* The server's reply code; when local, the code the client chose
+	 * for a refusal before sending (552, 554), or 0 when there was no
+	 * reply (a connection failure, a timeout, a connection lost). */
 	int code;
 	const char *enhanced;		/* "5.1.1", or "" */
 	/* The reply's text (lines joined by LF), or what happened. */
