@@ -941,6 +941,9 @@ static void client_close(struct gn_conn *conn, void *pdata)
 	}
 	if (st == C_TX || st == C_DATA || st == C_DATA_END || (st == C_FAILED && c->txp != NULL &&
 							       c->read != NULL)) {
+		/* A local refusal still on its way is overtaken: one sent()
+		 * for the transaction. */
+		gn_timer_free(&c->local);
 		set_state(c, C_CLOSED);
 		if (rcpts_fail(c, &c->fail))
 			tx_end(c, &c->fail);

@@ -18,6 +18,8 @@ gannet's own smtp module:
   it is permanent;
 - RFC 5321 5.1: a refused connection and a 421 greeting move on to the
   next address; a 554 greeting on the only address fails;
+- a reply line too long, a reply of too many lines and a line that is no
+  reply fail the address;
 - a slow server times out (small timeouts), a server that drops the
   connection in the middle of the message fails the recipients;
 - SMTPUTF8 needed and not offered fails permanently before MAIL (5.6.7);
@@ -222,6 +224,18 @@ t.like(line(out, "failed "), "phase=greeting code=554 enhanced=5.7.1", "failed a
 rc, out, err = send(*ENV, servers=["127.0.0.1:%d" % dead])
 t.like(line(out, "failed "), "phase=connect code=0", "no server: failed at connect")
 t.like(line(out, "failed "), "Connection refused", "saying why")
+
+# ---- limits on replies ----
+sink.set({"ehlo": "250 " + "x" * 3000})
+rc, out, err = send(*ENV)
+t.like(line(out, "failed "), "phase=ehlo", "a reply line of 3000 octets: the address fails at EHLO")
+t.like(line(out, "failed "), "reply line too long", "saying why")
+sink.set({"greeting": "220-sink.test\r\n" * 150 + "220 sink.test"})
+rc, out, err = send(*ENV)
+t.like(line(out, "failed "), "reply has too many lines", "a greeting of 151 lines: refused")
+sink.set({"greeting": "hello there"})
+rc, out, err = send(*ENV)
+t.like(line(out, "failed "), "does not start with a reply code", "a greeting that is no reply")
 
 # ---- timeouts and drops ----
 sink.set({"slow": {"mail": 3}})
