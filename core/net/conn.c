@@ -462,10 +462,14 @@ static void tls_established(struct gn_conn *c)
 			if (r < 0)
 				c->tls_verify_error = gn_pool_strdup(c->pool, gnutls_strerror(r));
 			else if (gnutls_certificate_verification_status_print(
-					 status, GNUTLS_CRT_X509, &out, 0) == 0 && out.data != NULL)
-				c->tls_verify_error = gn_pool_strdup(c->pool, (const char *)out.data);
-			else
+					 status, GNUTLS_CRT_X509, &out, 0) == 0 && out.data != NULL) {
+				size_t vl = strlen((const char *)out.data);
+				while (vl > 0 && out.data[vl - 1] == ' ')
+					vl--;	/* GnuTLS ends each sentence with one */
+				c->tls_verify_error = gn_pool_strndup(c->pool, (const char *)out.data, vl);
+			} else {
 				c->tls_verify_error = "certificate not verified";
+			}
 			gnutls_free(out.data);
 		}
 	}

@@ -235,8 +235,10 @@ static void send_next(struct send_ctx *s)
 	}
 }
 
-/* HOST:PORT, [IPv6]:PORT; names through getaddrinfo.  Returns 0 or -1. */
-static int add_server(struct gn_smtp_client *client, const char *arg, const char **name_r)
+/* HOST:PORT, [IPv6]:PORT; names through getaddrinfo.  The addresses go to
+ * client when it is not NULL; *name_r gets the first host that is a name
+ * (the name to verify the certificate for), else stays.  0 or -1. */
+static int add_server(struct gn_smtp_client *client, const char *arg, char **name_r)
 {
 	char host[512];
 	const char *colon, *port_s;
@@ -275,7 +277,8 @@ static int add_server(struct gn_smtp_client *client, const char *arg, const char
 		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, ip, sizeof(ip), NULL, 0,
 				NI_NUMERICHOST) != 0)
 			continue;
-		if (gn_smtp_client_add_address(client, ip, (unsigned)port, &error) == 0)
+		if (client == NULL ||
+		    gn_smtp_client_add_address(client, ip, (unsigned)port, &error) == 0)
 			n++;
 	}
 	freeaddrinfo(res);
@@ -404,26 +407,20 @@ int smtp_cli_send(int argc, char **argv, void *data)
 		goto out;
 	}
 	loop_init();
+	/* The first --server that is a name is the name to verify, unless
+	 * --tls-name says another. */
+	for (unsigned i = 0; i < n_servers; i++)
+		if (add_server(NULL, servers[i], &looked_up_name) < 0)
+			goto out;
+	set.tls_name = tls_name != NULL ? tls_name : looked_up_name;
 	s->client = gn_smtp_client_new(&set, &h, s, &error);
 	if (s->client == NULL) {
 		fprintf(stderr, "gannet smtp send: %s\n", error);
 		goto out;
 	}
 	for (unsigned i = 0; i < n_servers; i++)
-		if (add_server(s->client, servers[i], (const char **)&looked_up_name) < 0)
+		if (add_server(s->client, servers[i], &looked_up_name) < 0)
 			goto out;
-	if (tls_name == NULL)
-		tls_name = looked_up_name;
-	if (tls_name != NULL) {
-		/* The name to verify is known only now: a new client. */
-		struct gn_smtp_client *old = s->client;
-		set.tls_name = tls_name;
-		s->client = gn_smtp_client_new(&set, &h, s, &error);
-		gn_smtp_client_free(&old);
-		for (unsigned i = 0; i < n_servers; i++)
-			if (add_server(s->client, servers[i], (const char **)&looked_up_name) < 0)
-				goto out;
-	}
 	if (gn_smtp_client_connect(s->client, &error) < 0) {
 		fprintf(stderr, "gannet smtp send: %s\n", error);
 		goto out;

@@ -210,6 +210,35 @@ static int run(struct probe *p, const char *ip, unsigned port, unsigned long tim
 	return 0;
 }
 
+static int open_stop(struct gn_conn *c, void *d)
+{
+	struct probe *p = gn_conn_data(c);
+	(void)d;
+	p->opened = true;
+	gn_conn_close(c, "seen");
+	return 0;
+}
+
+static const struct gn_protocol proto_open = {
+	.size = sizeof(struct gn_protocol),
+	.name = "unit-client-open",
+	.open = open_stop,
+	.close = p_close,
+};
+
+/* Connects and runs the loop until open() has closed it again. */
+static void run_until_open(struct probe *p, const char *ip, unsigned port)
+{
+	const char *error;
+	struct gn_conn *c = NULL;
+	if (gn_conn_connect(ip, port, &proto_open, NULL, 5000, &c, &error) < 0)
+		return;
+	gn_conn_set_data(c, p);
+	guard = gn_timer_new(20000, false, guard_cb, NULL);
+	ev_run(core_loop, 0);
+	gn_timer_free(&guard);
+}
+
 static int listen_on(unsigned *port_r, int backlog)
 {
 	struct sockaddr_in sa;
@@ -336,6 +365,29 @@ int main(void)
 	ok(p.tls_ok && !gn_conn_tls_verified(c), "no name: nothing verified");
 	like(p.lines, "sni=-", "and no SNI sent");
 	gn_conn_unref(&c);
+
+	/* IPv6, when the machine has ::1: a refused connect says so the same
+	 * way (the address is parsed and used as IPv6). */
+	{
+		struct sockaddr_in6 s6;
+		socklen_t l6 = sizeof(s6);
+		int fd6 = socket(AF_INET6, SOCK_STREAM, 0);
+		memset(&s6, 0, sizeof(s6));
+		s6.sin6_family = AF_INET6;
+		s6.sin6_addr = in6addr_loopback;
+		if (fd6 >= 0 && bind(fd6, (struct sockaddr *)&s6, sizeof(s6)) == 0 &&
+		    listen(fd6, 1) == 0 && getsockname(fd6, (struct sockaddr *)&s6, &l6) == 0) {
+			memset(&p, 0, sizeof(p));
+			p.starttls_name = NULL;
+			/* Accepted by the kernel, never served: open() follows. */
+			run_until_open(&p, "::1", ntohs(s6.sin6_port));
+			ok(p.opened, "IPv6: connected to [::1]");
+		} else {
+			ok(1, "IPv6: no ::1 on this machine (nothing to check)");
+		}
+		if (fd6 >= 0)
+			close(fd6);
+	}
 
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
