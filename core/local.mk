@@ -21,7 +21,8 @@ pkginclude_HEADERS = \
 	core/include/gannet/tlspubkey.h \
 	core/include/gannet/sasl.h \
 	core/include/gannet/deliver.h \
-	core/include/gannet/smtp.h
+	core/include/gannet/smtp.h \
+	core/include/gannet/dns.h
 
 pkgconfig_DATA = core/gannet.pc
 
@@ -66,6 +67,10 @@ core_libgannet_core_la_SOURCES = \
 	core/mail/mime-rfc2231.c \
 	core/mail/mime-date.c \
 	core/mail/mime-json.c \
+	core/dns/internal.h \
+	core/dns/result.c \
+	core/dns/resolver.c \
+	core/dns/cli-dns.c \
 	core/auth/internal.h \
 	core/auth/crypto.c \
 	core/auth/credentials.c \
@@ -125,7 +130,7 @@ core_libgannet_la_LIBADD = core/libgannet_core.la $(DEP_LIBS)
 core_libgannet_la_LDFLAGS = -version-info 1:0:0 \
 	-Wl,--version-script=$(top_srcdir)/core/libgannet.map
 EXTRA_core_libgannet_la_DEPENDENCIES = core/libgannet.map
-EXTRA_DIST += core/libgannet.map core/db/schema core/abi
+EXTRA_DIST += core/libgannet.map core/db/schema core/abi core/dns/README
 
 bin_PROGRAMS += core/gannet
 core_gannet_SOURCES = core/gannet-main.c

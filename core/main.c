@@ -89,6 +89,7 @@ static const struct {
 	{ tlspubkey_register, CLI_NEEDS_DATABASE },	/* config tlspubkey */
 	{ deliver_register, CLI_NEEDS_MODULES },
 	{ import_register, CLI_NEEDS_MODULES },		/* delivers through the hooks */
+	{ dns_register, CLI_NEEDS_CONFIG },		/* dns lookup */
 };
 
 /* The config and the core's areas, once.  Returns 0, or -1 with the
@@ -501,6 +502,9 @@ int gn_main(int argc, char **argv)
 		rc = cli_cmd_run(cmd, argc, argv);
 	} else if (setup_core() < 0) {
 		rc = errors_printed();
+	} else if (cli_cmd_needs(cmd) == CLI_NEEDS_CONFIG) {
+		loop_init();
+		rc = cli_cmd_run(cmd, argc, argv);
 	} else {
 		rc = run_connected(cmd, argc, argv);
 	}

@@ -18,6 +18,7 @@
 #include "db/internal.h"
 #include "auth/internal.h"
 #include "store/internal.h"
+#include "dns/internal.h"
 
 #include <gannet/gannet.h>
 

@@ -48,11 +48,19 @@ static int serve_child_open(const char **error_r)
 	return 0;
 }
 
+/* The connections are closed by now (their lookups cancelled with them):
+ * what is left of the resolver goes, then the database connection. */
+static void serve_child_close(void)
+{
+	dns_shutdown();
+	db_close();
+}
+
 const struct master_ops serve_ops = {
 	.prepare = serve_prepare,
 	.release = serve_release,
 	.child_open = serve_child_open,
-	.child_close = db_close,
+	.child_close = serve_child_close,
 	.accept_start = listeners_start,
 	.accept_stop = listeners_stop,
 	.listeners_close = listeners_close,

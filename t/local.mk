@@ -14,6 +14,7 @@ include t/mk/net.mk
 include t/mk/db.mk
 include t/mk/master.mk
 include t/mk/addr.mk
+include t/mk/dns.mk
 include t/mk/mime.mk
 include t/mk/store.mk
 include t/mk/auth.mk

@@ -834,6 +834,76 @@ static void read_listeners(struct gn_config *root, struct core_conf *c)
 	}
 }
 
+/* "IP" or "IP@port" (an IPv6 address without brackets: "::1@5353"). */
+static bool valid_resolver(const char *s)
+{
+	struct in6_addr a6;
+	const char *at = strchr(s, '@');
+	size_t len = at != NULL ? (size_t)(at - s) : strlen(s);
+	if (len == 0 || len >= INET6_ADDRSTRLEN)
+		return false;
+	char ip[INET6_ADDRSTRLEN];
+	memcpy(ip, s, len);
+	ip[len] = '\0';
+	if (inet_pton(AF_INET, ip, &a6) != 1 && inet_pton(AF_INET6, ip, &a6) != 1)
+		return false;
+	if (at == NULL)
+		return true;
+	unsigned long long port;
+	const char *end;
+	return parse_digits(at + 1, &port, &end) == 0 && *end == '\0' &&
+		port >= 1 && port <= 65535;
+}
+
+static void read_dns(struct gn_config *root, struct core_conf *c)
+{
+	struct gn_config *dns = gn_config_section(root, "dns");
+	struct dns_conf *d = &c->dns;
+	const char *const *v;
+	size_t n;
+	long long ll;
+
+	if (gn_config_strings(dns, "resolvers", &v, &n) > 0) {
+		config_setting_t *list = lookup(dns, "resolvers");
+		d->resolvers = gn_calloc(n + 1, sizeof(*d->resolvers));
+		for (size_t i = 0; i < n; i++) {
+			if (!valid_resolver(v[i])) {
+				bad(config_setting_get_elem(list, (unsigned)i),
+				    "\"%s\" is not an IP address or IP@port", v[i]);
+				continue;
+			}
+			d->resolvers[d->n_resolvers++] = gn_strdup(v[i]);
+		}
+	}
+	const char *s;
+	if (gn_config_string(dns, "trust_anchor", NULL, &s) > 0) {
+		if (s[0] != '\0' && access(s, R_OK) != 0)
+			bad(lookup(dns, "trust_anchor"), "cannot read %s: %s", s,
+			    strerror(errno));
+		else
+			d->trust_anchor = gn_strdup(s);
+	}
+	if (gn_config_strings(dns, "local_data", &v, &n) > 0) {
+		config_setting_t *list = lookup(dns, "local_data");
+		d->local_data = gn_calloc(n + 1, sizeof(*d->local_data));
+		d->local_data_at = gn_calloc(n + 1, sizeof(*d->local_data_at));
+		for (size_t i = 0; i < n; i++) {
+			config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+			d->local_data[i] = gn_strdup(v[i]);
+			d->local_data_at[i] = gn_strdup_printf("%s[%zu] at %s:%d",
+				setting_path(list), i, setting_file(e), setting_line(e));
+		}
+		d->n_local_data = n;
+	}
+	if (gn_config_duration_ms(dns, "timeout", 10000, &d->timeout_ms) > 0 &&
+	    d->timeout_ms == 0) {
+		bad(lookup(dns, "timeout"), "must be longer than 0");
+		d->timeout_ms = 10000;
+	}
+	gn_config_int(dns, "max_queries", 1000, 1, 1000000, &ll);
+	d->max_queries = (unsigned)ll;
+}
+
 static void read_modules(struct gn_config *root, struct core_conf *c)
 {
 	struct gn_config *mods = gn_config_section(root, "modules");
@@ -929,6 +999,7 @@ static void read_core(struct core_conf *c, bool from_file)
 		c->idle_timeout_ms = 300000;
 	}
 
+	read_dns(root, c);
 	read_listeners(root, c);
 	read_modules(root, c);
 }
@@ -1015,6 +1086,16 @@ void conf_free(void)
 			gn_free(c->listeners[i].protocol);
 		}
 		gn_free(c->listeners);
+		for (size_t i = 0; i < c->dns.n_resolvers; i++)
+			gn_free(c->dns.resolvers[i]);
+		gn_free(c->dns.resolvers);
+		gn_free(c->dns.trust_anchor);
+		for (size_t i = 0; i < c->dns.n_local_data; i++) {
+			gn_free(c->dns.local_data[i]);
+			gn_free(c->dns.local_data_at[i]);
+		}
+		gn_free(c->dns.local_data);
+		gn_free(c->dns.local_data_at);
 		gn_free(c);
 		core_conf = NULL;
 	}

@@ -54,6 +54,18 @@ struct module_conf {
 	int line;
 };
 
+/* dns { ... }: the resolver's settings (core/dns/). */
+struct dns_conf {
+	char **resolvers;	/* "IP" or "IP@port" (checked); none: resolv.conf */
+	size_t n_resolvers;
+	char *trust_anchor;	/* a file; NULL: the default; "": validation off */
+	char **local_data;	/* RR strings, unbound local-data syntax */
+	char **local_data_at;	/* "FILE:LINE" of each, for the dns layer's errors */
+	size_t n_local_data;
+	long long timeout_ms;	/* a lookup fails after this */
+	unsigned max_queries;	/* lookups in flight per process */
+};
+
 struct core_conf {
 	char *path;		/* the config file */
 	char *hostname;		/* default: gethostname() */
@@ -75,6 +87,7 @@ struct core_conf {
 	size_t n_certs;
 	struct listener_conf *listeners;
 	size_t n_listeners;
+	struct dns_conf dns;
 };
 
 /* The loaded configuration; NULL before conf_load(). */
@@ -192,6 +205,8 @@ void runner_jobs_stop(void);
 /* What a command needs before it runs; core/main.c prepares that much. */
 enum cli_needs {
 	CLI_NEEDS_NOTHING,	/* gannet's own commands: they set up what they use */
+	CLI_NEEDS_CONFIG,	/* the config and the core's areas, the loop; no
+				 * database, no module (dns lookup) */
 	CLI_NEEDS_DATABASE,	/* the config, the core's areas, a database
 				 * connection; no module is loaded */
 	CLI_NEEDS_MODULES,	/* and every module loaded, registered and started

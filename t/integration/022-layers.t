@@ -3,7 +3,7 @@
 t/integration/022-layers.t: the core reads as its layers (DESIGN.md "Layout").
 
 core/ has one folder a layer, lowest first: base, runtime, net, db, mail,
-auth, store, smtp.  Each has one internal header, internal.h; a file of a
+dns, auth, store, smtp.  Each has one internal header, internal.h; a file of a
 layer includes only the internal headers of its own layer and of the
 layers below, and (checked on the built objects, so an undeclared call
 cannot hide) calls only functions defined in those layers.  Only the
@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from gannettest import BUILDDIR, SRCDIR, Tap
 
 t = Tap()
-LAYERS = ["base", "runtime", "net", "db", "mail", "auth", "store", "smtp"]
+LAYERS = ["base", "runtime", "net", "db", "mail", "dns", "auth", "store", "smtp"]
 RANK = {name: i for i, name in enumerate(LAYERS)}
 CORE = os.path.join(SRCDIR, "core")
 TOP_FILES = {"main.c", "main.h", "serve.c", "localserve.c", "gannet-main.c"}

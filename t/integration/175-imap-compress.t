@@ -21,6 +21,7 @@ import re
 import socket
 import ssl
 import sys
+import time
 import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -110,7 +111,13 @@ class Client:
         self.s.close()
 
 
-workers = re.findall(r"event=child_started kind=worker slot=\d+ child_pid=(\d+)", g.log())
+# The master listens before it forks its worker: wait for the worker's line.
+workers = []
+for _ in range(300):
+    workers = re.findall(r"event=child_started kind=worker slot=\d+ child_pid=(\d+)", g.log())
+    if workers:
+        break
+    time.sleep(0.1)
 t.ok(len(workers) == 1, "one serve worker (%s)" % workers)
 pid = workers[-1] if workers else "0"
 

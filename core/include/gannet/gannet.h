@@ -27,6 +27,7 @@
 #include <gannet/sasl.h>
 #include <gannet/deliver.h>
 #include <gannet/smtp.h>
+#include <gannet/dns.h>
 
 #ifdef __cplusplus
 extern "C" {

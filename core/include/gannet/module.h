@@ -32,6 +32,7 @@
  *        changed in a mailbox since a modseq, in one query;
  *        gn_store_message_open_batch(): several opened in one query;
  *        gn_store_account_lock(): the account row first, in a transaction;
+ *        gannet/dns.h: asynchronous DNS lookups (gn_dns_lookup());
  *        gn_conn_connect(), gn_conn_starttls_client() and friends: outbound
  *        connections and client TLS; gn_smtp_client_*(): the SMTP client.
  */

@@ -1,0 +1,414 @@
+/*
+ * core/dns/resolver.c: the process's resolver (gannet/dns.h).
+ *
+ * One libunbound context a process, made at the first lookup from the
+ * dns settings.  libunbound resolves in its own thread (ub_ctx_async) and
+ * hands answers back through a pipe: ub_fd() is watched on the loop, and
+ * ub_process() runs the callbacks from there, so a caller's callback
+ * always runs on the loop.  The watch is on only while queries are in
+ * flight, so an idle resolver keeps no loop running.
+ *
+ * Each query has a timer: dns.timeout after it went out it is cancelled
+ * in libunbound and fails with GN_DNS_TIMEOUT.  dns.max_queries caps the
+ * queries in flight; one more fails with GN_DNS_LIMIT.  Failures known at
+ * once (a bad name, the cap) are delivered from a zero timer, so the
+ * caller is never called back from inside gn_dns_lookup().
+ *
+ * libunbound's thread runs libevent.  Debian's libev exports libevent's
+ * names too (its emulation layer), and whichever comes first in the
+ * process's symbol lookup is the one libunbound's thread calls: libev's
+ * emulation there corrupts memory.  The build links libevent before libev
+ * (Makefile.am), and resolver_new() checks that it worked before it
+ * makes a context (core/dns/README).
+ */
+#include "dns/internal.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include <unbound.h>
+
+#define DNS_DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"
+
+/* libevent's (event2/event.h), declared here rather than included beside
+ * ev.h.  Called once (the start's log line), so that the library links
+ * libevent by name, ahead of libev (Makefile.am's DEP_LIBS order). */
+const char *event_get_version(void);
+
+struct gn_dns_query {
+	struct gn_dns_query *prev, *next;	/* in flight, or waiting to fail */
+	char *name;		/* A-labels, no trailing dot */
+	int type;
+	gn_dns_fn *fn;
+	void *data;
+	int async_id;
+	bool in_unbound;	/* submitted: counts against max_queries */
+	struct gn_timer *timer;	/* the timeout, or the zero timer of a failure */
+	enum gn_dns_status fail_status;	/* for the zero timer */
+	const char *fail_error;		/* static or from fail_pool */
+	struct gn_pool *pool;	/* the name check's and the result's memory */
+};
+
+static struct {
+	struct ub_ctx *ctx;
+	pid_t pid;		/* the process that made ctx */
+	struct gn_io *io;
+	unsigned outstanding;
+	struct gn_dns_query *queries;
+	const char *broken;	/* why no context can be made, once known */
+	bool thread_started;	/* ctx's first query went out */
+} res;
+
+/* ---- settings ---- */
+
+/* Whether libevent's event_base_new, not libev's emulation of it, is the
+ * one libunbound's thread will call. */
+static bool libevent_first(void)
+{
+	Dl_info info;
+	void *sym = dlsym(RTLD_DEFAULT, "event_base_new");
+	if (sym == NULL || dladdr(sym, &info) == 0 || info.dli_fname == NULL)
+		return false;
+	const char *base = strrchr(info.dli_fname, '/');
+	base = base != NULL ? base + 1 : info.dli_fname;
+	return strncmp(base, "libevent", 8) == 0;
+}
+
+/* A context with the settings of conf; NULL with *error_r.  threads:
+ * resolve in a thread (the loop's case) rather than in ub_resolve(). */
+static struct ub_ctx *context_new(const struct dns_conf *conf, bool threads,
+				  bool log_choices, const char **error_r)
+{
+	struct ub_ctx *ctx = ub_ctx_create();
+	int rc;
+	if (ctx == NULL) {
+		*error_r = "libunbound: cannot make a context";
+		return NULL;
+	}
+	if (threads && (rc = ub_ctx_async(ctx, 1)) != 0)
+		goto fail_ub;
+	for (size_t i = 0; i < conf->n_resolvers; i++) {
+		if ((rc = ub_ctx_set_fwd(ctx, conf->resolvers[i])) != 0)
+			goto fail_ub;
+	}
+	if (conf->n_resolvers > 0) {
+		/* The admin named them: loopback resolvers (a local
+		 * unbound, a test server) are meant. */
+		if ((rc = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no")) != 0)
+			goto fail_ub;
+	} else if (conf->n_local_data > 0) {
+		/* Local data only: every other name is NXDOMAIN, and nothing
+		 * goes to the network (tests, localserve). */
+		if ((rc = ub_ctx_set_option(ctx, "local-zone:", ". static")) != 0)
+			goto fail_ub;
+	} else if ((rc = ub_ctx_resolvconf(ctx, NULL)) != 0) {
+		if (log_choices)
+			gn_log(GN_LOG_WARN, "core", "event=dns_resolvconf error=%s "
+			       "reason=\"resolving from the root servers\"",
+			       gn_log_quote(0, rc == UB_READFILE ? strerror(errno)
+					    : ub_strerror(rc)));
+	}
+	const char *ta = conf->trust_anchor;
+	if (ta == NULL) {
+		ta = DNS_DEFAULT_TRUST_ANCHOR;
+		if (access(ta, R_OK) != 0) {
+			if (log_choices)
+				gn_log(GN_LOG_WARN, "core", "event=dns_validation_off "
+				       "reason=\"no %s (Debian's dns-root-data); set dns.trust_anchor\"",
+				       ta);
+			ta = "";
+		}
+	}
+	if (ta[0] != '\0' && (rc = ub_ctx_add_ta_file(ctx, ta)) != 0) {
+		*error_r = gn_strdup_printf("dns.trust_anchor: %s: %s", ta,
+					    rc == UB_READFILE ? strerror(errno) : ub_strerror(rc));
+		ub_ctx_delete(ctx);
+		return NULL;
+	}
+	/* Last: ub_ctx_data_add() finalises the settings. */
+	for (size_t i = 0; i < conf->n_local_data; i++) {
+		if ((rc = ub_ctx_data_add(ctx, conf->local_data[i])) != 0) {
+			/* Every parse error is UB_NOMEM here: not said. */
+			*error_r = gn_strdup_printf("%s: \"%s\" is not a resource record "
+						    "in zone-file syntax (NAME [TTL] [CLASS] TYPE DATA)",
+						    conf->local_data_at[i], conf->local_data[i]);
+			ub_ctx_delete(ctx);
+			return NULL;
+		}
+	}
+	if (log_choices)
+		gn_log(GN_LOG_DEBUG, "core", "event=dns_start resolvers=%zu local_data=%zu "
+		       "validation=%s libunbound=%s libevent=%s", conf->n_resolvers,
+		       conf->n_local_data, ta[0] != '\0' ? gn_log_quote(0, ta) : "off",
+		       ub_version(), event_get_version());
+	return ctx;
+
+fail_ub:
+	*error_r = gn_strdup_printf("libunbound: %s", ub_strerror(rc));
+	ub_ctx_delete(ctx);
+	return NULL;
+}
+
+int dns_conf_check(void)
+{
+	const struct dns_conf *conf = &core_conf->dns;
+	if (conf->n_local_data == 0 && (conf->trust_anchor == NULL || conf->trust_anchor[0] == '\0'))
+		return 0;
+	/* What only libunbound can check, checked now: config check and
+	 * serve's start say it, not the first lookup. */
+	const char *error;
+	struct ub_ctx *ctx = context_new(conf, false, false, &error);
+	if (ctx == NULL) {
+		conf_error("%s", error);
+		gn_free((char *)error);
+		return -1;
+	}
+	ub_ctx_delete(ctx);
+	return 0;
+}
+
+int dns_register(void)
+{
+	int ret = dns_conf_check();
+	static const struct gn_cli_command lookup = {
+		sizeof(struct gn_cli_command), "dns lookup", "TYPE NAME",
+		"Looks NAME up with the core's resolver (the config's dns settings)\n"
+		"and prints the rcode, the status, the DNSSEC state (secure, insecure,\n"
+		"bogus), the TTL and the records.  TYPE: A, AAAA, MX, TXT, PTR, CNAME,\n"
+		"TLSA; for PTR, NAME may be an IP address.  Exits 0 when the DNS\n"
+		"answered (also NXDOMAIN and NODATA), 1 when it did not.",
+		2, 2, dns_cli_lookup, NULL,
+	};
+	const char *err;
+	if (gn_cli_command_register(modules_core_ctx(), &lookup, &err) < 0) {
+		conf_error("dns: %s", err);
+		return -1;
+	}
+	return ret;
+}
+
+/* This process's context, made when missing.  NULL with *error_r. */
+static struct ub_ctx *context(const char **error_r)
+{
+	if (res.ctx != NULL && res.pid != getpid()) {
+		/* Made before a fork: its thread is the parent's.  Dropped,
+		 * not deleted (that would wait for a thread that is not here). */
+		res.ctx = NULL;
+		gn_io_free(&res.io);
+		res.outstanding = 0;
+	}
+	if (res.ctx != NULL)
+		return res.ctx;
+	if (res.broken != NULL) {
+		*error_r = res.broken;
+		return NULL;
+	}
+	if (!libevent_first()) {
+		res.broken = "libunbound would run on libev's libevent emulation "
+			"(libev is linked before libevent): the resolver is off";
+		gn_log(GN_LOG_ERROR, "core", "event=dns_broken reason=\"%s\"", res.broken);
+		*error_r = res.broken;
+		return NULL;
+	}
+	const char *error;
+	struct ub_ctx *ctx = context_new(&core_conf->dns, true, true, &error);
+	if (ctx == NULL) {
+		gn_log(GN_LOG_ERROR, "core", "event=dns_broken reason=%s", gn_log_quote(0, error));
+		*error_r = "the resolver could not start (see the log)";
+		gn_free((char *)error);
+		return NULL;
+	}
+	res.ctx = ctx;
+	res.pid = getpid();
+	res.thread_started = false;
+	return ctx;
+}
+
+/* ---- queries ---- */
+
+static void unlink_query(struct gn_dns_query *q)
+{
+	if (q->prev != NULL)
+		q->prev->next = q->next;
+	else
+		res.queries = q->next;
+	if (q->next != NULL)
+		q->next->prev = q->prev;
+	q->prev = q->next = NULL;
+	if (q->in_unbound) {
+		q->in_unbound = false;
+		res.outstanding--;
+		if (res.outstanding == 0 && res.io != NULL)
+			gn_io_set_events(res.io, 0);
+	}
+}
+
+static void query_free(struct gn_dns_query *q)
+{
+	gn_timer_free(&q->timer);
+	gn_pool_free(&q->pool);
+	gn_free(q);
+}
+
+/* Takes q out, calls its callback with result, frees q. */
+static void finish(struct gn_dns_query *q, const struct gn_dns_result *result)
+{
+	unlink_query(q);
+	gn_timer_free(&q->timer);
+	gn_log(GN_LOG_DEBUG, "core", "event=dns_answer name=%s type=%s status=%s "
+	       "rcode=%d security=%s ttl=%u n=%zu", gn_log_quote(0, result->name),
+	       gn_dns_type_name(result->type), gn_dns_status_name(result->status),
+	       result->rcode, gn_dns_security_name(result->security), result->ttl,
+	       result->n);
+	q->fn(result, q->data);
+	query_free(q);
+}
+
+/* libunbound's callback, from ub_process() on the loop. */
+static void on_answer(void *data, int err, struct ub_result *r)
+{
+	struct gn_dns_query *q = data;
+	struct gn_dns_result result;
+	dns_result_parse(q->pool, q->name, q->type, err, r, &result);
+	finish(q, &result);
+	if (r != NULL)
+		ub_resolve_free(r);
+}
+
+static void on_readable(int fd, unsigned events, void *data)
+{
+	(void)fd;
+	(void)events;
+	(void)data;
+	if (res.ctx != NULL) {
+		int rc = ub_process(res.ctx);
+		if (rc != 0)
+			gn_log(GN_LOG_ERROR, "core", "event=dns_process error=%s",
+			       gn_log_quote(0, ub_strerror(rc)));
+	}
+}
+
+static void on_timeout(void *data)
+{
+	struct gn_dns_query *q = data;
+	struct gn_dns_result result;
+	if (q->in_unbound) {
+		/* After ub_cancel() libunbound never calls on_answer() for it. */
+		(void)ub_cancel(res.ctx, q->async_id);
+		dns_result_fail(&result, q->name, q->type, GN_DNS_TIMEOUT,
+				gn_pool_printf(q->pool, "no answer within %lld ms",
+					       core_conf->dns.timeout_ms));
+		gn_log(GN_LOG_INFO, "core", "event=dns_timeout name=%s type=%s",
+		       gn_log_quote(0, q->name), gn_dns_type_name(q->type));
+	} else {
+		dns_result_fail(&result, q->name != NULL ? q->name : "", q->type,
+				q->fail_status, q->fail_error);
+	}
+	finish(q, &result);
+}
+
+/* q fails with status from a zero timer. */
+static struct gn_dns_query *fail_later(struct gn_dns_query *q,
+				       enum gn_dns_status status, const char *error)
+{
+	q->fail_status = status;
+	q->fail_error = error;
+	q->timer = gn_timer_new(0, false, on_timeout, q);
+	return q;
+}
+
+struct gn_dns_query *gn_dns_lookup(const char *name, enum gn_dns_type type,
+				   gn_dns_fn *fn, void *data)
+{
+	struct gn_dns_query *q = gn_calloc(1, sizeof(*q));
+	q->pool = gn_pool_new();
+	q->type = (int)type;
+	q->fn = fn;
+	q->data = data;
+	q->next = res.queries;
+	if (res.queries != NULL)
+		res.queries->prev = q;
+	res.queries = q;
+
+	const char *ascii, *error;
+	if (gn_dns_name_check(q->pool, name, &ascii, &error) < 0) {
+		q->name = gn_pool_strdup(q->pool, name);
+		gn_log(GN_LOG_INFO, "core", "event=dns_bad_name name=%s reason=%s",
+		       gn_log_quote(0, name), gn_log_quote(1, error));
+		return fail_later(q, GN_DNS_BADNAME, error);
+	}
+	q->name = (char *)ascii;
+	if (strcmp(gn_dns_type_name(q->type), "?") == 0)
+		return fail_later(q, GN_DNS_ERROR, "record type not supported");
+	struct ub_ctx *ctx = context(&error);
+	if (ctx == NULL)
+		return fail_later(q, GN_DNS_ERROR, error);
+	if (res.outstanding >= core_conf->dns.max_queries) {
+		gn_log(GN_LOG_WARN, "core", "event=dns_limit name=%s max_queries=%u",
+		       gn_log_quote(0, q->name), core_conf->dns.max_queries);
+		return fail_later(q, GN_DNS_LIMIT,
+				  gn_pool_printf(q->pool, "%u DNS queries in flight (dns.max_queries)",
+						 core_conf->dns.max_queries));
+	}
+	/* The first query starts libunbound's thread, which inherits this
+	 * thread's signal mask: it gets none, so that the process's signals
+	 * (SIGTERM, SIGCHLD: libev's watchers) reach the loop's thread. */
+	sigset_t all, saved;
+	if (!res.thread_started) {
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &saved);
+	}
+	int rc = ub_resolve_async(ctx, q->name, q->type, 1 /* IN */, q, on_answer,
+				  &q->async_id);
+	if (!res.thread_started) {
+		pthread_sigmask(SIG_SETMASK, &saved, NULL);
+		res.thread_started = rc == 0;
+	}
+	if (rc != 0)
+		return fail_later(q, GN_DNS_ERROR,
+				  gn_pool_printf(q->pool, "resolver: %s", ub_strerror(rc)));
+	q->in_unbound = true;
+	if (res.outstanding++ == 0) {
+		if (res.io == NULL)
+			res.io = gn_io_new(ub_fd(ctx), GN_IO_READ, on_readable, NULL);
+		else
+			gn_io_set_events(res.io, GN_IO_READ);
+	}
+	q->timer = gn_timer_new((unsigned long)core_conf->dns.timeout_ms, false,
+				on_timeout, q);
+	return q;
+}
+
+void gn_dns_cancel(struct gn_dns_query **query)
+{
+	struct gn_dns_query *q = query != NULL ? *query : NULL;
+	if (q == NULL)
+		return;
+	*query = NULL;
+	if (q->in_unbound && res.ctx != NULL)
+		(void)ub_cancel(res.ctx, q->async_id);
+	unlink_query(q);
+	query_free(q);
+}
+
+unsigned dns_outstanding(void)
+{
+	return res.outstanding;
+}
+
+void dns_shutdown(void)
+{
+	while (res.queries != NULL) {
+		struct gn_dns_query *q = res.queries;
+		gn_dns_cancel(&q);
+	}
+	gn_io_free(&res.io);
+	if (res.ctx != NULL && res.pid == getpid())
+		ub_ctx_delete(res.ctx);
+	res.ctx = NULL;
+	res.outstanding = 0;
+	res.broken = NULL;
+}
