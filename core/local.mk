@@ -111,6 +111,9 @@ core_libgannet_core_la_SOURCES = \
 	core/smtp/command.c \
 	core/smtp/extension.c \
 	core/smtp/data.c \
+	core/smtp/client-reply.c \
+	core/smtp/client.c \
+	core/smtp/cli-send.c \
 	core/queue/internal.h \
 	core/queue/queue.c \
 	core/queue/dsn.c \

@@ -31,6 +31,7 @@
  * work load the modules as the user who runs them, as serve's master does.
  */
 #include "main.h"
+#include "smtp/internal.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -386,6 +387,16 @@ static const struct gn_cli_command builtins[] = {
 	  "its file and line.  As root, the modules are loaded as the config's\n"
 	  "user.",
 	  0, 1, cmd_config_check, NULL },
+	{ sizeof(struct gn_cli_command), "smtp send",
+	  "--server HOST:PORT --from ADDR --to ADDR [--to ADDR...] [--tls require|"
+	  "opportunistic|none] [--tls-name NAME] [--tls-verify] [--ca FILE] [--helo NAME] "
+	  "[--timeout MS] [--trace] [--message FILE...]",
+	  "Sends a message (standard input, or each --message in turn on one\n"
+	  "connection) with gannet's SMTP client, and prints the session (TLS,\n"
+	  "extensions) and every recipient's result: phase, code, enhanced code\n"
+	  "and text.  --trace prints the commands and replies too.  Needs no\n"
+	  "config and no database.  Exit 0 when every recipient was accepted.",
+	  0, -1, smtp_cli_send, NULL },
 	{ sizeof(struct gn_cli_command), "version", "",
 	  "Prints gannet's version and the plugin ABI it offers modules.",
 	  0, 0, cmd_version, NULL },

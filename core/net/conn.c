@@ -3,6 +3,8 @@
  *
  * A connection is a state machine around one nonblocking socket:
  *
+ *   CONNECTING     outbound (gn_conn_connect()): the nonblocking connect
+ *                  is under way, bounded by its timer
  *   HANDSHAKE      implicit-TLS listeners: TLS handshake before open()
  *   OPEN           open() was called; input() sees whole input, output is
  *                  flushed as the socket allows
@@ -34,6 +36,17 @@
  * (conn_flush()), so that one flush covers what a handler wrote in one
  * turn of the loop.
  *
+ * Outbound connections (gn_conn_connect()) are the same state machine
+ * with a connect in front: they belong to a pseudo-listener "outbound",
+ * count against no per-IP or per-worker limit, and their close() is
+ * called whatever happens once gn_conn_connect() succeeded (also when the
+ * connect fails: open() was then never called), so the handler learns of
+ * every outcome from the loop.  STARTTLS as the client
+ * (gn_conn_starttls_client()) takes the same STARTTLS states with a
+ * client session (tls.c) and checks the server's certificate against the
+ * name given, recording the result (gn_conn_tls_verified()) for the
+ * protocol to decide on.
+ *
  * One line per connection open and close, and per TLS failure, goes to the
  * log; the listener's connection counts follow from them.
  */
@@ -61,6 +74,7 @@
 #define CONN_CHUNK 16384u
 
 enum conn_state {
+	CS_CONNECTING,
 	CS_HANDSHAKE,
 	CS_OPEN,
 	CS_STARTTLS_FLUSH,
@@ -95,6 +109,12 @@ struct gn_conn {
 
 	gnutls_session_t tls;
 	bool is_tls;		/* handshake done */
+	bool outbound;		/* gn_conn_connect() */
+	bool tls_client;	/* our side of TLS is the client */
+	bool tls_verified;	/* the server's certificate is valid for tls_name */
+	char *tls_name;		/* the name to verify against, or NULL */
+	const char *tls_verify_error;
+	int connect_error;	/* errno of a connect that failed at once */
 	const char *tls_version, *tls_cipher;
 	char *sni;
 	unsigned char *peer_cert, *spki;
@@ -124,12 +144,17 @@ static struct gn_conn *conns;		/* list of all */
 static unsigned conns_active;		/* not yet closed for the protocol */
 static unsigned conn_counter;
 static struct gn_conn *deferred_head;
+/* The listener outbound connections belong to (names in log lines). */
+static struct net_listener outbound_listener = {
+	.name = (char *)"outbound", .tls = TLS_MODE_NONE, .fd = -1,
+};
 static ev_prepare deferred_w;
 static bool deferred_init;
 
 static void conn_progress(struct gn_conn *c);
 static void conn_input(struct gn_conn *c);
 static void conn_finish(struct gn_conn *c, bool linger);
+static void addr_text(const struct sockaddr *sa, char *ip, size_t size, unsigned *port_r);
 
 /* ---- helpers ---- */
 
@@ -198,6 +223,9 @@ static void conn_update_io(struct gn_conn *c)
 	int ev = 0;
 
 	switch (c->state) {
+	case CS_CONNECTING:
+		ev = EV_WRITE;
+		break;
 	case CS_HANDSHAKE:
 	case CS_STARTTLS:
 		ev = gnutls_record_get_direction(c->tls) ? EV_WRITE : EV_READ;
@@ -395,6 +423,7 @@ static void tls_failed(struct gn_conn *c, const char *reason)
 	char rbuf[INET6_ADDRSTRLEN + 16];
 	gn_log(GN_LOG_INFO, "core", "event=tls_failed id=%s listener=%s remote=%s "
 	       "mode=%s reason=%s", c->id, c->l->name, remote_str(c, rbuf, sizeof(rbuf)),
+	       c->tls_client ? "client" :
 	       c->l->tls == TLS_MODE_STARTTLS ? "starttls" : "implicit",
 	       gn_log_quote(0, reason));
 }
@@ -422,6 +451,28 @@ static void tls_established(struct gn_conn *c)
 		name[len < sizeof(name) ? len : sizeof(name) - 1] = '\0';
 		c->sni = gn_pool_strdup(c->pool, name);
 	}
+	if (c->tls_client && c->tls_name != NULL) {
+		/* RFC 6125 through GnuTLS: the chain up to a trusted CA, and
+		 * the name among the certificate's identities. */
+		unsigned status = 0;
+		int r = gnutls_certificate_verify_peers3(c->tls, c->tls_name, &status);
+		c->tls_verified = r == 0 && status == 0;
+		if (!c->tls_verified) {
+			gnutls_datum_t out = { NULL, 0 };
+			if (r < 0)
+				c->tls_verify_error = gn_pool_strdup(c->pool, gnutls_strerror(r));
+			else if (gnutls_certificate_verification_status_print(
+					 status, GNUTLS_CRT_X509, &out, 0) == 0 && out.data != NULL) {
+				size_t vl = strlen((const char *)out.data);
+				while (vl > 0 && out.data[vl - 1] == ' ')
+					vl--;	/* GnuTLS ends each sentence with one */
+				c->tls_verify_error = gn_pool_strndup(c->pool, (const char *)out.data, vl);
+			} else {
+				c->tls_verify_error = "certificate not verified";
+			}
+			gnutls_free(out.data);
+		}
+	}
 	peers = gnutls_certificate_get_peers(c->tls, &n);
 	if (peers != NULL && n > 0) {
 		gnutls_pubkey_t pk;
@@ -442,6 +493,13 @@ static void tls_established(struct gn_conn *c)
 	       "sni=%s client_cert=%s", c->id, c->tls_version ? c->tls_version : "?",
 	       c->tls_cipher ? c->tls_cipher : "?", c->sni ? gn_log_quote(0, c->sni) : "-",
 	       c->spki ? "yes" : "no");
+	if (c->tls_client)
+		gn_log(GN_LOG_INFO, "core", "event=tls_client id=%s version=%s name=%s "
+		       "verified=%s%s%s", c->id, c->tls_version ? c->tls_version : "?",
+		       c->tls_name != NULL ? gn_log_quote(0, c->tls_name) : "-",
+		       c->tls_name == NULL ? "not-checked" : c->tls_verified ? "yes" : "no",
+		       c->tls_verify_error != NULL ? " error=" : "",
+		       c->tls_verify_error != NULL ? gn_log_quote(1, c->tls_verify_error) : "");
 }
 
 static void conn_open_proto(struct gn_conn *c)
@@ -700,6 +758,44 @@ static void conn_input(struct gn_conn *c)
 	conn_defer(c);
 }
 
+/* ---- outbound ---- */
+
+static void conn_connect_failed(struct gn_conn *c, int err)
+{
+	char reason[160];
+	snprintf(reason, sizeof(reason), "connect: %s", strerror(err));
+	gn_log(GN_LOG_INFO, "core", "event=connect_failed id=%s remote=%s port=%u "
+	       "reason=%s", c->id, c->remote_ip, c->remote_port, gn_log_quote(0, strerror(err)));
+	conn_abort(c, reason);
+}
+
+/* The socket became writable: the connect finished, one way or the other. */
+static void conn_connected(struct gn_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int err = 0, one = 1;
+	socklen_t elen = sizeof(err);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+		err = errno;
+	if (err != 0) {
+		conn_connect_failed(c, err);
+		return;
+	}
+	if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
+		addr_text((struct sockaddr *)&ss, c->local_ip, sizeof(c->local_ip),
+			  &c->local_port);
+	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	gn_log(GN_LOG_INFO, "core", "event=conn_connected id=%s remote=%s port=%u "
+	       "local=%s duration=%.3f", c->id, c->remote_ip, c->remote_port, c->local_ip,
+	       ev_now(lp()) - c->started);
+	c->state = CS_OPEN;
+	idle_reset(c);
+	if (c->proto->open(c, c->proto_data) < 0)
+		gn_conn_close(c, "refused by protocol");
+}
+
 /* Everything that needs no event: flushing, the next step of STARTTLS or
  * of closing, deferred input. */
 static void conn_progress(struct gn_conn *c)
@@ -707,8 +803,13 @@ static void conn_progress(struct gn_conn *c)
 	if (c->state == CS_DONE || c->state == CS_LINGER)
 		return;
 	c->refs++;
-	if (c->closing && (c->state == CS_HANDSHAKE || c->state == CS_STARTTLS)) {
+	if (c->closing && (c->state == CS_HANDSHAKE || c->state == CS_STARTTLS ||
+			   c->state == CS_CONNECTING)) {
 		conn_abort(c, NULL);
+		goto out;
+	}
+	if (c->state == CS_CONNECTING && c->connect_error != 0) {
+		conn_connect_failed(c, c->connect_error);
 		goto out;
 	}
 	if ((c->state == CS_OPEN || c->state == CS_STARTTLS_FLUSH ||
@@ -749,6 +850,9 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	c->refs++;
 	switch (c->state) {
+	case CS_CONNECTING:
+		conn_connected(c);
+		break;
 	case CS_HANDSHAKE:
 	case CS_STARTTLS:
 		conn_handshake(c);
@@ -792,6 +896,11 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_timer_stop(loop, w);
 	c->refs++;
 	switch (c->state) {
+	case CS_CONNECTING:
+		gn_log(GN_LOG_INFO, "core", "event=connect_failed id=%s remote=%s port=%u "
+		       "reason=timeout", c->id, c->remote_ip, c->remote_port);
+		conn_abort(c, "connect timeout");
+		break;
 	case CS_HANDSHAKE:
 	case CS_STARTTLS:
 		tls_failed(c, "handshake timeout");
@@ -951,6 +1060,129 @@ void conn_accepted(struct net_listener *l, int fd, const struct sockaddr *peer,
 	}
 	conn_progress(c);
 	gn_conn_unref(&c);
+}
+
+/* ---- outbound connections ---- */
+
+int gn_conn_connect(const char *ip, unsigned port, const struct gn_protocol *proto,
+		    void *data, unsigned long timeout_ms, struct gn_conn **conn_r,
+		    const char **error_r)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct gn_conn *c;
+	int fd;
+
+	memset(&ss, 0, sizeof(ss));
+	if (ip == NULL || port == 0 || port > 65535) {
+		*error_r = "no address or port to connect to";
+		return -1;
+	}
+	if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		len = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		len = sizeof(*s6);
+	} else {
+		*error_r = "not an IPv4 or IPv6 address";
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*error_r = strerror(errno);
+		return -1;
+	}
+
+	c = gn_calloc(1, sizeof(*c));
+	c->refs = 1;		/* the list's */
+	c->fd = fd;
+	c->l = &outbound_listener;
+	c->proto = proto;
+	c->proto_data = data;
+	c->outbound = true;
+	c->opened = true;	/* close() follows whatever happens */
+	c->pool = gn_pool_new();
+	c->in_limit = proto->max_input > 0 ? proto->max_input : CONN_DEFAULT_INPUT;
+	c->in = gn_buf_new(c->in_limit);
+	c->out = gn_buf_new(CONN_OUTPUT_LIMIT);
+	c->n_slots = modules_slot_count();
+	c->slots = gn_calloc(c->n_slots ? c->n_slots : 1, sizeof(void *));
+	c->started = ev_now(lp());
+	snprintf(c->id, sizeof(c->id), "%x-%u", (unsigned)getpid(), ++conn_counter);
+	snprintf(c->remote_ip, sizeof(c->remote_ip), "%s", ip);
+	c->remote_port = port;
+	c->state = CS_CONNECTING;
+	c->next = conns;
+	if (conns != NULL)
+		conns->prev = c;
+	conns = c;
+	ev_io_init(&c->io, conn_io_cb, fd, EV_WRITE);
+	c->io.data = c;
+	ev_init(&c->timer, conn_timer_cb);
+	c->timer.data = c;
+	gn_log(GN_LOG_INFO, "core", "event=conn_connect id=%s remote=%s port=%u "
+	       "timeout_ms=%lu", c->id, ip, port, timeout_ms);
+
+	/* Connected at once (loopback may) or refused at once: either way
+	 * the handler hears of it from the loop, never from here. */
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
+		c->connect_error = errno != 0 ? errno : ECONNREFUSED;
+	timer_set(c, (double)(timeout_ms > 0 ? timeout_ms : CONN_HANDSHAKE_MS) / 1000.0);
+	conn_defer(c);
+	if (conn_r != NULL)
+		*conn_r = c;
+	return 0;
+}
+
+int gn_conn_starttls_client(struct gn_conn *c, const char *server_name,
+			    const char **error_r)
+{
+	const char *error;
+
+	if (!c->outbound || c->tls != NULL || c->z != NULL || c->state != CS_OPEN ||
+	    c->closing) {
+		*error_r = "TLS cannot start on this connection now";
+		return -1;
+	}
+	if (tls_client_session_new(&c->tls, server_name, &error) < 0) {
+		c->tls = NULL;
+		tls_failed(c, error);
+		*error_r = error;
+		return -1;
+	}
+	gnutls_transport_set_int(c->tls, c->fd);
+	c->tls_client = true;
+	if (server_name != NULL && server_name[0] != '\0')
+		c->tls_name = gn_pool_strdup(c->pool, server_name);
+	/* The mirror of RFC 3207 5 on the server's side: what the server
+	 * sent after its "go ahead" came in the clear and must not be read
+	 * as if it came over TLS. */
+	gn_buf_clear(c->in);
+	c->in_off = 0;
+	c->input_pending = false;
+	c->state = CS_STARTTLS_FLUSH;
+	conn_defer(c);
+	return 0;
+}
+
+bool gn_conn_tls_verified(const struct gn_conn *c)
+{
+	return c->is_tls && c->tls_verified;
+}
+
+const char *gn_conn_tls_verify_error(const struct gn_conn *c)
+{
+	return c->tls_verify_error;
+}
+
+const char *gn_conn_close_reason(const struct gn_conn *c)
+{
+	return c->reason;
 }
 
 /* ---- the handler's API ---- */

@@ -78,6 +78,13 @@ bool tls_ready(void);
 int tls_session_new(gnutls_session_t *session_r, bool client_cert,
 		    const char **error_r);
 
+/* A client session (outbound STARTTLS) with SNI for server_name when it
+ * is a host name.  0, or -1 with *error_r (static string). */
+int tls_client_session_new(gnutls_session_t *session_r, const char *server_name,
+			   const char **error_r);
+/* Frees the client credentials (made again on next use). */
+void tls_client_deinit(void);
+
 /* compress.c -> conn.c: raw DEFLATE both ways (RFC 1951).  net_zlib_new():
  * compressed input waits in a buffer of raw_limit bytes (at least 16 KiB);
  * level is deflate's (0-9, or Z_DEFAULT_COMPRESSION); NULL with *error_r

@@ -14,6 +14,14 @@
  * with GN_PROTO_CLIENT_CERT, never required, and never verified against a
  * CA: gannet identifies clients by their public key (SASL EXTERNAL against
  * the keys stored for an account), so only the key matters.
+ *
+ * Client sessions (outbound STARTTLS, gn_conn_starttls_client()) use
+ * credentials of their own, made on first use: the system's trust store
+ * plus the files added with gn_conn_tls_client_trust().  They present no
+ * certificate, send the server's name as SNI when it is a host name, and
+ * leave the decision on the verification result to the protocol: SMTP
+ * between MTAs is opportunistic (RFC 3207, RFC 7435) unless a policy (DANE,
+ * MTA-STS) asks for more.
  */
 #include "net/internal.h"
 
@@ -27,6 +35,110 @@
 static gnutls_certificate_credentials_t tls_cred;
 static gnutls_priority_t tls_prio;
 static bool tls_global;
+static gnutls_certificate_credentials_t tls_client_cred;
+static gnutls_priority_t tls_client_prio;
+/* Opportunistic TLS is better than none: what GnuTLS calls NORMAL, less
+ * SSL 3.0 and TLS 1.0/1.1 (RFC 8996). */
+#define TLS_CLIENT_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+static int tls_client_init(const char **error_r)
+{
+	const char *errpos = NULL;
+	int ret;
+
+	if (tls_client_cred != NULL)
+		return 0;
+	ret = gnutls_certificate_allocate_credentials(&tls_client_cred);
+	if (ret < 0) {
+		tls_client_cred = NULL;
+		*error_r = gnutls_strerror(ret);
+		return -1;
+	}
+	/* Without a system store (a bare container) nothing verifies, which
+	 * the verification result then says; not an error here. */
+	(void)gnutls_certificate_set_x509_system_trust(tls_client_cred);
+	ret = gnutls_priority_init(&tls_client_prio, TLS_CLIENT_PRIORITY, &errpos);
+	if (ret < 0) {
+		gnutls_certificate_free_credentials(tls_client_cred);
+		tls_client_cred = NULL;
+		tls_client_prio = NULL;
+		*error_r = gnutls_strerror(ret);
+		return -1;
+	}
+	return 0;
+}
+
+int gn_conn_tls_client_trust(const char *path, const char **error_r)
+{
+	static char errbuf[1024];
+	int ret;
+
+	if (tls_client_init(error_r) < 0)
+		return -1;
+	ret = gnutls_certificate_set_x509_trust_file(tls_client_cred, path,
+						     GNUTLS_X509_FMT_PEM);
+	if (ret <= 0) {
+		snprintf(errbuf, sizeof(errbuf), "cannot load CA certificates from %s: %s",
+			 path, ret == 0 ? "no certificate in the file" : gnutls_strerror(ret));
+		*error_r = errbuf;
+		return -1;
+	}
+	return 0;
+}
+
+void tls_client_deinit(void)
+{
+	if (tls_client_prio != NULL) {
+		gnutls_priority_deinit(tls_client_prio);
+		tls_client_prio = NULL;
+	}
+	if (tls_client_cred != NULL) {
+		gnutls_certificate_free_credentials(tls_client_cred);
+		tls_client_cred = NULL;
+	}
+}
+
+/* Whether name is a host name to send as SNI: RFC 6066 3 forbids
+ * literal IPv4 and IPv6 addresses. */
+static bool sni_name(const char *name)
+{
+	bool alpha = false;
+	if (name == NULL || name[0] == '\0' || strchr(name, ':') != NULL)
+		return false;
+	for (const char *p = name; *p != '\0'; p++)
+		if ((*p < '0' || *p > '9') && *p != '.')
+			alpha = true;
+	return alpha;
+}
+
+int tls_client_session_new(gnutls_session_t *session_r, const char *server_name,
+			   const char **error_r)
+{
+	gnutls_session_t s;
+	int ret;
+
+	if (tls_client_init(error_r) < 0)
+		return -1;
+	ret = gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+	if (ret < 0) {
+		*error_r = gnutls_strerror(ret);
+		return -1;
+	}
+	ret = gnutls_priority_set(s, tls_client_prio);
+	if (ret >= 0)
+		ret = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, tls_client_cred);
+	if (ret >= 0 && sni_name(server_name))
+		ret = gnutls_server_name_set(s, GNUTLS_NAME_DNS, server_name,
+					     strlen(server_name));
+	if (ret < 0) {
+		*error_r = gnutls_strerror(ret);
+		gnutls_deinit(s);
+		return -1;
+	}
+	gnutls_handshake_set_timeout(s, 0);	/* conn.c's timer bounds it */
+	*session_r = s;
+	return 0;
+}
 
 bool tls_ready(void)
 {

@@ -267,4 +267,56 @@ void smtp_chunk_start(struct gn_smtp_session *s);
 void smtp_chunk_discard(struct gn_smtp_session *s, int code, const char *enh,
 			const char *text, enum sstate ret, bool ends_tx);
 
+
+/* ---- the SMTP client (client.c, client-reply.c) ---- */
+
+/* Reply lines: RFC 5321 4.5.3.1.5 says 512 octets with CRLF; servers
+ * send longer texts, so the default allows slack.  Lines a reply (EHLO
+ * replies have one a keyword). */
+#define SMTP_CLIENT_REPLY_LINE 2048u
+#define SMTP_CLIENT_REPLY_LINES 100u
+
+struct smtp_reply_parser {
+	size_t max_line;
+	unsigned max_lines;
+	struct gn_buf *line;	/* the partial line */
+	struct gn_buf *text;	/* the texts of the reply's lines, LF between */
+	unsigned lines;
+	int code;
+	char enhanced[16];	/* "5.1.1" or "" */
+	bool done;		/* a reply was returned: the next starts fresh */
+};
+
+void smtp_reply_parser_init(struct smtp_reply_parser *p, size_t max_line,
+			    unsigned max_lines);
+void smtp_reply_parser_deinit(struct smtp_reply_parser *p);
+/* Feeds data.  Returns 1 when a whole reply is in p (code, enhanced,
+ * text) after *used_r bytes (the rest is the next reply's), 0 when all
+ * was taken and the reply is not whole yet, -1 with *error_r on a line
+ * that is not a reply line, too long, too many lines or codes that
+ * differ.  After -1 the parser is not to be used again. */
+int smtp_reply_parse(struct smtp_reply_parser *p, const char *data, size_t len,
+		     size_t *used_r, const char **error_r);
+
+/* Whether the EHLO reply text (as the parser gives it; NULL after HELO:
+ * none) has keyword (case-insensitive); *params_r: the rest of its line,
+ * or NULL. */
+bool smtp_ehlo_keyword(const char *text, const char *keyword, const char **params_r);
+/* SIZE's parameter as a number; 0: none, or no limit. */
+unsigned long long smtp_ehlo_size(const char *params);
+
+enum smtp_dot_state { SMTP_DOT_BOL = 0, SMTP_DOT_TEXT, SMTP_DOT_CR };
+struct smtp_dot {
+	enum smtp_dot_state state;
+	unsigned long long bytes_in;
+};
+/* Appends in, normalised to CRLF and dot-stuffed, to out, which must have
+ * room for 2 * len + 2 more bytes. */
+void smtp_dot_encode(struct smtp_dot *d, const char *in, size_t len, struct gn_buf *out);
+/* The end: CRLF when the message did not end with one, then ".CRLF". */
+void smtp_dot_finish(struct smtp_dot *d, struct gn_buf *out);
+
+/* `gannet smtp send` (cli-send.c). */
+int smtp_cli_send(int argc, char **argv, void *data);
+
 #endif

@@ -9,7 +9,8 @@
 # json-c and libpq headers (libjson-c-dev, libpq-dev: the internal headers
 # reach them through gannet/*.h), libev-dev, and for fuzz_addr and fuzz_smtp
 # (core/mail/addr.c) libidn2-dev and libunistring-dev, for fuzz_dkim
-# libgnutls28-dev.  Builds fuzz_mime, fuzz_addr, fuzz_dkim, fuzz_smtp, fuzz_imap, fuzz_imap_decode, fuzz_imap_search and
+# libgnutls28-dev.  Builds fuzz_mime, fuzz_addr, fuzz_dkim, fuzz_smtp,
+# fuzz_smtp_reply, fuzz_imap, fuzz_imap_decode, fuzz_imap_search and
 # fuzz_imap_thread;
 # t/fuzz/replay.sh runs them over their corpora.
 # UBSan stops at its first finding (-fno-sanitize-recover), so that it
@@ -29,7 +30,9 @@ libs="$(pkg-config --libs json-c)"
 # The MIME parser and the SMTP engine are several files each: take them
 # all, so that a file added to either needs no change here.
 mime=$(ls "$src"/core/mail/mime*.c)
-smtp=$(ls "$src"/core/smtp/*.c)
+# The engine only: the client (client*.c, cli-*.c) runs on real
+# connections and has a target of its own for its parser.
+smtp=$(ls "$src"/core/smtp/*.c | grep -v -e /client -e /cli-)
 # shellcheck disable=SC2086
 $CC $cflags -o "$out/fuzz_mime" "$src/t/fuzz/fuzz_mime.c" $mime "$src/core/base/mem.c" "$src/core/base/text.c" -lunistring $libs
 echo "built $out/fuzz_mime"
@@ -51,6 +54,11 @@ echo "built $out/fuzz_dkim"
 $CC $cflags -o "$out/fuzz_smtp" "$src/t/fuzz/fuzz_smtp.c" $smtp \
   "$src/core/mail/addr.c" $mime "$src/core/base/mem.c" "$src/core/base/text.c" -lidn2 -lunistring $libs
 echo "built $out/fuzz_smtp"
+# The SMTP client's reply parser and DATA encoder (core/smtp/client-reply.c).
+# shellcheck disable=SC2086
+$CC $cflags -o "$out/fuzz_smtp_reply" "$src/t/fuzz/fuzz_smtp_reply.c" \
+  "$src/core/smtp/client-reply.c" "$src/core/base/mem.c" "$src/core/base/text.c" -lunistring $libs
+echo "built $out/fuzz_smtp_reply"
 # The imap module's command reader and parser (modules/imap/parser.c).
 # shellcheck disable=SC2086
 $CC $cflags -o "$out/fuzz_imap" "$src/t/fuzz/fuzz_imap.c" "$src/modules/imap/parser.c" \

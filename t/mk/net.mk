@@ -34,3 +34,11 @@ t_modules_testproto_testproto_la_SOURCES = t/modules/testproto/testproto.c
 t_modules_testproto_testproto_la_CFLAGS = $(GN_MODCC)
 t_modules_testproto_testproto_la_LDFLAGS = $(GN_TESTMODLINK)
 t_modules_testproto_testproto_la_LIBADD = core/libgannet.la
+
+# Outbound connections and client TLS (gn_conn_connect(),
+# gn_conn_starttls_client()) against a small GnuTLS server in a child.
+TESTPROGS += t/unit/test_net_client
+t_unit_test_net_client_SOURCES = t/unit/test_net_client.c
+t_unit_test_net_client_CPPFLAGS = $(UNITCPP)
+t_unit_test_net_client_CFLAGS = $(UNITCC)
+t_unit_test_net_client_LDADD = $(UNITLIBS)

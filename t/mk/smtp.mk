@@ -8,3 +8,20 @@ t_modules_smtptest_smtptest_la_SOURCES = t/modules/smtptest/smtptest.c
 t_modules_smtptest_smtptest_la_CFLAGS = $(GN_MODCC)
 t_modules_smtptest_smtptest_la_LDFLAGS = $(GN_TESTMODLINK)
 t_modules_smtptest_smtptest_la_LIBADD = core/libgannet.la
+
+# The SMTP client's reply parser, EHLO keywords and DATA encoder
+# (core/smtp/client-reply.c).
+TESTPROGS += t/unit/test_smtp_client
+t_unit_test_smtp_client_SOURCES = t/unit/test_smtp_client.c
+t_unit_test_smtp_client_CPPFLAGS = $(UNITCPP)
+t_unit_test_smtp_client_CFLAGS = $(UNITCC)
+t_unit_test_smtp_client_LDADD = $(UNITLIBS)
+
+# The SMTP client through its API against a scripted server in a child:
+# pipelined transactions on one connection, a failing reader, freeing
+# from a callback (core/smtp/client.c).
+TESTPROGS += t/unit/test_smtp_client_session
+t_unit_test_smtp_client_session_SOURCES = t/unit/test_smtp_client_session.c
+t_unit_test_smtp_client_session_CPPFLAGS = $(UNITCPP)
+t_unit_test_smtp_client_session_CFLAGS = $(UNITCC)
+t_unit_test_smtp_client_session_LDADD = $(UNITLIBS)

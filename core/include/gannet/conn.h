@@ -163,6 +163,46 @@ int gn_conn_peer_cert(const struct gn_conn *conn, const unsigned char **der_r,
 int gn_conn_tls_channel_binding(struct gn_conn *conn, const char *type,
 				const unsigned char **data_r, size_t *len_r);
 
+/* ---- outbound connections (ABI 1.1) ----
+ *
+ * gn_conn_connect() starts a nonblocking connect to ip (IPv4 or IPv6
+ * text) and port for a protocol handler, and returns at once.  From the
+ * loop follows open() when connected (idle timeouts apply from then on),
+ * or, when the connect fails or takes longer than timeout_ms (0: 60 s),
+ * close() without open(); gn_conn_close_reason() then says why
+ * ("connect: Connection refused", "connect timeout").  close() is called
+ * exactly once either way, never from inside gn_conn_connect().  *conn_r
+ * (may be NULL) is valid until close() returns; take a reference to keep
+ * it longer.  The handler's max_input, idle_timeout_ms, input(),
+ * writable(), tls_done() and timeout() work as for accepted connections;
+ * outbound connections count against no connection limit.  Returns 0, or
+ * -1 with *error_r (not an address, no socket). */
+int gn_conn_connect(const char *ip, unsigned port, const struct gn_protocol *proto,
+		    void *data, unsigned long timeout_ms, struct gn_conn **conn_r,
+		    const char **error_r);
+/* STARTTLS as the client on an outbound connection: buffered input is
+ * dropped (what the server sent after its go-ahead came in the clear),
+ * output is flushed, then the handshake; tls_done() follows.  SNI carries
+ * server_name when it is a host name (RFC 6066 3).  When server_name is
+ * not NULL the server's certificate is verified for it (chain to a trusted
+ * CA: the system's store and gn_conn_tls_client_trust(); the name as RFC
+ * 6125 says): the result is recorded, not enforced, so the protocol
+ * decides (opportunistic TLS goes on unverified).  Returns 0, or -1 with
+ * *error_r when TLS cannot start (not outbound, already TLS, closing). */
+int gn_conn_starttls_client(struct gn_conn *conn, const char *server_name,
+			    const char **error_r);
+/* Whether the server's certificate verified for the name given to
+ * gn_conn_starttls_client(); why not (a GnuTLS text) or NULL. */
+bool gn_conn_tls_verified(const struct gn_conn *conn);
+const char *gn_conn_tls_verify_error(const struct gn_conn *conn);
+/* Adds the CA certificates of a PEM file to what client sessions trust,
+ * for the life of the process.  0, or -1 with *error_r. */
+int gn_conn_tls_client_trust(const char *path, const char **error_r);
+/* Why the connection closed (the reason given to gn_conn_close() or the
+ * core's own), or NULL while it is open; valid until the connection is
+ * freed. */
+const char *gn_conn_close_reason(const struct gn_conn *conn);
+
 /* Endpoints, as text. */
 const char *gn_conn_remote_ip(const struct gn_conn *conn);
 unsigned gn_conn_remote_port(const struct gn_conn *conn);

@@ -500,6 +500,182 @@ void *gn_smtp_rcpt_data(const struct gn_smtp_rcpt *rcpt);
 int gn_smtp_rcpt_param(const struct gn_smtp_rcpt *rcpt, const char *keyword,
 		       const char **value_r);
 
+/* ---- the SMTP client (ABI 1.1) ----
+ *
+ * An asynchronous SMTP client on the loop, for the queue and anything
+ * else that sends mail to another server.  The caller gives the addresses
+ * (from its MX lookups, in order); the client connects to each in turn
+ * until one greets with 220 and answers EHLO (or HELO) (RFC 5321 5.1:
+ * the next address after a connection failure, a timeout, or a 4xx/5xx
+ * greeting), does STARTTLS when offered (opportunistic, RFC 3207; a
+ * handshake that fails is retried once on a new connection without TLS,
+ * unless TLS is required) and calls ready().  Then gn_smtp_client_send()
+ * sends a message: MAIL (SIZE, BODY=8BITMIME, SMTPUTF8 as the server
+ * offers and the message needs), the RCPTs, DATA, pipelined when the
+ * server offers PIPELINING (RFC 2920: MAIL, every RCPT and DATA in one
+ * write), the message read from the caller in chunks, normalised to CRLF
+ * and dot-stuffed.  Each recipient gets one rcpt() with its outcome, then
+ * the transaction one sent(); the caller may send again on the same
+ * connection (RSET first) or gn_smtp_client_quit().  closed() is the
+ * last call.  Every wait is bounded (RFC 5321 4.5.3.2).
+ *
+ * All functions from the loop, in the process that created the client.
+ * Callbacks are never called from inside the function that caused them.
+ */
+struct gn_smtp_client;		/* opaque */
+
+enum gn_smtp_client_tls {
+	GN_SMTP_TLS_OPPORTUNISTIC = 0,	/* STARTTLS when offered */
+	GN_SMTP_TLS_REQUIRE,		/* no TLS, no delivery */
+	GN_SMTP_TLS_NONE,		/* never STARTTLS */
+};
+
+/* Where a result comes from. */
+enum gn_smtp_phase {
+	GN_SMTP_PHASE_CONNECT = 0,
+	GN_SMTP_PHASE_GREETING,
+	GN_SMTP_PHASE_EHLO,
+	GN_SMTP_PHASE_STARTTLS,
+	GN_SMTP_PHASE_MAIL,
+	GN_SMTP_PHASE_RCPT,
+	GN_SMTP_PHASE_DATA,
+	GN_SMTP_PHASE_QUIT,
+};
+/* "connect", "greeting", "ehlo", "starttls", "mail", "rcpt", "data", "quit". */
+const char *gn_smtp_phase_name(enum gn_smtp_phase phase);
+
+/* An outcome, filled by the client; valid during the callback that gets
+ * it.  Grows only at the end. */
+struct gn_smtp_result {
+	size_t size;			/* sizeof(struct gn_smtp_result) */
+	enum gn_smtp_phase phase;
+	/* The server's reply code; when local, the code the client chose
+	 * for a refusal before sending (552, 554), or 0 when there was no
+	 * reply (a connection failure, a timeout, a connection lost). */
+	int code;
+	const char *enhanced;		/* "5.1.1", or "" */
+	/* The reply's text (lines joined by LF), or what happened. */
+	const char *text;
+	/* Not from the server: a connection failure, a timeout, a limit, or
+	 * a refusal before sending (SMTPUTF8 or 8BITMIME not offered, too
+	 * big for the server's SIZE). */
+	bool local;
+	/* Retrying cannot help (a 5xx, or a local refusal of that kind). */
+	bool permanent;
+};
+
+struct gn_smtp_client_settings {
+	size_t size;			/* sizeof(struct gn_smtp_client_settings) */
+	const char *helo_name;		/* NULL: gn_config_hostname() */
+	enum gn_smtp_client_tls tls;
+	/* The name the server's certificate is verified for (the MX host
+	 * name); NULL: not verified.  With tls_verify, a certificate that
+	 * does not verify fails the address (DANE and MTA-STS will say when);
+	 * without it the result is only recorded
+	 * (gn_smtp_client_tls_verified()). */
+	const char *tls_name;
+	bool tls_verify;
+	/* Timeouts in milliseconds (RFC 5321 4.5.3.2 for the defaults). */
+	unsigned long connect_timeout_ms;	/* 30 s */
+	unsigned long greeting_timeout_ms;	/* 4.5.3.2.1: 5 min */
+	unsigned long command_timeout_ms;	/* EHLO, STARTTLS, RSET, QUIT: 5 min */
+	unsigned long mail_timeout_ms;		/* 4.5.3.2.2: 5 min */
+	unsigned long rcpt_timeout_ms;		/* 4.5.3.2.3: 5 min */
+	unsigned long data_init_timeout_ms;	/* 4.5.3.2.4: 2 min */
+	unsigned long data_block_timeout_ms;	/* 4.5.3.2.5: 3 min */
+	unsigned long data_term_timeout_ms;	/* 4.5.3.2.6: 10 min */
+	/* Longest reply line with CRLF (0: 2048; RFC 5321 4.5.3.1.5 says 512)
+	 * and most lines a reply (0: 100); beyond either the connection is
+	 * dropped, as for a reply that does not parse. */
+	size_t max_reply_line;
+	unsigned max_reply_lines;
+};
+
+void gn_smtp_client_settings_init(struct gn_smtp_client_settings *settings);
+
+/* What the client tells its caller.  Starts with its own size, grows only
+ * at the end; the client copies it. */
+struct gn_smtp_client_handler {
+	size_t size;			/* sizeof(struct gn_smtp_client_handler) */
+	/* Connected, greeted, EHLO (and STARTTLS) done: failure NULL.  Or
+	 * no address worked: failure is the last address's outcome, and
+	 * closed() follows.  Required. */
+	void (*ready)(struct gn_smtp_client *client, const struct gn_smtp_result *failure,
+		      void *data);
+	/* One recipient's outcome: index into the send's list.  Required. */
+	void (*rcpt)(struct gn_smtp_client *client, unsigned index,
+		     const struct gn_smtp_result *result, void *data);
+	/* The transaction ended (after every rcpt()): result is the end of
+	 * DATA's reply, or what ended it earlier.  Then
+	 * gn_smtp_client_usable() says whether another may be sent.
+	 * Required. */
+	void (*sent)(struct gn_smtp_client *client, const struct gn_smtp_result *result,
+		     void *data);
+	/* The connection is gone; the last call.  gn_smtp_client_free() may
+	 * be called from it.  May be NULL. */
+	void (*closed)(struct gn_smtp_client *client, void *data);
+	/* Each command line sent and reply line received (without CRLF;
+	 * not the message), for transcripts.  May be NULL. */
+	void (*trace)(struct gn_smtp_client *client, bool sent, const char *line,
+		      size_t len, void *data);
+};
+
+/* NULL with *error_r when the settings or handler are not valid. */
+struct gn_smtp_client *gn_smtp_client_new(const struct gn_smtp_client_settings *settings,
+					  const struct gn_smtp_client_handler *handler,
+					  void *data, const char **error_r);
+/* Adds an address to try (IPv4 or IPv6 text, port), before connect.
+ * 0, or -1 with *error_r. */
+int gn_smtp_client_add_address(struct gn_smtp_client *client, const char *ip,
+			       unsigned port, const char **error_r);
+/* Starts; ready() follows from the loop.  0, or -1 with *error_r (no
+ * address, already started). */
+int gn_smtp_client_connect(struct gn_smtp_client *client, const char **error_r);
+
+/* The message's reader: sets *chunk_r and *len_r (the caller owns the
+ * bytes until the next call) and returns 1, or returns 0 at the end, or
+ * -1 with *error_r.  A failure aborts the connection: a truncated message
+ * is never ended with the dot. */
+typedef int gn_smtp_client_read_fn(void *data, const char **chunk_r, size_t *len_r,
+				   const char **error_r);
+
+#define GN_SMTP_SEND_8BITMIME 0x1u	/* the body has 8-bit octets (RFC 6152) */
+#define GN_SMTP_SEND_SMTPUTF8 0x2u	/* UTF-8 addresses or headers (RFC 6531) */
+
+/* Sends one message after ready() (or after sent(), while usable): from
+ * ("" for the null sender) and the n_rcpts recipients are addresses
+ * without angle brackets; size is the message's size (0: unknown) for
+ * SIZE.  rcpts and the strings are copied.  Returns 0 (the outcome comes
+ * through rcpt() and sent()), or -1 with *error_r: not ready, another
+ * send under way, no recipient, too many (1000), or an address with
+ * control characters, spaces or angle brackets. */
+int gn_smtp_client_send(struct gn_smtp_client *client, const char *from,
+			const char *const *rcpts, unsigned n_rcpts,
+			unsigned long long size, unsigned flags,
+			gn_smtp_client_read_fn *read, void *read_data,
+			const char **error_r);
+/* Whether the connection is up and idle (another send possible). */
+bool gn_smtp_client_usable(const struct gn_smtp_client *client);
+/* QUIT and close; closed() follows.  Without a session, closes at once
+ * (from the loop). */
+void gn_smtp_client_quit(struct gn_smtp_client *client);
+/* Frees it; no callback is called after.  The connection is dropped if
+ * it is up.  Accepts NULL. */
+void gn_smtp_client_free(struct gn_smtp_client **client);
+
+/* About the current (or last) connection. */
+const char *gn_smtp_client_remote_ip(const struct gn_smtp_client *client);	/* or NULL */
+unsigned gn_smtp_client_remote_port(const struct gn_smtp_client *client);
+bool gn_smtp_client_is_tls(const struct gn_smtp_client *client);
+const char *gn_smtp_client_tls_version(const struct gn_smtp_client *client);	/* or NULL */
+/* Whether the certificate verified for settings.tls_name; why not. */
+bool gn_smtp_client_tls_verified(const struct gn_smtp_client *client);
+const char *gn_smtp_client_tls_verify_error(const struct gn_smtp_client *client);
+/* An EHLO keyword the server offered (case-insensitive); *params_r (may
+ * be NULL) its parameters or NULL.  False after HELO. */
+bool gn_smtp_client_has_extension(const struct gn_smtp_client *client, const char *keyword,
+				  const char **params_r);
+
 #ifdef __cplusplus
 }
 #endif
