@@ -31,7 +31,9 @@
  *        first bytes in one query; gn_store_mailbox_changes(): what
  *        changed in a mailbox since a modseq, in one query;
  *        gn_store_message_open_batch(): several opened in one query;
- *        gn_store_account_lock(): the account row first, in a transaction.
+ *        gn_store_account_lock(): the account row first, in a transaction;
+ *        gn_smtp_settings.client_cert: an SMTP server that asks for TLS
+ *        client certificates (submission).
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
