@@ -184,6 +184,15 @@ QUEUE = "451 4.3.0 queue not available"
 with smtplib.SMTP("127.0.0.1", p25, timeout=20) as s:
     code, text = s.ehlo("client.example.org")
     t.ok(code == 250 and b"AUTH" not in text, "the smtp module answers on its port, without AUTH")
+log_before = len(g.log())
+with smtplib.SMTP("127.0.0.1", p25, timeout=20) as s:
+    s.ehlo("client.example.org")
+    s.starttls(context=cert_ctx(ccert, ckey))
+    s.ehlo("client.example.org")
+time.sleep(0.2)
+tls = [ln for ln in g.log()[log_before:].splitlines() if "event=tls_established" in ln]
+t.ok(len(tls) == 1 and "client_cert=no" in tls[0],
+     "port 25 never asks for a client certificate (the client had one to give)")
 with socket.create_connection(("127.0.0.1", p143), timeout=20) as c:
     t.like(c.recv(4096).decode(), "* OK", "the imap module greets on its port")
 
