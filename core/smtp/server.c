@@ -657,6 +657,8 @@ struct gn_smtp_server *gn_smtp_server_register(struct gn_module_ctx *ctx,
 	srv->proto.timeout = smtp_timeout;
 	srv->proto.shutdown = smtp_shutdown;
 	srv->proto.close = smtp_close;
+	if (srv->set.client_cert)
+		srv->proto.flags |= GN_PROTO_CLIENT_CERT;
 	/* RFC 5321 3.8: a server that cannot serve says 421 and closes. */
 	srv->proto.busy_reply = "421 4.7.0 Too many connections, try again later\r\n";
 	if (gn_protocol_register(ctx, &srv->proto, srv, error_r) < 0) {

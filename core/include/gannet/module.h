@@ -37,7 +37,9 @@
  *        gannet/dns.h: asynchronous DNS lookups (gn_dns_lookup());
  *        gannet/queue.h: the outbound queue (gn_queue_*), its transport;
  *        gn_conn_connect(), gn_conn_starttls_client() and friends: outbound
- *        connections and client TLS; gn_smtp_client_*(): the SMTP client.
+ *        connections and client TLS; gn_smtp_client_*(): the SMTP client;
+ *        gn_smtp_settings.client_cert: an SMTP server that asks for TLS
+ *        client certificates (submission).
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

@@ -131,6 +131,11 @@ struct gn_smtp_settings {
 	/* Received header fields a message may carry (RFC 5321 6.3: a
 	 * threshold of at least 100); past it 554 5.4.6, a mail loop. */
 	unsigned max_received_headers;
+	/* Ask TLS clients for a certificate (GN_PROTO_CLIENT_CERT, never
+	 * required, never verified against a CA: gannet/tlspubkey.h): for
+	 * submission, never for port 25 (mox.md 4.2).  Default false.  ABI
+	 * 1.1. */
+	bool client_cert;
 };
 
 /* Stages a policy answer belongs to; given to gn_smtp_answer_hook() users

@@ -1,0 +1,109 @@
+/*
+ * modules/submission/submission.h: the parts of the submission module.
+ *
+ *   submission.c  the policy on the core's SMTP engine: sessions, STARTTLS
+ *                 required, AUTH through the core's SASL server, TLS client
+ *                 certificates, MAIL FROM, RCPT, FUTURERELEASE, data_end;
+ *   message.c     the end of data: From, Date, Message-ID, the extra data
+ *                 headers, the final message bytes;
+ *   limits.c      per-account limits per day (messages, first-time
+ *                 recipients) on the module's tables (schema/);
+ *   enqueue.c     the hand-over of a submitted message to the outbound
+ *                 queue: ONE function, so that wiring the queue is a change
+ *                 of that file only.
+ */
+#ifndef SUBMISSION_H
+#define SUBMISSION_H
+
+#include <gannet/gannet.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#define SUBMISSION_AREA "submission"
+
+/* RFC 4865: the longest hold (mox's FutureReleaseIntervalMax, 60 days). */
+#define SUBMISSION_MAX_HOLD_SECONDS (60LL * 24 * 60 * 60)
+
+struct submission_settings {
+	struct gn_smtp_settings smtp;
+	long long max_messages_per_day;		/* default for every account */
+	long long max_first_time_recipients_per_day;
+	long long auth_max_failures;		/* per session; then 421 */
+	long long max_extra;			/* extra data headers a message */
+};
+extern struct submission_settings submission_settings;
+
+/* One key -> value of the message's extra data. */
+struct submission_extra {
+	const char *key;	/* MIME-canonical ("User-Id") */
+	const char *value;	/* unfolded, trimmed */
+};
+
+/* Everything the end of data hands to the queue: the envelope, the extra
+ * data and the final message (headers added, extra data headers removed).
+ * All of it lives until submission_enqueue() answers (the transaction's
+ * pool and the session's buffer); the queue copies what it keeps. */
+struct submission_message {
+	int64_t account_id;
+	const char *account;		/* the account's name */
+	const char *login;		/* the address it logged in as */
+	const struct gn_addr *mail_from;	/* never NULL: "<>" is refused */
+	const struct gn_addr *const *rcpts;
+	size_t rcpt_count;
+	/* The recipients this account never sent to before (folded
+	 * canonical form), for the limits' record. */
+	const char *const *first_time;
+	size_t first_time_count;
+	time_t hold_until;		/* FUTURERELEASE; 0: send now */
+	const struct submission_extra *extra;
+	size_t extra_count;
+	const char *message_id;		/* as in the message, with <> */
+	const char *data;		/* the final message */
+	size_t size;
+	bool smtputf8;
+	bool body_8bit;
+	const char *tx_id;		/* the SMTP transaction's id, for logs */
+};
+
+/* ---- message.c ---- */
+
+/* A refusal at the end of data, in SMTP's terms. */
+struct submission_refusal {
+	int code;
+	const char *enhanced;
+	const char *text;
+};
+
+/* Checks and rewrites the message in data[0..len) for the account:
+ * exactly one From, an address of account_id; the extra data headers
+ * taken out into *msg; Date and Message-ID added when missing; the
+ * Received header of the submission first.  Fills msg->data, size,
+ * extra, message_id (from pool).  Returns 0, 1 with *refusal for the
+ * client, -1 on a database error (*error_r). */
+int submission_message_prepare(struct gn_smtp_session *s, struct gn_pool *pool,
+			       const char *data, size_t len, int64_t account_id,
+			       struct submission_message *msg,
+			       struct submission_refusal *refusal, const char **error_r);
+
+/* ---- limits.c ---- */
+
+/* Checks the account's limits for a message to msg->rcpts; fills
+ * msg->first_time.  Returns 0 within them, 1 over one (*refusal: 451
+ * 4.7.1, as mox), -1 on a database error. */
+int submission_limits_check(struct gn_pool *pool, struct submission_message *msg,
+			    struct submission_refusal *refusal, const char **error_r);
+/* Records a message that was handed over: one more message today, and its
+ * first-time recipients.  To run in the transaction that commits the
+ * message to the queue (enqueue.c).  0 or -1. */
+int submission_limits_record(struct gn_pool *pool, const struct submission_message *msg,
+			     const char **error_r);
+
+/* ---- enqueue.c ---- */
+
+/* Hands the message over and answers the pending data_end with
+ * gn_smtp_answer(): 250 only once the message is committed. */
+void submission_enqueue(struct gn_smtp_session *s, const struct submission_message *msg);
+
+#endif
