@@ -5,7 +5,8 @@
  * gannet/store.h) with one row a recipient.  The runner claims due
  * recipients with SELECT ... FOR UPDATE SKIP LOCKED, the recipients of one
  * domain of one message together, and hands them to the transport (the
- * SMTP client, plugged in with gn_queue_transport_set()); the transport
+ * core's SMTP client unless another is plugged in with
+ * gn_queue_transport_set()); the transport
  * reports a result per recipient:
  *
  *   2xx                       delivered;
@@ -136,8 +137,10 @@ struct gn_queue_transport {
 
 /* Sets the transport of this process, from the register or start phase;
  * one only (-1 when one is set already, or t is malformed).  Without one
- * every attempt fails temporarily: "no transport configured" (nothing is
- * ever dropped for it). */
+ * the core's own is used: SMTP to the recipients' MX hosts (or to the
+ * setting queue.relay), unless the setting queue.transport is "none":
+ * then every attempt fails temporarily, "no transport configured"
+ * (nothing is ever dropped for it). */
 int gn_queue_transport_set(const struct gn_queue_transport *t, const char **error_r);
 
 /* Claims due recipients, at most max groups (one domain of one message
