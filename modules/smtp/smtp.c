@@ -56,6 +56,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "localserve.h"
+
 #define AREA "smtp"
 
 struct mx_session {
@@ -72,11 +74,21 @@ struct mx_session {
 	bool pending_postmaster;	/* postmaster@ a hosted domain: fall back */
 	bool checking;
 	bool running;
+	/* localserve: a failure answered after the delay (localserve.c). */
+	struct gn_timer *ls_timer;
+	struct ls_error ls_err;
+	/* The recipient being checked asks for a failure at DATA; the first
+	 * accepted recipient that does, for the end of data. */
+	struct ls_error ls_pending, ls_data;
 };
 
 static struct gn_smtp_settings settings;
 /* The account that gets postmaster's mail (smtp.postmaster), or NULL. */
 static const char *postmaster_account;
+/* smtp.localserve: simulate failures (localserve.c), and take mail for
+ * any address into the postmaster account (mox.md 3). */
+static bool localserve;
+static long long localserve_timeout_ms;
 
 /* ---- the stored prefix ---- */
 
@@ -102,6 +114,7 @@ static char *make_prefix(struct mx_session *mx, const struct gn_addr *rcpt,
 
 static void mx_tx_end(struct mx_session *mx)
 {
+	gn_timer_free(&mx->ls_timer);	/* a delayed localserve answer */
 	gn_delivery_free(&mx->d);	/* cancels a pending check or run */
 	mx->checking = false;
 	mx->running = false;
@@ -109,6 +122,7 @@ static void mx_tx_end(struct mx_session *mx)
 	mx->accepted = NULL;
 	mx->n_accepted = 0;
 	mx->pending_addr = NULL;
+	memset(&mx->ls_data, 0, sizeof(mx->ls_data));
 	gn_pool_clear(mx->pool);
 }
 
@@ -129,6 +143,38 @@ static bool was_accepted(const struct mx_session *mx, size_t i)
 	return i < mx->n_accepted && mx->accepted[i];
 }
 
+/* ---- localserve's failures (localserve.c) ---- */
+
+static void ls_timer_cb(void *data)
+{
+	struct mx_session *mx = data;
+	gn_timer_free(&mx->ls_timer);
+	gn_smtp_answer(mx->s, mx->ls_err.code, mx->ls_err.enhanced, "%s", mx->ls_err.text);
+}
+
+static void ls_answer(struct mx_session *mx, const struct ls_error *e, const char *where)
+{
+	gn_log(GN_LOG_INFO, AREA, "event=localserve_failure id=%s at=%s code=%d%s",
+	       gn_conn_id(gn_smtp_session_conn(mx->s)), where, e->code, e->timeout ? " delayed=yes" : "");
+	if (e->timeout) {
+		mx->ls_err = *e;
+		gn_timer_free(&mx->ls_timer);
+		mx->ls_timer = gn_timer_new((unsigned long)localserve_timeout_ms, false, ls_timer_cb, mx);
+	} else {
+		gn_smtp_answer(mx->s, e->code, e->enhanced, "%s", e->text);
+	}
+}
+
+/* Answers the failure localpart asks for, if it asks for one: true. */
+static bool ls_fail(struct mx_session *mx, const char *localpart, const char *where)
+{
+	struct ls_error e;
+	if (!localserve || !smtp_localserve_error(localpart, &e))
+		return false;
+	ls_answer(mx, &e, where);
+	return true;
+}
+
 static void mx_connect(struct gn_smtp_session *s, void *data)
 {
 	struct mx_session *mx = gn_calloc(1, sizeof(*mx));
@@ -146,6 +192,9 @@ static void mx_mail(struct gn_smtp_session *s, const struct gn_addr *from, void 
 	(void)data;
 
 	mx_tx_end(mx);
+	if (from != NULL && localserve && smtp_localserve_prefix(from->localpart, "mailfrom") &&
+	    ls_fail(mx, from->localpart, "mail"))
+		return;
 	gn_delivery_limits_init(&limits);
 	limits.max_size = settings.max_message_size;
 	/* The engine holds accepted recipients to max_recipients; the
@@ -197,8 +246,11 @@ static void rcpt_checked(struct gn_delivery *d, void *data)
 		route_postmaster(mx, mx->pending_addr);
 		return;
 	}
-	if (r != NULL && r->status == GN_DELIVERY_ACCEPTED)
+	if (r != NULL && r->status == GN_DELIVERY_ACCEPTED) {
 		mark_accepted(mx, (size_t)mx->pending_index);
+		if (mx->ls_data.code == 0)
+			mx->ls_data = mx->ls_pending;
+	}
 	answer_result(mx->s, r);
 }
 
@@ -258,6 +310,12 @@ static void mx_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *
 		return;
 	}
 	mx->pending_postmaster = false;
+	memset(&mx->ls_pending, 0, sizeof(mx->ls_pending));
+	if (localserve)
+		(void)smtp_localserve_error(addr->localpart, &mx->ls_pending);
+	if (addr->domain[0] != '\0' && smtp_localserve_prefix(addr->localpart, "rcptto") &&
+	    ls_fail(mx, addr->localpart, "rcpt"))
+		return;
 	if (addr->domain[0] == '\0') {
 		/* RFC 5321 4.5.1: the bare <Postmaster> is this host's. */
 		if (gn_addr_from_parts(mx->pool, "postmaster", gn_smtp_session_hostname(s),
@@ -282,6 +340,11 @@ static void mx_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *
 		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
 		return;
 	}
+	if (r == 0 && localserve && postmaster_account != NULL) {
+		/* localserve: mail for anyone lands in the one account. */
+		route_postmaster(mx, addr);
+		return;
+	}
 	if (r == 0) {
 		/* No relaying, ever: only hosted domains are accepted. */
 		gn_smtp_answer(s, 550, "5.7.1", "Relaying denied: %s is not hosted here",
@@ -297,7 +360,7 @@ static void mx_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *
 	/* RFC 5321 4.5.1: the localpart "postmaster" in any case. */
 	mx->pending_addr = addr;
 	mx->pending_postmaster = postmaster_account != NULL &&
-				 strcasecmp(addr->localpart, "postmaster") == 0;
+				 (localserve || strcasecmp(addr->localpart, "postmaster") == 0);
 	check_pending(mx);
 }
 
@@ -379,6 +442,12 @@ static void mx_data_end(struct gn_smtp_session *s, void *data)
 		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
 		return;
 	}
+	/* localserve: a recipient that asks for a failure fails the message
+	 * (one reply for all; nothing is stored). */
+	if (mx->ls_data.code != 0) {
+		ls_answer(mx, &mx->ls_data, "data");
+		return;
+	}
 	mx->running = true;
 	if (gn_delivery_run(mx->d, run_done, mx) < 0) {
 		mx->running = false;
@@ -428,6 +497,11 @@ static int mx_register(struct gn_module_ctx *ctx, const char **error_r)
 	    gn_store_account_name_check(postmaster_account, &err) < 0)
 		gn_config_error(sect, "postmaster", "%s.postmaster: %s", gn_config_path(sect),
 				err != NULL ? err : "not an account name");
+	gn_config_bool(sect, "localserve", false, &localserve);
+	gn_config_duration_ms(sect, "localserve_timeout", 3600 * 1000LL, &localserve_timeout_ms);
+	if (localserve && postmaster_account == NULL)
+		gn_config_error(sect, "localserve", "%s.localserve needs %s.postmaster (the account "
+				"that gets the mail)", gn_config_path(sect), gn_config_path(sect));
 	return gn_smtp_server_register(ctx, "smtp", &settings, &mx_policy, NULL, error_r)
 		!= NULL ? 0 : -1;
 }
