@@ -103,7 +103,11 @@ def g(*args, stdin=None, offset=None, config=conf):
     env.pop("GANNET_TEST_CLOCK_OFFSET", None)
     if offset is not None:
         env["GANNET_TEST_CLOCK_OFFSET"] = str(offset)
-    return gt.run_gannet(["-c", config] + list(args), input=stdin, env=env)
+    r = gt.run_gannet(["-c", config] + list(args), input=stdin, env=env)
+    if "Sanitizer" in r.stderr or "runtime error" in r.stderr:
+        t.ok(False, "gannet %s: no sanitizer report" % " ".join(args))
+        t.diag(r.stderr)
+    return r
 
 
 def sql(q):
@@ -169,7 +173,7 @@ t.ok(ms and "Subject: first\r\n" in ms[0]["data"], "the message as queued")
 r = g("queue", "retired", "print", retired("bob@ok.example")[1])
 t_re(r.stdout, r"attempt 1: .* host=mx\.ok\.example ip=127\.0\.0\.1 code=250",
        "the attempt history names the MX host, its IP and the code")
-srv.stop()
+t.is_(srv.stop(), 0, "gannet stops")
 
 # ---- the outcomes, one `gannet queue run` at a time ----
 ok_sink.set({"rcpt": {"temp@ok.example": "451 4.2.0 mailbox busy",
@@ -248,8 +252,7 @@ t.ok(wait(lambda: sql("SELECT count(*) FROM gn_queue_retired WHERE rcpt LIKE 'ma
 got = [r for m in ok_sink.messages() for r in m["rcpts"] if r.startswith("many")]
 t.is_(len(got), 20, "the server got 20 messages")
 t.is_(len(set(got)), 20, "each once: no message delivered twice")
-srv_a.stop()
-srv_b.stop()
+t.is_((srv_a.stop(), srv_b.stop()), (0, 0), "both stop")
 
 # ---- SIGKILL mid-delivery ----
 slow_sink.set({"slow": {"data_end": 30}})
