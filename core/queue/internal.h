@@ -75,6 +75,8 @@ struct queue_dsn {
 	int64_t account_id;		/* the sender's */
 	const char *sender;		/* canonical address */
 	const unsigned char *blob_hash;	/* the original, for its header */
+	const char *header;		/* or the header itself (blob_hash NULL) */
+	size_t header_len;
 	const char *message_id;		/* its Message-ID field, "" none */
 	double queued_at;
 	const struct queue_dsn_rcpt *rcpts;

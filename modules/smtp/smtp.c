@@ -29,8 +29,8 @@
  *   end of data gn_delivery_run(): 250 only after the commit, when at least
  *               one recipient got the message.  Recipients that fail at
  *               this point (after the client was told 250 for them at
- *               RCPT) are logged (event=rcpt_failed_after_data); a DSN to
- *               the sender follows once the outbound queue exists.  When
+ *               RCPT) are logged (event=rcpt_failed_after_data) and get
+ *               one DSN to the sender through the queue (send_dsn()).  When
  *               none got it, the reply is the first temporary failure
  *               (451 4.3.0 for a database failure: nothing was stored, the
  *               sender retries), else the first permanent one.
@@ -80,7 +80,12 @@ struct mx_session {
 	/* The recipient being checked asks for a failure at DATA; the first
 	 * accepted recipient that does, for the end of data. */
 	struct ls_error ls_pending, ls_data;
+	/* The message's first bytes: its header for a DSN (RFC 3464). */
+	struct gn_buf *header;
 };
+
+/* The original header a DSN carries: at most this much. */
+#define DSN_HEADER_MAX (64 * 1024)
 
 static struct gn_smtp_settings settings;
 /* The account that gets postmaster's mail (smtp.postmaster), or NULL. */
@@ -123,6 +128,7 @@ static void mx_tx_end(struct mx_session *mx)
 	mx->n_accepted = 0;
 	mx->pending_addr = NULL;
 	memset(&mx->ls_data, 0, sizeof(mx->ls_data));
+	gn_buf_free(&mx->header);
 	gn_pool_clear(mx->pool);
 }
 
@@ -370,8 +376,80 @@ static int mx_data_chunk(struct gn_smtp_session *s, const char *buf, size_t len,
 	(void)data;
 	if (mx->d == NULL)
 		return -1;
+	if (mx->header == NULL)
+		mx->header = gn_buf_new(DSN_HEADER_MAX);
+	size_t room = DSN_HEADER_MAX - gn_buf_len(mx->header);
+	if (room > 0)
+		(void)gn_buf_append(mx->header, buf, len < room ? len : room);
 	/* -1 (too big, store failed): the run's results say so. */
 	return gn_delivery_write(mx->d, buf, len);
+}
+
+/* RFC 5321 3.6.3 and 6.1: recipients accepted at RCPT that fail after the
+ * end of data (while others got the message, which was answered 250) are
+ * owed a DSN: one for all of them, from <>, queued to the sender
+ * (gn_queue_bounce_add()), under the first failed recipient's account
+ * (else the postmaster's).  None for a message from <> (RFC 3461 6.2:
+ * never a DSN about a DSN), and none in localserve (as mox: the failures
+ * there are asked for). */
+static void send_dsn(struct mx_session *mx, struct gn_delivery *d, const char *id)
+{
+	struct gn_smtp_tx *tx = gn_smtp_session_tx(mx->s);
+	const struct gn_addr *from = tx != NULL ? gn_smtp_tx_from(tx) : NULL;
+	size_t n = gn_delivery_recipient_count(d), k = 0;
+	struct gn_queue_bounce_rcpt *rs = gn_pool_alloc(mx->pool, (n + 1) * sizeof(*rs));
+	int64_t account = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct gn_delivery_result *r = gn_delivery_result(d, i);
+		const struct gn_addr *a = gn_delivery_recipient(d, i);
+		if (r == NULL || r->status == GN_DELIVERY_ACCEPTED || !was_accepted(mx, i))
+			continue;
+		gn_log(GN_LOG_WARN, AREA, "event=rcpt_failed_after_data id=%s tx=%s "
+		       "rcpt=%s code=%d enhanced=%s text=%s",
+		       gn_conn_id(gn_smtp_session_conn(mx->s)), id,
+		       gn_log_quote(0, a != NULL ? gn_addr_to_string(mx->pool, a) : "-"),
+		       r->code, r->enhanced ? r->enhanced : "-",
+		       gn_log_quote(1, r->text ? r->text : ""));
+		if (a == NULL)
+			continue;
+		if (account == 0)
+			account = r->account_id;
+		rs[k].rcpt = a;
+		rs[k].code = r->code;
+		rs[k].enhanced = r->enhanced;
+		rs[k].text = r->text;
+		k++;
+	}
+	if (k == 0 || from == NULL || localserve)
+		return;
+	/* Under the failed recipient's account, else (it is gone, or there
+	 * is none) the postmaster's. */
+	struct gn_store_account *acct = NULL;
+	const char *err = "no account to queue it under (set smtp.postmaster)";
+	int64_t accounts[2] = { account, 0 };
+	if (postmaster_account != NULL && gn_store_account_find(mx->pool, postmaster_account, &acct, &err) > 0)
+		accounts[1] = gn_store_account_id(acct);
+	struct gn_queue_bounce b = {
+		.size = sizeof(b), .to = from,
+		.header = mx->header != NULL ? gn_buf_data(mx->header) : NULL,
+		.header_len = mx->header != NULL ? gn_buf_len(mx->header) : 0,
+		.rcpts = rs, .n_rcpts = k,
+	};
+	int64_t qid = 0;
+	for (size_t j = 0; j < 2; j++) {
+		if (accounts[j] == 0)
+			continue;
+		b.account_id = accounts[j];
+		if (gn_queue_bounce_add(&b, &qid, &err) == 0) {
+			gn_log(GN_LOG_INFO, AREA, "event=dsn_queued id=%s tx=%s to=%s recipients=%zu "
+			       "queue_message=%lld", gn_conn_id(gn_smtp_session_conn(mx->s)), id,
+			       gn_log_quote(0, gn_addr_to_string(mx->pool, from)), k, (long long)qid);
+			return;
+		}
+	}
+	gn_log(GN_LOG_ERROR, AREA, "event=dsn_failed id=%s tx=%s to=%s error=%s",
+	       gn_conn_id(gn_smtp_session_conn(mx->s)), id,
+	       gn_log_quote(0, gn_addr_to_string(mx->pool, from)), gn_log_quote(1, err ? err : "?"));
 }
 
 static void run_done(struct gn_delivery *d, void *data)
@@ -399,19 +477,8 @@ static void run_done(struct gn_delivery *d, void *data)
 	}
 	if (ok > 0) {
 		/* Some got it: 250 for the message.  The others that had been
-		 * accepted at RCPT fail now: logged (a DSN with the queue). */
-		for (size_t i = 0; i < n; i++) {
-			const struct gn_delivery_result *r = gn_delivery_result(d, i);
-			const struct gn_addr *a = gn_delivery_recipient(d, i);
-			if (r == NULL || r->status == GN_DELIVERY_ACCEPTED || !was_accepted(mx, i))
-				continue;
-			gn_log(GN_LOG_WARN, AREA, "event=rcpt_failed_after_data id=%s tx=%s "
-			       "rcpt=%s code=%d enhanced=%s text=%s",
-			       gn_conn_id(gn_smtp_session_conn(s)), id,
-			       gn_log_quote(0, a != NULL ? gn_addr_to_string(mx->pool, a) : "-"),
-			       r->code, r->enhanced ? r->enhanced : "-",
-			       gn_log_quote(1, r->text ? r->text : ""));
-		}
+		 * accepted at RCPT fail now: the sender gets a DSN. */
+		send_dsn(mx, d, id);
 		gn_log(GN_LOG_INFO, AREA, "event=message_accepted id=%s tx=%s size=%llu "
 		       "recipients=%zu", gn_conn_id(gn_smtp_session_conn(s)), id,
 		       (unsigned long long)gn_delivery_size(d), ok);

@@ -90,6 +90,44 @@ struct gn_queue_message {
 int gn_queue_add(const struct gn_queue_message *m, int64_t *message_id_r,
 		 const char **error_r);
 
+/* ---- a receiver's DSN ---- */
+
+/* A recipient that failed after the message was accepted.  Frozen (an
+ * array element). */
+struct gn_queue_bounce_rcpt {
+	const struct gn_addr *rcpt;
+	int code;			/* the failure's SMTP code (4xx/5xx) */
+	const char *enhanced;		/* "5.2.2", or NULL */
+	const char *text;		/* or NULL */
+};
+
+/* A failure DSN for recipients a receiving server accepted at RCPT and
+ * then could not deliver to (RFC 5321 3.6.3, 6.1: the receiver that said
+ * 250 owes the sender a DSN).  Starts with its own size, grows only at
+ * the end. */
+struct gn_queue_bounce {
+	size_t size;			/* sizeof(struct gn_queue_bounce) */
+	/* The account the DSN is queued under (for its limits and history):
+	 * the failed recipients' account, or the postmaster's. */
+	int64_t account_id;
+	const struct gn_addr *to;	/* the message's sender; never NULL */
+	/* The original message's header (up to its blank line, at most 64
+	 * KiB are used), or NULL; its Message-ID or NULL. */
+	const char *header;
+	size_t header_len;
+	const char *message_id;
+	const struct gn_queue_bounce_rcpt *rcpts;
+	size_t n_rcpts;			/* 1 to 1000 */
+};
+
+/* Builds the DSN (RFC 3464 multipart/report, from <> and
+ * postmaster@hostname, the original header attached) and queues it from
+ * the null path to b->to, in a transaction of its own (none may be open).
+ * Returns 0 with the queued message's id in *message_id_r (may be NULL),
+ * or -1 with *error_r. */
+int gn_queue_bounce_add(const struct gn_queue_bounce *b, int64_t *message_id_r,
+			const char **error_r);
+
 /* ---- the transport ---- */
 
 /* The recipients of one domain of one message, claimed for an attempt.
