@@ -442,6 +442,13 @@ static void smtp_deliver(struct gn_queue_delivery *qd, void *data)
 	for (size_t i = 0; i < n; i++)
 		/* The queue failed an unreadable address already. */
 		t->reported[i] = gn_queue_delivery_recipient(qd, i) == NULL;
+	size_t left = 0;
+	for (size_t i = 0; i < n; i++)
+		left += !t->reported[i];
+	if (left == 0) {
+		finish(t);
+		return;
+	}
 	t->hosts = gn_pool_alloc(t->pool, TX_MAX_HOSTS * sizeof(*t->hosts));
 	t->addrs = gn_pool_alloc(t->pool, TX_MAX_ADDRS * sizeof(*t->addrs));
 	const char *relay = core_conf != NULL ? core_conf->queue_relay : NULL;

@@ -6,7 +6,8 @@ queue add`, delivered by the runner of a real `gannet serve` (and by `gannet
 queue run`) to t/lib/smtpsink.py servers on loopback addresses, found
 through dns.local_data MX records, on the port queue.smtp_port says.
 
-- delivered (250) over opportunistic STARTTLS, the attempt history (`gannet
+- delivered (250) over opportunistic STARTTLS, the recipients of one
+  domain in one transaction, the attempt history (`gannet
   queue retired print`) naming the MX host, its IP and the code;
 - 451 at RCPT: retried, not before 7.5 minutes (GANNET_TEST_CLOCK_OFFSET),
   then delivered;
@@ -163,11 +164,15 @@ t.is_(g("queue", "retired", "keep", "alice", "1d").returncode, 0, "alice keeps r
 # ---- delivered by the runner of gannet serve ----
 srv = gt.Gannet(conf_text, db=db)
 srv.start()
-t.is_(queue("bob@ok.example", "first").returncode, 0, "queued for bob@ok.example")
+t.is_(queue("bob@ok.example", "first", "carol@ok.example").returncode, 0,
+      "queued for bob@ok.example and carol@ok.example")
 t.ok(wait(lambda: retired("bob@ok.example") is not None, "bob's delivery"), "the runner delivers it")
 t.is_(retired("bob@ok.example")[0], "delivered", "retired as delivered")
 ms = ok_sink.messages("bob@ok.example")
 t.is_(len(ms), 1, "the MX host got it once")
+t.is_(ms[0]["rcpts"] if ms else None, ["bob@ok.example", "carol@ok.example"],
+      "both recipients of the domain in one transaction")
+t.ok(wait(lambda: retired("carol@ok.example") is not None, "carol's record"), "carol's is retired too")
 t.ok(ms and ms[0]["from"] == "alice@example.com" and ms[0]["tls"], "from alice, over STARTTLS")
 t.ok(ms and "Subject: first\r\n" in ms[0]["data"], "the message as queued")
 r = g("queue", "retired", "print", retired("bob@ok.example")[1])
