@@ -141,6 +141,9 @@ struct sasl_client;
  * SCRAM-SHA-1, then PLAIN only when tls.  NULL when none fits (or no
  * password). */
 const char *sasl_client_choose(const char *offered, bool tls, bool cb, bool password);
+/* Whether name is a word of offered (case-insensitive); offered may be
+ * NULL. */
+bool sasl_client_offered(const char *offered, const char *name);
 /* A client for mech ("SCRAM-SHA-256-PLUS", "PLAIN", "EXTERNAL", ...):
  * authcid and password (not for EXTERNAL), authzid (may be NULL), the
  * connection's channel binding (cb_type NULL: none; needed for -PLUS,

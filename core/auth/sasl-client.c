@@ -64,13 +64,23 @@ static const struct {
 	{ "EXTERNAL", SASL_CLIENT_EXTERNAL, 0, false },
 };
 
+bool sasl_client_offered(const char *offered, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = offered; p != NULL && *p != '\0';) {
+		while (*p == ' ')
+			p++;
+		size_t w = strcspn(p, " ");
+		if (w == n && strncasecmp(p, name, n) == 0)
+			return true;
+		p += w;
+	}
+	return false;
+}
+
 const char *sasl_client_choose(const char *offered, bool tls, bool cb, bool password)
 {
 	for (size_t i = 0; i < sizeof(sc_mechs) / sizeof(sc_mechs[0]); i++) {
-		const char *name = sc_mechs[i].name;
-		size_t n = strlen(name);
-		bool found = false;
-
 		if (sc_mechs[i].mech == SASL_CLIENT_EXTERNAL || !password)
 			continue;
 		if (sc_mechs[i].plus && !cb)
@@ -78,16 +88,8 @@ const char *sasl_client_choose(const char *offered, bool tls, bool cb, bool pass
 		/* RFC 4954 4: a password in the clear only inside TLS. */
 		if (sc_mechs[i].mech == SASL_CLIENT_PLAIN && !tls)
 			continue;
-		for (const char *p = offered; p != NULL && *p != '\0';) {
-			while (*p == ' ')
-				p++;
-			size_t w = strcspn(p, " ");
-			if (w == n && strncasecmp(p, name, n) == 0)
-				found = true;
-			p += w;
-		}
-		if (found)
-			return name;
+		if (sasl_client_offered(offered, sc_mechs[i].name))
+			return sc_mechs[i].name;
 	}
 	return NULL;
 }
