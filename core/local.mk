@@ -115,6 +115,7 @@ core_libgannet_core_la_SOURCES = \
 	core/smtp/client-reply.c \
 	core/smtp/client.c \
 	core/smtp/cli-send.c \
+	core/smtp/cli-sendmail.c \
 	core/queue/internal.h \
 	core/queue/queue.c \
 	core/queue/dsn.c \

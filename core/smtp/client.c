@@ -38,6 +38,7 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 
 #define CLIENT_MAX_RCPTS 1000u
 /* The message is read and encoded this much at a time, and more is read
@@ -550,6 +551,19 @@ static void auth_start(struct gn_smtp_client *c)
 					   : " without TLS", offered), true);
 		return;
 	}
+	if (!c->is_tls && strcasecmp(mech, "PLAIN") == 0) {
+		/* RFC 4954 4: also when asked for by name. */
+		auth_fail(c, 0, "AUTH PLAIN is never used without TLS", true);
+		return;
+	}
+	/* RFC 5802 6: "y" (could bind, but the server cannot) only when the
+	 * server offers no -PLUS; a SCRAM without -PLUS chosen by name
+	 * while it does says "n", which the server takes. */
+	size_t ml = strlen(mech);
+	if (cb_type != NULL && (ml < 5 || strcasecmp(mech + ml - 5, "-PLUS") != 0) &&
+	    (sasl_client_offered(offered, "SCRAM-SHA-256-PLUS") ||
+	     sasl_client_offered(offered, "SCRAM-SHA-1-PLUS")))
+		cb_type = NULL;
 	c->sasl = sasl_client_new(mech, c->set.auth_user, c->set.auth_authzid,
 				  c->set.auth_password, cb_type, cb, cb_len, &error);
 	if (c->sasl == NULL || sasl_client_start(c->sasl, &ir, &ir_len, &error) < 0) {
