@@ -125,7 +125,7 @@ def sendmail(conf, *args, msg=b"Subject: hi\n\nHello.\n", argv0=None, env=None):
     e = dict(os.environ)
     e.pop("GANNET_SENDMAIL_CONF", None)
     e.update(env or {})
-    cmd = [argv0 or gt.GANNET] + ([] if argv0 else ["sendmail"])
+    cmd = [argv0] if argv0 else [gt.GANNET, "sendmail"]
     if conf is not None:
         cmd += ["-C", conf]
     r = subprocess.run(cmd + list(args), input=msg, capture_output=True, timeout=60, env=e)
@@ -304,7 +304,8 @@ t.is_(m["data"], "From: Cron <alice@example.com>\r\nSubject: cron\r\n\r\nout\r\n
 # The binary itself (core/gannet in the build tree is libtool's wrapper
 # script, which would hide the name).
 real = os.path.join(gt.BUILDDIR, "core", ".libs", "gannet")
-link = os.path.join(d, "sendmail")
+LINK_NAME = "sendmail"   # gannet under that name, not Postfix's
+link = os.path.join(d, LINK_NAME)
 os.symlink(real if os.path.exists(real) else gt.GANNET, link)
 libs = os.path.join(gt.BUILDDIR, "core", ".libs")
 rc, err = sendmail(None, "bob@example.net", argv0=link,
