@@ -242,6 +242,19 @@ out:
 	return ret < 0 ? -1 : 0;
 }
 
+int tls_identity_cert_der(const struct gn_tls_identity *id, unsigned char **der_r,
+			  size_t *len_r)
+{
+	gnutls_datum_t d;
+	if (gnutls_certificate_get_crt_raw(id->cred, 0, 0, &d) < 0)
+		return -1;
+	/* The datum points into the credentials: a copy for the caller. */
+	*der_r = gnutls_malloc(d.size);
+	memcpy(*der_r, d.data, d.size);
+	*len_r = d.size;
+	return 0;
+}
+
 void gn_conn_tls_identity_free(struct gn_tls_identity **idp)
 {
 	struct gn_tls_identity *id = idp != NULL ? *idp : NULL;
