@@ -98,6 +98,7 @@ struct gn_smtp_client {
 	bool quit_wanted;
 	struct sasl_client *sasl;	/* during AUTH */
 	char *auth_password;		/* a copy, wiped on free */
+	bool auth_refused;		/* no other address: same credentials */
 	const char *auth_mech;		/* the mechanism used, or NULL */
 
 	/* Of the current or last connection. */
@@ -403,7 +404,12 @@ static void address_done(struct gn_smtp_client *c)
 			c->h.closed(c, c->data);
 		return;
 	}
-	if (c->plain_retry) {
+	if (c->auth_refused) {
+		/* Another address of the same service would refuse the same
+		 * credentials, and count one more failed login. */
+		c->plain_retry = false;
+		c->cur = c->n_addrs;
+	} else if (c->plain_retry) {
 		c->plain_retry = false;
 		c->no_tls = true;
 	} else {
@@ -499,6 +505,7 @@ static void auth_fail(struct gn_smtp_client *c, int code, const char *text, bool
 	struct gn_smtp_result r;
 	result_local(&r, GN_SMTP_PHASE_AUTH, code, code >= 500 ? "5.7.8" : "", text, permanent);
 	sasl_client_free(&c->sasl);
+	c->auth_refused = permanent;
 	address_fail(c, &r, true);
 }
 
@@ -621,6 +628,7 @@ static void reply_auth(struct gn_smtp_client *c)
 		return;
 	}
 	result_reply(c, &r, GN_SMTP_PHASE_AUTH);
+	c->auth_refused = c->rp.code >= 500;
 	gn_log(GN_LOG_INFO, "smtp", "event=client_auth id=%s remote=%s mechanism=%s "
 	       "result=failed code=%d", gn_conn_id(c->conn), c->remote_ip, c->auth_mech,
 	       c->rp.code);

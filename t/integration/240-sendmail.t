@@ -192,6 +192,12 @@ rc, err = sendmail(sc1, "-v", "bob@example.com")
 t.ok(rc == QUEUE_EXIT and "C: AUTH SCRAM-SHA-1 " in err and "S: 235" in err,
      "auth_mechanism = SCRAM-SHA-1: logged in, the server's signature checked")
 
+dead = sub_conf("dead.conf", "username = alice@example.com", "password = %s" % PW,
+                port=gt.free_port())
+rc, err = sendmail(dead, "bob@example.com")
+t.is_(rc, 75, "nothing listening: exit 75 (EX_TEMPFAIL, try again)")
+t.like(err, "connect failed", "and says the connection failed")
+
 # ---- client certificates ----
 pemc = sub_conf("pem.conf", "client_cert_pem = %s" % PEM)
 rc, err = sendmail(pemc, "-v", "bob@example.com")

@@ -608,7 +608,9 @@ struct gn_smtp_client_settings {
 	 * logs a registered certificate in at the handshake).
 	 * auth_mechanism forces one ("EXTERNAL", "PLAIN", ...).  A refusal
 	 * (535: wrong credentials) or no usable mechanism fails the address
-	 * in GN_SMTP_PHASE_AUTH, permanently for 5xx and for no mechanism.
+	 * in GN_SMTP_PHASE_AUTH, permanently for 5xx and for no mechanism,
+	 * and then no other address is tried (the same credentials would
+	 * fail there too, one more failed login each).
 	 * All strings are copied; tls_identity must outlive the client.
 	 * The AUTH exchange's lines reach trace() with the secrets hidden. */
 	const char *auth_user;		/* the authentication identity */
