@@ -23,7 +23,11 @@ the submission module (587, STARTTLS) and against t/lib/smtpsink.py:
   command line's, Bcc removed, From added when missing (with -F's name),
   lines starting with a dot kept, a lone "." ending the input without -i
   and kept with -i and -oi, ignored options (-oem -odi -B8BITMIME) taken,
-  and the binary called "sendmail" behaving as `gannet sendmail`.
+  and the binary called "sendmail" behaving as `gannet sendmail`;
+- against the sink's own SASL (smtpsink.py "auth"): SCRAM-SHA-256 before
+  SCRAM-SHA-1 and PLAIN, PLAIN when it is all there is (over TLS), a wrong
+  server signature and a 235 without one refused (exit 77, no message),
+  a 535, and no usable mechanism.
 """
 import json
 import os
@@ -334,6 +338,72 @@ with open(script, "w") as f:
 rc, err = sendmail(wire, "gone@example.net")
 t.is_(rc, 69, "a 550 at RCPT: exit 69 (EX_UNAVAILABLE)")
 t.like(err, "recipient gone@example.net: 550 5.1.1 unknown", "said with the server's reply")
+
+# ---- AUTH on the wire, against the sink's own SASL ----
+
+
+def sink_script(obj):
+    with open(script, "w") as f:
+        json.dump(obj, f)
+
+
+def sink_auths():
+    with open(record) as f:
+        evs = [json.loads(ln) for ln in f if ln.strip()]
+    return [e for e in evs if e["event"] == "auth"], [e for e in evs if e["event"] == "message"]
+
+
+wpw = write_conf("wirepw.conf", ["host = 127.0.0.1", "port = %d" % sport, "tls_ca = %s" % scert,
+                                 "tls_name = sink.test", "from = alice@example.com",
+                                 "username = sinkuser", "password = sink pass"])
+AUTH = {"mechanisms": "PLAIN SCRAM-SHA-1 SCRAM-SHA-256", "user": "sinkuser",
+        "password": "sink pass"}
+open(record, "w").close()
+sink_script({"auth": AUTH})
+rc, err = sendmail(wpw, "r@example.net")
+auths, ms = sink_auths()
+t.is_(rc, 0, "the sink's AUTH with SCRAM and PLAIN offered: exit 0")
+t.is_([(e["mechanism"], e["ok"], e["tls"]) for e in auths], [("SCRAM-SHA-256", True, True)],
+      "SCRAM-SHA-256 chosen over SCRAM-SHA-1 and PLAIN (no -PLUS offered), over TLS, once")
+t.is_(len(ms), 1, "then the message")
+
+open(record, "w").close()
+sink_script({"auth": dict(AUTH, mechanisms="LOGIN PLAIN")})
+rc, err = sendmail(wpw, "r@example.net")
+auths, ms = sink_auths()
+t.ok(rc == 0 and [(e["mechanism"], e["authcid"], e["ok"]) for e in auths] ==
+     [("PLAIN", "sinkuser", True)], "only PLAIN (and LOGIN) offered: PLAIN over TLS, the right "
+     "login and password")
+
+open(record, "w").close()
+sink_script({"auth": dict(AUTH, bad_signature=True)})
+rc, err = sendmail(wpw, "r@example.net")
+auths, ms = sink_auths()
+t.is_(rc, 77, "a server whose SCRAM signature is wrong: exit 77")
+t.like(err, "signature is wrong", "the client says the server's signature is wrong")
+t.ok(len(auths) == 1 and auths[0].get("client_gave_up") and not ms,
+     "it gives up at the signature and sends no message")
+
+open(record, "w").close()
+sink_script({"auth": dict(AUTH, no_final=True)})
+rc, err = sendmail(wpw, "r@example.net")
+auths, ms = sink_auths()
+t.ok(rc == 77 and "without proving it knows the password" in err and not ms,
+     "a 235 before the server's signature is not believed: exit 77, no message")
+
+open(record, "w").close()
+sink_script({"auth": dict(AUTH, password="another")})
+rc, err = sendmail(wpw, "r@example.net")
+auths, ms = sink_auths()
+t.ok(rc == 77 and "authentication failed: 535 5.7.8" in err and len(auths) == 1 and not ms,
+     "the sink refuses the proof: 535, exit 77, one attempt, no message")
+
+open(record, "w").close()
+sink_script({"auth": dict(AUTH, mechanisms="CRAM-MD5 LOGIN")})
+rc, err = sendmail(wpw, "r@example.net")
+auths, ms = sink_auths()
+t.ok(rc == 77 and "no AUTH mechanism the client can use" in err and not auths and not ms,
+     "no mechanism the client has: exit 77, nothing sent")
 
 sink.kill()
 sink.wait()
