@@ -83,6 +83,7 @@ core_libgannet_core_la_SOURCES = \
 	core/auth/sasl-password.c \
 	core/auth/sasl-cram-md5.c \
 	core/auth/sasl-scram.c \
+	core/auth/sasl-client.c \
 	core/auth/sasl-external.c \
 	core/auth/tlspubkey.c \
 	core/auth/cli-password.c \
@@ -114,6 +115,7 @@ core_libgannet_core_la_SOURCES = \
 	core/smtp/client-reply.c \
 	core/smtp/client.c \
 	core/smtp/cli-send.c \
+	core/smtp/cli-sendmail.c \
 	core/queue/internal.h \
 	core/queue/queue.c \
 	core/queue/dsn.c \
