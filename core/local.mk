@@ -98,6 +98,7 @@ core_libgannet_core_la_SOURCES = \
 	core/store/cli-account.c \
 	core/store/cli-address.c \
 	core/store/dkim.c \
+	core/store/fromid.c \
 	core/store/cli-dkim.c \
 	core/store/mailbox.c \
 	core/store/blob.c \
