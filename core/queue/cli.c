@@ -165,7 +165,8 @@ static int cli_list(int argc, char **argv, void *data)
 /* ---- fromid ---- */
 
 /* `gannet queue fromid FROMID`: the queued or retired recipient a FromID
- * (the tag of a bounce's address) belongs to. */
+ * (the tag of a bounce's address) belongs to, and the mail that came back
+ * to it (incoming=, of which DSNs dsn=). */
 static int cli_fromid(int argc, char **argv, void *data)
 {
 	(void)data;
@@ -184,9 +185,19 @@ static int cli_fromid(int argc, char **argv, void *data)
 		fprintf(stderr, "gannet: no queued or retired recipient with FromID %s\n", argv[1]);
 		return 1;
 	}
+	/* What came back to it (fromid.c). */
+	const char *p[1] = { argv[1] };
+	PGresult *res = store_q("SELECT count(*), count(*) FILTER (WHERE kind = 'dsn') FROM "
+				"gn_queue_fromid_incoming WHERE from_id = $1", 1, p, &err);
+	if (res == NULL) {
+		gn_pool_free(&pool);
+		return queue_cli_fail(err);
+	}
 	bool queued = strcmp(state, "queued") == 0;
-	printf("%" PRId64 " message=%" PRId64 " to=<%s> %s%s%s\n", id, mid, rcpt,
-	       queued ? "queued" : "retired", queued ? "" : " result=", queued ? "" : state);
+	printf("%" PRId64 " message=%" PRId64 " to=<%s> %s%s%s incoming=%s dsn=%s\n", id, mid, rcpt,
+	       queued ? "queued" : "retired", queued ? "" : " result=", queued ? "" : state,
+	       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+	PQclear(res);
 	gn_pool_free(&pool);
 	return 0;
 }

@@ -1117,7 +1117,7 @@ static void cleanup_job(void *data)
 
 int queue_register(void)
 {
-	if (queue_cli_register() < 0)
+	if (queue_cli_register() < 0 || queue_fromid_register() < 0)
 		return -1;
 	const char *err;
 	if (gn_runner_job_register(modules_core_ctx(), "queue-deliver", QUEUE_RUN_INTERVAL_MS, run_job, NULL,

@@ -16,9 +16,11 @@ serve` with the smtp and submission modules:
   (local+id@domain) is used for its one recipient; used before, invalid,
   or with a second recipient: 554 5.1.7; the same mailbox logged in under
   an address not listed sends without FromIDs;
-- a DSN sent to the FromID address lands in the account and `gannet queue
-  fromid ID` matches it to the queued recipient, and to the retired one
-  after it left the queue.
+- a DSN sent to the FromID address lands in the account and is matched
+  to the queued recipient (gn_queue_fromid_incoming: `gannet queue fromid
+  ID` shows incoming= and dsn=), a plain reply counts as incoming, another
+  account's address with the same tag is not matched; the match stays
+  when the recipient is retired.
 """
 import email
 import json
@@ -273,11 +275,24 @@ t.is_(int(sql(inbox)), before + 1, "and delivered into alice's Inbox")
 r = gannet("queue", "fromid", "myid123")
 t.is_(r.stdout.split(" ")[0] if r.returncode == 0 else r.stderr, b1,
       "gannet queue fromid myid123: the queued recipient b1@example.net (%s)" % r.stdout.strip())
-t.like(r.stdout, "to=<b1@example.net> queued", "queued")
+t.like(r.stdout, "to=<b1@example.net> queued incoming=1 dsn=1",
+       "queued; the DSN is matched to it (one incoming message, a DSN)")
+with smtplib.SMTP("127.0.0.1", p25, timeout=30) as m25:
+    m25.ehlo("mx.example.net")
+    m25.sendmail("someone@example.net", ["alicef-myid123@example.com"],
+                 b"From: someone@example.net\r\nSubject: re: queued\r\n\r\nA reply.\r\n")
+r = gannet("queue", "fromid", "myid123")
+t.like(r.stdout, "queued incoming=2 dsn=1", "a plain reply (the other separator) counts as incoming, not DSN")
+with smtplib.SMTP("127.0.0.1", p25, timeout=30) as m25:
+    m25.ehlo("mx.example.net")
+    m25.sendmail("", ["bob+myid123@example.com"], DSN.encode())
+r = gannet("queue", "fromid", "myid123")
+t.like(r.stdout, "incoming=2 dsn=1", "a DSN to another account with that tag is not matched")
 t.is_(gannet("queue", "drop", b1).returncode, 0, "the recipient is dropped from the queue")
 r = gannet("queue", "fromid", "myid123")
 t.like(r.stdout, "%s message=" % b1, "the FromID still matches it")
-t.like(r.stdout, "to=<b1@example.net> retired result=dropped", "retired, dropped")
+t.like(r.stdout, "to=<b1@example.net> retired result=dropped incoming=2 dsn=1",
+       "retired, dropped, with what came back")
 r = gannet("queue", "fromid", "nosuchid")
 t.ok(r.returncode == 1 and "no queued or retired recipient with FromID nosuchid" in r.stderr,
      "an unknown FromID: not found")
@@ -290,4 +305,6 @@ g.stop()
 log = g.log()
 t.ok("event=queued " in log and "fromids=yes" in log, "hand-overs are logged (event=queued, fromids=yes)")
 t.ok("event=fromid_refused" in log, "refused FromIDs are logged")
+t.ok("event=queue_fromid_incoming" in log and "kind=dsn fromid=myid123" in log,
+     "the matched DSN is logged")
 t.done()
