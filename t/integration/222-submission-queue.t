@@ -4,6 +4,8 @@ t/integration/222-submission-queue.t: what the submission module hands to
 the outbound queue (issue 9, items 1, 2 and 5), in a running `gannet
 serve` with the smtp and submission modules:
 
+- a failure inside the queue's transaction answers 451 4.3.0 and leaves
+  nothing (message, recipients, limit records);
 - a submitted message is in `gannet queue list` with its recipients, its
   extra data and its hold time; `gannet queue dump` shows Date and
   Message-ID added and DKIM-Signature fields (Ed25519 and RSA keys of the
@@ -216,6 +218,21 @@ r = transaction(s, "alice@example.com", ["z@example.net"],
 t.like(r, QUEUED, "From a domain without DKIM key: queued")
 rows = [ln for ln in qlist("--to", "z@example.net")]
 t.ok(len(rows) == 1 and b"DKIM-Signature" not in dump(rows[0].split()[0]), "unsigned")
+
+# A failure in the queue's transaction: 451 4.3.0, nothing half-written.
+sql("ALTER TABLE gn_queue_recipients ADD CONSTRAINT test_refuse CHECK (rcpt <> 'refuse@example.net')")
+counts = ("SELECT (SELECT count(*) FROM gn_queue_messages) || ' ' || (SELECT count(*) FROM "
+          "gn_queue_recipients) || ' ' || (SELECT count(*) FROM gn_submission_sent) || ' ' || "
+          "(SELECT count(*) FROM gn_submission_recipients)")
+before = sql(counts)
+log_before = len(g.log())
+t.is_(transaction(s, "alice@example.com", ["ok9@example.net", "refuse@example.net"], MSG),
+      "451 4.3.0 Temporary failure, please try again later",
+      "the queue refuses a recipient inside the transaction: 451 4.3.0")
+t.is_(sql(counts), before, "no message, recipient or limit record is left (%s)" % before)
+time.sleep(0.2)
+t.like(g.log()[log_before:], "event=queue_failed ", "and it is logged (event=queue_failed)")
+sql("ALTER TABLE gn_queue_recipients DROP CONSTRAINT test_refuse")
 
 # Not a FromID login: a tag in MAIL FROM stays an ordinary catchall variant.
 r = transaction(s, "alice+tag@example.com", ["w@example.net"], MSG)
