@@ -99,6 +99,7 @@ core_libgannet_core_la_SOURCES = \
 	core/store/cli-account.c \
 	core/store/cli-address.c \
 	core/store/dkim.c \
+	core/store/fromid.c \
 	core/store/cli-dkim.c \
 	core/store/mailbox.c \
 	core/store/blob.c \
@@ -121,6 +122,7 @@ core_libgannet_core_la_SOURCES = \
 	core/queue/dsn.c \
 	core/queue/cli.c \
 	core/queue/cli-rules.c \
+	core/queue/fromid.c \
 	core/main.h \
 	core/main.c \
 	core/serve.c \

@@ -5,7 +5,8 @@
  *             administration functions, the runner jobs and
  *             queue_register();
  *   dsn.c     the DSNs (RFC 3464) delivered into the sender's account;
- *   cli.c     `gannet queue ...` (and cli-rules.c: holdrules, retired).
+ *   cli.c     `gannet queue ...` (and cli-rules.c: holdrules, retired);
+ *   fromid.c  mail to FromID addresses matched to their recipients.
  *
  * Uses the store (blobs, the delivery pipeline), the mail layer (MIME,
  * addresses), db, runtime and base.
@@ -95,5 +96,11 @@ int queue_cli_usage(const char *usage);
 int queue_cli_fail(const char *error);
 gn_cli_fn queue_cli_holdrules_list, queue_cli_holdrules_add, queue_cli_holdrules_rm;
 gn_cli_fn queue_cli_retired_list, queue_cli_retired_print, queue_cli_retired_keep;
+
+/* ---- fromid.c ---- */
+
+/* Registers the "deliver.after" hook that matches mail delivered to a
+ * FromID address to its recipient (queue_register()).  0 or -1. */
+int queue_fromid_register(void);
 
 #endif
