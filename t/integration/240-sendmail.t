@@ -14,9 +14,8 @@ the submission module (587, STARTTLS) and against t/lib/smtpsink.py:
   password (AUTH EXTERNAL, offered first with a certificate);
 - a config with a password that others can read: refused, exit 78;
   no config: exit 66; bad usage: 64; no recipient: 65;
-- QUEUE: the submission module still answers 451 4.3.0 at the end of
-  data, so a message that passed every check exits 75 (EX_TEMPFAIL); the
-  lines marked QUEUE change to exit 0 when the queue is wired in;
+- a message that passed every check is queued by the submission module
+  (250 at the end of data, in `gannet queue list`): exit 0;
 - against the sink (STARTTLS, a certificate and no AUTH: the client goes
   on without AUTH): exactly what goes over the wire: the envelope (-f,
   the config's from), -t's recipients from To, Cc and Bcc added to the
@@ -148,15 +147,17 @@ def attempts(mech=None, result=None):
     return int(sql(q))
 
 
-QUEUE_EXIT = 75          # QUEUE: 0 once the queue takes the message
-QUEUE_TEXT = "451 4.3.0 queue not available"   # QUEUE: no error then
+QUEUED_EXIT = 0
+QUEUED_TEXT = "S: 250 2.0.0 Message queued as "   # with -v
 
 # ---- a password ----
 pw = sub_conf("pw.conf", "username = alice@example.com", "password = %s" % PW)
 rc, err = sendmail(pw, "-v", "bob@example.com")
-t.is_(rc, QUEUE_EXIT, "password: QUEUE: exit 75 (the 451 4.3.0 at the end of data)")
-t.like(err, "the message was not accepted (data): " + QUEUE_TEXT,
-       "QUEUE: the end of data is the module's 451 4.3.0, exactly")
+t.is_(rc, QUEUED_EXIT, "password: exit 0")
+t.like(err, QUEUED_TEXT, "the end of data: 250, the message is queued")
+ql = gt.run_gannet(["-c", g.conf_path, "queue", "list"])
+t.ok(ql.returncode == 0 and "bob@example.com" in ql.stdout,
+     "gannet queue list has it, for bob@example.com")
 t.like(err, "tls TLS1.3", "the session is TLS 1.3 (STARTTLS)")
 t.like(err, "C: AUTH SCRAM-SHA-256-PLUS (initial response hidden)",
        "SCRAM-SHA-256-PLUS is chosen, the strongest offered")
@@ -188,12 +189,12 @@ t.is_(attempts(), before, "no AUTH attempt reached the server")
 pl = sub_conf("plain.conf", "username = alice@example.com", "password = %s" % PW,
               "auth_mechanism = PLAIN")
 rc, err = sendmail(pl, "-v", "bob@example.com")
-t.ok(rc == QUEUE_EXIT and "C: AUTH PLAIN (initial response hidden)" in err and
-     "S: 235" in err, "auth_mechanism = PLAIN over TLS: logged in (QUEUE: exit 75)")
+t.ok(rc == QUEUED_EXIT and "C: AUTH PLAIN (initial response hidden)" in err and
+     "S: 235" in err, "auth_mechanism = PLAIN over TLS: logged in, queued (exit 0)")
 sc1 = sub_conf("sha1.conf", "username = alice@example.com", "password = %s" % PW,
                "auth_mechanism = SCRAM-SHA-1")
 rc, err = sendmail(sc1, "-v", "bob@example.com")
-t.ok(rc == QUEUE_EXIT and "C: AUTH SCRAM-SHA-1 " in err and "S: 235" in err,
+t.ok(rc == QUEUED_EXIT and "C: AUTH SCRAM-SHA-1 " in err and "S: 235" in err,
      "auth_mechanism = SCRAM-SHA-1: logged in, the server's signature checked")
 
 dead = sub_conf("dead.conf", "username = alice@example.com", "password = %s" % PW,
@@ -205,17 +206,17 @@ t.like(err, "connect failed", "and says the connection failed")
 # ---- client certificates ----
 pemc = sub_conf("pem.conf", "client_cert_pem = %s" % PEM)
 rc, err = sendmail(pemc, "-v", "bob@example.com")
-t.is_(rc, QUEUE_EXIT, "PEM client certificate: QUEUE: exit 75")
+t.is_(rc, QUEUED_EXIT, "PEM client certificate: exit 0")
 t.like(err, "C: AUTH EXTERNAL", "AUTH EXTERNAL, offered with the certificate")
 t.like(err, "S: 235 2.7.0", "accepted")
 t.like(err, "C: MAIL FROM:<alice@example.com>", "then MAIL FROM")
-t.like(err, QUEUE_TEXT, "QUEUE: and the end of data's 451 4.3.0")
+t.like(err, QUEUED_TEXT, "and the message is queued")
 
 sc = sub_conf("seed.conf", "client_ed25519_seed = %s" % SEED)
 rc, err = sendmail(sc, "-v", "bob@example.com")
-t.is_(rc, QUEUE_EXIT, "Ed25519 seed: QUEUE: exit 75")
+t.is_(rc, QUEUED_EXIT, "Ed25519 seed: exit 0")
 t.like(err, "S: 235 2.7.0", "the certificate made from the seed logs in (EXTERNAL)")
-t.like(err, QUEUE_TEXT, "QUEUE: the message reached the end of data")
+t.like(err, QUEUED_TEXT, "the message is queued")
 
 oc = sub_conf("other.conf", "client_ed25519_seed = %s" % OTHER_SEED)
 rc, err = sendmail(oc, "bob@example.com")
@@ -240,7 +241,7 @@ t.ok(rc == 78 and "exactly one of" in err, "a password and a seed: exit 78")
 rc, err = sendmail(os.path.join(d, "nonexistent.conf"), "bob@example.com")
 t.is_(rc, 66, "no config file: exit 66")
 rc, err = sendmail(None, "bob@example.com", env={"GANNET_SENDMAIL_CONF": pw})
-t.is_(rc, QUEUE_EXIT, "$GANNET_SENDMAIL_CONF names the config (QUEUE: exit 75)")
+t.is_(rc, QUEUED_EXIT, "$GANNET_SENDMAIL_CONF names the config (exit 0)")
 rc, err = sendmail(pw, "-bp")
 t.ok(rc == 64 and "not supported" in err, "-bp (another mode): exit 64")
 rc, err = sendmail(pw, "-Q")
