@@ -83,6 +83,7 @@ core_libgannet_core_la_SOURCES = \
 	core/auth/sasl-password.c \
 	core/auth/sasl-cram-md5.c \
 	core/auth/sasl-scram.c \
+	core/auth/sasl-client.c \
 	core/auth/sasl-external.c \
 	core/auth/tlspubkey.c \
 	core/auth/cli-password.c \
@@ -98,6 +99,7 @@ core_libgannet_core_la_SOURCES = \
 	core/store/cli-account.c \
 	core/store/cli-address.c \
 	core/store/dkim.c \
+	core/store/fromid.c \
 	core/store/cli-dkim.c \
 	core/store/mailbox.c \
 	core/store/blob.c \
@@ -114,12 +116,14 @@ core_libgannet_core_la_SOURCES = \
 	core/smtp/client-reply.c \
 	core/smtp/client.c \
 	core/smtp/cli-send.c \
+	core/smtp/cli-sendmail.c \
 	core/queue/internal.h \
 	core/queue/queue.c \
 	core/queue/dsn.c \
 	core/queue/cli.c \
 	core/queue/cli-rules.c \
 	core/queue/transport-smtp.c \
+	core/queue/fromid.c \
 	core/main.h \
 	core/main.c \
 	core/serve.c \

@@ -397,6 +397,18 @@ static const struct gn_cli_command builtins[] = {
 	  "and text.  --trace prints the commands and replies too.  Needs no\n"
 	  "config and no database.  Exit 0 when every recipient was accepted.",
 	  0, -1, smtp_cli_send, NULL },
+	{ sizeof(struct gn_cli_command), "sendmail",
+	  "[-t] [-i] [-oi] [-f FROM] [-F NAME] [-C FILE] [-v] [--] [RCPT...]",
+	  "Submits the message on standard input to a submission server, as\n"
+	  "sendmail(8) does for mutt, cron and git send-email: STARTTLS, then a\n"
+	  "password (SCRAM, or PLAIN over TLS) or a TLS client certificate, from\n"
+	  "/etc/gannet/sendmail.conf (-C FILE or $GANNET_SENDMAIL_CONF).  -t adds\n"
+	  "the To, Cc and Bcc recipients and removes Bcc; -f sets the envelope\n"
+	  "sender; -i/-oi: a line with only \".\" does not end the message.  Other\n"
+	  "common options (-oem, -odi, -B, -N ...) are ignored.  Run as\n"
+	  "\"sendmail\" (a link to gannet), gannet is this command.  Exit codes\n"
+	  "of sysexits.h: 75 try again, 69 refused, 77 login refused, 78 config.",
+	  0, -1, smtp_cli_sendmail, NULL },
 	{ sizeof(struct gn_cli_command), "version", "",
 	  "Prints gannet's version and the plugin ABI it offers modules.",
 	  0, 0, cmd_version, NULL },
@@ -429,6 +441,21 @@ int gn_main(int argc, char **argv)
 	int c;
 
 	log_init("gannet");
+	/* Called as "sendmail" (a link to gannet, where MUAs and cron look
+	 * for one): `gannet sendmail` with the same arguments, which are
+	 * sendmail's own, not gannet's. */
+	const char *base = argv[0] != NULL ? strrchr(argv[0], '/') : NULL;
+	base = base != NULL ? base + 1 : argv[0];
+	if (base != NULL && strcmp(base, "sendmail") == 0) {
+		char **nargv = gn_calloc((size_t)argc + 2, sizeof(char *));
+		nargv[0] = "sendmail";
+		for (int i = 1; i < argc; i++)
+			nargv[i] = argv[i];
+		log_set_ceiling(GN_LOG_WARN);
+		int rc = smtp_cli_sendmail(argc, nargv, NULL);
+		gn_free(nargv);
+		return rc;
+	}
 	/* '+': stop at the command; its own options follow it. */
 	while ((c = getopt_long(argc, argv, "+c:vh", longopts, NULL)) != -1) {
 		switch (c) {

@@ -17,6 +17,8 @@
  *   sasl-scram.c      SCRAM-SHA-1/-256 and -PLUS (RFC 5802, 7677, 5929,
  *                     9266);
  *   sasl-external.c   EXTERNAL (RFC 4422 appendix A) with TLS public keys;
+ *   sasl-client.c     the client side: PLAIN, EXTERNAL, SCRAM (-PLUS), for
+ *                     the SMTP client's AUTH;
  *   tlspubkey.c       TLS public keys (gannet/tlspubkey.h);
  *   cli-password.c    `gannet setpassword`;
  *   cli-cram-md5.c    `gannet config account cram-md5`;
@@ -123,6 +125,49 @@ void cram_md5_digest(const struct auth_cram_md5 *state, const void *text,
 char *b64_encode(struct gn_pool *pool, const void *data, size_t len);
 long b64_decode(struct gn_pool *pool, const char *in, size_t len,
 		unsigned char **out_r);
+
+/* ---- sasl-client.c: the client side (the SMTP client's AUTH) ---- */
+
+enum sasl_client_mech {
+	SASL_CLIENT_SCRAM = 1,	/* SCRAM-SHA-1/-256 [-PLUS] */
+	SASL_CLIENT_PLAIN,
+	SASL_CLIENT_EXTERNAL,
+};
+struct sasl_client;
+
+/* The strongest mechanism of offered (the EHLO AUTH keyword's
+ * space-separated list) for a password: SCRAM-SHA-256-PLUS (when cb: the
+ * connection has a channel binding), SCRAM-SHA-256, SCRAM-SHA-1-PLUS,
+ * SCRAM-SHA-1, then PLAIN only when tls.  NULL when none fits (or no
+ * password). */
+const char *sasl_client_choose(const char *offered, bool tls, bool cb, bool password);
+/* Whether name is a word of offered (case-insensitive); offered may be
+ * NULL. */
+bool sasl_client_offered(const char *offered, const char *name);
+/* A client for mech ("SCRAM-SHA-256-PLUS", "PLAIN", "EXTERNAL", ...):
+ * authcid and password (not for EXTERNAL), authzid (may be NULL), the
+ * connection's channel binding (cb_type NULL: none; needed for -PLUS,
+ * and turns SCRAM's flag to "y" otherwise).  Everything is copied.  NULL
+ * with *error_r. */
+struct sasl_client *sasl_client_new(const char *mech, const char *authcid,
+				    const char *authzid, const char *password,
+				    const char *cb_type, const unsigned char *cb_data,
+				    size_t cb_len, const char **error_r);
+void sasl_client_free(struct sasl_client **c);
+/* Tests: the client nonce (RFC 5802 and 7677 examples), before start. */
+void sasl_client_set_nonce(struct sasl_client *c, const char *nonce);
+/* The initial response (raw, may be empty): 0, or -1 with *error_r.
+ * The bytes live as long as the client. */
+int sasl_client_start(struct sasl_client *c, const unsigned char **out_r, size_t *len_r,
+		      const char **error_r);
+/* The response to a challenge (raw): 1 with the response, or -1 with
+ * *error_r (malformed, a wrong server signature, a challenge the
+ * mechanism does not expect). */
+int sasl_client_step(struct sasl_client *c, const unsigned char *in, size_t len,
+		     const unsigned char **out_r, size_t *len_r, const char **error_r);
+/* Whether the exchange is complete on the client's side (for SCRAM: the
+ * server's signature checked), so a success reply may be believed. */
+bool sasl_client_done(const struct sasl_client *c);
 
 /* ---- credentials.c ---- */
 

@@ -1142,6 +1142,12 @@ int gn_conn_connect(const char *ip, unsigned port, const struct gn_protocol *pro
 int gn_conn_starttls_client(struct gn_conn *c, const char *server_name,
 			    const char **error_r)
 {
+	return gn_conn_starttls_client_identity(c, server_name, NULL, error_r);
+}
+
+int gn_conn_starttls_client_identity(struct gn_conn *c, const char *server_name,
+				     const struct gn_tls_identity *id, const char **error_r)
+{
 	const char *error;
 
 	if (!c->outbound || c->tls != NULL || c->z != NULL || c->state != CS_OPEN ||
@@ -1149,7 +1155,7 @@ int gn_conn_starttls_client(struct gn_conn *c, const char *server_name,
 		*error_r = "TLS cannot start on this connection now";
 		return -1;
 	}
-	if (tls_client_session_new(&c->tls, server_name, &error) < 0) {
+	if (tls_client_session_new(&c->tls, server_name, id, &error) < 0) {
 		c->tls = NULL;
 		tls_failed(c, error);
 		*error_r = error;

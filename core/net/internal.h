@@ -79,9 +79,14 @@ int tls_session_new(gnutls_session_t *session_r, bool client_cert,
 		    const char **error_r);
 
 /* A client session (outbound STARTTLS) with SNI for server_name when it
- * is a host name.  0, or -1 with *error_r (static string). */
+ * is a host name, presenting id's certificate when id is not NULL.  0, or
+ * -1 with *error_r (static string). */
 int tls_client_session_new(gnutls_session_t *session_r, const char *server_name,
-			   const char **error_r);
+			   const struct gn_tls_identity *id, const char **error_r);
+/* Tests: the DER of an identity's (first) certificate, from GnuTLS's
+ * memory (gnutls_free() it).  0, or -1. */
+int tls_identity_cert_der(const struct gn_tls_identity *id, unsigned char **der_r,
+			  size_t *len_r);
 /* Frees the client credentials (made again on next use). */
 void tls_client_deinit(void);
 

@@ -131,7 +131,8 @@ static int cli_list(int argc, char **argv, void *data)
 	PGresult *res = store_q("SELECT r.id, r.message_id, a.name, m.sender, r.rcpt, r.state, r.held, "
 				"r.attempts, " QUEUE_TS("r.next_attempt") ", coalesce(r.last_code::text, ''), "
 				"coalesce(r.last_enhanced, ''), coalesce(r.last_text, ''), "
-				"coalesce(" QUEUE_TS("m.release_at") ", '') "
+				"coalesce(" QUEUE_TS("m.release_at") ", ''), coalesce(r.from_id, ''), "
+				"CASE WHEN m.extra = '{}' THEN '' ELSE m.extra::text END "
 				"FROM gn_queue_recipients r JOIN gn_queue_messages m ON m.account_id = r.account_id "
 				"AND m.id = r.message_id JOIN gn_accounts a ON a.id = r.account_id "
 				"WHERE ($1::text IS NULL OR a.name = $1) AND ($2::text IS NULL OR m.sender = $2) "
@@ -148,12 +149,56 @@ static int cli_list(int argc, char **argv, void *data)
 		       PQgetvalue(res, i, 8));
 		if (PQgetvalue(res, i, 12)[0] != '\0')
 			printf(" release=%s", PQgetvalue(res, i, 12));
+		if (PQgetvalue(res, i, 13)[0] != '\0')
+			printf(" fromid=%s", PQgetvalue(res, i, 13));
+		if (PQgetvalue(res, i, 14)[0] != '\0')
+			printf(" extra=%s", PQgetvalue(res, i, 14));
 		if (PQgetvalue(res, i, 9)[0] != '\0' || PQgetvalue(res, i, 11)[0] != '\0')
 			printf(" last=\"%s%s%s%s%s\"", PQgetvalue(res, i, 9), PQgetvalue(res, i, 9)[0] ? " " : "",
 			       PQgetvalue(res, i, 10), PQgetvalue(res, i, 10)[0] ? " " : "", PQgetvalue(res, i, 11));
 		printf("\n");
 	}
 	PQclear(res);
+	return 0;
+}
+
+/* ---- fromid ---- */
+
+/* `gannet queue fromid FROMID`: the queued or retired recipient a FromID
+ * (the tag of a bounce's address) belongs to, and the mail that came back
+ * to it (incoming=, of which DSNs dsn=). */
+static int cli_fromid(int argc, char **argv, void *data)
+{
+	(void)data;
+	if (argc != 2)
+		return queue_cli_usage("queue fromid FROMID");
+	struct gn_pool *pool = gn_pool_new();
+	int64_t id, mid;
+	const char *err, *rcpt, *state;
+	int r = gn_queue_fromid_find(pool, argv[1], &id, &mid, &rcpt, &state, &err);
+	if (r < 0) {
+		gn_pool_free(&pool);
+		return queue_cli_fail(err);
+	}
+	if (r == 0) {
+		gn_pool_free(&pool);
+		fprintf(stderr, "gannet: no queued or retired recipient with FromID %s\n", argv[1]);
+		return 1;
+	}
+	/* What came back to it (fromid.c). */
+	const char *p[1] = { argv[1] };
+	PGresult *res = store_q("SELECT count(*), count(*) FILTER (WHERE kind = 'dsn') FROM "
+				"gn_queue_fromid_incoming WHERE from_id = $1", 1, p, &err);
+	if (res == NULL) {
+		gn_pool_free(&pool);
+		return queue_cli_fail(err);
+	}
+	bool queued = strcmp(state, "queued") == 0;
+	printf("%" PRId64 " message=%" PRId64 " to=<%s> %s%s%s incoming=%s dsn=%s\n", id, mid, rcpt,
+	       queued ? "queued" : "retired", queued ? "" : " result=", queued ? "" : state,
+	       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+	PQclear(res);
+	gn_pool_free(&pool);
 	return 0;
 }
 
@@ -458,6 +503,7 @@ int queue_cli_register(void)
 		{ "queue list", "[--account ACCOUNT] [--from ADDRESS] [--to ADDRESS] [--domain DOMAIN] [--held]",
 		  cli_list },
 		{ "queue dump", "ID", cli_dump },
+		{ "queue fromid", "FROMID", cli_fromid },
 		{ "queue hold", "ID", cli_hold },
 		{ "queue release", "ID", cli_release },
 		{ "queue schedule", "ID (now|+DURATION)", cli_schedule },

@@ -6,7 +6,8 @@
  *             queue_register();
  *   dsn.c     the DSNs (RFC 3464) delivered into the sender's account;
  *   cli.c     `gannet queue ...` (and cli-rules.c: holdrules, retired);
- *   transport-smtp.c  the default transport: MX lookups, the SMTP client.
+ *   transport-smtp.c  the default transport: MX lookups, the SMTP client;
+ *   fromid.c  mail to FromID addresses matched to their recipients.
  *
  * Uses the store (blobs, the delivery pipeline), the mail layer (MIME,
  * addresses), smtp (the client), dns, db, runtime and base.
@@ -106,5 +107,11 @@ int queue_cli_usage(const char *usage);
 int queue_cli_fail(const char *error);
 gn_cli_fn queue_cli_holdrules_list, queue_cli_holdrules_add, queue_cli_holdrules_rm;
 gn_cli_fn queue_cli_retired_list, queue_cli_retired_print, queue_cli_retired_keep;
+
+/* ---- fromid.c ---- */
+
+/* Registers the "deliver.after" hook that matches mail delivered to a
+ * FromID address to its recipient (queue_register()).  0 or -1. */
+int queue_fromid_register(void);
 
 #endif

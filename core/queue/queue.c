@@ -144,6 +144,18 @@ static const char *extra_problem(const char *json)
 	return why;
 }
 
+/* Whether id is a valid FromID: 1 to GN_QUEUE_FROMID_MAX of [A-Za-z0-9_-]
+ * (it becomes part of a localpart and a text column). */
+static bool fromid_valid(const char *id)
+{
+	size_t n = 0;
+	for (const char *p = id; *p != '\0'; p++, n++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+			return false;
+	return n >= 1 && n <= GN_QUEUE_FROMID_MAX;
+}
+
 /* The Message-ID and Subject of the body with hash (from its first bytes). */
 static void header_fields(struct gn_pool *pool, const unsigned char *hash, const char **msgid_r,
 			  const char **subject_r)
@@ -222,18 +234,38 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 
 	const char **rc = gn_pool_alloc(pool, m->n_recipients * sizeof(*rc));
 	const char **rd = gn_pool_alloc(pool, m->n_recipients * sizeof(*rd));
+	const char **rf = gn_pool_alloc(pool, m->n_recipients * sizeof(*rf));
 	for (size_t i = 0; i < m->n_recipients; i++) {
 		rc[i] = gn_addr_to_string(pool, m->recipients[i]);
 		rd[i] = m->recipients[i]->domain;
+		rf[i] = m->from_ids != NULL && m->from_ids[i] != NULL ? m->from_ids[i] : "";
 	}
-	const char *pr[5] = { store_i64s(pool, m->account_id), store_i64s(pool, id),
+	const char *pr[6] = { store_i64s(pool, m->account_id), store_i64s(pool, id),
 			      store_text_array(pool, rc, m->n_recipients),
 			      store_text_array(pool, rd, m->n_recipients),
-			      epoch_param(pool, release > 0 ? release : now) };
+			      epoch_param(pool, release > 0 ? release : now),
+			      store_text_array(pool, rf, m->n_recipients) };
+	if (m->from_ids != NULL) {
+		/* Unique across the queue and the retired recipients (mox's
+		 * ErrFromID): a bounce must match one message only. */
+		const char *pf[1] = { pr[5] };
+		res = store_q("SELECT f FROM unnest($1::text[]) AS f WHERE f <> '' AND (EXISTS "
+			      "(SELECT 1 FROM gn_queue_recipients WHERE from_id = f) OR EXISTS "
+			      "(SELECT 1 FROM gn_queue_retired WHERE from_id = f)) LIMIT 1", 1, pf, error_r);
+		if (res == NULL)
+			return -1;
+		bool used = PQntuples(res) > 0;
+		PQclear(res);
+		if (used) {
+			*error_r = "a FromID was used before";
+			return -1;
+		}
+	}
 	if (store_q_count("INSERT INTO gn_queue_recipients (account_id, message_id, rcpt, rcpt_domain, "
-			  "next_attempt) SELECT $1, $2, u.r, u.d, to_timestamp($5::float8) "
-			  "FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS u(r, d, n) ORDER BY u.n",
-			  5, pr, error_r) != (int64_t)m->n_recipients)
+			  "next_attempt, from_id) SELECT $1, $2, u.r, u.d, to_timestamp($5::float8), "
+			  "NULLIF(u.f, '') FROM unnest($3::text[], $4::text[], $6::text[]) WITH ORDINALITY "
+			  "AS u(r, d, f, n) ORDER BY u.n",
+			  6, pr, error_r) != (int64_t)m->n_recipients)
 		return -1;
 	const char *ph[2] = { pr[0], pr[1] };
 	int64_t held = store_q_count("UPDATE gn_queue_recipients r SET held = true FROM gn_queue_messages m "
@@ -273,6 +305,23 @@ int gn_queue_add(const struct gn_queue_message *mp, int64_t *message_id_r, const
 			*error_r = "a recipient without domain";
 			return -1;
 		}
+	if (m.from_ids != NULL) {
+		if (m.sender == NULL) {
+			*error_r = "FromIDs without a sender";
+			return -1;
+		}
+		for (size_t i = 0; i < m.n_recipients; i++) {
+			if (m.from_ids[i] != NULL && !fromid_valid(m.from_ids[i])) {
+				*error_r = "a FromID is not 1 to 64 of A-Z a-z 0-9 - _";
+				return -1;
+			}
+			for (size_t j = 0; m.from_ids[i] != NULL && j < i; j++)
+				if (m.from_ids[j] != NULL && strcmp(m.from_ids[i], m.from_ids[j]) == 0) {
+					*error_r = "a FromID given twice";
+					return -1;
+				}
+		}
+	}
 	if (m.extra_json != NULL) {
 		const char *why = extra_problem(m.extra_json);
 		if (why != NULL) {
@@ -313,6 +362,8 @@ struct gn_queue_delivery {
 	const char *domain;
 	const char *sender;		/* "" for <> */
 	struct gn_addr *sender_addr;	/* NULL for <> */
+	const char *from_id;		/* NULL none: every recipient's */
+	struct gn_addr *mail_from;	/* the envelope sender; NULL for <> */
 	unsigned char hash[GN_STORE_HASH_SIZE];
 	const char *message_id_field;
 	double queued_at;
@@ -328,7 +379,18 @@ struct gn_queue_delivery {
 
 const struct gn_addr *gn_queue_delivery_sender(const struct gn_queue_delivery *qd)
 {
-	return qd->sender_addr;
+	return qd->mail_from;
+}
+
+const struct gn_addr *gn_queue_delivery_recipient_sender(const struct gn_queue_delivery *qd,
+							 size_t i)
+{
+	return i < qd->n ? qd->mail_from : NULL;
+}
+
+const char *gn_queue_delivery_from_id(const struct gn_queue_delivery *qd, size_t i)
+{
+	return i < qd->n ? qd->from_id : NULL;
 }
 
 const char *gn_queue_delivery_domain(const struct gn_queue_delivery *qd)
@@ -411,6 +473,28 @@ static void delivery_free(struct gn_queue_delivery *qd)
 	gn_free(qd);
 }
 
+/* The envelope sender of a FromID: sender's localpart up to its first
+ * catchall separator, the domain's first separator, the FromID.  Without
+ * a separator now (the domain changed since), the sender itself. */
+static struct gn_addr *fromid_sender(struct gn_pool *pool, struct gn_addr *sender, const char *fid)
+{
+	struct gn_store_domain *dom;
+	const char *err;
+	if (sender == NULL || gn_store_domain_find(pool, sender->domain, &dom, &err) <= 0)
+		return sender;
+	const char *seps = gn_store_domain_catchall_separators(dom);
+	if (seps[0] == '\0')
+		return sender;
+	size_t sl = 1;	/* the first code point of seps */
+	while (((unsigned char)seps[sl] & 0xc0) == 0x80)
+		sl++;
+	struct gn_addr *base = gn_addr_strip_catchall(pool, sender, seps);
+	struct gn_addr *a = gn_pool_alloc(pool, sizeof(*a));
+	*a = *base;
+	a->localpart = gn_pool_printf(pool, "%s%.*s%s", base->localpart, (int)sl, seps, fid);
+	return a;
+}
+
 int queue_claim(struct gn_queue_delivery **qd_r, const char **error_r)
 {
 	struct gn_pool *pool = gn_pool_new();
@@ -421,7 +505,7 @@ int queue_claim(struct gn_queue_delivery **qd_r, const char **error_r)
 		return -1;
 	}
 	const char *p1[1] = { np };
-	PGresult *res = store_q("SELECT account_id, message_id, rcpt_domain FROM gn_queue_recipients "
+	PGresult *res = store_q("SELECT account_id, message_id, rcpt_domain, from_id FROM gn_queue_recipients "
 				"WHERE NOT held AND next_attempt <= to_timestamp($1::float8) "
 				"ORDER BY next_attempt, id LIMIT 1 FOR UPDATE SKIP LOCKED", 1, p1, error_r);
 	if (res == NULL)
@@ -434,16 +518,19 @@ int queue_claim(struct gn_queue_delivery **qd_r, const char **error_r)
 	}
 	const char *acc = store_col_str(pool, res, 0, 0), *msg = store_col_str(pool, res, 0, 1);
 	const char *dom = store_col_str(pool, res, 0, 2);
+	/* One envelope sender a delivery: a recipient with a FromID goes alone. */
+	const char *fid = PQgetisnull(res, 0, 3) ? NULL : store_col_str(pool, res, 0, 3);
 	PQclear(res);
-	const char *p2[4] = { np, acc, msg, dom };
+	const char *p2[5] = { np, acc, msg, dom, fid };
 	PGresult *rr = store_q("UPDATE gn_queue_recipients r SET state = 'delivering', "
 			       "attempts = r.attempts + 1, last_attempt = to_timestamp($1::float8), "
 			       "next_attempt = to_timestamp($1::float8) + interval '" QUEUE_LEASE "' "
 			       "FROM (SELECT account_id, id FROM gn_queue_recipients WHERE account_id = $2 "
 			       "AND message_id = $3 AND rcpt_domain = $4 AND NOT held "
+			       "AND from_id IS NOT DISTINCT FROM $5 "
 			       "AND next_attempt <= to_timestamp($1::float8) ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED) d "
 			       "WHERE r.account_id = d.account_id AND r.id = d.id "
-			       "RETURNING r.id, r.rcpt, r.attempts, r.delayed_dsn", 4, p2, error_r);
+			       "RETURNING r.id, r.rcpt, r.attempts, r.delayed_dsn", 5, p2, error_r);
 	if (rr == NULL)
 		goto fail;
 	const char *p3[2] = { acc, msg };
@@ -475,6 +562,8 @@ int queue_claim(struct gn_queue_delivery **qd_r, const char **error_r)
 	    gn_addr_parse(pool, qd->sender, strlen(qd->sender), &qd->sender_addr, &perr) < 0)
 		gn_log(GN_LOG_WARN, "core", "event=queue_bad_sender message=%s error=%s", msg,
 		       gn_log_quote(0, perr));
+	qd->from_id = fid;
+	qd->mail_from = fid != NULL ? fromid_sender(pool, qd->sender_addr, fid) : qd->sender_addr;
 	(void)store_hash_from_hex(PQgetvalue(res, 0, 1), qd->hash);
 	qd->message_id_field = store_col_str(pool, res, 0, 2);
 	qd->queued_at = strtod(PQgetvalue(res, 0, 3), NULL);
@@ -976,6 +1065,35 @@ int gn_queue_holdrule_rm(int64_t id, const char **error_r)
 	return simple_update("DELETE FROM gn_queue_holdrules WHERE id = $1", id, NULL, error_r);
 }
 
+/* ---- FromIDs ---- */
+
+int gn_queue_fromid_find(struct gn_pool *pool, const char *from_id, int64_t *id_r,
+			 int64_t *message_id_r, const char **rcpt_r, const char **state_r,
+			 const char **error_r)
+{
+	if (from_id == NULL || !fromid_valid(from_id))
+		return 0;
+	const char *p[1] = { from_id };
+	PGresult *res = store_q("SELECT id, message_id, rcpt, 'queued' FROM gn_queue_recipients "
+				"WHERE from_id = $1 UNION ALL SELECT id, message_id, rcpt, result "
+				"FROM gn_queue_retired WHERE from_id = $1 LIMIT 1", 1, p, error_r);
+	if (res == NULL)
+		return -1;
+	int found = PQntuples(res) > 0;
+	if (found) {
+		if (id_r != NULL)
+			*id_r = store_col_i64(res, 0, 0);
+		if (message_id_r != NULL)
+			*message_id_r = store_col_i64(res, 0, 1);
+		if (rcpt_r != NULL)
+			*rcpt_r = store_col_str(pool, res, 0, 2);
+		if (state_r != NULL)
+			*state_r = store_col_str(pool, res, 0, 3);
+	}
+	PQclear(res);
+	return found;
+}
+
 int gn_queue_retired_cleanup(const char **error_r)
 {
 	struct gn_pool *pool = gn_pool_new();
@@ -1016,7 +1134,7 @@ static void cleanup_job(void *data)
 
 int queue_register(void)
 {
-	if (queue_cli_register() < 0)
+	if (queue_cli_register() < 0 || queue_fromid_register() < 0)
 		return -1;
 	const char *err;
 	if (gn_runner_job_register(modules_core_ctx(), "queue-deliver", QUEUE_RUN_INTERVAL_MS, run_job, NULL,

@@ -3,7 +3,7 @@
  * a state machine on an outbound connection (gn_conn_connect()).
  *
  *   CONNECTING -> GREETING -> EHLO [-> HELO] [-> STARTTLS -> TLS -> EHLO]
- *     -> READY -> TX (replies to RSET, MAIL, RCPTs, DATA, in order) ->
+ *     [-> AUTH] -> READY -> TX (replies to RSET, MAIL, RCPTs, DATA, in order) ->
  *     DATA (the message) -> DATA_END -> READY ... -> QUIT
  *
  * A failure before READY fails the address: the next one is tried (RFC
@@ -19,6 +19,12 @@
  * what the client now waits for (RFC 5321 4.5.3.2); every command line
  * goes through cmd().
  *
+ * AUTH (RFC 4954) runs the client side of SASL of the auth layer
+ * (sasl-client.c): the mechanism is chosen from the EHLO offer, each 334
+ * challenge is answered, and a 235 is believed only when the mechanism
+ * is complete (SCRAM: the server's signature checked).  Its lines reach
+ * trace() without the secrets.
+ *
  * Callbacks into the caller run from the loop: from the connection's
  * callbacks, or from a zero timer for outcomes decided inside a call of
  * the caller's (gn_smtp_client_send() refusing a message locally).  The
@@ -26,11 +32,13 @@
  * may free it from any callback.
  */
 #include "smtp/internal.h"
+#include "auth/internal.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 
 #define CLIENT_MAX_RCPTS 1000u
 /* The message is read and encoded this much at a time, and more is read
@@ -46,6 +54,7 @@ enum cstate {
 	C_HELO,
 	C_STARTTLS,
 	C_TLS,		/* the handshake */
+	C_AUTH,		/* AUTH sent, waiting for 334 or the end */
 	C_READY,	/* session up, no transaction */
 	C_TX,		/* waiting for replies to RSET/MAIL/RCPT/DATA */
 	C_DATA,		/* sending the message */
@@ -56,7 +65,7 @@ enum cstate {
 };
 
 static const char *const state_names[] = {
-	"idle", "connecting", "greeting", "ehlo", "helo", "starttls", "tls",
+	"idle", "connecting", "greeting", "ehlo", "helo", "starttls", "tls", "auth",
 	"ready", "tx", "data", "data_end", "quit", "failed", "closed",
 };
 
@@ -87,6 +96,10 @@ struct gn_smtp_client {
 	char *ehlo;			/* the EHLO reply's text; NULL after HELO */
 	bool ready_sent;
 	bool quit_wanted;
+	struct sasl_client *sasl;	/* during AUTH */
+	char *auth_password;		/* a copy, wiped on free */
+	bool auth_refused;		/* no other address: same credentials */
+	const char *auth_mech;		/* the mechanism used, or NULL */
 
 	/* Of the current or last connection. */
 	char *remote_ip;
@@ -132,6 +145,7 @@ const char *gn_smtp_phase_name(enum gn_smtp_phase phase)
 {
 	static const char *const names[] = {
 		"connect", "greeting", "ehlo", "starttls", "mail", "rcpt", "data", "quit",
+		"auth",
 	};
 	return (unsigned)phase < sizeof(names) / sizeof(names[0]) ? names[phase] : "?";
 }
@@ -158,6 +172,11 @@ void gn_smtp_client_settings_init(struct gn_smtp_client_settings *s)
 static void client_destroy(struct gn_smtp_client *c)
 {
 	gn_timer_free(&c->local);
+	sasl_client_free(&c->sasl);
+	if (c->auth_password != NULL) {
+		gnutls_memset(c->auth_password, 0, strlen(c->auth_password));
+		gn_free(c->auth_password);
+	}
 	if (c->conn != NULL) {
 		gn_conn_set_data(c->conn, NULL);
 		gn_conn_close(c->conn, "smtp client freed");
@@ -254,6 +273,8 @@ static enum gn_smtp_phase state_phase(const struct gn_smtp_client *c)
 	case C_STARTTLS:
 	case C_TLS:
 		return GN_SMTP_PHASE_STARTTLS;
+	case C_AUTH:
+		return GN_SMTP_PHASE_AUTH;
 	case C_TX:
 		if (c->pend_len > 0) {
 			enum pend p = c->pend[c->pend_head];
@@ -383,7 +404,12 @@ static void address_done(struct gn_smtp_client *c)
 			c->h.closed(c, c->data);
 		return;
 	}
-	if (c->plain_retry) {
+	if (c->auth_refused) {
+		/* Another address of the same service would refuse the same
+		 * credentials, and count one more failed login. */
+		c->plain_retry = false;
+		c->cur = c->n_addrs;
+	} else if (c->plain_retry) {
 		c->plain_retry = false;
 		c->no_tls = true;
 	} else {
@@ -461,6 +487,154 @@ static void session_ready(struct gn_smtp_client *c)
 	}
 }
 
+/* Sends an AUTH line or a response: trace() sees shown, never the
+ * secret. */
+static void cmd_secret(struct gn_smtp_client *c, const char *shown, const char *line)
+{
+	size_t n = strlen(line);
+	if (c->conn == NULL)
+		return;
+	if (c->h.trace != NULL)
+		c->h.trace(c, true, shown, strlen(shown), c->data);
+	(void)gn_conn_write(c->conn, line, n);
+	(void)gn_conn_write(c->conn, "\r\n", 2);
+}
+
+static void auth_fail(struct gn_smtp_client *c, int code, const char *text, bool permanent)
+{
+	struct gn_smtp_result r;
+	result_local(&r, GN_SMTP_PHASE_AUTH, code, code >= 500 ? "5.7.8" : "", text, permanent);
+	sasl_client_free(&c->sasl);
+	c->auth_refused = permanent;
+	address_fail(c, &r, true);
+}
+
+static bool auth_wanted(const struct gn_smtp_client *c)
+{
+	return c->set.auth_password != NULL || c->set.tls_identity != NULL ||
+	       c->set.auth_mechanism != NULL;
+}
+
+/* RFC 4954 4: AUTH mechanism [initial-response], "=" for an empty one. */
+static void auth_start(struct gn_smtp_client *c)
+{
+	const char *offered = NULL, *mech, *error = "", *cb_type = NULL;
+	const unsigned char *cb = NULL, *ir;
+	size_t cb_len = 0, ir_len;
+
+	if (c->ehlo == NULL || !smtp_ehlo_keyword(c->ehlo, "AUTH", &offered))
+		offered = NULL;
+	if (c->is_tls) {
+		/* The binding the server side takes (RFC 9266 for TLS 1.3,
+		 * RFC 5929 for TLS 1.2). */
+		cb_type = c->tls_version != NULL && strcmp(c->tls_version, "TLS1.3") == 0
+			  ? "tls-exporter" : "tls-unique";
+		if (gn_conn_tls_channel_binding(c->conn, cb_type, &cb, &cb_len) != 1)
+			cb_type = NULL;
+	}
+	if (c->set.auth_mechanism != NULL)
+		mech = c->set.auth_mechanism;
+	else if (c->set.tls_identity != NULL && c->is_tls && offered != NULL &&
+		 sasl_client_offered(offered, "EXTERNAL"))
+		mech = "EXTERNAL";
+	else if (c->set.auth_password != NULL)
+		mech = sasl_client_choose(offered, c->is_tls, cb_type != NULL, true);
+	else
+		mech = NULL;
+	if (mech == NULL && c->set.auth_password == NULL && c->set.tls_identity != NULL &&
+	    c->is_tls) {
+		/* The certificate alone: the server knows it or refuses MAIL. */
+		gn_log(GN_LOG_INFO, "smtp", "event=client_auth id=%s remote=%s mechanism=none "
+		       "reason=certificate", gn_conn_id(c->conn), c->remote_ip);
+		session_ready(c);
+		return;
+	}
+	if (mech == NULL) {
+		auth_fail(c, 0, offered == NULL
+			  ? (c->is_tls ? "the server offers no AUTH"
+			     : "the server offers no AUTH without TLS")
+			  : gn_pool_printf(c->pool, "no AUTH mechanism the client can use%s "
+					   "(the server offers %s)", c->is_tls ? ""
+					   : " without TLS", offered), true);
+		return;
+	}
+	if (!c->is_tls && strcasecmp(mech, "PLAIN") == 0) {
+		/* RFC 4954 4: also when asked for by name. */
+		auth_fail(c, 0, "AUTH PLAIN is never used without TLS", true);
+		return;
+	}
+	/* RFC 5802 6: "y" (could bind, but the server cannot) only when the
+	 * server offers no -PLUS; a SCRAM without -PLUS chosen by name
+	 * while it does says "n", which the server takes. */
+	size_t ml = strlen(mech);
+	if (cb_type != NULL && (ml < 5 || strcasecmp(mech + ml - 5, "-PLUS") != 0) &&
+	    (sasl_client_offered(offered, "SCRAM-SHA-256-PLUS") ||
+	     sasl_client_offered(offered, "SCRAM-SHA-1-PLUS")))
+		cb_type = NULL;
+	c->sasl = sasl_client_new(mech, c->set.auth_user, c->set.auth_authzid,
+				  c->set.auth_password, cb_type, cb, cb_len, &error);
+	if (c->sasl == NULL || sasl_client_start(c->sasl, &ir, &ir_len, &error) < 0) {
+		auth_fail(c, 0, gn_pool_printf(c->pool, "AUTH %s: %s", mech, error), true);
+		return;
+	}
+	c->auth_mech = gn_pool_strdup(c->pool, mech);
+	char *enc = ir_len > 0 ? b64_encode(c->pool, ir, ir_len) : "=";
+	char *line = gn_pool_printf(c->pool, "AUTH %s %s", mech, enc);
+	set_state(c, C_AUTH);
+	cmd_secret(c, gn_pool_printf(c->pool, "AUTH %s (initial response hidden)", mech), line);
+	gnutls_memset(line, 0, strlen(line));
+	if (ir_len > 0)
+		gnutls_memset(enc, 0, strlen(enc));
+}
+
+static void reply_auth(struct gn_smtp_client *c)
+{
+	struct gn_smtp_result r;
+	const char *error = "";
+
+	if (c->rp.code == 334 && c->sasl != NULL) {
+		const char *text = gn_buf_data(c->rp.text);
+		unsigned char *in;
+		const unsigned char *out;
+		size_t out_len;
+		long n = b64_decode(c->pool, text, strlen(text), &in);
+		if (n < 0 || sasl_client_step(c->sasl, in, (size_t)n, &out, &out_len, &error) < 0) {
+			if (n < 0)
+				error = "the server's challenge is not base64";
+			/* RFC 4954 4: "*" cancels; the reply does not matter. */
+			auth_fail(c, 0, gn_pool_printf(c->pool, "AUTH %s: %s", c->auth_mech,
+						       error), true);
+			return;
+		}
+		char *enc = out_len > 0 ? b64_encode(c->pool, out, out_len) : "";
+		cmd_secret(c, "(response hidden)", enc);
+		if (out_len > 0)
+			gnutls_memset(enc, 0, strlen(enc));
+		set_state(c, C_AUTH);
+		return;
+	}
+	if (c->rp.code == 235 && c->sasl != NULL && !sasl_client_done(c->sasl)) {
+		/* RFC 5802 3: the server proves it knows the password too. */
+		auth_fail(c, 0, gn_pool_printf(c->pool, "AUTH %s: the server said success "
+					       "without proving it knows the password",
+					       c->auth_mech), true);
+		return;
+	}
+	sasl_client_free(&c->sasl);
+	if (c->rp.code == 235) {
+		gn_log(GN_LOG_INFO, "smtp", "event=client_auth id=%s remote=%s mechanism=%s "
+		       "result=ok", gn_conn_id(c->conn), c->remote_ip, c->auth_mech);
+		session_ready(c);
+		return;
+	}
+	result_reply(c, &r, GN_SMTP_PHASE_AUTH);
+	c->auth_refused = c->rp.code >= 500;
+	gn_log(GN_LOG_INFO, "smtp", "event=client_auth id=%s remote=%s mechanism=%s "
+	       "result=failed code=%d", gn_conn_id(c->conn), c->remote_ip, c->auth_mech,
+	       c->rp.code);
+	address_fail(c, &r, c->rp.code != 421);
+}
+
 static void after_ehlo(struct gn_smtp_client *c)
 {
 	struct gn_smtp_result r;
@@ -475,6 +649,10 @@ static void after_ehlo(struct gn_smtp_client *c)
 		result_local(&r, GN_SMTP_PHASE_STARTTLS, 0, "",
 			     "TLS is required and the server does not offer STARTTLS", false);
 		address_fail(c, &r, true);
+		return;
+	}
+	if (auth_wanted(c)) {
+		auth_start(c);
 		return;
 	}
 	session_ready(c);
@@ -728,7 +906,8 @@ static void reply(struct gn_smtp_client *c)
 		if (c->rp.code == 220) {
 			const char *error;
 			set_state(c, C_TLS);
-			if (gn_conn_starttls_client(c->conn, c->set.tls_name, &error) < 0) {
+			if (gn_conn_starttls_client_identity(c->conn, c->set.tls_name,
+							     c->set.tls_identity, &error) < 0) {
 				result_local(&r, GN_SMTP_PHASE_STARTTLS, 0, "", error, false);
 				address_fail(c, &r, false);
 			}
@@ -741,6 +920,9 @@ static void reply(struct gn_smtp_client *c)
 		}
 		/* Opportunistic: on in the clear. */
 		session_ready(c);
+		return;
+	case C_AUTH:
+		reply_auth(c);
 		return;
 	case C_TX:
 		reply_tx(c);
@@ -1001,6 +1183,19 @@ struct gn_smtp_client *gn_smtp_client_new(const struct gn_smtp_client_settings *
 					  ? settings->helo_name : gn_config_hostname());
 	if (settings->tls_name != NULL)
 		c->set.tls_name = gn_pool_strdup(c->pool, settings->tls_name);
+	if (c->set.auth_user != NULL)
+		c->set.auth_user = gn_pool_strdup(c->pool, c->set.auth_user);
+	if (c->set.auth_authzid != NULL)
+		c->set.auth_authzid = gn_pool_strdup(c->pool, c->set.auth_authzid);
+	if (c->set.auth_mechanism != NULL)
+		c->set.auth_mechanism = gn_pool_strdup(c->pool, c->set.auth_mechanism);
+	if (c->set.auth_password != NULL)
+		c->set.auth_password = c->auth_password = gn_strdup(c->set.auth_password);
+	if (c->set.auth_password != NULL && (c->set.auth_user == NULL || c->set.auth_user[0] == '\0')) {
+		*error_r = "SMTP client: a password needs a user name";
+		client_destroy(c);
+		return NULL;
+	}
 	if (c->set.max_reply_line == 0)
 		c->set.max_reply_line = SMTP_CLIENT_REPLY_LINE;
 	if (c->set.max_reply_lines == 0)

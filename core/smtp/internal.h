@@ -318,5 +318,7 @@ void smtp_dot_finish(struct smtp_dot *d, struct gn_buf *out);
 
 /* `gannet smtp send` (cli-send.c). */
 int smtp_cli_send(int argc, char **argv, void *data);
+/* `gannet sendmail` (cli-sendmail.c); also gannet run as "sendmail". */
+int smtp_cli_sendmail(int argc, char **argv, void *data);
 
 #endif

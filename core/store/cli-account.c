@@ -1,6 +1,6 @@
 /*
  * core/store/cli-account.c: `gannet config account add|rm|list|disable|
- * enable` over account.c.
+ * enable|fromid` over account.c and fromid.c.
  */
 #include "store/internal.h"
 
@@ -96,5 +96,44 @@ int store_cli_account_enable(int argc, char **argv, void *data)
 		return store_cli_fail(err);
 	if (r == 0)
 		return store_cli_fail(store_errf("unknown account: %s", argv[1]));
+	return 0;
+}
+
+/* `gannet config account fromid ACCOUNT add|rm ADDRESS | ACCOUNT list`:
+ * the account's FromID login addresses (fromid.c). */
+int store_cli_account_fromid(int argc, char **argv, void *data)
+{
+	static const char usage[] = "config account fromid ACCOUNT add|rm|list [ADDRESS]";
+	(void)data;
+	if (argc < 3)
+		return store_cli_usage(usage);
+	const char *err, *op = argv[2];
+	if (strcmp(op, "list") == 0) {
+		if (argc != 3)
+			return store_cli_usage(usage);
+		struct gn_pool *pool = gn_pool_new();
+		struct gn_store_account *acc;
+		const char **list;
+		size_t n;
+		int ret = 0, r = gn_store_account_find(pool, argv[1], &acc, &err);
+		if (r == 0)
+			err = store_errf("unknown account: %s", argv[1]);
+		if (r <= 0 || gn_store_fromid_login_list(pool, gn_store_account_id(acc), &list, &n, &err) < 0)
+			ret = store_cli_fail(err);
+		else
+			for (size_t i = 0; i < n; i++)
+				printf("%s\n", list[i]);
+		gn_pool_free(&pool);
+		return ret;
+	}
+	if (argc != 4 || (strcmp(op, "add") != 0 && strcmp(op, "rm") != 0))
+		return store_cli_usage(usage);
+	if (strcmp(op, "add") == 0)
+		return gn_store_fromid_login_add(argv[1], argv[3], &err) < 0 ? store_cli_fail(err) : 0;
+	int r = gn_store_fromid_login_remove(argv[1], argv[3], &err);
+	if (r < 0)
+		return store_cli_fail(err);
+	if (r == 0)
+		return store_cli_fail(store_errf("not a FromID login address of %s: %s", argv[1], argv[3]));
 	return 0;
 }

@@ -48,6 +48,7 @@ int store_cli_register(void)
 		{ "config account list", "", store_cli_account_list },
 		{ "config account disable", "ACCOUNT [MESSAGE]", store_cli_account_disable },
 		{ "config account enable", "ACCOUNT", store_cli_account_enable },
+		{ "config account fromid", "ACCOUNT add|rm|list [ADDRESS]", store_cli_account_fromid },
 		{ "config address add", "ADDRESS ACCOUNT", store_cli_address_add },
 		{ "config address rm", "ADDRESS", store_cli_address_rm },
 		{ "config dkim add", "DOMAIN SELECTOR [rsa|ed25519]", store_cli_dkim_add },

@@ -216,7 +216,7 @@ int store_cli_fail(const char *error);
 const char *store_cli_rest(struct gn_pool *pool, int argc, char **argv, int i);
 gn_cli_fn store_cli_domain_add, store_cli_domain_rm, store_cli_domain_list;
 gn_cli_fn store_cli_account_add, store_cli_account_rm, store_cli_account_list,
-	store_cli_account_disable, store_cli_account_enable;
+	store_cli_account_disable, store_cli_account_enable, store_cli_account_fromid;
 gn_cli_fn store_cli_address_add, store_cli_address_rm;
 gn_cli_fn store_cli_dkim_add, store_cli_dkim_rm, store_cli_dkim_list, store_cli_dkim_export,
 	store_cli_dkim_enable, store_cli_dkim_disable, store_cli_dkim_sign;

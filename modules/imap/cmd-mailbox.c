@@ -10,6 +10,7 @@
  */
 #include "imap.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -507,6 +508,74 @@ static int list_answer(struct imap_session *s, const struct list_opts *o, struct
 	return 0;
 }
 
+static int strptr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* RFC 9051 6.3.9: with "%" last in a pattern, the levels of hierarchy it
+ * matches are returned even where no mailbox has that name (a parent
+ * deleted, or made by another path than CREATE, which makes parents):
+ * \NonExistent (which implies \Noselect, 7.3.1) for IMAP4rev2 and for
+ * LIST-EXTENDED's return options, \Noselect for the rest of IMAP4rev1.
+ * Always \HasChildren. */
+static void list_missing_parents(struct imap_session *s, const struct list_opts *o,
+				 struct gn_store_mailbox **list, size_t count)
+{
+	bool percent = false;
+	for (size_t k = 0; k < o->n_patterns; k++) {
+		size_t len = strlen(o->patterns[k]);
+		if (len > 0 && o->patterns[k][len - 1] == '%')
+			percent = true;
+	}
+	if (!percent || count == 0)
+		return;
+	const char **names = gn_pool_alloc(s->cmd_pool, count * sizeof(*names));
+	for (size_t i = 0; i < count; i++)
+		names[i] = gn_store_mailbox_name(list[i]);
+	qsort(names, count, sizeof(*names), strptr_cmp);
+	/* Every proper ancestor of every name, the ones that exist left out. */
+	size_t cap = 16, n = 0;
+	const char **parents = gn_pool_alloc(s->cmd_pool, cap * sizeof(*parents));
+	for (size_t i = 0; i < count; i++) {
+		for (const char *sep = strchr(names[i], GN_STORE_MAILBOX_SEP); sep != NULL;
+		     sep = strchr(sep + 1, GN_STORE_MAILBOX_SEP)) {
+			const char *parent = gn_pool_strndup(s->cmd_pool, names[i], (size_t)(sep - names[i]));
+			if (bsearch(&parent, names, count, sizeof(*names), strptr_cmp) != NULL)
+				continue;
+			if (n == cap) {
+				const char **more = gn_pool_alloc(s->cmd_pool, 2 * cap * sizeof(*more));
+				memcpy(more, parents, n * sizeof(*more));
+				parents = more;
+				cap *= 2;
+			}
+			parents[n++] = parent;
+		}
+	}
+	if (n == 0)
+		return;
+	qsort(parents, n, sizeof(*parents), strptr_cmp);
+	bool extended = s->enabled_rev2 || o->ret_subscribed || o->ret_children || o->ret_status != NULL;
+	for (size_t k = 0; k < n; k++) {
+		if (k > 0 && strcmp(parents[k], parents[k - 1]) == 0)
+			continue;
+		bool match = false;
+		for (size_t j = 0; j < o->n_patterns && !match; j++) {
+			size_t len = strlen(o->patterns[j]);
+			match = len > 0 && o->patterns[j][len - 1] == '%' && imap_pattern_match(o->patterns[j], parents[k]);
+		}
+		if (!match)
+			continue;
+		struct gn_buf *b = gn_buf_new(0);
+		(void)gn_buf_printf(b, "LIST (%s \\HasChildren) \"/\" ",
+				    extended ? "\\NonExistent" : "\\Noselect");
+		const char *wire = imap_name_to_wire(s, s->cmd_pool, parents[k]);
+		imap_append_session_string(s, b, wire, strlen(wire));
+		imap_untagged(s, "%s", gn_buf_data(b));
+		gn_buf_free(&b);
+	}
+}
+
 void imap_cmd_list(struct imap_session *s, struct imap_command *cmd)
 {
 	struct list_opts o;
@@ -555,6 +624,8 @@ void imap_cmd_list(struct imap_session *s, struct imap_command *cmd)
 				continue;
 			failed |= list_answer(s, &o, list, count, subs, n_subs, name, list[i], false);
 		}
+		if (!o.sel_special)
+			list_missing_parents(s, &o, list, count);
 	}
 	if (failed)
 		imap_tagged(s, cmd->tag, "NO", "SERVERBUG", "LIST completed without some STATUS items");

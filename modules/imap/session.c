@@ -420,8 +420,11 @@ static void imap_timeout(struct gn_conn *conn, void *data)
 {
 	(void)data;
 	struct imap_session *s = gn_conn_data(conn);
-	if (s->state != IMAP_LOGOUT)
+	if (s->state != IMAP_LOGOUT) {
+		gn_log(GN_LOG_INFO, IMAP_AREA, "event=autologout conn=%s logged_in=%s", gn_conn_id(conn),
+		       s->state == IMAP_NOTAUTH ? "no" : "yes");
 		imap_untagged(s, "BYE Autologout; idle for too long");
+	}
 	s->state = IMAP_LOGOUT;
 }
 

@@ -2,26 +2,162 @@
  * modules/submission/enqueue.c: the hand-over of a submitted message to the
  * outbound queue (gannet/queue.h, gn_queue_add()).
  *
- * TEMPORARY: the queue is being written on another branch and is not in
- * the core yet.  Until it is, every message that passed all checks is
- * refused here with 451 4.3.0 "queue not available" and logged
- * (event=queue_unavailable): fail closed, the client keeps the message and
- * retries; never 250 without the message committed.
- *
- * Wiring the queue is a change of this file only: in one database
- * transaction gn_queue_add() with msg (envelope, hold_until, extra, data)
- * and submission_limits_record(), commit, then 250 2.0.0 with the queue
- * id; 451 4.3.0 when anything fails.  (t/integration/220-submission.t
- * marks the one expectation to change.)
+ *   1. DKIM: the message is signed with every enabled key of its From
+ *      domain (gn_store_dkim_sign(); relaxed/relaxed); the signatures go
+ *      in front of the message.  No key: sent unsigned (logged at debug).
+ *   2. The body is written as a blob (outside the transaction, on the
+ *      writer's lease), then one transaction: the account's lock, the
+ *      blob's finish, gn_queue_add() (recipients, FromIDs, release time,
+ *      extra data) and submission_limits_record(); commit.
+ *   3. Only after the commit: 250 2.0.0 with the queue id.  Any failure
+ *      rolls the transaction back (nothing half-written) and answers 451
+ *      4.3.0 with a log line (event=queue_failed): fail closed, the client
+ *      keeps the message and retries.
  */
 #include "submission.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The extra data as a JSON object of strings (keys and values are UTF-8
+ * without control characters other than tab, message.c). */
+static const char *extra_json(struct gn_pool *pool, const struct submission_message *msg)
+{
+	struct gn_buf *b;
+	const char *out;
+
+	if (msg->extra_count == 0)
+		return NULL;
+	b = gn_buf_new(0);
+	gn_buf_append_str(b, "{");
+	for (size_t i = 0; i < msg->extra_count; i++) {
+		const char *kv[2] = { msg->extra[i].key, msg->extra[i].value };
+		if (i > 0)
+			gn_buf_append_str(b, ",");
+		for (int k = 0; k < 2; k++) {
+			gn_buf_append_str(b, "\"");
+			for (const char *p = kv[k]; *p != '\0'; p++) {
+				if (*p == '"' || *p == '\\')
+					gn_buf_printf(b, "\\%c", *p);
+				else if ((unsigned char)*p < 0x20)
+					gn_buf_printf(b, "\\u%04x", (unsigned)(unsigned char)*p);
+				else
+					gn_buf_append(b, p, 1);
+			}
+			gn_buf_append_str(b, k == 0 ? "\":" : "\"");
+		}
+	}
+	gn_buf_append_str(b, "}");
+	out = gn_pool_strdup(pool, gn_buf_data(b));
+	gn_buf_free(&b);
+	return out;
+}
+
+/* The DKIM-Signature fields for the message into sigs: their number (0:
+ * no key for the domain), or -1. */
+static int sign(const struct submission_message *msg, struct gn_buf *sigs, const char **error_r)
+{
+	struct gn_dkim_signer *signer = gn_dkim_signer_new();
+	int r = -1;
+
+	if (gn_dkim_signer_update(signer, msg->data, msg->size, error_r) == 0 &&
+	    gn_dkim_signer_finish(signer, error_r) == 0)
+		r = gn_store_dkim_sign(signer, msg->from_domain, time(NULL), sigs, error_r);
+	gn_dkim_signer_free(&signer);
+	return r;
+}
+
+/* Writes the body and queues it in one transaction with the limits'
+ * record: the held count (0 or more) with *id_r, or -1 rolled back. */
+static int store(struct gn_pool *pool, const struct submission_message *msg,
+		 const struct gn_buf *sigs, int64_t *id_r, const char **error_r)
+{
+	struct gn_store_blob_writer *w = gn_store_blob_writer_new();
+	unsigned char hash[GN_STORE_HASH_SIZE];
+	struct gn_queue_message q;
+	int held = -1, r;
+
+	if ((gn_buf_len(sigs) > 0 &&
+	     gn_store_blob_write(w, gn_buf_data(sigs), gn_buf_len(sigs), error_r) < 0) ||
+	    gn_store_blob_write(w, msg->data, msg->size, error_r) < 0)
+		goto out;
+	if (gn_db_begin(error_r) < 0)
+		goto out;
+	r = gn_store_account_lock(msg->account_id, error_r);
+	if (r <= 0) {
+		if (r == 0)
+			*error_r = "the account is gone";
+		goto rollback;
+	}
+	if (gn_store_blob_finish(w, hash, NULL, error_r) < 0)
+		goto rollback;
+	memset(&q, 0, sizeof(q));
+	q.size = sizeof(q);
+	q.account_id = msg->account_id;
+	q.sender = msg->sender;
+	q.recipients = msg->rcpts;
+	q.n_recipients = msg->rcpt_count;
+	q.blob_hash = hash;
+	q.release_at = msg->hold_until;
+	q.extra_json = extra_json(pool, msg);
+	q.smtputf8 = msg->smtputf8;
+	q.from_ids = msg->from_ids;
+	held = gn_queue_add(&q, id_r, error_r);
+	if (held < 0)
+		goto rollback;
+	if (submission_limits_record(pool, msg, error_r) < 0)
+		goto rollback;
+	if (gn_db_commit(error_r) < 0) {
+		held = -1;
+		goto out;
+	}
+	goto out;
+rollback:
+	held = -1;
+	gn_db_rollback();
+out:
+	gn_store_blob_writer_free(&w);
+	return held;
+}
+
 void submission_enqueue(struct gn_smtp_session *s, const struct submission_message *msg)
 {
-	gn_log(GN_LOG_WARN, SUBMISSION_AREA, "event=queue_unavailable id=%s tx=%s account=%s "
-	       "recipients=%zu size=%zu extra=%zu hold_until=%lld message_id=%s",
-	       gn_conn_id(gn_smtp_session_conn(s)), msg->tx_id, gn_log_quote(0, msg->account),
-	       msg->rcpt_count, msg->size, msg->extra_count, (long long)msg->hold_until,
-	       gn_log_quote(1, msg->message_id != NULL ? msg->message_id : "-"));
-	gn_smtp_answer(s, 451, "4.3.0", "queue not available");
+	struct gn_pool *pool = gn_pool_new();
+	struct gn_buf *sigs = gn_buf_new(0);
+	const char *err = NULL, *conn = gn_conn_id(gn_smtp_session_conn(s));
+	int64_t id = 0;
+	int nsig, held = -1;
+
+	nsig = sign(msg, sigs, &err);
+	if (nsig < 0) {
+		gn_log(GN_LOG_WARN, SUBMISSION_AREA, "event=dkim_failed id=%s tx=%s domain=%s error=%s",
+		       conn, msg->tx_id, gn_log_quote(0, msg->from_domain),
+		       gn_log_quote(1, err != NULL ? err : "?"));
+		goto answer;
+	}
+	if (nsig == 0)
+		gn_log(GN_LOG_DEBUG, SUBMISSION_AREA, "event=dkim_unsigned id=%s tx=%s domain=%s "
+		       "reason=\"no enabled DKIM key\"", conn, msg->tx_id,
+		       gn_log_quote(0, msg->from_domain));
+	held = store(pool, msg, sigs, &id, &err);
+	if (held < 0)
+		gn_log(GN_LOG_WARN, SUBMISSION_AREA, "event=queue_failed id=%s tx=%s account=%s "
+		       "error=%s", conn, msg->tx_id, gn_log_quote(0, msg->account),
+		       gn_log_quote(1, err != NULL ? err : "?"));
+answer:
+	if (held >= 0) {
+		gn_log(GN_LOG_INFO, SUBMISSION_AREA, "event=queued id=%s tx=%s account=%s "
+		       "queue_id=%" PRId64 " recipients=%zu held=%d fromids=%s signatures=%d "
+		       "size=%zu extra=%zu hold_until=%lld message_id=%s", conn, msg->tx_id,
+		       gn_log_quote(0, msg->account), id, msg->rcpt_count, held,
+		       msg->from_ids != NULL ? "yes" : "no", nsig, msg->size + gn_buf_len(sigs),
+		       msg->extra_count, (long long)msg->hold_until,
+		       gn_log_quote(1, msg->message_id != NULL ? msg->message_id : "-"));
+		gn_smtp_answer(s, 250, "2.0.0", "Message queued as %" PRId64, id);
+	} else {
+		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
+	}
+	gn_buf_free(&sigs);
+	gn_pool_free(&pool);
 }

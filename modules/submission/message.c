@@ -126,9 +126,10 @@ static bool name_has_prefix(const char *name, size_t n, const char *prefix, size
 	return n >= pl && strncasecmp(name, prefix, pl) == 0;
 }
 
-/* Checks the one From against the account: 0 ok, 1 refused, -1 error. */
+/* Checks the one From against the account: 0 ok (*domain_r: its domain,
+ * for the DKIM signature), 1 refused, -1 error. */
 static int check_from(struct gn_pool *pool, const char *v, size_t n, int64_t account_id,
-		      struct submission_refusal *refusal, const char **error_r)
+		      const char **domain_r, struct submission_refusal *refusal, const char **error_r)
 {
 	struct gn_addr_list list;
 	const struct gn_addr *addr = NULL;
@@ -151,6 +152,7 @@ static int check_from(struct gn_pool *pool, const char *v, size_t n, int64_t acc
 		return -1;
 	if (r == 0 || found != account_id)
 		return refuse(refusal, 550, "5.7.1", "From address must match authenticated user");
+	*domain_r = addr->domain;
 	return 0;
 }
 
@@ -265,7 +267,7 @@ int submission_message_prepare(struct gn_smtp_session *s, struct gn_pool *pool,
 			     "Message has more than one From header");
 		goto out;
 	}
-	ret = check_from(pool, from_v, from_n, account_id, refusal, error_r);
+	ret = check_from(pool, from_v, from_n, account_id, &msg->from_domain, refusal, error_r);
 	if (ret != 0)
 		goto out;
 

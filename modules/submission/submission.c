@@ -30,8 +30,12 @@
  *               lookup does), else 550 5.7.1; "<>" is refused the same way.
  *               HOLDFOR/HOLDUNTIL (RFC 4865, FUTURERELEASE): at most 60
  *               days ahead (554 5.5.4 beyond; both at once 501 5.5.4).
+ *               FromIDs (mox.md 2.5) when the login is one of the
+ *               account's FromID login addresses: MAIL FROM local+ID
+ *               gives the FromID, refused (554 5.1.7) when used before.
  *   RCPT        any address (this is the relay for logged-in users); the
  *               bare <Postmaster> has no domain to send to: 550 5.1.3.
+ *               A FromID given in MAIL FROM: one recipient (554 5.1.7).
  *   end of data message.c (From, headers, extra data), limits.c (per
  *               day), then enqueue.c.
  */
@@ -44,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 struct submission_settings submission_settings;
 
@@ -65,6 +70,13 @@ struct sub_session {
 	struct gn_buf *msg;
 	bool too_big;
 	time_t hold_until;
+	/* FromIDs (mox.md 2.5): the login is one of the account's FromID
+	 * login addresses and MAIL FROM's domain has a catchall separator;
+	 * the envelope sender without its tag; the FromID MAIL FROM gave
+	 * (NULL: a random one per recipient).  From the transaction's pool. */
+	bool fromid_use;
+	const struct gn_addr *fromid_base;
+	const char *fromid_given;
 };
 
 static struct sub_session *session(struct gn_smtp_session *s)
@@ -414,6 +426,95 @@ static void tx_end(struct sub_session *ss)
 	gn_buf_free(&ss->msg);
 	ss->too_big = false;
 	ss->hold_until = 0;
+	ss->fromid_use = false;
+	ss->fromid_base = NULL;
+	ss->fromid_given = NULL;
+}
+
+/* ---- FromIDs (mox.md 2.5) ---- */
+
+/* The queue's FromID alphabet: base64url, 1 to GN_QUEUE_FROMID_MAX. */
+static bool fromid_valid(const char *id)
+{
+	size_t n = strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
+	return n == strlen(id) && n >= 1 && n <= GN_QUEUE_FROMID_MAX;
+}
+
+/* A random FromID: 16 random bytes in base64url without padding (22
+ * characters, as mox), from pool; NULL with *error_r. */
+static const char *fromid_random(struct gn_pool *pool, const char **error_r)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char rnd[16];
+	char out[23];
+	size_t o = 0;
+	unsigned bits = 0, nbits = 0;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		*error_r = "no random bytes for a FromID";
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		bits = (bits << 8) | rnd[i];
+		nbits += 8;
+		while (nbits >= 6) {
+			nbits -= 6;
+			out[o++] = b64[(bits >> nbits) & 0x3f];
+		}
+	}
+	if (nbits > 0)
+		out[o++] = b64[(bits << (6 - nbits)) & 0x3f];
+	out[o] = '\0';
+	return gn_pool_strdup(pool, out);
+}
+
+/* At MAIL, from an address of the account: whether this transaction uses
+ * FromIDs, and the one from's localpart gives after its first catchall
+ * separator.  0 fine, 1 a given FromID that is not usable (554 5.1.7
+ * answered), -1 database error. */
+static int fromid_mail(struct sub_session *ss, struct gn_pool *pool, const struct gn_addr *from,
+		       const char **error_r)
+{
+	struct gn_store_domain *dom = NULL;
+	int r = gn_store_fromid_login_is(ss->account_id, ss->login, error_r);
+	if (r <= 0)
+		return r;
+	r = gn_store_domain_find(pool, from->domain, &dom, error_r);
+	if (r < 0)
+		return -1;
+	const char *seps = r > 0 ? gn_store_domain_catchall_separators(dom) : "";
+	if (seps[0] == '\0') {
+		/* Another domain of the account, without a separator: a
+		 * FromID cannot be put anywhere. */
+		gn_log(GN_LOG_DEBUG, SUBMISSION_AREA, "event=fromid_none id=%s domain=%s "
+		       "reason=\"no catchall separator\"", gn_conn_id(ss->conn),
+		       gn_log_quote(0, from->domain));
+		return 0;
+	}
+	const struct gn_addr *base = gn_addr_strip_catchall(pool, from, seps);
+	ss->fromid_use = true;
+	ss->fromid_base = base;
+	if (base == from)
+		return 0;
+	/* The tag after the separator (one code point) is the FromID. */
+	const char *tag = from->localpart + strlen(base->localpart);
+	size_t sl = 1;
+	while (((unsigned char)tag[sl] & 0xc0) == 0x80)
+		sl++;
+	tag += sl;
+	r = fromid_valid(tag) ? gn_queue_fromid_find(pool, tag, NULL, NULL, NULL, NULL, error_r) : 1;
+	if (r < 0)
+		return -1;
+	if (r > 0) {
+		gn_log(GN_LOG_INFO, SUBMISSION_AREA, "event=fromid_refused id=%s account=%s fromid=%s "
+		       "reason=%s", gn_conn_id(ss->conn), gn_log_quote(0, ss->account),
+		       gn_log_quote(1, tag), fromid_valid(tag) ? "used" : "invalid");
+		gn_smtp_answer(ss->s, 554, "5.1.7", "Bad FromID in MAIL FROM address: %s",
+			       fromid_valid(tag) ? "used before" : "not 1 to 64 of A-Z a-z 0-9 - _");
+		return 1;
+	}
+	ss->fromid_given = tag;
+	return 0;
 }
 
 static void sub_mail(struct gn_smtp_session *s, const struct gn_addr *from, void *data)
@@ -468,15 +569,33 @@ static void sub_mail(struct gn_smtp_session *s, const struct gn_addr *from, void
 		gn_smtp_answer(s, 550, "5.7.1", "Must match authenticated user");
 		return;
 	}
+	r = fromid_mail(ss, pool, from, &err);
+	if (r < 0) {
+		gn_log(GN_LOG_WARN, SUBMISSION_AREA, "event=mail_tempfail id=%s error=%s",
+		       gn_conn_id(ss->conn), gn_log_quote(0, err != NULL ? err : "?"));
+		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
+		return;
+	}
+	if (r > 0) {
+		tx_end(ss);
+		return;
+	}
 	gn_smtp_answer(s, 250, "2.1.0", "Sender OK");
 }
 
 static void sub_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *data)
 {
 	const struct gn_addr *addr = gn_smtp_rcpt_addr(rcpt);
+	struct sub_session *ss = session(s);
 	(void)data;
 	if (addr->domain[0] == '\0') {
 		gn_smtp_answer(s, 550, "5.1.3", "A recipient needs a domain");
+		return;
+	}
+	if (ss->fromid_given != NULL && gn_smtp_tx_rcpt_count(gn_smtp_session_tx(s)) > 0) {
+		/* A FromID is unique: it names one message to one recipient. */
+		gn_smtp_answer(s, 554, "5.1.7", "Cannot send to multiple recipients with a FromID "
+			       "given in MAIL FROM");
 		return;
 	}
 	gn_smtp_answer(s, 250, "2.1.5", "Recipient OK");
@@ -530,6 +649,21 @@ static void sub_data_end(struct gn_smtp_session *s, void *data)
 	msg.smtputf8 = gn_smtp_tx_smtputf8(tx);
 	msg.body_8bit = gn_smtp_tx_body(tx) == GN_SMTP_BODY_8BITMIME;
 	msg.tx_id = gn_smtp_tx_id(tx);
+	msg.sender = msg.mail_from;
+	if (ss->fromid_use) {
+		const char **ids = gn_pool_alloc(pool, (n > 0 ? n : 1) * sizeof(*ids));
+		for (size_t i = 0; i < n; i++) {
+			ids[i] = ss->fromid_given != NULL ? ss->fromid_given : fromid_random(pool, &err);
+			if (ids[i] == NULL) {
+				gn_log(GN_LOG_WARN, SUBMISSION_AREA, "event=message_tempfail id=%s tx=%s "
+				       "error=%s", gn_conn_id(ss->conn), msg.tx_id, gn_log_quote(0, err));
+				gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
+				return;
+			}
+		}
+		msg.from_ids = ids;
+		msg.sender = ss->fromid_base;
+	}
 
 	r = submission_message_prepare(s, pool, ss->msg != NULL ? gn_buf_data(ss->msg) : "",
 				       ss->msg != NULL ? gn_buf_len(ss->msg) : 0, ss->account_id,

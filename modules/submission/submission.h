@@ -60,11 +60,17 @@ struct submission_message {
 	const struct submission_extra *extra;
 	size_t extra_count;
 	const char *message_id;		/* as in the message, with <> */
+	const char *from_domain;	/* the From address's (A-labels): DKIM */
 	const char *data;		/* the final message */
 	size_t size;
 	bool smtputf8;
 	bool body_8bit;
 	const char *tx_id;		/* the SMTP transaction's id, for logs */
+	/* FromIDs (mox.md 2.5): NULL when the login does not use them, else
+	 * one per recipient; sender is then the envelope sender without its
+	 * tag (the queue adds <sep><fromid>), else mail_from itself. */
+	const char *const *from_ids;
+	const struct gn_addr *sender;
 };
 
 /* ---- message.c ---- */
@@ -80,7 +86,7 @@ struct submission_refusal {
  * exactly one From, an address of account_id; the extra data headers
  * taken out into *msg; Date and Message-ID added when missing; the
  * Received header of the submission first.  Fills msg->data, size,
- * extra, message_id (from pool).  Returns 0, 1 with *refusal for the
+ * from_domain, extra, message_id (from pool).  Returns 0, 1 with *refusal for the
  * client, -1 on a database error (*error_r). */
 int submission_message_prepare(struct gn_smtp_session *s, struct gn_pool *pool,
 			       const char *data, size_t len, int64_t account_id,

@@ -164,6 +164,29 @@ typ2, top = listed("%")
 t.ok(typ == "OK" and "Old" in top and "Old/2024" not in listed("Old*")[1],
      "then its parent, once it has none: DELETE; LIST \"\" % still has Old")
 
+# A parent that is gone (deleted by another path than IMAP, or made so by
+# a race): LIST with "%" still shows the level of hierarchy (RFC 9051
+# 6.3.9), \Noselect for IMAP4rev1, \NonExistent for IMAP4rev2; "*" does not.
+t.is_(cmd("CREATE", "Tree/Leaf/Deep")[0], "OK", "CREATE Tree/Leaf/Deep")
+gt.cluster().psql("DELETE FROM gn_mailboxes WHERE name IN ('Tree', 'Tree/Leaf')", db=g.dbname)
+typ, top = listed("%")
+t.is_(top.get("Tree"), {"\\Noselect", "\\HasChildren"},
+      "LIST \"\" %%: a missing parent is listed \\Noselect \\HasChildren (%s)" % top.get("Tree"))
+typ, sub = listed("Tree/%")
+t.is_(sub, {"Tree/Leaf": {"\\Noselect", "\\HasChildren"}}, "LIST \"\" Tree/%: the missing level below it")
+typ, sub = listed("Tree/Leaf/%")
+t.is_(sorted(sub), ["Tree/Leaf/Deep"], "and the one that exists, below that")
+typ, every = listed("Tree*")
+t.is_(sorted(every), ["Tree/Leaf/Deep"], "LIST \"\" Tree*: only what exists")
+typ, _ = m._simple_command("ENABLE", "IMAP4rev2")
+m.untagged_responses.pop("ENABLED", None)
+typ, top = listed("%")
+t.is_(top.get("Tree"), {"\\NonExistent", "\\HasChildren"},
+      "after ENABLE IMAP4rev2: \\NonExistent \\HasChildren (%s)" % top.get("Tree"))
+t.is_(cmd("DELETE", "Tree/Leaf/Deep")[0], "OK", "DELETE the last one")
+typ, top = listed("%")
+t.ok("Tree" not in top, "and the missing levels go with it")
+
 t.is_(cmd("SUBSCRIBE", "Work")[0], "OK", "SUBSCRIBE")
 t.is_(cmd("SUBSCRIBE", "Entw&APw-rfe")[0], "OK", "SUBSCRIBE a name beyond ASCII")
 typ, data = m._simple_command("LSUB", '""', "*")

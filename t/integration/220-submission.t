@@ -24,10 +24,9 @@ swaks and curl:
 - FUTURERELEASE advertised with 60 days; HOLDFOR/HOLDUNTIL beyond 554 5.5.4,
   bad syntax and both at once 501 5.5.4;
 - limits per day: messages and first-time recipients (451 4.7.1);
-- TEMPORARY END: the outbound queue does not exist yet, so every message
-  that passes all checks ends with 451 4.3.0 "queue not available"
-  (modules/submission/enqueue.c).  The checks marked QUEUE below change to
-  250 when gn_queue_add() is wired in.
+- the hand-over (modules/submission/enqueue.c): every message that passes
+  all checks is queued, 250 2.0.0 after the commit (checks marked QUEUE;
+  t/integration/222-submission-queue.t looks at what the queue holds).
 """
 import base64
 import os
@@ -178,7 +177,7 @@ def transaction(s, frm, rcpts, msg, mail_opts=()):
     return reply(r)
 
 
-QUEUE = "451 4.3.0 queue not available"
+QUEUE = "250 2.0.0 Message queued as "
 
 # ---- alongside smtp and imap ----
 with smtplib.SMTP("127.0.0.1", p25, timeout=20) as s:
@@ -226,8 +225,8 @@ t.like(reply(s.docmd(plain("alice@example.com", PW))), "235 2.7.0",
        "AUTH PLAIN, the response after 334: 235 2.7.0")
 t.is_(reply(s.docmd("AUTH", "PLAIN " + plain("alice@example.com", PW))),
       "503 5.5.1 Already authenticated", "a second AUTH: 503 5.5.1")
-t.is_(transaction(s, "alice@example.com", ["x@example.net"], MSG), QUEUE,
-      "QUEUE: a message that passes every check: 451 4.3.0 queue not available (temporary end)")
+t.like(transaction(s, "alice@example.com", ["x@example.net"], MSG), QUEUE,
+      "QUEUE: a message that passes every check: 250, queued")
 close(s)
 
 s = sub587()
@@ -342,8 +341,8 @@ for msg, want, what in cases:
 log_before = len(g.log())
 msg = ("From: Alice <alice2@example.com>\r\nTo: x@example.net, y@example.org\r\nSubject: extra\r\n"
        "X-Gannet-Extra-User-Id: 42\r\nX-Mox-Extra-order-no:\r\n  A-17 \r\n\r\nHi.\r\n")
-t.is_(transaction(s, "alice@example.com", ["x@example.net", "y@example.org"], msg), QUEUE,
-      "QUEUE: From another address of the account, extra data: 451 4.3.0 (temporary end)")
+t.like(transaction(s, "alice@example.com", ["x@example.net", "y@example.org"], msg), QUEUE,
+      "QUEUE: From another address of the account, extra data: 250, queued")
 close(s)
 time.sleep(0.2)
 log = g.log()[log_before:]
@@ -354,7 +353,7 @@ t.like(prep, "fields=Received,Date,Message-ID,From,To,Subject ",
        "Received first, Date and Message-ID added, the X-*-Extra-* fields removed")
 t.like(prep, "extra_keys=User-Id,Order-No", "extra data keys in MIME-canonical form")
 t.like(prep, "@mail.test>", "the added Message-ID has the host name")
-qline = [ln for ln in log.splitlines() if "event=queue_unavailable" in ln]
+qline = [ln for ln in log.splitlines() if "event=queued" in ln]
 t.ok(len(qline) == 1 and "recipients=2" in qline[0] and "extra=2" in qline[0],
      "the hand-over to the queue is logged with 2 recipients and 2 extra items")
 
@@ -363,8 +362,8 @@ s.login("alice@example.com", PW)
 log_before = len(g.log())
 msg = ("Date: Mon, 02 Jan 2026 15:04:05 +0000\r\nMessage-ID: <own@example.com>\r\n"
        "From: alice@example.com\r\n\r\nHi.\r\n")
-t.is_(transaction(s, "alice@example.com", ["x@example.net"], msg), QUEUE,
-      "QUEUE: on 465 (implicit TLS) with Date and Message-ID: 451 4.3.0 (temporary end)")
+t.like(transaction(s, "alice@example.com", ["x@example.net"], msg), QUEUE,
+      "QUEUE: on 465 (implicit TLS) with Date and Message-ID: 250, queued")
 time.sleep(0.2)
 prep = [ln for ln in g.log()[log_before:].splitlines() if "event=message_prepared" in ln]
 t.ok(prep and "fields=Received,Date,Message-ID,From " in prep[0] and "<own@example.com>" in prep[0],
@@ -389,45 +388,63 @@ t.like(transaction(s, "alice@example.com", ["x@example.net"], MSG,
 s.rset()
 log_before = len(g.log())
 when = time.strftime("%Y-%m-%dT%H:%M:%S+02:00", time.gmtime(time.time() + 86400 + 7200))
-t.is_(transaction(s, "alice@example.com", ["x@example.net"], MSG, ["HOLDUNTIL=" + when]), QUEUE,
-      "QUEUE: HOLDUNTIL a day ahead (with an offset): accepted up to the queue")
+t.like(transaction(s, "alice@example.com", ["x@example.net"], MSG, ["HOLDUNTIL=" + when]), QUEUE,
+      "QUEUE: HOLDUNTIL a day ahead (with an offset): queued")
 time.sleep(0.2)
-q = [ln for ln in g.log()[log_before:].splitlines() if "event=queue_unavailable" in ln]
+q = [ln for ln in g.log()[log_before:].splitlines() if "event=queued" in ln]
 want = int(time.time()) + 86400
 got = int(q[0].split("hold_until=")[1].split()[0]) if q else 0
 t.ok(abs(got - want) < 120, "the hold reaches the hand-over (hold_until %d)" % got)
 s.rset()
 log_before = len(g.log())
-t.is_(transaction(s, "alice@example.com", ["x@example.net"], MSG, ["HOLDFOR=5184000"]), QUEUE,
-      "QUEUE: HOLDFOR exactly 60 days: accepted up to the queue")
+t.like(transaction(s, "alice@example.com", ["x@example.net"], MSG, ["HOLDFOR=5184000"]), QUEUE,
+      "QUEUE: HOLDFOR exactly 60 days: queued")
 close(s)
 
 # ---- limits per day ----
 aid = sql("SELECT id FROM gn_accounts WHERE name = 'alice'")
+# The messages queued above count: start the day afresh.
+sql("DELETE FROM gn_submission_sent; DELETE FROM gn_submission_recipients")
 sql("INSERT INTO gn_submission_limits (account_id, messages_per_day, first_time_recipients_per_day) "
     "VALUES (%s, 3, 2)" % aid)
 sql("INSERT INTO gn_submission_recipients (account_id, address, first_sent) "
     "VALUES (%s, 'known@example.net', now() - interval '30 days')" % aid)
 s = sub587()
 s.login("alice@example.com", PW)
-t.is_(transaction(s, "alice@example.com", ["new1@example.net", "new2@example.net"], MSG), QUEUE,
+t.like(transaction(s, "alice@example.com", ["new1@example.net", "new2@example.net"], MSG), QUEUE,
       "QUEUE: two first-time recipients within a limit of 2")
 s.rset()
 sql("INSERT INTO gn_submission_recipients (account_id, address) VALUES (%s, 'recent@example.net')" % aid)
-t.is_(transaction(s, "alice@example.com", ["new1@example.net", "new2@example.net"], MSG),
+t.is_(sql("SELECT string_agg(address, ',' ORDER BY address) FROM gn_submission_recipients "
+          "WHERE account_id = %s AND first_sent > now() - interval '1 day'" % aid),
+      "new1@example.net,new2@example.net,recent@example.net",
+      "the queued message's first-time recipients are recorded")
+t.is_(transaction(s, "alice@example.com", ["new3@example.net", "new4@example.net"], MSG),
       "451 4.7.1 First-time recipient limit reached, try again later",
-      "two more after one today: 451 4.7.1")
+      "two more after three today: 451 4.7.1")
 s.rset()
-t.is_(transaction(s, "alice@example.com", ["KNOWN@example.net", "new1@example.net"], MSG), QUEUE,
-      "QUEUE: a known recipient (any case) and one new one: within the limit")
+t.like(transaction(s, "alice@example.com", ["KNOWN@example.net", "new1@example.net"], MSG), QUEUE,
+      "QUEUE: a known recipient (any case) and one sent to today: no first-time one, within the limit")
 s.rset()
 sql("INSERT INTO gn_submission_sent (account_id, recipients) SELECT %s, 1 FROM generate_series(1, 3)" % aid)
 t.is_(transaction(s, "alice@example.com", ["known@example.net"], MSG),
       "451 4.7.1 Message limit reached, try again later", "3 messages today of 3: 451 4.7.1")
 s.rset()
 sql("UPDATE gn_submission_sent SET submitted = now() - interval '25 hours' WHERE account_id = %s" % aid)
-t.is_(transaction(s, "alice@example.com", ["known@example.net"], MSG), QUEUE,
+t.like(transaction(s, "alice@example.com", ["known@example.net"], MSG), QUEUE,
       "QUEUE: those messages more than a day ago: within the limit again")
+close(s)
+sql("DELETE FROM gn_submission_sent; DELETE FROM gn_submission_limits")
+# Real submissions count: a limit of 2 messages, two sent, the third refused.
+sql("INSERT INTO gn_submission_limits (account_id, messages_per_day) VALUES (%s, 2)" % aid)
+s = sub587()
+s.login("alice@example.com", PW)
+t.like(transaction(s, "alice@example.com", ["known@example.net"], MSG), QUEUE, "limit 2: the first message queued")
+t.like(transaction(s, "alice@example.com", ["known@example.net"], MSG), QUEUE, "limit 2: the second queued")
+t.is_(sql("SELECT count(*) FROM gn_submission_sent WHERE account_id = %s" % aid), "2",
+      "both recorded with the queue's commit")
+t.is_(transaction(s, "alice@example.com", ["known@example.net"], MSG),
+      "451 4.7.1 Message limit reached, try again later", "the third: 451 4.7.1")
 close(s)
 sql("DELETE FROM gn_submission_sent; DELETE FROM gn_submission_limits")
 
@@ -435,8 +452,8 @@ sql("DELETE FROM gn_submission_sent; DELETE FROM gn_submission_limits")
 s = sub465(cert_ctx(ccert, ckey))
 mechs = s.esmtp_features.get("auth", "").split()
 t.is_(mechs[0] if mechs else "", "EXTERNAL", "465 with a registered certificate: EXTERNAL listed first")
-t.is_(transaction(s, "alice@example.com", ["x@example.net"], MSG), QUEUE,
-      "QUEUE: MAIL without AUTH, the certificate logged in: up to the queue")
+t.like(transaction(s, "alice@example.com", ["x@example.net"], MSG), QUEUE,
+      "QUEUE: MAIL without AUTH, the certificate logged in: queued")
 s.rset()
 t.like(reply(s.docmd("MAIL", "FROM:<bob@example.com>")), "550 5.7.1", "but not from bob's address")
 t.like(reply(s.docmd("AUTH", "PLAIN " + plain("bob@example.com", PWB))), "535 5.7.8",
@@ -456,7 +473,7 @@ t.like(reply(s.docmd("AUTH", "PLAIN " + plain("alice@example.com", PW))), "235 2
        "AUTH PLAIN as the key's account: 235")
 close(s)
 s = sub587(context=cert_ctx(ccert, ckey))
-t.is_(transaction(s, "alice@example.com", ["x@example.net"], MSG), QUEUE,
+t.like(transaction(s, "alice@example.com", ["x@example.net"], MSG), QUEUE,
       "QUEUE: 587 after STARTTLS with the certificate: MAIL without AUTH, up to the queue")
 close(s)
 s = sub465(cert_ctx(ucert, ukey))
@@ -476,9 +493,9 @@ for url in ("smtp://127.0.0.1:%d" % p587, "smtps://127.0.0.1:%d" % p465):
     r = subprocess.run(["curl", "-v", "-sS", "--ssl-reqd", "-k", "--cert", ccert, "--key", ckey,
                         "--mail-from", "alice@example.com", "--mail-rcpt", "x@example.net",
                         "-T", mfile, url], capture_output=True, text=True, timeout=60)
-    t.ok(r.returncode != 0 and "< 250 2.1.0" in r.stderr and "< 451 4.3.0 queue not available" in r.stderr,
-         "QUEUE: curl --ssl-reqd %s with the certificate, no AUTH: MAIL 250, then 451 at the queue" % url)
-    if "< 451 4.3.0" not in r.stderr:
+    t.ok(r.returncode == 0 and "< 250 2.1.0" in r.stderr and "< 250 2.0.0 Message queued as" in r.stderr,
+         "QUEUE: curl --ssl-reqd %s with the certificate, no AUTH: MAIL 250, then queued" % url)
+    if "< 250 2.0.0" not in r.stderr:
         t.diag(r.stderr[-1500:])
 
 # ---- swaks ----
@@ -487,7 +504,7 @@ r = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(p587), "--tl
                     "--from", "alice@example.com", "--to", "x@example.net",
                     "--header", "From: alice@example.com"], capture_output=True, text=True, timeout=60)
 t.like(r.stdout, "<~  235 2.7.0", "swaks --tls --auth PLAIN on 587: 235")
-t.like(r.stdout, "<~* 451 4.3.0 queue not available", "QUEUE: swaks: 451 at the queue")
+t.like(r.stdout, "<~  250 2.0.0 Message queued as", "QUEUE: swaks: queued")
 r = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(p587),
                     "--from", "alice@example.com", "--to", "x@example.net"],
                    capture_output=True, text=True, timeout=60)

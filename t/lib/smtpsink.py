@@ -36,9 +36,18 @@ between sends) says how to answer.  Every key is optional:
     "slow": {"greeting": 5, "mail": 5, ...}  seconds to wait before answering
                                              (greeting, ehlo, mail, rcpt,
                                              data, data_end)
-    "drop_in_data": true                     close the connection in the
+    "drop_in_data": true,                    close the connection in the
                                              middle of the message (after its
                                              first line)
+    "auth": {                                AUTH (RFC 4954), offered after TLS:
+      "mechanisms": "SCRAM-SHA-256 PLAIN",   what EHLO lists (PLAIN and
+                                             SCRAM-SHA-1/-256 are checked)
+      "user": "u", "password": "p",          the one login that works
+      "clear": true,                         offer it without TLS too
+      "reply": "535 5.7.8 no",               the end of every AUTH, unchecked
+      "bad_signature": true,                 SCRAM: a wrong server signature
+      "no_final": true                       SCRAM: 235 without the signature
+    }
   }
 
 The record file gets one JSON object a line, appended as events happen:
@@ -52,9 +61,16 @@ The record file gets one JSON object a line, appended as events happen:
   {"conn": N, "event": "message", "from": "a@b", "rcpts": ["c@d"],
    "params": "SIZE=12 BODY=8BITMIME", "data": "<the message, dot-unstuffed,
    as latin-1 text>", "tls": true}
+  {"conn": N, "event": "auth", "mechanism": "PLAIN", "authcid": "u",
+   "ok": true, "tls": true}                  an AUTH exchange ("client_gave_up"
+                                             when the client did not accept the
+                                             server's signature)
   {"conn": N, "event": "close"}
 """
 import argparse
+import base64
+import hashlib
+import hmac
 import json
 import os
 import socket
@@ -128,6 +144,9 @@ class Handler(socketserver.BaseRequestHandler):
                 "SMTPUTF8", "ENHANCEDSTATUSCODES"]
         if (ARGS.cert or self.script.get("offer_starttls")) and not self.tls:
             keys.append("STARTTLS")
+        auth = self.script.get("auth")
+        if auth and (self.tls or auth.get("clear")):
+            keys.append("AUTH " + auth.get("mechanisms", "PLAIN"))
         return [k for k in keys if k.split()[0] not in no]
 
     def handle(self):
@@ -218,6 +237,9 @@ class Handler(socketserver.BaseRequestHandler):
                 self.slow("data_end")
                 self.send(self.script.get("data_end", "250 2.0.0 queued"))
                 mail_from, rcpts = None, []
+            elif verb == "AUTH":
+                if not self.auth(line):
+                    break
             elif verb == "RSET":
                 mail_from, rcpts = None, []
                 self.send("250 2.0.0 ok")
@@ -229,6 +251,82 @@ class Handler(socketserver.BaseRequestHandler):
             else:
                 self.send("500 5.5.2 unknown command")
         record({"conn": self.n, "event": "close"})
+
+
+    def auth(self, line):
+        """One AUTH exchange; False when the connection is to end."""
+        a = self.script.get("auth") or {}
+        words = line.split(" ")
+        mech = words[1].upper() if len(words) > 1 else ""
+        ir = words[2] if len(words) > 2 else ""
+        rec = {"conn": self.n, "event": "auth", "mechanism": mech, "tls": self.tls}
+        if ir in ("", "="):
+            self.send("334 ")
+            ir, _ = self.readline()
+            if ir is None:
+                return False
+        try:
+            raw = base64.b64decode(ir, validate=True)
+        except ValueError:
+            self.send("501 5.5.2 bad base64")
+            return True
+        if mech == "PLAIN":
+            parts = raw.split(b"\0")
+            user = parts[1].decode() if len(parts) == 3 else ""
+            ok = len(parts) == 3 and user == a.get("user") and parts[2].decode() == a.get("password")
+            rec.update(authcid=user, ok=ok)
+            record(rec)
+            self.send(a.get("reply") or ("235 2.7.0 ok" if ok else "535 5.7.8 bad credentials"))
+            return True
+        if mech not in ("SCRAM-SHA-256", "SCRAM-SHA-1"):
+            self.send("504 5.5.4 unknown mechanism")
+            return True
+        hname = "sha256" if mech.endswith("256") else "sha1"
+        first = raw.decode()
+        bare = first.split(",", 2)[2]
+        attrs = dict(kv.split("=", 1) for kv in bare.split(","))
+        nonce = attrs.get("r", "") + "sinknonce"
+        salt, it = b"sinksalt-sinksalt", 4096
+        server_first = "r=%s,s=%s,i=%d" % (nonce, base64.b64encode(salt).decode(), it)
+        self.send("334 " + base64.b64encode(server_first.encode()).decode())
+        l, _ = self.readline()
+        if l is None:
+            return False
+        final = base64.b64decode(l).decode()
+        without_proof, _, proof = final.rpartition(",p=")
+        am = ("%s,%s,%s" % (bare, server_first, without_proof)).encode()
+        salted = hashlib.pbkdf2_hmac(hname, a.get("password", "").encode(), salt, it)
+        ck = hmac.new(salted, b"Client Key", hname).digest()
+        sig = hmac.new(hashlib.new(hname, ck).digest(), am, hname).digest()
+        want = base64.b64encode(bytes(x ^ y for x, y in zip(ck, sig))).decode()
+        ok = proof == want and attrs.get("n") == a.get("user")
+        rec.update(authcid=attrs.get("n"), ok=ok)
+        if not ok or a.get("reply"):
+            record(rec)
+            self.send(a.get("reply") or "535 5.7.8 bad credentials")
+            return True
+        if a.get("no_final"):
+            record(rec)
+            self.send("235 2.7.0 ok")
+            return True
+        ssig = hmac.new(hmac.new(salted, b"Server Key", hname).digest(), am, hname).digest()
+        if a.get("bad_signature"):
+            ssig = bytes([ssig[0] ^ 1]) + ssig[1:]
+        self.send("334 " + base64.b64encode(b"v=" + base64.b64encode(ssig)).decode())
+        l, _ = self.readline()
+        if l is None:
+            return False
+        if l != "":
+            rec["client_gave_up"] = True
+            record(rec)
+            if l.upper() == "QUIT":
+                self.send("221 2.0.0 bye")
+                return False
+            self.send("501 5.7.0 cancelled")
+            return True
+        record(rec)
+        self.send("235 2.7.0 ok")
+        return True
 
 
 class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):

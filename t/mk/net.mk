@@ -42,3 +42,11 @@ t_unit_test_net_client_SOURCES = t/unit/test_net_client.c
 t_unit_test_net_client_CPPFLAGS = $(UNITCPP)
 t_unit_test_net_client_CFLAGS = $(UNITCC)
 t_unit_test_net_client_LDADD = $(UNITLIBS)
+
+# Client certificates (gn_conn_tls_identity_*()): the certificate made for
+# an Ed25519 seed (RFC 8032 vector), PEM key and certificate.
+TESTPROGS += t/unit/test_tls_identity
+t_unit_test_tls_identity_SOURCES = t/unit/test_tls_identity.c
+t_unit_test_tls_identity_CPPFLAGS = $(UNITCPP)
+t_unit_test_tls_identity_CFLAGS = $(UNITCC)
+t_unit_test_tls_identity_LDADD = $(UNITLIBS)

@@ -137,6 +137,9 @@ static long long dsns(int64_t acct, const char *subject)
 
 static unsigned deliveries;
 static struct gn_queue_delivery *hung;
+/* "rcpt mail-from fromid\n" for each recipient given to the transport
+ * ("<>" and "-" for none). */
+static struct gn_buf *envelopes;
 
 static void fake_deliver(struct gn_queue_delivery *qd, void *data)
 {
@@ -144,6 +147,13 @@ static void fake_deliver(struct gn_queue_delivery *qd, void *data)
 	deliveries++;
 	for (size_t i = 0; i < gn_queue_delivery_recipient_count(qd); i++) {
 		const char *lp = gn_queue_delivery_recipient(qd, i)->localpart;
+		const struct gn_addr *mf = gn_queue_delivery_recipient_sender(qd, i);
+		const char *fid = gn_queue_delivery_from_id(qd, i);
+		if (envelopes != NULL)
+			gn_buf_printf(envelopes, "%s %s %s%s\n",
+				      gn_addr_to_string(pool, gn_queue_delivery_recipient(qd, i)),
+				      mf != NULL ? gn_addr_to_string(pool, mf) : "<>", fid != NULL ? fid : "-",
+				      mf == gn_queue_delivery_sender(qd) ? "" : " (differs)");
 		if (strncmp(lp, "hang", 4) == 0) {
 			hung = qd;
 			return;
@@ -586,6 +596,84 @@ static void test_skip_locked(void)
 	       "after the lease every one is delivered");
 }
 
+/* Queues body with FromIDs (NULL entries: none): held count or -1 with
+ * *err_r. */
+static int enqueue_fromids(const char *sender, const char *const *rcpts, const char *const *ids,
+			   size_t n, const char **err_r)
+{
+	struct gn_addr **r = gn_pool_alloc(pool, n * sizeof(*r));
+	for (size_t i = 0; i < n; i++)
+		r[i] = A(rcpts[i]);
+	unsigned char hash[GN_STORE_HASH_SIZE];
+	struct gn_store_blob_writer *w = gn_store_blob_writer_new();
+	int held = -1;
+	*err_r = NULL;
+	if (gn_db_begin(err_r) == 0) {
+		struct gn_queue_message m = {
+			.size = sizeof(m), .account_id = alice, .sender = sender ? A(sender) : NULL,
+			.recipients = (const struct gn_addr *const *)r, .n_recipients = n, .blob_hash = hash,
+			.from_ids = ids,
+		};
+		if (gn_store_account_lock(alice, err_r) > 0 && gn_store_blob_write(w, body, strlen(body), err_r) == 0 &&
+		    gn_store_blob_finish(w, hash, NULL, err_r) == 0 && (held = gn_queue_add(&m, NULL, err_r)) >= 0 &&
+		    gn_db_commit(err_r) < 0)
+			held = -1;
+		if (gn_db_in_transaction())
+			gn_db_rollback();
+	}
+	gn_store_blob_writer_free(&w);
+	return held;
+}
+
+static void test_fromid(void)
+{
+	const char *err, *rcpt = NULL, *state = NULL;
+	int64_t id = 0, mid = 0;
+	const char *rc[3] = { "ok-f1@remote.example", "ok-f2@remote.example", "ok-f3@remote.example" };
+	const char *ids[3] = { "fidA1", "fid_A-2", NULL };
+
+	is_int(enqueue_fromids("alice+tag@example.com", rc, ids, 3, &err), 0,
+	       "queued with FromIDs for two of three recipients");
+	is_str(q1("SELECT string_agg(rcpt || '=' || coalesce(from_id, '-'), ' ' ORDER BY rcpt) "
+		  "FROM gn_queue_recipients WHERE rcpt LIKE 'ok-f%'"),
+	       "ok-f1@remote.example=fidA1 ok-f2@remote.example=fid_A-2 ok-f3@remote.example=-",
+	       "each recipient's FromID is stored");
+	is_int(gn_queue_fromid_find(pool, "fidA1", &id, &mid, &rcpt, &state, &err), 1,
+	       "gn_queue_fromid_find: a queued recipient's FromID");
+	ok(id == rcpt_id("ok-f1@remote.example") && mid > 0 && rcpt != NULL &&
+	   strcmp(rcpt, "ok-f1@remote.example") == 0 && state != NULL && strcmp(state, "queued") == 0,
+	   "its id, message, address and state queued");
+	envelopes = gn_buf_new(0);
+	unsigned d0 = deliveries;
+	is_int(run(), 3, "three deliveries: one envelope sender each");
+	is_int((long long)(deliveries - d0), 3, "the transport got each recipient alone");
+	is_str(gn_buf_data(envelopes),
+	       "ok-f1@remote.example alice+fidA1@example.com fidA1\n"
+	       "ok-f2@remote.example alice+fid_A-2@example.com fid_A-2\n"
+	       "ok-f3@remote.example alice+tag@example.com -\n",
+	       "MAIL FROM local+fromid@domain (the tag cut, the domain's separator), "
+	       "the sender as queued without one");
+	gn_buf_free(&envelopes);
+	rcpt = state = NULL;
+	is_int(gn_queue_fromid_find(pool, "fid_A-2", &id, &mid, &rcpt, &state, &err), 1,
+	       "after delivery the FromID finds the retired recipient");
+	ok(id > 0 && state != NULL && strcmp(state, "delivered") == 0 && rcpt != NULL &&
+	   strcmp(rcpt, "ok-f2@remote.example") == 0, "delivered, ok-f2@remote.example");
+	is_int(gn_queue_fromid_find(pool, "nosuch", NULL, NULL, NULL, NULL, &err), 0, "an unknown FromID: 0");
+	is_int(gn_queue_fromid_find(pool, "a.b", NULL, NULL, NULL, NULL, &err), 0, "an invalid one: 0");
+
+	const char *r1[1] = { "ok-f4@remote.example" }, *r2[2] = { "ok-f4@remote.example", "ok-f5@remote.example" };
+	const char *used[1] = { "fidA1" }, *twice[2] = { "x1", "x1" }, *bad[1] = { "a b" };
+	is_int(enqueue_fromids("alice@example.com", r1, used, 1, &err), -1, "a retired FromID again: refused");
+	is_str(err, "a FromID was used before", "saying so");
+	is_int(enqueue_fromids("alice@example.com", r2, twice, 2, &err), -1, "one FromID twice in a message: refused");
+	is_str(err, "a FromID given twice", "saying so");
+	is_int(enqueue_fromids("alice@example.com", r1, bad, 1, &err), -1, "a FromID with a space: refused");
+	is_int(enqueue_fromids(NULL, r1, ids, 1, &err), -1, "FromIDs from <>: refused");
+	is_int(qn("SELECT count(*) FROM gn_queue_recipients WHERE rcpt LIKE 'ok-f%%'"), 0,
+	       "nothing of them queued");
+}
+
 int main(void)
 {
 	const char *err = NULL;
@@ -625,6 +713,7 @@ int main(void)
 	test_dsn_format();
 	test_retired_expiry();
 	test_skip_locked();
+	test_fromid();
 
 	gn_pool_free(&pool);
 	db_close();

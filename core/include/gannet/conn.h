@@ -191,6 +191,24 @@ int gn_conn_connect(const char *ip, unsigned port, const struct gn_protocol *pro
  * *error_r when TLS cannot start (not outbound, already TLS, closing). */
 int gn_conn_starttls_client(struct gn_conn *conn, const char *server_name,
 			    const char **error_r);
+/* A client certificate to present in the handshake (ABI 1.1): the
+ * server identifies the client by its public key (SASL EXTERNAL, or a
+ * login right after the handshake).  From a PEM text holding one
+ * unencrypted private key and its certificate (chain), or from a raw
+ * 32-byte Ed25519 seed, for which a minimal self-signed certificate is
+ * made in memory.  The caller owns the identity; it must outlive the
+ * connections it is given to.  0, or -1 with *error_r (valid until the
+ * next call). */
+struct gn_tls_identity;
+int gn_conn_tls_identity_pem(const char *pem, size_t len, struct gn_tls_identity **id_r,
+			     const char **error_r);
+int gn_conn_tls_identity_ed25519(const unsigned char *seed, size_t seed_len,
+				 struct gn_tls_identity **id_r, const char **error_r);
+/* Accepts NULL; sets *id to NULL. */
+void gn_conn_tls_identity_free(struct gn_tls_identity **id);
+/* gn_conn_starttls_client() presenting id's certificate (NULL: none). */
+int gn_conn_starttls_client_identity(struct gn_conn *conn, const char *server_name,
+				     const struct gn_tls_identity *id, const char **error_r);
 /* Whether the server's certificate verified for the name given to
  * gn_conn_starttls_client(); why not (a GnuTLS text) or NULL. */
 bool gn_conn_tls_verified(const struct gn_conn *conn);

@@ -40,7 +40,13 @@
  *        gn_conn_connect(), gn_conn_starttls_client() and friends: outbound
  *        connections and client TLS; gn_smtp_client_*(): the SMTP client;
  *        gn_smtp_settings.client_cert: an SMTP server that asks for TLS
- *        client certificates (submission).
+ *        client certificates (submission); gn_conn_tls_identity_*(),
+ *        gn_conn_starttls_client_identity(): client certificates;
+ *        gn_smtp_client_settings auth_*, tls_identity: the SMTP client's
+ *        AUTH (RFC 4954) and client certificate;
+ *        FromIDs: gn_store_fromid_login_*(),
+ *        gn_queue_fromid_find(), gn_queue_delivery_from_id() and
+ *        gn_queue_delivery_recipient_sender(), gn_queue_message.from_ids.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

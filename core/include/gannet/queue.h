@@ -76,7 +76,17 @@ struct gn_queue_message {
 	/* The extra data: a JSON object of strings; NULL: none. */
 	const char *extra_json;
 	bool smtputf8;			/* needs SMTPUTF8 of the receiver */
+	/* FromIDs (unique MAIL FROM, mox.md 2.5): NULL none, else one per
+	 * recipient (an entry NULL: none): 1 to GN_QUEUE_FROMID_MAX of
+	 * [A-Za-z0-9_-], unique among queued and retired recipients.  A
+	 * recipient with one is sent with the envelope sender
+	 * local<sep><fromid>@domain: sender's localpart up to its first
+	 * catchall separator, the first separator of sender's domain (which
+	 * must have one).  Since ABI 1.1 with the struct. */
+	const char *const *from_ids;
 };
+
+#define GN_QUEUE_FROMID_MAX 64
 
 /* Queues m inside the caller's transaction (or its own when none is
  * open): the message, its recipients, each held when a hold rule matches.
@@ -134,8 +144,15 @@ int gn_queue_bounce_add(const struct gn_queue_bounce *b, int64_t *message_id_r,
  * Opaque; owned by the queue until gn_queue_delivery_done(). */
 struct gn_queue_delivery;
 
-/* NULL for the null path. */
+/* The envelope sender (MAIL FROM) of the delivery: NULL for the null
+ * path; with a FromID local<sep><fromid>@domain.  Recipients with
+ * different envelope senders are never in one delivery. */
 const struct gn_addr *gn_queue_delivery_sender(const struct gn_queue_delivery *qd);
+/* The envelope sender of recipient i (the same for every i of qd; NULL
+ * for the null path or out of range), and its FromID (NULL none). */
+const struct gn_addr *gn_queue_delivery_recipient_sender(const struct gn_queue_delivery *qd,
+							 size_t i);
+const char *gn_queue_delivery_from_id(const struct gn_queue_delivery *qd, size_t i);
 /* The recipients' domain (A-labels). */
 const char *gn_queue_delivery_domain(const struct gn_queue_delivery *qd);
 size_t gn_queue_delivery_recipient_count(const struct gn_queue_delivery *qd);
@@ -205,6 +222,18 @@ int gn_queue_holdrule_add(int64_t account_id, const char *sender_domain,
 			  const char **error_r);
 /* 1 removed, 0 no such rule, -1 error.  Releases nothing. */
 int gn_queue_holdrule_rm(int64_t id, const char **error_r);
+
+/* ---- FromIDs ---- */
+
+/* Matches a FromID (the tag of a bounce's recipient address after the
+ * catchall separator) to the queued or retired recipient it was made
+ * for: 1 with its queue id, its message's id, its address (canonical)
+ * and its state: "queued", or how it left the queue ("delivered",
+ * "failed", "dropped"); each out parameter may be NULL, strings from
+ * pool.  0 unknown, -1 error. */
+int gn_queue_fromid_find(struct gn_pool *pool, const char *from_id, int64_t *id_r,
+			 int64_t *message_id_r, const char **rcpt_r, const char **state_r,
+			 const char **error_r);
 
 /* Removes retired recipients past their retention: their number or -1. */
 int gn_queue_retired_cleanup(const char **error_r);

@@ -545,8 +545,10 @@ enum gn_smtp_phase {
 	GN_SMTP_PHASE_RCPT,
 	GN_SMTP_PHASE_DATA,
 	GN_SMTP_PHASE_QUIT,
+	GN_SMTP_PHASE_AUTH,		/* AUTH (RFC 4954), after TLS */
 };
-/* "connect", "greeting", "ehlo", "starttls", "mail", "rcpt", "data", "quit". */
+/* "connect", "greeting", "ehlo", "starttls", "mail", "rcpt", "data", "quit",
+ * "auth". */
 const char *gn_smtp_phase_name(enum gn_smtp_phase phase);
 
 /* An outcome, filled by the client; valid during the callback that gets
@@ -594,6 +596,28 @@ struct gn_smtp_client_settings {
 	 * dropped, as for a reply that does not parse. */
 	size_t max_reply_line;
 	unsigned max_reply_lines;
+	/* ABI 1.1, AUTH (RFC 4954) after EHLO (after STARTTLS when TLS is
+	 * used), before ready().  With auth_password: the strongest
+	 * mechanism the server offers of SCRAM-SHA-256-PLUS (when the TLS
+	 * connection has a channel binding), SCRAM-SHA-256, SCRAM-SHA-1-PLUS,
+	 * SCRAM-SHA-1, PLAIN; PLAIN only over TLS (the password never goes
+	 * in the clear).  SCRAM's server signature is checked.  With
+	 * tls_identity (and TLS): AUTH EXTERNAL (authorization identity
+	 * auth_authzid, else empty) when offered, else the password's
+	 * mechanism, else no AUTH (a server such as gannet's submission
+	 * logs a registered certificate in at the handshake).
+	 * auth_mechanism forces one ("EXTERNAL", "PLAIN", ...).  A refusal
+	 * (535: wrong credentials) or no usable mechanism fails the address
+	 * in GN_SMTP_PHASE_AUTH, permanently for 5xx and for no mechanism,
+	 * and then no other address is tried (the same credentials would
+	 * fail there too, one more failed login each).
+	 * All strings are copied; tls_identity must outlive the client.
+	 * The AUTH exchange's lines reach trace() with the secrets hidden. */
+	const char *auth_user;		/* the authentication identity */
+	const char *auth_password;	/* NULL: none */
+	const char *auth_authzid;	/* NULL: none */
+	const char *auth_mechanism;	/* NULL: chosen as above */
+	const struct gn_tls_identity *tls_identity;	/* a client certificate */
 };
 
 void gn_smtp_client_settings_init(struct gn_smtp_client_settings *settings);

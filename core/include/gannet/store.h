@@ -151,6 +151,26 @@ struct gn_dkim_signer;	/* gannet/dkim.h */
 int gn_store_dkim_sign(struct gn_dkim_signer *signer, const char *domain, time_t now,
 		       struct gn_buf *out, const char **error_r);
 
+/* ---- FromID login addresses (schema 013_fromid.sql) ---- */
+
+/* A login listed for its account sends with a unique envelope sender per
+ * recipient, local<sep><fromid>@domain (gannet/queue.h; mox.md 2.5).  An
+ * address is kept in folded canonical form; it must reach the account
+ * (itself or through the catchall) and its domain must have catchall
+ * separators.  Since ABI 1.1.
+ * add: 0, or -1: invalid address, "unknown account: A", "unknown domain:
+ * D", no catchall separator, not an address of the account, already
+ * listed, database error. */
+int gn_store_fromid_login_add(const char *account, const char *address, const char **error_r);
+/* 1 removed, 0 not listed, -1 error (unknown account, invalid address). */
+int gn_store_fromid_login_remove(const char *account, const char *address, const char **error_r);
+/* The account's list, sorted: 0 with *list_r (from pool) and *count_r, or -1. */
+int gn_store_fromid_login_list(struct gn_pool *pool, int64_t account_id, const char ***list_r,
+			       size_t *count_r, const char **error_r);
+/* Whether login (as the client gave it) is listed for the account: 1, 0
+ * (also when login is not an address), -1 database error. */
+int gn_store_fromid_login_is(int64_t account_id, const char *login, const char **error_r);
+
 /* ---- accounts ---- */
 
 struct gn_store_account;	/* opaque */

@@ -1,0 +1,97 @@
+/*
+ * core/queue/fromid.c: mail that comes back to a FromID address (issue 9
+ * item 5, mox.md 1.8).  A recipient sent with a FromID had the envelope
+ * sender local<sep><fromid>@domain; a bounce (or a reply to that sender)
+ * reaches the account through the domain's catchall separator.  After it
+ * is stored ("deliver.after"), this hook cuts the FromID from the
+ * recipient address, finds the queued or retired recipient it was made
+ * for (the same account only) and records the arrival in
+ * gn_queue_fromid_incoming, with whether it is a DSN (multipart/report
+ * with a delivery status as its second part), and logs it
+ * (event=queue_fromid_incoming).  `gannet queue fromid ID` shows them.
+ *
+ * Not done (mox does it): reading the DSN's Action and Status into the
+ * retired record's result, and webhook events.
+ */
+#include "queue/internal.h"
+
+#include <inttypes.h>
+#include <string.h>
+#include <gannet/deliver.h>
+#include <gannet/hook.h>
+
+/* mox.md 1.8 step 4: the DSN shape. */
+static bool is_dsn(const struct gn_mime_message *msg)
+{
+	const struct gn_mime_part *root = msg != NULL ? gn_mime_message_root(msg) : NULL;
+	if (root == NULL || strcasecmp(gn_mime_part_type(root), "multipart") != 0 ||
+	    strcasecmp(gn_mime_part_subtype(root), "report") != 0 || gn_mime_part_child_count(root) < 2)
+		return false;
+	const struct gn_mime_part *st = gn_mime_part_child(root, 1);
+	return strcasecmp(gn_mime_part_type(st), "message") == 0 &&
+	       (strcasecmp(gn_mime_part_subtype(st), "delivery-status") == 0 ||
+		strcasecmp(gn_mime_part_subtype(st), "global-delivery-status") == 0);
+}
+
+static enum gn_hook_result fromid_after(struct gn_hook_call *call, void *data)
+{
+	(void)data;
+	struct gn_delivery *d = gn_hook_call_context(call);
+	const struct gn_addr *to = gn_delivery_current(d);
+	int64_t account = gn_delivery_current_account(d);
+	if (to == NULL || account == 0)
+		return GN_HOOK_CONTINUE;
+	struct gn_pool *pool = gn_pool_new();
+	struct gn_store_domain *dom;
+	const char *err = NULL;
+	int r = gn_store_domain_find(pool, to->domain, &dom, &err);
+	const char *seps = r > 0 ? gn_store_domain_catchall_separators(dom) : "";
+	const struct gn_addr *base = seps[0] != '\0' ? gn_addr_strip_catchall(pool, to, seps) : to;
+	if (r < 0 || base == to)
+		goto out;
+	const char *tag = to->localpart + strlen(base->localpart);
+	size_t sl = 1;	/* the separator: one code point */
+	while (((unsigned char)tag[sl] & 0xc0) == 0x80)
+		sl++;
+	tag += sl;
+	int64_t id = 0, mid = 0;
+	const char *state = NULL;
+	r = gn_queue_fromid_find(pool, tag, &id, &mid, NULL, &state, &err);
+	if (r <= 0)
+		goto out;
+	/* Only the sender's own account hears about its messages. */
+	const char *pa[3] = { store_i64s(pool, account), store_i64s(pool, id), tag };
+	PGresult *res = store_q("SELECT 1 FROM gn_queue_recipients WHERE account_id = $1 AND id = $2 "
+				"AND from_id = $3 UNION ALL SELECT 1 FROM gn_queue_retired WHERE "
+				"account_id = $1 AND id = $2 AND from_id = $3", 3, pa, &err);
+	if (res == NULL)
+		goto out;
+	bool own = PQntuples(res) > 0;
+	PQclear(res);
+	if (!own)
+		goto out;
+	const char *kind = is_dsn(gn_delivery_message(d)) ? "dsn" : "message";
+	const char *pi[5] = { pa[0], tag, kind, store_i64s(pool, gn_delivery_current_mailbox_id(d)),
+			      store_u64s(pool, gn_delivery_current_uid(d)) };
+	if (store_q_count("INSERT INTO gn_queue_fromid_incoming (account_id, from_id, kind, mailbox_id, "
+			  "uid) VALUES ($1, $2, $3, $4, $5)", 5, pi, &err) < 0)
+		goto out;
+	gn_log(GN_LOG_INFO, "core", "event=queue_fromid_incoming account=%" PRId64 " recipient=%" PRId64
+	       " message=%" PRId64 " state=%s kind=%s fromid=%s", account, id, mid, state, kind, tag);
+	err = NULL;
+out:
+	if (err != NULL)
+		gn_log(GN_LOG_WARN, "core", "event=queue_fromid_error error=%s", gn_log_quote(0, err));
+	gn_pool_free(&pool);
+	return GN_HOOK_CONTINUE;
+}
+
+int queue_fromid_register(void)
+{
+	const char *err;
+	if (gn_hook_register(modules_core_ctx(), "deliver.after", 0, 0, fromid_after, NULL, &err) < 0) {
+		conf_error("queue: %s", err);
+		return -1;
+	}
+	return 0;
+}
