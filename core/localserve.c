@@ -290,8 +290,14 @@ static int write_config(const char *dir, const struct runas *r, struct gn_buf *s
 	gn_buf_append_str(c, " ]; };\n");
 	/* RFC 5321 4.5.1: postmaster's mail must be accepted; here it is the
 	 * one account's. */
-	if (module_installed("smtp"))
-		gn_buf_append_str(c, "smtp = { postmaster = \"gannet\"; };\n");
+	/* The queue delivers everything to localserve's own SMTP listener,
+	 * where the smtp module simulates the failures addresses ask for
+	 * (modules/smtp/localserve.c; mox.md 3); other mail lands in the one
+	 * account. */
+	if (module_installed("smtp")) {
+		gn_buf_append_str(c, "smtp = { postmaster = \"gannet\"; localserve = true; };\n");
+		gn_buf_printf(c, "queue = { relay = \"127.0.0.1\"; smtp_port = %u; };\n", 1025 + shift);
+	}
 	first = true;
 	for (size_t i = 0; i < sizeof(local_listeners) / sizeof(local_listeners[0]); i++) {
 		if (!listener_wanted(local_listeners[i].module))

@@ -485,6 +485,10 @@ static int cli_run(int argc, char **argv, void *data)
 		if (r == 0)
 			break;
 		total += r;
+		/* The transport works on the loop: wait for this delivery's
+		 * end (its own timeouts bound it). */
+		while (queue_in_flight() > 0)
+			ev_run(core_loop, EVRUN_ONCE);
 	}
 	printf("%d deliver%s attempted\n", total, total == 1 ? "y" : "ies");
 	return 0;

@@ -60,21 +60,13 @@ static bool is_ascii(const char *s, size_t n)
 	return true;
 }
 
-/* The original header: up to the blank line that ends it, at most
+/* The header in buf[0..got): up to the blank line that ends it, at most
  * QUEUE_DSN_HEADER_MAX bytes (then cut after its last whole line), with
- * CRLF line ends.  "" when the body cannot be read. */
-static const char *original_header(struct gn_pool *pool, const unsigned char *hash, size_t *len_r)
+ * CRLF line ends. */
+static const char *header_of(struct gn_pool *pool, const char *buf, size_t got, size_t *len_r)
 {
-	*len_r = 0;
-	struct gn_store_body *body = NULL;
-	const char *err;
-	if (hash == NULL || gn_store_blob_open(hash, &body, &err) <= 0)
-		return "";
-	char *buf = gn_pool_alloc(pool, QUEUE_DSN_HEADER_MAX + 1);
-	size_t got = 0;
-	if (gn_store_body_read(body, 0, buf, QUEUE_DSN_HEADER_MAX, &got, &err) < 0)
-		got = 0;
-	gn_store_body_free(&body);
+	if (got > QUEUE_DSN_HEADER_MAX)
+		got = QUEUE_DSN_HEADER_MAX;
 	size_t end = got;
 	for (size_t i = 0; i < got; i++) {
 		if (buf[i] == '\n' && i + 1 < got && buf[i + 1] == '\n') {
@@ -102,6 +94,22 @@ static const char *original_header(struct gn_pool *pool, const unsigned char *ha
 	const char *s = gn_pool_strndup(pool, gn_buf_data(b), gn_buf_len(b));
 	gn_buf_free(&b);
 	return s;
+}
+
+/* The original's header from its blob; "" when it cannot be read. */
+static const char *original_header(struct gn_pool *pool, const unsigned char *hash, size_t *len_r)
+{
+	*len_r = 0;
+	struct gn_store_body *body = NULL;
+	const char *err;
+	if (hash == NULL || gn_store_blob_open(hash, &body, &err) <= 0)
+		return "";
+	char *buf = gn_pool_alloc(pool, QUEUE_DSN_HEADER_MAX + 1);
+	size_t got = 0;
+	if (gn_store_body_read(body, 0, buf, QUEUE_DSN_HEADER_MAX, &got, &err) < 0)
+		got = 0;
+	gn_store_body_free(&body);
+	return header_of(pool, buf, got, len_r);
 }
 
 /* RFC 3464 2.3.4: the status, class 5 (failed) or 4 (delayed), keeping the
@@ -134,7 +142,9 @@ const char *queue_dsn_build(struct gn_pool *pool, const struct queue_dsn *dsn, s
 	bool failed = dsn->kind == QUEUE_DSN_FAILED;
 	char cls = failed ? '5' : '4';
 	size_t hlen;
-	const char *hdr = original_header(pool, dsn->blob_hash, &hlen);
+	const char *hdr = dsn->blob_hash == NULL && dsn->header != NULL
+			  ? header_of(pool, dsn->header, dsn->header_len, &hlen)
+			  : original_header(pool, dsn->blob_hash, &hlen);
 	bool utf8 = !is_ascii(dsn->sender, strlen(dsn->sender)) || !is_ascii(hdr, hlen);
 	for (size_t i = 0; i < dsn->n_rcpts; i++)
 		if (!is_ascii(dsn->rcpts[i].rcpt, strlen(dsn->rcpts[i].rcpt)))
@@ -249,6 +259,69 @@ int queue_dsn_deliver(const struct queue_dsn *dsn, const char **error_r)
 		       dsn->kind == QUEUE_DSN_FAILED ? "failed" : "delayed", dsn->account_id, dsn->n_rcpts);
 	}
 	gn_delivery_free(&d);
+	gn_pool_free(&pool);
+	return r;
+}
+
+/* ---- a receiver's DSN ---- */
+
+int gn_queue_bounce_add(const struct gn_queue_bounce *bp, int64_t *message_id_r, const char **error_r)
+{
+	struct gn_queue_bounce b;
+	memset(&b, 0, sizeof(b));
+	if (bp == NULL || bp->size < offsetof(struct gn_queue_bounce, n_rcpts) + sizeof(size_t)) {
+		*error_r = "malformed struct gn_queue_bounce";
+		return -1;
+	}
+	memcpy(&b, bp, bp->size < sizeof(b) ? bp->size : sizeof(b));
+	if (b.to == NULL || b.n_rcpts == 0 || b.n_rcpts > QUEUE_MAX_RECIPIENTS || b.rcpts == NULL) {
+		*error_r = "a bounce needs a sender to go to and 1 to 1000 recipients";
+		return -1;
+	}
+	struct gn_pool *pool = gn_pool_new();
+	struct queue_dsn_rcpt *rs = gn_pool_alloc(pool, b.n_rcpts * sizeof(*rs));
+	double now = gn_queue_now();
+	for (size_t i = 0; i < b.n_rcpts; i++) {
+		rs[i].rcpt = gn_addr_to_string(pool, b.rcpts[i].rcpt);
+		rs[i].code = b.rcpts[i].code;
+		rs[i].enhanced = b.rcpts[i].enhanced;
+		rs[i].text = b.rcpts[i].text;
+		rs[i].host = NULL;
+		rs[i].last_attempt = now;
+	}
+	struct queue_dsn dsn = {
+		.kind = QUEUE_DSN_FAILED, .account_id = b.account_id,
+		.sender = gn_addr_to_string(pool, b.to), .header = b.header, .header_len = b.header_len,
+		.message_id = b.message_id != NULL ? b.message_id : "", .queued_at = now,
+		.rcpts = rs, .n_rcpts = b.n_rcpts,
+	};
+	size_t len;
+	const char *text = queue_dsn_build(pool, &dsn, &len, error_r);
+	if (text == NULL) {
+		gn_pool_free(&pool);
+		return -1;
+	}
+	struct gn_store_blob_writer *w = gn_store_blob_writer_new();
+	unsigned char hash[GN_STORE_HASH_SIZE];
+	const struct gn_addr *to[1] = { b.to };
+	struct gn_queue_message m = {
+		.size = sizeof(m), .account_id = b.account_id, .sender = NULL,
+		.recipients = to, .n_recipients = 1, .blob_hash = hash,
+		.smtputf8 = gn_addr_needs_smtputf8(b.to),
+	};
+	int r = -1;
+	/* The store's lock order: the account before the blob. */
+	if (gn_store_blob_write(w, text, len, error_r) == 0 && gn_db_begin(error_r) == 0) {
+		int locked = gn_store_account_lock(b.account_id, error_r);
+		if (locked == 0)
+			*error_r = "no such account";
+		if (locked > 0 && gn_store_blob_finish(w, hash, NULL, error_r) == 0 &&
+		    gn_queue_add(&m, message_id_r, error_r) >= 0 && gn_db_commit(error_r) == 0)
+			r = 0;
+		if (r < 0 && gn_db_in_transaction())
+			gn_db_rollback();
+	}
+	gn_store_blob_writer_free(&w);
 	gn_pool_free(&pool);
 	return r;
 }

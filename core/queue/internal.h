@@ -6,10 +6,11 @@
  *             queue_register();
  *   dsn.c     the DSNs (RFC 3464) delivered into the sender's account;
  *   cli.c     `gannet queue ...` (and cli-rules.c: holdrules, retired);
+ *   transport-smtp.c  the default transport: MX lookups, the SMTP client;
  *   fromid.c  mail to FromID addresses matched to their recipients.
  *
  * Uses the store (blobs, the delivery pipeline), the mail layer (MIME,
- * addresses), db, runtime and base.
+ * addresses), smtp (the client), dns, db, runtime and base.
  */
 #ifndef GANNET_QUEUE_INTERNAL_H
 #define GANNET_QUEUE_INTERNAL_H
@@ -48,6 +49,8 @@ unsigned queue_max_attempts(void);
 double queue_backoff(unsigned attempt);
 /* Claims one group of due recipients: 1 with *qd_r, 0 none due, -1. */
 int queue_claim(struct gn_queue_delivery **qd_r, const char **error_r);
+/* Deliveries started and not done yet (in this process). */
+unsigned queue_in_flight(void);
 /* The test clock: seconds added to the wall clock (set from
  * GANNET_TEST_CLOCK_OFFSET at the first gn_queue_now(); tests may set it). */
 void queue_clock_set_offset(double seconds);
@@ -73,6 +76,8 @@ struct queue_dsn {
 	int64_t account_id;		/* the sender's */
 	const char *sender;		/* canonical address */
 	const unsigned char *blob_hash;	/* the original, for its header */
+	const char *header;		/* or the header itself (blob_hash NULL) */
+	size_t header_len;
 	const char *message_id;		/* its Message-ID field, "" none */
 	double queued_at;
 	const struct queue_dsn_rcpt *rcpts;
@@ -85,6 +90,12 @@ const char *queue_dsn_build(struct gn_pool *pool, const struct queue_dsn *dsn,
 /* Builds and delivers it into the sender account's Inbox: 0 stored, -1
  * not (*error_r).  Waits for the delivery on the loop. */
 int queue_dsn_deliver(const struct queue_dsn *dsn, const char **error_r);
+
+/* ---- transport-smtp.c ---- */
+
+/* The core's transport, used when no module set one and the setting
+ * queue.transport is not "none". */
+extern const struct gn_queue_transport queue_transport_smtp;
 
 /* ---- cli.c ---- */
 

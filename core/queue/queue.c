@@ -799,6 +799,11 @@ fail:
 
 static unsigned in_flight;
 
+unsigned queue_in_flight(void)
+{
+	return in_flight;
+}
+
 void gn_queue_delivery_done(struct gn_queue_delivery *qd)
 {
 	if (qd == NULL || qd->done)
@@ -863,8 +868,20 @@ int gn_queue_transport_set(const struct gn_queue_transport *t, const char **erro
 	return 0;
 }
 
+/* A module's transport, else the core's SMTP transport, unless the config
+ * says none (or there is no config: unit tests of the queue alone). */
+static const struct gn_queue_transport *current_transport(void)
+{
+	if (transport_set)
+		return &transport;
+	if (core_conf != NULL && !core_conf->queue_no_transport)
+		return &queue_transport_smtp;
+	return &transport;
+}
+
 int gn_queue_run(unsigned max, const char **error_r)
 {
+	const struct gn_queue_transport *tr = current_transport();
 	int started = 0;
 	for (unsigned i = 0; i < max; i++) {
 		struct gn_queue_delivery *qd = NULL;
@@ -876,8 +893,8 @@ int gn_queue_run(unsigned max, const char **error_r)
 		in_flight++;
 		started++;
 		gn_log(GN_LOG_DEBUG, "core", "event=queue_deliver message=%" PRId64 " domain=%s recipients=%zu "
-		       "transport=%s", qd->message_id, gn_log_quote(0, qd->domain), qd->n, transport.name);
-		transport.deliver(qd, transport.data);
+		       "transport=%s", qd->message_id, gn_log_quote(0, qd->domain), qd->n, tr->name);
+		tr->deliver(qd, tr->data);
 	}
 	return started;
 }

@@ -1004,6 +1004,31 @@ static void read_core(struct core_conf *c, bool from_file)
 	struct gn_config *queue = gn_config_section(root, "queue");
 	gn_config_int(queue, "max_attempts", 8, 1, 100, &v);
 	c->queue_max_attempts = (unsigned)v;
+	/* The transport when no module sets one: "smtp" (the core's, to the
+	 * MX hosts), or "none" (every attempt fails temporarily; a node that
+	 * must not send, and tests of the queue alone). */
+	const char *tr;
+	if (gn_config_string(queue, "transport", "smtp", &tr) > 0) {
+		if (strcmp(tr, "none") == 0)
+			c->queue_no_transport = true;
+		else if (strcmp(tr, "smtp") != 0)
+			bad(lookup(queue, "transport"), "\"%s\" is not a transport (smtp, none)", tr);
+	}
+	/* The port of the receiving servers: 25 (RFC 5321 4.5.4.2); another
+	 * one for tests and localserve. */
+	gn_config_int(queue, "smtp_port", 25, 1, 65535, &v);
+	c->queue_smtp_port = (unsigned)v;
+	/* Every message to this address instead of the recipients' MX hosts
+	 * (localserve: its own SMTP listener). */
+	const char *relay;
+	if (gn_config_string(queue, "relay", NULL, &relay) > 0 && relay[0] != '\0') {
+		struct in6_addr a6;
+		struct in_addr a4;
+		if (inet_pton(AF_INET, relay, &a4) != 1 && inet_pton(AF_INET6, relay, &a6) != 1)
+			bad(lookup(queue, "relay"), "\"%s\" is not an IP address", relay);
+		else
+			c->queue_relay = gn_strdup(relay);
+	}
 
 	read_listeners(root, c);
 	read_modules(root, c);
@@ -1079,6 +1104,7 @@ void conf_free(void)
 		gn_free(c->modules);
 		gn_free(c->log_destination);
 		gn_free(c->pid_file);
+		gn_free(c->queue_relay);
 		gn_free(c->tls_priority);
 		for (size_t i = 0; i < c->n_certs; i++) {
 			gn_free(c->certs[i].cert_file);

@@ -89,6 +89,9 @@ struct core_conf {
 	size_t n_listeners;
 	struct dns_conf dns;
 	unsigned queue_max_attempts;	/* queue { max_attempts }: default 8 */
+	bool queue_no_transport;	/* queue { transport = "none" } */
+	unsigned queue_smtp_port;	/* queue { smtp_port }: default 25 */
+	char *queue_relay;		/* queue { relay }: an IP address, or NULL (MX) */
 };
 
 /* The loaded configuration; NULL before conf_load(). */

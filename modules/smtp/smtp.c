@@ -29,8 +29,8 @@
  *   end of data gn_delivery_run(): 250 only after the commit, when at least
  *               one recipient got the message.  Recipients that fail at
  *               this point (after the client was told 250 for them at
- *               RCPT) are logged (event=rcpt_failed_after_data); a DSN to
- *               the sender follows once the outbound queue exists.  When
+ *               RCPT) are logged (event=rcpt_failed_after_data) and get
+ *               one DSN to the sender through the queue (send_dsn()).  When
  *               none got it, the reply is the first temporary failure
  *               (451 4.3.0 for a database failure: nothing was stored, the
  *               sender retries), else the first permanent one.
@@ -56,6 +56,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "localserve.h"
+
 #define AREA "smtp"
 
 struct mx_session {
@@ -72,11 +74,26 @@ struct mx_session {
 	bool pending_postmaster;	/* postmaster@ a hosted domain: fall back */
 	bool checking;
 	bool running;
+	/* localserve: a failure answered after the delay (localserve.c). */
+	struct gn_timer *ls_timer;
+	struct ls_error ls_err;
+	/* The recipient being checked asks for a failure at DATA; the first
+	 * accepted recipient that does, for the end of data. */
+	struct ls_error ls_pending, ls_data;
+	/* The message's first bytes: its header for a DSN (RFC 3464). */
+	struct gn_buf *header;
 };
+
+/* The original header a DSN carries: at most this much. */
+#define DSN_HEADER_MAX (64 * 1024)
 
 static struct gn_smtp_settings settings;
 /* The account that gets postmaster's mail (smtp.postmaster), or NULL. */
 static const char *postmaster_account;
+/* smtp.localserve: simulate failures (localserve.c), and take mail for
+ * any address into the postmaster account (mox.md 3). */
+static bool localserve;
+static long long localserve_timeout_ms;
 
 /* ---- the stored prefix ---- */
 
@@ -102,6 +119,7 @@ static char *make_prefix(struct mx_session *mx, const struct gn_addr *rcpt,
 
 static void mx_tx_end(struct mx_session *mx)
 {
+	gn_timer_free(&mx->ls_timer);	/* a delayed localserve answer */
 	gn_delivery_free(&mx->d);	/* cancels a pending check or run */
 	mx->checking = false;
 	mx->running = false;
@@ -109,6 +127,8 @@ static void mx_tx_end(struct mx_session *mx)
 	mx->accepted = NULL;
 	mx->n_accepted = 0;
 	mx->pending_addr = NULL;
+	memset(&mx->ls_data, 0, sizeof(mx->ls_data));
+	gn_buf_free(&mx->header);
 	gn_pool_clear(mx->pool);
 }
 
@@ -129,6 +149,38 @@ static bool was_accepted(const struct mx_session *mx, size_t i)
 	return i < mx->n_accepted && mx->accepted[i];
 }
 
+/* ---- localserve's failures (localserve.c) ---- */
+
+static void ls_timer_cb(void *data)
+{
+	struct mx_session *mx = data;
+	gn_timer_free(&mx->ls_timer);
+	gn_smtp_answer(mx->s, mx->ls_err.code, mx->ls_err.enhanced, "%s", mx->ls_err.text);
+}
+
+static void ls_answer(struct mx_session *mx, const struct ls_error *e, const char *where)
+{
+	gn_log(GN_LOG_INFO, AREA, "event=localserve_failure id=%s at=%s code=%d%s",
+	       gn_conn_id(gn_smtp_session_conn(mx->s)), where, e->code, e->timeout ? " delayed=yes" : "");
+	if (e->timeout) {
+		mx->ls_err = *e;
+		gn_timer_free(&mx->ls_timer);
+		mx->ls_timer = gn_timer_new((unsigned long)localserve_timeout_ms, false, ls_timer_cb, mx);
+	} else {
+		gn_smtp_answer(mx->s, e->code, e->enhanced, "%s", e->text);
+	}
+}
+
+/* Answers the failure localpart asks for, if it asks for one: true. */
+static bool ls_fail(struct mx_session *mx, const char *localpart, const char *where)
+{
+	struct ls_error e;
+	if (!localserve || !smtp_localserve_error(localpart, &e))
+		return false;
+	ls_answer(mx, &e, where);
+	return true;
+}
+
 static void mx_connect(struct gn_smtp_session *s, void *data)
 {
 	struct mx_session *mx = gn_calloc(1, sizeof(*mx));
@@ -146,6 +198,9 @@ static void mx_mail(struct gn_smtp_session *s, const struct gn_addr *from, void 
 	(void)data;
 
 	mx_tx_end(mx);
+	if (from != NULL && localserve && smtp_localserve_prefix(from->localpart, "mailfrom") &&
+	    ls_fail(mx, from->localpart, "mail"))
+		return;
 	gn_delivery_limits_init(&limits);
 	limits.max_size = settings.max_message_size;
 	/* The engine holds accepted recipients to max_recipients; the
@@ -197,8 +252,11 @@ static void rcpt_checked(struct gn_delivery *d, void *data)
 		route_postmaster(mx, mx->pending_addr);
 		return;
 	}
-	if (r != NULL && r->status == GN_DELIVERY_ACCEPTED)
+	if (r != NULL && r->status == GN_DELIVERY_ACCEPTED) {
 		mark_accepted(mx, (size_t)mx->pending_index);
+		if (mx->ls_data.code == 0)
+			mx->ls_data = mx->ls_pending;
+	}
 	answer_result(mx->s, r);
 }
 
@@ -258,6 +316,12 @@ static void mx_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *
 		return;
 	}
 	mx->pending_postmaster = false;
+	memset(&mx->ls_pending, 0, sizeof(mx->ls_pending));
+	if (localserve)
+		(void)smtp_localserve_error(addr->localpart, &mx->ls_pending);
+	if (addr->domain[0] != '\0' && smtp_localserve_prefix(addr->localpart, "rcptto") &&
+	    ls_fail(mx, addr->localpart, "rcpt"))
+		return;
 	if (addr->domain[0] == '\0') {
 		/* RFC 5321 4.5.1: the bare <Postmaster> is this host's. */
 		if (gn_addr_from_parts(mx->pool, "postmaster", gn_smtp_session_hostname(s),
@@ -282,6 +346,11 @@ static void mx_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *
 		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
 		return;
 	}
+	if (r == 0 && localserve && postmaster_account != NULL) {
+		/* localserve: mail for anyone lands in the one account. */
+		route_postmaster(mx, addr);
+		return;
+	}
 	if (r == 0) {
 		/* No relaying, ever: only hosted domains are accepted. */
 		gn_smtp_answer(s, 550, "5.7.1", "Relaying denied: %s is not hosted here",
@@ -297,7 +366,7 @@ static void mx_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *
 	/* RFC 5321 4.5.1: the localpart "postmaster" in any case. */
 	mx->pending_addr = addr;
 	mx->pending_postmaster = postmaster_account != NULL &&
-				 strcasecmp(addr->localpart, "postmaster") == 0;
+				 (localserve || strcasecmp(addr->localpart, "postmaster") == 0);
 	check_pending(mx);
 }
 
@@ -307,8 +376,80 @@ static int mx_data_chunk(struct gn_smtp_session *s, const char *buf, size_t len,
 	(void)data;
 	if (mx->d == NULL)
 		return -1;
+	if (mx->header == NULL)
+		mx->header = gn_buf_new(DSN_HEADER_MAX);
+	size_t room = DSN_HEADER_MAX - gn_buf_len(mx->header);
+	if (room > 0)
+		(void)gn_buf_append(mx->header, buf, len < room ? len : room);
 	/* -1 (too big, store failed): the run's results say so. */
 	return gn_delivery_write(mx->d, buf, len);
+}
+
+/* RFC 5321 3.6.3 and 6.1: recipients accepted at RCPT that fail after the
+ * end of data (while others got the message, which was answered 250) are
+ * owed a DSN: one for all of them, from <>, queued to the sender
+ * (gn_queue_bounce_add()), under the first failed recipient's account
+ * (else the postmaster's).  None for a message from <> (RFC 3461 6.2:
+ * never a DSN about a DSN), and none in localserve (as mox: the failures
+ * there are asked for). */
+static void send_dsn(struct mx_session *mx, struct gn_delivery *d, const char *id)
+{
+	struct gn_smtp_tx *tx = gn_smtp_session_tx(mx->s);
+	const struct gn_addr *from = tx != NULL ? gn_smtp_tx_from(tx) : NULL;
+	size_t n = gn_delivery_recipient_count(d), k = 0;
+	struct gn_queue_bounce_rcpt *rs = gn_pool_alloc(mx->pool, (n + 1) * sizeof(*rs));
+	int64_t account = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct gn_delivery_result *r = gn_delivery_result(d, i);
+		const struct gn_addr *a = gn_delivery_recipient(d, i);
+		if (r == NULL || r->status == GN_DELIVERY_ACCEPTED || !was_accepted(mx, i))
+			continue;
+		gn_log(GN_LOG_WARN, AREA, "event=rcpt_failed_after_data id=%s tx=%s "
+		       "rcpt=%s code=%d enhanced=%s text=%s",
+		       gn_conn_id(gn_smtp_session_conn(mx->s)), id,
+		       gn_log_quote(0, a != NULL ? gn_addr_to_string(mx->pool, a) : "-"),
+		       r->code, r->enhanced ? r->enhanced : "-",
+		       gn_log_quote(1, r->text ? r->text : ""));
+		if (a == NULL)
+			continue;
+		if (account == 0)
+			account = r->account_id;
+		rs[k].rcpt = a;
+		rs[k].code = r->code;
+		rs[k].enhanced = r->enhanced;
+		rs[k].text = r->text;
+		k++;
+	}
+	if (k == 0 || from == NULL || localserve)
+		return;
+	/* Under the failed recipient's account, else (it is gone, or there
+	 * is none) the postmaster's. */
+	struct gn_store_account *acct = NULL;
+	const char *err = "no account to queue it under (set smtp.postmaster)";
+	int64_t accounts[2] = { account, 0 };
+	if (postmaster_account != NULL && gn_store_account_find(mx->pool, postmaster_account, &acct, &err) > 0)
+		accounts[1] = gn_store_account_id(acct);
+	struct gn_queue_bounce b = {
+		.size = sizeof(b), .to = from,
+		.header = mx->header != NULL ? gn_buf_data(mx->header) : NULL,
+		.header_len = mx->header != NULL ? gn_buf_len(mx->header) : 0,
+		.rcpts = rs, .n_rcpts = k,
+	};
+	int64_t qid = 0;
+	for (size_t j = 0; j < 2; j++) {
+		if (accounts[j] == 0)
+			continue;
+		b.account_id = accounts[j];
+		if (gn_queue_bounce_add(&b, &qid, &err) == 0) {
+			gn_log(GN_LOG_INFO, AREA, "event=dsn_queued id=%s tx=%s to=%s recipients=%zu "
+			       "queue_message=%lld", gn_conn_id(gn_smtp_session_conn(mx->s)), id,
+			       gn_log_quote(0, gn_addr_to_string(mx->pool, from)), k, (long long)qid);
+			return;
+		}
+	}
+	gn_log(GN_LOG_ERROR, AREA, "event=dsn_failed id=%s tx=%s to=%s error=%s",
+	       gn_conn_id(gn_smtp_session_conn(mx->s)), id,
+	       gn_log_quote(0, gn_addr_to_string(mx->pool, from)), gn_log_quote(1, err ? err : "?"));
 }
 
 static void run_done(struct gn_delivery *d, void *data)
@@ -336,19 +477,8 @@ static void run_done(struct gn_delivery *d, void *data)
 	}
 	if (ok > 0) {
 		/* Some got it: 250 for the message.  The others that had been
-		 * accepted at RCPT fail now: logged (a DSN with the queue). */
-		for (size_t i = 0; i < n; i++) {
-			const struct gn_delivery_result *r = gn_delivery_result(d, i);
-			const struct gn_addr *a = gn_delivery_recipient(d, i);
-			if (r == NULL || r->status == GN_DELIVERY_ACCEPTED || !was_accepted(mx, i))
-				continue;
-			gn_log(GN_LOG_WARN, AREA, "event=rcpt_failed_after_data id=%s tx=%s "
-			       "rcpt=%s code=%d enhanced=%s text=%s",
-			       gn_conn_id(gn_smtp_session_conn(s)), id,
-			       gn_log_quote(0, a != NULL ? gn_addr_to_string(mx->pool, a) : "-"),
-			       r->code, r->enhanced ? r->enhanced : "-",
-			       gn_log_quote(1, r->text ? r->text : ""));
-		}
+		 * accepted at RCPT fail now: the sender gets a DSN. */
+		send_dsn(mx, d, id);
 		gn_log(GN_LOG_INFO, AREA, "event=message_accepted id=%s tx=%s size=%llu "
 		       "recipients=%zu", gn_conn_id(gn_smtp_session_conn(s)), id,
 		       (unsigned long long)gn_delivery_size(d), ok);
@@ -377,6 +507,12 @@ static void mx_data_end(struct gn_smtp_session *s, void *data)
 	(void)data;
 	if (mx->d == NULL) {
 		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
+		return;
+	}
+	/* localserve: a recipient that asks for a failure fails the message
+	 * (one reply for all; nothing is stored). */
+	if (mx->ls_data.code != 0) {
+		ls_answer(mx, &mx->ls_data, "data");
 		return;
 	}
 	mx->running = true;
@@ -428,6 +564,11 @@ static int mx_register(struct gn_module_ctx *ctx, const char **error_r)
 	    gn_store_account_name_check(postmaster_account, &err) < 0)
 		gn_config_error(sect, "postmaster", "%s.postmaster: %s", gn_config_path(sect),
 				err != NULL ? err : "not an account name");
+	gn_config_bool(sect, "localserve", false, &localserve);
+	gn_config_duration_ms(sect, "localserve_timeout", 3600 * 1000LL, &localserve_timeout_ms);
+	if (localserve && postmaster_account == NULL)
+		gn_config_error(sect, "localserve", "%s.localserve needs %s.postmaster (the account "
+				"that gets the mail)", gn_config_path(sect), gn_config_path(sect));
 	return gn_smtp_server_register(ctx, "smtp", &settings, &mx_policy, NULL, error_r)
 		!= NULL ? 0 : -1;
 }

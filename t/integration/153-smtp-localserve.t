@@ -77,7 +77,7 @@ except subprocess.TimeoutExpired:
     rest, _ = p.communicate()
 with open(os.path.join(d, "gannet.conf")) as f:
     conf = f.read()
-t.like(conf, 'smtp = { postmaster = "gannet"; };', "its config names the account as postmaster")
+t.like(conf, 'smtp = { postmaster = "gannet"; localserve = true; };', "its config names the account as postmaster")
 t.is_(result[0], [250, 250, 250, 250], "<Postmaster> and postmaster@localhost: accepted, "
       "and their messages")
 t.is_(result[1], "2", "both in the account gannet")

@@ -5,7 +5,7 @@ PostgreSQL, and the runner of a real `gannet serve`.
 
 A message is injected with `gannet queue add`, listed with filters,
 dumped, held and released, scheduled, attempted with `gannet queue run`
-(no transport is configured: every attempt fails temporarily, nothing is
+(queue.transport = "none": every attempt fails temporarily, nothing is
 dropped), its retries come due when the queue's clock is moved forward
 (GANNET_TEST_CLOCK_OFFSET), it is failed (a DSN in the sender's Inbox,
 which Python's email module reads as RFC 3464 multipart/report) and
@@ -29,7 +29,7 @@ cl = gt.cluster()
 db = cl.create_db("queuecli")
 d = gt.tmpdir()
 conf = os.path.join(d, "gannet.conf")
-conf_text = gt.base_conf(extra="queue = { max_attempts = 4; };").replace("{dir}", d).replace(
+conf_text = gt.base_conf(extra="queue = { max_attempts = 4; transport = \"none\"; };").replace("{dir}", d).replace(
     "{db}", cl.conninfo(db))
 with open(conf, "w") as f:
     f.write(conf_text)

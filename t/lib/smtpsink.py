@@ -332,6 +332,9 @@ class Handler(socketserver.BaseRequestHandler):
 class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The queue opens up to 10 connections a runner at once: the default
+    # listen backlog of 5 would leave some unaccepted.
+    request_queue_size = 64
 
 
 def main():

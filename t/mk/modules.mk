@@ -180,3 +180,11 @@ t_modules_clitest_clitest_la_SOURCES = t/modules/clitest/clitest.c
 t_modules_clitest_clitest_la_CFLAGS = $(GN_MODCC)
 t_modules_clitest_clitest_la_LDFLAGS = $(GN_TESTMODLINK)
 t_modules_clitest_clitest_la_LIBADD = core/libgannet.la
+
+# A deliver.mailbox hook that fails some recipients after the end of data
+# (t/integration/232-smtp-late-dsn.t).
+check_LTLIBRARIES += t/modules/deliverfail/deliverfail.la
+t_modules_deliverfail_deliverfail_la_SOURCES = t/modules/deliverfail/deliverfail.c
+t_modules_deliverfail_deliverfail_la_CFLAGS = $(GN_MODCC)
+t_modules_deliverfail_deliverfail_la_LDFLAGS = $(GN_TESTMODLINK)
+t_modules_deliverfail_deliverfail_la_LIBADD = core/libgannet.la

@@ -35,7 +35,8 @@
  *        gannet/dkim.h: DKIM canonical forms, tag lists, keys and signing
  *        (gn_dkim_*); gn_store_dkim_sign(): signed with the domain's keys;
  *        gannet/dns.h: asynchronous DNS lookups (gn_dns_lookup());
- *        gannet/queue.h: the outbound queue (gn_queue_*), its transport;
+ *        gannet/queue.h: the outbound queue (gn_queue_*), its transport,
+ *        gn_queue_bounce_add(): a receiver's DSN for late failures;
  *        gn_conn_connect(), gn_conn_starttls_client() and friends: outbound
  *        connections and client TLS; gn_smtp_client_*(): the SMTP client;
  *        gn_smtp_settings.client_cert: an SMTP server that asks for TLS

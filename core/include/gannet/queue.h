@@ -5,7 +5,8 @@
  * gannet/store.h) with one row a recipient.  The runner claims due
  * recipients with SELECT ... FOR UPDATE SKIP LOCKED, the recipients of one
  * domain of one message together, and hands them to the transport (the
- * SMTP client, plugged in with gn_queue_transport_set()); the transport
+ * core's SMTP client unless another is plugged in with
+ * gn_queue_transport_set()); the transport
  * reports a result per recipient:
  *
  *   2xx                       delivered;
@@ -99,6 +100,44 @@ struct gn_queue_message {
 int gn_queue_add(const struct gn_queue_message *m, int64_t *message_id_r,
 		 const char **error_r);
 
+/* ---- a receiver's DSN ---- */
+
+/* A recipient that failed after the message was accepted.  Frozen (an
+ * array element). */
+struct gn_queue_bounce_rcpt {
+	const struct gn_addr *rcpt;
+	int code;			/* the failure's SMTP code (4xx/5xx) */
+	const char *enhanced;		/* "5.2.2", or NULL */
+	const char *text;		/* or NULL */
+};
+
+/* A failure DSN for recipients a receiving server accepted at RCPT and
+ * then could not deliver to (RFC 5321 3.6.3, 6.1: the receiver that said
+ * 250 owes the sender a DSN).  Starts with its own size, grows only at
+ * the end. */
+struct gn_queue_bounce {
+	size_t size;			/* sizeof(struct gn_queue_bounce) */
+	/* The account the DSN is queued under (for its limits and history):
+	 * the failed recipients' account, or the postmaster's. */
+	int64_t account_id;
+	const struct gn_addr *to;	/* the message's sender; never NULL */
+	/* The original message's header (up to its blank line, at most 64
+	 * KiB are used), or NULL; its Message-ID or NULL. */
+	const char *header;
+	size_t header_len;
+	const char *message_id;
+	const struct gn_queue_bounce_rcpt *rcpts;
+	size_t n_rcpts;			/* 1 to 1000 */
+};
+
+/* Builds the DSN (RFC 3464 multipart/report, from <> and
+ * postmaster@hostname, the original header attached) and queues it from
+ * the null path to b->to, in a transaction of its own (none may be open).
+ * Returns 0 with the queued message's id in *message_id_r (may be NULL),
+ * or -1 with *error_r. */
+int gn_queue_bounce_add(const struct gn_queue_bounce *b, int64_t *message_id_r,
+			const char **error_r);
+
 /* ---- the transport ---- */
 
 /* The recipients of one domain of one message, claimed for an attempt.
@@ -153,8 +192,10 @@ struct gn_queue_transport {
 
 /* Sets the transport of this process, from the register or start phase;
  * one only (-1 when one is set already, or t is malformed).  Without one
- * every attempt fails temporarily: "no transport configured" (nothing is
- * ever dropped for it). */
+ * the core's own is used: SMTP to the recipients' MX hosts (or to the
+ * setting queue.relay), unless the setting queue.transport is "none":
+ * then every attempt fails temporarily, "no transport configured"
+ * (nothing is ever dropped for it). */
 int gn_queue_transport_set(const struct gn_queue_transport *t, const char **error_r);
 
 /* Claims due recipients, at most max groups (one domain of one message

@@ -1,0 +1,468 @@
+/*
+ * core/queue/transport-smtp.c: the queue's own transport (gannet/queue.h):
+ * SMTP to the recipients' mail servers, the one every runner uses unless
+ * a module sets another.
+ *
+ * One delivery is the recipients of one domain of one message:
+ *
+ *   MX        gn_dns_lookup(domain, MX) (RFC 5321 5.1): a null MX (".",
+ *             RFC 7505) fails them for good (556 5.1.10); NXDOMAIN, or a
+ *             name that is no DNS name, for good (550 5.1.2); NODATA is the
+ *             implicit MX, the domain itself; any other outcome (SERVFAIL,
+ *             timeout, no resolver) is temporary: nothing is ever dropped
+ *             because the DNS did not answer.  Hosts by preference, in
+ *             random order among equal ones.  An address literal
+ *             ("[192.0.2.1]") is its own and only host.
+ *   address   each host's A, then AAAA records, in that order.
+ *   SMTP      gn_smtp_client over the host's addresses (it falls through
+ *             them itself on a connection failure or a 4xx/5xx greeting),
+ *             opportunistic STARTTLS (the certificate is checked against
+ *             the host name but not required to verify: DANE and MTA-STS
+ *             will say when it must); when no address of a host works,
+ *             the next host.  Then one transaction with every recipient;
+ *             each recipient's outcome, with the host and IP that gave it,
+ *             goes to gn_queue_delivery_report().  SMTPUTF8 is asked for
+ *             when the message needs it, and a server that does not offer
+ *             it fails the message for good (554 5.6.7, the client's
+ *             refusal, RFC 6531 3.2).  BODY=8BITMIME is declared whenever
+ *             the server offers 8BITMIME (the queue does not record whether
+ *             the body is 8-bit; declaring it for 7-bit data is harmless,
+ *             RFC 6152 2); to a server without it the message goes as it
+ *             is.
+ *
+ * The queue hands over one message a delivery, so a connection carries
+ * one transaction and is closed after it: reuse across messages would
+ * need the claim to give several messages to one domain at once.
+ *
+ * Settings (core config, queue { ... }): smtp_port (25; tests and
+ * localserve use another), relay (an IP address: every message goes
+ * there instead of MX hosts; localserve's own SMTP listener).
+ */
+#include "queue/internal.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+#include <gnutls/crypto.h>
+#include <gannet/dns.h>
+#include <gannet/loop.h>
+#include <gannet/smtp.h>
+
+/* MX hosts tried in one attempt, and addresses a host (RFC 5321 5.1 asks
+ * for a configurable limit; Postfix tries 5 hosts and 10 addresses). */
+#define TX_MAX_HOSTS 10
+#define TX_MAX_ADDRS 10
+#define TX_CHUNK (64 * 1024)
+
+struct tx_host {
+	const char *name;
+	unsigned pref;
+};
+
+struct tx {
+	struct gn_pool *pool;
+	struct gn_queue_delivery *qd;
+	const char *domain;
+	struct tx_host *hosts;
+	size_t n_hosts, host;
+	bool implicit;			/* no MX: the domain itself (RFC 5321 5.1) */
+	bool literal;			/* an address literal: hosts[0] is the IP */
+	struct gn_dns_query *query;
+	int a_status;			/* the A lookup's, while AAAA runs */
+	const char **addrs;
+	size_t n_addrs;
+	struct gn_smtp_client *client;
+	bool ready;			/* the client got past EHLO */
+	struct gn_store_body *body;
+	uint64_t offset;
+	char *buf;
+	size_t *sent_idx;		/* the transaction's recipients: queue index */
+	bool *reported;
+	struct gn_timer *finish;
+	/* The last host's failure, for the recipients when no host worked. */
+	int fail_code;
+	const char *fail_enh, *fail_text, *fail_host, *fail_ip;
+};
+
+static void next_host(struct tx *t);
+
+static unsigned smtp_port(void)
+{
+	return core_conf != NULL && core_conf->queue_smtp_port > 0 ? core_conf->queue_smtp_port : 25;
+}
+
+static void finish_cb(void *data)
+{
+	struct tx *t = data;
+	gn_timer_free(&t->finish);
+	gn_queue_delivery_done(t->qd);
+	gn_pool_free(&t->pool);
+	gn_free(t);
+}
+
+/* The delivery is over.  Recording it may wait on the loop (the DSNs go
+ * through the delivery pipeline), so it happens from a timer of its own,
+ * never from inside a resolver's or the client's callback. */
+static void finish(struct tx *t)
+{
+	gn_dns_cancel(&t->query);
+	gn_smtp_client_free(&t->client);
+	gn_store_body_free(&t->body);
+	if (t->finish == NULL)
+		t->finish = gn_timer_new(0, false, finish_cb, t);
+}
+
+static void report(struct tx *t, size_t i, int code, const char *enh, const char *text,
+		   const char *host, const char *ip)
+{
+	t->reported[i] = true;
+	gn_queue_delivery_report(t->qd, i, code, enh, text, host, ip);
+}
+
+/* Every recipient without an outcome gets this one, and the delivery
+ * ends. */
+static void fail_all(struct tx *t, int code, const char *enh, const char *text, const char *host,
+		     const char *ip)
+{
+	size_t n = gn_queue_delivery_recipient_count(t->qd), k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!t->reported[i]) {
+			report(t, i, code, enh, text, host, ip);
+			k++;
+		}
+	}
+	if (k > 0)
+		gn_log(GN_LOG_INFO, "core", "event=queue_smtp_failed domain=%s recipients=%zu code=%d "
+		       "enhanced=%s host=%s ip=%s reason=%s", gn_log_quote(0, t->domain), k, code,
+		       enh != NULL ? enh : "-", host != NULL ? gn_log_quote(0, host) : "-",
+		       ip != NULL ? ip : "-", gn_log_quote(0, text));
+	finish(t);
+}
+
+static void set_failure(struct tx *t, int code, const char *enh, const char *text, const char *host,
+			const char *ip)
+{
+	t->fail_code = code;
+	t->fail_enh = enh != NULL ? gn_pool_strdup(t->pool, enh) : NULL;
+	t->fail_text = gn_pool_strdup(t->pool, text != NULL ? text : "");
+	t->fail_host = host;
+	t->fail_ip = ip != NULL ? gn_pool_strdup(t->pool, ip) : NULL;
+}
+
+/* ---- the message ---- */
+
+static int body_read(void *data, const char **chunk_r, size_t *len_r, const char **error_r)
+{
+	struct tx *t = data;
+	size_t got = 0;
+	if (t->offset >= gn_store_body_size(t->body))
+		return 0;
+	if (gn_store_body_read(t->body, t->offset, t->buf, TX_CHUNK, &got, error_r) < 0)
+		return -1;
+	if (got == 0) {
+		*error_r = "the message ended early";
+		return -1;
+	}
+	t->offset += got;
+	*chunk_r = t->buf;
+	*len_r = got;
+	return 1;
+}
+
+/* ---- the SMTP client ---- */
+
+static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result *failure, void *data)
+{
+	struct tx *t = data;
+	const char *host = t->hosts[t->host].name, *ip = gn_smtp_client_remote_ip(client);
+	if (failure != NULL) {
+		/* closed() follows: the next host then. */
+		set_failure(t, failure->code, failure->enhanced[0] != '\0' ? failure->enhanced : NULL,
+			    failure->text, host, ip);
+		return;
+	}
+	t->ready = true;
+	t->fail_code = 0;	/* an earlier host's failure is not this one's */
+	t->fail_enh = t->fail_text = t->fail_host = t->fail_ip = NULL;
+	size_t n = gn_queue_delivery_recipient_count(t->qd);
+	const char **rcpts = gn_pool_alloc(t->pool, (n + 1) * sizeof(*rcpts));
+	t->sent_idx = gn_pool_alloc(t->pool, (n + 1) * sizeof(*t->sent_idx));
+	unsigned k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (t->reported[i])
+			continue;
+		rcpts[k] = gn_addr_to_string(t->pool, gn_queue_delivery_recipient(t->qd, i));
+		t->sent_idx[k++] = i;
+	}
+	const char *err;
+	int r = gn_queue_delivery_open_body(t->qd, &t->body, &err);
+	if (r <= 0) {
+		set_failure(t, 0, "4.3.0", r == 0 ? "the queued message's body is missing" : err, host, ip);
+		gn_log(GN_LOG_ERROR, "core", "event=queue_body_failed domain=%s error=%s",
+		       gn_log_quote(0, t->domain), gn_log_quote(0, t->fail_text));
+		gn_smtp_client_quit(client);
+		return;
+	}
+	unsigned flags = 0;
+	if (gn_queue_delivery_smtputf8(t->qd))
+		flags |= GN_SMTP_SEND_SMTPUTF8;
+	if (gn_smtp_client_has_extension(client, "8BITMIME", NULL))
+		flags |= GN_SMTP_SEND_8BITMIME;
+	const struct gn_addr *sender = gn_queue_delivery_sender(t->qd);
+	t->buf = gn_pool_alloc(t->pool, TX_CHUNK);
+	if (k == 0 || gn_smtp_client_send(client, sender != NULL ? gn_addr_to_string(t->pool, sender) : "",
+					  rcpts, k, gn_queue_delivery_size(t->qd), flags, body_read, t,
+					  &err) < 0) {
+		set_failure(t, 0, "4.3.0", k == 0 ? "no recipient to send to" : err, host, ip);
+		gn_smtp_client_quit(client);
+	}
+}
+
+static void on_rcpt(struct gn_smtp_client *client, unsigned index, const struct gn_smtp_result *r,
+		    void *data)
+{
+	struct tx *t = data;
+	/* A local refusal has the client's code (554 for SMTPUTF8 not
+	 * offered, 552 too big) or 0 for a connection lost. */
+	report(t, t->sent_idx[index], r->code, r->enhanced[0] != '\0' ? r->enhanced : NULL, r->text,
+	       t->hosts[t->host].name, gn_smtp_client_remote_ip(client));
+}
+
+static void on_sent(struct gn_smtp_client *client, const struct gn_smtp_result *r, void *data)
+{
+	(void)data;
+	(void)r;
+	/* One message a delivery (see the top). */
+	gn_smtp_client_quit(client);
+}
+
+static void on_closed(struct gn_smtp_client *client, void *data)
+{
+	struct tx *t = data;
+	(void)client;
+	gn_smtp_client_free(&t->client);
+	gn_store_body_free(&t->body);
+	if (!t->ready) {
+		t->host++;
+		next_host(t);
+		return;
+	}
+	/* Recipients the session ended without (a connection lost before
+	 * their outcome): temporary. */
+	fail_all(t, t->fail_code, t->fail_enh != NULL ? t->fail_enh : "4.4.2",
+		 t->fail_text != NULL ? t->fail_text : "the connection ended before the outcome",
+		 t->fail_host != NULL ? t->fail_host : t->hosts[t->host].name, t->fail_ip);
+}
+
+static void connect_host(struct tx *t)
+{
+	const char *host = t->hosts[t->host].name, *err;
+	struct gn_smtp_client_settings set;
+	gn_smtp_client_settings_init(&set);
+	set.tls = GN_SMTP_TLS_OPPORTUNISTIC;
+	set.tls_name = t->literal ? NULL : host;
+	set.tls_verify = false;
+	static const struct gn_smtp_client_handler handler = {
+		.size = sizeof(struct gn_smtp_client_handler),
+		.ready = on_ready,
+		.rcpt = on_rcpt,
+		.sent = on_sent,
+		.closed = on_closed,
+	};
+	t->ready = false;
+	t->client = gn_smtp_client_new(&set, &handler, t, &err);
+	if (t->client == NULL)
+		goto fail;
+	for (size_t i = 0; i < t->n_addrs; i++)
+		if (gn_smtp_client_add_address(t->client, t->addrs[i], smtp_port(), &err) < 0)
+			goto fail;
+	if (gn_smtp_client_connect(t->client, &err) < 0)
+		goto fail;
+	return;
+fail:
+	gn_smtp_client_free(&t->client);
+	set_failure(t, 0, "4.3.0", err, host, NULL);
+	t->host++;
+	next_host(t);
+}
+
+/* ---- the DNS ---- */
+
+static void add_addr(struct tx *t, int family, const void *bin)
+{
+	char text[INET6_ADDRSTRLEN];
+	if (t->n_addrs < TX_MAX_ADDRS && inet_ntop(family, bin, text, sizeof(text)) != NULL)
+		t->addrs[t->n_addrs++] = gn_pool_strdup(t->pool, text);
+}
+
+static bool no_such_name(int status)
+{
+	return status == GN_DNS_NXDOMAIN || status == GN_DNS_NODATA;
+}
+
+static void addr_cb(const struct gn_dns_result *res, void *data)
+{
+	struct tx *t = data;
+	const char *host = t->hosts[t->host].name;
+	t->query = NULL;
+	if (res->type == GN_DNS_A) {
+		if (res->status == GN_DNS_OK)
+			for (size_t i = 0; i < res->n; i++)
+				add_addr(t, AF_INET, &res->a[i]);
+		t->a_status = res->status;
+		t->query = gn_dns_lookup(host, GN_DNS_AAAA, addr_cb, t);
+		return;
+	}
+	if (res->status == GN_DNS_OK)
+		for (size_t i = 0; i < res->n; i++)
+			add_addr(t, AF_INET6, &res->aaaa[i]);
+	if (t->n_addrs > 0) {
+		connect_host(t);
+		return;
+	}
+	if (t->implicit && no_such_name(t->a_status) && no_such_name(res->status)) {
+		/* RFC 5321 5.1: no MX and no address: not a mail domain. */
+		fail_all(t, 550, "5.1.2", gn_pool_printf(t->pool, "%s has no MX and no address records",
+							  t->domain), NULL, NULL);
+		return;
+	}
+	set_failure(t, 0, "4.4.4", gn_pool_printf(t->pool, "no address for the MX host %s: A %s, AAAA %s",
+						  host, gn_dns_status_name(t->a_status),
+						  gn_dns_status_name(res->status)), host, NULL);
+	t->host++;
+	next_host(t);
+}
+
+static void next_host(struct tx *t)
+{
+	if (t->host >= t->n_hosts) {
+		fail_all(t, t->fail_code, t->fail_enh != NULL ? t->fail_enh : "4.4.1",
+			 t->fail_text != NULL ? t->fail_text : "no MX host could be reached", t->fail_host,
+			 t->fail_ip);
+		return;
+	}
+	t->n_addrs = 0;
+	if (t->literal) {
+		t->addrs[t->n_addrs++] = t->hosts[t->host].name;
+		connect_host(t);
+		return;
+	}
+	t->query = gn_dns_lookup(t->hosts[t->host].name, GN_DNS_A, addr_cb, t);
+}
+
+/* Random order among hosts of equal preference (RFC 5321 5.1): a
+ * Fisher-Yates shuffle of each run of equal preference. */
+static void shuffle_equal(struct tx_host *h, size_t n)
+{
+	size_t start = 0;
+	while (start < n) {
+		size_t end = start + 1;
+		while (end < n && h[end].pref == h[start].pref)
+			end++;
+		for (size_t i = end - 1; i > start; i--) {
+			uint32_t rnd = 0;
+			(void)gnutls_rnd(GNUTLS_RND_NONCE, &rnd, sizeof(rnd));
+			size_t j = start + rnd % (i - start + 1);
+			struct tx_host tmp = h[i];
+			h[i] = h[j];
+			h[j] = tmp;
+		}
+		start = end;
+	}
+}
+
+static void mx_cb(const struct gn_dns_result *res, void *data)
+{
+	struct tx *t = data;
+	t->query = NULL;
+	switch (res->status) {
+	case GN_DNS_OK:
+		for (size_t i = 0; i < res->n && t->n_hosts < TX_MAX_HOSTS; i++) {
+			if (res->mx[i].host[0] == '\0')
+				continue;
+			t->hosts[t->n_hosts].name = gn_pool_strdup(t->pool, res->mx[i].host);
+			t->hosts[t->n_hosts++].pref = res->mx[i].preference;
+		}
+		if (t->n_hosts == 0) {
+			/* RFC 7505 3: the domain accepts no mail. */
+			fail_all(t, 556, "5.1.10", gn_pool_printf(t->pool, "%s accepts no mail (null MX, "
+								  "RFC 7505)", t->domain), NULL, NULL);
+			return;
+		}
+		shuffle_equal(t->hosts, t->n_hosts);
+		break;
+	case GN_DNS_NODATA:
+		/* RFC 5321 5.1: the implicit MX. */
+		t->implicit = true;
+		t->hosts[0].name = t->domain;
+		t->n_hosts = 1;
+		break;
+	case GN_DNS_NXDOMAIN:
+		fail_all(t, 550, "5.1.2", gn_pool_printf(t->pool, "no such domain: %s (NXDOMAIN)", t->domain),
+			 NULL, NULL);
+		return;
+	case GN_DNS_BADNAME:
+		fail_all(t, 550, "5.1.2", gn_pool_printf(t->pool, "%s is not a valid domain name", t->domain),
+			 NULL, NULL);
+		return;
+	default:
+		/* Fail closed: no answer is no answer, never "no such domain". */
+		fail_all(t, 0, "4.4.3", gn_pool_printf(t->pool, "MX lookup of %s failed: %s%s%s", t->domain,
+						       gn_dns_status_name(res->status),
+						       res->error != NULL ? ": " : "",
+						       res->error != NULL ? res->error : ""), NULL, NULL);
+		return;
+	}
+	next_host(t);
+}
+
+/* "[192.0.2.1]" or "[IPv6:2001:db8::1]": the IP, or NULL. */
+static const char *literal_ip(struct gn_pool *pool, const char *domain)
+{
+	size_t len = strlen(domain);
+	if (len < 3 || domain[0] != '[' || domain[len - 1] != ']')
+		return NULL;
+	const char *s = domain + 1;
+	len -= 2;
+	if (len > 5 && strncasecmp(s, "IPv6:", 5) == 0) {
+		s += 5;
+		len -= 5;
+	}
+	return gn_pool_strndup(pool, s, len);
+}
+
+static void smtp_deliver(struct gn_queue_delivery *qd, void *data)
+{
+	(void)data;
+	struct tx *t = gn_calloc(1, sizeof(*t));
+	t->pool = gn_pool_new();
+	t->qd = qd;
+	t->domain = gn_pool_strdup(t->pool, gn_queue_delivery_domain(qd));
+	size_t n = gn_queue_delivery_recipient_count(qd);
+	t->reported = gn_pool_alloc(t->pool, (n + 1) * sizeof(*t->reported));
+	for (size_t i = 0; i < n; i++)
+		/* The queue failed an unreadable address already. */
+		t->reported[i] = gn_queue_delivery_recipient(qd, i) == NULL;
+	size_t left = 0;
+	for (size_t i = 0; i < n; i++)
+		left += !t->reported[i];
+	if (left == 0) {
+		finish(t);
+		return;
+	}
+	t->hosts = gn_pool_alloc(t->pool, TX_MAX_HOSTS * sizeof(*t->hosts));
+	t->addrs = gn_pool_alloc(t->pool, TX_MAX_ADDRS * sizeof(*t->addrs));
+	const char *relay = core_conf != NULL ? core_conf->queue_relay : NULL;
+	const char *lit = literal_ip(t->pool, t->domain);
+	if (relay != NULL || lit != NULL) {
+		t->literal = true;
+		t->hosts[0].name = relay != NULL ? relay : lit;
+		t->n_hosts = 1;
+		next_host(t);
+		return;
+	}
+	t->query = gn_dns_lookup(t->domain, GN_DNS_MX, mx_cb, t);
+}
+
+const struct gn_queue_transport queue_transport_smtp = {
+	sizeof(struct gn_queue_transport), "smtp", smtp_deliver, NULL,
+};
