@@ -36,6 +36,7 @@ import imaplib
 import os
 import re
 import shutil
+import select
 import socket
 import ssl
 import subprocess
@@ -134,23 +135,10 @@ def gsasl_implicit(mech, user="alice@example.com", password=PW, cert=None, authz
     lsock.listen(1)
     heard = []
 
-    def pump(src, dst, keep):
-        try:
-            while True:
-                d = src.recv(4096)
-                if not d:
-                    break
-                if keep:
-                    heard.append(d)
-                dst.sendall(d)
-        except OSError:
-            pass
-        try:
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
     def relay():
+        # One thread for both directions: an SSL socket read in one thread
+        # and written in another at the same time is not safe (TLS 1.3
+        # reads can write), which made this relay fail now and then.
         lsock.settimeout(30)
         try:
             client, _ = lsock.accept()
@@ -158,10 +146,25 @@ def gsasl_implicit(mech, user="alice@example.com", password=PW, cert=None, authz
             return
         raw = socket.create_connection(("127.0.0.1", IMP), timeout=30)
         server = tls_context(*(cert or (None, None))).wrap_socket(raw, server_hostname="mail.test")
-        back = threading.Thread(target=pump, args=(server, client, True), daemon=True)
-        back.start()
-        pump(client, server, False)
-        back.join(30)
+        try:
+            open_ = True
+            while open_:
+                ready = [server] if server.pending() else \
+                    select.select([client, server], [], [], 30)[0]
+                if not ready:
+                    break
+                for src in ready:
+                    d = src.recv(4096)
+                    if not d:
+                        open_ = False
+                        break
+                    if src is server:
+                        heard.append(d)
+                        client.sendall(d)
+                    else:
+                        server.sendall(d)
+        except OSError:
+            pass
         client.close()
         server.close()
 
