@@ -427,7 +427,7 @@ static void on_closed(struct gn_smtp_client *client, void *data)
 	gn_store_body_free(&t->body);
 	if (t->stale) {
 		gn_log(GN_LOG_DEBUG, "core", "event=queue_smtp_reuse_stale domain=%s host=%s",
-		       gn_log_quote(0, t->domain), gn_log_quote(0, t->hosts[t->host].name));
+		       gn_log_quote(0, t->domain), gn_log_quote(1, t->hosts[t->host].name));
 		t->stale = false;
 		t->no_reuse = true;
 		t->ready = false;
@@ -470,7 +470,7 @@ static void connect_host(struct tx *t)
 			t->conn = tc;
 			t->reused = true;
 			gn_log(GN_LOG_DEBUG, "core", "event=queue_smtp_reuse domain=%s host=%s ip=%s port=%u "
-			       "tls=%s transactions=%u", gn_log_quote(0, t->domain), gn_log_quote(0, host),
+			       "tls=%s transactions=%u", gn_log_quote(0, t->domain), gn_log_quote(1, host),
 			       tc->ip, tc->port, gn_smtp_client_is_tls(tc->client) ? "yes" : "no",
 			       tc->transactions);
 			on_ready(tc->client, NULL, tc);
