@@ -279,8 +279,8 @@ static void fail_all(struct tx *t, int code, const char *enh, const char *text, 
 	if (k > 0)
 		gn_log(GN_LOG_INFO, "core", "event=queue_smtp_failed domain=%s recipients=%zu code=%d "
 		       "enhanced=%s host=%s ip=%s reason=%s", gn_log_quote(0, t->domain), k, code,
-		       enh != NULL ? enh : "-", host != NULL ? gn_log_quote(0, host) : "-",
-		       ip != NULL ? ip : "-", gn_log_quote(0, text));
+		       enh != NULL ? enh : "-", host != NULL ? gn_log_quote(1, host) : "-",
+		       ip != NULL ? ip : "-", gn_log_quote(2, text));
 	finish(t);
 }
 
