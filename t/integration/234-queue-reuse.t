@@ -226,7 +226,7 @@ queue("idle@reuse.example")
 t.ok(wait(lambda: delivered("idle") == "1", "idle's delivery"), "delivered")
 t.ok(wait(lambda: any(e["line"] == "QUIT" for e in sink.events("command")), "the QUIT"),
      "the idle connection ends with QUIT")
-t.is_(len(sink.events("close")), 1, "and closes")
+t.ok(wait(lambda: len(sink.events("close")) == 1, "the close"), "and closes")
 t.is_(srv.stop(), 0, "gannet stops")
 t.ok("Sanitizer" not in srv.log(), "no sanitizer report")
 
