@@ -490,6 +490,7 @@ static int cli_run(int argc, char **argv, void *data)
 		while (queue_in_flight() > 0)
 			ev_run(core_loop, EVRUN_ONCE);
 	}
+	queue_smtp_shutdown();
 	printf("%d deliver%s attempted\n", total, total == 1 ? "y" : "ies");
 	return 0;
 }

@@ -96,6 +96,9 @@ int queue_dsn_deliver(const struct queue_dsn *dsn, const char **error_r);
 /* The core's transport, used when no module set one and the setting
  * queue.transport is not "none". */
 extern const struct gn_queue_transport queue_transport_smtp;
+/* Drops the SMTP connections parked for reuse (transport-smtp.c): when
+ * the process stops delivering. */
+void queue_smtp_shutdown(void);
 
 /* ---- cli.c ---- */
 

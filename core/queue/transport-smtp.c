@@ -30,13 +30,28 @@
  *             RFC 6152 2); to a server without it the message goes as it
  *             is.
  *
- * The queue hands over one message a delivery, so a connection carries
- * one transaction and is closed after it: reuse across messages would
- * need the claim to give several messages to one domain at once.
+ * Reuse.  The queue hands over one message a delivery, so a batch to
+ * one server is many deliveries; after a transaction the connection, when
+ * still usable, is parked in this process's cache (keyed by the server's
+ * IP, port and the TLS mode it was opened with) instead of QUIT, and the
+ * next delivery whose host resolves to that IP takes it (RSET, then MAIL)
+ * before connecting anew.  Bounded: at most queue.smtp_reuse_max parked
+ * in all (0: no reuse), queue.smtp_reuse_per_host to one IP and port,
+ * each for queue.smtp_reuse_idle (then QUIT: a server's own idle timeout
+ * is 5 min, RFC 5321 4.5.3.2.7, many close sooner) and for at most
+ * queue.smtp_reuse_transactions transactions.  A parked connection is
+ * what a new one would be: opened with the same TLS mode (opportunistic
+ * STARTTLS here, so TLS when the server offered it); a mode that requires
+ * TLS never parks a plaintext one.  A parked connection the server has
+ * closed meanwhile is dropped silently; one that fails before MAIL is
+ * accepted (lost, timed out, or 421) counts for nothing: the delivery
+ * goes on with a new connection, no attempt recorded for it.  Whatever
+ * is parked is dropped when the process ends (queue_smtp_shutdown()).
  *
  * Settings (core config, queue { ... }): smtp_port (25; tests and
  * localserve use another), relay (an IP address: every message goes
- * there instead of MX hosts; localserve's own SMTP listener).
+ * there instead of MX hosts; localserve's own SMTP listener), and the
+ * smtp_reuse_* above.
  */
 #include "queue/internal.h"
 
@@ -58,6 +73,26 @@ struct tx_host {
 	unsigned pref;
 };
 
+struct tx;
+
+/* A connection: the handler's data, so that it can move from one
+ * delivery to the next.  Parked (in reuse_list, t NULL) between them. */
+struct tx_conn {
+	struct gn_smtp_client *client;
+	struct tx *t;			/* the delivery using it, or NULL */
+	enum gn_smtp_client_tls mode;	/* the TLS mode it was opened with */
+	char *ip;			/* while in reuse_list */
+	unsigned port;
+	unsigned transactions;
+	bool parked;			/* else in reuse_list: closing (QUIT) */
+	struct gn_timer *idle;
+	struct tx_conn *prev, *next;
+};
+
+/* Parked and closing connections of this process; how many parked. */
+static struct tx_conn *reuse_list;
+static unsigned reuse_parked;
+
 struct tx {
 	struct gn_pool *pool;
 	struct gn_queue_delivery *qd;
@@ -70,8 +105,11 @@ struct tx {
 	int a_status;			/* the A lookup's, while AAAA runs */
 	const char **addrs;
 	size_t n_addrs;
-	struct gn_smtp_client *client;
+	struct tx_conn *conn;
 	bool ready;			/* the client got past EHLO */
+	bool reused;			/* conn came from the cache */
+	bool stale;			/* ... and failed before MAIL was accepted */
+	bool no_reuse;			/* a fresh connection after a stale one */
 	struct gn_store_body *body;
 	uint64_t offset;
 	char *buf;
@@ -90,6 +128,114 @@ static unsigned smtp_port(void)
 	return core_conf != NULL && core_conf->queue_smtp_port > 0 ? core_conf->queue_smtp_port : 25;
 }
 
+/* ---- the connection cache ---- */
+
+static void reuse_unlink(struct tx_conn *tc)
+{
+	if (tc->prev != NULL)
+		tc->prev->next = tc->next;
+	else if (reuse_list == tc)
+		reuse_list = tc->next;
+	if (tc->next != NULL)
+		tc->next->prev = tc->prev;
+	tc->prev = tc->next = NULL;
+	if (tc->parked)
+		reuse_parked--;
+	tc->parked = false;
+	gn_timer_free(&tc->idle);
+}
+
+static void conn_free(struct tx_conn **tcp)
+{
+	struct tx_conn *tc = *tcp;
+	if (tc == NULL)
+		return;
+	*tcp = NULL;
+	reuse_unlink(tc);
+	gn_smtp_client_free(&tc->client);
+	gn_free(tc->ip);
+	gn_free(tc);
+}
+
+static void idle_cb(void *data)
+{
+	struct tx_conn *tc = data;
+	gn_timer_free(&tc->idle);
+	tc->parked = false;	/* closing: stays listed until closed() */
+	reuse_parked--;
+	gn_log(GN_LOG_DEBUG, "core", "event=queue_smtp_reuse_idle_close ip=%s port=%u transactions=%u",
+	       tc->ip, tc->port, tc->transactions);
+	gn_smtp_client_quit(tc->client);
+}
+
+/* After a transaction: parks tc (true) when reuse is on, the connection
+ * can take another message and there is room; else the caller QUITs. */
+static bool reuse_park(struct tx_conn *tc)
+{
+	const struct core_conf *cf = core_conf;
+	const char *ip = gn_smtp_client_remote_ip(tc->client);
+	unsigned port = gn_smtp_client_remote_port(tc->client), same = 0;
+	if (cf == NULL || cf->queue_reuse_max == 0 || ip == NULL || !gn_smtp_client_usable(tc->client) ||
+	    tc->transactions >= cf->queue_reuse_transactions || reuse_parked >= cf->queue_reuse_max)
+		return false;
+	/* Never keep what a new connection in this mode would refuse. */
+	if (tc->mode == GN_SMTP_TLS_REQUIRE && !gn_smtp_client_is_tls(tc->client))
+		return false;
+	for (const struct tx_conn *e = reuse_list; e != NULL; e = e->next)
+		if (e->parked && e->port == port && strcmp(e->ip, ip) == 0)
+			same++;
+	if (same >= cf->queue_reuse_per_host)
+		return false;
+	tc->t = NULL;
+	gn_free(tc->ip);
+	tc->ip = gn_strdup(ip);
+	tc->port = port;
+	tc->parked = true;
+	reuse_parked++;
+	tc->next = reuse_list;
+	if (reuse_list != NULL)
+		reuse_list->prev = tc;
+	reuse_list = tc;
+	tc->idle = gn_timer_new((unsigned long)cf->queue_reuse_idle_ms, false, idle_cb, tc);
+	gn_log(GN_LOG_DEBUG, "core", "event=queue_smtp_reuse_park ip=%s port=%u tls=%s transactions=%u "
+	       "parked=%u", tc->ip, tc->port, gn_smtp_client_is_tls(tc->client) ? "yes" : "no",
+	       tc->transactions, reuse_parked);
+	return true;
+}
+
+/* A parked connection to one of the addresses (in their order), opened
+ * in mode and still usable; NULL when none.  One the server closed
+ * meanwhile is dropped on the way. */
+static struct tx_conn *reuse_take(const char *const *addrs, size_t n_addrs, unsigned port,
+				  enum gn_smtp_client_tls mode)
+{
+	for (size_t i = 0; i < n_addrs && reuse_parked > 0; i++) {
+		struct tx_conn *tc = reuse_list, *next;
+		for (; tc != NULL; tc = next) {
+			next = tc->next;
+			if (!tc->parked || tc->port != port || tc->mode != mode || strcmp(tc->ip, addrs[i]) != 0)
+				continue;
+			reuse_unlink(tc);
+			if (!gn_smtp_client_usable(tc->client)) {
+				gn_log(GN_LOG_DEBUG, "core", "event=queue_smtp_reuse_drop ip=%s port=%u "
+				       "reason=unusable", tc->ip, tc->port);
+				conn_free(&tc);
+				continue;
+			}
+			return tc;
+		}
+	}
+	return NULL;
+}
+
+void queue_smtp_shutdown(void)
+{
+	while (reuse_list != NULL) {
+		struct tx_conn *tc = reuse_list;
+		conn_free(&tc);
+	}
+}
+
 static void finish_cb(void *data)
 {
 	struct tx *t = data;
@@ -105,7 +251,7 @@ static void finish_cb(void *data)
 static void finish(struct tx *t)
 {
 	gn_dns_cancel(&t->query);
-	gn_smtp_client_free(&t->client);
+	conn_free(&t->conn);
 	gn_store_body_free(&t->body);
 	if (t->finish == NULL)
 		t->finish = gn_timer_new(0, false, finish_cb, t);
@@ -133,8 +279,8 @@ static void fail_all(struct tx *t, int code, const char *enh, const char *text, 
 	if (k > 0)
 		gn_log(GN_LOG_INFO, "core", "event=queue_smtp_failed domain=%s recipients=%zu code=%d "
 		       "enhanced=%s host=%s ip=%s reason=%s", gn_log_quote(0, t->domain), k, code,
-		       enh != NULL ? enh : "-", host != NULL ? gn_log_quote(0, host) : "-",
-		       ip != NULL ? ip : "-", gn_log_quote(0, text));
+		       enh != NULL ? enh : "-", host != NULL ? gn_log_quote(1, host) : "-",
+		       ip != NULL ? ip : "-", gn_log_quote(2, text));
 	finish(t);
 }
 
@@ -172,7 +318,10 @@ static int body_read(void *data, const char **chunk_r, size_t *len_r, const char
 
 static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result *failure, void *data)
 {
-	struct tx *t = data;
+	struct tx_conn *tc = data;
+	struct tx *t = tc->t;
+	if (t == NULL)
+		return;
 	const char *host = t->hosts[t->host].name, *ip = gn_smtp_client_remote_ip(client);
 	if (failure != NULL) {
 		/* closed() follows: the next host then. */
@@ -181,6 +330,7 @@ static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result 
 		return;
 	}
 	t->ready = true;
+	t->offset = 0;
 	t->fail_code = 0;	/* an earlier host's failure is not this one's */
 	t->fail_enh = t->fail_text = t->fail_host = t->fail_ip = NULL;
 	size_t n = gn_queue_delivery_recipient_count(t->qd);
@@ -220,7 +370,19 @@ static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result 
 static void on_rcpt(struct gn_smtp_client *client, unsigned index, const struct gn_smtp_result *r,
 		    void *data)
 {
-	struct tx *t = data;
+	struct tx_conn *tc = data;
+	struct tx *t = tc->t;
+	if (t == NULL)
+		return;
+	/* A reused connection that fails before MAIL is accepted (the server
+	 * closed or timed it out while it was parked; the RSET before MAIL
+	 * counts as MAIL): nothing was delivered and nothing is recorded;
+	 * on_closed() goes on with a new connection. */
+	if (t->reused && r->phase == GN_SMTP_PHASE_MAIL && (r->local || r->code == 421) &&
+	    r->code != 552 && r->code != 554) {
+		t->stale = true;
+		return;
+	}
 	/* A local refusal has the client's code (554 for SMTPUTF8 not
 	 * offered, 552 too big) or 0 for a connection lost. */
 	report(t, t->sent_idx[index], r->code, r->enhanced[0] != '\0' ? r->enhanced : NULL, r->text,
@@ -229,18 +391,49 @@ static void on_rcpt(struct gn_smtp_client *client, unsigned index, const struct 
 
 static void on_sent(struct gn_smtp_client *client, const struct gn_smtp_result *r, void *data)
 {
-	(void)data;
+	struct tx_conn *tc = data;
+	struct tx *t = tc->t;
 	(void)r;
-	/* One message a delivery (see the top). */
-	gn_smtp_client_quit(client);
+	if (t == NULL)
+		return;
+	tc->transactions++;
+	if (t->stale || !reuse_park(tc)) {
+		gn_smtp_client_quit(client);
+		return;
+	}
+	/* Parked: the delivery is over without it. */
+	t->conn = NULL;
+	gn_store_body_free(&t->body);
+	fail_all(t, t->fail_code, t->fail_enh != NULL ? t->fail_enh : "4.4.2",
+		 t->fail_text != NULL ? t->fail_text : "the server gave no outcome",
+		 t->fail_host != NULL ? t->fail_host : t->hosts[t->host].name, t->fail_ip);
 }
+
+static void connect_host(struct tx *t);
 
 static void on_closed(struct gn_smtp_client *client, void *data)
 {
-	struct tx *t = data;
+	struct tx_conn *tc = data;
+	struct tx *t = tc->t;
 	(void)client;
-	gn_smtp_client_free(&t->client);
+	if (t == NULL) {
+		/* Parked (the server closed it) or closing after its idle time. */
+		gn_log(GN_LOG_DEBUG, "core", "event=queue_smtp_reuse_closed ip=%s port=%u parked=%s",
+		       tc->ip != NULL ? tc->ip : "-", tc->port, tc->parked ? "yes" : "no");
+		conn_free(&tc);
+		return;
+	}
+	conn_free(&t->conn);
 	gn_store_body_free(&t->body);
+	if (t->stale) {
+		gn_log(GN_LOG_DEBUG, "core", "event=queue_smtp_reuse_stale domain=%s host=%s",
+		       gn_log_quote(0, t->domain), gn_log_quote(1, t->hosts[t->host].name));
+		t->stale = false;
+		t->no_reuse = true;
+		t->ready = false;
+		connect_host(t);
+		return;
+	}
 	if (!t->ready) {
 		t->host++;
 		next_host(t);
@@ -269,17 +462,35 @@ static void connect_host(struct tx *t)
 		.closed = on_closed,
 	};
 	t->ready = false;
-	t->client = gn_smtp_client_new(&set, &handler, t, &err);
-	if (t->client == NULL)
+	t->reused = false;
+	if (!t->no_reuse) {
+		struct tx_conn *tc = reuse_take(t->addrs, t->n_addrs, smtp_port(), set.tls);
+		if (tc != NULL) {
+			tc->t = t;
+			t->conn = tc;
+			t->reused = true;
+			gn_log(GN_LOG_DEBUG, "core", "event=queue_smtp_reuse domain=%s host=%s ip=%s port=%u "
+			       "tls=%s transactions=%u", gn_log_quote(0, t->domain), gn_log_quote(1, host),
+			       tc->ip, tc->port, gn_smtp_client_is_tls(tc->client) ? "yes" : "no",
+			       tc->transactions);
+			on_ready(tc->client, NULL, tc);
+			return;
+		}
+	}
+	t->conn = gn_calloc(1, sizeof(*t->conn));
+	t->conn->t = t;
+	t->conn->mode = set.tls;
+	t->conn->client = gn_smtp_client_new(&set, &handler, t->conn, &err);
+	if (t->conn->client == NULL)
 		goto fail;
 	for (size_t i = 0; i < t->n_addrs; i++)
-		if (gn_smtp_client_add_address(t->client, t->addrs[i], smtp_port(), &err) < 0)
+		if (gn_smtp_client_add_address(t->conn->client, t->addrs[i], smtp_port(), &err) < 0)
 			goto fail;
-	if (gn_smtp_client_connect(t->client, &err) < 0)
+	if (gn_smtp_client_connect(t->conn->client, &err) < 0)
 		goto fail;
 	return;
 fail:
-	gn_smtp_client_free(&t->client);
+	conn_free(&t->conn);
 	set_failure(t, 0, "4.3.0", err, host, NULL);
 	t->host++;
 	next_host(t);

@@ -1030,6 +1030,22 @@ static void read_core(struct core_conf *c, bool from_file)
 			c->queue_relay = gn_strdup(relay);
 	}
 
+	/* Connections reused across deliveries (transport-smtp.c): idle ones
+	 * kept at most this many in all and to one server, this long (a
+	 * server's own timeout is 5 min, RFC 5321 4.5.3.2.7, but many close
+	 * sooner: at most 60 s), for at most this many transactions each. */
+	gn_config_int(queue, "smtp_reuse_max", 10, 0, 1000, &v);
+	c->queue_reuse_max = (unsigned)v;
+	gn_config_int(queue, "smtp_reuse_per_host", 2, 1, 100, &v);
+	c->queue_reuse_per_host = (unsigned)v;
+	gn_config_int(queue, "smtp_reuse_transactions", 100, 1, 100000, &v);
+	c->queue_reuse_transactions = (unsigned)v;
+	if (gn_config_duration_ms(queue, "smtp_reuse_idle", 30000, &c->queue_reuse_idle_ms) > 0 &&
+	    (c->queue_reuse_idle_ms == 0 || c->queue_reuse_idle_ms > 60000)) {
+		bad(lookup(queue, "smtp_reuse_idle"), "must be longer than 0 and at most 60s");
+		c->queue_reuse_idle_ms = 30000;
+	}
+
 	read_listeners(root, c);
 	read_modules(root, c);
 }

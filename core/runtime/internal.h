@@ -92,6 +92,13 @@ struct core_conf {
 	bool queue_no_transport;	/* queue { transport = "none" } */
 	unsigned queue_smtp_port;	/* queue { smtp_port }: default 25 */
 	char *queue_relay;		/* queue { relay }: an IP address, or NULL (MX) */
+	/* Idle SMTP connections kept for the next delivery (transport-smtp.c):
+	 * queue { smtp_reuse_max (10, 0: none), smtp_reuse_per_host (2),
+	 * smtp_reuse_idle (30 s, at most 60 s), smtp_reuse_transactions (100) }. */
+	unsigned queue_reuse_max;
+	unsigned queue_reuse_per_host;
+	long long queue_reuse_idle_ms;
+	unsigned queue_reuse_transactions;
 };
 
 /* The loaded configuration; NULL before conf_load(). */

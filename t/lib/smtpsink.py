@@ -39,6 +39,10 @@ between sends) says how to answer.  Every key is optional:
     "drop_in_data": true,                    close the connection in the
                                              middle of the message (after its
                                              first line)
+    "messages_per_connection": 1,            after this many messages the next
+                                             command but QUIT gets "421 4.4.2"
+                                             and the connection closes (a server
+                                             ending a connection kept open)
     "auth": {                                AUTH (RFC 4954), offered after TLS:
       "mechanisms": "SCRAM-SHA-256 PLAIN",   what EHLO lists (PLAIN and
                                              SCRAM-SHA-1/-256 are checked)
@@ -163,6 +167,7 @@ class Handler(socketserver.BaseRequestHandler):
                 self.send("221 2.0.0 bye")
             return
         mail_from, params, rcpts = None, "", []
+        messages = 0
         while True:
             line, batch = self.readline()
             if line is None:
@@ -170,6 +175,11 @@ class Handler(socketserver.BaseRequestHandler):
             record({"conn": self.n, "event": "command", "line": line, "batch": batch,
                     "tls": self.tls})
             verb = line.split(" ", 1)[0].upper()
+            limit = self.script.get("messages_per_connection")
+            if limit is not None and messages >= limit and verb != "QUIT":
+                self.send("421 4.4.2 sink.test closing: %d messages on this connection" % messages)
+                record({"conn": self.n, "event": "closed_by_server"})
+                break
             if verb == "EHLO":
                 self.slow("ehlo")
                 if "ehlo" in self.script:
@@ -237,6 +247,7 @@ class Handler(socketserver.BaseRequestHandler):
                 self.slow("data_end")
                 self.send(self.script.get("data_end", "250 2.0.0 queued"))
                 mail_from, rcpts = None, []
+                messages += 1
             elif verb == "AUTH":
                 if not self.auth(line):
                     break
