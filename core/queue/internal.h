@@ -34,6 +34,8 @@
 #define QUEUE_DELAYED_DSN_ATTEMPT 5
 /* A claimed recipient is the runner's for this long (SQL interval). */
 #define QUEUE_LEASE "1 hour"
+/* NOTIFY channel that wakes the runners when a message is queued. */
+#define QUEUE_NOTIFY_CHANNEL "gn_queue"
 /* The original header in a DSN: at most this many bytes. */
 #define QUEUE_DSN_HEADER_MAX (64 * 1024)
 

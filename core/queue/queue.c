@@ -274,6 +274,10 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 				     HOLD_MATCH ")", 2, ph, error_r);
 	if (held < 0)
 		return -1;
+	/* Wakes the runners after the commit (QUEUE_NOTIFY_CHANNEL), so a
+	 * message due now does not wait for the next tick. */
+	if ((size_t)held < m->n_recipients && gn_db_notify(QUEUE_NOTIFY_CHANNEL, "", error_r) < 0)
+		return -1;
 	if (message_id_r != NULL)
 		*message_id_r = id;
 	return (int)held;
@@ -798,6 +802,7 @@ fail:
 }
 
 static unsigned in_flight;
+static void queue_kick(void);
 
 unsigned queue_in_flight(void)
 {
@@ -833,6 +838,7 @@ void gn_queue_delivery_done(struct gn_queue_delivery *qd)
 	if (in_flight > 0)
 		in_flight--;
 	delivery_free(qd);
+	queue_kick();
 }
 
 /* ---- the transport ---- */
@@ -1111,10 +1117,51 @@ int gn_queue_retired_cleanup(const char **error_r)
 #define QUEUE_RUN_INTERVAL_MS 1000UL
 #define QUEUE_CLEANUP_INTERVAL_MS (3600UL * 1000)
 
+/* The runner claims what is due every QUEUE_RUN_INTERVAL_MS, and also
+ * at once (from the loop, through kick_timer) when one of its deliveries
+ * ends and when a message is queued anywhere (NOTIFY on
+ * QUEUE_NOTIFY_CHANNEL): a tick alone would cap a runner at
+ * QUEUE_CONCURRENCY deliveries a second.  A claim that finds nothing due
+ * starts nothing, so a delivery that fails (its next attempt later) does
+ * not make a loop.  Only the runner (the process whose job ran) is
+ * kicked; `gannet queue run` drives gn_queue_run() itself. */
+static bool runner_active;
+static struct gn_timer *kick_timer;
+
+static void run_job(void *data);
+
+static void kick_fire(void *data)
+{
+	run_job(data);
+}
+
+static void queue_kick(void)
+{
+	if (!runner_active)
+		return;
+	if (kick_timer == NULL)
+		kick_timer = gn_timer_new(0, false, kick_fire, NULL);
+	else
+		gn_timer_reset(kick_timer);
+}
+
+static void on_queue_notify(const char *channel, const char *payload, void *data)
+{
+	(void)channel;
+	(void)payload;
+	(void)data;
+	queue_kick();
+}
+
 static void run_job(void *data)
 {
 	(void)data;
 	const char *err;
+	if (!runner_active) {
+		runner_active = true;
+		if (gn_db_listen(QUEUE_NOTIFY_CHANNEL, on_queue_notify, NULL, &err) < 0)
+			gn_log(GN_LOG_WARN, "core", "event=queue_listen_failed error=%s", gn_log_quote(0, err));
+	}
 	if (in_flight >= QUEUE_CONCURRENCY)
 		return;
 	if (gn_queue_run(QUEUE_CONCURRENCY - in_flight, &err) < 0)
