@@ -135,11 +135,14 @@ except RuntimeError as e:
 
 def settled(g):
     """Waits until every connection opened so far (wait_port's probes) has
-    closed, so that they no longer count against the limits."""
+    closed, so that they no longer count against the limits.  The probe
+    made at least one: until a worker has logged it, nothing is settled
+    (a slow start, under ASan, logged it after this had returned)."""
     deadline = time.time() + 10
     while time.time() < deadline:
         log = g.log()
-        if log.count("event=conn_open ") == log.count("event=conn_close "):
+        opened = log.count("event=conn_open ")
+        if opened > 0 and opened == log.count("event=conn_close "):
             return
         time.sleep(0.05)
 
