@@ -34,6 +34,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import gannettest as gt  # noqa: E402
@@ -349,8 +350,18 @@ def sink_script(obj):
 
 
 def sink_auths():
-    with open(record) as f:
-        evs = [json.loads(ln) for ln in f if ln.strip()]
+    """The sink's AUTH and message events, once every connection it took
+    has ended (the client may exit before the sink has written what it
+    heard last)."""
+    deadline = time.time() + 30
+    while True:
+        with open(record) as f:
+            evs = [json.loads(ln) for ln in f if ln.strip()]
+        opened = sum(1 for e in evs if e["event"] == "connect")
+        closed = sum(1 for e in evs if e["event"] == "close")
+        if opened == closed or time.time() > deadline:
+            break
+        time.sleep(0.05)
     return [e for e in evs if e["event"] == "auth"], [e for e in evs if e["event"] == "message"]
 
 
