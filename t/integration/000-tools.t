@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """
 t/integration/000-tools.t: the programs the tests run are installed, and
-t/tools (the list contrib/quickstart installs from) names all of them.
+t/tools (whose packages contrib/quickstart names and installs) names all of them.
 
 Runs first (Makefile.am puts it before every other test) so that a machine
 without a tool hears which Debian package to install, instead of a later
