@@ -60,12 +60,9 @@ def sql(q):
 def records_of(text):
     """{name: record} from the zone-file lines printed by add/export."""
     recs = {}
-    for line in text.splitlines():
-        m = re.match(r'^(\S+) TXT((?: "[^"]*")+)$', line)
-        if m:
-            parts = re.findall(r'"([^"]*)"', m.group(2))
-            recs[m.group(1)] = "".join(parts)
-            t.ok(all(len(p) <= 255 for p in parts), "%s: strings of at most 255 octets" % m.group(1))
+    for name, parts in gt.txt_records(text).items():
+        recs[name] = "".join(parts)
+        t.ok(all(len(p) <= 255 for p in parts), "%s: strings of at most 255 octets" % name)
     return recs
 
 

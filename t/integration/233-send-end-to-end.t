@@ -94,10 +94,7 @@ t.is_(gannet("setpassword", "alice", stdin=PW + "\n").returncode, 0, "alice's pa
 recs = {}
 for sel, alg in (("ed1", "ed25519"), ("rsa1", "rsa")):
     r = gannet("config", "dkim", "add", "example.com", sel, alg)
-    for line in r.stdout.splitlines():
-        m = re.match(r'^(\S+) TXT((?: "[^"]*")+)$', line)
-        if m:
-            recs[m.group(1)] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
+    recs.update({name: "".join(parts) for name, parts in gt.txt_records(r.stdout).items()})
 t.is_(sorted(recs), ["ed1._domainkey.example.com.", "rsa1._domainkey.example.com."],
       "DKIM keys ed25519 and rsa for example.com, their TXT records printed")
 recfile = os.path.join(d, "records.json")

@@ -15,6 +15,7 @@ Environment set by `make check`: GANNET_BUILDDIR, GANNET_SRCDIR.
 import atexit
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -294,3 +295,14 @@ log = { level = "debug"; };
 %s
 """ % (user, ("listeners = (%s);" % listeners) if listeners else "",
        ("modules = { %s };" % modules) if modules else "", extra)
+
+
+def txt_records(text):
+    """{name: [strings]} from zone-file TXT lines (`NAME TXT "a" "b"`), as
+    `gannet config dkim add|export` prints them; other lines are skipped."""
+    recs = {}
+    for line in text.splitlines():
+        m = re.match(r'^(\S+) TXT((?: "[^"]*")+)$', line)
+        if m:
+            recs[m.group(1)] = re.findall(r'"([^"]*)"', m.group(2))
+    return recs
