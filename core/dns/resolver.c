@@ -46,6 +46,7 @@ struct gn_dns_query {
 	void *data;
 	int async_id;
 	bool in_unbound;	/* submitted: counts against max_queries */
+	bool in_callback;	/* finish() calls fn and frees the query after */
 	struct gn_timer *timer;	/* the timeout, or the zero timer of a failure */
 	enum gn_dns_status fail_status;	/* for the zero timer */
 	const char *fail_error;		/* static or from fail_pool */
@@ -263,6 +264,7 @@ static void finish(struct gn_dns_query *q, const struct gn_dns_result *result)
 	       gn_dns_type_name(result->type), gn_dns_status_name(result->status),
 	       result->rcode, gn_dns_security_name(result->security), result->ttl,
 	       result->n);
+	q->in_callback = true;
 	q->fn(result, q->data);
 	query_free(q);
 }
@@ -388,6 +390,10 @@ void gn_dns_cancel(struct gn_dns_query **query)
 	if (q == NULL)
 		return;
 	*query = NULL;
+	/* Cancelled from its own callback (which the header says not to do):
+	 * finish() frees it; unlinking it again would lose the other queries. */
+	if (q->in_callback)
+		return;
 	if (q->in_unbound && res.ctx != NULL)
 		(void)ub_cancel(res.ctx, q->async_id);
 	unlink_query(q);

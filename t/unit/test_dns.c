@@ -290,6 +290,23 @@ static void run_for(unsigned long ms)
 	gn_timer_free(&t);
 }
 
+/* A caller that cancels its own query from its callback (the header says
+ * not to; the resolver must still not free it twice or lose the others). */
+struct self_cancel {
+	struct gn_dns_query *q;
+	int calls;
+};
+
+static void on_result_cancel_self(const struct gn_dns_result *r, void *data)
+{
+	(void)r;
+	struct self_cancel *sc = data;
+	sc->calls++;
+	gn_dns_cancel(&sc->q);
+	if (++total_calls == expected_calls)
+		ev_break(core_loop, EVBREAK_ALL);
+}
+
 static void test_local_data(void)
 {
 	ok(conf_load_string("test", "dns = { local_data = [ \"a.example. 120 IN A 192.0.2.7\", "
@@ -322,6 +339,16 @@ static void test_local_data(void)
 	run_for(300);
 	ok(got[0].calls == 0 && got[1].calls == 0, "no callback after cancel");
 	is_int(dns_outstanding(), 0, "nothing in flight after cancel");
+
+	struct self_cancel sc[3] = { { NULL, 0 }, { NULL, 0 }, { NULL, 0 } };
+	sc[0].q = gn_dns_lookup("a.example", GN_DNS_A, on_result_cancel_self, &sc[0]);
+	sc[1].q = gn_dns_lookup("a.example", GN_DNS_MX, on_result_cancel_self, &sc[1]);
+	sc[2].q = gn_dns_lookup("nx.example", GN_DNS_A, on_result_cancel_self, &sc[2]);
+	run_until(3);
+	ok(sc[0].calls == 1 && sc[1].calls == 1 && sc[2].calls == 1 &&
+	   sc[0].q == NULL && sc[1].q == NULL && sc[2].q == NULL,
+	   "a callback that cancels its own query: each answers once, the others still answer");
+	is_int(dns_outstanding(), 0, "and nothing is left in flight");
 	dns_shutdown();
 	conf_free();
 }
