@@ -54,22 +54,24 @@ static enum gn_hook_result fromid_after(struct gn_hook_call *call, void *data)
 	while (((unsigned char)tag[sl] & 0xc0) == 0x80)
 		sl++;
 	tag += sl;
-	int64_t id = 0, mid = 0;
-	const char *state = NULL;
-	r = gn_queue_fromid_find(pool, tag, &id, &mid, NULL, &state, &err);
-	if (r <= 0)
+	if (!queue_fromid_valid(tag))
 		goto out;
-	/* Only the sender's own account hears about its messages. */
-	const char *pa[3] = { store_i64s(pool, account), store_i64s(pool, id), tag };
-	PGresult *res = store_q("SELECT 1 FROM gn_queue_recipients WHERE account_id = $1 AND id = $2 "
-				"AND from_id = $3 UNION ALL SELECT 1 FROM gn_queue_retired WHERE "
-				"account_id = $1 AND id = $2 AND from_id = $3", 3, pa, &err);
+	/* The queued or retired recipient of this account only: the sender's
+	 * own account hears about its messages. */
+	const char *pa[2] = { store_i64s(pool, account), tag };
+	PGresult *res = store_q("SELECT id, message_id, 'queued' FROM gn_queue_recipients WHERE "
+				"account_id = $1 AND from_id = $2 UNION ALL SELECT id, message_id, result "
+				"FROM gn_queue_retired WHERE account_id = $1 AND from_id = $2 LIMIT 1",
+				2, pa, &err);
 	if (res == NULL)
 		goto out;
-	bool own = PQntuples(res) > 0;
-	PQclear(res);
-	if (!own)
+	if (PQntuples(res) == 0) {
+		PQclear(res);
 		goto out;
+	}
+	int64_t id = store_col_i64(res, 0, 0), mid = store_col_i64(res, 0, 1);
+	const char *state = store_col_str(pool, res, 0, 2);
+	PQclear(res);
 	const char *kind = is_dsn(gn_delivery_message(d)) ? "dsn" : "message";
 	const char *pi[5] = { pa[0], tag, kind, store_i64s(pool, gn_delivery_current_mailbox_id(d)),
 			      store_u64s(pool, gn_delivery_current_uid(d)) };

@@ -53,6 +53,8 @@ double queue_backoff(unsigned attempt);
 int queue_claim(struct gn_queue_delivery **qd_r, const char **error_r);
 /* Deliveries started and not done yet (in this process). */
 unsigned queue_in_flight(void);
+/* Whether id is a valid FromID: 1 to GN_QUEUE_FROMID_MAX of [A-Za-z0-9_-]. */
+bool queue_fromid_valid(const char *id);
 /* The test clock: seconds added to the wall clock (set from
  * GANNET_TEST_CLOCK_OFFSET at the first gn_queue_now(); tests may set it). */
 void queue_clock_set_offset(double seconds);

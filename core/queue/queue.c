@@ -146,7 +146,7 @@ static const char *extra_problem(const char *json)
 
 /* Whether id is a valid FromID: 1 to GN_QUEUE_FROMID_MAX of [A-Za-z0-9_-]
  * (it becomes part of a localpart and a text column). */
-static bool fromid_valid(const char *id)
+bool queue_fromid_valid(const char *id)
 {
 	size_t n = 0;
 	for (const char *p = id; *p != '\0'; p++, n++)
@@ -315,7 +315,7 @@ int gn_queue_add(const struct gn_queue_message *mp, int64_t *message_id_r, const
 			return -1;
 		}
 		for (size_t i = 0; i < m.n_recipients; i++) {
-			if (m.from_ids[i] != NULL && !fromid_valid(m.from_ids[i])) {
+			if (m.from_ids[i] != NULL && !queue_fromid_valid(m.from_ids[i])) {
 				*error_r = "a FromID is not 1 to 64 of A-Z a-z 0-9 - _";
 				return -1;
 			}
@@ -1077,7 +1077,7 @@ int gn_queue_fromid_find(struct gn_pool *pool, const char *from_id, int64_t *id_
 			 int64_t *message_id_r, const char **rcpt_r, const char **state_r,
 			 const char **error_r)
 {
-	if (from_id == NULL || !fromid_valid(from_id))
+	if (from_id == NULL || !queue_fromid_valid(from_id))
 		return 0;
 	const char *p[1] = { from_id };
 	PGresult *res = store_q("SELECT id, message_id, rcpt, 'queued' FROM gn_queue_recipients "
