@@ -27,6 +27,8 @@
  */
 #include "submission.h"
 
+#include <gannet/dkim.h>
+
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -209,6 +211,13 @@ int submission_message_prepare(struct gn_smtp_session *s, struct gn_pool *pool,
 				     "without a field name");
 			goto out;
 		}
+		/* The signer's limits (gannet/dkim.h), so that what is accepted
+		 * here can be signed; the count also bounds this array. */
+		if (n_fields >= GN_DKIM_MAX_FIELDS || pos > GN_DKIM_MAX_HEADER) {
+			ret = refuse(refusal, 554, "5.6.0", n_fields >= GN_DKIM_MAX_FIELDS ?
+				     "Too many header fields" : "Header section too large");
+			goto out;
+		}
 		if (n_fields == cap) {
 			cap = cap == 0 ? 32 : cap * 2;
 			fields = gn_realloc(fields, cap * sizeof(*fields));
@@ -231,6 +240,10 @@ int submission_message_prepare(struct gn_smtp_session *s, struct gn_pool *pool,
 			has_date = true;
 		} else if (name_is(name, nlen, "Message-ID")) {
 			msgid = unfold(pool, v, vlen);
+			/* Empty or with a control character: replaced by ours
+			 * below, not kept beside it. */
+			if (msgid == NULL || *msgid == '\0')
+				f->drop = true;
 		} else if (name_has_prefix(name, nlen, PREFIX_GANNET, &plen) ||
 			   name_has_prefix(name, nlen, PREFIX_MOX, &plen)) {
 			f->drop = true;
