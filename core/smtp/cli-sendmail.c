@@ -82,6 +82,8 @@
 #define SM_CONF_MAX (64u * 1024u)
 #define SM_LINE_MAX 4096u
 #define SM_DEFAULT_MAX_MESSAGE (64ull * 1024 * 1024)
+/* The largest max_message_size: 4 GiB, far above any submission server's. */
+#define SM_MAX_MESSAGE_LIMIT (4ull * 1024 * 1024 * 1024)
 #define SM_MAX_RCPTS 1000u
 #define SM_MAX_HEADERS 10000u
 
@@ -279,6 +281,13 @@ static int conf_read(struct sm *m, const char *path)
 			if (*v == '\0' || *end != '\0' || errno != 0 || n == 0 ||
 			    (k[0] == 'p' && n > 65535)) {
 				sm_err("%s:%u: %s: a number expected", path, lineno, k);
+				return SM_EX_CONFIG;
+			}
+			/* The message's buffer is this plus room for a From
+			 * line: no wrap to 0, which gn_buf takes as no limit. */
+			if (k[0] == 'm' && n > SM_MAX_MESSAGE_LIMIT) {
+				sm_err("%s:%u: max_message_size: at most %llu", path, lineno,
+				       (unsigned long long)SM_MAX_MESSAGE_LIMIT);
 				return SM_EX_CONFIG;
 			}
 			if (k[0] == 'p')
