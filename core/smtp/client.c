@@ -308,8 +308,15 @@ static void cmd(struct gn_smtp_client *c, const char *fmt, ...)
 	r = gn_buf_vprintf(b, fmt, ap);
 	va_end(ap);
 	if (r >= 0 && c->conn != NULL) {
-		if (c->h.trace != NULL)
+		if (c->h.trace != NULL) {
+			/* trace may free the client (a callback may, header). */
+			hold(c);
 			c->h.trace(c, true, gn_buf_data(b), gn_buf_len(b), c->data);
+			if (!release(c) || c->conn == NULL) {
+				gn_buf_free(&b);
+				return;
+			}
+		}
 		(void)gn_buf_append(b, "\r\n", 2);
 		(void)gn_conn_write(c->conn, gn_buf_data(b), gn_buf_len(b));
 	}
@@ -1002,6 +1009,8 @@ static void client_input(struct gn_conn *conn, void *pdata)
 		if (c->h.trace != NULL && used > 0)
 			trace_reply_lines(c, data, used);
 		gn_conn_input_consume(conn, used);
+		if (c->freed)	/* by trace: no reply goes to a caller that is gone */
+			break;
 		if (r < 0) {
 			struct gn_smtp_result res;
 			gn_log(GN_LOG_INFO, "smtp", "event=client_bad_reply id=%s remote=%s "
@@ -1036,14 +1045,25 @@ static void client_writable(struct gn_conn *conn, void *pdata)
 	(void)release(c);
 }
 
+static void tls_done(struct gn_smtp_client *c, struct gn_conn *conn, int ok);
+
 static void client_tls_done(struct gn_conn *conn, int ok, void *pdata)
 {
 	struct gn_smtp_client *c = gn_conn_data(conn);
-	struct gn_smtp_result r;
 	(void)pdata;
 
 	if (c == NULL)
 		return;
+	/* What follows calls back (trace, the results), which may free c. */
+	hold(c);
+	tls_done(c, conn, ok);
+	(void)release(c);
+}
+
+static void tls_done(struct gn_smtp_client *c, struct gn_conn *conn, int ok)
+{
+	struct gn_smtp_result r;
+
 	if (!ok) {
 		result_local(&r, GN_SMTP_PHASE_STARTTLS, 0, "",
 			     gn_conn_close_reason(conn) != NULL ? gn_conn_close_reason(conn)
