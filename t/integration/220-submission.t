@@ -369,6 +369,28 @@ prep = [ln for ln in g.log()[log_before:].splitlines() if "event=message_prepare
 t.ok(prep and "fields=Received,Date,Message-ID,From " in prep[0] and "<own@example.com>" in prep[0],
      "nothing added when Date and Message-ID are there")
 
+# A Message-ID with a control character is replaced, not kept beside ours.
+log_before = len(g.log())
+msg = ("Date: Mon, 02 Jan 2026 15:04:05 +0000\r\nMessage-ID: <a\x01b@example.com>\r\n"
+       "From: alice@example.com\r\n\r\nHi.\r\n")
+t.like(transaction(s, "alice@example.com", ["x@example.net"], msg), QUEUE,
+      "a Message-ID with a control character: 250, queued")
+time.sleep(0.2)
+prep = [ln for ln in g.log()[log_before:].splitlines() if "event=message_prepared" in ln]
+t.ok(prep and "fields=Received,Message-ID,Date,From " in prep[0] and "@mail.test>" in prep[0],
+     "with one Message-ID, ours (%s)" % (prep[0][:160] if prep else None))
+
+# The signer's limits (gannet/dkim.h) hold for what submission accepts.
+msg = "From: alice@example.com\r\n" + "X-N: 1\r\n" * 1000 + "\r\nHi.\r\n"
+t.like(transaction(s, "alice@example.com", ["x@example.net"], msg), "554 5.6.0 Too many header fields",
+       "1,001 header fields: 554 5.6.0")
+s.rset()
+msg = "From: alice@example.com\r\nX-Long: " + "a" * 990 + ("\r\n " + "a" * 990) * 1100 + "\r\n\r\nHi.\r\n"
+t.like(transaction(s, "alice@example.com", ["x@example.net"], msg), "554 5.6.0 Header section too large",
+       "a header section over 1 MiB: 554 5.6.0")
+s.rset()
+t.like(transaction(s, "alice@example.com", ["x@example.net"], MSG), QUEUE, "the session goes on: 250")
+
 # ---- FUTURERELEASE ----
 t.like(transaction(s, "alice@example.com", ["x@example.net"], MSG, ["HOLDFOR=5184001"]), "554 5.5.4",
        "HOLDFOR past 60 days: 554 5.5.4")

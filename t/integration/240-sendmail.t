@@ -255,6 +255,11 @@ big = sub_conf("big.conf", "username = alice@example.com", "password = %s" % PW,
                "max_message_size = 100")
 rc, err = sendmail(big, "bob@example.com", msg=b"Subject: x\n\n" + b"a" * 200)
 t.ok(rc == 65 and "larger than max_message_size" in err, "a message over max_message_size: 65")
+huge = sub_conf("huge.conf", "username = alice@example.com", "password = %s" % PW,
+                "max_message_size = 18446744073709547520")
+rc, err = sendmail(huge, "bob@example.com")
+t.ok(rc == 78 and "max_message_size: at most 4294967296" in err,
+     "max_message_size past 4 GiB (here 2^64 - 4096, which wrapped the buffer's limit to none): exit 78")
 
 # ---- the wire, against the sink ----
 SINK = os.path.join(gt.SRCDIR, "t", "lib", "smtpsink.py")
