@@ -217,3 +217,78 @@ int gn_store_address_lookup(struct gn_pool *pool, const struct gn_addr *addr,
 	PQclear(res);
 	return 1;
 }
+
+/* ---- sending as an address ---- */
+
+struct gn_store_send_as {
+	int64_t account_id;
+	const struct gn_addr *addr;
+};
+
+#define SEND_AS_TIMEOUT_MS 5000UL
+
+int64_t gn_store_send_as_account(const struct gn_store_send_as *s)
+{
+	return s != NULL ? s->account_id : 0;
+}
+
+const struct gn_addr *gn_store_send_as_address(const struct gn_store_send_as *s)
+{
+	return s != NULL ? s->addr : NULL;
+}
+
+struct send_as_run {
+	bool done;
+	enum gn_hook_result result;
+};
+
+static void send_as_done(enum gn_hook_result result, const struct gn_hook_reply *reply,
+			 void *data)
+{
+	struct send_as_run *run = data;
+	(void)reply;
+	run->done = true;
+	run->result = result;
+}
+
+int gn_store_send_as_check(struct gn_pool *pool, int64_t account_id,
+			   const struct gn_addr *addr, const char **error_r)
+{
+	int64_t found = 0;
+	int r = gn_store_address_lookup(pool, addr, &found, NULL, error_r);
+	if (r < 0)
+		return -1;
+	if (r > 0)
+		return found == account_id ? 1 : 0;
+	struct gn_hook_point *point = gn_hook_point_find(GN_STORE_SEND_AS);
+	if (point == NULL)
+		return 0;
+	struct gn_store_send_as ctx = { account_id, addr };
+	struct send_as_run run = { false, GN_HOOK_CONTINUE };
+	struct gn_hook_call *call = gn_hook_run(point, &ctx, send_as_done, &run);
+	if (!run.done) {
+		/* The chain is synchronous by contract: ctx lives on this
+		 * stack only. */
+		gn_hook_cancel(call);
+		gn_log(GN_LOG_WARN, "store", "event=send_as_hook_pending account=%lld",
+		       (long long)account_id);
+		*error_r = "a hook of account.send_as did not answer at once";
+		return -1;
+	}
+	if (run.result == GN_HOOK_TEMPFAIL || run.result == GN_HOOK_DISCONNECT) {
+		*error_r = "a hook of account.send_as failed temporarily";
+		return -1;
+	}
+	return run.result == GN_HOOK_ACCEPT ? 1 : 0;
+}
+
+int store_send_as_register(void)
+{
+	const char *error;
+	if (gn_hook_point_define(modules_core_ctx(), GN_STORE_SEND_AS, SEND_AS_TIMEOUT_MS,
+				 GN_HOOK_CONTINUE, &error) < 0) {
+		conf_error("%s", error);
+		return -1;
+	}
+	return 0;
+}

@@ -59,6 +59,7 @@
 #include "store/internal.h"
 
 #include <string.h>
+#include <strings.h>
 #include <gnutls/crypto.h>
 
 #define RESOLVE_TIMEOUT_MS 10000UL
@@ -76,6 +77,7 @@ enum target_state {
 	T_FAILED,	/* code/enhanced/text say why */
 	T_DROPPED,	/* expansion of a target whose resolve then failed */
 	T_STORED,	/* stored (copy says which) */
+	T_SKIPPED,	/* left out on purpose by a mailbox hook (gn_delivery_skip()) */
 };
 
 struct target {
@@ -445,7 +447,7 @@ static void results_compute(struct gn_delivery *d)
 		if (r->over_limit)
 			continue;
 		const struct target *ok_t = NULL, *temp_t = NULL, *perm_t = NULL;
-		bool undecided = false;
+		bool undecided = false, skipped = false;
 		for (size_t j = 0; j < d->n_targets; j++) {
 			const struct target *t = &d->targets[j];
 			if (t->rcpt != i)
@@ -466,6 +468,9 @@ static void results_compute(struct gn_delivery *d)
 				if (t->code / 100 != 4 && perm_t == NULL)
 					perm_t = t;
 				break;
+			case T_SKIPPED:
+				skipped = true;
+				break;
 			case T_EXPANDED:
 			case T_DROPPED:
 				break;
@@ -485,6 +490,13 @@ static void results_compute(struct gn_delivery *d)
 			}
 		} else if (undecided) {
 			res->status = GN_DELIVERY_UNDECIDED;
+		} else if (temp_t == NULL && perm_t == NULL && skipped) {
+			/* Every target left out on purpose (an alias's only
+			 * member sent it): nothing failed, nothing to store. */
+			res->status = GN_DELIVERY_ACCEPTED;
+			res->code = 250;
+			res->enhanced = "2.0.0";
+			res->text = "delivered";
 		} else if (temp_t != NULL || perm_t != NULL) {
 			const struct target *t = temp_t != NULL ? temp_t : perm_t;
 			res->status = temp_t != NULL ? GN_DELIVERY_TEMPFAIL : GN_DELIVERY_REJECTED;
@@ -660,6 +672,14 @@ int gn_delivery_set_mailbox(struct gn_delivery *d, const char *mailbox)
 	return 0;
 }
 
+int gn_delivery_skip(struct gn_delivery *d)
+{
+	if (!in_chain(d, STAGE_MAILBOX, false) || current(d)->state != T_OK)
+		return -1;
+	current(d)->state = T_SKIPPED;
+	return 0;
+}
+
 /* ---- the machine ---- */
 
 static void drive(struct gn_delivery *d);
@@ -795,9 +815,13 @@ static int copies_plan(struct gn_delivery *d, const char **error_r)
 	if (n_ok == 0)
 		return 0;
 	d->copies = gn_realloc(d->copies, n_ok * sizeof(*d->copies));
+	/* Recipients as added first, then the addresses of expansions: a
+	 * copy that an explicit recipient and an alias's member share is
+	 * the explicit recipient's (its prefix), as mox orders them. */
+	for (int pass = 0; pass < 2; pass++)
 	for (size_t i = 0; i < d->n_targets; i++) {
 		struct target *t = &d->targets[i];
-		if (t->state != T_OK)
+		if (t->state != T_OK || (t->depth == 0) != (pass == 0))
 			continue;
 		if (mailbox_resolve(d, t, error_r) < 0)
 			return -1;
@@ -813,6 +837,42 @@ static int copies_plan(struct gn_delivery *d, const char **error_r)
 			d->copies[d->n_copies++] = i;
 	}
 	return (int)n_ok;
+}
+
+/* The prefix of an expanded address's copy: the recipient's, with a
+ * Delivered-To field for the address put above its first one (RFC 9228 4:
+ * each step that resolves an address to another adds its own, the newest
+ * on top), so that each member of an alias sees where its copy went and
+ * through which alias.  A prefix without Delivered-To is kept as it is:
+ * its writer did not want one. */
+static const char *expanded_prefix(struct gn_delivery *d, const struct rcpt *r,
+				   const struct gn_addr *addr, size_t *len_r)
+{
+	static const char field[] = "Delivered-To:";
+	const char *p = r->prefix;
+	size_t n = r->prefix_len, at = SIZE_MAX;
+	for (size_t i = 0; i < n && at == SIZE_MAX; ) {
+		if (n - i >= sizeof(field) - 1 && strncasecmp(p + i, field, sizeof(field) - 1) == 0)
+			at = i;
+		const char *nl = memchr(p + i, '\n', n - i);
+		if (nl == NULL)
+			break;
+		i = (size_t)(nl - p) + 1;
+	}
+	if (at == SIZE_MAX) {
+		*len_r = n;
+		return p;
+	}
+	const char *line = gn_pool_printf(d->pool, "Delivered-To: %s\r\n",
+					  gn_addr_to_string(d->pool, addr));
+	size_t ll = strlen(line);
+	char *out = gn_pool_alloc(d->pool, n + ll + 1);
+	memcpy(out, p, at);
+	memcpy(out + at, line, ll);
+	memcpy(out + at + ll, p + at, n - at);
+	out[n + ll] = '\0';
+	*len_r = n + ll;
+	return out;
 }
 
 /* Inside the transaction: the blob, then each copy (numbered in this
@@ -836,6 +896,8 @@ static int store_rows(struct gn_delivery *d, const char **error_r)
 		m.mailbox_id = t->mailbox_id;
 		m.prefix = r->prefix;
 		m.prefix_len = r->prefix_len;
+		if (t->depth > 0 && t->addr != NULL)
+			m.prefix = expanded_prefix(d, r, t->addr, &m.prefix_len);
 		m.flags = d->flags;
 		m.keywords = d->keywords;
 		m.n_keywords = d->n_keywords;
@@ -1242,7 +1304,9 @@ int deliver_register(void)
 		{ GN_DELIVER_MAILBOX, MAILBOX_TIMEOUT_MS, GN_HOOK_CONTINUE },
 		{ GN_DELIVER_AFTER, AFTER_TIMEOUT_MS, GN_HOOK_CONTINUE },
 	};
-	int ret = 0;
+	/* The store's other policy point, registered with the pipeline's
+	 * for the same commands' sake (they need the modules). */
+	int ret = store_send_as_register();
 	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
 		const char *error;
 		if (gn_hook_point_define(modules_core_ctx(), points[i].name, points[i].timeout_ms,

@@ -135,6 +135,7 @@ extern const uint32_t store_no_uids[1];
  * -1 (error recorded with conf_error()). */
 int store_register(void);	/* store.c */
 int deliver_register(void);	/* deliver.c */
+int store_send_as_register(void);	/* address.c: the point account.send_as */
 int import_register(void);	/* import.c */
 
 /* ---- helpers (store.c) ---- */

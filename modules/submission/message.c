@@ -8,7 +8,7 @@
  *   From         exactly one From field with exactly one mailbox (RFC 5322
  *                3.6.2 allows a list only with Sender; submission keeps it
  *                simple, as mox does), else 550 5.6.0; its address must be
- *                one of the account's, found like MAIL FROM, else 550 5.7.1
+ *                one the account may send as, checked like MAIL FROM, else 550 5.7.1
  *                (mox.md 11: "must match authenticated user").
  *   extra data   X-Gannet-Extra-<Key>: value, and X-Mox-Extra-<Key> for
  *                mox's clients: the key in MIME-canonical form ("user-id"
@@ -135,9 +135,8 @@ static int check_from(struct gn_pool *pool, const char *v, size_t n, int64_t acc
 {
 	struct gn_addr_list list;
 	const struct gn_addr *addr = NULL;
-	const char *err = NULL, *canonical = NULL;
+	const char *err = NULL;
 	size_t mailboxes = 0;
-	int64_t found = 0;
 
 	if (gn_addr_parse_header(pool, v, n, &list, &err) < 0)
 		return refuse(refusal, 550, "5.6.0", "Cannot parse the From address");
@@ -149,10 +148,10 @@ static int check_from(struct gn_pool *pool, const char *v, size_t n, int64_t acc
 	}
 	if (mailboxes != 1 || addr == NULL)
 		return refuse(refusal, 550, "5.6.0", "The From header must hold one address");
-	int r = gn_store_address_lookup(pool, addr, &found, &canonical, error_r);
+	int r = gn_store_send_as_check(pool, account_id, addr, error_r);
 	if (r < 0)
 		return -1;
-	if (r == 0 || found != account_id)
+	if (r == 0)
 		return refuse(refusal, 550, "5.7.1", "From address must match authenticated user");
 	*domain_r = addr->domain;
 	return 0;

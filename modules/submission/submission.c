@@ -27,7 +27,9 @@
  *   MAIL        needs an authenticated session (530 5.7.0); the reverse
  *               path must be an address of the account, found as
  *               delivery finds it (catchall separators cut off, as mox's
- *               lookup does), else 550 5.7.1; "<>" is refused the same way.
+ *               lookup does), or one the core's "account.send_as" hooks
+ *               allow (gn_store_send_as_check(): an alias with
+ *               AllowMsgFrom), else 550 5.7.1; "<>" is refused the same way.
  *               HOLDFOR/HOLDUNTIL (RFC 4865, FUTURERELEASE): at most 60
  *               days ahead (554 5.5.4 beyond; both at once 501 5.5.4).
  *               FromIDs (mox.md 2.5) when the login is one of the
@@ -522,9 +524,8 @@ static void sub_mail(struct gn_smtp_session *s, const struct gn_addr *from, void
 	struct sub_session *ss = session(s);
 	struct gn_smtp_tx *tx = gn_smtp_session_tx(s);
 	struct gn_pool *pool = gn_smtp_tx_pool(tx);
-	const char *holdfor = NULL, *holduntil = NULL, *err = NULL, *canonical = NULL;
+	const char *holdfor = NULL, *holduntil = NULL, *err = NULL;
 	bool has_for, has_until;
-	int64_t account_id = 0;
 	struct gn_hook_reply reply = { 0 };
 	(void)data;
 
@@ -555,14 +556,16 @@ static void sub_mail(struct gn_smtp_session *s, const struct gn_addr *from, void
 			       "the null sender is not submitted");
 		return;
 	}
-	int r = gn_store_address_lookup(pool, from, &account_id, &canonical, &err);
+	/* The account's own addresses, and those the core's send-as hooks
+	 * allow (an alias with AllowMsgFrom the account is a member of). */
+	int r = gn_store_send_as_check(pool, ss->account_id, from, &err);
 	if (r < 0) {
 		gn_log(GN_LOG_WARN, SUBMISSION_AREA, "event=mail_tempfail id=%s error=%s",
 		       gn_conn_id(ss->conn), gn_log_quote(0, err != NULL ? err : "?"));
 		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
 		return;
 	}
-	if (r == 0 || account_id != ss->account_id) {
+	if (r == 0) {
 		gn_log(GN_LOG_INFO, SUBMISSION_AREA, "event=mail_from_refused id=%s account=%s from=%s",
 		       gn_conn_id(ss->conn), gn_log_quote(0, ss->account),
 		       gn_log_quote(1, gn_addr_to_string(pool, from)));

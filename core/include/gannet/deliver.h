@@ -39,7 +39,10 @@
  *   4. One transaction: the body is stored once (with its MIME structure;
  *      a structure past 8 MiB fails every recipient with 554 5.6.0, for
  *      good), one message per distinct (account, mailbox) with the prefix
- *      of the first recipient that reached it, as pending
+ *      of the first recipient that reached it (recipients as added come
+ *      before the addresses of expansions; the copy of an expanded
+ *      address gets a "Delivered-To: address" field above the first
+ *      Delivered-To of its recipient's prefix, RFC 9228), as pending
  *      (gannet/store.h), numbered in the same transaction only when no
  *      other process is settling the account; commit.  A database failure
  *      fails every recipient still accepted with 451 4.3.0, and nothing is
@@ -63,7 +66,8 @@
  *
  * Results: per recipient as added (an alias's result is its targets':
  * accepted when any was stored, else a temporary failure when any failed
- * temporarily, else the first permanent failure).
+ * temporarily, else the first permanent failure; accepted when all were
+ * skipped, gn_delivery_skip()).
  *
  * Threads and processes: a delivery is used by one process from the start
  * phase on (it needs the database and the loop).  Strings returned live as
@@ -229,6 +233,13 @@ int gn_delivery_set_account(struct gn_delivery *d, int64_t account_id);
  * rejects or tempfails as it sees fit). */
 int gn_delivery_expand(struct gn_delivery *d, const struct gn_addr *const *addrs,
 		       size_t n, const char **error_r);
+/* "deliver.mailbox", since ABI 1.1: leaves the current target out on
+ * purpose (an alias's member who is the message's From, or who is an
+ * explicit recipient too): nothing is stored for it and it fails nothing;
+ * a recipient whose targets were all skipped counts as accepted.  The hook
+ * then returns ACCEPT (later hooks have nothing to decide).  0, or -1
+ * outside that chain. */
+int gn_delivery_skip(struct gn_delivery *d);
 /* "deliver.mailbox" (also "deliver.resolve" and "deliver.check"): the
  * mailbox for the current recipient (copied).  0 or -1. */
 int gn_delivery_set_mailbox(struct gn_delivery *d, const char *mailbox);

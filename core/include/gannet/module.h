@@ -46,7 +46,10 @@
  *        AUTH (RFC 4954) and client certificate;
  *        FromIDs: gn_store_fromid_login_*(),
  *        gn_queue_fromid_find(), gn_queue_delivery_from_id() and
- *        gn_queue_delivery_recipient_sender(), gn_queue_message.from_ids.
+ *        gn_queue_delivery_recipient_sender(), gn_queue_message.from_ids;
+ *        gn_delivery_skip(): an alias's member left out on purpose;
+ *        gn_store_send_as_check() and the point "account.send_as": who
+ *        may send as an address that is not the account's (aliases).
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

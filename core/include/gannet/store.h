@@ -280,6 +280,25 @@ int gn_store_address_lookup(struct gn_pool *pool, const struct gn_addr *addr,
 			    int64_t *account_id_r, const char **canonical_r,
 			    const char **error_r);
 
+/* Sending as an address (since ABI 1.1): may an account use addr as its
+ * MAIL FROM and message From (submission, and later the HTTP API and
+ * webmail)?  Its own addresses, found as gn_store_address_lookup() finds
+ * them, always; any other when a hook of the point "account.send_as"
+ * (timeout 5s, default CONTINUE) returns ACCEPT (aliases whose members may
+ * send as the alias).  The hook's context is a struct gn_store_send_as,
+ * read with the accessors below.  CONTINUE: no opinion (the next hook);
+ * REJECT: no, whatever later hooks say.  Hooks answer at once (a database
+ * query, no network): one that returns PENDING is cancelled and the check
+ * fails as a temporary error. */
+#define GN_STORE_SEND_AS "account.send_as"
+struct gn_store_send_as;	/* opaque */
+int64_t gn_store_send_as_account(const struct gn_store_send_as *s);
+const struct gn_addr *gn_store_send_as_address(const struct gn_store_send_as *s);
+/* Any process, from start on.  Returns 1 allowed, 0 not, -1 database or
+ * hook error (*error_r, static). */
+int gn_store_send_as_check(struct gn_pool *pool, int64_t account_id,
+			   const struct gn_addr *addr, const char **error_r);
+
 /* ---- mailboxes ---- */
 
 /* RFC 6154 special-use attributes. */
