@@ -1,0 +1,218 @@
+/*
+ * modules/aliases/aliases.c: aliases (lists) on the core's delivery
+ * pipeline (gannet/deliver.h) and send-as check (gannet/store.h).  mox.md 5
+ * is what it matches; the README says where it differs.
+ *
+ *   "deliver.resolve"  an address that is an alias (alias+tag@ too) is
+ *                      replaced by its members (gn_delivery_expand()):
+ *                      each is then resolved and checked by the core as
+ *                      any address (quota and the other checks apply per
+ *                      member).  Members are account addresses, never
+ *                      aliases, so only recipients as added (depth 0) are
+ *                      looked at.
+ *   "deliver.mailbox"  once the message is complete, for each member of
+ *                      an alias: the sender check, judged by the message's
+ *                      From (mox.md 5): a member may post, the alias itself
+ *                      only with AllowMsgFrom, anyone only with PostPublic;
+ *                      else the member fails with 550 5.7.2 (so does the
+ *                      alias: RFC 3463 5.7.2, mailing list expansion
+ *                      prohibited).  Then members left out on purpose
+ *                      (gn_delivery_skip()): the one who sent it, and one
+ *                      that is an explicit recipient of the same
+ *                      transaction (its own copy is the one it gets).  Runs
+ *                      first on that chain (priority -1000): a refused
+ *                      message never reaches mailbox rules.
+ *   "account.send_as"  AllowMsgFrom: an account with a member address may
+ *                      send as the alias (MAIL FROM and From in submission).
+ *
+ * The result of an alias is the core's: accepted when any member got it,
+ * else the first temporary failure (452 4.2.2 when every member is over
+ * quota, from the quota module's check), else the first permanent one.
+ */
+#include "aliases.h"
+
+#include <string.h>
+
+/* The recipient that target comes from, when it is an alias and target is
+ * one of its members: 1 (*alias_r), 0 not, -1 database error. */
+static int member_of_alias(struct gn_pool *pool, struct gn_delivery *d,
+			   struct alias **alias_r, const char **error_r)
+{
+	if (gn_delivery_current_depth(d) != 1 || gn_delivery_current(d) == NULL)
+		return 0;
+	const struct gn_addr *rcpt = gn_delivery_recipient(d, gn_delivery_current_index(d));
+	if (rcpt == NULL)
+		return 0;
+	return alias_find(pool, rcpt, alias_r, error_r);
+}
+
+static bool same_addr(struct gn_pool *pool, const struct gn_addr *a, const struct gn_addr *b)
+{
+	return a != NULL && b != NULL && gn_addr_equal(gn_addr_fold(pool, a), gn_addr_fold(pool, b));
+}
+
+/* The message's From: its one mailbox, else NULL (none, a group, a list,
+ * unparsable: nobody a sender check could find). */
+static const struct gn_addr *message_from(struct gn_pool *pool, struct gn_delivery *d)
+{
+	const struct gn_mime_message *msg = gn_delivery_message(d);
+	const char *v = msg != NULL ? gn_mime_message_field_raw(msg, GN_MIME_FROM) : NULL;
+	struct gn_addr_list list;
+	const char *err;
+	if (v == NULL || gn_addr_parse_header(pool, v, strlen(v), &list, &err) < 0 ||
+	    list.count != 1 || list.items[0]->kind != GN_ADDR_MAILBOX)
+		return NULL;
+	return list.items[0]->addr;
+}
+
+static enum gn_hook_result on_resolve(struct gn_hook_call *call, void *data)
+{
+	struct gn_delivery *d = gn_hook_call_context(call);
+	const struct gn_addr *addr = gn_delivery_current(d);
+	(void)data;
+	if (addr == NULL || gn_delivery_current_depth(d) != 0)
+		return GN_HOOK_CONTINUE;
+	struct gn_pool *pool = gn_pool_new();
+	struct alias *al = NULL;
+	struct alias_member *m = NULL;
+	size_t n = 0;
+	const char *err = NULL;
+	enum gn_hook_result ret = GN_HOOK_CONTINUE;
+	int r = alias_find(pool, addr, &al, &err);
+	if (r > 0 && alias_members(pool, al->id, &m, &n, &err) < 0)
+		r = -1;
+	if (r < 0) {
+		gn_log(GN_LOG_WARN, ALIASES_AREA, "event=lookup_failed error=%s",
+		       gn_log_quote(0, err != NULL ? err : "?"));
+		gn_hook_call_reply(call, 451, "4.3.0", "Temporary failure, please try again later");
+		ret = GN_HOOK_TEMPFAIL;
+		goto out;
+	}
+	if (r == 0)
+		goto out;
+	if (n == 0) {
+		/* The schema keeps one member; an alias found empty is a
+		 * change under way: the sender retries. */
+		gn_hook_call_reply(call, 451, "4.3.0", "Temporary failure, please try again later");
+		ret = GN_HOOK_TEMPFAIL;
+		goto out;
+	}
+	const struct gn_addr **addrs = gn_pool_alloc(pool, n * sizeof(*addrs));
+	for (size_t i = 0; i < n; i++)
+		addrs[i] = m[i].addr;
+	if (gn_delivery_expand(d, addrs, n, &err) < 0) {
+		gn_log(GN_LOG_WARN, ALIASES_AREA, "event=expand_refused alias=%s error=%s",
+		       gn_log_quote(0, gn_addr_to_string(pool, al->addr)), gn_log_quote(1, err));
+		gn_hook_call_reply(call, 550, "5.7.2", "Alias has too many members for this message");
+		ret = GN_HOOK_REJECT;
+		goto out;
+	}
+	ret = GN_HOOK_ACCEPT;
+out:
+	gn_pool_free(&pool);
+	return ret;
+}
+
+static enum gn_hook_result on_mailbox(struct gn_hook_call *call, void *data)
+{
+	struct gn_delivery *d = gn_hook_call_context(call);
+	(void)data;
+	struct gn_pool *pool = gn_pool_new();
+	struct alias *al = NULL;
+	struct alias_member *m = NULL;
+	size_t n = 0;
+	const char *err = NULL;
+	enum gn_hook_result ret = GN_HOOK_CONTINUE;
+	int r = member_of_alias(pool, d, &al, &err);
+	if (r > 0 && alias_members(pool, al->id, &m, &n, &err) < 0)
+		r = -1;
+	if (r < 0) {
+		gn_log(GN_LOG_WARN, ALIASES_AREA, "event=lookup_failed error=%s",
+		       gn_log_quote(0, err != NULL ? err : "?"));
+		gn_hook_call_reply(call, 451, "4.3.0", "Temporary failure, please try again later");
+		ret = GN_HOOK_TEMPFAIL;
+		goto out;
+	}
+	if (r == 0)
+		goto out;
+
+	/* mox.md 5: the sender check, by the message's From. */
+	const struct gn_addr *from = message_from(pool, d);
+	bool allowed = false;
+	for (size_t i = 0; i < n && !allowed; i++)
+		allowed = same_addr(pool, from, m[i].addr);
+	if (!allowed)
+		allowed = same_addr(pool, from, al->addr) ? al->flags.allow_msg_from
+							  : al->flags.post_public;
+	if (!allowed) {
+		gn_log(GN_LOG_INFO, ALIASES_AREA, "event=sender_refused alias=%s from=%s",
+		       gn_log_quote(0, gn_addr_to_string(pool, al->addr)),
+		       gn_log_quote(1, from != NULL ? gn_addr_to_string(pool, from) : ""));
+		gn_hook_call_reply(call, 550, "5.7.2", "Not allowed to send to this alias");
+		ret = GN_HOOK_REJECT;
+		goto out;
+	}
+
+	/* Members left out: the sender, and explicit recipients of the same
+	 * transaction (not those refused at RCPT). */
+	const struct gn_addr *member = gn_delivery_current(d);
+	bool skip = same_addr(pool, member, from);
+	size_t self = gn_delivery_current_index(d);
+	for (size_t i = 0; !skip && i < gn_delivery_recipient_count(d); i++) {
+		const struct gn_delivery_result *res = gn_delivery_result(d, i);
+		if (i == self || res == NULL || res->status == GN_DELIVERY_REJECTED ||
+		    res->status == GN_DELIVERY_TEMPFAIL)
+			continue;
+		skip = same_addr(pool, member, gn_delivery_recipient(d, i));
+	}
+	if (skip && gn_delivery_skip(d) == 0)
+		ret = GN_HOOK_ACCEPT;
+out:
+	gn_pool_free(&pool);
+	return ret;
+}
+
+static enum gn_hook_result on_send_as(struct gn_hook_call *call, void *data)
+{
+	const struct gn_store_send_as *s = gn_hook_call_context(call);
+	(void)data;
+	struct gn_pool *pool = gn_pool_new();
+	struct alias *al = NULL;
+	struct alias_member *m = NULL;
+	size_t n = 0;
+	const char *err = NULL;
+	enum gn_hook_result ret = GN_HOOK_CONTINUE;
+	int r = alias_find(pool, gn_store_send_as_address(s), &al, &err);
+	if (r > 0 && al->flags.allow_msg_from && alias_members(pool, al->id, &m, &n, &err) < 0)
+		r = -1;
+	if (r < 0) {
+		gn_log(GN_LOG_WARN, ALIASES_AREA, "event=lookup_failed error=%s",
+		       gn_log_quote(0, err != NULL ? err : "?"));
+		ret = GN_HOOK_TEMPFAIL;
+	}
+	for (size_t i = 0; r > 0 && i < n; i++)
+		if (m[i].account_id == gn_store_send_as_account(s))
+			ret = GN_HOOK_ACCEPT;
+	gn_pool_free(&pool);
+	return ret;
+}
+
+extern const struct gn_migration aliases_migrations[];
+extern const size_t aliases_migrations_count;
+
+static int aliases_register(struct gn_module_ctx *ctx, const char **error_r)
+{
+	if (gn_migrate_register(ctx, aliases_migrations, aliases_migrations_count, error_r) < 0 ||
+	    gn_hook_register(ctx, GN_DELIVER_RESOLVE, 0, 0, on_resolve, NULL, error_r) < 0 ||
+	    gn_hook_register(ctx, GN_DELIVER_MAILBOX, -1000, 0, on_mailbox, NULL, error_r) < 0 ||
+	    gn_hook_register(ctx, GN_STORE_SEND_AS, 0, 0, on_send_as, NULL, error_r) < 0)
+		return -1;
+	return aliases_cli_register(ctx, error_r);
+}
+
+GN_EXPORT const struct gn_module gannet_module_v1 = {
+	GN_MODULE_HEADER,
+	.name = "aliases",
+	.version = "0.1.0",
+	.register_fn = aliases_register,
+};
