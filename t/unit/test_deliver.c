@@ -175,6 +175,7 @@ static struct {
 	struct gn_hook_call *pending_after;
 	bool cancelled;
 	bool kill_db;
+	bool skip_alice;	/* the mailbox hook skips alice as an expanded address */
 } hk;
 
 static const char *cur_local(struct gn_hook_call *call)
@@ -218,6 +219,12 @@ static enum gn_hook_result resolve_hook(struct gn_hook_call *call, void *data)
 		const struct gn_addr *to[3] = { A("alice@example.com"), A("bob@example.com"),
 						A("nobody@example.com") };
 		if (gn_delivery_expand(d, to, 3, &err) < 0)
+			return GN_HOOK_TEMPFAIL;
+		return GN_HOOK_ACCEPT;
+	}
+	if (strcmp(lp, "crew") == 0 || strcmp(lp, "alicelist") == 0) {
+		const struct gn_addr *to[2] = { A("alice@example.com"), A("bob@example.com") };
+		if (gn_delivery_expand(d, to, lp[0] == 'c' ? 2 : 1, &err) < 0)
 			return GN_HOOK_TEMPFAIL;
 		return GN_HOOK_ACCEPT;
 	}
@@ -272,6 +279,11 @@ static enum gn_hook_result mailbox_hook(struct gn_hook_call *call, void *data)
 		kill_our_session();
 	if (gn_delivery_message(d) == NULL)
 		return GN_HOOK_TEMPFAIL;	/* must not happen: the message is parsed */
+	if (hk.skip_alice && gn_delivery_current_depth(d) > 0 && strcmp(lp, "alice") == 0) {
+		if (gn_delivery_skip(d) < 0)
+			return GN_HOOK_TEMPFAIL;	/* must not happen: skip works here */
+		return GN_HOOK_ACCEPT;
+	}
 	if (strcmp(lp, "sorted") == 0) {
 		gn_delivery_set_mailbox(d, "Archive");
 		return GN_HOOK_ACCEPT;
@@ -465,6 +477,93 @@ static void test_hooks(void)
 	is_int(mailbox_count(carol, "Archive"), arch0 + 1, "Archive has the message");
 	is_int(mailbox_count(carol, "Inbox"), c0 + 1, "Inbox has the other copy");
 	gn_delivery_free(&d);
+}
+
+/* The prefix of the newest message in acct's Inbox: what comes before
+ * small_msg. */
+static char *last_prefix(int64_t acct)
+{
+	struct gn_store_mailbox *mb = NULL;
+	const char *err;
+	if (gn_store_mailbox_find(pool, acct, "Inbox", &mb, &err) <= 0)
+		return gn_pool_strdup(pool, "(no Inbox)");
+	char *m = read_message(acct, mb->id, gn_store_mailbox_uidnext(mb) - 1);
+	if (m == NULL)
+		return gn_pool_strdup(pool, "(no message)");
+	char *body = strstr(m, small_msg);
+	if (body != NULL)
+		*body = '\0';
+	char *r = gn_pool_strdup(pool, m);
+	gn_free(m);
+	return r;
+}
+
+static int add_with_delivered_to(struct gn_delivery *d, const char *rcpt)
+{
+	const char *p = gn_pool_printf(pool, "Return-Path: <sender@example.org>\r\n"
+				       "Delivered-To: %s\r\nReceived: by test\r\n", rcpt);
+	return gn_delivery_add_recipient(d, A(rcpt), p, strlen(p));
+}
+
+/* ABI 1.1: an expanded address's copy gets its own Delivered-To; a copy
+ * shared with an explicit recipient is the explicit recipient's;
+ * gn_delivery_skip() leaves a target out, and a recipient whose targets
+ * were all skipped is accepted with nothing stored. */
+static void test_expansion_copies(void)
+{
+	long long a0 = mailbox_count(alice, "Inbox"), b0 = mailbox_count(bob, "Inbox");
+	struct gn_delivery *d = gn_delivery_new("test", NULL);
+	gn_delivery_set_sender(d, A("sender@example.org"));
+	add_with_delivered_to(d, "crew@example.com");
+	gn_delivery_write(d, small_msg, sizeof(small_msg) - 1);
+	is_int(gn_delivery_run_sync(d), 1, "an alias of two: accepted");
+	is_str(last_prefix(bob), "Return-Path: <sender@example.org>\r\nDelivered-To: bob@example.com\r\n"
+	       "Delivered-To: crew@example.com\r\nReceived: by test\r\n",
+	       "bob's copy: his Delivered-To above the alias's (RFC 9228)");
+	is_str(last_prefix(alice), "Return-Path: <sender@example.org>\r\nDelivered-To: alice@example.com\r\n"
+	       "Delivered-To: crew@example.com\r\nReceived: by test\r\n", "alice's the same with hers");
+	gn_delivery_free(&d);
+
+	/* The alias first, alice explicitly after it: her one copy is the
+	 * explicit recipient's. */
+	d = gn_delivery_new("test", NULL);
+	gn_delivery_set_sender(d, A("sender@example.org"));
+	add_with_delivered_to(d, "crew@example.com");
+	add_with_delivered_to(d, "alice@example.com");
+	gn_delivery_write(d, small_msg, sizeof(small_msg) - 1);
+	is_int(gn_delivery_run_sync(d), 2, "the alias and alice: both accepted");
+	is_int(mailbox_count(alice, "Inbox"), a0 + 2, "alice one copy more");
+	is_str(last_prefix(alice), "Return-Path: <sender@example.org>\r\nDelivered-To: alice@example.com\r\n"
+	       "Received: by test\r\n", "her copy is the explicit recipient's, though the alias came first");
+	gn_delivery_free(&d);
+
+	/* A prefix without Delivered-To stays as it is. */
+	static const char *const rc[] = { "crew@example.com" };
+	d = new_delivery(rc, 1);
+	gn_delivery_write(d, small_msg, sizeof(small_msg) - 1);
+	is_int(gn_delivery_run_sync(d), 1, "no prefix: accepted");
+	is_str(last_prefix(bob), "", "no Delivered-To added where the caller wrote none");
+	gn_delivery_free(&d);
+	b0 += 3;
+
+	/* Skipped. */
+	hk.skip_alice = true;
+	d = new_delivery(rc, 1);
+	gn_delivery_write(d, small_msg, sizeof(small_msg) - 1);
+	is_int(gn_delivery_run_sync(d), 1, "alice skipped, bob stored: accepted");
+	is_int(mailbox_count(alice, "Inbox"), a0 + 3, "alice got no copy");
+	is_int(mailbox_count(bob, "Inbox"), b0 + 1, "bob did");
+	gn_delivery_free(&d);
+	static const char *const rc2[] = { "alicelist@example.com" };
+	d = new_delivery(rc2, 1);
+	gn_delivery_write(d, small_msg, sizeof(small_msg) - 1);
+	is_int(gn_delivery_run_sync(d), 1, "every target skipped: accepted");
+	is_str(result_str(d, 0), "250 2.0.0", "with 250 2.0.0");
+	is_int(res(d, 0)->mailbox_id, 0, "stored nowhere");
+	is_int(mailbox_count(alice, "Inbox"), a0 + 3, "alice still has no copy");
+	is_int(gn_delivery_skip(d), -1, "gn_delivery_skip() outside deliver.mailbox: -1");
+	gn_delivery_free(&d);
+	hk.skip_alice = false;
 }
 
 static bool done_flag;
@@ -870,6 +969,7 @@ int main(void)
 	test_same_account_once();
 	test_unknown();
 	test_hooks();
+	test_expansion_copies();
 	test_async();
 	test_rcpt_check();
 	test_limits();
