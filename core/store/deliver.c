@@ -16,7 +16,8 @@
  *
  *   STAGE_RESOLVE  per target: "deliver.resolve", then the store's lookup;
  *                  then "deliver.check".  (gn_delivery_check() stops here.)
- *   STAGE_MAILBOX  per accepted target: "deliver.mailbox".
+ *   STAGE_MAILBOX  per accepted target: "deliver.mailbox" (which may also
+ *                  leave a target out: gn_delivery_skip(), T_SKIPPED).
  *   STAGE_STORE    one transaction: finish the blob (with the body's MIME
  *                  structure, refused for good past its bound), one
  *                  message per distinct (account, mailbox) with
@@ -802,9 +803,31 @@ static int mailbox_resolve(struct gn_delivery *d, struct target *t, const char *
 	return 0;
 }
 
+/* Target i's mailbox, and the copy it shares (or its own).  0 or -1. */
+static int copy_plan_one(struct gn_delivery *d, size_t i, const char **error_r)
+{
+	struct target *t = &d->targets[i];
+	if (mailbox_resolve(d, t, error_r) < 0)
+		return -1;
+	t->copy_owner = i;
+	for (size_t c = 0; c < d->n_copies; c++) {
+		const struct target *o = &d->targets[d->copies[c]];
+		if (o->account_id == t->account_id && o->mailbox_id == t->mailbox_id) {
+			t->copy_owner = d->copies[c];
+			break;
+		}
+	}
+	if (t->copy_owner == i)
+		d->copies[d->n_copies++] = i;
+	return 0;
+}
+
 /* The accepted targets' mailboxes, and the distinct copies among them
- * (one message per account and mailbox).  Returns the number of accepted
- * targets, or -1. */
+ * (one message per account and mailbox).  Recipients as added come first,
+ * then the addresses of expansions: a copy that an explicit recipient and
+ * an alias's member share is the explicit recipient's (its prefix), as
+ * mox orders them (mox.md 5).  Returns the number of accepted targets, or
+ * -1. */
 static int copies_plan(struct gn_delivery *d, const char **error_r)
 {
 	size_t n_ok = 0;
@@ -815,27 +838,14 @@ static int copies_plan(struct gn_delivery *d, const char **error_r)
 	if (n_ok == 0)
 		return 0;
 	d->copies = gn_realloc(d->copies, n_ok * sizeof(*d->copies));
-	/* Recipients as added first, then the addresses of expansions: a
-	 * copy that an explicit recipient and an alias's member share is
-	 * the explicit recipient's (its prefix), as mox orders them. */
-	for (int pass = 0; pass < 2; pass++)
-	for (size_t i = 0; i < d->n_targets; i++) {
-		struct target *t = &d->targets[i];
-		if (t->state != T_OK || (t->depth == 0) != (pass == 0))
-			continue;
-		if (mailbox_resolve(d, t, error_r) < 0)
+	for (size_t i = 0; i < d->n_targets; i++)
+		if (d->targets[i].state == T_OK && d->targets[i].depth == 0 &&
+		    copy_plan_one(d, i, error_r) < 0)
 			return -1;
-		t->copy_owner = i;
-		for (size_t c = 0; c < d->n_copies; c++) {
-			const struct target *o = &d->targets[d->copies[c]];
-			if (o->account_id == t->account_id && o->mailbox_id == t->mailbox_id) {
-				t->copy_owner = d->copies[c];
-				break;
-			}
-		}
-		if (t->copy_owner == i)
-			d->copies[d->n_copies++] = i;
-	}
+	for (size_t i = 0; i < d->n_targets; i++)
+		if (d->targets[i].state == T_OK && d->targets[i].depth > 0 &&
+		    copy_plan_one(d, i, error_r) < 0)
+			return -1;
 	return (int)n_ok;
 }
 
