@@ -121,6 +121,37 @@ int alias_members(struct gn_pool *pool, int64_t alias_id, struct alias_member **
 	return 0;
 }
 
+static int exists(struct gn_db_result *res)
+{
+	if (res == NULL)
+		return -1;
+	int r = col_bool(res, 0, 0) ? 1 : 0;
+	gn_db_result_free(&res);
+	return r;
+}
+
+int alias_has_member(struct gn_pool *pool, int64_t alias_id, const struct gn_addr *addr,
+		     const char **error_r)
+{
+	if (addr == NULL)
+		return 0;
+	const char *p[3] = { gn_pool_printf(pool, "%lld", (long long)alias_id), addr->domain,
+			     gn_addr_fold(pool, addr)->localpart };
+	return exists(gn_db_query("SELECT EXISTS (SELECT 1 FROM gn_alias_members m JOIN gn_domains d "
+				  "ON d.id = m.domain_id WHERE m.alias_id = $1 AND d.name = $2 "
+				  "AND m.localpart_key = $3)", 3, p, error_r));
+}
+
+int alias_has_account(struct gn_pool *pool, int64_t alias_id, int64_t account_id,
+		      const char **error_r)
+{
+	const char *p[2] = { gn_pool_printf(pool, "%lld", (long long)alias_id),
+			     gn_pool_printf(pool, "%lld", (long long)account_id) };
+	return exists(gn_db_query("SELECT EXISTS (SELECT 1 FROM gn_alias_members m JOIN gn_addresses a "
+				  "ON a.domain_id = m.domain_id AND a.localpart_key = m.localpart_key "
+				  "WHERE m.alias_id = $1 AND a.account_id = $2)", 2, p, error_r));
+}
+
 int alias_list(struct gn_pool *pool, struct alias **list_r, size_t **counts_r,
 	       size_t *count_r, const char **error_r)
 {

@@ -119,13 +119,19 @@ static enum gn_hook_result on_mailbox(struct gn_hook_call *call, void *data)
 	(void)data;
 	struct gn_pool *pool = gn_pool_new();
 	struct alias *al = NULL;
-	struct alias_member *m = NULL;
-	size_t n = 0;
+	const struct gn_addr *from = NULL;
 	const char *err = NULL;
 	enum gn_hook_result ret = GN_HOOK_CONTINUE;
+	int member = 0;
 	int r = member_of_alias(pool, d, &al, &err);
-	if (r > 0 && alias_members(pool, al->id, &m, &n, &err) < 0)
-		r = -1;
+	if (r > 0) {
+		/* mox.md 5: the sender check, by the message's From.  One
+		 * query per member copy, whatever the alias's size. */
+		from = message_from(pool, d);
+		member = alias_has_member(pool, al->id, from, &err);
+		if (member < 0)
+			r = -1;
+	}
 	if (r < 0) {
 		gn_log(GN_LOG_WARN, ALIASES_AREA, "event=lookup_failed error=%s",
 		       gn_log_quote(0, err != NULL ? err : "?"));
@@ -135,15 +141,9 @@ static enum gn_hook_result on_mailbox(struct gn_hook_call *call, void *data)
 	}
 	if (r == 0)
 		goto out;
-
-	/* mox.md 5: the sender check, by the message's From. */
-	const struct gn_addr *from = message_from(pool, d);
-	bool allowed = false;
-	for (size_t i = 0; i < n && !allowed; i++)
-		allowed = same_addr(pool, from, m[i].addr);
-	if (!allowed)
-		allowed = same_addr(pool, from, al->addr) ? al->flags.allow_msg_from
-							  : al->flags.post_public;
+	bool allowed = member > 0 ||
+		       (same_addr(pool, from, al->addr) ? al->flags.allow_msg_from
+							: al->flags.post_public);
 	if (!allowed) {
 		gn_log(GN_LOG_INFO, ALIASES_AREA, "event=sender_refused alias=%s from=%s",
 		       gn_log_quote(0, gn_addr_to_string(pool, al->addr)),
@@ -155,15 +155,15 @@ static enum gn_hook_result on_mailbox(struct gn_hook_call *call, void *data)
 
 	/* Members left out: the sender, and explicit recipients of the same
 	 * transaction (not those refused at RCPT). */
-	const struct gn_addr *member = gn_delivery_current(d);
-	bool skip = same_addr(pool, member, from);
+	const struct gn_addr *addr = gn_delivery_current(d);
+	bool skip = same_addr(pool, addr, from);
 	size_t self = gn_delivery_current_index(d);
 	for (size_t i = 0; !skip && i < gn_delivery_recipient_count(d); i++) {
 		const struct gn_delivery_result *res = gn_delivery_result(d, i);
 		if (i == self || res == NULL || res->status == GN_DELIVERY_REJECTED ||
 		    res->status == GN_DELIVERY_TEMPFAIL)
 			continue;
-		skip = same_addr(pool, member, gn_delivery_recipient(d, i));
+		skip = same_addr(pool, addr, gn_delivery_recipient(d, i));
 	}
 	if (skip && gn_delivery_skip(d) == 0)
 		ret = GN_HOOK_ACCEPT;
@@ -178,21 +178,20 @@ static enum gn_hook_result on_send_as(struct gn_hook_call *call, void *data)
 	(void)data;
 	struct gn_pool *pool = gn_pool_new();
 	struct alias *al = NULL;
-	struct alias_member *m = NULL;
-	size_t n = 0;
 	const char *err = NULL;
 	enum gn_hook_result ret = GN_HOOK_CONTINUE;
 	int r = alias_find(pool, gn_store_send_as_address(s), &al, &err);
-	if (r > 0 && al->flags.allow_msg_from && alias_members(pool, al->id, &m, &n, &err) < 0)
-		r = -1;
+	if (r > 0 && al->flags.allow_msg_from)
+		r = alias_has_account(pool, al->id, gn_store_send_as_account(s), &err);
+	else if (r > 0)
+		r = 0;
 	if (r < 0) {
 		gn_log(GN_LOG_WARN, ALIASES_AREA, "event=lookup_failed error=%s",
 		       gn_log_quote(0, err != NULL ? err : "?"));
 		ret = GN_HOOK_TEMPFAIL;
+	} else if (r > 0) {
+		ret = GN_HOOK_ACCEPT;
 	}
-	for (size_t i = 0; r > 0 && i < n; i++)
-		if (m[i].account_id == gn_store_send_as_account(s))
-			ret = GN_HOOK_ACCEPT;
 	gn_pool_free(&pool);
 	return ret;
 }

@@ -54,6 +54,12 @@ int alias_find(struct gn_pool *pool, const struct gn_addr *addr,
 int alias_members(struct gn_pool *pool, int64_t alias_id,
 		  struct alias_member **list_r, size_t *count_r,
 		  const char **error_r);
+/* Whether addr (exactly, case aside) is a member of alias_id, and
+ * whether an address of account_id is: 1, 0 or -1. */
+int alias_has_member(struct gn_pool *pool, int64_t alias_id, const struct gn_addr *addr,
+		     const char **error_r);
+int alias_has_account(struct gn_pool *pool, int64_t alias_id, int64_t account_id,
+		      const char **error_r);
 /* All aliases, sorted by domain and localpart, each with its member
  * count.  0 or -1. */
 int alias_list(struct gn_pool *pool, struct alias **list_r, size_t **counts_r,

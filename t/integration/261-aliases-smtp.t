@@ -184,6 +184,11 @@ t.is_(str(int(sql("SELECT count(*) FROM gn_queue_messages")) - int(before)), "1"
       "one DSN queued for the alias")
 t.is_(sql("SELECT r.rcpt FROM gn_queue_recipients r JOIN gn_queue_messages m ON m.id = r.message_id "
           "ORDER BY m.id DESC LIMIT 1"), "stranger@remote.example", "to the sender")
+t.is_(sql("SELECT count(*) FROM gn_queue_messages m JOIN gn_blob_chunks c ON c.blob_id = m.blob_id "
+          "WHERE m.id = (SELECT max(id) FROM gn_queue_messages) AND "
+          "position(convert_to('Final-Recipient: rfc822; team@example.com', 'UTF8') in c.data) > 0 "
+          "AND position(convert_to('Status: 5.7.2', 'UTF8') in c.data) > 0"), "1",
+      "the DSN names the alias with status 5.7.2")
 
 # ---- what each account holds ----
 a, b, c = inbox("alice"), inbox("bob"), inbox("carol")
