@@ -850,7 +850,7 @@ static int copies_plan(struct gn_delivery *d, const char **error_r)
 }
 
 /* The prefix of an expanded address's copy: the recipient's, with a
- * Delivered-To field for the address put above its first one (RFC 9228 4:
+ * Delivered-To field for the address put above its first one (RFC 9228:
  * each step that resolves an address to another adds its own, the newest
  * on top), so that each member of an alias sees where its copy went and
  * through which alias.  A prefix without Delivered-To is kept as it is:
