@@ -65,6 +65,7 @@
 #define CHECK_TIMEOUT_MS 10000UL
 #define MAILBOX_TIMEOUT_MS 5000UL
 #define AFTER_TIMEOUT_MS 10000UL
+#define STORE_TIMEOUT_MS 1000UL
 #define UNKNOWN_POLL_MS 200UL
 #define UNKNOWN_TIMEOUT_MS 120000UL
 
@@ -162,6 +163,7 @@ struct gn_delivery {
 	void *done_data;
 	size_t *copies;		/* targets that own a stored copy */
 	size_t n_copies;
+	uint64_t store_bytes;	/* "deliver.store": what the current account gets */
 	int refs;
 };
 
@@ -600,6 +602,11 @@ uint32_t gn_delivery_current_uid(const struct gn_delivery *d)
 	return t->uid;
 }
 
+uint64_t gn_delivery_current_store_size(const struct gn_delivery *d)
+{
+	return d->stage == STAGE_STORE && current(d) != NULL ? d->store_bytes : 0;
+}
+
 static bool in_chain(const struct gn_delivery *d, enum stage stage, bool resolving)
 {
 	const struct target *t = current(d);
@@ -859,6 +866,77 @@ static int store_rows(struct gn_delivery *d, const char **error_r)
 	       ? 0 : -1;
 }
 
+/* What a "deliver.store" chain said (its reply copied: it is only valid
+ * during the done call). */
+struct store_verdict {
+	struct gn_delivery *d;
+	enum gn_hook_result result;
+	struct gn_hook_reply reply;
+	bool done;
+};
+
+static void on_store_checked(enum gn_hook_result r, const struct gn_hook_reply *reply, void *data)
+{
+	struct store_verdict *v = data;
+	v->result = r;
+	v->done = true;
+	if (reply != NULL) {
+		v->reply.code = reply->code;
+		v->reply.enhanced = reply->enhanced != NULL ? gn_pool_strdup(v->d->pool, reply->enhanced) : NULL;
+		v->reply.text = reply->text != NULL ? gn_pool_strdup(v->d->pool, reply->text) : NULL;
+		v->reply.module = reply->module != NULL ? gn_pool_strdup(v->d->pool, reply->module) : NULL;
+	}
+}
+
+/* Step 4, inside the transaction and before anything is written:
+ * "deliver.store" once per account that gets copies (quota: the check
+ * that must see every other delivery's commit and hold its lock until
+ * this one ends).  A refusal fails that account's targets and drops its
+ * copies.  The chain must answer at once: one that pends is cancelled
+ * and counts as a temporary failure (a transaction never waits on the
+ * loop). */
+static void store_checks(struct gn_delivery *d)
+{
+	struct gn_hook_point *point = gn_hook_point_find(GN_DELIVER_STORE);
+	for (size_t c = 0; c < d->n_copies; c++) {
+		size_t ti = d->copies[c];
+		const struct target *t = &d->targets[ti];
+		bool seen = false;
+		for (size_t k = 0; k < c && !seen; k++)
+			seen = d->targets[d->copies[k]].account_id == t->account_id;
+		if (seen || t->state != T_OK)
+			continue;
+		d->store_bytes = 0;
+		for (size_t k = c; k < d->n_copies; k++) {
+			const struct target *o = &d->targets[d->copies[k]];
+			if (o->account_id == t->account_id)
+				d->store_bytes += d->size + d->rcpts[o->rcpt].prefix_len;
+		}
+		d->cur = ti;
+		struct store_verdict v = { .d = d };
+		struct gn_hook_call *call = gn_hook_run(point, d, on_store_checked, &v);
+		if (!v.done) {
+			gn_hook_cancel(call);
+			gn_log(GN_LOG_ERROR, "deliver", "event=store_hook_pending source=%s account=%lld",
+			       d->source, (long long)t->account_id);
+			v.result = GN_HOOK_TEMPFAIL;
+		}
+		if (v.result != GN_HOOK_REJECT && v.result != GN_HOOK_TEMPFAIL &&
+		    v.result != GN_HOOK_DISCONNECT)
+			continue;
+		int64_t account = t->account_id;
+		for (size_t i = 0; i < d->n_targets; i++)
+			if (d->targets[i].state == T_OK && d->targets[i].account_id == account)
+				target_fail(d, i, v.result, &v.reply, 550, "5.7.1", "delivery not authorized");
+	}
+	size_t n = 0;
+	for (size_t c = 0; c < d->n_copies; c++)
+		if (d->targets[d->copies[c]].state == T_OK)
+			d->copies[n++] = d->copies[c];
+	d->n_copies = n;
+	d->store_bytes = 0;
+}
+
 /* The transaction committed: the accepted targets are stored. */
 static void store_committed(struct gn_delivery *d, size_t n_ok)
 {
@@ -897,6 +975,12 @@ static bool store(struct gn_delivery *d)
 		store_failed(d, error);
 		return true;
 	}
+	store_checks(d);
+	if (d->n_copies == 0) {
+		gn_db_rollback();
+		return true;
+	}
+	n_ok = (int)count_ok(d);
 	if (store_rows(d, &error) < 0) {
 		gn_db_rollback();
 		store_failed(d, error);
@@ -1241,6 +1325,9 @@ int deliver_register(void)
 		{ GN_DELIVER_CHECK, CHECK_TIMEOUT_MS, GN_HOOK_CONTINUE },
 		{ GN_DELIVER_MAILBOX, MAILBOX_TIMEOUT_MS, GN_HOOK_CONTINUE },
 		{ GN_DELIVER_AFTER, AFTER_TIMEOUT_MS, GN_HOOK_CONTINUE },
+		/* Inside the transaction: a hook that misbehaves refuses
+		 * (fail closed; the sender retries). */
+		{ GN_DELIVER_STORE, STORE_TIMEOUT_MS, GN_HOOK_TEMPFAIL },
 	};
 	int ret = 0;
 	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
