@@ -76,6 +76,8 @@ struct imap_append {
 	uint64_t total;
 	size_t size;		/* of the message being read */
 	bool blob_failed;	/* store_all(): a blob did not finish */
+	/* store_all(): a module's store check refused (imap.v1). */
+	const char *refused_code, *refused_text;
 };
 
 static void job_free(struct imap_append **jp)
@@ -421,11 +423,25 @@ static int store_all(struct imap_session *s, struct imap_append *j, uint32_t *ui
 {
 	if (gn_db_begin(err_r) < 0)
 		return -1;
-	if (j->count > 0 && j->msgs[0].writer != NULL) {
+	bool checked = imap_service_store_checked();
+	if (j->count > 0 && (j->msgs[0].writer != NULL || checked)) {
 		int r = gn_store_account_lock(s->account_id, err_r);
 		if (r <= 0) {
 			if (r == 0)
 				*err_r = "no such account";
+			gn_db_rollback();
+			return -1;
+		}
+	}
+	/* Modules' checks (quota): the whole MULTIAPPEND at once, with the
+	 * account locked, before anything is added. */
+	if (j->count > 0 && checked) {
+		int r = imap_service_store_check(s, "APPEND", j->total, &j->refused_code,
+						 &j->refused_text);
+		if (r != 0) {
+			if (r < 0)
+				j->blob_failed = true;	/* answered as temporary */
+			*err_r = r < 0 ? "store check failed" : j->refused_text;
 			gn_db_rollback();
 			return -1;
 		}
@@ -478,6 +494,11 @@ void imap_append_end(struct imap_session *s)
 	uint32_t *uids = gn_pool_alloc(j->pool, (j->count + 1) * sizeof(*uids));
 	const char *err;
 	if (store_all(s, j, uids, &err) < 0) {
+		if (j->refused_text != NULL && !j->blob_failed) {
+			imap_tagged(s, j->tag, "NO", j->refused_code, "%s", j->refused_text);
+			job_free(&s->append);
+			return;
+		}
 		bool temp = j->blob_failed || gn_db_error_is_temporary();
 		gn_log(temp ? GN_LOG_ERROR : GN_LOG_INFO, IMAP_AREA,
 		       "event=append_failed conn=%s account=%s mailbox=%s error=%s", gn_conn_id(s->conn),
