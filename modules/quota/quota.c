@@ -150,7 +150,7 @@ static int quota_register(struct gn_module_ctx *ctx, const char **error_r)
 		const char *why;
 		int64_t v;
 		if (quota_parse_size(def, &v, &why) < 0)
-			gn_config_error(sect, "default_limit", "%s", why);
+			gn_config_error(sect, "default_limit", "quota.default_limit \"%s\": %s", def, why);
 		else
 			quota_settings.default_limit = v > 0 ? v : -1;
 	}
