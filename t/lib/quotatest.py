@@ -5,7 +5,8 @@ module unless told otherwise, an MX listener (STARTTLS offered) and an
 implicit-TLS IMAP listener on loopback, accounts alice@example.com and
 bob@example.com with a password, and helpers.
 
-    srv = quotatest.Server(t, quota='default_limit = "1M";')   # quota=None: not loaded
+    srv = quotatest.Server(t, quota='default_limit = "1M";')   # quota=None: not loaded;
+                                                 # db=: another Server's database (srv.g.dbname)
     t.ok(srv.setup(), "...")
     srv.start()
     srv.send(["alice@example.com"], size=1000)   # smtplib; {} or the refusals
@@ -42,7 +43,7 @@ def message(size, subject="filler", tag=""):
 
 
 class Server:
-    def __init__(self, t, quota="", imap_extra="", modules=("smtp", "imap", "quota")):
+    def __init__(self, t, quota="", imap_extra="", modules=("smtp", "imap", "quota"), db=None):
         self.t = t
         if quota is None:
             modules = tuple(x for x in modules if x != "quota")
@@ -69,7 +70,7 @@ class Server:
         self.g = gt.Gannet(gt.base_conf(
             listeners=listeners,
             modules='directory = "%s"; load = [ %s ];' % (moddir, ", ".join('"%s"' % x for x in modules)),
-            extra=extra), directory=self.dir)
+            extra=extra), directory=self.dir, db=db)
         self.ctx = ssl.create_default_context()
         self.ctx.check_hostname = False
         self.ctx.verify_mode = ssl.CERT_NONE
