@@ -347,6 +347,7 @@ void imap_append_message(struct imap_session *s);
 void imap_append_data(struct imap_session *s);
 void imap_append_end(struct imap_session *s);
 void imap_append_cancel(struct imap_session *s);
+void imap_cmd_replace(struct imap_session *s, struct imap_command *cmd);
 /* cmd-search.c: SEARCH; UID SEARCH (cmd->args[0] is SEARCH). */
 imap_cmd_fn imap_cmd_search;
 void imap_uid_search(struct imap_session *s, struct imap_command *cmd);

@@ -23,8 +23,9 @@
  *
  * Versions of the table (its size tells them apart; GN_OPS_HAS()):
  *   1  commands, capabilities, STATUS items, sessions, arguments.
- *   2  store_check_register(): a check of the bytes APPEND and COPY add
- *      to an account, inside their transaction (quota's OVERQUOTA).
+ *   2  store_check_register(): a check of the bytes APPEND, COPY and
+ *      REPLACE add to an account, inside their transaction (quota's
+ *      OVERQUOTA).
  */
 #ifndef GANNET_IMAP_SERVICE_H
 #define GANNET_IMAP_SERVICE_H
@@ -71,8 +72,10 @@ typedef int gn_imap_status_fn(struct gn_imap_session *s, int64_t mailbox_id,
 
 /* A check of what a command is about to add to the session's account
  * (command: "APPEND" for all the messages of one APPEND or MULTIAPPEND
- * together, "COPY" for a COPY or UID COPY; MOVE adds nothing and is not
- * checked).  It runs inside the transaction that stores them, after the
+ * together, "COPY" for a COPY or UID COPY, "REPLACE" for a REPLACE or
+ * UID REPLACE (RFC 8508) with the bytes it adds beyond the message it
+ * replaces, which goes in the same transaction, 0 when it adds none; MOVE
+ * adds nothing and is not checked).  It runs inside the transaction that stores them, after the
  * account's row is locked (gn_store_account_lock(), gannet/store.h) and
  * before anything is added, so what it reads of the account stays so
  * until the commit.  bytes: what they add (prefix + body of each).
@@ -145,7 +148,7 @@ struct gn_imap_v1 {
 	/* A list's elements, as arguments. */
 	const struct gn_imap_args *(*arg_list)(const struct gn_imap_arg *arg);
 	/* ---- version 2 (check with GN_OPS_HAS()) ---- */
-	/* Register phase: fn checks every APPEND and COPY (above).  At
+	/* Register phase: fn checks every APPEND, COPY and REPLACE (above).  At
 	 * most 8 checks, run in registration order until one refuses. */
 	int (*store_check_register)(struct gn_module_ctx *ctx, gn_imap_store_check_fn *fn,
 				    void *data, const char **error_r);
