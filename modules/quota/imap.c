@@ -12,10 +12,11 @@
  *                  limits are set with `gannet config account quota`
  *   STATUS (DELETED-STORAGE)  RFC 9208 4.2: what an EXPUNGE would free,
  *                  from the mailbox's exact counter of \Deleted bytes
- *   APPEND, COPY   over the limit: NO [OVERQUOTA] (RFC 9208 5.3), checked
- *                  inside their transaction (imap.v1 store checks); a
- *                  MULTIAPPEND for all its messages together; MOVE adds
- *                  nothing and is not checked.
+ *   APPEND, COPY, REPLACE  over the limit: NO [OVERQUOTA] (RFC 9208
+ *                  5.3), checked inside their transaction (imap.v1 store
+ *                  checks); a MULTIAPPEND for all its messages together, a
+ *                  REPLACE for what it adds beyond the replaced message;
+ *                  MOVE adds nothing and is not checked.
  *
  * Sizes in QUOTA and DELETED-STORAGE are in units of 1024 octets (RFC 9208
  * 5.1.1), rounded up.  No limit on the number of messages exists (yet):
@@ -131,7 +132,7 @@ static int deleted_storage(struct gn_imap_session *s, int64_t mailbox_id, uint64
 	return 0;
 }
 
-/* imap.v1 store check: APPEND and COPY, the account locked. */
+/* imap.v1 store check: APPEND, COPY and REPLACE, the account locked. */
 static int store_check(struct gn_imap_session *s, const char *command, uint64_t bytes, const char **code_r,
 		       const char **text_r, void *data)
 {

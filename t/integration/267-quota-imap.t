@@ -15,7 +15,10 @@ Python's imaplib against a running `gannet serve` (issue 11, items 2 and
 - APPEND over the limit: NO [OVERQUOTA] and nothing stored; MULTIAPPEND of
   two messages that each fit but not together: NO [OVERQUOTA], neither
   stored; COPY and UID COPY over the limit: NO [OVERQUOTA], nothing
-  copied; MOVE of the same messages with the account full: OK.
+  copied; MOVE of the same messages with the account full: OK;
+- REPLACE (RFC 8508) counts what it adds beyond the message it replaces:
+  one byte larger with the account full is NO [OVERQUOTA] and keeps the
+  old message, the same size is OK.
 """
 import imaplib
 import os
@@ -166,6 +169,24 @@ t.is_(srv.count("alice"), count, "nothing copied")
 typ, data = m._simple_command("MOVE", "1:2", "Archive")
 t.is_(typ, "OK", "MOVE of the same messages: OK (MOVE is not checked)")
 t.is_(srv.count("alice"), count, "MOVE adds nothing")
+
+# ---- REPLACE (RFC 8508): what it adds beyond the message it replaces ----
+m.select("INBOX")
+typ, data = m.fetch("1", "(UID RFC822.SIZE)")
+old_uid, old_size = (int(x) for x in re.search(rb"UID (\d+) RFC822.SIZE (\d+)", data[0]).groups())
+used = srv.used("alice")
+t.is_(used, 65536, "the account is full")
+bigger = message(old_size + 1, tag="bigger")
+typ, text = raw(m, b"REPLACE 1 INBOX {%d+}\r\n%s" % (len(bigger), bigger))
+t.ok(typ == "NO" and "[OVERQUOTA]" in text, "REPLACE by a message one byte larger: NO [OVERQUOTA] (%s)" % text)
+t.is_(srv.used("alice"), used, "nothing changed")
+typ, data = m.uid("FETCH", str(old_uid), "(UID)")
+t.ok(typ == "OK" and data[0] is not None, "the old message is still there")
+same = message(old_size, tag="same")
+typ, text = raw(m, b"UID REPLACE %d INBOX {%d+}\r\n%s" % (old_uid, len(same), same))
+t.ok(typ == "OK", "UID REPLACE by a message of the same size: OK with the account full (%s)" % text)
+t.is_(srv.used("alice"), used, "usage unchanged")
+
 t.ok(quota("alice", "unlimited"), "alice: unlimited")
 typ, data = m.copy("1", "Archive")
 t.is_(typ, "OK", "then COPY: OK")
