@@ -58,6 +58,7 @@
  */
 #include "store/internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <gnutls/crypto.h>
 
@@ -894,37 +895,56 @@ static void on_store_checked(enum gn_hook_result r, const struct gn_hook_reply *
  * this one ends).  A refusal fails that account's targets and drops its
  * copies.  The chain must answer at once: one that pends is cancelled
  * and counts as a temporary failure (a transaction never waits on the
- * loop). */
+ * loop).  Accounts go in ascending id order. */
+static int account_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 static void store_checks(struct gn_delivery *d)
 {
 	struct gn_hook_point *point = gn_hook_point_find(GN_DELIVER_STORE);
+	/* The accounts in ascending id order: hooks that lock their rows
+	 * (quota) then lock them in one order in every delivery, and two
+	 * deliveries to the same accounts never deadlock. */
+	int64_t *accounts = gn_pool_alloc(d->pool, (d->n_copies + 1) * sizeof(*accounts));
+	size_t n_accounts = 0;
 	for (size_t c = 0; c < d->n_copies; c++) {
-		size_t ti = d->copies[c];
-		const struct target *t = &d->targets[ti];
+		int64_t a = d->targets[d->copies[c]].account_id;
 		bool seen = false;
-		for (size_t k = 0; k < c && !seen; k++)
-			seen = d->targets[d->copies[k]].account_id == t->account_id;
-		if (seen || t->state != T_OK)
-			continue;
+		for (size_t k = 0; k < n_accounts && !seen; k++)
+			seen = accounts[k] == a;
+		if (!seen)
+			accounts[n_accounts++] = a;
+	}
+	qsort(accounts, n_accounts, sizeof(*accounts), account_cmp);
+	for (size_t ai = 0; ai < n_accounts; ai++) {
+		int64_t account = accounts[ai];
+		size_t ti = SIZE_MAX;
 		d->store_bytes = 0;
-		for (size_t k = c; k < d->n_copies; k++) {
+		for (size_t k = 0; k < d->n_copies; k++) {
 			const struct target *o = &d->targets[d->copies[k]];
-			if (o->account_id == t->account_id)
-				d->store_bytes += d->size + d->rcpts[o->rcpt].prefix_len;
+			if (o->account_id != account || o->state != T_OK)
+				continue;
+			if (ti == SIZE_MAX)
+				ti = d->copies[k];
+			d->store_bytes += d->size + d->rcpts[o->rcpt].prefix_len;
 		}
+		if (ti == SIZE_MAX)
+			continue;
 		d->cur = ti;
 		struct store_verdict v = { .d = d };
 		struct gn_hook_call *call = gn_hook_run(point, d, on_store_checked, &v);
 		if (!v.done) {
 			gn_hook_cancel(call);
 			gn_log(GN_LOG_ERROR, "deliver", "event=store_hook_pending source=%s account=%lld",
-			       d->source, (long long)t->account_id);
+			       d->source, (long long)account);
 			v.result = GN_HOOK_TEMPFAIL;
 		}
 		if (v.result != GN_HOOK_REJECT && v.result != GN_HOOK_TEMPFAIL &&
 		    v.result != GN_HOOK_DISCONNECT)
 			continue;
-		int64_t account = t->account_id;
 		for (size_t i = 0; i < d->n_targets; i++)
 			if (d->targets[i].state == T_OK && d->targets[i].account_id == account)
 				target_fail(d, i, v.result, &v.reply, 550, "5.7.1", "delivery not authorized");

@@ -317,6 +317,7 @@ static struct {
 	int64_t alice_bytes;
 	bool in_tx;
 	bool cancelled;
+	int64_t order[4];	/* the accounts, in the order of the calls */
 } st;
 
 static void store_cancel(struct gn_hook_call *call, void *data)
@@ -332,6 +333,8 @@ static enum gn_hook_result store_hook(struct gn_hook_call *call, void *data)
 	struct gn_delivery *d = gn_hook_call_context(call);
 	if (st.mode == 0)
 		return GN_HOOK_CONTINUE;
+	if (st.calls < 4)
+		st.order[st.calls] = gn_delivery_current_account(d);
 	st.calls++;
 	st.in_tx = gn_db_in_transaction() == 1;
 	if (gn_delivery_current_account(d) == alice)
@@ -514,20 +517,23 @@ static void test_store_hook(void)
 	long long a0 = mailbox_count(alice, "Inbox"), b0 = mailbox_count(bob, "Inbox");
 	struct gn_delivery *d = gn_delivery_new("test", NULL);
 	gn_delivery_set_sender(d, A("sender@example.org"));
-	gn_delivery_add_recipient(d, A("alice@example.com"), prefix, sizeof(prefix) - 1);
 	gn_delivery_add_recipient(d, A("bob@example.com"), NULL, 0);
+	gn_delivery_add_recipient(d, A("alice@example.com"), prefix, sizeof(prefix) - 1);
+	gn_delivery_add_recipient(d, A("ALICE@example.com"), NULL, 0);
 	gn_delivery_write(d, small_msg, sizeof(small_msg) - 1);
 	memset(&st, 0, sizeof(st));
 	st.mode = 1;
-	is_int(gn_delivery_run_sync(d), 1, "deliver.store refuses bob: one of two accepted");
+	is_int(gn_delivery_run_sync(d), 2, "deliver.store refuses bob: alice's two addresses accepted");
 	is_int(st.calls, 2, "the store hook ran once per account");
+	ok(alice < bob && st.order[0] == alice && st.order[1] == bob,
+	   "in ascending account order, whatever the recipients' (no deadlock between two deliveries)");
 	ok(st.in_tx, "inside the store's transaction");
 	is_int(st.alice_bytes, (int64_t)(sizeof(small_msg) - 1 + sizeof(prefix) - 1),
 	       "gn_delivery_current_store_size(): the body and the account's prefix");
-	is_str(result_str(d, 1), "452 4.2.2", "bob: the hook's 452 4.2.2");
-	is_str(res(d, 1)->text, "account storage full", "with its text");
-	is_int(res(d, 1)->status, GN_DELIVERY_TEMPFAIL, "a temporary failure");
-	is_str(result_str(d, 0), "250 2.0.0", "alice: delivered");
+	is_str(result_str(d, 0), "452 4.2.2", "bob: the hook's 452 4.2.2");
+	is_str(res(d, 0)->text, "account storage full", "with its text");
+	is_int(res(d, 0)->status, GN_DELIVERY_TEMPFAIL, "a temporary failure");
+	is_str(result_str(d, 1), "250 2.0.0", "alice: delivered");
 	is_int(mailbox_count(alice, "Inbox"), a0 + 1, "alice has it");
 	is_int(mailbox_count(bob, "Inbox"), b0, "bob has nothing");
 	gn_delivery_free(&d);
