@@ -16,7 +16,9 @@ smtplib and swaks against a running `gannet serve` (issue 11, items 2 and
 - two deliveries racing for the last free bytes, from two connections on
   two workers, ending their DATA at the same moment: in every round one
   is stored and the other gets 452 4.2.2, and usage never passes the
-  limit.
+  limit;
+- two deliveries to two limited accounts with the recipients in opposite
+  orders, ending together: both stored every time (no deadlock).
 """
 import os
 import smtplib
@@ -186,6 +188,46 @@ for rnd in range(ROUNDS):
         over.append(("refusal", refusals))
 t.is_(outcomes, [[250, 452]] * ROUNDS, "%d races: each time one 250 and one 452" % ROUNDS)
 t.is_(over, [], "one message stored each time, usage never past the limit, 452 4.2.2 for the other")
+
+# ---- two deliveries to two limited accounts, in opposite orders ----
+
+
+def crosser(barrier, results, i, rcpts):
+    try:
+        with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=60) as s:
+            s.ehlo("crosser%d.example.org" % i)
+            s.mail("s@example.org")
+            for r in rcpts:
+                s.rcpt(r)
+            s.putcmd("data")
+            s.getreply()
+            body = message(1000, tag=str(i))
+            s.send(body[:-20])
+            barrier.wait(timeout=30)
+            s.send(body[-20:] + b".\r\n")
+            results[i] = s.getreply()[0]
+    except Exception as e:  # noqa: BLE001
+        results[i] = repr(e)
+        barrier.abort()
+
+
+quota("alice", "unlimited")
+quota("alice", str(srv.used("alice") + 1000000))
+quota("bob", str(srv.used("bob") + 1000000))
+crossed = []
+for rnd in range(6):
+    barrier = threading.Barrier(2)
+    results = [None, None]
+    orders = (["alice@example.com", "bob@example.com"], ["bob@example.com", "alice@example.com"])
+    threads = [threading.Thread(target=crosser, args=(barrier, results, i, orders[i])) for i in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    crossed.append(results)
+t.is_(crossed, [[250, 250]] * 6, "alice+bob and bob+alice at the same moment, both limited: "
+      "every delivery stored (the accounts are locked in one order, no deadlock)")
+t.ok("deadlock" not in srv.g.log(), "no deadlock in the log")
 log = srv.g.log()
 pids = set(line.split(" pid=")[1].split()[0] for line in log.splitlines()
            if "event=over_quota" in line)
