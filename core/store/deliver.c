@@ -59,6 +59,7 @@
  */
 #include "store/internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <gnutls/crypto.h>
@@ -67,6 +68,7 @@
 #define CHECK_TIMEOUT_MS 10000UL
 #define MAILBOX_TIMEOUT_MS 5000UL
 #define AFTER_TIMEOUT_MS 10000UL
+#define STORE_TIMEOUT_MS 1000UL
 #define UNKNOWN_POLL_MS 200UL
 #define UNKNOWN_TIMEOUT_MS 120000UL
 
@@ -165,6 +167,7 @@ struct gn_delivery {
 	void *done_data;
 	size_t *copies;		/* targets that own a stored copy */
 	size_t n_copies;
+	uint64_t store_bytes;	/* "deliver.store": what the current account gets */
 	int refs;
 };
 
@@ -613,6 +616,11 @@ uint32_t gn_delivery_current_uid(const struct gn_delivery *d)
 	return t->uid;
 }
 
+uint64_t gn_delivery_current_store_size(const struct gn_delivery *d)
+{
+	return d->stage == STAGE_STORE && current(d) != NULL ? d->store_bytes : 0;
+}
+
 static bool in_chain(const struct gn_delivery *d, enum stage stage, bool resolving)
 {
 	const struct target *t = current(d);
@@ -931,6 +939,96 @@ static int store_rows(struct gn_delivery *d, const char **error_r)
 	       ? 0 : -1;
 }
 
+/* What a "deliver.store" chain said (its reply copied: it is only valid
+ * during the done call). */
+struct store_verdict {
+	struct gn_delivery *d;
+	enum gn_hook_result result;
+	struct gn_hook_reply reply;
+	bool done;
+};
+
+static void on_store_checked(enum gn_hook_result r, const struct gn_hook_reply *reply, void *data)
+{
+	struct store_verdict *v = data;
+	v->result = r;
+	v->done = true;
+	if (reply != NULL) {
+		v->reply.code = reply->code;
+		v->reply.enhanced = reply->enhanced != NULL ? gn_pool_strdup(v->d->pool, reply->enhanced) : NULL;
+		v->reply.text = reply->text != NULL ? gn_pool_strdup(v->d->pool, reply->text) : NULL;
+		v->reply.module = reply->module != NULL ? gn_pool_strdup(v->d->pool, reply->module) : NULL;
+	}
+}
+
+/* Step 4, inside the transaction and before anything is written:
+ * "deliver.store" once per account that gets copies (quota: the check
+ * that must see every other delivery's commit and hold its lock until
+ * this one ends).  A refusal fails that account's targets and drops its
+ * copies.  The chain must answer at once: one that pends is cancelled
+ * and counts as a temporary failure (a transaction never waits on the
+ * loop).  Accounts go in ascending id order. */
+static int account_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void store_checks(struct gn_delivery *d)
+{
+	struct gn_hook_point *point = gn_hook_point_find(GN_DELIVER_STORE);
+	/* The accounts in ascending id order: hooks that lock their rows
+	 * (quota) then lock them in one order in every delivery, and two
+	 * deliveries to the same accounts never deadlock. */
+	int64_t *accounts = gn_pool_alloc(d->pool, (d->n_copies + 1) * sizeof(*accounts));
+	size_t n_accounts = 0;
+	for (size_t c = 0; c < d->n_copies; c++) {
+		int64_t a = d->targets[d->copies[c]].account_id;
+		bool seen = false;
+		for (size_t k = 0; k < n_accounts && !seen; k++)
+			seen = accounts[k] == a;
+		if (!seen)
+			accounts[n_accounts++] = a;
+	}
+	qsort(accounts, n_accounts, sizeof(*accounts), account_cmp);
+	for (size_t ai = 0; ai < n_accounts; ai++) {
+		int64_t account = accounts[ai];
+		size_t ti = SIZE_MAX;
+		d->store_bytes = 0;
+		for (size_t k = 0; k < d->n_copies; k++) {
+			const struct target *o = &d->targets[d->copies[k]];
+			if (o->account_id != account || o->state != T_OK)
+				continue;
+			if (ti == SIZE_MAX)
+				ti = d->copies[k];
+			d->store_bytes += d->size + d->rcpts[o->rcpt].prefix_len;
+		}
+		if (ti == SIZE_MAX)
+			continue;
+		d->cur = ti;
+		struct store_verdict v = { .d = d };
+		struct gn_hook_call *call = gn_hook_run(point, d, on_store_checked, &v);
+		if (!v.done) {
+			gn_hook_cancel(call);
+			gn_log(GN_LOG_ERROR, "deliver", "event=store_hook_pending source=%s account=%lld",
+			       d->source, (long long)account);
+			v.result = GN_HOOK_TEMPFAIL;
+		}
+		if (v.result != GN_HOOK_REJECT && v.result != GN_HOOK_TEMPFAIL &&
+		    v.result != GN_HOOK_DISCONNECT)
+			continue;
+		for (size_t i = 0; i < d->n_targets; i++)
+			if (d->targets[i].state == T_OK && d->targets[i].account_id == account)
+				target_fail(d, i, v.result, &v.reply, 550, "5.7.1", "delivery not authorized");
+	}
+	size_t n = 0;
+	for (size_t c = 0; c < d->n_copies; c++)
+		if (d->targets[d->copies[c]].state == T_OK)
+			d->copies[n++] = d->copies[c];
+	d->n_copies = n;
+	d->store_bytes = 0;
+}
+
 /* The transaction committed: the accepted targets are stored. */
 static void store_committed(struct gn_delivery *d, size_t n_ok)
 {
@@ -969,6 +1067,12 @@ static bool store(struct gn_delivery *d)
 		store_failed(d, error);
 		return true;
 	}
+	store_checks(d);
+	if (d->n_copies == 0) {
+		gn_db_rollback();
+		return true;
+	}
+	n_ok = (int)count_ok(d);
 	if (store_rows(d, &error) < 0) {
 		gn_db_rollback();
 		store_failed(d, error);
@@ -1313,6 +1417,9 @@ int deliver_register(void)
 		{ GN_DELIVER_CHECK, CHECK_TIMEOUT_MS, GN_HOOK_CONTINUE },
 		{ GN_DELIVER_MAILBOX, MAILBOX_TIMEOUT_MS, GN_HOOK_CONTINUE },
 		{ GN_DELIVER_AFTER, AFTER_TIMEOUT_MS, GN_HOOK_CONTINUE },
+		/* Inside the transaction: a hook that misbehaves refuses
+		 * (fail closed; the sender retries). */
+		{ GN_DELIVER_STORE, STORE_TIMEOUT_MS, GN_HOOK_TEMPFAIL },
 	};
 	/* The store's other policy point, registered with the pipeline's
 	 * for the same commands' sake (they need the modules). */

@@ -1,7 +1,9 @@
 /*
  * modules/imap/cmd-append.c: APPEND (RFC 9051 6.3.12, RFC 3501 6.3.11),
  * MULTIAPPEND (RFC 3502), APPENDUID (RFC 4315 3), APPENDLIMIT (RFC 7889),
- * the UTF8 form of a message (RFC 6855 4).
+ * the UTF8 form of a message (RFC 6855 4), and REPLACE / UID REPLACE (RFC
+ * 8508): one message appended and the replaced one (in the selected
+ * mailbox) expunged, in the same transaction.
  *
  * The message streams: the reader (parser.c) hands out each message's
  * literal in chunks as they arrive (IMAP_READ_MESSAGE, IMAP_READ_DATA),
@@ -76,6 +78,13 @@ struct imap_append {
 	uint64_t total;
 	size_t size;		/* of the message being read */
 	bool blob_failed;	/* store_all(): a blob did not finish */
+	/* store_all(): a module's store check refused (imap.v1). */
+	const char *refused_code, *refused_text;
+	/* REPLACE (RFC 8508): the UID of the message it replaces in the
+	 * selected mailbox, and the command's name for answers. */
+	bool replace;
+	uint32_t replace_uid;
+	const char *verb;
 };
 
 static void job_free(struct imap_append **jp)
@@ -243,6 +252,54 @@ static struct imap_append *job_start(struct imap_session *s, const char *text, s
 		refuse(s, cmd.tag, sync, "BAD", NULL, "APPEND is not valid before logging in");
 		return NULL;
 	}
+	/* RFC 8508 3: REPLACE seq mailbox ..., UID REPLACE uid mailbox ...,
+	 * in the selected state only. */
+	bool replace = strcmp(cmd.name, "REPLACE") == 0, by_uid = false;
+	if (strcmp(cmd.name, "UID") == 0) {
+		replace = by_uid = true;
+		cmd.args++;
+		cmd.count--;
+	}
+	const char *verb = !replace ? "APPEND" : by_uid ? "UID REPLACE" : "REPLACE";
+	uint32_t old_uid = 0;
+	if (replace) {
+		if (s->state != IMAP_SELECTED || s->sel == NULL) {
+			refuse(s, cmd.tag, sync, "BAD", NULL, "REPLACE is valid only with a mailbox selected");
+			return NULL;
+		}
+		uint64_t n = 0;
+		const char *num = cmd.count >= 1 && cmd.args[0].type == IMAP_ARG_ATOM ? cmd.args[0].str : "";
+		size_t k = 0;
+		while (num[k] >= '0' && num[k] <= '9' && n <= UINT32_MAX)
+			n = n * 10 + (uint64_t)(num[k++] - '0');
+		if (k == 0 || num[k] != '\0' || n == 0 || n > UINT32_MAX) {
+			refuse(s, cmd.tag, sync, "BAD", NULL, "REPLACE takes a message number, a mailbox, "
+			       "optional flags and date-time, and a message literal");
+			return NULL;
+		}
+		if (s->sel->readonly) {
+			refuse(s, cmd.tag, sync, "NO", "READ-ONLY", "The mailbox is read-only (EXAMINE)");
+			return NULL;
+		}
+		if (by_uid) {
+			for (size_t i = 0; i < s->sel->count && old_uid == 0; i++)
+				if (s->sel->uids[i] == n)
+					old_uid = (uint32_t)n;
+			if (old_uid == 0) {
+				refuse(s, cmd.tag, sync, "NO", "NONEXISTENT", "No message with that UID");
+				return NULL;
+			}
+		} else {
+			if (n > s->sel->count) {
+				/* RFC 9051 7.4.1: an invalid message number. */
+				refuse(s, cmd.tag, sync, "BAD", NULL, "No message with that sequence number");
+				return NULL;
+			}
+			old_uid = s->sel->uids[n - 1];
+		}
+		cmd.args++;
+		cmd.count--;
+	}
 	const char *wire, *store, *name;
 	size_t wire_len;
 	if (cmd.count < 1 || !imap_arg_astring(&cmd.args[0], &wire, &wire_len) || strlen(wire) != wire_len) {
@@ -276,6 +333,9 @@ static struct imap_append *job_start(struct imap_session *s, const char *text, s
 	j->mailbox_id = gn_store_mailbox_id(mb);
 	j->uidvalidity = gn_store_mailbox_uidvalidity(mb);
 	j->mailbox = gn_pool_strdup(j->pool, gn_store_mailbox_name(mb));
+	j->replace = replace;
+	j->replace_uid = old_uid;
+	j->verb = verb;
 	j->cur = first;
 	/* The keywords live as long as the command, not the pool cleared
 	 * after it. */
@@ -328,6 +388,9 @@ void imap_append_message(struct imap_session *s)
 			return;
 		s->append = j;
 		tag = j->tag;
+	} else if (j->replace) {
+		refuse(s, tag, sync, "BAD", NULL, "REPLACE takes one message");
+		return;
 	} else {
 		/* MULTIAPPEND (RFC 3502): options of the next message. */
 		struct imap_arg *args;
@@ -421,11 +484,45 @@ static int store_all(struct imap_session *s, struct imap_append *j, uint32_t *ui
 {
 	if (gn_db_begin(err_r) < 0)
 		return -1;
-	if (j->count > 0 && j->msgs[0].writer != NULL) {
+	bool checked = imap_service_store_checked();
+	if (j->count > 0 && (j->msgs[0].writer != NULL || checked || j->replace)) {
 		int r = gn_store_account_lock(s->account_id, err_r);
 		if (r <= 0) {
 			if (r == 0)
 				*err_r = "no such account";
+			gn_db_rollback();
+			return -1;
+		}
+	}
+	/* REPLACE: the message it replaces is still there (read after the
+	 * lock: an expunge by another session waits for it or came before),
+	 * and its size, given back in the same transaction. */
+	uint64_t old_size = 0;
+	if (j->replace) {
+		struct gn_store_message *old;
+		int r = gn_store_message_get(j->pool, s->account_id, s->sel->id, j->replace_uid, &old, err_r);
+		if (r <= 0) {
+			if (r == 0) {
+				j->refused_code = "EXPUNGEISSUED";
+				j->refused_text = "The message to replace was expunged";
+				*err_r = j->refused_text;
+			}
+			gn_db_rollback();
+			return -1;
+		}
+		old_size = gn_store_message_size(old);
+	}
+	/* Modules' checks (quota): the whole MULTIAPPEND at once, with the
+	 * account locked, before anything is added; a REPLACE for what it
+	 * adds beyond the message it replaces. */
+	if (j->count > 0 && checked) {
+		uint64_t bytes = j->total > old_size ? j->total - old_size : 0;
+		int r = imap_service_store_check(s, j->replace ? "REPLACE" : "APPEND", bytes, &j->refused_code,
+						 &j->refused_text);
+		if (r != 0) {
+			if (r < 0)
+				j->blob_failed = true;	/* answered as temporary */
+			*err_r = r < 0 ? "store check failed" : j->refused_text;
 			gn_db_rollback();
 			return -1;
 		}
@@ -455,6 +552,14 @@ static int store_all(struct imap_session *s, struct imap_append *j, uint32_t *ui
 		}
 		uids[i] = gn_store_message_uid(msg);
 	}
+	/* RFC 8508 3.3: the replaced message is expunged as by UID EXPUNGE. */
+	if (j->replace && gn_store_message_expunge(j->pool, s->account_id, s->sel->id, &j->replace_uid, 1, NULL,
+						   NULL, err_r) != 1) {
+		if (!gn_db_in_transaction() || *err_r == NULL)
+			*err_r = "the message to replace could not be expunged";
+		gn_db_rollback();
+		return -1;
+	}
 	return gn_db_commit(err_r);
 }
 
@@ -478,6 +583,11 @@ void imap_append_end(struct imap_session *s)
 	uint32_t *uids = gn_pool_alloc(j->pool, (j->count + 1) * sizeof(*uids));
 	const char *err;
 	if (store_all(s, j, uids, &err) < 0) {
+		if (j->refused_text != NULL && !j->blob_failed) {
+			imap_tagged(s, j->tag, "NO", j->refused_code, "%s", j->refused_text);
+			job_free(&s->append);
+			return;
+		}
 		bool temp = j->blob_failed || gn_db_error_is_temporary();
 		gn_log(temp ? GN_LOG_ERROR : GN_LOG_INFO, IMAP_AREA,
 		       "event=append_failed conn=%s account=%s mailbox=%s error=%s", gn_conn_id(s->conn),
@@ -489,9 +599,21 @@ void imap_append_end(struct imap_session *s)
 		job_free(&s->append);
 		return;
 	}
-	gn_log(GN_LOG_INFO, IMAP_AREA, "event=append conn=%s account=%s mailbox=%s messages=%zu size=%llu",
+	gn_log(GN_LOG_INFO, IMAP_AREA, "event=append conn=%s account=%s mailbox=%s messages=%zu size=%llu%s",
 	       gn_conn_id(s->conn), gn_log_quote(0, s->account_name), gn_log_quote(1, j->mailbox), j->count,
-	       (unsigned long long)j->total);
+	       (unsigned long long)j->total, j->replace ? " replace=yes" : "");
+	if (j->replace) {
+		/* RFC 8508 3.4: APPENDUID in an untagged OK, then the
+		 * EXPUNGE (or VANISHED) of the old message and EXISTS when
+		 * the new one is in the selected mailbox, then the tagged
+		 * OK. */
+		imap_untagged(s, "OK [APPENDUID %u %u] Replacement Message ready", (unsigned)j->uidvalidity,
+			      (unsigned)uids[0]);
+		(void)imap_refresh(s);
+		imap_tagged(s, j->tag, "OK", NULL, "%s completed", j->verb);
+		job_free(&s->append);
+		return;
+	}
 	/* RFC 9051 6.3.12: appending to the selected mailbox, the client
 	 * hears of the new message(s) (EXISTS) before the tagged OK. */
 	if (s->sel != NULL && s->sel->id == j->mailbox_id)
@@ -504,6 +626,14 @@ void imap_append_end(struct imap_session *s)
 	imap_tagged(s, j->tag, "OK", gn_buf_data(code), "APPEND completed");
 	gn_buf_free(&code);
 	job_free(&s->append);
+}
+
+/* REPLACE or UID REPLACE that reached the command table: no message
+ * literal either. */
+void imap_cmd_replace(struct imap_session *s, struct imap_command *cmd)
+{
+	imap_tagged(s, cmd->tag, "BAD", NULL, "REPLACE takes a message number, a mailbox, an optional flag list, "
+		    "an optional date-time and a message literal");
 }
 
 /* APPEND that reached the command table: it has no message literal (the

@@ -11,6 +11,7 @@
  */
 #include "imap.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* "1:3,7" for sorted or unsorted UIDs in the order given (RFC 4315's
@@ -53,6 +54,79 @@ static void failed(struct imap_session *s, struct imap_command *cmd, const char 
 	}
 }
 
+static int uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The bytes of the messages with these UIDs (sorted or not) in the
+ * selected mailbox: 0 with *bytes_r, or -1.  One read of the range they
+ * span; a message expunged meanwhile only makes the sum larger than what
+ * is copied (a check errs on the safe side). */
+static int copy_bytes(struct imap_session *s, const uint32_t *uids, size_t n, uint64_t *bytes_r,
+		      const char **err_r)
+{
+	uint32_t lo = UINT32_MAX, hi = 0;
+	for (size_t i = 0; i < n; i++) {
+		lo = uids[i] < lo ? uids[i] : lo;
+		hi = uids[i] > hi ? uids[i] : hi;
+	}
+	struct gn_store_message **list;
+	size_t count;
+	if (gn_store_message_list(s->cmd_pool, s->account_id, s->sel->id, lo, hi, &list, &count, err_r) < 0)
+		return -1;
+	uint32_t *sorted = gn_pool_alloc(s->cmd_pool, (n + 1) * sizeof(*sorted));
+	memcpy(sorted, uids, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), uid_cmp);
+	*bytes_r = 0;
+	size_t k = 0;
+	for (size_t i = 0; i < count; i++) {
+		uint32_t u = gn_store_message_uid(list[i]);
+		while (k < n && sorted[k] < u)
+			k++;
+		if (k < n && sorted[k] == u)
+			*bytes_r += gn_store_message_size(list[i]);
+	}
+	return 0;
+}
+
+/* COPY with modules' store checks (imap.v1: quota): one transaction, the
+ * account locked first, the check, the copy.  Returns as
+ * gn_store_message_copy(), or -2 when a check refused (answered). */
+static int copy_checked(struct imap_session *s, struct imap_command *cmd, const uint32_t *uids, size_t n,
+			int64_t dst, uint32_t **src_uids_r, uint32_t **dst_uids_r, const char **err_r)
+{
+	uint64_t bytes;
+	if (copy_bytes(s, uids, n, &bytes, err_r) < 0 || gn_db_begin(err_r) < 0)
+		return -1;
+	int r = gn_store_account_lock(s->account_id, err_r);
+	if (r <= 0) {
+		if (r == 0)
+			*err_r = "no such account";
+		gn_db_rollback();
+		return -1;
+	}
+	const char *code, *text;
+	r = imap_service_store_check(s, "COPY", bytes, &code, &text);
+	if (r != 0) {
+		gn_db_rollback();
+		if (r < 0) {
+			*err_r = "store check failed";
+			return -1;
+		}
+		imap_tagged(s, cmd->tag, "NO", code, "%s", text);
+		return -2;
+	}
+	int copied = gn_store_message_copy(s->cmd_pool, s->account_id, s->sel->id, uids, n, dst, false,
+					   src_uids_r, dst_uids_r, NULL, err_r);
+	if (copied < 0) {
+		gn_db_rollback();
+		return -1;
+	}
+	return gn_db_commit(err_r) < 0 ? -1 : copied;
+}
+
 static void copy(struct imap_session *s, struct imap_command *cmd, const struct imap_arg *args,
 		 unsigned count, bool uid, bool move)
 {
@@ -89,8 +163,14 @@ static void copy(struct imap_session *s, struct imap_command *cmd, const struct 
 		return;
 	}
 	uint32_t *src_uids, *dst_uids;
-	int copied = gn_store_message_copy(s->cmd_pool, s->account_id, s->sel->id, uids, n,
-					   gn_store_mailbox_id(dst), move, &src_uids, &dst_uids, NULL, &err);
+	/* RFC 9208 5.3: COPY over quota is NO [OVERQUOTA]; MOVE adds
+	 * nothing to the account and is not checked. */
+	int copied = !move && imap_service_store_checked()
+		? copy_checked(s, cmd, uids, n, gn_store_mailbox_id(dst), &src_uids, &dst_uids, &err)
+		: gn_store_message_copy(s->cmd_pool, s->account_id, s->sel->id, uids, n,
+					gn_store_mailbox_id(dst), move, &src_uids, &dst_uids, NULL, &err);
+	if (copied == -2)
+		return;
 	if (copied < 0) {
 		failed(s, cmd, err);
 		return;

@@ -1346,6 +1346,8 @@ void imap_cmd_uid(struct imap_session *s, struct imap_command *cmd)
 		imap_uid_search(s, cmd);
 	else if (imap_arg_atom_is(&cmd->args[0], "SORT") || imap_arg_atom_is(&cmd->args[0], "THREAD"))
 		imap_uid_sort(s, cmd);
+	else if (imap_arg_atom_is(&cmd->args[0], "REPLACE"))
+		imap_cmd_replace(s, cmd);
 	else
 		imap_tagged(s, cmd->tag, "BAD", NULL, "UID %s is not supported (yet)", cmd->args[0].str);
 }

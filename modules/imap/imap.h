@@ -227,6 +227,12 @@ const struct ext_status *imap_service_status_item(const char *name);
 int imap_service_status_value(struct imap_session *s, const struct ext_status *item, int64_t mailbox_id,
 			      uint64_t *value_r);
 const char *imap_service_status_name(const struct ext_status *item);
+/* Whether any module checks what APPEND and COPY store; the checks
+ * (gn_imap_store_check_fn): 0 go on, 1 refused (*code_r, *text_r), -1
+ * failed.  Inside the transaction, the account locked. */
+bool imap_service_store_checked(void);
+int imap_service_store_check(struct imap_session *s, const char *command, uint64_t bytes,
+			     const char **code_r, const char **text_r);
 
 /* ---- seqset.c ---- */
 
@@ -341,6 +347,7 @@ void imap_append_message(struct imap_session *s);
 void imap_append_data(struct imap_session *s);
 void imap_append_end(struct imap_session *s);
 void imap_append_cancel(struct imap_session *s);
+void imap_cmd_replace(struct imap_session *s, struct imap_command *cmd);
 /* cmd-search.c: SEARCH; UID SEARCH (cmd->args[0] is SEARCH). */
 imap_cmd_fn imap_cmd_search;
 void imap_uid_search(struct imap_session *s, struct imap_command *cmd);

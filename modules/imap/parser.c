@@ -135,9 +135,10 @@ static void fail(struct imap_reader *r, const char *code, const char *error, enu
 	r->st = next;
 }
 
-/* Whether the command in cmd is an APPEND and the literal whose marker
- * starts at offset marker in cmd is one of its messages: anything but the
- * first argument (the mailbox).  When it is, the tag is kept. */
+/* Whether the command in cmd is an APPEND (or a REPLACE, RFC 8508, or
+ * UID REPLACE: their one message) and the literal whose marker starts at
+ * offset marker in cmd is one of its messages: anything but the mailbox
+ * argument.  When it is, the tag is kept. */
 static bool append_message(struct imap_reader *r, size_t marker)
 {
 	if (r->append)
@@ -151,8 +152,28 @@ static bool append_message(struct imap_reader *r, size_t marker)
 	size_t tag_len = i, name = ++i;
 	while (i < len && isalpha((unsigned char)d[i]))
 		i++;
-	if (i - name != 6 || strncasecmp(d + name, "APPEND", 6) != 0 || i >= len || d[i] != ' ' ||
-	    marker <= i + 1)
+	bool replace = false;
+	if (i - name == 3 && strncasecmp(d + name, "UID", 3) == 0 && i < len && d[i] == ' ') {
+		name = ++i;
+		while (i < len && isalpha((unsigned char)d[i]))
+			i++;
+		if (i - name != 7 || strncasecmp(d + name, "REPLACE", 7) != 0)
+			return false;
+		replace = true;
+	} else if (i - name == 7 && strncasecmp(d + name, "REPLACE", 7) == 0) {
+		replace = true;
+	} else if (i - name != 6 || strncasecmp(d + name, "APPEND", 6) != 0) {
+		return false;
+	}
+	if (replace) {
+		/* The message number (an atom) before the mailbox. */
+		if (i >= len || d[i] != ' ')
+			return false;
+		i++;
+		while (i < len && d[i] > ' ' && d[i] < 0x7f && d[i] != '{' && d[i] != '"')
+			i++;
+	}
+	if (i >= len || d[i] != ' ' || marker <= i + 1)
 		return false;
 	memcpy(r->append_tag, d, tag_len);
 	r->append_tag[tag_len] = '\0';

@@ -13,7 +13,8 @@
  *                The exception is APPEND's message (RFC 9051 6.3.12, RFC
  *                3502 MULTIAPPEND): a literal of an APPEND command that is
  *                not its first argument (the mailbox) is handed out in
- *                chunks as it arrives, never copied into the command, so a
+ *                chunks as it arrives (so is REPLACE's and UID REPLACE's,
+ *                RFC 8508, after their message number and mailbox), never copied into the command, so a
  *                message of any size streams through bounded memory.
  *   the parser   turns a framed command into its tag, its name and a tree
  *                of arguments (atoms, quoted strings, literals, NIL,

@@ -43,6 +43,12 @@ static struct ext_capability capabilities[MAX_EXTENSIONS];
 static size_t n_capabilities;
 static struct ext_status status_items[MAX_EXTENSIONS];
 static size_t n_status_items;
+static struct {
+	gn_imap_store_check_fn *fn;
+	void *data;
+	const char *module;
+} store_checks[8];
+static size_t n_store_checks;
 static bool tables_fixed;
 
 /* RFC 9051 atom: what a command name or an item may be here (upper-case
@@ -141,6 +147,28 @@ static int status_item_register(struct gn_module_ctx *ctx, const char *name, gn_
 	status_items[n_status_items++] = (struct ext_status){
 		.name = gn_strdup(name), .fn = fn, .data = data,
 	};
+	return 0;
+}
+
+static int store_check_register(struct gn_module_ctx *ctx, gn_imap_store_check_fn *fn, void *data,
+				const char **error_r)
+{
+	if (tables_fixed) {
+		*error_r = "imap.v1: register in the register phase";
+		return -1;
+	}
+	if (fn == NULL) {
+		*error_r = "imap.v1: a store check needs a function";
+		return -1;
+	}
+	if (n_store_checks >= sizeof(store_checks) / sizeof(store_checks[0])) {
+		*error_r = "imap.v1: too many store checks (at most 8)";
+		return -1;
+	}
+	store_checks[n_store_checks].fn = fn;
+	store_checks[n_store_checks].data = data;
+	store_checks[n_store_checks].module = gn_module_name(ctx);
+	n_store_checks++;
 	return 0;
 }
 
@@ -289,6 +317,7 @@ static const struct gn_imap_v1 imap_v1 = {
 	.arg_type = arg_type,
 	.arg_str = arg_str,
 	.arg_list = arg_list,
+	.store_check_register = store_check_register,
 };
 
 /* ---- the module's side ---- */
@@ -359,4 +388,32 @@ int imap_service_status_value(struct imap_session *s, const struct ext_status *i
 const char *imap_service_status_name(const struct ext_status *item)
 {
 	return item->name;
+}
+
+bool imap_service_store_checked(void)
+{
+	return n_store_checks > 0;
+}
+
+int imap_service_store_check(struct imap_session *s, const char *command, uint64_t bytes,
+			     const char **code_r, const char **text_r)
+{
+	for (size_t i = 0; i < n_store_checks; i++) {
+		*code_r = NULL;
+		*text_r = NULL;
+		int r = store_checks[i].fn((struct gn_imap_session *)s, command, bytes, code_r, text_r,
+					   store_checks[i].data);
+		if (r < 0)
+			return -1;
+		if (r > 0) {
+			if (*text_r == NULL)
+				*text_r = "refused";
+			gn_log(GN_LOG_INFO, IMAP_AREA, "event=store_refused conn=%s command=%s bytes=%llu "
+			       "module=%s code=%s", gn_conn_id(s->conn), command, (unsigned long long)bytes,
+			       store_checks[i].module != NULL ? store_checks[i].module : "-",
+			       *code_r != NULL ? *code_r : "-");
+			return 1;
+		}
+	}
+	return 0;
 }

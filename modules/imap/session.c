@@ -56,6 +56,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "THREAD", IMAP_S(IMAP_SELECTED), imap_cmd_thread },
 	{ "IDLE", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_idle },
 	{ "APPEND", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_append },
+	{ "REPLACE", IMAP_S(IMAP_SELECTED), imap_cmd_replace },
 	{ "COMPRESS", IMAP_S(IMAP_AUTH) | IMAP_S(IMAP_SELECTED), imap_cmd_compress },
 };
 
@@ -180,7 +181,7 @@ const char *imap_capabilities(struct imap_session *s, struct gn_pool *pool)
 				 "ESEARCH SEARCHRES WITHIN SAVEDATE CONDSTORE QRESYNC UTF8=ACCEPT");
 	(void)gn_buf_append_str(b, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
 	(void)gn_buf_append_str(b, imap_settings.literal_plus ? " LITERAL+" : " LITERAL-");
-	(void)gn_buf_printf(b, " UIDPLUS MULTIAPPEND APPENDLIMIT=%llu",
+	(void)gn_buf_printf(b, " UIDPLUS MULTIAPPEND REPLACE APPENDLIMIT=%llu",
 			    (unsigned long long)imap_settings.max_message);
 	imap_service_capabilities(s, b);
 	if (s->state != IMAP_NOTAUTH)

@@ -321,6 +321,47 @@ static enum gn_hook_result after_hook(struct gn_hook_call *call, void *data)
 	return GN_HOOK_CONTINUE;
 }
 
+/* "deliver.store": mode 1 refuses bob (452 4.2.2), mode 2 pends (a
+ * hook that must not); every call records what it saw. */
+static struct {
+	int mode;
+	int calls;
+	int64_t alice_bytes;
+	bool in_tx;
+	bool cancelled;
+	int64_t order[4];	/* the accounts, in the order of the calls */
+} st;
+
+static void store_cancel(struct gn_hook_call *call, void *data)
+{
+	(void)call;
+	(void)data;
+	st.cancelled = true;
+}
+
+static enum gn_hook_result store_hook(struct gn_hook_call *call, void *data)
+{
+	(void)data;
+	struct gn_delivery *d = gn_hook_call_context(call);
+	if (st.mode == 0)
+		return GN_HOOK_CONTINUE;
+	if (st.calls < 4)
+		st.order[st.calls] = gn_delivery_current_account(d);
+	st.calls++;
+	st.in_tx = gn_db_in_transaction() == 1;
+	if (gn_delivery_current_account(d) == alice)
+		st.alice_bytes = (int64_t)gn_delivery_current_store_size(d);
+	if (st.mode == 2) {
+		gn_hook_call_on_cancel(call, store_cancel, NULL);
+		return GN_HOOK_PENDING;
+	}
+	if (gn_delivery_current_account(d) == bob) {
+		gn_hook_call_reply(call, 452, "4.2.2", "account storage full");
+		return GN_HOOK_TEMPFAIL;
+	}
+	return GN_HOOK_CONTINUE;
+}
+
 /* ---- helpers to deliver ---- */
 
 static struct gn_delivery *new_delivery(const char *const *rcpts, size_t n)
@@ -564,6 +605,58 @@ static void test_expansion_copies(void)
 	is_int(gn_delivery_skip(d), -1, "gn_delivery_skip() outside deliver.mailbox: -1");
 	gn_delivery_free(&d);
 	hk.skip_alice = false;
+}
+
+/* "deliver.store": inside the transaction, once per account with its
+ * bytes; a refusal fails that account only; a hook that pends fails
+ * closed. */
+static void test_store_hook(void)
+{
+	static const char prefix[] = "Delivered-To: alice@example.com\r\n";
+	long long a0 = mailbox_count(alice, "Inbox"), b0 = mailbox_count(bob, "Inbox");
+	struct gn_delivery *d = gn_delivery_new("test", NULL);
+	gn_delivery_set_sender(d, A("sender@example.org"));
+	gn_delivery_add_recipient(d, A("bob@example.com"), NULL, 0);
+	gn_delivery_add_recipient(d, A("alice@example.com"), prefix, sizeof(prefix) - 1);
+	gn_delivery_add_recipient(d, A("ALICE@example.com"), NULL, 0);
+	gn_delivery_write(d, small_msg, sizeof(small_msg) - 1);
+	memset(&st, 0, sizeof(st));
+	st.mode = 1;
+	is_int(gn_delivery_run_sync(d), 2, "deliver.store refuses bob: alice's two addresses accepted");
+	is_int(st.calls, 2, "the store hook ran once per account");
+	ok(alice < bob && st.order[0] == alice && st.order[1] == bob,
+	   "in ascending account order, whatever the recipients' (no deadlock between two deliveries)");
+	ok(st.in_tx, "inside the store's transaction");
+	is_int(st.alice_bytes, (int64_t)(sizeof(small_msg) - 1 + sizeof(prefix) - 1),
+	       "gn_delivery_current_store_size(): the body and the account's prefix");
+	is_str(result_str(d, 0), "452 4.2.2", "bob: the hook's 452 4.2.2");
+	is_str(res(d, 0)->text, "account storage full", "with its text");
+	is_int(res(d, 0)->status, GN_DELIVERY_TEMPFAIL, "a temporary failure");
+	is_str(result_str(d, 1), "250 2.0.0", "alice: delivered");
+	is_int(mailbox_count(alice, "Inbox"), a0 + 1, "alice has it");
+	is_int(mailbox_count(bob, "Inbox"), b0, "bob has nothing");
+	gn_delivery_free(&d);
+
+	static const char *const rc[] = { "bob@example.com" };
+	d = new_delivery(rc, 1);
+	gn_delivery_write(d, small_msg, sizeof(small_msg) - 1);
+	is_int(gn_delivery_run_sync(d), 0, "bob alone: refused");
+	is_int(mailbox_count(bob, "Inbox"), b0, "nothing stored");
+	gn_delivery_free(&d);
+
+	static const char *const rc2[] = { "alice@example.com" };
+	d = new_delivery(rc2, 1);
+	gn_delivery_write(d, small_msg, sizeof(small_msg) - 1);
+	st.mode = 2;
+	is_int(gn_delivery_run_sync(d), 0, "a store hook that pends: refused (fail closed)");
+	is_str(result_str(d, 0), "451 4.3.0", "451 4.3.0");
+	ok(st.cancelled, "the pending hook was cancelled");
+	is_int(mailbox_count(alice, "Inbox"), a0 + 1, "nothing stored");
+	ok(gn_db_in_transaction() == 0, "no transaction left open");
+	gn_delivery_free(&d);
+	st.mode = 0;
+	ok(gn_delivery_current_store_size(d = new_delivery(rc2, 1)) == 0, "0 outside deliver.store");
+	gn_delivery_free(&d);
 }
 
 static bool done_flag;
@@ -940,6 +1033,8 @@ int main(void)
 	gn_hook_register(ctx, "deliver.check", 0, 0, check_hook, NULL, &err);
 	gn_hook_register(ctx, "deliver.mailbox", 0, 0, mailbox_hook, NULL, &err);
 	gn_hook_register(ctx, "deliver.after", 0, 0, after_hook, NULL, &err);
+	ok(gn_hook_register(ctx, GN_DELIVER_STORE, 0, 0, store_hook, NULL, &err) == 0,
+	   "a hook on deliver.store");
 
 	if (db_init(pgtest_conninfo(), &err) < 0 || db_migrate(NULL, &err) < 0) {
 		ok(false, "database ready: %s", err);
@@ -970,6 +1065,7 @@ int main(void)
 	test_unknown();
 	test_hooks();
 	test_expansion_copies();
+	test_store_hook();
 	test_async();
 	test_rcpt_check();
 	test_limits();

@@ -211,6 +211,17 @@ static void test_reader_append(void)
 	}
 	check_run(&lim, "a APPENDX INBOX {2}\r\nab\r\n", "L2|Ca APPENDX INBOX {2}\r\nab\r\n",
 		  "another command's literal is kept");
+	/* RFC 8508: REPLACE's and UID REPLACE's message, after the number
+	 * and the mailbox. */
+	check_run(&lim, "a REPLACE 3 INBOX {3}\r\nabc\r\n", "M3s:a REPLACE 3 INBOX |Dabc|C\r\n",
+		  "REPLACE's message is handed out");
+	check_run(&lim, "a uid replace 7 Sent (\\Seen) {2+}\r\nab\r\n",
+		  "M2n:a uid replace 7 Sent (\\Seen) |Dab|C\r\n", "UID REPLACE's too, in any case");
+	check_run(&lim, "a REPLACE 3 {5}\r\nINBOX {3}\r\nabc\r\n",
+		  "L5|M3s:a REPLACE 3 {5}\r\nINBOX |Dabc|C\r\n",
+		  "REPLACE with the mailbox as a literal: kept; the message after it handed out");
+	check_run(&lim, "a UID FETCH 1 {2}\r\nab\r\n", "L2|Ca UID FETCH 1 {2}\r\nab\r\n",
+		  "another UID command's literal is kept");
 	check_run(&lim, "a APPEND INBOX {950}\r\nb NOOP\r\n", "M950s:a APPEND INBOX |R|Cb NOOP\r\n",
 		  "a synchronising message refused: the client sends nothing of it");
 	{

@@ -36,7 +36,18 @@
  *      gn_delivery_set_mailbox().  A mailbox that does not exist means
  *      Inbox (logged).  REJECT / TEMPFAIL fail the recipient.  Not run
  *      when the caller fixed the mailbox (GN_DELIVERY_FIXED_MAILBOX).
- *   4. One transaction: the body is stored once (with its MIME structure;
+ *   4. One transaction: first, per account that gets copies,
+ *      "deliver.store" (since ABI 1.1; default TEMPFAIL): a check inside
+ *      the transaction, before anything is written, that may lock rows
+ *      (gn_store_account_lock(): the account first, as the store's lock
+ *      order wants) and read what every delivery committed before;
+ *      gn_delivery_current_store_size() says how many bytes the account
+ *      is about to get.  Its hooks must answer at once (PENDING counts
+ *      as TEMPFAIL: a transaction never waits on the loop); REJECT /
+ *      TEMPFAIL fail every recipient of that account with the hook's
+ *      reply (quota: 452 4.2.2).  A query that fails aborts the
+ *      transaction, and every recipient fails with 451 4.3.0.  Then the
+ *      body is stored once (with its MIME structure;
  *      a structure past 8 MiB fails every recipient with 554 5.6.0, for
  *      good), one message per distinct (account, mailbox) with the prefix
  *      of the first recipient that reached it (recipients as added come
@@ -94,6 +105,8 @@ struct gn_mime_message;
 #define GN_DELIVER_CHECK "deliver.check"
 #define GN_DELIVER_MAILBOX "deliver.mailbox"
 #define GN_DELIVER_AFTER "deliver.after"
+/* Since ABI 1.1: step 4's check inside the store's transaction. */
+#define GN_DELIVER_STORE "deliver.store"
 
 /* Limits; fill with gn_delivery_limits_init() and change what you want.
  * The core reads it by its size: members are only ever added at the end. */
@@ -224,6 +237,11 @@ const char *gn_delivery_current_mailbox(const struct gn_delivery *d);
  * (gn_store_settle() with wait); 0 only when the database fails. */
 int64_t gn_delivery_current_mailbox_id(const struct gn_delivery *d);
 uint32_t gn_delivery_current_uid(const struct gn_delivery *d);
+
+/* In "deliver.store": the bytes this delivery is about to store for the
+ * current account (each of its copies there: prefix + body); 0
+ * elsewhere.  Since ABI 1.1. */
+uint64_t gn_delivery_current_store_size(const struct gn_delivery *d);
 
 /* "deliver.resolve": the current recipient is this account.  0 or -1. */
 int gn_delivery_set_account(struct gn_delivery *d, int64_t account_id);

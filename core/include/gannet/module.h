@@ -50,6 +50,8 @@
  *        gn_delivery_skip(): an alias's member left out on purpose;
  *        gn_store_send_as_check() and the point "account.send_as": who
  *        may send as an address that is not the account's (aliases).
+ *        "deliver.store": a delivery's check inside its transaction
+ *        (quota), gn_delivery_current_store_size().
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

@@ -20,6 +20,12 @@
  * The table only grows at the end: check a member with GN_OPS_HAS()
  * (gannet/service.h) before calling one added after the first version.
  * Strings it returns stay valid until the handler returns.
+ *
+ * Versions of the table (its size tells them apart; GN_OPS_HAS()):
+ *   1  commands, capabilities, STATUS items, sessions, arguments.
+ *   2  store_check_register(): a check of the bytes APPEND, COPY and
+ *      REPLACE add to an account, inside their transaction (quota's
+ *      OVERQUOTA).
  */
 #ifndef GANNET_IMAP_SERVICE_H
 #define GANNET_IMAP_SERVICE_H
@@ -63,6 +69,23 @@ typedef void gn_imap_command_fn(struct gn_imap_session *s, const char *name,
  * answers NO, and the handler has logged why). */
 typedef int gn_imap_status_fn(struct gn_imap_session *s, int64_t mailbox_id,
 			      uint64_t *value_r, void *data);
+
+/* A check of what a command is about to add to the session's account
+ * (command: "APPEND" for all the messages of one APPEND or MULTIAPPEND
+ * together, "COPY" for a COPY or UID COPY, "REPLACE" for a REPLACE or
+ * UID REPLACE (RFC 8508) with the bytes it adds beyond the message it
+ * replaces, which goes in the same transaction, 0 when it adds none; MOVE
+ * adds nothing and is not checked).  It runs inside the transaction that stores them, after the
+ * account's row is locked (gn_store_account_lock(), gannet/store.h) and
+ * before anything is added, so what it reads of the account stays so
+ * until the commit.  bytes: what they add (prefix + body of each).
+ * Returns 0 to go on; 1 to refuse, with *code_r (a response code without
+ * brackets, e.g. "OVERQUOTA", or NULL) and *text_r (static or from the
+ * session's pool): the command answers NO and stores nothing; -1 when a
+ * query failed: NO [UNAVAILABLE], nothing stored. */
+typedef int gn_imap_store_check_fn(struct gn_imap_session *s, const char *command,
+				   uint64_t bytes, const char **code_r, const char **text_r,
+				   void *data);
 
 struct gn_imap_v1 {
 	size_t size;	/* sizeof(struct gn_imap_v1) of the provider */
@@ -124,6 +147,11 @@ struct gn_imap_v1 {
 	const char *(*arg_str)(const struct gn_imap_arg *arg, size_t *len_r);
 	/* A list's elements, as arguments. */
 	const struct gn_imap_args *(*arg_list)(const struct gn_imap_arg *arg);
+	/* ---- version 2 (check with GN_OPS_HAS()) ---- */
+	/* Register phase: fn checks every APPEND, COPY and REPLACE (above).  At
+	 * most 8 checks, run in registration order until one refuses. */
+	int (*store_check_register)(struct gn_module_ctx *ctx, gn_imap_store_check_fn *fn,
+				    void *data, const char **error_r);
 };
 
 #ifdef __cplusplus
