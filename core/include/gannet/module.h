@@ -46,7 +46,9 @@
  *        AUTH (RFC 4954) and client certificate;
  *        FromIDs: gn_store_fromid_login_*(),
  *        gn_queue_fromid_find(), gn_queue_delivery_from_id() and
- *        gn_queue_delivery_recipient_sender(), gn_queue_message.from_ids.
+ *        gn_queue_delivery_recipient_sender(), gn_queue_message.from_ids;
+ *        gn_dkim_verifier_*(), gn_dkim_verify_start(): DKIM verification
+ *        (RFC 6376 6) with per-signature results (RFC 8601 names).
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
