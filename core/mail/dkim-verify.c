@@ -503,8 +503,8 @@ int gn_dkim_verifier_finish(struct gn_dkim_verifier *v, const char **error_r)
 		if (s->body == NULL)
 			continue;
 		unsigned char bh[GN_DKIM_HASH_SIZE];
-		uint64_t total = dkim_body_length(s->body);
 		gn_dkim_body_finish(s->body, bh);
+		uint64_t total = dkim_body_length(s->body);
 		gn_dkim_body_free(&s->body);
 		if (s->has_l && s->l > total) {
 			/* RFC 6376 6.1.3: a body shorter than l= says the
