@@ -284,6 +284,13 @@ int dkim_verify_hash_bits(enum gn_dkim_algorithm alg, const unsigned char *pub, 
 		}
 		if (r >= 0)
 			*bits_r = bits;
+		if (r >= 0 && bits > 8192) {
+			/* Larger keys only make a verifier work: none signs
+			 * with them. */
+			gnutls_pubkey_deinit(pk);
+			*error_r = "RSA key over 8192 bits";
+			return -1;
+		}
 		if (r >= 0 && bits < 1024) {
 			/* RFC 8301 3.2: shorter keys are not valid. */
 			gnutls_pubkey_deinit(pk);

@@ -239,6 +239,24 @@ static void test_keys(void)
 	is_str(reason(v, 1), "key record has a NUL", "a key record with a NUL is refused");
 	gn_buf_free(&big);
 	gn_dkim_verifier_free(&v);
+
+	/* An RSA key of 8200 bits (an RSAPublicKey: n of 1025 octets 0xff,
+	 * e 65537): refused before any work is done with it. */
+	struct gn_buf *der = gn_buf_new(0);
+	gn_buf_append(der, "\x30\x82\x04\x0b\x02\x82\x04\x02\x00", 9);
+	for (int i = 0; i < 1025; i++)
+		gn_buf_append(der, "\xff", 1);
+	gn_buf_append(der, "\x02\x03\x01\x00\x01", 5);
+	char *p64 = mime_b64_encode((const unsigned char *)gn_buf_data(der), gn_buf_len(der));
+	char rec[2048];
+	snprintf(rec, sizeof(rec), "v=DKIM1; k=rsa; p=%s", p64);
+	v = feed(rfc8463_signed, 4096, 0);
+	give(v, 1, rec);
+	is_int(status(v, 1), GN_DKIM_PERMERROR, "an RSA key over 8192 bits: permerror");
+	is_str(reason(v, 1), "key record: RSA key over 8192 bits", "saying why");
+	gn_dkim_verifier_free(&v);
+	gn_free(p64);
+	gn_buf_free(&der);
 }
 
 /* A message with one DKIM-Signature of the tags given (b= and bh= are
@@ -325,7 +343,28 @@ static void test_signature_checks(void)
 		   "a key is looked up only for a signature still open");
 		gn_dkim_verifier_free(&v);
 	}
-	struct gn_dkim_verifier *v = one_sig("v=1; a=rsa-sha256; h=from; l=3; " BASE);
+	struct gn_buf *many = gn_buf_new(0);
+	gn_buf_append_str(many, "v=1; a=rsa-sha256; " BASE "; h=from");
+	for (int i = 0; i < 1000; i++)
+		gn_buf_append_str(many, ":to");
+	struct gn_dkim_verifier *v = gn_dkim_verifier_new(0, NOW);
+	const char *err;
+	gn_dkim_verifier_update(v, "DKIM-Signature: ", 16, &err);
+	gn_dkim_verifier_update(v, gn_buf_data(many), gn_buf_len(many), &err);
+	gn_dkim_verifier_update(v, "\r\nFrom: a@example.org\r\n\r\nbody\r\n", 31, &err);
+	gn_dkim_verifier_finish(v, &err);
+	is_str(reason(v, 0), "h= lists more than 1000 fields", "h= of 1001 names: permerror");
+	gn_dkim_verifier_free(&v);
+	gn_buf_truncate(many, gn_buf_len(many) - 3);
+	v = gn_dkim_verifier_new(0, NOW);
+	gn_dkim_verifier_update(v, "DKIM-Signature: ", 16, &err);
+	gn_dkim_verifier_update(v, gn_buf_data(many), gn_buf_len(many), &err);
+	gn_dkim_verifier_update(v, "\r\nFrom: a@example.org\r\n\r\nbody\r\n", 31, &err);
+	gn_dkim_verifier_finish(v, &err);
+	is_int(status(v, 0), GN_DKIM_TEMPERROR, "h= of 1000 names is read");
+	gn_dkim_verifier_free(&v);
+	gn_buf_free(&many);
+	v = one_sig("v=1; a=rsa-sha256; h=from; l=3; " BASE);
 	const struct gn_dkim_verify_result *r = gn_dkim_verifier_result(v, 0);
 	ok(r->body_length == 3 && r->body_truncated, "l=3 of \"body\\r\\n\": the body is truncated");
 	gn_dkim_verifier_free(&v);

@@ -165,7 +165,7 @@ int gn_dkim_key_sign(struct gn_pool *pool, const struct gn_dkim_key *key,
  * as most records hold, or the RSAPublicKey that RFC 6376 3.6.1 names):
  * 1 valid, 0 not valid, -1 with *error_r (static) when the key cannot be
  * read, is of another type, or is an RSA key under 1024 bits (RFC 8301
- * 3.2). */
+ * 3.2) or over 8192. */
 int gn_dkim_verify_hash(enum gn_dkim_algorithm alg, const unsigned char *pub, size_t pub_len,
 			const unsigned char hash[GN_DKIM_HASH_SIZE], const unsigned char *sig,
 			size_t sig_len, const char **error_r);
@@ -207,8 +207,10 @@ void gn_dkim_signer_free(struct gn_dkim_signer **s);	/* accepts NULL */
  *   temperror  the key could not be looked up now (DNS failure, timeout);
  *   permerror  it cannot be verified: a malformed signature or key record,
  *              a missing required tag, an unknown algorithm or
- *              canonicalisation, i= outside d=, From not signed, no key in
- *              the DNS, a key of another type or not for email.
+ *              canonicalisation, i= outside d=, From not signed, h= of
+ *              more than GN_DKIM_MAX_FIELDS names, no key in the DNS, a
+ *              key of another type, not for email, or an RSA key over
+ *              8192 bits.
  * GN_DKIM_NONE is for a message without signatures (the caller writes it:
  * a verifier has no result then). */
 enum gn_dkim_status {
