@@ -71,10 +71,13 @@ core_libgannet_core_la_SOURCES = \
 	core/mail/mime-json.c \
 	core/mail/dkim.c \
 	core/mail/dkim-sign.c \
+	core/mail/dkim-verify.c \
 	core/dns/internal.h \
 	core/dns/result.c \
 	core/dns/resolver.c \
 	core/dns/cli-dns.c \
+	core/dns/dkim.c \
+	core/dns/cli-dkim.c \
 	core/auth/internal.h \
 	core/auth/crypto.c \
 	core/auth/credentials.c \

@@ -5,7 +5,10 @@
  *               queries, their timeouts, the cap and cancel;
  *   result.c    names (checks, IDNA, reverse names) and a libunbound
  *               result parsed into struct gn_dns_result;
- *   cli-dns.c   `gannet dns lookup TYPE NAME`.
+ *   cli-dns.c   `gannet dns lookup TYPE NAME`;
+ *   dkim.c      the DKIM verifier's key lookups (gn_dkim_verify_start(),
+ *               gannet/dkim.h; the verifier itself is core/mail/);
+ *   cli-dkim.c  `gannet dkim verify [FILE]`.
  *
  * Uses the runtime layer (loop, config) and the mail layer (IDNA through
  * gn_addr_parse_domain()).  core/dns/README has the design.
@@ -52,8 +55,9 @@ int dns_type_parse(const char *s);
  * from pool; NULL when ip is not an address. */
 const char *dns_reverse_name(struct gn_pool *pool, const char *ip);
 
-/* ---- cli-dns.c ---- */
+/* ---- cli-dns.c, cli-dkim.c ---- */
 
 int dns_cli_lookup(int argc, char **argv, void *data);
+int dns_cli_dkim_verify(int argc, char **argv, void *data);
 
 #endif

@@ -183,8 +183,21 @@ int dns_register(void)
 		"answered (also NXDOMAIN and NODATA), 1 when it did not.",
 		2, 2, dns_cli_lookup, NULL,
 	};
+	/* Registered here rather than beside `gannet dkim sign` (core/store/):
+	 * verifying needs the config and the resolver, not the database. */
+	static const struct gn_cli_command dkim_verify = {
+		sizeof(struct gn_cli_command), "dkim verify", "[FILE]",
+		"Verifies the DKIM signatures of the message in FILE (or stdin),\n"
+		"looking the keys up with the core's resolver, and prints a line a\n"
+		"signature: result (pass, fail, policy, neutral, temperror,\n"
+		"permerror), d=, s=, algorithm, key bits and the reason.  At most\n"
+		"dkim.max_signatures are evaluated.  Exits 0 when one passed, 1 when\n"
+		"none did.",
+		0, 1, dns_cli_dkim_verify, NULL,
+	};
 	const char *err;
-	if (gn_cli_command_register(modules_core_ctx(), &lookup, &err) < 0) {
+	if (gn_cli_command_register(modules_core_ctx(), &lookup, &err) < 0 ||
+	    gn_cli_command_register(modules_core_ctx(), &dkim_verify, &err) < 0) {
 		conf_error("dns: %s", err);
 		return -1;
 	}

@@ -248,10 +248,11 @@ static struct gn_buf *rsa_spki(const unsigned char *key, size_t len)
 	return b;
 }
 
-int gn_dkim_verify_hash(enum gn_dkim_algorithm alg, const unsigned char *pub, size_t pub_len,
-			const unsigned char hash[GN_DKIM_HASH_SIZE], const unsigned char *sig,
-			size_t sig_len, const char **error_r)
+int dkim_verify_hash_bits(enum gn_dkim_algorithm alg, const unsigned char *pub, size_t pub_len,
+			  const unsigned char hash[GN_DKIM_HASH_SIZE], const unsigned char *sig,
+			  size_t sig_len, unsigned *bits_r, const char **error_r)
 {
+	*bits_r = 0;
 	if (pub_len > 16384) {
 		*error_r = "public key too long";
 		return -1;
@@ -265,6 +266,8 @@ int gn_dkim_verify_hash(enum gn_dkim_algorithm alg, const unsigned char *pub, si
 	int r;
 	if (alg == GN_DKIM_ED25519_SHA256) {
 		r = gnutls_pubkey_import_ecc_raw(pk, GNUTLS_ECC_CURVE_ED25519, &k, NULL);
+		if (r >= 0)
+			*bits_r = 256;
 	} else {
 		r = gnutls_pubkey_import(pk, &k, GNUTLS_X509_FMT_DER);
 		if (r < 0) {
@@ -279,11 +282,20 @@ int gn_dkim_verify_hash(enum gn_dkim_algorithm alg, const unsigned char *pub, si
 			*error_r = "k=rsa but the key is no RSA key";
 			return -1;
 		}
+		if (r >= 0)
+			*bits_r = bits;
+		if (r >= 0 && bits > 8192) {
+			/* Larger keys only make a verifier work: none signs
+			 * with them. */
+			gnutls_pubkey_deinit(pk);
+			*error_r = "RSA key over 8192 bits";
+			return -1;
+		}
 		if (r >= 0 && bits < 1024) {
 			/* RFC 8301 3.2: shorter keys are not valid. */
 			gnutls_pubkey_deinit(pk);
 			*error_r = "RSA key under 1024 bits";
-			return -1;
+			return -2;
 		}
 	}
 	if (r < 0) {
@@ -298,6 +310,15 @@ int gn_dkim_verify_hash(enum gn_dkim_algorithm alg, const unsigned char *pub, si
 		: gnutls_pubkey_verify_hash2(pk, GNUTLS_SIGN_RSA_SHA256, 0, &h, &s);
 	gnutls_pubkey_deinit(pk);
 	return r >= 0 ? 1 : 0;
+}
+
+int gn_dkim_verify_hash(enum gn_dkim_algorithm alg, const unsigned char *pub, size_t pub_len,
+			const unsigned char hash[GN_DKIM_HASH_SIZE], const unsigned char *sig,
+			size_t sig_len, const char **error_r)
+{
+	unsigned bits;
+	int r = dkim_verify_hash_bits(alg, pub, pub_len, hash, sig, sig_len, &bits, error_r);
+	return r < 0 ? -1 : r;
 }
 
 /* ---- the signer ---- */
@@ -423,7 +444,7 @@ int gn_dkim_signer_finish(struct gn_dkim_signer *s, const char **error_r)
 
 /* A domain name or selector as it may appear in d= and s=: LDH labels
  * (and "_"), dot-separated. */
-static bool dns_name_ok(const char *s)
+bool dkim_name_ok(const char *s)
 {
 	size_t len = strlen(s), label = 0;
 	if (len == 0 || len > 253)
@@ -469,11 +490,11 @@ int gn_dkim_signer_sign(struct gn_dkim_signer *s, const char *domain, const char
 		*error_r = "the message was not ended, or could not be read";
 		return -1;
 	}
-	if (!dns_name_ok(domain)) {
+	if (!dkim_name_ok(domain)) {
 		*error_r = "bad signing domain";
 		return -1;
 	}
-	if (!dns_name_ok(selector)) {
+	if (!dkim_name_ok(selector)) {
 		*error_r = "bad selector";
 		return -1;
 	}

@@ -290,6 +290,8 @@ struct gn_dkim_body {
 	bool wsp;		/* relaxed: white space seen in the line */
 	bool cr;		/* a CR seen, maybe of a CRLF */
 	bool any;		/* anything written */
+	uint64_t limit;		/* octets of the form hashed (l=); UINT64_MAX: all */
+	uint64_t total;		/* octets of the form produced */
 	/* Pending output, written in batches. */
 	char pend[512];
 	size_t npend;
@@ -299,10 +301,15 @@ static void body_flush(struct gn_dkim_body *b)
 {
 	if (b->npend == 0)
 		return;
-	if (b->out != NULL)
+	if (b->out != NULL) {
 		gn_buf_append(b->out, b->pend, b->npend);
-	else
-		gnutls_hash(b->hash, b->pend, b->npend);
+	} else if (b->total < b->limit) {
+		/* RFC 6376 3.4.5, 3.5 l=: only the first l octets of the
+		 * canonical body are hashed. */
+		uint64_t n = b->limit - b->total;
+		gnutls_hash(b->hash, b->pend, n < b->npend ? (size_t)n : b->npend);
+	}
+	b->total += b->npend;
 	b->npend = 0;
 }
 
@@ -333,6 +340,7 @@ static struct gn_dkim_body *body_new(enum gn_dkim_canon canon, struct gn_buf *ou
 	struct gn_dkim_body *b = gn_calloc(1, sizeof(*b));
 	b->canon = canon;
 	b->out = out;
+	b->limit = UINT64_MAX;
 	if (out == NULL && gnutls_hash_init(&b->hash, GNUTLS_DIG_SHA256) < 0) {
 		/* Only without memory: fatal, as in the allocator. */
 		fputs("fatal: dkim: SHA-256 hash could not be set up\n", stderr);
@@ -349,6 +357,18 @@ struct gn_dkim_body *gn_dkim_body_new(enum gn_dkim_canon canon)
 struct gn_dkim_body *dkim_body_new_buf(enum gn_dkim_canon canon, struct gn_buf *out)
 {
 	return body_new(canon, out);
+}
+
+struct gn_dkim_body *dkim_body_new_limit(enum gn_dkim_canon canon, uint64_t limit)
+{
+	struct gn_dkim_body *b = body_new(canon, NULL);
+	b->limit = limit;
+	return b;
+}
+
+uint64_t dkim_body_length(const struct gn_dkim_body *b)
+{
+	return b->total + b->npend;
 }
 
 void gn_dkim_body_update(struct gn_dkim_body *b, const void *data, size_t len)

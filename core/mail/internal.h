@@ -18,7 +18,10 @@
  *                    json-c here);
  *   dkim.c           DKIM canonical forms, tag lists, key records
  *                    (gannet/dkim.h);
- *   dkim-sign.c      DKIM keys and signatures with GnuTLS, the signer.
+ *   dkim-sign.c      DKIM keys and signatures with GnuTLS, the signer;
+ *   dkim-verify.c    the verifier: signatures and key records read and
+ *                    checked, results (the key lookups are the dns
+ *                    layer's, core/dns/dkim.c).
  *
  * Uses the base layer only.  The MIME structure's JSON is public only as
  * text; the core's own code may work on json-c objects through
@@ -179,9 +182,27 @@ const char *mime_param_find(const struct mime_param *v, size_t n, const char *na
 /* A body canonicaliser that appends the canonical form to out instead of
  * hashing it (for tests); gn_dkim_body_finish() then gives zeros. */
 struct gn_dkim_body *dkim_body_new_buf(enum gn_dkim_canon canon, struct gn_buf *out);
+/* A body canonicaliser that hashes only the first limit octets of the
+ * canonical form (RFC 6376 3.5 l=); dkim_body_length() is the length of
+ * the whole form, so that a verifier sees what l= left out. */
+struct gn_dkim_body *dkim_body_new_limit(enum gn_dkim_canon canon, uint64_t limit);
+uint64_t dkim_body_length(const struct gn_dkim_body *b);
 /* Strict base64 with folding white space in it (b=, bh=, p=): 0 with the
  * octets (from pool), or -1 for any other character or bad padding. */
 int dkim_b64_decode(struct gn_pool *pool, const char *s, const unsigned char **out_r,
 		    size_t *len_r);
+
+/* ---- DKIM (dkim-sign.c) ---- */
+
+/* Whether s is a domain or selector as d= and s= take them: 1 to 253
+ * characters, dot-separated labels of 1 to 63 letters, digits, '-', '_'. */
+bool dkim_name_ok(const char *s);
+
+/* gn_dkim_verify_hash() with the key's size in *bits_r (set once the key
+ * was read), and -2 (not -1) for an RSA key under 1024 bits, which a
+ * verifier reports as policy rather than as a broken key. */
+int dkim_verify_hash_bits(enum gn_dkim_algorithm alg, const unsigned char *pub, size_t pub_len,
+			  const unsigned char hash[GN_DKIM_HASH_SIZE], const unsigned char *sig,
+			  size_t sig_len, unsigned *bits_r, const char **error_r);
 
 #endif

@@ -1000,6 +1000,13 @@ static void read_core(struct core_conf *c, bool from_file)
 	}
 
 	read_dns(root, c);
+	/* DKIM verification (gannet/dkim.h): signatures evaluated per
+	 * message, RFC 6376 6.1 lets a verifier limit them; the default and
+	 * the most are GN_DKIM_MAX_SIGNATURES_DEFAULT and _MAX_SIGNATURES
+	 * (the mail layer's, above this one). */
+	struct gn_config *dkim = gn_config_section(root, "dkim");
+	gn_config_int(dkim, "max_signatures", 5, 1, 100, &v);
+	c->dkim_max_signatures = (unsigned)v;
 	/* The outbound queue (gannet/queue.h). */
 	struct gn_config *queue = gn_config_section(root, "queue");
 	gn_config_int(queue, "max_attempts", 8, 1, 100, &v);

@@ -95,6 +95,7 @@ struct core_conf {
 	/* Idle SMTP connections kept for the next delivery (transport-smtp.c):
 	 * queue { smtp_reuse_max (10, 0: none), smtp_reuse_per_host (2),
 	 * smtp_reuse_idle (30 s, at most 60 s), smtp_reuse_transactions (100) }. */
+	unsigned dkim_max_signatures;	/* dkim { max_signatures }: default 5 */
 	unsigned queue_reuse_max;
 	unsigned queue_reuse_per_host;
 	long long queue_reuse_idle_ms;

@@ -41,11 +41,11 @@ echo "built $out/fuzz_mime"
 $CC $cflags -o "$out/fuzz_addr" "$src/t/fuzz/fuzz_addr.c" "$src/core/mail/addr.c" \
   $mime "$src/core/base/mem.c" "$src/core/base/text.c" -lidn2 -lunistring $libs
 echo "built $out/fuzz_addr"
-# DKIM's tag lists, canonical forms and signer (t/fuzz/fuzz_dkim.c), with
+# DKIM's tag lists, canonical forms, signer and verifier (t/fuzz/fuzz_dkim.c), with
 # GnuTLS for the hashes and the signature.
 # shellcheck disable=SC2086
 $CC $cflags -o "$out/fuzz_dkim" "$src/t/fuzz/fuzz_dkim.c" "$src/core/mail/dkim.c" \
-  "$src/core/mail/dkim-sign.c" $mime "$src/core/base/mem.c" "$src/core/base/text.c" \
+  "$src/core/mail/dkim-sign.c" "$src/core/mail/dkim-verify.c" $mime "$src/core/base/mem.c" "$src/core/base/text.c" \
   -lunistring $(pkg-config --libs gnutls) $libs
 echo "built $out/fuzz_dkim"
 # The SMTP engine against fakes of the connection, loop and config

@@ -1,8 +1,9 @@
 /*
  * t/fuzz/fuzz_dkim.c: libFuzzer target for DKIM's text handling
- * (core/mail/dkim.c, dkim-sign.c): tag lists, key records, header
- * splitting and canonical forms, the body canonicaliser, the data hash's
- * search for b=, and the signer on a whole message.
+ * (core/mail/dkim.c, dkim-sign.c, dkim-verify.c): tag lists, key records,
+ * header splitting and canonical forms, the body canonicaliser, the data
+ * hash's search for b=, the signer on a whole message, and the verifier:
+ * DKIM-Signature fields and key records read and checked.
  *
  * The first input byte picks a chunk size; the rest is the text.  Besides
  * not crashing (under AddressSanitizer and UBSan) it checks:
@@ -14,7 +15,13 @@
  *     end in CRLF unless empty (relaxed) and are "\r\n" at least (simple),
  *     and the relaxed one has no space before a CRLF nor two in a row;
  *   - a message the signer takes gets a signature (Ed25519, fixed key)
- *     that the data hash of what it wrote verifies.
+ *     that the data hash of what it wrote verifies, and that the verifier
+ *     passes on the message with the signature on top;
+ *   - the verifier, on the input as a message whose keys are the input
+ *     itself as a key record, a fixed key, no key or a failed lookup,
+ *     gives every signature one of the RFC 8601 results, a reason unless
+ *     it passed (neutral past its limit of 3), a header.b without white
+ *     space or ';', and wants no key once it has its answer.
  * Build and run: t/fuzz/build.sh, t/fuzz/README.
  */
 #include <stdint.h>
@@ -150,9 +157,80 @@ static void check_signer(struct gn_pool *pool, const char *s, size_t len, size_t
 	if (gn_dkim_tags_parse(pool, colon + 1, fl - (size_t)(colon + 1 - f), &tags, &n, &err) < 0 ||
 	    gn_dkim_tags_get(tags, n, "b") == NULL || gn_dkim_tags_get(tags, n, "bh") == NULL)
 		abort();
+	/* The verifier passes what the signer signed. */
+	struct gn_dkim_verifier *v = gn_dkim_verifier_new(1, 1700000000);
+	const char *rec = gn_dkim_key_record(pool, key);
+	if (gn_dkim_verifier_update(v, gn_buf_data(out), gn_buf_len(out), &err) == 0) {
+		int fed = 0;
+		for (size_t i = 0; i < len && fed == 0; i += step)
+			fed = gn_dkim_verifier_update(v, s + i, len - i < step ? len - i : step, &err);
+		if (fed == 0 && gn_dkim_verifier_finish(v, &err) == 0) {
+			size_t rl = strlen(rec);
+			gn_dkim_verifier_key(v, 0, GN_DKIM_KEY_RECORDS, &rec, &rl, 1, NULL);
+			const struct gn_dkim_verify_result *r = gn_dkim_verifier_result(v, 0);
+			if (r == NULL || r->status != GN_DKIM_PASS)
+				abort();
+		}
+	}
+	gn_dkim_verifier_free(&v);
 	gn_buf_free(&out);
 out:
 	gn_dkim_signer_free(&sg);
+}
+
+static void check_verifier(const char *s, size_t len, size_t step)
+{
+	static const char ed_rec[] = "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+	struct gn_dkim_verifier *v = gn_dkim_verifier_new(3, 1700000000);
+	const char *err;
+	for (size_t i = 0; i < len; i += step)
+		if (gn_dkim_verifier_update(v, s + i, len - i < step ? len - i : step, &err) < 0)
+			break;
+	if (gn_dkim_verifier_finish(v, &err) < 0) {
+		if (gn_dkim_verifier_count(v) != 0 || err == NULL)
+			abort();
+		gn_dkim_verifier_free(&v);
+		return;
+	}
+	size_t n = gn_dkim_verifier_count(v);
+	for (size_t i = 0; i < n; i++) {
+		if (gn_dkim_verifier_key_name(v, i) == NULL)
+			continue;
+		const char *texts[2] = { s, ed_rec };
+		size_t lens[2] = { len, sizeof(ed_rec) - 1 };
+		switch (i % 4) {
+		case 0:
+			gn_dkim_verifier_key(v, i, GN_DKIM_KEY_RECORDS, texts, lens, 1, NULL);
+			break;
+		case 1:
+			gn_dkim_verifier_key(v, i, GN_DKIM_KEY_RECORDS, texts + 1, lens + 1, 1, NULL);
+			break;
+		case 2:
+			gn_dkim_verifier_key(v, i, GN_DKIM_KEY_NONE, NULL, NULL, 0, "NXDOMAIN");
+			break;
+		default:
+			gn_dkim_verifier_key(v, i, GN_DKIM_KEY_TEMPFAIL, NULL, NULL, 0, NULL);
+			break;
+		}
+		if (gn_dkim_verifier_key_name(v, i) != NULL)
+			abort();
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct gn_dkim_verify_result *r = gn_dkim_verifier_result(v, i);
+		if (r == NULL || r->status <= GN_DKIM_NONE || r->status > GN_DKIM_PERMERROR)
+			abort();
+		if ((r->status == GN_DKIM_PASS) != (r->reason == NULL))
+			abort();
+		if (i >= 3 && r->status != GN_DKIM_NEUTRAL)
+			abort();
+		if (r->header_b != NULL && strpbrk(r->header_b, " \t\r\n;") != NULL)
+			abort();
+		if (r->body_truncated && r->body_length < 0)
+			abort();
+	}
+	if (gn_dkim_verifier_result(v, n) != NULL)
+		abort();
+	gn_dkim_verifier_free(&v);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -167,6 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_header(pool, s, len);
 	check_body(s, len, step);
 	check_signer(pool, s, len, step);
+	check_verifier(s, len, step);
 	gn_pool_free(&pool);
 	return 0;
 }

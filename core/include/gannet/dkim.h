@@ -2,9 +2,12 @@
  * gannet/dkim.h: DKIM (RFC 6376) canonical forms, tag lists, and signing
  * with RSA-SHA256 and Ed25519-SHA256 (RFC 8463).
  *
- * Pure code, no I/O (core/mail/dkim.c, core/mail/dkim-sign.c): the
- * submission path signs with it, an inbound verifier checks with the same
- * canonical forms, the same tag-list parser and the same data hash.  The
+ * Pure code, no I/O (core/mail/dkim.c, core/mail/dkim-sign.c,
+ * core/mail/dkim-verify.c): the submission path signs with it, the
+ * verifier (RFC 6376 6) checks with the same canonical forms, the same
+ * tag-list parser and the same data hash.  Only gn_dkim_verify_start()
+ * does I/O: it looks the keys up with the core's resolver
+ * (core/dns/dkim.c, gannet/dns.h).  The
  * keys a deployment signs with live in the database (gn_store_dkim_sign()
  * in gannet/store.h picks them); this header only takes them as
  * parameters.
@@ -162,7 +165,7 @@ int gn_dkim_key_sign(struct gn_pool *pool, const struct gn_dkim_key *key,
  * as most records hold, or the RSAPublicKey that RFC 6376 3.6.1 names):
  * 1 valid, 0 not valid, -1 with *error_r (static) when the key cannot be
  * read, is of another type, or is an RSA key under 1024 bits (RFC 8301
- * 3.2). */
+ * 3.2) or over 8192. */
 int gn_dkim_verify_hash(enum gn_dkim_algorithm alg, const unsigned char *pub, size_t pub_len,
 			const unsigned char hash[GN_DKIM_HASH_SIZE], const unsigned char *sig,
 			size_t sig_len, const char **error_r);
@@ -189,6 +192,138 @@ int gn_dkim_signer_sign(struct gn_dkim_signer *s, const char *domain, const char
 			const struct gn_dkim_key *key, time_t now, time_t expires,
 			struct gn_buf *out, const char **error_r);
 void gn_dkim_signer_free(struct gn_dkim_signer **s);	/* accepts NULL */
+
+/* ---- verifying a message (RFC 6376 6) ---- */
+
+/* A signature's result, with the names of RFC 8601 2.7.1 (and the
+ * Authentication-Results "dkim=" values):
+ *   pass       it verified;
+ *   fail       it did not: b= or bh= do not match, or the key was revoked
+ *              (an empty p=);
+ *   policy     it may verify but is not accepted: rsa-sha1 or an RSA key
+ *              under 1024 bits (RFC 8301), x= past (RFC 6376 6.1.1), t=
+ *              more than 5 minutes ahead;
+ *   neutral    not evaluated: past the verifier's max_signatures;
+ *   temperror  the key could not be looked up now (DNS failure, timeout);
+ *   permerror  it cannot be verified: a malformed signature or key record,
+ *              a missing required tag, an unknown algorithm or
+ *              canonicalisation, i= outside d=, From not signed, h= of
+ *              more than GN_DKIM_MAX_FIELDS names, no key in the DNS, a
+ *              key of another type, not for email, or an RSA key over
+ *              8192 bits.
+ * GN_DKIM_NONE is for a message without signatures (the caller writes it:
+ * a verifier has no result then). */
+enum gn_dkim_status {
+	GN_DKIM_NONE = 0,
+	GN_DKIM_PASS,
+	GN_DKIM_FAIL,
+	GN_DKIM_POLICY,
+	GN_DKIM_NEUTRAL,
+	GN_DKIM_TEMPERROR,
+	GN_DKIM_PERMERROR,
+};
+
+/* "none", "pass", "fail", "policy", "neutral", "temperror", "permerror";
+ * "?" for another value. */
+const char *gn_dkim_status_name(int status);
+
+/* Signatures evaluated per message unless the caller says otherwise (the
+ * core's setting dkim.max_signatures), and the most a caller may ask. */
+#define GN_DKIM_MAX_SIGNATURES_DEFAULT 5
+#define GN_DKIM_MAX_SIGNATURES 100
+
+/* A key record longer than this is refused (permerror): an RSA key of
+ * 8192 bits needs about 1,400. */
+#define GN_DKIM_MAX_KEY_RECORD 8192
+
+/* One signature's outcome.  Read-only, owned by the verifier, valid until
+ * gn_dkim_verifier_free().  Grows only at the end. */
+struct gn_dkim_verify_result {
+	int status;		/* enum gn_dkim_status */
+	const char *domain;	/* d=, lower case; NULL when unreadable */
+	const char *identity;	/* i= as written, else "@" and d= (RFC 6376 3.5) */
+	const char *identity_domain;	/* the domain of identity, lower case */
+	const char *selector;	/* s=; NULL when unreadable */
+	const char *algorithm;	/* a= as written; NULL when absent */
+	unsigned key_bits;	/* the public key's size (Ed25519: 256); 0 when not read */
+	int key_testing;	/* the key record has t=y (RFC 6376 3.6.1) */
+	long long body_length;	/* l=, or -1 without */
+	int body_truncated;	/* l= hashed less than the whole canonical body:
+				 * the rest is not covered by the signature */
+	long long timestamp;	/* t=, or -1 */
+	long long expires;	/* x=, or -1 */
+	const char *header_b;	/* the shortest prefix of b= (at least 8
+				 * characters) that tells this signature from the
+				 * message's others: Authentication-Results
+				 * header.b (RFC 6008) */
+	const char *reason;	/* why, in a few words; NULL for pass */
+};
+
+struct gn_dkim_verifier;
+
+/* A verifier for one message: evaluates its first max_signatures
+ * DKIM-Signature fields (from the top; 0: GN_DKIM_MAX_SIGNATURES_DEFAULT,
+ * more than GN_DKIM_MAX_SIGNATURES: that many), the others are reported
+ * neutral.  now is the time x= and t= are compared with.  Owned by the
+ * caller: gn_dkim_verifier_free(). */
+struct gn_dkim_verifier *gn_dkim_verifier_new(unsigned max_signatures, time_t now);
+/* Feeds the next piece of the message (transfer form, as above): 0, or -1
+ * with *error_r (static) when the header passes GN_DKIM_MAX_HEADER or the
+ * message was ended. */
+int gn_dkim_verifier_update(struct gn_dkim_verifier *v, const void *data, size_t len,
+			    const char **error_r);
+/* Ends the message: hashes are computed and every signature that needs no
+ * key has its result.  0, or -1 with *error_r (static) when the header
+ * cannot be split or passes a limit (no signature is then evaluated: the
+ * message's DKIM result is permerror). */
+int gn_dkim_verifier_finish(struct gn_dkim_verifier *v, const char **error_r);
+/* After gn_dkim_verifier_finish(): the number of DKIM-Signature fields. */
+size_t gn_dkim_verifier_count(const struct gn_dkim_verifier *v);
+/* The name whose TXT records signature i needs, "SELECTOR._domainkey.
+ * DOMAIN" (from the verifier), or NULL when its result is known without
+ * a key.  Until gn_dkim_verifier_key() gives it the answer, such a
+ * signature's result is temperror ("key not looked up"). */
+const char *gn_dkim_verifier_key_name(const struct gn_dkim_verifier *v, size_t i);
+
+/* What the key lookup of a signature found. */
+enum gn_dkim_key_answer {
+	GN_DKIM_KEY_RECORDS = 0,	/* TXT records (maybe none: as NONE) */
+	GN_DKIM_KEY_NONE,		/* NXDOMAIN or no TXT records: permerror */
+	GN_DKIM_KEY_TEMPFAIL,		/* no answer now: temperror */
+};
+
+/* Gives signature i the answer to its key lookup and decides its result:
+ * for GN_DKIM_KEY_RECORDS the n TXT records (each with its strings joined,
+ * texts[k] of lens[k] octets); the first that reads as a DKIM key record
+ * is used (RFC 6376 6.1.2).  why: the DNS's reason for NONE and TEMPFAIL
+ * (copied; may be NULL).  Pure: no I/O. */
+void gn_dkim_verifier_key(struct gn_dkim_verifier *v, size_t i, enum gn_dkim_key_answer answer,
+			  const char *const *texts, const size_t *lens, size_t n, const char *why);
+/* Signature i's outcome (i < gn_dkim_verifier_count()), in the order of
+ * the fields from the top; NULL for another i. */
+const struct gn_dkim_verify_result *gn_dkim_verifier_result(const struct gn_dkim_verifier *v,
+							     size_t i);
+void gn_dkim_verifier_free(struct gn_dkim_verifier **v);	/* accepts NULL */
+
+/* ---- the key lookups, on the loop (core/dns/dkim.c) ---- */
+
+struct gn_dkim_verify;
+/* Called once, from the loop, when every key was looked up and given to
+ * the verifier (gn_dkim_verifier_result() then has every result). */
+typedef void gn_dkim_verify_fn(struct gn_dkim_verifier *v, void *data);
+
+/* After gn_dkim_verifier_finish(): looks up the keys of every signature
+ * that needs one, in parallel, with gn_dns_lookup() (gannet/dns.h: its
+ * settings, timeout and limits), gives each answer to the verifier, then
+ * calls fn.  fn runs from the loop, never from inside this call, also
+ * when no lookup is needed.  Returns a handle owned by the core until fn
+ * returns or gn_dkim_verify_cancel(); v stays the caller's and must live
+ * until then.  Call where gn_dns_lookup() may be called. */
+struct gn_dkim_verify *gn_dkim_verify_start(struct gn_dkim_verifier *v, gn_dkim_verify_fn *fn,
+					    void *data);
+/* Cancels the lookups; fn is not called.  Sets *op to NULL; accepts NULL
+ * and *op == NULL.  Not from within fn. */
+void gn_dkim_verify_cancel(struct gn_dkim_verify **op);
 
 #ifdef __cplusplus
 }
