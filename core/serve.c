@@ -49,11 +49,11 @@ static int serve_child_open(const char **error_r)
 }
 
 /* The connections are closed by now (their lookups cancelled with them):
- * the queue's parked SMTP connections go, what is left of the resolver,
- * then the database connection. */
+ * the queue records what it delivered and its parked SMTP connections go,
+ * then what is left of the resolver, then the database connection. */
 static void serve_child_close(void)
 {
-	queue_smtp_shutdown();
+	queue_shutdown();
 	dns_shutdown();
 	db_close();
 }

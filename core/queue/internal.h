@@ -51,6 +51,13 @@ unsigned queue_max_attempts(void);
 double queue_backoff(unsigned attempt);
 /* Claims one group of due recipients: 1 with *qd_r, 0 none due, -1. */
 int queue_claim(struct gn_queue_delivery **qd_r, const char **error_r);
+/* Claims up to max groups in one transaction: their deliveries into
+ * qds[0..*n_r) (at most max).  0 (also when none is due), or -1. */
+int queue_claim_batch(unsigned max, struct gn_queue_delivery **qds, size_t *n_r,
+		      const char **error_r);
+/* When the process stops: records the results that wait for a batch,
+ * then drops the parked SMTP connections (queue_smtp_shutdown()). */
+void queue_shutdown(void);
 /* Deliveries started and not done yet (in this process). */
 unsigned queue_in_flight(void);
 /* Whether id is a valid FromID: 1 to GN_QUEUE_FROMID_MAX of [A-Za-z0-9_-]. */

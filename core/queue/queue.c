@@ -347,6 +347,9 @@ int gn_queue_add(const struct gn_queue_message *mp, int64_t *message_id_r, const
 
 /* ---- deliveries ---- */
 
+/* What becomes of a recipient after its attempt. */
+enum outcome { OUT_DELIVERED, OUT_RETRY, OUT_FAILED };
+
 struct qrcpt {
 	int64_t id;
 	struct gn_addr *addr;
@@ -357,6 +360,8 @@ struct qrcpt {
 	int code;
 	const char *enhanced, *text, *host, *ip;
 	double reported_at;		/* monotonic */
+	enum outcome out;		/* when done */
+	bool delayed;			/* done: its delayed DSN went now */
 };
 
 struct gn_queue_delivery {
@@ -499,93 +504,62 @@ static struct gn_addr *fromid_sender(struct gn_pool *pool, struct gn_addr *sende
 	return a;
 }
 
-int queue_claim(struct gn_queue_delivery **qd_r, const char **error_r)
+/* A group of due recipients that goes in one delivery: one domain of one
+ * message, with one envelope sender (a recipient with a FromID goes
+ * alone). */
+struct claim_group {
+	const char *acc, *msg, *dom, *fid;	/* fid "" none */
+	size_t first, n;			/* its rows in the claim's order */
+};
+
+static int rcpt_row_cmp(const void *a, const void *b)
 {
-	struct gn_pool *pool = gn_pool_new();
-	double now = gn_queue_now();
-	const char *np = epoch_param(pool, now);
-	if (gn_db_begin(error_r) < 0) {
-		gn_pool_free(&pool);
-		return -1;
-	}
-	const char *p1[1] = { np };
-	PGresult *res = store_q("SELECT account_id, message_id, rcpt_domain, from_id FROM gn_queue_recipients "
-				"WHERE NOT held AND next_attempt <= to_timestamp($1::float8) "
-				"ORDER BY next_attempt, id LIMIT 1 FOR UPDATE SKIP LOCKED", 1, p1, error_r);
-	if (res == NULL)
-		goto fail;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		gn_db_rollback();
-		gn_pool_free(&pool);
-		return 0;
-	}
-	const char *acc = store_col_str(pool, res, 0, 0), *msg = store_col_str(pool, res, 0, 1);
-	const char *dom = store_col_str(pool, res, 0, 2);
-	/* One envelope sender a delivery: a recipient with a FromID goes alone. */
-	const char *fid = PQgetisnull(res, 0, 3) ? NULL : store_col_str(pool, res, 0, 3);
-	PQclear(res);
-	const char *p2[5] = { np, acc, msg, dom, fid };
-	PGresult *rr = store_q("UPDATE gn_queue_recipients r SET state = 'delivering', "
-			       "attempts = r.attempts + 1, last_attempt = to_timestamp($1::float8), "
-			       "next_attempt = to_timestamp($1::float8) + interval '" QUEUE_LEASE "' "
-			       "FROM (SELECT account_id, id FROM gn_queue_recipients WHERE account_id = $2 "
-			       "AND message_id = $3 AND rcpt_domain = $4 AND NOT held "
-			       "AND from_id IS NOT DISTINCT FROM $5 "
-			       "AND next_attempt <= to_timestamp($1::float8) ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED) d "
-			       "WHERE r.account_id = d.account_id AND r.id = d.id "
-			       "RETURNING r.id, r.rcpt, r.attempts, r.delayed_dsn", 5, p2, error_r);
-	if (rr == NULL)
-		goto fail;
-	const char *p3[2] = { acc, msg };
-	res = store_q("SELECT m.sender, encode(b.hash, 'hex'), m.message_id, "
-		      "extract(epoch FROM m.queued_at), m.smtputf8, m.size, m.max_attempts "
-		      "FROM gn_queue_messages m JOIN gn_blobs b ON b.id = m.blob_id "
-		      "WHERE m.account_id = $1 AND m.id = $2", 2, p3, error_r);
-	if (res == NULL || PQntuples(res) != 1) {
-		if (res != NULL)
-			*error_r = "a queued recipient's message is gone";
-		PQclear(res);
-		PQclear(rr);
-		goto fail;
-	}
-	if (gn_db_commit(error_r) < 0) {
-		PQclear(res);
-		PQclear(rr);
-		gn_pool_free(&pool);
-		return -1;
-	}
+	const struct qrcpt *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Builds the delivery of group g: its message's row is mres's row mrow
+ * (from the claim's message query), its recipients rows[]. */
+static struct gn_queue_delivery *delivery_new(struct gn_pool *pool, const struct claim_group *g,
+					      const PGresult *mres, int mrow, struct qrcpt *rows,
+					      double now, double now_mono)
+{
 	struct gn_queue_delivery *qd = gn_calloc(1, sizeof(*qd));
 	qd->pool = pool;
-	qd->account_id = strtoll(acc, NULL, 10);
-	qd->message_id = strtoll(msg, NULL, 10);
-	qd->domain = dom;
-	qd->sender = store_col_str(pool, res, 0, 0);
+	qd->account_id = strtoll(g->acc, NULL, 10);
+	qd->message_id = strtoll(g->msg, NULL, 10);
+	qd->domain = gn_pool_strdup(pool, g->dom);
+	qd->sender = store_col_str(pool, mres, mrow, 2);
 	const char *perr;
 	if (qd->sender[0] != '\0' &&
 	    gn_addr_parse(pool, qd->sender, strlen(qd->sender), &qd->sender_addr, &perr) < 0)
-		gn_log(GN_LOG_WARN, "core", "event=queue_bad_sender message=%s error=%s", msg,
+		gn_log(GN_LOG_WARN, "core", "event=queue_bad_sender message=%s error=%s", g->msg,
 		       gn_log_quote(0, perr));
-	qd->from_id = fid;
-	qd->mail_from = fid != NULL ? fromid_sender(pool, qd->sender_addr, fid) : qd->sender_addr;
-	(void)store_hash_from_hex(PQgetvalue(res, 0, 1), qd->hash);
-	qd->message_id_field = store_col_str(pool, res, 0, 2);
-	qd->queued_at = strtod(PQgetvalue(res, 0, 3), NULL);
-	qd->smtputf8 = PQgetvalue(res, 0, 4)[0] == 't';
-	qd->size = (uint64_t)store_col_i64(res, 0, 5);
-	qd->max_attempts = (unsigned)store_col_i64(res, 0, 6);
+	qd->from_id = g->fid[0] != '\0' ? gn_pool_strdup(pool, g->fid) : NULL;
+	qd->mail_from = qd->from_id != NULL ? fromid_sender(pool, qd->sender_addr, qd->from_id)
+		: qd->sender_addr;
+	(void)store_hash_from_hex(PQgetvalue(mres, mrow, 3), qd->hash);
+	qd->message_id_field = store_col_str(pool, mres, mrow, 4);
+	qd->queued_at = strtod(PQgetvalue(mres, mrow, 5), NULL);
+	qd->smtputf8 = PQgetvalue(mres, mrow, 6)[0] == 't';
+	qd->size = (uint64_t)store_col_i64(mres, mrow, 7);
+	qd->max_attempts = (unsigned)store_col_i64(mres, mrow, 8);
 	if (qd->max_attempts == 0)
 		qd->max_attempts = queue_max_attempts();
-	PQclear(res);
-	qd->n = (size_t)PQntuples(rr);
+	qd->n = g->n;
 	qd->rcpts = gn_pool_alloc(pool, (qd->n > 0 ? qd->n : 1) * sizeof(*qd->rcpts));
 	memset(qd->rcpts, 0, (qd->n > 0 ? qd->n : 1) * sizeof(*qd->rcpts));
 	for (size_t i = 0; i < qd->n; i++) {
 		struct qrcpt *r = &qd->rcpts[i];
-		r->id = store_col_i64(rr, (int)i, 0);
-		r->rcpt = store_col_str(pool, rr, (int)i, 1);
-		r->attempts = (unsigned)store_col_i64(rr, (int)i, 2);
-		r->delayed_dsn = PQgetvalue(rr, (int)i, 3)[0] == 't';
+		r->id = rows[g->first + i].id;
+		r->rcpt = gn_pool_strdup(pool, rows[g->first + i].rcpt);
+		r->attempts = rows[g->first + i].attempts;
+		r->delayed_dsn = rows[g->first + i].delayed_dsn;
+	}
+	/* In the order they were queued. */
+	qsort(qd->rcpts, qd->n, sizeof(*qd->rcpts), rcpt_row_cmp);
+	for (size_t i = 0; i < qd->n; i++) {
+		struct qrcpt *r = &qd->rcpts[i];
 		if (gn_addr_parse(pool, r->rcpt, strlen(r->rcpt), &r->addr, &perr) < 0) {
 			/* Stored canonical by gn_queue_add(): cannot happen
 			 * unless the table was changed by hand.  Failing it is
@@ -595,19 +569,184 @@ int queue_claim(struct gn_queue_delivery **qd_r, const char **error_r)
 						 NULL, NULL);
 		}
 	}
-	PQclear(rr);
 	qd->started = now;
-	qd->started_mono = mono_now();
-	*qd_r = qd;
-	return 1;
+	qd->started_mono = now_mono;
+	return qd;
+}
+
+/* Claims up to max groups in one transaction:
+ *   1. up to max due recipients, the earliest first, locked (SKIP LOCKED:
+ *      a row another runner holds is its), whose groups are the claim's;
+ *   2. every due recipient of those groups (QUEUE_MAX_RECIPIENTS a group
+ *      at most; SKIP LOCKED again), set 'delivering' with attempts + 1
+ *      and next_attempt at the end of the lease;
+ *   3. the groups' messages;
+ * then commits, without waiting for the commit to reach the disk
+ * (synchronous_commit off): a claim lost in a crash leaves its rows as
+ * they were, due, so they are claimed again (a delivery then may happen
+ * twice, never not at all).  The deliveries go into qds[0..*n_r), at most
+ * max.  Returns 0 (also when nothing is due), or -1. */
+int queue_claim_batch(unsigned max, struct gn_queue_delivery **qds, size_t *n_r, const char **error_r)
+{
+	struct gn_pool *tmp = gn_pool_new();
+	double now = gn_queue_now();
+	const char *np = epoch_param(tmp, now);
+	PGresult *res = NULL, *rr = NULL;
+	*n_r = 0;
+	if (max == 0) {
+		gn_pool_free(&tmp);
+		return 0;
+	}
+	if (gn_db_begin(error_r) < 0) {
+		gn_pool_free(&tmp);
+		return -1;
+	}
+	if (store_q_count("SET LOCAL synchronous_commit = off", 0, NULL, error_r) < 0)
+		goto fail;
+	const char *p1[2] = { np, gn_pool_printf(tmp, "%u", max) };
+	res = store_q("SELECT account_id, message_id, rcpt_domain, coalesce(from_id, '') "
+		      "FROM gn_queue_recipients WHERE NOT held AND next_attempt <= to_timestamp($1::float8) "
+		      "ORDER BY next_attempt, id LIMIT $2::int FOR UPDATE SKIP LOCKED", 2, p1, error_r);
+	if (res == NULL)
+		goto fail;
+	size_t seeds = (size_t)PQntuples(res);
+	if (seeds == 0) {
+		PQclear(res);
+		gn_db_rollback();
+		gn_pool_free(&tmp);
+		return 0;
+	}
+	struct claim_group *g = gn_pool_alloc(tmp, seeds * sizeof(*g));
+	size_t ng = 0;
+	for (size_t i = 0; i < seeds; i++) {
+		const char *a = PQgetvalue(res, (int)i, 0), *m = PQgetvalue(res, (int)i, 1);
+		const char *d = PQgetvalue(res, (int)i, 2), *f = PQgetvalue(res, (int)i, 3);
+		size_t k;
+		for (k = 0; k < ng; k++)
+			if (strcmp(g[k].acc, a) == 0 && strcmp(g[k].msg, m) == 0 &&
+			    strcmp(g[k].dom, d) == 0 && strcmp(g[k].fid, f) == 0)
+				break;
+		if (k == ng) {
+			memset(&g[ng], 0, sizeof(g[ng]));
+			g[ng].acc = gn_pool_strdup(tmp, a);
+			g[ng].msg = gn_pool_strdup(tmp, m);
+			g[ng].dom = gn_pool_strdup(tmp, d);
+			g[ng].fid = gn_pool_strdup(tmp, f);
+			ng++;
+		}
+	}
+	PQclear(res);
+	res = NULL;
+	const char **ga = gn_pool_alloc(tmp, ng * sizeof(*ga)), **gm = gn_pool_alloc(tmp, ng * sizeof(*gm));
+	const char **gd = gn_pool_alloc(tmp, ng * sizeof(*gd)), **gf = gn_pool_alloc(tmp, ng * sizeof(*gf));
+	for (size_t k = 0; k < ng; k++) {
+		ga[k] = g[k].acc;
+		gm[k] = g[k].msg;
+		gd[k] = g[k].dom;
+		gf[k] = g[k].fid;
+	}
+	const char *p2[6] = { np, store_text_array(tmp, ga, ng), store_text_array(tmp, gm, ng),
+			      store_text_array(tmp, gd, ng), store_text_array(tmp, gf, ng),
+			      gn_pool_printf(tmp, "%d", QUEUE_MAX_RECIPIENTS) };
+	rr = store_q("UPDATE gn_queue_recipients r SET state = 'delivering', "
+		     "attempts = r.attempts + 1, last_attempt = to_timestamp($1::float8), "
+		     "next_attempt = to_timestamp($1::float8) + interval '" QUEUE_LEASE "' "
+		     "FROM (SELECT d.account_id, d.id FROM unnest($2::bigint[], $3::bigint[], $4::text[], "
+		     "$5::text[]) AS g(a, m, dom, f) CROSS JOIN LATERAL (SELECT q.account_id, q.id "
+		     "FROM gn_queue_recipients q WHERE q.account_id = g.a AND q.message_id = g.m "
+		     "AND q.rcpt_domain = g.dom AND NOT q.held AND q.from_id IS NOT DISTINCT FROM NULLIF(g.f, '') "
+		     "AND q.next_attempt <= to_timestamp($1::float8) ORDER BY q.id LIMIT $6::int "
+		     "FOR UPDATE SKIP LOCKED) d) d "
+		     "WHERE r.account_id = d.account_id AND r.id = d.id "
+		     "RETURNING r.account_id, r.message_id, r.rcpt_domain, coalesce(r.from_id, ''), "
+		     "r.id, r.rcpt, r.attempts, r.delayed_dsn", 6, p2, error_r);
+	if (rr == NULL)
+		goto fail;
+	/* The rows by group, in the groups' order. */
+	size_t nrows = (size_t)PQntuples(rr);
+	struct qrcpt *rows = gn_pool_alloc(tmp, (nrows > 0 ? nrows : 1) * sizeof(*rows));
+	size_t *rg = gn_pool_alloc(tmp, (nrows > 0 ? nrows : 1) * sizeof(*rg));
+	for (size_t i = 0; i < nrows; i++) {
+		const char *a = PQgetvalue(rr, (int)i, 0), *m = PQgetvalue(rr, (int)i, 1);
+		const char *d = PQgetvalue(rr, (int)i, 2), *f = PQgetvalue(rr, (int)i, 3);
+		rg[i] = ng;
+		for (size_t k = 0; k < ng; k++)
+			if (strcmp(g[k].acc, a) == 0 && strcmp(g[k].msg, m) == 0 &&
+			    strcmp(g[k].dom, d) == 0 && strcmp(g[k].fid, f) == 0) {
+				rg[i] = k;
+				g[k].n++;
+				break;
+			}
+	}
+	size_t pos = 0;
+	for (size_t k = 0; k < ng; k++) {
+		g[k].first = pos;
+		pos += g[k].n;
+		g[k].n = 0;
+	}
+	for (size_t i = 0; i < nrows; i++) {
+		if (rg[i] == ng)
+			continue;	/* cannot happen: the update joins the groups */
+		struct claim_group *gk = &g[rg[i]];
+		struct qrcpt *r = &rows[gk->first + gk->n++];
+		memset(r, 0, sizeof(*r));
+		r->id = store_col_i64(rr, (int)i, 4);
+		r->rcpt = store_col_str(tmp, rr, (int)i, 5);
+		r->attempts = (unsigned)store_col_i64(rr, (int)i, 6);
+		r->delayed_dsn = PQgetvalue(rr, (int)i, 7)[0] == 't';
+	}
+	PQclear(rr);
+	rr = NULL;
+	const char *p3[2] = { p2[1], p2[2] };
+	res = store_q("SELECT m.account_id, m.id, m.sender, encode(b.hash, 'hex'), m.message_id, "
+		      "extract(epoch FROM m.queued_at), m.smtputf8, m.size, m.max_attempts "
+		      "FROM gn_queue_messages m JOIN gn_blobs b ON b.id = m.blob_id "
+		      "JOIN (SELECT DISTINCT a, i FROM unnest($1::bigint[], $2::bigint[]) AS u(a, i)) u "
+		      "ON m.account_id = u.a AND m.id = u.i", 2, p3, error_r);
+	if (res == NULL)
+		goto fail;
+	if (gn_db_commit(error_r) < 0) {
+		PQclear(res);
+		gn_pool_free(&tmp);
+		return -1;
+	}
+	double now_mono = mono_now();
+	int nm = PQntuples(res);
+	for (size_t k = 0; k < ng; k++) {
+		if (g[k].n == 0)
+			continue;	/* its rows were taken meanwhile */
+		int mrow = -1;
+		for (int j = 0; j < nm && mrow < 0; j++)
+			if (strcmp(PQgetvalue(res, j, 0), g[k].acc) == 0 &&
+			    strcmp(PQgetvalue(res, j, 1), g[k].msg) == 0)
+				mrow = j;
+		if (mrow < 0) {
+			/* Cannot happen (the recipients reference it); the
+			 * rows come back when the lease ends. */
+			gn_log(GN_LOG_ERROR, "core", "event=queue_claim_failed message=%s "
+			       "error=\"a queued recipient's message is gone\"", g[k].msg);
+			continue;
+		}
+		qds[(*n_r)++] = delivery_new(gn_pool_new(), &g[k], res, mrow, rows, now, now_mono);
+	}
+	PQclear(res);
+	gn_pool_free(&tmp);
+	return 0;
 fail:
+	PQclear(res);
+	PQclear(rr);
 	gn_db_rollback();
-	gn_pool_free(&pool);
+	gn_pool_free(&tmp);
 	return -1;
 }
 
-/* What becomes of a recipient after its attempt. */
-enum outcome { OUT_DELIVERED, OUT_RETRY, OUT_FAILED };
+int queue_claim(struct gn_queue_delivery **qd_r, const char **error_r)
+{
+	size_t n = 0;
+	if (queue_claim_batch(1, qd_r, &n, error_r) < 0)
+		return -1;
+	return n > 0 ? 1 : 0;
+}
 
 static enum outcome outcome_of(const struct gn_queue_delivery *qd, const struct qrcpt *r)
 {
@@ -747,57 +886,220 @@ static int send_dsns(struct gn_queue_delivery *qd, const enum outcome *out, bool
 	return 0;
 }
 
-static int record(struct gn_queue_delivery *qd, const enum outcome *out, const bool *delayed,
-		  const char **error_r)
+/* Records the results of deliveries qds[0..n) in one transaction: each
+ * attempt, each recipient moved on (retry later, or retire), without
+ * waiting for the commit to reach the disk (synchronous_commit off: a
+ * record lost in a crash leaves the recipients 'delivering' until their
+ * lease ends, then they are delivered again: twice, never not at all).
+ * A row whose attempt count changed meanwhile (its lease ran out and
+ * another runner took it) is left to that runner.  Locks in the store's
+ * order: the senders' accounts (by id), queue rows, blobs.  0 or -1
+ * (rolled back). */
+static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const char **error_r)
 {
-	struct gn_pool *pool = qd->pool;
-	double now = gn_queue_now();
-	const char *acc = store_i64s(pool, qd->account_id);
-	if (gn_db_begin(error_r) < 0)
-		return -1;
-	if (gn_store_account_lock(qd->account_id, error_r) < 0)
-		goto fail;
-	for (size_t i = 0; i < qd->n; i++) {
-		struct qrcpt *r = &qd->rcpts[i];
-		if (!r->reported)
-			r->text = "no result from the transport";
-		double dur = (r->reported ? r->reported_at : mono_now()) - qd->started_mono;
-		const char *id = store_i64s(pool, r->id), *att = store_u64s(pool, r->attempts);
-		const char *code = store_i64s(pool, r->code);
-		const char *pa[10] = { acc, id, att, epoch_param(pool, qd->started),
-				       store_i64s(pool, (int64_t)(dur * 1000.0)), r->host ? r->host : "",
-				       r->ip ? r->ip : "", code, r->enhanced ? r->enhanced : "",
-				       r->text ? r->text : "" };
-		/* Only while the row is still ours: same attempt, delivering. */
-		int64_t c = store_q_count("INSERT INTO gn_queue_attempts (account_id, recipient_id, seq, "
-					  "started_at, duration_ms, host, ip, code, enhanced, text) "
-					  "SELECT $1, $2, $3, to_timestamp($4::float8), $5, $6, $7, $8, $9, $10 "
-					  "WHERE EXISTS (SELECT 1 FROM gn_queue_recipients WHERE account_id = $1 "
-					  "AND id = $2 AND attempts = $3 AND state = 'delivering') "
-					  "ON CONFLICT DO NOTHING", 10, pa, error_r);
-		if (c < 0)
-			goto fail;
-		if (c == 0) {
-			gn_log(GN_LOG_WARN, "core", "event=queue_result_stale recipient=%" PRId64
-			       " attempt=%u", r->id, r->attempts);
-			continue;
+	struct gn_pool *tmp = gn_pool_new();
+	double now = gn_queue_now(), mono = mono_now();
+	size_t total = 0;
+	for (size_t k = 0; k < n; k++)
+		total += qds[k]->n;
+	size_t cap = total > 0 ? total : 1;
+	const char **acc = gn_pool_alloc(tmp, cap * sizeof(*acc)), **id = gn_pool_alloc(tmp, cap * sizeof(*id));
+	const char **seq = gn_pool_alloc(tmp, cap * sizeof(*seq)), **st = gn_pool_alloc(tmp, cap * sizeof(*st));
+	const char **dur = gn_pool_alloc(tmp, cap * sizeof(*dur)), **host = gn_pool_alloc(tmp, cap * sizeof(*host));
+	const char **ip = gn_pool_alloc(tmp, cap * sizeof(*ip)), **code = gn_pool_alloc(tmp, cap * sizeof(*code));
+	const char **enh = gn_pool_alloc(tmp, cap * sizeof(*enh)), **txt = gn_pool_alloc(tmp, cap * sizeof(*txt));
+	const char **nxt = gn_pool_alloc(tmp, cap * sizeof(*nxt)), **dly = gn_pool_alloc(tmp, cap * sizeof(*dly));
+	const char **res_ = gn_pool_alloc(tmp, cap * sizeof(*res_));
+	int64_t *accounts = gn_pool_alloc(tmp, (n > 0 ? n : 1) * sizeof(*accounts));
+	size_t na = 0, j = 0;
+	for (size_t k = 0; k < n; k++) {
+		struct gn_queue_delivery *qd = qds[k];
+		size_t a;
+		for (a = 0; a < na && accounts[a] != qd->account_id; a++)
+			;
+		if (a == na)
+			accounts[na++] = qd->account_id;
+		for (size_t i = 0; i < qd->n; i++, j++) {
+			struct qrcpt *r = &qd->rcpts[i];
+			if (!r->reported)
+				r->text = "no result from the transport";
+			double d = (r->reported ? r->reported_at : mono) - qd->started_mono;
+			acc[j] = store_i64s(tmp, qd->account_id);
+			id[j] = store_i64s(tmp, r->id);
+			seq[j] = store_u64s(tmp, r->attempts);
+			st[j] = epoch_param(tmp, qd->started);
+			dur[j] = store_i64s(tmp, (int64_t)(d * 1000.0));
+			host[j] = r->host != NULL ? r->host : "";
+			ip[j] = r->ip != NULL ? r->ip : "";
+			code[j] = store_i64s(tmp, r->code);
+			enh[j] = r->enhanced != NULL ? r->enhanced : "";
+			txt[j] = r->text != NULL ? r->text : "";
+			nxt[j] = epoch_param(tmp, now + (r->out == OUT_RETRY ? queue_backoff(r->attempts) : 0));
+			dly[j] = r->delayed ? "t" : "f";
+			res_[j] = r->out == OUT_RETRY ? "" : r->out == OUT_DELIVERED ? "delivered" : "failed";
 		}
-		const char *next = epoch_param(pool, now + (out[i] == OUT_RETRY ? queue_backoff(r->attempts) : 0));
-		const char *pu[8] = { acc, id, next, code, r->enhanced, r->text, delayed[i] ? "t" : "f",
-				      epoch_param(pool, qd->started) };
-		if (store_q_count("UPDATE gn_queue_recipients SET state = 'queued', "
-				  "next_attempt = to_timestamp($3::float8), last_code = $4, last_enhanced = $5, "
-				  "last_text = $6, delayed_dsn = delayed_dsn OR $7::boolean, "
-				  "last_attempt = to_timestamp($8::float8) WHERE account_id = $1 AND id = $2",
-				  8, pu, error_r) < 0)
-			goto fail;
-		if (out[i] != OUT_RETRY &&
-		    retire(pool, acc, id, out[i] == OUT_DELIVERED ? "delivered" : "failed", now, error_r) < 0)
-			goto fail;
 	}
-	return gn_db_commit(error_r);
+	/* The accounts' locks in id order: two runners never wait in a circle. */
+	for (size_t a = 1; a < na; a++)
+		for (size_t b = a; b > 0 && accounts[b - 1] > accounts[b]; b--) {
+			int64_t t = accounts[b];
+			accounts[b] = accounts[b - 1];
+			accounts[b - 1] = t;
+		}
+	PGresult *res = NULL;
+	if (gn_db_begin(error_r) < 0) {
+		gn_pool_free(&tmp);
+		return -1;
+	}
+	if (store_q_count("SET LOCAL synchronous_commit = off", 0, NULL, error_r) < 0)
+		goto fail;
+	const char *pl[1] = { store_i64_array(tmp, accounts, na) };
+	if (store_q_count("SELECT 1 FROM gn_accounts WHERE id = ANY($1::bigint[]) ORDER BY id "
+			  "FOR NO KEY UPDATE", 1, pl, error_r) < 0)
+		goto fail;
+	const char *pa[13] = {
+		store_text_array(tmp, acc, total), store_text_array(tmp, id, total),
+		store_text_array(tmp, seq, total), store_text_array(tmp, st, total),
+		store_text_array(tmp, dur, total), store_text_array(tmp, host, total),
+		store_text_array(tmp, ip, total), store_text_array(tmp, code, total),
+		store_text_array(tmp, enh, total), store_text_array(tmp, txt, total),
+		store_text_array(tmp, nxt, total), store_text_array(tmp, dly, total),
+		store_text_array(tmp, res_, total),
+	};
+	/* The attempts of the rows still ours (kept unless the recipient
+	 * retires from an account that keeps no history), their rows moved
+	 * on; returns the rows that retire. */
+	res = store_q("WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], "
+		      "$4::float8[], $5::bigint[], $6::text[], $7::text[], $8::int[], $9::text[], "
+		      "$10::text[], $11::float8[], $12::boolean[], $13::text[]) AS u(acc, id, seq, st, dur, "
+		      "host, ip, code, enh, txt, nxt, dly, res)), "
+		      "o AS (UPDATE gn_queue_recipients r SET state = 'queued', "
+		      "next_attempt = to_timestamp(u.nxt), last_code = u.code, last_enhanced = u.enh, "
+		      "last_text = u.txt, delayed_dsn = r.delayed_dsn OR u.dly, "
+		      "last_attempt = to_timestamp(u.st) FROM u WHERE r.account_id = u.acc AND r.id = u.id "
+		      "AND r.attempts = u.seq AND r.state = 'delivering' RETURNING u.*), "
+		      "i AS (INSERT INTO gn_queue_attempts (account_id, recipient_id, seq, started_at, "
+		      "duration_ms, host, ip, code, enhanced, text) SELECT o.acc, o.id, o.seq, "
+		      "to_timestamp(o.st), o.dur, o.host, o.ip, o.code, o.enh, o.txt FROM o "
+		      "JOIN gn_accounts a ON a.id = o.acc WHERE o.res = '' OR a.queue_retired_keep_s > 0 "
+		      "ON CONFLICT DO NOTHING) "
+		      "SELECT acc, id, res, seq FROM o", 13, pa, error_r);
+	if (res == NULL)
+		goto fail;
+	size_t nr = (size_t)PQntuples(res), nret = 0;
+	const char **ra = gn_pool_alloc(tmp, (nr > 0 ? nr : 1) * sizeof(*ra));
+	const char **ri = gn_pool_alloc(tmp, (nr > 0 ? nr : 1) * sizeof(*ri));
+	const char **rr = gn_pool_alloc(tmp, (nr > 0 ? nr : 1) * sizeof(*rr));
+	bool *ours = gn_pool_alloc(tmp, cap * sizeof(*ours));
+	memset(ours, 0, cap * sizeof(*ours));
+	for (size_t i = 0; i < nr; i++) {
+		const char *a = PQgetvalue(res, (int)i, 0), *x = PQgetvalue(res, (int)i, 1);
+		for (size_t t = 0; t < total; t++)
+			if (!ours[t] && strcmp(id[t], x) == 0 && strcmp(acc[t], a) == 0) {
+				ours[t] = true;
+				break;
+			}
+		if (PQgetvalue(res, (int)i, 2)[0] == '\0')
+			continue;
+		ra[nret] = store_col_str(tmp, res, (int)i, 0);
+		ri[nret] = store_col_str(tmp, res, (int)i, 1);
+		rr[nret] = store_col_str(tmp, res, (int)i, 2);
+		nret++;
+	}
+	PQclear(res);
+	res = NULL;
+	for (size_t t = 0; t < total; t++)
+		if (!ours[t])
+			gn_log(GN_LOG_WARN, "core", "event=queue_result_stale recipient=%s attempt=%s", id[t],
+			       seq[t]);
+	if (nret > 0) {
+		const char *pr[4] = { store_text_array(tmp, ra, nret), store_text_array(tmp, ri, nret),
+				      store_text_array(tmp, rr, nret), epoch_param(tmp, now) };
+		int64_t kept = store_q_count(
+			"INSERT INTO gn_queue_retired (account_id, id, message_id, sender, rcpt, "
+			"rcpt_domain, from_id, size, message_id_field, subject, extra, queued_at, "
+			"release_at, attempts, last_attempt, last_code, last_enhanced, last_text, result, "
+			"retired_at, keep_until) SELECT r.account_id, r.id, m.id, m.sender, r.rcpt, "
+			"r.rcpt_domain, r.from_id, m.size, m.message_id, m.subject, m.extra, m.queued_at, "
+			"m.release_at, r.attempts, r.last_attempt, r.last_code, r.last_enhanced, "
+			"r.last_text, u.res, to_timestamp($4::float8), to_timestamp($4::float8) + "
+			"make_interval(secs => a.queue_retired_keep_s) "
+			"FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(acc, id, res) "
+			"JOIN gn_queue_recipients r ON r.account_id = u.acc AND r.id = u.id "
+			"JOIN gn_queue_messages m ON m.account_id = r.account_id AND m.id = r.message_id "
+			"JOIN gn_accounts a ON a.id = r.account_id WHERE a.queue_retired_keep_s > 0",
+			4, pr, error_r);
+		if (kept < 0)
+			goto fail;
+		if (kept > 0 &&
+		    store_q_count("INSERT INTO gn_queue_retired_attempts (account_id, recipient_id, seq, "
+				  "started_at, duration_ms, host, ip, code, enhanced, text) SELECT t.account_id, "
+				  "t.recipient_id, t.seq, t.started_at, t.duration_ms, t.host, t.ip, t.code, "
+				  "t.enhanced, t.text FROM unnest($1::bigint[], $2::bigint[]) AS u(acc, id) "
+				  "JOIN gn_queue_attempts t ON t.account_id = u.acc AND t.recipient_id = u.id "
+				  "WHERE EXISTS (SELECT 1 FROM gn_queue_retired x WHERE x.account_id = u.acc "
+				  "AND x.id = u.id)", 2, pr, error_r) < 0)
+			goto fail;
+		res = store_q("DELETE FROM gn_queue_recipients r USING unnest($1::bigint[], $2::bigint[]) "
+			      "AS u(acc, id) WHERE r.account_id = u.acc AND r.id = u.id "
+			      "RETURNING r.account_id, r.message_id", 2, pr, error_r);
+		if (res == NULL)
+			goto fail;
+		size_t nd = (size_t)PQntuples(res);
+		const char **da = gn_pool_alloc(tmp, (nd > 0 ? nd : 1) * sizeof(*da));
+		const char **dm = gn_pool_alloc(tmp, (nd > 0 ? nd : 1) * sizeof(*dm));
+		for (size_t i = 0; i < nd; i++) {
+			da[i] = store_col_str(tmp, res, (int)i, 0);
+			dm[i] = store_col_str(tmp, res, (int)i, 1);
+		}
+		PQclear(res);
+		res = NULL;
+		if (nd > 0) {
+			/* The messages whose last recipient went, and their
+			 * blob references. */
+			const char *pm[2] = { store_text_array(tmp, da, nd), store_text_array(tmp, dm, nd) };
+			res = store_q("DELETE FROM gn_queue_messages m USING (SELECT DISTINCT a, i FROM "
+				      "unnest($1::bigint[], $2::bigint[]) AS u(a, i)) u WHERE m.account_id = u.a "
+				      "AND m.id = u.i AND NOT EXISTS (SELECT 1 FROM gn_queue_recipients r "
+				      "WHERE r.account_id = u.a AND r.message_id = u.i) RETURNING m.blob_id",
+				      2, pm, error_r);
+			if (res == NULL)
+				goto fail;
+			size_t nb = (size_t)PQntuples(res);
+			const char **blobs = gn_pool_alloc(tmp, (nb > 0 ? nb : 1) * sizeof(*blobs));
+			for (size_t i = 0; i < nb; i++)
+				blobs[i] = store_col_str(tmp, res, (int)i, 0);
+			PQclear(res);
+			res = NULL;
+			if (nb > 0) {
+				const char *pb[1] = { store_text_array(tmp, blobs, nb) };
+				res = store_q("UPDATE gn_blobs b SET refcount = b.refcount - c.n FROM "
+					      "(SELECT x, count(*) AS n FROM unnest($1::bigint[]) AS x GROUP BY x) c "
+					      "WHERE b.id = c.x RETURNING b.id, b.refcount", 1, pb, error_r);
+				if (res == NULL)
+					goto fail;
+				size_t nu = 0, rows = (size_t)PQntuples(res);
+				int64_t *unused = gn_pool_alloc(tmp, (rows > 0 ? rows : 1) * sizeof(*unused));
+				for (size_t i = 0; i < rows; i++)
+					if (store_col_i64(res, (int)i, 1) <= 0)
+						unused[nu++] = store_col_i64(res, (int)i, 0);
+				PQclear(res);
+				res = NULL;
+				if (nu > 0 && store_blobs_drop_unused(tmp, unused, nu, error_r) < 0)
+					goto fail;
+			}
+		}
+	}
+	if (gn_db_commit(error_r) < 0) {
+		gn_pool_free(&tmp);
+		return -1;
+	}
+	gn_pool_free(&tmp);
+	return 0;
 fail:
+	PQclear(res);
 	gn_db_rollback();
+	gn_pool_free(&tmp);
 	return -1;
 }
 
@@ -807,6 +1109,76 @@ static void queue_kick(void);
 unsigned queue_in_flight(void)
 {
 	return in_flight;
+}
+
+/* The runner records its results in batches (record_batch()): a
+ * delivery that ends waits in pending until the flush, which runs on the
+ * next turn of the loop, or at once when RECORD_BATCH_MAX wait.  Outside
+ * the runner (`gannet queue run`, tests) each is recorded when it ends. */
+#define RECORD_BATCH_MAX 64
+static bool runner_active;
+static struct gn_queue_delivery *pending[RECORD_BATCH_MAX];
+static size_t n_pending;
+static struct gn_timer *flush_timer;
+
+static void recorded(struct gn_queue_delivery *qd)
+{
+	for (size_t i = 0; i < qd->n; i++) {
+		struct qrcpt *r = &qd->rcpts[i];
+		gn_log(GN_LOG_INFO, "core", "event=queue_attempt message=%" PRId64 " recipient=%" PRId64
+		       " attempt=%u code=%d result=%s", qd->message_id, r->id, r->attempts, r->code,
+		       r->out == OUT_DELIVERED ? "delivered" : r->out == OUT_FAILED ? "failed" : "retry");
+	}
+}
+
+/* Records qds[0..n) and frees them.  A batch that fails is recorded
+ * again one delivery at a time, so that one bad row does not hold back
+ * the others; what still fails is logged, and its recipients come back
+ * when their lease ends. */
+static void record_and_free(struct gn_queue_delivery **qds, size_t n)
+{
+	const char *err = NULL;
+	if (n > 1 && record_batch(qds, n, &err) == 0) {
+		for (size_t k = 0; k < n; k++)
+			recorded(qds[k]);
+	} else {
+		if (n > 1)
+			gn_log(GN_LOG_WARN, "core", "event=queue_record_batch_failed deliveries=%zu error=%s",
+			       n, gn_log_quote(0, err != NULL ? err : "?"));
+		for (size_t k = 0; k < n; k++) {
+			err = NULL;
+			if (record_batch(&qds[k], 1, &err) == 0)
+				recorded(qds[k]);
+			else
+				gn_log(GN_LOG_ERROR, "core", "event=queue_record_failed message=%" PRId64
+				       " error=%s", qds[k]->message_id, gn_log_quote(0, err != NULL ? err : "?"));
+		}
+	}
+	for (size_t k = 0; k < n; k++)
+		delivery_free(qds[k]);
+}
+
+static void flush_pending(void)
+{
+	struct gn_queue_delivery *batch[RECORD_BATCH_MAX];
+	size_t n = n_pending;
+	memcpy(batch, pending, n * sizeof(*batch));
+	n_pending = 0;
+	if (n > 0)
+		record_and_free(batch, n);
+}
+
+static void flush_fire(void *data)
+{
+	(void)data;
+	flush_pending();
+}
+
+void queue_shutdown(void)
+{
+	flush_pending();
+	gn_timer_free(&flush_timer);
+	queue_smtp_shutdown();
 }
 
 void gn_queue_delivery_done(struct gn_queue_delivery *qd)
@@ -820,24 +1192,29 @@ void gn_queue_delivery_done(struct gn_queue_delivery *qd)
 		out[i] = outcome_of(qd, &qd->rcpts[i]);
 		delayed[i] = false;
 	}
-	const char *err = NULL;
 	/* DSNs first: when one cannot be stored, nothing is recorded and the
 	 * lease brings the recipients back (a DSN is never lost). */
-	if (send_dsns(qd, out, delayed) < 0 || record(qd, out, delayed, &err) < 0) {
-		if (err != NULL)
-			gn_log(GN_LOG_ERROR, "core", "event=queue_record_failed message=%" PRId64 " error=%s",
-			       qd->message_id, gn_log_quote(0, err));
+	if (send_dsns(qd, out, delayed) < 0) {
+		delivery_free(qd);
 	} else {
 		for (size_t i = 0; i < qd->n; i++) {
-			struct qrcpt *r = &qd->rcpts[i];
-			gn_log(GN_LOG_INFO, "core", "event=queue_attempt message=%" PRId64 " recipient=%" PRId64
-			       " attempt=%u code=%d result=%s", qd->message_id, r->id, r->attempts, r->code,
-			       out[i] == OUT_DELIVERED ? "delivered" : out[i] == OUT_FAILED ? "failed" : "retry");
+			qd->rcpts[i].out = out[i];
+			qd->rcpts[i].delayed = delayed[i];
+		}
+		if (!runner_active) {
+			record_and_free(&qd, 1);
+		} else {
+			if (n_pending == RECORD_BATCH_MAX)
+				flush_pending();
+			pending[n_pending++] = qd;
+			if (flush_timer == NULL)
+				flush_timer = gn_timer_new(0, false, flush_fire, NULL);
+			else
+				gn_timer_reset(flush_timer);
 		}
 	}
 	if (in_flight > 0)
 		in_flight--;
-	delivery_free(qd);
 	queue_kick();
 }
 
@@ -885,24 +1262,28 @@ static const struct gn_queue_transport *current_transport(void)
 	return &transport;
 }
 
+/* Claims at most this many groups in one transaction. */
+#define CLAIM_BATCH_MAX 256
+
 int gn_queue_run(unsigned max, const char **error_r)
 {
 	const struct gn_queue_transport *tr = current_transport();
-	int started = 0;
-	for (unsigned i = 0; i < max; i++) {
-		struct gn_queue_delivery *qd = NULL;
-		int r = queue_claim(&qd, error_r);
-		if (r < 0)
-			return started > 0 ? started : -1;
-		if (r == 0)
-			break;
-		in_flight++;
-		started++;
+	struct gn_queue_delivery *qds[CLAIM_BATCH_MAX];
+	size_t n = 0;
+	if (max > CLAIM_BATCH_MAX)
+		max = CLAIM_BATCH_MAX;
+	if (queue_claim_batch(max, qds, &n, error_r) < 0)
+		return -1;
+	/* Counted first: a transport may finish a delivery before it
+	 * returns. */
+	in_flight += (unsigned)n;
+	for (size_t i = 0; i < n; i++) {
+		struct gn_queue_delivery *qd = qds[i];
 		gn_log(GN_LOG_DEBUG, "core", "event=queue_deliver message=%" PRId64 " domain=%s recipients=%zu "
 		       "transport=%s", qd->message_id, gn_log_quote(0, qd->domain), qd->n, tr->name);
 		tr->deliver(qd, tr->data);
 	}
-	return started;
+	return (int)n;
 }
 
 /* ---- administration ---- */
@@ -1112,8 +1493,6 @@ int gn_queue_retired_cleanup(const char **error_r)
 
 /* ---- runner jobs and registration ---- */
 
-/* Deliveries under way in this runner at most. */
-#define QUEUE_CONCURRENCY 10
 #define QUEUE_RUN_INTERVAL_MS 1000UL
 #define QUEUE_CLEANUP_INTERVAL_MS (3600UL * 1000)
 
@@ -1121,11 +1500,13 @@ int gn_queue_retired_cleanup(const char **error_r)
  * at once (from the loop, through kick_timer) when one of its deliveries
  * ends and when a message is queued anywhere (NOTIFY on
  * QUEUE_NOTIFY_CHANNEL): a tick alone would cap a runner at
- * QUEUE_CONCURRENCY deliveries a second.  A claim that finds nothing due
- * starts nothing, so a delivery that fails (its next attempt later) does
- * not make a loop.  Only the runner (the process whose job ran) is
- * kicked; `gannet queue run` drives gn_queue_run() itself. */
-static bool runner_active;
+ * queue.concurrency deliveries a second.  It claims when at most half of
+ * queue.concurrency deliveries are under way, as many as fill it up, in
+ * one transaction: a busy queue is claimed in batches, not a message at
+ * a time.  A claim that finds nothing due starts nothing, so a delivery
+ * that fails (its next attempt later) does not make a loop.  Only the
+ * runner (the process whose job ran) is kicked; `gannet queue run`
+ * drives gn_queue_run() itself. */
 static struct gn_timer *kick_timer;
 
 static void run_job(void *data);
@@ -1162,9 +1543,10 @@ static void run_job(void *data)
 		if (gn_db_listen(QUEUE_NOTIFY_CHANNEL, on_queue_notify, NULL, &err) < 0)
 			gn_log(GN_LOG_WARN, "core", "event=queue_listen_failed error=%s", gn_log_quote(0, err));
 	}
-	if (in_flight >= QUEUE_CONCURRENCY)
+	unsigned conc = core_conf != NULL && core_conf->queue_concurrency > 0 ? core_conf->queue_concurrency : 20;
+	if (in_flight > conc / 2)
 		return;
-	if (gn_queue_run(QUEUE_CONCURRENCY - in_flight, &err) < 0)
+	if (gn_queue_run(conc - in_flight, &err) < 0)
 		gn_log(GN_LOG_WARN, "core", "event=queue_run_failed error=%s", gn_log_quote(0, err));
 }
 

@@ -1011,6 +1011,10 @@ static void read_core(struct core_conf *c, bool from_file)
 	struct gn_config *queue = gn_config_section(root, "queue");
 	gn_config_int(queue, "max_attempts", 8, 1, 100, &v);
 	c->queue_max_attempts = (unsigned)v;
+	/* Deliveries the runner has under way at once (Postfix's
+	 * default_destination_concurrency_limit is 20). */
+	gn_config_int(queue, "concurrency", 20, 1, 1000, &v);
+	c->queue_concurrency = (unsigned)v;
 	/* The transport when no module sets one: "smtp" (the core's, to the
 	 * MX hosts), or "none" (every attempt fails temporarily; a node that
 	 * must not send, and tests of the queue alone). */
@@ -1041,9 +1045,9 @@ static void read_core(struct core_conf *c, bool from_file)
 	 * kept at most this many in all and to one server, this long (a
 	 * server's own timeout is 5 min, RFC 5321 4.5.3.2.7, but many close
 	 * sooner: at most 60 s), for at most this many transactions each. */
-	gn_config_int(queue, "smtp_reuse_max", 10, 0, 1000, &v);
+	gn_config_int(queue, "smtp_reuse_max", 20, 0, 1000, &v);
 	c->queue_reuse_max = (unsigned)v;
-	gn_config_int(queue, "smtp_reuse_per_host", 2, 1, 100, &v);
+	gn_config_int(queue, "smtp_reuse_per_host", 10, 1, 100, &v);
 	c->queue_reuse_per_host = (unsigned)v;
 	gn_config_int(queue, "smtp_reuse_transactions", 100, 1, 100000, &v);
 	c->queue_reuse_transactions = (unsigned)v;

@@ -89,11 +89,12 @@ struct core_conf {
 	size_t n_listeners;
 	struct dns_conf dns;
 	unsigned queue_max_attempts;	/* queue { max_attempts }: default 8 */
+	unsigned queue_concurrency;	/* queue { concurrency }: default 20 */
 	bool queue_no_transport;	/* queue { transport = "none" } */
 	unsigned queue_smtp_port;	/* queue { smtp_port }: default 25 */
 	char *queue_relay;		/* queue { relay }: an IP address, or NULL (MX) */
 	/* Idle SMTP connections kept for the next delivery (transport-smtp.c):
-	 * queue { smtp_reuse_max (10, 0: none), smtp_reuse_per_host (2),
+	 * queue { smtp_reuse_max (20, 0: none), smtp_reuse_per_host (10),
 	 * smtp_reuse_idle (30 s, at most 60 s), smtp_reuse_transactions (100) }. */
 	unsigned dkim_max_signatures;	/* dkim { max_signatures }: default 5 */
 	unsigned queue_reuse_max;
