@@ -46,7 +46,8 @@
  *        AUTH (RFC 4954) and client certificate;
  *        FromIDs: gn_store_fromid_login_*(),
  *        gn_queue_fromid_find(), gn_queue_delivery_from_id() and
- *        gn_queue_delivery_recipient_sender(), gn_queue_message.from_ids.
+ *        gn_queue_delivery_recipient_sender(), gn_queue_message.from_ids;
+ *        gn_loop_run(), gn_loop_break(): a CLI command waits on the loop.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
