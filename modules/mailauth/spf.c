@@ -79,7 +79,12 @@ struct spf_eval {
 	const char *p_best;
 	void (*after_p)(struct spf_eval *e);
 	const struct spf_record *exp_rec;	/* the record whose exp= applies */
+	unsigned cname_hops;	/* CNAMEs followed for the query in flight */
 };
+
+/* CNAMEs followed for one query, by the resolver or here.  The RFC sets no
+ * bound; pyspf's (10) is as good as any. */
+#define SPF_MAX_CNAMES 10
 
 static void run_terms(struct spf_eval *e);
 static void on_answer(const struct gn_dns_result *r, void *data);
@@ -136,6 +141,7 @@ static void temperror(struct spf_eval *e, const struct gn_dns_result *r)
 
 static void query(struct spf_eval *e, int step, const char *name, enum gn_dns_type type)
 {
+	e->cname_hops = 0;
 	e->step = step;
 	e->res.queries++;
 	e->q = gn_dns_lookup(name, type, on_answer, e);
@@ -654,8 +660,25 @@ static void on_answer(const struct gn_dns_result *r, void *data)
 {
 	struct spf_eval *e = data;
 	e->q = NULL;
-	trace(e, "query", "%s %s: %s, %zu record%s", gn_dns_type_name(r->type), r->name,
-	      gn_dns_status_name(r->status), r->n, r->n == 1 ? "" : "s");
+	trace(e, "query", "%s %s: %s, %zu record%s%s%s", gn_dns_type_name(r->type), r->name,
+	      gn_dns_status_name(r->status), r->n, r->n == 1 ? "" : "s",
+	      r->canonical != NULL ? ", canonical " : "", r->canonical != NULL ? r->canonical : "");
+	/* A CNAME whose target the resolver did not look up (local data
+	 * answers the CNAME alone): ask for the target, as a resolver would
+	 * have.  A resolver that followed it gave the target's answer, and
+	 * asking again for a target without records costs one query. */
+	if ((r->status == GN_DNS_NODATA || (r->status == GN_DNS_OK && r->n == 0)) &&
+	    r->canonical != NULL && strcmp(r->canonical, r->name) != 0) {
+		if (++e->cname_hops > SPF_MAX_CNAMES) {
+			permerror(e, "%s %s: a CNAME chain longer than %d", gn_dns_type_name(r->type),
+				  r->name, SPF_MAX_CNAMES);
+			return;
+		}
+		e->res.queries++;
+		e->q = gn_dns_lookup(gn_pool_strdup(e->pool, r->canonical), (enum gn_dns_type)r->type,
+				     on_answer, e);
+		return;
+	}
 	switch (e->step) {
 	case STEP_RECORD:
 		record_answer(e, r);
