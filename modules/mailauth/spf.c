@@ -670,8 +670,11 @@ static void on_answer(const struct gn_dns_result *r, void *data)
 	if ((r->status == GN_DNS_NODATA || (r->status == GN_DNS_OK && r->n == 0)) &&
 	    r->canonical != NULL && strcmp(r->canonical, r->name) != 0) {
 		if (++e->cname_hops > SPF_MAX_CNAMES) {
-			permerror(e, "%s %s: a CNAME chain longer than %d", gn_dns_type_name(r->type),
-				  r->name, SPF_MAX_CNAMES);
+			/* As a resolver that gives up on a chain: a DNS
+			 * error, temperror (RFC 7208 4.4, 5). */
+			complete(e, SPF_TEMPERROR, NULL, NULL,
+				 gn_pool_printf(e->pool, "%s %s: a CNAME chain longer than %d (or a loop)",
+						gn_dns_type_name(r->type), r->name, SPF_MAX_CNAMES));
 			return;
 		}
 		e->res.queries++;
