@@ -68,7 +68,8 @@ struct spf_eval {
 	spf_trace_fn *trace;
 	void *trace_data;
 	struct gn_dns_query *q;
-	struct gn_timer *timer;
+	struct gn_timer *timer;	/* starts the work from the loop */
+	struct gn_timer *deadline;	/* the whole evaluation's */
 	struct frame *top;
 	int step;
 	const char *target;	/* the domain of the term in progress */
@@ -115,6 +116,7 @@ static void complete(struct spf_eval *e, int result, const struct spf_term *term
 	if (problem != NULL)
 		e->res.problem = problem;
 	gn_timer_free(&e->timer);
+	gn_timer_free(&e->deadline);
 	e->done(&e->res, e->data);
 }
 
@@ -717,10 +719,21 @@ static bool valid_domain(const char *d)
 	return true;
 }
 
+/* RFC 7208 4.6.4: an evaluation may be cut off after some time (at
+ * least 20 seconds is the RFC's advice); it is a temperror then. */
+static void on_deadline(void *data)
+{
+	struct spf_eval *e = data;
+	gn_dns_cancel(&e->q);
+	complete(e, SPF_TEMPERROR, NULL, NULL,
+		 gn_pool_printf(e->pool, "no result within %u ms", e->req.timeout_ms));
+}
+
 static void start(void *data)
 {
 	struct spf_eval *e = data;
 	gn_timer_free(&e->timer);
+	e->deadline = gn_timer_new(e->req.timeout_ms, false, on_deadline, e);
 	if (!valid_domain(e->res.domain)) {
 		complete(e, SPF_NONE, NULL, NULL,
 			 gn_pool_printf(e->pool, "\"%s\" is not a domain with several labels (RFC 7208 4.3)",
@@ -742,6 +755,8 @@ struct spf_eval *spf_check(struct gn_pool *pool, const struct spf_request *req,
 	e->req = *req;
 	e->done = done;
 	e->data = data;
+	if (e->req.timeout_ms == 0)
+		e->req.timeout_ms = SPF_TIMEOUT_MS;
 	/* An IPv4-mapped IPv6 address is the IPv4 client it maps. */
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	if (e->req.family == 6 && memcmp(e->req.ip, mapped, 12) == 0) {
@@ -801,6 +816,7 @@ void spf_cancel(struct spf_eval **eval)
 		return;
 	gn_dns_cancel(&(*eval)->q);
 	gn_timer_free(&(*eval)->timer);
+	gn_timer_free(&(*eval)->deadline);
 	*eval = NULL;
 }
 

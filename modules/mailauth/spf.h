@@ -146,6 +146,8 @@ char *spf_macro_expand(struct gn_pool *pool, const char *s, size_t len,
 #define SPF_MAX_VOID 2		/* lookups answered NXDOMAIN or empty */
 #define SPF_MAX_MX_NAMES 10	/* names of an mx mechanism */
 #define SPF_MAX_PTR_NAMES 10	/* names of a ptr mechanism or %{p} */
+#define SPF_TIMEOUT_MS 20000	/* a whole evaluation (4.6.4: "at least 20
+				 * seconds"); past it, temperror */
 
 struct spf_request {
 	int family;		/* 4 or 6 */
@@ -155,6 +157,7 @@ struct spf_request {
 	const char *receiver;	/* our host name, for %{r}; may be NULL */
 	const char *domain;	/* the domain to check; NULL: the identity's */
 	bool check_helo;	/* check the HELO identity (RFC 7208 2.3) */
+	unsigned timeout_ms;	/* the whole evaluation; 0: SPF_TIMEOUT_MS */
 };
 
 struct spf_result {
