@@ -475,6 +475,12 @@ def pyspf(zone, cases, tempfail=()):
 
 
 # ---- the CLI's view of a record ----
+NOLOAD = os.path.join(d, "noload.conf")
+with open(NOLOAD, "w") as f:
+    f.write(gt.base_conf().replace("{dir}", d).replace("{db}", cl.conninfo(db)))
+r = gt.run_gannet(["-c", NOLOAD, "dns", "spf", "a.example"])
+t.is_(r.returncode, 2, "without mailauth in modules.load, there is no `dns spf`")
+t.like(r.stderr, 'no command "dns spf a.example"', "and gannet says so")
 r, o = gannet_spf(LOCAL, "acidr.example", None, None, None)
 t.is_((r.returncode, o.get("domain"), o.get("status"), o["record"]),
       (0, "acidr.example", "OK", ['"v=spf1 a:host.acidr.example/24//64 -all"']),
