@@ -154,6 +154,7 @@ static int cli_spf(int argc, char **argv, void *data)
 	}
 	if (argc > 2) {
 		req.domain = argv[1];
+		req.timeout_ms = mailauth_settings.spf_timeout_ms;
 		req.sender = argc > 3 ? argv[3] : NULL;
 		req.helo = argc > 4 ? argv[4] : NULL;
 		if (argc > 3 && argv[3][0] == '\0' && req.helo != NULL &&

@@ -427,9 +427,9 @@ def local_data(zone):
     return out
 
 
-def write_conf(path, dns):
+def write_conf(path, dns, mailauth=""):
     text = gt.base_conf(modules='directory = "%s"; load = [ "mailauth" ];' % moddir,
-                        extra="dns = {\n%s\n};\n" % dns)
+                        extra="dns = {\n%s\n};\n%s" % (dns, mailauth))
     with open(path, "w") as f:
         f.write(text.replace("{dir}", d).replace("{db}", cl.conninfo(db)))
 
@@ -580,6 +580,26 @@ Z2p["mx1.mx.example"] = [("A", "192.0.2.11")]
 py2 = pyspf(Z2p, CASES2, tempfail=["fail.example", "slow.example"]) or [{}] * len(CASES2)
 for case, theirs in zip(CASES2, py2):
     check_case(REMOTE, case, theirs)
+
+# The whole evaluation's deadline (mailauth.spf_timeout): an include of a
+# name the resolver would wait 5 s for is cut off after 1 s, a temperror
+# (the record itself is local data, so showing it takes no time).
+DEADLINE = os.path.join(d, "deadline.conf")
+write_conf(DEADLINE, ('  resolvers = [ "127.0.0.1@%d" ];\n  trust_anchor = "";\n  timeout = "5s";\n'
+                     '  local_data = [\n%s\n  ];') % (port, ",\n".join('    "%s"' % quote(s)
+                                                     for s in local_data(Z2))),
+           'mailauth = { spf_timeout = "1s"; };\n')
+started = time.time()
+r, o = gannet_spf(DEADLINE, "slowinc.example", IP4, None, HELO)
+took = time.time() - started
+t.is_((o.get("result"), o.get("problem")), ("temperror", "no result within 1000 ms"),
+      "mailauth.spf_timeout: past it, temperror")
+t.ok(took < 4.5, "and the command did not wait for the resolver's 5 s (%.1f s)" % took)
+BADSET = os.path.join(d, "badset.conf")
+write_conf(BADSET, '  local_data = [ "a.example. IN A 192.0.2.1" ];', 'mailauth = { spf_timeout = "0s"; };\n')
+r = gt.run_gannet(["-c", BADSET, "dns", "spf", "a.example"])
+t.ok(r.returncode != 0, "a bad mailauth.spf_timeout: the command refuses to run")
+t.like(r.stderr, "mailauth.spf_timeout must be from 1s to 10m at badset.conf:", "with file and line")
 server.kill()
 server.wait()
 t.done()
