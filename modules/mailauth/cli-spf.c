@@ -56,6 +56,24 @@ static void print_quoted(const char *s, size_t len)
 	putchar('"');
 }
 
+/* "KEY [WORD ]TEXT": records, names and texts come from the DNS and the
+ * peer, so nothing unprintable reaches the terminal (\DDD, as RFC 1035
+ * 5.1 writes it). */
+static void print_line(const char *key, const char *word, const char *text)
+{
+	printf("%s ", key);
+	if (word != NULL)
+		printf("%s ", word);
+	for (const char *p = text; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c < 0x20 || c >= 0x7f)
+			printf("\\%03u", c);
+		else
+			putchar(c);
+	}
+	putchar('\n');
+}
+
 static const char *kind_name(const struct spf_term *t)
 {
 	static const char *const mech[] = {
@@ -74,7 +92,7 @@ static void on_records(const struct gn_dns_result *r, void *data)
 	struct cli_state *st = data;
 	printf("domain %s\nstatus %s\n", r->name, gn_dns_status_name(r->status));
 	if (r->error != NULL)
-		printf("error %s\n", r->error);
+		print_line("error", NULL, r->error);
 	size_t n = 0;
 	const struct gn_dns_txt *one = NULL;
 	for (size_t i = 0; r->status == GN_DNS_OK && i < r->n; i++) {
@@ -92,7 +110,7 @@ static void on_records(const struct gn_dns_result *r, void *data)
 		if (memchr(one->text, '\0', one->len) != NULL)
 			printf("error the record holds a NUL byte\n");
 		else if (spf_record_parse(st->pool, one->text, one->len, &rec, &err) < 0)
-			printf("error %s\n", err);
+			print_line("error", NULL, err);
 		else
 			for (size_t i = 0; i < rec->n; i++)
 				printf("term %zu %s %s %s\n", i + 1, kind_name(&rec->terms[i]),
@@ -109,20 +127,23 @@ static void on_records(const struct gn_dns_result *r, void *data)
 static void on_trace(const char *what, const char *detail, void *data)
 {
 	(void)data;
-	printf("trace %s %s\n", what, detail);
+	print_line("trace", what, detail);
 }
 
 static void on_result(const struct spf_result *r, void *data)
 {
 	struct cli_state *st = data;
-	printf("identity %s\nsender %s\nresult %s\n", r->identity, r->sender,
-	       spf_result_name(r->result));
-	if (r->mechanism != NULL)
-		printf("mechanism %s\nin %s\n", r->mechanism, r->matched_domain);
+	printf("identity %s\n", r->identity);
+	print_line("sender", NULL, r->sender);
+	printf("result %s\n", spf_result_name(r->result));
+	if (r->mechanism != NULL) {
+		printf("mechanism %s\n", r->mechanism);	/* visible ASCII: parsed */
+		print_line("in", NULL, r->matched_domain);
+	}
 	if (r->explanation != NULL)
-		printf("explanation %s\n", r->explanation);
+		print_line("explanation", NULL, r->explanation);
 	if (r->problem != NULL)
-		printf("problem %s\n", r->problem);
+		print_line("problem", NULL, r->problem);
 	printf("lookups %u\nvoid %u\nqueries %u\n", r->lookups, r->void_lookups, r->queries);
 	fflush(stdout);
 	st->exit_code = 0;

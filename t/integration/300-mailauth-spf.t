@@ -449,8 +449,11 @@ def write_conf(path, dns, mailauth=""):
 
 
 LOCAL = os.path.join(d, "local.conf")
+# And a record with a control character (unbound's \DDD escape; not in Z,
+# so pyspf does not see it).
+CTRL = 'ctrl.example. 300 IN TXT "v=spf1 a:x\\001y.example -all"'
 write_conf(LOCAL, "  local_data = [\n%s\n  ];" % ",\n".join(
-    '    "%s"' % quote(s) for s in local_data(Z)))
+    '    "%s"' % quote(s) for s in local_data(Z) + [CTRL]))
 
 
 def gannet_spf(conf, domain, ip, sender, helo):
@@ -515,6 +518,12 @@ t.ok(any(x.startswith("query A a.example: OK, 1 record") for x in o["trace"]),
      "the evaluation's queries are shown")
 t.is_((o.get("result"), o.get("mechanism"), o.get("in"), o.get("lookups"), o.get("void")),
       ("pass", "a", "a.example", "1", "0"), "result, matching term, its record, lookups used")
+
+r, o = gannet_spf(LOCAL, "ctrl.example", IP4, None, HELO)
+t.is_(o.get("result"), "permerror", "a control character in a record: permerror")
+t.like(o.get("problem", ""), "outside visible ASCII: a:x\\001y.example",
+       "the problem shows it escaped")
+t.ok("\x01" not in r.stdout, "nothing unprintable reaches the terminal")
 
 # ---- every case, against the RFC and pyspf ----
 py = pyspf(Z, CASES)
