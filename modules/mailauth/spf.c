@@ -4,9 +4,10 @@
  * An evaluation is a stack of frames, one a record being evaluated: the
  * first for the checked domain, one more for each include: in progress.
  * redirect= replaces the record of its frame (the redirect's result is the
- * frame's result).  At most one DNS query is in flight; its callback
- * (on_answer) continues whatever step waited for it and then runs the
- * record's terms on (run_terms) until the next query or the end.  The
+ * frame's result).  One DNS query is in flight, its callback (on_answer)
+ * continues whatever step waited for it and then runs the record's terms
+ * on (run_terms) until the next query or the end; only the address
+ * lookups of an mx's or a ptr's names go out together (names_start()).  The
  * lookup limits (RFC 7208 4.6.4) bound everything: at most 10 terms that
  * query, so at most 11 frames and a few dozen queries an evaluation.
  *
@@ -40,18 +41,16 @@ struct frame {
 	struct spf_record *rec;
 	size_t next;		/* the term to evaluate next */
 	bool redirected;	/* the record came from redirect= */
-	/* mx and ptr: the names to go through. */
+	/* mx and ptr: the names whose addresses are asked. */
 	const char **names;
-	size_t n_names, i_name;
+	size_t n_names;
 };
 
 enum step {
 	STEP_RECORD = 1,	/* TXT of frame->domain */
 	STEP_A,			/* a: addresses of the target */
 	STEP_MX,		/* mx: the MX names */
-	STEP_MX_ADDR,		/* mx: addresses of names[i_name] */
 	STEP_PTR,		/* ptr: names of the client's address */
-	STEP_PTR_ADDR,		/* ptr: addresses of names[i_name] */
 	STEP_EXISTS,		/* exists: A of the target */
 	STEP_P_PTR,		/* %{p}: names of the client's address */
 	STEP_P_ADDR,		/* %{p}: addresses of p_names[p_i] */
@@ -81,6 +80,9 @@ struct spf_eval {
 	void (*after_p)(struct spf_eval *e);
 	const struct spf_record *exp_rec;	/* the record whose exp= applies */
 	unsigned cname_hops;	/* CNAMEs followed for the query in flight */
+	/* mx and ptr: one address lookup a name, in flight together. */
+	struct name_slot *slots;
+	size_t n_slots, slots_waiting;
 };
 
 /* CNAMEs followed for one query, by the resolver or here.  The RFC sets no
@@ -167,14 +169,19 @@ static enum answer classify(const struct gn_dns_result *r)
 
 /* Counts a void lookup; returns -1 after completing with permerror when
  * it is one too many. */
-static int count_void(struct spf_eval *e, const struct gn_dns_result *r)
+static int count_void_of(struct spf_eval *e, int type, const char *name)
 {
 	if (++e->res.void_lookups > SPF_MAX_VOID) {
 		permerror(e, "more than %d void lookups (RFC 7208 4.6.4), the last for %s %s",
-			  SPF_MAX_VOID, gn_dns_type_name(r->type), r->name);
+			  SPF_MAX_VOID, gn_dns_type_name(type), name);
 		return -1;
 	}
 	return 0;
+}
+
+static int count_void(struct spf_eval *e, const struct gn_dns_result *r)
+{
+	return count_void_of(e, r->type, r->name);
 }
 
 static bool prefix_match(const uint8_t *a, const uint8_t *b, int bits)
@@ -408,17 +415,114 @@ static bool need_p(struct spf_eval *e, const char *s, unsigned flags,
 
 /* ---- terms ---- */
 
-static void mx_next(struct spf_eval *e)
+/* ---- the names of mx and ptr: their addresses, asked all at once ---- */
+
+/* One name's address lookup.  The answers are taken in the names' order
+ * once all are in (names_done()), so the result, the void count and the
+ * matching name are those of asking one after the other (RFC 7208 4.6.4
+ * counts the same lookups either way); only the waiting is shorter. */
+struct name_slot {
+	struct spf_eval *e;
+	struct gn_dns_query *q;
+	const char *name;
+	unsigned hops;		/* CNAMEs followed */
+	enum answer a;
+	bool matched;		/* the client's address, within the term's prefix */
+	const char *error;	/* a DNS failure, for a temperror */
+};
+
+static void names_done(struct spf_eval *e)
 {
 	struct frame *f = e->top;
 	const struct spf_term *t = &f->rec->terms[f->next];
-	if (f->i_name < f->n_names) {
-		query(e, t->mechanism == SPF_MECH_MX ? STEP_MX_ADDR : STEP_PTR_ADDR,
-		      f->names[f->i_name], address_type(e));
+	bool mx = t->mechanism == SPF_MECH_MX;
+	for (size_t i = 0; i < e->n_slots; i++) {
+		struct name_slot *sl = &e->slots[i];
+		if (sl->a == ANS_ERROR) {
+			/* RFC 7208 5.5: in ptr, an error skips the name; in
+			 * mx it is an error of the evaluation (4.4, 5). */
+			if (mx) {
+				complete(e, SPF_TEMPERROR, NULL, NULL, sl->error);
+				return;
+			}
+			continue;
+		}
+		if (sl->a == ANS_VOID && count_void_of(e, address_type(e), sl->name) < 0)
+			return;
+		if (sl->matched) {
+			frame_done(e, t->qualifier, t);
+			return;
+		}
+	}
+	f->next++;		/* no name matched */
+	run_terms(e);
+}
+
+static void on_name_answer(const struct gn_dns_result *r, void *data)
+{
+	struct name_slot *sl = data;
+	struct spf_eval *e = sl->e;
+	sl->q = NULL;
+	trace(e, "query", "%s %s: %s, %zu record%s%s%s", gn_dns_type_name(r->type), r->name,
+	      gn_dns_status_name(r->status), r->n, r->n == 1 ? "" : "s",
+	      r->canonical != NULL ? ", canonical " : "", r->canonical != NULL ? r->canonical : "");
+	if ((r->status == GN_DNS_NODATA || (r->status == GN_DNS_OK && r->n == 0)) &&
+	    r->canonical != NULL && strcmp(r->canonical, r->name) != 0 &&
+	    ++sl->hops <= SPF_MAX_CNAMES) {
+		/* As on_answer() does for the other queries. */
+		e->res.queries++;
+		sl->q = gn_dns_lookup(gn_pool_strdup(e->pool, r->canonical), (enum gn_dns_type)r->type,
+				      on_name_answer, sl);
 		return;
 	}
-	f->next++;		/* no host matched */
-	run_terms(e);
+	if (sl->hops > SPF_MAX_CNAMES) {
+		sl->a = ANS_ERROR;
+		sl->error = gn_pool_printf(e->pool, "%s %s: a CNAME chain longer than %d (or a loop)",
+					   gn_dns_type_name(r->type), sl->name, SPF_MAX_CNAMES);
+	} else {
+		sl->a = classify(r);
+		if (sl->a == ANS_ERROR)
+			sl->error = gn_pool_printf(e->pool, "DNS %s for %s %s%s%s",
+						   gn_dns_status_name(r->status),
+						   gn_dns_type_name(r->type), r->name,
+						   r->error != NULL ? ": " : "",
+						   r->error != NULL ? r->error : "");
+	}
+	if (sl->a == ANS_RECORDS) {
+		const struct spf_term *t = &e->top->rec->terms[e->top->next];
+		if (t->mechanism == SPF_MECH_MX)
+			sl->matched = addresses_match(e, r, t->cidr4, t->cidr6);
+		else	/* RFC 7208 5.5: validated, and in the target domain */
+			sl->matched = addresses_match(e, r, 32, 128) && in_domain(sl->name, e->target);
+	}
+	if (--e->slots_waiting == 0)
+		names_done(e);
+}
+
+/* Asks for the addresses of the term's names (f->names), all at once. */
+static void names_start(struct spf_eval *e)
+{
+	struct frame *f = e->top;
+	e->n_slots = f->n_names;
+	e->slots_waiting = f->n_names;
+	if (f->n_names == 0) {
+		names_done(e);
+		return;
+	}
+	e->slots = gn_pool_alloc(e->pool, f->n_names * sizeof(*e->slots));
+	for (size_t i = 0; i < f->n_names; i++) {
+		struct name_slot *sl = &e->slots[i];
+		sl->e = e;
+		sl->name = f->names[i];
+		e->res.queries++;
+		sl->q = gn_dns_lookup(sl->name, address_type(e), on_name_answer, sl);
+	}
+}
+
+static void names_cancel(struct spf_eval *e)
+{
+	for (size_t i = 0; i < e->n_slots; i++)
+		gn_dns_cancel(&e->slots[i].q);
 }
 
 static void term_answer(struct spf_eval *e, const struct gn_dns_result *r)
@@ -439,22 +543,8 @@ static void term_answer(struct spf_eval *e, const struct gn_dns_result *r)
 		/* RFC 7208 4.6.4: names past the first 10 are ignored. */
 		if (a == ANS_RECORDS)
 			take_names(e, r, SPF_MAX_PTR_NAMES, &f->names, &f->n_names);
-		f->i_name = 0;
-		mx_next(e);
+		names_start(e);
 		return;
-	case STEP_PTR_ADDR: {
-		const char *name = f->names[f->i_name++];
-		/* RFC 7208 5.5: an error on a name skips that name. */
-		if (a == ANS_VOID && count_void(e, r) < 0)
-			return;
-		if (a == ANS_RECORDS && addresses_match(e, r, 32, 128) &&
-		    in_domain(name, e->target)) {
-			frame_done(e, t->qualifier, t);
-			return;
-		}
-		mx_next(e);
-		return;
-	}
 	default:
 		break;
 	}
@@ -487,16 +577,7 @@ static void term_answer(struct spf_eval *e, const struct gn_dns_result *r)
 		f->n_names = 0;
 		if (a == ANS_RECORDS)
 			take_names(e, r, SPF_MAX_MX_NAMES, &f->names, &f->n_names);
-		f->i_name = 0;
-		mx_next(e);
-		return;
-	case STEP_MX_ADDR:
-		f->i_name++;
-		if (a == ANS_RECORDS && addresses_match(e, r, t->cidr4, t->cidr6)) {
-			frame_done(e, t->qualifier, t);
-			return;
-		}
-		mx_next(e);
+		names_start(e);
 		return;
 	}
 	f->next++;
@@ -725,6 +806,7 @@ static void on_deadline(void *data)
 {
 	struct spf_eval *e = data;
 	gn_dns_cancel(&e->q);
+	names_cancel(e);
 	complete(e, SPF_TEMPERROR, NULL, NULL,
 		 gn_pool_printf(e->pool, "no result within %u ms", e->req.timeout_ms));
 }
@@ -815,6 +897,7 @@ void spf_cancel(struct spf_eval **eval)
 	if (eval == NULL || *eval == NULL)
 		return;
 	gn_dns_cancel(&(*eval)->q);
+	names_cancel(*eval);
 	gn_timer_free(&(*eval)->timer);
 	gn_timer_free(&(*eval)->deadline);
 	*eval = NULL;

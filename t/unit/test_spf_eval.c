@@ -3,7 +3,8 @@
  * (modules/mailauth/spf.c) with the core's real resolver: the callback
  * runs once and never from inside spf_check(); spf_cancel() before the
  * loop runs and while a query is in flight stops it for good (the query
- * cancelled in the resolver too); the whole evaluation's deadline gives a
+ * cancelled in the resolver too), also with an mx's host lookups in
+ * flight together; the whole evaluation's deadline gives a
  * temperror without waiting for the resolver.  What the evaluator answers
  * is t/integration/300-mailauth-spf.t's subject, against pyspf.
  */
@@ -123,9 +124,13 @@ static void test_silent(void)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ok(fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
 	   getsockname(fd, (struct sockaddr *)&sin, &sl) == 0, "a silent resolver on loopback");
-	char conf[256];
+	char conf[1024];
 	snprintf(conf, sizeof(conf), "dns = { resolvers = [ \"127.0.0.1@%u\" ]; "
-		 "trust_anchor = \"\"; timeout = \"10s\"; };", ntohs(sin.sin_port));
+		 "trust_anchor = \"\"; timeout = \"10s\"; local_data = [\n"
+		 "\"mx.example. IN TXT \\\"v=spf1 mx -all\\\"\",\n"
+		 "\"mx.example. IN MX 10 h1.slow.example.\",\n"
+		 "\"mx.example. IN MX 20 h2.slow.example.\",\n"
+		 "\"mx.example. IN MX 30 h3.slow.example.\" ]; };", ntohs(sin.sin_port));
 	ok(conf_load_string("test", conf) == 0 && conf_error_count() == 0, "a config with it");
 
 	struct gn_pool *pool = gn_pool_new();
@@ -138,6 +143,19 @@ static void test_silent(void)
 	is_int((long long)dns_outstanding(), 0, "spf_cancel() cancels it in the resolver");
 	run_for(300);
 	is_int(g.calls, 0, "and the callback never runs");
+
+	/* mx: the hosts' addresses are asked all at once (local data answers
+	 * the record and the MX, the silent resolver the rest). */
+	memset(&g, 0, sizeof(g));
+	req = request("mx.example");
+	e = spf_check(pool, &req, on_done, &g);
+	run_for(300);
+	is_int((long long)dns_outstanding(), 3, "mx: the three hosts' lookups are in flight together");
+	spf_cancel(&e);
+	is_int((long long)dns_outstanding(), 0, "spf_cancel() cancels all three");
+	run_for(200);
+	is_int(g.calls, 0, "and the callback never runs");
+	req = request("slow.example");
 
 	/* The deadline: 300 ms against a resolver that would wait 10 s. */
 	memset(&g, 0, sizeof(g));
