@@ -13,6 +13,7 @@
 #include "runtime/internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct ev_loop *core_loop;
 
@@ -150,4 +151,22 @@ void gn_io_free(struct gn_io **io)
 double gn_now(void)
 {
 	return ev_now(loop());
+}
+
+/* ---- running it from a CLI command ---- */
+
+int gn_loop_run(void)
+{
+	/* The other kinds run the loop themselves; a nested run there
+	 * would steal their events. */
+	if (strcmp(gn_module_process_kind(), "cli") != 0)
+		return -1;
+	ev_run(loop(), 0);
+	return 0;
+}
+
+void gn_loop_break(void)
+{
+	if (core_loop != NULL)
+		ev_break(core_loop, EVBREAK_ALL);
 }

@@ -10,8 +10,8 @@
 # reach them through gannet/*.h), libev-dev, and for fuzz_addr and fuzz_smtp
 # (core/mail/addr.c) libidn2-dev and libunistring-dev, for fuzz_dkim
 # libgnutls28-dev.  Builds fuzz_mime, fuzz_addr, fuzz_dkim, fuzz_smtp,
-# fuzz_smtp_reply, fuzz_imap, fuzz_imap_decode, fuzz_imap_search and
-# fuzz_imap_thread;
+# fuzz_smtp_reply, fuzz_imap, fuzz_imap_decode, fuzz_imap_search,
+# fuzz_imap_thread and fuzz_spf;
 # t/fuzz/replay.sh runs them over their corpora.
 # UBSan stops at its first finding (-fno-sanitize-recover), so that it
 # counts as a crash.
@@ -82,3 +82,8 @@ echo "built $out/fuzz_imap_search"
 $CC $cflags -o "$out/fuzz_imap_thread" "$src/t/fuzz/fuzz_imap_thread.c" "$src/modules/imap/thread.c" \
   "$src/modules/imap/base-subject.c" "$src/core/base/mem.c" $libs
 echo "built $out/fuzz_imap_thread"
+# The mailauth module's SPF records and macros (modules/mailauth/spf-record.c).
+# shellcheck disable=SC2086
+$CC $cflags -I"$src/modules/mailauth" -o "$out/fuzz_spf" "$src/t/fuzz/fuzz_spf.c" \
+  "$src/modules/mailauth/spf-record.c" "$src/core/base/mem.c" $libs
+echo "built $out/fuzz_spf"

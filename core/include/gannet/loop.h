@@ -36,6 +36,15 @@ void gn_io_free(struct gn_io **io);	/* does not close fd; accepts NULL */
 /* The loop's cached time, in seconds since the epoch. */
 double gn_now(void);
 
+/* For CLI commands (process kind "cli") that wait for their own
+ * asynchronous work, such as DNS lookups: gn_loop_run() runs the loop
+ * until a callback calls gn_loop_break() or nothing is left to watch, and
+ * then returns.  In a worker, the runner or a single process the core runs
+ * the loop: there gn_loop_run() returns -1 at once and does nothing.
+ * Returns 0 when it ran.  Since ABI 1.1. */
+int gn_loop_run(void);
+void gn_loop_break(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -54,6 +54,7 @@
  *        (quota), gn_delivery_current_store_size().
  *        gn_dkim_verifier_*(), gn_dkim_verify_start(): DKIM verification
  *        (RFC 6376 6) with per-signature results (RFC 8601 names).
+ *        gn_loop_run(), gn_loop_break(): a CLI command waits on the loop.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

@@ -1,0 +1,11 @@
+# modules/mailauth/local.mk: the mailauth module, SPF/DKIM/DMARC on what
+# comes in (README beside).
+module_LTLIBRARIES += modules/mailauth/mailauth.la
+modules_mailauth_mailauth_la_SOURCES = modules/mailauth/mailauth.c \
+	modules/mailauth/mailauth.h modules/mailauth/spf.h \
+	modules/mailauth/spf-record.c modules/mailauth/spf.c \
+	modules/mailauth/cli-spf.c
+modules_mailauth_mailauth_la_CFLAGS = $(GN_MODCC)
+modules_mailauth_mailauth_la_LDFLAGS = $(GN_MODLINK)
+modules_mailauth_mailauth_la_LIBADD = core/libgannet.la
+EXTRA_DIST += modules/mailauth/README

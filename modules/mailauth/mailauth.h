@@ -1,0 +1,19 @@
+/*
+ * modules/mailauth/mailauth.h: what the mailauth module's files share.
+ */
+#ifndef MAILAUTH_H
+#define MAILAUTH_H
+
+#include <gannet/module.h>
+
+/* The module's settings (gannet.conf, mailauth { ... }), read at
+ * register. */
+struct mailauth_settings {
+	unsigned spf_timeout_ms;	/* spf_timeout: a whole SPF evaluation */
+};
+extern struct mailauth_settings mailauth_settings;
+
+/* cli-spf.c: registers `gannet dns spf` (register phase). */
+int mailauth_cli_spf_register(struct gn_module_ctx *ctx, const char **error_r);
+
+#endif

@@ -1,0 +1,15 @@
+# t/mk/spf.mk: the mailauth module's SPF records and macros
+# (modules/mailauth/spf-record.c, built from its source).
+TESTPROGS += t/unit/test_spf
+t_unit_test_spf_SOURCES = t/unit/test_spf.c modules/mailauth/spf-record.c
+t_unit_test_spf_CPPFLAGS = $(UNITCPP) -I$(top_srcdir)/modules/mailauth
+t_unit_test_spf_CFLAGS = $(UNITCC)
+t_unit_test_spf_LDADD = $(UNITLIBS)
+
+# The evaluator on the loop with the core's resolver (spf.c).
+TESTPROGS += t/unit/test_spf_eval
+t_unit_test_spf_eval_SOURCES = t/unit/test_spf_eval.c modules/mailauth/spf.c \
+	modules/mailauth/spf-record.c
+t_unit_test_spf_eval_CPPFLAGS = $(UNITCPP) -I$(top_srcdir)/modules/mailauth
+t_unit_test_spf_eval_CFLAGS = $(UNITCC)
+t_unit_test_spf_eval_LDADD = $(UNITLIBS)
