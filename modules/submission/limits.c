@@ -3,8 +3,11 @@
  * 11: MaxOutgoingMessagesPerDay, default 1000, and
  * MaxFirstTimeRecipientsPerDay, default 200; past either 451 4.7.1).
  *
- * A day is the last 24 hours.  The module's tables (schema/):
- *   gn_submission_sent        one row per message handed to the queue;
+ * A day is the last 24 hours, in whole hours: the messages of the hours
+ * that began less than 24 hours ago (23 to 24 hours).  The module's
+ * tables (schema/):
+ *   gn_submission_counts      messages handed to the queue per account,
+ *                             hour and shard (002_submission_counts.sql);
  *   gn_submission_recipients  every recipient an account ever sent to,
  *                             with the time of the first message: a
  *                             first-time recipient is one without a row;
@@ -52,8 +55,8 @@ static char *recipients_array(struct gn_pool *pool, const struct submission_mess
 int submission_limits_check(struct gn_pool *pool, struct submission_message *msg,
 			    struct submission_refusal *refusal, const char **error_r)
 {
-	/* One question: the day's counts (each counted only up to its
-	 * limit, so a busy account costs no more than its limit), the
+	/* One question: the day's counts (the first-time recipients
+	 * counted only up to their limit), the
 	 * limits, whether rows older than two days wait to be removed, and
 	 * the first-time recipients, one a row (none: one row with NULL). */
 	static const char sql[] =
@@ -61,15 +64,14 @@ int submission_limits_check(struct gn_pool *pool, struct submission_message *msg
 		"             WHERE account_id = $1), $3::int) AS msgs,"
 		"           coalesce((SELECT first_time_recipients_per_day FROM gn_submission_limits"
 		"             WHERE account_id = $1), $4::int) AS rcpts),"
-		" c AS (SELECT (SELECT count(*) FROM (SELECT 1 FROM gn_submission_sent"
-		"         WHERE account_id = $1 AND submitted > now() - interval '1 day'"
-		"         LIMIT (SELECT msgs FROM l) + 1) x) AS sent,"
+		" c AS (SELECT (SELECT coalesce(sum(messages), 0) FROM gn_submission_counts"
+		"         WHERE account_id = $1 AND hour > now() - interval '1 day') AS sent,"
 		"       (SELECT count(*) FROM (SELECT 1 FROM gn_submission_recipients"
 		"         WHERE account_id = $1 AND first_sent > now() - interval '1 day'"
 		"         LIMIT (SELECT rcpts FROM l) + 1) y) AS recent,"
 		"       l.msgs, l.rcpts,"
-		"       EXISTS (SELECT 1 FROM gn_submission_sent WHERE account_id = $1"
-		"         AND submitted < now() - interval '2 days') AS old FROM l)"
+		"       EXISTS (SELECT 1 FROM gn_submission_counts WHERE account_id = $1"
+		"         AND hour < now() - interval '2 days') AS old FROM l)"
 		" SELECT c.sent, c.recent, c.msgs, c.rcpts, c.old, n.a FROM c LEFT JOIN"
 		" (SELECT DISTINCT a FROM unnest($2::text[]) AS a"
 		"   WHERE NOT EXISTS (SELECT 1 FROM gn_submission_recipients r"
@@ -128,19 +130,20 @@ int submission_limits_record(struct gn_pool *pool, const struct submission_messa
 	/* The message, its first-time recipients, and (when the check saw
 	 * some) the rows that no longer count for any day, in one
 	 * statement. */
-	const char *params[4] = {
+	const char *params[3] = {
 		gn_pool_printf(pool, "%lld", (long long)msg->account_id),
-		gn_pool_printf(pool, "%zu", msg->rcpt_count),
 		text_array(pool, msg->first_time, msg->first_time_count),
 		msg->limits_old_rows ? "t" : "f",
 	};
-	if (gn_db_exec("WITH s AS (INSERT INTO gn_submission_sent (account_id, recipients)"
-		       "           VALUES ($1, $2)),"
+	if (gn_db_exec("WITH s AS (INSERT INTO gn_submission_counts AS c (account_id, hour, shard,"
+		       "           messages) VALUES ($1, date_trunc('hour', now()),"
+		       "           pg_backend_pid() % 8, 1) ON CONFLICT (account_id, hour, shard)"
+		       "           DO UPDATE SET messages = c.messages + 1),"
 		       " r AS (INSERT INTO gn_submission_recipients (account_id, address)"
-		       "       SELECT $1, a FROM unnest($3::text[]) AS a ON CONFLICT DO NOTHING),"
-		       " d AS (DELETE FROM gn_submission_sent WHERE $4::boolean AND account_id = $1"
-		       "       AND submitted < now() - interval '2 days')"
-		       " SELECT 1", 4, params, error_r) < 0)
+		       "       SELECT $1, a FROM unnest($2::text[]) AS a ON CONFLICT DO NOTHING),"
+		       " d AS (DELETE FROM gn_submission_counts WHERE $3::boolean AND account_id = $1"
+		       "       AND hour < now() - interval '2 days')"
+		       " SELECT 1", 3, params, error_r) < 0)
 		return -1;
 	return 0;
 }
