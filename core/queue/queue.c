@@ -156,30 +156,42 @@ bool queue_fromid_valid(const char *id)
 	return n >= 1 && n <= GN_QUEUE_FROMID_MAX;
 }
 
-/* The Message-ID and Subject of the body with hash (from its first bytes). */
-static void header_fields(struct gn_pool *pool, const unsigned char *hash, const char **msgid_r,
+/* The Message-ID and Subject of a header (the first bytes of a message). */
+static void header_fields_of(struct gn_pool *pool, const char *buf, size_t len, const char **msgid_r,
+			     const char **subject_r)
+{
+	struct gn_mime_message *msg = gn_mime_parse(buf, len, NULL);
+	const char *v = gn_mime_message_field_raw(msg, GN_MIME_MESSAGE_ID);
+	if (v != NULL)
+		*msgid_r = gn_pool_strdup(pool, v);
+	v = gn_mime_message_field(msg, GN_MIME_SUBJECT);
+	if (v != NULL)
+		*subject_r = gn_pool_strdup(pool, v);
+	gn_mime_message_free(&msg);
+}
+
+/* The Message-ID and Subject of m: from the header it gives, else from
+ * the first bytes of its body's blob. */
+static void header_fields(struct gn_pool *pool, const struct gn_queue_message *m, const char **msgid_r,
 			  const char **subject_r)
 {
 	*msgid_r = "";
 	*subject_r = "";
-	struct gn_store_body *body = NULL;
-	const char *err;
-	if (gn_store_blob_open(hash, &body, &err) <= 0)
-		return;
-	size_t want = QUEUE_DSN_HEADER_MAX, got = 0;
-	char *buf = gn_malloc(want);
-	if (gn_store_body_read(body, 0, buf, want, &got, &err) == 0) {
-		struct gn_mime_message *msg = gn_mime_parse(buf, got, NULL);
-		const char *v = gn_mime_message_field_raw(msg, GN_MIME_MESSAGE_ID);
-		if (v != NULL)
-			*msgid_r = gn_pool_strdup(pool, v);
-		v = gn_mime_message_field(msg, GN_MIME_SUBJECT);
-		if (v != NULL)
-			*subject_r = gn_pool_strdup(pool, v);
-		gn_mime_message_free(&msg);
+	if (m->header != NULL) {
+		header_fields_of(pool, m->header, m->header_len < QUEUE_DSN_HEADER_MAX ? m->header_len
+				 : QUEUE_DSN_HEADER_MAX, msgid_r, subject_r);
+	} else {
+		struct gn_store_body *body = NULL;
+		const char *err;
+		if (gn_store_blob_open(m->blob_hash, &body, &err) <= 0)
+			return;
+		size_t want = QUEUE_DSN_HEADER_MAX, got = 0;
+		char *buf = gn_malloc(want);
+		if (gn_store_body_read(body, 0, buf, want, &got, &err) == 0)
+			header_fields_of(pool, buf, got, msgid_r, subject_r);
+		gn_free(buf);
+		gn_store_body_free(&body);
 	}
-	gn_free(buf);
-	gn_store_body_free(&body);
 	/* Kept as text columns: valid UTF-8 only. */
 	if (store_text_problem(*msgid_r) != NULL)
 		*msgid_r = "";
@@ -190,12 +202,10 @@ static void header_fields(struct gn_pool *pool, const unsigned char *hash, const
 static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_t *message_id_r,
 		  const char **error_r)
 {
-	int r = gn_store_account_lock(m->account_id, error_r);
-	if (r <= 0) {
-		if (r == 0)
-			*error_r = store_errf("no account with id %" PRId64, m->account_id);
-		return -1;
-	}
+	/* No lock on the account: the foreign key keeps it from going
+	 * meanwhile (a key share lock), and nothing here waits for a lock an
+	 * account's holder may take, so concurrent submissions of one account
+	 * do not wait for each other's commits. */
 	const char *hp = store_hash_param(pool, m->blob_hash);
 	const char *pb[1] = { hp };
 	PGresult *res = store_q("UPDATE gn_blobs SET refcount = refcount + 1 WHERE hash = $1 "
@@ -211,7 +221,7 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 	PQclear(res);
 
 	const char *msgid, *subject;
-	header_fields(pool, m->blob_hash, &msgid, &subject);
+	header_fields(pool, m, &msgid, &subject);
 	double now = gn_queue_now();
 	double release = m->release_at > 0 && (double)m->release_at > now ? (double)m->release_at : 0;
 	const char *p[12] = {
@@ -227,8 +237,11 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 		      "message_id, subject, smtputf8, max_attempts, extra, queued_at, release_at) "
 		      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, to_timestamp($11::float8), "
 		      "to_timestamp($12::float8)) RETURNING id", 12, p, error_r);
-	if (res == NULL)
+	if (res == NULL) {
+		if (strcmp(gn_db_error_sqlstate(), "23503") == 0)
+			*error_r = store_errf("no account with id %" PRId64, m->account_id);
 		return -1;
+	}
 	int64_t id = store_col_i64(res, 0, 0);
 	PQclear(res);
 
@@ -261,23 +274,29 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 			return -1;
 		}
 	}
-	if (store_q_count("INSERT INTO gn_queue_recipients (account_id, message_id, rcpt, rcpt_domain, "
-			  "next_attempt, from_id) SELECT $1, $2, u.r, u.d, to_timestamp($5::float8), "
-			  "NULLIF(u.f, '') FROM unnest($3::text[], $4::text[], $6::text[]) WITH ORDINALITY "
-			  "AS u(r, d, f, n) ORDER BY u.n",
-			  6, pr, error_r) != (int64_t)m->n_recipients)
+	/* The recipients, each held when a hold rule matches; wakes the
+	 * runners after the commit (QUEUE_NOTIFY_CHANNEL) unless every one
+	 * is held, so a message due now does not wait for the next tick. */
+	const char *pn[9] = { pr[0], pr[1], pr[2], pr[3], pr[4], pr[5], p[3], QUEUE_NOTIFY_CHANNEL,
+			      gn_pool_printf(pool, "%zu", m->n_recipients) };
+	res = store_q("WITH i AS (INSERT INTO gn_queue_recipients (account_id, message_id, rcpt, rcpt_domain, "
+		      "next_attempt, from_id, held) SELECT $1, $2, u.r, u.d, to_timestamp($5::float8), "
+		      "NULLIF(u.f, ''), EXISTS (SELECT 1 FROM gn_queue_holdrules h, (SELECT $1::bigint "
+		      "AS account_id, $7::text AS sender_domain) m, (SELECT u.d AS rcpt_domain) r WHERE "
+		      HOLD_MATCH ") FROM unnest($3::text[], $4::text[], $6::text[]) WITH ORDINALITY "
+		      "AS u(r, d, f, n) ORDER BY u.n RETURNING held) "
+		      "SELECT count(*), count(*) FILTER (WHERE held), CASE WHEN bool_or(NOT held) "
+		      "THEN pg_notify($8, '') END IS NULL FROM i HAVING count(*) = $9::int",
+		      9, pn, error_r);
+	if (res == NULL)
 		return -1;
-	const char *ph[2] = { pr[0], pr[1] };
-	int64_t held = store_q_count("UPDATE gn_queue_recipients r SET held = true FROM gn_queue_messages m "
-				     "WHERE r.account_id = $1 AND r.message_id = $2 AND m.account_id = $1 "
-				     "AND m.id = $2 AND EXISTS (SELECT 1 FROM gn_queue_holdrules h WHERE "
-				     HOLD_MATCH ")", 2, ph, error_r);
-	if (held < 0)
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		*error_r = "the recipients were not all queued";
 		return -1;
-	/* Wakes the runners after the commit (QUEUE_NOTIFY_CHANNEL), so a
-	 * message due now does not wait for the next tick. */
-	if ((size_t)held < m->n_recipients && gn_db_notify(QUEUE_NOTIFY_CHANNEL, "", error_r) < 0)
-		return -1;
+	}
+	int64_t held = store_col_i64(res, 0, 1);
+	PQclear(res);
 	if (message_id_r != NULL)
 		*message_id_r = id;
 	return (int)held;

@@ -6,9 +6,10 @@
  *      domain (gn_store_dkim_sign(); relaxed/relaxed); the signatures go
  *      in front of the message.  No key: sent unsigned (logged at debug).
  *   2. The body is written as a blob (outside the transaction, on the
- *      writer's lease), then one transaction: the account's lock, the
- *      blob's finish, gn_queue_add() (recipients, FromIDs, release time,
- *      extra data) and submission_limits_record(); commit.
+ *      writer's lease), then one transaction: the blob's finish,
+ *      gn_queue_add() (recipients, FromIDs, release time, extra data) and
+ *      submission_limits_record(); commit.  No lock on the account:
+ *      sessions of one account do not wait for each other's commits.
  *   3. Only after the commit: 250 2.0.0 with the queue id.  Any failure
  *      rolls the transaction back (nothing half-written) and answers 451
  *      4.3.0 with a log line (event=queue_failed): fail closed, the client
@@ -76,7 +77,7 @@ static int store(struct gn_pool *pool, const struct submission_message *msg,
 	struct gn_store_blob_writer *w = gn_store_blob_writer_new();
 	unsigned char hash[GN_STORE_HASH_SIZE];
 	struct gn_queue_message q;
-	int held = -1, r;
+	int held = -1;
 
 	if ((gn_buf_len(sigs) > 0 &&
 	     gn_store_blob_write(w, gn_buf_data(sigs), gn_buf_len(sigs), error_r) < 0) ||
@@ -84,12 +85,6 @@ static int store(struct gn_pool *pool, const struct submission_message *msg,
 		goto out;
 	if (gn_db_begin(error_r) < 0)
 		goto out;
-	r = gn_store_account_lock(msg->account_id, error_r);
-	if (r <= 0) {
-		if (r == 0)
-			*error_r = "the account is gone";
-		goto rollback;
-	}
 	if (gn_store_blob_finish(w, hash, NULL, error_r) < 0)
 		goto rollback;
 	memset(&q, 0, sizeof(q));
@@ -103,6 +98,8 @@ static int store(struct gn_pool *pool, const struct submission_message *msg,
 	q.extra_json = extra_json(pool, msg);
 	q.smtputf8 = msg->smtputf8;
 	q.from_ids = msg->from_ids;
+	q.header = msg->data;
+	q.header_len = msg->size;
 	held = gn_queue_add(&q, id_r, error_r);
 	if (held < 0)
 		goto rollback;

@@ -3,8 +3,11 @@
  * 11: MaxOutgoingMessagesPerDay, default 1000, and
  * MaxFirstTimeRecipientsPerDay, default 200; past either 451 4.7.1).
  *
- * A day is the last 24 hours.  The module's tables (schema/):
- *   gn_submission_sent        one row per message handed to the queue;
+ * A day is the last 24 hours, in whole hours: the messages of the hours
+ * that began less than 24 hours ago (23 to 24 hours).  The module's
+ * tables (schema/):
+ *   gn_submission_counts      messages handed to the queue per account,
+ *                             hour and shard (002_submission_counts.sql);
  *   gn_submission_recipients  every recipient an account ever sent to,
  *                             with the time of the first message: a
  *                             first-time recipient is one without a row;
@@ -18,17 +21,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A PostgreSQL text[] literal of the message's distinct recipients. */
-static char *recipients_array(struct gn_pool *pool, const struct submission_message *msg)
+/* A PostgreSQL text[] literal of strings v[0..n). */
+static char *text_array(struct gn_pool *pool, const char *const *v, size_t n)
 {
 	struct gn_buf *b = gn_buf_new(0);
 	char *out;
 
 	gn_buf_append_str(b, "{");
-	for (size_t i = 0; i < msg->rcpt_count; i++) {
-		const char *a = gn_addr_to_string(pool, gn_addr_fold(pool, msg->rcpts[i]));
+	for (size_t i = 0; i < n; i++) {
 		gn_buf_append_str(b, i > 0 ? ",\"" : "\"");
-		for (const char *p = a; *p != '\0'; p++) {
+		for (const char *p = v[i]; *p != '\0'; p++) {
 			if (*p == '"' || *p == '\\')
 				gn_buf_append(b, "\\", 1);
 			gn_buf_append(b, p, 1);
@@ -41,47 +43,68 @@ static char *recipients_array(struct gn_pool *pool, const struct submission_mess
 	return out;
 }
 
+/* The message's recipients in folded canonical form, as a text[]. */
+static char *recipients_array(struct gn_pool *pool, const struct submission_message *msg)
+{
+	const char **a = gn_pool_alloc(pool, (msg->rcpt_count > 0 ? msg->rcpt_count : 1) * sizeof(*a));
+	for (size_t i = 0; i < msg->rcpt_count; i++)
+		a[i] = gn_addr_to_string(pool, gn_addr_fold(pool, msg->rcpts[i]));
+	return text_array(pool, a, msg->rcpt_count);
+}
+
 int submission_limits_check(struct gn_pool *pool, struct submission_message *msg,
 			    struct submission_refusal *refusal, const char **error_r)
 {
-	static const char counts_sql[] =
-		"SELECT (SELECT count(*) FROM gn_submission_sent"
-		"         WHERE account_id = $1 AND submitted > now() - interval '1 day'),"
-		"       (SELECT count(*) FROM gn_submission_recipients"
-		"         WHERE account_id = $1 AND first_sent > now() - interval '1 day'),"
-		"       (SELECT messages_per_day FROM gn_submission_limits WHERE account_id = $1),"
-		"       (SELECT first_time_recipients_per_day FROM gn_submission_limits"
-		"         WHERE account_id = $1)";
-	static const char new_sql[] =
-		"SELECT DISTINCT a FROM unnest($2::text[]) AS a"
-		" WHERE NOT EXISTS (SELECT 1 FROM gn_submission_recipients r"
-		"                    WHERE r.account_id = $1 AND r.address = a)"
-		" ORDER BY a";
-	const char *params[2];
+	/* One question: the day's counts (the first-time recipients
+	 * counted only up to their limit), the
+	 * limits, whether rows older than two days wait to be removed, and
+	 * the first-time recipients, one a row (none: one row with NULL). */
+	static const char sql[] =
+		"WITH l AS (SELECT coalesce((SELECT messages_per_day FROM gn_submission_limits"
+		"             WHERE account_id = $1), $3::int) AS msgs,"
+		"           coalesce((SELECT first_time_recipients_per_day FROM gn_submission_limits"
+		"             WHERE account_id = $1), $4::int) AS rcpts),"
+		" c AS (SELECT (SELECT coalesce(sum(messages), 0) FROM gn_submission_counts"
+		"         WHERE account_id = $1 AND hour > now() - interval '1 day') AS sent,"
+		"       (SELECT count(*) FROM (SELECT 1 FROM gn_submission_recipients"
+		"         WHERE account_id = $1 AND first_sent > now() - interval '1 day'"
+		"         LIMIT (SELECT rcpts FROM l) + 1) y) AS recent,"
+		"       l.msgs, l.rcpts,"
+		"       EXISTS (SELECT 1 FROM gn_submission_counts WHERE account_id = $1"
+		"         AND hour < now() - interval '2 days') AS old FROM l)"
+		" SELECT c.sent, c.recent, c.msgs, c.rcpts, c.old, n.a FROM c LEFT JOIN"
+		" (SELECT DISTINCT a FROM unnest($2::text[]) AS a"
+		"   WHERE NOT EXISTS (SELECT 1 FROM gn_submission_recipients r"
+		"                     WHERE r.account_id = $1 AND r.address = a)) n ON true"
+		" ORDER BY n.a";
+	const char *params[4];
 	struct gn_db_result *res;
 	long long sent, recent_new, max_msgs, max_rcpts;
 
 	params[0] = gn_pool_printf(pool, "%lld", (long long)msg->account_id);
 	params[1] = recipients_array(pool, msg);
-	res = gn_db_query(counts_sql, 1, params, error_r);
+	params[2] = gn_pool_printf(pool, "%lld", (long long)submission_settings.max_messages_per_day);
+	params[3] = gn_pool_printf(pool, "%lld",
+				   (long long)submission_settings.max_first_time_recipients_per_day);
+	res = gn_db_query(sql, 4, params, error_r);
 	if (res == NULL)
 		return -1;
+	size_t rows = gn_db_result_rows(res);
+	if (rows == 0) {
+		gn_db_result_free(&res);
+		*error_r = "the limits query returned no row";
+		return -1;
+	}
 	sent = strtoll(gn_db_result_value(res, 0, 0), NULL, 10);
 	recent_new = strtoll(gn_db_result_value(res, 0, 1), NULL, 10);
-	max_msgs = gn_db_result_is_null(res, 0, 2) ? submission_settings.max_messages_per_day
-		: strtoll(gn_db_result_value(res, 0, 2), NULL, 10);
-	max_rcpts = gn_db_result_is_null(res, 0, 3)
-		? submission_settings.max_first_time_recipients_per_day
-		: strtoll(gn_db_result_value(res, 0, 3), NULL, 10);
-	gn_db_result_free(&res);
-
-	res = gn_db_query(new_sql, 2, params, error_r);
-	if (res == NULL)
-		return -1;
-	size_t n = gn_db_result_rows(res);
-	const char **first = gn_pool_alloc(pool, (n > 0 ? n : 1) * sizeof(*first));
-	for (size_t i = 0; i < n; i++)
-		first[i] = gn_pool_strdup(pool, gn_db_result_value(res, i, 0));
+	max_msgs = strtoll(gn_db_result_value(res, 0, 2), NULL, 10);
+	max_rcpts = strtoll(gn_db_result_value(res, 0, 3), NULL, 10);
+	msg->limits_old_rows = gn_db_result_value(res, 0, 4)[0] == 't';
+	const char **first = gn_pool_alloc(pool, rows * sizeof(*first));
+	size_t n = 0;
+	for (size_t i = 0; i < rows; i++)
+		if (!gn_db_result_is_null(res, i, 5))
+			first[n++] = gn_pool_strdup(pool, gn_db_result_value(res, i, 5));
 	gn_db_result_free(&res);
 	msg->first_time = first;
 	msg->first_time_count = n;
@@ -104,22 +127,23 @@ int submission_limits_check(struct gn_pool *pool, struct submission_message *msg
 int submission_limits_record(struct gn_pool *pool, const struct submission_message *msg,
 			     const char **error_r)
 {
-	const char *params[2];
-
-	params[0] = gn_pool_printf(pool, "%lld", (long long)msg->account_id);
-	params[1] = gn_pool_printf(pool, "%zu", msg->rcpt_count);
-	if (gn_db_exec("INSERT INTO gn_submission_sent (account_id, recipients) VALUES ($1, $2)",
-		       2, params, error_r) < 0)
+	/* The message, its first-time recipients, and (when the check saw
+	 * some) the rows that no longer count for any day, in one
+	 * statement. */
+	const char *params[3] = {
+		gn_pool_printf(pool, "%lld", (long long)msg->account_id),
+		text_array(pool, msg->first_time, msg->first_time_count),
+		msg->limits_old_rows ? "t" : "f",
+	};
+	if (gn_db_exec("WITH s AS (INSERT INTO gn_submission_counts AS c (account_id, hour, shard,"
+		       "           messages) VALUES ($1, date_trunc('hour', now()),"
+		       "           pg_backend_pid() % 8, 1) ON CONFLICT (account_id, hour, shard)"
+		       "           DO UPDATE SET messages = c.messages + 1),"
+		       " r AS (INSERT INTO gn_submission_recipients (account_id, address)"
+		       "       SELECT $1, a FROM unnest($2::text[]) AS a ON CONFLICT DO NOTHING),"
+		       " d AS (DELETE FROM gn_submission_counts WHERE $3::boolean AND account_id = $1"
+		       "       AND hour < now() - interval '2 days')"
+		       " SELECT 1", 3, params, error_r) < 0)
 		return -1;
-	/* What no longer counts for any day. */
-	if (gn_db_exec("DELETE FROM gn_submission_sent WHERE account_id = $1"
-		       " AND submitted < now() - interval '2 days'", 1, params, error_r) < 0)
-		return -1;
-	for (size_t i = 0; i < msg->first_time_count; i++) {
-		params[1] = msg->first_time[i];
-		if (gn_db_exec("INSERT INTO gn_submission_recipients (account_id, address)"
-			       " VALUES ($1, $2) ON CONFLICT DO NOTHING", 2, params, error_r) < 0)
-			return -1;
-	}
 	return 0;
 }

@@ -130,7 +130,7 @@ static bool name_has_prefix(const char *name, size_t n, const char *prefix, size
 
 /* Checks the one From against the account: 0 ok (*domain_r: its domain,
  * for the DKIM signature), 1 refused, -1 error. */
-static int check_from(struct gn_pool *pool, const char *v, size_t n, int64_t account_id,
+static int check_from(struct gn_smtp_session *s, struct gn_pool *pool, const char *v, size_t n,
 		      const char **domain_r, struct submission_refusal *refusal, const char **error_r)
 {
 	struct gn_addr_list list;
@@ -148,7 +148,7 @@ static int check_from(struct gn_pool *pool, const char *v, size_t n, int64_t acc
 	}
 	if (mailboxes != 1 || addr == NULL)
 		return refuse(refusal, 550, "5.6.0", "The From header must hold one address");
-	int r = gn_store_send_as_check(pool, account_id, addr, error_r);
+	int r = submission_send_as(s, pool, addr, error_r);
 	if (r < 0)
 		return -1;
 	if (r == 0)
@@ -279,7 +279,7 @@ int submission_message_prepare(struct gn_smtp_session *s, struct gn_pool *pool,
 			     "Message has more than one From header");
 		goto out;
 	}
-	ret = check_from(pool, from_v, from_n, account_id, &msg->from_domain, refusal, error_r);
+	ret = check_from(s, pool, from_v, from_n, &msg->from_domain, refusal, error_r);
 	if (ret != 0)
 		goto out;
 

@@ -79,11 +79,44 @@ struct sub_session {
 	bool fromid_use;
 	const struct gn_addr *fromid_base;
 	const char *fromid_given;
+	/* What the session asked the database already (SESSION_CACHE_S at
+	 * most): addresses the account may send as, and whether its login
+	 * uses FromIDs.  A client that sends a batch over one connection
+	 * asks once, not for every MAIL and every From. */
+	struct {
+		char *addr;		/* canonical; from malloc */
+		time_t at;
+	} send_as[SEND_AS_CACHE];
+	int fromid_login;		/* -1 not asked */
+	time_t fromid_login_at;
 };
 
 static struct sub_session *session(struct gn_smtp_session *s)
 {
 	return gn_smtp_session_data(s);
+}
+
+int submission_send_as(struct gn_smtp_session *s, struct gn_pool *pool, const struct gn_addr *addr,
+		       const char **error_r)
+{
+	struct sub_session *ss = session(s);
+	const char *key = gn_addr_to_string(pool, addr);
+	time_t now = time(NULL);
+	size_t oldest = 0;
+	for (size_t i = 0; i < SEND_AS_CACHE; i++) {
+		if (ss->send_as[i].addr != NULL && strcmp(ss->send_as[i].addr, key) == 0 &&
+		    now - ss->send_as[i].at < SESSION_CACHE_S && now >= ss->send_as[i].at)
+			return 1;
+		if (ss->send_as[i].addr == NULL || ss->send_as[i].at < ss->send_as[oldest].at)
+			oldest = i;
+	}
+	int r = gn_store_send_as_check(pool, ss->account_id, addr, error_r);
+	if (r > 0) {
+		gn_free(ss->send_as[oldest].addr);
+		ss->send_as[oldest].addr = gn_strdup(key);
+		ss->send_as[oldest].at = now;
+	}
+	return r;
 }
 
 static void logged_in(struct sub_session *ss, int64_t account_id, const char *account,
@@ -402,6 +435,7 @@ static void sub_connect(struct gn_smtp_session *s, void *data)
 	ss->s = s;
 	ss->conn = gn_smtp_session_conn(s);
 	ss->pool = gn_pool_new();
+	ss->fromid_login = -1;
 	ss->sasl = gn_sasl_new(ss->conn, "submission", 0);
 	gn_smtp_session_set_data(s, ss);
 	/* Implicit TLS (465): the handshake is done, the certificate known. */
@@ -478,9 +512,17 @@ static int fromid_mail(struct sub_session *ss, struct gn_pool *pool, const struc
 		       const char **error_r)
 {
 	struct gn_store_domain *dom = NULL;
-	int r = gn_store_fromid_login_is(ss->account_id, ss->login, error_r);
-	if (r <= 0)
-		return r;
+	time_t now = time(NULL);
+	int r = ss->fromid_login;
+	if (r < 0 || now - ss->fromid_login_at >= SESSION_CACHE_S || now < ss->fromid_login_at) {
+		r = gn_store_fromid_login_is(ss->account_id, ss->login, error_r);
+		if (r < 0)
+			return -1;
+		ss->fromid_login = r;
+		ss->fromid_login_at = now;
+	}
+	if (r == 0)
+		return 0;
 	r = gn_store_domain_find(pool, from->domain, &dom, error_r);
 	if (r < 0)
 		return -1;
@@ -558,7 +600,7 @@ static void sub_mail(struct gn_smtp_session *s, const struct gn_addr *from, void
 	}
 	/* The account's own addresses, and those the core's send-as hooks
 	 * allow (an alias with AllowMsgFrom the account is a member of). */
-	int r = gn_store_send_as_check(pool, ss->account_id, from, &err);
+	int r = submission_send_as(s, pool, from, &err);
 	if (r < 0) {
 		gn_log(GN_LOG_WARN, SUBMISSION_AREA, "event=mail_tempfail id=%s error=%s",
 		       gn_conn_id(ss->conn), gn_log_quote(0, err != NULL ? err : "?"));
@@ -706,6 +748,8 @@ static void sub_disconnect(struct gn_smtp_session *s, void *data)
 		return;
 	tx_end(ss);
 	gn_sasl_free(&ss->sasl);
+	for (size_t i = 0; i < SEND_AS_CACHE; i++)
+		gn_free(ss->send_as[i].addr);
 	gn_pool_free(&ss->pool);
 	gn_free(ss);
 	gn_smtp_session_set_data(s, NULL);

@@ -56,6 +56,8 @@ struct submission_message {
 	 * canonical form), for the limits' record. */
 	const char *const *first_time;
 	size_t first_time_count;
+	/* The check saw rows older than two days: the record removes them. */
+	bool limits_old_rows;
 	time_t hold_until;		/* FUTURERELEASE; 0: send now */
 	const struct submission_extra *extra;
 	size_t extra_count;
@@ -88,6 +90,16 @@ struct submission_refusal {
  * Received header of the submission first.  Fills msg->data, size,
  * from_domain, extra, message_id (from pool).  Returns 0, 1 with *refusal for the
  * client, -1 on a database error (*error_r). */
+/* A session remembers what it asked the database this long (seconds),
+ * for at most SEND_AS_CACHE addresses. */
+#define SESSION_CACHE_S 60
+#define SEND_AS_CACHE 4
+
+/* gn_store_send_as_check() for the session's account, remembered by the
+ * session for SESSION_CACHE_S (a yes only): 1 may, 0 may not, -1 error. */
+int submission_send_as(struct gn_smtp_session *s, struct gn_pool *pool, const struct gn_addr *addr,
+		       const char **error_r);
+
 int submission_message_prepare(struct gn_smtp_session *s, struct gn_pool *pool,
 			       const char *data, size_t len, int64_t account_id,
 			       struct submission_message *msg,

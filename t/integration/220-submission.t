@@ -109,8 +109,8 @@ def sql(q):
     return gt.cluster().psql(q, db=g.dbname)
 
 
-t.is_(sql("SELECT max(version) FROM gn_schema_migrations WHERE module = 'submission'"), "1",
-      "the module's migration is applied")
+t.is_(sql("SELECT max(version) FROM gn_schema_migrations WHERE module = 'submission'"), "2",
+      "the module's migrations are applied")
 
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 ctx.check_hostname = False
@@ -426,7 +426,7 @@ close(s)
 # ---- limits per day ----
 aid = sql("SELECT id FROM gn_accounts WHERE name = 'alice'")
 # The messages queued above count: start the day afresh.
-sql("DELETE FROM gn_submission_sent; DELETE FROM gn_submission_recipients")
+sql("DELETE FROM gn_submission_counts; DELETE FROM gn_submission_recipients")
 sql("INSERT INTO gn_submission_limits (account_id, messages_per_day, first_time_recipients_per_day) "
     "VALUES (%s, 3, 2)" % aid)
 sql("INSERT INTO gn_submission_recipients (account_id, address, first_sent) "
@@ -448,27 +448,30 @@ s.rset()
 t.like(transaction(s, "alice@example.com", ["KNOWN@example.net", "new1@example.net"], MSG), QUEUE,
       "QUEUE: a known recipient (any case) and one sent to today: no first-time one, within the limit")
 s.rset()
-sql("INSERT INTO gn_submission_sent (account_id, recipients) SELECT %s, 1 FROM generate_series(1, 3)" % aid)
+sql("INSERT INTO gn_submission_counts (account_id, hour, shard, messages) "
+    "SELECT %s, date_trunc('hour', now()), s, 1 FROM generate_series(0, 2) AS s "
+    "ON CONFLICT (account_id, hour, shard) DO UPDATE SET messages = gn_submission_counts.messages + 1"
+    % aid)
 t.is_(transaction(s, "alice@example.com", ["known@example.net"], MSG),
       "451 4.7.1 Message limit reached, try again later", "3 messages today of 3: 451 4.7.1")
 s.rset()
-sql("UPDATE gn_submission_sent SET submitted = now() - interval '25 hours' WHERE account_id = %s" % aid)
+sql("UPDATE gn_submission_counts SET hour = hour - interval '25 hours' WHERE account_id = %s" % aid)
 t.like(transaction(s, "alice@example.com", ["known@example.net"], MSG), QUEUE,
       "QUEUE: those messages more than a day ago: within the limit again")
 close(s)
-sql("DELETE FROM gn_submission_sent; DELETE FROM gn_submission_limits")
+sql("DELETE FROM gn_submission_counts; DELETE FROM gn_submission_limits")
 # Real submissions count: a limit of 2 messages, two sent, the third refused.
 sql("INSERT INTO gn_submission_limits (account_id, messages_per_day) VALUES (%s, 2)" % aid)
 s = sub587()
 s.login("alice@example.com", PW)
 t.like(transaction(s, "alice@example.com", ["known@example.net"], MSG), QUEUE, "limit 2: the first message queued")
 t.like(transaction(s, "alice@example.com", ["known@example.net"], MSG), QUEUE, "limit 2: the second queued")
-t.is_(sql("SELECT count(*) FROM gn_submission_sent WHERE account_id = %s" % aid), "2",
+t.is_(sql("SELECT sum(messages) FROM gn_submission_counts WHERE account_id = %s" % aid), "2",
       "both recorded with the queue's commit")
 t.is_(transaction(s, "alice@example.com", ["known@example.net"], MSG),
       "451 4.7.1 Message limit reached, try again later", "the third: 451 4.7.1")
 close(s)
-sql("DELETE FROM gn_submission_sent; DELETE FROM gn_submission_limits")
+sql("DELETE FROM gn_submission_counts; DELETE FROM gn_submission_limits")
 
 # ---- client certificates ----
 s = sub465(cert_ctx(ccert, ckey))

@@ -52,6 +52,8 @@
  *        may send as an address that is not the account's (aliases).
  *        "deliver.store": a delivery's check inside its transaction
  *        (quota), gn_delivery_current_store_size().
+ *        gn_queue_message.header: the queue reads Message-ID and
+ *        Subject from the caller's header, not the blob;
  *        gn_dkim_verifier_*(), gn_dkim_verify_start(): DKIM verification
  *        (RFC 6376 6) with per-signature results (RFC 8601 names).
  *        gn_loop_run(), gn_loop_break(): a CLI command waits on the loop.

@@ -84,15 +84,20 @@ struct gn_queue_message {
 	 * catchall separator, the first separator of sender's domain (which
 	 * must have one).  Since ABI 1.1 with the struct. */
 	const char *const *from_ids;
+	/* The message's header (or the whole message), from which the
+	 * Message-ID and Subject kept with the queue are read; NULL: read
+	 * from the blob.  Since ABI 1.1 with the struct. */
+	const char *header;
+	size_t header_len;
 };
 
 #define GN_QUEUE_FROMID_MAX 64
 
 /* Queues m inside the caller's transaction (or its own when none is
  * open): the message, its recipients, each held when a hold rule matches.
- * A caller that finishes the blob in the same transaction takes
- * gn_store_account_lock() for the sender's account first (the store's
- * lock order: the account, then blobs).
+ * It takes no lock on the sender's account (the foreign key keeps the
+ * account from going), so a caller that finishes the blob in the same
+ * transaction needs none either.
  * Returns the number of recipients held (0 or more) with the message's id
  * in *message_id_r (may be NULL), or -1 with *error_r (static until the
  * next call): no such account or blob, a bad address or extra data, too
