@@ -59,7 +59,9 @@
  *
  * Quota: the account's total_size counts settled messages; the pending
  * ones add gn_store_account_pending_size(), a sum over the few rows of the
- * partial index gn_messages_pending.
+ * partial index gn_messages_pending.  The number of messages likewise:
+ * gn_store_account_message_count() sums the mailboxes' message counters
+ * and counts the pending rows.
  */
 #include "store/internal.h"
 
@@ -1743,6 +1745,25 @@ int gn_store_account_pending_size(int64_t account_id, uint64_t *size_r,
 	if (res == NULL)
 		return -1;
 	*size_r = (uint64_t)store_col_i64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+int gn_store_account_message_count(int64_t account_id, uint64_t *count_r,
+				   const char **error_r)
+{
+	char a[32];
+	snprintf(a, sizeof(a), "%" PRId64, account_id);
+	const char *p[1] = { a };
+	/* The mailboxes' exact counters (settled messages; an expunged one
+	 * is in none, its UID alone kept in gn_expunged) and the pending
+	 * rows through their partial index. */
+	PGresult *res = store_q("SELECT (SELECT coalesce(sum(messages), 0) FROM gn_mailboxes "
+				"WHERE account_id = $1) + (SELECT count(*) FROM gn_messages "
+				"WHERE account_id = $1 AND uid IS NULL)", 1, p, error_r);
+	if (res == NULL)
+		return -1;
+	*count_r = (uint64_t)store_col_i64(res, 0, 0);
 	PQclear(res);
 	return 0;
 }

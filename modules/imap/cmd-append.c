@@ -514,10 +514,11 @@ static int store_all(struct imap_session *s, struct imap_append *j, uint32_t *ui
 	}
 	/* Modules' checks (quota): the whole MULTIAPPEND at once, with the
 	 * account locked, before anything is added; a REPLACE for what it
-	 * adds beyond the message it replaces. */
+	 * adds beyond the message it replaces (bytes, and no message). */
 	if (j->count > 0 && checked) {
 		uint64_t bytes = j->total > old_size ? j->total - old_size : 0;
-		int r = imap_service_store_check(s, j->replace ? "REPLACE" : "APPEND", bytes, &j->refused_code,
+		int r = imap_service_store_check(s, j->replace ? "REPLACE" : "APPEND", bytes,
+						 j->replace ? 0 : (uint64_t)j->count, &j->refused_code,
 						 &j->refused_text);
 		if (r != 0) {
 			if (r < 0)

@@ -60,12 +60,12 @@ static int uid_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The bytes of the messages with these UIDs (sorted or not) in the
- * selected mailbox: 0 with *bytes_r, or -1.  One read of the range they
+/* The bytes and the number of the messages with these UIDs (sorted or not) in the
+ * selected mailbox: 0 with *bytes_r and *messages_r, or -1.  One read of the range they
  * span; a message expunged meanwhile only makes the sum larger than what
  * is copied (a check errs on the safe side). */
 static int copy_bytes(struct imap_session *s, const uint32_t *uids, size_t n, uint64_t *bytes_r,
-		      const char **err_r)
+		      uint64_t *messages_r, const char **err_r)
 {
 	uint32_t lo = UINT32_MAX, hi = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -80,13 +80,16 @@ static int copy_bytes(struct imap_session *s, const uint32_t *uids, size_t n, ui
 	memcpy(sorted, uids, n * sizeof(*sorted));
 	qsort(sorted, n, sizeof(*sorted), uid_cmp);
 	*bytes_r = 0;
+	*messages_r = 0;
 	size_t k = 0;
 	for (size_t i = 0; i < count; i++) {
 		uint32_t u = gn_store_message_uid(list[i]);
 		while (k < n && sorted[k] < u)
 			k++;
-		if (k < n && sorted[k] == u)
+		if (k < n && sorted[k] == u) {
 			*bytes_r += gn_store_message_size(list[i]);
+			(*messages_r)++;
+		}
 	}
 	return 0;
 }
@@ -97,8 +100,8 @@ static int copy_bytes(struct imap_session *s, const uint32_t *uids, size_t n, ui
 static int copy_checked(struct imap_session *s, struct imap_command *cmd, const uint32_t *uids, size_t n,
 			int64_t dst, uint32_t **src_uids_r, uint32_t **dst_uids_r, const char **err_r)
 {
-	uint64_t bytes;
-	if (copy_bytes(s, uids, n, &bytes, err_r) < 0 || gn_db_begin(err_r) < 0)
+	uint64_t bytes, messages;
+	if (copy_bytes(s, uids, n, &bytes, &messages, err_r) < 0 || gn_db_begin(err_r) < 0)
 		return -1;
 	int r = gn_store_account_lock(s->account_id, err_r);
 	if (r <= 0) {
@@ -108,7 +111,7 @@ static int copy_checked(struct imap_session *s, struct imap_command *cmd, const 
 		return -1;
 	}
 	const char *code, *text;
-	r = imap_service_store_check(s, "COPY", bytes, &code, &text);
+	r = imap_service_store_check(s, "COPY", bytes, messages, &code, &text);
 	if (r != 0) {
 		gn_db_rollback();
 		if (r < 0) {

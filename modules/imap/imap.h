@@ -231,8 +231,9 @@ const char *imap_service_status_name(const struct ext_status *item);
  * (gn_imap_store_check_fn): 0 go on, 1 refused (*code_r, *text_r), -1
  * failed.  Inside the transaction, the account locked. */
 bool imap_service_store_checked(void);
+/* messages: how many the command adds (imap.v1 store_check_messages()). */
 int imap_service_store_check(struct imap_session *s, const char *command, uint64_t bytes,
-			     const char **code_r, const char **text_r);
+			     uint64_t messages, const char **code_r, const char **text_r);
 
 /* ---- seqset.c ---- */
 

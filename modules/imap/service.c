@@ -172,6 +172,16 @@ static int store_check_register(struct gn_module_ctx *ctx, gn_imap_store_check_f
 	return 0;
 }
 
+/* The messages of the store check running now (a worker runs one command
+ * at a time, and a check runs to its end without yielding). */
+static uint64_t checking_messages;
+
+static uint64_t store_check_messages(const struct gn_imap_session *s)
+{
+	(void)s;
+	return checking_messages;
+}
+
 /* ---- sessions: struct gn_imap_session is struct imap_session ---- */
 
 static struct imap_session *S(struct gn_imap_session *s)
@@ -318,6 +328,7 @@ static const struct gn_imap_v1 imap_v1 = {
 	.arg_str = arg_str,
 	.arg_list = arg_list,
 	.store_check_register = store_check_register,
+	.store_check_messages = store_check_messages,
 };
 
 /* ---- the module's side ---- */
@@ -396,24 +407,31 @@ bool imap_service_store_checked(void)
 }
 
 int imap_service_store_check(struct imap_session *s, const char *command, uint64_t bytes,
-			     const char **code_r, const char **text_r)
+			     uint64_t messages, const char **code_r, const char **text_r)
 {
+	int ret = 0;
+	checking_messages = messages;
 	for (size_t i = 0; i < n_store_checks; i++) {
 		*code_r = NULL;
 		*text_r = NULL;
 		int r = store_checks[i].fn((struct gn_imap_session *)s, command, bytes, code_r, text_r,
 					   store_checks[i].data);
-		if (r < 0)
-			return -1;
+		if (r < 0) {
+			ret = -1;
+			break;
+		}
 		if (r > 0) {
 			if (*text_r == NULL)
 				*text_r = "refused";
 			gn_log(GN_LOG_INFO, IMAP_AREA, "event=store_refused conn=%s command=%s bytes=%llu "
-			       "module=%s code=%s", gn_conn_id(s->conn), command, (unsigned long long)bytes,
+			       "messages=%llu module=%s code=%s", gn_conn_id(s->conn), command,
+			       (unsigned long long)bytes, (unsigned long long)messages,
 			       store_checks[i].module != NULL ? store_checks[i].module : "-",
 			       *code_r != NULL ? *code_r : "-");
-			return 1;
+			ret = 1;
+			break;
 		}
 	}
-	return 0;
+	checking_messages = 0;
+	return ret;
 }

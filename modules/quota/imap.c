@@ -5,7 +5,8 @@
  *
  *   capabilities   QUOTA, QUOTA=RES-STORAGE, QUOTA=RES-MESSAGE
  *   GETQUOTAROOT m "* QUOTAROOT m """ and, when the account has a limit,
- *                  "* QUOTA "" (STORAGE used limit)"; one root, "", for
+ *                  "* QUOTA "" (STORAGE used limit MESSAGE used limit)"
+ *                  with the resources that have one; one root, "", for
  *                  every mailbox (which need not exist, as in mox)
  *   GETQUOTA ""    the QUOTA line (when limited); another root: NO
  *   SETQUOTA       NO [NOPERM]: IMAP users are never administrators here;
@@ -14,14 +15,15 @@
  *                  from the mailbox's exact counter of \Deleted bytes
  *   APPEND, COPY, REPLACE  over the limit: NO [OVERQUOTA] (RFC 9208
  *                  5.3), checked inside their transaction (imap.v1 store
- *                  checks); a MULTIAPPEND for all its messages together, a
- *                  REPLACE for what it adds beyond the replaced message;
+ *                  checks); a MULTIAPPEND for all its messages together
+ *                  (bytes and count), a REPLACE for the bytes it adds
+ *                  beyond the replaced message (and no message);
  *                  MOVE adds nothing and is not checked.
  *
  * Sizes in QUOTA and DELETED-STORAGE are in units of 1024 octets (RFC 9208
- * 5.1.1), rounded up.  No limit on the number of messages exists (yet):
- * QUOTA lines list STORAGE only, and RES-MESSAGE stands for STATUS
- * (DELETED), which RFC 9208 4.1 asks of it and the server has.
+ * 5.1.1), rounded up; MESSAGE counts messages (RFC 9208 5.2): the store's
+ * exact count, a message expunged but with its UID kept for QRESYNC not
+ * included.
  */
 #include "quota.h"
 
@@ -37,21 +39,28 @@ static uint64_t kib(uint64_t bytes)
 	return bytes / 1024 + (bytes % 1024 != 0);
 }
 
-/* "* QUOTA "" (STORAGE used limit)" when the account has a limit.
- * 0, or -1 (answered NO). */
+/* "* QUOTA "" (STORAGE used limit MESSAGE used limit)" with the resources
+ * that have a limit; none: no line.  0, or -1 (answered NO). */
 static int quota_line(struct gn_imap_session *s)
 {
-	int64_t account = imap->session_account_id(s), limit;
-	uint64_t used = 0;
+	int64_t account = imap->session_account_id(s);
+	struct quota_limits l;
+	struct quota_usage u;
 	const char *err = NULL;
-	if (quota_limit(account, &limit, &err) < 0 || (limit >= 0 && quota_usage(account, &used, &err) < 0)) {
+	if (quota_limits(account, &l, &err) < 0 ||
+	    quota_usage(account, l.bytes >= 0, l.messages >= 0, &u, &err) < 0) {
 		gn_log(GN_LOG_ERROR, QUOTA_AREA, "event=imap_failed error=%s", gn_log_quote(0, err));
 		imap->tagged(s, "NO", "UNAVAILABLE", "Temporary failure, try again later");
 		return -1;
 	}
-	if (limit >= 0)
-		imap->untagged(s, "QUOTA \"\" (STORAGE %" PRIu64 " %" PRIu64 ")", kib(used),
-			       kib((uint64_t)limit));
+	if (l.bytes >= 0 && l.messages >= 0)
+		imap->untagged(s, "QUOTA \"\" (STORAGE %" PRIu64 " %" PRIu64 " MESSAGE %" PRIu64 " %" PRId64 ")",
+			       kib(u.bytes), kib((uint64_t)l.bytes), u.messages, l.messages);
+	else if (l.bytes >= 0)
+		imap->untagged(s, "QUOTA \"\" (STORAGE %" PRIu64 " %" PRIu64 ")", kib(u.bytes),
+			       kib((uint64_t)l.bytes));
+	else if (l.messages >= 0)
+		imap->untagged(s, "QUOTA \"\" (MESSAGE %" PRIu64 " %" PRId64 ")", u.messages, l.messages);
 	return 0;
 }
 
@@ -132,15 +141,17 @@ static int deleted_storage(struct gn_imap_session *s, int64_t mailbox_id, uint64
 	return 0;
 }
 
-/* imap.v1 store check: APPEND, COPY and REPLACE, the account locked. */
+/* imap.v1 store check: APPEND, COPY and REPLACE, the account locked; the
+ * messages they add from store_check_messages() (a REPLACE: none). */
 static int store_check(struct gn_imap_session *s, const char *command, uint64_t bytes, const char **code_r,
 		       const char **text_r, void *data)
 {
 	(void)command;
 	(void)data;
-	int64_t limit;
+	struct quota_limits l;
+	enum quota_resource what;
 	const char *err = NULL;
-	int r = quota_fits(imap->session_account_id(s), bytes, &limit, &err);
+	int r = quota_fits(imap->session_account_id(s), bytes, imap->store_check_messages(s), &l, &what, &err);
 	if (r < 0) {
 		gn_log(GN_LOG_ERROR, QUOTA_AREA, "event=imap_check_failed error=%s", gn_log_quote(0, err));
 		return -1;
@@ -148,8 +159,11 @@ static int store_check(struct gn_imap_session *s, const char *command, uint64_t 
 	if (r > 0)
 		return 0;
 	*code_r = "OVERQUOTA";
-	*text_r = gn_pool_printf(imap->session_pool(s), "Account over its storage limit of %" PRId64 " bytes",
-				 limit);
+	*text_r = what == QUOTA_MESSAGES
+		? gn_pool_printf(imap->session_pool(s), "Account over its limit of %" PRId64 " messages",
+				 l.messages)
+		: gn_pool_printf(imap->session_pool(s), "Account over its storage limit of %" PRId64 " bytes",
+				 l.bytes);
 	return 1;
 }
 
@@ -158,9 +172,10 @@ int quota_imap_register(struct gn_module_ctx *ctx, const char **error_r)
 	imap = gn_service_lookup(GN_IMAP_V1);
 	if (imap == NULL)
 		return 0;	/* no IMAP here: nothing to extend */
-	if (!GN_OPS_HAS(imap, store_check_register)) {
-		/* Fail closed: without the check, APPEND would pass the limit. */
-		*error_r = "quota: the imap module is too old (imap.v1 without store checks)";
+	if (!GN_OPS_HAS(imap, store_check_register) || !GN_OPS_HAS(imap, store_check_messages)) {
+		/* Fail closed: without the check, APPEND would pass the limits. */
+		*error_r = "quota: the imap module is too old (imap.v1 without store checks and their "
+			   "message counts)";
 		return -1;
 	}
 	const unsigned st = GN_IMAP_STATE_AUTH | GN_IMAP_STATE_SELECTED;

@@ -1,18 +1,24 @@
 /*
  * modules/quota/quota.c: the quota module (README beside; mox.md 7): a
- * limit on the total size of an account's stored messages, a global
- * default (setting default_limit) and an account's own (table
- * gn_quota_accounts, `gannet config account quota`).
+ * limit on the total size of an account's stored messages and one on
+ * their number (RFC 9208 STORAGE and MESSAGE), each with a global default
+ * (settings default_limit, default_message_limit) and an account's own
+ * (table gn_quota_accounts, `gannet config account quota`).
  *
  * Usage is the store's exact counter: the account's total_size (settled
  * messages; an expunged message, even one whose UID is still kept for
  * QRESYNC, is no longer in it) plus its pending deliveries
- * (gn_store_account_pending_size()).  A check is used + new <= limit.
+ * (gn_store_account_pending_size()); messages likewise
+ * (gn_store_account_message_count(): the mailboxes' counters and the
+ * pending rows).  A check is used + new <= limit, for each resource.
  *
  * Settings (section "quota"):
  *   default_limit  "10M", "1G", "512K", bytes, or "unlimited" / "-1"
  *                  (default: unlimited; "0" is unlimited too, as in mox)
- *   warn_percent   1..100, or 0 for no warning (default 90)
+ *   default_message_limit  a number of messages (an integer), or -1
+ *                  (default: unlimited; 0 is unlimited too, as
+ *                  default_limit)
+ *   warn_percent   1..100, or 0 for no warning (default 90), of either
  */
 #include "quota.h"
 
@@ -22,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct quota_settings quota_settings = { -1, 90 };
+struct quota_settings quota_settings = { -1, -1, 90 };
 
 int quota_parse_size(const char *s, int64_t *bytes_r, const char **error_r)
 {
@@ -78,37 +84,62 @@ const char *quota_format_size(struct gn_pool *pool, int64_t bytes)
 	return gn_pool_printf(pool, "%" PRId64, bytes);
 }
 
-int quota_account_limit(int64_t account_id, int64_t *limit_r, const char **error_r)
+int quota_parse_count(const char *s, int64_t *count_r, const char **error_r)
+{
+	if (s != NULL && (strcmp(s, "unlimited") == 0 ||
+			  (s[0] == '-' && s[1] >= '1' && s[1] <= '9' &&
+			   strspn(s + 1, "0123456789") == strlen(s + 1)))) {
+		*count_r = -1;
+		return 0;
+	}
+	if (s == NULL || *s == '\0' || strspn(s, "0123456789") != strlen(s)) {
+		*error_r = "a message count is a number, or unlimited";
+		return -1;
+	}
+	/* At most 2^62: sums stay in int64. */
+	errno = 0;
+	unsigned long long v = strtoull(s, NULL, 10);
+	if (errno != 0 || v > (1ULL << 62)) {
+		*error_r = "message count too large";
+		return -1;
+	}
+	*count_r = (int64_t)v;
+	return 0;
+}
+
+int quota_limits(int64_t account_id, struct quota_limits *limits_r, const char **error_r)
 {
 	char id[24];
 	snprintf(id, sizeof(id), "%" PRId64, account_id);
 	const char *p[1] = { id };
-	struct gn_db_result *res = gn_db_query("SELECT limit_bytes FROM gn_quota_accounts "
-					       "WHERE account_id = $1 AND limit_bytes IS NOT NULL",
-					       1, p, error_r);
+	struct gn_db_result *res = gn_db_query("SELECT limit_bytes, limit_messages FROM gn_quota_accounts "
+					       "WHERE account_id = $1", 1, p, error_r);
 	if (res == NULL)
 		return -1;
-	int found = gn_db_result_rows(res) > 0;
-	if (found)
-		*limit_r = strtoll(gn_db_result_value(res, 0, 0), NULL, 10);
+	bool row = gn_db_result_rows(res) > 0;
+	limits_r->own_bytes = row && !gn_db_result_is_null(res, 0, 0);
+	limits_r->own_messages = row && !gn_db_result_is_null(res, 0, 1);
+	limits_r->bytes = limits_r->own_bytes ? strtoll(gn_db_result_value(res, 0, 0), NULL, 10)
+					      : quota_settings.default_limit;
+	limits_r->messages = limits_r->own_messages ? strtoll(gn_db_result_value(res, 0, 1), NULL, 10)
+						    : quota_settings.default_message_limit;
 	gn_db_result_free(&res);
-	return found;
-}
-
-int quota_limit(int64_t account_id, int64_t *limit_r, const char **error_r)
-{
-	int r = quota_account_limit(account_id, limit_r, error_r);
-	if (r < 0)
-		return -1;
-	if (r == 0)
-		*limit_r = quota_settings.default_limit;
-	if (*limit_r < 0)
-		*limit_r = -1;
+	if (limits_r->bytes < 0)
+		limits_r->bytes = -1;
+	if (limits_r->messages < 0)
+		limits_r->messages = -1;
 	return 0;
 }
 
-int quota_usage(int64_t account_id, uint64_t *used_r, const char **error_r)
+int quota_usage(int64_t account_id, bool bytes, bool messages, struct quota_usage *usage_r,
+		const char **error_r)
 {
+	usage_r->bytes = 0;
+	usage_r->messages = 0;
+	if (messages && gn_store_account_message_count(account_id, &usage_r->messages, error_r) < 0)
+		return -1;
+	if (!bytes)
+		return 0;
 	struct gn_pool *pool = gn_pool_new();
 	struct gn_store_account *a;
 	uint64_t pending = 0;
@@ -116,24 +147,38 @@ int quota_usage(int64_t account_id, uint64_t *used_r, const char **error_r)
 	if (r == 0)
 		*error_r = "no such account";
 	if (r > 0) {
-		*used_r = gn_store_account_total_size(a);
+		usage_r->bytes = gn_store_account_total_size(a);
 		r = gn_store_account_pending_size(account_id, &pending, error_r) < 0 ? -1 : 1;
-		*used_r += pending;
+		usage_r->bytes += pending;
 	}
 	gn_pool_free(&pool);
 	return r > 0 ? 0 : -1;
 }
 
-int quota_fits(int64_t account_id, uint64_t bytes, int64_t *limit_r, const char **error_r)
+static bool fits(uint64_t used, uint64_t more, int64_t limit)
 {
-	uint64_t used;
-	if (quota_limit(account_id, limit_r, error_r) < 0)
+	return limit < 0 || (used <= (uint64_t)limit && more <= (uint64_t)limit - used);
+}
+
+int quota_fits(int64_t account_id, uint64_t bytes, uint64_t messages, struct quota_limits *limits_r,
+	       enum quota_resource *over_r, const char **error_r)
+{
+	struct quota_usage u;
+	if (quota_limits(account_id, limits_r, error_r) < 0)
 		return -1;
-	if (*limit_r < 0)
+	if (limits_r->bytes < 0 && limits_r->messages < 0)
 		return 1;
-	if (quota_usage(account_id, &used, error_r) < 0)
+	if (quota_usage(account_id, limits_r->bytes >= 0, limits_r->messages >= 0, &u, error_r) < 0)
 		return -1;
-	return used <= (uint64_t)*limit_r && bytes <= (uint64_t)*limit_r - used;
+	if (!fits(u.bytes, bytes, limits_r->bytes)) {
+		*over_r = QUOTA_STORAGE;
+		return 0;
+	}
+	if (!fits(u.messages, messages, limits_r->messages)) {
+		*over_r = QUOTA_MESSAGES;
+		return 0;
+	}
+	return 1;
 }
 
 /* ---- the module ---- */
@@ -154,6 +199,9 @@ static int quota_register(struct gn_module_ctx *ctx, const char **error_r)
 		else
 			quota_settings.default_limit = v > 0 ? v : -1;
 	}
+	long long msgs;
+	if (gn_config_int(sect, "default_message_limit", -1, -1, 1LL << 62, &msgs) > 0)
+		quota_settings.default_message_limit = msgs > 0 ? msgs : -1;
 	gn_config_int(sect, "warn_percent", 90, 0, 100, &pct);
 	quota_settings.warn_percent = (int)pct;
 	if (gn_migrate_register(ctx, quota_migrations, quota_migrations_count, error_r) < 0 ||

@@ -57,6 +57,8 @@
  *        gn_dkim_verifier_*(), gn_dkim_verify_start(): DKIM verification
  *        (RFC 6376 6) with per-signature results (RFC 8601 names).
  *        gn_loop_run(), gn_loop_break(): a CLI command waits on the loop.
+ *        gn_store_account_message_count(): an account's messages, exact
+ *        (quota's message limit).
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

@@ -234,6 +234,14 @@ int gn_store_account_lock(int64_t account_id, const char **error_r);
  * are few and have their own index. */
 int gn_store_account_pending_size(int64_t account_id, uint64_t *size_r,
 				  const char **error_r);
+/* The number of messages the account stores: the settled ones (the sum of
+ * its mailboxes' exact counters; a message expunged but with its UID kept
+ * for QRESYNC is not counted) plus the pending ones (delivered, not yet
+ * settled).  What a message-count quota must count.  0 with *count_r, or
+ * -1.  Cheap: one row a mailbox, and the pending rows' own index.  Since
+ * ABI 1.1. */
+int gn_store_account_message_count(int64_t account_id, uint64_t *count_r,
+				   const char **error_r);
 /* Disables login with message (NULL or "": "account disabled"), or enables
  * it again.  1 done, 0 unknown account, -1 error. */
 int gn_store_account_disable(const char *name, const char *message,

@@ -26,6 +26,8 @@
  *   2  store_check_register(): a check of the bytes APPEND, COPY and
  *      REPLACE add to an account, inside their transaction (quota's
  *      OVERQUOTA).
+ *   3  store_check_messages(): during a store check, the number of
+ *      messages the command adds (quota's message limit).
  */
 #ifndef GANNET_IMAP_SERVICE_H
 #define GANNET_IMAP_SERVICE_H
@@ -152,6 +154,12 @@ struct gn_imap_v1 {
 	 * most 8 checks, run in registration order until one refuses. */
 	int (*store_check_register)(struct gn_module_ctx *ctx, gn_imap_store_check_fn *fn,
 				    void *data, const char **error_r);
+	/* ---- version 3 (check with GN_OPS_HAS()) ---- */
+	/* Inside a store check (above), the number of messages the command
+	 * adds to the account: an APPEND its messages (all of a
+	 * MULTIAPPEND), a COPY the messages copied, a REPLACE 0 (the message
+	 * it replaces goes in the same transaction); 0 outside a check. */
+	uint64_t (*store_check_messages)(const struct gn_imap_session *s);
 };
 
 #ifdef __cplusplus
