@@ -16,7 +16,7 @@ smtplib and swaks against a running `gannet serve` (issue 11, items 2 and
 - two deliveries racing for the last free bytes, from two connections on
   two workers, ending their DATA at the same moment: in every round one
   is stored and the other gets 452 4.2.2, and usage never passes the
-  limit;
+  limit; the same for the last message under a message limit;
 - two deliveries to two limited accounts with the recipients in opposite
   orders, ending together: both stored every time (no deadlock).
 """
@@ -188,6 +188,32 @@ for rnd in range(ROUNDS):
         over.append(("refusal", refusals))
 t.is_(outcomes, [[250, 452]] * ROUNDS, "%d races: each time one 250 and one 452" % ROUNDS)
 t.is_(over, [], "one message stored each time, usage never past the limit, 452 4.2.2 for the other")
+
+# ---- the race for the last message (the message limit) ----
+quota("alice", "unlimited")
+outcomes = []
+over = []
+for rnd in range(ROUNDS // 2):
+    # Room for one more message, not two; bytes unlimited.
+    before = srv.count("alice")
+    srv.gannet("config", "account", "quota", "alice", "messages", str(before + 1))
+    barrier = threading.Barrier(2)
+    results = [None, None]
+    threads = [threading.Thread(target=racer, args=(barrier, results, i)) for i in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    outcomes.append(sorted(r[0] if isinstance(r, tuple) else r for r in results))
+    if srv.count("alice") != before + 1:
+        over.append((rnd, srv.count("alice") - before))
+    refusals = [r for r in results if isinstance(r, tuple) and r[0] != 250]
+    if refusals and refusals[0] != (452, "4.2.2 account message limit reached"):
+        over.append(("refusal", refusals))
+t.is_(outcomes, [[250, 452]] * (ROUNDS // 2),
+      "%d races for the last message: each time one 250 and one 452" % (ROUNDS // 2))
+t.is_(over, [], "one message stored each time, never past the message limit, 452 4.2.2 for the other")
+srv.gannet("config", "account", "quota", "alice", "messages", "default")
 
 # ---- two deliveries to two limited accounts, in opposite orders ----
 
