@@ -349,6 +349,10 @@ static void test_left_pending(void)
 	uint64_t psize = 0;
 	int pr = gn_store_account_pending_size(account, &psize, &err);
 	ok(pr == 0 && psize > 0, "the account's pending size counts it (%" PRIu64 " bytes)", psize);
+	uint64_t count_pending = 0, count_settled = 0;
+	ok(gn_store_account_message_count(account, &count_pending, &err) == 0, "the account's message count");
+	is_int((long long)count_pending, (long long)before->messages + 1,
+	       "the account's message count counts it");
 	uint32_t uid = 99;
 	is_int(gn_store_message_lookup_uid(account, id, &uid, &err), 0, "it has no UID yet");
 
@@ -376,6 +380,8 @@ static void test_left_pending(void)
 	int ur = gn_store_message_lookup_uid(account, id, &uid, &err);
 	ok(ur == 1 && uid == before->uidnext, "it got the next UID (%u)", uid);
 	ok(gn_store_account_pending_size(account, &psize, &err) == 0 && psize == 0, "no pending size");
+	ok(gn_store_account_message_count(account, &count_settled, &err) == 0, "the account's message count");
+	is_int((long long)count_settled, (long long)count_pending, "settled, it is counted once");
 	ok(counters_exact(), "counters exact");
 
 	/* A reader outside a transaction settles first. */

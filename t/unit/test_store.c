@@ -845,6 +845,9 @@ static void test_messages(void)
 	gn_store_account_get(pool, alice, &acc, &err);
 	is_int((long long)acc->total_size, (long long)(2 * (m1->size + strlen(msg1))),
 	       "account size counts the copies");
+	uint64_t count = 0;
+	ok(gn_store_account_message_count(alice, &count, &err) == 0, "the account's message count");
+	is_int((long long)count, 4, "the account's message count counts the copies");
 	n = notes();
 	ok(strstr(n, gn_pool_printf(pool, "%" PRId64 " %" PRId64 " %" PRIu64 ";", alice, arch->id, cms)) != NULL,
 	   "copy notified");
@@ -863,6 +866,8 @@ static void test_messages(void)
 	is_int(gn_store_expunged_since(pool, alice, arch->id, mms, &vanished, &err), 0,
 	       "not after the move's modseq");
 	ok(counters_exact(), "counters exact after move");
+	ok(gn_store_account_message_count(alice, &count, &err) == 0, "the account's message count");
+	is_int((long long)count, 4, "a move leaves the message count");
 	gn_store_account_get(pool, alice, &acc, &err);
 	uint64_t size_before = acc->total_size;
 
@@ -888,6 +893,8 @@ static void test_messages(void)
 	ok(counters_exact(), "counters exact after expunge");
 	gn_store_account_get(pool, alice, &acc, &err);
 	ok(acc->total_size < size_before, "account size went down");
+	ok(gn_store_account_message_count(alice, &count, &err) == 0, "the account's message count");
+	is_int((long long)count, 3, "the expunged message is not counted, though its UID is kept");
 	is_int(gn_store_message_get(pool, alice, trash->id, 2, &m, &err), 0, "the message is gone");
 	is_int(gn_store_expunged_since(pool, alice, trash->id, ems - 1, &vanished, &err), 1, "kept as expunged");
 	{
@@ -930,6 +937,8 @@ static void test_messages(void)
 	ok(counters_exact(), "counters exact after deleting a mailbox");
 	gn_store_account_get(pool, alice, &acc, &err);
 	is_int((long long)acc->total_size, 0, "the account is empty");
+	ok(gn_store_account_message_count(alice, &count, &err) == 0, "the account's message count");
+	is_int((long long)count, 0, "no message counted");
 
 	/* Renaming Inbox moves its messages (RFC 9051 6.3.6) */
 	blob_of(msg1, h);
