@@ -168,6 +168,7 @@ struct gn_delivery {
 	size_t *copies;		/* targets that own a stored copy */
 	size_t n_copies;
 	uint64_t store_bytes;	/* "deliver.store": what the current account gets */
+	uint64_t store_count;	/* ... and how many messages (copies) */
 	int refs;
 };
 
@@ -621,6 +622,11 @@ uint64_t gn_delivery_current_store_size(const struct gn_delivery *d)
 	return d->stage == STAGE_STORE && current(d) != NULL ? d->store_bytes : 0;
 }
 
+uint64_t gn_delivery_current_store_count(const struct gn_delivery *d)
+{
+	return d->stage == STAGE_STORE && current(d) != NULL ? d->store_count : 0;
+}
+
 static bool in_chain(const struct gn_delivery *d, enum stage stage, bool resolving)
 {
 	const struct target *t = current(d);
@@ -995,6 +1001,7 @@ static void store_checks(struct gn_delivery *d)
 		int64_t account = accounts[ai];
 		size_t ti = SIZE_MAX;
 		d->store_bytes = 0;
+		d->store_count = 0;
 		for (size_t k = 0; k < d->n_copies; k++) {
 			const struct target *o = &d->targets[d->copies[k]];
 			if (o->account_id != account || o->state != T_OK)
@@ -1002,6 +1009,7 @@ static void store_checks(struct gn_delivery *d)
 			if (ti == SIZE_MAX)
 				ti = d->copies[k];
 			d->store_bytes += d->size + d->rcpts[o->rcpt].prefix_len;
+			d->store_count++;
 		}
 		if (ti == SIZE_MAX)
 			continue;
@@ -1027,6 +1035,7 @@ static void store_checks(struct gn_delivery *d)
 			d->copies[n++] = d->copies[c];
 	d->n_copies = n;
 	d->store_bytes = 0;
+	d->store_count = 0;
 }
 
 /* The transaction committed: the accepted targets are stored. */

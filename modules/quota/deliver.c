@@ -9,7 +9,8 @@
  *                  written: the account's row is locked
  *                  (gn_store_account_lock(), the store's lock order), then
  *                  used + this delivery's bytes <= the size limit and
- *                  messages + 1 <= the message limit are checked.  Two
+ *                  messages + its copies (one per mailbox of the
+ *                  account) <= the message limit are checked.  Two
  *                  deliveries to one account at the same moment take the
  *                  lock one after the other, and the second reads the
  *                  first's committed (pending) message: both cannot slip
@@ -98,8 +99,8 @@ static enum gn_hook_result on_store(struct gn_hook_call *call, void *data)
 	int r = gn_store_account_lock(account, &err);
 	if (r <= 0)
 		return db_failed(call, "store", r == 0 ? "no such account" : err);
-	/* A delivery stores one message into the account. */
-	r = quota_fits(account, bytes, 1, &l, &what, &err);
+	/* One message per mailbox of the account the delivery reaches. */
+	r = quota_fits(account, bytes, gn_delivery_current_store_count(d), &l, &what, &err);
 	if (r < 0)
 		return db_failed(call, "store", err);
 	return r > 0 ? GN_HOOK_CONTINUE : over(call, account, bytes, &l, what);

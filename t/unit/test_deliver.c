@@ -330,6 +330,7 @@ static struct {
 	bool in_tx;
 	bool cancelled;
 	int64_t order[4];	/* the accounts, in the order of the calls */
+	int64_t alice_count;
 } st;
 
 static void store_cancel(struct gn_hook_call *call, void *data)
@@ -349,8 +350,10 @@ static enum gn_hook_result store_hook(struct gn_hook_call *call, void *data)
 		st.order[st.calls] = gn_delivery_current_account(d);
 	st.calls++;
 	st.in_tx = gn_db_in_transaction() == 1;
-	if (gn_delivery_current_account(d) == alice)
+	if (gn_delivery_current_account(d) == alice) {
 		st.alice_bytes = (int64_t)gn_delivery_current_store_size(d);
+		st.alice_count = (int64_t)gn_delivery_current_store_count(d);
+	}
 	if (st.mode == 2) {
 		gn_hook_call_on_cancel(call, store_cancel, NULL);
 		return GN_HOOK_PENDING;
@@ -629,6 +632,7 @@ static void test_store_hook(void)
 	ok(st.in_tx, "inside the store's transaction");
 	is_int(st.alice_bytes, (int64_t)(sizeof(small_msg) - 1 + sizeof(prefix) - 1),
 	       "gn_delivery_current_store_size(): the body and the account's prefix");
+	is_int(st.alice_count, 1, "gn_delivery_current_store_count(): one message (two addresses, one Inbox)");
 	is_str(result_str(d, 0), "452 4.2.2", "bob: the hook's 452 4.2.2");
 	is_str(res(d, 0)->text, "account storage full", "with its text");
 	is_int(res(d, 0)->status, GN_DELIVERY_TEMPFAIL, "a temporary failure");
@@ -655,7 +659,8 @@ static void test_store_hook(void)
 	ok(gn_db_in_transaction() == 0, "no transaction left open");
 	gn_delivery_free(&d);
 	st.mode = 0;
-	ok(gn_delivery_current_store_size(d = new_delivery(rc2, 1)) == 0, "0 outside deliver.store");
+	ok(gn_delivery_current_store_size(d = new_delivery(rc2, 1)) == 0 && gn_delivery_current_store_count(d) == 0,
+	   "0 outside deliver.store");
 	gn_delivery_free(&d);
 }
 

@@ -42,7 +42,8 @@
  *      (gn_store_account_lock(): the account first, as the store's lock
  *      order wants) and read what every delivery committed before;
  *      gn_delivery_current_store_size() says how many bytes the account
- *      is about to get.  Its hooks must answer at once (PENDING counts
+ *      is about to get, gn_delivery_current_store_count() in how many
+ *      messages.  Its hooks must answer at once (PENDING counts
  *      as TEMPFAIL: a transaction never waits on the loop); REJECT /
  *      TEMPFAIL fail every recipient of that account with the hook's
  *      reply (quota: 452 4.2.2).  A query that fails aborts the
@@ -242,6 +243,10 @@ uint32_t gn_delivery_current_uid(const struct gn_delivery *d);
  * current account (each of its copies there: prefix + body); 0
  * elsewhere.  Since ABI 1.1. */
 uint64_t gn_delivery_current_store_size(const struct gn_delivery *d);
+/* In "deliver.store": how many messages this delivery is about to store
+ * for the current account (one per distinct mailbox there); 0 elsewhere.
+ * Since ABI 1.1. */
+uint64_t gn_delivery_current_store_count(const struct gn_delivery *d);
 
 /* "deliver.resolve": the current recipient is this account.  0 or -1. */
 int gn_delivery_set_account(struct gn_delivery *d, int64_t account_id);

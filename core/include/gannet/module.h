@@ -58,7 +58,8 @@
  *        (RFC 6376 6) with per-signature results (RFC 8601 names).
  *        gn_loop_run(), gn_loop_break(): a CLI command waits on the loop.
  *        gn_store_account_message_count(): an account's messages, exact
- *        (quota's message limit).
+ *        (quota's message limit); gn_delivery_current_store_count(): the
+ *        messages a delivery stores for an account ("deliver.store").
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
