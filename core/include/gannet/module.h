@@ -57,6 +57,10 @@
  *        gn_dkim_verifier_*(), gn_dkim_verify_start(): DKIM verification
  *        (RFC 6376 6) with per-signature results (RFC 8601 names).
  *        gn_loop_run(), gn_loop_break(): a CLI command waits on the loop.
+ *        The point "smtp.data_end", gn_smtp_tap_register(),
+ *        gn_smtp_tx_slot_*(), gn_smtp_tx_add_header(),
+ *        gn_delivery_set_prefix(): checks of a received message at its
+ *        end of data that add header lines to its stored prefix.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
