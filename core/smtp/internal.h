@@ -141,7 +141,6 @@ struct gn_smtp_tx {
 	unsigned hmatch;	/* octets of "Received:" matched */
 	unsigned received;
 	/* tap.c (ABI 1.1) */
-	bool tapped;		/* a tap saw a chunk: tell them at the end */
 	void **slots;		/* gn_smtp_tx_slot_set() */
 	unsigned n_slots;
 	struct gn_buf *added;	/* gn_smtp_tx_add_header() */

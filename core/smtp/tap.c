@@ -66,7 +66,7 @@ void smtp_taps_chunk(struct gn_smtp_session *s, const char *p, size_t n)
 
 void smtp_taps_tx_end(struct gn_smtp_session *s)
 {
-	if (s->tx == NULL || !s->tx->tapped)
+	if (s->tx == NULL)
 		return;
 	for (size_t i = 0; i < n_taps; i++)
 		if (tap_wants(&taps[i], s) && taps[i].t.tx_end != NULL)

@@ -531,8 +531,9 @@ struct gn_smtp_tap {
 	 * call).  Required. */
 	void (*chunk)(struct gn_smtp_session *s, const char *buf, size_t len,
 		      void *data);
-	/* The transaction that had chunks ends; its slots and pool are still
-	 * there during the call.  May be NULL. */
+	/* A transaction of the server ends (every one, with or without
+	 * chunks); its slots and pool are still there during the call.  May
+	 * be NULL. */
 	void (*tx_end)(struct gn_smtp_session *s, void *data);
 	void *data;
 };
