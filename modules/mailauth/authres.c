@@ -64,16 +64,41 @@ static bool is_atext_or(const char *s, const char *also)
 	return true;
 }
 
+/* An RFC 5321 Domain in ASCII: letters, digits, "-", dot-separated
+ * labels. */
+static bool is_domain(const char *s)
+{
+	size_t label = 0;
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9') || c == '-') {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return label > 0;
+}
+
 /* A mailbox or domain as RFC 8601's pvalue takes it unquoted: a dot-atom
  * local-part, "@", a domain; or a domain alone. */
 static bool is_pvalue(const char *s)
 {
 	const char *at = strrchr(s, '@');
 	if (at == NULL)
-		return is_atext_or(s, ".") && s[0] != '.';
+		return is_domain(s);
 	char *local = gn_strndup(s, (size_t)(at - s));
-	bool ok = (local[0] == '\0' || (is_atext_or(local, ".") && local[0] != '.')) &&
-		  is_atext_or(at + 1, ".") && strchr(at + 1, '=') == NULL;
+	bool ok = (local[0] == '\0' || (is_atext_or(local, ".") && local[0] != '.' &&
+					 strstr(local, "..") == NULL &&
+					 local[strlen(local) - 1] != '.')) &&
+		  is_domain(at + 1);
 	gn_free(local);
 	return ok;
 }
