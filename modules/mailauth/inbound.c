@@ -80,7 +80,7 @@ static struct inbound *inbound_get(struct gn_smtp_session *s, bool create)
 		in = gn_calloc(1, sizeof(*in));
 		in->s = s;
 		in->pool = gn_smtp_tx_pool(tx);
-		in->dkim = gn_dkim_verifier_new(mailauth_settings.dkim_max_signatures, time(NULL));
+		in->dkim = gn_dkim_verifier_new(gn_dkim_max_signatures(), time(NULL));
 		in->header = gn_buf_new(INBOUND_MAX_HEADER);
 		gn_smtp_tx_slot_set(tx, slot, in);
 	}

@@ -10,10 +10,10 @@
  *                            # temperror (RFC 7208 4.6.4: at least 20 s)
  *     inbound_timeout = "30s"; # SPF and DKIM at the end of data, 1s to
  *                            # 50s; past it what is missing is temperror
- *     dkim_max_signatures = 5; # DKIM-Signature fields evaluated (1..100)
  *   };
  *
- * SPF's lookup limits are the RFC's (spf.h).  It registers the admin's
+ * SPF's lookup limits are the RFC's (spf.h); DKIM evaluates the core's
+ * dkim.max_signatures (gn_dkim_max_signatures()).  It registers the admin's
  * tool, `gannet dns spf` (cli-spf.c), and the end-of-data hook on the
  * smtp module's server (inbound.c): SPF and DKIM recorded in
  * Authentication-Results and Received-SPF.
@@ -51,9 +51,6 @@ static int mailauth_register(struct gn_module_ctx *ctx, const char **error_r)
 		else
 			mailauth_settings.inbound_timeout_ms = (unsigned)v;
 	}
-	gn_config_int(sect, "dkim_max_signatures", GN_DKIM_MAX_SIGNATURES_DEFAULT, 1,
-		      GN_DKIM_MAX_SIGNATURES, &v);
-	mailauth_settings.dkim_max_signatures = (unsigned)v;
 	if (mailauth_cli_spf_register(ctx, error_r) < 0)
 		return -1;
 	return mailauth_inbound_register(ctx, error_r);

@@ -12,7 +12,6 @@ struct mailauth_settings {
 	unsigned spf_timeout_ms;	/* spf_timeout: a whole SPF evaluation */
 	/* inbound_timeout: SPF and DKIM at the end of data, all of it */
 	unsigned inbound_timeout_ms;
-	unsigned dkim_max_signatures;	/* DKIM-Signature fields evaluated */
 };
 extern struct mailauth_settings mailauth_settings;
 

@@ -11,9 +11,10 @@ records (and the DKIM keys) are in dns.local_data; each copy is read back
 with imaplib and its Authentication-Results parsed with Debian's
 python3-authres, every result checked:
 
-- three signatures that verify, MAIL FROM a domain whose SPF passes:
-  spf=pass smtp.mailfrom, three dkim=pass with header.d, header.s and a
-  header.b that is the start of that signature's b=;
+- three signatures that verify, MAIL FROM a domain whose SPF passes, with
+  dkim.max_signatures = 2: spf=pass smtp.mailfrom, two dkim=pass and a
+  dkim=neutral, each with header.d, header.s and a header.b that is the
+  start of that signature's b=;
 - a changed body from a domain whose SPF fails: spf=fail, dkim=fail;
 - MAIL FROM <>: the HELO identity (spf=pass smtp.helo=...), dkim=none;
 - a message carrying a forged Authentication-Results with our
@@ -100,7 +101,9 @@ def server(sub, mods, dns, mailauth=""):
                      directory=os.path.join(d, sub), db=db)
 
 
-g = server("with", ["smtp", "imap", "mailauth"], local_data(zone))
+# dkim.max_signatures = 2: the third signature is not evaluated.
+g = server("with", ["smtp", "imap", "mailauth"], local_data(zone),
+           "dkim = { max_signatures = 2; };\n")
 
 
 def gannet(srv, *args, stdin=None):
@@ -203,8 +206,9 @@ t.ok(ar is not None, "one Authentication-Results with our authserv-id %s, read b
 t.is_(len(fields(h, "Authentication-Results")), 1, "exactly one Authentication-Results field")
 res = ar["results"] if ar else []
 t.is_([(r["method"], r["result"]) for r in res],
-      [("spf", "pass"), ("dkim", "pass"), ("dkim", "pass"), ("dkim", "pass")],
-      "spf=pass and one dkim=pass for each of the three signatures")
+      [("spf", "pass"), ("dkim", "pass"), ("dkim", "pass"), ("dkim", "neutral")],
+      "spf=pass, one dkim result per signature: pass, pass, and neutral for the third "
+      "(dkim.max_signatures = 2)")
 t.is_(res[0]["props"].get("smtp.mailfrom") if res else None, "alice@example.org",
       "spf: smtp.mailfrom is MAIL FROM's address")
 sigs = sig_b_values(multi)
@@ -214,6 +218,7 @@ for i, (sd, ss, sb) in enumerate(sigs):
     t.ok(r["props"].get("header.d") == sd and r["props"].get("header.s") == ss and
          len(hb) >= 8 and sb.startswith(hb),
          "dkim result %d: header.d=%s header.s=%s, header.b a prefix of its b= (%s)" % (i + 1, sd, ss, hb))
+t.ok(len(res) > 3 and res[3]["reason"], "the neutral one says why")
 rspf = fields(h, "Received-SPF")
 t.is_(len(rspf), 1, "one Received-SPF field")
 t.like(rspf[0] if rspf else "", "pass (", "Received-SPF: pass with a comment")
