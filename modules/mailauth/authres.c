@@ -181,17 +181,23 @@ static void put_comment_text(struct gn_buf *b, const char *s)
 	}
 }
 
+/* RFC 7208 9.1: a value is a dot-atom or a quoted-string. */
+static void put_quoted_or_atom(struct gn_buf *b, const char *value)
+{
+	if (is_atext_or(value, ".") && value[0] != '.' && strstr(value, "..") == NULL &&
+	    value[strlen(value) - 1] != '.')
+		gn_buf_append_str(b, value);
+	else
+		put_quoted(b, value, AUTHRES_MAX_REASON);
+}
+
 /* RFC 7208 9.1: key "=" ( dot-atom / quoted-string ). */
 static void put_kv(struct gn_buf *b, const char *key, const char *value)
 {
 	if (value == NULL)
 		return;
 	gn_buf_printf(b, ";\r\n\t%s=", key);
-	if (is_atext_or(value, ".") && value[0] != '.' && strstr(value, "..") == NULL &&
-	    value[strlen(value) - 1] != '.')
-		gn_buf_append_str(b, value);
-	else
-		put_quoted(b, value, AUTHRES_MAX_REASON);
+	put_quoted_or_atom(b, value);
 }
 
 char *authres_received_spf(struct gn_pool *pool, const struct spf_result *r,
@@ -238,11 +244,15 @@ char *authres_received_spf(struct gn_pool *pool, const struct spf_result *r,
 	}
 	gn_buf_append_str(b, ")");
 	/* The keys of RFC 7208 9.1, all that apply. */
-	gn_buf_printf(b, " client-ip=%s", ip);
+	/* RFC 7208 9.1's order: receiver first; no client-ip without an
+	 * address (a local socket). */
+	gn_buf_append_str(b, " receiver=");
+	put_quoted_or_atom(b, receiver);
+	if (ip != NULL && ip[0] != '\0')
+		put_kv(b, "client-ip", ip);
 	if (strcmp(r->identity != NULL ? r->identity : "", "mailfrom") == 0)
 		put_kv(b, "envelope-from", r->sender);
 	put_kv(b, "helo", helo);
-	put_kv(b, "receiver", receiver);
 	put_kv(b, "identity", r->identity);
 	put_kv(b, "mechanism", r->mechanism);
 	if (r->result == SPF_TEMPERROR || r->result == SPF_PERMERROR)

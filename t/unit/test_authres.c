@@ -97,9 +97,9 @@ static void test_received_spf(void)
 	};
 	is_str(authres_received_spf(pool, &r, "mx.example", "192.0.2.1", "client.example.net"),
 	       "Received-SPF: pass (mx.example: domain of alice@example.org designates "
-	       "192.0.2.1 as permitted sender) client-ip=192.0.2.1;\r\n"
+	       "192.0.2.1 as permitted sender) receiver=mx.example;\r\n\tclient-ip=192.0.2.1;\r\n"
 	       "\tenvelope-from=\"alice@example.org\";\r\n\thelo=client.example.net;\r\n"
-	       "\treceiver=mx.example;\r\n\tidentity=mailfrom;\r\n"
+	       "\tidentity=mailfrom;\r\n"
 	       "\tmechanism=\"ip4:192.0.2.0/24\"\r\n",
 	       "pass: RFC 7208 9.1's keys, an address as a quoted-string");
 	struct spf_result e = {
@@ -113,6 +113,10 @@ static void test_received_spf(void)
 	ok(strstr(f, "envelope-from") == NULL, "no envelope-from for the HELO identity");
 	like(f, "problem=\"TIMEOUT (x) \\\\\"", "problem=");
 	like(f, "helo=\"helo??.example\"", "a HELO with CR LF is quoted, controls replaced");
+	ok(well_folded(f), "and the field stays well folded");
+	f = authres_received_spf(pool, &r, "mx.example", "", "client.example.net");
+	ok(strstr(f, "client-ip") == NULL, "no address (a local socket): no client-ip");
+	like(f, ") receiver=mx.example;", "receiver still");
 	gn_pool_free(&pool);
 }
 
