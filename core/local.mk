@@ -116,6 +116,7 @@ core_libgannet_core_la_SOURCES = \
 	core/smtp/command.c \
 	core/smtp/extension.c \
 	core/smtp/data.c \
+	core/smtp/tap.c \
 	core/smtp/client-reply.c \
 	core/smtp/client.c \
 	core/smtp/cli-send.c \

@@ -88,6 +88,7 @@ static const struct {
 	{ auth_register, CLI_NEEDS_DATABASE },		/* setpassword */
 	{ tlspubkey_register, CLI_NEEDS_DATABASE },	/* config tlspubkey */
 	{ deliver_register, CLI_NEEDS_MODULES },
+	{ smtp_register, CLI_NEEDS_MODULES },		/* the point "smtp.data_end" */
 	{ import_register, CLI_NEEDS_MODULES },		/* delivers through the hooks */
 	{ dns_register, CLI_NEEDS_CONFIG },		/* dns lookup */
 	{ queue_register, CLI_NEEDS_MODULES },		/* DSNs through the hooks, the transport */

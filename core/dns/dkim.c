@@ -118,3 +118,9 @@ void gn_dkim_verify_cancel(struct gn_dkim_verify **op)
 	op_free(*op);
 	*op = NULL;
 }
+
+unsigned gn_dkim_max_signatures(void)
+{
+	return core_conf != NULL && core_conf->dkim_max_signatures > 0 ?
+		core_conf->dkim_max_signatures : GN_DKIM_MAX_SIGNATURES_DEFAULT;
+}

@@ -107,6 +107,7 @@ static void feed(struct gn_smtp_session *s, const char *p, size_t n)
 		count_received(tx, s->srv->set.max_received_headers, p, n);
 	if (tx->too_big || tx->bad_newline || tx->loop || tx->chunks_stopped)
 		return;
+	smtp_taps_chunk(s, p, n);
 	if (s->srv->policy.data_chunk != NULL &&
 	    s->srv->policy.data_chunk(s, p, n, s->srv->data) < 0)
 		tx->chunks_stopped = true;

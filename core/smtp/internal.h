@@ -140,6 +140,10 @@ struct gn_smtp_tx {
 	enum hstate hstate;
 	unsigned hmatch;	/* octets of "Received:" matched */
 	unsigned received;
+	/* tap.c (ABI 1.1) */
+	void **slots;		/* gn_smtp_tx_slot_set() */
+	unsigned n_slots;
+	struct gn_buf *added;	/* gn_smtp_tx_add_header() */
 };
 
 struct gn_smtp_server {
@@ -229,6 +233,10 @@ void smtp_reply_bye(struct gn_smtp_session *s, int code, const char *enh,
 		    const char *text, const char *reason);
 struct gn_smtp_tx *smtp_tx_new(struct gn_smtp_session *s);
 void smtp_tx_free(struct gn_smtp_tx **txp);
+/* tap.c */
+void smtp_taps_chunk(struct gn_smtp_session *s, const char *p, size_t n);
+void smtp_taps_tx_end(struct gn_smtp_session *s);
+int smtp_register(void);
 void smtp_tx_end(struct gn_smtp_session *s, bool call_reset);
 enum sstate smtp_idle_state(const struct gn_smtp_session *s);
 void smtp_forget_client(struct gn_smtp_session *s);

@@ -365,6 +365,8 @@ void smtp_tx_free(struct gn_smtp_tx **txp)
 	if (tx == NULL)
 		return;
 	gn_free(tx->rcpts);
+	gn_free(tx->slots);
+	gn_buf_free(&tx->added);
 	gn_pool_free(&tx->pool);
 	gn_free(tx);
 	*txp = NULL;
@@ -389,6 +391,7 @@ void smtp_tx_end(struct gn_smtp_session *s, bool call_reset)
 		return;
 	if (call_reset && s->srv->policy.reset != NULL)
 		s->srv->policy.reset(s, s->srv->data);
+	smtp_taps_tx_end(s);
 	smtp_tx_free(&s->tx);
 }
 

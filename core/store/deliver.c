@@ -334,6 +334,25 @@ int gn_delivery_add_account(struct gn_delivery *d, int64_t account_id,
 	return rcpt_add(d, NULL, account_id, prefix, prefix_len);
 }
 
+int gn_delivery_set_prefix(struct gn_delivery *d, size_t i, const char *prefix,
+			   size_t prefix_len)
+{
+	/* Not once the run began: the copies may be built already. */
+	if (d == NULL || d->ran || i >= d->n_rcpts)
+		return -1;
+	struct rcpt *r = &d->rcpts[i];
+	r->prefix = NULL;
+	r->prefix_len = 0;
+	if (prefix != NULL && prefix_len > 0) {
+		char *p = gn_pool_alloc(d->pool, prefix_len + 1);
+		memcpy(p, prefix, prefix_len);
+		p[prefix_len] = '\0';
+		r->prefix = p;
+		r->prefix_len = prefix_len;
+	}
+	return 0;
+}
+
 void gn_delivery_set_mailbox_default(struct gn_delivery *d, const char *mailbox,
 				     unsigned flags)
 {

@@ -8,16 +8,24 @@
  *   mailauth = {
  *     spf_timeout = "20s";   # a whole SPF evaluation, 1s to 10m; past it
  *                            # temperror (RFC 7208 4.6.4: at least 20 s)
+ *     inbound_timeout = "30s"; # SPF and DKIM at the end of data, 1s to
+ *                            # 50s; past it what is missing is temperror
  *   };
  *
- * SPF's lookup limits are the RFC's (spf.h).  For now it registers the
- * admin's tool, `gannet dns spf` (cli-spf.c); the delivery hooks come with
- * the Authentication-Results writer.
+ * SPF's lookup limits are the RFC's (spf.h); DKIM evaluates the core's
+ * dkim.max_signatures (gn_dkim_max_signatures()).  It registers the admin's
+ * tool, `gannet dns spf` (cli-spf.c), and the end-of-data hook on the
+ * smtp module's server (inbound.c): SPF and DKIM recorded in
+ * Authentication-Results and Received-SPF.
  */
 #include "mailauth.h"
 #include "spf.h"
 
 #include <gannet/config.h>
+#include <gannet/dkim.h>
+
+/* mailauth.inbound_timeout's default: SPF's 20 s and some. */
+#define INBOUND_TIMEOUT_MS 30000
 
 struct mailauth_settings mailauth_settings;
 
@@ -33,7 +41,19 @@ static int mailauth_register(struct gn_module_ctx *ctx, const char **error_r)
 		else
 			mailauth_settings.spf_timeout_ms = (unsigned)v;
 	}
-	return mailauth_cli_spf_register(ctx, error_r);
+	/* Under the core's 60 s for the point "smtp.data_end": ours decides
+	 * what a late answer is (temperror), not the chain's default. */
+	mailauth_settings.inbound_timeout_ms = INBOUND_TIMEOUT_MS;
+	if (gn_config_duration_ms(sect, "inbound_timeout", INBOUND_TIMEOUT_MS, &v) > 0) {
+		if (v < 1000 || v > 50 * 1000)
+			gn_config_error(sect, "inbound_timeout", "%s.inbound_timeout must be from 1s "
+					"to 50s", gn_config_path(sect));
+		else
+			mailauth_settings.inbound_timeout_ms = (unsigned)v;
+	}
+	if (mailauth_cli_spf_register(ctx, error_r) < 0)
+		return -1;
+	return mailauth_inbound_register(ctx, error_r);
 }
 
 GN_EXPORT const struct gn_module gannet_module_v1 = {

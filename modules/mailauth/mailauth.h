@@ -10,10 +10,16 @@
  * register. */
 struct mailauth_settings {
 	unsigned spf_timeout_ms;	/* spf_timeout: a whole SPF evaluation */
+	/* inbound_timeout: SPF and DKIM at the end of data, all of it */
+	unsigned inbound_timeout_ms;
 };
 extern struct mailauth_settings mailauth_settings;
 
 /* cli-spf.c: registers `gannet dns spf` (register phase). */
 int mailauth_cli_spf_register(struct gn_module_ctx *ctx, const char **error_r);
+
+/* inbound.c: the end-of-data hook on the smtp module's server (register
+ * phase). */
+int mailauth_inbound_register(struct gn_module_ctx *ctx, const char **error_r);
 
 #endif

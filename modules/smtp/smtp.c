@@ -45,6 +45,16 @@
  * The Received date is the time of the RCPT command (the prefix is fixed
  * when the recipient is added, so the check can run at RCPT time).
  *
+ * End of data: before the store, the chain "smtp.data_end"
+ * (GN_SMTP_DATA_END, gannet/smtp.h) runs with the session; its hooks
+ * (mailauth: SPF, DKIM) may wait on the loop and add header lines
+ * (Authentication-Results, Received-SPF), which go into each copy's
+ * prefix between Delivered-To and Received (as mox writes them):
+ *
+ *   Return-Path, Delivered-To, <added lines>, Received
+ *
+ * A REJECT or TEMPFAIL of the chain is the reply and nothing is stored.
+ *
  * Why the postmaster setting is here and not in the core: the rule is a
  * rule of receiving mail over SMTP (RFC 5321 4.5.1), and this module is the
  * one that receives; submission only sends for logged-in users.  Should
@@ -82,6 +92,12 @@ struct mx_session {
 	struct ls_error ls_pending, ls_data;
 	/* The message's first bytes: its header for a DSN (RFC 3464). */
 	struct gn_buf *header;
+	/* Each delivery entry's prefix in two parts, around the lines the
+	 * end-of-data hooks add: Return-Path + Delivered-To, and Received. */
+	char **pre_head, **pre_trace;
+	size_t n_pre;
+	struct gn_hook_call *hook;	/* the "smtp.data_end" chain */
+	char *last_head, *last_trace;	/* make_prefix()'s parts */
 };
 
 /* The original header a DSN carries: at most this much. */
@@ -104,21 +120,48 @@ static char *make_prefix(struct mx_session *mx, const struct gn_addr *rcpt,
 	struct gn_smtp_tx *tx = gn_smtp_session_tx(s);
 	const struct gn_addr *from = gn_smtp_tx_from(tx);
 	struct gn_pool *pool = mx->pool;
-	char *p;
+	char *head, *trace;
 
 	/* RFC 5321 4.4: Return-Path at final delivery, then the trace. */
-	p = gn_pool_printf(pool, "Return-Path: <%s>\r\nDelivered-To: %s\r\n%s",
-			   from != NULL ? gn_addr_to_string(pool, from) : "",
-			   gn_addr_to_string(pool, rcpt),
-			   gn_smtp_session_received(s, pool, rcpt));
+	head = gn_pool_printf(pool, "Return-Path: <%s>\r\nDelivered-To: %s\r\n",
+			      from != NULL ? gn_addr_to_string(pool, from) : "",
+			      gn_addr_to_string(pool, rcpt));
+	trace = gn_smtp_session_received(s, pool, rcpt);
+	/* Kept for prefix_parts_set() once the entry's index is known. */
+	mx->last_head = head;
+	mx->last_trace = trace;
+	char *p = gn_pool_printf(pool, "%s%s", head, trace != NULL ? trace : "");
 	*len_r = strlen(p);
 	return p;
+}
+
+/* Remembers entry i's prefix parts (from the last make_prefix()). */
+static void prefix_parts_set(struct mx_session *mx, size_t i)
+{
+	if (i >= mx->n_pre) {
+		size_t n = i + 16;
+		mx->pre_head = gn_realloc(mx->pre_head, n * sizeof(*mx->pre_head));
+		mx->pre_trace = gn_realloc(mx->pre_trace, n * sizeof(*mx->pre_trace));
+		for (size_t k = mx->n_pre; k < n; k++)
+			mx->pre_head[k] = mx->pre_trace[k] = NULL;
+		mx->n_pre = n;
+	}
+	mx->pre_head[i] = mx->last_head;
+	mx->pre_trace[i] = mx->last_trace;
 }
 
 /* ---- transactions ---- */
 
 static void mx_tx_end(struct mx_session *mx)
 {
+	if (mx->hook != NULL) {
+		gn_hook_cancel(mx->hook);
+		mx->hook = NULL;
+	}
+	gn_free(mx->pre_head);
+	gn_free(mx->pre_trace);
+	mx->pre_head = mx->pre_trace = NULL;
+	mx->n_pre = 0;
 	gn_timer_free(&mx->ls_timer);	/* a delayed localserve answer */
 	gn_delivery_free(&mx->d);	/* cancels a pending check or run */
 	mx->checking = false;
@@ -296,6 +339,7 @@ static void route_postmaster(struct mx_session *mx, const struct gn_addr *addr)
 		gn_smtp_answer(mx->s, 451, "4.3.0", "Temporary failure, please try again later");
 		return;
 	}
+	prefix_parts_set(mx, (size_t)mx->pending_index);
 	check_pending(mx);
 }
 
@@ -363,6 +407,7 @@ static void mx_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *
 		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
 		return;
 	}
+	prefix_parts_set(mx, (size_t)mx->pending_index);
 	/* RFC 5321 4.5.1: the localpart "postmaster" in any case. */
 	mx->pending_addr = addr;
 	mx->pending_postmaster = postmaster_account != NULL &&
@@ -501,6 +546,52 @@ static void run_done(struct gn_delivery *d, void *data)
 	}
 }
 
+/* The added lines go between each copy's Delivered-To and Received. */
+static int add_header_lines(struct mx_session *mx)
+{
+	struct gn_smtp_tx *tx = gn_smtp_session_tx(mx->s);
+	size_t alen = 0;
+	const char *added = tx != NULL ? gn_smtp_tx_added_header(tx, &alen) : "";
+	if (alen == 0)
+		return 0;
+	size_t n = gn_delivery_recipient_count(mx->d);
+	for (size_t i = 0; i < n && i < mx->n_pre; i++) {
+		if (!was_accepted(mx, i) || mx->pre_head[i] == NULL)
+			continue;
+		const char *trace = mx->pre_trace[i] != NULL ? mx->pre_trace[i] : "";
+		char *p = gn_pool_printf(mx->pool, "%s%.*s%s", mx->pre_head[i], (int)alen, added,
+					 trace);
+		if (gn_delivery_set_prefix(mx->d, i, p, strlen(p)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void store_message(struct mx_session *mx)
+{
+	if (add_header_lines(mx) < 0 || gn_delivery_run(mx->d, run_done, mx) < 0) {
+		mx->running = false;
+		gn_smtp_answer(mx->s, 451, "4.3.0", "Temporary failure, please try again later");
+	}
+}
+
+static void data_end_done(enum gn_hook_result result, const struct gn_hook_reply *reply,
+			  void *data)
+{
+	struct mx_session *mx = data;
+	mx->hook = NULL;
+	if (result == GN_HOOK_CONTINUE || result == GN_HOOK_ACCEPT) {
+		store_message(mx);
+		return;
+	}
+	mx->running = false;
+	gn_log(GN_LOG_INFO, AREA, "event=message_refused id=%s by=%s code=%d",
+	       gn_conn_id(gn_smtp_session_conn(mx->s)),
+	       reply != NULL && reply->module != NULL ? reply->module : "-",
+	       reply != NULL ? reply->code : 0);
+	gn_smtp_answer_hook(mx->s, result, reply);
+}
+
 static void mx_data_end(struct gn_smtp_session *s, void *data)
 {
 	struct mx_session *mx = gn_smtp_session_data(s);
@@ -515,11 +606,13 @@ static void mx_data_end(struct gn_smtp_session *s, void *data)
 		ls_answer(mx, &mx->ls_data, "data");
 		return;
 	}
+	struct gn_hook_point *point = gn_hook_point_find(GN_SMTP_DATA_END);
 	mx->running = true;
-	if (gn_delivery_run(mx->d, run_done, mx) < 0) {
-		mx->running = false;
-		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
+	if (point == NULL) {
+		store_message(mx);
+		return;
 	}
+	mx->hook = gn_hook_run(point, s, data_end_done, mx);
 }
 
 static void mx_reset(struct gn_smtp_session *s, void *data)

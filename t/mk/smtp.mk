@@ -25,3 +25,11 @@ t_unit_test_smtp_client_session_SOURCES = t/unit/test_smtp_client_session.c
 t_unit_test_smtp_client_session_CPPFLAGS = $(UNITCPP)
 t_unit_test_smtp_client_session_CFLAGS = $(UNITCC)
 t_unit_test_smtp_client_session_LDADD = $(UNITLIBS)
+
+# What the end-of-data hooks may do to a transaction: added header lines
+# and slots (core/smtp/tap.c).
+TESTPROGS += t/unit/test_smtp_tap
+t_unit_test_smtp_tap_SOURCES = t/unit/test_smtp_tap.c
+t_unit_test_smtp_tap_CPPFLAGS = $(UNITCPP)
+t_unit_test_smtp_tap_CFLAGS = $(UNITCC)
+t_unit_test_smtp_tap_LDADD = $(UNITLIBS)

@@ -13,3 +13,11 @@ t_unit_test_spf_eval_SOURCES = t/unit/test_spf_eval.c modules/mailauth/spf.c \
 t_unit_test_spf_eval_CPPFLAGS = $(UNITCPP) -I$(top_srcdir)/modules/mailauth
 t_unit_test_spf_eval_CFLAGS = $(UNITCC)
 t_unit_test_spf_eval_LDADD = $(UNITLIBS)
+
+# The Authentication-Results and Received-SPF writers (authres.c).
+TESTPROGS += t/unit/test_authres
+t_unit_test_authres_SOURCES = t/unit/test_authres.c modules/mailauth/authres.c \
+	modules/mailauth/spf-record.c
+t_unit_test_authres_CPPFLAGS = $(UNITCPP) -I$(top_srcdir)/modules/mailauth
+t_unit_test_authres_CFLAGS = $(UNITCC)
+t_unit_test_authres_LDADD = $(UNITLIBS)

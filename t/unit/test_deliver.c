@@ -610,6 +610,48 @@ static void test_expansion_copies(void)
 	hk.skip_alice = false;
 }
 
+/* ABI 1.1: gn_delivery_set_prefix() replaces a recipient's prefix given
+ * at RCPT (the end-of-data hooks' lines): the stored copy has the new
+ * one, an alias's copies too (with their Delivered-To); not once the run
+ * began, not for an index out of range. */
+static void test_set_prefix(void)
+{
+	static const char np[] = "Return-Path: <sender@example.org>\r\nDelivered-To: alice@example.com\r\n"
+		"Authentication-Results: test; none\r\nReceived: by test\r\n";
+	struct gn_delivery *d = gn_delivery_new("test", NULL);
+	gn_delivery_set_sender(d, A("sender@example.org"));
+	add_with_delivered_to(d, "alice@example.com");
+	is_int(gn_delivery_set_prefix(d, 1, np, sizeof(np) - 1), -1, "set_prefix: index out of range -1");
+	is_int(gn_delivery_set_prefix(d, 0, np, sizeof(np) - 1), 0, "set_prefix before the run: 0");
+	gn_delivery_write(d, small_msg, sizeof(small_msg) - 1);
+	is_int(gn_delivery_run_sync(d), 1, "accepted");
+	is_str(last_prefix(alice), np, "the copy has the new prefix");
+	is_int(gn_delivery_set_prefix(d, 0, np, sizeof(np) - 1), -1, "set_prefix after the run: -1");
+	gn_delivery_free(&d);
+
+	static const char cp[] = "Return-Path: <sender@example.org>\r\nDelivered-To: crew@example.com\r\n"
+		"Authentication-Results: test; none\r\nReceived: by test\r\n";
+	d = gn_delivery_new("test", NULL);
+	gn_delivery_set_sender(d, A("sender@example.org"));
+	add_with_delivered_to(d, "crew@example.com");
+	is_int(gn_delivery_set_prefix(d, 0, cp, sizeof(cp) - 1), 0, "an alias's prefix replaced");
+	gn_delivery_write(d, small_msg, sizeof(small_msg) - 1);
+	is_int(gn_delivery_run_sync(d), 1, "accepted");
+	is_str(last_prefix(bob), "Return-Path: <sender@example.org>\r\nDelivered-To: bob@example.com\r\n"
+	       "Delivered-To: crew@example.com\r\nAuthentication-Results: test; none\r\n"
+	       "Received: by test\r\n", "a member's copy: the new prefix with its Delivered-To");
+	gn_delivery_free(&d);
+
+	d = gn_delivery_new("test", NULL);
+	gn_delivery_set_sender(d, A("sender@example.org"));
+	add_with_delivered_to(d, "alice@example.com");
+	is_int(gn_delivery_set_prefix(d, 0, NULL, 0), 0, "set_prefix to none");
+	gn_delivery_write(d, small_msg, sizeof(small_msg) - 1);
+	is_int(gn_delivery_run_sync(d), 1, "accepted");
+	is_str(last_prefix(alice), "", "the copy has no prefix");
+	gn_delivery_free(&d);
+}
+
 /* "deliver.store": inside the transaction, once per account with its
  * bytes; a refusal fails that account only; a hook that pends fails
  * closed. */
@@ -1070,6 +1112,7 @@ int main(void)
 	test_unknown();
 	test_hooks();
 	test_expansion_copies();
+	test_set_prefix();
 	test_store_hook();
 	test_async();
 	test_rcpt_check();

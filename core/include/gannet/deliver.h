@@ -148,6 +148,14 @@ int gn_delivery_add_recipient(struct gn_delivery *d, const struct gn_addr *rcpt,
 int gn_delivery_add_account(struct gn_delivery *d, int64_t account_id,
 			    const char *prefix, size_t prefix_len);
 
+/* Replaces recipient i's prefix (copied; NULL / 0: none), before
+ * gn_delivery_run(): for a receiver that adds header lines once the
+ * message is in (Authentication-Results at the end of data) to a prefix
+ * it gave at RCPT.  Returns 0, or -1 for an index out of range or once
+ * the run began.  Since ABI 1.1. */
+int gn_delivery_set_prefix(struct gn_delivery *d, size_t i, const char *prefix,
+			   size_t prefix_len);
+
 /* Flags for gn_delivery_set_mailbox_default(). */
 #define GN_DELIVERY_FIXED_MAILBOX 0x1u	/* no "deliver.mailbox" chain */
 

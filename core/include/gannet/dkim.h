@@ -232,6 +232,11 @@ const char *gn_dkim_status_name(int status);
 #define GN_DKIM_MAX_SIGNATURES_DEFAULT 5
 #define GN_DKIM_MAX_SIGNATURES 100
 
+/* The core's setting dkim.max_signatures (GN_DKIM_MAX_SIGNATURES_DEFAULT
+ * before the config is read), for callers of gn_dkim_verifier_new() that
+ * follow it (mailauth, `gannet dkim verify`).  Since ABI 1.1. */
+unsigned gn_dkim_max_signatures(void);
+
 /* A key record longer than this is refused (permerror): an RSA key of
  * 8192 bits needs about 1,400. */
 #define GN_DKIM_MAX_KEY_RECORD 8192

@@ -60,6 +60,11 @@
  *        gn_store_account_message_count(): an account's messages, exact
  *        (quota's message limit); gn_delivery_current_store_count(): the
  *        messages a delivery stores for an account ("deliver.store").
+ *        The point "smtp.data_end", gn_smtp_tap_register(),
+ *        gn_smtp_tx_slot_*(), gn_smtp_tx_add_header(),
+ *        gn_delivery_set_prefix(): checks of a received message at its
+ *        end of data that add header lines to its stored prefix;
+ *        gn_dkim_max_signatures(): the core's dkim.max_signatures.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

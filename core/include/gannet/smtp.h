@@ -495,6 +495,75 @@ struct gn_smtp_rcpt *gn_smtp_tx_rcpt(struct gn_smtp_tx *tx, size_t i);
 int gn_smtp_tx_param(const struct gn_smtp_tx *tx, const char *keyword,
 		     const char **value_r);
 
+/* ---- the end of data (ABI 1.1) ----
+ *
+ * For modules other than the server's policy that check a received
+ * message (mailauth: SPF, DKIM) and record what they found in header
+ * lines of the stored copies (Authentication-Results, RFC 8601):
+ *
+ *   - a tap (register phase) sees every chunk of every message a server
+ *     receives, as the policy's data_chunk() does (dot-unstuffed, CRLF
+ *     lines; none once the engine refuses the message: too big, bare
+ *     line ends, a mail loop), and hears when the transaction ends, however
+ *     it ends (after the policy's reset() or answered data_end()), to free
+ *     what it keeps for it;
+ *   - a module keeps per-transaction state in the transaction's slot
+ *     gn_module_slot() (gn_smtp_tx_slot_set());
+ *   - the receiving policy runs the chain GN_SMTP_DATA_END with the
+ *     session as the context (gn_hook_call_context()) once the whole
+ *     message is in, before it stores it.  Timeout 60 s, default CONTINUE:
+ *     a hook that hangs does not keep a message out.  REJECT, TEMPFAIL and
+ *     DISCONNECT answer the client (gn_smtp_answer_hook()) and nothing is
+ *     stored; CONTINUE and ACCEPT store the message.  Hooks add header
+ *     lines with gn_smtp_tx_add_header(); the policy puts them into each
+ *     copy's prefix (gannet/deliver.h gn_delivery_set_prefix()).
+ *
+ * The smtp module runs the chain; submission does not (what its users
+ * send is signed, not checked). */
+#define GN_SMTP_DATA_END "smtp.data_end"
+
+struct gn_smtp_tap {
+	size_t size;			/* sizeof(struct gn_smtp_tap) */
+	/* The server it taps (the protocol name given to
+	 * gn_smtp_server_register(): "smtp"); NULL: every server.  Copied. */
+	const char *server;
+	/* A chunk of the current transaction's message (valid during the
+	 * call).  Required. */
+	void (*chunk)(struct gn_smtp_session *s, const char *buf, size_t len,
+		      void *data);
+	/* A transaction of the server ends (every one, with or without
+	 * chunks); its slots and pool are still there during the call.  May
+	 * be NULL. */
+	void (*tx_end)(struct gn_smtp_session *s, void *data);
+	void *data;
+};
+
+/* Register phase.  0, or -1 with *error_r (static): invalid, or more than
+ * 16 taps. */
+int gn_smtp_tap_register(struct gn_module_ctx *ctx, const struct gn_smtp_tap *tap,
+			 const char **error_r);
+
+/* A module's pointer in a transaction, by its slot (gn_module_slot());
+ * NULL until set.  Owned by the module (freed in its tap's tx_end(), or
+ * from gn_smtp_tx_pool()). */
+void gn_smtp_tx_slot_set(struct gn_smtp_tx *tx, unsigned slot, void *value);
+void *gn_smtp_tx_slot_get(const struct gn_smtp_tx *tx, unsigned slot);
+
+/* The most octets of header lines a transaction's hooks may add. */
+#define GN_SMTP_MAX_ADDED_HEADER (64 * 1024)
+
+/* Adds header lines (copied) for the message's stored prefix: one or more
+ * whole fields, each line ending in CRLF, continuation lines starting
+ * with a space or tab (RFC 5322 2.2).  0, or -1 with *error_r (static)
+ * when they are not that or pass GN_SMTP_MAX_ADDED_HEADER.  From the
+ * GN_SMTP_DATA_END chain. */
+int gn_smtp_tx_add_header(struct gn_smtp_tx *tx, const char *lines, size_t len,
+			  const char **error_r);
+/* The lines added so far, in order ("" and 0 when none); for the policy
+ * that writes the prefix.  Valid until the next add or the transaction's
+ * end. */
+const char *gn_smtp_tx_added_header(const struct gn_smtp_tx *tx, size_t *len_r);
+
 /* ---- recipients ---- */
 
 const struct gn_addr *gn_smtp_rcpt_addr(const struct gn_smtp_rcpt *rcpt);

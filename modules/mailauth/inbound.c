@@ -1,0 +1,399 @@
+/*
+ * modules/mailauth/inbound.c: SPF and DKIM on mail that arrives over SMTP
+ * (the smtp module's server), recorded in the stored prefix of every copy
+ * as one Authentication-Results field (RFC 8601) and a Received-SPF field
+ * (RFC 7208 9.1).
+ *
+ * How it fits (gannet/smtp.h, "the end of data"):
+ *
+ *   tap chunk()       each chunk of the message goes to a DKIM verifier
+ *                     (gannet/dkim.h) as it arrives, and the header
+ *                     section (up to INBOUND_MAX_HEADER) is kept to look
+ *                     for forged Authentication-Results fields;
+ *   "smtp.data_end"   the hook: the verifier is finished, then SPF
+ *                     (spf_check(): MAIL FROM's identity, HELO's when
+ *                     MAIL FROM is <>) and the DKIM key lookups
+ *                     (gn_dkim_verify_start()) run in parallel on the
+ *                     loop; the hook returns PENDING;
+ *   both done         the fields are written (gn_smtp_tx_add_header())
+ *                     and the hook completes with CONTINUE;
+ *   tap tx_end()      frees what the transaction had.
+ *
+ * Every wait is bounded: past mailauth.inbound_timeout what has not come
+ * is temperror (SPF), and a signature whose key did not come stays
+ * temperror (the verifier's answer until it gets one).  Nothing here ever
+ * refuses a message: a DNS outage must not bounce mail.  The verdicts
+ * are for readers of the message (and for DMARC, to come).
+ *
+ * Forged fields (RFC 8601 5): a field in the incoming header that carries
+ * our authserv-id (the SMTP host name) was not written by us.  Gannet
+ * stores the body byte for byte as it came (one blob for every copy, DKIM
+ * signatures kept verifiable), so it neither removes nor renames such a
+ * field; it never trusts it instead: ours is written above the message's
+ * own header, in the prefix, so the first Authentication-Results with our
+ * authserv-id is always ours, and the forged ones are logged
+ * (event=authres_forged).  README says so to readers of the header.
+ */
+#include "mailauth.h"
+#include "authres.h"
+#include "spf.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <gannet/gannet.h>
+
+#define AREA "mailauth"
+/* The header section kept to look for forged fields. */
+#define INBOUND_MAX_HEADER (256 * 1024)
+
+struct inbound {
+	struct gn_smtp_session *s;
+	struct gn_pool *pool;		/* the transaction's */
+	struct gn_dkim_verifier *dkim;
+	const char *dkim_error;		/* the message could not be read for DKIM */
+	struct gn_buf *header;		/* the header section, to INBOUND_MAX_HEADER */
+	bool header_done;
+	/* At the end of data. */
+	struct gn_hook_call *call;
+	struct spf_eval *spf;
+	struct gn_dkim_verify *verify;
+	struct gn_timer *timer;
+	const struct spf_result *spf_result;	/* NULL until SPF is done */
+	bool spf_timed_out;
+	bool dkim_done;
+	const char *ip;
+	const char *helo;
+};
+
+static unsigned slot;
+
+static struct inbound *inbound_get(struct gn_smtp_session *s, bool create)
+{
+	struct gn_smtp_tx *tx = gn_smtp_session_tx(s);
+	if (tx == NULL)
+		return NULL;
+	struct inbound *in = gn_smtp_tx_slot_get(tx, slot);
+	if (in == NULL && create) {
+		in = gn_calloc(1, sizeof(*in));
+		in->s = s;
+		in->pool = gn_smtp_tx_pool(tx);
+		in->dkim = gn_dkim_verifier_new(gn_dkim_max_signatures(), time(NULL));
+		in->header = gn_buf_new(INBOUND_MAX_HEADER);
+		gn_smtp_tx_slot_set(tx, slot, in);
+	}
+	return in;
+}
+
+/* Stops what is under way; the hook is not completed. */
+static void inbound_stop(struct inbound *in)
+{
+	spf_cancel(&in->spf);
+	gn_dkim_verify_cancel(&in->verify);
+	gn_timer_free(&in->timer);
+}
+
+static void tap_chunk(struct gn_smtp_session *s, const char *buf, size_t len, void *data)
+{
+	struct inbound *in = inbound_get(s, true);
+	const char *err;
+	(void)data;
+	if (in == NULL)
+		return;
+	if (in->dkim_error == NULL && gn_dkim_verifier_update(in->dkim, buf, len, &err) < 0)
+		in->dkim_error = err;
+	if (!in->header_done) {
+		/* The header ends at the first empty line (RFC 5322 2.1). */
+		size_t before = gn_buf_len(in->header);
+		size_t room = INBOUND_MAX_HEADER - before;
+		(void)gn_buf_append(in->header, buf, len < room ? len : room);
+		const char *h = gn_buf_data(in->header);
+		const char *end = NULL;
+		size_t from = before >= 3 ? before - 3 : 0;
+		if (gn_buf_len(in->header) >= 2 && h[0] == '\r' && h[1] == '\n')
+			end = h;
+		for (size_t i = from; end == NULL && i + 3 < gn_buf_len(in->header); i++)
+			if (memcmp(h + i, "\r\n\r\n", 4) == 0)
+				end = h + i + 2;
+		if (end != NULL) {
+			gn_buf_truncate(in->header, (size_t)(end - h));
+			in->header_done = true;
+		} else if (gn_buf_len(in->header) == INBOUND_MAX_HEADER) {
+			in->header_done = true;
+		}
+	}
+}
+
+static void tap_tx_end(struct gn_smtp_session *s, void *data)
+{
+	struct gn_smtp_tx *tx = gn_smtp_session_tx(s);
+	struct inbound *in = tx != NULL ? gn_smtp_tx_slot_get(tx, slot) : NULL;
+	(void)data;
+	if (in == NULL)
+		return;
+	inbound_stop(in);
+	gn_dkim_verifier_free(&in->dkim);
+	gn_buf_free(&in->header);
+	gn_smtp_tx_slot_set(tx, slot, NULL);
+	gn_free(in);
+}
+
+/* ---- the message's own Authentication-Results fields ---- */
+
+/* Counts the fields of the header section that name authserv_id. */
+static unsigned count_forged(const struct inbound *in, const char *authserv_id)
+{
+	const char *h = gn_buf_data(in->header);
+	size_t n = gn_buf_len(in->header), i = 0;
+	static const char name[] = "Authentication-Results:";
+	unsigned forged = 0;
+	while (i < n) {
+		size_t start = i;
+		/* A field: its first line and its continuation lines. */
+		do {
+			while (i < n && h[i] != '\n')
+				i++;
+			if (i < n)
+				i++;
+		} while (i < n && (h[i] == ' ' || h[i] == '\t'));
+		if (i - start > sizeof(name) - 1 &&
+		    strncasecmp(h + start, name, sizeof(name) - 1) == 0 &&
+		    authres_names(h + start + sizeof(name) - 1, i - start - (sizeof(name) - 1),
+				  authserv_id))
+			forged++;
+	}
+	return forged;
+}
+
+/* ---- the results ---- */
+
+static const char *spf_method_result(const struct spf_result *r)
+{
+	/* RFC 8601 2.7.2 names are RFC 7208's. */
+	return spf_result_name(r->result);
+}
+
+/* DMARC (RFC 7489) comes here, after SPF and DKIM, once
+ * modules/mailauth/dmarc.c exists: it will read ar (the SPF and DKIM
+ * results just added) and the message's From, and add its "dmarc=" result
+ * with authres_add().  Until then there is no DMARC result, and the field
+ * has none (RFC 8601 2.7: a method not run is not listed). */
+static void add_dmarc_result(struct inbound *in, struct authres *ar)
+{
+	(void)in;
+	(void)ar;
+}
+
+static void write_fields(struct inbound *in)
+{
+	struct gn_smtp_session *s = in->s;
+	struct gn_smtp_tx *tx = gn_smtp_session_tx(s);
+	const char *id = gn_smtp_session_hostname(s);
+	struct authres ar;
+	const struct spf_result *sr = in->spf_result;
+	const char *err = NULL;
+
+	authres_init(&ar, in->pool, id);
+	struct authres_result *r = authres_add(&ar, "spf", spf_method_result(sr),
+					       sr->result == SPF_TEMPERROR ||
+					       sr->result == SPF_PERMERROR ? sr->problem : NULL);
+	/* RFC 8601 2.7.2: smtp.mailfrom, or smtp.helo for the HELO check. */
+	if (strcmp(sr->identity != NULL ? sr->identity : "", "helo") == 0)
+		authres_prop(r, "smtp.helo", in->helo);
+	else
+		authres_prop(r, "smtp.mailfrom", sr->sender);
+
+	size_t n = in->dkim_error == NULL ? gn_dkim_verifier_count(in->dkim) : 0;
+	if (in->dkim_error != NULL) {
+		/* The header could not be read: no signature was evaluated. */
+		(void)authres_add(&ar, "dkim", "permerror", in->dkim_error);
+	} else if (n == 0) {
+		(void)authres_add(&ar, "dkim", "none", NULL);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct gn_dkim_verify_result *v = gn_dkim_verifier_result(in->dkim, i);
+		if (v == NULL)
+			continue;
+		/* RFC 8601 2.7.1 and RFC 6008: one result per signature. */
+		r = authres_add(&ar, "dkim", gn_dkim_status_name(v->status), v->reason);
+		authres_prop(r, "header.d", v->domain);
+		authres_prop(r, "header.i", v->identity);
+		authres_prop(r, "header.s", v->selector);
+		authres_prop(r, "header.a", v->algorithm);
+		authres_prop(r, "header.b", v->header_b);
+	}
+	add_dmarc_result(in, &ar);
+
+	char *authres = authres_format(&ar);
+	char *rspf = authres_received_spf(in->pool, sr, id, in->ip, in->helo);
+	char *both = gn_pool_printf(in->pool, "%s%s", authres, rspf);
+	if (gn_smtp_tx_add_header(tx, both, strlen(both), &err) < 0)
+		gn_log(GN_LOG_ERROR, AREA, "event=authres_not_added id=%s error=%s",
+		       gn_conn_id(gn_smtp_session_conn(s)), gn_log_quote(0, err));
+
+	unsigned forged = count_forged(in, id);
+	if (forged > 0)
+		gn_log(GN_LOG_WARN, AREA, "event=authres_forged id=%s tx=%s fields=%u",
+		       gn_conn_id(gn_smtp_session_conn(s)), gn_smtp_tx_id(tx), forged);
+	gn_log(GN_LOG_INFO, AREA, "event=inbound_checked id=%s tx=%s spf=%s dkim_signatures=%zu",
+	       gn_conn_id(gn_smtp_session_conn(s)), gn_smtp_tx_id(tx),
+	       spf_result_name(sr->result), n);
+}
+
+static void maybe_done(struct inbound *in)
+{
+	if (in->spf_result == NULL || !in->dkim_done || in->call == NULL)
+		return;
+	struct gn_hook_call *call = in->call;
+	inbound_stop(in);
+	in->call = NULL;
+	write_fields(in);
+	gn_hook_complete(call, GN_HOOK_CONTINUE);
+}
+
+static void spf_done(const struct spf_result *result, void *data)
+{
+	struct inbound *in = data;
+	in->spf = NULL;
+	in->spf_result = result;
+	maybe_done(in);
+}
+
+static void dkim_done(struct gn_dkim_verifier *v, void *data)
+{
+	struct inbound *in = data;
+	(void)v;
+	in->verify = NULL;
+	in->dkim_done = true;
+	maybe_done(in);
+}
+
+/* Past mailauth.inbound_timeout: what has not come is temperror. */
+static void timeout_cb(void *data)
+{
+	struct inbound *in = data;
+	gn_timer_free(&in->timer);
+	if (in->spf_result == NULL) {
+		spf_cancel(&in->spf);
+		struct spf_result *r = gn_pool_alloc(in->pool, sizeof(*r));
+		memset(r, 0, sizeof(*r));
+		r->result = SPF_TEMPERROR;
+		r->problem = "timeout";
+		r->identity = gn_smtp_tx_from(gn_smtp_session_tx(in->s)) != NULL ? "mailfrom" : "helo";
+		const struct gn_addr *from = gn_smtp_tx_from(gn_smtp_session_tx(in->s));
+		r->sender = from != NULL ? gn_addr_to_string(in->pool, from) : NULL;
+		r->domain = from != NULL ? from->domain : in->helo;
+		in->spf_result = r;
+	}
+	if (!in->dkim_done) {
+		/* The signatures without their key keep the verifier's
+		 * temperror. */
+		gn_dkim_verify_cancel(&in->verify);
+		in->dkim_done = true;
+	}
+	gn_log(GN_LOG_INFO, AREA, "event=inbound_timeout id=%s",
+	       gn_conn_id(gn_smtp_session_conn(in->s)));
+	maybe_done(in);
+}
+
+static void hook_cancel(struct gn_hook_call *call, void *data)
+{
+	struct inbound *in = data;
+	(void)call;
+	inbound_stop(in);
+	in->call = NULL;
+}
+
+/* The client's address for SPF; false when it is not one (a Unix socket). */
+static bool client_ip(const char *text, struct spf_request *req)
+{
+	struct in6_addr a6;
+	if (text == NULL)
+		return false;
+	if (inet_pton(AF_INET, text, req->ip) == 1) {
+		req->family = 4;
+		return true;
+	}
+	if (inet_pton(AF_INET6, text, &a6) != 1)
+		return false;
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		req->family = 4;
+		memcpy(req->ip, a6.s6_addr + 12, 4);
+	} else {
+		req->family = 6;
+		memcpy(req->ip, a6.s6_addr, 16);
+	}
+	return true;
+}
+
+static enum gn_hook_result inbound_hook(struct gn_hook_call *call, void *data)
+{
+	struct gn_smtp_session *s = gn_hook_call_context(call);
+	struct gn_smtp_tx *tx;
+	struct inbound *in;
+	struct spf_request req;
+	const char *err;
+	(void)data;
+
+	/* Only the inbound MX: the point's context is its session. */
+	if (s == NULL || (tx = gn_smtp_session_tx(s)) == NULL ||
+	    (in = inbound_get(s, true)) == NULL)
+		return GN_HOOK_CONTINUE;
+	const struct gn_addr *from = gn_smtp_tx_from(tx);
+	in->helo = gn_smtp_session_helo(s);
+	in->ip = gn_pool_strdup(in->pool, gn_conn_remote_ip(gn_smtp_session_conn(s)) ?
+				gn_conn_remote_ip(gn_smtp_session_conn(s)) : "");
+
+	if (in->dkim_error == NULL && gn_dkim_verifier_finish(in->dkim, &err) < 0)
+		in->dkim_error = err;
+	in->call = call;
+	gn_hook_call_on_cancel(call, hook_cancel, in);
+
+	memset(&req, 0, sizeof(req));
+	if (!client_ip(in->ip, &req)) {
+		struct spf_result *r = gn_pool_alloc(in->pool, sizeof(*r));
+		memset(r, 0, sizeof(*r));
+		r->result = SPF_NONE;
+		r->identity = from != NULL ? "mailfrom" : "helo";
+		r->sender = from != NULL ? gn_addr_to_string(in->pool, from) : NULL;
+		r->problem = "no client address";
+		in->spf_result = r;
+	} else {
+		req.sender = from != NULL ? gn_addr_to_string(in->pool, from) : NULL;
+		req.helo = in->helo;
+		req.receiver = gn_smtp_session_hostname(s);
+		/* RFC 7208 2.4: with MAIL FROM <>, the HELO identity. */
+		req.check_helo = from == NULL;
+		req.timeout_ms = mailauth_settings.spf_timeout_ms;
+		in->spf = spf_check(in->pool, &req, spf_done, in);
+	}
+	if (in->dkim_error == NULL)
+		in->verify = gn_dkim_verify_start(in->dkim, dkim_done, in);
+	else
+		in->dkim_done = true;
+	if (in->spf_result != NULL && in->dkim_done) {
+		/* Nothing to wait for (a client without an address and a
+		 * header that cannot be read): complete now. */
+		in->call = NULL;
+		write_fields(in);
+		return GN_HOOK_CONTINUE;
+	}
+	in->timer = gn_timer_new(mailauth_settings.inbound_timeout_ms, false, timeout_cb, in);
+	return GN_HOOK_PENDING;
+}
+
+int mailauth_inbound_register(struct gn_module_ctx *ctx, const char **error_r)
+{
+	const struct gn_smtp_tap tap = {
+		.size = sizeof(tap),
+		.server = "smtp",
+		.chunk = tap_chunk,
+		.tx_end = tap_tx_end,
+	};
+	slot = gn_module_slot(ctx);
+	if (gn_smtp_tap_register(ctx, &tap, error_r) < 0)
+		return -1;
+	return gn_hook_register(ctx, GN_SMTP_DATA_END, 100, 0, inbound_hook, NULL, error_r);
+}
