@@ -996,7 +996,8 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 		      "next_attempt = to_timestamp(u.nxt), last_code = u.code, last_enhanced = u.enh, "
 		      "last_text = u.txt, delayed_dsn = r.delayed_dsn OR u.dly, "
 		      "last_attempt = to_timestamp(u.st) FROM u WHERE r.account_id = u.acc AND r.id = u.id "
-		      "AND r.attempts = u.seq AND r.state = 'delivering' RETURNING u.*), "
+		      "AND r.id = ANY($2::bigint[]) AND r.attempts = u.seq AND r.state = 'delivering' "
+		      "RETURNING u.*), "
 		      "i AS (INSERT INTO gn_queue_attempts (account_id, recipient_id, seq, started_at, "
 		      "duration_ms, host, ip, code, enhanced, text) SELECT o.acc, o.id, o.seq, "
 		      "to_timestamp(o.st), o.dur, o.host, o.ip, o.code, o.enh, o.txt FROM o "
@@ -1061,7 +1062,8 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 			goto fail;
 		res = store_q("DELETE FROM gn_queue_recipients r USING unnest($1::bigint[], $2::bigint[]) "
 			      "AS u(acc, id) WHERE r.account_id = u.acc AND r.id = u.id "
-			      "RETURNING r.account_id, r.message_id", 2, pr, error_r);
+			      "AND r.id = ANY($2::bigint[]) RETURNING r.account_id, r.message_id", 2, pr,
+			      error_r);
 		if (res == NULL)
 			goto fail;
 		size_t nd = (size_t)PQntuples(res);
@@ -1077,11 +1079,12 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 			/* The messages whose last recipient went, and their
 			 * blob references. */
 			const char *pm[2] = { store_text_array(tmp, da, nd), store_text_array(tmp, dm, nd) };
-			res = store_q("DELETE FROM gn_queue_messages m USING (SELECT DISTINCT a, i FROM "
-				      "unnest($1::bigint[], $2::bigint[]) AS u(a, i)) u WHERE m.account_id = u.a "
-				      "AND m.id = u.i AND NOT EXISTS (SELECT 1 FROM gn_queue_recipients r "
-				      "WHERE r.account_id = u.a AND r.message_id = u.i) RETURNING m.blob_id",
-				      2, pm, error_r);
+			/* (ids are unique: the account ids only make the
+			 * pairs) */
+			res = store_q("DELETE FROM gn_queue_messages m WHERE m.id = ANY($2::bigint[]) "
+				      "AND m.account_id = ANY($1::bigint[]) AND NOT EXISTS (SELECT 1 FROM "
+				      "gn_queue_recipients r WHERE r.account_id = m.account_id AND "
+				      "r.message_id = m.id) RETURNING m.blob_id", 2, pm, error_r);
 			if (res == NULL)
 				goto fail;
 			size_t nb = (size_t)PQntuples(res);
@@ -1092,9 +1095,10 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 			res = NULL;
 			if (nb > 0) {
 				const char *pb[1] = { store_text_array(tmp, blobs, nb) };
-				res = store_q("UPDATE gn_blobs b SET refcount = b.refcount - c.n FROM "
-					      "(SELECT x, count(*) AS n FROM unnest($1::bigint[]) AS x GROUP BY x) c "
-					      "WHERE b.id = c.x RETURNING b.id, b.refcount", 1, pb, error_r);
+				res = store_q("UPDATE gn_blobs b SET refcount = b.refcount - (SELECT count(*) "
+					      "FROM unnest($1::bigint[]) AS x WHERE x = b.id) "
+					      "WHERE b.id = ANY($1::bigint[]) RETURNING b.id, b.refcount", 1, pb,
+					      error_r);
 				if (res == NULL)
 					goto fail;
 				size_t nu = 0, rows = (size_t)PQntuples(res);
@@ -1131,11 +1135,14 @@ unsigned queue_in_flight(void)
 }
 
 /* The runner records its results in batches (record_batch()): a
- * delivery that ends waits in pending until the flush, which runs on the
- * next turn of the loop, or at once when RECORD_BATCH_MAX wait.  Outside
- * the runner (`gannet queue run`, tests) each is recorded when it ends. */
+ * delivery that ends waits in pending until the flush, RECORD_DELAY_MS
+ * after the first one waited, or at once when RECORD_BATCH_MAX wait.
+ * Outside the runner (`gannet queue run`, tests) each is recorded when it
+ * ends. */
 #define RECORD_BATCH_MAX 64
+#define RECORD_DELAY_MS 20UL
 static bool runner_active;
+static bool flush_armed;
 static struct gn_queue_delivery *pending[RECORD_BATCH_MAX];
 static size_t n_pending;
 static struct gn_timer *flush_timer;
@@ -1179,6 +1186,7 @@ static void record_and_free(struct gn_queue_delivery **qds, size_t n)
 
 static void flush_pending(void)
 {
+	flush_armed = false;
 	struct gn_queue_delivery *batch[RECORD_BATCH_MAX];
 	size_t n = n_pending;
 	memcpy(batch, pending, n * sizeof(*batch));
@@ -1226,10 +1234,13 @@ void gn_queue_delivery_done(struct gn_queue_delivery *qd)
 			if (n_pending == RECORD_BATCH_MAX)
 				flush_pending();
 			pending[n_pending++] = qd;
-			if (flush_timer == NULL)
-				flush_timer = gn_timer_new(0, false, flush_fire, NULL);
-			else
-				gn_timer_reset(flush_timer);
+			if (!flush_armed) {
+				flush_armed = true;
+				if (flush_timer == NULL)
+					flush_timer = gn_timer_new(RECORD_DELAY_MS, false, flush_fire, NULL);
+				else
+					gn_timer_reset(flush_timer);
+			}
 		}
 	}
 	if (in_flight > 0)
