@@ -280,7 +280,10 @@ static int cli_hold(int argc, char **argv, void *data)
 	const char *err = NULL;
 	if (one_id(argc, argv, "queue hold ID", &id) != 0)
 		return 2;
-	return result(gn_queue_hold(id, true, &err), err, argv[1], "held");
+	/* Called first: the order of a call's arguments is unspecified, and
+	 * err is set by the call. */
+	int r = gn_queue_hold(id, true, &err);
+	return result(r, err, argv[1], "held");
 }
 
 static int cli_release(int argc, char **argv, void *data)
@@ -290,7 +293,8 @@ static int cli_release(int argc, char **argv, void *data)
 	const char *err = NULL;
 	if (one_id(argc, argv, "queue release ID", &id) != 0)
 		return 2;
-	return result(gn_queue_hold(id, false, &err), err, argv[1], "released");
+	int r = gn_queue_hold(id, false, &err);
+	return result(r, err, argv[1], "released");
 }
 
 static int cli_schedule(int argc, char **argv, void *data)
@@ -316,7 +320,8 @@ static int cli_fail(int argc, char **argv, void *data)
 	const char *err = NULL;
 	if (one_id(argc, argv, "queue fail ID", &id) != 0)
 		return 2;
-	return result(gn_queue_fail(id, &err), err, argv[1], "failed");
+	int r = gn_queue_fail(id, &err);
+	return result(r, err, argv[1], "failed");
 }
 
 static int cli_drop(int argc, char **argv, void *data)
@@ -326,7 +331,8 @@ static int cli_drop(int argc, char **argv, void *data)
 	const char *err = NULL;
 	if (one_id(argc, argv, "queue drop ID", &id) != 0)
 		return 2;
-	return result(gn_queue_drop(id, &err), err, argv[1], "dropped");
+	int r = gn_queue_drop(id, &err);
+	return result(r, err, argv[1], "dropped");
 }
 
 /* ---- add ---- */

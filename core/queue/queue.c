@@ -206,45 +206,10 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 	 * meanwhile (a key share lock), and nothing here waits for a lock an
 	 * account's holder may take, so concurrent submissions of one account
 	 * do not wait for each other's commits. */
-	const char *hp = store_hash_param(pool, m->blob_hash);
-	const char *pb[1] = { hp };
-	PGresult *res = store_q("UPDATE gn_blobs SET refcount = refcount + 1 WHERE hash = $1 "
-				"RETURNING id, size", 1, pb, error_r);
-	if (res == NULL)
-		return -1;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		*error_r = "no such blob: the body must be stored first";
-		return -1;
-	}
-	const char *blob_id = store_col_str(pool, res, 0, 0), *size = store_col_str(pool, res, 0, 1);
-	PQclear(res);
-
 	const char *msgid, *subject;
 	header_fields(pool, m, &msgid, &subject);
 	double now = gn_queue_now();
 	double release = m->release_at > 0 && (double)m->release_at > now ? (double)m->release_at : 0;
-	const char *p[12] = {
-		store_i64s(pool, m->account_id), blob_id,
-		m->sender != NULL ? gn_addr_to_string(pool, m->sender) : "",
-		m->sender != NULL ? m->sender->domain : "",
-		size, msgid, subject, m->smtputf8 ? "t" : "f",
-		store_u64s(pool, m->max_attempts),
-		m->extra_json != NULL ? m->extra_json : "{}",
-		epoch_param(pool, now), release > 0 ? epoch_param(pool, release) : NULL,
-	};
-	res = store_q("INSERT INTO gn_queue_messages (account_id, blob_id, sender, sender_domain, size, "
-		      "message_id, subject, smtputf8, max_attempts, extra, queued_at, release_at) "
-		      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, to_timestamp($11::float8), "
-		      "to_timestamp($12::float8)) RETURNING id", 12, p, error_r);
-	if (res == NULL) {
-		if (strcmp(gn_db_error_sqlstate(), "23503") == 0)
-			*error_r = store_errf("no account with id %" PRId64, m->account_id);
-		return -1;
-	}
-	int64_t id = store_col_i64(res, 0, 0);
-	PQclear(res);
-
 	const char **rc = gn_pool_alloc(pool, m->n_recipients * sizeof(*rc));
 	const char **rd = gn_pool_alloc(pool, m->n_recipients * sizeof(*rd));
 	const char **rf = gn_pool_alloc(pool, m->n_recipients * sizeof(*rf));
@@ -253,15 +218,12 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 		rd[i] = m->recipients[i]->domain;
 		rf[i] = m->from_ids != NULL && m->from_ids[i] != NULL ? m->from_ids[i] : "";
 	}
-	const char *pr[6] = { store_i64s(pool, m->account_id), store_i64s(pool, id),
-			      store_text_array(pool, rc, m->n_recipients),
-			      store_text_array(pool, rd, m->n_recipients),
-			      epoch_param(pool, release > 0 ? release : now),
-			      store_text_array(pool, rf, m->n_recipients) };
+	const char *fids = store_text_array(pool, rf, m->n_recipients);
+	PGresult *res;
 	if (m->from_ids != NULL) {
 		/* Unique across the queue and the retired recipients (mox's
 		 * ErrFromID): a bounce must match one message only. */
-		const char *pf[1] = { pr[5] };
+		const char *pf[1] = { fids };
 		res = store_q("SELECT f FROM unnest($1::text[]) AS f WHERE f <> '' AND (EXISTS "
 			      "(SELECT 1 FROM gn_queue_recipients WHERE from_id = f) OR EXISTS "
 			      "(SELECT 1 FROM gn_queue_retired WHERE from_id = f)) LIMIT 1", 1, pf, error_r);
@@ -274,28 +236,55 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 			return -1;
 		}
 	}
-	/* The recipients, each held when a hold rule matches; wakes the
-	 * runners after the commit (QUEUE_NOTIFY_CHANNEL) unless every one
-	 * is held, so a message due now does not wait for the next tick. */
-	const char *pn[9] = { pr[0], pr[1], pr[2], pr[3], pr[4], pr[5], p[3], QUEUE_NOTIFY_CHANNEL,
-			      gn_pool_printf(pool, "%zu", m->n_recipients) };
-	res = store_q("WITH i AS (INSERT INTO gn_queue_recipients (account_id, message_id, rcpt, rcpt_domain, "
-		      "next_attempt, from_id, held) SELECT $1, $2, u.r, u.d, to_timestamp($5::float8), "
-		      "NULLIF(u.f, ''), EXISTS (SELECT 1 FROM gn_queue_holdrules h, (SELECT $1::bigint "
-		      "AS account_id, $7::text AS sender_domain) m, (SELECT u.d AS rcpt_domain) r WHERE "
-		      HOLD_MATCH ") FROM unnest($3::text[], $4::text[], $6::text[]) WITH ORDINALITY "
+	/* One statement: the blob's reference, the message, its recipients
+	 * (each held when a hold rule matches), and a NOTIFY on
+	 * QUEUE_NOTIFY_CHANNEL unless every one is held, which wakes the
+	 * runners after the commit so that a message due now does not wait
+	 * for the next tick. */
+	const char *p[16] = {
+		store_hash_param(pool, m->blob_hash), store_i64s(pool, m->account_id),
+		m->sender != NULL ? gn_addr_to_string(pool, m->sender) : "",
+		m->sender != NULL ? m->sender->domain : "",
+		msgid, subject, m->smtputf8 ? "t" : "f", store_u64s(pool, m->max_attempts),
+		m->extra_json != NULL ? m->extra_json : "{}",
+		epoch_param(pool, now), release > 0 ? epoch_param(pool, release) : NULL,
+		epoch_param(pool, release > 0 ? release : now),
+		store_text_array(pool, rc, m->n_recipients), store_text_array(pool, rd, m->n_recipients),
+		fids, QUEUE_NOTIFY_CHANNEL,
+	};
+	res = store_q("WITH b AS (UPDATE gn_blobs SET refcount = refcount + 1 WHERE hash = $1 "
+		      "RETURNING id, size), "
+		      "m AS (INSERT INTO gn_queue_messages (account_id, blob_id, sender, sender_domain, size, "
+		      "message_id, subject, smtputf8, max_attempts, extra, queued_at, release_at) "
+		      "SELECT $2, b.id, $3, $4, b.size, $5, $6, $7, $8, $9::jsonb, to_timestamp($10::float8), "
+		      "to_timestamp($11::float8) FROM b RETURNING id), "
+		      "i AS (INSERT INTO gn_queue_recipients (account_id, message_id, rcpt, rcpt_domain, "
+		      "next_attempt, from_id, held) SELECT $2, m.id, u.r, u.d, to_timestamp($12::float8), "
+		      "NULLIF(u.f, ''), EXISTS (SELECT 1 FROM gn_queue_holdrules h, (SELECT $2::bigint "
+		      "AS account_id, $4::text AS sender_domain) m, (SELECT u.d AS rcpt_domain) r WHERE "
+		      HOLD_MATCH ") FROM m, unnest($13::text[], $14::text[], $15::text[]) WITH ORDINALITY "
 		      "AS u(r, d, f, n) ORDER BY u.n RETURNING held) "
-		      "SELECT count(*), count(*) FILTER (WHERE held), CASE WHEN bool_or(NOT held) "
-		      "THEN pg_notify($8, '') END IS NULL FROM i HAVING count(*) = $9::int",
-		      9, pn, error_r);
-	if (res == NULL)
+		      "SELECT (SELECT id FROM m), (SELECT count(*) FROM b), count(*), "
+		      "count(*) FILTER (WHERE held), "
+		      "CASE WHEN bool_or(NOT held) THEN pg_notify($16, '') END IS NULL FROM i",
+		      16, p, error_r);
+	if (res == NULL) {
+		if (strcmp(gn_db_error_sqlstate(), "23503") == 0)
+			*error_r = store_errf("no account with id %" PRId64, m->account_id);
 		return -1;
-	if (PQntuples(res) != 1) {
+	}
+	if (PQntuples(res) != 1 || store_col_i64(res, 0, 1) != 1) {
+		PQclear(res);
+		*error_r = "no such blob: the body must be stored first";
+		return -1;
+	}
+	if (store_col_i64(res, 0, 2) != (int64_t)m->n_recipients) {
 		PQclear(res);
 		*error_r = "the recipients were not all queued";
 		return -1;
 	}
-	int64_t held = store_col_i64(res, 0, 1);
+	int64_t id = store_col_i64(res, 0, 0);
+	int64_t held = store_col_i64(res, 0, 3);
 	PQclear(res);
 	if (message_id_r != NULL)
 		*message_id_r = id;
@@ -403,6 +392,11 @@ struct gn_queue_delivery {
 	struct qrcpt *rcpts;
 	size_t n;
 	bool done;
+	/* The body's blob, and its bytes when the claim fetched them (a
+	 * small one); NULL: read from the database when opened. */
+	int64_t blob_id;
+	unsigned char *body_data;
+	size_t body_len;
 };
 
 const struct gn_addr *gn_queue_delivery_sender(const struct gn_queue_delivery *qd)
@@ -454,6 +448,10 @@ uint64_t gn_queue_delivery_size(const struct gn_queue_delivery *qd)
 int gn_queue_delivery_open_body(const struct gn_queue_delivery *qd, struct gn_store_body **body_r,
 				const char **error_r)
 {
+	if (qd->body_data != NULL) {
+		*body_r = store_body_from_data(qd->blob_id, qd->body_len, qd->body_data, qd->body_len);
+		return 1;
+	}
 	return gn_store_blob_open(qd->hash, body_r, error_r);
 }
 
@@ -565,6 +563,7 @@ static struct gn_queue_delivery *delivery_new(struct gn_pool *pool, const struct
 	qd->max_attempts = (unsigned)store_col_i64(mres, mrow, 8);
 	if (qd->max_attempts == 0)
 		qd->max_attempts = queue_max_attempts();
+	qd->blob_id = store_col_i64(mres, mrow, 9);
 	qd->n = g->n;
 	qd->rcpts = gn_pool_alloc(pool, (qd->n > 0 ? qd->n : 1) * sizeof(*qd->rcpts));
 	memset(qd->rcpts, 0, (qd->n > 0 ? qd->n : 1) * sizeof(*qd->rcpts));
@@ -591,6 +590,65 @@ static struct gn_queue_delivery *delivery_new(struct gn_pool *pool, const struct
 	qd->started = now;
 	qd->started_mono = now_mono;
 	return qd;
+}
+
+/* The bodies of the small messages of a claim (one chunk each, at most
+ * PRELOAD_MAX bytes in all), fetched in one query instead of two for
+ * each delivery; a body not fetched is read when the transport opens it. */
+#define PRELOAD_MAX (4 * 1024 * 1024)
+
+static int64_t be_i64(const char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | (unsigned char)p[i];
+	return (int64_t)v;
+}
+
+static void preload_bodies(struct gn_queue_delivery **qds, size_t n)
+{
+	struct gn_pool *tmp = gn_pool_new();
+	int64_t *ids = gn_pool_alloc(tmp, (n > 0 ? n : 1) * sizeof(*ids));
+	size_t k = 0, total = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (qds[i]->size > GN_STORE_CHUNK_SIZE || total + qds[i]->size > PRELOAD_MAX)
+			continue;
+		bool seen = false;
+		for (size_t j = 0; j < k && !seen; j++)
+			seen = ids[j] == qds[i]->blob_id;
+		if (!seen) {
+			ids[k++] = qds[i]->blob_id;
+			total += qds[i]->size;
+		}
+	}
+	if (k == 0) {
+		gn_pool_free(&tmp);
+		return;
+	}
+	const char *p[1] = { store_i64_array(tmp, ids, k) };
+	const char *err;
+	PGresult *res = db_query_params("SELECT blob_id, data FROM gn_blob_chunks "
+					"WHERE blob_id = ANY($1::bigint[]) AND seq = 0", 1, p, NULL, NULL, 1,
+					&err);
+	gn_pool_free(&tmp);
+	if (res == NULL)
+		return;	/* read when opened */
+	for (int r = 0; r < PQntuples(res); r++) {
+		if (PQgetlength(res, r, 0) != 8)
+			continue;
+		int64_t id = be_i64(PQgetvalue(res, r, 0));
+		size_t len = (size_t)PQgetlength(res, r, 1);
+		for (size_t i = 0; i < n; i++) {
+			struct gn_queue_delivery *qd = qds[i];
+			/* Only a whole body: a blob of one chunk. */
+			if (qd->blob_id != id || qd->body_data != NULL || (uint64_t)len != qd->size)
+				continue;
+			qd->body_data = gn_pool_alloc(qd->pool, len > 0 ? len : 1);
+			memcpy(qd->body_data, PQgetvalue(res, r, 1), len);
+			qd->body_len = len;
+		}
+	}
+	PQclear(res);
 }
 
 /* Claims up to max groups in one transaction:
@@ -718,7 +776,7 @@ int queue_claim_batch(unsigned max, struct gn_queue_delivery **qds, size_t *n_r,
 	rr = NULL;
 	const char *p3[2] = { p2[1], p2[2] };
 	res = store_q("SELECT m.account_id, m.id, m.sender, encode(b.hash, 'hex'), m.message_id, "
-		      "extract(epoch FROM m.queued_at), m.smtputf8, m.size, m.max_attempts "
+		      "extract(epoch FROM m.queued_at), m.smtputf8, m.size, m.max_attempts, b.id, b.size "
 		      "FROM gn_queue_messages m JOIN gn_blobs b ON b.id = m.blob_id "
 		      "JOIN (SELECT DISTINCT a, i FROM unnest($1::bigint[], $2::bigint[]) AS u(a, i)) u "
 		      "ON m.account_id = u.a AND m.id = u.i", 2, p3, error_r);
@@ -749,6 +807,7 @@ int queue_claim_batch(unsigned max, struct gn_queue_delivery **qds, size_t *n_r,
 		qds[(*n_r)++] = delivery_new(gn_pool_new(), &g[k], res, mrow, rows, now, now_mono);
 	}
 	PQclear(res);
+	preload_bodies(qds, *n_r);
 	gn_pool_free(&tmp);
 	return 0;
 fail:
@@ -996,7 +1055,8 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 		      "next_attempt = to_timestamp(u.nxt), last_code = u.code, last_enhanced = u.enh, "
 		      "last_text = u.txt, delayed_dsn = r.delayed_dsn OR u.dly, "
 		      "last_attempt = to_timestamp(u.st) FROM u WHERE r.account_id = u.acc AND r.id = u.id "
-		      "AND r.attempts = u.seq AND r.state = 'delivering' RETURNING u.*), "
+		      "AND r.id = ANY($2::bigint[]) AND r.attempts = u.seq AND r.state = 'delivering' "
+		      "RETURNING u.*), "
 		      "i AS (INSERT INTO gn_queue_attempts (account_id, recipient_id, seq, started_at, "
 		      "duration_ms, host, ip, code, enhanced, text) SELECT o.acc, o.id, o.seq, "
 		      "to_timestamp(o.st), o.dur, o.host, o.ip, o.code, o.enh, o.txt FROM o "
@@ -1061,7 +1121,8 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 			goto fail;
 		res = store_q("DELETE FROM gn_queue_recipients r USING unnest($1::bigint[], $2::bigint[]) "
 			      "AS u(acc, id) WHERE r.account_id = u.acc AND r.id = u.id "
-			      "RETURNING r.account_id, r.message_id", 2, pr, error_r);
+			      "AND r.id = ANY($2::bigint[]) RETURNING r.account_id, r.message_id", 2, pr,
+			      error_r);
 		if (res == NULL)
 			goto fail;
 		size_t nd = (size_t)PQntuples(res);
@@ -1077,11 +1138,12 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 			/* The messages whose last recipient went, and their
 			 * blob references. */
 			const char *pm[2] = { store_text_array(tmp, da, nd), store_text_array(tmp, dm, nd) };
-			res = store_q("DELETE FROM gn_queue_messages m USING (SELECT DISTINCT a, i FROM "
-				      "unnest($1::bigint[], $2::bigint[]) AS u(a, i)) u WHERE m.account_id = u.a "
-				      "AND m.id = u.i AND NOT EXISTS (SELECT 1 FROM gn_queue_recipients r "
-				      "WHERE r.account_id = u.a AND r.message_id = u.i) RETURNING m.blob_id",
-				      2, pm, error_r);
+			/* (ids are unique: the account ids only make the
+			 * pairs) */
+			res = store_q("DELETE FROM gn_queue_messages m WHERE m.id = ANY($2::bigint[]) "
+				      "AND m.account_id = ANY($1::bigint[]) AND NOT EXISTS (SELECT 1 FROM "
+				      "gn_queue_recipients r WHERE r.account_id = m.account_id AND "
+				      "r.message_id = m.id) RETURNING m.blob_id", 2, pm, error_r);
 			if (res == NULL)
 				goto fail;
 			size_t nb = (size_t)PQntuples(res);
@@ -1092,9 +1154,10 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 			res = NULL;
 			if (nb > 0) {
 				const char *pb[1] = { store_text_array(tmp, blobs, nb) };
-				res = store_q("UPDATE gn_blobs b SET refcount = b.refcount - c.n FROM "
-					      "(SELECT x, count(*) AS n FROM unnest($1::bigint[]) AS x GROUP BY x) c "
-					      "WHERE b.id = c.x RETURNING b.id, b.refcount", 1, pb, error_r);
+				res = store_q("UPDATE gn_blobs b SET refcount = b.refcount - (SELECT count(*) "
+					      "FROM unnest($1::bigint[]) AS x WHERE x = b.id) "
+					      "WHERE b.id = ANY($1::bigint[]) RETURNING b.id, b.refcount", 1, pb,
+					      error_r);
 				if (res == NULL)
 					goto fail;
 				size_t nu = 0, rows = (size_t)PQntuples(res);
@@ -1131,11 +1194,14 @@ unsigned queue_in_flight(void)
 }
 
 /* The runner records its results in batches (record_batch()): a
- * delivery that ends waits in pending until the flush, which runs on the
- * next turn of the loop, or at once when RECORD_BATCH_MAX wait.  Outside
- * the runner (`gannet queue run`, tests) each is recorded when it ends. */
+ * delivery that ends waits in pending until the flush, RECORD_DELAY_MS
+ * after the first one waited, or at once when RECORD_BATCH_MAX wait.
+ * Outside the runner (`gannet queue run`, tests) each is recorded when it
+ * ends. */
 #define RECORD_BATCH_MAX 64
+#define RECORD_DELAY_MS 20UL
 static bool runner_active;
+static bool flush_armed;
 static struct gn_queue_delivery *pending[RECORD_BATCH_MAX];
 static size_t n_pending;
 static struct gn_timer *flush_timer;
@@ -1179,6 +1245,7 @@ static void record_and_free(struct gn_queue_delivery **qds, size_t n)
 
 static void flush_pending(void)
 {
+	flush_armed = false;
 	struct gn_queue_delivery *batch[RECORD_BATCH_MAX];
 	size_t n = n_pending;
 	memcpy(batch, pending, n * sizeof(*batch));
@@ -1226,10 +1293,13 @@ void gn_queue_delivery_done(struct gn_queue_delivery *qd)
 			if (n_pending == RECORD_BATCH_MAX)
 				flush_pending();
 			pending[n_pending++] = qd;
-			if (flush_timer == NULL)
-				flush_timer = gn_timer_new(0, false, flush_fire, NULL);
-			else
-				gn_timer_reset(flush_timer);
+			if (!flush_armed) {
+				flush_armed = true;
+				if (flush_timer == NULL)
+					flush_timer = gn_timer_new(RECORD_DELAY_MS, false, flush_fire, NULL);
+				else
+					gn_timer_reset(flush_timer);
+			}
 		}
 	}
 	if (in_flight > 0)

@@ -619,6 +619,16 @@ int gn_store_blob_open(const unsigned char hash[GN_STORE_HASH_SIZE],
 	return 1;
 }
 
+struct gn_store_body *store_body_from_data(int64_t blob_id, uint64_t size, const void *data, size_t len)
+{
+	struct gn_store_body *b = gn_calloc(1, sizeof(*b));
+	b->blob_id = blob_id;
+	b->blob_size = size;
+	if (len > 0)
+		window_set(b, 0, data, len);
+	return b;
+}
+
 /* A binary-format int8 value (network byte order). */
 static int64_t binary_i64(const PGresult *res, int row, int col)
 {

@@ -161,9 +161,9 @@ out:
 }
 
 /* The keys of the rows (domain, selector, algorithm, private key, created,
- * enabled), with their records when with_record; the private keys are
- * wiped from res. */
-static int keys_from_rows(struct gn_pool *pool, PGresult *res, bool with_record,
+ * enabled), loaded when with_keys, with their records when with_record
+ * too; the private keys are wiped from res. */
+static int keys_from_rows(struct gn_pool *pool, PGresult *res, bool with_keys, bool with_record,
 			  struct store_dkim_key ***list_r, size_t *count_r, const char **error_r)
 {
 	size_t n = (size_t)PQntuples(res);
@@ -177,13 +177,13 @@ static int keys_from_rows(struct gn_pool *pool, PGresult *res, bool with_record,
 			k->alg = GN_DKIM_RSA_SHA256;
 		char *pem = PQgetvalue(res, (int)i, 3);
 		size_t pemlen = (size_t)PQgetlength(res, (int)i, 3);
-		if (with_record && ret == 0) {
+		if (with_keys && ret == 0) {
 			const char *err;
 			if (gn_dkim_key_load(pem, pemlen, &k->key, &err) < 0) {
 				*error_r = store_errf("DKIM key %s of %s in the database cannot be used: %s",
 						      k->selector, k->domain, err);
 				ret = -1;
-			} else {
+			} else if (with_record) {
 				k->record = gn_dkim_key_record(pool, k->key);
 			}
 		}
@@ -235,7 +235,7 @@ int store_dkim_list(struct gn_pool *pool, const char *domain, const char *select
 	PGresult *res = store_q(sql, 2, p, error_r);
 	if (res == NULL)
 		return -1;
-	int r = keys_from_rows(pool, res, with_keys, list_r, count_r, error_r);
+	int r = keys_from_rows(pool, res, with_keys, with_keys, list_r, count_r, error_r);
 	PQclear(res);
 	return r;
 }
@@ -248,29 +248,47 @@ int gn_store_dkim_sign(struct gn_dkim_signer *signer, const char *domain, time_t
 	struct store_dkim_key **list = NULL;
 	size_t n = 0;
 	int ret = -1;
-	struct gn_store_domain *d;
-	int found = gn_store_domain_find(pool, domain, &d, error_r);
-	if (found <= 0) {
-		ret = found;
-		goto out;
+	PGresult *res;
+	/* An ASCII name is the domain's A-label name in lower case: the keys
+	 * in one query.  Another (a U-label) is looked up first. */
+	bool ascii = domain != NULL && domain[0] != '\0';
+	for (const char *c = domain; ascii && *c != '\0'; c++)
+		if ((unsigned char)*c >= 0x80)
+			ascii = false;
+	if (ascii) {
+		char *lower = gn_pool_strdup(pool, domain);
+		for (char *c = lower; *c != '\0'; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+		const char *p[1] = { lower };
+		res = store_q("SELECT " KEY_COLS " FROM gn_dkim_keys k "
+			      "JOIN gn_domains d ON d.id = k.domain_id "
+			      "WHERE d.name = $1 AND k.enabled ORDER BY k.selector", 1, p, error_r);
+	} else {
+		struct gn_store_domain *d;
+		int found = gn_store_domain_find(pool, domain, &d, error_r);
+		if (found <= 0) {
+			ret = found;
+			goto out;
+		}
+		const char *p[1] = { store_i64s(pool, d->id) };
+		res = store_q("SELECT " KEY_COLS " FROM gn_dkim_keys k "
+			      "JOIN gn_domains d ON d.id = k.domain_id "
+			      "WHERE k.domain_id = $1 AND k.enabled ORDER BY k.selector", 1, p, error_r);
 	}
-	const char *p[1] = { store_i64s(pool, d->id) };
-	PGresult *res = store_q("SELECT " KEY_COLS " FROM gn_dkim_keys k "
-				"JOIN gn_domains d ON d.id = k.domain_id "
-				"WHERE k.domain_id = $1 AND k.enabled ORDER BY k.selector",
-				1, p, error_r);
 	if (res == NULL)
 		goto out;
-	int r = keys_from_rows(pool, res, true, &list, &n, error_r);
+	/* Signing needs the keys, not their DNS records. */
+	int r = keys_from_rows(pool, res, true, false, &list, &n, error_r);
 	PQclear(res);
 	if (r < 0) {
 		gn_log(GN_LOG_ERROR, "store", "dkim: %s", *error_r);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (gn_dkim_signer_sign(signer, d->name, list[i]->selector, list[i]->key, now, 0,
+		if (gn_dkim_signer_sign(signer, list[i]->domain, list[i]->selector, list[i]->key, now, 0,
 					out, &err) < 0) {
-			*error_r = store_errf("DKIM signing for %s with %s failed: %s", d->name,
+			*error_r = store_errf("DKIM signing for %s with %s failed: %s", list[i]->domain,
 					      list[i]->selector, err);
 			goto out;
 		}

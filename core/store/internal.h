@@ -249,6 +249,11 @@ int store_next_modseq(int64_t account_id, uint64_t *modseq_r, const char **error
 /* Deletes the blobs in ids whose reference count is 0 or less, unless a
  * writer finished them within STORE_BLOB_HOLD (the clean-up takes those
  * later). */
+/* A body of blob blob_id (size bytes) whose first len bytes are data
+ * (copied): reads within them ask the database nothing.  For a reader
+ * that fetched them already (the queue's claim). */
+struct gn_store_body *store_body_from_data(int64_t blob_id, uint64_t size, const void *data,
+					   size_t len);
 int store_blobs_drop_unused(struct gn_pool *pool, const int64_t *ids, size_t n,
 			    const char **error_r);
 /* Takes the blob references of the messages of an account (mailbox_id 0:
