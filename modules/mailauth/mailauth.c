@@ -8,6 +8,10 @@
  *   mailauth = {
  *     spf_timeout = "20s";   # a whole SPF evaluation, 1s to 10m; past it
  *                            # temperror (RFC 7208 4.6.4: at least 20 s)
+ *     publicsuffix = "/usr/share/publicsuffix/public_suffix_list.dat";
+ *                            # the PSL, for DMARC's organisational domains
+ *                            # (Debian's publicsuffix package); read here,
+ *                            # once: missing or empty is a config error
  *   };
  *
  * SPF's lookup limits are the RFC's (spf.h).  For now it registers the
@@ -15,6 +19,7 @@
  * the Authentication-Results writer.
  */
 #include "mailauth.h"
+#include "dmarc.h"
 #include "spf.h"
 
 #include <gannet/config.h>
@@ -33,7 +38,16 @@ static int mailauth_register(struct gn_module_ctx *ctx, const char **error_r)
 		else
 			mailauth_settings.spf_timeout_ms = (unsigned)v;
 	}
-	return mailauth_cli_spf_register(ctx, error_r);
+	const char *path = DMARC_PSL_PATH, *err;
+	gn_config_string(sect, "publicsuffix", DMARC_PSL_PATH, &path);
+	dmarc_psl_free(&mailauth_psl);
+	if (dmarc_psl_load(path, &mailauth_psl, &err) < 0)
+		gn_config_error(sect, "publicsuffix", "%s.publicsuffix: cannot read the public suffix "
+				"list %s: %s (Debian's package publicsuffix)", gn_config_path(sect),
+				path, err);
+	if (mailauth_cli_spf_register(ctx, error_r) < 0)
+		return -1;
+	return mailauth_cli_dmarc_register(ctx, error_r);
 }
 
 GN_EXPORT const struct gn_module gannet_module_v1 = {

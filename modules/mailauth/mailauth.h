@@ -16,4 +16,8 @@ extern struct mailauth_settings mailauth_settings;
 /* cli-spf.c: registers `gannet dns spf` (register phase). */
 int mailauth_cli_spf_register(struct gn_module_ctx *ctx, const char **error_r);
 
+/* cli-dmarc.c: registers `gannet dns dmarc` and `gannet dmarc check`
+ * (register phase). */
+int mailauth_cli_dmarc_register(struct gn_module_ctx *ctx, const char **error_r);
+
 #endif
