@@ -2,7 +2,7 @@
  * modules/mailauth/dmarc.h: the mailauth module's DMARC (RFC 7489), inside
  * the module only.
  *
- * Three parts, all in dmarc.c:
+ * Three parts, in dmarc.c but for the records (dmarc-record.c):
  *
  *   the public suffix list  organisational domains (RFC 7489 3.2) from the
  *                 PSL file (Debian's publicsuffix package), read once when
@@ -20,7 +20,7 @@
  *                 pct sampling.
  *
  * struct dmarc_result carries what an Authentication-Results writer needs
- * (RFC 7489 11.2, RFC 8601 2.7.?: dmarc=RESULT header.from=DOMAIN, and
+ * (RFC 7489 11.2, RFC 8601 2.2: dmarc=RESULT header.from=DOMAIN, and
  * policy.* / disposition as comments or properties).
  */
 #ifndef MAILAUTH_DMARC_H
@@ -111,7 +111,7 @@ bool dmarc_record_is_dmarc(const char *text, size_t len);
 int dmarc_record_parse(struct gn_pool *pool, const char *text, size_t len,
 		       struct dmarc_record **rec_r, const char **error_r);
 
-/* ---- results (RFC 7489 4.2, 6.6; RFC 8601 2.7.?) ---- */
+/* ---- results (RFC 7489 4.2, 6.6, 11.2) ---- */
 
 enum dmarc_result_code {
 	DMARC_NONE = 0,		/* no policy published (or no From domain) */
