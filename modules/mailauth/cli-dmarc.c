@@ -349,6 +349,7 @@ static int cli_dmarc_check(int argc, char **argv, void *data)
 	size_t n_dkim = 0;
 	struct dmarc_dkim *dk = NULL;
 	if (gn_dkim_verifier_update(v, msg, len, &err) < 0 || gn_dkim_verifier_finish(v, &err) < 0) {
+		/* No signature is evaluated: none can pass. */
 		print_text("dkim permerror -", err);
 	} else {
 		st.done = false;
@@ -372,9 +373,9 @@ static int cli_dmarc_check(int argc, char **argv, void *data)
 			else
 				printf("%s\n", key);
 		}
+		if (n_dkim == 0)
+			printf("dkim none\n");
 	}
-	if (n_dkim == 0)
-		printf("dkim none\n");
 
 	/* SPF, when the client is known. */
 	st.spf.result = SPF_NONE;
