@@ -128,16 +128,16 @@ static int cli_dns_dmarc(int argc, char **argv, void *data)
 	(void)argc;
 	(void)data;
 	struct cli_state st = { .pool = gn_pool_new() };
-	const char *org = dmarc_org_domain(mailauth_psl, st.pool, argv[1]);
-	print_text("domain", argv[1]);
-	if (org != NULL)
-		print_text("org-domain", org);
 	if (!run_lookup(&st, argv[1], true)) {
 		fprintf(stderr, "gannet: dns dmarc: the loop ended without an answer\n");
 		gn_pool_free(&st.pool);
 		return 1;
 	}
 	const struct dmarc_lookup_result *r = &st.lk;
+	/* The names as asked: A-labels, lower case. */
+	print_text("domain", r->domain);
+	if (r->org_domain != NULL)
+		print_text("org-domain", r->org_domain);
 	printf("status %s\n", r->status == DMARC_PASS ? "found" : dmarc_result_name(r->status));
 	print_record(r);
 	if (r->rec != NULL) {

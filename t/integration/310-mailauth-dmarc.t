@@ -337,7 +337,8 @@ for dom, org in [("www.example.co.uk", "example.co.uk"), ("example.co.uk", "exam
                  ("x.y.blogspot.com", "y.blogspot.com"),     # the private section
                  ("a.b.c.ck", "b.c.ck"),                   # *.ck
                  ("a.www.ck", "www.ck"),                   # !www.ck
-                 ("mail.news.relaxed.example", "relaxed.example")]:  # no rule: "*"
+                 ("mail.news.relaxed.example", "relaxed.example"),  # no rule: "*"
+                 ("www.b\u00fccher.example", "xn--bcher-kva.example")]:  # IDN: A-labels
     r, o = dns_dmarc(dom)
     t.is_(o.get("org-domain"), org, "organisational domain of %s: %s" % (dom, org))
     ORGS[dom] = org
