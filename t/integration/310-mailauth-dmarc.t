@@ -128,10 +128,13 @@ def message(from_addr, extra=""):
 C = []
 
 
-def case(label, frm, spf, dkim_d, want, checks=None, ip=IP, sample=None, msg=None, tamper=False):
+def case(label, frm, spf, dkim_d, want, checks=None, ip=IP, sample=None, msg=None, tamper=False,
+         mail_from=None, helo="mta.example"):
     C.append({"label": label, "from": frm, "spf": spf, "dkim": dkim_d, "want": want,
               "checks": checks or {}, "ip": ip, "sample": sample,
-              "message": msg or message("user@" + frm), "tamper": tamper})
+              "message": msg or message("user@" + frm), "tamper": tamper,
+              "mail_from": mail_from if mail_from is not None else
+              ("bounces@" + spf if spf is not None else None), "helo": helo})
 
 
 # The alignment table (RFC 7489 3.1): relaxed is the same organisational
@@ -169,6 +172,14 @@ case("SPF fail from another IP, aligned DKIM pass", "strict.example", "strict.ex
      ["strict.example"], "pass", {"spf-aligned": "no", "dkim-aligned": "yes"}, ip=OTHER_IP)
 case("SPF fail from another IP, no DKIM", "relaxed.example", "relaxed.example", [], "fail",
      {"spf-aligned": "no", "disposition": "reject"}, ip=OTHER_IP)
+# MAIL FROM <>: SPF checks the HELO identity (RFC 7208 2.4), and that is
+# the SPF-authenticated domain DMARC aligns (RFC 7489 4.1).
+case("MAIL FROM <>: SPF of the HELO name, aligned", "relaxed.example", "relaxed.example", [],
+     "pass", {"spf": "pass relaxed.example", "spf-aligned": "yes"}, mail_from="",
+     helo="relaxed.example")
+case("MAIL FROM <>: SPF of an unaligned HELO name", "relaxed.example", "other.example", [],
+     "fail", {"spf": "pass other.example", "spf-aligned": "no"}, mail_from="",
+     helo="other.example")
 # p, sp, pct (RFC 7489 6.3, 6.6.4): a failing message.
 case("p=quarantine pct=50, sampled in", "pol.example", "other.example", [], "fail",
      {"policy": "quarantine", "disposition": "quarantine"}, sample=10)
@@ -353,7 +364,7 @@ for c, text in zip(C, signed["messages"]):
         f.write(text)
     args = ["-c", LOCAL, "dmarc", "check"]
     if c["spf"] is not None:
-        args += ["--ip", c["ip"], "--mail-from", "bounces@" + c["spf"], "--helo", "mta.example"]
+        args += ["--ip", c["ip"], "--mail-from", c["mail_from"], "--helo", c["helo"]]
     if c["sample"] is not None:
         args += ["--sample", str(c["sample"])]
     args.append(path)
@@ -391,7 +402,8 @@ for c in C:
         continue    # no From domain, or two records (authheaders' dnsfunc gives one string)
     spf = None
     if c["spf"] is not None:
-        spf = {"result": o.get("spf", "").split(" ")[0], "mailfrom": "bounces@" + c["spf"]}
+        spf = {"result": o.get("spf", "").split(" ")[0],
+               "mailfrom": c["mail_from"] or "postmaster@" + c["helo"]}
     dk = [{"d": x.split()[1], "result": x.split()[0]} for x in o["dkim"] if x != "none"]
     cmp_cases.append((c, {"from": c["from"], "spf": spf, "dkim": dk}))
 zone = {}
