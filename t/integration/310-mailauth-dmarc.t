@@ -441,6 +441,19 @@ for (c, _), their in zip(cmp_cases, theirs["cases"]):
         continue
     t.is_(their["policy"] or "-", pol, "%s: authheaders' policy agrees (%s)" % (c["label"], pol))
 
+# The message on standard input; the first case (relaxed, DKIM d= the From
+# domain) passes.
+first = next(i for i, c in enumerate(C) if c["dkim"] and c["want"] == "pass" and not c["spf"])
+with open(os.path.join(d, "m%d.eml" % first)) as f:
+    r = gt.run_gannet(["-c", LOCAL, "dmarc", "check"], stdin=f)
+t.is_((r.returncode, parse(r.stdout).get("result")), (0, "pass"),
+      "dmarc check: the message on standard input")
+r = gt.run_gannet(["-c", LOCAL, "dmarc", "check", "--bogus", "/dev/null"])
+t.is_(r.returncode, 2, "dmarc check --bogus: a usage error")
+t.like(r.stderr, "unknown option --bogus", "and says so")
+r = gt.run_gannet(["-c", LOCAL, "dmarc", "check", os.path.join(d, "no-such.eml")])
+t.is_(r.returncode, 1, "dmarc check: a missing file fails")
+t.like(r.stderr, "no-such.eml: No such file", "and says why")
 r = gt.run_gannet(["-c", LOCAL, "dmarc", "check", "--sample", "100", "/dev/null"])
 t.is_(r.returncode, 2, "dmarc check --sample 100: a usage error")
 r = gt.run_gannet(["-c", LOCAL, "dmarc", "check", "--ip", "nope", "/dev/null"])
