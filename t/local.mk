@@ -18,6 +18,7 @@ include t/mk/dns.mk
 include t/mk/mime.mk
 include t/mk/dkim.mk
 include t/mk/spf.mk
+include t/mk/dmarc.mk
 include t/mk/store.mk
 include t/mk/auth.mk
 include t/mk/sasl.mk

@@ -10,6 +10,10 @@
  *                            # temperror (RFC 7208 4.6.4: at least 20 s)
  *     inbound_timeout = "30s"; # SPF and DKIM at the end of data, 1s to
  *                            # 50s; past it what is missing is temperror
+ *     publicsuffix = "/usr/share/publicsuffix/public_suffix_list.dat";
+ *                            # the PSL, for DMARC's organisational domains
+ *                            # (Debian's publicsuffix package); read here,
+ *                            # once: missing or empty is a config error
  *   };
  *
  * SPF's lookup limits are the RFC's (spf.h); DKIM evaluates the core's
@@ -19,6 +23,7 @@
  * Authentication-Results and Received-SPF.
  */
 #include "mailauth.h"
+#include "dmarc.h"
 #include "spf.h"
 
 #include <gannet/config.h>
@@ -51,7 +56,14 @@ static int mailauth_register(struct gn_module_ctx *ctx, const char **error_r)
 		else
 			mailauth_settings.inbound_timeout_ms = (unsigned)v;
 	}
-	if (mailauth_cli_spf_register(ctx, error_r) < 0)
+	const char *path = DMARC_PSL_PATH, *err;
+	gn_config_string(sect, "publicsuffix", DMARC_PSL_PATH, &path);
+	dmarc_psl_free(&mailauth_psl);
+	if (dmarc_psl_load(path, &mailauth_psl, &err) < 0)
+		gn_config_error(sect, "publicsuffix", "%s.publicsuffix: cannot read the public suffix "
+				"list %s: %s (Debian's package publicsuffix)", gn_config_path(sect),
+				path, err);
+	if (mailauth_cli_spf_register(ctx, error_r) < 0 || mailauth_cli_dmarc_register(ctx, error_r) < 0)
 		return -1;
 	return mailauth_inbound_register(ctx, error_r);
 }

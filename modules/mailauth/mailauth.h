@@ -22,4 +22,8 @@ int mailauth_cli_spf_register(struct gn_module_ctx *ctx, const char **error_r);
  * phase). */
 int mailauth_inbound_register(struct gn_module_ctx *ctx, const char **error_r);
 
+/* cli-dmarc.c: registers `gannet dns dmarc` and `gannet dmarc check`
+ * (register phase). */
+int mailauth_cli_dmarc_register(struct gn_module_ctx *ctx, const char **error_r);
+
 #endif
