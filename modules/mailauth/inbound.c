@@ -15,15 +15,20 @@
  *                     MAIL FROM is <>) and the DKIM key lookups
  *                     (gn_dkim_verify_start()) run in parallel on the
  *                     loop; the hook returns PENDING;
- *   both done         the fields are written (gn_smtp_tx_add_header())
- *                     and the hook completes with CONTINUE;
+ *   both done         DMARC (dmarc.h): the policy of the From domain
+ *                     (dmarc_lookup()) and dmarc_evaluate();
+ *   all done          the fields are written (gn_smtp_tx_add_header())
+ *                     and the hook completes: REJECT (550 5.7.26) for a
+ *                     DMARC fail whose disposition is reject, CONTINUE
+ *                     otherwise, with the mailbox Junk for quarantine
+ *                     (gn_smtp_tx_set_mailbox());
  *   tap tx_end()      frees what the transaction had.
  *
  * Every wait is bounded: past mailauth.inbound_timeout what has not come
- * is temperror (SPF), and a signature whose key did not come stays
- * temperror (the verifier's answer until it gets one).  Nothing here ever
- * refuses a message: a DNS outage must not bounce mail.  The verdicts
- * are for readers of the message (and for DMARC, to come).
+ * is temperror (SPF, DMARC), and a signature whose key did not come stays
+ * temperror (the verifier's answer until it gets one).  Only a DMARC
+ * policy refuses a message, and only on a fail: a DNS outage must not
+ * bounce mail.
  *
  * Forged fields (RFC 8601 5): a field in the incoming header that carries
  * our authserv-id (the SMTP host name) was not written by us.  Gannet
