@@ -16,6 +16,7 @@ disposition enforced:
 - pct=0: p=reject is not applied (quarantine instead, RFC 7489 6.6.4),
   p=quarantine is not applied (Inbox);
 - no From field, two From fields: dmarc=none with a reason, delivered;
+- a header section past the 256 KiB the hook keeps: dmarc=permerror;
 - a _dmarc lookup that never gets an answer (t/lib/dnsserver.py's
   slow.example) past mailauth.inbound_timeout: dmarc=temperror, 250.
 
@@ -313,6 +314,17 @@ expect("no From field", "nofrom", "u@fail.example", "INBOX", "none", None,
        reason="no From field")
 expect("two From fields (one of a p=reject domain)", "twofrom", "u@fail.example", "INBOX", "none",
        None, reason="several From fields")
+# A header section past the 256 KiB the hook keeps: the From field (of a
+# p=reject domain) below it is not looked for, and not taken as absent
+# either: permerror, delivered (nothing applied).
+pad = "".join("X-Pad-%d: %s\r\n" % (i, "p" * 900) for i in range(300))
+long_msg = (pad + "From: user@rej.example\r\nTo: alice@example.com\r\nSubject: long header\r\n"
+            "\r\nHello.\r\n").encode()
+code, text = send(long_msg, "u@fail.example")
+t.is_(code, 250, "a header past 256 KiB: 250 (%s)" % text)
+dm, raw = dmarc_of(find("INBOX", "long header"))
+t.is_((dm or {}).get("result"), "permerror", "a header past 256 KiB: dmarc=permerror")
+t.like((dm or {}).get("reason") or "", "too long", "with the reason")
 g.stop()
 
 # ---- a _dmarc lookup that never gets an answer ----
