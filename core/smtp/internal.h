@@ -144,6 +144,7 @@ struct gn_smtp_tx {
 	void **slots;		/* gn_smtp_tx_slot_set() */
 	unsigned n_slots;
 	struct gn_buf *added;	/* gn_smtp_tx_add_header() */
+	const char *mailbox;	/* gn_smtp_tx_set_mailbox(), from pool */
 };
 
 struct gn_smtp_server {

@@ -157,6 +157,27 @@ const char *gn_smtp_tx_added_header(const struct gn_smtp_tx *tx, size_t *len_r)
 	return gn_buf_data(tx->added);
 }
 
+int gn_smtp_tx_set_mailbox(struct gn_smtp_tx *tx, const char *mailbox, const char **error_r)
+{
+	size_t len = mailbox != NULL ? strlen(mailbox) : 0;
+	if (len == 0 || len > GN_SMTP_MAX_MAILBOX_NAME) {
+		*error_r = "invalid mailbox name length";
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)mailbox[i] < 0x20 || mailbox[i] == 0x7f) {
+			*error_r = "control character in mailbox name";
+			return -1;
+		}
+	tx->mailbox = gn_pool_strdup(tx->pool, mailbox);
+	return 0;
+}
+
+const char *gn_smtp_tx_mailbox(const struct gn_smtp_tx *tx)
+{
+	return tx->mailbox;
+}
+
 /* ---- the hook point ---- */
 
 int smtp_register(void)

@@ -138,6 +138,8 @@ static char *buf_to_pool(struct gn_pool *pool, struct gn_buf **b)
 	return p;
 }
 
+static void put_comment_text(struct gn_buf *b, const char *s);
+
 char *authres_format(const struct authres *ar)
 {
 	struct gn_buf *b = gn_buf_new(0);
@@ -151,6 +153,11 @@ char *authres_format(const struct authres *ar)
 	for (size_t i = 0; i < ar->n; i++) {
 		const struct authres_result *r = &ar->results[i];
 		gn_buf_printf(b, ";\r\n\t%s=%s", r->method, r->result);
+		if (r->comment != NULL) {
+			gn_buf_append_str(b, " (");
+			put_comment_text(b, r->comment);
+			gn_buf_append_str(b, ")");
+		}
 		if (r->reason != NULL) {
 			gn_buf_append_str(b, " reason=");
 			put_quoted(b, r->reason, AUTHRES_MAX_REASON);

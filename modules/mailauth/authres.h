@@ -36,6 +36,7 @@ struct authres_result {
 	const char *method;	/* "spf", "dkim", "dmarc" */
 	const char *result;	/* RFC 8601 2.7 names: "pass", "fail", ... */
 	const char *reason;	/* NULL: none */
+	const char *comment;	/* after the result, "(...)"; NULL: none */
 	struct authres_prop props[AUTHRES_MAX_PROPS];
 	size_t n_props;
 };

@@ -186,71 +186,6 @@ static char *read_all(FILE *f, size_t *len_r, const char **error_r)
 	return gn_buf_steal(&b);
 }
 
-/* RFC 7489 6.6.1: the RFC5322.From domain.  A message without a From,
- * with several From fields or several addresses in one has none we can
- * use (the RFC lets a receiver reject such mail; here it is "none" with
- * the reason).  NULL with *why_r. */
-static const char *from_domain(struct gn_pool *pool, const char *msg, size_t len,
-			       const char **why_r)
-{
-	const char *value = NULL;
-	size_t vlen = 0, count = 0;
-	size_t i = 0;
-	while (i < len) {
-		size_t start = i;
-		/* A field runs to a line end not followed by white space. */
-		for (;;) {
-			const char *nl = memchr(msg + i, '\n', len - i);
-			i = nl != NULL ? (size_t)(nl - msg) + 1 : len;
-			if (i >= len || (msg[i] != ' ' && msg[i] != '\t'))
-				break;
-		}
-		size_t e = i;
-		while (e > start && (msg[e - 1] == '\n' || msg[e - 1] == '\r'))
-			e--;
-		if (e == start)
-			break;	/* the empty line: the end of the header */
-		if (e - start >= 5 && strncasecmp(msg + start, "from", 4) == 0) {
-			size_t k = start + 4;
-			while (k < e && (msg[k] == ' ' || msg[k] == '\t'))
-				k++;
-			if (k < e && msg[k] == ':') {
-				count++;
-				value = msg + k + 1;
-				vlen = e - k - 1;
-			}
-		}
-	}
-	if (count == 0) {
-		*why_r = "the message has no From field";
-		return NULL;
-	}
-	if (count > 1) {
-		*why_r = "the message has several From fields (RFC 7489 6.6.1)";
-		return NULL;
-	}
-	struct gn_addr_list list;
-	const char *err;
-	if (gn_addr_parse_header(pool, value, vlen, &list, &err) < 0) {
-		*why_r = gn_pool_printf(pool, "the From field does not parse: %s", err);
-		return NULL;
-	}
-	const struct gn_addr *addr = NULL;
-	size_t mailboxes = 0;
-	for (size_t k = 0; k < list.count; k++) {
-		if (list.items[k]->kind == GN_ADDR_MAILBOX) {
-			mailboxes++;
-			addr = list.items[k]->addr;
-		}
-	}
-	if (mailboxes != 1 || addr == NULL || addr->domain[0] == '\0' || addr->domain[0] == '[') {
-		*why_r = mailboxes > 1 ? "the From field has several addresses (RFC 7489 6.6.1)" :
-			"the From field has no address with a domain";
-		return NULL;
-	}
-	return addr->domain;
-}
-
 static void on_dkim(struct gn_dkim_verifier *v, void *data)
 {
 	(void)v;
@@ -341,7 +276,7 @@ static int cli_dmarc_check(int argc, char **argv, void *data)
 	struct cli_state st = { .pool = gn_pool_new() };
 	int rc = 1;
 	const char *why = NULL;
-	const char *from = from_domain(st.pool, msg, len, &why);
+	const char *from = dmarc_from_domain(st.pool, msg, len, &why);
 	print_text("from", from != NULL ? from : "");
 
 	/* DKIM, with the core's verifier. */

@@ -21,9 +21,11 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gannet/addr.h>
 #include <gannet/dkim.h>
 #include <gannet/dns.h>
 #include <gannet/loop.h>
@@ -474,4 +476,69 @@ void dmarc_evaluate(struct gn_pool *pool, const struct dmarc_psl *psl,
 				     in->spf_domain != NULL ? " for " : "",
 				     in->spf_domain != NULL ? in->spf_domain : "",
 				     in->n_dkim, in->n_dkim == 1 ? "" : "s");
+}
+
+/* RFC 7489 6.6.1: the RFC5322.From domain.  A message without a From,
+ * with several From fields or several addresses in one has none we can
+ * use (the RFC lets a receiver reject such mail; here it is "none" with
+ * the reason).  NULL with *why_r. */
+const char *dmarc_from_domain(struct gn_pool *pool, const char *msg, size_t len,
+			       const char **why_r)
+{
+	const char *value = NULL;
+	size_t vlen = 0, count = 0;
+	size_t i = 0;
+	while (i < len) {
+		size_t start = i;
+		/* A field runs to a line end not followed by white space. */
+		for (;;) {
+			const char *nl = memchr(msg + i, '\n', len - i);
+			i = nl != NULL ? (size_t)(nl - msg) + 1 : len;
+			if (i >= len || (msg[i] != ' ' && msg[i] != '\t'))
+				break;
+		}
+		size_t e = i;
+		while (e > start && (msg[e - 1] == '\n' || msg[e - 1] == '\r'))
+			e--;
+		if (e == start)
+			break;	/* the empty line: the end of the header */
+		if (e - start >= 5 && strncasecmp(msg + start, "from", 4) == 0) {
+			size_t k = start + 4;
+			while (k < e && (msg[k] == ' ' || msg[k] == '\t'))
+				k++;
+			if (k < e && msg[k] == ':') {
+				count++;
+				value = msg + k + 1;
+				vlen = e - k - 1;
+			}
+		}
+	}
+	if (count == 0) {
+		*why_r = "the message has no From field";
+		return NULL;
+	}
+	if (count > 1) {
+		*why_r = "the message has several From fields (RFC 7489 6.6.1)";
+		return NULL;
+	}
+	struct gn_addr_list list;
+	const char *err;
+	if (gn_addr_parse_header(pool, value, vlen, &list, &err) < 0) {
+		*why_r = gn_pool_printf(pool, "the From field does not parse: %s", err);
+		return NULL;
+	}
+	const struct gn_addr *addr = NULL;
+	size_t mailboxes = 0;
+	for (size_t k = 0; k < list.count; k++) {
+		if (list.items[k]->kind == GN_ADDR_MAILBOX) {
+			mailboxes++;
+			addr = list.items[k]->addr;
+		}
+	}
+	if (mailboxes != 1 || addr == NULL || addr->domain[0] == '\0' || addr->domain[0] == '[') {
+		*why_r = mailboxes > 1 ? "the From field has several addresses (RFC 7489 6.6.1)" :
+			"the From field has no address with a domain";
+		return NULL;
+	}
+	return addr->domain;
 }

@@ -202,4 +202,12 @@ void dmarc_evaluate(struct gn_pool *pool, const struct dmarc_psl *psl,
 bool dmarc_aligned(const struct dmarc_psl *psl, struct gn_pool *pool, const char *a,
 		   const char *b, char mode);
 
+/* RFC 7489 6.6.1: the RFC5322.From domain of a message (msg: its header
+ * section at least, CRLF or LF lines).  A message without a From, with
+ * several From fields, several addresses in one or none with a domain has
+ * none we can use: NULL with *why_r (static or from pool), for a "none"
+ * result with that reason.  The domain is from pool. */
+const char *dmarc_from_domain(struct gn_pool *pool, const char *msg, size_t len,
+			      const char **why_r);
+
 #endif

@@ -15,15 +15,20 @@
  *                     MAIL FROM is <>) and the DKIM key lookups
  *                     (gn_dkim_verify_start()) run in parallel on the
  *                     loop; the hook returns PENDING;
- *   both done         the fields are written (gn_smtp_tx_add_header())
- *                     and the hook completes with CONTINUE;
+ *   both done         DMARC (dmarc.h): the policy of the From domain
+ *                     (dmarc_lookup()) and dmarc_evaluate();
+ *   all done          the fields are written (gn_smtp_tx_add_header())
+ *                     and the hook completes: REJECT (550 5.7.26) for a
+ *                     DMARC fail whose disposition is reject, CONTINUE
+ *                     otherwise, with the mailbox Junk for quarantine
+ *                     (gn_smtp_tx_set_mailbox());
  *   tap tx_end()      frees what the transaction had.
  *
  * Every wait is bounded: past mailauth.inbound_timeout what has not come
- * is temperror (SPF), and a signature whose key did not come stays
- * temperror (the verifier's answer until it gets one).  Nothing here ever
- * refuses a message: a DNS outage must not bounce mail.  The verdicts
- * are for readers of the message (and for DMARC, to come).
+ * is temperror (SPF, DMARC), and a signature whose key did not come stays
+ * temperror (the verifier's answer until it gets one).  Only a DMARC
+ * policy refuses a message, and only on a fail: a DNS outage must not
+ * bounce mail.
  *
  * Forged fields (RFC 8601 5): a field in the incoming header that carries
  * our authserv-id (the SMTP host name) was not written by us.  Gannet
@@ -36,6 +41,7 @@
  */
 #include "mailauth.h"
 #include "authres.h"
+#include "dmarc.h"
 #include "spf.h"
 
 #include <arpa/inet.h>
@@ -48,6 +54,9 @@
 #define AREA "mailauth"
 /* The header section kept to look for forged fields. */
 #define INBOUND_MAX_HEADER (256 * 1024)
+/* Where a DMARC quarantine puts the message (the special-use \Junk
+ * every account has, gannet/store.h). */
+#define INBOUND_QUARANTINE_MAILBOX "Junk"
 
 struct inbound {
 	struct gn_smtp_session *s;
@@ -56,6 +65,7 @@ struct inbound {
 	const char *dkim_error;		/* the message could not be read for DKIM */
 	struct gn_buf *header;		/* the header section, to INBOUND_MAX_HEADER */
 	bool header_done;
+	bool header_cut;		/* past INBOUND_MAX_HEADER */
 	/* At the end of data. */
 	struct gn_hook_call *call;
 	struct spf_eval *spf;
@@ -64,6 +74,14 @@ struct inbound {
 	const struct spf_result *spf_result;	/* NULL until SPF is done */
 	bool spf_timed_out;
 	bool dkim_done;
+	struct dmarc_lookup *dmarc_lk;
+	bool dmarc_started, dmarc_done;
+	bool pending;			/* the hook returned PENDING */
+	bool finished;			/* the fields are written */
+	enum gn_hook_result final;
+	/* DMARC (RFC 7489): valid once dmarc_done, for the rest of the
+	 * transaction (mailauth_inbound_dmarc()). */
+	struct dmarc_result dmarc;
 	const char *ip;
 	const char *helo;
 };
@@ -92,6 +110,7 @@ static void inbound_stop(struct inbound *in)
 {
 	spf_cancel(&in->spf);
 	gn_dkim_verify_cancel(&in->verify);
+	dmarc_lookup_cancel(&in->dmarc_lk);
 	gn_timer_free(&in->timer);
 }
 
@@ -122,6 +141,7 @@ static void tap_chunk(struct gn_smtp_session *s, const char *buf, size_t len, vo
 			in->header_done = true;
 		} else if (gn_buf_len(in->header) == INBOUND_MAX_HEADER) {
 			in->header_done = true;
+			in->header_cut = true;
 		}
 	}
 }
@@ -175,15 +195,21 @@ static const char *spf_method_result(const struct spf_result *r)
 	return spf_result_name(r->result);
 }
 
-/* DMARC (RFC 7489) comes here, after SPF and DKIM, once
- * modules/mailauth/dmarc.c exists: it will read ar (the SPF and DKIM
- * results just added) and the message's From, and add its "dmarc=" result
- * with authres_add().  Until then there is no DMARC result, and the field
- * has none (RFC 8601 2.7: a method not run is not listed). */
+/* DMARC (RFC 7489 11.2, RFC 8601 2.7): after SPF and DKIM, with the
+ * published policy and what was done in a comment. */
 static void add_dmarc_result(struct inbound *in, struct authres *ar)
 {
-	(void)in;
-	(void)ar;
+	const struct dmarc_result *d = &in->dmarc;
+	const char *reason = d->result == DMARC_NONE || d->result == DMARC_TEMPERROR ||
+		d->result == DMARC_PERMERROR ? d->reason : NULL;
+	struct authres_result *r = authres_add(ar, "dmarc", dmarc_result_name(d->result), reason);
+	if (r == NULL)
+		return;
+	if (d->policy != DMARC_POLICY_UNSET)
+		r->comment = gn_pool_printf(in->pool, "p=%s dis=%s", dmarc_policy_name(d->policy),
+					    dmarc_policy_name(d->disposition != DMARC_POLICY_UNSET ?
+							      d->disposition : DMARC_POLICY_NONE));
+	authres_prop(r, "header.from", d->header_from);
 }
 
 static void write_fields(struct inbound *in)
@@ -242,15 +268,131 @@ static void write_fields(struct inbound *in)
 	       spf_result_name(sr->result), n);
 }
 
-static void maybe_done(struct inbound *in)
+/* The disposition (RFC 7489 6.6.4, after pct): reject refuses the
+ * message, quarantine sends it to the recipients' Junk, none delivers. */
+static enum gn_hook_result dmarc_decide(struct inbound *in)
 {
-	if (in->spf_result == NULL || !in->dkim_done || in->call == NULL)
+	struct gn_smtp_session *s = in->s;
+	struct gn_smtp_tx *tx = gn_smtp_session_tx(s);
+	const struct dmarc_result *d = &in->dmarc;
+	enum gn_hook_result res = GN_HOOK_CONTINUE;
+	const char *action = "deliver", *err = NULL;
+	if (d->result == DMARC_FAIL && d->disposition == DMARC_POLICY_REJECT) {
+		action = "reject";
+		if (in->call != NULL)
+			gn_hook_call_reply(in->call, 550, "5.7.26", "DMARC policy of %s: rejected",
+					   d->header_from);
+		res = GN_HOOK_REJECT;
+	} else if (d->result == DMARC_FAIL && d->disposition == DMARC_POLICY_QUARANTINE) {
+		action = "junk";
+		if (gn_smtp_tx_set_mailbox(tx, INBOUND_QUARANTINE_MAILBOX, &err) < 0) {
+			/* Cannot happen with our constant; say so and deliver. */
+			gn_log(GN_LOG_ERROR, AREA, "event=dmarc_junk_failed id=%s error=%s",
+			       gn_conn_id(gn_smtp_session_conn(s)), gn_log_quote(0, err));
+			action = "deliver";
+		}
+	}
+	gn_log(GN_LOG_INFO, AREA,
+	       "event=dmarc id=%s tx=%s result=%s header_from=%s record=%s policy=%s "
+	       "disposition=%s sampled_out=%s spf_aligned=%s dkim_aligned=%s action=%s reason=%s",
+	       gn_conn_id(gn_smtp_session_conn(s)), gn_smtp_tx_id(tx), dmarc_result_name(d->result),
+	       gn_log_quote(0, d->header_from != NULL ? d->header_from : "-"),
+	       gn_log_quote(1, d->record_domain != NULL ? d->record_domain : "-"),
+	       d->policy != DMARC_POLICY_UNSET ? dmarc_policy_name(d->policy) : "-",
+	       dmarc_policy_name(d->disposition), d->sampled_out ? "yes" : "no",
+	       d->spf_aligned ? "yes" : "no", d->dkim_aligned ? "yes" : "no", action,
+	       gn_log_quote(2, d->reason != NULL ? d->reason : "-"));
+	return res;
+}
+
+static void dmarc_set_error(struct inbound *in, int result, const char *header_from,
+			    const char *reason)
+{
+	memset(&in->dmarc, 0, sizeof(in->dmarc));
+	in->dmarc.result = result;
+	in->dmarc.header_from = header_from;
+	in->dmarc.disposition = DMARC_POLICY_NONE;
+	in->dmarc.reason = reason;
+	in->dmarc_done = true;
+}
+
+static void dmarc_done_cb(const struct dmarc_lookup_result *lk, void *data);
+
+/* SPF and DKIM are done: the policy lookup for the From domain. */
+static void dmarc_start(struct inbound *in)
+{
+	const char *why = NULL, *domain = NULL;
+	in->dmarc_started = true;
+	if (in->header_cut) {
+		dmarc_set_error(in, DMARC_PERMERROR, NULL,
+				"the header section is too long to find its From field");
 		return;
-	struct gn_hook_call *call = in->call;
+	}
+	domain = dmarc_from_domain(in->pool, gn_buf_data(in->header), gn_buf_len(in->header), &why);
+	if (domain == NULL) {
+		dmarc_set_error(in, DMARC_NONE, NULL, why);
+		return;
+	}
+	if (mailauth_psl == NULL) {
+		dmarc_set_error(in, DMARC_TEMPERROR, domain, "no public suffix list");
+		return;
+	}
+	in->dmarc_lk = dmarc_lookup(in->pool, mailauth_psl, domain, dmarc_done_cb, NULL, in);
+	if (in->dmarc_lk == NULL)
+		dmarc_set_error(in, DMARC_TEMPERROR, domain, "the policy lookup did not start");
+}
+
+/* Moves on when what runs is done: SPF and DKIM, then DMARC, then the
+ * fields and the hook's answer. */
+static void step(struct inbound *in)
+{
+	if (in->finished || in->spf_result == NULL || !in->dkim_done)
+		return;
+	if (!in->dmarc_started)
+		dmarc_start(in);
+	if (!in->dmarc_done)
+		return;
+	in->finished = true;
 	inbound_stop(in);
-	in->call = NULL;
 	write_fields(in);
-	gn_hook_complete(call, GN_HOOK_CONTINUE);
+	in->final = dmarc_decide(in);
+	if (in->pending && in->call != NULL) {
+		struct gn_hook_call *call = in->call;
+		in->call = NULL;
+		gn_hook_complete(call, in->final);
+	}
+}
+
+static void dmarc_done_cb(const struct dmarc_lookup_result *lk, void *data)
+{
+	struct inbound *in = data;
+	struct dmarc_dkim *dk = NULL;
+	size_t n = 0;
+	in->dmarc_lk = NULL;
+	if (in->dkim_error == NULL && gn_dkim_verifier_count(in->dkim) > 0) {
+		size_t count = gn_dkim_verifier_count(in->dkim);
+		dk = gn_pool_alloc(in->pool, count * sizeof(*dk));
+		for (size_t i = 0; i < count; i++) {
+			const struct gn_dkim_verify_result *v = gn_dkim_verifier_result(in->dkim, i);
+			if (v == NULL)
+				continue;
+			dk[n].domain = v->domain;
+			dk[n].status = v->status;
+			n++;
+		}
+	}
+	const struct spf_result *sr = in->spf_result;
+	struct dmarc_input din = {
+		.from_domain = lk->domain,
+		.spf_result = sr->result,
+		.spf_domain = sr->domain,
+		.dkim = dk,
+		.n_dkim = n,
+		.sample = -1,
+	};
+	dmarc_evaluate(in->pool, mailauth_psl, &din, lk, &in->dmarc);
+	in->dmarc_done = true;
+	step(in);
 }
 
 static void spf_done(const struct spf_result *result, void *data)
@@ -258,7 +400,7 @@ static void spf_done(const struct spf_result *result, void *data)
 	struct inbound *in = data;
 	in->spf = NULL;
 	in->spf_result = result;
-	maybe_done(in);
+	step(in);
 }
 
 static void dkim_done(struct gn_dkim_verifier *v, void *data)
@@ -267,10 +409,11 @@ static void dkim_done(struct gn_dkim_verifier *v, void *data)
 	(void)v;
 	in->verify = NULL;
 	in->dkim_done = true;
-	maybe_done(in);
+	step(in);
 }
 
-/* Past mailauth.inbound_timeout: what has not come is temperror. */
+/* Past mailauth.inbound_timeout: what has not come is temperror, DMARC
+ * too when it has not been decided (the mail is accepted). */
 static void timeout_cb(void *data)
 {
 	struct inbound *in = data;
@@ -293,9 +436,19 @@ static void timeout_cb(void *data)
 		gn_dkim_verify_cancel(&in->verify);
 		in->dkim_done = true;
 	}
+	if (!in->dmarc_done) {
+		dmarc_lookup_cancel(&in->dmarc_lk);
+		in->dmarc_started = true;
+		dmarc_set_error(in, DMARC_TEMPERROR, NULL, "timeout");
+		/* The From domain, for header.from, when there is one. */
+		const char *why;
+		if (!in->header_cut)
+			in->dmarc.header_from = dmarc_from_domain(in->pool, gn_buf_data(in->header),
+								  gn_buf_len(in->header), &why);
+	}
 	gn_log(GN_LOG_INFO, AREA, "event=inbound_timeout id=%s",
 	       gn_conn_id(gn_smtp_session_conn(in->s)));
-	maybe_done(in);
+	step(in);
 }
 
 static void hook_cancel(struct gn_hook_call *call, void *data)
@@ -304,6 +457,7 @@ static void hook_cancel(struct gn_hook_call *call, void *data)
 	(void)call;
 	inbound_stop(in);
 	in->call = NULL;
+	in->finished = true;
 }
 
 /* The client's address for SPF; false when it is not one (a Unix socket). */
@@ -373,13 +527,14 @@ static enum gn_hook_result inbound_hook(struct gn_hook_call *call, void *data)
 		in->verify = gn_dkim_verify_start(in->dkim, dkim_done, in);
 	else
 		in->dkim_done = true;
-	if (in->spf_result != NULL && in->dkim_done) {
-		/* Nothing to wait for (a client without an address and a
-		 * header that cannot be read): complete now. */
+	/* Nothing to wait for (a client without an address, a header
+	 * that cannot be read, no From to look up): complete now. */
+	step(in);
+	if (in->finished) {
 		in->call = NULL;
-		write_fields(in);
-		return GN_HOOK_CONTINUE;
+		return in->final;
 	}
+	in->pending = true;
 	in->timer = gn_timer_new(mailauth_settings.inbound_timeout_ms, false, timeout_cb, in);
 	return GN_HOOK_PENDING;
 }

@@ -569,6 +569,12 @@ static int add_header_lines(struct mx_session *mx)
 
 static void store_message(struct mx_session *mx)
 {
+	/* An end-of-data hook may have chosen the mailbox (DMARC
+	 * quarantine); rulesets still decide after it. */
+	struct gn_smtp_tx *tx = gn_smtp_session_tx(mx->s);
+	const char *mailbox = tx != NULL ? gn_smtp_tx_mailbox(tx) : NULL;
+	if (mailbox != NULL)
+		gn_delivery_set_mailbox_default(mx->d, mailbox, 0);
 	if (add_header_lines(mx) < 0 || gn_delivery_run(mx->d, run_done, mx) < 0) {
 		mx->running = false;
 		gn_smtp_answer(mx->s, 451, "4.3.0", "Temporary failure, please try again later");

@@ -3,7 +3,9 @@
 t/integration/320-mailauth-inbound.t: SPF and DKIM on mail that arrives
 over SMTP (the mailauth module's hook on "smtp.data_end", issue 10 item 1),
 recorded in the stored prefix of each copy as one Authentication-Results
-field (RFC 8601) and a Received-SPF field (RFC 7208 9.1).
+field (RFC 8601) and a Received-SPF field (RFC 7208 9.1).  DMARC's result
+ends the field (dmarc=none here: no domain publishes a policy; DMARC
+itself is 321-mailauth-dmarc-inbound.t).
 
 Messages signed by an independent signer (Debian's python3-dkim, through
 t/lib/dkimcorpus.py) are sent with smtplib from 127.0.0.1, whose SPF
@@ -21,7 +23,8 @@ python3-authres, every result checked:
   authserv-id: ours is the first field with it (above the message's own
   header), says what we found, and the forgery is logged;
 - a DNS that does not answer (t/lib/dnsserver.py's slow.example) past
-  mailauth.inbound_timeout: spf=temperror, and the message is delivered;
+  mailauth.inbound_timeout: spf=temperror, dmarc=temperror, and the
+  message is delivered;
 - with mailauth not loaded: no Authentication-Results, no Received-SPF.
 """
 import email.parser
@@ -206,9 +209,9 @@ t.ok(ar is not None, "one Authentication-Results with our authserv-id %s, read b
 t.is_(len(fields(h, "Authentication-Results")), 1, "exactly one Authentication-Results field")
 res = ar["results"] if ar else []
 t.is_([(r["method"], r["result"]) for r in res],
-      [("spf", "pass"), ("dkim", "pass"), ("dkim", "pass"), ("dkim", "neutral")],
+      [("spf", "pass"), ("dkim", "pass"), ("dkim", "pass"), ("dkim", "neutral"), ("dmarc", "none")],
       "spf=pass, one dkim result per signature: pass, pass, and neutral for the third "
-      "(dkim.max_signatures = 2)")
+      "(dkim.max_signatures = 2), dmarc=none (example.org publishes no policy)")
 t.is_(res[0]["props"].get("smtp.mailfrom") if res else None, "alice@example.org",
       "spf: smtp.mailfrom is MAIL FROM's address")
 sigs = sig_b_values(multi)
@@ -237,8 +240,8 @@ t.is_(names[:5], ["Return-Path", "Delivered-To", "Authentication-Results", "Rece
 t.is_(send(eml("body-changed"), "bounce@fail.example.net"), 250,
       "a fail of SPF and DKIM does not refuse the message (250)")
 res = (ours(last_header()) or {}).get("results", [])
-t.is_([(r["method"], r["result"]) for r in res], [("spf", "fail"), ("dkim", "fail")],
-      "spf=fail, dkim=fail")
+t.is_([(r["method"], r["result"]) for r in res], [("spf", "fail"), ("dkim", "fail"), ("dmarc", "none")],
+      "spf=fail, dkim=fail, dmarc=none")
 t.is_(res[0]["props"].get("smtp.mailfrom") if res else None, "bounce@fail.example.net",
       "spf=fail smtp.mailfrom=bounce@fail.example.net")
 t.ok(len(res) > 1 and res[1]["reason"], "dkim=fail has a reason")
@@ -249,8 +252,8 @@ plain = (b"From: someone@helo.example.net\r\nTo: alice@example.com\r\nSubject: u
 t.is_(send(plain, "<>", helo="helo.example.net"), 250, "MAIL FROM <>: 250")
 h = last_header()
 res = (ours(h) or {}).get("results", [])
-t.is_([(r["method"], r["result"]) for r in res], [("spf", "pass"), ("dkim", "none")],
-      "MAIL FROM <>: spf=pass (HELO identity), dkim=none")
+t.is_([(r["method"], r["result"]) for r in res], [("spf", "pass"), ("dkim", "none"), ("dmarc", "none")],
+      "MAIL FROM <>: spf=pass (HELO identity), dkim=none, dmarc=none")
 t.is_(res[0]["props"].get("smtp.helo") if res else None, "helo.example.net",
       "spf: smtp.helo is the HELO name")
 t.like((fields(h, "Received-SPF") or [""])[0], "identity=helo", "Received-SPF identity=helo")
@@ -265,8 +268,9 @@ all_ar = fields(h, "Authentication-Results")
 t.is_(len(all_ar), 2, "the copy has ours and the forged one")
 first = parse_authres(all_ar[0]) if all_ar else None
 t.is_([(r["method"], r["result"]) for r in (first or {}).get("results", [])],
-      [("spf", "fail"), ("dkim", "none")],
-      "the first field with our authserv-id is ours, with what we found (spf=fail, dkim=none)")
+      [("spf", "fail"), ("dkim", "none"), ("dmarc", "none")],
+      "the first field with our authserv-id is ours, with what we found (spf=fail, dkim=none, "
+      "dmarc=none)")
 ours_pos = h.find(b"Authentication-Results: mail.test")
 t.ok(0 <= ours_pos < h.find(b"Authentication-Results: MAIL.TEST") and
      h.find(b"Received:") < h.find(b"Authentication-Results: MAIL.TEST"),
@@ -298,8 +302,9 @@ try:
     took = time.time() - started
     t.ok(took < 15, "after mailauth.inbound_timeout, not the DNS timeout (%.1f s)" % took)
     res = (ours(last_header()) or {}).get("results", [])
-    t.is_([(r["method"], r["result"]) for r in res], [("spf", "temperror"), ("dkim", "pass")],
-          "spf=temperror (the DKIM key from local data still passes)")
+    t.is_([(r["method"], r["result"]) for r in res], [("spf", "temperror"), ("dkim", "pass"), ("dmarc", "temperror")],
+          "spf=temperror (the DKIM key from local data still passes), dmarc=temperror (the "
+          "deadline passed before its lookup)")
     t.ok(len(res) > 0 and res[0]["reason"], "spf=temperror has a reason")
     t.like(g2.log(), "event=inbound_timeout", "the timeout is logged")
 finally:

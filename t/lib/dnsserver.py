@@ -18,7 +18,7 @@ fixed zone under example. (not test.: libunbound answers test. itself, RFC 6761)
   4.3.2.1.in-addr.arpa  PTR host.example.
   signed.example    A 192.0.2.53, unsigned: with a trust anchor for
                  signed.example it must be bogus (no DNSKEY, no RRSIG)
-  fail.example      SERVFAIL;  slow.example  never answered
+  fail.example      SERVFAIL;  slow.example and names under it  never answered
   anything else  NXDOMAIN; a known name without the type: NODATA
 """
 import os
@@ -113,7 +113,7 @@ def main():
         name = str(req.q.qname).lower()
         log.write("%s %s\n" % (name, QTYPE.get(req.q.qtype)))
         log.flush()
-        if name == "slow.example.":
+        if name == "slow.example." or name.endswith(".slow.example."):
             continue
         s.sendto(answer(req).pack(), peer)
 

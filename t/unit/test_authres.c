@@ -36,6 +36,21 @@ static void test_format(void)
 	       "\tdkim=pass header.d=example.org header.s=sel header.b=\"ab/+cd==\";\r\n"
 	       "\tdkim=temperror reason=\"key not looked up\" header.d=example.net\r\n",
 	       "one result a line, folded; header.b quoted (\"/\" and \"=\" are tspecials)");
+
+	/* DMARC (RFC 7489 11.2): a comment after the result. */
+	authres_init(&ar, pool, "mx.example");
+	r = authres_add(&ar, "dmarc", "fail", NULL);
+	r->comment = "p=reject dis=quarantine";
+	authres_prop(r, "header.from", "example.org");
+	is_str(authres_format(&ar),
+	       "Authentication-Results: mx.example;\r\n"
+	       "\tdmarc=fail (p=reject dis=quarantine) header.from=example.org\r\n",
+	       "dmarc=fail (p=... dis=...) header.from=...");
+	r->comment = "a (b) \\ c\r\n";
+	is_str(authres_format(&ar),
+	       "Authentication-Results: mx.example;\r\n"
+	       "\tdmarc=fail (a \\(b\\) \\\\ c?\?) header.from=example.org\r\n",
+	       "a comment's parentheses and backslash escaped, CR LF never written");
 	gn_pool_free(&pool);
 }
 

@@ -84,6 +84,38 @@ int main(void)
 	ok(gn_smtp_tx_slot_get(tx, 7) == tx && gn_smtp_tx_slot_get(tx, 40) == &len,
 	   "a higher slot keeps the lower ones");
 
+	/* The mailbox a hook picks (ABI 1.1): NULL until set, copied, the
+	 * last call wins, bad names refused and the old one kept. */
+	tx->pool = gn_pool_new();
+	ok(gn_smtp_tx_mailbox(tx) == NULL, "no mailbox chosen: NULL (Inbox)");
+	{
+		char name[] = "Junk";
+		is_int(gn_smtp_tx_set_mailbox(tx, name, &err), 0, "Junk is taken");
+		name[0] = 'X';
+		is_str(gn_smtp_tx_mailbox(tx), "Junk", "and copied");
+	}
+	is_int(gn_smtp_tx_set_mailbox(tx, "Archive/2026", &err), 0, "a second call is taken");
+	is_str(gn_smtp_tx_mailbox(tx), "Archive/2026", "the last call wins");
+	err = NULL;
+	is_int(gn_smtp_tx_set_mailbox(tx, "", &err), -1, "an empty name is refused");
+	ok(err != NULL, "with why");
+	is_int(gn_smtp_tx_set_mailbox(tx, NULL, &err), -1, "NULL is refused");
+	is_int(gn_smtp_tx_set_mailbox(tx, "Ju\r\nnk", &err), -1, "a CR LF is refused");
+	like(err, "control character", "with why");
+	{
+		char *big = gn_malloc(GN_SMTP_MAX_MAILBOX_NAME + 2);
+		memset(big, 'a', GN_SMTP_MAX_MAILBOX_NAME + 1);
+		big[GN_SMTP_MAX_MAILBOX_NAME + 1] = '\0';
+		is_int(gn_smtp_tx_set_mailbox(tx, big, &err), -1,
+		       "a name past GN_SMTP_MAX_MAILBOX_NAME is refused");
+		big[GN_SMTP_MAX_MAILBOX_NAME] = '\0';
+		is_int(gn_smtp_tx_set_mailbox(tx, big, &err), 0, "up to it is taken");
+		gn_free(big);
+	}
+	is_int(gn_smtp_tx_set_mailbox(tx, "Junk", &err), 0, "Junk again");
+	is_int(gn_smtp_tx_set_mailbox(tx, "\x7f", &err), -1, "DEL is refused");
+	is_str(gn_smtp_tx_mailbox(tx), "Junk", "a refused name keeps the last good one");
+
 	smtp_tx_free(&tx);
 	ok(tx == NULL, "smtp_tx_free() frees the added lines and slots (ASan sees leaks)");
 	return done_testing();

@@ -65,6 +65,9 @@
  *        gn_delivery_set_prefix(): checks of a received message at its
  *        end of data that add header lines to its stored prefix;
  *        gn_dkim_max_signatures(): the core's dkim.max_signatures.
+ *        gn_smtp_tx_set_mailbox(), gn_smtp_tx_mailbox(): an end-of-data
+ *        hook picks the mailbox a received message starts in (DMARC
+ *        quarantine: Junk).
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

@@ -564,6 +564,19 @@ int gn_smtp_tx_add_header(struct gn_smtp_tx *tx, const char *lines, size_t len,
  * end. */
 const char *gn_smtp_tx_added_header(const struct gn_smtp_tx *tx, size_t *len_r);
 
+/* Since ABI 1.1, from the GN_SMTP_DATA_END chain: the mailbox the
+ * message starts in for every recipient instead of "Inbox" (a DMARC
+ * quarantine: "Junk"); copied.  The policy passes it to the delivery
+ * (gn_delivery_set_mailbox_default()), so "deliver.mailbox" hooks
+ * (rulesets) still see and may change it, and a mailbox the account does
+ * not have means Inbox, as there.  The last call wins.  0, or -1 with
+ * *error_r (static) for an empty name, one past GN_SMTP_MAX_MAILBOX_NAME
+ * or with control characters. */
+#define GN_SMTP_MAX_MAILBOX_NAME 1024
+int gn_smtp_tx_set_mailbox(struct gn_smtp_tx *tx, const char *mailbox, const char **error_r);
+/* The mailbox set so far; NULL when none (Inbox). */
+const char *gn_smtp_tx_mailbox(const struct gn_smtp_tx *tx);
+
 /* ---- recipients ---- */
 
 const struct gn_addr *gn_smtp_rcpt_addr(const struct gn_smtp_rcpt *rcpt);
