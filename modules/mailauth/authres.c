@@ -34,7 +34,15 @@ void authres_prop(struct authres_result *r, const char *name, const char *value)
 		return;
 	r->props[r->n_props].name = name;
 	r->props[r->n_props].value = value;
+	r->props[r->n_props].comment = NULL;
 	r->n_props++;
+}
+
+void authres_prop_comment(struct authres_result *r, const char *comment)
+{
+	if (r == NULL || r->n_props == 0)
+		return;
+	r->props[r->n_props - 1].comment = comment;
 }
 
 /* RFC 2045 5.1 token: printable ASCII but space and tspecials. */
@@ -165,6 +173,11 @@ char *authres_format(const struct authres *ar)
 		for (size_t k = 0; k < r->n_props; k++) {
 			gn_buf_printf(b, " %s=", r->props[k].name);
 			put_value(b, r->props[k].value, true);
+			if (r->props[k].comment != NULL) {
+				gn_buf_append_str(b, " (");
+				put_comment_text(b, r->props[k].comment);
+				gn_buf_append_str(b, ")");
+			}
 		}
 	}
 	gn_buf_append_str(b, "\r\n");

@@ -4,8 +4,8 @@
  *
  * Pure: no I/O, no loop; t/unit/test_authres.c drives it.  A caller
  * collects method results (authres_add(), authres_prop()) in the order
- * they are to appear, spf, then dkim (one per signature), then dmarc
- * (modules/mailauth/dmarc.c, to come), and formats them once
+ * they are to appear, spf, then dkim (one per signature), then dmarc,
+ * then iprev, and formats them once
  * (authres_format()).  Every value is written as a token when it is one,
  * else as a quoted-string (RFC 8601 2.2, RFC 2045 5.1); control
  * characters never reach the header (a peer controls most values).
@@ -30,10 +30,11 @@
 struct authres_prop {
 	const char *name;	/* ptype.property: "smtp.mailfrom" */
 	const char *value;
+	const char *comment;	/* after the value, "(...)"; NULL: none */
 };
 
 struct authres_result {
-	const char *method;	/* "spf", "dkim", "dmarc" */
+	const char *method;	/* "spf", "dkim", "dmarc", "iprev" */
 	const char *result;	/* RFC 8601 2.7 names: "pass", "fail", ... */
 	const char *reason;	/* NULL: none */
 	const char *comment;	/* after the result, "(...)"; NULL: none */
@@ -56,6 +57,9 @@ struct authres_result *authres_add(struct authres *ar, const char *method,
 /* Adds a property to r (NULL r or value: nothing; past
  * AUTHRES_MAX_PROPS: ignored). */
 void authres_prop(struct authres_result *r, const char *name, const char *value);
+/* A comment after the last property of r (RFC 8601 2.7.3's
+ * "policy.iprev=IP (NAME)"); nothing without a property. */
+void authres_prop_comment(struct authres_result *r, const char *comment);
 /* The whole field, "Authentication-Results: ID;\r\n\tspf=...;\r\n\tdkim=...\r\n"
  * (folded before each result), or "Authentication-Results: ID; none\r\n"
  * without results (RFC 8601 2.2).  From the pool. */

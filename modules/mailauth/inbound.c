@@ -42,6 +42,7 @@
 #include "mailauth.h"
 #include "authres.h"
 #include "dmarc.h"
+#include "iprev.h"
 #include "spf.h"
 
 #include <arpa/inet.h>
@@ -72,6 +73,9 @@ struct inbound {
 	struct gn_dkim_verify *verify;
 	struct gn_timer *timer;
 	const struct spf_result *spf_result;	/* NULL until SPF is done */
+	struct iprev_eval *iprev;
+	const struct iprev_result *iprev_result; /* NULL until iprev is done */
+	bool iprev_done;		/* also without a client address (no result) */
 	bool spf_timed_out;
 	bool dkim_done;
 	struct dmarc_lookup *dmarc_lk;
@@ -109,6 +113,7 @@ static struct inbound *inbound_get(struct gn_smtp_session *s, bool create)
 static void inbound_stop(struct inbound *in)
 {
 	spf_cancel(&in->spf);
+	iprev_cancel(&in->iprev);
 	gn_dkim_verify_cancel(&in->verify);
 	dmarc_lookup_cancel(&in->dmarc_lk);
 	gn_timer_free(&in->timer);
@@ -251,6 +256,16 @@ static void write_fields(struct inbound *in)
 		authres_prop(r, "header.b", v->header_b);
 	}
 	add_dmarc_result(in, &ar);
+	const struct iprev_result *ir = in->iprev_result;
+	if (ir != NULL) {
+		/* RFC 8601 2.7.3: policy.iprev is the address, the name that
+		 * mapped back in a comment; a reason unless pass. */
+		r = authres_add(&ar, "iprev", iprev_status_name(ir->status),
+				ir->status != IPREV_PASS ? ir->reason : NULL);
+		authres_prop(r, "policy.iprev", ir->ip);
+		if (ir->name != NULL)
+			authres_prop_comment(r, ir->name);
+	}
 
 	char *authres = authres_format(&ar);
 	char *rspf = authres_received_spf(in->pool, sr, id, in->ip, in->helo);
@@ -263,9 +278,12 @@ static void write_fields(struct inbound *in)
 	if (forged > 0)
 		gn_log(GN_LOG_WARN, AREA, "event=authres_forged id=%s tx=%s fields=%u",
 		       gn_conn_id(gn_smtp_session_conn(s)), gn_smtp_tx_id(tx), forged);
-	gn_log(GN_LOG_INFO, AREA, "event=inbound_checked id=%s tx=%s spf=%s dkim_signatures=%zu",
+	gn_log(GN_LOG_INFO, AREA, "event=inbound_checked id=%s tx=%s spf=%s dkim_signatures=%zu "
+	       "iprev=%s iprev_name=%s iprev_reason=%s",
 	       gn_conn_id(gn_smtp_session_conn(s)), gn_smtp_tx_id(tx),
-	       spf_result_name(sr->result), n);
+	       spf_result_name(sr->result), n, ir != NULL ? iprev_status_name(ir->status) : "-",
+	       gn_log_quote(0, ir != NULL && ir->name != NULL ? ir->name : "-"),
+	       gn_log_quote(1, ir != NULL && ir->reason != NULL ? ir->reason : "-"));
 }
 
 /* The disposition (RFC 7489 6.6.4, after pct): reject refuses the
@@ -350,7 +368,7 @@ static void step(struct inbound *in)
 		return;
 	if (!in->dmarc_started)
 		dmarc_start(in);
-	if (!in->dmarc_done)
+	if (!in->dmarc_done || !in->iprev_done)
 		return;
 	in->finished = true;
 	inbound_stop(in);
@@ -403,6 +421,27 @@ static void spf_done(const struct spf_result *result, void *data)
 	step(in);
 }
 
+static void iprev_done(const struct iprev_result *result, void *data)
+{
+	struct inbound *in = data;
+	in->iprev = NULL;
+	in->iprev_result = result;
+	in->iprev_done = true;
+	step(in);
+}
+
+/* iprev's result when it has none of its own: a failure to start, the
+ * deadline. */
+static void iprev_set_error(struct inbound *in, const char *reason)
+{
+	struct iprev_result *r = gn_pool_alloc(in->pool, sizeof(*r));
+	r->status = IPREV_TEMPERROR;
+	r->ip = in->ip;
+	r->reason = reason;
+	in->iprev_result = r;
+	in->iprev_done = true;
+}
+
 static void dkim_done(struct gn_dkim_verifier *v, void *data)
 {
 	struct inbound *in = data;
@@ -429,6 +468,10 @@ static void timeout_cb(void *data)
 		r->sender = from != NULL ? gn_addr_to_string(in->pool, from) : NULL;
 		r->domain = from != NULL ? from->domain : in->helo;
 		in->spf_result = r;
+	}
+	if (!in->iprev_done) {
+		iprev_cancel(&in->iprev);
+		iprev_set_error(in, "timeout");
 	}
 	if (!in->dkim_done) {
 		/* The signatures without their key keep the verifier's
@@ -514,6 +557,8 @@ static enum gn_hook_result inbound_hook(struct gn_hook_call *call, void *data)
 		r->sender = from != NULL ? gn_addr_to_string(in->pool, from) : NULL;
 		r->problem = "no client address";
 		in->spf_result = r;
+		/* iprev needs an address: no result at all. */
+		in->iprev_done = true;
 	} else {
 		req.sender = from != NULL ? gn_addr_to_string(in->pool, from) : NULL;
 		req.helo = in->helo;
@@ -522,6 +567,11 @@ static enum gn_hook_result inbound_hook(struct gn_hook_call *call, void *data)
 		req.check_helo = from == NULL;
 		req.timeout_ms = mailauth_settings.spf_timeout_ms;
 		in->spf = spf_check(in->pool, &req, spf_done, in);
+		/* iprev (RFC 8601 3.2) in parallel, under the same deadline;
+		 * loopback and private addresses too. */
+		in->iprev = iprev_check(in->pool, req.family, req.ip, in->ip, iprev_done, in);
+		if (in->iprev == NULL)
+			iprev_set_error(in, "the lookup did not start");
 	}
 	if (in->dkim_error == NULL)
 		in->verify = gn_dkim_verify_start(in->dkim, dkim_done, in);

@@ -6,6 +6,7 @@ modules_mailauth_mailauth_la_SOURCES = modules/mailauth/mailauth.c \
 	modules/mailauth/spf-record.c modules/mailauth/spf.c \
 	modules/mailauth/cli-spf.c modules/mailauth/authres.h \
 	modules/mailauth/authres.c modules/mailauth/inbound.c \
+	modules/mailauth/iprev.h modules/mailauth/iprev.c \
 	modules/mailauth/dmarc.h modules/mailauth/dmarc-record.c \
 	modules/mailauth/dmarc.c modules/mailauth/cli-dmarc.c
 modules_mailauth_mailauth_la_CFLAGS = $(GN_MODCC)
