@@ -91,8 +91,8 @@ static void no_match(struct iprev_eval *e)
 	if (e->dns_error)
 		finish(e, IPREV_TEMPERROR, e->dns_error_text);
 	else
-		finish(e, IPREV_FAIL, gn_pool_printf(e->pool, "no PTR name of %s maps back to it",
-						     e->result.ip));
+		finish(e, IPREV_FAIL, gn_pool_printf(e->pool, "none of the %zu PTR names of %s "
+						     "maps back to it", e->n_fwd, e->result.ip));
 }
 
 static void forward_done(const struct gn_dns_result *r, void *data)
@@ -132,7 +132,8 @@ static void ptr_done(const struct gn_dns_result *r, void *data)
 		return;
 	}
 	/* RFC 5451 3 (RFC 8601 3.2): each name's addresses; the first
-	 * IPREV_MAX_NAMES only, in the order of the answer.  A name that
+	 * IPREV_MAX_NAMES only, in the order of the answer (the resolver
+	 * may rotate it).  A name that
 	 * is not a host name is passed over; an answer of only such names
 	 * is malformed: permerror. */
 	for (size_t i = 0; i < r->n && e->n_fwd < IPREV_MAX_NAMES; i++) {

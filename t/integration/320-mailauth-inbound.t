@@ -26,6 +26,9 @@ python3-authres, every result checked:
   mailauth.inbound_timeout: spf=temperror, dmarc=temperror, and the
   message is delivered;
 - with mailauth not loaded: no Authentication-Results, no Received-SPF.
+
+iprev ends the field: pass here, 127.0.0.1 being localhost both ways in
+libunbound's built-in local zones; 322-mailauth-iprev.t tests iprev.
 """
 import email.parser
 import imaplib
@@ -209,9 +212,11 @@ t.ok(ar is not None, "one Authentication-Results with our authserv-id %s, read b
 t.is_(len(fields(h, "Authentication-Results")), 1, "exactly one Authentication-Results field")
 res = ar["results"] if ar else []
 t.is_([(r["method"], r["result"]) for r in res],
-      [("spf", "pass"), ("dkim", "pass"), ("dkim", "pass"), ("dkim", "neutral"), ("dmarc", "none")],
+      [("spf", "pass"), ("dkim", "pass"), ("dkim", "pass"), ("dkim", "neutral"), ("dmarc", "none"),
+       ("iprev", "pass")],
       "spf=pass, one dkim result per signature: pass, pass, and neutral for the third "
-      "(dkim.max_signatures = 2), dmarc=none (example.org publishes no policy)")
+      "(dkim.max_signatures = 2), dmarc=none (example.org publishes no policy), iprev=pass "
+      "(127.0.0.1 is localhost both ways in libunbound's built-in zones)")
 t.is_(res[0]["props"].get("smtp.mailfrom") if res else None, "alice@example.org",
       "spf: smtp.mailfrom is MAIL FROM's address")
 sigs = sig_b_values(multi)
@@ -240,8 +245,9 @@ t.is_(names[:5], ["Return-Path", "Delivered-To", "Authentication-Results", "Rece
 t.is_(send(eml("body-changed"), "bounce@fail.example.net"), 250,
       "a fail of SPF and DKIM does not refuse the message (250)")
 res = (ours(last_header()) or {}).get("results", [])
-t.is_([(r["method"], r["result"]) for r in res], [("spf", "fail"), ("dkim", "fail"), ("dmarc", "none")],
-      "spf=fail, dkim=fail, dmarc=none")
+t.is_([(r["method"], r["result"]) for r in res], [("spf", "fail"), ("dkim", "fail"), ("dmarc", "none"),
+                                                ("iprev", "pass")],
+      "spf=fail, dkim=fail, dmarc=none, iprev=pass")
 t.is_(res[0]["props"].get("smtp.mailfrom") if res else None, "bounce@fail.example.net",
       "spf=fail smtp.mailfrom=bounce@fail.example.net")
 t.ok(len(res) > 1 and res[1]["reason"], "dkim=fail has a reason")
@@ -252,8 +258,9 @@ plain = (b"From: someone@helo.example.net\r\nTo: alice@example.com\r\nSubject: u
 t.is_(send(plain, "<>", helo="helo.example.net"), 250, "MAIL FROM <>: 250")
 h = last_header()
 res = (ours(h) or {}).get("results", [])
-t.is_([(r["method"], r["result"]) for r in res], [("spf", "pass"), ("dkim", "none"), ("dmarc", "none")],
-      "MAIL FROM <>: spf=pass (HELO identity), dkim=none, dmarc=none")
+t.is_([(r["method"], r["result"]) for r in res], [("spf", "pass"), ("dkim", "none"), ("dmarc", "none"),
+                                                ("iprev", "pass")],
+      "MAIL FROM <>: spf=pass (HELO identity), dkim=none, dmarc=none, iprev=pass")
 t.is_(res[0]["props"].get("smtp.helo") if res else None, "helo.example.net",
       "spf: smtp.helo is the HELO name")
 t.like((fields(h, "Received-SPF") or [""])[0], "identity=helo", "Received-SPF identity=helo")
@@ -268,9 +275,9 @@ all_ar = fields(h, "Authentication-Results")
 t.is_(len(all_ar), 2, "the copy has ours and the forged one")
 first = parse_authres(all_ar[0]) if all_ar else None
 t.is_([(r["method"], r["result"]) for r in (first or {}).get("results", [])],
-      [("spf", "fail"), ("dkim", "none"), ("dmarc", "none")],
+      [("spf", "fail"), ("dkim", "none"), ("dmarc", "none"), ("iprev", "pass")],
       "the first field with our authserv-id is ours, with what we found (spf=fail, dkim=none, "
-      "dmarc=none)")
+      "dmarc=none, iprev=pass)")
 ours_pos = h.find(b"Authentication-Results: mail.test")
 t.ok(0 <= ours_pos < h.find(b"Authentication-Results: MAIL.TEST") and
      h.find(b"Received:") < h.find(b"Authentication-Results: MAIL.TEST"),
@@ -302,9 +309,10 @@ try:
     took = time.time() - started
     t.ok(took < 15, "after mailauth.inbound_timeout, not the DNS timeout (%.1f s)" % took)
     res = (ours(last_header()) or {}).get("results", [])
-    t.is_([(r["method"], r["result"]) for r in res], [("spf", "temperror"), ("dkim", "pass"), ("dmarc", "temperror")],
+    t.is_([(r["method"], r["result"]) for r in res], [("spf", "temperror"), ("dkim", "pass"), ("dmarc", "temperror"),
+                                                ("iprev", "pass")],
           "spf=temperror (the DKIM key from local data still passes), dmarc=temperror (the "
-          "deadline passed before its lookup)")
+          "deadline passed before its lookup), iprev=pass (localhost, built in)")
     t.ok(len(res) > 0 and res[0]["reason"], "spf=temperror has a reason")
     t.like(g2.log(), "event=inbound_timeout", "the timeout is logged")
 finally:

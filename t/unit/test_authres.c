@@ -51,6 +51,21 @@ static void test_format(void)
 	       "Authentication-Results: mx.example;\r\n"
 	       "\tdmarc=fail (a \\(b\\) \\\\ c?\?) header.from=example.org\r\n",
 	       "a comment's parentheses and backslash escaped, CR LF never written");
+
+	/* iprev (RFC 8601 2.7.3): the name in a comment after policy.iprev. */
+	authres_init(&ar, pool, "mx.example");
+	r = authres_add(&ar, "iprev", "pass", NULL);
+	authres_prop_comment(r, "ignored: no property yet");
+	authres_prop(r, "policy.iprev", "192.0.2.1");
+	authres_prop_comment(r, "mail.example.org");
+	r = authres_add(&ar, "iprev", "fail", "no PTR");
+	authres_prop(r, "policy.iprev", "2001:db8::1");
+	authres_prop_comment(r, "x) y\r\n");
+	is_str(authres_format(&ar),
+	       "Authentication-Results: mx.example;\r\n"
+	       "\tiprev=pass policy.iprev=192.0.2.1 (mail.example.org);\r\n"
+	       "\tiprev=fail reason=\"no PTR\" policy.iprev=\"2001:db8::1\" (x\\) y?\?)\r\n",
+	       "iprev=pass policy.iprev=IP (NAME); an IPv6 address quoted; the comment escaped");
 	gn_pool_free(&pool);
 }
 
