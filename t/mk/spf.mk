@@ -21,3 +21,10 @@ t_unit_test_authres_SOURCES = t/unit/test_authres.c modules/mailauth/authres.c \
 t_unit_test_authres_CPPFLAGS = $(UNITCPP) -I$(top_srcdir)/modules/mailauth
 t_unit_test_authres_CFLAGS = $(UNITCC)
 t_unit_test_authres_LDADD = $(UNITLIBS)
+
+# iprev on the loop with the core's resolver (iprev.c).
+TESTPROGS += t/unit/test_iprev
+t_unit_test_iprev_SOURCES = t/unit/test_iprev.c modules/mailauth/iprev.c
+t_unit_test_iprev_CPPFLAGS = $(UNITCPP) -I$(top_srcdir)/modules/mailauth
+t_unit_test_iprev_CFLAGS = $(UNITCC)
+t_unit_test_iprev_LDADD = $(UNITLIBS)
