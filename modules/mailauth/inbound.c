@@ -1,5 +1,5 @@
 /*
- * modules/mailauth/inbound.c: SPF and DKIM on mail that arrives over SMTP
+ * modules/mailauth/inbound.c: SPF, DKIM and iprev on mail that arrives over SMTP
  * (the smtp module's server), recorded in the stored prefix of every copy
  * as one Authentication-Results field (RFC 8601) and a Received-SPF field
  * (RFC 7208 9.1).
@@ -13,8 +13,10 @@
  *   "smtp.data_end"   the hook: the verifier is finished, then SPF
  *                     (spf_check(): MAIL FROM's identity, HELO's when
  *                     MAIL FROM is <>) and the DKIM key lookups
- *                     (gn_dkim_verify_start()) run in parallel on the
- *                     loop; the hook returns PENDING;
+ *                     (gn_dkim_verify_start()) and iprev (iprev.h:
+ *                     the client's PTR names mapped back, RFC 8601
+ *                     3.2) run in parallel on the loop; the hook
+ *                     returns PENDING;
  *   both done         DMARC (dmarc.h): the policy of the From domain
  *                     (dmarc_lookup()) and dmarc_evaluate();
  *   all done          the fields are written (gn_smtp_tx_add_header())
@@ -25,7 +27,7 @@
  *   tap tx_end()      frees what the transaction had.
  *
  * Every wait is bounded: past mailauth.inbound_timeout what has not come
- * is temperror (SPF, DMARC), and a signature whose key did not come stays
+ * is temperror (SPF, iprev, DMARC), and a signature whose key did not come stays
  * temperror (the verifier's answer until it gets one).  Only a DMARC
  * policy refuses a message, and only on a fail: a DNS outage must not
  * bounce mail.

@@ -1,4 +1,4 @@
-# modules/mailauth/local.mk: the mailauth module, SPF/DKIM/DMARC on what
+# modules/mailauth/local.mk: the mailauth module, SPF/DKIM/DMARC/iprev on what
 # comes in (README beside).
 module_LTLIBRARIES += modules/mailauth/mailauth.la
 modules_mailauth_mailauth_la_SOURCES = modules/mailauth/mailauth.c \

@@ -10,7 +10,7 @@
  * register. */
 struct mailauth_settings {
 	unsigned spf_timeout_ms;	/* spf_timeout: a whole SPF evaluation */
-	/* inbound_timeout: SPF and DKIM at the end of data, all of it */
+	/* inbound_timeout: SPF, DKIM and iprev at the end of data, all of it */
 	unsigned inbound_timeout_ms;
 };
 extern struct mailauth_settings mailauth_settings;
