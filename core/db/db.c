@@ -42,8 +42,14 @@
  * every query).  Either way they are queued and the gn_db_listen()
  * callbacks run from the loop, never inside the caller's query.
  *
- * Durability is PostgreSQL's: gannet never changes synchronous_commit, so a
- * successful gn_db_commit() means the data is on disk.
+ * Durability is PostgreSQL's: a successful gn_db_commit() means the data
+ * is on disk.  Two kinds of transaction set synchronous_commit off for
+ * themselves, because nothing is acknowledged on their strength: a large
+ * blob's chunks written before the delivery that uses them commits
+ * (core/store/blob.c: that durable commit flushes them too), and the
+ * outbound queue's claims and result records (core/queue/queue.c: losing
+ * one in a crash only brings queued recipients back, to be delivered
+ * again).
  */
 #include "db/internal.h"
 
