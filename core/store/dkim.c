@@ -61,6 +61,125 @@ static int domain_lookup(struct gn_pool *pool, const char *domain, int64_t *id_r
 	return 1;
 }
 
+/* ---- the signing keys a process keeps ----
+ *
+ * Signing a message asked the database for its domain's keys and parsed
+ * them each time.  A process that signs (a worker) keeps the loaded keys
+ * of the domains it signed for (SIGN_CACHE_MAX at most, the oldest out
+ * first) for SIGN_CACHE_S at most, and forgets them all when a key is
+ * added, removed, enabled or disabled anywhere: those commands NOTIFY
+ * DKIM_NOTIFY_CHANNEL, which every process that keeps keys LISTENs to
+ * (again after a reconnection, db.c).  So a change reaches the next
+ * message a worker signs once the notification came in (the loop's next
+ * turn), and within SIGN_CACHE_S even if it got lost.  A process whose
+ * LISTEN fails keeps nothing. */
+#define SIGN_CACHE_MAX 64
+#define SIGN_CACHE_S 60
+#define DKIM_NOTIFY_CHANNEL "gn_dkim"
+
+struct sign_entry {
+	char *domain;			/* as asked: ASCII, lower case; NULL: free */
+	time_t at;
+	size_t n;
+	char **names, **selectors;	/* each key's d= and s= */
+	struct gn_dkim_key **keys;
+};
+
+static struct sign_entry sign_cache[SIGN_CACHE_MAX];
+static int sign_listen = -1;	/* -1 not tried, 0 failed, 1 listening */
+
+static void sign_entry_clear(struct sign_entry *e)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		gn_free(e->names[i]);
+		gn_free(e->selectors[i]);
+		gn_dkim_key_free(&e->keys[i]);
+	}
+	gn_free(e->names);
+	gn_free(e->selectors);
+	gn_free(e->keys);
+	gn_free(e->domain);
+	memset(e, 0, sizeof(*e));
+}
+
+static void sign_cache_clear(void)
+{
+	for (size_t i = 0; i < SIGN_CACHE_MAX; i++)
+		sign_entry_clear(&sign_cache[i]);
+}
+
+static void sign_notified(const char *channel, const char *payload, void *data)
+{
+	(void)channel;
+	(void)payload;
+	(void)data;
+	sign_cache_clear();
+}
+
+static bool sign_cache_usable(void)
+{
+	if (sign_listen < 0) {
+		const char *err;
+		sign_listen = gn_db_listen(DKIM_NOTIFY_CHANNEL, sign_notified, NULL, &err) == 0;
+		if (!sign_listen)
+			gn_log(GN_LOG_DEBUG, "store", "dkim: keys not kept: %s", err);
+	}
+	return sign_listen == 1;
+}
+
+static struct sign_entry *sign_cache_find(const char *domain, time_t now)
+{
+	for (size_t i = 0; i < SIGN_CACHE_MAX; i++) {
+		struct sign_entry *e = &sign_cache[i];
+		if (e->domain == NULL || strcmp(e->domain, domain) != 0)
+			continue;
+		if (now < e->at || now - e->at >= SIGN_CACHE_S) {
+			sign_entry_clear(e);
+			return NULL;
+		}
+		return e;
+	}
+	return NULL;
+}
+
+/* Keeps the loaded keys of list[0..n) for domain; takes the keys (the
+ * list's key pointers are set to NULL). */
+static void sign_cache_put(const char *domain, struct store_dkim_key **list, size_t n, time_t now)
+{
+	struct sign_entry *e = &sign_cache[0];
+	for (size_t i = 0; i < SIGN_CACHE_MAX; i++) {
+		if (sign_cache[i].domain == NULL) {
+			e = &sign_cache[i];
+			break;
+		}
+		if (sign_cache[i].at < e->at)
+			e = &sign_cache[i];
+	}
+	sign_entry_clear(e);
+	e->domain = gn_strdup(domain);
+	e->at = now;
+	e->n = n;
+	e->names = gn_calloc(n + 1, sizeof(*e->names));
+	e->selectors = gn_calloc(n + 1, sizeof(*e->selectors));
+	e->keys = gn_calloc(n + 1, sizeof(*e->keys));
+	for (size_t i = 0; i < n; i++) {
+		e->names[i] = gn_strdup(list[i]->domain);
+		e->selectors[i] = gn_strdup(list[i]->selector);
+		e->keys[i] = list[i]->key;
+		list[i]->key = NULL;
+	}
+}
+
+/* After a change to the keys: every process forgets the ones it keeps. */
+static void keys_changed(void)
+{
+	const char *err;
+	sign_cache_clear();
+	if (gn_db_notify(DKIM_NOTIFY_CHANNEL, "", &err) < 0)
+		gn_log(GN_LOG_WARN, "store", "dkim: the change is not announced (%s): workers use "
+		       "the keys they had for up to %d s", err, SIGN_CACHE_S);
+}
+
 const char *store_dkim_dns_name(struct gn_pool *pool, const char *domain, const char *selector)
 {
 	return gn_pool_printf(pool, "%s._domainkey.%s.", selector, domain);
@@ -111,6 +230,7 @@ int store_dkim_add(struct gn_pool *pool, const char *domain, const char *selecto
 	PQclear(res);
 	gn_log(GN_LOG_INFO, "store", "dkim: added %s key %s for %s",
 	       gn_dkim_algorithm_key_type(alg), sel, ascii);
+	keys_changed();
 	*key_r = k;
 	ret = 0;
 out:
@@ -131,8 +251,10 @@ int store_dkim_remove(const char *domain, const char *selector, const char **err
 	int64_t c = store_q_count("DELETE FROM gn_dkim_keys WHERE domain_id = $1 AND selector = $2",
 				  2, p, error_r);
 	ret = c < 0 ? -1 : c > 0 ? 1 : 0;
-	if (ret == 1)
+	if (ret == 1) {
 		gn_log(GN_LOG_INFO, "store", "dkim: removed key %s of %s", sel, ascii);
+		keys_changed();
+	}
 out:
 	gn_pool_free(&pool);
 	return ret;
@@ -152,9 +274,11 @@ int store_dkim_set_enabled(const char *domain, const char *selector, bool enable
 	int64_t c = store_q_count("UPDATE gn_dkim_keys SET enabled = $3 "
 				  "WHERE domain_id = $1 AND selector = $2", 3, p, error_r);
 	ret = c < 0 ? -1 : c > 0 ? 1 : 0;
-	if (ret == 1)
+	if (ret == 1) {
 		gn_log(GN_LOG_INFO, "store", "dkim: key %s of %s %s", sel, ascii,
 		       enabled ? "enabled" : "disabled");
+		keys_changed();
+	}
 out:
 	gn_pool_free(&pool);
 	return ret;
@@ -249,17 +373,33 @@ int gn_store_dkim_sign(struct gn_dkim_signer *signer, const char *domain, time_t
 	size_t n = 0;
 	int ret = -1;
 	PGresult *res;
+	char *lower = NULL;
 	/* An ASCII name is the domain's A-label name in lower case: the keys
-	 * in one query.  Another (a U-label) is looked up first. */
+	 * in one query, kept by the process.  Another (a U-label) is looked
+	 * up first. */
 	bool ascii = domain != NULL && domain[0] != '\0';
 	for (const char *c = domain; ascii && *c != '\0'; c++)
 		if ((unsigned char)*c >= 0x80)
 			ascii = false;
+	time_t wall = time(NULL);
 	if (ascii) {
-		char *lower = gn_pool_strdup(pool, domain);
+		lower = gn_pool_strdup(pool, domain);
 		for (char *c = lower; *c != '\0'; c++)
 			if (*c >= 'A' && *c <= 'Z')
 				*c = (char)(*c - 'A' + 'a');
+		struct sign_entry *e = sign_cache_usable() ? sign_cache_find(lower, wall) : NULL;
+		if (e != NULL) {
+			for (size_t i = 0; i < e->n; i++) {
+				if (gn_dkim_signer_sign(signer, e->names[i], e->selectors[i], e->keys[i], now, 0,
+							out, &err) < 0) {
+					*error_r = store_errf("DKIM signing for %s with %s failed: %s", e->names[i],
+							      e->selectors[i], err);
+					goto out;
+				}
+			}
+			ret = (int)e->n;
+			goto out;
+		}
 		const char *p[1] = { lower };
 		res = store_q("SELECT " KEY_COLS " FROM gn_dkim_keys k "
 			      "JOIN gn_domains d ON d.id = k.domain_id "
@@ -294,6 +434,8 @@ int gn_store_dkim_sign(struct gn_dkim_signer *signer, const char *domain, time_t
 		}
 	}
 	ret = (int)n;
+	if (ascii && sign_listen == 1)
+		sign_cache_put(lower, list, n, wall);
 out:
 	store_dkim_keys_free(list, n);
 	gn_pool_free(&pool);

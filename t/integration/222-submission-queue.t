@@ -216,6 +216,27 @@ t.like(r, QUEUED, "From a domain without DKIM key: queued")
 rows = [ln for ln in qlist("--to", "z@example.net")]
 t.ok(len(rows) == 1 and b"DKIM-Signature" not in dump(rows[0].split()[0]), "unsigned")
 
+# A worker keeps the keys it signed with; a change to them (NOTIFY from
+# the command) makes it forget them: the next message, on the same
+# session and worker, is signed with what is enabled now.
+def selectors_of(to):
+    rows = qlist("--to", to)
+    if len(rows) != 1:
+        return "rows=%d" % len(rows)
+    m = email.message_from_bytes(dump(rows[0].split()[0]))
+    return ",".join(sorted(re.search(r"\bs=([^;\s]+)", v).group(1)
+                           for v in (m.get_all("DKIM-Signature") or [])))
+
+
+t.is_(gannet("config", "dkim", "disable", "example.com", "rsa1").returncode, 0, "dkim disable rsa1")
+time.sleep(0.5)
+t.like(transaction(s, "alice@example.com", ["k1@example.net"], MSG), QUEUED, "submitted after the change")
+t.is_(selectors_of("k1@example.net"), "ed1", "signed with ed1 only: the worker forgot the disabled key")
+t.is_(gannet("config", "dkim", "enable", "example.com", "rsa1").returncode, 0, "dkim enable rsa1")
+time.sleep(0.5)
+t.like(transaction(s, "alice@example.com", ["k2@example.net"], MSG), QUEUED, "submitted again")
+t.is_(selectors_of("k2@example.net"), "ed1,rsa1", "signed with both again")
+
 # A failure in the queue's transaction: 451 4.3.0, nothing half-written.
 sql("ALTER TABLE gn_queue_recipients ADD CONSTRAINT test_refuse CHECK (rcpt <> 'refuse@example.net')")
 counts = ("SELECT (SELECT count(*) FROM gn_queue_messages) || ' ' || (SELECT count(*) FROM "
