@@ -728,15 +728,15 @@ int queue_claim_batch(unsigned max, struct gn_queue_delivery **qds, size_t *n_r,
 	rr = store_q("UPDATE gn_queue_recipients r SET state = 'delivering', "
 		     "attempts = r.attempts + 1, last_attempt = to_timestamp($1::float8), "
 		     "next_attempt = to_timestamp($1::float8) + interval '" QUEUE_LEASE "' "
-		     "FROM (SELECT d.account_id, d.id FROM unnest($2::bigint[], $3::bigint[], $4::text[], "
-		     "$5::text[]) AS g(a, m, dom, f) CROSS JOIN LATERAL (SELECT q.account_id, q.id "
+		     "FROM (SELECT d.account_id, d.id, g.gn FROM unnest($2::bigint[], $3::bigint[], "
+		     "$4::text[], $5::text[]) WITH ORDINALITY AS g(a, m, dom, f, gn) "
+		     "CROSS JOIN LATERAL (SELECT q.account_id, q.id "
 		     "FROM gn_queue_recipients q WHERE q.account_id = g.a AND q.message_id = g.m "
 		     "AND q.rcpt_domain = g.dom AND NOT q.held AND q.from_id IS NOT DISTINCT FROM NULLIF(g.f, '') "
 		     "AND q.next_attempt <= to_timestamp($1::float8) ORDER BY q.id LIMIT $6::int "
 		     "FOR UPDATE SKIP LOCKED) d) d "
 		     "WHERE r.account_id = d.account_id AND r.id = d.id "
-		     "RETURNING r.account_id, r.message_id, r.rcpt_domain, coalesce(r.from_id, ''), "
-		     "r.id, r.rcpt, r.attempts, r.delayed_dsn", 6, p2, error_r);
+		     "RETURNING d.gn, r.id, r.rcpt, r.attempts, r.delayed_dsn", 6, p2, error_r);
 	if (rr == NULL)
 		goto fail;
 	/* The rows by group, in the groups' order. */
@@ -744,16 +744,11 @@ int queue_claim_batch(unsigned max, struct gn_queue_delivery **qds, size_t *n_r,
 	struct qrcpt *rows = gn_pool_alloc(tmp, (nrows > 0 ? nrows : 1) * sizeof(*rows));
 	size_t *rg = gn_pool_alloc(tmp, (nrows > 0 ? nrows : 1) * sizeof(*rg));
 	for (size_t i = 0; i < nrows; i++) {
-		const char *a = PQgetvalue(rr, (int)i, 0), *m = PQgetvalue(rr, (int)i, 1);
-		const char *d = PQgetvalue(rr, (int)i, 2), *f = PQgetvalue(rr, (int)i, 3);
-		rg[i] = ng;
-		for (size_t k = 0; k < ng; k++)
-			if (strcmp(g[k].acc, a) == 0 && strcmp(g[k].msg, m) == 0 &&
-			    strcmp(g[k].dom, d) == 0 && strcmp(g[k].fid, f) == 0) {
-				rg[i] = k;
-				g[k].n++;
-				break;
-			}
+		/* Its group's place in the arrays (1-based ordinality). */
+		int64_t gn = store_col_i64(rr, (int)i, 0);
+		rg[i] = gn >= 1 && (uint64_t)gn <= ng ? (size_t)(gn - 1) : ng;
+		if (rg[i] < ng)
+			g[rg[i]].n++;
 	}
 	size_t pos = 0;
 	for (size_t k = 0; k < ng; k++) {
@@ -767,10 +762,10 @@ int queue_claim_batch(unsigned max, struct gn_queue_delivery **qds, size_t *n_r,
 		struct claim_group *gk = &g[rg[i]];
 		struct qrcpt *r = &rows[gk->first + gk->n++];
 		memset(r, 0, sizeof(*r));
-		r->id = store_col_i64(rr, (int)i, 4);
-		r->rcpt = store_col_str(tmp, rr, (int)i, 5);
-		r->attempts = (unsigned)store_col_i64(rr, (int)i, 6);
-		r->delayed_dsn = PQgetvalue(rr, (int)i, 7)[0] == 't';
+		r->id = store_col_i64(rr, (int)i, 1);
+		r->rcpt = store_col_str(tmp, rr, (int)i, 2);
+		r->attempts = (unsigned)store_col_i64(rr, (int)i, 3);
+		r->delayed_dsn = PQgetvalue(rr, (int)i, 4)[0] == 't';
 	}
 	PQclear(rr);
 	rr = NULL;
@@ -1049,8 +1044,8 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 	 * on; returns the rows that retire. */
 	res = store_q("WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], "
 		      "$4::float8[], $5::bigint[], $6::text[], $7::text[], $8::int[], $9::text[], "
-		      "$10::text[], $11::float8[], $12::boolean[], $13::text[]) AS u(acc, id, seq, st, dur, "
-		      "host, ip, code, enh, txt, nxt, dly, res)), "
+		      "$10::text[], $11::float8[], $12::boolean[], $13::text[]) WITH ORDINALITY "
+		      "AS u(acc, id, seq, st, dur, host, ip, code, enh, txt, nxt, dly, res, n)), "
 		      "o AS (UPDATE gn_queue_recipients r SET state = 'queued', "
 		      "next_attempt = to_timestamp(u.nxt), last_code = u.code, last_enhanced = u.enh, "
 		      "last_text = u.txt, delayed_dsn = r.delayed_dsn OR u.dly, "
@@ -1062,7 +1057,7 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 		      "to_timestamp(o.st), o.dur, o.host, o.ip, o.code, o.enh, o.txt FROM o "
 		      "JOIN gn_accounts a ON a.id = o.acc WHERE o.res = '' OR a.queue_retired_keep_s > 0 "
 		      "ON CONFLICT DO NOTHING) "
-		      "SELECT acc, id, res, seq FROM o", 13, pa, error_r);
+		      "SELECT acc, id, res, n FROM o", 13, pa, error_r);
 	if (res == NULL)
 		goto fail;
 	size_t nr = (size_t)PQntuples(res), nret = 0;
@@ -1072,12 +1067,10 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 	bool *ours = gn_pool_alloc(tmp, cap * sizeof(*ours));
 	memset(ours, 0, cap * sizeof(*ours));
 	for (size_t i = 0; i < nr; i++) {
-		const char *a = PQgetvalue(res, (int)i, 0), *x = PQgetvalue(res, (int)i, 1);
-		for (size_t t = 0; t < total; t++)
-			if (!ours[t] && strcmp(id[t], x) == 0 && strcmp(acc[t], a) == 0) {
-				ours[t] = true;
-				break;
-			}
+		/* Its place in the arrays (1-based ordinality): no search. */
+		int64_t at = store_col_i64(res, (int)i, 3);
+		if (at >= 1 && (uint64_t)at <= total)
+			ours[at - 1] = true;
 		if (PQgetvalue(res, (int)i, 2)[0] == '\0')
 			continue;
 		ra[nret] = store_col_str(tmp, res, (int)i, 0);
