@@ -44,13 +44,7 @@ import gannettest as gt  # noqa: E402
 t = gt.Tap()
 
 moddir = gt.module_dir()
-for name in ("smtp", "imap", "submission"):
-    so = os.path.join(gt.BUILDDIR, "modules", name, ".libs", name + ".so")
-    if not os.path.exists(so):
-        t.ok(False, "the %s module is built (%s)" % (name, so))
-        t.done()
-    shutil.copy(so, os.path.join(moddir, name + ".so"))
-    os.chmod(os.path.join(moddir, name + ".so"), 0o755)
+gt.install_modules(t, moddir, "smtp", "imap", "submission")
 
 d = gt.tmpdir()
 cert, key = gt.make_cert(d, "server", "mail.test")

@@ -28,7 +28,6 @@ import email
 import json
 import os
 import re
-import shutil
 import smtplib
 import ssl
 import subprocess
@@ -42,13 +41,7 @@ t = gt.Tap()
 LIB = os.path.join(gt.SRCDIR, "t", "lib")
 
 moddir = gt.module_dir()
-for name in ("smtp", "submission"):
-    so = os.path.join(gt.BUILDDIR, "modules", name, ".libs", name + ".so")
-    if not os.path.exists(so):
-        t.ok(False, "the %s module is built (%s)" % (name, so))
-        t.done()
-    shutil.copy(so, os.path.join(moddir, name + ".so"))
-    os.chmod(os.path.join(moddir, name + ".so"), 0o755)
+gt.install_modules(t, moddir, "smtp", "submission")
 
 d = gt.tmpdir()
 cert, key = gt.make_cert(d, "server", "mail.test")

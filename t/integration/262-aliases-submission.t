@@ -13,7 +13,6 @@ alias as MAIL FROM and as the message's From), with smtplib on 587:
 - the account's own addresses still work.
 """
 import os
-import shutil
 import smtplib
 import ssl
 import sys
@@ -23,13 +22,7 @@ import gannettest as gt  # noqa: E402
 
 t = gt.Tap()
 moddir = gt.module_dir()
-for name in ("submission", "aliases"):
-    so = os.path.join(gt.BUILDDIR, "modules", name, ".libs", name + ".so")
-    if not os.path.exists(so):
-        t.ok(False, "the %s module is built (%s)" % (name, so))
-        t.done()
-    shutil.copy(so, os.path.join(moddir, name + ".so"))
-    os.chmod(os.path.join(moddir, name + ".so"), 0o755)
+gt.install_modules(t, moddir, "submission", "aliases")
 
 d = gt.tmpdir()
 cert, key = gt.make_cert(d, "server", "mail.test")

@@ -12,7 +12,6 @@ a `gannet serve` without it resolves none of them and nothing else changes:
 - loaded again, the same alias resolves (the data was kept).
 """
 import os
-import shutil
 import smtplib
 import ssl
 import sys
@@ -22,13 +21,7 @@ import gannettest as gt  # noqa: E402
 
 t = gt.Tap()
 moddir = gt.module_dir()
-for name in ("smtp", "submission", "aliases"):
-    so = os.path.join(gt.BUILDDIR, "modules", name, ".libs", name + ".so")
-    if not os.path.exists(so):
-        t.ok(False, "the %s module is built (%s)" % (name, so))
-        t.done()
-    shutil.copy(so, os.path.join(moddir, name + ".so"))
-    os.chmod(os.path.join(moddir, name + ".so"), 0o755)
+gt.install_modules(t, moddir, "smtp", "submission", "aliases")
 
 d = gt.tmpdir()
 cert, key = gt.make_cert(d, "server", "mail.test")

@@ -34,7 +34,6 @@ import email.parser
 import imaplib
 import json
 import os
-import shutil
 import smtplib
 import ssl
 import subprocess
@@ -49,13 +48,7 @@ LIB = os.path.join(gt.SRCDIR, "t", "lib")
 HOST = "mail.test"		# gt.base_conf's hostname: our authserv-id
 PW = "a password for the test"
 moddir = gt.module_dir()
-for name in ("smtp", "imap", "mailauth"):
-    so = os.path.join(gt.BUILDDIR, "modules", name, ".libs", name + ".so")
-    if not os.path.exists(so):
-        t.ok(False, "the %s module is built (%s)" % (name, so))
-        t.done()
-    shutil.copy(so, os.path.join(moddir, name + ".so"))
-    os.chmod(os.path.join(moddir, name + ".so"), 0o755)
+gt.install_modules(t, moddir, "smtp", "imap", "mailauth")
 
 d = gt.tmpdir()
 corpus = os.path.join(d, "corpus")

@@ -96,6 +96,19 @@ def module_dir():
     return d
 
 
+def install_modules(t, moddir, *names):
+    """Copies the built modules names (BUILDDIR/modules/NAME/.libs/NAME.so)
+    into moddir (module_dir()) as the loader accepts them; a module not
+    built is a failed test and the end of the run."""
+    for name in names:
+        so = os.path.join(BUILDDIR, "modules", name, ".libs", name + ".so")
+        if not os.path.exists(so):
+            t.ok(False, "the %s module is built (%s)" % (name, so))
+            t.done()
+        shutil.copy(so, os.path.join(moddir, name + ".so"))
+        os.chmod(os.path.join(moddir, name + ".so"), 0o755)
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
