@@ -4,7 +4,13 @@
  * is what it matches; the README says where it differs.
  *
  *   "deliver.resolve"  an address that is an alias (alias+tag@ too) is
- *                      replaced by its members (gn_delivery_expand()):
+ *                      replaced by its members (gn_delivery_expand()),
+ *                      unless the setting rcpt_sender_check is on, the
+ *                      alias has no PostPublic and the envelope sender is
+ *                      not "<>" and neither a member nor (with
+ *                      AllowMsgFrom) the alias itself: then 550 5.7.2 at
+ *                      RCPT, before the message is sent (README: why it
+ *                      is off by default):
  *                      each is then resolved and checked by the core as
  *                      any address (quota and the other checks apply per
  *                      member).  Members are account addresses, never
@@ -32,6 +38,11 @@
 #include "aliases.h"
 
 #include <string.h>
+
+/* Settings (aliases { ... }), read at register. */
+static struct {
+	bool rcpt_sender_check;	/* judge MAIL FROM at RCPT too */
+} aliases_settings;
 
 /* The recipient that target comes from, when it is an alias and target is
  * one of its members: 1 (*alias_r), 0 not, -1 database error. */
@@ -90,6 +101,24 @@ static enum gn_hook_result on_resolve(struct gn_hook_call *call, void *data)
 	}
 	if (r == 0)
 		goto out;
+	if (aliases_settings.rcpt_sender_check && !al->flags.post_public &&
+	    gn_delivery_sender(d) != NULL && strcmp(gn_delivery_source(d), "smtp") == 0) {
+		/* The envelope sender, judged as the From will be after DATA:
+		 * a member, or the alias itself with AllowMsgFrom. */
+		const struct gn_addr *sender = gn_delivery_sender(d);
+		bool allowed = same_addr(pool, sender, al->addr) && al->flags.allow_msg_from;
+		for (size_t i = 0; !allowed && i < n; i++)
+			allowed = same_addr(pool, sender, m[i].addr);
+		if (!allowed) {
+			gn_log(GN_LOG_INFO, ALIASES_AREA,
+			       "event=sender_refused stage=rcpt alias=%s mail_from=%s",
+			       gn_log_quote(0, gn_addr_to_string(pool, al->addr)),
+			       gn_log_quote(1, gn_addr_to_string(pool, sender)));
+			gn_hook_call_reply(call, 550, "5.7.2", "Not allowed to send to this alias");
+			ret = GN_HOOK_REJECT;
+			goto out;
+		}
+	}
 	if (n == 0) {
 		/* The schema keeps one member; an alias found empty is a
 		 * change under way: the sender retries. */
@@ -201,6 +230,9 @@ extern const size_t aliases_migrations_count;
 
 static int aliases_register(struct gn_module_ctx *ctx, const char **error_r)
 {
+	bool on = false;
+	gn_config_bool(gn_module_config(ctx), "rcpt_sender_check", false, &on);
+	aliases_settings.rcpt_sender_check = on;
 	if (gn_migrate_register(ctx, aliases_migrations, aliases_migrations_count, error_r) < 0 ||
 	    gn_hook_register(ctx, GN_DELIVER_RESOLVE, 0, 0, on_resolve, NULL, error_r) < 0 ||
 	    gn_hook_register(ctx, GN_DELIVER_MAILBOX, -1000, 0, on_mailbox, NULL, error_r) < 0 ||

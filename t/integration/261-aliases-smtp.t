@@ -17,7 +17,12 @@ imaplib:
 - an alias whose only member sent the message: 250, nothing stored;
 - a stranger to a members-only alias and an explicit recipient at once:
   250 (the explicit recipient got it) and one DSN queued to the sender for
-  the alias, 5.7.2.
+  the alias, 5.7.2;
+- with the setting rcpt_sender_check on: a MAIL FROM that is no member gets
+  550 5.7.2 at RCPT (nothing sent); a member's envelope, "<>", and the
+  alias itself with AllowMsgFrom pass RCPT, and the From is still judged
+  after DATA; a PostPublic alias takes any envelope; a setting of the
+  wrong type is a config error with file and line.
 """
 import imaplib
 import os
@@ -210,5 +215,60 @@ t.ok("o1" not in c, "the only member who sent it got no copy")
 t.is_((c.get("x1"), "x1" in a, "x1" in b), ([["carol@example.com"]], False, False),
       "the explicit recipient got it, the members-only alias's members not")
 
+g.stop()
+
+# ---- rcpt_sender_check: the envelope judged at RCPT too ----
+with open(g.conf_path) as f:
+    conf = f.read()
+with open(g.conf_path, "w") as f:
+    f.write(conf + '\naliases = { rcpt_sender_check = "yes"; };\n')
+r = gannet("config", "check")
+t.ok(r.returncode != 0 and "gannet.conf:" in r.stderr + r.stdout and "rcpt_sender_check" in r.stderr + r.stdout,
+     "rcpt_sender_check of the wrong type: a config error with file and line")
+with open(g.conf_path, "w") as f:
+    f.write(conf + "\naliases = { rcpt_sender_check = true; };\n")
+g.start(wait_ports=(p25, p993))
+
+
+def rcpt_refused(mail_from, rcpt, msg):
+    """The RCPT reply (code, text), and the DATA reply if RCPT took it."""
+    with smtplib.SMTP("127.0.0.1", p25, timeout=30) as s:
+        s.ehlo("client.example.org")
+        s.mail(mail_from)
+        code, text = s.rcpt(rcpt)
+        if code != 250:
+            return (code, text.decode()), None
+        try:
+            dcode, dtext = s.data(msg)
+        except smtplib.SMTPDataError as e:
+            dcode, dtext = e.smtp_code, e.smtp_error
+        return (code, text.decode()), dcode
+
+
+rc, dc = rcpt_refused("stranger@remote.example", "team@example.com",
+                      message("Stranger <stranger@remote.example>", "e1"))
+t.is_((rc[0], dc), (550, None), "a stranger's MAIL FROM to a members-only alias: 550 at RCPT")
+t.like(rc[1], "5.7.2", "with 5.7.2")
+rc, dc = rcpt_refused("stranger@remote.example", "TEAM+x@example.com",
+                      message("Alice <alice@example.com>", "e2"))
+t.is_(rc[0], 550, "alias+tag@ too, whatever the From (not sent yet)")
+rc, dc = rcpt_refused("Bob@example.com", "team@example.com", message("Bob <bob@example.com>", "e3"))
+t.is_((rc[0], dc), (250, 250), "a member's MAIL FROM (any case) and From: 250")
+rc, dc = rcpt_refused("alice@example.com", "team@example.com",
+                      message("Stranger <stranger@remote.example>", "e4"))
+t.is_((rc[0], dc), (250, 550), "a member's MAIL FROM with a stranger's From: RCPT 250, 550 after DATA")
+rc, dc = rcpt_refused("", "team@example.com", message("Alice <alice@example.com>", "e5"))
+t.is_((rc[0], dc), (250, 250), "<> is left to the From check: a member's From, 250")
+rc, dc = rcpt_refused("team@example.com", "team@example.com", message("team@example.com", "e6"))
+t.is_((rc[0], dc), (250, 250), "the alias itself as MAIL FROM, with AllowMsgFrom: 250")
+rc, dc = rcpt_refused("stranger@remote.example", "pub@example.com",
+                      message("stranger@remote.example", "e7", "pub@example.com"))
+t.is_((rc[0], dc), (250, 250), "a PostPublic alias takes any MAIL FROM")
+t.like(g.log(), "event=sender_refused stage=rcpt alias=team@example.com mail_from=stranger@remote.example",
+       "the refusal at RCPT is logged")
+a, b = inbox("alice"), inbox("bob")
+t.ok(not any(s in a or s in b for s in ("e1", "e2", "e4")), "what was refused is stored nowhere")
+t.is_((len(a.get("e3", [])), len(b.get("e5", [])), len(a.get("e6", []))), (1, 1, 1),
+      "what was taken reached the members")
 g.stop()
 t.done()
