@@ -288,6 +288,64 @@ static void write_fields(struct inbound *in)
 	       gn_log_quote(1, ir != NULL && ir->reason != NULL ? ir->reason : "-"));
 }
 
+static bool same_domain(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return false;
+	size_t na = strlen(a), nb = strlen(b);
+	if (na > 0 && a[na - 1] == '.')
+		na--;
+	if (nb > 0 && b[nb - 1] == '.')
+		nb--;
+	return na == nb && strncasecmp(a, b, na) == 0;
+}
+
+/* The results kept with each stored copy (gannet/store.h struct
+ * gn_store_message_auth, ABI 1.1), for the HTTP API and webhooks: mox's
+ * MailFromValidated (the SPF identity passed), MsgFromValidated (DMARC
+ * passed: "strict" when a pass is for the From domain itself, "relaxed"
+ * for another of its organisational domain), DKIMVerifiedDomains. */
+static void keep_results(struct inbound *in)
+{
+	struct gn_smtp_tx *tx = gn_smtp_session_tx(in->s);
+	const struct spf_result *sr = in->spf_result;
+	const struct dmarc_result *d = &in->dmarc;
+	struct gn_store_message_auth a;
+	const char *domains[GN_STORE_MAX_AUTH_DKIM_DOMAINS], *err = NULL;
+	size_t n = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.mail_from_validated = sr->result == SPF_PASS;
+	a.mail_from_validation = spf_result_name(sr->result);
+	a.msg_from_domain = d->header_from;
+	a.msg_from_validated = d->result == DMARC_PASS;
+	if (d->result == DMARC_PASS)
+		a.msg_from_validation =
+			(d->spf_aligned && same_domain(sr->domain, d->header_from)) ||
+			(d->dkim_aligned && same_domain(d->dkim_domain, d->header_from)) ?
+			"strict" : "relaxed";
+	else
+		a.msg_from_validation = dmarc_result_name(d->result);
+	size_t count = in->dkim_error == NULL ? gn_dkim_verifier_count(in->dkim) : 0;
+	for (size_t i = 0; i < count && n < GN_STORE_MAX_AUTH_DKIM_DOMAINS; i++) {
+		const struct gn_dkim_verify_result *v = gn_dkim_verifier_result(in->dkim, i);
+		if (v == NULL || v->status != GN_DKIM_PASS || v->domain == NULL)
+			continue;
+		bool seen = false;
+		for (size_t j = 0; j < n && !seen; j++)
+			seen = same_domain(domains[j], v->domain);
+		if (!seen)
+			domains[n++] = v->domain;
+	}
+	a.dkim_domains = domains;
+	a.n_dkim_domains = n;
+	a.remote_ip = in->ip != NULL && in->ip[0] != '\0' ? in->ip : NULL;
+	if (gn_smtp_tx_set_auth(tx, &a, &err) < 0)
+		gn_log(GN_LOG_ERROR, AREA, "event=auth_not_kept id=%s error=%s",
+		       gn_conn_id(gn_smtp_session_conn(in->s)), gn_log_quote(0, err));
+}
+
 /* The disposition (RFC 7489 6.6.4, after pct): reject refuses the
  * message, quarantine sends it to the recipients' Junk, none delivers. */
 static enum gn_hook_result dmarc_decide(struct inbound *in)
@@ -375,6 +433,7 @@ static void step(struct inbound *in)
 	in->finished = true;
 	inbound_stop(in);
 	write_fields(in);
+	keep_results(in);
 	in->final = dmarc_decide(in);
 	if (in->pending && in->call != NULL) {
 		struct gn_hook_call *call = in->call;

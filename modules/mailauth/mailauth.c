@@ -63,7 +63,8 @@ static int mailauth_register(struct gn_module_ctx *ctx, const char **error_r)
 		gn_config_error(sect, "publicsuffix", "%s.publicsuffix: cannot read the public suffix "
 				"list %s: %s (Debian's package publicsuffix)", gn_config_path(sect),
 				path, err);
-	if (mailauth_cli_spf_register(ctx, error_r) < 0 || mailauth_cli_dmarc_register(ctx, error_r) < 0)
+	if (mailauth_cli_spf_register(ctx, error_r) < 0 || mailauth_cli_dmarc_register(ctx, error_r) < 0 ||
+	    mailauth_cli_auth_register(ctx, error_r) < 0)
 		return -1;
 	return mailauth_inbound_register(ctx, error_r);
 }

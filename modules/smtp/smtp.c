@@ -575,7 +575,9 @@ static void store_message(struct mx_session *mx)
 	const char *mailbox = tx != NULL ? gn_smtp_tx_mailbox(tx) : NULL;
 	if (mailbox != NULL)
 		gn_delivery_set_mailbox_default(mx->d, mailbox, 0);
-	if (add_header_lines(mx) < 0 || gn_delivery_run(mx->d, run_done, mx) < 0) {
+	/* And the checks' results, kept with each copy (ABI 1.1). */
+	const struct gn_store_message_auth *auth = tx != NULL ? gn_smtp_tx_auth(tx) : NULL;
+	if ((auth != NULL && gn_delivery_set_auth(mx->d, auth) < 0) || add_header_lines(mx) < 0 || gn_delivery_run(mx->d, run_done, mx) < 0) {
 		mx->running = false;
 		gn_smtp_answer(mx->s, 451, "4.3.0", "Temporary failure, please try again later");
 	}
