@@ -24,6 +24,7 @@
  */
 #include "mailauth.h"
 #include "dmarc.h"
+#include "policy.h"
 #include "spf.h"
 
 #include <gannet/config.h>
@@ -56,6 +57,7 @@ static int mailauth_register(struct gn_module_ctx *ctx, const char **error_r)
 		else
 			mailauth_settings.inbound_timeout_ms = (unsigned)v;
 	}
+	policy_load(sect);
 	const char *path = DMARC_PSL_PATH, *err;
 	gn_config_string(sect, "publicsuffix", DMARC_PSL_PATH, &path);
 	dmarc_psl_free(&mailauth_psl);
