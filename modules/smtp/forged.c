@@ -63,7 +63,8 @@ static bool names_us(const char *v, size_t len, const char *authserv_id)
 }
 
 /* Writes the held header section, renaming our fields. */
-static int write_held(struct forged_filter *f, struct gn_delivery *d, const char *authserv_id)
+static int write_held(struct forged_filter *f, forged_write_fn *write, void *ctx,
+		      const char *authserv_id)
 {
 	const char *h = gn_buf_data(f->held);
 	size_t n = gn_buf_len(f->held), i = 0, from = 0;
@@ -90,24 +91,24 @@ static int write_held(struct forged_filter *f, struct gn_delivery *d, const char
 			k++;
 		if (k >= i || h[k] != ':' || !names_us(h + k + 1, i - k - 1, authserv_id))
 			continue;
-		if (start > from && gn_delivery_write(d, h + from, start - from) < 0)
+		if (start > from && write(ctx, h + from, start - from) < 0)
 			ret = -1;
-		if (gn_delivery_write(d, FORGED_PREFIX, sizeof(FORGED_PREFIX) - 1) < 0)
+		if (write(ctx, FORGED_PREFIX, sizeof(FORGED_PREFIX) - 1) < 0)
 			ret = -1;
 		from = start;
 		f->renamed++;
 	}
-	if (n > from && gn_delivery_write(d, h + from, n - from) < 0)
+	if (n > from && write(ctx, h + from, n - from) < 0)
 		ret = -1;
 	gn_buf_free(&f->held);
 	return ret;
 }
 
-int smtp_forged_write(struct forged_filter *f, struct gn_delivery *d, const char *authserv_id,
-		      const char *buf, size_t len)
+int smtp_forged_write(struct forged_filter *f, forged_write_fn *write, void *ctx,
+		      const char *authserv_id, const char *buf, size_t len)
 {
 	if (f->done)
-		return gn_delivery_write(d, buf, len);
+		return write(ctx, buf, len);
 	if (f->held == NULL)
 		f->held = gn_buf_new(FORGED_MAX_HEADER);
 	size_t before = gn_buf_len(f->held);
@@ -138,17 +139,18 @@ int smtp_forged_write(struct forged_filter *f, struct gn_delivery *d, const char
 	/* What of this chunk lies past the header goes after it. */
 	size_t rest_from = take - (n - end);
 	gn_buf_truncate(f->held, end);
-	int ret = write_held(f, d, authserv_id);
-	if (len > rest_from && gn_delivery_write(d, buf + rest_from, len - rest_from) < 0)
+	int ret = write_held(f, write, ctx, authserv_id);
+	if (len > rest_from && write(ctx, buf + rest_from, len - rest_from) < 0)
 		ret = -1;
 	return ret;
 }
 
-int smtp_forged_flush(struct forged_filter *f, struct gn_delivery *d, const char *authserv_id)
+int smtp_forged_flush(struct forged_filter *f, forged_write_fn *write, void *ctx,
+		      const char *authserv_id)
 {
 	if (f->done || f->held == NULL)
 		return 0;
-	return write_held(f, d, authserv_id);
+	return write_held(f, write, ctx, authserv_id);
 }
 
 void smtp_forged_reset(struct forged_filter *f)

@@ -25,16 +25,21 @@ struct forged_filter {
 	bool cut;		/* the header was past FORGED_MAX_HEADER */
 };
 
-/* Passes a chunk of the message (dot-unstuffed CRLF lines) to the
- * delivery, holding the header section until it ends, then writing it
+/* Where the bytes go (the smtp module: gn_delivery_write()); returns 0,
+ * or -1, passed on. */
+typedef int forged_write_fn(void *ctx, const char *buf, size_t len);
+
+/* Passes a chunk of the message (dot-unstuffed CRLF lines) to write,
+ * holding the header section until it ends, then writing it
  * with every Authentication-Results field whose authserv-id is
  * authserv_id (any case) renamed FORGED_PREFIX "Authentication-Results".
- * Returns what gn_delivery_write() returns (0 while holding). */
-int smtp_forged_write(struct forged_filter *f, struct gn_delivery *d, const char *authserv_id,
-		      const char *buf, size_t len);
+ * Returns what write returns (0 while holding; -1 when any call did). */
+int smtp_forged_write(struct forged_filter *f, forged_write_fn *write, void *ctx,
+		      const char *authserv_id, const char *buf, size_t len);
 /* The end of data: what is still held (a message without a body) goes
- * to the delivery, renamed as above. */
-int smtp_forged_flush(struct forged_filter *f, struct gn_delivery *d, const char *authserv_id);
+ * to write, renamed as above. */
+int smtp_forged_flush(struct forged_filter *f, forged_write_fn *write, void *ctx,
+		      const char *authserv_id);
 /* Frees what it held; ready for the next transaction. */
 void smtp_forged_reset(struct forged_filter *f);
 

@@ -420,6 +420,12 @@ static void mx_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *
 	check_pending(mx);
 }
 
+/* forged.c's writer: into the delivery. */
+static int write_delivery(void *ctx, const char *buf, size_t len)
+{
+	return gn_delivery_write(ctx, buf, len);
+}
+
 static int mx_data_chunk(struct gn_smtp_session *s, const char *buf, size_t len, void *data)
 {
 	struct mx_session *mx = gn_smtp_session_data(s);
@@ -432,7 +438,8 @@ static int mx_data_chunk(struct gn_smtp_session *s, const char *buf, size_t len,
 	if (room > 0)
 		(void)gn_buf_append(mx->header, buf, len < room ? len : room);
 	/* -1 (too big, store failed): the run's results say so. */
-	return smtp_forged_write(&mx->forged, mx->d, gn_smtp_session_hostname(s), buf, len);
+	return smtp_forged_write(&mx->forged, write_delivery, mx->d, gn_smtp_session_hostname(s),
+				 buf, len);
 }
 
 /* RFC 5321 3.6.3 and 6.1: recipients accepted at RCPT that fail after the
@@ -615,7 +622,7 @@ static void mx_data_end(struct gn_smtp_session *s, void *data)
 	}
 	/* A message that is all header: it is still held.  -1: the run's
 	 * results say so, as for a chunk. */
-	(void)smtp_forged_flush(&mx->forged, mx->d, gn_smtp_session_hostname(s));
+	(void)smtp_forged_flush(&mx->forged, write_delivery, mx->d, gn_smtp_session_hostname(s));
 	if (mx->forged.renamed > 0)
 		gn_log(GN_LOG_INFO, AREA, "event=authres_renamed id=%s fields=%u",
 		       gn_conn_id(gn_smtp_session_conn(s)), mx->forged.renamed);
