@@ -33,13 +33,15 @@
  * bounce mail.
  *
  * Forged fields (RFC 8601 5): a field in the incoming header that carries
- * our authserv-id (the SMTP host name) was not written by us.  Gannet
- * stores the body byte for byte as it came (one blob for every copy, DKIM
- * signatures kept verifiable), so it neither removes nor renames such a
- * field; it never trusts it instead: ours is written above the message's
- * own header, in the prefix, so the first Authentication-Results with our
- * authserv-id is always ours, and the forged ones are logged
- * (event=authres_forged).  README says so to readers of the header.
+ * our authserv-id (the SMTP host name) was not written by us.  The smtp
+ * module stores it renamed (modules/smtp/forged.c); here, where the tap
+ * sees the bytes as they came, the forged ones are logged
+ * (event=authres_forged).
+ *
+ * The decision (dmarc_decide()) goes through the recipient domains'
+ * settings and allow lists (policy.h); two From fields are refused.  The
+ * results are kept with the stored copies (keep_results(),
+ * gn_smtp_tx_set_auth()).
  */
 #include "mailauth.h"
 #include "authres.h"

@@ -14,6 +14,11 @@
  *                            # the PSL, for DMARC's organisational domains
  *                            # (Debian's publicsuffix package); read here,
  *                            # once: missing or empty is a config error
+ *     domain_policies = [ "example.com dmarc_reject=junk", ... ];
+ *     allow_senders = [ "partner.example" ];
+ *                            # per recipient domain, what to do with DMARC
+ *                            # and SPF failures, and the validated sender
+ *                            # domains that skip it (policy.c)
  *   };
  *
  * SPF's lookup limits are the RFC's (spf.h); DKIM evaluates the core's
