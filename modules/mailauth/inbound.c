@@ -308,6 +308,20 @@ static bool same_domain(const char *a, const char *b)
 	return na == nb && strncasecmp(a, b, na) == 0;
 }
 
+/* A value the store takes (gannet/store.h: printable ASCII, 255 octets
+ * at most), else NULL: a value it would refuse must not fail the
+ * delivery. */
+static const char *storable(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+	if (n == 0 || n > 255)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return NULL;
+	return s;
+}
+
 /* The results kept with each stored copy (gannet/store.h struct
  * gn_store_message_auth, ABI 1.1), for the HTTP API and webhooks: mox's
  * MailFromValidated (the SPF identity passed), MsgFromValidated (DMARC
@@ -326,7 +340,7 @@ static void keep_results(struct inbound *in)
 	a.size = sizeof(a);
 	a.mail_from_validated = sr->result == SPF_PASS;
 	a.mail_from_validation = spf_result_name(sr->result);
-	a.msg_from_domain = d->header_from;
+	a.msg_from_domain = storable(d->header_from);
 	a.msg_from_validated = d->result == DMARC_PASS;
 	if (d->result == DMARC_PASS)
 		a.msg_from_validation =
@@ -338,7 +352,7 @@ static void keep_results(struct inbound *in)
 	size_t count = in->dkim_error == NULL ? gn_dkim_verifier_count(in->dkim) : 0;
 	for (size_t i = 0; i < count && n < GN_STORE_MAX_AUTH_DKIM_DOMAINS; i++) {
 		const struct gn_dkim_verify_result *v = gn_dkim_verifier_result(in->dkim, i);
-		if (v == NULL || v->status != GN_DKIM_PASS || v->domain == NULL)
+		if (v == NULL || v->status != GN_DKIM_PASS || storable(v->domain) == NULL)
 			continue;
 		bool seen = false;
 		for (size_t j = 0; j < n && !seen; j++)
@@ -348,7 +362,7 @@ static void keep_results(struct inbound *in)
 	}
 	a.dkim_domains = domains;
 	a.n_dkim_domains = n;
-	a.remote_ip = in->ip != NULL && in->ip[0] != '\0' ? in->ip : NULL;
+	a.remote_ip = storable(in->ip);
 	if (gn_smtp_tx_set_auth(tx, &a, &err) < 0)
 		gn_log(GN_LOG_ERROR, AREA, "event=auth_not_kept id=%s error=%s",
 		       gn_conn_id(gn_smtp_session_conn(in->s)), gn_log_quote(0, err));
