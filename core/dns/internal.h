@@ -8,7 +8,7 @@
  *   cli-dns.c   `gannet dns lookup TYPE NAME`;
  *   dkim.c      the DKIM verifier's key lookups (gn_dkim_verify_start(),
  *               gannet/dkim.h; the verifier itself is core/mail/);
- *   cli-dkim.c  `gannet dkim verify [FILE]`.
+ *   cli-dkim.c  `gannet dkim verify [FILE]`, `gannet dns dkim SELECTOR DOMAIN`.
  *
  * Uses the runtime layer (loop, config) and the mail layer (IDNA through
  * gn_addr_parse_domain()).  core/dns/README has the design.
@@ -59,5 +59,6 @@ const char *dns_reverse_name(struct gn_pool *pool, const char *ip);
 
 int dns_cli_lookup(int argc, char **argv, void *data);
 int dns_cli_dkim_verify(int argc, char **argv, void *data);
+int dns_cli_dkim_key(int argc, char **argv, void *data);
 
 #endif

@@ -195,9 +195,19 @@ int dns_register(void)
 		"none did.",
 		0, 1, dns_cli_dkim_verify, NULL,
 	};
+	static const struct gn_cli_command dkim_key = {
+		sizeof(struct gn_cli_command), "dns dkim", "SELECTOR DOMAIN",
+		"Looks up the DKIM key record SELECTOR._domainkey.DOMAIN (RFC 6376\n"
+		"3.6.2.1) with the core's resolver and prints the records, their tags,\n"
+		"and how the verifier takes them: the key's type and bits, its t=\n"
+		"flags, and ok, revoked, policy (RSA under 1024 bits), permerror or\n"
+		"temperror.  Exits 0 for a usable key, 1 otherwise.",
+		2, 2, dns_cli_dkim_key, NULL,
+	};
 	const char *err;
 	if (gn_cli_command_register(modules_core_ctx(), &lookup, &err) < 0 ||
-	    gn_cli_command_register(modules_core_ctx(), &dkim_verify, &err) < 0) {
+	    gn_cli_command_register(modules_core_ctx(), &dkim_verify, &err) < 0 ||
+	    gn_cli_command_register(modules_core_ctx(), &dkim_key, &err) < 0) {
 		conf_error("dns: %s", err);
 		return -1;
 	}

@@ -145,6 +145,8 @@ struct gn_smtp_tx {
 	unsigned n_slots;
 	struct gn_buf *added;	/* gn_smtp_tx_add_header() */
 	const char *mailbox;	/* gn_smtp_tx_set_mailbox(), from pool */
+	/* gn_smtp_tx_set_auth(), from pool */
+	const struct gn_store_message_auth *auth;
 };
 
 struct gn_smtp_server {

@@ -16,6 +16,8 @@
 
 #include <string.h>
 
+#include <gannet/store.h>
+
 /* More than enough for the first-party modules and a few plugins. */
 #define MAX_TAPS 16
 /* The chain may wait on DNS (mailauth: SPF's 20 s, DKIM's keys); the
@@ -176,6 +178,23 @@ int gn_smtp_tx_set_mailbox(struct gn_smtp_tx *tx, const char *mailbox, const cha
 const char *gn_smtp_tx_mailbox(const struct gn_smtp_tx *tx)
 {
 	return tx->mailbox;
+}
+
+int gn_smtp_tx_set_auth(struct gn_smtp_tx *tx, const struct gn_store_message_auth *auth,
+			const char **error_r)
+{
+	const struct gn_store_message_auth *a = gn_store_message_auth_copy(tx->pool, auth);
+	if (a == NULL) {
+		*error_r = "gn_smtp_tx_set_auth: no results, or their size is too small";
+		return -1;
+	}
+	tx->auth = a;
+	return 0;
+}
+
+const struct gn_store_message_auth *gn_smtp_tx_auth(const struct gn_smtp_tx *tx)
+{
+	return tx->auth;
 }
 
 /* ---- the hook point ---- */

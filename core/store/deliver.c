@@ -134,6 +134,8 @@ struct gn_delivery {
 	unsigned expanded;	/* addresses added by expansions */
 
 	const char *mailbox_default;
+	/* gn_delivery_set_auth(): for every copy, from pool; or NULL */
+	const struct gn_store_message_auth *auth;
 	bool mailbox_fixed;
 	unsigned flags;
 	const char **keywords;
@@ -351,6 +353,18 @@ int gn_delivery_set_prefix(struct gn_delivery *d, size_t i, const char *prefix,
 		r->prefix_len = prefix_len;
 	}
 	return 0;
+}
+
+int gn_delivery_set_auth(struct gn_delivery *d, const struct gn_store_message_auth *auth)
+{
+	if (d == NULL || d->ran)
+		return -1;
+	if (auth == NULL) {
+		d->auth = NULL;
+		return 0;
+	}
+	d->auth = gn_store_message_auth_copy(d->pool, auth);
+	return d->auth != NULL ? 0 : -1;
 }
 
 void gn_delivery_set_mailbox_default(struct gn_delivery *d, const char *mailbox,
@@ -946,6 +960,7 @@ static int store_rows(struct gn_delivery *d, const char **error_r)
 		m.n_keywords = d->n_keywords;
 		m.internal_date = d->internal_date;
 		m.mime = d->mime;
+		m.auth = d->auth;
 		t->uid = 0;
 		if (gn_store_message_deliver(&m, &t->msg_id, &t->uid, error_r) < 0)
 			return -1;

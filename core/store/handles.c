@@ -246,6 +246,41 @@ time_t gn_store_message_save_date(const struct gn_store_message *msg)
 
 /* ---- what modules fill ---- */
 
+static const char *strdup_null(struct gn_pool *pool, const char *s)
+{
+	return s != NULL ? gn_pool_strdup(pool, s) : NULL;
+}
+
+struct gn_store_message_auth *gn_store_message_auth_copy(struct gn_pool *pool,
+							 const struct gn_store_message_auth *auth)
+{
+	const size_t first = offsetof(struct gn_store_message_auth, remote_ip) +
+		sizeof(auth->remote_ip);
+	if (auth == NULL || auth->size < first)
+		return NULL;
+	struct gn_store_message_auth *a = gn_pool_alloc(pool, sizeof(*a));
+	memset(a, 0, sizeof(*a));
+	memcpy(a, auth, auth->size < sizeof(*a) ? auth->size : sizeof(*a));
+	a->size = sizeof(*a);
+	a->mail_from_validation = strdup_null(pool, a->mail_from_validation);
+	a->msg_from_domain = strdup_null(pool, a->msg_from_domain);
+	a->msg_from_validation = strdup_null(pool, a->msg_from_validation);
+	a->remote_ip = strdup_null(pool, a->remote_ip);
+	if (a->n_dkim_domains > GN_STORE_MAX_AUTH_DKIM_DOMAINS)
+		a->n_dkim_domains = GN_STORE_MAX_AUTH_DKIM_DOMAINS;
+	if (a->dkim_domains == NULL)
+		a->n_dkim_domains = 0;
+	if (a->n_dkim_domains > 0) {
+		const char **d = gn_pool_alloc(pool, a->n_dkim_domains * sizeof(*d));
+		for (size_t i = 0; i < a->n_dkim_domains; i++)
+			d[i] = strdup_null(pool, a->dkim_domains[i]);
+		a->dkim_domains = d;
+	} else {
+		a->dkim_domains = NULL;
+	}
+	return a;
+}
+
 int store_message_new_copy(const struct gn_store_message_new *m,
 			   struct gn_store_message_new *copy, const char **error_r)
 {

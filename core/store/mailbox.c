@@ -763,7 +763,62 @@ struct add_fields {
 	const char **kw;
 	size_t n_kw;
 	const char *subject, *from, *msgid, *date;
+	const struct gn_store_message_auth *auth;	/* checked copy, or NULL */
 };
+
+/* The first struct gn_store_message_auth (ABI 1.1) ends with remote_ip. */
+#define STORE_AUTH_SIZE_1_1 \
+	(offsetof(struct gn_store_message_auth, remote_ip) + \
+	 sizeof(((struct gn_store_message_auth *)0)->remote_ip))
+
+/* A value of the check results: a domain or an address is at most 255
+ * octets, a result name a short token; printable ASCII only (they come
+ * from a module, but from what a peer sent through it). */
+static bool auth_value_ok(const char *v, size_t max)
+{
+	if (v == NULL)
+		return true;
+	size_t n = strlen(v);
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+/* Copies the caller's results by their own size, checked; 0 or -1. */
+static int auth_prepare(struct gn_pool *tmp, const struct gn_store_message_auth *in,
+			const struct gn_store_message_auth **out_r, const char **error_r)
+{
+	*out_r = NULL;
+	if (in == NULL)
+		return 0;
+	if (in->size < STORE_AUTH_SIZE_1_1) {
+		*error_r = store_errf("struct gn_store_message_auth: size %zu, at least %zu expected",
+				      in->size, (size_t)STORE_AUTH_SIZE_1_1);
+		return -1;
+	}
+	struct gn_store_message_auth *a = gn_pool_alloc(tmp, sizeof(*a));
+	memset(a, 0, sizeof(*a));
+	memcpy(a, in, in->size < sizeof(*a) ? in->size : sizeof(*a));
+	a->size = sizeof(*a);
+	if (a->n_dkim_domains > GN_STORE_MAX_AUTH_DKIM_DOMAINS)
+		a->n_dkim_domains = GN_STORE_MAX_AUTH_DKIM_DOMAINS;
+	bool ok = auth_value_ok(a->mail_from_validation, 32) &&
+		auth_value_ok(a->msg_from_validation, 32) &&
+		auth_value_ok(a->msg_from_domain, 255) && auth_value_ok(a->remote_ip, 64) &&
+		(a->n_dkim_domains == 0 || a->dkim_domains != NULL);
+	for (size_t i = 0; ok && i < a->n_dkim_domains; i++)
+		ok = a->dkim_domains[i] != NULL && auth_value_ok(a->dkim_domains[i], 255);
+	if (!ok) {
+		*error_r = "struct gn_store_message_auth: a value is empty, too long or not "
+			"printable ASCII";
+		return -1;
+	}
+	*out_r = a;
+	return 0;
+}
 
 static int add_fields_prepare(struct gn_pool *tmp, const struct gn_store_message_new *m,
 			      struct add_fields *f, const char **error_r)
@@ -774,6 +829,8 @@ static int add_fields_prepare(struct gn_pool *tmp, const struct gn_store_message
 		return -1;
 	}
 	if (keywords_prepare(tmp, m->keywords, m->n_keywords, &f->kw, &f->n_kw, error_r) < 0)
+		return -1;
+	if (auth_prepare(tmp, m->auth, &f->auth, error_r) < 0)
 		return -1;
 	if (m->mime != NULL) {
 		f->subject = utf8_clean(tmp, gn_mime_message_field(m->mime, GN_MIME_SUBJECT));
@@ -856,28 +913,41 @@ static int add_insert(struct gn_pool *tmp, const struct gn_store_message_new *m,
 	bool pending = uid == 0;
 	const char *payload = pending ? NULL : gn_pool_printf(tmp, "%" PRId64 " %" PRId64 " %" PRIu64,
 							     m->account_id, m->mailbox_id, modseq);
-	const char *v[15] = {
+	const struct gn_store_message_auth *a = f->auth;
+	const char *v[23] = {
 		store_i64s(tmp, m->account_id), store_i64s(tmp, m->mailbox_id),
 		pending ? NULL : store_u64s(tmp, uid), pending ? NULL : store_u64s(tmp, modseq),
 		store_i64s(tmp, blob_id), m->prefix != NULL ? m->prefix : "", store_u64s(tmp, size),
 		store_i64s(tmp, (int64_t)m->flags), store_text_array(tmp, f->kw, f->n_kw),
 		m->internal_date != 0 ? gn_pool_printf(tmp, "%lld", (long long)m->internal_date) : NULL,
 		f->subject, f->from, f->msgid, f->date, payload,
+		a != NULL ? "t" : "f",
+		a != NULL ? (a->mail_from_validated ? "t" : "f") : NULL,
+		a != NULL ? a->mail_from_validation : NULL,
+		a != NULL ? a->msg_from_domain : NULL,
+		a != NULL ? (a->msg_from_validated ? "t" : "f") : NULL,
+		a != NULL ? a->msg_from_validation : NULL,
+		a != NULL ? store_text_array(tmp, a->dkim_domains, a->n_dkim_domains) : NULL,
+		a != NULL ? a->remote_ip : NULL,
 	};
-	int lens[15] = { 0 };
-	int fmts[15] = { 0 };
+	int lens[23] = { 0 };
+	int fmts[23] = { 0 };
 	lens[5] = (int)m->prefix_len;
 	fmts[5] = 1;
 	PGresult *res = db_query_params("INSERT INTO gn_messages (account_id, mailbox_id, uid, modseq, "
 					"blob_id, prefix, size, flags, keywords, internal_date, subject, "
-					"from_field, message_id, sent_date) VALUES ($1, $2, $3, $4, $5, $6, "
+					"from_field, message_id, sent_date, auth_checked, "
+					"mail_from_validated, mail_from_validation, msg_from_domain, "
+					"msg_from_validated, msg_from_validation, dkim_domains, remote_ip) "
+					"VALUES ($1, $2, $3, $4, $5, $6, "
 					"$7, $8, $9, COALESCE(to_timestamp($10::double precision), now()), "
-					"$11, $12, $13, to_timestamp($14::double precision)) RETURNING id, "
+					"$11, $12, $13, to_timestamp($14::double precision), $16, $17, $18, "
+					"$19, $20, $21, $22::text[], $23) RETURNING id, "
 					"extract(epoch FROM internal_date)::bigint, "
 					"CASE WHEN $15::text IS NULL THEN NULL ELSE "
 					"pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $15) END, "
 					"floor(extract(epoch FROM save_date))::bigint",
-					15, v, lens, fmts, 0, error_r);
+					23, v, lens, fmts, 0, error_r);
 	if (res == NULL) {
 		if (strcmp(gn_db_error_sqlstate(), "23503") == 0)
 			*error_r = store_errf("no such mailbox: %" PRId64, m->mailbox_id);
@@ -1019,6 +1089,45 @@ int gn_store_message_deliver(const struct gn_store_message_new *m,
 	if (r == 0 && uid_r != NULL)
 		*uid_r = uid;
 	return r;
+}
+
+int gn_store_message_auth_get(struct gn_pool *pool, int64_t account_id, int64_t message_id,
+			      struct gn_store_message_auth *auth_r, const char **error_r)
+{
+	if (auth_r == NULL || auth_r->size < STORE_AUTH_SIZE_1_1) {
+		*error_r = store_errf("struct gn_store_message_auth: size %zu, at least %zu expected",
+				      auth_r != NULL ? auth_r->size : 0, (size_t)STORE_AUTH_SIZE_1_1);
+		return -1;
+	}
+	const char *p[2] = { store_i64s(pool, account_id), store_i64s(pool, message_id) };
+	PGresult *res = store_q("SELECT auth_checked, mail_from_validated IS TRUE, mail_from_validation, "
+				"msg_from_domain, msg_from_validated IS TRUE, msg_from_validation, "
+				"array_to_json(dkim_domains)::text, remote_ip FROM gn_messages "
+				"WHERE account_id = $1 AND id = $2", 2, p, error_r);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return 0;
+	}
+	struct gn_store_message_auth a;
+	memset(&a, 0, sizeof(a));
+	a.size = auth_r->size < sizeof(a) ? auth_r->size : sizeof(a);
+	a.checked = PQgetvalue(res, 0, 0)[0] == 't';
+	if (a.checked) {
+		const char **dk = NULL;
+		a.mail_from_validated = PQgetvalue(res, 0, 1)[0] == 't';
+		a.mail_from_validation = store_col_str(pool, res, 0, 2);
+		a.msg_from_domain = store_col_str(pool, res, 0, 3);
+		a.msg_from_validated = PQgetvalue(res, 0, 4)[0] == 't';
+		a.msg_from_validation = store_col_str(pool, res, 0, 5);
+		store_json_strings(pool, store_col_str(pool, res, 0, 6), &dk, &a.n_dkim_domains);
+		a.dkim_domains = dk;
+		a.remote_ip = store_col_str(pool, res, 0, 7);
+	}
+	PQclear(res);
+	memcpy(auth_r, &a, a.size);
+	return 1;
 }
 
 int gn_store_message_get(struct gn_pool *pool, int64_t account_id,
@@ -1441,9 +1550,13 @@ static int store_message_copy_tx(struct gn_pool *pool, int64_t account_id, int64
 	const char *pi[6] = { acc, smb, dmb, store_u64s(pool, first), store_u64s(pool, modseq), list };
 	if (store_q_count("INSERT INTO gn_messages (account_id, mailbox_id, uid, modseq, blob_id, prefix, "
 		    "size, flags, keywords, internal_date, subject, from_field, message_id, "
-		    "sent_date) SELECT account_id, $3, $4 + row_number() OVER (ORDER BY uid) - 1, $5, "
+		    "sent_date, auth_checked, mail_from_validated, mail_from_validation, "
+		    "msg_from_domain, msg_from_validated, msg_from_validation, dkim_domains, "
+		    "remote_ip) SELECT account_id, $3, $4 + row_number() OVER (ORDER BY uid) - 1, $5, "
 		    "blob_id, prefix, size, flags, keywords, internal_date, subject, from_field, "
-		    "message_id, sent_date FROM gn_messages WHERE account_id = $1 AND mailbox_id = $2 "
+		    "message_id, sent_date, auth_checked, mail_from_validated, mail_from_validation, "
+		    "msg_from_domain, msg_from_validated, msg_from_validation, dkim_domains, "
+		    "remote_ip FROM gn_messages WHERE account_id = $1 AND mailbox_id = $2 "
 		    "AND uid = ANY($6::bigint[])", 6, pi, error_r) < 0)
 		return -1;
 	if (move && expunge_tx(pool, account_id, src, list, true, modseq, NULL, error_r) < 0)

@@ -33,18 +33,21 @@
  * bounce mail.
  *
  * Forged fields (RFC 8601 5): a field in the incoming header that carries
- * our authserv-id (the SMTP host name) was not written by us.  Gannet
- * stores the body byte for byte as it came (one blob for every copy, DKIM
- * signatures kept verifiable), so it neither removes nor renames such a
- * field; it never trusts it instead: ours is written above the message's
- * own header, in the prefix, so the first Authentication-Results with our
- * authserv-id is always ours, and the forged ones are logged
- * (event=authres_forged).  README says so to readers of the header.
+ * our authserv-id (the SMTP host name) was not written by us.  The smtp
+ * module stores it renamed (modules/smtp/forged.c); here, where the tap
+ * sees the bytes as they came, the forged ones are logged
+ * (event=authres_forged).
+ *
+ * The decision (dmarc_decide()) goes through the recipient domains'
+ * settings and allow lists (policy.h); two From fields are refused.  The
+ * results are kept with the stored copies (keep_results(),
+ * gn_smtp_tx_set_auth()).
  */
 #include "mailauth.h"
 #include "authres.h"
 #include "dmarc.h"
 #include "iprev.h"
+#include "policy.h"
 #include "spf.h"
 
 #include <arpa/inet.h>
@@ -169,13 +172,15 @@ static void tap_tx_end(struct gn_smtp_session *s, void *data)
 
 /* ---- the message's own Authentication-Results fields ---- */
 
-/* Counts the fields of the header section that name authserv_id. */
-static unsigned count_forged(const struct inbound *in, const char *authserv_id)
+/* Counts the fields of the header section named name (any case; white
+ * space before the colon too, RFC 5322 4.5's obsolete syntax, as
+ * dmarc_from_domain() reads it), and when authserv_id is not NULL only
+ * those that name it (Authentication-Results). */
+static unsigned count_fields(const struct inbound *in, const char *name, const char *authserv_id)
 {
 	const char *h = gn_buf_data(in->header);
-	size_t n = gn_buf_len(in->header), i = 0;
-	static const char name[] = "Authentication-Results:";
-	unsigned forged = 0;
+	size_t n = gn_buf_len(in->header), i = 0, nl = strlen(name);
+	unsigned count = 0;
 	while (i < n) {
 		size_t start = i;
 		/* A field: its first line and its continuation lines. */
@@ -185,13 +190,16 @@ static unsigned count_forged(const struct inbound *in, const char *authserv_id)
 			if (i < n)
 				i++;
 		} while (i < n && (h[i] == ' ' || h[i] == '\t'));
-		if (i - start > sizeof(name) - 1 &&
-		    strncasecmp(h + start, name, sizeof(name) - 1) == 0 &&
-		    authres_names(h + start + sizeof(name) - 1, i - start - (sizeof(name) - 1),
-				  authserv_id))
-			forged++;
+		size_t k = start + nl;
+		if (i - start <= nl || strncasecmp(h + start, name, nl) != 0)
+			continue;
+		while (k < i && (h[k] == ' ' || h[k] == '\t'))
+			k++;
+		if (k < i && h[k] == ':' &&
+		    (authserv_id == NULL || authres_names(h + k + 1, i - k - 1, authserv_id)))
+			count++;
 	}
-	return forged;
+	return count;
 }
 
 /* ---- the results ---- */
@@ -276,7 +284,7 @@ static void write_fields(struct inbound *in)
 		gn_log(GN_LOG_ERROR, AREA, "event=authres_not_added id=%s error=%s",
 		       gn_conn_id(gn_smtp_session_conn(s)), gn_log_quote(0, err));
 
-	unsigned forged = count_forged(in, id);
+	unsigned forged = count_fields(in, "Authentication-Results", id);
 	if (forged > 0)
 		gn_log(GN_LOG_WARN, AREA, "event=authres_forged id=%s tx=%s fields=%u",
 		       gn_conn_id(gn_smtp_session_conn(s)), gn_smtp_tx_id(tx), forged);
@@ -288,40 +296,198 @@ static void write_fields(struct inbound *in)
 	       gn_log_quote(1, ir != NULL && ir->reason != NULL ? ir->reason : "-"));
 }
 
-/* The disposition (RFC 7489 6.6.4, after pct): reject refuses the
- * message, quarantine sends it to the recipients' Junk, none delivers. */
+static bool same_domain(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return false;
+	size_t na = strlen(a), nb = strlen(b);
+	if (na > 0 && a[na - 1] == '.')
+		na--;
+	if (nb > 0 && b[nb - 1] == '.')
+		nb--;
+	return na == nb && strncasecmp(a, b, na) == 0;
+}
+
+/* A value the store takes (gannet/store.h: printable ASCII, 255 octets
+ * at most), else NULL: a value it would refuse must not fail the
+ * delivery. */
+static const char *storable(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+	if (n == 0 || n > 255)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return NULL;
+	return s;
+}
+
+/* The results kept with each stored copy (gannet/store.h struct
+ * gn_store_message_auth, ABI 1.1), for the HTTP API and webhooks: mox's
+ * MailFromValidated (the SPF identity passed), MsgFromValidated (DMARC
+ * passed: "strict" when a pass is for the From domain itself, "relaxed"
+ * for another of its organisational domain), DKIMVerifiedDomains. */
+static void keep_results(struct inbound *in)
+{
+	struct gn_smtp_tx *tx = gn_smtp_session_tx(in->s);
+	const struct spf_result *sr = in->spf_result;
+	const struct dmarc_result *d = &in->dmarc;
+	struct gn_store_message_auth a;
+	const char *domains[GN_STORE_MAX_AUTH_DKIM_DOMAINS], *err = NULL;
+	size_t n = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.mail_from_validated = sr->result == SPF_PASS;
+	a.mail_from_validation = spf_result_name(sr->result);
+	a.msg_from_domain = storable(d->header_from);
+	a.msg_from_validated = d->result == DMARC_PASS;
+	if (d->result == DMARC_PASS)
+		a.msg_from_validation =
+			(d->spf_aligned && same_domain(sr->domain, d->header_from)) ||
+			(d->dkim_aligned && same_domain(d->dkim_domain, d->header_from)) ?
+			"strict" : "relaxed";
+	else
+		a.msg_from_validation = dmarc_result_name(d->result);
+	size_t count = in->dkim_error == NULL ? gn_dkim_verifier_count(in->dkim) : 0;
+	for (size_t i = 0; i < count && n < GN_STORE_MAX_AUTH_DKIM_DOMAINS; i++) {
+		const struct gn_dkim_verify_result *v = gn_dkim_verifier_result(in->dkim, i);
+		if (v == NULL || v->status != GN_DKIM_PASS || storable(v->domain) == NULL)
+			continue;
+		bool seen = false;
+		for (size_t j = 0; j < n && !seen; j++)
+			seen = same_domain(domains[j], v->domain);
+		if (!seen)
+			domains[n++] = v->domain;
+	}
+	a.dkim_domains = domains;
+	a.n_dkim_domains = n;
+	a.remote_ip = storable(in->ip);
+	if (gn_smtp_tx_set_auth(tx, &a, &err) < 0)
+		gn_log(GN_LOG_ERROR, AREA, "event=auth_not_kept id=%s error=%s",
+		       gn_conn_id(gn_smtp_session_conn(in->s)), gn_log_quote(0, err));
+}
+
+/* Whether a domain that passed (SPF's, or a DKIM d=) is on an allow list
+ * of the recipient domain's settings: *which_r is that domain. */
+static bool sender_allowed(const struct inbound *in, const struct policy_domain *p,
+			   const char **which_r)
+{
+	const struct spf_result *sr = in->spf_result;
+	if (sr->result == SPF_PASS && policy_allowed(p, sr->domain)) {
+		*which_r = sr->domain;
+		return true;
+	}
+	size_t n = in->dkim_error == NULL ? gn_dkim_verifier_count(in->dkim) : 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct gn_dkim_verify_result *v = gn_dkim_verifier_result(in->dkim, i);
+		if (v != NULL && v->status == GN_DKIM_PASS && policy_allowed(p, v->domain)) {
+			*which_r = v->domain;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* What the settings of one recipient domain say (policy.h). */
+static int rcpt_action(const struct inbound *in, const struct policy_domain *p,
+		       const char **reason_r)
+{
+	const struct dmarc_result *d = &in->dmarc;
+	const char *which = NULL;
+	bool dmarc_fail = d->result == DMARC_FAIL && (d->disposition == DMARC_POLICY_REJECT ||
+						       d->disposition == DMARC_POLICY_QUARANTINE);
+	bool spf_fail = in->spf_result->result == SPF_FAIL;
+	if (!dmarc_fail && !spf_fail)
+		return POLICY_ACCEPT;
+	if (sender_allowed(in, p, &which)) {
+		*reason_r = gn_pool_printf(in->pool, "allowed:%s", which);
+		return POLICY_ACCEPT;
+	}
+	if (dmarc_fail) {
+		*reason_r = "dmarc";
+		return d->disposition == DMARC_POLICY_REJECT ? p->dmarc_reject : p->dmarc_quarantine;
+	}
+	*reason_r = "spf";
+	return p->spf_fail;
+}
+
+/* The decision (RFC 7489 6.6.4's disposition after pct, and SPF's fail,
+ * through the recipient domains' settings, policy.h): the strictest
+ * recipient's action applies to the transaction (one message, one
+ * answer).  reject refuses the message at the end of data, junk sends it
+ * to the recipients' Junk, accept delivers; each decision is logged. */
 static enum gn_hook_result dmarc_decide(struct inbound *in)
 {
 	struct gn_smtp_session *s = in->s;
 	struct gn_smtp_tx *tx = gn_smtp_session_tx(s);
 	const struct dmarc_result *d = &in->dmarc;
 	enum gn_hook_result res = GN_HOOK_CONTINUE;
-	const char *action = "deliver", *err = NULL;
-	if (d->result == DMARC_FAIL && d->disposition == DMARC_POLICY_REJECT) {
-		action = "reject";
+	const char *why = "-", *err = NULL, *rdomain = "-";
+	int action = POLICY_ACCEPT;
+	size_t n = gn_smtp_tx_rcpt_count(tx);
+
+	/* RFC 5322 3.6: one From field.  With two, which one is the author
+	 * (DMARC's RFC5322.From, RFC 7489 6.6.1) is a guess, and DKIM signs
+	 * the last one (RFC 6376 5.4.2) where readers show the first: a
+	 * forger's trick.  RFC 7489 6.6.1 lets us reject, as mox does;
+	 * no setting and no allow list changes that. */
+	unsigned froms = in->header_cut ? 0 : count_fields(in, "From", NULL);
+	if (froms > 1) {
 		if (in->call != NULL)
-			gn_hook_call_reply(in->call, 550, "5.7.26", "DMARC policy of %s: rejected",
-					   d->header_from);
+			gn_hook_call_reply(in->call, 550, "5.7.1", "The message has %u From fields, "
+					   "RFC 5322 allows one", froms);
+		gn_log(GN_LOG_INFO, AREA, "event=dmarc id=%s tx=%s result=%s action=reject "
+		       "why=from_fields from_fields=%u", gn_conn_id(gn_smtp_session_conn(s)),
+		       gn_smtp_tx_id(tx), dmarc_result_name(d->result), froms);
+		return GN_HOOK_REJECT;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct gn_addr *a = gn_smtp_rcpt_addr(gn_smtp_tx_rcpt(tx, i));
+		const char *r = NULL;
+		int act = rcpt_action(in, policy_for(a != NULL ? a->domain : NULL), &r);
+		if (i == 0 || act > action) {
+			action = act;
+			why = r;
+			rdomain = a != NULL && a->domain[0] != '\0' ? a->domain : "-";
+		}
+	}
+	if (n == 0)
+		action = rcpt_action(in, policy_for(NULL), &why);
+	if (why == NULL)
+		why = "-";
+	if (action == POLICY_REJECT) {
+		if (in->call != NULL) {
+			if (strcmp(why, "dmarc") == 0)
+				gn_hook_call_reply(in->call, 550, "5.7.26", "DMARC policy of %s: rejected",
+						   d->header_from);
+			else	/* RFC 7372 3.2: SPF validation failed */
+				gn_hook_call_reply(in->call, 550, "5.7.23", "SPF of %s: fail, rejected",
+						   in->spf_result->domain != NULL ?
+						   in->spf_result->domain : "the sender");
+		}
 		res = GN_HOOK_REJECT;
-	} else if (d->result == DMARC_FAIL && d->disposition == DMARC_POLICY_QUARANTINE) {
-		action = "junk";
+	} else if (action == POLICY_JUNK) {
 		if (gn_smtp_tx_set_mailbox(tx, INBOUND_QUARANTINE_MAILBOX, &err) < 0) {
 			/* Cannot happen with our constant; say so and deliver. */
 			gn_log(GN_LOG_ERROR, AREA, "event=dmarc_junk_failed id=%s error=%s",
 			       gn_conn_id(gn_smtp_session_conn(s)), gn_log_quote(0, err));
-			action = "deliver";
+			action = POLICY_ACCEPT;
 		}
 	}
 	gn_log(GN_LOG_INFO, AREA,
 	       "event=dmarc id=%s tx=%s result=%s header_from=%s record=%s policy=%s "
-	       "disposition=%s sampled_out=%s spf_aligned=%s dkim_aligned=%s action=%s reason=%s",
+	       "disposition=%s sampled_out=%s spf_aligned=%s dkim_aligned=%s spf=%s "
+	       "rcpt_domain=%s action=%s why=%s reason=%s",
 	       gn_conn_id(gn_smtp_session_conn(s)), gn_smtp_tx_id(tx), dmarc_result_name(d->result),
 	       gn_log_quote(0, d->header_from != NULL ? d->header_from : "-"),
 	       gn_log_quote(1, d->record_domain != NULL ? d->record_domain : "-"),
 	       d->policy != DMARC_POLICY_UNSET ? dmarc_policy_name(d->policy) : "-",
 	       dmarc_policy_name(d->disposition), d->sampled_out ? "yes" : "no",
-	       d->spf_aligned ? "yes" : "no", d->dkim_aligned ? "yes" : "no", action,
-	       gn_log_quote(2, d->reason != NULL ? d->reason : "-"));
+	       d->spf_aligned ? "yes" : "no", d->dkim_aligned ? "yes" : "no",
+	       spf_result_name(in->spf_result->result), rdomain,
+	       action == POLICY_REJECT ? "reject" : action == POLICY_JUNK ? "junk" : "deliver",
+	       gn_log_quote(2, why), gn_log_quote(3, d->reason != NULL ? d->reason : "-"));
 	return res;
 }
 
@@ -375,6 +541,7 @@ static void step(struct inbound *in)
 	in->finished = true;
 	inbound_stop(in);
 	write_fields(in);
+	keep_results(in);
 	in->final = dmarc_decide(in);
 	if (in->pending && in->call != NULL) {
 		struct gn_hook_call *call = in->call;

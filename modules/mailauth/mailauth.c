@@ -14,6 +14,11 @@
  *                            # the PSL, for DMARC's organisational domains
  *                            # (Debian's publicsuffix package); read here,
  *                            # once: missing or empty is a config error
+ *     domain_policies = [ "example.com dmarc_reject=junk", ... ];
+ *     allow_senders = [ "partner.example" ];
+ *                            # per recipient domain, what to do with DMARC
+ *                            # and SPF failures, and the validated sender
+ *                            # domains that skip it (policy.c)
  *   };
  *
  * SPF's lookup limits are the RFC's (spf.h); DKIM evaluates the core's
@@ -24,6 +29,7 @@
  */
 #include "mailauth.h"
 #include "dmarc.h"
+#include "policy.h"
 #include "spf.h"
 
 #include <gannet/config.h>
@@ -56,6 +62,7 @@ static int mailauth_register(struct gn_module_ctx *ctx, const char **error_r)
 		else
 			mailauth_settings.inbound_timeout_ms = (unsigned)v;
 	}
+	policy_load(sect);
 	const char *path = DMARC_PSL_PATH, *err;
 	gn_config_string(sect, "publicsuffix", DMARC_PSL_PATH, &path);
 	dmarc_psl_free(&mailauth_psl);
@@ -63,7 +70,8 @@ static int mailauth_register(struct gn_module_ctx *ctx, const char **error_r)
 		gn_config_error(sect, "publicsuffix", "%s.publicsuffix: cannot read the public suffix "
 				"list %s: %s (Debian's package publicsuffix)", gn_config_path(sect),
 				path, err);
-	if (mailauth_cli_spf_register(ctx, error_r) < 0 || mailauth_cli_dmarc_register(ctx, error_r) < 0)
+	if (mailauth_cli_spf_register(ctx, error_r) < 0 || mailauth_cli_dmarc_register(ctx, error_r) < 0 ||
+	    mailauth_cli_auth_register(ctx, error_r) < 0)
 		return -1;
 	return mailauth_inbound_register(ctx, error_r);
 }

@@ -26,4 +26,7 @@ int mailauth_inbound_register(struct gn_module_ctx *ctx, const char **error_r);
  * (register phase). */
 int mailauth_cli_dmarc_register(struct gn_module_ctx *ctx, const char **error_r);
 
+/* cli-auth.c: registers `gannet mailauth show` (register phase). */
+int mailauth_cli_auth_register(struct gn_module_ctx *ctx, const char **error_r);
+
 #endif

@@ -66,6 +66,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "forged.h"
 #include "localserve.h"
 
 #define AREA "smtp"
@@ -98,6 +99,9 @@ struct mx_session {
 	size_t n_pre;
 	struct gn_hook_call *hook;	/* the "smtp.data_end" chain */
 	char *last_head, *last_trace;	/* make_prefix()'s parts */
+	/* Authentication-Results fields claiming to be ours, renamed on
+	 * the way to the store (forged.c). */
+	struct forged_filter forged;
 };
 
 /* The original header a DSN carries: at most this much. */
@@ -172,6 +176,7 @@ static void mx_tx_end(struct mx_session *mx)
 	mx->pending_addr = NULL;
 	memset(&mx->ls_data, 0, sizeof(mx->ls_data));
 	gn_buf_free(&mx->header);
+	smtp_forged_reset(&mx->forged);
 	gn_pool_clear(mx->pool);
 }
 
@@ -415,6 +420,12 @@ static void mx_rcpt(struct gn_smtp_session *s, struct gn_smtp_rcpt *rcpt, void *
 	check_pending(mx);
 }
 
+/* forged.c's writer: into the delivery. */
+static int write_delivery(void *ctx, const char *buf, size_t len)
+{
+	return gn_delivery_write(ctx, buf, len);
+}
+
 static int mx_data_chunk(struct gn_smtp_session *s, const char *buf, size_t len, void *data)
 {
 	struct mx_session *mx = gn_smtp_session_data(s);
@@ -427,7 +438,8 @@ static int mx_data_chunk(struct gn_smtp_session *s, const char *buf, size_t len,
 	if (room > 0)
 		(void)gn_buf_append(mx->header, buf, len < room ? len : room);
 	/* -1 (too big, store failed): the run's results say so. */
-	return gn_delivery_write(mx->d, buf, len);
+	return smtp_forged_write(&mx->forged, write_delivery, mx->d, gn_smtp_session_hostname(s),
+				 buf, len);
 }
 
 /* RFC 5321 3.6.3 and 6.1: recipients accepted at RCPT that fail after the
@@ -575,7 +587,9 @@ static void store_message(struct mx_session *mx)
 	const char *mailbox = tx != NULL ? gn_smtp_tx_mailbox(tx) : NULL;
 	if (mailbox != NULL)
 		gn_delivery_set_mailbox_default(mx->d, mailbox, 0);
-	if (add_header_lines(mx) < 0 || gn_delivery_run(mx->d, run_done, mx) < 0) {
+	/* And the checks' results, kept with each copy (ABI 1.1). */
+	const struct gn_store_message_auth *auth = tx != NULL ? gn_smtp_tx_auth(tx) : NULL;
+	if ((auth != NULL && gn_delivery_set_auth(mx->d, auth) < 0) || add_header_lines(mx) < 0 || gn_delivery_run(mx->d, run_done, mx) < 0) {
 		mx->running = false;
 		gn_smtp_answer(mx->s, 451, "4.3.0", "Temporary failure, please try again later");
 	}
@@ -606,6 +620,12 @@ static void mx_data_end(struct gn_smtp_session *s, void *data)
 		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
 		return;
 	}
+	/* A message that is all header: it is still held.  -1: the run's
+	 * results say so, as for a chunk. */
+	(void)smtp_forged_flush(&mx->forged, write_delivery, mx->d, gn_smtp_session_hostname(s));
+	if (mx->forged.renamed > 0)
+		gn_log(GN_LOG_INFO, AREA, "event=authres_renamed id=%s fields=%u",
+		       gn_conn_id(gn_smtp_session_conn(s)), mx->forged.renamed);
 	/* localserve: a recipient that asks for a failure fails the message
 	 * (one reply for all; nothing is stored). */
 	if (mx->ls_data.code != 0) {

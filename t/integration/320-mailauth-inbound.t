@@ -20,12 +20,16 @@ python3-authres, every result checked:
 - a changed body from a domain whose SPF fails: spf=fail, dkim=fail;
 - MAIL FROM <>: the HELO identity (spf=pass smtp.helo=...), dkim=none;
 - a message carrying a forged Authentication-Results with our
-  authserv-id: ours is the first field with it (above the message's own
-  header), says what we found, and the forgery is logged;
+  authserv-id (RFC 8601 5): stored renamed X-Forged-Authentication-Results
+  (the smtp module), ours is the only Authentication-Results with it and
+  says what we found, the forgery is logged; a field of another
+  authserv-id is kept as it came; DKIM still passes over the original
+  bytes (the tap sees them before the rename);
 - a DNS that does not answer (t/lib/dnsserver.py's slow.example) past
   mailauth.inbound_timeout: spf=temperror, dmarc=temperror, and the
   message is delivered;
-- with mailauth not loaded: no Authentication-Results, no Received-SPF.
+- with mailauth not loaded: no Authentication-Results, no Received-SPF;
+  a forged field is renamed all the same.
 
 iprev ends the field: pass here, 127.0.0.1 being localhost both ways in
 libunbound's built-in local zones; 322-mailauth-iprev.t tests iprev.
@@ -259,23 +263,60 @@ t.is_(res[0]["props"].get("smtp.helo") if res else None, "helo.example.net",
 t.like((fields(h, "Received-SPF") or [""])[0], "identity=helo", "Received-SPF identity=helo")
 
 # ---- a forged Authentication-Results with our authserv-id ----
-forged = (b"Authentication-Results: " + HOST.upper().encode() +
-          b"; spf=pass smtp.mailfrom=ceo@example.org;\r\n dkim=pass header.d=example.org\r\n" + plain)
+FORGED = (b"Authentication-Results: (a comment) " + HOST.upper().encode() +
+          b"; spf=pass smtp.mailfrom=ceo@example.org;\r\n dkim=pass header.d=example.org\r\n"
+          b"Authentication-Results: other.example; spf=pass smtp.mailfrom=x@example.org\r\n")
+forged = FORGED + plain
 t.is_(send(forged, "mallory@fail.example.net"), 250, "a message with a forged "
       "Authentication-Results is delivered")
 h = last_header()
 all_ar = fields(h, "Authentication-Results")
-t.is_(len(all_ar), 2, "the copy has ours and the forged one")
+t.is_(len(all_ar), 2, "the copy has two Authentication-Results: ours, and other.example's")
 first = parse_authres(all_ar[0]) if all_ar else None
 t.is_([(r["method"], r["result"]) for r in (first or {}).get("results", [])],
       [("spf", "fail"), ("dkim", "none"), ("dmarc", "none"), ("iprev", "pass")],
-      "the first field with our authserv-id is ours, with what we found (spf=fail, dkim=none, "
-      "dmarc=none, iprev=pass)")
-ours_pos = h.find(b"Authentication-Results: mail.test")
-t.ok(0 <= ours_pos < h.find(b"Authentication-Results: MAIL.TEST") and
-     h.find(b"Received:") < h.find(b"Authentication-Results: MAIL.TEST"),
-     "the forged field stays below our Received, in the message's own header")
-t.like(g.log(), "event=authres_forged", "the forged field is logged")
+      "the first is ours, with what we found (spf=fail, dkim=none, dmarc=none, iprev=pass)")
+t.like(all_ar[1] if len(all_ar) > 1 else "", "other.example; spf=pass",
+       "another authserv-id's field is kept as it came")
+t.is_([parse_authres(v)["id"].lower() for v in all_ar if parse_authres(v)].count(HOST), 1,
+      "only one Authentication-Results names us")
+renamed = fields(h, "X-Forged-Authentication-Results")
+t.is_(len(renamed), 1, "the forged one is stored as X-Forged-Authentication-Results (RFC 8601 5)")
+t.like(renamed[0] if renamed else "", "MAIL.TEST; spf=pass smtp.mailfrom=ceo@example.org",
+       "with its value as it came")
+t.ok(h.find(b"Received:") < h.find(b"X-Forged-Authentication-Results: (a comment) MAIL.TEST"),
+     "in the message's own header, below our Received")
+log = g.log()
+t.like(log, "event=authres_forged", "the forged field is logged by mailauth")
+t.like(log, "event=authres_renamed", "and its renaming by the smtp module")
+# A signed message with a forged field above its signature (not covered
+# by it): DKIM passes over the bytes as they came.
+t.is_(send(FORGED + eml("rsa2048-relaxed-relaxed"), "alice@example.org"), 250,
+      "a signed message with a forged field: 250")
+h = last_header()
+res = (ours(h) or {}).get("results", [])
+t.is_([(r["method"], r["result"]) for r in res][:2], [("spf", "pass"), ("dkim", "pass")],
+      "its signature still verifies (spf=pass, dkim=pass)")
+t.is_(len(fields(h, "X-Forged-Authentication-Results")), 1, "and the forged field is renamed")
+# The header held across many chunks: 150 KB of fields before the forged
+# one, whose empty line comes chunks later.
+pad = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 900) for i in range(160))
+t.is_(send(pad + FORGED + plain, "mallory@fail.example.net"), 250,
+      "a forged field after 150 KB of header: 250")
+h = last_header()
+t.is_((len(fields(h, "X-Forged-Authentication-Results")), len(fields(h, "X-Pad-159"))), (1, 1),
+      "renamed, the header around it whole")
+m = imaplib.IMAP4_SSL("127.0.0.1", p993, ssl_context=ctx)
+m.login("alice@example.com", PW)
+typ, data = m.select("INBOX", readonly=True)
+typ, data = m.fetch(data[0].decode(), "(BODY.PEEK[TEXT])")
+m.logout()
+t.is_(data[0][1], b"No signature.\r\n", "and the body after it as it came")
+# A message that is all header (no empty line): held to the end of data.
+t.is_(send(b"Subject: only a header\r\n" + FORGED.rstrip(b"\r\n") + b"\r\n",
+           "mallory@fail.example.net"), 250, "a message without a body: 250")
+h = last_header()
+t.is_(len(fields(h, "X-Forged-Authentication-Results")), 1, "its forged field renamed too")
 g.stop()
 
 # ---- a DNS that does not answer: temperror, delivered ----
@@ -322,5 +363,9 @@ t.is_((fields(h, "Authentication-Results"), fields(h, "Received-SPF")), ([], [])
 names = [line.split(b":")[0].decode() for line in h.split(b"\r\n")
          if line and line[:1] not in (b" ", b"\t")]
 t.is_(names[:3], ["Return-Path", "Delivered-To", "Received"], "without mailauth: the usual prefix")
+t.is_(send(FORGED + plain, "mallory@fail.example.net"), 250, "without mailauth, a forged field: 250")
+h = last_header()
+t.is_((len(fields(h, "X-Forged-Authentication-Results")), len(fields(h, "Authentication-Results"))),
+      (1, 1), "without mailauth: the forged field renamed too, other.example's kept")
 g3.stop()
 t.done()

@@ -15,7 +15,8 @@ disposition enforced:
   nothing stored anywhere;
 - pct=0: p=reject is not applied (quarantine instead, RFC 7489 6.6.4),
   p=quarantine is not applied (Inbox);
-- no From field, two From fields: dmarc=none with a reason, delivered;
+- no From field: dmarc=none with a reason, delivered; two From fields:
+  550 5.7.1, nothing stored (RFC 7489 6.6.1 allows it; mox refuses them);
 - a header section past the 256 KiB the hook keeps: dmarc=permerror;
 - a _dmarc lookup that never gets an answer (t/lib/dnsserver.py's
   slow.example) past mailauth.inbound_timeout: dmarc=temperror, 250.
@@ -89,6 +90,8 @@ MSGS = {
     "twofrom": (message("From: user@rej.example\r\nFrom: other@pass.example\r\n",
                         "two from"), []),
     "slow": (message("From: user@slow.example\r\n", "slow dmarc"), []),
+    "twoaddr": (message("From: user@rej.example, other@pass.example\r\n"
+                        "Sender: user@rej.example\r\n", "two addresses"), []),
 }
 names = sorted(MSGS)
 r = subprocess.run([gt.DEBIAN_PYTHON, "-c", SIGNER],
@@ -305,8 +308,16 @@ t.like(g.log(), "sampled_out=yes", "sampling is logged")
 # ---- no usable From ----
 expect("no From field", "nofrom", "u@fail.example", "INBOX", "none", None,
        reason="no From field")
-expect("two From fields (one of a p=reject domain)", "twofrom", "u@fail.example", "INBOX", "none",
-       None, reason="several From fields")
+before = (len(mailbox("INBOX")), len(mailbox("Junk")))
+code, text = send(MSG["twofrom"], "u@fail.example")
+t.is_((code, text), (550, "5.7.1 The message has 2 From fields, RFC 5322 allows one"),
+      "two From fields (one of a p=reject domain): 550 5.7.1")
+t.is_((len(mailbox("INBOX")), len(mailbox("Junk"))), before, "two From fields: nothing stored")
+t.like(g.log(), "why=from_fields from_fields=2", "the refusal is logged")
+# A From of several addresses in one field is RFC 5322's (with Sender):
+# not refused, dmarc=none with the reason.
+expect("one From field with two addresses", "twoaddr", "u@fail.example", "INBOX", "none",
+       None, reason="several addresses")
 # A header section past the 256 KiB the hook keeps: the From field (of a
 # p=reject domain) below it is not looked for, and not taken as absent
 # either: permerror, delivered (nothing applied).

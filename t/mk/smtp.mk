@@ -33,3 +33,11 @@ t_unit_test_smtp_tap_SOURCES = t/unit/test_smtp_tap.c
 t_unit_test_smtp_tap_CPPFLAGS = $(UNITCPP)
 t_unit_test_smtp_tap_CFLAGS = $(UNITCC)
 t_unit_test_smtp_tap_LDADD = $(UNITLIBS)
+
+# The smtp module's renaming of forged Authentication-Results
+# (modules/smtp/forged.c, built from its source).
+TESTPROGS += t/unit/test_smtp_forged
+t_unit_test_smtp_forged_SOURCES = t/unit/test_smtp_forged.c modules/smtp/forged.c
+t_unit_test_smtp_forged_CPPFLAGS = $(UNITCPP) -I$(top_srcdir)/modules/smtp
+t_unit_test_smtp_forged_CFLAGS = $(UNITCC)
+t_unit_test_smtp_forged_LDADD = $(UNITLIBS)

@@ -1142,6 +1142,81 @@ static void test_account_remove(void)
 	gn_pool_free(&pool);
 }
 
+/* ABI 1.1: the checks' results kept with a message (014_message_auth). */
+static void test_message_auth(void)
+{
+	struct gn_pool *pool = gn_pool_new();
+	const char *err = NULL;
+	struct gn_store_mailbox *inbox;
+	gn_store_mailbox_find(pool, alice, "Inbox", &inbox, &err);
+	gn_free(notes());
+	unsigned char h[GN_STORE_HASH_SIZE];
+	blob_of(msg1, h);
+	static const char *const dk[] = { "example.org", "mail.example.org" };
+	struct gn_store_message_auth a = {
+		.size = sizeof(a), .mail_from_validated = true, .mail_from_validation = "pass",
+		.msg_from_domain = "example.org", .msg_from_validated = true,
+		.msg_from_validation = "strict", .dkim_domains = dk, .n_dkim_domains = 2,
+		.remote_ip = "2001:db8::1",
+	};
+	struct gn_store_message_new nm = {
+		.size = sizeof(nm), .account_id = alice, .mailbox_id = inbox->id, .auth = &a,
+	};
+	memcpy(nm.blob_hash, h, sizeof(h));
+	struct gn_store_message *m;
+	ok(gn_store_message_add(pool, &nm, &m, &err) == 0, "a message with check results");
+	struct gn_store_message_auth r = { .size = sizeof(r) };
+	is_int(gn_store_message_auth_get(pool, alice, gn_store_message_id(m), &r, &err), 1,
+	       "read back by its id");
+	ok(r.checked && r.mail_from_validated && r.msg_from_validated &&
+	   strcmp(r.mail_from_validation, "pass") == 0 &&
+	   strcmp(r.msg_from_domain, "example.org") == 0 &&
+	   strcmp(r.msg_from_validation, "strict") == 0 && r.n_dkim_domains == 2 &&
+	   strcmp(r.dkim_domains[1], "mail.example.org") == 0 &&
+	   strcmp(r.remote_ip, "2001:db8::1") == 0, "every value as given");
+	is_int(gn_store_message_auth_get(pool, bob, gn_store_message_id(m), &r, &err), 0,
+	       "another account's id: no such message");
+
+	nm.auth = NULL;
+	ok(gn_store_message_add(pool, &nm, &m, &err) == 0, "a message without results");
+	memset(&r, 0xff, sizeof(r));
+	r.size = sizeof(r);
+	ok(gn_store_message_auth_get(pool, alice, gn_store_message_id(m), &r, &err) == 1 &&
+	   !r.checked && r.msg_from_domain == NULL && r.n_dkim_domains == 0, "checked false, nothing else");
+
+	const char *many[20];
+	for (size_t i = 0; i < 20; i++)
+		many[i] = gn_pool_printf(pool, "d%zu.example", i);
+	a.dkim_domains = many;
+	a.n_dkim_domains = 20;
+	a.mail_from_validated = false;
+	nm.auth = &a;
+	ok(gn_store_message_add(pool, &nm, &m, &err) == 0, "twenty DKIM domains");
+	ok(gn_store_message_auth_get(pool, alice, gn_store_message_id(m), &r, &err) == 1 &&
+	   r.n_dkim_domains == GN_STORE_MAX_AUTH_DKIM_DOMAINS && !r.mail_from_validated,
+	   "kept: the first %d", GN_STORE_MAX_AUTH_DKIM_DOMAINS);
+
+	a.msg_from_domain = "exa mple.org";
+	ok(gn_store_message_add(pool, &nm, &m, &err) < 0 && strstr(err, "printable") != NULL,
+	   "a value with a space is refused: %s", err);
+	a.msg_from_domain = "example.org";
+	a.size = 8;
+	ok(gn_store_message_add(pool, &nm, &m, &err) < 0 && strstr(err, "size") != NULL,
+	   "a struct smaller than the first version is refused");
+	r.size = 8;
+	is_int(gn_store_message_auth_get(pool, alice, 1, &r, &err), -1, "also when reading");
+	a.size = sizeof(a);
+	struct gn_store_message_auth *c = gn_store_message_auth_copy(pool, &a);
+	ok(c != NULL && c->msg_from_domain != a.msg_from_domain &&
+	   strcmp(c->msg_from_domain, "example.org") == 0 &&
+	   c->n_dkim_domains == GN_STORE_MAX_AUTH_DKIM_DOMAINS && c->dkim_domains != a.dkim_domains,
+	   "gn_store_message_auth_copy(): strings and array copied, cut at the maximum");
+	ok(gn_store_message_auth_copy(pool, NULL) == NULL, "a copy of NULL is NULL");
+	ok(counters_exact(), "counters exact");
+	gn_free(notes());
+	gn_pool_free(&pool);
+}
+
 int main(void)
 {
 	const char *err = NULL;
@@ -1165,6 +1240,7 @@ int main(void)
 	test_blobs();
 	test_blob_lease();
 	test_messages();
+	test_message_auth();
 	test_handles();
 	test_transactions();
 	test_account_remove();

@@ -160,6 +160,13 @@ int gn_delivery_set_prefix(struct gn_delivery *d, size_t i, const char *prefix,
 #define GN_DELIVERY_FIXED_MAILBOX 0x1u	/* no "deliver.mailbox" chain */
 
 /* The mailbox every recipient starts with (default "Inbox"); copied. */
+/* Since ABI 1.1: the results of the checks of the received message
+ * (gannet/store.h struct gn_store_message_auth), kept with each copy it
+ * stores; copied (gn_store_message_auth_copy()); NULL: none.  Before
+ * the run; 0, or -1 when it has begun or auth's size is too small. */
+struct gn_store_message_auth;
+int gn_delivery_set_auth(struct gn_delivery *d, const struct gn_store_message_auth *auth);
+
 void gn_delivery_set_mailbox_default(struct gn_delivery *d, const char *mailbox,
 				     unsigned flags);
 /* Flags (GN_STORE_SEEN ...) and keywords (copied) of the stored copies,

@@ -68,6 +68,10 @@
  *        gn_smtp_tx_set_mailbox(), gn_smtp_tx_mailbox(): an end-of-data
  *        hook picks the mailbox a received message starts in (DMARC
  *        quarantine: Junk).
+ *        struct gn_store_message_auth, gn_smtp_tx_set_auth(),
+ *        gn_delivery_set_auth(), gn_store_message_new.auth,
+ *        gn_store_message_auth_get(), gn_store_message_auth_copy(): the
+ *        checks' results (SPF, DMARC, DKIM domains) kept with a message.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

@@ -577,6 +577,18 @@ int gn_smtp_tx_set_mailbox(struct gn_smtp_tx *tx, const char *mailbox, const cha
 /* The mailbox set so far; NULL when none (Inbox). */
 const char *gn_smtp_tx_mailbox(const struct gn_smtp_tx *tx);
 
+/* Since ABI 1.1, from the GN_SMTP_DATA_END chain: the results of the
+ * checks of the message (gannet/store.h struct gn_store_message_auth:
+ * SPF, DMARC, the DKIM domains that passed), for the policy to keep with
+ * each stored copy (gn_delivery_set_auth()); copied into the
+ * transaction's pool; the last call wins.  0, or -1 with *error_r
+ * (static) when auth is NULL or its size is below the first version's. */
+struct gn_store_message_auth;
+int gn_smtp_tx_set_auth(struct gn_smtp_tx *tx, const struct gn_store_message_auth *auth,
+			const char **error_r);
+/* The results set so far; NULL when none. */
+const struct gn_store_message_auth *gn_smtp_tx_auth(const struct gn_smtp_tx *tx);
+
 /* ---- recipients ---- */
 
 const struct gn_addr *gn_smtp_rcpt_addr(const struct gn_smtp_rcpt *rcpt);

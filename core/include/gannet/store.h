@@ -535,6 +535,47 @@ struct gn_store_message_new {
 	 * JSON of gn_mime_to_json_string() and the envelope columns.  May be
 	 * NULL (nothing stored; IMAP then parses when needed). */
 	const struct gn_mime_message *mime;
+	/* Since ABI 1.1: what the receiving server's checks found (below);
+	 * NULL: none ran (IMAP APPEND, submission, mailauth not loaded). */
+	const struct gn_store_message_auth *auth;
+};
+
+/* Since ABI 1.1: the results of the checks of a received message kept
+ * with each of its copies, for the HTTP API and webhooks (mox's
+ * MessageMeta: MailFromValidated, MsgFromValidated, DKIMVerifiedDomains,
+ * RemoteIP, and the validations).  Filled by the caller with .size =
+ * sizeof(struct gn_store_message_auth); members are only ever added at
+ * the end, and the core reads only .size bytes of it and fills only
+ * .size bytes.  Strings are copied by whoever takes the struct. */
+#define GN_STORE_MAX_AUTH_DKIM_DOMAINS 16
+struct gn_store_message_auth {
+	size_t size;			/* sizeof(struct gn_store_message_auth) */
+	/* Read back: true when the message has results (a setter leaves
+	 * it: the struct's presence says so). */
+	bool checked;
+	/* The SPF identity (RFC 7208 2.4: MAIL FROM's domain, HELO's for
+	 * <>) passed. */
+	bool mail_from_validated;
+	/* SPF's result for it (RFC 8601 2.7.2 names: "pass", "fail",
+	 * "softfail", "neutral", "none", "temperror", "permerror"); NULL
+	 * when unknown. */
+	const char *mail_from_validation;
+	/* The domain of the message's From field (RFC 7489 3.1), NULL when
+	 * there was none usable. */
+	const char *msg_from_domain;
+	/* That domain is validated: DMARC passed (RFC 7489 4.2). */
+	bool msg_from_validated;
+	/* How: "strict" (SPF or DKIM passed for the From domain itself),
+	 * "relaxed" (for another domain of its organisational domain), else
+	 * DMARC's result ("fail", "none", "temperror", "permerror"); NULL
+	 * when unknown. */
+	const char *msg_from_validation;
+	/* The d= of the DKIM signatures that passed, lower case, each once,
+	 * at most GN_STORE_MAX_AUTH_DKIM_DOMAINS (the rest are dropped). */
+	const char *const *dkim_domains;
+	size_t n_dkim_domains;
+	/* The client's address as text; NULL without one (a local socket). */
+	const char *remote_ip;
 };
 
 struct gn_store_message;	/* a stored message; opaque */
@@ -570,6 +611,19 @@ const char *gn_store_message_mime_json(const struct gn_store_message *msg);
  * delivered, copied or moved there); 0 when unknown (messages stored
  * before ABI 1.1 kept none).  Since ABI 1.1. */
 time_t gn_store_message_save_date(const struct gn_store_message *msg);
+/* Since ABI 1.1: the check results kept with message id (by
+ * gn_store_message_id()) of the account.  The caller sets auth_r->size;
+ * the core fills that much (strings and the array from pool).  Returns 1
+ * with *auth_r (->checked false when none were kept), 0 when the account
+ * has no such message, -1 with *error_r (database error, a size below
+ * the first version's). */
+/* Since ABI 1.1: a deep copy of auth in pool (its strings and array;
+ * dkim_domains cut at GN_STORE_MAX_AUTH_DKIM_DOMAINS), read by its own
+ * size; NULL when auth is NULL or its size is below the first version's. */
+struct gn_store_message_auth *gn_store_message_auth_copy(struct gn_pool *pool,
+							 const struct gn_store_message_auth *auth);
+int gn_store_message_auth_get(struct gn_pool *pool, int64_t account_id, int64_t message_id,
+			      struct gn_store_message_auth *auth_r, const char **error_r);
 
 /* Adds a message to a mailbox at once: takes the mailbox's next UID and
  * the account's next modseq (locking the account until the transaction
