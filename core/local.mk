@@ -24,7 +24,8 @@ pkginclude_HEADERS = \
 	core/include/gannet/deliver.h \
 	core/include/gannet/smtp.h \
 	core/include/gannet/dns.h \
-	core/include/gannet/queue.h
+	core/include/gannet/queue.h \
+	core/include/gannet/http.h
 
 pkgconfig_DATA = core/gannet.pc
 
@@ -54,6 +55,7 @@ core_libgannet_core_la_SOURCES = \
 	core/net/conn.c \
 	core/net/compress.c \
 	core/net/iplimit.c \
+	core/net/http.c \
 	core/db/internal.h \
 	core/db/db.c \
 	core/db/migrate.c \

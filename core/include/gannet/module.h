@@ -68,6 +68,9 @@
  *        gn_smtp_tx_set_mailbox(), gn_smtp_tx_mailbox(): an end-of-data
  *        hook picks the mailbox a received message starts in (DMARC
  *        quarantine: Junk).
+ *        gannet/http.h: HTTP served by the core (listeners with protocol
+ *        "http"): gn_http_mount(), the request's accessors and
+ *        gn_http_respond*() (asynchronous answers from the loop).
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
