@@ -152,7 +152,7 @@ core_libgannet_la_LIBADD = core/libgannet_core.la $(DEP_LIBS)
 core_libgannet_la_LDFLAGS = -version-info 1:0:0 \
 	-Wl,--version-script=$(top_srcdir)/core/libgannet.map
 EXTRA_core_libgannet_la_DEPENDENCIES = core/libgannet.map
-EXTRA_DIST += core/libgannet.map core/db/schema core/abi core/dns/README
+EXTRA_DIST += core/libgannet.map core/db/schema core/abi core/dns/README core/net/README
 
 bin_PROGRAMS += core/gannet
 core_gannet_SOURCES = core/gannet-main.c

@@ -389,7 +389,7 @@ static const struct gn_protocol http_protocol = {
 	.shutdown = http_shutdown,
 	.close = http_close,
 	.busy_reply = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
-		      "Content-Type: application/json\r\nContent-Length: 70\r\n\r\n"
+		      "Content-Type: application/json\r\nContent-Length: 68\r\n\r\n"
 		      "{\"Code\":\"server\",\"Message\":\"too many connections, try again later\"}\n",
 };
 

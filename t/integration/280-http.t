@@ -389,6 +389,69 @@ t.ok(re.search(r"event=request conn=\S+ method=GET path=/t/hello status=200", lo
 rc = g.stop()
 t.is_(rc, 0, "SIGTERM: the server stops cleanly")
 
+# ---- connection limits ----
+def held(port, n):
+    socks = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"GET /t/hold HTTP/1.1\r\nHost: x\r\n")   # unfinished: held open
+        socks.append(s)
+    time.sleep(0.3)
+    return socks
+
+
+def first_bytes(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    out = b""
+    try:
+        s.sendall(b"GET /t/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            out += b
+            if b"\r\n\r\n" in out and (b"503" in out[:13] and out.endswith(b"}\n") or
+                                       b"200" in out[:13] and out.endswith(b"}\n")):
+                break
+    except OSError:
+        pass
+    s.close()
+    return out
+
+
+p3 = gt.free_port()
+g3 = gt.Gannet(gt.base_conf(
+    listeners='{ name = "web"; address = "127.0.0.1"; port = %d; protocol = "http"; }' % p3,
+    modules=MODULES, extra="workers = 1;\nlimits = { connections_per_ip = 2; };\n"), db=g.dbname)
+g3.start(wait_ports=(p3,))
+socks = held(p3, 1)   # wait_port's probe may still count: one held, one free
+out = first_bytes(p3)
+t.ok(out.startswith(b"HTTP/1.1 200"), "under limits.connections_per_ip: served")
+socks += held(p3, 1)
+out = first_bytes(p3)
+head, _, body = out.partition(b"\r\n\r\n")
+t.ok(out.startswith(b"HTTP/1.1 503") and jbody(body).get("Code") == "server",
+     "over limits.connections_per_ip: 503 with a JSON body (%r)" % out[:40])
+for s in socks:
+    s.close()
+g3.kill()
+
+p4 = gt.free_port()
+g4 = gt.Gannet(gt.base_conf(
+    listeners='{ name = "web"; address = "127.0.0.1"; port = %d; protocol = "http"; }' % p4,
+    modules=MODULES, extra="workers = 1;\nhttp = { connections = 2; };\n"), db=g.dbname)
+g4.start(wait_ports=(p4,))
+time.sleep(0.3)
+socks = held(p4, 2)
+out = first_bytes(p4)
+t.is_(out, b"", "over http.connections (per worker): closed at once")
+t.like(g4.log(), 'event=refused conn=', "... and logged")
+for s in socks:
+    s.close()
+time.sleep(0.3)
+t.ok(first_bytes(p4).startswith(b"HTTP/1.1 200"), "... and served again when they are gone")
+g4.kill()
+
 # ---- config errors ----
 bad = gt.base_conf(listeners='{ address = "127.0.0.1"; port = %d; protocol = "http"; }' % p_plain,
                    extra='http = { max_body = 0; max_header = "10"; request_timeout = "10ms"; '
