@@ -386,8 +386,17 @@ t.is_(jbody(r.stdout).get("tls"), True, "... over TLS too")
 log = g.log()
 t.ok(re.search(r"event=request conn=\S+ method=GET path=/t/hello status=200", log),
      "requests are logged with method, path and status")
+# Graceful stop: a request under way (an asynchronous one) is answered,
+# then the server exits 0.
+res = {}
+th = threading.Thread(target=slow_async)
+th.start()
+time.sleep(0.4)
 rc = g.stop()
-t.is_(rc, 0, "SIGTERM: the server stops cleanly")
+th.join()
+st, j, el = res.get("async", (0, {}, 0))
+t.is_((st, j.get("async")), (200, True), "SIGTERM: the request under way is still answered")
+t.is_(rc, 0, "... and the server stops cleanly")
 
 # ---- connection limits ----
 def held(port, n):
@@ -424,9 +433,11 @@ g3 = gt.Gannet(gt.base_conf(
     listeners='{ name = "web"; address = "127.0.0.1"; port = %d; protocol = "http"; }' % p3,
     modules=MODULES, extra="workers = 1;\nlimits = { connections_per_ip = 2; };\n"), db=g.dbname)
 g3.start(wait_ports=(p3,))
-socks = held(p3, 1)   # wait_port's probe may still count: one held, one free
+time.sleep(0.3)       # wait_port's probe is gone
+socks = held(p3, 1)
 out = first_bytes(p3)
 t.ok(out.startswith(b"HTTP/1.1 200"), "under limits.connections_per_ip: served")
+time.sleep(0.3)       # that connection's end is counted
 socks += held(p3, 1)
 out = first_bytes(p3)
 head, _, body = out.partition(b"\r\n\r\n")
