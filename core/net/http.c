@@ -832,6 +832,14 @@ void http_protocol_register(void)
 	mounts_closed = true;
 	if (protocol_find("http", NULL) != NULL)
 		return;
+	/* HTTP has no STARTTLS (RFC 2817's Upgrade is not used by clients):
+	 * a listener asking for it would serve plain text. */
+	for (size_t i = 0; core_conf != NULL && i < core_conf->n_listeners; i++) {
+		const struct listener_conf *l = &core_conf->listeners[i];
+		if (strcmp(l->protocol, "http") == 0 && l->tls == TLS_MODE_STARTTLS)
+			conf_error("listener %s: protocol http has no STARTTLS: tls = \"implicit\" "
+				   "or none (at %s:%d)", l->name, l->file, l->line);
+	}
 	if (gn_protocol_register(NULL, &http_protocol, NULL, &error) < 0)
 		gn_log(GN_LOG_ERROR, "http", "event=register_failed reason=%s",
 		       gn_log_quote(0, error));

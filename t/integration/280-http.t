@@ -384,6 +384,10 @@ r = subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert", cert,
 t.is_(jbody(r.stdout).get("tls"), True, "... over TLS too")
 
 log = g.log()
+t.like(log, 'event=late_mount result=-1 error="HTTP paths can only be mounted in the register phase"',
+       "a mount after the register phase is refused")
+st, hd, data = request("GET", "/late/x")
+t.is_(st, 404, "... and serves nothing")
 t.ok(re.search(r"event=request conn=\S+ method=GET path=/t/hello status=200", log),
      "requests are logged with method, path and status")
 # Graceful stop: a request under way (an asynchronous one) is answered,
@@ -473,6 +477,14 @@ with open(cf, "w") as f:
 r = gt.run_gannet(["serve", "-c", cf])
 err = r.stdout + r.stderr
 t.ok(r.returncode != 0, "bad http settings: serve refuses to start")
+bad2 = gt.base_conf(listeners='{ name = "st"; address = "127.0.0.1"; port = %d; protocol = "http"; '
+                              'tls = "starttls"; }' % p_plain,
+                    extra='tls = { certificates = ( { cert = "%s"; key = "%s"; } ); };' % (cert, key))
+with open(cf, "w") as f:
+    f.write(bad2.replace("{db}", g.conninfo).replace("{dir}", d))
+r2 = gt.run_gannet(["serve", "-c", cf])
+t.ok(r2.returncode != 0 and "listener st: protocol http has no STARTTLS" in r2.stdout + r2.stderr,
+     "an http listener with tls = \"starttls\" is a config error")
 for name in ("max_body", "max_header", "request_timeout", "connections"):
     t.like(err, "http.%s:" % name, "... naming http.%s" % name)
 

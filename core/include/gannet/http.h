@@ -22,8 +22,10 @@
  * call, either before it returns or later from the loop (after a database
  * query, a hook, a timer): the request stays valid until then and is freed
  * by the core after the response went out.  Every wait must have a
- * timeout (STYLE.md 8): a request never answered holds its connection
- * until the client gives up.  When the client went away meanwhile
+ * timeout (STYLE.md 8), shorter than http.request_timeout: a request
+ * never answered holds its connection until the client gives up, and the
+ * connection layer closes a connection silent for 1.5 times
+ * request_timeout even while its answer is pending.  When the client went away meanwhile
  * (gn_http_request_gone()), the answer is still required and is dropped.
  *
  * Strings returned by the accessors belong to the request and stay valid

@@ -129,9 +129,21 @@ static int testhttp_register(struct gn_module_ctx *ctx, const char **error_r)
 	return 0;
 }
 
+/* A mount after the register phase is refused; the log says so (the test
+ * reads it). */
+static int testhttp_start(struct gn_module_ctx *ctx, const char **error_r)
+{
+	const char *e = NULL;
+	int r = gn_http_mount(ctx, "/late/", NULL, any, NULL, &e);
+	gn_log(GN_LOG_INFO, "testhttp", "event=late_mount result=%d error=%s", r,
+	       gn_log_quote(0, e != NULL ? e : "none"));
+	return 0;
+}
+
 GN_EXPORT const struct gn_module gannet_module_v1 = {
 	GN_MODULE_HEADER,
 	.name = "testhttp",
 	.version = "1.0",
 	.register_fn = testhttp_register,
+	.start_fn = testhttp_start,
 };
