@@ -43,9 +43,12 @@
 
 #define HTTP_MAX_FIELDS 1000
 /* What our end of a socketpair reads at a time, and the output a client
- * may leave unread before we stop reading MHD's answer. */
+ * may leave unread before we stop reading MHD's answer.  We read again
+ * when the client took all of it (gn_protocol.writable): small, so that a
+ * slow but steady reader shows MHD progress well within its timeout
+ * (http.request_timeout counts from MHD's last successful write). */
 #define HTTP_CHUNK 16384
-#define HTTP_OUT_HIGH (256 * 1024)
+#define HTTP_OUT_HIGH (64 * 1024)
 
 /* ---- mounts (register phase, then read-only) ---- */
 
@@ -114,6 +117,10 @@ static bool mount_allows(const struct http_mount *m, const char *method)
 {
 	if (m->methods == NULL)
 		return true;
+	/* RFC 9110 9.3.2: HEAD is GET without the content (MHD leaves it
+	 * out). */
+	if (strcmp(method, "HEAD") == 0)
+		method = "GET";
 	size_t n = strlen(method);
 	for (const char *p = strstr(m->methods, method); p != NULL;
 	     p = strstr(p + 1, method)) {

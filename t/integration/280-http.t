@@ -253,6 +253,37 @@ out = raw(b"POST /t/m HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
 t.ok(out.startswith(b"HTTP/1.1 400") and b"badRequest" in out,
      "multipart without a boundary: 400 badRequest (%r)" % out[:30])
 
+st, hd, data = request("HEAD", "/t/x")
+t.is_((st, data, hd.get("content-type")), (200, b"", "application/json; charset=utf-8"),
+      "HEAD where GET is mounted: the header without the body")
+
+# ---- big answers: back-pressure between the client, the core and MHD ----
+BIG = 8 * 1024 * 1024
+want = bytes(i % 251 for i in range(251)) * (BIG // 251 + 1)
+want = want[:BIG]
+st, hd, data = request("GET", "/t/big?size=%d" % BIG)
+t.ok(st == 200 and data == want, "an 8 MiB answer arrives whole (plain)")
+r = subprocess.run(["curl", "-sS", "--max-time", "30", "--cacert", cert,
+                    "--resolve", "web.test:%d:127.0.0.1" % p_tls,
+                    "https://web.test:%d/t/big?size=%d" % (p_tls, BIG)], capture_output=True)
+t.ok(r.returncode == 0 and r.stdout == want, "... and over TLS")
+s = socket.create_connection(("127.0.0.1", p_plain), timeout=10)
+s.sendall(b"GET /t/big?size=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % BIG)
+got = b""
+t0 = time.time()
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    got += b
+    if time.time() - t0 < 1.5:
+        time.sleep(0.05)   # a slow reader first: the worker must wait for it
+s.close()
+t.ok(got.endswith(want[-1000:]) and len(got.partition(b"\r\n\r\n")[2]) == BIG,
+     "... and to a client that reads slowly at first")
+st, hd, data = request("GET", "/t/after-big")
+t.is_(st, 200, "the worker serves on after the big answers")
+
 # ---- keep-alive ----
 c = http.client.HTTPConnection("127.0.0.1", p_plain, timeout=10)
 pids = []

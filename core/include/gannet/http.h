@@ -50,7 +50,9 @@ typedef void gn_http_handler_fn(struct gn_http_request *req, void *data);
 /* Register phase: requests whose path starts with prefix ("/webapi/",
  * which must start with "/") go to handler; the longest matching prefix
  * wins.  methods: the methods taken, separated by spaces ("GET POST"), or
- * NULL for any; another method gets 405 with an Allow header.  Returns 0,
+ * NULL for any; another method gets 405 with an Allow header.  HEAD is
+ * taken where GET is (the handler sees "HEAD"; the body it gives is not
+ * sent).  Returns 0,
  * or -1 with *error_r (a prefix already mounted, a bad prefix, after the
  * register phase). */
 int gn_http_mount(struct gn_module_ctx *ctx, const char *prefix, const char *methods,

@@ -8,7 +8,8 @@
  *              (length and, up to 4 KiB, text), the form fields (name,
  *              length, value up to 4 KiB, filename, content type), Basic
  *              credentials, client IP, TLS.  ?status=N answers with that
- *              status; ?error=CODE answers 400 {"Code": CODE, ...}.
+ *              status; ?error=CODE answers 400 {"Code": CODE, ...};
+ *              ?size=N answers N bytes, byte i being i % 251.
  *   /t/async/  GET: answers from a timer after ?ms= milliseconds (default
  *              200), {"async": true, "ms": N}: the connection waits
  *              suspended in between.
@@ -31,6 +32,19 @@ static void echo(struct gn_http_request *req, void *data)
 {
 	const char *status = gn_http_request_arg(req, "status");
 	const char *error = gn_http_request_arg(req, "error");
+	const char *size = gn_http_request_arg(req, "size");
+	if (size != NULL) {
+		/* A big answer: bytes i % 251, for the client to check. */
+		size_t n = (size_t)strtoul(size, NULL, 10);
+		if (n > 64u << 20)
+			n = 64u << 20;
+		unsigned char *b = gn_malloc(n > 0 ? n : 1);
+		for (size_t i = 0; i < n; i++)
+			b[i] = (unsigned char)(i % 251);
+		gn_http_respond(req, 200, "application/octet-stream", b, n);
+		gn_free(b);
+		return;
+	}
 	if (error != NULL) {
 		gn_http_respond_error(req, 400, error, "asked for an error");
 		return;
