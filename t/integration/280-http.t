@@ -423,15 +423,23 @@ t.ok(re.search(r"event=request conn=\S+ method=GET path=/t/hello status=200", lo
      "requests are logged with method, path and status")
 # Graceful stop: a request under way (an asynchronous one) is answered,
 # then the server exits 0.
+idle = http.client.HTTPConnection("127.0.0.1", p_plain, timeout=10)
+idle.request("GET", "/t/idle")
+idle.getresponse().read()      # kept alive, idle
 res = {}
 th = threading.Thread(target=slow_async)
 th.start()
 time.sleep(0.4)
+t0 = time.time()
 rc = g.stop()
+stop_s = time.time() - t0
 th.join()
 st, j, el = res.get("async", (0, {}, 0))
 t.is_((st, j.get("async")), (200, True), "SIGTERM: the request under way is still answered")
 t.is_(rc, 0, "... and the server stops cleanly")
+t.ok(stop_s < 10, "... without waiting for the idle kept-alive connection (grace 30 s; "
+     "took %.1f s)" % stop_s)
+idle.close()
 
 # ---- connection limits ----
 def held(port, n):
@@ -487,6 +495,11 @@ g4 = gt.Gannet(gt.base_conf(
     listeners='{ name = "web"; address = "127.0.0.1"; port = %d; protocol = "http"; }' % p4,
     modules=MODULES, extra="workers = 1;\nhttp = { connections = 2; };\n"), db=g.dbname)
 g4.start(wait_ports=(p4,))
+time.sleep(0.3)
+BODY = 5 * 1024 * 1024   # past the socketpair's buffer: MHD must be waited for
+st, hd, data = request("POST", "/t/upload", body=b"u" * BODY, port=p4, timeout=30)
+t.is_((st, jbody(data).get("body_len")), (200, BODY),
+      "a 5 MiB body (http.max_body default 10M) reaches the handler whole")
 time.sleep(0.3)
 socks = held(p4, 2)
 out = first_bytes(p4)
