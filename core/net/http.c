@@ -49,6 +49,9 @@
  * (http.request_timeout counts from MHD's last successful write). */
 #define HTTP_CHUNK 16384
 #define HTTP_OUT_HIGH (64 * 1024)
+/* A chunked body over http.max_body is read on, to answer 413 at its end,
+ * for this many more bytes; past them the connection closes. */
+#define HTTP_DISCARD_MAX (1024 * 1024)
 
 /* ---- mounts (register phase, then read-only) ---- */
 
@@ -214,6 +217,7 @@ struct gn_http_request {
 	char *path_decoded;	/* MHD's url */
 	struct gn_buf *body;
 	bool body_too_big;
+	size_t discarded;	/* body bytes past the limit, dropped */
 	struct http_field *fields;
 	size_t n_fields;
 	bool fields_failed;
@@ -705,15 +709,27 @@ static enum MHD_Result mhd_access(void *cls, struct MHD_Connection *mc, const ch
 	if (*upload_size > 0) {
 		size_t n = *upload_size;
 		*upload_size = 0;
-		if (req->body_too_big)
+		if (req->body_too_big) {
+			/* ... for at most HTTP_DISCARD_MAX more bytes: then
+			 * the connection closes without an answer. */
+			req->discarded += n;
+			if (req->discarded > HTTP_DISCARD_MAX) {
+				gn_log(GN_LOG_INFO, "http", "event=body_too_large conn=%s "
+				       "path=%s discarded=%zu", req->br != NULL ? req->br->id : "-",
+				       gn_log_quote(0, req->path), req->discarded);
+				return MHD_NO;
+			}
 			return MHD_YES;
+		}
 		if (req->body == NULL)
 			req->body = gn_buf_new(max_body + 1);
 		if (gn_buf_len(req->body) + n > max_body) {
 			/* A chunked body past the limit (a declared length
-			 * was refused above): stop collecting, answer 413 at
-			 * the end; MHD closes after. */
+			 * was refused above): stop collecting; 413 when it
+			 * ends (MHD cannot answer in the middle of a body). */
 			req->body_too_big = true;
+			gn_buf_free(&req->body);
+			req->discarded = n;
 			return MHD_YES;
 		}
 		gn_buf_append(req->body, upload_data, n);

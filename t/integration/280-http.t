@@ -220,6 +220,9 @@ out = chunked(200000)
 t.ok(out.startswith(b"HTTP/1.1 413") and b"requestTooLarge" in out,
      "a chunked body over http.max_body: 413 (%r)" % out[:40])
 
+out = chunked(64 * 1024 + 2 * 1024 * 1024)
+t.is_(out, b"", "a chunked body more than 1 MiB over the limit: closed without an answer")
+t.like(g.log(), "event=body_too_large conn=", "... logged")
 st, hd, data = request("GET", "/t/h", headers={"X-Big": "z" * 5000})
 t.is_(st, 431, "header fields over http.max_header: 431")
 
