@@ -140,7 +140,6 @@ struct http_bridge;
 static struct MHD_Daemon *daemon_;
 static struct gn_io *daemon_io;
 static ev_timer daemon_timer;
-static ev_idle daemon_kick;
 /* Bridges by the descriptor of MHD's end, to find them from MHD's
  * connection-started notification. */
 static struct http_bridge **by_fd;
@@ -155,10 +154,9 @@ static void daemon_schedule(void)
 	ev_timer_stop(core_loop, &daemon_timer);
 	if (daemon_ == NULL || MHD_get_timeout(daemon_, &ms) != MHD_YES)
 		return;
-	if (ms == 0) {
-		ev_idle_start(core_loop, &daemon_kick);
-		return;
-	}
+	/* 0: MHD has work buffered; the timer then fires on the next turn of
+	 * the loop (an idle watcher would starve while other connections
+	 * keep the worker busy). */
 	ev_timer_set(&daemon_timer, (ev_tstamp)ms / 1000.0, 0.0);
 	ev_timer_start(core_loop, &daemon_timer);
 }
@@ -175,8 +173,11 @@ static void daemon_run(void)
  * connection, bytes written to it): never from inside its own callbacks. */
 static void daemon_kick_soon(void)
 {
-	if (daemon_ != NULL)
-		ev_idle_start(core_loop, &daemon_kick);
+	if (daemon_ == NULL)
+		return;
+	ev_timer_stop(core_loop, &daemon_timer);
+	ev_timer_set(&daemon_timer, 0.0, 0.0);
+	ev_timer_start(core_loop, &daemon_timer);
 }
 
 static void daemon_io_cb(int fd, unsigned events, void *data)
@@ -189,11 +190,6 @@ static void daemon_timer_cb(struct ev_loop *l, ev_timer *w, int revents)
 	daemon_run();
 }
 
-static void daemon_kick_cb(struct ev_loop *l, ev_idle *w, int revents)
-{
-	ev_idle_stop(l, w);
-	daemon_run();
-}
 
 /* ---- requests ---- */
 
@@ -790,7 +786,6 @@ static int daemon_start(const char **error_r)
 	}
 	daemon_io = gn_io_new(di->epoll_fd, GN_IO_READ, daemon_io_cb, NULL);
 	ev_timer_init(&daemon_timer, daemon_timer_cb, 1.0, 0.0);
-	ev_idle_init(&daemon_kick, daemon_kick_cb);
 	gn_log(GN_LOG_DEBUG, "http", "event=daemon_started timeout=%us max_body=%zu",
 	       timeout_s, core_conf->http_max_body);
 	return 0;
