@@ -491,6 +491,7 @@ static void mhd_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 		       br != NULL ? br->id : "-", gn_log_quote(0, req->path), (int)toe);
 	req->completed = true;
 	req->mc = NULL;
+	req->br = NULL;		/* MHD lets go of the bridge after this */
 	/* A handler still holds it (the daemon went away under it): freed
 	 * when it answers. */
 	if (req->handled && !req->answered)
