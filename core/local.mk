@@ -24,7 +24,8 @@ pkginclude_HEADERS = \
 	core/include/gannet/deliver.h \
 	core/include/gannet/smtp.h \
 	core/include/gannet/dns.h \
-	core/include/gannet/queue.h
+	core/include/gannet/queue.h \
+	core/include/gannet/http.h
 
 pkgconfig_DATA = core/gannet.pc
 
@@ -54,6 +55,7 @@ core_libgannet_core_la_SOURCES = \
 	core/net/conn.c \
 	core/net/compress.c \
 	core/net/iplimit.c \
+	core/net/http.c \
 	core/db/internal.h \
 	core/db/db.c \
 	core/db/migrate.c \
@@ -150,7 +152,7 @@ core_libgannet_la_LIBADD = core/libgannet_core.la $(DEP_LIBS)
 core_libgannet_la_LDFLAGS = -version-info 1:0:0 \
 	-Wl,--version-script=$(top_srcdir)/core/libgannet.map
 EXTRA_core_libgannet_la_DEPENDENCIES = core/libgannet.map
-EXTRA_DIST += core/libgannet.map core/db/schema core/abi core/dns/README
+EXTRA_DIST += core/libgannet.map core/db/schema core/abi core/dns/README core/net/README
 
 bin_PROGRAMS += core/gannet
 core_gannet_SOURCES = core/gannet-main.c

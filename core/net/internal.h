@@ -9,7 +9,9 @@
  *   tls.c       owns the GnuTLS credentials and priority cache;
  *   iplimit.c   the table of connections per client IP, in shared memory
  *               so that every worker counts the same;
- *   compress.c  a connection's DEFLATE layer (gn_conn_compress_start()).
+ *   compress.c  a connection's DEFLATE layer (gn_conn_compress_start());
+ *   http.c      the "http" protocol: connections handed to libmicrohttpd,
+ *               the mounts of gannet/http.h.
  *
  * Uses the runtime and base layers.
  */
@@ -122,6 +124,10 @@ size_t net_zlib_memory(const struct net_zlib *z);
  * conn.c owns fd from here on (closes it when refusing). */
 void conn_accepted(struct net_listener *l, int fd,
 		   const struct sockaddr *peer, socklen_t peer_len);
+
+/* http.c: registers the core's "http" protocol handler (unless a module
+ * did) and closes gn_http_mount(); listeners_check_protocols() calls it. */
+void http_protocol_register(void);
 
 /* Registered protocol handler by name; NULL if none (listener.c). */
 const struct gn_protocol *protocol_find(const char *name, void **data_r);

@@ -97,6 +97,7 @@ int listeners_check_protocols(void)
 {
 	int ret = 0;
 
+	http_protocol_register();
 	protos_closed = true;
 	if (core_conf == NULL)
 		return 0;

@@ -855,6 +855,34 @@ static bool valid_resolver(const char *s)
 		port >= 1 && port <= 65535;
 }
 
+/* http { ... }: the core's HTTP server (core/net/http.c, gannet/http.h). */
+static void read_http(struct gn_config *root, struct core_conf *c)
+{
+	struct gn_config *http = gn_config_section(root, "http");
+	unsigned long long size;
+	long long v;
+
+	if (gn_config_size(http, "max_body", 10 << 20, &size) > 0 &&
+	    (size == 0 || size > (1ULL << 30))) {
+		bad(lookup(http, "max_body"), "must be between 1 and 1G");
+		size = 10 << 20;
+	}
+	c->http_max_body = (size_t)size;
+	if (gn_config_size(http, "max_header", 16384, &size) > 0 &&
+	    (size < 1024 || size > (1 << 20))) {
+		bad(lookup(http, "max_header"), "must be between 1k and 1M");
+		size = 16384;
+	}
+	c->http_max_header = (size_t)size;
+	if (gn_config_duration_ms(http, "request_timeout", 30000, &c->http_timeout_ms) > 0 &&
+	    (c->http_timeout_ms < 1000 || c->http_timeout_ms > 3600000)) {
+		bad(lookup(http, "request_timeout"), "must be between 1s and 1h");
+		c->http_timeout_ms = 30000;
+	}
+	gn_config_int(http, "connections", 1000, 1, 1000000, &v);
+	c->http_max_conns = (unsigned)v;
+}
+
 static void read_dns(struct gn_config *root, struct core_conf *c)
 {
 	struct gn_config *dns = gn_config_section(root, "dns");
@@ -1057,6 +1085,7 @@ static void read_core(struct core_conf *c, bool from_file)
 		c->queue_reuse_idle_ms = 30000;
 	}
 
+	read_http(root, c);
 	read_listeners(root, c);
 	read_modules(root, c);
 }

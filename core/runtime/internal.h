@@ -101,6 +101,11 @@ struct core_conf {
 	unsigned queue_reuse_per_host;
 	long long queue_reuse_idle_ms;
 	unsigned queue_reuse_transactions;
+	/* http { ... }: the core's HTTP server (core/net/http.c). */
+	size_t http_max_body;		/* max_body: default 10 MiB */
+	size_t http_max_header;		/* max_header: default 16 KiB */
+	long long http_timeout_ms;	/* request_timeout: default 30 s */
+	unsigned http_max_conns;	/* connections: per worker, default 1000 */
 };
 
 /* The loaded configuration; NULL before conf_load(). */

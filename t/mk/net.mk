@@ -50,3 +50,10 @@ t_unit_test_tls_identity_SOURCES = t/unit/test_tls_identity.c
 t_unit_test_tls_identity_CPPFLAGS = $(UNITCPP)
 t_unit_test_tls_identity_CFLAGS = $(UNITCC)
 t_unit_test_tls_identity_LDADD = $(UNITLIBS)
+
+# The HTTP mounts of t/integration/280-http.t (core/net/http.c).
+check_LTLIBRARIES += t/modules/testhttp/testhttp.la
+t_modules_testhttp_testhttp_la_SOURCES = t/modules/testhttp/testhttp.c
+t_modules_testhttp_testhttp_la_CFLAGS = $(GN_MODCC) $(JSONC_CFLAGS)
+t_modules_testhttp_testhttp_la_LDFLAGS = $(GN_TESTMODLINK)
+t_modules_testhttp_testhttp_la_LIBADD = core/libgannet.la $(JSONC_LIBS)

@@ -30,6 +30,7 @@
 #include <gannet/smtp.h>
 #include <gannet/dns.h>
 #include <gannet/queue.h>
+#include <gannet/http.h>
 
 #ifdef __cplusplus
 extern "C" {

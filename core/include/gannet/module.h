@@ -72,6 +72,9 @@
  *        gn_delivery_set_auth(), gn_store_message_new.auth,
  *        gn_store_message_auth_get(), gn_store_message_auth_copy(): the
  *        checks' results (SPF, DMARC, DKIM domains) kept with a message.
+ *        gannet/http.h: HTTP served by the core (listeners with protocol
+ *        "http"): gn_http_mount(), the request's accessors and
+ *        gn_http_respond*() (asynchronous answers from the loop).
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
