@@ -24,7 +24,8 @@ pkginclude_HEADERS = \
 	core/include/gannet/deliver.h \
 	core/include/gannet/smtp.h \
 	core/include/gannet/dns.h \
-	core/include/gannet/queue.h
+	core/include/gannet/queue.h \
+	core/include/gannet/suppression.h
 
 pkgconfig_DATA = core/gannet.pc
 
@@ -128,6 +129,7 @@ core_libgannet_core_la_SOURCES = \
 	core/queue/cli-rules.c \
 	core/queue/transport-smtp.c \
 	core/queue/fromid.c \
+	core/queue/suppress.c \
 	core/main.h \
 	core/main.c \
 	core/serve.c \

@@ -7,7 +7,8 @@
  *   dsn.c     the DSNs (RFC 3464) delivered into the sender's account;
  *   cli.c     `gannet queue ...` (and cli-rules.c: holdrules, retired);
  *   transport-smtp.c  the default transport: MX lookups, the SMTP client;
- *   fromid.c  mail to FromID addresses matched to their recipients.
+ *   fromid.c  mail to FromID addresses matched to their recipients;
+ *   suppress.c  the suppression list's service, when a module provides it.
  *
  * Uses the store (blobs, the delivery pipeline), the mail layer (MIME,
  * addresses), smtp (the client), dns, db, runtime and base.
@@ -127,5 +128,18 @@ gn_cli_fn queue_cli_retired_list, queue_cli_retired_print, queue_cli_retired_kee
 /* Registers the "deliver.after" hook that matches mail delivered to a
  * FromID address to its recipient (queue_register()).  0 or -1. */
 int queue_fromid_register(void);
+
+/* ---- suppress.c ---- */
+
+/* Whether a loaded module provides "suppression.v1" (gannet/suppression.h). */
+bool queue_suppress_active(void);
+/* Whether rcpt is on the list of the sender's account: 1, 0 (also
+ * without a provider), -1 (*error_r). */
+int queue_suppress_check(struct gn_pool *pool, int64_t account_id, const struct gn_addr *rcpt,
+			 const char **error_r);
+/* Recipient rcpt_id (canonical rcpt, addr) failed for good with a remote
+ * SMTP code: the provider may add it to the list.  Errors are logged. */
+void queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcpt,
+			    const struct gn_addr *addr, int code, const char *enhanced);
 
 #endif

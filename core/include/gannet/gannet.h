@@ -30,6 +30,7 @@
 #include <gannet/smtp.h>
 #include <gannet/dns.h>
 #include <gannet/queue.h>
+#include <gannet/suppression.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -68,6 +68,8 @@
  *        gn_smtp_tx_set_mailbox(), gn_smtp_tx_mailbox(): an end-of-data
  *        hook picks the mailbox a received message starts in (DMARC
  *        quarantine: Junk).
+ *        gannet/suppression.h: the service "suppression.v1" (a table of
+ *        the suppression module) that the queue consults when loaded.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
