@@ -37,7 +37,10 @@ extern "C" {
 
 #define GN_SUPPRESSION_SERVICE "suppression.v1"
 
-/* One entry of a list.  Strings from the caller's pool. */
+/* One entry of a list.  Strings from the caller's pool.  Frozen on
+ * purpose: handed out in arrays and filled into the caller's struct by
+ * the provider, so a member added would misread either side; more about
+ * an entry would be a new struct of a new service version. */
 struct gn_suppression {
 	int64_t id;
 	int64_t account_id;
