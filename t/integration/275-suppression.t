@@ -15,6 +15,8 @@ t/lib/smtpsink.py server on loopback (as 230):
   consecutive failures (554 5.0.0, messages retired one after the other),
   not when a delivery came between; not for a 4xx that is retried; a
   tagged address of a listed base address is then suppressed;
+- a lookup that fails (the table gone): a temporary failure, nothing
+  sent;
 - the module unloaded: the CLI is absent, the listed address is delivered
   to, a 550 adds nothing.
 """
@@ -268,6 +270,16 @@ queue("g.one+x@ok.example", "to-gone-tagged")
 t.is_(run(), "1 delivery attempted\n", "a message to g.one+x@ok.example")
 t.is_(retired("g.one+x@ok.example")[0][:3], ("failed", "550", "5.7.1"), "suppressed: failed for good, 550 5.7.1")
 t.is_(len(sunk("g.one+x@ok.example")), before, "never sent")
+
+# ---- a lookup that fails: the attempt fails temporarily (fail closed) ----
+sql("ALTER TABLE gn_suppressions RENAME TO gn_suppressions_away")
+queue("lookupfail@ok.example", "lookup-fails")
+t.is_(run(), "1 delivery attempted\n", "a message while the list cannot be read")
+t_re(sql("SELECT state || ' ' || attempts || ' ' || last_code || ' ' || last_enhanced || ' ' || last_text "
+         "FROM gn_queue_recipients WHERE rcpt = 'lookupfail@ok.example'"),
+     r"^queued 1 0 4\.3\.0 suppression list lookup failed: ", "queued for a retry: 4.3.0, the reason")
+t.is_(sunk("lookupfail@ok.example"), [], "not delivered unchecked")
+sql("ALTER TABLE gn_suppressions_away RENAME TO gn_suppressions")
 
 # ---- unloaded ----
 r = g("queue", "suppress", "list", config=plain)
