@@ -8,7 +8,8 @@
  *   cli.c     `gannet queue ...` (and cli-rules.c: holdrules, retired);
  *   transport-smtp.c  the default transport: MX lookups, the SMTP client;
  *   fromid.c  mail to FromID addresses matched to their recipients;
- *   suppress.c  the suppression list's service, when a module provides it.
+ *   suppress.c  the suppression list's service, when a module provides it
+ *             (also for DSNs fromid.c matched).
  *
  * Uses the store (blobs, the delivery pipeline), the mail layer (MIME,
  * addresses), smtp (the client), dns, db, runtime and base.
@@ -140,6 +141,13 @@ int queue_suppress_check(struct gn_pool *pool, int64_t account_id, const struct 
 /* Recipient rcpt_id (canonical rcpt, addr) failed for good with a remote
  * SMTP code: the provider may add it to the list.  Errors are logged. */
 void queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcpt,
-			    const struct gn_addr *addr, int code, const char *enhanced);
+			    const struct gn_addr *addr, int code, const char *enhanced,
+			    const char *source);
+/* A DSN delivered (d in "deliver.after") to the FromID of retired
+ * recipient rcpt_id (canonical rcpt) of the account: its failure, if it
+ * reports one with a code, goes to queue_suppress_failure() (source
+ * "DSN").  Errors are logged. */
+struct gn_delivery;
+void queue_suppress_dsn(struct gn_delivery *d, int64_t account_id, int64_t rcpt_id, const char *rcpt);
 
 #endif

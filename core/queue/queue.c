@@ -1218,7 +1218,8 @@ static void recorded(struct gn_queue_delivery *qd)
 			 * here when webhooks come. */
 		} else if (r->out == OUT_FAILED && r->code != 0) {
 			/* mox.md 2.7: failed for good with a remote code. */
-			queue_suppress_failure(qd->account_id, r->id, r->rcpt, r->addr, r->code, r->enhanced);
+			queue_suppress_failure(qd->account_id, r->id, r->rcpt, r->addr, r->code, r->enhanced,
+					       "queue");
 		}
 	}
 }
