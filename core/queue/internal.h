@@ -134,10 +134,11 @@ int queue_fromid_register(void);
 
 /* Whether a loaded module provides "suppression.v1" (gannet/suppression.h). */
 bool queue_suppress_active(void);
-/* Whether rcpt is on the list of the sender's account: 1, 0 (also
- * without a provider), -1 (*error_r). */
-int queue_suppress_check(struct gn_pool *pool, int64_t account_id, const struct gn_addr *rcpt,
-			 const char **error_r);
+/* Which of rcpts[0..n) are on the list of the sender's account
+ * (suppressed_r[i], an array of n): how many (0 also without a
+ * provider), or -1 (*error_r). */
+int queue_suppress_check(struct gn_pool *pool, int64_t account_id, const struct gn_addr *const *rcpts,
+			 size_t n, bool *suppressed_r, const char **error_r);
 /* Recipient rcpt_id (canonical rcpt, addr) failed for good with a remote
  * SMTP code: the provider may add it to the list.  Errors are logged. */
 void queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcpt,

@@ -1362,23 +1362,33 @@ static const struct gn_queue_transport *current_transport(void)
 }
 
 /* The suppression list (core/queue/suppress.c), when a module provides
- * it: recipients on the sender account's list fail for good now (mox.md
- * 2.7; mox records no code, here 550 5.7.1), those whose lookup failed
- * temporarily; both are moved behind the others and kept from the
- * transport until gn_queue_delivery_done().  Returns whether none is
+ * it: recipients on the sender account's list (one lookup for all of
+ * them) fail for good now (mox.md 2.7; mox records no code, here 550
+ * 5.7.1), and when the lookup fails every one fails temporarily (never
+ * delivered unchecked); they are moved behind the others and kept from
+ * the transport until gn_queue_delivery_done().  Returns whether none is
  * left for the transport. */
 static bool suppress_first(struct gn_queue_delivery *qd)
 {
 	if (!queue_suppress_active() || qd->n == 0)
 		return false;
+	const struct gn_addr **addrs = gn_pool_alloc(qd->pool, qd->n * sizeof(*addrs));
+	bool *listed = gn_pool_alloc(qd->pool, qd->n * sizeof(*listed));
+	for (size_t i = 0; i < qd->n; i++)
+		addrs[i] = qd->rcpts[i].addr;
+	const char *err = NULL;
+	int ns = queue_suppress_check(qd->pool, qd->account_id, addrs, qd->n, listed, &err);
+	if (ns == 0)
+		return false;
+	if (ns < 0)
+		gn_log(GN_LOG_WARN, "core", "event=queue_suppress_lookup_failed message=%" PRId64
+		       " error=%s", qd->message_id, gn_log_quote(0, err));
 	struct qrcpt *keep = gn_pool_alloc(qd->pool, qd->n * sizeof(*keep));
 	struct qrcpt *back = gn_pool_alloc(qd->pool, qd->n * sizeof(*back));
 	size_t nk = 0, nb = 0;
 	for (size_t i = 0; i < qd->n; i++) {
 		struct qrcpt *r = &qd->rcpts[i];
-		const char *err = NULL;
-		int s = queue_suppress_check(qd->pool, qd->account_id, r->addr, &err);
-		if (s == 0) {
+		if (ns > 0 && !listed[i]) {
 			keep[nk++] = *r;
 			continue;
 		}
@@ -1386,15 +1396,13 @@ static bool suppress_first(struct gn_queue_delivery *qd)
 		*b = *r;
 		b->reported = true;
 		b->reported_at = mono_now();
-		if (s > 0) {
+		if (ns > 0) {
 			b->suppressed = true;
 			b->code = 550;
 			b->enhanced = "5.7.1";
 			b->text = gn_pool_printf(qd->pool, "not delivering to recipient address %s: "
 						 "address is on suppression list", r->rcpt);
 		} else {
-			gn_log(GN_LOG_WARN, "core", "event=queue_suppress_lookup_failed recipient=%" PRId64
-			       " error=%s", r->id, gn_log_quote(0, err));
 			b->code = 0;
 			b->enhanced = "4.3.0";
 			b->text = clean_text(qd->pool, gn_pool_printf(qd->pool, "suppression list lookup "

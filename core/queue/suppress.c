@@ -53,17 +53,31 @@ bool queue_suppress_active(void)
 	return GN_OPS_HAS(o, lookup) && o->lookup != NULL;
 }
 
-int queue_suppress_check(struct gn_pool *pool, int64_t account_id, const struct gn_addr *rcpt,
-			 const char **error_r)
+int queue_suppress_check(struct gn_pool *pool, int64_t account_id, const struct gn_addr *const *rcpts,
+			 size_t n, bool *suppressed_r, const char **error_r)
 {
 	const struct gn_suppression_ops *o = ops();
-	if (!GN_OPS_HAS(o, lookup) || o->lookup == NULL)
+	for (size_t i = 0; i < n; i++)
+		suppressed_r[i] = false;
+	if (!GN_OPS_HAS(o, lookup) || o->lookup == NULL || n == 0)
 		return 0;
 	*error_r = NULL;
-	int r = o->lookup(pool, account_id, rcpt, NULL, error_r);
-	if (r < 0 && *error_r == NULL)
+	int count = 0;
+	if (GN_OPS_HAS(o, lookup_many) && o->lookup_many != NULL) {
+		count = o->lookup_many(pool, account_id, rcpts, n, suppressed_r, error_r);
+	} else {
+		/* A provider without lookup_many(): one lookup a recipient. */
+		for (size_t i = 0; i < n && count >= 0; i++) {
+			int r = o->lookup(pool, account_id, rcpts[i], NULL, error_r);
+			if (r < 0)
+				count = -1;
+			else if (r > 0)
+				suppressed_r[i] = true, count++;
+		}
+	}
+	if (count < 0 && *error_r == NULL)
 		*error_r = "suppression list lookup failed";
-	return r < 0 ? -1 : r > 0;
+	return count < 0 ? -1 : count;
 }
 
 void queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcpt,

@@ -65,6 +65,54 @@ int suppression_lookup(struct gn_pool *pool, int64_t account_id, const struct gn
 	return r;
 }
 
+/* A PostgreSQL text[] literal of strings v[0..n). */
+static const char *text_array(struct gn_pool *pool, const char *const *v, size_t n)
+{
+	struct gn_buf *b = gn_buf_new(0);
+	gn_buf_append_str(b, "{");
+	for (size_t i = 0; i < n; i++) {
+		gn_buf_append_str(b, i > 0 ? ",\"" : "\"");
+		for (const char *p = v[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				gn_buf_append(b, "\\", 1);
+			gn_buf_append(b, p, 1);
+		}
+		gn_buf_append_str(b, "\"");
+	}
+	gn_buf_append_str(b, "}");
+	const char *out = gn_pool_strdup(pool, gn_buf_data(b));
+	gn_buf_free(&b);
+	return out;
+}
+
+int suppression_lookup_many(struct gn_pool *pool, int64_t account_id, const struct gn_addr *const *addrs,
+			    size_t n, bool *suppressed_r, const char **error_r)
+{
+	const char **bases = gn_pool_alloc(pool, (n > 0 ? n : 1) * sizeof(*bases));
+	for (size_t i = 0; i < n; i++) {
+		suppressed_r[i] = false;
+		bases[i] = gn_addr_to_string(pool, suppression_base(pool, addrs[i]));
+	}
+	if (n == 0)
+		return 0;
+	const char *p[2] = { i64s(pool, account_id), text_array(pool, bases, n) };
+	struct gn_db_result *res = gn_db_query("SELECT u.i FROM unnest($2::text[]) WITH ORDINALITY AS u(b, i) "
+					       "JOIN gn_suppressions s ON s.account_id = $1 AND "
+					       "s.base_address = u.b", 2, p, error_r);
+	if (res == NULL)
+		return -1;
+	int count = 0;
+	for (size_t r = 0; r < gn_db_result_rows(res); r++) {
+		long long i = strtoll(gn_db_result_value(res, r, 0), NULL, 10);
+		if (i >= 1 && (size_t)i <= n && !suppressed_r[i - 1]) {
+			suppressed_r[i - 1] = true;
+			count++;
+		}
+	}
+	gn_db_result_free(&res);
+	return count;
+}
+
 static const char *reason_problem(const char *reason)
 {
 	if (strlen(reason) > SUPPRESSION_REASON_MAX)

@@ -73,6 +73,7 @@ static const struct gn_suppression_ops ops = {
 	.remove = suppression_remove,
 	.list = suppression_list,
 	.failure = suppression_failure,
+	.lookup_many = suppression_lookup_many,
 };
 
 extern const struct gn_migration suppression_migrations[];

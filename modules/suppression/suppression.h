@@ -42,6 +42,8 @@ int suppression_remove(int64_t account_id, const struct gn_addr *addr, const cha
 int suppression_list(struct gn_pool *pool, int64_t account_id, struct gn_suppression **list_r,
 		     size_t *n_r, const char **error_r);
 int suppression_failure(const struct gn_suppression_failure *f, const char **error_r);
+int suppression_lookup_many(struct gn_pool *pool, int64_t account_id, const struct gn_addr *const *addrs,
+			    size_t n, bool *suppressed_r, const char **error_r);
 
 /* mox's isImmedateBlock(): code 521, 550, 551, 553 or 556, or a 5xx with
  * enhanced subject.detail 1.1, 1.2, 1.3, 1.6, 2.1 or 7.1. */

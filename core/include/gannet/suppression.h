@@ -6,7 +6,8 @@
  * struct gn_suppression_ops; the core's queue consults it only when a
  * loaded module provides it:
  *
- *   - at each delivery attempt, before the transport runs, a recipient on
+ *   - at each delivery attempt, before the transport runs (one
+ *     lookup_many() for the recipients of the attempt), a recipient on
  *     the sender account's list fails for good (550 5.7.1 in the record,
  *     a DSN to the sender unless from <>), and is never handed to the
  *     transport; a lookup that fails makes the attempt fail temporarily;
@@ -92,6 +93,11 @@ struct gn_suppression_ops {
 	/* A failure (see the struct): 1 the recipient was added now, 0 not
 	 * (already listed, or the failure does not call for it). */
 	int (*failure)(const struct gn_suppression_failure *f, const char **error_r);
+	/* lookup() of n addresses in one query: suppressed_r[i] (an array
+	 * of n the caller gives) says whether addrs[i] is listed.  Returns
+	 * how many are. */
+	int (*lookup_many)(struct gn_pool *pool, int64_t account_id, const struct gn_addr *const *addrs,
+			   size_t n, bool *suppressed_r, const char **error_r);
 };
 
 #ifdef __cplusplus
