@@ -125,6 +125,7 @@ core_libgannet_core_la_SOURCES = \
 	core/queue/internal.h \
 	core/queue/queue.c \
 	core/queue/dsn.c \
+	core/queue/dsn-read.c \
 	core/queue/cli.c \
 	core/queue/cli-rules.c \
 	core/queue/transport-smtp.c \

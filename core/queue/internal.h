@@ -5,6 +5,7 @@
  *             administration functions, the runner jobs and
  *             queue_register();
  *   dsn.c     the DSNs (RFC 3464) delivered into the sender's account;
+ *   dsn-read.c  the delivery-status part of a DSN that came back;
  *   cli.c     `gannet queue ...` (and cli-rules.c: holdrules, retired);
  *   transport-smtp.c  the default transport: MX lookups, the SMTP client;
  *   fromid.c  mail to FromID addresses matched to their recipients;
@@ -129,6 +130,27 @@ gn_cli_fn queue_cli_retired_list, queue_cli_retired_print, queue_cli_retired_kee
 /* Registers the "deliver.after" hook that matches mail delivered to a
  * FromID address to its recipient (queue_register()).  0 or -1. */
 int queue_fromid_register(void);
+
+/* ---- dsn-read.c ---- */
+
+/* A DSN's delivery-status part: at most this many bytes are read. */
+#define QUEUE_DSN_STATUS_MAX (64 * 1024)
+
+/* What a delivery-status part says of its recipients. */
+struct queue_dsn_status {
+	unsigned recipients;	/* recipient blocks */
+	/* Of the first recipient block: the Action, lower case ("failed"),
+	 * or NULL; the code (Diagnostic-Code smtp, else 400/500 from
+	 * Status), 0 none; the enhanced code ("5.1.1") or NULL. */
+	const char *action;
+	int code;
+	const char *enhanced;
+};
+
+/* Reads buf[0..len) (at most QUEUE_DSN_STATUS_MAX of it) into *st,
+ * strings from pool.  Never fails: what it cannot read is absent. */
+void queue_dsn_status_read(struct gn_pool *pool, const char *buf, size_t len,
+			   struct queue_dsn_status *st);
 
 /* ---- suppress.c ---- */
 

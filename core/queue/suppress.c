@@ -26,13 +26,8 @@
 #include <gannet/service.h>
 #include <gannet/suppression.h>
 
-#include <ctype.h>
 #include <inttypes.h>
-#include <stdlib.h>
 #include <string.h>
-
-/* The delivery-status part of a DSN: at most this many bytes are read. */
-#define QUEUE_DSN_STATUS_MAX (64 * 1024)
 
 /* The provider's table, or NULL.  Services are provided in the register
  * phase only: looked up once. */
@@ -118,40 +113,6 @@ void queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcp
 	gn_pool_free(&pool);
 }
 
-/* The value of field name (case-insensitive) in an unfolded line, or
- * NULL. */
-static const char *field_value(const char *line, const char *name)
-{
-	size_t n = strlen(name);
-	if (strncasecmp(line, name, n) != 0)
-		return NULL;
-	const char *v = line + n;
-	while (*v == ' ' || *v == '\t')
-		v++;
-	if (*v != ':')
-		return NULL;
-	v++;
-	while (*v == ' ' || *v == '\t')
-		v++;
-	return v;
-}
-
-/* mox's parseSMTPCodes(): "550 5.1.1 text" gives 550 and "5.1.1". */
-static int smtp_codes(struct gn_pool *pool, const char *s, const char **enhanced_r)
-{
-	*enhanced_r = NULL;
-	if (!isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[2]) ||
-	    s[3] != ' ')
-		return 0;
-	int code = atoi(s);
-	if (code < 200 || code >= 600)
-		return 0;
-	const char *e = s + 4;
-	if ((e[0] == '4' || e[0] == '5') && e[1] == '.')
-		*enhanced_r = gn_pool_strndup(pool, e, strcspn(e, " "));
-	return code;
-}
-
 void queue_suppress_dsn(struct gn_delivery *d, int64_t account_id, int64_t rcpt_id, const char *rcpt)
 {
 	const struct gn_suppression_ops *o = ops();
@@ -186,74 +147,22 @@ void queue_suppress_dsn(struct gn_delivery *d, int64_t account_id, int64_t rcpt_
 	size_t len = gn_mime_part_body_size(st);
 	if (len > QUEUE_DSN_STATUS_MAX)
 		len = QUEUE_DSN_STATUS_MAX;
-	char *buf = gn_pool_alloc(pool, len + 1);
+	char *buf = gn_pool_alloc(pool, len > 0 ? len : 1);
 	size_t got = 0;
 	if (gn_store_body_read(body, total - size + gn_mime_part_body_offset(st), buf, len, &got, &err) < 0) {
 		why = err;
 		goto out;
 	}
-	buf[got] = '\0';
-	/* Unfolded lines; blocks separated by empty lines: the per-message
-	 * fields, then one block a recipient (RFC 3464 2.1). */
-	char *text = gn_pool_alloc(pool, got + 1);
-	size_t k = 0;
-	for (size_t i = 0; i < got; i++) {
-		if (buf[i] == '\r')
-			continue;
-		/* A line break before a space or tab folds the field. */
-		if (buf[i] == '\n' && (buf[i + 1] == ' ' || buf[i + 1] == '\t'))
-			continue;
-		text[k++] = buf[i];
-	}
-	text[k] = '\0';
-	unsigned block = 0, rcpts = 0;
-	bool in_block = false;
-	const char *action = NULL, *status = NULL, *diag = NULL;
-	for (char *line = text; line != NULL;) {
-		char *nl = strchr(line, '\n');
-		if (nl != NULL)
-			*nl = '\0';
-		if (line[0] == '\0') {
-			if (in_block)
-				block++;
-			in_block = false;
-		} else {
-			if (!in_block && block > 0)
-				rcpts++;
-			in_block = true;
-			const char *v;
-			if (block > 0 && rcpts == 1) {
-				if ((v = field_value(line, "Action")) != NULL)
-					action = v;
-				else if ((v = field_value(line, "Status")) != NULL)
-					status = v;
-				else if ((v = field_value(line, "Diagnostic-Code")) != NULL)
-					diag = v;
-			}
-		}
-		line = nl != NULL ? nl + 1 : NULL;
-	}
-	if (rcpts != 1) {
-		why = gn_pool_printf(pool, "DSN with %u recipients, expecting 1", rcpts);
+	struct queue_dsn_status ds;
+	queue_dsn_status_read(pool, buf, got, &ds);
+	if (ds.recipients != 1) {
+		why = gn_pool_printf(pool, "DSN with %u recipients, expecting 1", ds.recipients);
 		goto out;
 	}
-	if (action == NULL || strncasecmp(action, "failed", 6) != 0 ||
-	    (action[6] != '\0' && action[6] != ' ' && action[6] != '\t' && action[6] != '('))
-		goto out;	/* not a failure: nothing for the list */
-	int code = 0;
-	const char *enhanced = NULL;
-	if (diag != NULL && strncasecmp(diag, "smtp", 4) == 0 && strchr(diag, ';') != NULL) {
-		const char *v = strchr(diag, ';') + 1;
-		while (*v == ' ' || *v == '\t')
-			v++;
-		code = smtp_codes(pool, v, &enhanced);
-	}
-	if (code == 0 && status != NULL && (status[0] == '4' || status[0] == '5') && status[1] == '.') {
-		code = status[0] == '4' ? 400 : 500;
-		enhanced = gn_pool_strndup(pool, status, strcspn(status, " \t("));
-	}
-	if (code == 0)
-		goto out;	/* mox: no code, no suppression */
+	if (ds.action == NULL || strcmp(ds.action, "failed") != 0 || ds.code == 0)
+		goto out;	/* not a failure, or no code (mox: nothing for the list) */
+	int code = ds.code;
+	const char *enhanced = ds.enhanced;
 	struct gn_addr *addr;
 	if (gn_addr_parse(pool, rcpt, strlen(rcpt), &addr, &err) < 0) {
 		why = err;
