@@ -25,7 +25,8 @@ pkginclude_HEADERS = \
 	core/include/gannet/smtp.h \
 	core/include/gannet/dns.h \
 	core/include/gannet/queue.h \
-	core/include/gannet/http.h
+	core/include/gannet/http.h \
+	core/include/gannet/suppression.h
 
 pkgconfig_DATA = core/gannet.pc
 
@@ -126,10 +127,12 @@ core_libgannet_core_la_SOURCES = \
 	core/queue/internal.h \
 	core/queue/queue.c \
 	core/queue/dsn.c \
+	core/queue/dsn-read.c \
 	core/queue/cli.c \
 	core/queue/cli-rules.c \
 	core/queue/transport-smtp.c \
 	core/queue/fromid.c \
+	core/queue/suppress.c \
 	core/main.h \
 	core/main.c \
 	core/serve.c \

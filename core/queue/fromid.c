@@ -10,8 +10,10 @@
  * with a delivery status as its second part), and logs it
  * (event=queue_fromid_incoming).  `gannet queue fromid ID` shows them.
  *
- * Not done (mox does it): reading the DSN's Action and Status into the
- * retired record's result, and webhook events.
+ * A DSN for a retired recipient whose one recipient block says Action
+ * failed with a code goes to the suppression list's service, when a
+ * module provides it (suppress.c).  Not done (mox does it): the DSN's
+ * Action and Status in the retired record's result, and webhook events.
  */
 #include "queue/internal.h"
 
@@ -59,8 +61,8 @@ static enum gn_hook_result fromid_after(struct gn_hook_call *call, void *data)
 	/* The queued or retired recipient of this account only: the sender's
 	 * own account hears about its messages. */
 	const char *pa[2] = { store_i64s(pool, account), tag };
-	PGresult *res = store_q("SELECT id, message_id, 'queued' FROM gn_queue_recipients WHERE "
-				"account_id = $1 AND from_id = $2 UNION ALL SELECT id, message_id, result "
+	PGresult *res = store_q("SELECT id, message_id, 'queued', rcpt FROM gn_queue_recipients WHERE "
+				"account_id = $1 AND from_id = $2 UNION ALL SELECT id, message_id, result, rcpt "
 				"FROM gn_queue_retired WHERE account_id = $1 AND from_id = $2 LIMIT 1",
 				2, pa, &err);
 	if (res == NULL)
@@ -71,6 +73,7 @@ static enum gn_hook_result fromid_after(struct gn_hook_call *call, void *data)
 	}
 	int64_t id = store_col_i64(res, 0, 0), mid = store_col_i64(res, 0, 1);
 	const char *state = store_col_str(pool, res, 0, 2);
+	const char *rcpt = store_col_str(pool, res, 0, 3);
 	PQclear(res);
 	const char *kind = is_dsn(gn_delivery_message(d)) ? "dsn" : "message";
 	const char *pi[5] = { pa[0], tag, kind, store_i64s(pool, gn_delivery_current_mailbox_id(d)),
@@ -80,6 +83,10 @@ static enum gn_hook_result fromid_after(struct gn_hook_call *call, void *data)
 		goto out;
 	gn_log(GN_LOG_INFO, "core", "event=queue_fromid_incoming account=%" PRId64 " recipient=%" PRId64
 	       " message=%" PRId64 " state=%s kind=%s fromid=%s", account, id, mid, state, kind, tag);
+	/* mox.md 1.8: a failure report for a retired recipient may add it to
+	 * the suppression list (when a module provides it). */
+	if (strcmp(kind, "dsn") == 0 && strcmp(state, "queued") != 0 && queue_suppress_active())
+		queue_suppress_dsn(d, account, id, rcpt);
 	err = NULL;
 out:
 	if (err != NULL)

@@ -5,9 +5,12 @@
  *             administration functions, the runner jobs and
  *             queue_register();
  *   dsn.c     the DSNs (RFC 3464) delivered into the sender's account;
+ *   dsn-read.c  the delivery-status part of a DSN that came back;
  *   cli.c     `gannet queue ...` (and cli-rules.c: holdrules, retired);
  *   transport-smtp.c  the default transport: MX lookups, the SMTP client;
- *   fromid.c  mail to FromID addresses matched to their recipients.
+ *   fromid.c  mail to FromID addresses matched to their recipients;
+ *   suppress.c  the suppression list's service, when a module provides it
+ *             (also for DSNs fromid.c matched).
  *
  * Uses the store (blobs, the delivery pipeline), the mail layer (MIME,
  * addresses), smtp (the client), dns, db, runtime and base.
@@ -127,5 +130,47 @@ gn_cli_fn queue_cli_retired_list, queue_cli_retired_print, queue_cli_retired_kee
 /* Registers the "deliver.after" hook that matches mail delivered to a
  * FromID address to its recipient (queue_register()).  0 or -1. */
 int queue_fromid_register(void);
+
+/* ---- dsn-read.c ---- */
+
+/* A DSN's delivery-status part: at most this many bytes are read. */
+#define QUEUE_DSN_STATUS_MAX (64 * 1024)
+
+/* What a delivery-status part says of its recipients. */
+struct queue_dsn_status {
+	unsigned recipients;	/* recipient blocks */
+	/* Of the first recipient block: the Action, lower case ("failed"),
+	 * or NULL; the code (Diagnostic-Code smtp, else 400/500 from
+	 * Status), 0 none; the enhanced code ("5.1.1") or NULL. */
+	const char *action;
+	int code;
+	const char *enhanced;
+};
+
+/* Reads buf[0..len) (at most QUEUE_DSN_STATUS_MAX of it) into *st,
+ * strings from pool.  Never fails: what it cannot read is absent. */
+void queue_dsn_status_read(struct gn_pool *pool, const char *buf, size_t len,
+			   struct queue_dsn_status *st);
+
+/* ---- suppress.c ---- */
+
+/* Whether a loaded module provides "suppression.v1" (gannet/suppression.h). */
+bool queue_suppress_active(void);
+/* Which of rcpts[0..n) are on the list of the sender's account
+ * (suppressed_r[i], an array of n): how many (0 also without a
+ * provider), or -1 (*error_r). */
+int queue_suppress_check(struct gn_pool *pool, int64_t account_id, const struct gn_addr *const *rcpts,
+			 size_t n, bool *suppressed_r, const char **error_r);
+/* Recipient rcpt_id (canonical rcpt, addr) failed for good with a remote
+ * SMTP code: the provider may add it to the list.  Errors are logged. */
+void queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcpt,
+			    const struct gn_addr *addr, int code, const char *enhanced,
+			    const char *source);
+/* A DSN delivered (d in "deliver.after") to the FromID of retired
+ * recipient rcpt_id (canonical rcpt) of the account: its failure, if it
+ * reports one with a code, goes to queue_suppress_failure() (source
+ * "DSN").  Errors are logged. */
+struct gn_delivery;
+void queue_suppress_dsn(struct gn_delivery *d, int64_t account_id, int64_t rcpt_id, const char *rcpt);
 
 #endif

@@ -370,6 +370,7 @@ struct qrcpt {
 	double reported_at;		/* monotonic */
 	enum outcome out;		/* when done */
 	bool delayed;			/* done: its delayed DSN went now */
+	bool suppressed;		/* on the sender's suppression list */
 };
 
 struct gn_queue_delivery {
@@ -391,6 +392,9 @@ struct gn_queue_delivery {
 	double started_mono;
 	struct qrcpt *rcpts;
 	size_t n;
+	/* Recipients kept from the transport (suppress_first()): the last
+	 * ones of rcpts, past n until done. */
+	size_t n_kept_back;
 	bool done;
 	/* The body's blob, and its bytes when the claim fetched them (a
 	 * small one); NULL: read from the database when opened. */
@@ -896,7 +900,8 @@ static int retire(struct gn_pool *pool, const char *acc, const char *id, const c
 static void dsn_rcpt(const struct gn_queue_delivery *qd, const struct qrcpt *r, struct queue_dsn_rcpt *d)
 {
 	d->rcpt = r->rcpt;
-	d->code = r->code;
+	/* Suppressed: no server said it (the text says why). */
+	d->code = r->suppressed ? 0 : r->code;
 	d->enhanced = r->enhanced;
 	d->text = r->reported ? r->text : "no result from the transport";
 	d->host = r->host;
@@ -1206,6 +1211,16 @@ static void recorded(struct gn_queue_delivery *qd)
 		gn_log(GN_LOG_INFO, "core", "event=queue_attempt message=%" PRId64 " recipient=%" PRId64
 		       " attempt=%u code=%d result=%s", qd->message_id, r->id, r->attempts, r->code,
 		       r->out == OUT_DELIVERED ? "delivered" : r->out == OUT_FAILED ? "failed" : "retry");
+		if (r->suppressed) {
+			gn_log(GN_LOG_INFO, "core", "event=queue_suppressed message=%" PRId64 " recipient=%"
+			       PRId64 " rcpt=%s", qd->message_id, r->id, gn_log_quote(0, r->rcpt));
+			/* The webhook event "suppressed" (mox.md 1.6) goes
+			 * here when webhooks come. */
+		} else if (r->out == OUT_FAILED && r->code != 0) {
+			/* mox.md 2.7: failed for good with a remote code. */
+			queue_suppress_failure(qd->account_id, r->id, r->rcpt, r->addr, r->code, r->enhanced,
+					       "queue");
+		}
 	}
 }
 
@@ -1265,6 +1280,8 @@ void gn_queue_delivery_done(struct gn_queue_delivery *qd)
 	if (qd == NULL || qd->done)
 		return;
 	qd->done = true;
+	qd->n += qd->n_kept_back;
+	qd->n_kept_back = 0;
 	enum outcome *out = gn_pool_alloc(qd->pool, (qd->n + 1) * sizeof(*out));
 	bool *delayed = gn_pool_alloc(qd->pool, (qd->n + 1) * sizeof(*delayed));
 	for (size_t i = 0; i < qd->n; i++) {
@@ -1344,6 +1361,63 @@ static const struct gn_queue_transport *current_transport(void)
 	return &transport;
 }
 
+/* The suppression list (core/queue/suppress.c), when a module provides
+ * it: recipients on the sender account's list (one lookup for all of
+ * them) fail for good now (mox.md 2.7; mox records no code, here 550
+ * 5.7.1), and when the lookup fails every one fails temporarily (never
+ * delivered unchecked); they are moved behind the others and kept from
+ * the transport until gn_queue_delivery_done().  Returns whether none is
+ * left for the transport. */
+static bool suppress_first(struct gn_queue_delivery *qd)
+{
+	if (!queue_suppress_active() || qd->n == 0)
+		return false;
+	const struct gn_addr **addrs = gn_pool_alloc(qd->pool, qd->n * sizeof(*addrs));
+	bool *listed = gn_pool_alloc(qd->pool, qd->n * sizeof(*listed));
+	for (size_t i = 0; i < qd->n; i++)
+		addrs[i] = qd->rcpts[i].addr;
+	const char *err = NULL;
+	int ns = queue_suppress_check(qd->pool, qd->account_id, addrs, qd->n, listed, &err);
+	if (ns == 0)
+		return false;
+	if (ns < 0)
+		gn_log(GN_LOG_WARN, "core", "event=queue_suppress_lookup_failed message=%" PRId64
+		       " error=%s", qd->message_id, gn_log_quote(0, err));
+	struct qrcpt *keep = gn_pool_alloc(qd->pool, qd->n * sizeof(*keep));
+	struct qrcpt *back = gn_pool_alloc(qd->pool, qd->n * sizeof(*back));
+	size_t nk = 0, nb = 0;
+	for (size_t i = 0; i < qd->n; i++) {
+		struct qrcpt *r = &qd->rcpts[i];
+		if (ns > 0 && !listed[i]) {
+			keep[nk++] = *r;
+			continue;
+		}
+		struct qrcpt *b = &back[nb++];
+		*b = *r;
+		b->reported = true;
+		b->reported_at = mono_now();
+		if (ns > 0) {
+			b->suppressed = true;
+			b->code = 550;
+			b->enhanced = "5.7.1";
+			b->text = gn_pool_printf(qd->pool, "not delivering to recipient address %s: "
+						 "address is on suppression list", r->rcpt);
+		} else {
+			b->code = 0;
+			b->enhanced = "4.3.0";
+			b->text = clean_text(qd->pool, gn_pool_printf(qd->pool, "suppression list lookup "
+								      "failed: %s", err));
+		}
+	}
+	if (nb == 0)
+		return false;
+	memcpy(qd->rcpts, keep, nk * sizeof(*keep));
+	memcpy(qd->rcpts + nk, back, nb * sizeof(*back));
+	qd->n = nk;
+	qd->n_kept_back = nb;
+	return nk == 0;
+}
+
 /* Claims at most this many groups in one transaction. */
 #define CLAIM_BATCH_MAX 256
 
@@ -1363,7 +1437,10 @@ int gn_queue_run(unsigned max, const char **error_r)
 		struct gn_queue_delivery *qd = qds[i];
 		gn_log(GN_LOG_DEBUG, "core", "event=queue_deliver message=%" PRId64 " domain=%s recipients=%zu "
 		       "transport=%s", qd->message_id, gn_log_quote(0, qd->domain), qd->n, tr->name);
-		tr->deliver(qd, tr->data);
+		if (suppress_first(qd))
+			gn_queue_delivery_done(qd);
+		else
+			tr->deliver(qd, tr->data);
 	}
 	return (int)n;
 }

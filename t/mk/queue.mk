@@ -7,3 +7,17 @@ t_unit_test_queue_SOURCES = t/unit/test_queue.c t/lib/pgtest.c t/lib/pgtest.h
 t_unit_test_queue_CPPFLAGS = $(UNITCPP) -DGN_TEST_SRCDIR='"$(abs_top_srcdir)"'
 t_unit_test_queue_CFLAGS = $(UNITCC)
 t_unit_test_queue_LDADD = $(UNITLIBS)
+
+# The delivery-status part of a DSN that came back (core/queue/dsn-read.c).
+TESTPROGS += t/unit/test_dsn_read
+t_unit_test_dsn_read_SOURCES = t/unit/test_dsn_read.c
+t_unit_test_dsn_read_CPPFLAGS = $(UNITCPP)
+t_unit_test_dsn_read_CFLAGS = $(UNITCC)
+t_unit_test_dsn_read_LDADD = $(UNITLIBS)
+
+# The queue's side of suppression.v1 with a fake provider (core/queue/suppress.c).
+TESTPROGS += t/unit/test_queue_suppress
+t_unit_test_queue_suppress_SOURCES = t/unit/test_queue_suppress.c t/lib/pgtest.c t/lib/pgtest.h
+t_unit_test_queue_suppress_CPPFLAGS = $(UNITCPP) -DGN_TEST_SRCDIR='"$(abs_top_srcdir)"'
+t_unit_test_queue_suppress_CFLAGS = $(UNITCC)
+t_unit_test_queue_suppress_LDADD = $(UNITLIBS)

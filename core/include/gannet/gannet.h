@@ -31,6 +31,7 @@
 #include <gannet/dns.h>
 #include <gannet/queue.h>
 #include <gannet/http.h>
+#include <gannet/suppression.h>
 
 #ifdef __cplusplus
 extern "C" {

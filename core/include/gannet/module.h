@@ -75,6 +75,8 @@
  *        gannet/http.h: HTTP served by the core (listeners with protocol
  *        "http"): gn_http_mount(), the request's accessors and
  *        gn_http_respond*() (asynchronous answers from the loop).
+ *        gannet/suppression.h: the service "suppression.v1" (a table of
+ *        the suppression module) that the queue consults when loaded.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
