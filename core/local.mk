@@ -128,6 +128,7 @@ core_libgannet_core_la_SOURCES = \
 	core/queue/cli-rules.c \
 	core/queue/transport-smtp.c \
 	core/queue/fromid.c \
+	core/queue/dane.c \
 	core/main.h \
 	core/main.c \
 	core/serve.c \

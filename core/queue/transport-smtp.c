@@ -75,12 +75,22 @@ struct tx_host {
 
 struct tx;
 
+/* The transport security of a host (RFC 7672 2.2, 3.1.3). */
+enum tx_policy {
+	POL_UNKNOWN = -1,		/* not decided yet (no report) */
+	POL_OPPORTUNISTIC = 0,		/* STARTTLS when offered, not verified */
+	POL_DANE,			/* TLS required, the chain must match a TLSA record */
+	POL_DANE_UNAUTH,		/* secure TLSA records, none usable: TLS required */
+};
+
 /* A connection: the handler's data, so that it can move from one
  * delivery to the next.  Parked (in reuse_list, t NULL) between them. */
 struct tx_conn {
 	struct gn_smtp_client *client;
 	struct tx *t;			/* the delivery using it, or NULL */
 	enum gn_smtp_client_tls mode;	/* the TLS mode it was opened with */
+	enum tx_policy policy;		/* ... and the policy */
+	char *dane_name;		/* POL_DANE: the host its chain matched for */
 	char *ip;			/* while in reuse_list */
 	unsigned port;
 	unsigned transactions;
@@ -103,6 +113,11 @@ struct tx {
 	bool literal;			/* an address literal: hosts[0] is the IP */
 	struct gn_dns_query *query;
 	int a_status;			/* the A lookup's, while AAAA runs */
+	int a_security;
+	bool mx_secure;			/* the MX answer (or its NODATA) validated */
+	enum tx_policy policy;		/* the current host's */
+	struct gn_dns_tlsa *tlsa;	/* the current host's secure TLSA records */
+	size_t n_tlsa;
 	const char **addrs;
 	size_t n_addrs;
 	struct tx_conn *conn;
@@ -119,6 +134,7 @@ struct tx {
 	/* The last host's failure, for the recipients when no host worked. */
 	int fail_code;
 	const char *fail_enh, *fail_text, *fail_host, *fail_ip;
+	enum tx_policy fail_policy;
 };
 
 static void next_host(struct tx *t);
@@ -154,6 +170,7 @@ static void conn_free(struct tx_conn **tcp)
 	reuse_unlink(tc);
 	gn_smtp_client_free(&tc->client);
 	gn_free(tc->ip);
+	gn_free(tc->dane_name);
 	gn_free(tc);
 }
 
@@ -204,16 +221,22 @@ static bool reuse_park(struct tx_conn *tc)
 }
 
 /* A parked connection to one of the addresses (in their order), opened
- * in mode and still usable; NULL when none.  One the server closed
+ * in mode under policy (for DANE: verified for host) and still usable; NULL when none.  One the server closed
  * meanwhile is dropped on the way. */
 static struct tx_conn *reuse_take(const char *const *addrs, size_t n_addrs, unsigned port,
-				  enum gn_smtp_client_tls mode)
+				  enum gn_smtp_client_tls mode, enum tx_policy policy, const char *host)
 {
 	for (size_t i = 0; i < n_addrs && reuse_parked > 0; i++) {
 		struct tx_conn *tc = reuse_list, *next;
 		for (; tc != NULL; tc = next) {
 			next = tc->next;
 			if (!tc->parked || tc->port != port || tc->mode != mode || strcmp(tc->ip, addrs[i]) != 0)
+				continue;
+			/* A connection is only as good as the policy it was
+			 * opened under: a DANE delivery takes only one whose
+			 * chain matched this host's TLSA records. */
+			if (tc->policy != policy ||
+			    (policy == POL_DANE && (tc->dane_name == NULL || strcmp(tc->dane_name, host) != 0)))
 				continue;
 			reuse_unlink(tc);
 			if (!gn_smtp_client_usable(tc->client)) {
@@ -257,11 +280,39 @@ static void finish(struct tx *t)
 		t->finish = gn_timer_new(0, false, finish_cb, t);
 }
 
+static const char *policy_name(enum tx_policy policy, bool tls)
+{
+	switch (policy) {
+	case POL_DANE:
+		return "dane";
+	case POL_DANE_UNAUTH:
+		return "dane-unauthenticated";
+	case POL_OPPORTUNISTIC:
+		/* A plain-text session (no STARTTLS, or the fallback after a
+		 * failed handshake) had no transport security. */
+		return tls ? "opportunistic" : "none";
+	default:
+		return NULL;
+	}
+}
+
+/* The outcome with the transport security it was had under: the
+ * connection's when there is one, else the policy of the host whose
+ * failure it is. */
 static void report(struct tx *t, size_t i, int code, const char *enh, const char *text,
 		   const char *host, const char *ip)
 {
 	t->reported[i] = true;
 	gn_queue_delivery_report(t->qd, i, code, enh, text, host, ip);
+	const struct gn_smtp_client *c = t->conn != NULL && t->ready ? t->conn->client : NULL;
+	if (c != NULL) {
+		bool tls = gn_smtp_client_is_tls(c);
+		gn_queue_delivery_report_tls(t->qd, i, tls ? gn_smtp_client_tls_version(c) : NULL,
+					     tls ? gn_smtp_client_tls_cipher(c) : NULL,
+					     policy_name(t->conn->policy, tls));
+	} else if (t->fail_policy != POL_UNKNOWN) {
+		gn_queue_delivery_report_tls(t->qd, i, NULL, NULL, policy_name(t->fail_policy, false));
+	}
 }
 
 /* Every recipient without an outcome gets this one, and the delivery
@@ -292,6 +343,7 @@ static void set_failure(struct tx *t, int code, const char *enh, const char *tex
 	t->fail_text = gn_pool_strdup(t->pool, text != NULL ? text : "");
 	t->fail_host = host;
 	t->fail_ip = ip != NULL ? gn_pool_strdup(t->pool, ip) : NULL;
+	t->fail_policy = t->policy;
 }
 
 /* ---- the message ---- */
@@ -324,15 +376,24 @@ static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result 
 		return;
 	const char *host = t->hosts[t->host].name, *ip = gn_smtp_client_remote_ip(client);
 	if (failure != NULL) {
-		/* closed() follows: the next host then. */
-		set_failure(t, failure->code, failure->enhanced[0] != '\0' ? failure->enhanced : NULL,
-			    failure->text, host, ip);
+		/* closed() follows: the next host then.  A host that DANE
+		 * made TLS mandatory for and that did not give it (no
+		 * STARTTLS, a failed handshake, no match): 4.7.5. */
+		const char *enh = failure->enhanced[0] != '\0' ? failure->enhanced : NULL;
+		if (failure->phase == GN_SMTP_PHASE_STARTTLS && t->policy != POL_OPPORTUNISTIC)
+			enh = "4.7.5";
+		set_failure(t, failure->code, enh, failure->text, host, ip);
+		if (t->policy != POL_OPPORTUNISTIC)
+			gn_log(GN_LOG_INFO, "core", "event=queue_smtp_dane_failed domain=%s host=%s ip=%s "
+			       "reason=%s", gn_log_quote(0, t->domain), gn_log_quote(1, host), ip != NULL ? ip : "-",
+			       gn_log_quote(2, failure->text));
 		return;
 	}
 	t->ready = true;
 	t->offset = 0;
 	t->fail_code = 0;	/* an earlier host's failure is not this one's */
 	t->fail_enh = t->fail_text = t->fail_host = t->fail_ip = NULL;
+	t->fail_policy = POL_UNKNOWN;
 	size_t n = gn_queue_delivery_recipient_count(t->qd);
 	const char **rcpts = gn_pool_alloc(t->pool, (n + 1) * sizeof(*rcpts));
 	t->sent_idx = gn_pool_alloc(t->pool, (n + 1) * sizeof(*t->sent_idx));
@@ -446,12 +507,41 @@ static void on_closed(struct gn_smtp_client *client, void *data)
 		 t->fail_host != NULL ? t->fail_host : t->hosts[t->host].name, t->fail_ip);
 }
 
+/* DANE (RFC 7672 2.2, 3): the chain the server sent must match one of
+ * the host's usable TLSA records; else the address fails (temporary)
+ * and the client goes on with the next. */
+static int on_tls_check(struct gn_smtp_client *client, const unsigned char *const *certs,
+			const size_t *lens, size_t n, void *data, const char **error_r)
+{
+	struct tx_conn *tc = data;
+	struct tx *t = tc->t;
+	int usage = 0;
+	if (t == NULL) {
+		*error_r = "DANE: no delivery for this connection";
+		return -1;
+	}
+	const char *host = t->hosts[t->host].name;
+	if (queue_dane_match(t->tlsa, t->n_tlsa, certs, lens, n, host, &usage, error_r) != 1)
+		return -1;
+	gn_free(tc->dane_name);
+	tc->dane_name = gn_strdup(host);
+	gn_log(GN_LOG_INFO, "core", "event=queue_smtp_dane_match domain=%s host=%s ip=%s usage=%s",
+	       gn_log_quote(0, t->domain), gn_log_quote(1, host), gn_smtp_client_remote_ip(client) != NULL
+	       ? gn_smtp_client_remote_ip(client) : "-", usage == QUEUE_DANE_EE ? "DANE-EE" : "DANE-TA");
+	return 0;
+}
+
 static void connect_host(struct tx *t)
 {
 	const char *host = t->hosts[t->host].name, *err;
 	struct gn_smtp_client_settings set;
 	gn_smtp_client_settings_init(&set);
-	set.tls = GN_SMTP_TLS_OPPORTUNISTIC;
+	if (t->policy == POL_UNKNOWN)
+		t->policy = POL_OPPORTUNISTIC;
+	/* RFC 7672 2.2: secure TLSA records, usable or not, make TLS
+	 * mandatory; DANE checks the chain itself (no PKIX, no name
+	 * check for DANE-EE). */
+	set.tls = t->policy == POL_OPPORTUNISTIC ? GN_SMTP_TLS_OPPORTUNISTIC : GN_SMTP_TLS_REQUIRE;
 	set.tls_name = t->literal ? NULL : host;
 	set.tls_verify = false;
 	static const struct gn_smtp_client_handler handler = {
@@ -461,10 +551,18 @@ static void connect_host(struct tx *t)
 		.sent = on_sent,
 		.closed = on_closed,
 	};
+	static const struct gn_smtp_client_handler handler_dane = {
+		.size = sizeof(struct gn_smtp_client_handler),
+		.ready = on_ready,
+		.rcpt = on_rcpt,
+		.sent = on_sent,
+		.closed = on_closed,
+		.tls_check = on_tls_check,
+	};
 	t->ready = false;
 	t->reused = false;
 	if (!t->no_reuse) {
-		struct tx_conn *tc = reuse_take(t->addrs, t->n_addrs, smtp_port(), set.tls);
+		struct tx_conn *tc = reuse_take(t->addrs, t->n_addrs, smtp_port(), set.tls, t->policy, host);
 		if (tc != NULL) {
 			tc->t = t;
 			t->conn = tc;
@@ -480,7 +578,9 @@ static void connect_host(struct tx *t)
 	t->conn = gn_calloc(1, sizeof(*t->conn));
 	t->conn->t = t;
 	t->conn->mode = set.tls;
-	t->conn->client = gn_smtp_client_new(&set, &handler, t->conn, &err);
+	t->conn->policy = t->policy;
+	t->conn->client = gn_smtp_client_new(&set, t->policy == POL_DANE ? &handler_dane : &handler, t->conn,
+					     &err);
 	if (t->conn->client == NULL)
 		goto fail;
 	for (size_t i = 0; i < t->n_addrs; i++)
@@ -510,6 +610,8 @@ static bool no_such_name(int status)
 	return status == GN_DNS_NXDOMAIN || status == GN_DNS_NODATA;
 }
 
+static void tlsa_cb(const struct gn_dns_result *res, void *data);
+
 static void addr_cb(const struct gn_dns_result *res, void *data)
 {
 	struct tx *t = data;
@@ -520,13 +622,36 @@ static void addr_cb(const struct gn_dns_result *res, void *data)
 			for (size_t i = 0; i < res->n; i++)
 				add_addr(t, AF_INET, &res->a[i]);
 		t->a_status = res->status;
+		t->a_security = res->security;
 		t->query = gn_dns_lookup(host, GN_DNS_AAAA, addr_cb, t);
 		return;
 	}
 	if (res->status == GN_DNS_OK)
 		for (size_t i = 0; i < res->n; i++)
 			add_addr(t, AF_INET6, &res->aaaa[i]);
+	if (t->mx_secure && (t->a_status == GN_DNS_SERVFAIL || res->status == GN_DNS_SERVFAIL)) {
+		/* RFC 7672 2.1.1: a host whose address records fail to
+		 * validate (bogus) or do not come (SERVFAIL) under a secure
+		 * MX answer is not used: it may be one that DANE protects. */
+		set_failure(t, 0, "4.4.3", gn_pool_printf(t->pool, "address lookup of the MX host %s "
+							  "failed: A %s%s, AAAA %s%s", host,
+							  gn_dns_status_name(t->a_status),
+							  t->a_security == GN_DNS_BOGUS ? " (bogus)" : "",
+							  gn_dns_status_name(res->status),
+							  res->security == GN_DNS_BOGUS ? " (bogus)" : ""),
+			    host, NULL);
+		t->host++;
+		next_host(t);
+		return;
+	}
 	if (t->n_addrs > 0) {
+		/* RFC 7672 2.2: TLSA records count only for a host reached
+		 * through secure MX and address answers. */
+		if (t->mx_secure && t->a_security == GN_DNS_SECURE && res->security == GN_DNS_SECURE) {
+			t->query = gn_dns_lookup(gn_pool_printf(t->pool, "_%u._tcp.%s", smtp_port(), host),
+						 GN_DNS_TLSA, tlsa_cb, t);
+			return;
+		}
 		connect_host(t);
 		return;
 	}
@@ -543,6 +668,53 @@ static void addr_cb(const struct gn_dns_result *res, void *data)
 	next_host(t);
 }
 
+static void tlsa_cb(const struct gn_dns_result *res, void *data)
+{
+	struct tx *t = data;
+	const char *host = t->hosts[t->host].name;
+	t->query = NULL;
+	switch (res->status) {
+	case GN_DNS_OK:
+		if (res->security != GN_DNS_SECURE)
+			break;	/* RFC 7672 2.2: insecure TLSA records are ignored */
+		t->tlsa = gn_pool_alloc(t->pool, (res->n + 1) * sizeof(*t->tlsa));
+		for (size_t i = 0; i < res->n; i++) {
+			t->tlsa[i] = res->tlsa[i];
+			uint8_t *copy = gn_pool_alloc(t->pool, res->tlsa[i].len + 1);
+			memcpy(copy, res->tlsa[i].data, res->tlsa[i].len);
+			t->tlsa[i].data = copy;
+		}
+		t->n_tlsa = res->n;
+		t->policy = queue_dane_count_usable(t->tlsa, t->n_tlsa) > 0 ? POL_DANE : POL_DANE_UNAUTH;
+		break;
+	case GN_DNS_NODATA:
+	case GN_DNS_NXDOMAIN:
+		break;	/* no TLSA records (a secure denial, or an insecure one) */
+	default:
+		/* RFC 7672 2.1.1: TLSA records that do not validate (bogus),
+		 * or no answer: the host may be DANE-protected and cannot be
+		 * checked, so it is not used (temporary). */
+		t->policy = POL_DANE;
+		set_failure(t, 0, "4.7.5", gn_pool_printf(t->pool, "DANE: TLSA lookup of _%u._tcp.%s failed: "
+							  "%s%s%s%s", smtp_port(), host,
+							  res->security == GN_DNS_BOGUS ? "bogus, " : "",
+							  gn_dns_status_name(res->status),
+							  res->error != NULL ? ": " : "",
+							  res->error != NULL ? res->error : ""), host, NULL);
+		gn_log(GN_LOG_INFO, "core", "event=queue_smtp_dane_skip domain=%s host=%s reason=%s",
+		       gn_log_quote(0, t->domain), gn_log_quote(1, host), gn_log_quote(2, t->fail_text));
+		t->host++;
+		next_host(t);
+		return;
+	}
+	gn_log(GN_LOG_DEBUG, "core", "event=queue_smtp_tlsa domain=%s host=%s status=%s security=%s "
+	       "records=%zu usable=%zu policy=%s", gn_log_quote(0, t->domain), gn_log_quote(1, host),
+	       gn_dns_status_name(res->status), gn_dns_security_name(res->security), t->n_tlsa,
+	       queue_dane_count_usable(t->tlsa, t->n_tlsa), t->policy == POL_UNKNOWN ? "opportunistic"
+	       : policy_name(t->policy, true));
+	connect_host(t);
+}
+
 static void next_host(struct tx *t)
 {
 	if (t->host >= t->n_hosts) {
@@ -552,6 +724,9 @@ static void next_host(struct tx *t)
 		return;
 	}
 	t->n_addrs = 0;
+	t->policy = POL_UNKNOWN;
+	t->tlsa = NULL;
+	t->n_tlsa = 0;
 	if (t->literal) {
 		t->addrs[t->n_addrs++] = t->hosts[t->host].name;
 		connect_host(t);
@@ -585,6 +760,9 @@ static void mx_cb(const struct gn_dns_result *res, void *data)
 {
 	struct tx *t = data;
 	t->query = NULL;
+	/* RFC 7672 2.2.1: DANE only below a validated MX answer (or a
+	 * validated denial for the implicit MX). */
+	t->mx_secure = res->security == GN_DNS_SECURE;
 	switch (res->status) {
 	case GN_DNS_OK:
 		for (size_t i = 0; i < res->n && t->n_hosts < TX_MAX_HOSTS; i++) {
@@ -647,6 +825,7 @@ static void smtp_deliver(struct gn_queue_delivery *qd, void *data)
 	struct tx *t = gn_calloc(1, sizeof(*t));
 	t->pool = gn_pool_new();
 	t->qd = qd;
+	t->fail_policy = t->policy = POL_UNKNOWN;
 	t->domain = gn_pool_strdup(t->pool, gn_queue_delivery_domain(qd));
 	size_t n = gn_queue_delivery_recipient_count(qd);
 	t->reported = gn_pool_alloc(t->pool, (n + 1) * sizeof(*t->reported));

@@ -7,3 +7,10 @@ t_unit_test_queue_SOURCES = t/unit/test_queue.c t/lib/pgtest.c t/lib/pgtest.h
 t_unit_test_queue_CPPFLAGS = $(UNITCPP) -DGN_TEST_SRCDIR='"$(abs_top_srcdir)"'
 t_unit_test_queue_CFLAGS = $(UNITCC)
 t_unit_test_queue_LDADD = $(UNITLIBS)
+
+# DANE matching (core/queue/dane.c) against certificates made by GnuTLS.
+TESTPROGS += t/unit/test_dane
+t_unit_test_dane_SOURCES = t/unit/test_dane.c
+t_unit_test_dane_CPPFLAGS = $(UNITCPP)
+t_unit_test_dane_CFLAGS = $(UNITCC)
+t_unit_test_dane_LDADD = $(UNITLIBS)
