@@ -76,6 +76,7 @@ core_libgannet_core_la_SOURCES = \
 	core/dns/result.c \
 	core/dns/resolver.c \
 	core/dns/cli-dns.c \
+	core/dns/dane.c \
 	core/dns/dkim.c \
 	core/dns/cli-dkim.c \
 	core/auth/internal.h \
@@ -128,7 +129,6 @@ core_libgannet_core_la_SOURCES = \
 	core/queue/cli-rules.c \
 	core/queue/transport-smtp.c \
 	core/queue/fromid.c \
-	core/queue/dane.c \
 	core/main.h \
 	core/main.c \
 	core/serve.c \

@@ -7,8 +7,7 @@
  *   dsn.c     the DSNs (RFC 3464) delivered into the sender's account;
  *   cli.c     `gannet queue ...` (and cli-rules.c: holdrules, retired);
  *   transport-smtp.c  the default transport: MX lookups, the SMTP client;
- *   fromid.c  mail to FromID addresses matched to their recipients;
- *   dane.c    DANE (RFC 7672): a certificate chain against TLSA records.
+ *   fromid.c  mail to FromID addresses matched to their recipients.
  *
  * Uses the store (blobs, the delivery pipeline), the mail layer (MIME,
  * addresses), smtp (the client), dns, db, runtime and base.
@@ -111,29 +110,6 @@ extern const struct gn_queue_transport queue_transport_smtp;
 /* Drops the SMTP connections parked for reuse (transport-smtp.c): when
  * the process stops delivering. */
 void queue_smtp_shutdown(void);
-
-/* ---- dane.c ---- */
-
-#include <gannet/dns.h>
-
-/* TLSA certificate usages (RFC 6698 2.1.1, RFC 7218 names). */
-#define QUEUE_DANE_TA 2
-#define QUEUE_DANE_EE 3
-/* Most certificates of a server's chain looked at (RFC 8446 and GnuTLS
- * allow longer; no sane mail server sends more). */
-#define QUEUE_DANE_MAX_CHAIN 10
-
-/* Whether a record is usable for SMTP (RFC 7672 3.1.3): usage 2 or 3,
- * selector 0 or 1, matching 0, 1 (32 bytes) or 2 (64 bytes). */
-bool queue_dane_usable(const struct gn_dns_tlsa *r);
-size_t queue_dane_count_usable(const struct gn_dns_tlsa *recs, size_t n);
-/* Whether the chain (DER certificates, leaf first, as the server sent
- * them) matches a usable record for host (the MX host name, for
- * DANE-TA's name check).  1 with *usage_r (QUEUE_DANE_EE or _TA), or 0
- * with *error_r (static text). */
-int queue_dane_match(const struct gn_dns_tlsa *recs, size_t n_recs, const unsigned char *const *certs,
-		     const size_t *lens, size_t n_certs, const char *host, int *usage_r,
-		     const char **error_r);
 
 /* ---- cli.c ---- */
 

@@ -54,6 +54,7 @@
  * smtp_reuse_* above.
  */
 #include "queue/internal.h"
+#include "dns/internal.h"
 
 #include <arpa/inet.h>
 #include <string.h>
@@ -521,13 +522,13 @@ static int on_tls_check(struct gn_smtp_client *client, const unsigned char *cons
 		return -1;
 	}
 	const char *host = t->hosts[t->host].name;
-	if (queue_dane_match(t->tlsa, t->n_tlsa, certs, lens, n, host, &usage, error_r) != 1)
+	if (dns_dane_match(t->tlsa, t->n_tlsa, certs, lens, n, host, &usage, error_r) != 1)
 		return -1;
 	gn_free(tc->dane_name);
 	tc->dane_name = gn_strdup(host);
 	gn_log(GN_LOG_INFO, "core", "event=queue_smtp_dane_match domain=%s host=%s ip=%s usage=%s",
 	       gn_log_quote(0, t->domain), gn_log_quote(1, host), gn_smtp_client_remote_ip(client) != NULL
-	       ? gn_smtp_client_remote_ip(client) : "-", usage == QUEUE_DANE_EE ? "DANE-EE" : "DANE-TA");
+	       ? gn_smtp_client_remote_ip(client) : "-", usage == DNS_DANE_EE ? "DANE-EE" : "DANE-TA");
 	return 0;
 }
 
@@ -685,7 +686,7 @@ static void tlsa_cb(const struct gn_dns_result *res, void *data)
 			t->tlsa[i].data = copy;
 		}
 		t->n_tlsa = res->n;
-		t->policy = queue_dane_count_usable(t->tlsa, t->n_tlsa) > 0 ? POL_DANE : POL_DANE_UNAUTH;
+		t->policy = dns_dane_count_usable(t->tlsa, t->n_tlsa) > 0 ? POL_DANE : POL_DANE_UNAUTH;
 		break;
 	case GN_DNS_NODATA:
 	case GN_DNS_NXDOMAIN:
@@ -710,7 +711,7 @@ static void tlsa_cb(const struct gn_dns_result *res, void *data)
 	gn_log(GN_LOG_DEBUG, "core", "event=queue_smtp_tlsa domain=%s host=%s status=%s security=%s "
 	       "records=%zu usable=%zu policy=%s", gn_log_quote(0, t->domain), gn_log_quote(1, host),
 	       gn_dns_status_name(res->status), gn_dns_security_name(res->security), t->n_tlsa,
-	       queue_dane_count_usable(t->tlsa, t->n_tlsa), t->policy == POL_UNKNOWN ? "opportunistic"
+	       dns_dane_count_usable(t->tlsa, t->n_tlsa), t->policy == POL_UNKNOWN ? "opportunistic"
 	       : policy_name(t->policy, true));
 	connect_host(t);
 }

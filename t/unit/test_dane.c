@@ -1,12 +1,12 @@
 /*
- * t/unit/test_dane.c: DANE matching for SMTP (core/queue/dane.c, RFC 7672)
+ * t/unit/test_dane.c: DANE matching for SMTP (core/dns/dane.c, RFC 7672)
  * against certificates made here with GnuTLS: which records are usable
  * (DANE-TA and DANE-EE only), DANE-EE by certificate and by public key
  * with SHA-256, SHA-512 and in full, without a name or date check;
  * DANE-TA through a test CA in the chain, with the name and the chain
  * checked; and what does not match.
  */
-#include "queue/internal.h"
+#include "dns/internal.h"
 #include "tap.h"
 
 #include <stdio.h>
@@ -106,7 +106,7 @@ static int match(const struct gn_dns_tlsa *recs, size_t n, const struct cert *co
 	}
 	*usage_r = -1;
 	*error_r = NULL;
-	return queue_dane_match(recs, n, certs, lens, nc, host, usage_r, error_r);
+	return dns_dane_match(recs, n, certs, lens, nc, host, usage_r, error_r);
 }
 
 int main(void)
@@ -126,34 +126,34 @@ int main(void)
 
 	/* ---- usable records (RFC 7672 3.1.3) ---- */
 	struct gn_dns_tlsa r = rec(3, 1, 1, &leaf);
-	ok(queue_dane_usable(&r), "3 1 1 (DANE-EE, SPKI, SHA-256) is usable");
+	ok(dns_dane_usable(&r), "3 1 1 (DANE-EE, SPKI, SHA-256) is usable");
 	r = rec(2, 0, 1, &ca);
-	ok(queue_dane_usable(&r), "2 0 1 (DANE-TA, certificate, SHA-256) is usable");
+	ok(dns_dane_usable(&r), "2 0 1 (DANE-TA, certificate, SHA-256) is usable");
 	r = rec(3, 0, 2, &leaf);
-	ok(queue_dane_usable(&r), "3 0 2 (SHA-512) is usable");
+	ok(dns_dane_usable(&r), "3 0 2 (SHA-512) is usable");
 	r = rec(3, 1, 0, &leaf);
-	ok(queue_dane_usable(&r), "3 1 0 (the key in full) is usable");
+	ok(dns_dane_usable(&r), "3 1 0 (the key in full) is usable");
 	r = rec(1, 1, 1, &leaf);
-	ok(!queue_dane_usable(&r), "1 1 1 (PKIX-EE) is not usable for SMTP");
+	ok(!dns_dane_usable(&r), "1 1 1 (PKIX-EE) is not usable for SMTP");
 	r = rec(0, 0, 1, &ca);
-	ok(!queue_dane_usable(&r), "0 0 1 (PKIX-TA) is not usable for SMTP");
+	ok(!dns_dane_usable(&r), "0 0 1 (PKIX-TA) is not usable for SMTP");
 	r = rec(3, 2, 1, &leaf);
-	ok(!queue_dane_usable(&r), "selector 2 is unknown: not usable");
+	ok(!dns_dane_usable(&r), "selector 2 is unknown: not usable");
 	r = rec(3, 1, 1, &leaf);
 	r.matching_type = 3;
-	ok(!queue_dane_usable(&r), "matching type 3 is unknown: not usable");
+	ok(!dns_dane_usable(&r), "matching type 3 is unknown: not usable");
 	r = rec(3, 1, 1, &leaf);
 	r.len = 20;
-	ok(!queue_dane_usable(&r), "a SHA-256 record of 20 bytes is not usable");
+	ok(!dns_dane_usable(&r), "a SHA-256 record of 20 bytes is not usable");
 	struct gn_dns_tlsa mixed[3] = { rec(1, 1, 1, &leaf), rec(3, 1, 1, &leaf), rec(0, 0, 1, &ca) };
-	ok(queue_dane_count_usable(mixed, 3) == 1, "one usable record of three");
+	ok(dns_dane_count_usable(mixed, 3) == 1, "one usable record of three");
 
 	/* ---- DANE-EE ---- */
 	const struct cert *chain1[] = { &leaf, &ca };
 	static const uint8_t ee[][3] = { { 3, 1, 1 }, { 3, 0, 1 }, { 3, 1, 2 }, { 3, 0, 2 }, { 3, 1, 0 }, { 3, 0, 0 } };
 	for (size_t i = 0; i < sizeof(ee) / sizeof(ee[0]); i++) {
 		r = rec(ee[i][0], ee[i][1], ee[i][2], &leaf);
-		ok(match(&r, 1, chain1, 2, "mx.dane.example", &usage, &err) == 1 && usage == QUEUE_DANE_EE,
+		ok(match(&r, 1, chain1, 2, "mx.dane.example", &usage, &err) == 1 && usage == DNS_DANE_EE,
 		   "DANE-EE %u %u %u matches the leaf", ee[i][0], ee[i][1], ee[i][2]);
 	}
 	const struct cert *chain_self[] = { &self };
@@ -176,10 +176,10 @@ int main(void)
 
 	/* ---- DANE-TA ---- */
 	r = rec(2, 0, 1, &ca);
-	ok(match(&r, 1, chain1, 2, "mx.dane.example", &usage, &err) == 1 && usage == QUEUE_DANE_TA,
+	ok(match(&r, 1, chain1, 2, "mx.dane.example", &usage, &err) == 1 && usage == DNS_DANE_TA,
 	   "DANE-TA 2 0 1: the CA in the chain, the leaf names the host");
 	r = rec(2, 1, 1, &ca);
-	ok(match(&r, 1, chain1, 2, "MX.Dane.Example", &usage, &err) == 1 && usage == QUEUE_DANE_TA,
+	ok(match(&r, 1, chain1, 2, "MX.Dane.Example", &usage, &err) == 1 && usage == DNS_DANE_TA,
 	   "DANE-TA 2 1 1: by the CA's key; names compare without case");
 	r = rec(2, 0, 2, &ca);
 	ok(match(&r, 1, chain1, 2, "mx.dane.example", &usage, &err) == 1, "DANE-TA 2 0 2 (SHA-512)");
@@ -206,17 +206,17 @@ int main(void)
 
 	/* ---- several records, limits ---- */
 	struct gn_dns_tlsa set[3] = { rec(3, 1, 1, &stranger), rec(1, 1, 1, &leaf), rec(2, 0, 1, &ca) };
-	ok(match(set, 3, chain1, 2, "mx.dane.example", &usage, &err) == 1 && usage == QUEUE_DANE_TA,
+	ok(match(set, 3, chain1, 2, "mx.dane.example", &usage, &err) == 1 && usage == DNS_DANE_TA,
 	   "a set: one record that matches is enough");
 	ok(match(set, 3, chain1, 0, "mx.dane.example", &usage, &err) == 0 && err != NULL &&
 	   strstr(err, "no certificate") != NULL, "no certificate: no match");
-	const struct cert *longchain[QUEUE_DANE_MAX_CHAIN + 1];
-	for (size_t i = 0; i <= QUEUE_DANE_MAX_CHAIN; i++)
+	const struct cert *longchain[DNS_DANE_MAX_CHAIN + 1];
+	for (size_t i = 0; i <= DNS_DANE_MAX_CHAIN; i++)
 		longchain[i] = i == 0 ? &leaf : &ca;
 	r = rec(3, 1, 1, &leaf);
-	ok(match(&r, 1, longchain, QUEUE_DANE_MAX_CHAIN + 1, "mx.dane.example", &usage, &err) == 0 &&
+	ok(match(&r, 1, longchain, DNS_DANE_MAX_CHAIN + 1, "mx.dane.example", &usage, &err) == 0 &&
 	   err != NULL && strstr(err, "too long") != NULL, "a chain of %d certificates is refused",
-	   QUEUE_DANE_MAX_CHAIN + 1);
+	   DNS_DANE_MAX_CHAIN + 1);
 	ok(match(&r, 0, chain1, 2, "mx.dane.example", &usage, &err) == 0, "no records: no match");
 
 	cert_free(&ca);

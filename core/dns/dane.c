@@ -1,5 +1,5 @@
 /*
- * core/queue/dane.c: DANE for SMTP (RFC 7672): does a server's certificate
+ * core/dns/dane.c: DANE for SMTP (RFC 7672): does a server's certificate
  * chain match the TLSA records of its MX host?
  *
  * Only what RFC 7672 3.1.3 allows for SMTP is usable: DANE-TA(2) and
@@ -26,7 +26,7 @@
  * would be a new library for ~150 lines that the unit tests cover
  * (t/unit/test_dane.c).
  */
-#include "queue/internal.h"
+#include "dns/internal.h"
 
 #include <string.h>
 #include <gnutls/gnutls.h>
@@ -34,9 +34,9 @@
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 
-bool queue_dane_usable(const struct gn_dns_tlsa *r)
+bool dns_dane_usable(const struct gn_dns_tlsa *r)
 {
-	if (r->usage != QUEUE_DANE_TA && r->usage != QUEUE_DANE_EE)
+	if (r->usage != DNS_DANE_TA && r->usage != DNS_DANE_EE)
 		return false;
 	if (r->selector > 1 || r->matching_type > 2)
 		return false;
@@ -48,11 +48,11 @@ bool queue_dane_usable(const struct gn_dns_tlsa *r)
 	return r->len > 0;
 }
 
-size_t queue_dane_count_usable(const struct gn_dns_tlsa *recs, size_t n)
+size_t dns_dane_count_usable(const struct gn_dns_tlsa *recs, size_t n)
 {
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		k += queue_dane_usable(&recs[i]);
+		k += dns_dane_usable(&recs[i]);
 	return k;
 }
 
@@ -96,7 +96,7 @@ static int rec_match(const struct gn_dns_tlsa *r, const gnutls_datum_t *der)
  * names host.  0, or -1 with *why. */
 static int ta_verify(const gnutls_datum_t *chain, size_t ta, const char *host, const char **why)
 {
-	gnutls_x509_crt_t crts[QUEUE_DANE_MAX_CHAIN], anchor = NULL;
+	gnutls_x509_crt_t crts[DNS_DANE_MAX_CHAIN], anchor = NULL;
 	gnutls_x509_trust_list_t list = NULL;
 	size_t n = 0;
 	int ret = -1;
@@ -148,18 +148,18 @@ out:
 	return ret;
 }
 
-int queue_dane_match(const struct gn_dns_tlsa *recs, size_t n_recs, const unsigned char *const *certs,
-		     const size_t *lens, size_t n_certs, const char *host, int *usage_r,
-		     const char **error_r)
+int dns_dane_match(const struct gn_dns_tlsa *recs, size_t n_recs, const unsigned char *const *certs,
+		   const size_t *lens, size_t n_certs, const char *host, int *usage_r,
+		   const char **error_r)
 {
-	gnutls_datum_t chain[QUEUE_DANE_MAX_CHAIN];
+	gnutls_datum_t chain[DNS_DANE_MAX_CHAIN];
 	const char *ta_why = NULL;
 
 	if (n_certs == 0) {
 		*error_r = "DANE: the server sent no certificate";
 		return 0;
 	}
-	if (n_certs > QUEUE_DANE_MAX_CHAIN) {
+	if (n_certs > DNS_DANE_MAX_CHAIN) {
 		*error_r = "DANE: the server's certificate chain is too long";
 		return 0;
 	}
@@ -169,20 +169,20 @@ int queue_dane_match(const struct gn_dns_tlsa *recs, size_t n_recs, const unsign
 	}
 	/* DANE-EE first: the cheapest, and enough when it matches. */
 	for (size_t i = 0; i < n_recs; i++) {
-		if (queue_dane_usable(&recs[i]) && recs[i].usage == QUEUE_DANE_EE &&
+		if (dns_dane_usable(&recs[i]) && recs[i].usage == DNS_DANE_EE &&
 		    rec_match(&recs[i], &chain[0])) {
-			*usage_r = QUEUE_DANE_EE;
+			*usage_r = DNS_DANE_EE;
 			return 1;
 		}
 	}
 	for (size_t i = 0; i < n_recs; i++) {
-		if (!queue_dane_usable(&recs[i]) || recs[i].usage != QUEUE_DANE_TA)
+		if (!dns_dane_usable(&recs[i]) || recs[i].usage != DNS_DANE_TA)
 			continue;
 		for (size_t k = 1; k < n_certs; k++) {
 			if (!rec_match(&recs[i], &chain[k]))
 				continue;
 			if (ta_verify(chain, k, host, &ta_why) == 0) {
-				*usage_r = QUEUE_DANE_TA;
+				*usage_r = DNS_DANE_TA;
 				return 1;
 			}
 		}
