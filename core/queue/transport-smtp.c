@@ -14,12 +14,29 @@
  *             random order among equal ones.  An address literal
  *             ("[192.0.2.1]") is its own and only host.
  *   address   each host's A, then AAAA records, in that order.
+ *   TLSA      DANE (RFC 7672), only when the MX answer (or its NODATA,
+ *             for the implicit MX) and both address answers of the host
+ *             validated (secure): TLSA _PORT._tcp.HOST.  Secure records
+ *             with a usable one (DANE-TA 2, DANE-EE 3; core/dns/dane.c):
+ *             TLS required and the chain must match (client handler
+ *             tls_check, before EHLO); secure records none usable (PKIX
+ *             usages, RFC 7672 3.1.3): TLS required, not authenticated;
+ *             insecure records or none (NODATA, NXDOMAIN): opportunistic
+ *             as below.  TLSA bogus or not answered (SERVFAIL, timeout):
+ *             the host is not used (RFC 7672 2.1.1), and under a secure
+ *             MX answer neither is a host whose A or AAAA lookup fails
+ *             so.  Each such failure, and no STARTTLS, a failed handshake
+ *             (no plain-text fallback) or no match, fails only that host
+ *             (4.7.5, temporary): the next host then.  Not done: TLSA of
+ *             a CNAME-expanded host name (RFC 7672 2.2.2 asks for it
+ *             first; the host name as the MX gives it is used), the
+ *             next-hop domain as a DANE-TA reference identifier.
  *   SMTP      gn_smtp_client over the host's addresses (it falls through
  *             them itself on a connection failure or a 4xx/5xx greeting),
- *             opportunistic STARTTLS (the certificate is checked against
- *             the host name but not required to verify: DANE and MTA-STS
- *             will say when it must); when no address of a host works,
- *             the next host.  Then one transaction with every recipient;
+ *             STARTTLS as the host's policy says; without DANE
+ *             opportunistic (the certificate is checked against the host
+ *             name but not required to verify; MTA-STS will say when it
+ *             must); when no address of a host works, the next host.  Then one transaction with every recipient;
  *             each recipient's outcome, with the host and IP that gave it,
  *             goes to gn_queue_delivery_report().  SMTPUTF8 is asked for
  *             when the message needs it, and a server that does not offer
@@ -28,21 +45,27 @@
  *             the server offers 8BITMIME (the queue does not record whether
  *             the body is 8-bit; declaring it for 7-bit data is harmless,
  *             RFC 6152 2); to a server without it the message goes as it
- *             is.
+ *             is.  With each outcome the transport security goes to
+ *             gn_queue_delivery_report_tls(): TLS version and cipher,
+ *             policy "dane", "dane-unauthenticated", "opportunistic" or
+ *             "none" (plain text, also after a failed handshake).
  *
  * Reuse.  The queue hands over one message a delivery, so a batch to
  * one server is many deliveries; after a transaction the connection, when
  * still usable, is parked in this process's cache (keyed by the server's
- * IP, port and the TLS mode it was opened with) instead of QUIT, and the
+ * IP, port, the TLS mode and policy it was opened with and, for DANE, the
+ * host name its chain matched) instead of QUIT, and the
  * next delivery whose host resolves to that IP takes it (RSET, then MAIL)
  * before connecting anew.  Bounded: at most queue.smtp_reuse_max parked
  * in all (0: no reuse), queue.smtp_reuse_per_host to one IP and port,
  * each for queue.smtp_reuse_idle (then QUIT: a server's own idle timeout
  * is 5 min, RFC 5321 4.5.3.2.7, many close sooner) and for at most
  * queue.smtp_reuse_transactions transactions.  A parked connection is
- * what a new one would be: opened with the same TLS mode (opportunistic
- * STARTTLS here, so TLS when the server offered it); a mode that requires
- * TLS never parks a plaintext one.  A parked connection the server has
+ * what a new one would be: opened with the same TLS mode and policy
+ * (opportunistic STARTTLS, so TLS when the server offered it; or DANE,
+ * verified for the same host: a connection opened under a weaker policy
+ * never serves a delivery that needs DANE); a mode that requires TLS
+ * never parks a plaintext one.  A parked connection the server has
  * closed meanwhile is dropped silently; one that fails before MAIL is
  * accepted (lost, timed out, or 421) counts for nothing: the delivery
  * goes on with a new connection, no attempt recorded for it.  Whatever
