@@ -159,6 +159,9 @@ struct tx {
 	int fail_code;
 	const char *fail_enh, *fail_text, *fail_host, *fail_ip;
 	enum tx_policy fail_policy;
+	/* The session's transport security, from ready on (pool copies:
+	 * the connection may be gone when the last outcome is reported). */
+	const char *tls_version, *tls_cipher, *tls_policy;
 };
 
 static void next_host(struct tx *t);
@@ -328,12 +331,8 @@ static void report(struct tx *t, size_t i, int code, const char *enh, const char
 {
 	t->reported[i] = true;
 	gn_queue_delivery_report(t->qd, i, code, enh, text, host, ip);
-	const struct gn_smtp_client *c = t->conn != NULL && t->ready ? t->conn->client : NULL;
-	if (c != NULL) {
-		bool tls = gn_smtp_client_is_tls(c);
-		gn_queue_delivery_report_tls(t->qd, i, tls ? gn_smtp_client_tls_version(c) : NULL,
-					     tls ? gn_smtp_client_tls_cipher(c) : NULL,
-					     policy_name(t->conn->policy, tls));
+	if (t->ready && t->tls_policy != NULL) {
+		gn_queue_delivery_report_tls(t->qd, i, t->tls_version, t->tls_cipher, t->tls_policy);
 	} else if (t->fail_policy != POL_UNKNOWN) {
 		gn_queue_delivery_report_tls(t->qd, i, NULL, NULL, policy_name(t->fail_policy, false));
 	}
@@ -414,6 +413,12 @@ static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result 
 		return;
 	}
 	t->ready = true;
+	bool tls = gn_smtp_client_is_tls(client);
+	t->tls_version = tls && gn_smtp_client_tls_version(client) != NULL
+			 ? gn_pool_strdup(t->pool, gn_smtp_client_tls_version(client)) : NULL;
+	t->tls_cipher = tls && gn_smtp_client_tls_cipher(client) != NULL
+			? gn_pool_strdup(t->pool, gn_smtp_client_tls_cipher(client)) : NULL;
+	t->tls_policy = policy_name(tc->policy, tls);
 	t->offset = 0;
 	t->fail_code = 0;	/* an earlier host's failure is not this one's */
 	t->fail_enh = t->fail_text = t->fail_host = t->fail_ip = NULL;
@@ -653,10 +658,11 @@ static void addr_cb(const struct gn_dns_result *res, void *data)
 	if (res->status == GN_DNS_OK)
 		for (size_t i = 0; i < res->n; i++)
 			add_addr(t, AF_INET6, &res->aaaa[i]);
-	if (t->mx_secure && (t->a_status == GN_DNS_SERVFAIL || res->status == GN_DNS_SERVFAIL)) {
+	if (t->mx_secure && (t->a_status >= GN_DNS_SERVFAIL || res->status >= GN_DNS_SERVFAIL)) {
 		/* RFC 7672 2.1.1: a host whose address records fail to
-		 * validate (bogus) or do not come (SERVFAIL) under a secure
-		 * MX answer is not used: it may be one that DANE protects. */
+		 * validate (bogus) or do not come (SERVFAIL, timeout...)
+		 * under a secure MX answer is not used: it may be one that
+		 * DANE protects. */
 		set_failure(t, 0, "4.4.3", gn_pool_printf(t->pool, "address lookup of the MX host %s "
 							  "failed: A %s%s, AAAA %s%s", host,
 							  gn_dns_status_name(t->a_status),

@@ -22,7 +22,8 @@ and loopback SMTP servers (t/lib/smtpsink.py) on 127.0.0.1-127.0.0.7:
 - secure TLSA records none of which is usable (PKIX-EE): TLS required,
   policy dane-unauthenticated;
 - an insecure zone with TLSA records: opportunistic TLS as without DANE,
-  policy opportunistic;
+  policy opportunistic; a server without STARTTLS there: plain text,
+  policy none;
 - a connection parked by an opportunistic delivery to the same IP is not
   reused for a DANE delivery.
 """
@@ -156,6 +157,8 @@ _{p}._tcp.mx-unusable.dane.example. 60 IN TLSA 1 1 1 {ee}
 insecure.example. 60 IN MX 10 mx.insecure.example.
 mx.insecure.example. 60 IN A 127.0.0.6
 _{p}._tcp.mx.insecure.example. 60 IN TLSA 3 1 1 {wrong}
+plain.example. 60 IN MX 10 mx.plain.example.
+mx.plain.example. 60 IN A 127.0.0.4
 weak.example. 60 IN MX 10 mx.weak.example.
 mx.weak.example. 60 IN A 127.0.0.1
 """
@@ -362,6 +365,15 @@ t.is_(result("k@insecure.example"), "delivered",
 a = attempts("k@insecure.example")
 t.is_([(x[1], x[5]) for x in a], [("250", "opportunistic")], "policy opportunistic")
 t.is_(sinks["ins"].messages(), [("k@insecure.example", True)], "over STARTTLS all the same")
+
+# ---- no DANE, no STARTTLS: plain text ----
+queue("l@plain.example")
+t.is_(run(), "1 delivery attempted\n", "plain.example attempted")
+t.is_(result("l@plain.example"), "delivered", "an insecure domain whose server has no STARTTLS: delivered")
+a = attempts("l@plain.example")
+t.is_([(x[1], x[3], x[4], x[5]) for x in a], [("250", "", "", "none")],
+      "in plain text: no TLS version or cipher, policy none")
+t.is_(sinks["notls"].messages(), [("l@plain.example", False)], "the server got it without TLS")
 
 q = open(querylog).read()
 t.like(q, "_%d._tcp.mx-ee.dane.example. TLSA" % PORT, "the TLSA questions reached the server")
