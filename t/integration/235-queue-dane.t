@@ -133,6 +133,7 @@ t.ok(all(s.ok for s in sinks.values()), "six sinks listen on 127.0.0.1-6, port %
 ZONE = os.path.join(d, "zone")
 ZONE_TEXT = """
 ee.dane.example. 60 IN MX 10 mx-ee.dane.example.
+_25._tcp.mx.dane.example. 60 IN TLSA 3 1 1 {ee}
 mx-ee.dane.example. 60 IN A 127.0.0.1
 _{p}._tcp.mx-ee.dane.example. 60 IN TLSA 3 1 1 {ee}
 ta.dane.example. 60 IN MX 10 mx-ta.dane.example.
@@ -234,6 +235,10 @@ def retry_now(rcpt):
 
 
 # ---- the resolver and `gannet dns` ----
+r = g("dns", "lookup", "TLSA", "_25._tcp.mx.dane.example")
+t.like(r.stdout, "status OK\nsecurity secure\n", "dns lookup TLSA _25._tcp.mx.dane.example: security secure")
+r = g("dns", "tlsa", "mx.dane.example")
+t.like(r.stdout, "name _25._tcp.mx.dane.example\n", "dns tlsa: port 25 by default")
 r = g("dns", "lookup", "TLSA", "_%d._tcp.mx-ee.dane.example" % PORT)
 t.like(r.stdout, "security secure\n", "dns lookup TLSA of the signed zone: security secure")
 t.like(r.stdout, "TLSA 3 1 1 %s\n" % EE, "and the record")
