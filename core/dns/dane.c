@@ -12,12 +12,20 @@
  *   DANE-TA   a certificate of the chain the server sent, above the leaf,
  *             matches; the chain below it verifies up to it (signatures,
  *             dates, CA flags: GnuTLS with that certificate as the only
- *             trust anchor), and the leaf names the MX host (RFC 7672
- *             3.2.2, 3.2.3; the reference identifier is the MX host name,
- *             the TLSA base domain: the next-hop domain is not accepted).
- *             RFC 7672 3.2.2 says servers with DANE-TA records include
- *             the TA certificate in their chain; a TA given only as a
- *             public key that the chain does not carry is not matched.
+ *             trust anchor), and the leaf names one of the reference
+ *             identifiers (RFC 7672 3.2.2, 3.2.3): the caller passes the
+ *             MX host name, its CNAME expansion and the next-hop domain.
+ *             A TA given as a public key in full (2 1 0) that the chain
+ *             does not carry (RFC 7672 3.2.2 allows it): some certificate
+ *             of the chain must be signed by that key (its signature
+ *             checked over its TBSCertificate), be within its dates and,
+ *             above the leaf, be a CA; the chain below it verifies up to
+ *             it as above.  A TA given by digest (2 x 1, 2 x 2) can only
+ *             match a certificate of the chain: without it there is no
+ *             key to check a signature with, and that is a failure that
+ *             says so.  A TA certificate in full (2 0 0) that the chain
+ *             does not carry is the trust anchor itself: the whole chain
+ *             must verify up to it.
  *
  * Matching by hand with GnuTLS (hashes, X.509 parsing, the trust-list
  * verifier) rather than libgnutls-dane: libgnutls-dane does its own DNS
@@ -29,6 +37,7 @@
 #include "dns/internal.h"
 
 #include <string.h>
+#include <time.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
@@ -92,34 +101,31 @@ static int rec_match(const struct gn_dns_tlsa *r, const gnutls_datum_t *der)
 	return match;
 }
 
-/* DANE-TA: chain[0..ta-1] verifies up to chain[ta] alone, and the leaf
- * names host.  0, or -1 with *why. */
-static int ta_verify(const gnutls_datum_t *chain, size_t ta, const char *host, const char **why)
+/* Whether the leaf names one of the reference identifiers (RFC 7672
+ * 3.2.3: wildcards only as the whole leftmost label, which is GnuTLS's
+ * rule). */
+static bool names_host(gnutls_x509_crt_t leaf, const char *const *names, size_t n_names)
 {
-	gnutls_x509_crt_t crts[DNS_DANE_MAX_CHAIN], anchor = NULL;
-	gnutls_x509_trust_list_t list = NULL;
-	size_t n = 0;
-	int ret = -1;
-	unsigned status = 0;
+	for (size_t i = 0; i < n_names; i++)
+		if (names[i] != NULL && gnutls_x509_crt_check_hostname2(leaf, names[i], 0))
+			return true;
+	return false;
+}
 
-	*why = "DANE-TA: a certificate of the chain does not parse";
-	for (; n < ta; n++) {
-		if (gnutls_x509_crt_init(&crts[n]) < 0)
-			goto out;
-		if (gnutls_x509_crt_import(crts[n], &chain[n], GNUTLS_X509_FMT_DER) < 0) {
-			gnutls_x509_crt_deinit(crts[n]);
-			goto out;
-		}
-	}
-	if (gnutls_x509_crt_init(&anchor) < 0)
-		goto out;
-	if (gnutls_x509_crt_import(anchor, &chain[ta], GNUTLS_X509_FMT_DER) < 0) {
-		gnutls_x509_crt_deinit(anchor);
-		goto out;
-	}
+/* DANE-TA: crts (the chain's first n, leaf first) verify up to anchor
+ * alone, and the leaf names a reference identifier.  The anchor is
+ * consumed.  0, or -1 with *why. */
+static int anchor_verify(gnutls_x509_crt_t *crts, size_t n, gnutls_x509_crt_t anchor,
+			 const char *const *names, size_t n_names, const char **why)
+{
+	gnutls_x509_trust_list_t list = NULL;
+	unsigned status = 0;
+	int ret = -1;
+
 	if (gnutls_x509_trust_list_init(&list, 0) < 0) {
 		gnutls_x509_crt_deinit(anchor);
-		goto out;
+		*why = "DANE-TA: out of memory";
+		return -1;
 	}
 	/* The list owns the anchor from here. */
 	if (gnutls_x509_trust_list_add_cas(list, &anchor, 1, 0) != 1) {
@@ -135,22 +141,188 @@ static int ta_verify(const gnutls_datum_t *chain, size_t ta, const char *host, c
 		goto out;
 	}
 	/* RFC 7672 3.2.3: with DANE-TA the leaf must name the host. */
-	if (!gnutls_x509_crt_check_hostname2(crts[0], host, 0)) {
-		*why = "DANE-TA: the certificate does not name the MX host";
+	if (!names_host(crts[0], names, n_names)) {
+		*why = "DANE-TA: the certificate names neither the MX host nor the next-hop domain";
 		goto out;
 	}
 	ret = 0;
 out:
+	gnutls_x509_trust_list_deinit(list, 1);
+	return ret;
+}
+
+/* The chain's first n certificates parsed into crts.  0, or -1 (none
+ * left to free). */
+static int import_chain(const gnutls_datum_t *chain, size_t n, gnutls_x509_crt_t *crts)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (gnutls_x509_crt_init(&crts[i]) < 0)
+			crts[i] = NULL;
+		if (crts[i] == NULL || gnutls_x509_crt_import(crts[i], &chain[i], GNUTLS_X509_FMT_DER) < 0) {
+			for (size_t k = 0; k <= i; k++)
+				if (crts[k] != NULL)
+					gnutls_x509_crt_deinit(crts[k]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void free_chain(gnutls_x509_crt_t *crts, size_t n)
+{
 	for (size_t i = 0; i < n; i++)
 		gnutls_x509_crt_deinit(crts[i]);
-	if (list != NULL)
-		gnutls_x509_trust_list_deinit(list, 1);
+}
+
+/* A TA certificate of the chain, chain[ta] (ta > 0): chain[0..ta-1]
+ * verifies up to it and the leaf names a reference identifier. */
+static int ta_verify(const gnutls_datum_t *chain, size_t ta, const char *const *names, size_t n_names,
+		     const char **why)
+{
+	gnutls_x509_crt_t crts[DNS_DANE_MAX_CHAIN], anchor;
+	*why = "DANE-TA: a certificate of the chain does not parse";
+	if (import_chain(chain, ta, crts) < 0)
+		return -1;
+	if (gnutls_x509_crt_init(&anchor) < 0) {
+		free_chain(crts, ta);
+		return -1;
+	}
+	if (gnutls_x509_crt_import(anchor, &chain[ta], GNUTLS_X509_FMT_DER) < 0) {
+		gnutls_x509_crt_deinit(anchor);
+		free_chain(crts, ta);
+		return -1;
+	}
+	int ret = anchor_verify(crts, ta, anchor, names, n_names, why);
+	free_chain(crts, ta);
+	return ret;
+}
+
+/* A TA certificate in full (2 0 0) that the chain does not carry: the
+ * whole chain verifies up to it. */
+static int ta_cert_verify(const gnutls_datum_t *chain, size_t n, const struct gn_dns_tlsa *r,
+			  const char *const *names, size_t n_names, const char **why)
+{
+	gnutls_x509_crt_t crts[DNS_DANE_MAX_CHAIN], anchor;
+	gnutls_datum_t der = { (unsigned char *)r->data, (unsigned)r->len };
+	if (gnutls_x509_crt_init(&anchor) < 0)
+		return -1;
+	if (gnutls_x509_crt_import(anchor, &der, GNUTLS_X509_FMT_DER) < 0) {
+		gnutls_x509_crt_deinit(anchor);
+		*why = "DANE-TA: the TLSA record's certificate does not parse";
+		return -1;
+	}
+	if (import_chain(chain, n, crts) < 0) {
+		gnutls_x509_crt_deinit(anchor);
+		*why = "DANE-TA: a certificate of the chain does not parse";
+		return -1;
+	}
+	int ret = anchor_verify(crts, n, anchor, names, n_names, why);
+	free_chain(crts, n);
+	return ret;
+}
+
+/* A DER length at p (avail bytes): the header's size (tag included, p
+ * is at the tag) and the content's.  0, or -1 when it does not fit. */
+static int der_tlv(const unsigned char *p, size_t avail, unsigned char tag, size_t *hdr_r, size_t *len_r)
+{
+	if (avail < 2 || p[0] != tag)
+		return -1;
+	size_t len = p[1], hdr = 2;
+	if (len & 0x80) {
+		size_t k = len & 0x7f;
+		if (k == 0 || k > 4 || avail < 2 + k)
+			return -1;
+		len = 0;
+		for (size_t i = 0; i < k; i++)
+			len = (len << 8) | p[2 + i];
+		hdr += k;
+	}
+	if (len > avail - hdr)
+		return -1;
+	*hdr_r = hdr;
+	*len_r = len;
+	return 0;
+}
+
+/* Whether pk signed crt (der its encoding): its signature checked over
+ * its TBSCertificate, the first element of the Certificate SEQUENCE
+ * (RFC 5280 4.1). */
+static bool signed_by(gnutls_pubkey_t pk, gnutls_x509_crt_t crt, const gnutls_datum_t *der)
+{
+	size_t hdr, len, thdr, tlen;
+	if (der_tlv(der->data, der->size, 0x30, &hdr, &len) < 0 ||
+	    der_tlv(der->data + hdr, len, 0x30, &thdr, &tlen) < 0)
+		return false;
+	gnutls_datum_t tbs = { der->data + hdr, (unsigned)(thdr + tlen) };
+	int algo = gnutls_x509_crt_get_signature_algorithm(crt);
+	unsigned char sigbuf[1024];
+	size_t siglen = sizeof(sigbuf);
+	if (algo <= 0 || gnutls_x509_crt_get_signature(crt, (char *)sigbuf, &siglen) < 0)
+		return false;
+	gnutls_datum_t sig = { sigbuf, (unsigned)siglen };
+	return gnutls_pubkey_verify_data2(pk, (gnutls_sign_algorithm_t)algo, 0, &tbs, &sig) >= 0;
+}
+
+/* A TA public key in full (2 1 0) that the chain does not carry: a
+ * certificate of the chain, chain[k], is signed by it, within its dates
+ * and (above the leaf) a CA; chain[0..k-1] verifies up to chain[k] and
+ * the leaf names a reference identifier. */
+static int ta_key_verify(const gnutls_datum_t *chain, size_t n, const struct gn_dns_tlsa *r,
+			 const char *const *names, size_t n_names, const char **why)
+{
+	gnutls_pubkey_t pk;
+	gnutls_x509_crt_t crts[DNS_DANE_MAX_CHAIN];
+	gnutls_datum_t der = { (unsigned char *)r->data, (unsigned)r->len };
+	time_t now = time(NULL);
+	int ret = -1;
+
+	if (gnutls_pubkey_init(&pk) < 0)
+		return -1;
+	if (gnutls_pubkey_import(pk, &der, GNUTLS_X509_FMT_DER) < 0) {
+		gnutls_pubkey_deinit(pk);
+		*why = "DANE-TA: the TLSA record's public key does not parse";
+		return -1;
+	}
+	if (import_chain(chain, n, crts) < 0) {
+		gnutls_pubkey_deinit(pk);
+		*why = "DANE-TA: a certificate of the chain does not parse";
+		return -1;
+	}
+	*why = "DANE-TA: no certificate of the chain is signed by the trust anchor's public key";
+	for (size_t k = 0; k < n; k++) {
+		if (!signed_by(pk, crts[k], &chain[k]))
+			continue;
+		unsigned ca = 0;
+		if (gnutls_x509_crt_get_activation_time(crts[k]) > now ||
+		    gnutls_x509_crt_get_expiration_time(crts[k]) < now) {
+			*why = "DANE-TA: the certificate the trust anchor's key signed is outside its dates";
+			continue;
+		}
+		if (k == 0) {
+			if (!names_host(crts[0], names, n_names)) {
+				*why = "DANE-TA: the certificate names neither the MX host nor the next-hop domain";
+				continue;
+			}
+			ret = 0;
+			break;
+		}
+		if (gnutls_x509_crt_get_basic_constraints(crts[k], NULL, &ca, NULL) < 0 || !ca) {
+			*why = "DANE-TA: the certificate the trust anchor's key signed is not a CA";
+			continue;
+		}
+		if (ta_verify(chain, k, names, n_names, why) == 0) {
+			ret = 0;
+			break;
+		}
+	}
+	free_chain(crts, n);
+	gnutls_pubkey_deinit(pk);
 	return ret;
 }
 
 int dns_dane_match(const struct gn_dns_tlsa *recs, size_t n_recs, const unsigned char *const *certs,
-		   const size_t *lens, size_t n_certs, const char *host, int *usage_r,
-		   const char **error_r)
+		   const size_t *lens, size_t n_certs, const char *const *names, size_t n_names,
+		   int *usage_r, const char **error_r)
 {
 	gnutls_datum_t chain[DNS_DANE_MAX_CHAIN];
 	const char *ta_why = NULL;
@@ -178,13 +350,30 @@ int dns_dane_match(const struct gn_dns_tlsa *recs, size_t n_recs, const unsigned
 	for (size_t i = 0; i < n_recs; i++) {
 		if (!dns_dane_usable(&recs[i]) || recs[i].usage != DNS_DANE_TA)
 			continue;
+		bool in_chain = false;
 		for (size_t k = 1; k < n_certs; k++) {
 			if (!rec_match(&recs[i], &chain[k]))
 				continue;
-			if (ta_verify(chain, k, host, &ta_why) == 0) {
+			in_chain = true;
+			if (ta_verify(chain, k, names, n_names, &ta_why) == 0) {
 				*usage_r = DNS_DANE_TA;
 				return 1;
 			}
+		}
+		if (in_chain)
+			continue;
+		/* RFC 7672 3.2.2: a TA the chain does not carry. */
+		int r = -1;
+		if (recs[i].matching_type == 0 && recs[i].selector == 1)
+			r = ta_key_verify(chain, n_certs, &recs[i], names, n_names, &ta_why);
+		else if (recs[i].matching_type == 0 && recs[i].selector == 0)
+			r = ta_cert_verify(chain, n_certs, &recs[i], names, n_names, &ta_why);
+		else if (ta_why == NULL)
+			ta_why = "DANE-TA: the trust anchor is not in the server's chain and the TLSA "
+				 "record holds only its digest (RFC 7672 3.2.2)";
+		if (r == 0) {
+			*usage_r = DNS_DANE_TA;
+			return 1;
 		}
 	}
 	*error_r = ta_why != NULL ? ta_why : "DANE: no TLSA record matches the server's certificate";

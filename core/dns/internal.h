@@ -75,11 +75,12 @@ int dns_cli_tlsa(int argc, char **argv, void *data);
 bool dns_dane_usable(const struct gn_dns_tlsa *r);
 size_t dns_dane_count_usable(const struct gn_dns_tlsa *recs, size_t n);
 /* Whether the chain (DER certificates, leaf first, as the server sent
- * them) matches a usable record for host (the MX host name, for
- * DANE-TA's name check).  1 with *usage_r (DNS_DANE_EE or _TA), or 0
- * with *error_r (static text). */
+ * them) matches a usable record.  names are DANE-TA's reference
+ * identifiers (RFC 7672 3.2.2: the MX host name, its CNAME expansion,
+ * the next-hop domain; NULL entries are skipped).  1 with *usage_r
+ * (DNS_DANE_EE or _TA), or 0 with *error_r (static text). */
 int dns_dane_match(const struct gn_dns_tlsa *recs, size_t n_recs, const unsigned char *const *certs,
-		   const size_t *lens, size_t n_certs, const char *host, int *usage_r,
-		   const char **error_r);
+		   const size_t *lens, size_t n_certs, const char *const *names, size_t n_names,
+		   int *usage_r, const char **error_r);
 
 #endif

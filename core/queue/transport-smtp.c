@@ -16,7 +16,13 @@
  *   address   each host's A, then AAAA records, in that order.
  *   TLSA      DANE (RFC 7672), only when the MX answer (or its NODATA,
  *             for the implicit MX) and both address answers of the host
- *             validated (secure): TLSA _PORT._tcp.HOST.  Secure records
+ *             validated (secure): TLSA _PORT._tcp.HOST; when the host
+ *             name is an alias (the address answers followed CNAMEs,
+ *             securely), _PORT._tcp.EXPANDED first and, when that has no
+ *             records (or only insecure ones), _PORT._tcp.HOST (RFC 7672
+ *             2.2.2).  DANE-TA's reference identifiers: the host name,
+ *             its expansion and the next-hop domain (RFC 7672 3.2.2).
+ *             Secure records
  *             with a usable one (DANE-TA 2, DANE-EE 3; core/dns/dane.c):
  *             TLS required and the chain must match (client handler
  *             tls_check, before EHLO); secure records none usable (PKIX
@@ -27,10 +33,7 @@
  *             MX answer neither is a host whose A or AAAA lookup fails
  *             so.  Each such failure, and no STARTTLS, a failed handshake
  *             (no plain-text fallback) or no match, fails only that host
- *             (4.7.5, temporary): the next host then.  Not done: TLSA of
- *             a CNAME-expanded host name (RFC 7672 2.2.2 asks for it
- *             first; the host name as the MX gives it is used), the
- *             next-hop domain as a DANE-TA reference identifier.
+ *             (4.7.5, temporary): the next host then.
  *   SMTP      gn_smtp_client over the host's addresses (it falls through
  *             them itself on a connection failure or a 4xx/5xx greeting),
  *             STARTTLS as the host's policy says; without DANE
@@ -54,7 +57,8 @@
  * one server is many deliveries; after a transaction the connection, when
  * still usable, is parked in this process's cache (keyed by the server's
  * IP, port, the TLS mode and policy it was opened with and, for DANE, the
- * host name its chain matched) instead of QUIT, and the
+ * host name its chain matched, with the next-hop domain for DANE-TA)
+ * instead of QUIT, and the
  * next delivery whose host resolves to that IP takes it (RSET, then MAIL)
  * before connecting anew.  Bounded: at most queue.smtp_reuse_max parked
  * in all (0: no reuse), queue.smtp_reuse_per_host to one IP and port,
@@ -114,7 +118,10 @@ struct tx_conn {
 	struct tx *t;			/* the delivery using it, or NULL */
 	enum gn_smtp_client_tls mode;	/* the TLS mode it was opened with */
 	enum tx_policy policy;		/* ... and the policy */
-	char *dane_name;		/* POL_DANE: the host its chain matched for */
+	/* POL_DANE: what its chain matched for: the host name (DANE-EE),
+	 * or the host name, a space and the next-hop domain (DANE-TA: the
+	 * leaf may name only the domain, RFC 7672 3.2.2). */
+	char *dane_name;
 	char *ip;			/* while in reuse_list */
 	unsigned port;
 	unsigned transactions;
@@ -142,6 +149,10 @@ struct tx {
 	enum tx_policy policy;		/* the current host's */
 	struct gn_dns_tlsa *tlsa;	/* the current host's secure TLSA records */
 	size_t n_tlsa;
+	/* The current host's name after CNAMEs (its address answers'), or
+	 * NULL; and the name its TLSA records are looked up under now:
+	 * that one first, then the host's own (RFC 7672 2.2.2). */
+	const char *canonical, *tlsa_base;
 	const char **addrs;
 	size_t n_addrs;
 	struct tx_conn *conn;
@@ -251,8 +262,10 @@ static bool reuse_park(struct tx_conn *tc)
  * in mode under policy (for DANE: verified for host) and still usable; NULL when none.  One the server closed
  * meanwhile is dropped on the way. */
 static struct tx_conn *reuse_take(const char *const *addrs, size_t n_addrs, unsigned port,
-				  enum gn_smtp_client_tls mode, enum tx_policy policy, const char *host)
+				  enum gn_smtp_client_tls mode, enum tx_policy policy, const char *host,
+				  const char *domain)
 {
+	size_t hlen = strlen(host);
 	for (size_t i = 0; i < n_addrs && reuse_parked > 0; i++) {
 		struct tx_conn *tc = reuse_list, *next;
 		for (; tc != NULL; tc = next) {
@@ -262,8 +275,12 @@ static struct tx_conn *reuse_take(const char *const *addrs, size_t n_addrs, unsi
 			/* A connection is only as good as the policy it was
 			 * opened under: a DANE delivery takes only one whose
 			 * chain matched this host's TLSA records. */
-			if (tc->policy != policy ||
-			    (policy == POL_DANE && (tc->dane_name == NULL || strcmp(tc->dane_name, host) != 0)))
+			if (tc->policy != policy)
+				continue;
+			if (policy == POL_DANE &&
+			    (tc->dane_name == NULL || strncmp(tc->dane_name, host, hlen) != 0 ||
+			     (tc->dane_name[hlen] != '\0' &&
+			      (tc->dane_name[hlen] != ' ' || strcmp(tc->dane_name + hlen + 1, domain) != 0))))
 				continue;
 			reuse_unlink(tc);
 			if (!gn_smtp_client_usable(tc->client)) {
@@ -549,11 +566,14 @@ static int on_tls_check(struct gn_smtp_client *client, const unsigned char *cons
 		*error_r = "DANE: no delivery for this connection";
 		return -1;
 	}
+	/* RFC 7672 3.2.2: DANE-TA's reference identifiers are the MX host
+	 * name, its CNAME expansion and the next-hop domain. */
 	const char *host = t->hosts[t->host].name;
-	if (dns_dane_match(t->tlsa, t->n_tlsa, certs, lens, n, host, &usage, error_r) != 1)
+	const char *names[3] = { host, t->canonical, t->domain };
+	if (dns_dane_match(t->tlsa, t->n_tlsa, certs, lens, n, names, 3, &usage, error_r) != 1)
 		return -1;
 	gn_free(tc->dane_name);
-	tc->dane_name = gn_strdup(host);
+	tc->dane_name = usage == DNS_DANE_EE ? gn_strdup(host) : gn_strdup_printf("%s %s", host, t->domain);
 	gn_log(GN_LOG_INFO, "core", "event=queue_smtp_dane_match domain=%s host=%s ip=%s usage=%s",
 	       gn_log_quote(0, t->domain), gn_log_quote(1, host), gn_smtp_client_remote_ip(client) != NULL
 	       ? gn_smtp_client_remote_ip(client) : "-", usage == DNS_DANE_EE ? "DANE-EE" : "DANE-TA");
@@ -591,7 +611,8 @@ static void connect_host(struct tx *t)
 	t->ready = false;
 	t->reused = false;
 	if (!t->no_reuse) {
-		struct tx_conn *tc = reuse_take(t->addrs, t->n_addrs, smtp_port(), set.tls, t->policy, host);
+		struct tx_conn *tc = reuse_take(t->addrs, t->n_addrs, smtp_port(), set.tls, t->policy, host,
+						 t->domain);
 		if (tc != NULL) {
 			tc->t = t;
 			t->conn = tc;
@@ -652,12 +673,16 @@ static void addr_cb(const struct gn_dns_result *res, void *data)
 				add_addr(t, AF_INET, &res->a[i]);
 		t->a_status = res->status;
 		t->a_security = res->security;
+		if (res->canonical != NULL)
+			t->canonical = gn_pool_strdup(t->pool, res->canonical);
 		t->query = gn_dns_lookup(host, GN_DNS_AAAA, addr_cb, t);
 		return;
 	}
 	if (res->status == GN_DNS_OK)
 		for (size_t i = 0; i < res->n; i++)
 			add_addr(t, AF_INET6, &res->aaaa[i]);
+	if (t->canonical == NULL && res->canonical != NULL)
+		t->canonical = gn_pool_strdup(t->pool, res->canonical);
 	if (t->mx_secure && (t->a_status >= GN_DNS_SERVFAIL || res->status >= GN_DNS_SERVFAIL)) {
 		/* RFC 7672 2.1.1: a host whose address records fail to
 		 * validate (bogus) or do not come (SERVFAIL, timeout...)
@@ -678,8 +703,12 @@ static void addr_cb(const struct gn_dns_result *res, void *data)
 		/* RFC 7672 2.2: TLSA records count only for a host reached
 		 * through secure MX and address answers. */
 		if (t->mx_secure && t->a_security == GN_DNS_SECURE && res->security == GN_DNS_SECURE) {
-			t->query = gn_dns_lookup(gn_pool_printf(t->pool, "_%u._tcp.%s", smtp_port(), host),
-						 GN_DNS_TLSA, tlsa_cb, t);
+			/* RFC 7672 2.2.2: a host name that is an alias (its
+			 * expansion secure, as the answers are): the
+			 * expanded name's TLSA records first. */
+			t->tlsa_base = t->canonical != NULL ? t->canonical : host;
+			t->query = gn_dns_lookup(gn_pool_printf(t->pool, "_%u._tcp.%s", smtp_port(),
+								t->tlsa_base), GN_DNS_TLSA, tlsa_cb, t);
 			return;
 		}
 		connect_host(t);
@@ -703,6 +732,19 @@ static void tlsa_cb(const struct gn_dns_result *res, void *data)
 	struct tx *t = data;
 	const char *host = t->hosts[t->host].name;
 	t->query = NULL;
+	/* RFC 7672 2.2.2: no (secure) records under the CNAME-expanded name:
+	 * then under the host name as the MX gave it. */
+	if (t->tlsa_base != host && (no_such_name(res->status) ||
+				     (res->status == GN_DNS_OK && res->security != GN_DNS_SECURE))) {
+		gn_log(GN_LOG_DEBUG, "core", "event=queue_smtp_tlsa_expanded domain=%s host=%s expanded=%s "
+		       "status=%s security=%s", gn_log_quote(0, t->domain), gn_log_quote(1, host),
+		       gn_log_quote(2, t->tlsa_base), gn_dns_status_name(res->status),
+		       gn_dns_security_name(res->security));
+		t->tlsa_base = host;
+		t->query = gn_dns_lookup(gn_pool_printf(t->pool, "_%u._tcp.%s", smtp_port(), host), GN_DNS_TLSA,
+					 tlsa_cb, t);
+		return;
+	}
 	switch (res->status) {
 	case GN_DNS_OK:
 		if (res->security != GN_DNS_SECURE)
@@ -726,7 +768,7 @@ static void tlsa_cb(const struct gn_dns_result *res, void *data)
 		 * checked, so it is not used (temporary). */
 		t->policy = POL_DANE;
 		set_failure(t, 0, "4.7.5", gn_pool_printf(t->pool, "DANE: TLSA lookup of _%u._tcp.%s failed: "
-							  "%s%s%s%s", smtp_port(), host,
+							  "%s%s%s%s", smtp_port(), t->tlsa_base,
 							  res->security == GN_DNS_BOGUS ? "bogus, " : "",
 							  gn_dns_status_name(res->status),
 							  res->error != NULL ? ": " : "",
@@ -737,8 +779,9 @@ static void tlsa_cb(const struct gn_dns_result *res, void *data)
 		next_host(t);
 		return;
 	}
-	gn_log(GN_LOG_DEBUG, "core", "event=queue_smtp_tlsa domain=%s host=%s status=%s security=%s "
+	gn_log(GN_LOG_DEBUG, "core", "event=queue_smtp_tlsa domain=%s host=%s base=%s status=%s security=%s "
 	       "records=%zu usable=%zu policy=%s", gn_log_quote(0, t->domain), gn_log_quote(1, host),
+	       gn_log_quote(2, t->tlsa_base),
 	       gn_dns_status_name(res->status), gn_dns_security_name(res->security), t->n_tlsa,
 	       dns_dane_count_usable(t->tlsa, t->n_tlsa), t->policy == POL_UNKNOWN ? "opportunistic"
 	       : policy_name(t->policy, true));
@@ -757,6 +800,7 @@ static void next_host(struct tx *t)
 	t->policy = POL_UNKNOWN;
 	t->tlsa = NULL;
 	t->n_tlsa = 0;
+	t->canonical = t->tlsa_base = NULL;
 	if (t->literal) {
 		t->addrs[t->n_addrs++] = t->hosts[t->host].name;
 		connect_host(t);

@@ -4,7 +4,10 @@
  * (DANE-TA and DANE-EE only), DANE-EE by certificate and by public key
  * with SHA-256, SHA-512 and in full, without a name or date check;
  * DANE-TA through a test CA in the chain, with the name and the chain
- * checked; and what does not match.
+ * checked; DANE-TA by a key or certificate in full that the chain does
+ * not carry (RFC 7672 3.2.2: the chain's signature checked with it);
+ * the reference identifiers (MX host, its CNAME expansion, the next-hop
+ * domain); and what does not match.
  */
 #include "dns/internal.h"
 #include "tap.h"
@@ -106,7 +109,28 @@ static int match(const struct gn_dns_tlsa *recs, size_t n, const struct cert *co
 	}
 	*usage_r = -1;
 	*error_r = NULL;
-	return dns_dane_match(recs, n, certs, lens, nc, host, usage_r, error_r);
+	const char *names[1] = { host };
+	return dns_dane_match(recs, n, certs, lens, nc, names, 1, usage_r, error_r);
+}
+
+static int match_names(const struct gn_dns_tlsa *recs, size_t n, const struct cert *const *chain,
+		       size_t nc, const char *const *names, size_t n_names, int *usage_r,
+		       const char **error_r)
+{
+	const unsigned char *certs[16];
+	size_t lens[16];
+	for (size_t i = 0; i < nc && i < 16; i++) {
+		certs[i] = chain[i]->der.data;
+		lens[i] = chain[i]->der.size;
+	}
+	*usage_r = -1;
+	*error_r = NULL;
+	return dns_dane_match(recs, n, certs, lens, nc, names, n_names, usage_r, error_r);
+}
+
+static bool says(const char *err, const char *what)
+{
+	return err != NULL && strstr(err, what) != NULL;
 }
 
 int main(void)
@@ -185,11 +209,12 @@ int main(void)
 	ok(match(&r, 1, chain1, 2, "mx.dane.example", &usage, &err) == 1, "DANE-TA 2 0 2 (SHA-512)");
 	r = rec(2, 0, 1, &ca);
 	ok(match(&r, 1, chain1, 2, "mx2.dane.example", &usage, &err) == 0 && err != NULL &&
-	   strstr(err, "does not name the MX host") != NULL,
+	   strstr(err, "names neither the MX host nor the next-hop domain") != NULL,
 	   "DANE-TA: a leaf for another name does not match");
 	const struct cert *chain_leaf_only[] = { &leaf };
-	ok(match(&r, 1, chain_leaf_only, 1, "mx.dane.example", &usage, &err) == 0,
-	   "DANE-TA: a chain without the TA certificate does not match (RFC 7672 3.2.2)");
+	ok(match(&r, 1, chain_leaf_only, 1, "mx.dane.example", &usage, &err) == 0 &&
+	   says(err, "holds only its digest"),
+	   "DANE-TA 2 0 1: a chain without the TA certificate does not match, and says why");
 	const struct cert *chain_wrong[] = { &leaf_other, &ca };
 	ok(match(&r, 1, chain_wrong, 2, "mx.dane.example", &usage, &err) == 0 && err != NULL &&
 	   strstr(err, "does not verify") != NULL,
@@ -203,6 +228,71 @@ int main(void)
 	r = rec(0, 0, 1, &ca);
 	ok(match(&r, 1, chain1, 2, "mx.dane.example", &usage, &err) == 0,
 	   "PKIX-TA for the CA: not matched (unusable for SMTP)");
+
+	/* ---- DANE-TA in full, not in the chain (RFC 7672 3.2.2) ---- */
+	struct cert inter, leaf_inter, notca, leaf_notca, hop;
+	make_cert(&inter, "Test Intermediate", &ca, true, now - 3600, 86400 * 20);
+	make_cert(&leaf_inter, "mx.dane.example", &inter, false, now - 3600, 86400);
+	make_cert(&notca, "not-a-ca.dane.example", &ca, false, now - 3600, 86400 * 20);
+	make_cert(&leaf_notca, "mx.dane.example", &notca, false, now - 3600, 86400);
+	make_cert(&hop, "hop.example", &ca, false, now - 3600, 86400);
+	r = rec(2, 1, 0, &ca);
+	ok(match(&r, 1, chain_leaf_only, 1, "mx.dane.example", &usage, &err) == 1 && usage == DNS_DANE_TA,
+	   "DANE-TA 2 1 0: the leaf alone, signed by the TA's key");
+	ok(match(&r, 1, chain_leaf_only, 1, "mx2.dane.example", &usage, &err) == 0 &&
+	   says(err, "names neither"), "DANE-TA 2 1 0: the leaf must still name the host");
+	const struct cert *chain_other_only[] = { &leaf_other };
+	ok(match(&r, 1, chain_other_only, 1, "mx.dane.example", &usage, &err) == 0 &&
+	   says(err, "no certificate of the chain is signed by the trust anchor's public key"),
+	   "DANE-TA 2 1 0: a leaf another CA signed does not match, and says why");
+	const struct cert *chain_inter[] = { &leaf_inter, &inter };
+	ok(match(&r, 1, chain_inter, 2, "mx.dane.example", &usage, &err) == 1 && usage == DNS_DANE_TA,
+	   "DANE-TA 2 1 0: leaf and intermediate, the intermediate signed by the TA's key");
+	const struct cert *chain_inter_leaf[] = { &leaf_inter };
+	ok(match(&r, 1, chain_inter_leaf, 1, "mx.dane.example", &usage, &err) == 0,
+	   "DANE-TA 2 1 0: without the intermediate the leaf does not reach the key");
+	const struct cert *chain_notca[] = { &leaf_notca, &notca };
+	ok(match(&r, 1, chain_notca, 2, "mx.dane.example", &usage, &err) == 0 && says(err, "not a CA"),
+	   "DANE-TA 2 1 0: an issuer that is no CA does not count");
+	const struct cert *chain_exp_only[] = { &expired };
+	ok(match(&r, 1, chain_exp_only, 1, "mx.dane.example", &usage, &err) == 0 &&
+	   says(err, "outside its dates"), "DANE-TA 2 1 0: an expired leaf does not match");
+	const struct cert *chain_inter_bad[] = { &leaf_other, &inter };
+	ok(match(&r, 1, chain_inter_bad, 2, "mx.dane.example", &usage, &err) == 0 &&
+	   says(err, "does not verify"), "DANE-TA 2 1 0: a leaf the intermediate did not sign does not match");
+	struct gn_dns_tlsa junk = r;
+	unsigned char garbage[40];
+	memset(garbage, 0x30, sizeof(garbage));
+	junk.data = garbage;
+	junk.len = sizeof(garbage);
+	ok(match(&junk, 1, chain_leaf_only, 1, "mx.dane.example", &usage, &err) == 0 &&
+	   says(err, "does not parse"), "DANE-TA 2 1 0: a record that is no public key does not match");
+	r = rec(2, 1, 0, &other_ca);
+	ok(match(&r, 1, chain_leaf_only, 1, "mx.dane.example", &usage, &err) == 0,
+	   "DANE-TA 2 1 0: another CA's key does not match");
+	r = rec(2, 0, 0, &ca);
+	ok(match(&r, 1, chain_leaf_only, 1, "mx.dane.example", &usage, &err) == 1 && usage == DNS_DANE_TA,
+	   "DANE-TA 2 0 0: the TA certificate in the record, the leaf alone in the chain");
+	ok(match(&r, 1, chain_other_only, 1, "mx.dane.example", &usage, &err) == 0 &&
+	   says(err, "does not verify"), "DANE-TA 2 0 0: a leaf another CA signed does not match");
+	r = rec(2, 1, 1, &ca);
+	ok(match(&r, 1, chain_leaf_only, 1, "mx.dane.example", &usage, &err) == 0 &&
+	   says(err, "holds only its digest"), "DANE-TA 2 1 1 not in the chain: a failure that says why");
+
+	/* ---- reference identifiers (RFC 7672 3.2.2) ---- */
+	const char *cname_names[] = { "alias.dane.example", "mx.dane.example", "dane.example" };
+	r = rec(2, 0, 1, &ca);
+	ok(match_names(&r, 1, chain1, 2, cname_names, 3, &usage, &err) == 1,
+	   "DANE-TA: the leaf names the CNAME expansion, not the MX host name: matches");
+	const char *hop_names[] = { "mx.hop.example", NULL, "hop.example" };
+	const struct cert *chain_hop[] = { &hop, &ca };
+	ok(match_names(&r, 1, chain_hop, 2, hop_names, 3, &usage, &err) == 1,
+	   "DANE-TA: the leaf names the next-hop domain: matches (no expansion: NULL skipped)");
+	ok(match_names(&r, 1, chain_hop, 2, hop_names, 1, &usage, &err) == 0 && says(err, "names neither"),
+	   "DANE-TA: without the next-hop domain among the names it does not");
+	r = rec(3, 1, 1, &hop);
+	ok(match_names(&r, 1, chain_hop, 2, hop_names, 1, &usage, &err) == 1 && usage == DNS_DANE_EE,
+	   "DANE-EE: no name check at all");
 
 	/* ---- several records, limits ---- */
 	struct gn_dns_tlsa set[3] = { rec(3, 1, 1, &stranger), rec(1, 1, 1, &leaf), rec(2, 0, 1, &ca) };
@@ -226,5 +316,10 @@ int main(void)
 	cert_free(&expired);
 	cert_free(&self);
 	cert_free(&stranger);
+	cert_free(&inter);
+	cert_free(&leaf_inter);
+	cert_free(&notca);
+	cert_free(&leaf_notca);
+	cert_free(&hop);
 	return done_testing();
 }
