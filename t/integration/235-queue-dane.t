@@ -25,7 +25,15 @@ and loopback SMTP servers (t/lib/smtpsink.py) on 127.0.0.1-127.0.0.7:
   policy opportunistic; a server without STARTTLS there: plain text,
   policy none;
 - a connection parked by an opportunistic delivery to the same IP is not
-  reused for a DANE delivery.
+  reused for a DANE delivery;
+- an MX host name that is a CNAME (RFC 7672 2.2.2): TLSA records looked up
+  at the expanded name first (found there: the original name's never
+  asked), then at the original name; DANE-TA accepts a leaf naming the
+  expanded name only; bogus records at the expanded name skip the host;
+- the next-hop domain as DANE-TA reference identifier, with a trust anchor
+  given as a public key in full (2 1 0) that the chain does not carry:
+  the leaf's signature is checked with it; a leaf another CA signed is
+  refused, saying so.
 """
 import json
 import os
@@ -86,6 +94,45 @@ os.chmod(ta_key, 0o644)
 os.chmod(ca_key, 0o600)
 EE = spki_sha256(ee_cert)
 CA = cert_sha256(ca_cert)
+
+
+def spki_hex(cert):
+    """The TLSA 2 1 0 / 3 1 0 data: the SubjectPublicKeyInfo in full (DER)."""
+    pub = openssl("x509", "-in", cert, "-pubkey", "-noout")
+    return subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub, check=True,
+                          capture_output=True).stdout.hex()
+
+
+def signed_leaf(name, sans, issuer_cert, issuer_key):
+    """A leaf for sans (DNS names) that issuer signed: (cert, key)."""
+    key, csr, cert = (os.path.join(d, name + x) for x in (".key", ".csr", ".pem"))
+    openssl("req", "-new", "-nodes", "-subj", "/CN=" + sans[0], "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:P-256", "-keyout", key, "-out", csr)
+    extf = os.path.join(d, name + ".ext")
+    with open(extf, "w") as f:
+        f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n" % ",".join("DNS:" + n for n in sans))
+    openssl("x509", "-req", "-in", csr, "-CA", issuer_cert, "-CAkey", issuer_key, "-CAcreateserial",
+            "-days", "10", "-extfile", extf, "-out", cert)
+    os.chmod(key, 0o644)
+    return cert, key
+
+
+# CNAME: a leaf naming only the expanded name, not the MX host name (the
+# alias) that the MX record gives.
+cn_leaf, cn_key = signed_leaf("cn", ["mx-cn.dane.example"], ca_cert, ca_key)
+cn_chain = os.path.join(d, "cn-chain.pem")
+with open(cn_chain, "w") as f:
+    f.write(open(cn_leaf).read() + open(ca_cert).read())
+CN_EE = spki_sha256(cn_leaf)
+# The next-hop domain: a second CA whose key alone is in the TLSA record;
+# the server sends only its leaf, which names only the recipient domain.
+ca2_cert, ca2_key = os.path.join(d, "ca2.pem"), os.path.join(d, "ca2.key")
+openssl("req", "-x509", "-nodes", "-days", "30", "-subj", "/CN=Gannet Test DANE CA 2", "-newkey", "ec",
+        "-pkeyopt", "ec_paramgen_curve:P-256", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-keyout", ca2_key, "-out", ca2_cert)
+hop_leaf, hop_key = signed_leaf("hop", ["hop.dane.example"], ca2_cert, ca2_key)
+hopbad_leaf, hopbad_key = signed_leaf("hopbad", ["hopbad.dane.example"], ca_cert, ca_key)
+CA2_KEY = spki_hex(ca2_cert)
 t.ok(re.fullmatch(r"[0-9a-f]{64}", EE) and re.fullmatch(r"[0-9a-f]{64}", CA),
      "the TLSA data of the test certificates")
 
@@ -127,8 +174,11 @@ sinks = {
     "notls": Sink("notls", "127.0.0.4"),
     "bogus": Sink("bogus", "127.0.0.5", ee_cert, ee_key),
     "ins": Sink("ins", "127.0.0.6", ins_cert, ins_key),
+    "cn": Sink("cn", "127.0.0.7", cn_chain, cn_key),
+    "hop": Sink("hop", "127.0.0.8", hop_leaf, hop_key),
+    "hopbad": Sink("hopbad", "127.0.0.9", hopbad_leaf, hopbad_key),
 }
-t.ok(all(s.ok for s in sinks.values()), "six sinks listen on 127.0.0.1-6, port %d" % PORT)
+t.ok(all(s.ok for s in sinks.values()), "nine sinks listen on 127.0.0.1-9, port %d" % PORT)
 
 ZONE = os.path.join(d, "zone")
 ZONE_TEXT = """
@@ -162,13 +212,33 @@ plain.example. 60 IN MX 10 mx.plain.example.
 mx.plain.example. 60 IN A 127.0.0.4
 weak.example. 60 IN MX 10 mx.weak.example.
 mx.weak.example. 60 IN A 127.0.0.1
+cname.dane.example. 60 IN MX 10 alias.dane.example.
+alias.dane.example. 60 IN CNAME mx-cn.dane.example.
+mx-cn.dane.example. 60 IN A 127.0.0.7
+_{p}._tcp.mx-cn.dane.example. 60 IN TLSA 2 0 1 {ca}
+cname2.dane.example. 60 IN MX 10 alias2.dane.example.
+alias2.dane.example. 60 IN CNAME mx-cn2.dane.example.
+mx-cn2.dane.example. 60 IN A 127.0.0.7
+_{p}._tcp.alias2.dane.example. 60 IN TLSA 3 1 1 {cn_ee}
+cname3.dane.example. 60 IN MX 10 alias3.dane.example.
+alias3.dane.example. 60 IN CNAME mx-cn3.dane.example.
+mx-cn3.dane.example. 60 IN A 127.0.0.7
+BOGUS _{p}._tcp.mx-cn3.dane.example. 60 IN TLSA 3 1 1 {cn_ee}
+_{p}._tcp.alias3.dane.example. 60 IN TLSA 3 1 1 {cn_ee}
+hop.dane.example. 60 IN MX 10 mx-hop.dane.example.
+mx-hop.dane.example. 60 IN A 127.0.0.8
+_{p}._tcp.mx-hop.dane.example. 60 IN TLSA 2 1 0 {ca2_key}
+hopbad.dane.example. 60 IN MX 10 mx-hopbad.dane.example.
+mx-hopbad.dane.example. 60 IN A 127.0.0.9
+_{p}._tcp.mx-hopbad.dane.example. 60 IN TLSA 2 1 0 {ca2_key}
 """
 
 
 def write_zone(bad_tlsa):
     tmp = ZONE + ".tmp"
     with open(tmp, "w") as f:
-        f.write(ZONE_TEXT.format(p=PORT, ee=EE, ca=CA, bad_tlsa=bad_tlsa, wrong="ab" * 32))
+        f.write(ZONE_TEXT.format(p=PORT, ee=EE, ca=CA, bad_tlsa=bad_tlsa, wrong="ab" * 32, cn_ee=CN_EE,
+                                 ca2_key=CA2_KEY))
     os.rename(tmp, ZONE)
 
 
@@ -379,6 +449,70 @@ a = attempts("l@plain.example")
 t.is_([(x[1], x[3], x[4], x[5]) for x in a], [("250", "", "", "none")],
       "in plain text: no TLS version or cipher, policy none")
 t.is_(sinks["notls"].messages(), [("l@plain.example", False)], "the server got it without TLS")
+
+# ---- the MX host name is a CNAME (RFC 7672 2.2.2, 3.2.2) ----
+r = g("dns", "lookup", "A", "alias.dane.example")
+t.ok("security secure\n" in r.stdout and "canonical mx-cn.dane.example\n" in r.stdout,
+       "the alias's address answer is secure and names its expansion")
+queue("m@cname.dane.example")
+t.is_(run(), "1 delivery attempted\n", "cname.dane.example attempted")
+t.is_(result("m@cname.dane.example"), "delivered",
+      "TLSA 2 0 1 at the expanded name, the leaf naming only the expanded name: delivered")
+a = attempts("m@cname.dane.example")
+t.is_([(x[0], x[1], x[5]) for x in a], [("alias.dane.example", "250", "dane")],
+      "one attempt: the MX host as the MX gave it, 250, policy dane")
+t.is_(sinks["cn"].messages(), [("m@cname.dane.example", True)], "the server got it over TLS")
+q = open(querylog).read()
+t.like(q, "_%d._tcp.mx-cn.dane.example. TLSA" % PORT, "TLSA asked at the expanded name")
+t.ok("_%d._tcp.alias.dane.example. TLSA" % PORT not in q,
+     "records found there: the original name's never asked")
+
+queue("n@cname2.dane.example")
+r = g("-v", "queue", "run")
+t.is_(r.stdout, "1 delivery attempted\n", "cname2.dane.example attempted")
+t.is_(result("n@cname2.dane.example"), "delivered",
+      "no records at the expanded name, 3 1 1 at the original: delivered")
+t.is_([(x[1], x[5]) for x in attempts("n@cname2.dane.example")], [("250", "dane")], "policy dane")
+# The expanded name's denial may come from the resolver's cache of the
+# zone's NSEC records (aggressive NSEC) without a query: the log says it.
+m1 = re.search(r"event=queue_smtp_tlsa_expanded domain=cname2\.dane\.example host=alias2\.dane\.example "
+               r"expanded=mx-cn2\.dane\.example status=(NXDOMAIN|NODATA) security=secure", r.stderr)
+m2 = re.search(r"event=queue_smtp_tlsa domain=cname2\.dane\.example host=alias2\.dane\.example "
+               r"base=alias2\.dane\.example status=OK security=secure records=1 usable=1 policy=dane",
+               r.stderr)
+t.ok(m1 and m2 and m1.start() < m2.start(),
+     "the expanded name looked up first (a secure denial), then the original (one usable record)")
+if not (m1 and m2):
+    t.diag(r.stderr)
+t.like(open(querylog).read(), "_%d._tcp.alias2.dane.example. TLSA" % PORT,
+       "the original name's TLSA question reached the server")
+
+queue("o@cname3.dane.example")
+t.is_(run(), "1 delivery attempted\n", "cname3.dane.example attempted")
+t.is_(result("o@cname3.dane.example"), "queued",
+      "bogus TLSA records at the expanded name: not delivered (no fallback to the original name)")
+a = attempts("o@cname3.dane.example")
+t.is_([(x[1], x[2]) for x in a], [("0", "4.7.5")], "a temporary failure, 4.7.5")
+t.like(a[0][6] if a else "", "_%d._tcp.mx-cn3.dane.example failed: bogus" % PORT,
+       "the reason names the expanded name and says bogus")
+t.is_(len(sinks["cn"].messages()), 2, "the server got nothing more")
+
+# ---- the next-hop domain; a trust anchor's key not in the chain (RFC 7672 3.2.2) ----
+queue("p@hop.dane.example")
+queue("q@hopbad.dane.example")
+t.is_(run(), "2 deliveries attempted\n", "hop and hopbad attempted")
+t.is_(result("p@hop.dane.example"), "delivered",
+      "TLSA 2 1 0 (the CA's key, not in the chain), the leaf naming only the recipient domain: delivered")
+a = attempts("p@hop.dane.example")
+t.is_([(x[0], x[1], x[5]) for x in a], [("mx-hop.dane.example", "250", "dane")],
+      "one attempt: 250, policy dane")
+t.is_(sinks["hop"].messages(), [("p@hop.dane.example", True)], "the server got it over TLS")
+t.is_(result("q@hopbad.dane.example"), "queued", "the same record, a leaf another CA signed: not delivered")
+a = attempts("q@hopbad.dane.example")
+t.is_([(x[1], x[2], x[5]) for x in a], [("0", "4.7.5", "dane")], "4.7.5, policy dane")
+t.like(a[0][6] if a else "", "no certificate of the chain is signed by the trust anchor's public key",
+       "the reason says why")
+t.is_(sinks["hopbad"].messages(), [], "nothing sent to it")
 
 q = open(querylog).read()
 t.like(q, "_%d._tcp.mx-ee.dane.example. TLSA" % PORT, "the TLSA questions reached the server")

@@ -20,6 +20,9 @@ whenever it changes, so a test can fix a record between two runs.
     so that it never validates ("bogus").
   - Records under any other name are served unsigned: outside the trust
     anchor they are "insecure".
+  - A name with a CNAME record answers any other type with the CNAME (and
+    the chain after it, as far as the zone has it, and the target's records
+    of the type asked for); the resolver follows the rest itself.
 Anything else is NXDOMAIN; a known name without the type NODATA.
 """
 import os
@@ -154,6 +157,16 @@ class Zone:
         resp.flags |= dns.flags.AA
         if (name, rtype) in self.rrsets:
             self.add(resp.answer, (name, rtype))
+        elif rtype != dns.rdatatype.CNAME and (name, dns.rdatatype.CNAME) in self.rrsets:
+            # The alias, then its target's records as far as the zone has them.
+            for _hop in range(8):
+                self.add(resp.answer, (name, dns.rdatatype.CNAME))
+                name = self.rrsets[(name, dns.rdatatype.CNAME)][0][0].target
+                if (name, rtype) in self.rrsets:
+                    self.add(resp.answer, (name, rtype))
+                    break
+                if (name, dns.rdatatype.CNAME) not in self.rrsets:
+                    break
         elif signed:
             self.add(resp.authority, (ORIGIN, dns.rdatatype.SOA))
             self.add(resp.authority, (name, dns.rdatatype.NSEC))
