@@ -658,10 +658,16 @@ struct gn_smtp_client_settings {
 	const char *helo_name;		/* NULL: gn_config_hostname() */
 	enum gn_smtp_client_tls tls;
 	/* The name the server's certificate is verified for (the MX host
-	 * name); NULL: not verified.  With tls_verify, a certificate that
-	 * does not verify fails the address (DANE and MTA-STS will say when);
-	 * without it the result is only recorded
-	 * (gn_smtp_client_tls_verified()). */
+	 * name); NULL: not verified.  Verified is PKIX (RFC 6125): the chain
+	 * up to a CA of the system's trust store, the name among the
+	 * certificate's identities.  With tls_verify, a certificate that
+	 * does not verify fails the address (GN_SMTP_PHASE_STARTTLS, no
+	 * plain-text fallback); without it the result is only recorded
+	 * (gn_smtp_client_tls_verified()).  DANE (RFC 7672) does not use
+	 * it: there PKIX does not apply, and the queue's transport checks
+	 * the chain against the TLSA records itself through the handler's
+	 * tls_check with tls_verify false; MTA-STS (RFC 8461) is what
+	 * needs it. */
 	const char *tls_name;
 	bool tls_verify;
 	/* Timeouts in milliseconds (RFC 5321 4.5.3.2 for the defaults). */
