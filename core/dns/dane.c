@@ -255,12 +255,18 @@ static bool signed_by(gnutls_pubkey_t pk, gnutls_x509_crt_t crt, const gnutls_da
 		return false;
 	gnutls_datum_t tbs = { der->data + hdr, (unsigned)(thdr + tlen) };
 	int algo = gnutls_x509_crt_get_signature_algorithm(crt);
-	unsigned char sigbuf[1024];
-	size_t siglen = sizeof(sigbuf);
-	if (algo <= 0 || gnutls_x509_crt_get_signature(crt, (char *)sigbuf, &siglen) < 0)
+	size_t siglen = 0;
+	if (algo <= 0 || gnutls_x509_crt_get_signature(crt, NULL, &siglen) != GNUTLS_E_SHORT_MEMORY_BUFFER ||
+	    siglen == 0 || siglen > der->size)
 		return false;
-	gnutls_datum_t sig = { sigbuf, (unsigned)siglen };
-	return gnutls_pubkey_verify_data2(pk, (gnutls_sign_algorithm_t)algo, 0, &tbs, &sig) >= 0;
+	char *buf = gn_malloc(siglen);
+	bool ok = false;
+	if (gnutls_x509_crt_get_signature(crt, buf, &siglen) == 0) {
+		gnutls_datum_t sig = { (unsigned char *)buf, (unsigned)siglen };
+		ok = gnutls_pubkey_verify_data2(pk, (gnutls_sign_algorithm_t)algo, 0, &tbs, &sig) >= 0;
+	}
+	gn_free(buf);
+	return ok;
 }
 
 /* A TA public key in full (2 1 0) that the chain does not carry: a
