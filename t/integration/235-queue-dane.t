@@ -33,7 +33,8 @@ and loopback SMTP servers (t/lib/smtpsink.py) on 127.0.0.1-127.0.0.7:
 - the next-hop domain as DANE-TA reference identifier, with a trust anchor
   given as a public key in full (2 1 0) that the chain does not carry:
   the leaf's signature is checked with it; a leaf another CA signed is
-  refused, saying so.
+  refused, saying so; the same key by digest (2 1 1) cannot be checked
+  and is refused, saying why.
 """
 import json
 import os
@@ -231,6 +232,9 @@ _{p}._tcp.mx-hop.dane.example. 60 IN TLSA 2 1 0 {ca2_key}
 hopbad.dane.example. 60 IN MX 10 mx-hopbad.dane.example.
 mx-hopbad.dane.example. 60 IN A 127.0.0.9
 _{p}._tcp.mx-hopbad.dane.example. 60 IN TLSA 2 1 0 {ca2_key}
+hopdigest.dane.example. 60 IN MX 10 hop.dane.example.
+hop.dane.example. 60 IN A 127.0.0.8
+_{p}._tcp.hop.dane.example. 60 IN TLSA 2 1 1 {ca2_digest}
 """
 
 
@@ -238,7 +242,7 @@ def write_zone(bad_tlsa):
     tmp = ZONE + ".tmp"
     with open(tmp, "w") as f:
         f.write(ZONE_TEXT.format(p=PORT, ee=EE, ca=CA, bad_tlsa=bad_tlsa, wrong="ab" * 32, cn_ee=CN_EE,
-                                 ca2_key=CA2_KEY))
+                                 ca2_key=CA2_KEY, ca2_digest=spki_sha256(ca2_cert)))
     os.rename(tmp, ZONE)
 
 
@@ -513,6 +517,15 @@ t.is_([(x[1], x[2], x[5]) for x in a], [("0", "4.7.5", "dane")], "4.7.5, policy 
 t.like(a[0][6] if a else "", "no certificate of the chain is signed by the trust anchor's public key",
        "the reason says why")
 t.is_(sinks["hopbad"].messages(), [], "nothing sent to it")
+queue("r@hopdigest.dane.example")
+t.is_(run(), "1 delivery attempted\n", "hopdigest attempted")
+t.is_(result("r@hopdigest.dane.example"), "queued",
+      "TLSA 2 1 1 (the CA's key by digest, not in the chain), the leaf naming the MX host: not delivered")
+a = attempts("r@hopdigest.dane.example")
+t.is_([(x[0], x[2], x[5]) for x in a], [("hop.dane.example", "4.7.5", "dane")], "4.7.5, policy dane")
+t.like(a[0][6] if a else "", "not in the server's chain and the TLSA record holds only its digest",
+       "the reason says why")
+t.is_(sinks["hop"].messages(), [("p@hop.dane.example", True)], "nothing more sent to that server")
 
 q = open(querylog).read()
 t.like(q, "_%d._tcp.mx-ee.dane.example. TLSA" % PORT, "the TLSA questions reached the server")
