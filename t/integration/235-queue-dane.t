@@ -34,7 +34,8 @@ and loopback SMTP servers (t/lib/smtpsink.py) on 127.0.0.1-127.0.0.7:
   given as a public key in full (2 1 0) that the chain does not carry:
   the leaf's signature is checked with it; a leaf another CA signed is
   refused, saying so; the same key by digest (2 1 1) cannot be checked
-  and is refused, saying why.
+  and is refused, saying why; a connection whose leaf matched by naming
+  one next-hop domain is not reused for another domain on the same host.
 """
 import json
 import os
@@ -232,6 +233,7 @@ _{p}._tcp.mx-hop.dane.example. 60 IN TLSA 2 1 0 {ca2_key}
 hopbad.dane.example. 60 IN MX 10 mx-hopbad.dane.example.
 mx-hopbad.dane.example. 60 IN A 127.0.0.9
 _{p}._tcp.mx-hopbad.dane.example. 60 IN TLSA 2 1 0 {ca2_key}
+hop2.dane.example. 60 IN MX 10 mx-hop.dane.example.
 hopdigest.dane.example. 60 IN MX 10 hop.dane.example.
 hop.dane.example. 60 IN A 127.0.0.8
 _{p}._tcp.hop.dane.example. 60 IN TLSA 2 1 1 {ca2_digest}
@@ -526,6 +528,23 @@ t.is_([(x[0], x[2], x[5]) for x in a], [("hop.dane.example", "4.7.5", "dane")], 
 t.like(a[0][6] if a else "", "not in the server's chain and the TLSA record holds only its digest",
        "the reason says why")
 t.is_(sinks["hop"].messages(), [("p@hop.dane.example", True)], "nothing more sent to that server")
+
+# The leaf names hop.dane.example only: a connection it opened for that
+# domain is no DANE-TA match for hop2.dane.example on the same MX host.
+queue("s@hop.dane.example")
+queue("u@hop2.dane.example")
+t.is_(run(), "2 deliveries attempted\n", "hop and hop2 (the same MX host) attempted in one run")
+t.is_(result("s@hop.dane.example"), "delivered", "hop.dane.example: delivered")
+t.is_(result("u@hop2.dane.example"), "queued", "hop2.dane.example: not delivered")
+a = attempts("u@hop2.dane.example")
+t.is_([(x[0], x[2], x[5]) for x in a], [("mx-hop.dane.example", "4.7.5", "dane")], "4.7.5, policy dane")
+t.like(a[0][6] if a else "", "names neither the MX host nor the next-hop domain", "the reason says why")
+evs = sinks["hop"].events()
+s_conn = [e["conn"] for e in evs if e["event"] == "message" and "s@hop.dane.example" in e["rcpts"]]
+t.ok(s_conn and any(e["event"] == "tls" and e["conn"] > s_conn[0] for e in evs),
+     "hop's delivery first, then a new connection (and handshake) for hop2: the parked one not taken")
+t.ok(all("u@hop2.dane.example" not in e["rcpts"] for e in evs if e["event"] == "message"),
+     "nothing sent for hop2")
 
 q = open(querylog).read()
 t.like(q, "_%d._tcp.mx-ee.dane.example. TLSA" % PORT, "the TLSA questions reached the server")
