@@ -79,6 +79,7 @@ core_libgannet_core_la_SOURCES = \
 	core/dns/result.c \
 	core/dns/resolver.c \
 	core/dns/cli-dns.c \
+	core/dns/dane.c \
 	core/dns/dkim.c \
 	core/dns/cli-dkim.c \
 	core/auth/internal.h \

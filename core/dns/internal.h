@@ -60,5 +60,28 @@ const char *dns_reverse_name(struct gn_pool *pool, const char *ip);
 int dns_cli_lookup(int argc, char **argv, void *data);
 int dns_cli_dkim_verify(int argc, char **argv, void *data);
 int dns_cli_dkim_key(int argc, char **argv, void *data);
+int dns_cli_tlsa(int argc, char **argv, void *data);
+
+/* ---- dane.c: DANE for SMTP (RFC 7672), a chain against TLSA records ---- */
+
+/* TLSA certificate usages (RFC 6698 2.1.1, RFC 7218 names). */
+#define DNS_DANE_TA 2
+#define DNS_DANE_EE 3
+/* Most certificates of a server's chain looked at (RFC 8446 and GnuTLS
+ * allow longer; no sane mail server sends more). */
+#define DNS_DANE_MAX_CHAIN 10
+
+/* Whether a record is usable for SMTP (RFC 7672 3.1.3): usage 2 or 3,
+ * selector 0 or 1, matching 0, 1 (32 bytes) or 2 (64 bytes). */
+bool dns_dane_usable(const struct gn_dns_tlsa *r);
+size_t dns_dane_count_usable(const struct gn_dns_tlsa *recs, size_t n);
+/* Whether the chain (DER certificates, leaf first, as the server sent
+ * them) matches a usable record.  names are DANE-TA's reference
+ * identifiers (RFC 7672 3.2.2: the MX host name, its CNAME expansion,
+ * the next-hop domain; NULL entries are skipped).  1 with *usage_r
+ * (DNS_DANE_EE or _TA), or 0 with *error_r (static text). */
+int dns_dane_match(const struct gn_dns_tlsa *recs, size_t n_recs, const unsigned char *const *certs,
+		   const size_t *lens, size_t n_certs, const char *const *names, size_t n_names,
+		   int *usage_r, const char **error_r);
 
 #endif

@@ -183,6 +183,17 @@ int dns_register(void)
 		"answered (also NXDOMAIN and NODATA), 1 when it did not.",
 		2, 2, dns_cli_lookup, NULL,
 	};
+	static const struct gn_cli_command tlsa = {
+		sizeof(struct gn_cli_command), "dns tlsa", "HOST [PORT]",
+		"Looks up the TLSA records of _PORT._tcp.HOST (PORT 25 by default)\n"
+		"as `dns lookup TLSA` does, then says of each record whether it is\n"
+		"usable for SMTP (DANE-TA, DANE-EE; RFC 7672 3.1.3) and what the\n"
+		"queue does with the MX host HOST when its MX and address answers\n"
+		"are secure: \"dane yes\" (TLS, the certificate must match),\n"
+		"\"dane tls-required\", \"dane no\" (opportunistic TLS) or\n"
+		"\"dane host-skipped\" (bogus or failed: the host is not used).",
+		1, 2, dns_cli_tlsa, NULL,
+	};
 	/* Registered here rather than beside `gannet dkim sign` (core/store/):
 	 * verifying needs the config and the resolver, not the database. */
 	static const struct gn_cli_command dkim_verify = {
@@ -206,6 +217,7 @@ int dns_register(void)
 	};
 	const char *err;
 	if (gn_cli_command_register(modules_core_ctx(), &lookup, &err) < 0 ||
+	    gn_cli_command_register(modules_core_ctx(), &tlsa, &err) < 0 ||
 	    gn_cli_command_register(modules_core_ctx(), &dkim_verify, &err) < 0 ||
 	    gn_cli_command_register(modules_core_ctx(), &dkim_key, &err) < 0) {
 		conf_error("dns: %s", err);

@@ -1466,6 +1466,22 @@ int gn_conn_peer_cert(const struct gn_conn *c, const unsigned char **der_r,
 	return 1;
 }
 
+int gn_conn_peer_chain_cert(const struct gn_conn *c, size_t index,
+			    const unsigned char **der_r, size_t *len_r)
+{
+	const gnutls_datum_t *peers;
+	unsigned n = 0;
+
+	if (!c->is_tls || c->tls == NULL)
+		return 0;
+	peers = gnutls_certificate_get_peers(c->tls, &n);
+	if (peers == NULL || index >= n)
+		return 0;
+	*der_r = peers[index].data;
+	*len_r = peers[index].size;
+	return 1;
+}
+
 int gn_conn_tls_channel_binding(struct gn_conn *c, const char *type,
 				const unsigned char **data_r, size_t *len_r)
 {

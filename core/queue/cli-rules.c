@@ -157,15 +157,21 @@ int queue_cli_retired_print(int argc, char **argv, void *data)
 		printf("%s: %s\n", names[c], PQgetvalue(res, 0, c));
 	const char *pa[2] = { PQgetvalue(res, 0, 17), argv[1] };
 	PGresult *at = store_q("SELECT seq, " QUEUE_TS("started_at") ", duration_ms, host, ip, code, enhanced, "
-			       "text FROM gn_queue_retired_attempts WHERE account_id = $1 AND recipient_id = $2 "
-			       "ORDER BY seq", 2, pa, &err);
+			       "text, tls_version, tls_cipher, tls_policy FROM gn_queue_retired_attempts "
+			       "WHERE account_id = $1 AND recipient_id = $2 ORDER BY seq", 2, pa, &err);
 	PQclear(res);
 	if (at == NULL)
 		return queue_cli_fail(err);
-	for (int i = 0; i < PQntuples(at); i++)
-		printf("attempt %s: %s duration=%sms host=%s ip=%s code=%s enhanced=%s text=\"%s\"\n",
+	/* The transport security last ("-": not reported, or no TLS), so
+	 * that the fields before it read as they always did. */
+	for (int i = 0; i < PQntuples(at); i++) {
+		const char *tv = PQgetvalue(at, i, 8), *tc = PQgetvalue(at, i, 9), *tp = PQgetvalue(at, i, 10);
+		printf("attempt %s: %s duration=%sms host=%s ip=%s code=%s enhanced=%s text=\"%s\" "
+		       "tls=%s cipher=%s policy=%s\n",
 		       PQgetvalue(at, i, 0), PQgetvalue(at, i, 1), PQgetvalue(at, i, 2), PQgetvalue(at, i, 3),
-		       PQgetvalue(at, i, 4), PQgetvalue(at, i, 5), PQgetvalue(at, i, 6), PQgetvalue(at, i, 7));
+		       PQgetvalue(at, i, 4), PQgetvalue(at, i, 5), PQgetvalue(at, i, 6), PQgetvalue(at, i, 7),
+		       tv[0] != '\0' ? tv : "-", tc[0] != '\0' ? tc : "-", tp[0] != '\0' ? tp : "-");
+	}
 	PQclear(at);
 	return 0;
 }

@@ -367,6 +367,7 @@ struct qrcpt {
 	bool reported;
 	int code;
 	const char *enhanced, *text, *host, *ip;
+	const char *tls_version, *tls_cipher, *tls_policy;	/* NULL: not reported */
 	double reported_at;		/* monotonic */
 	enum outcome out;		/* when done */
 	bool delayed;			/* done: its delayed DSN went now */
@@ -495,6 +496,17 @@ void gn_queue_delivery_report(struct gn_queue_delivery *qd, size_t i, int code, 
 	r->host = clean_text(qd->pool, host);
 	r->ip = clean_text(qd->pool, ip);
 	r->reported_at = mono_now();
+}
+
+void gn_queue_delivery_report_tls(struct gn_queue_delivery *qd, size_t i, const char *version,
+				  const char *cipher, const char *policy)
+{
+	if (qd == NULL || i >= qd->n || qd->done)
+		return;
+	struct qrcpt *r = &qd->rcpts[i];
+	r->tls_version = clean_text(qd->pool, version);
+	r->tls_cipher = clean_text(qd->pool, cipher);
+	r->tls_policy = clean_text(qd->pool, policy);
 }
 
 static void delivery_free(struct gn_queue_delivery *qd)
@@ -856,8 +868,9 @@ static int retire(struct gn_pool *pool, const char *acc, const char *id, const c
 			  4, p, error_r) < 0)
 		return -1;
 	if (store_q_count("INSERT INTO gn_queue_retired_attempts (account_id, recipient_id, seq, "
-			  "started_at, duration_ms, host, ip, code, enhanced, text) SELECT account_id, "
-			  "recipient_id, seq, started_at, duration_ms, host, ip, code, enhanced, text "
+			  "started_at, duration_ms, host, ip, code, enhanced, text, tls_version, tls_cipher, "
+			  "tls_policy) SELECT account_id, recipient_id, seq, started_at, duration_ms, host, "
+			  "ip, code, enhanced, text, tls_version, tls_cipher, tls_policy "
 			  "FROM gn_queue_attempts t WHERE account_id = $1 AND recipient_id = $2 AND "
 			  "EXISTS (SELECT 1 FROM gn_queue_retired WHERE account_id = $1 AND id = $2)",
 			  2, p, error_r) < 0)
@@ -988,6 +1001,8 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 	const char **enh = gn_pool_alloc(tmp, cap * sizeof(*enh)), **txt = gn_pool_alloc(tmp, cap * sizeof(*txt));
 	const char **nxt = gn_pool_alloc(tmp, cap * sizeof(*nxt)), **dly = gn_pool_alloc(tmp, cap * sizeof(*dly));
 	const char **res_ = gn_pool_alloc(tmp, cap * sizeof(*res_));
+	const char **tlsv = gn_pool_alloc(tmp, cap * sizeof(*tlsv)), **tlsc = gn_pool_alloc(tmp, cap * sizeof(*tlsc));
+	const char **tlsp = gn_pool_alloc(tmp, cap * sizeof(*tlsp));
 	int64_t *accounts = gn_pool_alloc(tmp, (n > 0 ? n : 1) * sizeof(*accounts));
 	size_t na = 0, j = 0;
 	for (size_t k = 0; k < n; k++) {
@@ -1015,6 +1030,9 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 			nxt[j] = epoch_param(tmp, now + (r->out == OUT_RETRY ? queue_backoff(r->attempts) : 0));
 			dly[j] = r->delayed ? "t" : "f";
 			res_[j] = r->out == OUT_RETRY ? "" : r->out == OUT_DELIVERED ? "delivered" : "failed";
+			tlsv[j] = r->tls_version != NULL ? r->tls_version : "";
+			tlsc[j] = r->tls_cipher != NULL ? r->tls_cipher : "";
+			tlsp[j] = r->tls_policy != NULL ? r->tls_policy : "";
 		}
 	}
 	/* The accounts' locks in id order: two runners never wait in a circle. */
@@ -1035,22 +1053,24 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 	if (store_q_count("SELECT 1 FROM gn_accounts WHERE id = ANY($1::bigint[]) ORDER BY id "
 			  "FOR NO KEY UPDATE", 1, pl, error_r) < 0)
 		goto fail;
-	const char *pa[13] = {
+	const char *pa[16] = {
 		store_text_array(tmp, acc, total), store_text_array(tmp, id, total),
 		store_text_array(tmp, seq, total), store_text_array(tmp, st, total),
 		store_text_array(tmp, dur, total), store_text_array(tmp, host, total),
 		store_text_array(tmp, ip, total), store_text_array(tmp, code, total),
 		store_text_array(tmp, enh, total), store_text_array(tmp, txt, total),
 		store_text_array(tmp, nxt, total), store_text_array(tmp, dly, total),
-		store_text_array(tmp, res_, total),
+		store_text_array(tmp, res_, total), store_text_array(tmp, tlsv, total),
+		store_text_array(tmp, tlsc, total), store_text_array(tmp, tlsp, total),
 	};
 	/* The attempts of the rows still ours (kept unless the recipient
 	 * retires from an account that keeps no history), their rows moved
 	 * on; returns the rows that retire. */
 	res = store_q("WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], "
 		      "$4::float8[], $5::bigint[], $6::text[], $7::text[], $8::int[], $9::text[], "
-		      "$10::text[], $11::float8[], $12::boolean[], $13::text[]) WITH ORDINALITY "
-		      "AS u(acc, id, seq, st, dur, host, ip, code, enh, txt, nxt, dly, res, n)), "
+		      "$10::text[], $11::float8[], $12::boolean[], $13::text[], $14::text[], $15::text[], "
+		      "$16::text[]) WITH ORDINALITY AS u(acc, id, seq, st, dur, host, ip, code, enh, txt, "
+		      "nxt, dly, res, tlsv, tlsc, tlsp, n)), "
 		      "o AS (UPDATE gn_queue_recipients r SET state = 'queued', "
 		      "next_attempt = to_timestamp(u.nxt), last_code = u.code, last_enhanced = u.enh, "
 		      "last_text = u.txt, delayed_dsn = r.delayed_dsn OR u.dly, "
@@ -1058,11 +1078,12 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 		      "AND r.id = ANY($2::bigint[]) AND r.attempts = u.seq AND r.state = 'delivering' "
 		      "RETURNING u.*), "
 		      "i AS (INSERT INTO gn_queue_attempts (account_id, recipient_id, seq, started_at, "
-		      "duration_ms, host, ip, code, enhanced, text) SELECT o.acc, o.id, o.seq, "
-		      "to_timestamp(o.st), o.dur, o.host, o.ip, o.code, o.enh, o.txt FROM o "
+		      "duration_ms, host, ip, code, enhanced, text, tls_version, tls_cipher, tls_policy) "
+		      "SELECT o.acc, o.id, o.seq, to_timestamp(o.st), o.dur, o.host, o.ip, o.code, o.enh, "
+		      "o.txt, o.tlsv, o.tlsc, o.tlsp FROM o "
 		      "JOIN gn_accounts a ON a.id = o.acc WHERE o.res = '' OR a.queue_retired_keep_s > 0 "
 		      "ON CONFLICT DO NOTHING) "
-		      "SELECT acc, id, res, n FROM o", 13, pa, error_r);
+		      "SELECT acc, id, res, n FROM o", 16, pa, error_r);
 	if (res == NULL)
 		goto fail;
 	size_t nr = (size_t)PQntuples(res), nret = 0;
@@ -1110,9 +1131,10 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 			goto fail;
 		if (kept > 0 &&
 		    store_q_count("INSERT INTO gn_queue_retired_attempts (account_id, recipient_id, seq, "
-				  "started_at, duration_ms, host, ip, code, enhanced, text) SELECT t.account_id, "
-				  "t.recipient_id, t.seq, t.started_at, t.duration_ms, t.host, t.ip, t.code, "
-				  "t.enhanced, t.text FROM unnest($1::bigint[], $2::bigint[]) AS u(acc, id) "
+				  "started_at, duration_ms, host, ip, code, enhanced, text, tls_version, "
+				  "tls_cipher, tls_policy) SELECT t.account_id, t.recipient_id, t.seq, "
+				  "t.started_at, t.duration_ms, t.host, t.ip, t.code, t.enhanced, t.text, "
+				  "t.tls_version, t.tls_cipher, t.tls_policy FROM unnest($1::bigint[], $2::bigint[]) AS u(acc, id) "
 				  "JOIN gn_queue_attempts t ON t.account_id = u.acc AND t.recipient_id = u.id "
 				  "WHERE EXISTS (SELECT 1 FROM gn_queue_retired x WHERE x.account_id = u.acc "
 				  "AND x.id = u.id)", 2, pr, error_r) < 0)

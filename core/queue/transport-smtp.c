@@ -14,12 +14,32 @@
  *             random order among equal ones.  An address literal
  *             ("[192.0.2.1]") is its own and only host.
  *   address   each host's A, then AAAA records, in that order.
+ *   TLSA      DANE (RFC 7672), only when the MX answer (or its NODATA,
+ *             for the implicit MX) and both address answers of the host
+ *             validated (secure): TLSA _PORT._tcp.HOST; when the host
+ *             name is an alias (the address answers followed CNAMEs,
+ *             securely), _PORT._tcp.EXPANDED first and, when that has no
+ *             records (or only insecure ones), _PORT._tcp.HOST (RFC 7672
+ *             2.2.2).  DANE-TA's reference identifiers: the host name,
+ *             its expansion and the next-hop domain (RFC 7672 3.2.2).
+ *             Secure records
+ *             with a usable one (DANE-TA 2, DANE-EE 3; core/dns/dane.c):
+ *             TLS required and the chain must match (client handler
+ *             tls_check, before EHLO); secure records none usable (PKIX
+ *             usages, RFC 7672 3.1.3): TLS required, not authenticated;
+ *             insecure records or none (NODATA, NXDOMAIN): opportunistic
+ *             as below.  TLSA bogus or not answered (SERVFAIL, timeout):
+ *             the host is not used (RFC 7672 2.1.1), and under a secure
+ *             MX answer neither is a host whose A or AAAA lookup fails
+ *             so.  Each such failure, and no STARTTLS, a failed handshake
+ *             (no plain-text fallback) or no match, fails only that host
+ *             (4.7.5, temporary): the next host then.
  *   SMTP      gn_smtp_client over the host's addresses (it falls through
  *             them itself on a connection failure or a 4xx/5xx greeting),
- *             opportunistic STARTTLS (the certificate is checked against
- *             the host name but not required to verify: DANE and MTA-STS
- *             will say when it must); when no address of a host works,
- *             the next host.  Then one transaction with every recipient;
+ *             STARTTLS as the host's policy says; without DANE
+ *             opportunistic (the certificate is checked against the host
+ *             name but not required to verify; MTA-STS will say when it
+ *             must); when no address of a host works, the next host.  Then one transaction with every recipient;
  *             each recipient's outcome, with the host and IP that gave it,
  *             goes to gn_queue_delivery_report().  SMTPUTF8 is asked for
  *             when the message needs it, and a server that does not offer
@@ -28,21 +48,28 @@
  *             the server offers 8BITMIME (the queue does not record whether
  *             the body is 8-bit; declaring it for 7-bit data is harmless,
  *             RFC 6152 2); to a server without it the message goes as it
- *             is.
+ *             is.  With each outcome the transport security goes to
+ *             gn_queue_delivery_report_tls(): TLS version and cipher,
+ *             policy "dane", "dane-unauthenticated", "opportunistic" or
+ *             "none" (plain text, also after a failed handshake).
  *
  * Reuse.  The queue hands over one message a delivery, so a batch to
  * one server is many deliveries; after a transaction the connection, when
  * still usable, is parked in this process's cache (keyed by the server's
- * IP, port and the TLS mode it was opened with) instead of QUIT, and the
+ * IP, port, the TLS mode and policy it was opened with and, for DANE, the
+ * host name its chain matched, with the next-hop domain for DANE-TA)
+ * instead of QUIT, and the
  * next delivery whose host resolves to that IP takes it (RSET, then MAIL)
  * before connecting anew.  Bounded: at most queue.smtp_reuse_max parked
  * in all (0: no reuse), queue.smtp_reuse_per_host to one IP and port,
  * each for queue.smtp_reuse_idle (then QUIT: a server's own idle timeout
  * is 5 min, RFC 5321 4.5.3.2.7, many close sooner) and for at most
  * queue.smtp_reuse_transactions transactions.  A parked connection is
- * what a new one would be: opened with the same TLS mode (opportunistic
- * STARTTLS here, so TLS when the server offered it); a mode that requires
- * TLS never parks a plaintext one.  A parked connection the server has
+ * what a new one would be: opened with the same TLS mode and policy
+ * (opportunistic STARTTLS, so TLS when the server offered it; or DANE,
+ * verified for the same host: a connection opened under a weaker policy
+ * never serves a delivery that needs DANE); a mode that requires TLS
+ * never parks a plaintext one.  A parked connection the server has
  * closed meanwhile is dropped silently; one that fails before MAIL is
  * accepted (lost, timed out, or 421) counts for nothing: the delivery
  * goes on with a new connection, no attempt recorded for it.  Whatever
@@ -54,6 +81,7 @@
  * smtp_reuse_* above.
  */
 #include "queue/internal.h"
+#include "dns/internal.h"
 
 #include <arpa/inet.h>
 #include <string.h>
@@ -75,12 +103,25 @@ struct tx_host {
 
 struct tx;
 
+/* The transport security of a host (RFC 7672 2.2, 3.1.3). */
+enum tx_policy {
+	POL_UNKNOWN = -1,		/* not decided yet (no report) */
+	POL_OPPORTUNISTIC = 0,		/* STARTTLS when offered, not verified */
+	POL_DANE,			/* TLS required, the chain must match a TLSA record */
+	POL_DANE_UNAUTH,		/* secure TLSA records, none usable: TLS required */
+};
+
 /* A connection: the handler's data, so that it can move from one
  * delivery to the next.  Parked (in reuse_list, t NULL) between them. */
 struct tx_conn {
 	struct gn_smtp_client *client;
 	struct tx *t;			/* the delivery using it, or NULL */
 	enum gn_smtp_client_tls mode;	/* the TLS mode it was opened with */
+	enum tx_policy policy;		/* ... and the policy */
+	/* POL_DANE: what its chain matched for: the host name (DANE-EE),
+	 * or the host name, a space and the next-hop domain (DANE-TA: the
+	 * leaf may name only the domain, RFC 7672 3.2.2). */
+	char *dane_name;
 	char *ip;			/* while in reuse_list */
 	unsigned port;
 	unsigned transactions;
@@ -103,6 +144,15 @@ struct tx {
 	bool literal;			/* an address literal: hosts[0] is the IP */
 	struct gn_dns_query *query;
 	int a_status;			/* the A lookup's, while AAAA runs */
+	int a_security;
+	bool mx_secure;			/* the MX answer (or its NODATA) validated */
+	enum tx_policy policy;		/* the current host's */
+	struct gn_dns_tlsa *tlsa;	/* the current host's secure TLSA records */
+	size_t n_tlsa;
+	/* The current host's name after CNAMEs (its address answers'), or
+	 * NULL; and the name its TLSA records are looked up under now:
+	 * that one first, then the host's own (RFC 7672 2.2.2). */
+	const char *canonical, *tlsa_base;
 	const char **addrs;
 	size_t n_addrs;
 	struct tx_conn *conn;
@@ -119,6 +169,10 @@ struct tx {
 	/* The last host's failure, for the recipients when no host worked. */
 	int fail_code;
 	const char *fail_enh, *fail_text, *fail_host, *fail_ip;
+	enum tx_policy fail_policy;
+	/* The session's transport security, from ready on (pool copies:
+	 * the connection may be gone when the last outcome is reported). */
+	const char *tls_version, *tls_cipher, *tls_policy;
 };
 
 static void next_host(struct tx *t);
@@ -154,6 +208,7 @@ static void conn_free(struct tx_conn **tcp)
 	reuse_unlink(tc);
 	gn_smtp_client_free(&tc->client);
 	gn_free(tc->ip);
+	gn_free(tc->dane_name);
 	gn_free(tc);
 }
 
@@ -204,16 +259,28 @@ static bool reuse_park(struct tx_conn *tc)
 }
 
 /* A parked connection to one of the addresses (in their order), opened
- * in mode and still usable; NULL when none.  One the server closed
+ * in mode under policy (for DANE: verified for host) and still usable; NULL when none.  One the server closed
  * meanwhile is dropped on the way. */
 static struct tx_conn *reuse_take(const char *const *addrs, size_t n_addrs, unsigned port,
-				  enum gn_smtp_client_tls mode)
+				  enum gn_smtp_client_tls mode, enum tx_policy policy, const char *host,
+				  const char *domain)
 {
+	size_t hlen = strlen(host);
 	for (size_t i = 0; i < n_addrs && reuse_parked > 0; i++) {
 		struct tx_conn *tc = reuse_list, *next;
 		for (; tc != NULL; tc = next) {
 			next = tc->next;
 			if (!tc->parked || tc->port != port || tc->mode != mode || strcmp(tc->ip, addrs[i]) != 0)
+				continue;
+			/* A connection is only as good as the policy it was
+			 * opened under: a DANE delivery takes only one whose
+			 * chain matched this host's TLSA records. */
+			if (tc->policy != policy)
+				continue;
+			if (policy == POL_DANE &&
+			    (tc->dane_name == NULL || strncmp(tc->dane_name, host, hlen) != 0 ||
+			     (tc->dane_name[hlen] != '\0' &&
+			      (tc->dane_name[hlen] != ' ' || strcmp(tc->dane_name + hlen + 1, domain) != 0))))
 				continue;
 			reuse_unlink(tc);
 			if (!gn_smtp_client_usable(tc->client)) {
@@ -257,11 +324,35 @@ static void finish(struct tx *t)
 		t->finish = gn_timer_new(0, false, finish_cb, t);
 }
 
+static const char *policy_name(enum tx_policy policy, bool tls)
+{
+	switch (policy) {
+	case POL_DANE:
+		return "dane";
+	case POL_DANE_UNAUTH:
+		return "dane-unauthenticated";
+	case POL_OPPORTUNISTIC:
+		/* A plain-text session (no STARTTLS, or the fallback after a
+		 * failed handshake) had no transport security. */
+		return tls ? "opportunistic" : "none";
+	default:
+		return NULL;
+	}
+}
+
+/* The outcome with the transport security it was had under: the
+ * connection's when there is one, else the policy of the host whose
+ * failure it is. */
 static void report(struct tx *t, size_t i, int code, const char *enh, const char *text,
 		   const char *host, const char *ip)
 {
 	t->reported[i] = true;
 	gn_queue_delivery_report(t->qd, i, code, enh, text, host, ip);
+	if (t->ready && t->tls_policy != NULL) {
+		gn_queue_delivery_report_tls(t->qd, i, t->tls_version, t->tls_cipher, t->tls_policy);
+	} else if (t->fail_policy != POL_UNKNOWN) {
+		gn_queue_delivery_report_tls(t->qd, i, NULL, NULL, policy_name(t->fail_policy, false));
+	}
 }
 
 /* Every recipient without an outcome gets this one, and the delivery
@@ -292,6 +383,7 @@ static void set_failure(struct tx *t, int code, const char *enh, const char *tex
 	t->fail_text = gn_pool_strdup(t->pool, text != NULL ? text : "");
 	t->fail_host = host;
 	t->fail_ip = ip != NULL ? gn_pool_strdup(t->pool, ip) : NULL;
+	t->fail_policy = t->policy;
 }
 
 /* ---- the message ---- */
@@ -324,15 +416,30 @@ static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result 
 		return;
 	const char *host = t->hosts[t->host].name, *ip = gn_smtp_client_remote_ip(client);
 	if (failure != NULL) {
-		/* closed() follows: the next host then. */
-		set_failure(t, failure->code, failure->enhanced[0] != '\0' ? failure->enhanced : NULL,
-			    failure->text, host, ip);
+		/* closed() follows: the next host then.  A host that DANE
+		 * made TLS mandatory for and that did not give it (no
+		 * STARTTLS, a failed handshake, no match): 4.7.5. */
+		const char *enh = failure->enhanced[0] != '\0' ? failure->enhanced : NULL;
+		if (failure->phase == GN_SMTP_PHASE_STARTTLS && t->policy != POL_OPPORTUNISTIC)
+			enh = "4.7.5";
+		set_failure(t, failure->code, enh, failure->text, host, ip);
+		if (t->policy != POL_OPPORTUNISTIC)
+			gn_log(GN_LOG_INFO, "core", "event=queue_smtp_dane_failed domain=%s host=%s ip=%s "
+			       "reason=%s", gn_log_quote(0, t->domain), gn_log_quote(1, host), ip != NULL ? ip : "-",
+			       gn_log_quote(2, failure->text));
 		return;
 	}
 	t->ready = true;
+	bool tls = gn_smtp_client_is_tls(client);
+	t->tls_version = tls && gn_smtp_client_tls_version(client) != NULL
+			 ? gn_pool_strdup(t->pool, gn_smtp_client_tls_version(client)) : NULL;
+	t->tls_cipher = tls && gn_smtp_client_tls_cipher(client) != NULL
+			? gn_pool_strdup(t->pool, gn_smtp_client_tls_cipher(client)) : NULL;
+	t->tls_policy = policy_name(tc->policy, tls);
 	t->offset = 0;
 	t->fail_code = 0;	/* an earlier host's failure is not this one's */
 	t->fail_enh = t->fail_text = t->fail_host = t->fail_ip = NULL;
+	t->fail_policy = POL_UNKNOWN;
 	size_t n = gn_queue_delivery_recipient_count(t->qd);
 	const char **rcpts = gn_pool_alloc(t->pool, (n + 1) * sizeof(*rcpts));
 	t->sent_idx = gn_pool_alloc(t->pool, (n + 1) * sizeof(*t->sent_idx));
@@ -446,12 +553,44 @@ static void on_closed(struct gn_smtp_client *client, void *data)
 		 t->fail_host != NULL ? t->fail_host : t->hosts[t->host].name, t->fail_ip);
 }
 
+/* DANE (RFC 7672 2.2, 3): the chain the server sent must match one of
+ * the host's usable TLSA records; else the address fails (temporary)
+ * and the client goes on with the next. */
+static int on_tls_check(struct gn_smtp_client *client, const unsigned char *const *certs,
+			const size_t *lens, size_t n, void *data, const char **error_r)
+{
+	struct tx_conn *tc = data;
+	struct tx *t = tc->t;
+	int usage = 0;
+	if (t == NULL) {
+		*error_r = "DANE: no delivery for this connection";
+		return -1;
+	}
+	/* RFC 7672 3.2.2: DANE-TA's reference identifiers are the MX host
+	 * name, its CNAME expansion and the next-hop domain. */
+	const char *host = t->hosts[t->host].name;
+	const char *names[3] = { host, t->canonical, t->domain };
+	if (dns_dane_match(t->tlsa, t->n_tlsa, certs, lens, n, names, 3, &usage, error_r) != 1)
+		return -1;
+	gn_free(tc->dane_name);
+	tc->dane_name = usage == DNS_DANE_EE ? gn_strdup(host) : gn_strdup_printf("%s %s", host, t->domain);
+	gn_log(GN_LOG_INFO, "core", "event=queue_smtp_dane_match domain=%s host=%s ip=%s usage=%s",
+	       gn_log_quote(0, t->domain), gn_log_quote(1, host), gn_smtp_client_remote_ip(client) != NULL
+	       ? gn_smtp_client_remote_ip(client) : "-", usage == DNS_DANE_EE ? "DANE-EE" : "DANE-TA");
+	return 0;
+}
+
 static void connect_host(struct tx *t)
 {
 	const char *host = t->hosts[t->host].name, *err;
 	struct gn_smtp_client_settings set;
 	gn_smtp_client_settings_init(&set);
-	set.tls = GN_SMTP_TLS_OPPORTUNISTIC;
+	if (t->policy == POL_UNKNOWN)
+		t->policy = POL_OPPORTUNISTIC;
+	/* RFC 7672 2.2: secure TLSA records, usable or not, make TLS
+	 * mandatory; DANE checks the chain itself (no PKIX, no name
+	 * check for DANE-EE). */
+	set.tls = t->policy == POL_OPPORTUNISTIC ? GN_SMTP_TLS_OPPORTUNISTIC : GN_SMTP_TLS_REQUIRE;
 	set.tls_name = t->literal ? NULL : host;
 	set.tls_verify = false;
 	static const struct gn_smtp_client_handler handler = {
@@ -461,10 +600,19 @@ static void connect_host(struct tx *t)
 		.sent = on_sent,
 		.closed = on_closed,
 	};
+	static const struct gn_smtp_client_handler handler_dane = {
+		.size = sizeof(struct gn_smtp_client_handler),
+		.ready = on_ready,
+		.rcpt = on_rcpt,
+		.sent = on_sent,
+		.closed = on_closed,
+		.tls_check = on_tls_check,
+	};
 	t->ready = false;
 	t->reused = false;
 	if (!t->no_reuse) {
-		struct tx_conn *tc = reuse_take(t->addrs, t->n_addrs, smtp_port(), set.tls);
+		struct tx_conn *tc = reuse_take(t->addrs, t->n_addrs, smtp_port(), set.tls, t->policy, host,
+						 t->domain);
 		if (tc != NULL) {
 			tc->t = t;
 			t->conn = tc;
@@ -480,7 +628,9 @@ static void connect_host(struct tx *t)
 	t->conn = gn_calloc(1, sizeof(*t->conn));
 	t->conn->t = t;
 	t->conn->mode = set.tls;
-	t->conn->client = gn_smtp_client_new(&set, &handler, t->conn, &err);
+	t->conn->policy = t->policy;
+	t->conn->client = gn_smtp_client_new(&set, t->policy == POL_DANE ? &handler_dane : &handler, t->conn,
+					     &err);
 	if (t->conn->client == NULL)
 		goto fail;
 	for (size_t i = 0; i < t->n_addrs; i++)
@@ -510,6 +660,8 @@ static bool no_such_name(int status)
 	return status == GN_DNS_NXDOMAIN || status == GN_DNS_NODATA;
 }
 
+static void tlsa_cb(const struct gn_dns_result *res, void *data);
+
 static void addr_cb(const struct gn_dns_result *res, void *data)
 {
 	struct tx *t = data;
@@ -520,13 +672,45 @@ static void addr_cb(const struct gn_dns_result *res, void *data)
 			for (size_t i = 0; i < res->n; i++)
 				add_addr(t, AF_INET, &res->a[i]);
 		t->a_status = res->status;
+		t->a_security = res->security;
+		if (res->canonical != NULL)
+			t->canonical = gn_pool_strdup(t->pool, res->canonical);
 		t->query = gn_dns_lookup(host, GN_DNS_AAAA, addr_cb, t);
 		return;
 	}
 	if (res->status == GN_DNS_OK)
 		for (size_t i = 0; i < res->n; i++)
 			add_addr(t, AF_INET6, &res->aaaa[i]);
+	if (t->canonical == NULL && res->canonical != NULL)
+		t->canonical = gn_pool_strdup(t->pool, res->canonical);
+	if (t->mx_secure && (t->a_status >= GN_DNS_SERVFAIL || res->status >= GN_DNS_SERVFAIL)) {
+		/* RFC 7672 2.1.1: a host whose address records fail to
+		 * validate (bogus) or do not come (SERVFAIL, timeout...)
+		 * under a secure MX answer is not used: it may be one that
+		 * DANE protects. */
+		set_failure(t, 0, "4.4.3", gn_pool_printf(t->pool, "address lookup of the MX host %s "
+							  "failed: A %s%s, AAAA %s%s", host,
+							  gn_dns_status_name(t->a_status),
+							  t->a_security == GN_DNS_BOGUS ? " (bogus)" : "",
+							  gn_dns_status_name(res->status),
+							  res->security == GN_DNS_BOGUS ? " (bogus)" : ""),
+			    host, NULL);
+		t->host++;
+		next_host(t);
+		return;
+	}
 	if (t->n_addrs > 0) {
+		/* RFC 7672 2.2: TLSA records count only for a host reached
+		 * through secure MX and address answers. */
+		if (t->mx_secure && t->a_security == GN_DNS_SECURE && res->security == GN_DNS_SECURE) {
+			/* RFC 7672 2.2.2: a host name that is an alias (its
+			 * expansion secure, as the answers are): the
+			 * expanded name's TLSA records first. */
+			t->tlsa_base = t->canonical != NULL ? t->canonical : host;
+			t->query = gn_dns_lookup(gn_pool_printf(t->pool, "_%u._tcp.%s", smtp_port(),
+								t->tlsa_base), GN_DNS_TLSA, tlsa_cb, t);
+			return;
+		}
 		connect_host(t);
 		return;
 	}
@@ -543,6 +727,67 @@ static void addr_cb(const struct gn_dns_result *res, void *data)
 	next_host(t);
 }
 
+static void tlsa_cb(const struct gn_dns_result *res, void *data)
+{
+	struct tx *t = data;
+	const char *host = t->hosts[t->host].name;
+	t->query = NULL;
+	/* RFC 7672 2.2.2: no (secure) records under the CNAME-expanded name:
+	 * then under the host name as the MX gave it. */
+	if (t->tlsa_base != host && (no_such_name(res->status) ||
+				     (res->status == GN_DNS_OK && res->security != GN_DNS_SECURE))) {
+		gn_log(GN_LOG_DEBUG, "core", "event=queue_smtp_tlsa_expanded domain=%s host=%s expanded=%s "
+		       "status=%s security=%s", gn_log_quote(0, t->domain), gn_log_quote(1, host),
+		       gn_log_quote(2, t->tlsa_base), gn_dns_status_name(res->status),
+		       gn_dns_security_name(res->security));
+		t->tlsa_base = host;
+		t->query = gn_dns_lookup(gn_pool_printf(t->pool, "_%u._tcp.%s", smtp_port(), host), GN_DNS_TLSA,
+					 tlsa_cb, t);
+		return;
+	}
+	switch (res->status) {
+	case GN_DNS_OK:
+		if (res->security != GN_DNS_SECURE)
+			break;	/* RFC 7672 2.2: insecure TLSA records are ignored */
+		t->tlsa = gn_pool_alloc(t->pool, (res->n + 1) * sizeof(*t->tlsa));
+		for (size_t i = 0; i < res->n; i++) {
+			t->tlsa[i] = res->tlsa[i];
+			uint8_t *copy = gn_pool_alloc(t->pool, res->tlsa[i].len + 1);
+			memcpy(copy, res->tlsa[i].data, res->tlsa[i].len);
+			t->tlsa[i].data = copy;
+		}
+		t->n_tlsa = res->n;
+		t->policy = dns_dane_count_usable(t->tlsa, t->n_tlsa) > 0 ? POL_DANE : POL_DANE_UNAUTH;
+		break;
+	case GN_DNS_NODATA:
+	case GN_DNS_NXDOMAIN:
+		break;	/* no TLSA records (a secure denial, or an insecure one) */
+	default:
+		/* RFC 7672 2.1.1: TLSA records that do not validate (bogus),
+		 * or no answer: the host may be DANE-protected and cannot be
+		 * checked, so it is not used (temporary). */
+		t->policy = POL_DANE;
+		set_failure(t, 0, "4.7.5", gn_pool_printf(t->pool, "DANE: TLSA lookup of _%u._tcp.%s failed: "
+							  "%s%s%s%s", smtp_port(), t->tlsa_base,
+							  res->security == GN_DNS_BOGUS ? "bogus, " : "",
+							  gn_dns_status_name(res->status),
+							  res->error != NULL ? ": " : "",
+							  res->error != NULL ? res->error : ""), host, NULL);
+		gn_log(GN_LOG_INFO, "core", "event=queue_smtp_dane_skip domain=%s host=%s reason=%s",
+		       gn_log_quote(0, t->domain), gn_log_quote(1, host), gn_log_quote(2, t->fail_text));
+		t->host++;
+		next_host(t);
+		return;
+	}
+	gn_log(GN_LOG_DEBUG, "core", "event=queue_smtp_tlsa domain=%s host=%s base=%s status=%s security=%s "
+	       "records=%zu usable=%zu policy=%s", gn_log_quote(0, t->domain), gn_log_quote(1, host),
+	       gn_log_quote(2, t->tlsa_base),
+	       gn_dns_status_name(res->status), gn_dns_security_name(res->security), t->n_tlsa,
+	       dns_dane_count_usable(t->tlsa, t->n_tlsa), t->policy == POL_UNKNOWN ? "opportunistic"
+	       : policy_name(t->policy, true));
+	connect_host(t);
+}
+
 static void next_host(struct tx *t)
 {
 	if (t->host >= t->n_hosts) {
@@ -552,6 +797,10 @@ static void next_host(struct tx *t)
 		return;
 	}
 	t->n_addrs = 0;
+	t->policy = POL_UNKNOWN;
+	t->tlsa = NULL;
+	t->n_tlsa = 0;
+	t->canonical = t->tlsa_base = NULL;
 	if (t->literal) {
 		t->addrs[t->n_addrs++] = t->hosts[t->host].name;
 		connect_host(t);
@@ -585,6 +834,9 @@ static void mx_cb(const struct gn_dns_result *res, void *data)
 {
 	struct tx *t = data;
 	t->query = NULL;
+	/* RFC 7672 2.2.1: DANE only below a validated MX answer (or a
+	 * validated denial for the implicit MX). */
+	t->mx_secure = res->security == GN_DNS_SECURE;
 	switch (res->status) {
 	case GN_DNS_OK:
 		for (size_t i = 0; i < res->n && t->n_hosts < TX_MAX_HOSTS; i++) {
@@ -647,6 +899,7 @@ static void smtp_deliver(struct gn_queue_delivery *qd, void *data)
 	struct tx *t = gn_calloc(1, sizeof(*t));
 	t->pool = gn_pool_new();
 	t->qd = qd;
+	t->fail_policy = t->policy = POL_UNKNOWN;
 	t->domain = gn_pool_strdup(t->pool, gn_queue_delivery_domain(qd));
 	size_t n = gn_queue_delivery_recipient_count(qd);
 	t->reported = gn_pool_alloc(t->pool, (n + 1) * sizeof(*t->reported));

@@ -105,7 +105,7 @@ struct gn_smtp_client {
 	char *remote_ip;
 	unsigned remote_port;
 	bool is_tls, verified;
-	char *tls_version, *verify_error;
+	char *tls_version, *verify_error, *tls_cipher;
 
 	/* Why the address or the session failed, when known before the
 	 * connection closes (a reply, a timeout, a local decision). */
@@ -452,7 +452,7 @@ static void connect_next(struct gn_smtp_client *c)
 	for (;;) {
 		c->fail_set = false;
 		c->is_tls = c->verified = false;
-		c->tls_version = c->verify_error = NULL;
+		c->tls_version = c->verify_error = c->tls_cipher = NULL;
 		c->ehlo = NULL;
 		c->remote_ip = a->ip;
 		c->remote_port = a->port;
@@ -1078,6 +1078,8 @@ static void tls_done(struct gn_smtp_client *c, struct gn_conn *conn, int ok)
 	}
 	c->is_tls = true;
 	c->tls_version = gn_pool_strdup(c->pool, gn_conn_tls_version(conn));
+	if (gn_conn_tls_cipher(conn) != NULL)
+		c->tls_cipher = gn_pool_strdup(c->pool, gn_conn_tls_cipher(conn));
 	c->verified = gn_conn_tls_verified(conn);
 	if (gn_conn_tls_verify_error(conn) != NULL)
 		c->verify_error = gn_pool_strdup(c->pool, gn_conn_tls_verify_error(conn));
@@ -1088,6 +1090,20 @@ static void tls_done(struct gn_smtp_client *c, struct gn_conn *conn, int ok)
 		result_local(&r, GN_SMTP_PHASE_STARTTLS, 0, "", text, false);
 		address_fail(c, &r, true);
 		return;
+	}
+	if (c->h.tls_check != NULL) {
+		const unsigned char *certs[10];
+		size_t lens[10], n = 0;
+		const char *error = NULL;
+		while (n < 10 && gn_conn_peer_chain_cert(conn, n, &certs[n], &lens[n]) == 1)
+			n++;
+		if (c->h.tls_check(c, certs, lens, n, c->data, &error) < 0) {
+			result_local(&r, GN_SMTP_PHASE_STARTTLS, 0, "",
+				     gn_pool_strdup(c->pool, error != NULL ? error : "TLS check failed"),
+				     false);
+			address_fail(c, &r, true);
+			return;
+		}
 	}
 	/* RFC 3207 4.2: what the server said before TLS is forgotten. */
 	c->ehlo = NULL;
@@ -1453,6 +1469,11 @@ bool gn_smtp_client_is_tls(const struct gn_smtp_client *c)
 const char *gn_smtp_client_tls_version(const struct gn_smtp_client *c)
 {
 	return c->tls_version;
+}
+
+const char *gn_smtp_client_tls_cipher(const struct gn_smtp_client *c)
+{
+	return c->is_tls ? c->tls_cipher : NULL;
 }
 
 bool gn_smtp_client_tls_verified(const struct gn_smtp_client *c)

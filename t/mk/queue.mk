@@ -21,3 +21,10 @@ t_unit_test_queue_suppress_SOURCES = t/unit/test_queue_suppress.c t/lib/pgtest.c
 t_unit_test_queue_suppress_CPPFLAGS = $(UNITCPP) -DGN_TEST_SRCDIR='"$(abs_top_srcdir)"'
 t_unit_test_queue_suppress_CFLAGS = $(UNITCC)
 t_unit_test_queue_suppress_LDADD = $(UNITLIBS)
+
+# DANE matching (core/queue/dane.c) against certificates made by GnuTLS.
+TESTPROGS += t/unit/test_dane
+t_unit_test_dane_SOURCES = t/unit/test_dane.c
+t_unit_test_dane_CPPFLAGS = $(UNITCPP)
+t_unit_test_dane_CFLAGS = $(UNITCC)
+t_unit_test_dane_LDADD = $(UNITLIBS)

@@ -157,6 +157,12 @@ int gn_conn_peer_spki(const struct gn_conn *conn, const unsigned char **der_r,
 /* The peer's whole certificate in DER; same contract. */
 int gn_conn_peer_cert(const struct gn_conn *conn, const unsigned char **der_r,
 		      size_t *len_r);
+/* ABI 1.1: certificate index of the chain the peer sent (0 the leaf,
+ * then as the peer ordered them), in DER: 1 with the pointer (valid
+ * while the connection lives), or 0 when there is no such certificate.
+ * For DANE (RFC 7672), which looks at the chain itself. */
+int gn_conn_peer_chain_cert(const struct gn_conn *conn, size_t index,
+			    const unsigned char **der_r, size_t *len_r);
 /* Channel binding data ("tls-unique", "tls-server-end-point",
  * "tls-exporter") allocated from the connection's pool.  Returns 1, or 0
  * when not available. */

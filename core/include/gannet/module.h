@@ -65,6 +65,10 @@
  *        gn_delivery_set_prefix(): checks of a received message at its
  *        end of data that add header lines to its stored prefix;
  *        gn_dkim_max_signatures(): the core's dkim.max_signatures.
+ *        gn_conn_peer_chain_cert(), gn_smtp_client_handler.tls_check,
+ *        gn_smtp_client_tls_cipher(), gn_queue_delivery_report_tls():
+ *        DANE (RFC 7672) in the queue's SMTP transport and the TLS of
+ *        each delivery attempt.
  *        gn_smtp_tx_set_mailbox(), gn_smtp_tx_mailbox(): an end-of-data
  *        hook picks the mailbox a received message starts in (DMARC
  *        quarantine: Junk).

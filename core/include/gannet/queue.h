@@ -180,6 +180,15 @@ int gn_queue_delivery_open_body(const struct gn_queue_delivery *qd,
 void gn_queue_delivery_report(struct gn_queue_delivery *qd, size_t i, int code,
 			      const char *enhanced, const char *text,
 			      const char *host, const char *ip);
+/* ABI 1.1: the transport security under which recipient i's result was
+ * had: the TLS version ("TLS1.3") and cipher ("AES-256-GCM"), NULL or ""
+ * without TLS, and the policy that applied: "none" (plain text, also a
+ * fallback after a failed handshake), "opportunistic", "dane",
+ * "dane-unauthenticated" (TLSA records, none usable), later "mta-sts",
+ * "requiretls".  Kept with the attempt (gannet queue retired print).
+ * Strings copied; a later call replaces an earlier one. */
+void gn_queue_delivery_report_tls(struct gn_queue_delivery *qd, size_t i, const char *version,
+				  const char *cipher, const char *policy);
 /* Ends the attempt, from any callback of the loop: records the results
  * (attempts, retries, DSNs, retirement) and frees qd.  Exactly once. */
 void gn_queue_delivery_done(struct gn_queue_delivery *qd);

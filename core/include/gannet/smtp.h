@@ -670,10 +670,16 @@ struct gn_smtp_client_settings {
 	const char *helo_name;		/* NULL: gn_config_hostname() */
 	enum gn_smtp_client_tls tls;
 	/* The name the server's certificate is verified for (the MX host
-	 * name); NULL: not verified.  With tls_verify, a certificate that
-	 * does not verify fails the address (DANE and MTA-STS will say when);
-	 * without it the result is only recorded
-	 * (gn_smtp_client_tls_verified()). */
+	 * name); NULL: not verified.  Verified is PKIX (RFC 6125): the chain
+	 * up to a CA of the system's trust store, the name among the
+	 * certificate's identities.  With tls_verify, a certificate that
+	 * does not verify fails the address (GN_SMTP_PHASE_STARTTLS, no
+	 * plain-text fallback); without it the result is only recorded
+	 * (gn_smtp_client_tls_verified()).  DANE (RFC 7672) does not use
+	 * it: there PKIX does not apply, and the queue's transport checks
+	 * the chain against the TLSA records itself through the handler's
+	 * tls_check with tls_verify false; MTA-STS (RFC 8461) is what
+	 * needs it. */
 	const char *tls_name;
 	bool tls_verify;
 	/* Timeouts in milliseconds (RFC 5321 4.5.3.2 for the defaults). */
@@ -741,6 +747,14 @@ struct gn_smtp_client_handler {
 	 * not the message), for transcripts.  May be NULL. */
 	void (*trace)(struct gn_smtp_client *client, bool sent, const char *line,
 		      size_t len, void *data);
+	/* ABI 1.1: after each TLS handshake, before the EHLO over TLS: the
+	 * certificates the server sent (DER, leaf first, at most 10 of them),
+	 * for a check of the caller's own (DANE, RFC 7672).  Returns 0 to go
+	 * on, or -1 with *error_r (copied): the address fails in
+	 * GN_SMTP_PHASE_STARTTLS (temporary, no fallback to plain text) and
+	 * the next address is tried.  May be NULL. */
+	int (*tls_check)(struct gn_smtp_client *client, const unsigned char *const *certs,
+			 const size_t *lens, size_t n, void *data, const char **error_r);
 };
 
 /* NULL with *error_r when the settings or handler are not valid. */
@@ -791,6 +805,8 @@ const char *gn_smtp_client_remote_ip(const struct gn_smtp_client *client);	/* or
 unsigned gn_smtp_client_remote_port(const struct gn_smtp_client *client);
 bool gn_smtp_client_is_tls(const struct gn_smtp_client *client);
 const char *gn_smtp_client_tls_version(const struct gn_smtp_client *client);	/* or NULL */
+/* ABI 1.1: the cipher ("AES-256-GCM"), or NULL without TLS. */
+const char *gn_smtp_client_tls_cipher(const struct gn_smtp_client *client);
 /* Whether the certificate verified for settings.tls_name; why not. */
 bool gn_smtp_client_tls_verified(const struct gn_smtp_client *client);
 const char *gn_smtp_client_tls_verify_error(const struct gn_smtp_client *client);
