@@ -116,6 +116,7 @@ struct tx {
 	size_t *sent_idx;		/* the transaction's recipients: queue index */
 	bool *reported;
 	struct gn_timer *finish;
+	unsigned rt_refused;		/* hosts refused for REQUIRETLS (requiretls.c) */
 	/* The last host's failure, for the recipients when no host worked. */
 	int fail_code;
 	const char *fail_enh, *fail_text, *fail_host, *fail_ip;
@@ -327,6 +328,19 @@ static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result 
 		/* closed() follows: the next host then. */
 		set_failure(t, failure->code, failure->enhanced[0] != '\0' ? failure->enhanced : NULL,
 			    failure->text, host, ip);
+		if (queue_requiretls_tls_failed(t->qd, failure)) {
+			t->rt_refused++;
+			set_failure(t, 554, "5.7.30", gn_pool_printf(t->pool, "REQUIRETLS: %s",
+								     failure->text), host, ip);
+		}
+		return;
+	}
+	const char *rt = queue_requiretls_refusal(t->pool, t->qd, client, host);
+	if (rt != NULL) {
+		/* RFC 8689 4.2.1: not to this host; closed() goes on. */
+		t->rt_refused++;
+		set_failure(t, 554, "5.7.30", rt, host, ip);
+		gn_smtp_client_quit(client);
 		return;
 	}
 	t->ready = true;
@@ -357,6 +371,8 @@ static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result 
 		flags |= GN_SMTP_SEND_SMTPUTF8;
 	if (gn_smtp_client_has_extension(client, "8BITMIME", NULL))
 		flags |= GN_SMTP_SEND_8BITMIME;
+	if (queue_requiretls(t->qd))
+		flags |= GN_SMTP_SEND_REQUIRETLS;
 	const struct gn_addr *sender = gn_queue_delivery_sender(t->qd);
 	t->buf = gn_pool_alloc(t->pool, TX_CHUNK);
 	if (k == 0 || gn_smtp_client_send(client, sender != NULL ? gn_addr_to_string(t->pool, sender) : "",
@@ -454,6 +470,7 @@ static void connect_host(struct tx *t)
 	set.tls = GN_SMTP_TLS_OPPORTUNISTIC;
 	set.tls_name = t->literal ? NULL : host;
 	set.tls_verify = false;
+	queue_requiretls_settings(t->qd, &set);
 	static const struct gn_smtp_client_handler handler = {
 		.size = sizeof(struct gn_smtp_client_handler),
 		.ready = on_ready,
@@ -463,7 +480,7 @@ static void connect_host(struct tx *t)
 	};
 	t->ready = false;
 	t->reused = false;
-	if (!t->no_reuse) {
+	if (!t->no_reuse && !queue_requiretls(t->qd)) {
 		struct tx_conn *tc = reuse_take(t->addrs, t->n_addrs, smtp_port(), set.tls);
 		if (tc != NULL) {
 			tc->t = t;
@@ -546,6 +563,7 @@ static void addr_cb(const struct gn_dns_result *res, void *data)
 static void next_host(struct tx *t)
 {
 	if (t->host >= t->n_hosts) {
+		queue_requiretls_final(t->qd, t->rt_refused, t->n_hosts, &t->fail_code, &t->fail_enh);
 		fail_all(t, t->fail_code, t->fail_enh != NULL ? t->fail_enh : "4.4.1",
 			 t->fail_text != NULL ? t->fail_text : "no MX host could be reached", t->fail_host,
 			 t->fail_ip);
@@ -644,6 +662,7 @@ static const char *literal_ip(struct gn_pool *pool, const char *domain)
 static void smtp_deliver(struct gn_queue_delivery *qd, void *data)
 {
 	(void)data;
+	queue_requiretls_init();
 	struct tx *t = gn_calloc(1, sizeof(*t));
 	t->pool = gn_pool_new();
 	t->qd = qd;

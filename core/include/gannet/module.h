@@ -68,6 +68,9 @@
  *        gn_smtp_tx_set_mailbox(), gn_smtp_tx_mailbox(): an end-of-data
  *        hook picks the mailbox a received message starts in (DMARC
  *        quarantine: Junk).
+ *        REQUIRETLS (RFC 8689): gn_queue_message.require_tls,
+ *        gn_queue_delivery_require_tls(), gn_queue_require_tls_name(),
+ *        GN_SMTP_SEND_REQUIRETLS for gn_smtp_client_send().
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
