@@ -7,6 +7,7 @@
  *   dsn.c     the DSNs (RFC 3464) delivered into the sender's account;
  *   cli.c     `gannet queue ...` (and cli-rules.c: holdrules, retired);
  *   transport-smtp.c  the default transport: MX lookups, the SMTP client;
+ *   requiretls.c  REQUIRETLS (RFC 8689) rules of that transport;
  *   fromid.c  mail to FromID addresses matched to their recipients.
  *
  * Uses the store (blobs, the delivery pipeline), the mail layer (MIME,

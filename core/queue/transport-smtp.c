@@ -18,7 +18,9 @@
  *             them itself on a connection failure or a 4xx/5xx greeting),
  *             opportunistic STARTTLS (the certificate is checked against
  *             the host name but not required to verify: DANE and MTA-STS
- *             will say when it must); when no address of a host works,
+ *             will say when it must; a REQUIRETLS message requires it,
+ *             verified, and REQUIRETLS offered: requiretls.c); when no
+ *             address of a host works,
  *             the next host.  Then one transaction with every recipient;
  *             each recipient's outcome, with the host and IP that gave it,
  *             goes to gn_queue_delivery_report().  SMTPUTF8 is asked for
