@@ -16,8 +16,9 @@ running `gannet serve` with the smtp and submission modules and with
   one without STARTTLS, one whose certificate does not verify: no MAIL is
   sent, the recipient fails for good with 554 5.7.30 and alice gets a DSN
   in her Inbox; the same messages without the flag, or relaxed, go to the
-  server without REQUIRETLS (so the refusal is REQUIRETLS's); when one MX
-  host cannot be reached and the other refuses, the attempt is temporary.
+  server without REQUIRETLS (so the refusal is REQUIRETLS's); a REQUIRETLS
+  delivery never takes a connection parked for reuse; when one MX host
+  cannot be reached and the other refuses, the attempt is temporary.
 """
 import atexit
 import json
@@ -274,6 +275,19 @@ t.is_(gannet("queue", "run").stdout, "2 deliveries attempted\n", "queue run atte
 t.is_(retired("y@noreq.example"), "delivered 250 2.0.0 -", "the default one is delivered")
 t.is_(retired("z@noreq.example"), "delivered 250 2.0.0 false", "the relaxed one is delivered")
 t.ok(all("REQUIRETLS" not in m for m in noreq.mails()), "without REQUIRETLS in MAIL FROM")
+
+# Reuse: two plain messages share a connection, the REQUIRETLS one
+# never takes a parked one.
+c0 = len(good.events("connect"))
+t.ok(queue("p1@good.example", "plain 1") == 0 and queue("q@good.example", "rt reuse", "yes") == 0
+     and queue("p2@good.example", "plain 2") == 0, "queued two plain and one REQUIRETLS to good.example")
+t.is_(gannet("queue", "run").stdout, "3 deliveries attempted\n", "queue run attempts the three")
+t.ok(all((retired(r) or "").startswith("delivered") for r in ("p1@good.example", "q@good.example",
+                                                                "p2@good.example")), "all three delivered")
+t.is_(len(good.events("connect")) - c0, 2, "two connections: the plain ones shared one, REQUIRETLS had its own")
+qm = good.messages("q@good.example")
+t.ok(len(qm) == 1 and "REQUIRETLS" in qm[0]["params"].split() and qm[0]["tls"],
+     "the REQUIRETLS one went with MAIL FROM ... REQUIRETLS")
 
 # One MX host unreachable, the other refuses: temporary.
 t.is_(queue("x@two.example", "rt two", "yes"), 0, "queued to two.example (a dead MX, then noreq)")
