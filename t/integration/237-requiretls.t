@@ -12,6 +12,8 @@ running `gannet serve` with the smtp and submission modules and with
   requiretls (RFC 8689 4.1), neither without tls=; the runner sends the
   REQUIRETLS one to a server with a certificate that verifies (the test CA
   in queue.tls_ca) and REQUIRETLS offered, with MAIL FROM ... REQUIRETLS;
+- `gannet smtp send --requiretls`: the client sends MAIL FROM ...
+  REQUIRETLS, and refuses (554 5.7.30) a server that does not offer it;
 - with `gannet queue add --require-tls yes`: a server without REQUIRETLS,
   one without STARTTLS, one whose certificate does not verify: no MAIL is
   sent, the recipient fails for good with 554 5.7.30 and alice gets a DSN
@@ -239,6 +241,25 @@ ms = good.messages("bob@good.example")
 t.ok(len(ms) == 1 and ms[0]["tls"] and "REQUIRETLS" in ms[0]["params"].split(),
      "the server got it over TLS with MAIL FROM ... REQUIRETLS (%s)" % (ms[0]["params"] if ms else "-"))
 t.is_(g.stop(), 0, "gannet serve stops")
+
+# ---- the SMTP client itself: gannet smtp send --requiretls ----
+
+
+def smtp_send(ip, name, to):
+    return gannet("smtp", "send", "--server", "%s:%d" % (ip, PORT), "--from", "alice@example.com",
+                  "--to", to, "--tls", "require", "--tls-verify", "--tls-name", name, "--ca", ca,
+                  "--requiretls", stdin="Subject: client\n\nHi.\n")
+
+
+n0 = len(noreq.mails())
+r = smtp_send("127.0.0.2", "mx.noreq.example", "c@noreq.example")
+t.ok(r.returncode == 1 and "554" in r.stdout and "5.7.30" in r.stdout,
+     "smtp send --requiretls to a server without REQUIRETLS: refused by the client, 554 5.7.30")
+t.is_(len(noreq.mails()) - n0, 0, "no MAIL sent")
+r = smtp_send("127.0.0.1", "mx.good.example", "c@good.example")
+cm = good.messages("c@good.example")
+t.ok(r.returncode == 0 and len(cm) == 1 and "REQUIRETLS" in cm[0]["params"].split(),
+     "smtp send --requiretls to a server with it: MAIL FROM ... REQUIRETLS, delivered")
 
 # ---- outbound, one `gannet queue run` at a time ----
 
