@@ -303,6 +303,9 @@ c0 = len(good.events("connect"))
 t.ok(queue("p1@good.example", "plain 1") == 0 and queue("q@good.example", "rt reuse", "yes") == 0
      and queue("p2@good.example", "plain 2") == 0, "queued two plain and one REQUIRETLS to good.example")
 t.is_(gannet("queue", "run").stdout, "3 deliveries attempted\n", "queue run attempts the three")
+qid = sql("SELECT id FROM gn_queue_retired WHERE rcpt = 'x@noreq.example'")
+t_re(gannet("queue", "retired", "print", qid).stdout, r"(?m)^tls: requiretls$",
+     "queue retired print shows tls: requiretls")
 t.ok(all((retired(r) or "").startswith("delivered") for r in ("p1@good.example", "q@good.example",
                                                                 "p2@good.example")), "all three delivered")
 t.is_(len(good.events("connect")) - c0, 2, "two connections: the plain ones shared one, REQUIRETLS had its own")
