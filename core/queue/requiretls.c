@@ -4,7 +4,7 @@
  * rules live here and the transport stays small).
  *
  * A message queued with GN_QUEUE_TLS_REQUIRED (gannet/queue.h) goes to a
- * host only when (RFC 8689 4.2.1):
+ * host only when (RFC 8689):
  *
  *   - the connection is TLS: the client requires STARTTLS
  *     (GN_SMTP_TLS_REQUIRE; no fallback to plain text);
@@ -12,14 +12,14 @@
  *     CAs and the setting queue.tls_ca) through the client's tls_verify.
  *     An address literal or queue.relay has no name to verify for, so it
  *     never takes such a message.  DANE (RFC 7672) is the other way of
- *     verifying that RFC 8689 4.2.1 allows: queue_requiretls_verified()
+ *     verifying that RFC 8689 allows: queue_requiretls_verified()
  *     is the one place that says what counts as verified;
  *   - the server offers REQUIRETLS after STARTTLS; MAIL FROM then carries
  *     REQUIRETLS (GN_SMTP_SEND_REQUIRETLS).
  *
  * A host that fails any of these is skipped like an unreachable one;
  * when every host of the attempt was skipped for it, the recipients fail
- * for good with 554 5.7.30 ("REQUIRETLS support required", RFC 8689 7.2;
+ * for good with 554 5.7.30 ("REQUIRETLS support required", RFC 8689;
  * mox uses the same code), and the sender gets a DSN.  When some host
  * could not be reached at all, the attempt is temporary (that host may
  * qualify later).  The DSN itself is delivered into the sender's own
@@ -29,7 +29,7 @@
  * keyed by IP, and a connection verified for one host name proves
  * nothing for another name at the same address.
  *
- * GN_QUEUE_TLS_RELAXED ("TLS-Required: No", RFC 8689 5) changes nothing
+ * GN_QUEUE_TLS_RELAXED ("TLS-Required: No", RFC 8689) changes nothing
  * here: the transport is opportunistic already; DANE and MTA-STS read it
  * with gn_queue_delivery_require_tls() and do not enforce for it.
  */
@@ -39,7 +39,7 @@
 #include <gannet/conn.h>
 #include <gannet/smtp.h>
 
-/* RFC 8689 7.2: X.7.30 REQUIRETLS support required. */
+/* RFC 8689: X.7.30 REQUIRETLS support required. */
 #define RT_CODE 554
 #define RT_ENHANCED "5.7.30"
 

@@ -339,7 +339,7 @@ static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result 
 	}
 	const char *rt = queue_requiretls_refusal(t->pool, t->qd, client, host);
 	if (rt != NULL) {
-		/* RFC 8689 4.2.1: not to this host; closed() goes on. */
+		/* RFC 8689: not to this host; closed() goes on. */
 		t->rt_refused++;
 		set_failure(t, 554, "5.7.30", rt, host, ip);
 		gn_smtp_client_quit(client);

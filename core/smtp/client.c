@@ -1354,8 +1354,8 @@ int gn_smtp_client_send(struct gn_smtp_client *c, const char *from,
 			     "server does not offer it", true);
 	else if ((flags & GN_SMTP_SEND_REQUIRETLS) &&
 		 (!c->is_tls || c->ehlo == NULL || !smtp_ehlo_keyword(c->ehlo, "REQUIRETLS", NULL)))
-		/* RFC 8689 4.2.1: never to a server without TLS or without
-		 * REQUIRETLS (5.7.30, RFC 8689 7.2). */
+		/* RFC 8689: never to a server without TLS or without
+		 * REQUIRETLS (5.7.30, RFC 8689). */
 		result_local(&c->local_res, GN_SMTP_PHASE_MAIL, 554, "5.7.30",
 			     c->is_tls ? "the message requires TLS (REQUIRETLS) and the server "
 			     "does not offer REQUIRETLS" : "the message requires TLS (REQUIRETLS) "

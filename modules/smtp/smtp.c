@@ -524,7 +524,7 @@ static void run_done(struct gn_delivery *d, void *data)
 		/* Some got it: 250 for the message.  The others that had been
 		 * accepted at RCPT fail now: the sender gets a DSN. */
 		send_dsn(mx, d, id);
-		/* RFC 8689 4.2.2: a REQUIRETLS message is tagged as such;
+		/* RFC 8689: a REQUIRETLS message is tagged as such;
 		 * delivered locally, it goes nowhere else, so the tag is this
 		 * log line (the store keeps no per-message TLS flag yet). */
 		bool requiretls = tx != NULL && gn_smtp_tx_param(tx, "REQUIRETLS", NULL) == 1;

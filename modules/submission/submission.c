@@ -770,7 +770,7 @@ static const struct gn_smtp_policy sub_policy = {
 
 /* ---- REQUIRETLS (RFC 8689) ---- */
 
-/* RFC 8689 4.1 (and mox): the parameter only over TLS.  It is known in
+/* RFC 8689 (and mox): the parameter only over TLS.  It is known in
  * every EHLO session (the keyword only shows over TLS), so that a client
  * that gives it in the clear hears why. */
 static int requiretls_check(struct gn_smtp_session *s, const char *value,

@@ -74,7 +74,7 @@ struct submission_message {
 	const char *const *from_ids;
 	const struct gn_addr *sender;
 	/* RFC 8689: MAIL FROM ... REQUIRETLS; a "TLS-Required: No" field
-	 * (message.c).  The queue gets REQUIRETLS when both (RFC 8689 4.1). */
+	 * (message.c).  The queue gets REQUIRETLS when both (RFC 8689). */
 	bool requiretls;
 	bool tls_required_no;
 };

@@ -6,7 +6,7 @@
 -- (MAIL FROM ... REQUIRETLS at submission): only over TLS whose
 -- certificate verifies, to a server that offers REQUIRETLS, else the
 -- recipient fails for good; false relaxed ("TLS-Required: No" in the
--- message, RFC 8689 5): DANE and MTA-STS failures are ignored.  Kept on
+-- message, RFC 8689): DANE and MTA-STS failures are ignored.  Kept on
 -- the retired recipients too, for the history.
 
 ALTER TABLE gn_queue_messages ADD COLUMN require_tls boolean;

@@ -65,13 +65,13 @@ enum gn_queue_require_tls {
 	/* The policy of the receiving domain: opportunistic STARTTLS, DANE
 	 * and MTA-STS where they apply. */
 	GN_QUEUE_TLS_DEFAULT = 0,
-	/* REQUIRETLS (RFC 8689 4.2.1): only over TLS whose certificate
+	/* REQUIRETLS (RFC 8689): only over TLS whose certificate
 	 * verifies for the MX host name (PKIX, or DANE once the transport
 	 * uses it), to a server that offers REQUIRETLS, with MAIL FROM ...
 	 * REQUIRETLS; else the recipient fails for good (554 5.7.30) and
 	 * the sender gets a DSN (which does not itself require TLS). */
 	GN_QUEUE_TLS_REQUIRED = 1,
-	/* "TLS-Required: No" (RFC 8689 5): deliver even when DANE or
+	/* "TLS-Required: No" (RFC 8689): deliver even when DANE or
 	 * MTA-STS say the connection is not good enough (STARTTLS is still
 	 * used when offered). */
 	GN_QUEUE_TLS_RELAXED = 2,
@@ -108,7 +108,7 @@ struct gn_queue_message {
 	size_t header_len;
 	/* What the message asks of the transport's TLS (RFC 8689):
 	 * REQUIRETLS from MAIL FROM, or relaxed from "TLS-Required: No"
-	 * (REQUIRETLS wins when both, RFC 8689 4.1).  Since ABI 1.1 with
+	 * (REQUIRETLS wins when both, RFC 8689).  Since ABI 1.1 with
 	 * the struct; a shorter struct reads as the default. */
 	enum gn_queue_require_tls require_tls;
 };
