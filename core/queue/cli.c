@@ -278,6 +278,29 @@ static int result(int r, const char *err, const char *id, const char *what)
 	return 0;
 }
 
+/* RFC 8689 (mox's `queue requiretls`): what the recipient's message asks
+ * of the TLS, for its next attempts; the message's other queued
+ * recipients share it (one row a message). */
+static int cli_requiretls(int argc, char **argv, void *data)
+{
+	static const char usage[] = "queue requiretls ID yes|no|default";
+	(void)data;
+	int64_t id;
+	if (argc != 3 || parse_id(argv[1], &id) < 0)
+		return queue_cli_usage(usage);
+	const char *v = strcmp(argv[2], "yes") == 0 ? "t" : strcmp(argv[2], "no") == 0 ? "f" : NULL;
+	if (v == NULL && strcmp(argv[2], "default") != 0)
+		return queue_cli_usage(usage);
+	struct gn_pool *pool = gn_pool_new();
+	const char *p[2] = { store_i64s(pool, id), v }, *err = NULL;
+	int64_t n = store_q_count("UPDATE gn_queue_messages m SET require_tls = $2::boolean "
+				  "FROM gn_queue_recipients r WHERE r.id = $1 AND m.account_id = r.account_id "
+				  "AND m.id = r.message_id", 2, p, &err);
+	gn_pool_free(&pool);
+	return result(n < 0 ? -1 : n > 0, err, argv[1],
+		      v == NULL ? "tls=default" : v[0] == 't' ? "tls=requiretls" : "tls=relaxed");
+}
+
 static int cli_hold(int argc, char **argv, void *data)
 {
 	(void)data;
@@ -535,6 +558,7 @@ int queue_cli_register(void)
 		{ "queue add", "[--account ACCOUNT] --from ADDRESS --to ADDRESS... [--hold-for DURATION] "
 		  "[--require-tls yes|no] < MESSAGE",
 		  cli_add },
+		{ "queue requiretls", "ID yes|no|default", cli_requiretls },
 		{ "queue run", "", cli_run },
 		{ "queue holdrules list", "", queue_cli_holdrules_list },
 		{ "queue holdrules add", "[--account ACCOUNT] [--sender-domain DOMAIN] [--recipient-domain DOMAIN]",

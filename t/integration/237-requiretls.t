@@ -20,7 +20,8 @@ running `gannet serve` with the smtp and submission modules and with
   in her Inbox; the same messages without the flag, or relaxed, go to the
   server without REQUIRETLS (so the refusal is REQUIRETLS's); a REQUIRETLS
   delivery never takes a connection parked for reuse; when one MX host
-  cannot be reached and the other refuses, the attempt is temporary.
+  cannot be reached and the other refuses, the attempt is temporary;
+- `gannet queue requiretls ID yes|no|default` changes a queued message's.
 """
 import atexit
 import json
@@ -312,6 +313,17 @@ t.is_(len(good.events("connect")) - c0, 2, "two connections: the plain ones shar
 qm = good.messages("q@good.example")
 t.ok(len(qm) == 1 and "REQUIRETLS" in qm[0]["params"].split() and qm[0]["tls"],
      "the REQUIRETLS one went with MAIL FROM ... REQUIRETLS")
+
+# `gannet queue requiretls ID yes|no|default` changes it for the next attempt.
+t.is_(queue("w@noreq.example", "changed"), 0, "queued w@noreq.example without the flag")
+wid = sql("SELECT id FROM gn_queue_recipients WHERE rcpt = 'w@noreq.example'")
+r = gannet("queue", "requiretls", wid, "yes")
+t.is_((r.returncode, r.stdout), (0, "%s tls=requiretls\n" % wid), "queue requiretls ID yes")
+t.like(listing("w@noreq.example"), "tls=requiretls", "queue list shows it")
+t.is_(gannet("queue", "requiretls", wid, "maybe").returncode, 2, "a value not yes, no, default: usage")
+t.is_(gannet("queue", "requiretls", "999999", "no").returncode, 1, "an unknown id: refused")
+gannet("queue", "run")
+t.is_(retired("w@noreq.example"), "failed 554 5.7.30 true", "the attempt then required REQUIRETLS")
 
 # One MX host unreachable, the other refuses: temporary.
 t.is_(queue("x@two.example", "rt two", "yes"), 0, "queued to two.example (a dead MX, then noreq)")
