@@ -132,6 +132,7 @@ core_libgannet_core_la_SOURCES = \
 	core/queue/cli.c \
 	core/queue/cli-rules.c \
 	core/queue/transport-smtp.c \
+	core/queue/requiretls.c \
 	core/queue/fromid.c \
 	core/queue/suppress.c \
 	core/main.h \

@@ -391,7 +391,7 @@ static const struct gn_cli_command builtins[] = {
 	{ sizeof(struct gn_cli_command), "smtp send",
 	  "--server HOST:PORT --from ADDR --to ADDR [--to ADDR...] [--tls require|"
 	  "opportunistic|none] [--tls-name NAME] [--tls-verify] [--ca FILE] [--helo NAME] "
-	  "[--timeout MS] [--trace] [--message FILE...]",
+	  "[--timeout MS] [--trace] [--requiretls] [--message FILE...]",
 	  "Sends a message (standard input, or each --message in turn on one\n"
 	  "connection) with gannet's SMTP client, and prints the session (TLS,\n"
 	  "extensions) and every recipient's result: phase, code, enhanced code\n"

@@ -140,7 +140,9 @@ int queue_cli_retired_print(int argc, char **argv, void *data)
 				QUEUE_TS("t.queued_at") ", " QUEUE_TS("t.retired_at") ", "
 				QUEUE_TS("t.keep_until") ", t.size, t.message_id_field, t.subject, t.extra::text, "
 				"coalesce(t.last_code::text, ''), coalesce(t.last_enhanced, ''), "
-				"coalesce(t.last_text, ''), t.account_id "
+				"coalesce(t.last_text, ''), t.account_id, "
+				"CASE t.require_tls WHEN true THEN 'requiretls' WHEN false THEN 'relaxed' "
+				"ELSE 'default' END "
 				"FROM gn_queue_retired t JOIN gn_accounts a ON a.id = t.account_id WHERE t.id = $1",
 				1, p, &err);
 	if (res == NULL)
@@ -155,6 +157,8 @@ int queue_cli_retired_print(int argc, char **argv, void *data)
 					     "subject", "extra", "last-code", "last-enhanced", "last-text" };
 	for (int c = 0; c < 17; c++)
 		printf("%s: %s\n", names[c], PQgetvalue(res, 0, c));
+	/* RFC 8689: what the message asked of the TLS (016_requiretls.sql). */
+	printf("tls: %s\n", PQgetvalue(res, 0, 18));
 	const char *pa[2] = { PQgetvalue(res, 0, 17), argv[1] };
 	PGresult *at = store_q("SELECT seq, " QUEUE_TS("started_at") ", duration_ms, host, ip, code, enhanced, "
 			       "text, tls_version, tls_cipher, tls_policy FROM gn_queue_retired_attempts "

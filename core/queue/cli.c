@@ -132,7 +132,9 @@ static int cli_list(int argc, char **argv, void *data)
 				"r.attempts, " QUEUE_TS("r.next_attempt") ", coalesce(r.last_code::text, ''), "
 				"coalesce(r.last_enhanced, ''), coalesce(r.last_text, ''), "
 				"coalesce(" QUEUE_TS("m.release_at") ", ''), coalesce(r.from_id, ''), "
-				"CASE WHEN m.extra = '{}' THEN '' ELSE m.extra::text END "
+				"CASE WHEN m.extra = '{}' THEN '' ELSE m.extra::text END, "
+				"CASE m.require_tls WHEN true THEN 'requiretls' WHEN false THEN 'relaxed' "
+				"ELSE '' END "
 				"FROM gn_queue_recipients r JOIN gn_queue_messages m ON m.account_id = r.account_id "
 				"AND m.id = r.message_id JOIN gn_accounts a ON a.id = r.account_id "
 				"WHERE ($1::text IS NULL OR a.name = $1) AND ($2::text IS NULL OR m.sender = $2) "
@@ -153,6 +155,9 @@ static int cli_list(int argc, char **argv, void *data)
 			printf(" fromid=%s", PQgetvalue(res, i, 13));
 		if (PQgetvalue(res, i, 14)[0] != '\0')
 			printf(" extra=%s", PQgetvalue(res, i, 14));
+		/* RFC 8689: REQUIRETLS, or "TLS-Required: No" (relaxed). */
+		if (PQgetvalue(res, i, 15)[0] != '\0')
+			printf(" tls=%s", PQgetvalue(res, i, 15));
 		if (PQgetvalue(res, i, 9)[0] != '\0' || PQgetvalue(res, i, 11)[0] != '\0')
 			printf(" last=\"%s%s%s%s%s\"", PQgetvalue(res, i, 9), PQgetvalue(res, i, 9)[0] ? " " : "",
 			       PQgetvalue(res, i, 10), PQgetvalue(res, i, 10)[0] ? " " : "", PQgetvalue(res, i, 11));
@@ -273,6 +278,29 @@ static int result(int r, const char *err, const char *id, const char *what)
 	return 0;
 }
 
+/* RFC 8689 (mox's `queue requiretls`): what the recipient's message asks
+ * of the TLS, for its next attempts; the message's other queued
+ * recipients share it (one row a message). */
+static int cli_requiretls(int argc, char **argv, void *data)
+{
+	static const char usage[] = "queue requiretls ID yes|no|default";
+	(void)data;
+	int64_t id;
+	if (argc != 3 || parse_id(argv[1], &id) < 0)
+		return queue_cli_usage(usage);
+	const char *v = strcmp(argv[2], "yes") == 0 ? "t" : strcmp(argv[2], "no") == 0 ? "f" : NULL;
+	if (v == NULL && strcmp(argv[2], "default") != 0)
+		return queue_cli_usage(usage);
+	struct gn_pool *pool = gn_pool_new();
+	const char *p[2] = { store_i64s(pool, id), v }, *err = NULL;
+	int64_t n = store_q_count("UPDATE gn_queue_messages m SET require_tls = $2::boolean "
+				  "FROM gn_queue_recipients r WHERE r.id = $1 AND m.account_id = r.account_id "
+				  "AND m.id = r.message_id", 2, p, &err);
+	gn_pool_free(&pool);
+	return result(n < 0 ? -1 : n > 0, err, argv[1],
+		      v == NULL ? "tls=default" : v[0] == 't' ? "tls=requiretls" : "tls=relaxed");
+}
+
 static int cli_hold(int argc, char **argv, void *data)
 {
 	(void)data;
@@ -383,10 +411,11 @@ static int cli_add(int argc, char **argv, void *data)
 {
 	(void)data;
 	static const char usage[] = "queue add [--account ACCOUNT] --from ADDRESS --to ADDRESS [--to ADDRESS...] "
-		"[--hold-for DURATION] < MESSAGE";
+		"[--hold-for DURATION] [--require-tls yes|no] < MESSAGE";
 	struct gn_pool *pool = gn_pool_new();
 	const char *acc = NULL, *from = NULL, *err = NULL;
 	long long hold_for = 0;
+	enum gn_queue_require_tls require_tls = GN_QUEUE_TLS_DEFAULT;
 	struct gn_addr **rcpts = gn_pool_alloc(pool, (size_t)argc * sizeof(*rcpts));
 	size_t n = 0;
 	int rc = 0;
@@ -399,6 +428,16 @@ static int cli_add(int argc, char **argv, void *data)
 			from = argv[++i];
 		} else if (strcmp(argv[i], "--hold-for") == 0) {
 			if ((hold_for = queue_parse_duration(argv[++i])) < 0)
+				rc = queue_cli_usage(usage);
+		} else if (strcmp(argv[i], "--require-tls") == 0) {
+			/* As MAIL FROM ... REQUIRETLS (yes) or "TLS-Required:
+			 * No" (no) would (RFC 8689; mox's queue requiretls). */
+			const char *v = argv[++i];
+			if (strcmp(v, "yes") == 0)
+				require_tls = GN_QUEUE_TLS_REQUIRED;
+			else if (strcmp(v, "no") == 0)
+				require_tls = GN_QUEUE_TLS_RELAXED;
+			else
 				rc = queue_cli_usage(usage);
 		} else if (strcmp(argv[i], "--to") == 0) {
 			const char *s = argv[++i];
@@ -451,7 +490,7 @@ static int cli_add(int argc, char **argv, void *data)
 		struct gn_queue_message m = {
 			.size = sizeof(m), .account_id = account, .sender = sender,
 			.recipients = (const struct gn_addr *const *)rcpts, .n_recipients = n,
-			.blob_hash = hash, .smtputf8 = smtputf8,
+			.blob_hash = hash, .smtputf8 = smtputf8, .require_tls = require_tls,
 			.release_at = hold_for > 0 ? (time_t)(gn_queue_now() + (double)hold_for) : 0,
 		};
 		/* The store's lock order: the account before the blob. */
@@ -516,8 +555,10 @@ int queue_cli_register(void)
 		{ "queue schedule", "ID (now|+DURATION)", cli_schedule },
 		{ "queue fail", "ID", cli_fail },
 		{ "queue drop", "ID", cli_drop },
-		{ "queue add", "[--account ACCOUNT] --from ADDRESS --to ADDRESS... [--hold-for DURATION] < MESSAGE",
+		{ "queue add", "[--account ACCOUNT] --from ADDRESS --to ADDRESS... [--hold-for DURATION] "
+		  "[--require-tls yes|no] < MESSAGE",
 		  cli_add },
+		{ "queue requiretls", "ID yes|no|default", cli_requiretls },
 		{ "queue run", "", cli_run },
 		{ "queue holdrules list", "", queue_cli_holdrules_list },
 		{ "queue holdrules add", "[--account ACCOUNT] [--sender-domain DOMAIN] [--recipient-domain DOMAIN]",

@@ -8,6 +8,7 @@
  *   dsn-read.c  the delivery-status part of a DSN that came back;
  *   cli.c     `gannet queue ...` (and cli-rules.c: holdrules, retired);
  *   transport-smtp.c  the default transport: MX lookups, the SMTP client;
+ *   requiretls.c  REQUIRETLS (RFC 8689) rules of that transport;
  *   fromid.c  mail to FromID addresses matched to their recipients;
  *   suppress.c  the suppression list's service, when a module provides it
  *             (also for DSNs fromid.c matched).
@@ -113,6 +114,35 @@ extern const struct gn_queue_transport queue_transport_smtp;
 /* Drops the SMTP connections parked for reuse (transport-smtp.c): when
  * the process stops delivering. */
 void queue_smtp_shutdown(void);
+
+/* ---- requiretls.c (RFC 8689, for transport-smtp.c) ---- */
+
+struct gn_smtp_client;
+struct gn_smtp_client_settings;
+struct gn_smtp_result;
+
+/* Whether qd requires TLS (GN_QUEUE_TLS_REQUIRED). */
+bool queue_requiretls(const struct gn_queue_delivery *qd);
+/* Loads queue.tls_ca into the client TLS trust, once a process. */
+void queue_requiretls_init(void);
+/* TLS required and verified for qd's connections (else unchanged). */
+void queue_requiretls_settings(const struct gn_queue_delivery *qd, bool dane,
+			       struct gn_smtp_client_settings *set);
+/* Whether the connection's certificate verified: PKIX, or dane (the
+ * connection is under the DANE policy, so its chain matched TLSA). */
+bool queue_requiretls_verified(const struct gn_smtp_client *client, bool dane);
+/* Whether a host's failure at ready() is REQUIRETLS's refusal of it
+ * (no STARTTLS, the handshake or the verification failed). */
+bool queue_requiretls_tls_failed(const struct gn_queue_delivery *qd,
+				 const struct gn_smtp_result *failure);
+/* NULL when the ready connection may take qd, else why not (from pool). */
+const char *queue_requiretls_refusal(struct gn_pool *pool, const struct gn_queue_delivery *qd,
+				     const struct gn_smtp_client *client, const char *host, bool dane);
+/* After the last host: refused of the n_hosts refused qd for REQUIRETLS;
+ * turns *code_r and *enhanced_r into 554 5.7.30 (all refused) or a
+ * temporary 4.7.30 (some host not reached). */
+void queue_requiretls_final(const struct gn_queue_delivery *qd, unsigned refused,
+			    size_t n_hosts, int *code_r, const char **enhanced_r);
 
 /* ---- cli.c ---- */
 

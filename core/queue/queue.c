@@ -241,7 +241,7 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 	 * QUEUE_NOTIFY_CHANNEL unless every one is held, which wakes the
 	 * runners after the commit so that a message due now does not wait
 	 * for the next tick. */
-	const char *p[16] = {
+	const char *p[17] = {
 		store_hash_param(pool, m->blob_hash), store_i64s(pool, m->account_id),
 		m->sender != NULL ? gn_addr_to_string(pool, m->sender) : "",
 		m->sender != NULL ? m->sender->domain : "",
@@ -251,13 +251,15 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 		epoch_param(pool, release > 0 ? release : now),
 		store_text_array(pool, rc, m->n_recipients), store_text_array(pool, rd, m->n_recipients),
 		fids, QUEUE_NOTIFY_CHANNEL,
+		m->require_tls == GN_QUEUE_TLS_REQUIRED ? "t" :
+		m->require_tls == GN_QUEUE_TLS_RELAXED ? "f" : NULL,
 	};
 	res = store_q("WITH b AS (UPDATE gn_blobs SET refcount = refcount + 1 WHERE hash = $1 "
 		      "RETURNING id, size), "
 		      "m AS (INSERT INTO gn_queue_messages (account_id, blob_id, sender, sender_domain, size, "
-		      "message_id, subject, smtputf8, max_attempts, extra, queued_at, release_at) "
+		      "message_id, subject, smtputf8, max_attempts, extra, queued_at, release_at, require_tls) "
 		      "SELECT $2, b.id, $3, $4, b.size, $5, $6, $7, $8, $9::jsonb, to_timestamp($10::float8), "
-		      "to_timestamp($11::float8) FROM b RETURNING id), "
+		      "to_timestamp($11::float8), $17::boolean FROM b RETURNING id), "
 		      "i AS (INSERT INTO gn_queue_recipients (account_id, message_id, rcpt, rcpt_domain, "
 		      "next_attempt, from_id, held) SELECT $2, m.id, u.r, u.d, to_timestamp($12::float8), "
 		      "NULLIF(u.f, ''), EXISTS (SELECT 1 FROM gn_queue_holdrules h, (SELECT $2::bigint "
@@ -267,7 +269,7 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 		      "SELECT (SELECT id FROM m), (SELECT count(*) FROM b), count(*), "
 		      "count(*) FILTER (WHERE held), "
 		      "CASE WHEN bool_or(NOT held) THEN pg_notify($16, '') END IS NULL FROM i",
-		      16, p, error_r);
+		      17, p, error_r);
 	if (res == NULL) {
 		if (strcmp(gn_db_error_sqlstate(), "23503") == 0)
 			*error_r = store_errf("no account with id %" PRId64, m->account_id);
@@ -317,6 +319,11 @@ int gn_queue_add(const struct gn_queue_message *mp, int64_t *message_id_r, const
 			*error_r = "a recipient without domain";
 			return -1;
 		}
+	if (m.require_tls != GN_QUEUE_TLS_DEFAULT && m.require_tls != GN_QUEUE_TLS_REQUIRED &&
+	    m.require_tls != GN_QUEUE_TLS_RELAXED) {
+		*error_r = "require_tls is not one of GN_QUEUE_TLS_*";
+		return -1;
+	}
 	if (m.from_ids != NULL) {
 		if (m.sender == NULL) {
 			*error_r = "FromIDs without a sender";
@@ -387,6 +394,7 @@ struct gn_queue_delivery {
 	const char *message_id_field;
 	double queued_at;
 	bool smtputf8;
+	enum gn_queue_require_tls require_tls;
 	uint64_t size;
 	unsigned max_attempts;
 	double started;			/* the queue's clock */
@@ -443,6 +451,24 @@ unsigned gn_queue_delivery_attempt(const struct gn_queue_delivery *qd, size_t i)
 bool gn_queue_delivery_smtputf8(const struct gn_queue_delivery *qd)
 {
 	return qd->smtputf8;
+}
+
+enum gn_queue_require_tls gn_queue_delivery_require_tls(const struct gn_queue_delivery *qd)
+{
+	return qd->require_tls;
+}
+
+const char *gn_queue_require_tls_name(enum gn_queue_require_tls r)
+{
+	switch (r) {
+	case GN_QUEUE_TLS_REQUIRED:
+		return "requiretls";
+	case GN_QUEUE_TLS_RELAXED:
+		return "relaxed";
+	case GN_QUEUE_TLS_DEFAULT:
+	default:
+		return "default";
+	}
 }
 
 uint64_t gn_queue_delivery_size(const struct gn_queue_delivery *qd)
@@ -580,6 +606,9 @@ static struct gn_queue_delivery *delivery_new(struct gn_pool *pool, const struct
 	if (qd->max_attempts == 0)
 		qd->max_attempts = queue_max_attempts();
 	qd->blob_id = store_col_i64(mres, mrow, 9);
+	/* 016_requiretls.sql: NULL default, true REQUIRETLS, false relaxed. */
+	qd->require_tls = PQgetisnull(mres, mrow, 11) ? GN_QUEUE_TLS_DEFAULT
+		: PQgetvalue(mres, mrow, 11)[0] == 't' ? GN_QUEUE_TLS_REQUIRED : GN_QUEUE_TLS_RELAXED;
 	qd->n = g->n;
 	qd->rcpts = gn_pool_alloc(pool, (qd->n > 0 ? qd->n : 1) * sizeof(*qd->rcpts));
 	memset(qd->rcpts, 0, (qd->n > 0 ? qd->n : 1) * sizeof(*qd->rcpts));
@@ -787,7 +816,8 @@ int queue_claim_batch(unsigned max, struct gn_queue_delivery **qds, size_t *n_r,
 	rr = NULL;
 	const char *p3[2] = { p2[1], p2[2] };
 	res = store_q("SELECT m.account_id, m.id, m.sender, encode(b.hash, 'hex'), m.message_id, "
-		      "extract(epoch FROM m.queued_at), m.smtputf8, m.size, m.max_attempts, b.id, b.size "
+		      "extract(epoch FROM m.queued_at), m.smtputf8, m.size, m.max_attempts, b.id, b.size, "
+		      "m.require_tls "
 		      "FROM gn_queue_messages m JOIN gn_blobs b ON b.id = m.blob_id "
 		      "JOIN (SELECT DISTINCT a, i FROM unnest($1::bigint[], $2::bigint[]) AS u(a, i)) u "
 		      "ON m.account_id = u.a AND m.id = u.i", 2, p3, error_r);
@@ -857,11 +887,11 @@ static int retire(struct gn_pool *pool, const char *acc, const char *id, const c
 	if (store_q_count("INSERT INTO gn_queue_retired (account_id, id, message_id, sender, rcpt, "
 			  "rcpt_domain, from_id, size, message_id_field, subject, extra, queued_at, "
 			  "release_at, attempts, last_attempt, last_code, last_enhanced, last_text, result, "
-			  "retired_at, keep_until) SELECT r.account_id, r.id, m.id, m.sender, r.rcpt, "
+			  "retired_at, keep_until, require_tls) SELECT r.account_id, r.id, m.id, m.sender, r.rcpt, "
 			  "r.rcpt_domain, r.from_id, m.size, m.message_id, m.subject, m.extra, m.queued_at, "
 			  "m.release_at, r.attempts, r.last_attempt, r.last_code, r.last_enhanced, "
 			  "r.last_text, $3, to_timestamp($4::float8), to_timestamp($4::float8) + "
-			  "make_interval(secs => a.queue_retired_keep_s) FROM gn_queue_recipients r "
+			  "make_interval(secs => a.queue_retired_keep_s), m.require_tls FROM gn_queue_recipients r "
 			  "JOIN gn_queue_messages m ON m.account_id = r.account_id AND m.id = r.message_id "
 			  "JOIN gn_accounts a ON a.id = r.account_id "
 			  "WHERE r.account_id = $1 AND r.id = $2 AND a.queue_retired_keep_s > 0",
@@ -1117,11 +1147,11 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 			"INSERT INTO gn_queue_retired (account_id, id, message_id, sender, rcpt, "
 			"rcpt_domain, from_id, size, message_id_field, subject, extra, queued_at, "
 			"release_at, attempts, last_attempt, last_code, last_enhanced, last_text, result, "
-			"retired_at, keep_until) SELECT r.account_id, r.id, m.id, m.sender, r.rcpt, "
+			"retired_at, keep_until, require_tls) SELECT r.account_id, r.id, m.id, m.sender, r.rcpt, "
 			"r.rcpt_domain, r.from_id, m.size, m.message_id, m.subject, m.extra, m.queued_at, "
 			"m.release_at, r.attempts, r.last_attempt, r.last_code, r.last_enhanced, "
 			"r.last_text, u.res, to_timestamp($4::float8), to_timestamp($4::float8) + "
-			"make_interval(secs => a.queue_retired_keep_s) "
+			"make_interval(secs => a.queue_retired_keep_s), m.require_tls "
 			"FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(acc, id, res) "
 			"JOIN gn_queue_recipients r ON r.account_id = u.acc AND r.id = u.id "
 			"JOIN gn_queue_messages m ON m.account_id = r.account_id AND m.id = r.message_id "

@@ -39,7 +39,10 @@
  *             STARTTLS as the host's policy says; without DANE
  *             opportunistic (the certificate is checked against the host
  *             name but not required to verify; MTA-STS will say when it
- *             must); when no address of a host works, the next host.  Then one transaction with every recipient;
+ *             must); a REQUIRETLS message requires TLS, verified (PKIX, or
+ *             DANE), and REQUIRETLS offered: requiretls.c; when no
+ *             address of a host works, the next host.  Then one
+ *             transaction with every recipient;
  *             each recipient's outcome, with the host and IP that gave it,
  *             goes to gn_queue_delivery_report().  SMTPUTF8 is asked for
  *             when the message needs it, and a server that does not offer
@@ -51,7 +54,9 @@
  *             is.  With each outcome the transport security goes to
  *             gn_queue_delivery_report_tls(): TLS version and cipher,
  *             policy "dane", "dane-unauthenticated", "opportunistic" or
- *             "none" (plain text, also after a failed handshake).
+ *             "none" (plain text, also after a failed handshake); for a
+ *             message that requires TLS "requiretls" (PKIX) or
+ *             "dane+requiretls".
  *
  * Reuse.  The queue hands over one message a delivery, so a batch to
  * one server is many deliveries; after a transaction the connection, when
@@ -166,6 +171,7 @@ struct tx {
 	size_t *sent_idx;		/* the transaction's recipients: queue index */
 	bool *reported;
 	struct gn_timer *finish;
+	unsigned rt_refused;		/* hosts refused for REQUIRETLS (requiretls.c) */
 	/* The last host's failure, for the recipients when no host worked. */
 	int fail_code;
 	const char *fail_enh, *fail_text, *fail_host, *fail_ip;
@@ -340,6 +346,17 @@ static const char *policy_name(enum tx_policy policy, bool tls)
 	}
 }
 
+/* The policy recorded for t's attempt: the host's, and "requiretls" for a
+ * message that requires TLS (RFC 8689; verified by PKIX: "requiretls",
+ * by DANE: "dane+requiretls"). */
+static const char *attempt_policy(const struct tx *t, enum tx_policy policy, bool tls)
+{
+	const char *name = policy_name(policy, tls);
+	if (!queue_requiretls(t->qd))
+		return name;
+	return policy == POL_DANE ? "dane+requiretls" : "requiretls";
+}
+
 /* The outcome with the transport security it was had under: the
  * connection's when there is one, else the policy of the host whose
  * failure it is. */
@@ -351,7 +368,7 @@ static void report(struct tx *t, size_t i, int code, const char *enh, const char
 	if (t->ready && t->tls_policy != NULL) {
 		gn_queue_delivery_report_tls(t->qd, i, t->tls_version, t->tls_cipher, t->tls_policy);
 	} else if (t->fail_policy != POL_UNKNOWN) {
-		gn_queue_delivery_report_tls(t->qd, i, NULL, NULL, policy_name(t->fail_policy, false));
+		gn_queue_delivery_report_tls(t->qd, i, NULL, NULL, attempt_policy(t, t->fail_policy, false));
 	}
 }
 
@@ -427,6 +444,19 @@ static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result 
 			gn_log(GN_LOG_INFO, "core", "event=queue_smtp_dane_failed domain=%s host=%s ip=%s "
 			       "reason=%s", gn_log_quote(0, t->domain), gn_log_quote(1, host), ip != NULL ? ip : "-",
 			       gn_log_quote(2, failure->text));
+		if (queue_requiretls_tls_failed(t->qd, failure)) {
+			t->rt_refused++;
+			set_failure(t, 554, "5.7.30", gn_pool_printf(t->pool, "REQUIRETLS: %s",
+								     failure->text), host, ip);
+		}
+		return;
+	}
+	const char *rt = queue_requiretls_refusal(t->pool, t->qd, client, host, tc->policy == POL_DANE);
+	if (rt != NULL) {
+		/* RFC 8689: not to this host; closed() goes on. */
+		t->rt_refused++;
+		set_failure(t, 554, "5.7.30", rt, host, ip);
+		gn_smtp_client_quit(client);
 		return;
 	}
 	t->ready = true;
@@ -435,7 +465,7 @@ static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result 
 			 ? gn_pool_strdup(t->pool, gn_smtp_client_tls_version(client)) : NULL;
 	t->tls_cipher = tls && gn_smtp_client_tls_cipher(client) != NULL
 			? gn_pool_strdup(t->pool, gn_smtp_client_tls_cipher(client)) : NULL;
-	t->tls_policy = policy_name(tc->policy, tls);
+	t->tls_policy = attempt_policy(t, tc->policy, tls);
 	t->offset = 0;
 	t->fail_code = 0;	/* an earlier host's failure is not this one's */
 	t->fail_enh = t->fail_text = t->fail_host = t->fail_ip = NULL;
@@ -464,6 +494,8 @@ static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result 
 		flags |= GN_SMTP_SEND_SMTPUTF8;
 	if (gn_smtp_client_has_extension(client, "8BITMIME", NULL))
 		flags |= GN_SMTP_SEND_8BITMIME;
+	if (queue_requiretls(t->qd))
+		flags |= GN_SMTP_SEND_REQUIRETLS;
 	const struct gn_addr *sender = gn_queue_delivery_sender(t->qd);
 	t->buf = gn_pool_alloc(t->pool, TX_CHUNK);
 	if (k == 0 || gn_smtp_client_send(client, sender != NULL ? gn_addr_to_string(t->pool, sender) : "",
@@ -593,6 +625,7 @@ static void connect_host(struct tx *t)
 	set.tls = t->policy == POL_OPPORTUNISTIC ? GN_SMTP_TLS_OPPORTUNISTIC : GN_SMTP_TLS_REQUIRE;
 	set.tls_name = t->literal ? NULL : host;
 	set.tls_verify = false;
+	queue_requiretls_settings(t->qd, t->policy == POL_DANE, &set);
 	static const struct gn_smtp_client_handler handler = {
 		.size = sizeof(struct gn_smtp_client_handler),
 		.ready = on_ready,
@@ -610,7 +643,7 @@ static void connect_host(struct tx *t)
 	};
 	t->ready = false;
 	t->reused = false;
-	if (!t->no_reuse) {
+	if (!t->no_reuse && !queue_requiretls(t->qd)) {
 		struct tx_conn *tc = reuse_take(t->addrs, t->n_addrs, smtp_port(), set.tls, t->policy, host,
 						 t->domain);
 		if (tc != NULL) {
@@ -791,6 +824,7 @@ static void tlsa_cb(const struct gn_dns_result *res, void *data)
 static void next_host(struct tx *t)
 {
 	if (t->host >= t->n_hosts) {
+		queue_requiretls_final(t->qd, t->rt_refused, t->n_hosts, &t->fail_code, &t->fail_enh);
 		fail_all(t, t->fail_code, t->fail_enh != NULL ? t->fail_enh : "4.4.1",
 			 t->fail_text != NULL ? t->fail_text : "no MX host could be reached", t->fail_host,
 			 t->fail_ip);
@@ -896,6 +930,7 @@ static const char *literal_ip(struct gn_pool *pool, const char *domain)
 static void smtp_deliver(struct gn_queue_delivery *qd, void *data)
 {
 	(void)data;
+	queue_requiretls_init();
 	struct tx *t = gn_calloc(1, sizeof(*t));
 	t->pool = gn_pool_new();
 	t->qd = qd;

@@ -1068,6 +1068,12 @@ static void read_core(struct core_conf *c, bool from_file)
 		else
 			c->queue_relay = gn_strdup(relay);
 	}
+	/* CA certificates (a PEM file) the queue trusts besides the system's
+	 * when it verifies a receiving server (REQUIRETLS, RFC 8689): a
+	 * private CA, or a test's. */
+	const char *tls_ca;
+	if (gn_config_string(queue, "tls_ca", NULL, &tls_ca) > 0 && tls_ca[0] != '\0')
+		c->queue_tls_ca = gn_strdup(tls_ca);
 
 	/* Connections reused across deliveries (transport-smtp.c): idle ones
 	 * kept at most this many in all and to one server, this long (a
@@ -1161,6 +1167,7 @@ void conf_free(void)
 		gn_free(c->log_destination);
 		gn_free(c->pid_file);
 		gn_free(c->queue_relay);
+		gn_free(c->queue_tls_ca);
 		gn_free(c->tls_priority);
 		for (size_t i = 0; i < c->n_certs; i++) {
 			gn_free(c->certs[i].cert_file);

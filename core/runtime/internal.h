@@ -93,6 +93,7 @@ struct core_conf {
 	bool queue_no_transport;	/* queue { transport = "none" } */
 	unsigned queue_smtp_port;	/* queue { smtp_port }: default 25 */
 	char *queue_relay;		/* queue { relay }: an IP address, or NULL (MX) */
+	char *queue_tls_ca;		/* queue { tls_ca }: more trusted CAs (PEM), or NULL */
 	/* Idle SMTP connections kept for the next delivery (transport-smtp.c):
 	 * queue { smtp_reuse_max (20, 0: none), smtp_reuse_per_host (10),
 	 * smtp_reuse_idle (30 s, at most 60 s), smtp_reuse_transactions (100) }. */

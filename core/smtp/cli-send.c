@@ -6,7 +6,7 @@
  *   gannet smtp send --server HOST:PORT [--server ...] --from ADDR --to ADDR
  *       [--to ...] [--tls require|opportunistic|none] [--tls-name NAME]
  *       [--tls-verify] [--ca FILE] [--helo NAME] [--timeout MS] [--trace]
- *       [--message FILE ...]  (default: the message on standard input)
+ *       [--requiretls] [--message FILE ...]  (default: standard input)
  *
  * Every --message is sent on the same connection, one after the other
  * (RSET between), then QUIT.  HOST is an IP address ([v6]:port for IPv6)
@@ -15,7 +15,9 @@
  * sent: 8-bit octets in its header make it need SMTPUTF8 (RFC 6532), in its
  * body BODY=8BITMIME (RFC 6152); input that cannot be read twice (a pipe)
  * is copied to a temporary file first, so the message is never held in
- * memory whole.
+ * memory whole.  --requiretls sends MAIL FROM ... REQUIRETLS (RFC 8689),
+ * which the client refuses (554 5.7.30) without TLS or without the
+ * server's REQUIRETLS; combine it with --tls require --tls-verify.
  *
  * Output, one line each: "session ..." once connected (or "failed ..."
  * when no address worked), "rcpt ..." per recipient, "sent ..." per
@@ -51,6 +53,7 @@ struct send_ctx {
 	unsigned n_msgs, cur;
 	char buf[SEND_READ_CHUNK];
 	bool trace;
+	bool requiretls;
 	int status;
 	bool done;
 };
@@ -226,7 +229,8 @@ static void send_next(struct send_ctx *s)
 		return;
 	}
 	m = &s->msgs[s->cur];
-	if (gn_smtp_client_send(s->client, s->from, s->rcpts, s->n_rcpts, m->size, m->flags,
+	if (gn_smtp_client_send(s->client, s->from, s->rcpts, s->n_rcpts, m->size,
+				m->flags | (s->requiretls ? GN_SMTP_SEND_REQUIRETLS : 0u),
 				msg_read, s, &error) < 0) {
 		fprintf(stderr, "gannet smtp send: %s\n", error);
 		s->status = 1;
@@ -313,6 +317,7 @@ int smtp_cli_send(int argc, char **argv, void *data)
 		{ "timeout", required_argument, NULL, 'o' },
 		{ "message", required_argument, NULL, 'm' },
 		{ "trace", no_argument, NULL, 'x' },
+		{ "requiretls", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct gn_smtp_client_settings set;
@@ -386,6 +391,9 @@ int smtp_cli_send(int argc, char **argv, void *data)
 			break;
 		case 'x':
 			s->trace = true;
+			break;
+		case 'R':
+			s->requiretls = true;
 			break;
 		default:
 			goto out;

@@ -700,8 +700,8 @@ static void send_mail(struct gn_smtp_client *c)
 		snprintf(size, sizeof(size), " SIZE=%llu", c->size);
 	/* RFC 6152 2: BODY=8BITMIME; RFC 6531 3.4: SMTPUTF8 (which allows
 	 * 8-bit content too, so BODY= is given anyway, as most MTAs do). */
-	cmd(c, "MAIL FROM:<%s>%s%s%s", c->from, size, eight ? " BODY=8BITMIME" : "",
-	    utf8 ? " SMTPUTF8" : "");
+	cmd(c, "MAIL FROM:<%s>%s%s%s%s", c->from, size, eight ? " BODY=8BITMIME" : "",
+	    utf8 ? " SMTPUTF8" : "", (c->flags & GN_SMTP_SEND_REQUIRETLS) ? " REQUIRETLS" : "");
 	pend_push(c, P_MAIL);
 	if (c->pipelining) {
 		while (c->next_rcpt < c->n_rcpts)
@@ -1368,6 +1368,14 @@ int gn_smtp_client_send(struct gn_smtp_client *c, const char *from,
 		result_local(&c->local_res, GN_SMTP_PHASE_MAIL, 554, "5.6.7",
 			     "the message needs SMTPUTF8 (UTF-8 addresses or headers) and the "
 			     "server does not offer it", true);
+	else if ((flags & GN_SMTP_SEND_REQUIRETLS) &&
+		 (!c->is_tls || c->ehlo == NULL || !smtp_ehlo_keyword(c->ehlo, "REQUIRETLS", NULL)))
+		/* RFC 8689: never to a server without TLS or without
+		 * REQUIRETLS (5.7.30, RFC 8689). */
+		result_local(&c->local_res, GN_SMTP_PHASE_MAIL, 554, "5.7.30",
+			     c->is_tls ? "the message requires TLS (REQUIRETLS) and the server "
+			     "does not offer REQUIRETLS" : "the message requires TLS (REQUIRETLS) "
+			     "and the connection is not TLS", true);
 	else if ((flags & GN_SMTP_SEND_8BITMIME) &&
 		 (c->ehlo == NULL || !smtp_ehlo_keyword(c->ehlo, "8BITMIME", NULL)))
 		/* RFC 6152 3: 8-bit data only to a server that offers it;

@@ -536,9 +536,13 @@ static void run_done(struct gn_delivery *d, void *data)
 		/* Some got it: 250 for the message.  The others that had been
 		 * accepted at RCPT fail now: the sender gets a DSN. */
 		send_dsn(mx, d, id);
+		/* RFC 8689: a REQUIRETLS message is tagged as such;
+		 * delivered locally, it goes nowhere else, so the tag is this
+		 * log line (the store keeps no per-message TLS flag yet). */
+		bool requiretls = tx != NULL && gn_smtp_tx_param(tx, "REQUIRETLS", NULL) == 1;
 		gn_log(GN_LOG_INFO, AREA, "event=message_accepted id=%s tx=%s size=%llu "
-		       "recipients=%zu", gn_conn_id(gn_smtp_session_conn(s)), id,
-		       (unsigned long long)gn_delivery_size(d), ok);
+		       "recipients=%zu requiretls=%s", gn_conn_id(gn_smtp_session_conn(s)), id,
+		       (unsigned long long)gn_delivery_size(d), ok, requiretls ? "yes" : "no");
 		mx->d = NULL;
 		gn_delivery_free(&d);
 		gn_smtp_answer(s, 250, "2.0.0", "Ok: stored as %s", id);
@@ -672,9 +676,46 @@ static const struct gn_smtp_policy mx_policy = {
 	.disconnect = mx_disconnect,
 };
 
+/* REQUIRETLS (RFC 8689): offered once TLS is active; the parameter is
+ * known in every EHLO session so that one given in the clear gets 530
+ * 5.7.10 (as mox) rather than "unknown parameter". */
+static int requiretls_check(struct gn_smtp_session *s, const char *value,
+			    struct gn_hook_reply *reply, void *data)
+{
+	(void)value;
+	(void)data;
+	if (gn_conn_is_tls(gn_smtp_session_conn(s)))
+		return 0;
+	reply->code = 530;
+	reply->enhanced = "5.7.10";
+	reply->text = "REQUIRETLS only over TLS: issue STARTTLS first";
+	return -1;
+}
+
+static int add_requiretls(struct gn_smtp_server *srv, const char **error_r)
+{
+	static const struct gn_smtp_keyword kw = {
+		.size = sizeof(struct gn_smtp_keyword),
+		.keyword = "REQUIRETLS",
+		.flags = GN_SMTP_KEYWORD_TLS,
+	};
+	static const struct gn_smtp_param param = {
+		.size = sizeof(struct gn_smtp_param),
+		.cmd = GN_SMTP_PARAM_MAIL,
+		.keyword = "REQUIRETLS",
+		.flags = GN_SMTP_PARAM_NO_VALUE,
+		.check = requiretls_check,
+	};
+	if (gn_smtp_server_add_keyword(srv, &kw, error_r) < 0 ||
+	    gn_smtp_server_add_param(srv, &param, error_r) < 0)
+		return -1;
+	return 0;
+}
+
 static int mx_register(struct gn_module_ctx *ctx, const char **error_r)
 {
 	struct gn_config *sect = gn_module_config(ctx);
+	struct gn_smtp_server *srv;
 	const char *err = NULL;
 
 	gn_smtp_settings_init(&settings);
@@ -688,8 +729,10 @@ static int mx_register(struct gn_module_ctx *ctx, const char **error_r)
 	if (localserve && postmaster_account == NULL)
 		gn_config_error(sect, "localserve", "%s.localserve needs %s.postmaster (the account "
 				"that gets the mail)", gn_config_path(sect), gn_config_path(sect));
-	return gn_smtp_server_register(ctx, "smtp", &settings, &mx_policy, NULL, error_r)
-		!= NULL ? 0 : -1;
+	srv = gn_smtp_server_register(ctx, "smtp", &settings, &mx_policy, NULL, error_r);
+	if (srv == NULL)
+		return -1;
+	return add_requiretls(srv, error_r);
 }
 
 GN_EXPORT const struct gn_module gannet_module_v1 = {

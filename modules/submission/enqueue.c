@@ -100,6 +100,8 @@ static int store(struct gn_pool *pool, const struct submission_message *msg,
 	q.from_ids = msg->from_ids;
 	q.header = msg->data;
 	q.header_len = msg->size;
+	q.require_tls = msg->requiretls ? GN_QUEUE_TLS_REQUIRED :
+		msg->tls_required_no ? GN_QUEUE_TLS_RELAXED : GN_QUEUE_TLS_DEFAULT;
 	held = gn_queue_add(&q, id_r, error_r);
 	if (held < 0)
 		goto rollback;
@@ -146,10 +148,11 @@ answer:
 	if (held >= 0) {
 		gn_log(GN_LOG_INFO, SUBMISSION_AREA, "event=queued id=%s tx=%s account=%s "
 		       "queue_id=%" PRId64 " recipients=%zu held=%d fromids=%s signatures=%d "
-		       "size=%zu extra=%zu hold_until=%lld message_id=%s", conn, msg->tx_id,
+		       "size=%zu extra=%zu hold_until=%lld require_tls=%s message_id=%s", conn, msg->tx_id,
 		       gn_log_quote(0, msg->account), id, msg->rcpt_count, held,
 		       msg->from_ids != NULL ? "yes" : "no", nsig, msg->size + gn_buf_len(sigs),
 		       msg->extra_count, (long long)msg->hold_until,
+		       msg->requiretls ? "requiretls" : msg->tls_required_no ? "relaxed" : "default",
 		       gn_log_quote(1, msg->message_id != NULL ? msg->message_id : "-"));
 		gn_smtp_answer(s, 250, "2.0.0", "Message queued as %" PRId64, id);
 	} else {

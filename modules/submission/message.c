@@ -17,6 +17,8 @@
  *                Unlike mox, these fields are taken out of the message: they
  *                are data for the sender's application (webhooks), not for
  *                the recipients.
+ *   TLS-Required "No" (RFC 8689): the queue relaxes DANE and MTA-STS
+ *                for the message, unless MAIL FROM said REQUIRETLS.
  *   Date,        added when missing (RFC 6409 8.2, 8.3): Date now in UTC,
  *   Message-ID   Message-ID <32 hex random digits@host name>.
  *   Received     of the submission, first (RFC 5321 4.4; with "for" only
@@ -235,6 +237,13 @@ int submission_message_prepare(struct gn_smtp_session *s, struct gn_pool *pool,
 			from_count++;
 			from_v = v;
 			from_n = vlen;
+		} else if (name_is(name, nlen, "TLS-Required")) {
+			/* RFC 8689: "No" (case-insensitive) asks to relax
+			 * DANE and MTA-STS; any other value means nothing.
+			 * The field stays in the message (RFC 8689). */
+			char *tv = unfold(pool, v, vlen);
+			if (tv != NULL && strcasecmp(tv, "No") == 0)
+				msg->tls_required_no = true;
 		} else if (name_is(name, nlen, "Date")) {
 			has_date = true;
 		} else if (name_is(name, nlen, "Message-ID")) {

@@ -695,6 +695,7 @@ static void sub_data_end(struct gn_smtp_session *s, void *data)
 	msg.body_8bit = gn_smtp_tx_body(tx) == GN_SMTP_BODY_8BITMIME;
 	msg.tx_id = gn_smtp_tx_id(tx);
 	msg.sender = msg.mail_from;
+	msg.requiretls = gn_smtp_tx_param(tx, "REQUIRETLS", NULL) == 1;
 	if (ss->fromid_use) {
 		const char **ids = gn_pool_alloc(pool, (n > 0 ? n : 1) * sizeof(*ids));
 		for (size_t i = 0; i < n; i++) {
@@ -767,6 +768,24 @@ static const struct gn_smtp_policy sub_policy = {
 	.disconnect = sub_disconnect,
 };
 
+/* ---- REQUIRETLS (RFC 8689) ---- */
+
+/* RFC 8689 (and mox): the parameter only over TLS.  It is known in
+ * every EHLO session (the keyword only shows over TLS), so that a client
+ * that gives it in the clear hears why. */
+static int requiretls_check(struct gn_smtp_session *s, const char *value,
+			    struct gn_hook_reply *reply, void *data)
+{
+	(void)value;
+	(void)data;
+	if (gn_conn_is_tls(gn_smtp_session_conn(s)))
+		return 0;
+	reply->code = 530;
+	reply->enhanced = "5.7.10";
+	reply->text = "REQUIRETLS only over TLS: issue STARTTLS first";
+	return -1;
+}
+
 /* ---- register ---- */
 
 static int add_extensions(struct gn_smtp_server *srv, const char **error_r)
@@ -823,7 +842,21 @@ static int add_extensions(struct gn_smtp_server *srv, const char **error_r)
 		.check = hold_check,
 		.data = (void *)"HOLDUNTIL",
 	};
+	static const struct gn_smtp_keyword requiretls_kw = {
+		.size = sizeof(struct gn_smtp_keyword),
+		.keyword = "REQUIRETLS",
+		.flags = GN_SMTP_KEYWORD_TLS,
+	};
+	static const struct gn_smtp_param requiretls = {
+		.size = sizeof(struct gn_smtp_param),
+		.cmd = GN_SMTP_PARAM_MAIL,
+		.keyword = "REQUIRETLS",
+		.flags = GN_SMTP_PARAM_NO_VALUE,
+		.check = requiretls_check,
+	};
 	if (gn_smtp_server_add_keyword(srv, &auth_kw, error_r) < 0 ||
+	    gn_smtp_server_add_keyword(srv, &requiretls_kw, error_r) < 0 ||
+	    gn_smtp_server_add_param(srv, &requiretls, error_r) < 0 ||
 	    gn_smtp_server_add_keyword(srv, &future_kw, error_r) < 0 ||
 	    gn_smtp_server_add_command(srv, &auth_cmd, error_r) < 0 ||
 	    gn_smtp_server_add_param(srv, &auth_param, error_r) < 0 ||

@@ -73,6 +73,10 @@ struct submission_message {
 	 * tag (the queue adds <sep><fromid>), else mail_from itself. */
 	const char *const *from_ids;
 	const struct gn_addr *sender;
+	/* RFC 8689: MAIL FROM ... REQUIRETLS; a "TLS-Required: No" field
+	 * (message.c).  The queue gets REQUIRETLS when both (RFC 8689). */
+	bool requiretls;
+	bool tls_required_no;
 };
 
 /* ---- message.c ---- */

@@ -37,6 +37,7 @@ and loopback SMTP servers (t/lib/smtpsink.py) on 127.0.0.1-127.0.0.7:
   and is refused, saying why; a connection whose leaf matched by naming
   one next-hop domain is not reused for another domain on the same host.
 """
+import atexit
 import json
 import os
 import re
@@ -151,6 +152,7 @@ class Sink:
         if cert:
             args += ["--cert", cert, "--key", key]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        atexit.register(self.stop)
         line = self.proc.stdout.readline().split()
         self.ok = len(line) == 2 and line[0] == "ready"
 
@@ -165,8 +167,9 @@ class Sink:
         return [(r, m["tls"]) for m in self.events("message") for r in m["rcpts"]]
 
     def stop(self):
-        self.proc.kill()
-        self.proc.wait()
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 sinks = {
@@ -252,6 +255,7 @@ write_zone(EE)   # mx-bad's record is ee's key: its own certificate does not mat
 portfile, querylog, ta = (os.path.join(d, n) for n in ("dns.port", "dns.log", "ta.key.dns"))
 dns = subprocess.Popen([gt.DEBIAN_PYTHON, os.path.join(gt.SRCDIR, "t", "lib", "dnssecserver.py"),
                         portfile, querylog, ta, ZONE])
+atexit.register(lambda: dns.poll() is None and (dns.kill(), dns.wait()))
 deadline = time.time() + 20
 while not os.path.exists(portfile) and time.time() < deadline and dns.poll() is None:
     time.sleep(0.1)
@@ -545,6 +549,33 @@ t.ok(s_conn and any(e["event"] == "tls" and e["conn"] > s_conn[0] for e in evs),
      "hop's delivery first, then a new connection (and handshake) for hop2: the parked one not taken")
 t.ok(all("u@hop2.dane.example" not in e["rcpts"] for e in evs if e["event"] == "message"),
      "nothing sent for hop2")
+
+# ---- REQUIRETLS (RFC 8689): DANE verifies as PKIX would ----
+# The ee server's certificate is self-signed: no PKIX, but its TLSA record
+# matches; it offers REQUIRETLS now.
+with open(sinks["ee"].script, "w") as f:
+    json.dump({"requiretls": True}, f)
+
+
+def queue_requiretls(to):
+    m = "From: alice@example.com\nTo: %s\nSubject: rt\n\nHello.\n" % to
+    return g("queue", "add", "--require-tls", "yes", "--from", "alice@example.com", "--to", to,
+             stdin=m).returncode
+
+
+t.is_(queue_requiretls("rt@ee.dane.example"), 0, "a message that requires TLS queued for ee.dane.example")
+t.is_(queue_requiretls("rt@weak.example"), 0, "and one for weak.example (the same server, no DANE)")
+t.is_(run(), "2 deliveries attempted\n", "both attempted")
+t.is_(result("rt@ee.dane.example"), "delivered", "over DANE: delivered (DANE-EE verifies for REQUIRETLS)")
+a = attempts("rt@ee.dane.example")
+t.is_([(x[1], x[5]) for x in a], [("250", "dane+requiretls")], "its attempt: 250, policy dane+requiretls")
+mails = [e["line"] for e in sinks["ee"].events("command")
+         if e["line"].startswith("MAIL FROM") and "REQUIRETLS" in e["line"].upper()]
+t.is_(len(mails), 1, "the server got MAIL FROM ... REQUIRETLS once")
+t.is_(result("rt@weak.example"), "failed",
+      "without DANE the self-signed certificate does not verify: failed for good")
+a = attempts("rt@weak.example")
+t.is_([(x[2], x[5]) for x in a], [("5.7.30", "requiretls")], "5.7.30, policy requiretls")
 
 q = open(querylog).read()
 t.like(q, "_%d._tcp.mx-ee.dane.example. TLSA" % PORT, "the TLSA questions reached the server")

@@ -43,6 +43,7 @@ between sends) says how to answer.  Every key is optional:
                                              command but QUIT gets "421 4.4.2"
                                              and the connection closes (a server
                                              ending a connection kept open)
+    "requiretls": true,                      offer REQUIRETLS (RFC 8689) after TLS
     "auth": {                                AUTH (RFC 4954), offered after TLS:
       "mechanisms": "SCRAM-SHA-256 PLAIN",   what EHLO lists (PLAIN and
                                              SCRAM-SHA-1/-256 are checked)
@@ -148,6 +149,8 @@ class Handler(socketserver.BaseRequestHandler):
                 "SMTPUTF8", "ENHANCEDSTATUSCODES"]
         if (ARGS.cert or self.script.get("offer_starttls")) and not self.tls:
             keys.append("STARTTLS")
+        if self.script.get("requiretls") and self.tls:
+            keys.append("REQUIRETLS")
         auth = self.script.get("auth")
         if auth and (self.tls or auth.get("clear")):
             keys.append("AUTH " + auth.get("mechanisms", "PLAIN"))

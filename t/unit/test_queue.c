@@ -11,6 +11,7 @@
 #include "main.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -140,11 +141,14 @@ static struct gn_queue_delivery *hung;
 /* "rcpt mail-from fromid\n" for each recipient given to the transport
  * ("<>" and "-" for none). */
 static struct gn_buf *envelopes;
+/* What the last delivery's message asked of the TLS (RFC 8689). */
+static enum gn_queue_require_tls last_require_tls;
 
 static void fake_deliver(struct gn_queue_delivery *qd, void *data)
 {
 	(void)data;
 	deliveries++;
+	last_require_tls = gn_queue_delivery_require_tls(qd);
 	for (size_t i = 0; i < gn_queue_delivery_recipient_count(qd); i++) {
 		const char *lp = gn_queue_delivery_recipient(qd, i)->localpart;
 		const struct gn_addr *mf = gn_queue_delivery_recipient_sender(qd, i);
@@ -180,6 +184,73 @@ static int run(void)
 }
 
 /* ---- tests ---- */
+
+/* Queues body to rcpt with require_tls rt, the struct cut to size: 0 or
+ * -1 with *err_r. */
+static int enqueue_tls(const char *rcpt, enum gn_queue_require_tls rt, size_t size, const char **err_r)
+{
+	const struct gn_addr *r[1] = { A(rcpt) };
+	unsigned char hash[GN_STORE_HASH_SIZE];
+	struct gn_store_blob_writer *w = gn_store_blob_writer_new();
+	int held = -1;
+	*err_r = NULL;
+	if (gn_db_begin(err_r) == 0) {
+		struct gn_queue_message m = {
+			.size = size, .account_id = alice, .sender = A("alice@example.com"),
+			.recipients = r, .n_recipients = 1, .blob_hash = hash, .require_tls = rt,
+		};
+		if (gn_store_account_lock(alice, err_r) > 0 &&
+		    gn_store_blob_write(w, body, strlen(body), err_r) == 0 &&
+		    gn_store_blob_finish(w, hash, NULL, err_r) == 0 &&
+		    (held = gn_queue_add(&m, NULL, err_r)) >= 0 && gn_db_commit(err_r) < 0)
+			held = -1;
+		if (gn_db_in_transaction())
+			gn_db_rollback();
+	}
+	gn_store_blob_writer_free(&w);
+	return held < 0 ? -1 : 0;
+}
+
+/* RFC 8689: the message's TLS requirement is stored (016_requiretls.sql)
+ * and handed to the transport; an older caller's shorter struct reads as
+ * the default; a value out of the enum is refused. */
+static void test_require_tls(void)
+{
+	static const struct {
+		const char *rcpt;
+		enum gn_queue_require_tls rt;
+		const char *column, *name;
+	} cases[] = {
+		{ "ok-rt1@remote.example", GN_QUEUE_TLS_REQUIRED, "true", "requiretls" },
+		{ "ok-rt2@remote.example", GN_QUEUE_TLS_RELAXED, "false", "relaxed" },
+		{ "ok-rt3@remote.example", GN_QUEUE_TLS_DEFAULT, "null", "default" },
+	};
+	const char *err;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		is_int(enqueue_tls(cases[i].rcpt, cases[i].rt, sizeof(struct gn_queue_message), &err), 0,
+		       "queued %s", cases[i].name);
+		is_str(q1(gn_pool_printf(pool, "SELECT coalesce(m.require_tls::text, 'null') FROM "
+					 "gn_queue_messages m JOIN gn_queue_recipients r ON r.account_id = "
+					 "m.account_id AND r.message_id = m.id WHERE r.rcpt = '%s'",
+					 cases[i].rcpt)), cases[i].column, "%s stored", cases[i].name);
+		last_require_tls = (enum gn_queue_require_tls)99;
+		is_int(run(), 1, "%s delivered", cases[i].name);
+		is_int((int)last_require_tls, (int)cases[i].rt, "the transport sees %s", cases[i].name);
+		is_str(gn_queue_require_tls_name(cases[i].rt), cases[i].name, "its name");
+	}
+	is_int(enqueue_tls("ok-rt4@remote.example", GN_QUEUE_TLS_REQUIRED,
+			   offsetof(struct gn_queue_message, require_tls), &err), 0,
+	       "a struct that ends before require_tls is taken");
+	last_require_tls = (enum gn_queue_require_tls)99;
+	is_int(run(), 1, "and delivered");
+	is_int((int)last_require_tls, (int)GN_QUEUE_TLS_DEFAULT, "as the default");
+	int r = enqueue_tls("ok-rt5@remote.example", (enum gn_queue_require_tls)7,
+			    sizeof(struct gn_queue_message), &err);
+	ok(r < 0 && err != NULL && strstr(err, "require_tls") != NULL,
+	   "a require_tls out of the enum is refused (%s)", err != NULL ? err : "-");
+	is_int(qn("SELECT count(*) FROM gn_queue_recipients WHERE rcpt = 'ok-rt5@remote.example'"), 0,
+	       "nothing queued for it");
+}
 
 static void test_no_transport(void)
 {
@@ -714,6 +785,7 @@ int main(void)
 	test_retired_expiry();
 	test_skip_locked();
 	test_fromid();
+	test_require_tls();
 
 	gn_pool_free(&pool);
 	db_close();

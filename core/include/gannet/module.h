@@ -81,6 +81,9 @@
  *        gn_http_respond*() (asynchronous answers from the loop).
  *        gannet/suppression.h: the service "suppression.v1" (a table of
  *        the suppression module) that the queue consults when loaded.
+ *        REQUIRETLS (RFC 8689): gn_queue_message.require_tls,
+ *        gn_queue_delivery_require_tls(), gn_queue_require_tls_name(),
+ *        GN_SMTP_SEND_REQUIRETLS for gn_smtp_client_send().
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

@@ -60,6 +60,23 @@ extern "C" {
 
 /* ---- adding ---- */
 
+/* A message's TLS requirement for its delivery (RFC 8689). */
+enum gn_queue_require_tls {
+	/* The policy of the receiving domain: opportunistic STARTTLS, DANE
+	 * and MTA-STS where they apply. */
+	GN_QUEUE_TLS_DEFAULT = 0,
+	/* REQUIRETLS (RFC 8689): only over TLS whose certificate
+	 * verifies for the MX host name (PKIX, or DANE once the transport
+	 * uses it), to a server that offers REQUIRETLS, with MAIL FROM ...
+	 * REQUIRETLS; else the recipient fails for good (554 5.7.30) and
+	 * the sender gets a DSN (which does not itself require TLS). */
+	GN_QUEUE_TLS_REQUIRED = 1,
+	/* "TLS-Required: No" (RFC 8689): deliver even when DANE or
+	 * MTA-STS say the connection is not good enough (STARTTLS is still
+	 * used when offered). */
+	GN_QUEUE_TLS_RELAXED = 2,
+};
+
 /* A message to queue.  Starts with its own size and only ever grows at
  * the end; the core reads it by that size. */
 struct gn_queue_message {
@@ -89,6 +106,11 @@ struct gn_queue_message {
 	 * from the blob.  Since ABI 1.1 with the struct. */
 	const char *header;
 	size_t header_len;
+	/* What the message asks of the transport's TLS (RFC 8689):
+	 * REQUIRETLS from MAIL FROM, or relaxed from "TLS-Required: No"
+	 * (REQUIRETLS wins when both, RFC 8689).  Since ABI 1.1 with
+	 * the struct; a shorter struct reads as the default. */
+	enum gn_queue_require_tls require_tls;
 };
 
 #define GN_QUEUE_FROMID_MAX 64
@@ -166,6 +188,11 @@ const struct gn_addr *gn_queue_delivery_recipient(const struct gn_queue_delivery
 /* The attempt this is for the recipient (1 for the first); 0 out of range. */
 unsigned gn_queue_delivery_attempt(const struct gn_queue_delivery *qd, size_t i);
 bool gn_queue_delivery_smtputf8(const struct gn_queue_delivery *qd);
+/* The message's TLS requirement (gn_queue_message.require_tls): what the
+ * transport, DANE and MTA-STS must honour.  Since ABI 1.1. */
+enum gn_queue_require_tls gn_queue_delivery_require_tls(const struct gn_queue_delivery *qd);
+/* "default", "requiretls", "relaxed" (for logs and the CLI). */
+const char *gn_queue_require_tls_name(enum gn_queue_require_tls r);
 uint64_t gn_queue_delivery_size(const struct gn_queue_delivery *qd);
 /* The message's bytes: 1 with *body_r (the caller frees it with
  * gn_store_body_free()), 0 gone, -1 error. */

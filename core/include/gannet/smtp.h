@@ -778,6 +778,11 @@ typedef int gn_smtp_client_read_fn(void *data, const char **chunk_r, size_t *len
 
 #define GN_SMTP_SEND_8BITMIME 0x1u	/* the body has 8-bit octets (RFC 6152) */
 #define GN_SMTP_SEND_SMTPUTF8 0x2u	/* UTF-8 addresses or headers (RFC 6531) */
+/* MAIL FROM ... REQUIRETLS (RFC 8689; ABI 1.1): refused by the
+ * client (554 5.7.30, local, permanent) unless the connection is TLS and
+ * the server offers REQUIRETLS; whether the certificate verified is the
+ * caller's to check (gn_smtp_client_tls_verified(), or DANE). */
+#define GN_SMTP_SEND_REQUIRETLS 0x4u
 
 /* Sends one message after ready() (or after sent(), while usable): from
  * ("" for the null sender) and the n_rcpts recipients are addresses
