@@ -7,7 +7,9 @@
  *   dsn.c     the DSNs (RFC 3464) delivered into the sender's account;
  *   cli.c     `gannet queue ...` (and cli-rules.c: holdrules, retired);
  *   transport-smtp.c  the default transport: MX lookups, the SMTP client;
- *   fromid.c  mail to FromID addresses matched to their recipients.
+ *   fromid.c  mail to FromID addresses matched to their recipients;
+ *   mtasts.c  MTA-STS policies (RFC 8461): discovery, cache, refresh,
+ *             for transport-smtp.c; cli-mtasts.c: `gannet dns mtasts`.
  *
  * Uses the store (blobs, the delivery pipeline), the mail layer (MIME,
  * addresses), smtp (the client), dns, db, runtime and base.
@@ -110,6 +112,64 @@ extern const struct gn_queue_transport queue_transport_smtp;
 /* Drops the SMTP connections parked for reuse (transport-smtp.c): when
  * the process stops delivering. */
 void queue_smtp_shutdown(void);
+
+/* ---- mtasts.c ---- */
+
+enum queue_mtasts_mode { QUEUE_MTASTS_NONE = 0, QUEUE_MTASTS_TESTING, QUEUE_MTASTS_ENFORCE };
+
+/* A policy (RFC 8461 3.2), parsed or from the cache. */
+struct queue_mtasts_policy {
+	int mode;			/* enum queue_mtasts_mode */
+	const char **mx;		/* patterns, lower case ("*.example.com") */
+	size_t n_mx;
+	long long max_age;
+	const char *id;			/* the TXT record's id it was fetched for */
+	double fetched_at, expires_at;	/* epoch */
+	bool expired;			/* a cached copy past its max_age */
+	const char *last_error;		/* cached: the last refresh's failure */
+};
+
+/* What discovery found; valid during the callback only. */
+struct queue_mtasts_result {
+	const struct queue_mtasts_policy *policy;	/* applies; NULL: none */
+	const struct queue_mtasts_policy *cached;	/* the cache's copy, or NULL */
+	const char *txt_status;		/* the TXT lookup's DNS status */
+	const char *txt;		/* the v=STSv1 record, or NULL */
+	const char *txt_id;		/* its id when valid */
+	const char *txt_error;		/* why there is no usable record */
+	bool fetched;			/* policy is the one just fetched */
+	const char *body;		/* the fetched text (also when invalid) */
+	const char *fetch_error;	/* why the fetch failed */
+};
+
+/* Lookup flags: always fetch (refresh, CLI); never write the cache, and
+ * report an expired cached copy too (CLI). */
+#define QUEUE_MTASTS_FETCH 0x1u
+#define QUEUE_MTASTS_NO_STORE 0x2u
+
+typedef void queue_mtasts_fn(const struct queue_mtasts_result *result, void *data);
+struct queue_mtasts_lookup;
+/* Starts the discovery for domain (A-labels); fn runs once from the loop,
+ * unless cancelled.  Reads (and writes) the cache synchronously. */
+struct queue_mtasts_lookup *queue_mtasts_lookup(const char *domain, unsigned flags, queue_mtasts_fn *fn,
+						void *data);
+void queue_mtasts_cancel(struct queue_mtasts_lookup **lookup);
+/* The record: 1 with *id_r, 0 not an STS record (no "v=STSv1" first), -1
+ * an STS record that is not valid (*error_r). */
+int queue_mtasts_txt_parse(struct gn_pool *pool, const char *text, size_t len, const char **id_r,
+			   const char **error_r);
+/* The policy text: 0 with *p, or -1 with *error_r. */
+int queue_mtasts_policy_parse(struct gn_pool *pool, const char *text, size_t len,
+			      struct queue_mtasts_policy *p, const char **error_r);
+/* Whether an MX host name matches one of the policy's patterns (RFC 8461 4.1). */
+bool queue_mtasts_mx_match(const struct queue_mtasts_policy *p, const char *host);
+const char *queue_mtasts_mode_name(int mode);
+/* Starts refreshes of policies near their expiry, at most max at once:
+ * how many started, or -1. */
+int queue_mtasts_refresh(unsigned max, const char **error_r);
+/* One log line: the policy a delivery applies. */
+void queue_mtasts_log_applied(const char *domain, const struct queue_mtasts_result *res);
+int queue_mtasts_cli_register(void);
 
 /* ---- cli.c ---- */
 

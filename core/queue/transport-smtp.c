@@ -48,6 +48,17 @@
  * goes on with a new connection, no attempt recorded for it.  Whatever
  * is parked is dropped when the process ends (queue_smtp_shutdown()).
  *
+ * MTA-STS (RFC 8461, mtasts.c) before the MX lookup: the domain's
+ * policy, fetched or cached.  enforce: MX hosts that match no mx pattern
+ * of the policy are not used, and STARTTLS is required with a
+ * certificate that verifies (PKIX) for the MX host's name; a host that
+ * fails that is a temporary failure of that host (the next one, then
+ * the message stays queued), and no parked connection is taken (it may
+ * not have been verified for this name).  testing: delivered as without
+ * a policy, with a log line for each thing enforce would have refused.
+ * none, or no policy: as above.  DANE, where it applies, will come first
+ * (RFC 8461 2).  The relay and address literals have no policy.
+ *
  * Settings (core config, queue { ... }): smtp_port (25; tests and
  * localserve use another), relay (an IP address: every message goes
  * there instead of MX hosts; localserve's own SMTP listener), and the
@@ -119,7 +130,23 @@ struct tx {
 	/* The last host's failure, for the recipients when no host worked. */
 	int fail_code;
 	const char *fail_enh, *fail_text, *fail_host, *fail_ip;
+	/* MTA-STS: the lookup under way, the policy that applies (a copy),
+	 * and its mode as the attempt record will show it. */
+	struct queue_mtasts_lookup *mtasts;
+	struct queue_mtasts_policy mtasts_policy;
+	bool mtasts_have;
+	const char *mtasts_mode;
 };
+
+static bool mtasts_enforce(const struct tx *t)
+{
+	return t->mtasts_have && t->mtasts_policy.mode == QUEUE_MTASTS_ENFORCE;
+}
+
+static bool mtasts_testing(const struct tx *t)
+{
+	return t->mtasts_have && t->mtasts_policy.mode == QUEUE_MTASTS_TESTING;
+}
 
 static void next_host(struct tx *t);
 
@@ -251,6 +278,7 @@ static void finish_cb(void *data)
 static void finish(struct tx *t)
 {
 	gn_dns_cancel(&t->query);
+	queue_mtasts_cancel(&t->mtasts);
 	conn_free(&t->conn);
 	gn_store_body_free(&t->body);
 	if (t->finish == NULL)
@@ -329,6 +357,13 @@ static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result 
 			    failure->text, host, ip);
 		return;
 	}
+	if (mtasts_testing(t) && (!gn_smtp_client_is_tls(client) || !gn_smtp_client_tls_verified(client)))
+		gn_log(GN_LOG_INFO, "core", "event=mtasts_testing_would_refuse domain=%s host=%s ip=%s reason=%s",
+		       gn_log_quote(0, t->domain), gn_log_quote(1, host), ip != NULL ? ip : "-",
+		       gn_log_quote(2, !gn_smtp_client_is_tls(client) ? "no TLS"
+				    : gn_pool_printf(t->pool, "certificate not verified: %s",
+						     gn_smtp_client_tls_verify_error(client) != NULL
+						     ? gn_smtp_client_tls_verify_error(client) : "?")));
 	t->ready = true;
 	t->offset = 0;
 	t->fail_code = 0;	/* an earlier host's failure is not this one's */
@@ -454,6 +489,11 @@ static void connect_host(struct tx *t)
 	set.tls = GN_SMTP_TLS_OPPORTUNISTIC;
 	set.tls_name = t->literal ? NULL : host;
 	set.tls_verify = false;
+	if (mtasts_enforce(t)) {
+		/* RFC 8461 4.2: TLS, with a certificate valid for the MX host. */
+		set.tls = GN_SMTP_TLS_REQUIRE;
+		set.tls_verify = true;
+	}
 	static const struct gn_smtp_client_handler handler = {
 		.size = sizeof(struct gn_smtp_client_handler),
 		.ready = on_ready,
@@ -463,7 +503,7 @@ static void connect_host(struct tx *t)
 	};
 	t->ready = false;
 	t->reused = false;
-	if (!t->no_reuse) {
+	if (!t->no_reuse && !mtasts_enforce(t)) {
 		struct tx_conn *tc = reuse_take(t->addrs, t->n_addrs, smtp_port(), set.tls);
 		if (tc != NULL) {
 			tc->t = t;
@@ -581,6 +621,35 @@ static void shuffle_equal(struct tx_host *h, size_t n)
 	}
 }
 
+/* RFC 8461 4.1: MX hosts that match no pattern of the policy are not
+ * used in enforce mode (logged in testing mode).  -1 when none is left:
+ * the delivery failed temporarily (ended). */
+static int mtasts_filter(struct tx *t)
+{
+	if (!mtasts_enforce(t) && !mtasts_testing(t))
+		return 0;
+	size_t kept = 0;
+	for (size_t i = 0; i < t->n_hosts; i++) {
+		if (queue_mtasts_mx_match(&t->mtasts_policy, t->hosts[i].name)) {
+			t->hosts[kept++] = t->hosts[i];
+			continue;
+		}
+		gn_log(GN_LOG_INFO, "core", "event=%s domain=%s host=%s reason=%s",
+		       mtasts_enforce(t) ? "mtasts_mx_refused" : "mtasts_testing_would_refuse",
+		       gn_log_quote(0, t->domain), gn_log_quote(1, t->hosts[i].name),
+		       gn_log_quote(2, "the MX host matches no mx pattern of the policy"));
+		if (!mtasts_enforce(t))
+			t->hosts[kept++] = t->hosts[i];
+	}
+	t->n_hosts = kept;
+	if (kept == 0) {
+		fail_all(t, 0, "4.7.5", gn_pool_printf(t->pool, "MTA-STS (enforce): no MX host of %s matches "
+							"the policy", t->domain), NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 static void mx_cb(const struct gn_dns_result *res, void *data)
 {
 	struct tx *t = data;
@@ -623,6 +692,8 @@ static void mx_cb(const struct gn_dns_result *res, void *data)
 						       res->error != NULL ? res->error : ""), NULL, NULL);
 		return;
 	}
+	if (mtasts_filter(t) < 0)
+		return;
 	next_host(t);
 }
 
@@ -639,6 +710,26 @@ static const char *literal_ip(struct gn_pool *pool, const char *domain)
 		len -= 5;
 	}
 	return gn_pool_strndup(pool, s, len);
+}
+
+/* The domain's MTA-STS policy is known: a copy for this delivery, then
+ * the MX lookup. */
+static void mtasts_cb(const struct queue_mtasts_result *res, void *data)
+{
+	struct tx *t = data;
+	t->mtasts = NULL;
+	queue_mtasts_log_applied(t->domain, res);
+	if (res->policy != NULL) {
+		t->mtasts_policy = *res->policy;
+		t->mtasts_policy.mx = gn_pool_alloc(t->pool, (res->policy->n_mx + 1) * sizeof(char *));
+		for (size_t i = 0; i < res->policy->n_mx; i++)
+			t->mtasts_policy.mx[i] = gn_pool_strdup(t->pool, res->policy->mx[i]);
+		t->mtasts_policy.id = res->policy->id != NULL ? gn_pool_strdup(t->pool, res->policy->id) : NULL;
+		t->mtasts_policy.last_error = NULL;
+		t->mtasts_have = true;
+	}
+	t->mtasts_mode = queue_mtasts_mode_name(t->mtasts_have ? t->mtasts_policy.mode : QUEUE_MTASTS_NONE);
+	t->query = gn_dns_lookup(t->domain, GN_DNS_MX, mx_cb, t);
 }
 
 static void smtp_deliver(struct gn_queue_delivery *qd, void *data)
@@ -671,7 +762,7 @@ static void smtp_deliver(struct gn_queue_delivery *qd, void *data)
 		next_host(t);
 		return;
 	}
-	t->query = gn_dns_lookup(t->domain, GN_DNS_MX, mx_cb, t);
+	t->mtasts = queue_mtasts_lookup(t->domain, 0, mtasts_cb, t);
 }
 
 const struct gn_queue_transport queue_transport_smtp = {

@@ -719,6 +719,12 @@ static void read_tls(struct gn_config *root, struct core_conf *c)
 		prio = DEFAULT_TLS_PRIORITY;
 	}
 	c->tls_priority = gn_strdup(prio);
+	/* Trusted by outbound TLS (the HTTPS client, the queue's SMTP client
+	 * where a policy asks for verification) besides the system's store:
+	 * a private CA, or a test's. */
+	const char *ca;
+	if (gn_config_string(tls, "client_ca_file", NULL, &ca) > 0 && ca[0] != '\0')
+		c->tls_client_ca_file = gn_strdup(ca);
 
 	config_setting_t *list = group_list(tls, "certificates",
 		"( { cert = \"a.pem\"; key = \"a.key\"; } )");
@@ -1057,6 +1063,11 @@ static void read_core(struct core_conf *c, bool from_file)
 		c->queue_reuse_idle_ms = 30000;
 	}
 
+	/* MTA-STS policy hosts are asked on 443 (RFC 8461 3.3); another
+	 * port is for tests only. */
+	gn_config_int(queue, "mta_sts_port", 443, 1, 65535, &v);
+	c->queue_mta_sts_port = (unsigned)v;
+
 	read_listeners(root, c);
 	read_modules(root, c);
 }
@@ -1132,6 +1143,7 @@ void conf_free(void)
 		gn_free(c->log_destination);
 		gn_free(c->pid_file);
 		gn_free(c->queue_relay);
+		gn_free(c->tls_client_ca_file);
 		gn_free(c->tls_priority);
 		for (size_t i = 0; i < c->n_certs; i++) {
 			gn_free(c->certs[i].cert_file);

@@ -101,6 +101,12 @@ struct core_conf {
 	unsigned queue_reuse_per_host;
 	long long queue_reuse_idle_ms;
 	unsigned queue_reuse_transactions;
+	/* MTA-STS (core/queue/mtasts.c): queue { mta_sts_port } is the
+	 * policy host's HTTPS port, 443 (RFC 8461 3.3); another one only
+	 * for tests.  tls { client_ca_file }: CA certificates (PEM) that
+	 * outbound TLS trusts besides the system's, or NULL. */
+	unsigned queue_mta_sts_port;
+	char *tls_client_ca_file;
 };
 
 /* The loaded configuration; NULL before conf_load(). */

@@ -68,6 +68,8 @@
  *        gn_smtp_tx_set_mailbox(), gn_smtp_tx_mailbox(): an end-of-data
  *        hook picks the mailbox a received message starts in (DMARC
  *        quarantine: Junk).
+ *        gannet/httpclient.h: an HTTPS client on the loop
+ *        (gn_http_client_*; MTA-STS policies, webhooks).
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
