@@ -156,6 +156,8 @@ static int add_field(struct gn_http_client *c, const char *line, size_t len)
 		}
 		c->names = nn;
 		c->values = nv;
+		c->resp.header_names = nn;
+		c->resp.header_values = nv;
 	}
 	const char *v = colon + 1, *end = line + len;
 	while (v < end && (*v == ' ' || *v == '\t'))

@@ -122,12 +122,12 @@ static void lookup_cb(const struct queue_mtasts_result *r, void *data)
 static int cli_mtasts(int argc, char **argv, void *data)
 {
 	(void)data;
-	if (argc != 1)
+	if (argc != 2)	/* argv[0]: the command; min_args/max_args checked it */
 		return queue_cli_usage("dns mtasts DOMAIN");
 	struct cli_state st = { 0 };
 	st.pool = gn_pool_new();
 	const char *err;
-	if (gn_dns_name_check(st.pool, argv[0], &st.domain, &err) < 0) {
+	if (gn_dns_name_check(st.pool, argv[1], &st.domain, &err) < 0) {
 		gn_pool_free(&st.pool);
 		return queue_cli_fail(err);
 	}

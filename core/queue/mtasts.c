@@ -518,7 +518,8 @@ static void addr_cb(const struct gn_dns_result *res, void *data)
 	req.addrs = l->addrs;
 	req.n_addrs = l->n_addrs;
 	req.max_body = MTASTS_BODY_MAX;
-	req.timeout_ms = MTASTS_TIMEOUT_MS;
+	req.timeout_ms = core_conf != NULL && core_conf->queue_mta_sts_timeout_ms > 0
+			 ? (unsigned long)core_conf->queue_mta_sts_timeout_ms : MTASTS_TIMEOUT_MS;
 	const char *err;
 	l->http = gn_http_client_request(&req, http_cb, l, &err);
 	if (l->http == NULL)

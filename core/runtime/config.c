@@ -1067,6 +1067,12 @@ static void read_core(struct core_conf *c, bool from_file)
 	 * port is for tests only. */
 	gn_config_int(queue, "mta_sts_port", 443, 1, 65535, &v);
 	c->queue_mta_sts_port = (unsigned)v;
+	/* The whole policy fetch (connect, TLS, response). */
+	if (gn_config_duration_ms(queue, "mta_sts_timeout", 30000, &c->queue_mta_sts_timeout_ms) > 0 &&
+	    (c->queue_mta_sts_timeout_ms < 100 || c->queue_mta_sts_timeout_ms > 300000)) {
+		bad(lookup(queue, "mta_sts_timeout"), "must be from 100ms to 5min");
+		c->queue_mta_sts_timeout_ms = 30000;
+	}
 
 	read_listeners(root, c);
 	read_modules(root, c);

@@ -106,6 +106,7 @@ struct core_conf {
 	 * for tests.  tls { client_ca_file }: CA certificates (PEM) that
 	 * outbound TLS trusts besides the system's, or NULL. */
 	unsigned queue_mta_sts_port;
+	long long queue_mta_sts_timeout_ms;	/* queue { mta_sts_timeout }: 30 s */
 	char *tls_client_ca_file;
 };
 
