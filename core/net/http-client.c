@@ -10,7 +10,7 @@
  * A connect that fails moves to the next address; every other failure ends
  * the request.  One timer bounds the whole exchange.  The outcome goes to
  * the caller from a timer of its own (never from inside a connection
- * callback or gn_http_client_request()), after the connection is closed.
+ * callback or gn_httpclient_start()), after the connection is closed.
  */
 #include "net/internal.h"
 
@@ -38,9 +38,9 @@ enum hc_state {
 	HC_DONE,
 };
 
-struct gn_http_client {
+struct gn_httpclient {
 	struct gn_pool *pool;
-	gn_http_client_fn *fn;
+	gn_httpclient_fn *fn;
 	void *data;
 	char *host;
 	unsigned port;
@@ -55,7 +55,7 @@ struct gn_http_client {
 	uint64_t remaining;		/* Content-Length or chunk bytes left */
 	bool chunked, have_length;
 	struct gn_buf *body;
-	struct gn_http_client_response resp;
+	struct gn_httpclient_response resp;
 	const char **names, **values;
 	size_t n_alloc;
 	char *error;
@@ -64,17 +64,17 @@ struct gn_http_client {
 
 #define HC_MAX_FIELDS 100
 
-void gn_http_client_request_init(struct gn_http_client_request *req)
+void gn_httpclient_request_init(struct gn_httpclient_request *req)
 {
 	memset(req, 0, sizeof(*req));
 	req->size = sizeof(*req);
 }
 
-static void connect_next(struct gn_http_client *c);
+static void connect_next(struct gn_httpclient *c);
 
 static void finish_cb(void *data)
 {
-	struct gn_http_client *c = data;
+	struct gn_httpclient *c = data;
 	gn_timer_free(&c->finish);
 	if (c->error != NULL) {
 		c->resp.error = c->error;
@@ -95,7 +95,7 @@ static void finish_cb(void *data)
 
 /* The request is over: with error (NULL: a whole response).  The
  * connection closes; the callback follows from the loop. */
-static void hc_end(struct gn_http_client *c, const char *error)
+static void hc_end(struct gn_httpclient *c, const char *error)
 {
 	if (c->state == HC_DONE)
 		return;
@@ -114,9 +114,9 @@ static void hc_end(struct gn_http_client *c, const char *error)
 		c->finish = gn_timer_new(0, false, finish_cb, c);
 }
 
-static void hc_fail(struct gn_http_client *c, const char *fmt, ...) GN_PRINTF(2, 3);
+static void hc_fail(struct gn_httpclient *c, const char *fmt, ...) GN_PRINTF(2, 3);
 
-static void hc_fail(struct gn_http_client *c, const char *fmt, ...)
+static void hc_fail(struct gn_httpclient *c, const char *fmt, ...)
 {
 	va_list ap;
 	char buf[512];
@@ -128,14 +128,14 @@ static void hc_fail(struct gn_http_client *c, const char *fmt, ...)
 
 static void deadline_cb(void *data)
 {
-	struct gn_http_client *c = data;
+	struct gn_httpclient *c = data;
 	gn_timer_free(&c->deadline);
 	hc_end(c, "timeout");
 }
 
 /* ---- the response ---- */
 
-static int add_field(struct gn_http_client *c, const char *line, size_t len)
+static int add_field(struct gn_httpclient *c, const char *line, size_t len)
 {
 	const char *colon = memchr(line, ':', len);
 	if (colon == NULL || colon == line)
@@ -170,7 +170,7 @@ static int add_field(struct gn_http_client *c, const char *line, size_t len)
 	return 0;
 }
 
-const char *gn_http_client_header(const struct gn_http_client_response *r, const char *name)
+const char *gn_httpclient_header(const struct gn_httpclient_response *r, const char *name)
 {
 	for (size_t i = 0; i < r->n_headers; i++)
 		if (strcasecmp(r->header_names[i], name) == 0)
@@ -179,10 +179,10 @@ const char *gn_http_client_header(const struct gn_http_client_response *r, const
 }
 
 /* The header is complete: how the body is delimited (RFC 9112 6.3). */
-static void header_done(struct gn_http_client *c)
+static void header_done(struct gn_httpclient *c)
 {
-	const char *te = gn_http_client_header(&c->resp, "Transfer-Encoding");
-	const char *cl = gn_http_client_header(&c->resp, "Content-Length");
+	const char *te = gn_httpclient_header(&c->resp, "Transfer-Encoding");
+	const char *cl = gn_httpclient_header(&c->resp, "Content-Length");
 	if (c->resp.status == 204 || c->resp.status == 304 || (c->resp.status >= 100 && c->resp.status < 200)) {
 		hc_end(c, NULL);
 		return;
@@ -229,7 +229,7 @@ static void header_done(struct gn_http_client *c)
 	c->state = HC_BODY_EOF;
 }
 
-static int parse_status(struct gn_http_client *c, const char *line, size_t len)
+static int parse_status(struct gn_httpclient *c, const char *line, size_t len)
 {
 	/* RFC 9112 4: HTTP/1.x SP 3DIGIT SP [reason] */
 	if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)line[7]) || line[8] != ' ' ||
@@ -243,7 +243,7 @@ static int parse_status(struct gn_http_client *c, const char *line, size_t len)
 	return 0;
 }
 
-static int body_add(struct gn_http_client *c, const char *data, size_t len)
+static int body_add(struct gn_httpclient *c, const char *data, size_t len)
 {
 	if (gn_buf_len(c->body) + len > c->max_body || gn_buf_append(c->body, data, len) < 0) {
 		hc_fail(c, "response body larger than %zu bytes", c->max_body);
@@ -254,7 +254,7 @@ static int body_add(struct gn_http_client *c, const char *data, size_t len)
 
 /* One line from the input (without its CRLF or LF): 1, 0 not yet, -1
  * failed (ended). */
-static int take_line(struct gn_http_client *c, const char **line_r, size_t *len_r)
+static int take_line(struct gn_httpclient *c, const char **line_r, size_t *len_r)
 {
 	const char *data;
 	size_t len;
@@ -284,7 +284,7 @@ static int take_line(struct gn_http_client *c, const char **line_r, size_t *len_
 
 static void hc_input(struct gn_conn *conn, void *data)
 {
-	struct gn_http_client *c = data;
+	struct gn_httpclient *c = data;
 	(void)conn;
 	const char *line, *in;
 	size_t len, avail;
@@ -391,7 +391,7 @@ static void hc_input(struct gn_conn *conn, void *data)
 static void hc_input_full(struct gn_conn *conn, void *data)
 {
 	/* Only lines can fill the buffer (bodies are consumed as they come). */
-	struct gn_http_client *c = data;
+	struct gn_httpclient *c = data;
 	(void)conn;
 	hc_fail(c, "response header larger than %zu bytes", c->max_header);
 }
@@ -400,7 +400,7 @@ static void hc_input_full(struct gn_conn *conn, void *data)
 
 static int hc_open(struct gn_conn *conn, void *data)
 {
-	struct gn_http_client *c = data;
+	struct gn_httpclient *c = data;
 	const char *err;
 	c->state = HC_TLS;
 	if (gn_conn_starttls_client(conn, c->host, &err) < 0) {
@@ -412,7 +412,7 @@ static int hc_open(struct gn_conn *conn, void *data)
 
 static void hc_tls_done(struct gn_conn *conn, int ok, void *data)
 {
-	struct gn_http_client *c = data;
+	struct gn_httpclient *c = data;
 	if (!ok) {
 		hc_fail(c, "TLS handshake with %s failed", c->host);
 		return;
@@ -437,7 +437,7 @@ static void hc_timeout(struct gn_conn *conn, void *data)
 
 static void hc_close(struct gn_conn *conn, void *data)
 {
-	struct gn_http_client *c = data;
+	struct gn_httpclient *c = data;
 	const char *why = gn_conn_close_reason(conn);
 	enum hc_state was = c->state;
 	c->conn = NULL;
@@ -490,7 +490,7 @@ static const struct gn_protocol hc_proto = {
 	.close = hc_close,
 };
 
-static void connect_next(struct gn_http_client *c)
+static void connect_next(struct gn_httpclient *c)
 {
 	const char *err;
 	while (c->addr < c->n_addrs) {
@@ -516,12 +516,12 @@ static bool clean_text(const char *s, bool spaces)
 	return true;
 }
 
-struct gn_http_client *gn_http_client_request(const struct gn_http_client_request *req,
-					      gn_http_client_fn *fn, void *data,
+struct gn_httpclient *gn_httpclient_start(const struct gn_httpclient_request *req,
+					      gn_httpclient_fn *fn, void *data,
 					      const char **error_r)
 {
-	struct gn_http_client_request r;
-	gn_http_client_request_init(&r);
+	struct gn_httpclient_request r;
+	gn_httpclient_request_init(&r);
 	memcpy(&r, req, req->size < sizeof(r) ? req->size : sizeof(r));
 	const char *method = r.method != NULL ? r.method : "GET";
 	if (fn == NULL || r.host == NULL || r.host[0] == '\0' || !clean_text(r.host, false) ||
@@ -537,11 +537,11 @@ struct gn_http_client *gn_http_client_request(const struct gn_http_client_reques
 		*error_r = "bad method";
 		return NULL;
 	}
-	if (r.n_addrs == 0 || r.n_addrs > GN_HTTP_CLIENT_MAX_ADDRS || r.addrs == NULL) {
+	if (r.n_addrs == 0 || r.n_addrs > GN_HTTPCLIENT_MAX_ADDRS || r.addrs == NULL) {
 		*error_r = "no address to connect to (or too many)";
 		return NULL;
 	}
-	if (r.n_headers > GN_HTTP_CLIENT_MAX_HEADERS) {
+	if (r.n_headers > GN_HTTPCLIENT_MAX_HEADERS) {
 		*error_r = "too many request header fields";
 		return NULL;
 	}
@@ -550,7 +550,7 @@ struct gn_http_client *gn_http_client_request(const struct gn_http_client_reques
 			*error_r = "a request header field is not \"Name: value\" on one line";
 			return NULL;
 		}
-	struct gn_http_client *c = gn_calloc(1, sizeof(*c));
+	struct gn_httpclient *c = gn_calloc(1, sizeof(*c));
 	c->pool = gn_pool_new();
 	c->fn = fn;
 	c->data = data;
@@ -560,8 +560,8 @@ struct gn_http_client *gn_http_client_request(const struct gn_http_client_reques
 	for (size_t i = 0; i < r.n_addrs; i++)
 		c->addrs[i] = gn_pool_strdup(c->pool, r.addrs[i]);
 	c->n_addrs = r.n_addrs;
-	c->max_header = r.max_header != 0 ? r.max_header : GN_HTTP_CLIENT_MAX_HEADER_DEFAULT;
-	c->max_body = r.max_body != 0 ? r.max_body : GN_HTTP_CLIENT_MAX_BODY_DEFAULT;
+	c->max_header = r.max_header != 0 ? r.max_header : GN_HTTPCLIENT_MAX_HEADER_DEFAULT;
+	c->max_body = r.max_body != 0 ? r.max_body : GN_HTTPCLIENT_MAX_BODY_DEFAULT;
 	c->body = gn_buf_new(c->max_body + 1);
 	c->request = gn_buf_new(1024 * 1024 + r.body_len);
 	/* RFC 9112 3.2: Host, with the port when it is not the default. */
@@ -582,15 +582,15 @@ struct gn_http_client *gn_http_client_request(const struct gn_http_client_reques
 		gn_free(c);
 		return NULL;
 	}
-	c->deadline = gn_timer_new(r.timeout_ms != 0 ? r.timeout_ms : GN_HTTP_CLIENT_TIMEOUT_DEFAULT_MS, false,
+	c->deadline = gn_timer_new(r.timeout_ms != 0 ? r.timeout_ms : GN_HTTPCLIENT_TIMEOUT_DEFAULT_MS, false,
 				   deadline_cb, c);
 	connect_next(c);
 	return c;
 }
 
-void gn_http_client_cancel(struct gn_http_client **cp)
+void gn_httpclient_cancel(struct gn_httpclient **cp)
 {
-	struct gn_http_client *c = *cp;
+	struct gn_httpclient *c = *cp;
 	if (c == NULL)
 		return;
 	*cp = NULL;

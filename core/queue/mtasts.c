@@ -402,7 +402,7 @@ struct queue_mtasts_lookup {
 	queue_mtasts_fn *fn;
 	void *data;
 	struct gn_dns_query *query;
-	struct gn_http_client *http;
+	struct gn_httpclient *http;
 	struct gn_timer *done;
 	const char **addrs;
 	size_t n_addrs;
@@ -442,7 +442,7 @@ static void fetch_failed(struct queue_mtasts_lookup *l, const char *error)
 	finish(l);
 }
 
-static void http_cb(const struct gn_http_client_response *r, void *data)
+static void http_cb(const struct gn_httpclient_response *r, void *data)
 {
 	struct queue_mtasts_lookup *l = data;
 	const char *err;
@@ -457,7 +457,7 @@ static void http_cb(const struct gn_http_client_response *r, void *data)
 					       r->status));
 		return;
 	}
-	const char *ct = gn_http_client_header(r, "Content-Type");
+	const char *ct = gn_httpclient_header(r, "Content-Type");
 	/* RFC 8461 3.2: the policy is text/plain. */
 	if (ct == NULL || strncasecmp(ct, "text/plain", 10) != 0 || (ct[10] != '\0' && ct[10] != ';' &&
 								       ct[10] != ' ')) {
@@ -486,7 +486,7 @@ static void http_cb(const struct gn_http_client_response *r, void *data)
 static void add_addr(struct queue_mtasts_lookup *l, int family, const void *bin)
 {
 	char text[INET6_ADDRSTRLEN];
-	if (l->n_addrs < GN_HTTP_CLIENT_MAX_ADDRS && inet_ntop(family, bin, text, sizeof(text)) != NULL)
+	if (l->n_addrs < GN_HTTPCLIENT_MAX_ADDRS && inet_ntop(family, bin, text, sizeof(text)) != NULL)
 		l->addrs[l->n_addrs++] = gn_pool_strdup(l->pool, text);
 }
 
@@ -510,8 +510,8 @@ static void addr_cb(const struct gn_dns_result *res, void *data)
 					       gn_dns_status_name(l->a_status), gn_dns_status_name(res->status)));
 		return;
 	}
-	struct gn_http_client_request req;
-	gn_http_client_request_init(&req);
+	struct gn_httpclient_request req;
+	gn_httpclient_request_init(&req);
 	req.host = l->host;
 	req.port = core_conf != NULL && core_conf->queue_mta_sts_port > 0 ? core_conf->queue_mta_sts_port : 443;
 	req.path = "/.well-known/mta-sts.txt";
@@ -521,7 +521,7 @@ static void addr_cb(const struct gn_dns_result *res, void *data)
 	req.timeout_ms = core_conf != NULL && core_conf->queue_mta_sts_timeout_ms > 0
 			 ? (unsigned long)core_conf->queue_mta_sts_timeout_ms : MTASTS_TIMEOUT_MS;
 	const char *err;
-	l->http = gn_http_client_request(&req, http_cb, l, &err);
+	l->http = gn_httpclient_start(&req, http_cb, l, &err);
 	if (l->http == NULL)
 		fetch_failed(l, err);
 }
@@ -573,7 +573,7 @@ static void txt_cb(const struct gn_dns_result *res, void *data)
 	/* No policy yet, another id (RFC 8461 5.1: the policy changed), or
 	 * a forced fetch: https://mta-sts.<domain>/... */
 	l->host = gn_pool_printf(l->pool, "mta-sts.%s", l->domain);
-	l->addrs = gn_pool_alloc(l->pool, GN_HTTP_CLIENT_MAX_ADDRS * sizeof(*l->addrs));
+	l->addrs = gn_pool_alloc(l->pool, GN_HTTPCLIENT_MAX_ADDRS * sizeof(*l->addrs));
 	l->query = gn_dns_lookup(l->host, GN_DNS_A, addr_cb, l);
 }
 
@@ -614,7 +614,7 @@ void queue_mtasts_cancel(struct queue_mtasts_lookup **lp)
 		return;
 	*lp = NULL;
 	gn_dns_cancel(&l->query);
-	gn_http_client_cancel(&l->http);
+	gn_httpclient_cancel(&l->http);
 	gn_timer_free(&l->done);
 	gn_pool_free(&l->pool);
 	gn_free(l);

@@ -19,7 +19,7 @@
  * a connected address ends the request.
  *
  * The callback runs once, from the loop, never from inside
- * gn_http_client_request(), unless the request is cancelled first.  Call
+ * gn_httpclient_start(), unless the request is cancelled first.  Call
  * from start onwards in the process that runs the loop.
  */
 #ifndef GANNET_HTTPCLIENT_H
@@ -34,18 +34,18 @@ extern "C" {
 #endif
 
 /* Defaults of the limits (0 in the request). */
-#define GN_HTTP_CLIENT_MAX_HEADER_DEFAULT (16 * 1024)
-#define GN_HTTP_CLIENT_MAX_BODY_DEFAULT (1024 * 1024)
-#define GN_HTTP_CLIENT_TIMEOUT_DEFAULT_MS 30000UL
+#define GN_HTTPCLIENT_MAX_HEADER_DEFAULT (16 * 1024)
+#define GN_HTTPCLIENT_MAX_BODY_DEFAULT (1024 * 1024)
+#define GN_HTTPCLIENT_TIMEOUT_DEFAULT_MS 30000UL
 /* Most addresses and request header lines a request takes. */
-#define GN_HTTP_CLIENT_MAX_ADDRS 16
-#define GN_HTTP_CLIENT_MAX_HEADERS 64
+#define GN_HTTPCLIENT_MAX_ADDRS 16
+#define GN_HTTPCLIENT_MAX_HEADERS 64
 
-/* What to send.  Filled by the caller (gn_http_client_request_init()
- * first), read during gn_http_client_request() only: the client copies
+/* What to send.  Filled by the caller (gn_httpclient_request_init()
+ * first), read during gn_httpclient_start() only: the client copies
  * what it keeps.  Grows only at the end. */
-struct gn_http_client_request {
-	size_t size;		/* sizeof(struct gn_http_client_request) */
+struct gn_httpclient_request {
+	size_t size;		/* sizeof(struct gn_httpclient_request) */
 	const char *method;	/* "GET" (NULL), "POST", ... */
 	const char *host;	/* the server's name: Host, SNI, certificate check */
 	unsigned port;		/* 0: 443 */
@@ -66,7 +66,7 @@ struct gn_http_client_request {
  * 599, whatever it is); otherwise why not ("connect: Connection refused",
  * "TLS: certificate does not verify for mta-sts.example: ...", "timeout",
  * "response body larger than 65536 bytes", ...), and status is 0. */
-struct gn_http_client_response {
+struct gn_httpclient_response {
 	const char *error;
 	int status;
 	const char *reason;		/* the status line's text */
@@ -79,28 +79,28 @@ struct gn_http_client_response {
 	const char *tls_version;	/* "TLS1.3", or NULL */
 };
 
-struct gn_http_client;
-typedef void gn_http_client_fn(const struct gn_http_client_response *response, void *data);
+struct gn_httpclient;
+typedef void gn_httpclient_fn(const struct gn_httpclient_response *response, void *data);
 
-void gn_http_client_request_init(struct gn_http_client_request *req);
+void gn_httpclient_request_init(struct gn_httpclient_request *req);
 
 /* Starts a request.  Returns its handle (owned by the client until the
  * callback returns or the request is cancelled), or NULL with *error_r
  * (static) when the request itself is wrong (no host, no address, a bad
  * path or header, more than the limits above): nothing is sent then and
  * fn is not called. */
-struct gn_http_client *gn_http_client_request(const struct gn_http_client_request *req,
-					      gn_http_client_fn *fn, void *data,
+struct gn_httpclient *gn_httpclient_start(const struct gn_httpclient_request *req,
+					      gn_httpclient_fn *fn, void *data,
 					      const char **error_r);
 
 /* Cancels a request whose callback has not run: it will not run.  Sets
  * *client to NULL; accepts NULL and *client == NULL.  Not from the
  * request's own callback. */
-void gn_http_client_cancel(struct gn_http_client **client);
+void gn_httpclient_cancel(struct gn_httpclient **client);
 
 /* The value of the response's first header field called name (case-
  * insensitive), or NULL. */
-const char *gn_http_client_header(const struct gn_http_client_response *response,
+const char *gn_httpclient_header(const struct gn_httpclient_response *response,
 				  const char *name);
 
 #ifdef __cplusplus

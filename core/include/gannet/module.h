@@ -69,7 +69,7 @@
  *        hook picks the mailbox a received message starts in (DMARC
  *        quarantine: Junk).
  *        gannet/httpclient.h: an HTTPS client on the loop
- *        (gn_http_client_*; MTA-STS policies, webhooks).
+ *        (gn_httpclient_*; MTA-STS policies, webhooks).
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
