@@ -26,6 +26,7 @@ STARTTLS and a certificate for the MX names that should verify.
   next delivery fetch again (the new policy replaces the cached one); a
   new id with the server down keeps the cached policy.
 """
+import atexit
 import json
 import os
 import subprocess
@@ -120,6 +121,15 @@ sink = subprocess.Popen([sys.executable, os.path.join(LIB, "smtpsink.py"), "--ho
                          str(SMTP_PORT), "--record", sink_record, "--script", sink_script, "--cert", mcert,
                          "--key", mkey], stdout=subprocess.PIPE, text=True)
 t.ok(sink.stdout.readline().startswith("ready"), "the SMTP sink listens on port %d" % SMTP_PORT)
+
+
+@atexit.register
+def _cleanup():
+    """The servers end with the test, also when it fails half-way."""
+    server.stop()
+    if sink.poll() is None:
+        sink.kill()
+        sink.wait()
 
 
 def dns(ids=None):
@@ -332,7 +342,4 @@ c = lines(r.stdout, "cached")
 t.ok(len(c) == 1 and c[0].startswith("id=20261206b mode=enforce max_age=3600 mx=*.notmx.example expires="),
      "dns mtasts prints the cached copy: %s" % c)
 
-server.stop()
-sink.kill()
-sink.wait()
 t.done()

@@ -97,6 +97,9 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        pass  # a client that stops reading (a body over its limit) is no error here
+
     def get_request(self):
         sock, addr = self.socket.accept()
         return sock, addr
