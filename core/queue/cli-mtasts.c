@@ -19,6 +19,8 @@
  *   mx PREF HOST matches|does-not-match   (the domain's MX hosts against
  *                                          the policy that applies)
  * Exits 0 when a policy applies (enforce, testing or none), 1 when none.
+ *
+ * `gannet queue mtasts refresh`: the runner's refresh job, once, now.
  */
 #include "queue/internal.h"
 
@@ -139,6 +141,22 @@ static int cli_mtasts(int argc, char **argv, void *data)
 	return st.code;
 }
 
+/* `gannet queue mtasts refresh`: what the runner's job does, now. */
+static int cli_refresh(int argc, char **argv, void *data)
+{
+	(void)argc;
+	(void)argv;
+	(void)data;
+	const char *err;
+	int n = queue_mtasts_refresh(100, &err);
+	if (n < 0)
+		return queue_cli_fail(err);
+	while (queue_mtasts_refreshing() > 0)
+		ev_run(core_loop, EVRUN_ONCE);
+	printf("%d polic%s refreshed\n", n, n == 1 ? "y" : "ies");
+	return 0;
+}
+
 int queue_mtasts_cli_register(void)
 {
 	static const struct gn_cli_command cmd = {
@@ -150,8 +168,16 @@ int queue_mtasts_cli_register(void)
 		"Never writes the cache.  Exits 0 when a policy applies, 1 when none.",
 		1, 1, cli_mtasts, NULL,
 	};
+	static const struct gn_cli_command refresh = {
+		sizeof(struct gn_cli_command), "queue mtasts refresh", "",
+		"Fetches again the cached MTA-STS policies that expire soon (within a\n"
+		"day, or a quarter of their max_age), as the runner's job\n"
+		"queue-mtasts-refresh does every 5 minutes, and waits for the fetches.",
+		0, 0, cli_refresh, NULL,
+	};
 	const char *err;
-	if (gn_cli_command_register(modules_core_ctx(), &cmd, &err) < 0) {
+	if (gn_cli_command_register(modules_core_ctx(), &cmd, &err) < 0 ||
+	    gn_cli_command_register(modules_core_ctx(), &refresh, &err) < 0) {
 		conf_error("queue: %s", err);
 		return -1;
 	}

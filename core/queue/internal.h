@@ -167,6 +167,8 @@ const char *queue_mtasts_mode_name(int mode);
 /* Starts refreshes of policies near their expiry, at most max at once:
  * how many started, or -1. */
 int queue_mtasts_refresh(unsigned max, const char **error_r);
+/* Refreshes started and not over yet. */
+unsigned queue_mtasts_refreshing(void);
 /* One log line: the policy a delivery applies. */
 void queue_mtasts_log_applied(const char *domain, const struct queue_mtasts_result *res);
 int queue_mtasts_cli_register(void);

@@ -24,7 +24,9 @@ STARTTLS and a certificate for the MX names that should verify.
 - the policy is cached in the database: with the policy server gone the
   cached policy is still enforced; a new id in the TXT record makes the
   next delivery fetch again (the new policy replaces the cached one); a
-  new id with the server down keeps the cached policy.
+  new id with the server down keeps the cached policy; the refresh (the
+  runner's job, `gannet queue mtasts refresh`) fetches again the policies
+  near their expiry, and not the others.
 """
 import atexit
 import json
@@ -335,6 +337,21 @@ t.is_(sql("SELECT policy_id || ' ' || replace(mx, E'\\n', ',') || ' ' || max_age
           "WHERE domain = 'notmx.example'"), "20261206b *.notmx.example, 3600", "the new policy cached")
 t.is_(len(delivered("b@notmx.example")), 1, "and the message held back is delivered under it")
 t.ok(len(server.requests()) > n_requests, "the server was asked again")
+
+# The refresh (the runner's job, run now): 23.5 hours later the policies
+# fetched first expire within the day and are fetched again; notmx.example's
+# (max_age 3600) has expired and is left alone.
+later = dict(os.environ, GANNET_TEST_CLOCK_OFFSET=str(86400 - 1800))
+before = sql("SELECT extract(epoch FROM fetched_at)::bigint FROM gn_mtasts_policies WHERE domain = 'enf.example'")
+r = gt.run_gannet(["-c", conf2, "queue", "mtasts", "refresh"], env=later)
+t.is_(r.stdout, "3 policies refreshed\n", "queue mtasts refresh: the three near their expiry")
+t.is_(sql("SELECT policy_id FROM gn_mtasts_policies WHERE domain = 'enf.example'"), "20261206b",
+      "enf.example's policy fetched again, for the TXT record's new id")
+after = sql("SELECT extract(epoch FROM fetched_at)::bigint FROM gn_mtasts_policies WHERE domain = 'enf.example'")
+t.ok(before.isdigit() and after.isdigit() and int(after) - int(before) >= 86400 - 1900,
+     "its fetched time (and expiry) moved on (%s -> %s)" % (before, after))
+r = gt.run_gannet(["-c", conf2, "queue", "mtasts", "refresh"], env=later)
+t.is_(r.stdout, "0 policies refreshed\n", "right after, nothing is due")
 
 # `gannet dns mtasts` shows the cached copy.
 r = g("dns", "mtasts", "notmx.example", config=conf2)
