@@ -130,6 +130,7 @@ core_libgannet_core_la_SOURCES = \
 	core/queue/cli-rules.c \
 	core/queue/transport-smtp.c \
 	core/queue/mtasts.c \
+	core/queue/mtasts-policy.c \
 	core/queue/cli-mtasts.c \
 	core/queue/fromid.c \
 	core/main.h \

@@ -9,7 +9,8 @@
  *   transport-smtp.c  the default transport: MX lookups, the SMTP client;
  *   fromid.c  mail to FromID addresses matched to their recipients;
  *   mtasts.c  MTA-STS policies (RFC 8461): discovery, cache, refresh,
- *             for transport-smtp.c; cli-mtasts.c: `gannet dns mtasts`.
+ *             for transport-smtp.c; mtasts-policy.c: its pure parsers;
+ *             cli-mtasts.c: `gannet dns mtasts`, `gannet queue mtasts refresh`.
  *
  * Uses the store (blobs, the delivery pipeline), the mail layer (MIME,
  * addresses), smtp (the client), dns, db, runtime and base.
@@ -117,6 +118,15 @@ void queue_smtp_shutdown(void);
 
 enum queue_mtasts_mode { QUEUE_MTASTS_NONE = 0, QUEUE_MTASTS_TESTING, QUEUE_MTASTS_ENFORCE };
 
+/* RFC 8461 3.2: max_age at most 31557600 s; the policy body is read up to
+ * 64 KiB (RFC 8461 3.3 "a max size of 64 KiB" is the advice given). */
+#define QUEUE_MTASTS_MAX_AGE_MAX 31557600LL
+#define QUEUE_MTASTS_BODY_MAX (64 * 1024)
+#define QUEUE_MTASTS_MAX_LINES 1000
+#define QUEUE_MTASTS_MAX_MX 100
+#define QUEUE_MTASTS_ID_MAX 32
+
+
 /* A policy (RFC 8461 3.2), parsed or from the cache. */
 struct queue_mtasts_policy {
 	int mode;			/* enum queue_mtasts_mode */
@@ -164,6 +174,8 @@ int queue_mtasts_policy_parse(struct gn_pool *pool, const char *text, size_t len
 /* Whether an MX host name matches one of the policy's patterns (RFC 8461 4.1). */
 bool queue_mtasts_mx_match(const struct queue_mtasts_policy *p, const char *host);
 const char *queue_mtasts_mode_name(int mode);
+/* "enforce", "testing", "none": the mode, or -1. */
+int queue_mtasts_mode_parse(const char *s);
 /* Starts refreshes of policies near their expiry, at most max at once:
  * how many started, or -1. */
 int queue_mtasts_refresh(unsigned max, const char **error_r);

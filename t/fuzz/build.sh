@@ -11,7 +11,7 @@
 # (core/mail/addr.c) libidn2-dev and libunistring-dev, for fuzz_dkim
 # libgnutls28-dev.  Builds fuzz_mime, fuzz_addr, fuzz_dkim, fuzz_smtp,
 # fuzz_smtp_reply, fuzz_imap, fuzz_imap_decode, fuzz_imap_search,
-# fuzz_imap_thread, fuzz_spf and fuzz_dmarc;
+# fuzz_imap_thread, fuzz_spf, fuzz_dmarc and fuzz_mtasts;
 # t/fuzz/replay.sh runs them over their corpora.
 # UBSan stops at its first finding (-fno-sanitize-recover), so that it
 # counts as a crash.
@@ -92,3 +92,8 @@ echo "built $out/fuzz_spf"
 $CC $cflags -I"$src/modules/mailauth" -o "$out/fuzz_dmarc" "$src/t/fuzz/fuzz_dmarc.c" \
   "$src/modules/mailauth/dmarc-record.c" "$src/core/base/mem.c" $libs
 echo "built $out/fuzz_dmarc"
+# MTA-STS's TXT records, policies and mx patterns (core/queue/mtasts-policy.c).
+# shellcheck disable=SC2086
+$CC $cflags -o "$out/fuzz_mtasts" "$src/t/fuzz/fuzz_mtasts.c" "$src/core/queue/mtasts-policy.c" \
+  "$src/core/base/mem.c" $libs
+echo "built $out/fuzz_mtasts"
