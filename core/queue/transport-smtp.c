@@ -53,8 +53,8 @@
  * of the policy are not used, and STARTTLS is required with a
  * certificate that verifies (PKIX) for the MX host's name; a host that
  * fails that is a temporary failure of that host (the next one, then
- * the message stays queued), and no parked connection is taken (it may
- * not have been verified for this name).  testing: delivered as without
+ * the message stays queued); a parked connection is taken only when its
+ * certificate verified for the same MX host name.  testing: delivered as without
  * a policy, with a log line for each thing enforce would have refused.
  * none, or no policy: as above.  DANE, where it applies, will come first
  * (RFC 8461 2).  The relay and address literals have no policy.
@@ -93,6 +93,8 @@ struct tx_conn {
 	struct tx *t;			/* the delivery using it, or NULL */
 	enum gn_smtp_client_tls mode;	/* the TLS mode it was opened with */
 	char *ip;			/* while in reuse_list */
+	char *verified_name;		/* the host name its certificate verified
+					 * for (MTA-STS enforce), or NULL */
 	unsigned port;
 	unsigned transactions;
 	bool parked;			/* else in reuse_list: closing (QUIT) */
@@ -181,6 +183,7 @@ static void conn_free(struct tx_conn **tcp)
 	reuse_unlink(tc);
 	gn_smtp_client_free(&tc->client);
 	gn_free(tc->ip);
+	gn_free(tc->verified_name);
 	gn_free(tc);
 }
 
@@ -196,8 +199,10 @@ static void idle_cb(void *data)
 }
 
 /* After a transaction: parks tc (true) when reuse is on, the connection
- * can take another message and there is room; else the caller QUITs. */
-static bool reuse_park(struct tx_conn *tc)
+ * can take another message and there is room; else the caller QUITs.
+ * verified_name: the host name the delivery verified the certificate for
+ * (MTA-STS enforce), or NULL. */
+static bool reuse_park(struct tx_conn *tc, const char *verified_name)
 {
 	const struct core_conf *cf = core_conf;
 	const char *ip = gn_smtp_client_remote_ip(tc->client);
@@ -216,6 +221,9 @@ static bool reuse_park(struct tx_conn *tc)
 	tc->t = NULL;
 	gn_free(tc->ip);
 	tc->ip = gn_strdup(ip);
+	gn_free(tc->verified_name);
+	tc->verified_name = verified_name != NULL && gn_smtp_client_tls_verified(tc->client)
+			    ? gn_strdup(verified_name) : NULL;
 	tc->port = port;
 	tc->parked = true;
 	reuse_parked++;
@@ -231,16 +239,20 @@ static bool reuse_park(struct tx_conn *tc)
 }
 
 /* A parked connection to one of the addresses (in their order), opened
- * in mode and still usable; NULL when none.  One the server closed
- * meanwhile is dropped on the way. */
+ * in mode and still usable, and when verified_for is not NULL one whose
+ * certificate verified for that host name; NULL when none.  One the
+ * server closed meanwhile is dropped on the way. */
 static struct tx_conn *reuse_take(const char *const *addrs, size_t n_addrs, unsigned port,
-				  enum gn_smtp_client_tls mode)
+				  enum gn_smtp_client_tls mode, const char *verified_for)
 {
 	for (size_t i = 0; i < n_addrs && reuse_parked > 0; i++) {
 		struct tx_conn *tc = reuse_list, *next;
 		for (; tc != NULL; tc = next) {
 			next = tc->next;
 			if (!tc->parked || tc->port != port || tc->mode != mode || strcmp(tc->ip, addrs[i]) != 0)
+				continue;
+			if (verified_for != NULL &&
+			    (tc->verified_name == NULL || strcasecmp(tc->verified_name, verified_for) != 0))
 				continue;
 			reuse_unlink(tc);
 			if (!gn_smtp_client_usable(tc->client)) {
@@ -432,7 +444,7 @@ static void on_sent(struct gn_smtp_client *client, const struct gn_smtp_result *
 	if (t == NULL)
 		return;
 	tc->transactions++;
-	if (t->stale || !reuse_park(tc)) {
+	if (t->stale || !reuse_park(tc, mtasts_enforce(t) ? t->hosts[t->host].name : NULL)) {
 		gn_smtp_client_quit(client);
 		return;
 	}
@@ -503,8 +515,10 @@ static void connect_host(struct tx *t)
 	};
 	t->ready = false;
 	t->reused = false;
-	if (!t->no_reuse && !mtasts_enforce(t)) {
-		struct tx_conn *tc = reuse_take(t->addrs, t->n_addrs, smtp_port(), set.tls);
+	if (!t->no_reuse) {
+		/* MTA-STS enforce: only a connection verified for this host. */
+		struct tx_conn *tc = reuse_take(t->addrs, t->n_addrs, smtp_port(), set.tls,
+						mtasts_enforce(t) ? host : NULL);
 		if (tc != NULL) {
 			tc->t = t;
 			t->conn = tc;

@@ -153,10 +153,11 @@ cl = gt.cluster()
 db = cl.create_db("queuemtasts")
 
 
-def write_conf(name, ids=None, timeout="2s"):
+def write_conf(name, ids=None, timeout="2s", reuse=0):
     text = gt.base_conf(extra='tls = { client_ca_file = "%s"; };\n'
                         'queue = { smtp_port = %d; mta_sts_port = %d; mta_sts_timeout = "%s"; '
-                        'smtp_reuse_max = 0; };\n%s' % (ca, SMTP_PORT, HTTPS_PORT, timeout, dns(ids)))
+                        'smtp_reuse_max = %d; };\n%s' % (ca, SMTP_PORT, HTTPS_PORT, timeout, reuse,
+                                                        dns(ids)))
     path = os.path.join(d, name)
     with open(path, "w") as f:
         f.write(text.replace("{dir}", d).replace("{db}", cl.conninfo(db)))
@@ -352,6 +353,34 @@ t.ok(before.isdigit() and after.isdigit() and int(after) - int(before) >= 86400 
      "its fetched time (and expiry) moved on (%s -> %s)" % (before, after))
 r = gt.run_gannet(["-c", conf2, "queue", "mtasts", "refresh"], env=later)
 t.is_(r.stdout, "0 policies refreshed\n", "right after, nothing is due")
+
+# Connection reuse under enforce: a parked connection is taken only by a
+# delivery to the MX host its certificate verified for.  Every MX here is
+# 127.0.0.1: a connection verified for mx.enf.example must not carry the
+# message to badcert.example, whose MX name the certificate does not have.
+conf_reuse = write_conf("reuse.conf", ids={"enf": "20261206b", "notmx": "20261206b"}, reuse=20)
+
+
+def connects():
+    with open(sink_record) as f:
+        return sum(1 for line in f if '"event": "connect"' in line)
+
+
+for i in range(3):
+    t.is_(queue("reuse%d@enf.example" % i), 0, "queued to reuse%d@enf.example" % i)
+# enf.example's first (the queue takes what is due in that order), so that
+# a connection is parked when badcert.example's turn comes.
+sql("UPDATE gn_queue_recipients SET next_attempt = now() - interval '10 s' WHERE rcpt LIKE 'reuse%'")
+sql("UPDATE gn_queue_recipients SET next_attempt = now() - interval '1 s' WHERE rcpt = 'c@badcert.example'")
+before_conns = connects()
+r = run(config=conf_reuse)
+t.ok(all(len(delivered("reuse%d@enf.example" % i)) == 1 for i in range(3)),
+     "reuse on, enforce: the three delivered")
+t.ok("event=queue_smtp_reuse domain=enf.example" in r.stderr, "over a reused connection")
+t.is_(delivered("c@badcert.example"), [], "the connection verified for mx.enf.example did not carry "
+      "badcert.example's message (same IP)")
+t.is_(queued("c@badcert.example"), "1", "which stays queued")
+t.ok(connects() - before_conns < 5, "fewer connections than deliveries (%d)" % (connects() - before_conns))
 
 # `gannet dns mtasts` shows the cached copy.
 r = g("dns", "mtasts", "notmx.example", config=conf2)
