@@ -17,6 +17,10 @@
  *           failed fetch, a missing record or a DNS failure keep it,
  *           RFC 8461 5.1); else none.
  *
+ * A fetch is shared: deliveries to one domain that start together (a
+ * runner claims many at once) wait for the one fetch under way for the
+ * same domain and id in this process, which alone writes the cache.
+ *
  * Enforcement lives in transport-smtp.c through the small interface of
  * queue/internal.h: MX hosts filtered by queue_mtasts_mx_match() and, in
  * enforce mode, TLS required and verified (PKIX) for the MX host's name.
@@ -151,7 +155,55 @@ struct queue_mtasts_lookup {
 	int a_status;
 	struct queue_mtasts_policy cached, fetched;
 	struct queue_mtasts_result res;
+	/* Fetches are shared: a lookup that would fetch what another one of
+	 * this process is fetching (same domain, same id) waits for it. */
+	bool fetching;				/* in fetching_list */
+	struct queue_mtasts_lookup *next_fetching;
+	struct queue_mtasts_lookup *leader;	/* the one this one waits for */
+	struct queue_mtasts_lookup *waiters, *next_waiter;
 };
+
+static struct queue_mtasts_lookup *fetching_list;
+
+static void finish(struct queue_mtasts_lookup *l);
+
+static void fetching_remove(struct queue_mtasts_lookup *l)
+{
+	for (struct queue_mtasts_lookup **pp = &fetching_list; *pp != NULL; pp = &(*pp)->next_fetching)
+		if (*pp == l) {
+			*pp = l->next_fetching;
+			break;
+		}
+	l->fetching = false;
+	l->next_fetching = NULL;
+}
+
+/* The leader's fetch is over (or cancelled: leader NULL): each waiter
+ * takes a copy of its outcome and finishes. */
+static void waiters_release(struct queue_mtasts_lookup *l, bool cancelled)
+{
+	struct queue_mtasts_lookup *w = l->waiters, *next;
+	l->waiters = NULL;
+	for (; w != NULL; w = next) {
+		next = w->next_waiter;
+		w->leader = NULL;
+		w->next_waiter = NULL;
+		if (!cancelled && l->res.fetched) {
+			w->fetched = l->fetched;
+			w->fetched.mx = gn_pool_alloc(w->pool, (l->fetched.n_mx + 1) * sizeof(char *));
+			for (size_t i = 0; i < l->fetched.n_mx; i++)
+				w->fetched.mx[i] = gn_pool_strdup(w->pool, l->fetched.mx[i]);
+			w->fetched.id = w->res.txt_id;
+			w->res.fetched = true;
+			w->res.body = l->res.body != NULL ? gn_pool_strdup(w->pool, l->res.body) : NULL;
+		} else {
+			w->res.fetch_error = gn_pool_strdup(w->pool, cancelled ? "the shared fetch was cancelled"
+							    : l->res.fetch_error != NULL ? l->res.fetch_error
+							    : "the fetch failed");
+		}
+		finish(w);
+	}
+}
 
 static void done_cb(void *data)
 {
@@ -165,6 +217,10 @@ static void done_cb(void *data)
 /* The outcome: the fetched policy, else the cached one, else none. */
 static void finish(struct queue_mtasts_lookup *l)
 {
+	if (l->fetching) {
+		fetching_remove(l);
+		waiters_release(l, false);
+	}
 	if (l->res.fetched)
 		l->res.policy = &l->fetched;
 	else if (l->res.cached != NULL && !l->res.cached->expired)
@@ -313,7 +369,21 @@ static void txt_cb(const struct gn_dns_result *res, void *data)
 		return;
 	}
 	/* No policy yet, another id (RFC 8461 5.1: the policy changed), or
-	 * a forced fetch: https://mta-sts.<domain>/... */
+	 * a forced fetch: https://mta-sts.<domain>/..., unless this process
+	 * fetches it already (many deliveries to one domain at once). */
+	if (!(l->flags & QUEUE_MTASTS_NO_STORE))
+		for (struct queue_mtasts_lookup *f = fetching_list; f != NULL; f = f->next_fetching)
+			if (strcmp(f->domain, l->domain) == 0 && strcmp(f->res.txt_id, id) == 0) {
+				l->leader = f;
+				l->next_waiter = f->waiters;
+				f->waiters = l;
+				return;
+			}
+	if (!(l->flags & QUEUE_MTASTS_NO_STORE)) {
+		l->fetching = true;
+		l->next_fetching = fetching_list;
+		fetching_list = l;
+	}
 	l->host = gn_pool_printf(l->pool, "mta-sts.%s", l->domain);
 	l->addrs = gn_pool_alloc(l->pool, GN_HTTPCLIENT_MAX_ADDRS * sizeof(*l->addrs));
 	l->query = gn_dns_lookup(l->host, GN_DNS_A, addr_cb, l);
@@ -355,6 +425,18 @@ void queue_mtasts_cancel(struct queue_mtasts_lookup **lp)
 	if (l == NULL)
 		return;
 	*lp = NULL;
+	if (l->leader != NULL) {
+		for (struct queue_mtasts_lookup **pp = &l->leader->waiters; *pp != NULL; pp = &(*pp)->next_waiter)
+			if (*pp == l) {
+				*pp = l->next_waiter;
+				break;
+			}
+		l->leader = NULL;
+	}
+	if (l->fetching) {
+		fetching_remove(l);
+		waiters_release(l, true);
+	}
 	gn_dns_cancel(&l->query);
 	gn_httpclient_cancel(&l->http);
 	gn_timer_free(&l->done);

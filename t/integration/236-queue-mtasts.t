@@ -26,7 +26,11 @@ STARTTLS and a certificate for the MX names that should verify.
   next delivery fetch again (the new policy replaces the cached one); a
   new id with the server down keeps the cached policy; the refresh (the
   runner's job, `gannet queue mtasts refresh`) fetches again the policies
-  near their expiry, and not the others.
+  near their expiry, and not the others;
+- with connection reuse, an enforce delivery takes a parked connection
+  only when its certificate verified for the same MX host;
+- `gannet serve`'s runner delivering five messages to one domain at once
+  fetches its policy once.
 """
 import atexit
 import json
@@ -45,10 +49,10 @@ LIB = os.path.join(gt.SRCDIR, "t", "lib")
 # ---- certificates: the policy hosts', the MX hosts', and one nobody trusts ----
 POLICY_NAMES = ["mta-sts.%s.example" % n for n in
                 ("enf", "notmx", "badcert", "testing", "chunked", "eof", "big", "slow", "redir",
-                 "ctype", "invalid", "cache")]
+                 "ctype", "invalid", "cache", "many")]
 pcert, pkey = gt.make_cert(d, "policy", POLICY_NAMES[0], sans=POLICY_NAMES)
 mcert, mkey = gt.make_cert(d, "mx", "mx.enf.example",
-                           sans=["mx.enf.example", "mx.notmx.example", "mx.cache.example"])
+                           sans=["mx.enf.example", "mx.notmx.example", "mx.cache.example", "mx.many.example"])
 ucert, ukey = gt.make_cert(d, "untrusted", "mta-sts.untrusted.example")
 ca = os.path.join(d, "ca.pem")
 with open(ca, "w") as out:
@@ -110,6 +114,7 @@ SCRIPT = {
     "mta-sts.ctype.example": {"body": policy("enforce", "mx.ctype.example"), "content_type": "text/html"},
     "mta-sts.invalid.example": {"body": policy("enforce", "mx.invalid.example", max_age=31557601)},
     "mta-sts.cache.example": {"body": policy("enforce", "mx.cache.example")},
+    "mta-sts.many.example": {"body": policy("enforce", "mx.many.example"), "delay": 1},
 }
 server = Policies(pcert, pkey, "policies")
 server.set(SCRIPT)
@@ -138,7 +143,7 @@ def dns(ids=None):
     ids = ids or {}
     recs = []
     for name in ("enf", "notmx", "badcert", "testing", "chunked", "eof", "big", "slow", "redir", "ctype",
-                 "invalid", "cache", "untrusted", "none"):
+                 "invalid", "cache", "untrusted", "none", "many"):
         dom = name + ".example"
         recs.append("%s. IN MX 10 mx.%s." % (dom, dom))
         recs.append("mx.%s. IN A 127.0.0.1" % dom)
@@ -153,11 +158,15 @@ cl = gt.cluster()
 db = cl.create_db("queuemtasts")
 
 
-def write_conf(name, ids=None, timeout="2s", reuse=0):
-    text = gt.base_conf(extra='tls = { client_ca_file = "%s"; };\n'
+def conf_text(ids=None, timeout="2s", reuse=0):
+    return gt.base_conf(extra='tls = { client_ca_file = "%s"; };\n'
                         'queue = { smtp_port = %d; mta_sts_port = %d; mta_sts_timeout = "%s"; '
                         'smtp_reuse_max = %d; };\n%s' % (ca, SMTP_PORT, HTTPS_PORT, timeout, reuse,
                                                         dns(ids)))
+
+
+def write_conf(name, ids=None, timeout="2s", reuse=0):
+    text = conf_text(ids, timeout, reuse)
     path = os.path.join(d, name)
     with open(path, "w") as f:
         f.write(text.replace("{dir}", d).replace("{db}", cl.conninfo(db)))
@@ -381,6 +390,24 @@ t.is_(delivered("c@badcert.example"), [], "the connection verified for mx.enf.ex
       "badcert.example's message (same IP)")
 t.is_(queued("c@badcert.example"), "1", "which stays queued")
 t.ok(connects() - before_conns < 5, "fewer connections than deliveries (%d)" % (connects() - before_conns))
+
+# The runner delivers five messages to one domain at once: one fetch of its
+# policy (the server takes a second to answer), shared by the five.
+srv = gt.Gannet(conf_text(ids={"enf": "20261206b", "notmx": "20261206b"}), db=db)
+srv.start()
+for i in range(5):
+    queue("many%d@many.example" % i)
+deadline = time.time() + 60
+while time.time() < deadline and sum(len(delivered("many%d@many.example" % i)) for i in range(5)) < 5:
+    time.sleep(0.2)
+t.is_(sum(len(delivered("many%d@many.example" % i)) for i in range(5)), 5,
+      "the runner delivers five messages to many.example under its enforce policy")
+t.is_(len([q for q in server.requests() if q["host"] == "mta-sts.many.example"]), 1,
+      "with one fetch of the policy for the five deliveries")
+t.ok(srv.log().count("event=mtasts_policy domain=many.example mode=enforce id=20261206a source=fetched") == 5,
+     "each applied the fetched policy")
+t.is_(srv.stop(), 0, "gannet stops")
+t.ok("Sanitizer" not in srv.log(), "no sanitizer report")
 
 # `gannet dns mtasts` shows the cached copy.
 r = g("dns", "mtasts", "notmx.example", config=conf2)
