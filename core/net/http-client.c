@@ -403,6 +403,7 @@ static int hc_open(struct gn_conn *conn, void *data)
 	struct gn_httpclient *c = data;
 	const char *err;
 	c->state = HC_TLS;
+	c->error = NULL;	/* an earlier address's connect failure is not this one's */
 	if (gn_conn_starttls_client(conn, c->host, &err) < 0) {
 		hc_fail(c, "TLS: %s", err);
 		return 0;

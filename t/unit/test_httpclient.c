@@ -223,6 +223,30 @@ int main(void)
 	request(&o, "b.test", NULL, NULL, 0, 0, 5000);
 	like(o.error, "certificate does not verify for b.test", "a certificate for another name: %s", o.error);
 
+	/* The first address refuses (nothing listens on 127.0.0.2): the next. */
+	{
+		static const char *two[] = { "127.0.0.2", "127.0.0.1" };
+		struct gn_httpclient_request req;
+		gn_httpclient_request_init(&req);
+		req.host = "a.test";
+		req.port = port;
+		req.path = "/";
+		req.addrs = two;
+		req.n_addrs = 2;
+		outcome_clear(&o);
+		ok(gn_httpclient_start(&req, cb, &o, &err) != NULL, "two addresses: started");
+		run(&o);
+		ok(o.done && o.error == NULL && o.status == 200,
+		   "the first refused, the second answered: no error, 200 (%s)", o.error != NULL ? o.error : "-");
+		req.addrs = (const char *[]){ "127.0.0.2" };
+		req.n_addrs = 1;
+		outcome_clear(&o);
+		ok(gn_httpclient_start(&req, cb, &o, &err) != NULL, "one refusing address: started");
+		run(&o);
+		like(o.error, "127.0.0.2 port", "every address refused: the error names it (%s)",
+		     o.error != NULL ? o.error : "-");
+	}
+
 	static const char *none[] = { NULL };
 	struct gn_httpclient_request bad;
 	gn_httpclient_request_init(&bad);
