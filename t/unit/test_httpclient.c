@@ -248,20 +248,27 @@ int main(void)
 	}
 
 	static const char *none[] = { NULL };
+	struct gn_httpclient *h0;
 	struct gn_httpclient_request bad;
 	gn_httpclient_request_init(&bad);
 	bad.host = "a.test";
 	bad.path = "/x y";
 	bad.addrs = (const char **)none;
 	bad.n_addrs = 0;
-	ok(gn_httpclient_start(&bad, cb, &o, &err) == NULL, "no address: refused at once (%s)", err);
+	err = NULL;
+	h0 = gn_httpclient_start(&bad, cb, &o, &err);
+	ok(h0 == NULL && err != NULL, "no address: refused at once (%s)", err != NULL ? err : "-");
 	bad.n_addrs = 1;
 	bad.addrs = (const char *[]){ "127.0.0.1" };
-	ok(gn_httpclient_start(&bad, cb, &o, &err) == NULL, "a path with a space: refused at once (%s)", err);
+	err = NULL;
+	h0 = gn_httpclient_start(&bad, cb, &o, &err);
+	ok(h0 == NULL && err != NULL, "a path with a space: refused at once (%s)", err != NULL ? err : "-");
 	bad.path = "/x";
 	bad.headers = (const char *[]){ "X-Evil: a\r\nInjected: b" };
 	bad.n_headers = 1;
-	ok(gn_httpclient_start(&bad, cb, &o, &err) == NULL, "a header with CRLF: refused at once (%s)", err);
+	err = NULL;
+	h0 = gn_httpclient_start(&bad, cb, &o, &err);
+	ok(h0 == NULL && err != NULL, "a header with CRLF: refused at once (%s)", err != NULL ? err : "-");
 
 	outcome_clear(&o);
 	struct gn_httpclient *h = req_start(&o, "a.test", NULL, NULL, 0, 0, 5000, &err);
