@@ -10,6 +10,7 @@ pkginclude_HEADERS = \
 	core/include/gannet/service.h \
 	core/include/gannet/loop.h \
 	core/include/gannet/conn.h \
+	core/include/gannet/httpclient.h \
 	core/include/gannet/db.h \
 	core/include/gannet/migrate.h \
 	core/include/gannet/runner.h \
@@ -55,6 +56,7 @@ core_libgannet_core_la_SOURCES = \
 	core/net/listener.c \
 	core/net/conn.c \
 	core/net/compress.c \
+	core/net/http-client.c \
 	core/net/iplimit.c \
 	core/net/http.c \
 	core/db/internal.h \
@@ -133,6 +135,9 @@ core_libgannet_core_la_SOURCES = \
 	core/queue/cli-rules.c \
 	core/queue/transport-smtp.c \
 	core/queue/requiretls.c \
+	core/queue/mtasts.c \
+	core/queue/mtasts-policy.c \
+	core/queue/cli-mtasts.c \
 	core/queue/fromid.c \
 	core/queue/suppress.c \
 	core/main.h \

@@ -26,5 +26,6 @@ include t/mk/deliver.mk
 include t/mk/smtp.mk
 include t/mk/imap.mk
 include t/mk/queue.mk
+include t/mk/mtasts.mk
 
 check_PROGRAMS += $(TESTPROGS)

@@ -12,6 +12,9 @@
  *   fromid.c  mail to FromID addresses matched to their recipients;
  *   suppress.c  the suppression list's service, when a module provides it
  *             (also for DSNs fromid.c matched).
+ *   mtasts.c  MTA-STS policies (RFC 8461): discovery, cache, refresh,
+ *             for transport-smtp.c; mtasts-policy.c: its pure parsers;
+ *             cli-mtasts.c: `gannet dns mtasts`, `gannet queue mtasts refresh`.
  *
  * Uses the store (blobs, the delivery pipeline), the mail layer (MIME,
  * addresses), smtp (the client), dns, db, runtime and base.
@@ -123,8 +126,9 @@ struct gn_smtp_result;
 
 /* Whether qd requires TLS (GN_QUEUE_TLS_REQUIRED). */
 bool queue_requiretls(const struct gn_queue_delivery *qd);
-/* Loads queue.tls_ca into the client TLS trust, once a process. */
-void queue_requiretls_init(void);
+/* Loads tls.client_ca_file into the client TLS trust, once a process
+ * (transport-smtp.c; MTA-STS and REQUIRETLS verify with it). */
+void queue_tls_trust_init(void);
 /* TLS required and verified for qd's connections (else unchanged). */
 void queue_requiretls_settings(const struct gn_queue_delivery *qd, bool dane,
 			       struct gn_smtp_client_settings *set);
@@ -143,6 +147,76 @@ const char *queue_requiretls_refusal(struct gn_pool *pool, const struct gn_queue
  * temporary 4.7.30 (some host not reached). */
 void queue_requiretls_final(const struct gn_queue_delivery *qd, unsigned refused,
 			    size_t n_hosts, int *code_r, const char **enhanced_r);
+/* ---- mtasts.c ---- */
+
+enum queue_mtasts_mode { QUEUE_MTASTS_NONE = 0, QUEUE_MTASTS_TESTING, QUEUE_MTASTS_ENFORCE };
+
+/* RFC 8461 3.2: max_age at most 31557600 s; the policy body is read up to
+ * 64 KiB (RFC 8461 3.3 "a max size of 64 KiB" is the advice given). */
+#define QUEUE_MTASTS_MAX_AGE_MAX 31557600LL
+#define QUEUE_MTASTS_BODY_MAX (64 * 1024)
+#define QUEUE_MTASTS_MAX_LINES 1000
+#define QUEUE_MTASTS_MAX_MX 100
+#define QUEUE_MTASTS_ID_MAX 32
+
+
+/* A policy (RFC 8461 3.2), parsed or from the cache. */
+struct queue_mtasts_policy {
+	int mode;			/* enum queue_mtasts_mode */
+	const char **mx;		/* patterns, lower case ("*.example.com") */
+	size_t n_mx;
+	long long max_age;
+	const char *id;			/* the TXT record's id it was fetched for */
+	double fetched_at, expires_at;	/* epoch */
+	bool expired;			/* a cached copy past its max_age */
+	const char *last_error;		/* cached: the last refresh's failure */
+};
+
+/* What discovery found; valid during the callback only. */
+struct queue_mtasts_result {
+	const struct queue_mtasts_policy *policy;	/* applies; NULL: none */
+	const struct queue_mtasts_policy *cached;	/* the cache's copy, or NULL */
+	const char *txt_status;		/* the TXT lookup's DNS status */
+	const char *txt;		/* the v=STSv1 record, or NULL */
+	const char *txt_id;		/* its id when valid */
+	const char *txt_error;		/* why there is no usable record */
+	bool fetched;			/* policy is the one just fetched */
+	const char *body;		/* the fetched text (also when invalid) */
+	const char *fetch_error;	/* why the fetch failed */
+};
+
+/* Lookup flags: always fetch (refresh, CLI); never write the cache, and
+ * report an expired cached copy too (CLI). */
+#define QUEUE_MTASTS_FETCH 0x1u
+#define QUEUE_MTASTS_NO_STORE 0x2u
+
+typedef void queue_mtasts_fn(const struct queue_mtasts_result *result, void *data);
+struct queue_mtasts_lookup;
+/* Starts the discovery for domain (A-labels); fn runs once from the loop,
+ * unless cancelled.  Reads (and writes) the cache synchronously. */
+struct queue_mtasts_lookup *queue_mtasts_lookup(const char *domain, unsigned flags, queue_mtasts_fn *fn,
+						void *data);
+void queue_mtasts_cancel(struct queue_mtasts_lookup **lookup);
+/* The record: 1 with *id_r, 0 not an STS record (no "v=STSv1" first), -1
+ * an STS record that is not valid (*error_r). */
+int queue_mtasts_txt_parse(struct gn_pool *pool, const char *text, size_t len, const char **id_r,
+			   const char **error_r);
+/* The policy text: 0 with *p, or -1 with *error_r. */
+int queue_mtasts_policy_parse(struct gn_pool *pool, const char *text, size_t len,
+			      struct queue_mtasts_policy *p, const char **error_r);
+/* Whether an MX host name matches one of the policy's patterns (RFC 8461 4.1). */
+bool queue_mtasts_mx_match(const struct queue_mtasts_policy *p, const char *host);
+const char *queue_mtasts_mode_name(int mode);
+/* "enforce", "testing", "none": the mode, or -1. */
+int queue_mtasts_mode_parse(const char *s);
+/* Starts refreshes of policies near their expiry, at most max at once:
+ * how many started, or -1. */
+int queue_mtasts_refresh(unsigned max, const char **error_r);
+/* Refreshes started and not over yet. */
+unsigned queue_mtasts_refreshing(void);
+/* One log line: the policy a delivery applies. */
+void queue_mtasts_log_applied(const char *domain, const struct queue_mtasts_result *res);
+int queue_mtasts_cli_register(void);
 
 /* ---- cli.c ---- */
 

@@ -1772,15 +1772,28 @@ static void cleanup_job(void *data)
 		gn_log(GN_LOG_INFO, "core", "event=queue_retired_cleanup removed=%d", n);
 }
 
+/* MTA-STS policies near their expiry fetched again (mtasts.c). */
+#define QUEUE_MTASTS_REFRESH_INTERVAL_MS (300UL * 1000)
+
+static void mtasts_refresh_job(void *data)
+{
+	(void)data;
+	const char *err;
+	if (queue_mtasts_refresh(10, &err) < 0)
+		gn_log(GN_LOG_WARN, "core", "event=mtasts_refresh_failed error=%s", gn_log_quote(0, err));
+}
+
 int queue_register(void)
 {
-	if (queue_cli_register() < 0 || queue_fromid_register() < 0)
+	if (queue_cli_register() < 0 || queue_fromid_register() < 0 || queue_mtasts_cli_register() < 0)
 		return -1;
 	const char *err;
 	if (gn_runner_job_register(modules_core_ctx(), "queue-deliver", QUEUE_RUN_INTERVAL_MS, run_job, NULL,
 				   &err) < 0 ||
 	    gn_runner_job_register(modules_core_ctx(), "queue-retired-cleanup", QUEUE_CLEANUP_INTERVAL_MS,
-				   cleanup_job, NULL, &err) < 0) {
+				   cleanup_job, NULL, &err) < 0 ||
+	    gn_runner_job_register(modules_core_ctx(), "queue-mtasts-refresh", QUEUE_MTASTS_REFRESH_INTERVAL_MS,
+				   mtasts_refresh_job, NULL, &err) < 0) {
 		conf_error("queue: %s", err);
 		return -1;
 	}

@@ -9,7 +9,8 @@
  *   - the connection is TLS: the client requires STARTTLS
  *     (GN_SMTP_TLS_REQUIRE; no fallback to plain text);
  *   - the certificate verifies for the MX host name: PKIX (the system's
- *     CAs and the setting queue.tls_ca) through the client's tls_verify.
+ *     CAs and the setting tls.client_ca_file) through the client's
+ *     tls_verify.
  *     An address literal or queue.relay has no name to verify for, so it
  *     never takes such a message.  Or DANE (RFC 7672), the other way of
  *     verifying that RFC 8689 allows: a host whose TLSA records are
@@ -50,19 +51,6 @@ bool queue_requiretls(const struct gn_queue_delivery *qd)
 	return gn_queue_delivery_require_tls(qd) == GN_QUEUE_TLS_REQUIRED;
 }
 
-void queue_requiretls_init(void)
-{
-	static bool loaded;
-	const char *err;
-	if (loaded || core_conf == NULL || core_conf->queue_tls_ca == NULL)
-		return;
-	loaded = true;
-	/* A CA file that does not load makes nothing verify that needed it:
-	 * fail closed, said once. */
-	if (gn_conn_tls_client_trust(core_conf->queue_tls_ca, &err) < 0)
-		gn_log(GN_LOG_ERROR, "core", "event=queue_tls_ca_failed file=%s error=%s",
-		       gn_log_quote(0, core_conf->queue_tls_ca), gn_log_quote(1, err));
-}
 
 void queue_requiretls_settings(const struct gn_queue_delivery *qd, bool dane,
 			       struct gn_smtp_client_settings *set)

@@ -56,7 +56,8 @@
  *             policy "dane", "dane-unauthenticated", "opportunistic" or
  *             "none" (plain text, also after a failed handshake); for a
  *             message that requires TLS "requiretls" (PKIX) or
- *             "dane+requiretls".
+ *             "dane+requiretls"; under MTA-STS enforce (a host without
+ *             DANE) "mta-sts" and "mta-sts+requiretls".
  *
  * Reuse.  The queue hands over one message a delivery, so a batch to
  * one server is many deliveries; after a transaction the connection, when
@@ -79,6 +80,20 @@
  * accepted (lost, timed out, or 421) counts for nothing: the delivery
  * goes on with a new connection, no attempt recorded for it.  Whatever
  * is parked is dropped when the process ends (queue_smtp_shutdown()).
+ *
+ * MTA-STS (RFC 8461, mtasts.c) before the MX lookup: the domain's
+ * policy, fetched or cached.  enforce: MX hosts that match no mx pattern
+ * of the policy are not used, and STARTTLS is required with a
+ * certificate that verifies (PKIX) for the MX host's name; a host that
+ * fails that is a temporary failure of that host (the next one, then
+ * the message stays queued); a parked connection is taken only when its
+ * certificate verified for the same MX host name.  testing: delivered as
+ * without a policy, with a log line for each thing enforce would have
+ * refused.  none, or no policy: as above.  DANE comes first (RFC 8461 2):
+ * a host with secure TLSA records is verified by DANE, not by PKIX, also
+ * under an enforce policy (whose mx patterns still choose the hosts).
+ * Attempts record policy "mta-sts" for a host that enforce verified.
+ * The relay and address literals have no policy.
  *
  * Settings (core config, queue { ... }): smtp_port (25; tests and
  * localserve use another), relay (an IP address: every message goes
@@ -127,6 +142,8 @@ struct tx_conn {
 	 * or the host name, a space and the next-hop domain (DANE-TA: the
 	 * leaf may name only the domain, RFC 7672 3.2.2). */
 	char *dane_name;
+	char *verified_name;		/* the host name its certificate verified
+					 * for (PKIX: MTA-STS enforce), or NULL */
 	char *ip;			/* while in reuse_list */
 	unsigned port;
 	unsigned transactions;
@@ -179,7 +196,30 @@ struct tx {
 	/* The session's transport security, from ready on (pool copies:
 	 * the connection may be gone when the last outcome is reported). */
 	const char *tls_version, *tls_cipher, *tls_policy;
+	/* MTA-STS: the lookup under way, the policy that applies (a copy),
+	 * and its mode. */
+	struct queue_mtasts_lookup *mtasts;
+	struct queue_mtasts_policy mtasts_policy;
+	bool mtasts_have;
+	const char *mtasts_mode;
 };
+
+static bool mtasts_enforce(const struct tx *t)
+{
+	return t->mtasts_have && t->mtasts_policy.mode == QUEUE_MTASTS_ENFORCE;
+}
+
+static bool mtasts_testing(const struct tx *t)
+{
+	return t->mtasts_have && t->mtasts_policy.mode == QUEUE_MTASTS_TESTING;
+}
+
+/* Whether MTA-STS enforce verifies the current host: an enforce policy
+ * and no DANE for the host (RFC 8461 2: DANE first). */
+static bool mtasts_verifies(const struct tx *t)
+{
+	return mtasts_enforce(t) && !t->literal && t->policy == POL_OPPORTUNISTIC;
+}
 
 static void next_host(struct tx *t);
 
@@ -215,6 +255,7 @@ static void conn_free(struct tx_conn **tcp)
 	gn_smtp_client_free(&tc->client);
 	gn_free(tc->ip);
 	gn_free(tc->dane_name);
+	gn_free(tc->verified_name);
 	gn_free(tc);
 }
 
@@ -230,8 +271,10 @@ static void idle_cb(void *data)
 }
 
 /* After a transaction: parks tc (true) when reuse is on, the connection
- * can take another message and there is room; else the caller QUITs. */
-static bool reuse_park(struct tx_conn *tc)
+ * can take another message and there is room; else the caller QUITs.
+ * verified_name: the host name the delivery verified the certificate for
+ * by PKIX (MTA-STS enforce), or NULL. */
+static bool reuse_park(struct tx_conn *tc, const char *verified_name)
 {
 	const struct core_conf *cf = core_conf;
 	const char *ip = gn_smtp_client_remote_ip(tc->client);
@@ -250,6 +293,9 @@ static bool reuse_park(struct tx_conn *tc)
 	tc->t = NULL;
 	gn_free(tc->ip);
 	tc->ip = gn_strdup(ip);
+	gn_free(tc->verified_name);
+	tc->verified_name = verified_name != NULL && gn_smtp_client_tls_verified(tc->client)
+			    ? gn_strdup(verified_name) : NULL;
 	tc->port = port;
 	tc->parked = true;
 	reuse_parked++;
@@ -265,11 +311,13 @@ static bool reuse_park(struct tx_conn *tc)
 }
 
 /* A parked connection to one of the addresses (in their order), opened
- * in mode under policy (for DANE: verified for host) and still usable; NULL when none.  One the server closed
- * meanwhile is dropped on the way. */
+ * in mode under policy (for DANE: verified for host) and still usable,
+ * and when verified_for is not NULL one whose certificate verified (PKIX)
+ * for that host name; NULL when none.  One the server closed meanwhile
+ * is dropped on the way. */
 static struct tx_conn *reuse_take(const char *const *addrs, size_t n_addrs, unsigned port,
 				  enum gn_smtp_client_tls mode, enum tx_policy policy, const char *host,
-				  const char *domain)
+				  const char *domain, const char *verified_for)
 {
 	size_t hlen = strlen(host);
 	for (size_t i = 0; i < n_addrs && reuse_parked > 0; i++) {
@@ -287,6 +335,9 @@ static struct tx_conn *reuse_take(const char *const *addrs, size_t n_addrs, unsi
 			    (tc->dane_name == NULL || strncmp(tc->dane_name, host, hlen) != 0 ||
 			     (tc->dane_name[hlen] != '\0' &&
 			      (tc->dane_name[hlen] != ' ' || strcmp(tc->dane_name + hlen + 1, domain) != 0))))
+				continue;
+			if (verified_for != NULL &&
+			    (tc->verified_name == NULL || strcasecmp(tc->verified_name, verified_for) != 0))
 				continue;
 			reuse_unlink(tc);
 			if (!gn_smtp_client_usable(tc->client)) {
@@ -324,6 +375,7 @@ static void finish_cb(void *data)
 static void finish(struct tx *t)
 {
 	gn_dns_cancel(&t->query);
+	queue_mtasts_cancel(&t->mtasts);
 	conn_free(&t->conn);
 	gn_store_body_free(&t->body);
 	if (t->finish == NULL)
@@ -351,10 +403,12 @@ static const char *policy_name(enum tx_policy policy, bool tls)
  * by DANE: "dane+requiretls"). */
 static const char *attempt_policy(const struct tx *t, enum tx_policy policy, bool tls)
 {
-	const char *name = policy_name(policy, tls);
+	/* MTA-STS enforce verified a host without DANE (mtasts_verifies()). */
+	bool sts = mtasts_enforce(t) && !t->literal && policy == POL_OPPORTUNISTIC;
+	const char *name = sts ? "mta-sts" : policy_name(policy, tls);
 	if (!queue_requiretls(t->qd))
 		return name;
-	return policy == POL_DANE ? "dane+requiretls" : "requiretls";
+	return policy == POL_DANE ? "dane+requiretls" : sts ? "mta-sts+requiretls" : "requiretls";
 }
 
 /* The outcome with the transport security it was had under: the
@@ -459,6 +513,14 @@ static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result 
 		gn_smtp_client_quit(client);
 		return;
 	}
+	if (mtasts_testing(t) && t->policy == POL_OPPORTUNISTIC &&
+	    (!gn_smtp_client_is_tls(client) || !gn_smtp_client_tls_verified(client)))
+		gn_log(GN_LOG_INFO, "core", "event=mtasts_testing_would_refuse domain=%s host=%s ip=%s reason=%s",
+		       gn_log_quote(0, t->domain), gn_log_quote(1, host), ip != NULL ? ip : "-",
+		       gn_log_quote(2, !gn_smtp_client_is_tls(client) ? "no TLS"
+				    : gn_pool_printf(t->pool, "certificate not verified: %s",
+						     gn_smtp_client_tls_verify_error(client) != NULL
+						     ? gn_smtp_client_tls_verify_error(client) : "?")));
 	t->ready = true;
 	bool tls = gn_smtp_client_is_tls(client);
 	t->tls_version = tls && gn_smtp_client_tls_version(client) != NULL
@@ -536,7 +598,7 @@ static void on_sent(struct gn_smtp_client *client, const struct gn_smtp_result *
 	if (t == NULL)
 		return;
 	tc->transactions++;
-	if (t->stale || !reuse_park(tc)) {
+	if (t->stale || !reuse_park(tc, mtasts_verifies(t) ? t->hosts[t->host].name : NULL)) {
 		gn_smtp_client_quit(client);
 		return;
 	}
@@ -625,6 +687,11 @@ static void connect_host(struct tx *t)
 	set.tls = t->policy == POL_OPPORTUNISTIC ? GN_SMTP_TLS_OPPORTUNISTIC : GN_SMTP_TLS_REQUIRE;
 	set.tls_name = t->literal ? NULL : host;
 	set.tls_verify = false;
+	if (mtasts_verifies(t)) {
+		/* RFC 8461 4.2: TLS, with a certificate valid for the MX host. */
+		set.tls = GN_SMTP_TLS_REQUIRE;
+		set.tls_verify = true;
+	}
 	queue_requiretls_settings(t->qd, t->policy == POL_DANE, &set);
 	static const struct gn_smtp_client_handler handler = {
 		.size = sizeof(struct gn_smtp_client_handler),
@@ -644,8 +711,9 @@ static void connect_host(struct tx *t)
 	t->ready = false;
 	t->reused = false;
 	if (!t->no_reuse && !queue_requiretls(t->qd)) {
+		/* MTA-STS enforce: only a connection verified for this host. */
 		struct tx_conn *tc = reuse_take(t->addrs, t->n_addrs, smtp_port(), set.tls, t->policy, host,
-						 t->domain);
+						 t->domain, mtasts_verifies(t) ? host : NULL);
 		if (tc != NULL) {
 			tc->t = t;
 			t->conn = tc;
@@ -864,6 +932,35 @@ static void shuffle_equal(struct tx_host *h, size_t n)
 	}
 }
 
+/* RFC 8461 4.1: MX hosts that match no pattern of the policy are not
+ * used in enforce mode (logged in testing mode).  -1 when none is left:
+ * the delivery failed temporarily (ended). */
+static int mtasts_filter(struct tx *t)
+{
+	if (!mtasts_enforce(t) && !mtasts_testing(t))
+		return 0;
+	size_t kept = 0;
+	for (size_t i = 0; i < t->n_hosts; i++) {
+		if (queue_mtasts_mx_match(&t->mtasts_policy, t->hosts[i].name)) {
+			t->hosts[kept++] = t->hosts[i];
+			continue;
+		}
+		gn_log(GN_LOG_INFO, "core", "event=%s domain=%s host=%s reason=%s",
+		       mtasts_enforce(t) ? "mtasts_mx_refused" : "mtasts_testing_would_refuse",
+		       gn_log_quote(0, t->domain), gn_log_quote(1, t->hosts[i].name),
+		       gn_log_quote(2, "the MX host matches no mx pattern of the policy"));
+		if (!mtasts_enforce(t))
+			t->hosts[kept++] = t->hosts[i];
+	}
+	t->n_hosts = kept;
+	if (kept == 0) {
+		fail_all(t, 0, "4.7.5", gn_pool_printf(t->pool, "MTA-STS (enforce): no MX host of %s matches "
+							"the policy", t->domain), NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 static void mx_cb(const struct gn_dns_result *res, void *data)
 {
 	struct tx *t = data;
@@ -909,6 +1006,8 @@ static void mx_cb(const struct gn_dns_result *res, void *data)
 						       res->error != NULL ? res->error : ""), NULL, NULL);
 		return;
 	}
+	if (mtasts_filter(t) < 0)
+		return;
 	next_host(t);
 }
 
@@ -927,10 +1026,44 @@ static const char *literal_ip(struct gn_pool *pool, const char *domain)
 	return gn_pool_strndup(pool, s, len);
 }
 
+void queue_tls_trust_init(void)
+{
+	static bool loaded;
+	const char *err;
+	if (loaded || core_conf == NULL || core_conf->tls_client_ca_file == NULL)
+		return;
+	loaded = true;
+	/* A CA file that does not load makes nothing verify that needed it
+	 * (MTA-STS, REQUIRETLS): fail closed, said once. */
+	if (gn_conn_tls_client_trust(core_conf->tls_client_ca_file, &err) < 0)
+		gn_log(GN_LOG_ERROR, "core", "event=tls_client_ca_failed file=%s error=%s",
+		       gn_log_quote(0, core_conf->tls_client_ca_file), gn_log_quote(1, err));
+}
+
+/* The domain's MTA-STS policy is known: a copy for this delivery, then
+ * the MX lookup. */
+static void mtasts_cb(const struct queue_mtasts_result *res, void *data)
+{
+	struct tx *t = data;
+	t->mtasts = NULL;
+	queue_mtasts_log_applied(t->domain, res);
+	if (res->policy != NULL) {
+		t->mtasts_policy = *res->policy;
+		t->mtasts_policy.mx = gn_pool_alloc(t->pool, (res->policy->n_mx + 1) * sizeof(char *));
+		for (size_t i = 0; i < res->policy->n_mx; i++)
+			t->mtasts_policy.mx[i] = gn_pool_strdup(t->pool, res->policy->mx[i]);
+		t->mtasts_policy.id = res->policy->id != NULL ? gn_pool_strdup(t->pool, res->policy->id) : NULL;
+		t->mtasts_policy.last_error = NULL;
+		t->mtasts_have = true;
+	}
+	t->mtasts_mode = queue_mtasts_mode_name(t->mtasts_have ? t->mtasts_policy.mode : QUEUE_MTASTS_NONE);
+	t->query = gn_dns_lookup(t->domain, GN_DNS_MX, mx_cb, t);
+}
+
 static void smtp_deliver(struct gn_queue_delivery *qd, void *data)
 {
 	(void)data;
-	queue_requiretls_init();
+	queue_tls_trust_init();
 	struct tx *t = gn_calloc(1, sizeof(*t));
 	t->pool = gn_pool_new();
 	t->qd = qd;
@@ -959,7 +1092,7 @@ static void smtp_deliver(struct gn_queue_delivery *qd, void *data)
 		next_host(t);
 		return;
 	}
-	t->query = gn_dns_lookup(t->domain, GN_DNS_MX, mx_cb, t);
+	t->mtasts = queue_mtasts_lookup(t->domain, 0, mtasts_cb, t);
 }
 
 const struct gn_queue_transport queue_transport_smtp = {

@@ -719,6 +719,12 @@ static void read_tls(struct gn_config *root, struct core_conf *c)
 		prio = DEFAULT_TLS_PRIORITY;
 	}
 	c->tls_priority = gn_strdup(prio);
+	/* Trusted by outbound TLS (the HTTPS client, the queue's SMTP client
+	 * where a policy asks for verification) besides the system's store:
+	 * a private CA, or a test's. */
+	const char *ca;
+	if (gn_config_string(tls, "client_ca_file", NULL, &ca) > 0 && ca[0] != '\0')
+		c->tls_client_ca_file = gn_strdup(ca);
 
 	config_setting_t *list = group_list(tls, "certificates",
 		"( { cert = \"a.pem\"; key = \"a.key\"; } )");
@@ -1071,9 +1077,6 @@ static void read_core(struct core_conf *c, bool from_file)
 	/* CA certificates (a PEM file) the queue trusts besides the system's
 	 * when it verifies a receiving server (REQUIRETLS, RFC 8689): a
 	 * private CA, or a test's. */
-	const char *tls_ca;
-	if (gn_config_string(queue, "tls_ca", NULL, &tls_ca) > 0 && tls_ca[0] != '\0')
-		c->queue_tls_ca = gn_strdup(tls_ca);
 
 	/* Connections reused across deliveries (transport-smtp.c): idle ones
 	 * kept at most this many in all and to one server, this long (a
@@ -1092,6 +1095,17 @@ static void read_core(struct core_conf *c, bool from_file)
 	}
 
 	read_http(root, c);
+	/* MTA-STS policy hosts are asked on 443 (RFC 8461 3.3); another
+	 * port is for tests only. */
+	gn_config_int(queue, "mta_sts_port", 443, 1, 65535, &v);
+	c->queue_mta_sts_port = (unsigned)v;
+	/* The whole policy fetch (connect, TLS, response). */
+	if (gn_config_duration_ms(queue, "mta_sts_timeout", 30000, &c->queue_mta_sts_timeout_ms) > 0 &&
+	    (c->queue_mta_sts_timeout_ms < 100 || c->queue_mta_sts_timeout_ms > 300000)) {
+		bad(lookup(queue, "mta_sts_timeout"), "must be from 100ms to 5min");
+		c->queue_mta_sts_timeout_ms = 30000;
+	}
+
 	read_listeners(root, c);
 	read_modules(root, c);
 }
@@ -1167,7 +1181,7 @@ void conf_free(void)
 		gn_free(c->log_destination);
 		gn_free(c->pid_file);
 		gn_free(c->queue_relay);
-		gn_free(c->queue_tls_ca);
+		gn_free(c->tls_client_ca_file);
 		gn_free(c->tls_priority);
 		for (size_t i = 0; i < c->n_certs; i++) {
 			gn_free(c->certs[i].cert_file);

@@ -93,7 +93,6 @@ struct core_conf {
 	bool queue_no_transport;	/* queue { transport = "none" } */
 	unsigned queue_smtp_port;	/* queue { smtp_port }: default 25 */
 	char *queue_relay;		/* queue { relay }: an IP address, or NULL (MX) */
-	char *queue_tls_ca;		/* queue { tls_ca }: more trusted CAs (PEM), or NULL */
 	/* Idle SMTP connections kept for the next delivery (transport-smtp.c):
 	 * queue { smtp_reuse_max (20, 0: none), smtp_reuse_per_host (10),
 	 * smtp_reuse_idle (30 s, at most 60 s), smtp_reuse_transactions (100) }. */
@@ -107,6 +106,13 @@ struct core_conf {
 	size_t http_max_header;		/* max_header: default 16 KiB */
 	long long http_timeout_ms;	/* request_timeout: default 30 s */
 	unsigned http_max_conns;	/* connections: per worker, default 1000 */
+	/* MTA-STS (core/queue/mtasts.c): queue { mta_sts_port } is the
+	 * policy host's HTTPS port, 443 (RFC 8461 3.3); another one only
+	 * for tests.  tls { client_ca_file }: CA certificates (PEM) that
+	 * outbound TLS trusts besides the system's, or NULL. */
+	unsigned queue_mta_sts_port;
+	long long queue_mta_sts_timeout_ms;	/* queue { mta_sts_timeout }: 30 s */
+	char *tls_client_ca_file;
 };
 
 /* The loaded configuration; NULL before conf_load(). */

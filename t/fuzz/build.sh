@@ -11,7 +11,7 @@
 # (core/mail/addr.c) libidn2-dev and libunistring-dev, for fuzz_dkim
 # libgnutls28-dev.  Builds fuzz_mime, fuzz_addr, fuzz_dkim, fuzz_smtp,
 # fuzz_smtp_reply, fuzz_imap, fuzz_imap_decode, fuzz_imap_search,
-# fuzz_imap_thread, fuzz_spf, fuzz_dmarc and fuzz_dsn;
+# fuzz_imap_thread, fuzz_spf, fuzz_dmarc, fuzz_dsn and fuzz_mtasts;
 # t/fuzz/replay.sh runs them over their corpora.
 # UBSan stops at its first finding (-fno-sanitize-recover), so that it
 # counts as a crash.
@@ -97,3 +97,9 @@ echo "built $out/fuzz_dmarc"
 $CC $cflags -o "$out/fuzz_dsn" "$src/t/fuzz/fuzz_dsn.c" "$src/core/queue/dsn-read.c" \
   "$src/core/base/mem.c" $libs
 echo "built $out/fuzz_dsn"
+
+# MTA-STS's TXT records, policies and mx patterns (core/queue/mtasts-policy.c).
+# shellcheck disable=SC2086
+$CC $cflags -o "$out/fuzz_mtasts" "$src/t/fuzz/fuzz_mtasts.c" "$src/core/queue/mtasts-policy.c" \
+  "$src/core/base/mem.c" $libs
+echo "built $out/fuzz_mtasts"

@@ -11,7 +11,7 @@ running `gannet serve` with the smtp and submission modules and with
   list`), "TLS-Required: No" queued as tls=relaxed, both at once as
   requiretls (RFC 8689), neither without tls=; the runner sends the
   REQUIRETLS one to a server with a certificate that verifies (the test CA
-  in queue.tls_ca) and REQUIRETLS offered, with MAIL FROM ... REQUIRETLS;
+  in tls.client_ca_file) and REQUIRETLS offered, with MAIL FROM ... REQUIRETLS;
 - `gannet smtp send --requiretls`: the client sends MAIL FROM ...
   REQUIRETLS, and refuses (554 5.7.30) a server that does not offer it;
 - with `gannet queue add --require-tls yes`: a server without REQUIRETLS,
@@ -43,7 +43,7 @@ moddir = gt.module_dir()
 gt.install_modules(t, moddir, "smtp", "submission")
 
 # The test "CA": the good sinks' self-signed certificates, trusted by the
-# queue through queue.tls_ca; the bad sink's is trusted by nobody.
+# queue through tls.client_ca_file; the bad sink's is trusted by nobody.
 good_cert, good_key = gt.make_cert(d, "good", "mx.good.example")
 noreq_cert, noreq_key = gt.make_cert(d, "noreq", "mx.noreq.example")
 bad_cert, bad_key = gt.make_cert(d, "bad", "other.example")
@@ -113,8 +113,8 @@ listeners = ", ".join([
     '{ name = "sub"; address = "127.0.0.1"; port = %d; protocol = "submission"; tls = "starttls"; }' % p587,
     '{ name = "mx"; address = "127.0.0.1"; port = %d; protocol = "smtp"; tls = "starttls"; }' % p25,
 ])
-extra = ('workers = 1;\ntls = { certificates = ( { cert = "%s"; key = "%s"; } ); };\n'
-         'queue = { smtp_port = %d; tls_ca = "%s"; };\n%s' % (cert, key, PORT, ca, DNS))
+extra = ('workers = 1;\ntls = { certificates = ( { cert = "%s"; key = "%s"; } ); client_ca_file = "%s"; };\n'
+         'queue = { smtp_port = %d; };\n%s' % (cert, key, ca, PORT, DNS))
 g = gt.Gannet(gt.base_conf(listeners=listeners, extra=extra,
                            modules='directory = "%s"; load = [ "smtp", "submission" ];' % moddir),
               directory=d)

@@ -15,6 +15,7 @@
 #include <gannet/service.h>
 #include <gannet/loop.h>
 #include <gannet/conn.h>
+#include <gannet/httpclient.h>
 #include <gannet/db.h>
 #include <gannet/migrate.h>
 #include <gannet/runner.h>

@@ -84,6 +84,8 @@
  *        REQUIRETLS (RFC 8689): gn_queue_message.require_tls,
  *        gn_queue_delivery_require_tls(), gn_queue_require_tls_name(),
  *        GN_SMTP_SEND_REQUIRETLS for gn_smtp_client_send().
+ *        gannet/httpclient.h: an HTTPS client on the loop
+ *        (gn_httpclient_*; MTA-STS policies, webhooks).
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
