@@ -77,6 +77,7 @@
  *        gn_http_respond*() (asynchronous answers from the loop).
  *        gannet/suppression.h: the service "suppression.v1" (a table of
  *        the suppression module) that the queue consults when loaded.
+ *        gn_store_message_locate(): a message's mailbox and UID by its id.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
