@@ -4,7 +4,11 @@
  */
 #include "webapi.h"
 
+#include <errno.h>
+#include <iconv.h>
+#include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 static int b64val(unsigned char c)
 {
@@ -121,4 +125,86 @@ char *webapi_crlf(struct gn_pool *pool, const char *s, size_t len, size_t *len_r
 	out[n] = '\0';
 	*len_r = n;
 	return out;
+}
+
+/* Valid UTF-8 from s: converted from charset with iconv when it names
+ * another (unknown charsets are taken as UTF-8), and any byte that is
+ * not part of valid UTF-8 replaced by U+FFFD. */
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+	unsigned char c = s[0];
+	size_t n;
+	uint32_t min;
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xe0) == 0xc0)
+		n = 2, min = 0x80;
+	else if ((c & 0xf0) == 0xe0)
+		n = 3, min = 0x800;
+	else if ((c & 0xf8) == 0xf0)
+		n = 4, min = 0x10000;
+	else
+		return 0;
+	if (n > len)
+		return 0;
+	uint32_t cp = c & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+static char *utf8_clean(struct gn_pool *pool, const char *s, size_t len, size_t *len_r)
+{
+	char *out = gn_pool_alloc(pool, len * 3 + 1);
+	size_t n = 0;
+	for (size_t i = 0; i < len;) {
+		size_t k = utf8_seq((const unsigned char *)s + i, len - i);
+		if (k == 0) {
+			memcpy(out + n, "\xef\xbf\xbd", 3);
+			n += 3;
+			i++;
+		} else {
+			memcpy(out + n, s + i, k);
+			n += k;
+			i += k;
+		}
+	}
+	out[n] = '\0';
+	*len_r = n;
+	return out;
+}
+
+char *webapi_to_utf8(struct gn_pool *pool, const char *charset, const char *s, size_t len,
+		     size_t *len_r)
+{
+	if (charset != NULL && *charset != '\0' && strcasecmp(charset, "utf-8") != 0 &&
+	    strcasecmp(charset, "us-ascii") != 0 && strcasecmp(charset, "utf8") != 0) {
+		iconv_t cd = iconv_open("UTF-8", charset);
+		if (cd != (iconv_t)-1) {
+			size_t cap = len * 4 + 16;
+			char *out = gn_pool_alloc(pool, cap);
+			char *in = (char *)s, *o = out;
+			size_t inleft = len, outleft = cap - 1;
+			while (inleft > 0) {
+				if (iconv(cd, &in, &inleft, &o, &outleft) != (size_t)-1)
+					break;
+				if (errno == E2BIG || outleft < 4)
+					break;
+				/* An invalid or incomplete sequence: U+FFFD, skip a byte. */
+				memcpy(o, "\xef\xbf\xbd", 3);
+				o += 3;
+				outleft -= 3;
+				in++;
+				inleft--;
+			}
+			iconv_close(cd);
+			return utf8_clean(pool, out, (size_t)(o - out), len_r);
+		}
+	}
+	return utf8_clean(pool, s, len, len_r);
 }

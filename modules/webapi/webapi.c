@@ -396,6 +396,7 @@ static struct json_object *text_of(struct gn_pool *pool, const char *body, size_
 	char *s = part_decoded(pool, body, len, p, &n);
 	if (n > TEXT_MAX)
 		n = TEXT_MAX;
+	s = webapi_to_utf8(pool, gn_mime_part_param(p, "charset"), s, n, &n);
 	/* CRLF to LF */
 	size_t w = 0;
 	for (size_t i = 0; i < n; i++)

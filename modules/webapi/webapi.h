@@ -61,6 +61,10 @@ char *webapi_qp_decode(struct gn_pool *pool, const char *s, size_t len, size_t *
 /* Bare LF made CRLF. */
 char *webapi_crlf(struct gn_pool *pool, const char *s, size_t len, size_t *len_r);
 
+/* Valid UTF-8 of s in charset (NULL: UTF-8). */
+char *webapi_to_utf8(struct gn_pool *pool, const char *charset, const char *s, size_t len,
+		     size_t *len_r);
+
 /* cli.c */
 int webapi_cli_register(struct gn_module_ctx *ctx, const char **error_r);
 
