@@ -2,7 +2,7 @@
  * modules/webapi/cli.c: `gannet webapi [METHOD [URL]]`, a client as mox's
  * `mox webapi`: without METHOD it lists the methods; with one it reads the
  * request JSON on stdin, POSTs it form-encoded to URL (default
- * http://localhost:1080/webapi/, plain HTTP only) with Basic auth from the
+ * http://localhost:1080/webapi/v0/ as mox, plain HTTP only) with Basic auth from the
  * URL's user:password@ or GANNET_WEBAPI_USER / GANNET_WEBAPI_PASSWORD, and
  * prints the response body.  Exit 0 on 200, 1 on an API error (400: the
  * JSON on stdout, "CODE: message" on stderr) or any other failure, 2 on
@@ -111,7 +111,7 @@ static int cmd_webapi(int argc, char **argv, void *data)
 		fprintf(stderr, "gannet webapi: unknown method %s (see gannet webapi)\n", method);
 		return 2;
 	}
-	const char *url = argc == 3 ? argv[2] : "http://localhost:1080/webapi/";
+	const char *url = argc == 3 ? argv[2] : "http://localhost:1080/webapi/v0/";
 	if (strncmp(url, "http://", 7) != 0) {
 		fprintf(stderr, "gannet webapi: only http:// URLs are supported: %s\n", url);
 		return 2;

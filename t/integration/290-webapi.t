@@ -332,14 +332,14 @@ is_error(jcall("MessageDelete", {"MsgID": first}), 400, "messageNotFound", "Mess
 r = gannet("webapi")
 t.ok(r.returncode == 0 and r.stdout.split() == METHODS, "gannet webapi: lists the methods")
 env = dict(os.environ, GANNET_WEBAPI_USER="alice@example.com", GANNET_WEBAPI_PASSWORD=PASSWORD)
-r = gt.run_gannet(["-c", g.conf_path, "webapi", "SuppressionPresent", BASE.replace("v0/", "")],
+r = gt.run_gannet(["-c", g.conf_path, "webapi", "SuppressionPresent", BASE],
                   input='{"EmailAddress": "other@example.org"}', env=env)
 t.ok(r.returncode == 0 and json.loads(r.stdout or "null") == {"Present": True},
      "gannet webapi METHOD URL: the response JSON, exit 0")
 if r.returncode != 0:
     t.diag("rc %d stdout %r stderr %r" % (r.returncode, r.stdout, r.stderr))
 r = gt.run_gannet(["-c", g.conf_path, "webapi", "MessageGet",
-                   "http://alice%40example.com:" + urllib.parse.quote(PASSWORD) + "@127.0.0.1:%d/webapi/" % port],
+                   "http://alice%40example.com:" + urllib.parse.quote(PASSWORD) + "@127.0.0.1:%d/webapi/v0/" % port],
                   input='{"MsgID": 999999}')
 t.ok(r.returncode == 1 and "messageNotFound" in r.stderr and json.loads(r.stdout or "{}").get("Code") == "messageNotFound",
      "gannet webapi with URL credentials: an API error, exit 1")
