@@ -77,20 +77,22 @@ struct json_object *webapi_parse_request(const struct webapi_method *m, const ch
 					 size_t len, char **error_r)
 {
 	struct json_tokener *tok = json_tokener_new();
-	struct json_object *in = json_tokener_parse_ex(tok, text, (int)len);
+	/* text is NUL-terminated: the NUL ends a value that could go on
+	 * ("null", a number) */
+	struct json_object *in = json_tokener_parse_ex(tok, text, (int)len + 1);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	size_t used = (size_t)json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
-	if (in == NULL && jerr == json_tokener_success) {
-		*error_r = gn_strdup("json: null is not an object");
-		return NULL;
-	}
+	if (in == NULL && jerr == json_tokener_success)
+		in = json_object_new_object();	/* null: Go leaves the zero value */
 	if (jerr != json_tokener_success) {
 		json_object_put(in);
 		*error_r = gn_strdup_printf("invalid character or unexpected end of JSON input (%s)",
 					    json_tokener_error_desc(jerr));
 		return NULL;
 	}
+	if (used > 0 && used <= len && text[used - 1] == '\0')
+		used--;
 	for (; used < len; used++)
 		if (strchr(" \t\r\n", text[used]) == NULL) {
 			json_object_put(in);

@@ -111,7 +111,7 @@ static const struct gn_addr *arg_address(struct call *c, const char *name)
 	struct gn_addr *a;
 	const char *error;
 	if (gn_addr_parse(c->pool, s, strlen(s), &a, &error) < 0) {
-		fail(c, "badAddress", "parsing address %s: %s", s, error);
+		fail(c, "badAddress", "parsing address \"%s\": %s", s, error);
 		return NULL;
 	}
 	return a;
@@ -232,7 +232,7 @@ static bool locate(struct call *c, struct located *l)
 		return false;
 	}
 	if (r == 0) {
-		fail(c, "messageNotFound", "no such message");
+		fail(c, "messageNotFound", "message not found");
 		return false;
 	}
 	return true;
@@ -246,7 +246,7 @@ static char *read_message(struct call *c, const struct located *l, size_t *len_r
 	int r = gn_store_message_open(c->account_id, l->mailbox_id, l->uid, &body, &error);
 	if (r <= 0) {
 		if (r == 0)
-			fail(c, "messageNotFound", "no such message");
+			fail(c, "messageNotFound", "message not found");
 		else
 			fail(c, "server", "opening message: %s", error);
 		return NULL;
@@ -603,7 +603,7 @@ static void m_message_part_get(struct call *c)
 		int64_t idx = json_object_get_int64(json_object_array_get_idx(path, i));
 		if (!is_multipart(p) || idx < 0 || (uint64_t)idx >= gn_mime_part_child_count(p)) {
 			gn_mime_message_free(&mm);
-			fail(c, "partNotFound", "part not found");
+			fail(c, "partNotFound", "part %" PRId64 " at index %zu not found", idx, i);
 			return;
 		}
 		p = gn_mime_part_child(p, (size_t)idx);
@@ -703,7 +703,7 @@ static void m_message_move(struct call *c)
 		return;
 	}
 	if (r == 0) {
-		fail(c, "user", "destination mailbox not found");
+		fail(c, "user", "looking up mailbox name: not found");
 		return;
 	}
 	if (gn_store_mailbox_id(mb) == l.mailbox_id) {
@@ -796,6 +796,7 @@ const struct webapi_method webapi_methods[] = {
 /* ---- the transport ---- */
 
 static const char *PREFIX = "/webapi/v0/";
+#define UNAUTHORIZED "401 - unauthorized - use http basic auth with email address as username\n"
 
 static bool form_content_type(const char *ct)
 {
@@ -816,8 +817,8 @@ static void call_method(struct gn_http_request *req, const struct webapi_method 
 	int a = gn_http_request_basic_auth(req, &user, &password);
 	if (a != 1) {
 		gn_http_response_header(req, "WWW-Authenticate", "Basic realm=webapi");
-		gn_http_respond(req, 401, "text/plain; charset=utf-8",
-				"401 - unauthorized - missing basic auth\n", 40);
+		gn_http_respond(req, 401, "text/plain; charset=utf-8", UNAUTHORIZED,
+				strlen(UNAUTHORIZED));
 		return;
 	}
 	c.pool = gn_pool_new();
@@ -838,12 +839,12 @@ static void call_method(struct gn_http_request *req, const struct webapi_method 
 	}
 	if (r == GN_AUTH_ERROR) {
 		gn_log(GN_LOG_ERROR, "webapi", "event=auth_error error=%s", gn_log_quote(0, error));
-		gn_http_respond_error(req, 500, "server", "authentication failed: server error");
+		gn_http_respond_error(req, 400, "server", "error verifying credentials");
 		goto out;
 	}
 	if (r != GN_AUTH_OK) {
 		const char *msg = r == GN_AUTH_LOGINDISABLED ?
-			"401 - login is disabled for this account\n" : "401 - bad basic auth\n";
+			"401 - unauthorized - login is disabled for this account\n" : UNAUTHORIZED;
 		gn_http_response_header(req, "WWW-Authenticate", "Basic realm=webapi");
 		gn_http_respond(req, 401, "text/plain; charset=utf-8", msg, strlen(msg));
 		goto out;
@@ -852,13 +853,17 @@ static void call_method(struct gn_http_request *req, const struct webapi_method 
 	c.account = gn_auth_account_name(acc);
 	c.login = user;
 
-	if (!form_content_type(gn_http_request_header(req, "content-type"))) {
-		gn_http_respond_error(req, 400, "protocol",
-				      "parsing form: content-type must be application/x-www-form-urlencoded or multipart/form-data");
+	/* As mox: a content type that does not parse is refused; another
+	 * than a form's has no fields, so no request. */
+	const char *ct = gn_http_request_header(req, "content-type");
+	if (ct == NULL || ct[strspn(ct, " \t")] == '\0' || ct[strspn(ct, " \t")] == ';') {
+		char *msg = gn_strdup_printf("unknown content-type %s", ct != NULL ? ct : "");
+		gn_http_respond_error(req, 400, "protocol", msg);
+		gn_free(msg);
 		goto out;
 	}
 	size_t len = 0;
-	const char *text = gn_http_request_form(req, "request", &len);
+	const char *text = form_content_type(ct) ? gn_http_request_form(req, "request", &len) : NULL;
 	if (text == NULL || len == 0) {
 		gn_http_respond_error(req, 400, "protocol", "missing/empty request");
 		goto out;

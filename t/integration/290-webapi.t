@@ -27,6 +27,7 @@ urllib, form-urlencoded and multipart bodies, HTTP Basic auth.
 import base64
 import email
 import email.policy
+import http.client as httpclient
 import json
 import os
 import subprocess
@@ -176,6 +177,7 @@ t.ok(set(schemas.get("MessageMeta", {}).get("properties", {})) ==
 # ---- transport errors ----
 st, h, body = call("SuppressionList", {}, user=None)
 t.ok(st == 401 and h.get("www-authenticate") == "Basic realm=webapi", "no Basic auth: 401 with WWW-Authenticate")
+t.is_(body, b"401 - unauthorized - use http basic auth with email address as username\n", "... mox's text")
 st, h, body = call("SuppressionList", {}, password="wrong password")
 t.ok(st == 401 and h.get("www-authenticate") == "Basic realm=webapi", "a wrong password: 401")
 st, h, body = call("SuppressionList", {}, user="nobody@example.com")
@@ -192,7 +194,20 @@ is_error(jcall("MessageGet", {"MsgID": "1"}), 400, "protocol", "a field of the w
 is_error(jcall("SuppressionList", None, raw_request=""), 400, "protocol", "an empty request")
 is_error(jcall("SuppressionList", None, raw_request="[1]"), 400, "protocol", "a request that is no object")
 st, h, body = http("POST", "/webapi/v0/SuppressionList", b'{}', {"Content-Type": "application/json"})
-t.ok(st == 400 and json.loads(body).get("Code") == "protocol", "a JSON body that is no form: 400 protocol")
+t.ok(st == 400 and json.loads(body) == {"Code": "protocol", "Message": "missing/empty request"},
+     "a JSON body that is no form: 400 protocol, missing/empty request")
+c = httpclient.HTTPConnection("127.0.0.1", port, timeout=30)
+c.putrequest("POST", "/webapi/v0/SuppressionList")
+c.putheader("Authorization", "Basic " + base64.b64encode(("alice@example.com:" + PASSWORD).encode()).decode())
+c.putheader("Content-Length", "14")
+c.endheaders(b"request=%7B%7D")
+resp = c.getresponse()
+st, body = resp.status, resp.read()
+c.close()
+t.ok(st == 400 and json.loads(body).get("Code") == "protocol" and "content-type" in json.loads(body).get("Message"),
+     "a body without a content type: 400 protocol, unknown content-type")
+st, o = jcall("SuppressionList", None, raw_request="null")
+t.ok(st == 200 and "Suppressions" in o, "a null request is an empty one (Go's decoder)")
 st, h, body = call("SuppressionList", None, raw_request="{}" + " " * (300 * 1024))
 t.ok(st == 413, "a body over http.max_body: 413 (%d)" % st)
 st, o = jcall("messageget", None, raw_request='{"msgid": %d}' % ids[0])
@@ -294,6 +309,8 @@ st, h, body = call("MessagePartGet", {"MsgID": first, "PartPath": [0]})
 want = parts[0].get_payload(decode=True).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 t.ok(st == 200 and body == want, "MessagePartGet [0]: the text, quoted-printable decoded, CRLF")
 is_error(jcall("MessagePartGet", {"MsgID": first, "PartPath": [5]}), 400, "partNotFound", "MessagePartGet: no such part")
+t.is_(jcall("MessagePartGet", {"MsgID": first, "PartPath": [5]})[1].get("Message"), "part 5 at index 0 not found",
+      "... with mox's message")
 is_error(jcall("MessagePartGet", {"MsgID": first, "PartPath": [0, 0]}), 400, "partNotFound",
          "MessagePartGet: a leaf has no children")
 is_error(jcall("MessageGet", {"MsgID": 999999}), 400, "messageNotFound", "MessageGet: a missing message")
