@@ -17,8 +17,10 @@ urllib, form-urlencoded and multipart bodies, HTTP Basic auth.
 - suppressions through the suppression module: add (form and
   multipart), list, present by base address, a duplicate and an absent
   one get "error", remove; without the module: 400 server;
-- messages imported from t/mime: MessageGet's Structure (content types,
-  filenames RFC 2231 and 2047) agrees with Python's email package,
+- the messages of t/mime imported: MessageGet's Structure (content types,
+  filenames RFC 2231 and 2047) agrees with Python's email package (three
+  broken messages: exactly Gannet's known reading, see 070), the check
+  results kept with a message in Meta,
   Message fields and Meta (Flags, MailboxName, Size); MessageRawGet the
   stored bytes; MessagePartGet decoded parts; flags added and removed;
   MessageMove; MessageDelete, then messageNotFound;
@@ -70,8 +72,15 @@ ok = all(gannet(*a).returncode == 0 for a in setup)
 ok = ok and gannet("setpassword", "alice", stdin=PASSWORD + "\n").returncode == 0
 
 # Messages from the MIME corpus, imported into alice's Inbox in this order.
-CORPUS = ["outlook-rfc2047-filename.eml", "thunderbird-rfc2231-continuations.eml",
-          "latin1-filenames.eml", "apple-mail-raw-utf8.eml", "nested-rfc822.eml"]
+# The whole hand-made corpus (t/mime).
+CORPUS = sorted(f for f in os.listdir(os.path.join(gt.SRCDIR, "t", "mime")) if f.endswith(".eml"))
+# Where Gannet's parser and Python's differ on purpose (070-mime-python.t's
+# KNOWN_CORPUS says why): Gannet's answer, exactly.
+KNOWN = {
+    "boundary-never-appears.eml": [("text/plain", "")],
+    "no-boundary-parameter.eml": [("text/plain", "")],
+    "cr-before-crlf.eml": [("multipart/mixed", ""), ("text/plain", ""), ("text/plain", "")],
+}
 raw = {}
 mbox = os.path.join(d, "in.mbox")
 with open(mbox, "wb") as f:
@@ -271,10 +280,14 @@ for name in CORPUS:
         continue
     pm = email.message_from_bytes(raw[name], policy=email.policy.default)
     want, got = py_structure(pm), our_structure(o["Structure"])
-    t.is_(got, want, "MessageGet %s: structure and filenames agree with Python's email package" % name)
+    if name in KNOWN:
+        t.is_(got, KNOWN[name], "MessageGet %s: structure as Gannet's parser reads it (Python differs, see 070)"
+              % name)
+    else:
+        t.is_(got, want, "MessageGet %s: structure and filenames agree with Python's email package" % name)
     t.is_(o["Message"]["Subject"], str(pm["subject"] or ""), "MessageGet %s: Subject decoded" % name)
-    t.is_(o["Meta"]["Size"], len(raw[name]), "MessageGet %s: Meta.Size" % name) \
-        if b"\r\n" in raw[name] else None
+    st, h, rawgot = call("MessageRawGet", {"MsgID": msgid[name]})
+    t.is_(o["Meta"]["Size"], len(rawgot), "MessageGet %s: Meta.Size is MessageRawGet's length" % name)
 
 st, o = jcall("MessageGet", {"MsgID": msgid["outlook-rfc2047-filename.eml"]})
 m = o.get("Message", {}) if isinstance(o, dict) else {}
@@ -296,12 +309,25 @@ t.is_(meta.get("MsgFrom"), "=?iso-8859-1?Q?j=FCrgen?=@example.com", "Meta.MsgFro
 t.ok(isinstance(o.get("Structure", {}).get("ContentTypeParams"), dict) and
      "boundary" in o["Structure"]["ContentTypeParams"], "Structure.ContentTypeParams")
 
+# Check results as a delivery through mailauth keeps them (written here
+# with SQL: 323-mailauth-kept.t tests the writing).
+cl.psql("UPDATE gn_messages SET auth_checked = true, mail_from_validated = true, "
+        "mail_from_validation = 'pass', msg_from_validated = true, msg_from_validation = 'strict', "
+        "dkim_domains = '{example.com,sub.example.org}', remote_ip = '192.0.2.7' WHERE id = %d"
+        % msgid["latin1-filenames.eml"], g.dbname)
+st, o = jcall("MessageGet", {"MsgID": msgid["latin1-filenames.eml"]})
+meta = o.get("Meta", {}) if isinstance(o, dict) else {}
+t.ok(meta.get("MailFromValidated") is True and meta.get("MsgFromValidated") is True and
+     meta.get("DKIMVerifiedDomains") == ["example.com", "sub.example.org"] and meta.get("RemoteIP") == "192.0.2.7",
+     "Meta: the check results kept with the message (gn_store_message_auth_get)")
+
 first = msgid["outlook-rfc2047-filename.eml"]
 st, h, body = call("MessageRawGet", {"MsgID": first})
-t.ok(st == 200 and h.get("content-type", "").startswith("text/plain") and body.endswith(raw[CORPUS[0]].rstrip(b"\n") + b"\n")
-     or body.replace(b"\r\n", b"\n").rstrip() == raw[CORPUS[0]].replace(b"\r\n", b"\n").rstrip(),
-     "MessageRawGet: the stored message")
-pm = email.message_from_bytes(raw[CORPUS[0]], policy=email.policy.default)
+# Imported from mbox: line ends may have become CRLF; otherwise byte for byte.
+t.ok(st == 200 and h.get("content-type", "").startswith("text/plain") and
+     body.replace(b"\r\n", b"\n").rstrip() == raw["outlook-rfc2047-filename.eml"].replace(b"\r\n", b"\n").rstrip(),
+     "MessageRawGet: the stored message, text/plain")
+pm = email.message_from_bytes(raw["outlook-rfc2047-filename.eml"], policy=email.policy.default)
 parts = pm.get_payload()
 st, h, body = call("MessagePartGet", {"MsgID": first, "PartPath": [1]})
 t.ok(st == 200 and body == parts[1].get_payload(decode=True), "MessagePartGet [1]: the attachment, base64 decoded")
@@ -327,7 +353,7 @@ st, o = jcall("MessageGet", {"MsgID": first})
 t.is_(sorted(o["Meta"]["Flags"]) if st == 200 else None, sorted(["\\seen", "$forwarded"]), "Meta.Flags after removing")
 is_error(jcall("MessageFlagsAdd", {"MsgID": first, "Flags": ["\\Bogus"]}), 400, "user", "an unknown system flag")
 
-second = msgid[CORPUS[1]]
+second = msgid["thunderbird-rfc2231-continuations.eml"]
 is_error(jcall("MessageMove", {"MsgID": second, "DestMailboxName": "Nope"}), 400, "user",
          "MessageMove to a mailbox that does not exist")
 st, o = jcall("MessageMove", {"MsgID": second, "DestMailboxName": "Archive"})
