@@ -901,11 +901,12 @@ static void handle(struct gn_http_request *req, void *data)
 		return;
 	}
 	if (strncmp(path, PREFIX, strlen(PREFIX)) != 0) {
-		gn_http_respond_error(req, 404, "protocol", "not found");
+		static const char nf[] = "404 page not found\n";
+		gn_http_respond(req, 404, "text/plain; charset=utf-8", nf, sizeof(nf) - 1);
 		return;
 	}
 	const char *name = path + strlen(PREFIX);
-	if (get && name[0] == '\0') {
+	if (name[0] == '\0') {	/* the index, whatever the method (mox) */
 		webapi_page_index(req);
 		return;
 	}
@@ -918,7 +919,9 @@ static void handle(struct gn_http_request *req, void *data)
 		if (strcmp(x->name, name) == 0)
 			m = x;
 	if (m == NULL) {
-		gn_http_respond_error(req, 404, "protocol", "unknown method");
+		/* Go's http.NotFound, as mox answers. */
+		static const char nf[] = "404 page not found\n";
+		gn_http_respond(req, 404, "text/plain; charset=utf-8", nf, sizeof(nf) - 1);
 		return;
 	}
 	if (get)
