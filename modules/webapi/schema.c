@@ -284,55 +284,56 @@ void webapi_openapi(struct gn_http_request *req)
 
 /* ---- pages ---- */
 
-static void html_escape(struct gn_pool *pool, char **out, const char *s)
+static void html_escape(struct gn_buf *out, const char *s)
 {
 	for (; *s; s++) {
-		const char *r = NULL;
 		switch (*s) {
-		case '<': r = "&lt;"; break;
-		case '>': r = "&gt;"; break;
-		case '&': r = "&amp;"; break;
-		case '"': r = "&quot;"; break;
+		case '<': gn_buf_append_str(out, "&lt;"); break;
+		case '>': gn_buf_append_str(out, "&gt;"); break;
+		case '&': gn_buf_append_str(out, "&amp;"); break;
+		case '"': gn_buf_append_str(out, "&quot;"); break;
+		default: gn_buf_append(out, s, 1); break;
 		}
-		*out = r != NULL ? gn_pool_printf(pool, "%s%s", *out, r) :
-			gn_pool_printf(pool, "%s%c", *out, *s);
 	}
+}
+
+static void respond_html(struct gn_http_request *req, struct gn_buf *h)
+{
+	gn_http_respond(req, 200, "text/html; charset=utf-8", gn_buf_data(h), gn_buf_len(h));
+	gn_buf_free(&h);
 }
 
 void webapi_page_index(struct gn_http_request *req)
 {
-	struct gn_pool *pool = gn_pool_new();
-	char *h = gn_pool_strdup(pool,
+	struct gn_buf *h = gn_buf_new(0);
+	gn_buf_append_str(h,
 		"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>webapi</title></head><body>\n"
 		"<h1>Webapi</h1>\n<p>This is a simple HTTP/JSON-based API (compatible with mox's webapi "
 		"v0).  POST a form with a field \"request\" holding the JSON request, with HTTP Basic "
 		"auth.  Machine-readable description: <a href=\"openapi.json\">openapi.json</a>.</p>\n"
 		"<h2>Methods</h2>\n<ul>\n");
 	for (const struct webapi_method *m = webapi_methods; m->name != NULL; m++)
-		h = gn_pool_printf(pool, "%s<li><a href=\"%s\">%s</a></li>\n", h, m->name, m->name);
-	h = gn_pool_printf(pool, "%s</ul>\n</body></html>\n", h);
-	gn_http_respond(req, 200, "text/html; charset=utf-8", h, strlen(h));
-	gn_pool_free(&pool);
+		gn_buf_printf(h, "<li><a href=\"%s\">%s</a></li>\n", m->name, m->name);
+	gn_buf_append_str(h, "</ul>\n</body></html>\n");
+	respond_html(req, h);
 }
 
 void webapi_page_method(struct gn_http_request *req, const struct webapi_method *m)
 {
-	struct gn_pool *pool = gn_pool_new();
 	struct json_object *ex = json_tokener_parse(m->example);
 	const char *pretty = json_object_to_json_string_ext(ex, JSON_C_TO_STRING_PRETTY |
 							       JSON_C_TO_STRING_NOSLASHESCAPE);
-	char *h = gn_pool_printf(pool,
-		"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>webapi - %s</title></head>"
-		"<body>\n<h1><a href=\"./\">webapi</a> - %s</h1>\n<p>", m->name, m->name);
-	html_escape(pool, &h, m->doc);
-	h = gn_pool_printf(pool, "%s</p>\n<h2>Example request</h2>\n<pre>", h);
-	html_escape(pool, &h, pretty);
-	h = gn_pool_printf(pool, "%s</pre>\n<h2>Call</h2>\n<form method=\"POST\" action=\"%s\">\n"
-			   "<textarea name=\"request\" rows=\"10\" cols=\"80\">", h, m->name);
-	html_escape(pool, &h, pretty);
-	h = gn_pool_printf(pool, "%s</textarea><br>\n<button type=\"submit\">Call %s</button>\n"
-			   "</form>\n</body></html>\n", h, m->name);
+	struct gn_buf *h = gn_buf_new(0);
+	gn_buf_printf(h, "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>webapi - %s</title>"
+		      "</head><body>\n<h1><a href=\"./\">webapi</a> - %s</h1>\n<p>", m->name, m->name);
+	html_escape(h, m->doc);
+	gn_buf_append_str(h, "</p>\n<h2>Example request</h2>\n<pre>");
+	html_escape(h, pretty);
+	gn_buf_printf(h, "</pre>\n<h2>Call</h2>\n<form method=\"POST\" action=\"%s\">\n"
+		      "<textarea name=\"request\" rows=\"10\" cols=\"80\">", m->name);
+	html_escape(h, pretty);
+	gn_buf_printf(h, "</textarea><br>\n<button type=\"submit\">Call %s</button>\n"
+		      "</form>\n</body></html>\n", m->name);
 	json_object_put(ex);
-	gn_http_respond(req, 200, "text/html; charset=utf-8", h, strlen(h));
-	gn_pool_free(&pool);
+	respond_html(req, h);
 }

@@ -42,12 +42,14 @@ struct call {
 static void fail(struct call *c, const char *code, const char *fmt, ...) GN_PRINTF(3, 4);
 static void fail(struct call *c, const char *code, const char *fmt, ...)
 {
-	char msg[1024];
+	struct gn_buf *msg = gn_buf_new(64 * 1024);
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (gn_buf_vprintf(msg, fmt, ap) < 0)
+		gn_buf_append_str(msg, "(error message too long)");
 	va_end(ap);
-	gn_http_respond_error(c->req, 400, code, msg);
+	gn_http_respond_error(c->req, 400, code, gn_buf_data(msg));
+	gn_buf_free(&msg);
 }
 
 static void ok(struct call *c, struct json_object *o)
