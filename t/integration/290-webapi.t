@@ -183,6 +183,30 @@ schemas = api.get("components", {}).get("schemas", {})
 t.ok(set(schemas.get("MessageFlagsAddRequest", {}).get("properties", {})) == {"MsgID", "Flags"} and
      schemas.get("MessageFlagsAddRequest", {}).get("additionalProperties") is False,
      "openapi.json: request schemas from the table, no additional properties")
+
+
+def refs(o):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            if k == "$ref":
+                yield v
+            else:
+                yield from refs(v)
+    elif isinstance(o, list):
+        for v in o:
+            yield from refs(v)
+
+
+allrefs = set(refs(api))
+t.ok(allrefs and all(r.startswith("#/components/schemas/") and r.split("/")[-1] in schemas for r in allrefs),
+     "openapi.json: every $ref resolves (%d)" % len(allrefs))
+t.is_(sorted(schemas.get("SendRequest", {}).get("properties", {})),
+      sorted(["From", "To", "CC", "BCC", "ReplyTo", "MessageID", "References", "Date", "Subject", "Text", "HTML",
+              "Extra", "Headers", "AlternativeFiles", "InlineFiles", "AttachedFiles", "RequireTLS",
+              "FutureRelease", "SaveSent"]), "openapi.json: SendRequest has mox's fields")
+t.ok(set(schemas.get("Structure", {}).get("properties", {})) ==
+     {"ContentType", "ContentTypeParams", "ContentID", "ContentDisposition", "Filename", "DecodedSize", "Parts"},
+     "openapi.json: Structure has mox's fields")
 t.ok(set(schemas.get("MessageMeta", {}).get("properties", {})) ==
      {"Size", "DSN", "Flags", "MailFrom", "MailFromValidated", "RcptTo", "MsgFrom", "MsgFromValidated",
       "DKIMVerifiedDomains", "RemoteIP", "MailboxName"}, "openapi.json: MessageMeta has mox's fields")
@@ -417,6 +441,12 @@ t.ok(r.returncode == 1 and "messageNotFound" in r.stderr and json.loads(r.stdout
      "gannet webapi with URL credentials: an API error, exit 1")
 r = gt.run_gannet(["-c", g.conf_path, "webapi", "Bogus"], input="{}", env=env)
 t.is_(r.returncode, 2, "gannet webapi with an unknown method: exit 2")
+noenv = {k: v for k, v in os.environ.items() if not k.startswith("GANNET_WEBAPI_")}
+r = gt.run_gannet(["-c", g.conf_path, "webapi", "SuppressionList", BASE], input="{}", env=noenv)
+t.ok(r.returncode == 2 and "credentials" in r.stderr, "gannet webapi without credentials: exit 2, says so")
+r = gt.run_gannet(["-c", g.conf_path, "webapi", "SuppressionList", BASE], input="{}",
+                  env=dict(env, GANNET_WEBAPI_PASSWORD="wrong password"))
+t.ok(r.returncode == 1 and "401" in r.stderr, "gannet webapi with a wrong password: exit 1, HTTP status 401")
 
 # ---- the suppression module not loaded ----
 g.stop()
