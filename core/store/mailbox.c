@@ -1847,6 +1847,28 @@ int gn_store_message_lookup_uid(int64_t account_id, int64_t message_id,
 	return found;
 }
 
+int gn_store_message_locate(int64_t account_id, int64_t message_id, int64_t *mailbox_id_r,
+			    uint32_t *uid_r, const char **error_r)
+{
+	char a[32], m[32];
+	snprintf(a, sizeof(a), "%" PRId64, account_id);
+	snprintf(m, sizeof(m), "%" PRId64, message_id);
+	const char *p[2] = { a, m };
+	PGresult *res = store_q("SELECT mailbox_id, uid FROM gn_messages "
+			  "WHERE account_id = $1 AND id = $2 AND uid IS NOT NULL", 2, p, error_r);
+	if (res == NULL)
+		return -1;
+	int found = PQntuples(res) == 1;
+	if (found) {
+		if (mailbox_id_r != NULL)
+			*mailbox_id_r = store_col_i64(res, 0, 0);
+		if (uid_r != NULL)
+			*uid_r = (uint32_t)store_col_i64(res, 0, 1);
+	}
+	PQclear(res);
+	return found;
+}
+
 int gn_store_account_pending_size(int64_t account_id, uint64_t *size_r,
 				  const char **error_r)
 {

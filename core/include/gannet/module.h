@@ -86,6 +86,7 @@
  *        GN_SMTP_SEND_REQUIRETLS for gn_smtp_client_send().
  *        gannet/httpclient.h: an HTTPS client on the loop
  *        (gn_httpclient_*; MTA-STS policies, webhooks).
+ *        gn_store_message_locate(): a message's mailbox and UID by its id.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

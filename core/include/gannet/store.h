@@ -685,6 +685,12 @@ int gn_store_settle(int64_t account_id, bool wait, const char **error_r);
  * such message exists, -1 error.  Does not settle. */
 int gn_store_message_lookup_uid(int64_t account_id, int64_t message_id,
 				uint32_t *uid_r, const char **error_r);
+/* Since ABI 1.1: where message id (gn_store_message_id()) of an account
+ * is: 1 with *mailbox_id_r and *uid_r (either may be NULL) once settled,
+ * 0 while pending or when the account has no such message, -1 error.
+ * For APIs that name messages by id (the HTTP API). */
+int gn_store_message_locate(int64_t account_id, int64_t message_id, int64_t *mailbox_id_r,
+			    uint32_t *uid_r, const char **error_r);
 /* One message with its mime_json.  1 / 0 not found / -1. */
 int gn_store_message_get(struct gn_pool *pool, int64_t account_id,
 			 int64_t mailbox_id, uint32_t uid,

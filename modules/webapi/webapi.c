@@ -1,0 +1,947 @@
+/*
+ * modules/webapi/webapi.c: mox's HTTP API v0 at /webapi/v0/ (mox.md 1.1
+ * to 1.3): transport, Basic auth with the failed-auth limiter, the
+ * dispatch table (from which the index page, the example pages and the
+ * OpenAPI description are made) and the methods.  README beside.
+ */
+#include <gannet/gannet.h>
+#include <gannet/http.h>
+#include <gannet/auth.h>
+#include <gannet/store.h>
+#include <gannet/mime.h>
+#include <gannet/addr.h>
+#include <gannet/service.h>
+#include <gannet/suppression.h>
+
+#include <json-c/json.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "webapi.h"
+
+#define TEXT_MAX (1024 * 1024)		/* Message.Text and .HTML, as mox */
+#define FLAGS_MAX 1000			/* flags in one request */
+#define PARTPATH_MAX 100		/* indexes in a PartPath */
+#define MAILBOX_NAME_MAX 1000
+
+/* ---- one call ---- */
+
+struct call {
+	struct gn_http_request *req;
+	struct gn_pool *pool;
+	int64_t account_id;
+	const char *account;
+	const char *login;
+	struct json_object *args;
+};
+
+static void fail(struct call *c, const char *code, const char *fmt, ...) GN_PRINTF(3, 4);
+static void fail(struct call *c, const char *code, const char *fmt, ...)
+{
+	struct gn_buf *msg = gn_buf_new(64 * 1024);
+	va_list ap;
+	va_start(ap, fmt);
+	if (gn_buf_vprintf(msg, fmt, ap) < 0)
+		gn_buf_append_str(msg, "(error message too long)");
+	va_end(ap);
+	gn_http_respond_error(c->req, 400, code, gn_buf_data(msg));
+	gn_buf_free(&msg);
+}
+
+static void ok(struct call *c, struct json_object *o)
+{
+	gn_http_respond_json(c->req, 200, o);
+	json_object_put(o);
+}
+
+static const char *arg_str(struct call *c, const char *name)
+{
+	struct json_object *v;
+	if (!webapi_arg(c->args, name, &v) || json_object_is_type(v, json_type_null))
+		return "";
+	return json_object_get_string(v);
+}
+
+static int64_t arg_i64(struct call *c, const char *name)
+{
+	struct json_object *v;
+	if (!webapi_arg(c->args, name, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	return json_object_get_int64(v);
+}
+
+static bool arg_bool(struct call *c, const char *name)
+{
+	struct json_object *v;
+	return webapi_arg(c->args, name, &v) && json_object_get_boolean(v);
+}
+
+static struct json_object *arg_array(struct call *c, const char *name)
+{
+	struct json_object *v;
+	if (!webapi_arg(c->args, name, &v) || !json_object_is_type(v, json_type_array))
+		return NULL;
+	return v;
+}
+
+static char *rfc3339(struct gn_pool *pool, time_t t)
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	char buf[64];
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return gn_pool_strdup(pool, buf);
+}
+
+/* ---- suppressions ---- */
+
+static const struct gn_suppression_ops *suppression_ops(struct call *c)
+{
+	const struct gn_suppression_ops *ops = gn_service_lookup(GN_SUPPRESSION_SERVICE);
+	if (ops == NULL)
+		fail(c, "server", "suppression lists are not available: the module suppression is not loaded");
+	return ops;
+}
+
+static const struct gn_addr *arg_address(struct call *c, const char *name)
+{
+	const char *s = arg_str(c, name);
+	struct gn_addr *a;
+	const char *error;
+	if (gn_addr_parse(c->pool, s, strlen(s), &a, &error) < 0) {
+		fail(c, "badAddress", "parsing address \"%s\": %s", s, error);
+		return NULL;
+	}
+	return a;
+}
+
+static void m_suppression_list(struct call *c)
+{
+	const struct gn_suppression_ops *ops = suppression_ops(c);
+	if (ops == NULL)
+		return;
+	struct gn_suppression *list;
+	size_t n;
+	const char *error;
+	if (ops->list(c->pool, c->account_id, &list, &n, &error) < 0) {
+		fail(c, "server", "listing suppressions: %s", error);
+		return;
+	}
+	struct json_object *a = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *s = json_object_new_object();
+		json_object_object_add(s, "ID", json_object_new_int64(list[i].id));
+		json_object_object_add(s, "Created",
+				       json_object_new_string(rfc3339(c->pool, list[i].created)));
+		json_object_object_add(s, "Account", json_object_new_string(list[i].account));
+		json_object_object_add(s, "BaseAddress", json_object_new_string(list[i].base_address));
+		json_object_object_add(s, "OriginalAddress",
+				       json_object_new_string(list[i].original_address));
+		json_object_object_add(s, "Manual", json_object_new_boolean(list[i].manual));
+		json_object_object_add(s, "Reason", json_object_new_string(list[i].reason));
+		json_object_array_add(a, s);
+	}
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "Suppressions", a);
+	ok(c, o);
+}
+
+static void m_suppression_add(struct call *c)
+{
+	const struct gn_suppression_ops *ops = suppression_ops(c);
+	if (ops == NULL)
+		return;
+	const struct gn_addr *a = arg_address(c, "EmailAddress");
+	if (a == NULL)
+		return;
+	const char *error;
+	int r = ops->add(c->account_id, a, arg_bool(c, "Manual"), arg_str(c, "Reason"), &error);
+	if (r < 0)
+		fail(c, "error", "adding suppression: %s", error);
+	else if (r == 0)
+		fail(c, "error", "adding suppression: unique constraint violated: base address already listed");
+	else
+		ok(c, json_object_new_object());
+}
+
+static void m_suppression_remove(struct call *c)
+{
+	const struct gn_suppression_ops *ops = suppression_ops(c);
+	if (ops == NULL)
+		return;
+	const struct gn_addr *a = arg_address(c, "EmailAddress");
+	if (a == NULL)
+		return;
+	const char *error;
+	int r = ops->remove(c->account_id, a, &error);
+	if (r < 0)
+		fail(c, "error", "removing suppression: %s", error);
+	else if (r == 0)
+		fail(c, "error", "absent");
+	else
+		ok(c, json_object_new_object());
+}
+
+static void m_suppression_present(struct call *c)
+{
+	const struct gn_suppression_ops *ops = suppression_ops(c);
+	if (ops == NULL)
+		return;
+	const struct gn_addr *a = arg_address(c, "EmailAddress");
+	if (a == NULL)
+		return;
+	const char *error;
+	int r = ops->lookup(c->pool, c->account_id, a, NULL, &error);
+	if (r < 0) {
+		fail(c, "server", "looking up suppression: %s", error);
+		return;
+	}
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "Present", json_object_new_boolean(r == 1));
+	ok(c, o);
+}
+
+/* ---- Send: the composer is not built yet ---- */
+
+static void m_send(struct call *c)
+{
+	fail(c, "server", "Send is not available yet: this server has no message composer");
+}
+
+/* ---- messages ---- */
+
+struct located {
+	int64_t mailbox_id;
+	uint32_t uid;
+	struct gn_store_message *msg;
+};
+
+/* The message of the request's MsgID, with its structure: true, or false
+ * answered. */
+static bool locate(struct call *c, struct located *l)
+{
+	int64_t id = arg_i64(c, "MsgID");
+	const char *error;
+	int r = id > 0 ? gn_store_message_locate(c->account_id, id, &l->mailbox_id, &l->uid, &error) : 0;
+	if (r > 0)
+		r = gn_store_message_get(c->pool, c->account_id, l->mailbox_id, l->uid, &l->msg, &error);
+	if (r < 0) {
+		fail(c, "server", "looking up message: %s", error);
+		return false;
+	}
+	if (r == 0) {
+		fail(c, "messageNotFound", "message not found");
+		return false;
+	}
+	return true;
+}
+
+/* The whole stored message (prefix and body); NULL answered. */
+static char *read_message(struct call *c, const struct located *l, size_t *len_r)
+{
+	struct gn_store_body *body;
+	const char *error;
+	int r = gn_store_message_open(c->account_id, l->mailbox_id, l->uid, &body, &error);
+	if (r <= 0) {
+		if (r == 0)
+			fail(c, "messageNotFound", "message not found");
+		else
+			fail(c, "server", "opening message: %s", error);
+		return NULL;
+	}
+	size_t size = (size_t)gn_store_body_size(body);
+	char *buf = gn_pool_alloc(c->pool, size + 1);
+	size_t got = 0;
+	while (got < size) {
+		size_t n;
+		if (gn_store_body_read(body, got, buf + got, size - got, &n, &error) < 0) {
+			gn_store_body_free(&body);
+			fail(c, "server", "reading message: %s", error);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		got += n;
+	}
+	gn_store_body_free(&body);
+	*len_r = got;
+	return buf;
+}
+
+static struct gn_mime_message *structure(struct call *c, const struct located *l)
+{
+	const char *json = gn_store_message_mime_json(l->msg);
+	struct gn_mime_message *m = NULL;
+	const char *error;
+	if (json != NULL && gn_mime_from_json_string(json, strlen(json), &m, &error) == 0)
+		return m;
+	/* No stored structure: parse the body. */
+	size_t len;
+	char *raw = read_message(c, l, &len);
+	if (raw == NULL)
+		return NULL;
+	size_t prefix = (size_t)gn_store_message_prefix_len(l->msg);
+	if (prefix > len)
+		prefix = len;
+	return gn_mime_parse(raw + prefix, len - prefix, NULL);
+}
+
+static bool is_multipart(const struct gn_mime_part *p)
+{
+	const char *t = gn_mime_part_type(p);
+	return t != NULL && strcasecmp(t, "multipart") == 0;
+}
+
+static char *lower(struct gn_pool *pool, const char *s)
+{
+	char *r = gn_pool_strdup(pool, s != NULL ? s : "");
+	for (char *p = r; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return r;
+}
+
+static char *content_type(struct gn_pool *pool, const struct gn_mime_part *p)
+{
+	const char *t = gn_mime_part_type(p), *s = gn_mime_part_subtype(p);
+	if (t == NULL || s == NULL)
+		return gn_pool_strdup(pool, "text/plain");
+	return lower(pool, gn_pool_printf(pool, "%s/%s", t, s));
+}
+
+/* mox's webhook.Structure. */
+static struct json_object *structure_json(struct gn_pool *pool, const struct gn_mime_part *p)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "ContentType", json_object_new_string(content_type(pool, p)));
+	struct json_object *params = json_object_new_object();
+	for (size_t i = 0; i < gn_mime_part_param_count(p); i++)
+		json_object_object_add(params, lower(pool, gn_mime_part_param_name(p, i)),
+				       json_object_new_string(gn_mime_part_param_value(p, i)));
+	json_object_object_add(o, "ContentTypeParams", params);
+	const char *cid = gn_mime_part_content_id(p);
+	json_object_object_add(o, "ContentID", json_object_new_string(cid != NULL ? cid : ""));
+	json_object_object_add(o, "ContentDisposition",
+			       json_object_new_string(lower(pool, gn_mime_part_disposition(p))));
+	const char *fn = gn_mime_part_filename(p);
+	json_object_object_add(o, "Filename", json_object_new_string(fn != NULL ? fn : ""));
+	json_object_object_add(o, "DecodedSize",
+			       json_object_new_int64((int64_t)gn_mime_part_decoded_size(p)));
+	struct json_object *parts = json_object_new_array();
+	if (is_multipart(p))
+		for (size_t i = 0; i < gn_mime_part_child_count(p); i++)
+			json_object_array_add(parts, structure_json(pool, gn_mime_part_child(p, i)));
+	json_object_object_add(o, "Parts", parts);
+	return o;
+}
+
+/* A part's body with its transfer encoding decoded (and, for text, bare
+ * LF made CRLF as mox's Part.Reader does). */
+static char *part_decoded(struct gn_pool *pool, const char *raw, size_t rawlen,
+			  const struct gn_mime_part *p, size_t *len_r)
+{
+	size_t off = gn_mime_part_body_offset(p), size = gn_mime_part_body_size(p);
+	if (off > rawlen)
+		off = rawlen;
+	if (size > rawlen - off)
+		size = rawlen - off;
+	const char *enc = gn_mime_part_encoding(p);
+	char *out;
+	size_t n;
+	if (enc != NULL && strcmp(enc, "base64") == 0)
+		out = webapi_base64_decode(pool, raw + off, size, &n);
+	else if (enc != NULL && strcmp(enc, "quoted-printable") == 0)
+		out = webapi_qp_decode(pool, raw + off, size, &n);
+	else {
+		out = gn_pool_strndup(pool, raw + off, size);
+		n = size;
+	}
+	const char *t = gn_mime_part_type(p);
+	if (t == NULL || strcasecmp(t, "text") == 0)
+		out = webapi_crlf(pool, out, n, &n);
+	*len_r = n;
+	return out;
+}
+
+static const struct gn_mime_part *first_text(const struct gn_mime_part *p, const char *subtype)
+{
+	if (is_multipart(p)) {
+		for (size_t i = 0; i < gn_mime_part_child_count(p); i++) {
+			const struct gn_mime_part *r = first_text(gn_mime_part_child(p, i), subtype);
+			if (r != NULL)
+				return r;
+		}
+		return NULL;
+	}
+	const char *t = gn_mime_part_type(p), *s = gn_mime_part_subtype(p);
+	const char *d = gn_mime_part_disposition(p);
+	if (d != NULL && strcasecmp(d, "attachment") == 0)
+		return NULL;
+	if (t == NULL && strcmp(subtype, "plain") == 0)
+		return p;
+	if (t != NULL && s != NULL && strcasecmp(t, "text") == 0 && strcasecmp(s, subtype) == 0)
+		return p;
+	return NULL;
+}
+
+static struct json_object *text_of(struct gn_pool *pool, const char *body, size_t len,
+				   const struct gn_mime_part *root, const char *subtype)
+{
+	const struct gn_mime_part *p = first_text(root, subtype);
+	if (p == NULL)
+		return json_object_new_string("");
+	size_t n;
+	char *s = part_decoded(pool, body, len, p, &n);
+	if (n > TEXT_MAX)
+		n = TEXT_MAX;
+	s = webapi_to_utf8(pool, gn_mime_part_param(p, "charset"), s, n, &n);
+	/* CRLF to LF */
+	size_t w = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!(s[i] == '\r' && i + 1 < n && s[i + 1] == '\n'))
+			s[w++] = s[i];
+	return json_object_new_string_len(s, (int)w);
+}
+
+static struct json_object *addresses(struct gn_pool *pool, const struct gn_mime_part *root,
+				     enum gn_mime_field f)
+{
+	struct json_object *a = json_object_new_array();
+	const char *raw = gn_mime_part_field_raw(root, f);
+	if (raw == NULL)
+		return a;
+	struct gn_addr_list list;
+	const char *error;
+	gn_addr_parse_header(pool, raw, strlen(raw), &list, &error);
+	for (size_t i = 0; i < list.count; i++) {
+		const struct gn_addr_item *it = list.items[i];
+		if (it->kind != GN_ADDR_MAILBOX || it->addr == NULL)
+			continue;
+		struct json_object *na = json_object_new_object();
+		json_object_object_add(na, "Name", json_object_new_string(it->name));
+		json_object_object_add(na, "Address", json_object_new_string(
+			gn_pool_printf(pool, "%s@%s", it->addr->localpart, it->addr->domain_utf8)));
+		json_object_array_add(a, na);
+	}
+	return a;
+}
+
+static struct json_object *references(struct gn_pool *pool, const struct gn_mime_part *root)
+{
+	struct json_object *a = json_object_new_array();
+	const char *irt = gn_mime_part_field_raw(root, GN_MIME_IN_REPLY_TO);
+	const char *refs = gn_mime_part_field_raw(root, GN_MIME_REFERENCES);
+	char *first = NULL;
+	if (irt != NULL) {
+		const char *s = strchr(irt, '<'), *e = s != NULL ? strchr(s, '>') : NULL;
+		if (e != NULL)
+			first = gn_pool_strndup(pool, s, (size_t)(e - s + 1));
+	}
+	bool seen = false;
+	for (const char *s = refs; s != NULL && (s = strchr(s, '<')) != NULL;) {
+		const char *e = strchr(s, '>');
+		if (e == NULL)
+			break;
+		char *id = gn_pool_strndup(pool, s, (size_t)(e - s + 1));
+		if (first != NULL && strcmp(id, first) == 0)
+			seen = true;
+		json_object_array_add(a, json_object_new_string(id));
+		s = e + 1;
+	}
+	if (first != NULL && !seen) {
+		struct json_object *b = json_object_new_array();
+		json_object_array_add(b, json_object_new_string(first));
+		for (size_t i = 0; i < json_object_array_length(a); i++)
+			json_object_array_add(b, json_object_get(json_object_array_get_idx(a, i)));
+		json_object_put(a);
+		a = b;
+	}
+	return a;
+}
+
+static struct json_object *flags_json(struct gn_pool *pool, const struct gn_store_message *m)
+{
+	static const struct { unsigned bit; const char *name; } sys[] = {
+		{ GN_STORE_SEEN, "\\seen" }, { GN_STORE_ANSWERED, "\\answered" },
+		{ GN_STORE_FLAGGED, "\\flagged" }, { GN_STORE_DELETED, "\\deleted" },
+		{ GN_STORE_DRAFT, "\\draft" },
+	};
+	struct json_object *a = json_object_new_array();
+	unsigned f = gn_store_message_flags(m);
+	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
+		if (f & sys[i].bit)
+			json_object_array_add(a, json_object_new_string(sys[i].name));
+	size_t n;
+	const char *const *kw = gn_store_message_keywords(m, &n);
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(lower(pool, kw[i])));
+	return a;
+}
+
+static const char *mailbox_name(struct call *c, int64_t mailbox_id)
+{
+	struct gn_store_mailbox *mb;
+	const char *error;
+	if (gn_store_mailbox_get(c->pool, c->account_id, mailbox_id, &mb, &error) <= 0)
+		return "";
+	return gn_store_mailbox_name(mb);
+}
+
+static void m_message_get(struct call *c)
+{
+	struct located l;
+	if (!locate(c, &l))
+		return;
+	size_t len;
+	char *raw = read_message(c, &l, &len);
+	if (raw == NULL)
+		return;
+	struct gn_mime_message *mm = structure(c, &l);
+	if (mm == NULL)
+		return;
+	size_t prefix = (size_t)gn_store_message_prefix_len(l.msg);
+	if (prefix > len)
+		prefix = len;
+	const char *body = raw + prefix;
+	size_t blen = len - prefix;
+	const struct gn_mime_part *root = gn_mime_message_root(mm);
+
+	struct json_object *msg = json_object_new_object();
+	json_object_object_add(msg, "From", addresses(c->pool, root, GN_MIME_FROM));
+	json_object_object_add(msg, "To", addresses(c->pool, root, GN_MIME_TO));
+	json_object_object_add(msg, "CC", addresses(c->pool, root, GN_MIME_CC));
+	json_object_object_add(msg, "BCC", addresses(c->pool, root, GN_MIME_BCC));
+	json_object_object_add(msg, "ReplyTo", addresses(c->pool, root, GN_MIME_REPLY_TO));
+	const char *mid = gn_mime_part_field_raw(root, GN_MIME_MESSAGE_ID);
+	json_object_object_add(msg, "MessageID", json_object_new_string(mid != NULL ? mid : ""));
+	json_object_object_add(msg, "References", references(c->pool, root));
+	time_t date;
+	json_object_object_add(msg, "Date", gn_mime_part_date(root, &date) == 1 ?
+			       json_object_new_string(rfc3339(c->pool, date)) : NULL);
+	const char *subject = gn_mime_part_field(root, GN_MIME_SUBJECT);
+	json_object_object_add(msg, "Subject", json_object_new_string(subject != NULL ? subject : ""));
+	json_object_object_add(msg, "Text", text_of(c->pool, body, blen, root, "plain"));
+	json_object_object_add(msg, "HTML", text_of(c->pool, body, blen, root, "html"));
+
+	struct gn_store_message_auth auth = { .size = sizeof(auth) };
+	const char *error;
+	if (gn_store_message_auth_get(c->pool, c->account_id, gn_store_message_id(l.msg), &auth,
+				      &error) < 0) {
+		gn_mime_message_free(&mm);
+		json_object_put(msg);
+		fail(c, "server", "reading check results: %s", error);
+		return;
+	}
+	struct json_object *meta = json_object_new_object();
+	json_object_object_add(meta, "Size", json_object_new_int64((int64_t)gn_store_message_size(l.msg)));
+	const char *rt = gn_mime_part_param(root, "report-type");
+	bool dsn = strcmp(content_type(c->pool, root), "multipart/report") == 0 && rt != NULL &&
+		   strcasecmp(rt, "delivery-status") == 0;
+	json_object_object_add(meta, "DSN", json_object_new_boolean(dsn));
+	json_object_object_add(meta, "Flags", flags_json(c->pool, l.msg));
+	/* The SMTP envelope is not kept with stored messages. */
+	json_object_object_add(meta, "MailFrom", json_object_new_string(""));
+	json_object_object_add(meta, "MailFromValidated",
+			       json_object_new_boolean(auth.checked && auth.mail_from_validated));
+	json_object_object_add(meta, "RcptTo", json_object_new_string(""));
+	struct json_object *from = addresses(c->pool, root, GN_MIME_FROM);
+	struct json_object *f0 = json_object_array_length(from) > 0 ?
+		json_object_object_get(json_object_array_get_idx(from, 0), "Address") : NULL;
+	json_object_object_add(meta, "MsgFrom", json_object_new_string(f0 != NULL ? json_object_get_string(f0) : ""));
+	json_object_put(from);
+	json_object_object_add(meta, "MsgFromValidated",
+			       json_object_new_boolean(auth.checked && auth.msg_from_validated));
+	struct json_object *dk = json_object_new_array();
+	for (size_t i = 0; auth.checked && i < auth.n_dkim_domains; i++)
+		json_object_array_add(dk, json_object_new_string(auth.dkim_domains[i]));
+	json_object_object_add(meta, "DKIMVerifiedDomains", dk);
+	json_object_object_add(meta, "RemoteIP", json_object_new_string(
+		auth.checked && auth.remote_ip != NULL ? auth.remote_ip : ""));
+	json_object_object_add(meta, "MailboxName", json_object_new_string(mailbox_name(c, l.mailbox_id)));
+
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "Message", msg);
+	json_object_object_add(o, "Structure", structure_json(c->pool, root));
+	json_object_object_add(o, "Meta", meta);
+	gn_mime_message_free(&mm);
+	ok(c, o);
+}
+
+static void m_message_raw_get(struct call *c)
+{
+	struct located l;
+	if (!locate(c, &l))
+		return;
+	size_t len;
+	char *raw = read_message(c, &l, &len);
+	if (raw != NULL)
+		gn_http_respond(c->req, 200, "text/plain", raw, len);
+}
+
+static void m_message_part_get(struct call *c)
+{
+	struct located l;
+	if (!locate(c, &l))
+		return;
+	struct json_object *path = arg_array(c, "PartPath");
+	size_t n = path != NULL ? json_object_array_length(path) : 0;
+	if (n > PARTPATH_MAX) {
+		fail(c, "partNotFound", "part path too long");
+		return;
+	}
+	size_t len;
+	char *raw = read_message(c, &l, &len);
+	if (raw == NULL)
+		return;
+	struct gn_mime_message *mm = structure(c, &l);
+	if (mm == NULL)
+		return;
+	const struct gn_mime_part *p = gn_mime_message_root(mm);
+	for (size_t i = 0; i < n; i++) {
+		int64_t idx = json_object_get_int64(json_object_array_get_idx(path, i));
+		if (!is_multipart(p) || idx < 0 || (uint64_t)idx >= gn_mime_part_child_count(p)) {
+			gn_mime_message_free(&mm);
+			fail(c, "partNotFound", "part %" PRId64 " at index %zu not found", idx, i);
+			return;
+		}
+		p = gn_mime_part_child(p, (size_t)idx);
+	}
+	size_t prefix = (size_t)gn_store_message_prefix_len(l.msg);
+	if (prefix > len)
+		prefix = len;
+	size_t dn;
+	char *d = part_decoded(c->pool, raw + prefix, len - prefix, p, &dn);
+	gn_mime_message_free(&mm);
+	gn_http_respond(c->req, 200, NULL, d, dn);
+}
+
+static void m_message_delete(struct call *c)
+{
+	struct located l;
+	if (!locate(c, &l))
+		return;
+	const char *error;
+	if (gn_store_message_expunge(c->pool, c->account_id, l.mailbox_id, &l.uid, 1, NULL, NULL,
+				     &error) < 0) {
+		fail(c, "server", "removing message: %s", error);
+		return;
+	}
+	ok(c, json_object_new_object());
+}
+
+static void flags_change(struct call *c, enum gn_store_flag_op op)
+{
+	struct located l;
+	if (!locate(c, &l))
+		return;
+	struct json_object *a = arg_array(c, "Flags");
+	size_t n = a != NULL ? json_object_array_length(a) : 0;
+	if (n > FLAGS_MAX) {
+		fail(c, "user", "too many flags (at most %d)", FLAGS_MAX);
+		return;
+	}
+	static const struct { unsigned bit; const char *name; } sys[] = {
+		{ GN_STORE_SEEN, "\\seen" }, { GN_STORE_ANSWERED, "\\answered" },
+		{ GN_STORE_FLAGGED, "\\flagged" }, { GN_STORE_DELETED, "\\deleted" },
+		{ GN_STORE_DRAFT, "\\draft" },
+	};
+	unsigned flags = 0;
+	const char **kw = gn_pool_alloc(c->pool, (n + 1) * sizeof(*kw));
+	size_t nk = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *f = json_object_get_string(json_object_array_get_idx(a, i));
+		if (f[0] == '\\') {
+			size_t j;
+			for (j = 0; j < sizeof(sys) / sizeof(sys[0]); j++)
+				if (strcasecmp(f, sys[j].name) == 0)
+					break;
+			if (j == sizeof(sys) / sizeof(sys[0])) {
+				fail(c, "user", "parsing flags: unknown system flag %s", f);
+				return;
+			}
+			flags |= sys[j].bit;
+		} else {
+			kw[nk++] = lower(c->pool, f);
+		}
+	}
+	const char *error;
+	if (gn_store_message_set_flags(c->pool, c->account_id, l.mailbox_id, &l.uid, 1, op, flags,
+				       kw, nk, 0, NULL, NULL, NULL, &error) < 0) {
+		fail(c, "user", "changing flags: %s", error);
+		return;
+	}
+	ok(c, json_object_new_object());
+}
+
+static void m_flags_add(struct call *c)
+{
+	flags_change(c, GN_STORE_FLAGS_ADD);
+}
+
+static void m_flags_remove(struct call *c)
+{
+	flags_change(c, GN_STORE_FLAGS_REMOVE);
+}
+
+static void m_message_move(struct call *c)
+{
+	struct located l;
+	if (!locate(c, &l))
+		return;
+	const char *name = arg_str(c, "DestMailboxName");
+	if (strlen(name) > MAILBOX_NAME_MAX) {
+		fail(c, "user", "mailbox name too long");
+		return;
+	}
+	struct gn_store_mailbox *mb;
+	const char *error;
+	int r = gn_store_mailbox_find(c->pool, c->account_id, name, &mb, &error);
+	if (r < 0) {
+		fail(c, "server", "looking up mailbox: %s", error);
+		return;
+	}
+	if (r == 0) {
+		fail(c, "user", "looking up mailbox name: not found");
+		return;
+	}
+	if (gn_store_mailbox_id(mb) == l.mailbox_id) {
+		fail(c, "user", "message already in destination mailbox");
+		return;
+	}
+	if (gn_store_message_copy(c->pool, c->account_id, l.mailbox_id, &l.uid, 1,
+				  gn_store_mailbox_id(mb), true, NULL, NULL, NULL, &error) < 0) {
+		fail(c, "server", "moving message: %s", error);
+		return;
+	}
+	ok(c, json_object_new_object());
+}
+
+/* ---- the dispatch table ---- */
+
+#define NA "{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/NameAddress\"}}"
+#define FILES "{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/File\"}}"
+#define STRS "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}"
+#define EMPTY "{\"type\":\"object\",\"properties\":{}}"
+
+static const struct webapi_field f_send[] = {
+	{ "From", WF_ARRAY, NA }, { "To", WF_ARRAY, NA }, { "CC", WF_ARRAY, NA },
+	{ "BCC", WF_ARRAY, NA }, { "ReplyTo", WF_ARRAY, NA },
+	{ "MessageID", WF_STRING, NULL }, { "References", WF_STRINGS, NULL },
+	{ "Date", WF_TIME, NULL }, { "Subject", WF_STRING, NULL }, { "Text", WF_STRING, NULL },
+	{ "HTML", WF_STRING, NULL },
+	{ "Extra", WF_OBJECT, "{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}" },
+	{ "Headers", WF_ARRAY, "{\"type\":\"array\",\"items\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"minItems\":2,\"maxItems\":2}}" },
+	{ "AlternativeFiles", WF_ARRAY, FILES }, { "InlineFiles", WF_ARRAY, FILES },
+	{ "AttachedFiles", WF_ARRAY, FILES }, { "RequireTLS", WF_BOOL, NULL },
+	{ "FutureRelease", WF_TIME, NULL }, { "SaveSent", WF_BOOL, NULL }, { NULL, 0, NULL },
+};
+static const struct webapi_field f_none[] = { { NULL, 0, NULL } };
+static const struct webapi_field f_supp_add[] = {
+	{ "EmailAddress", WF_STRING, NULL }, { "Manual", WF_BOOL, NULL },
+	{ "Reason", WF_STRING, NULL }, { NULL, 0, NULL },
+};
+static const struct webapi_field f_email[] = { { "EmailAddress", WF_STRING, NULL }, { NULL, 0, NULL } };
+static const struct webapi_field f_msgid[] = { { "MsgID", WF_INT, NULL }, { NULL, 0, NULL } };
+static const struct webapi_field f_part[] = {
+	{ "MsgID", WF_INT, NULL }, { "PartPath", WF_INTS, NULL }, { NULL, 0, NULL },
+};
+static const struct webapi_field f_flags[] = {
+	{ "MsgID", WF_INT, NULL }, { "Flags", WF_STRINGS, NULL }, { NULL, 0, NULL },
+};
+static const struct webapi_field f_move[] = {
+	{ "MsgID", WF_INT, NULL }, { "DestMailboxName", WF_STRING, NULL }, { NULL, 0, NULL },
+};
+
+const struct webapi_method webapi_methods[] = {
+	{ "Send", f_send,
+	  "{\"type\":\"object\",\"properties\":{\"MessageID\":{\"type\":\"string\"},\"Submissions\":"
+	  "{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Submission\"}}}}",
+	  "{\"To\":[{\"Name\":\"\",\"Address\":\"john@example.com\"}],\"Subject\":\"hi\",\"Text\":\"hello\\n\"}",
+	  "Compose and queue a message (not available yet on this server).", m_send },
+	{ "SuppressionList", f_none,
+	  "{\"type\":\"object\",\"properties\":{\"Suppressions\":{\"type\":\"array\",\"items\":"
+	  "{\"$ref\":\"#/components/schemas/Suppression\"}}}}",
+	  "{}", "The account's suppression list.", m_suppression_list },
+	{ "SuppressionAdd", f_supp_add, EMPTY,
+	  "{\"EmailAddress\":\"john@example.com\",\"Manual\":true,\"Reason\":\"asked\"}",
+	  "Add an address (its base address) to the suppression list.", m_suppression_add },
+	{ "SuppressionRemove", f_email, EMPTY, "{\"EmailAddress\":\"john@example.com\"}",
+	  "Remove an address (by its base address) from the suppression list.", m_suppression_remove },
+	{ "SuppressionPresent", f_email,
+	  "{\"type\":\"object\",\"properties\":{\"Present\":{\"type\":\"boolean\"}}}",
+	  "{\"EmailAddress\":\"john@example.com\"}",
+	  "Whether an address (its base address) is on the suppression list.", m_suppression_present },
+	{ "MessageGet", f_msgid,
+	  "{\"type\":\"object\",\"properties\":{\"Message\":{\"$ref\":\"#/components/schemas/Message\"},"
+	  "\"Structure\":{\"$ref\":\"#/components/schemas/Structure\"},"
+	  "\"Meta\":{\"$ref\":\"#/components/schemas/MessageMeta\"}}}",
+	  "{\"MsgID\":1}", "A stored message: parsed header, text, structure, metadata.", m_message_get },
+	{ "MessageRawGet", f_msgid, NULL, "{\"MsgID\":1}",
+	  "The stored message as bytes (text/plain).", m_message_raw_get },
+	{ "MessagePartGet", f_part, NULL, "{\"MsgID\":1,\"PartPath\":[0]}",
+	  "One part's body, transfer encoding decoded.", m_message_part_get },
+	{ "MessageDelete", f_msgid, EMPTY, "{\"MsgID\":1}",
+	  "Remove a message for good (not to Trash).", m_message_delete },
+	{ "MessageFlagsAdd", f_flags, EMPTY, "{\"MsgID\":1,\"Flags\":[\"\\\\seen\",\"custom\"]}",
+	  "Add flags and keywords.", m_flags_add },
+	{ "MessageFlagsRemove", f_flags, EMPTY, "{\"MsgID\":1,\"Flags\":[\"\\\\seen\",\"custom\"]}",
+	  "Remove flags and keywords.", m_flags_remove },
+	{ "MessageMove", f_move, EMPTY, "{\"MsgID\":1,\"DestMailboxName\":\"Archive\"}",
+	  "Move a message to another mailbox of the account.", m_message_move },
+	{ NULL, NULL, NULL, NULL, NULL, NULL },
+};
+
+/* ---- the transport ---- */
+
+static const char *PREFIX = "/webapi/v0/";
+#define UNAUTHORIZED "401 - unauthorized - use http basic auth with email address as username\n"
+
+static bool form_content_type(const char *ct)
+{
+	if (ct == NULL)
+		return false;
+	size_t n = strcspn(ct, ";");
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	return (n == 33 && strncasecmp(ct, "application/x-www-form-urlencoded", n) == 0) ||
+	       (n == 19 && strncasecmp(ct, "multipart/form-data", n) == 0);
+}
+
+static void call_method(struct gn_http_request *req, const struct webapi_method *m)
+{
+	struct call c = { .req = req };
+	/* Authentication first (mox: every call is a login attempt). */
+	const char *user = NULL, *password = NULL;
+	int a = gn_http_request_basic_auth(req, &user, &password);
+	if (a != 1) {
+		gn_http_response_header(req, "WWW-Authenticate", "Basic realm=webapi");
+		gn_http_respond(req, 401, "text/plain; charset=utf-8", UNAUTHORIZED,
+				strlen(UNAUTHORIZED));
+		return;
+	}
+	c.pool = gn_pool_new();
+	struct gn_auth_client client = {
+		.size = sizeof(client),
+		.remote_ip = gn_http_request_remote_ip(req),
+		.protocol = "webapi",
+		.mechanism = "httpbasic",
+	};
+	struct gn_auth_account *acc = NULL;
+	const char *error = NULL;
+	enum gn_auth_result r = gn_auth_login(c.pool, &client, user, password, strlen(password),
+					      &acc, &error);
+	if (r == GN_AUTH_RATELIMITED) {
+		static const char msg[] = "429 - too many auth attempts\n";
+		gn_http_respond(req, 429, "text/plain; charset=utf-8", msg, sizeof(msg) - 1);
+		goto out;
+	}
+	if (r == GN_AUTH_ERROR) {
+		gn_log(GN_LOG_ERROR, "webapi", "event=auth_error error=%s", gn_log_quote(0, error));
+		gn_http_respond_error(req, 400, "server", "error verifying credentials");
+		goto out;
+	}
+	if (r != GN_AUTH_OK) {
+		const char *msg = r == GN_AUTH_LOGINDISABLED ?
+			"401 - unauthorized - login is disabled for this account\n" : UNAUTHORIZED;
+		gn_http_response_header(req, "WWW-Authenticate", "Basic realm=webapi");
+		gn_http_respond(req, 401, "text/plain; charset=utf-8", msg, strlen(msg));
+		goto out;
+	}
+	c.account_id = gn_auth_account_id(acc);
+	c.account = gn_auth_account_name(acc);
+	c.login = user;
+
+	/* As mox: a content type that does not parse is refused; another
+	 * than a form's has no fields, so no request. */
+	const char *ct = gn_http_request_header(req, "content-type");
+	if (ct == NULL || ct[strspn(ct, " \t")] == '\0' || ct[strspn(ct, " \t")] == ';') {
+		char *msg = gn_strdup_printf("unknown content-type %s", ct != NULL ? ct : "");
+		gn_http_respond_error(req, 400, "protocol", msg);
+		gn_free(msg);
+		goto out;
+	}
+	size_t len = 0;
+	const char *text = form_content_type(ct) ? gn_http_request_form(req, "request", &len) : NULL;
+	if (text == NULL || len == 0) {
+		gn_http_respond_error(req, 400, "protocol", "missing/empty request");
+		goto out;
+	}
+	char *perr = NULL;
+	c.args = webapi_parse_request(m, text, len, &perr);
+	if (c.args == NULL) {
+		char *msg = gn_strdup_printf("parsing request: %s", perr);
+		gn_http_respond_error(req, 400, "protocol", msg);
+		gn_free(msg);
+		gn_free(perr);
+		goto out;
+	}
+	m->fn(&c);
+	gn_log(GN_LOG_DEBUG, "webapi", "event=call method=%s account=%s", m->name,
+	       gn_log_quote(0, c.account));
+	json_object_put(c.args);
+out:
+	gn_pool_free(&c.pool);
+}
+
+static void handle(struct gn_http_request *req, void *data)
+{
+	const char *path = gn_http_request_path(req);
+	const char *method = gn_http_request_method(req);
+	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	if (strcmp(path, "/webapi/") == 0 || strcmp(path, "/webapi/v0") == 0) {
+		if (!get) {
+			gn_http_response_header(req, "Allow", "GET");
+			gn_http_respond_error(req, 405, "protocol", "method not allowed");
+			return;
+		}
+		gn_http_response_header(req, "Location", PREFIX);
+		gn_http_respond(req, 303, NULL, "", 0);
+		return;
+	}
+	if (strncmp(path, PREFIX, strlen(PREFIX)) != 0) {
+		static const char nf[] = "404 page not found\n";
+		gn_http_respond(req, 404, "text/plain; charset=utf-8", nf, sizeof(nf) - 1);
+		return;
+	}
+	const char *name = path + strlen(PREFIX);
+	if (name[0] == '\0') {	/* the index, whatever the method (mox) */
+		webapi_page_index(req);
+		return;
+	}
+	if (get && strcmp(name, "openapi.json") == 0) {
+		webapi_openapi(req);
+		return;
+	}
+	const struct webapi_method *m = NULL;
+	for (const struct webapi_method *x = webapi_methods; x->name != NULL; x++)
+		if (strcmp(x->name, name) == 0)
+			m = x;
+	if (m == NULL) {
+		/* Go's http.NotFound, as mox answers. */
+		static const char nf[] = "404 page not found\n";
+		gn_http_respond(req, 404, "text/plain; charset=utf-8", nf, sizeof(nf) - 1);
+		return;
+	}
+	if (get)
+		webapi_page_method(req, m);
+	else
+		call_method(req, m);
+}
+
+static int webapi_register(struct gn_module_ctx *ctx, const char **error_r)
+{
+	if (gn_http_mount(ctx, "/webapi/", "GET POST", handle, NULL, error_r) < 0)
+		return -1;
+	return webapi_cli_register(ctx, error_r);
+}
+
+GN_EXPORT const struct gn_module gannet_module_v1 = {
+	GN_MODULE_HEADER,
+	.name = "webapi",
+	.version = "1.0",
+	.register_fn = webapi_register,
+};
