@@ -21,6 +21,7 @@
 #include <gannet/cli.h>
 #include <gannet/addr.h>
 #include <gannet/mime.h>
+#include <gannet/compose.h>
 #include <gannet/dkim.h>
 #include <gannet/store.h>
 #include <gannet/auth.h>

@@ -77,6 +77,8 @@
  *        gn_http_respond*() (asynchronous answers from the loop).
  *        gannet/suppression.h: the service "suppression.v1" (a table of
  *        the suppression module) that the queue consults when loaded.
+ *        gannet/compose.h: a message composed from its parts
+ *        (gn_compose(), gn_compose_sniff()) for the webapi's Send.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
