@@ -165,8 +165,16 @@ static bool is_atext(unsigned char c)
  * encoded words (RFC 2047 5(3)) when it is not ASCII. */
 static void phrase(struct gn_buf *b, const char *name)
 {
-	size_t n = strlen(name);
-	if (!is_ascii(name, n) || strstr(name, "=?") != NULL) {
+	size_t n = strlen(name), run = 0;
+	bool plain = is_ascii(name, n) && strstr(name, "=?") == NULL;
+	/* A run without spaces that could not be folded: encoded words,
+	 * which can be (a quoted string needs 2 more octets per line). */
+	for (size_t i = 0; plain && i < n; i++) {
+		run = name[i] == ' ' ? 0 : run + 1;
+		if (run > 60)
+			plain = false;
+	}
+	if (!plain) {
 		encode_words(b, name);
 		return;
 	}

@@ -66,7 +66,10 @@ static struct gn_compose_file *files(struct json_object *o, const char *key, siz
 		if (d != NULL)
 			mime_b64_decode(b, d, strlen(d));
 		v[i].len = gn_buf_len(b);
-		v[i].data = gn_pool_strndup(pool, gn_buf_data(b), gn_buf_len(b));
+		char *d2 = gn_pool_alloc(pool, gn_buf_len(b) + 1);
+		if (gn_buf_len(b) > 0)
+			memcpy(d2, gn_buf_data(b), gn_buf_len(b));
+		v[i].data = d2;
 		gn_buf_free(&b);
 	}
 	return v;
