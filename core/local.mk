@@ -17,6 +17,7 @@ pkginclude_HEADERS = \
 	core/include/gannet/addr.h \
 	core/include/gannet/mime.h \
 	core/include/gannet/compose.h \
+	core/include/gannet/submit.h \
 	core/include/gannet/dkim.h \
 	core/include/gannet/store.h \
 	core/include/gannet/auth.h \

@@ -79,6 +79,8 @@
  *        the suppression module) that the queue consults when loaded.
  *        gannet/compose.h: a message composed from its parts
  *        (gn_compose(), gn_compose_sniff()) for the webapi's Send.
+ *        gannet/submit.h: the service "submission.v1" (the submission
+ *        module) that queues a composed message as submission does.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
