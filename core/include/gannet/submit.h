@@ -24,8 +24,9 @@
  *     committed with the limits' record in one transaction.
  *
  * The envelope sender is the From address (or its FromID form).  The
- * message is taken as it is (no Date or Message-ID is added: compose it
- * with them).  Worker or CLI process, after start; the calls block on
+ * message is taken as it is: no Date, Message-ID or Received field is
+ * added (compose it with them; the caller knows its client for a
+ * Received field).  Worker or CLI process, after start; the calls block on
  * the process's database connection.  Since ABI 1.1.
  */
 #ifndef GANNET_SUBMIT_H
