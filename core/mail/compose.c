@@ -432,9 +432,14 @@ static int write_leaf(struct composer *cp, const struct leaf *l)
 		return -1;
 	if (put(cp, "\r\n", 2) < 0)
 		return -1;
-	if (l->file != NULL)
-		return write_base64(cp, l->file->data, l->file->len);
-	return write_text(cp, l);
+	size_t before = gn_buf_len(cp->out);
+	if ((l->file != NULL ? write_base64(cp, l->file->data, l->file->len) : write_text(cp, l)) < 0)
+		return -1;
+	/* An empty body is one empty line, so that the CRLF before a
+	 * boundary (RFC 2046 5.1.1) is not the header's blank line. */
+	if (gn_buf_len(cp->out) == before && put(cp, "\r\n", 2) < 0)
+		return -1;
+	return 0;
 }
 
 /* RFC 2045 5.1 tspecials excluded: a token. */
@@ -449,7 +454,9 @@ static bool is_token_char(unsigned char c)
 static bool content_type_ok(const char *s)
 {
 	size_t n = strlen(s), i = 0, t = 0, st = 0;
-	if (n > GN_COMPOSE_MAX_FIELD || !is_ascii(s, n))
+	/* Short enough that a parameter without spaces stays far below
+	 * 998 octets on its line. */
+	if (n > 256 || !is_ascii(s, n))
 		return false;
 	for (size_t k = 0; k < n; k++)
 		if ((unsigned char)s[k] < 0x20 || s[k] == 0x7f)

@@ -264,6 +264,27 @@ static void test_encodings(void)
 	gn_free(r.data);
 }
 
+static void test_empty(void)
+{
+	struct gn_compose_file f = { "empty.bin", "application/octet-stream", NULL, "", 0 };
+	struct gn_compose c = base();
+	c.text = "";
+	c.html = "";
+	c.attached_files = &f;
+	c.n_attached_files = 1;
+	struct gn_compose_result r;
+	ok(compose(&c, &r) == 0, "empty bodies: composed");
+	struct gn_mime_message *m = gn_mime_parse(r.data, r.len, NULL);
+	is_str(shape_of(m), "multipart/mixed(multipart/alternative(text/plain,text/html),application/octet-stream)",
+	       "empty bodies: the tree");
+	is_int((long long)gn_mime_message_problem_count(m), 0, "empty bodies: no problems");
+	ok(!has(&r, "7bit\r\n\r\n--") && !has(&r, "base64\r\n\r\n--") &&
+	   !has(&r, "Content-Disposition: attachment; filename=\"empty.bin\"\r\n\r\n--"),
+	   "empty bodies: an empty line between a part's header and the next boundary");
+	gn_mime_message_free(&m);
+	gn_free(r.data);
+}
+
 static void test_filenames(void)
 {
 	const char *names[] = {
@@ -411,6 +432,11 @@ static void test_refusals(void)
 	refused(&c, GN_COMPOSE_USER, "a content type without a subtype");
 	f = (struct gn_compose_file){ "a.txt", NULL, "no-brackets", "x", 1 };
 	refused(&c, GN_COMPOSE_USER, "a content id without <>");
+	static char longtype[400];
+	memset(longtype, 'x', sizeof(longtype) - 1);
+	memcpy(longtype, "text/plain;a=", 13);
+	f = (struct gn_compose_file){ "a.txt", longtype, NULL, "x", 1 };
+	refused(&c, GN_COMPOSE_USER, "a content type of 399 octets (its line could pass 998)");
 
 	static char big[200000];
 	memset(big, 'a', sizeof(big) - 1);
@@ -631,6 +657,7 @@ int main(void)
 	test_nesting();
 	test_encodings();
 	test_filenames();
+	test_empty();
 	test_smtputf8();
 	test_headers();
 	test_refusals();
