@@ -788,6 +788,17 @@ int gn_compose(struct gn_pool *pool, const struct gn_compose *in, struct gn_comp
 	cp.out = gn_buf_new(limit);
 	if (compose_headers(&cp, &c) < 0 || compose_body(&cp, &c) < 0)
 		goto done;
+	/* RFC 5322 2.1.1: 998 octets a line at most.  The writers keep far
+	 * below it; checked once more so that a mistake fails closed. */
+	const char *d = gn_buf_data(cp.out), *end = d + gn_buf_len(cp.out);
+	for (const char *p = d; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if ((nl != NULL ? nl : end) - p > 998 + 1) {
+			fail(&cp, GN_COMPOSE_USER, "a line of the message would be longer than 998 octets");
+			goto done;
+		}
+		p = nl != NULL ? nl + 1 : end;
+	}
 	r.len = gn_buf_len(cp.out);
 	r.data = gn_buf_steal(&cp.out);
 	ret = 0;
