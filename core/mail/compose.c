@@ -170,7 +170,8 @@ static void phrase(struct gn_buf *b, const char *name)
 	/* A run without spaces that could not be folded: encoded words,
 	 * which can be (a quoted string needs 2 more octets per line). */
 	for (size_t i = 0; plain && i < n; i++) {
-		run = name[i] == ' ' ? 0 : run + 1;
+		/* Counted as written: '"' and '\\' get a backslash. */
+		run = name[i] == ' ' ? 0 : run + (name[i] == '"' || name[i] == '\\' ? 2 : 1);
 		if (run > 60)
 			plain = false;
 	}
@@ -476,7 +477,7 @@ static bool content_type_ok(const char *s)
 }
 
 /* RFC 2231 filename parameter(s): a plain quoted string when short and
- * ASCII, else filename*0*=utf-8''... sections of at most 50 octets. */
+ * ASCII (and without "=?"), else filename*0*=utf-8''... sections of at most 50 octets. */
 static char *disposition(struct composer *cp, const char *kind, const char *name)
 {
 	if (name == NULL || name[0] == '\0')
@@ -487,7 +488,9 @@ static char *disposition(struct composer *cp, const char *kind, const char *name
 	size_t quoted = n;
 	for (size_t i = 0; i < n; i++)
 		quoted += name[i] == '"' || name[i] == '\\';
-	if (is_ascii(name, n) && quoted <= 60) {
+	/* Readers decode RFC 2047 words in quoted filenames (as Outlook
+	 * writes them): a name that looks like one goes as RFC 2231. */
+	if (is_ascii(name, n) && quoted <= 60 && strstr(name, "=?") == NULL) {
 		gn_buf_append_str(b, "; filename=\"");
 		for (size_t i = 0; i < n; i++) {
 			if (name[i] == '"' || name[i] == '\\')
@@ -534,6 +537,10 @@ static int file_leaf(struct composer *cp, const struct gn_compose_file *f, const
 		return fail(cp, GN_COMPOSE_USER, "file without data");
 	if (f->name != NULL && !field_ok(f->name))
 		return fail(cp, GN_COMPOSE_USER, "bad filename (control characters, not UTF-8 or too long)");
+	/* NAME_MAX of file systems; also keeps the RFC 2231 sections few
+	 * (at most 16), where readers stop at some number of parameters. */
+	if (f->name != NULL && strlen(f->name) > GN_COMPOSE_MAX_FILENAME)
+		return fail(cp, GN_COMPOSE_USER, "filename longer than 255 octets");
 	const char *ct = f->content_type;
 	if (ct == NULL || ct[0] == '\0')
 		ct = gn_compose_sniff(f->data, f->len);

@@ -82,6 +82,8 @@ class Gen:
             ctype, want = "text/calendar; method=REQUEST", "text/calendar"
         f = {"data": b64(data), "_data": data, "_type": want, "_kind": kind}
         name = self.text(12).strip(" \t")
+        while len(name.encode()) > 255:  # GN_COMPOSE_MAX_FILENAME
+            name = name[:-1].rstrip(" \t")
         if name:
             f["name"] = name
         if ctype:

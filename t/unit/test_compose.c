@@ -432,6 +432,14 @@ static void test_refusals(void)
 	refused(&c, GN_COMPOSE_USER, "a content type without a subtype");
 	f = (struct gn_compose_file){ "a.txt", NULL, "no-brackets", "x", 1 };
 	refused(&c, GN_COMPOSE_USER, "a content id without <>");
+	static char longname[300];
+	memset(longname, 'n', sizeof(longname) - 1);
+	f = (struct gn_compose_file){ longname, "text/plain", NULL, "x", 1 };
+	refused(&c, GN_COMPOSE_USER, "a filename of 299 octets");
+	longname[255] = '\0';
+	struct gn_compose_result r0;
+	ok(compose(&c, &r0) == 0, "a filename of 255 octets is fine");
+	gn_free(r0.data);
 	static char longtype[400];
 	memset(longtype, 'x', sizeof(longtype) - 1);
 	memcpy(longtype, "text/plain;a=", 13);
@@ -563,7 +571,15 @@ static void test_random(void)
 			unsigned char *d = gn_pool_alloc(pool, len + 1);
 			for (size_t k = 0; k < len; k++)
 				d[k] = (unsigned char)rand_r(&seed);
-			files[nf++] = (struct gn_compose_file){ random_text(&seed, 12, false), NULL,
+			char *fname = random_text(&seed, 12, false);
+			if (strlen(fname) > GN_COMPOSE_MAX_FILENAME) {
+				/* Cut at a character's start. */
+				size_t k = GN_COMPOSE_MAX_FILENAME;
+				while (k > 0 && ((unsigned char)fname[k] & 0xc0) == 0x80)
+					k--;
+				fname[k] = '\0';
+			}
+			files[nf++] = (struct gn_compose_file){ fname, NULL,
 								i < nalt + ninl ? gn_pool_printf(pool, "<f%zu@x>", i) : NULL,
 								d, len };
 		}

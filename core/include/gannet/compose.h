@@ -107,6 +107,7 @@ struct gn_compose {
 #define GN_COMPOSE_MAX_REFERENCES 100
 #define GN_COMPOSE_MAX_FIELD 4096	/* octets of a name, subject, filename, field value */
 #define GN_COMPOSE_MAX_ID 250		/* octets of a message or content id */
+#define GN_COMPOSE_MAX_FILENAME 255	/* octets of a filename */
 
 /* Why gn_compose() refused; the webapi maps these to mox's codes. */
 enum gn_compose_error {
