@@ -17,6 +17,8 @@ pkginclude_HEADERS = \
 	core/include/gannet/cli.h \
 	core/include/gannet/addr.h \
 	core/include/gannet/mime.h \
+	core/include/gannet/compose.h \
+	core/include/gannet/submit.h \
 	core/include/gannet/dkim.h \
 	core/include/gannet/store.h \
 	core/include/gannet/auth.h \
@@ -74,6 +76,7 @@ core_libgannet_core_la_SOURCES = \
 	core/mail/mime-rfc2231.c \
 	core/mail/mime-date.c \
 	core/mail/mime-json.c \
+	core/mail/compose.c \
 	core/mail/dkim.c \
 	core/mail/dkim-sign.c \
 	core/mail/dkim-verify.c \

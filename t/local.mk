@@ -16,6 +16,7 @@ include t/mk/master.mk
 include t/mk/addr.mk
 include t/mk/dns.mk
 include t/mk/mime.mk
+include t/mk/compose.mk
 include t/mk/dkim.mk
 include t/mk/spf.mk
 include t/mk/dmarc.mk

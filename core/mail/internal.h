@@ -16,6 +16,8 @@
  *   mime-date.c      dates (gn_mime_parse_date);
  *   mime-json.c      the structure as JSON and back (the only user of
  *                    json-c here);
+ *   compose.c        a message composed from its parts
+ *                    (gannet/compose.h), written with the encoders here;
  *   dkim.c           DKIM canonical forms, tag lists, key records
  *                    (gannet/dkim.h);
  *   dkim-sign.c      DKIM keys and signatures with GnuTLS, the signer;

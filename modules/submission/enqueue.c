@@ -14,12 +14,17 @@
  *      rolls the transaction back (nothing half-written) and answers 451
  *      4.3.0 with a log line (event=queue_failed): fail closed, the client
  *      keeps the message and retries.
+ *
+ * Steps 1 and 2 are submission_queue(), shared with the service
+ * (service.c); step 3 is the SMTP path's.  The FromID helpers live here
+ * too, for both paths.
  */
 #include "submission.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 /* The extra data as a JSON object of strings (keys and values are UTF-8
  * without control characters other than tab, message.c). */
@@ -120,44 +125,94 @@ out:
 	return held;
 }
 
-void submission_enqueue(struct gn_smtp_session *s, const struct submission_message *msg)
+int submission_queue(const char *conn, const struct submission_message *msg, int64_t *id_r)
 {
 	struct gn_pool *pool = gn_pool_new();
 	struct gn_buf *sigs = gn_buf_new(0);
-	const char *err = NULL, *conn = gn_conn_id(gn_smtp_session_conn(s));
-	int64_t id = 0;
+	const char *err = NULL;
 	int nsig, held = -1;
 
+	*id_r = 0;
 	nsig = sign(msg, sigs, &err);
 	if (nsig < 0) {
 		gn_log(GN_LOG_WARN, SUBMISSION_AREA, "event=dkim_failed id=%s tx=%s domain=%s error=%s",
 		       conn, msg->tx_id, gn_log_quote(0, msg->from_domain),
 		       gn_log_quote(1, err != NULL ? err : "?"));
-		goto answer;
+		goto out;
 	}
 	if (nsig == 0)
 		gn_log(GN_LOG_DEBUG, SUBMISSION_AREA, "event=dkim_unsigned id=%s tx=%s domain=%s "
 		       "reason=\"no enabled DKIM key\"", conn, msg->tx_id,
 		       gn_log_quote(0, msg->from_domain));
-	held = store(pool, msg, sigs, &id, &err);
-	if (held < 0)
+	held = store(pool, msg, sigs, id_r, &err);
+	if (held < 0) {
 		gn_log(GN_LOG_WARN, SUBMISSION_AREA, "event=queue_failed id=%s tx=%s account=%s "
 		       "error=%s", conn, msg->tx_id, gn_log_quote(0, msg->account),
 		       gn_log_quote(1, err != NULL ? err : "?"));
-answer:
-	if (held >= 0) {
-		gn_log(GN_LOG_INFO, SUBMISSION_AREA, "event=queued id=%s tx=%s account=%s "
-		       "queue_id=%" PRId64 " recipients=%zu held=%d fromids=%s signatures=%d "
-		       "size=%zu extra=%zu hold_until=%lld require_tls=%s message_id=%s", conn, msg->tx_id,
-		       gn_log_quote(0, msg->account), id, msg->rcpt_count, held,
-		       msg->from_ids != NULL ? "yes" : "no", nsig, msg->size + gn_buf_len(sigs),
-		       msg->extra_count, (long long)msg->hold_until,
-		       msg->requiretls ? "requiretls" : msg->tls_required_no ? "relaxed" : "default",
-		       gn_log_quote(1, msg->message_id != NULL ? msg->message_id : "-"));
-		gn_smtp_answer(s, 250, "2.0.0", "Message queued as %" PRId64, id);
-	} else {
-		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
+		goto out;
 	}
+	gn_log(GN_LOG_INFO, SUBMISSION_AREA, "event=queued id=%s tx=%s account=%s "
+	       "queue_id=%" PRId64 " recipients=%zu held=%d fromids=%s signatures=%d "
+	       "size=%zu extra=%zu hold_until=%lld require_tls=%s message_id=%s", conn, msg->tx_id,
+	       gn_log_quote(0, msg->account), *id_r, msg->rcpt_count, held,
+	       msg->from_ids != NULL ? "yes" : "no", nsig, msg->size + gn_buf_len(sigs),
+	       msg->extra_count, (long long)msg->hold_until,
+	       msg->requiretls ? "requiretls" : msg->tls_required_no ? "relaxed" : "default",
+	       gn_log_quote(1, msg->message_id != NULL ? msg->message_id : "-"));
+out:
 	gn_buf_free(&sigs);
 	gn_pool_free(&pool);
+	return held;
+}
+
+void submission_enqueue(struct gn_smtp_session *s, const struct submission_message *msg)
+{
+	int64_t id;
+
+	if (submission_queue(gn_conn_id(gn_smtp_session_conn(s)), msg, &id) >= 0)
+		gn_smtp_answer(s, 250, "2.0.0", "Message queued as %" PRId64, id);
+	else
+		gn_smtp_answer(s, 451, "4.3.0", "Temporary failure, please try again later");
+}
+
+/* ---- FromIDs (mox.md 2.5) ---- */
+
+const char *submission_fromid_random(struct gn_pool *pool, const char **error_r)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char rnd[16];
+	char out[23];
+	size_t o = 0;
+	unsigned bits = 0, nbits = 0;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		*error_r = "no random bytes for a FromID";
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		bits = (bits << 8) | rnd[i];
+		nbits += 8;
+		while (nbits >= 6) {
+			nbits -= 6;
+			out[o++] = b64[(bits >> nbits) & 0x3f];
+		}
+	}
+	if (nbits > 0)
+		out[o++] = b64[(bits << (6 - nbits)) & 0x3f];
+	out[o] = '\0';
+	return gn_pool_strdup(pool, out);
+}
+
+int submission_fromid_base(struct gn_pool *pool, const struct gn_addr *from,
+			   const struct gn_addr **base_r, const char **error_r)
+{
+	struct gn_store_domain *dom = NULL;
+	int r = gn_store_domain_find(pool, from->domain, &dom, error_r);
+	if (r < 0)
+		return -1;
+	const char *seps = r > 0 ? gn_store_domain_catchall_separators(dom) : "";
+	if (seps[0] == '\0')
+		return 0;
+	*base_r = gn_addr_strip_catchall(pool, from, seps);
+	return 1;
 }

@@ -113,12 +113,14 @@ int submission_limits_check(struct gn_pool *pool, struct submission_message *msg
 		refusal->code = 451;
 		refusal->enhanced = "4.7.1";
 		refusal->text = "Message limit reached, try again later";
+		refusal->status = GN_SUBMIT_MESSAGE_LIMIT;
 		return 1;
 	}
 	if (n > 0 && recent_new + (long long)n > max_rcpts) {
 		refusal->code = 451;
 		refusal->enhanced = "4.7.1";
 		refusal->text = "First-time recipient limit reached, try again later";
+		refusal->status = GN_SUBMIT_RECIPIENT_LIMIT;
 		return 1;
 	}
 	return 0;

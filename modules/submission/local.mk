@@ -3,7 +3,8 @@
 module_LTLIBRARIES += modules/submission/submission.la
 modules_submission_submission_la_SOURCES = modules/submission/submission.c \
 	modules/submission/submission.h modules/submission/message.c \
-	modules/submission/limits.c modules/submission/enqueue.c
+	modules/submission/limits.c modules/submission/enqueue.c \
+	modules/submission/service.c
 nodist_modules_submission_submission_la_SOURCES = modules/submission/schema.c
 modules_submission_submission_la_CFLAGS = $(GN_MODCC)
 modules_submission_submission_la_LDFLAGS = $(GN_MODLINK)

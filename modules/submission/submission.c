@@ -50,7 +50,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 struct submission_settings submission_settings;
 
@@ -476,34 +475,6 @@ static bool fromid_valid(const char *id)
 	return n == strlen(id) && n >= 1 && n <= GN_QUEUE_FROMID_MAX;
 }
 
-/* A random FromID: 16 random bytes in base64url without padding (22
- * characters, as mox), from pool; NULL with *error_r. */
-static const char *fromid_random(struct gn_pool *pool, const char **error_r)
-{
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	unsigned char rnd[16];
-	char out[23];
-	size_t o = 0;
-	unsigned bits = 0, nbits = 0;
-
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-		*error_r = "no random bytes for a FromID";
-		return NULL;
-	}
-	for (size_t i = 0; i < sizeof(rnd); i++) {
-		bits = (bits << 8) | rnd[i];
-		nbits += 8;
-		while (nbits >= 6) {
-			nbits -= 6;
-			out[o++] = b64[(bits >> nbits) & 0x3f];
-		}
-	}
-	if (nbits > 0)
-		out[o++] = b64[(bits << (6 - nbits)) & 0x3f];
-	out[o] = '\0';
-	return gn_pool_strdup(pool, out);
-}
-
 /* At MAIL, from an address of the account: whether this transaction uses
  * FromIDs, and the one from's localpart gives after its first catchall
  * separator.  0 fine, 1 a given FromID that is not usable (554 5.1.7
@@ -511,7 +482,6 @@ static const char *fromid_random(struct gn_pool *pool, const char **error_r)
 static int fromid_mail(struct sub_session *ss, struct gn_pool *pool, const struct gn_addr *from,
 		       const char **error_r)
 {
-	struct gn_store_domain *dom = NULL;
 	time_t now = time(NULL);
 	int r = ss->fromid_login;
 	if (r < 0 || now - ss->fromid_login_at >= SESSION_CACHE_S || now < ss->fromid_login_at) {
@@ -523,11 +493,11 @@ static int fromid_mail(struct sub_session *ss, struct gn_pool *pool, const struc
 	}
 	if (r == 0)
 		return 0;
-	r = gn_store_domain_find(pool, from->domain, &dom, error_r);
+	const struct gn_addr *base = NULL;
+	r = submission_fromid_base(pool, from, &base, error_r);
 	if (r < 0)
 		return -1;
-	const char *seps = r > 0 ? gn_store_domain_catchall_separators(dom) : "";
-	if (seps[0] == '\0') {
+	if (r == 0) {
 		/* Another domain of the account, without a separator: a
 		 * FromID cannot be put anywhere. */
 		gn_log(GN_LOG_DEBUG, SUBMISSION_AREA, "event=fromid_none id=%s domain=%s "
@@ -535,7 +505,6 @@ static int fromid_mail(struct sub_session *ss, struct gn_pool *pool, const struc
 		       gn_log_quote(0, from->domain));
 		return 0;
 	}
-	const struct gn_addr *base = gn_addr_strip_catchall(pool, from, seps);
 	ss->fromid_use = true;
 	ss->fromid_base = base;
 	if (base == from)
@@ -699,7 +668,7 @@ static void sub_data_end(struct gn_smtp_session *s, void *data)
 	if (ss->fromid_use) {
 		const char **ids = gn_pool_alloc(pool, (n > 0 ? n : 1) * sizeof(*ids));
 		for (size_t i = 0; i < n; i++) {
-			ids[i] = ss->fromid_given != NULL ? ss->fromid_given : fromid_random(pool, &err);
+			ids[i] = ss->fromid_given != NULL ? ss->fromid_given : submission_fromid_random(pool, &err);
 			if (ids[i] == NULL) {
 				gn_log(GN_LOG_WARN, SUBMISSION_AREA, "event=message_tempfail id=%s tx=%s "
 				       "error=%s", gn_conn_id(ss->conn), msg.tx_id, gn_log_quote(0, err));
@@ -891,6 +860,8 @@ static int sub_register(struct gn_module_ctx *ctx, const char **error_r)
 		return -1;
 	srv = gn_smtp_server_register(ctx, "submission", &set->smtp, &sub_policy, NULL, error_r);
 	if (srv == NULL)
+		return -1;
+	if (gn_service_provide(ctx, GN_SUBMIT_SERVICE, &submission_service_ops, error_r) < 0)
 		return -1;
 	return add_extensions(srv, error_r);
 }

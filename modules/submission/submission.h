@@ -10,7 +10,10 @@
  *                 recipients) on the module's tables (schema/);
  *   enqueue.c     the hand-over of a submitted message to the outbound
  *                 queue: ONE function, so that wiring the queue is a change
- *                 of that file only.
+ *                 of that file only; FromIDs;
+ *   service.c     the service "submission.v1" (gannet/submit.h): the same
+ *                 checks, limits and hand-over for a message composed by
+ *                 another module (the webapi).
  */
 #ifndef SUBMISSION_H
 #define SUBMISSION_H
@@ -81,11 +84,13 @@ struct submission_message {
 
 /* ---- message.c ---- */
 
-/* A refusal at the end of data, in SMTP's terms. */
+/* A refusal at the end of data, in SMTP's terms, and for the service
+ * (status: GN_SUBMIT_USER unless a limit says which). */
 struct submission_refusal {
 	int code;
 	const char *enhanced;
 	const char *text;
+	enum gn_submit_status status;
 };
 
 /* Checks and rewrites the message in data[0..len) for the account:
@@ -113,7 +118,8 @@ int submission_message_prepare(struct gn_smtp_session *s, struct gn_pool *pool,
 
 /* Checks the account's limits for a message to msg->rcpts; fills
  * msg->first_time.  Returns 0 within them, 1 over one (*refusal: 451
- * 4.7.1, as mox), -1 on a database error. */
+ * 4.7.1, as mox, and GN_SUBMIT_MESSAGE_LIMIT or
+ * GN_SUBMIT_RECIPIENT_LIMIT), -1 on a database error. */
 int submission_limits_check(struct gn_pool *pool, struct submission_message *msg,
 			    struct submission_refusal *refusal, const char **error_r);
 /* Records a message that was handed over: one more message today, and its
@@ -124,8 +130,30 @@ int submission_limits_record(struct gn_pool *pool, const struct submission_messa
 
 /* ---- enqueue.c ---- */
 
-/* Hands the message over and answers the pending data_end with
- * gn_smtp_answer(): 250 only once the message is committed. */
+/* Signs the message (DKIM), stores it and queues it with the limits'
+ * record in one transaction, and logs it (conn: the caller's id for the
+ * log lines).  Returns the held count (0 or more) with *id_r once
+ * committed, or -1 (logged; rolled back, nothing half-written). */
+int submission_queue(const char *conn, const struct submission_message *msg, int64_t *id_r);
+
+/* submission_queue() for the SMTP path, answering the pending data_end
+ * with gn_smtp_answer(): 250 only once the message is committed. */
 void submission_enqueue(struct gn_smtp_session *s, const struct submission_message *msg);
+
+/* A random FromID: 16 random bytes in base64url without padding (22
+ * characters, as mox), from pool; NULL with *error_r. */
+const char *submission_fromid_random(struct gn_pool *pool, const char **error_r);
+
+/* The envelope sender that FromIDs are added to for from (a login that
+ * uses them): 1 with *base_r (from without its catchall tag), 0 when
+ * from's domain has no catchall separator (no FromIDs), -1 database
+ * error. */
+int submission_fromid_base(struct gn_pool *pool, const struct gn_addr *from,
+			   const struct gn_addr **base_r, const char **error_r);
+
+/* ---- service.c ---- */
+
+/* The table of "submission.v1". */
+extern const struct gn_submit_ops submission_service_ops;
 
 #endif

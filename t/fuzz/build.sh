@@ -11,7 +11,7 @@
 # (core/mail/addr.c) libidn2-dev and libunistring-dev, for fuzz_dkim
 # libgnutls28-dev.  Builds fuzz_mime, fuzz_addr, fuzz_dkim, fuzz_smtp,
 # fuzz_smtp_reply, fuzz_imap, fuzz_imap_decode, fuzz_imap_search,
-# fuzz_imap_thread, fuzz_spf, fuzz_dmarc, fuzz_dsn and fuzz_mtasts;
+# fuzz_imap_thread, fuzz_spf, fuzz_dmarc, fuzz_dsn, fuzz_mtasts and fuzz_compose;
 # t/fuzz/replay.sh runs them over their corpora.
 # UBSan stops at its first finding (-fno-sanitize-recover), so that it
 # counts as a crash.
@@ -103,3 +103,10 @@ echo "built $out/fuzz_dsn"
 $CC $cflags -o "$out/fuzz_mtasts" "$src/t/fuzz/fuzz_mtasts.c" "$src/core/queue/mtasts-policy.c" \
   "$src/core/base/mem.c" $libs
 echo "built $out/fuzz_mtasts"
+
+# The message composer (core/mail/compose.c), read back with the MIME
+# parser; core/mail/addr.c for the addresses.
+# shellcheck disable=SC2086
+$CC $cflags -o "$out/fuzz_compose" "$src/t/fuzz/fuzz_compose.c" "$src/core/mail/compose.c" \
+  "$src/core/mail/addr.c" $mime "$src/core/base/mem.c" "$src/core/base/text.c" -lidn2 -lunistring $libs
+echo "built $out/fuzz_compose"

@@ -188,3 +188,11 @@ t_modules_deliverfail_deliverfail_la_SOURCES = t/modules/deliverfail/deliverfail
 t_modules_deliverfail_deliverfail_la_CFLAGS = $(GN_MODCC)
 t_modules_deliverfail_deliverfail_la_LDFLAGS = $(GN_TESTMODLINK)
 t_modules_deliverfail_deliverfail_la_LIBADD = core/libgannet.la
+
+# The service submission.v1 used as the webapi uses it
+# (t/integration/224-submission-service.t).
+check_LTLIBRARIES += t/modules/submittest/submittest.la
+t_modules_submittest_submittest_la_SOURCES = t/modules/submittest/submittest.c
+t_modules_submittest_submittest_la_CFLAGS = $(GN_MODCC)
+t_modules_submittest_submittest_la_LDFLAGS = $(GN_TESTMODLINK)
+t_modules_submittest_submittest_la_LIBADD = core/libgannet.la

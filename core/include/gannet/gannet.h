@@ -22,6 +22,7 @@
 #include <gannet/cli.h>
 #include <gannet/addr.h>
 #include <gannet/mime.h>
+#include <gannet/compose.h>
 #include <gannet/dkim.h>
 #include <gannet/store.h>
 #include <gannet/auth.h>
@@ -33,6 +34,7 @@
 #include <gannet/queue.h>
 #include <gannet/http.h>
 #include <gannet/suppression.h>
+#include <gannet/submit.h>
 
 #ifdef __cplusplus
 extern "C" {

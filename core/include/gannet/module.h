@@ -87,6 +87,10 @@
  *        gannet/httpclient.h: an HTTPS client on the loop
  *        (gn_httpclient_*; MTA-STS policies, webhooks).
  *        gn_store_message_locate(): a message's mailbox and UID by its id.
+ *        gannet/compose.h: a message composed from its parts
+ *        (gn_compose(), gn_compose_sniff()) for the webapi's Send.
+ *        gannet/submit.h: the service "submission.v1" (the submission
+ *        module) that queues a composed message as submission does.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
