@@ -30,6 +30,14 @@
  * fetched again, so a domain that one mails rarely keeps its policy
  * (RFC 8461 10.2's advice against an attacker who waits out the cache).
  *
+ * The cache's answers for deliveries are remembered in the process for
+ * MEMO_SECONDS (MEMO_MAX domains), policy or none, so that a runner
+ * delivering many messages to one domain reads the table once a minute,
+ * not once a delivery; the TXT lookup still runs for each delivery
+ * (libunbound keeps it for its TTL) and a new id is seen at once.  A
+ * policy this process stores or fails to refresh is forgotten at once;
+ * one another node stores is seen within MEMO_SECONDS.
+ *
  * Times are the queue's clock (gn_queue_now(), which tests shift with
  * GANNET_TEST_CLOCK_OFFSET).
  */
@@ -46,8 +54,93 @@
 #include <gannet/loop.h>
 
 #define MTASTS_TIMEOUT_MS 30000UL
+#define MEMO_SECONDS 60.0
+#define MEMO_MAX 256
 
 /* ---- the cache ---- */
+
+/* What cache_load() found for a domain, remembered until until. */
+struct memo {
+	char *domain;			/* NULL: a free slot */
+	double until;
+	bool found;
+	struct gn_pool *pool;		/* policy's strings */
+	struct queue_mtasts_policy policy;
+};
+
+static struct memo memos[MEMO_MAX];
+
+static void memo_clear(struct memo *m)
+{
+	gn_free(m->domain);
+	gn_pool_free(&m->pool);
+	memset(m, 0, sizeof(*m));
+}
+
+static void memo_forget(const char *domain)
+{
+	for (size_t i = 0; i < MEMO_MAX; i++)
+		if (memos[i].domain != NULL && strcmp(memos[i].domain, domain) == 0)
+			memo_clear(&memos[i]);
+}
+
+static void policy_copy(struct gn_pool *pool, struct queue_mtasts_policy *dst,
+			const struct queue_mtasts_policy *src)
+{
+	*dst = *src;
+	dst->id = src->id != NULL ? gn_pool_strdup(pool, src->id) : NULL;
+	dst->last_error = src->last_error != NULL ? gn_pool_strdup(pool, src->last_error) : NULL;
+	dst->mx = gn_pool_alloc(pool, (src->n_mx + 1) * sizeof(*dst->mx));
+	for (size_t i = 0; i < src->n_mx; i++)
+		dst->mx[i] = gn_pool_strdup(pool, src->mx[i]);
+}
+
+/* 1 (*p from pool) or 0 when remembered and still valid, -1 when not
+ * remembered. */
+static int memo_get(struct gn_pool *pool, const char *domain, struct queue_mtasts_policy *p)
+{
+	double now = gn_queue_now();
+	for (size_t i = 0; i < MEMO_MAX; i++) {
+		struct memo *m = &memos[i];
+		if (m->domain == NULL || strcmp(m->domain, domain) != 0)
+			continue;
+		/* A policy past its max_age is not one any more (and the
+		 * clock of tests moves). */
+		if (now >= m->until || now < m->until - MEMO_SECONDS ||
+		    (m->found && m->policy.expires_at <= now)) {
+			memo_clear(m);
+			return -1;
+		}
+		if (!m->found)
+			return 0;
+		policy_copy(pool, p, &m->policy);
+		return 1;
+	}
+	return -1;
+}
+
+static void memo_put(const char *domain, int found, const struct queue_mtasts_policy *p)
+{
+	struct memo *slot = NULL;
+	for (size_t i = 0; i < MEMO_MAX && slot == NULL; i++)
+		if (memos[i].domain == NULL)
+			slot = &memos[i];
+	if (slot == NULL) {
+		/* Full: the one that ends first. */
+		slot = &memos[0];
+		for (size_t i = 1; i < MEMO_MAX; i++)
+			if (memos[i].until < slot->until)
+				slot = &memos[i];
+	}
+	memo_clear(slot);
+	slot->domain = gn_strdup(domain);
+	slot->until = gn_queue_now() + MEMO_SECONDS;
+	slot->found = found > 0;
+	if (slot->found) {
+		slot->pool = gn_pool_new();
+		policy_copy(slot->pool, &slot->policy, p);
+	}
+}
 
 static const char *mx_join(struct gn_pool *pool, const struct queue_mtasts_policy *p)
 {
@@ -83,6 +176,11 @@ static void mx_split(struct gn_pool *pool, const char *s, struct queue_mtasts_po
 static int cache_load(struct gn_pool *pool, const char *domain, bool with_expired,
 		      struct queue_mtasts_policy *p, const char **error_r)
 {
+	if (!with_expired) {
+		int m = memo_get(pool, domain, p);
+		if (m >= 0)
+			return m;
+	}
 	const char *params[2] = { domain, queue_now_param(pool) };
 	struct gn_db_result *res = gn_db_query(
 		"SELECT policy_id, mode, mx, max_age, extract(epoch FROM fetched_at)::float8, "
@@ -108,6 +206,8 @@ static int cache_load(struct gn_pool *pool, const char *domain, bool with_expire
 		r = 1;
 	}
 	gn_db_result_free(&res);
+	if (!with_expired)
+		memo_put(domain, r, p);
 	return r;
 }
 
@@ -115,6 +215,7 @@ static int cache_store(struct gn_pool *pool, const char *domain, const struct qu
 		       const char **error_r)
 {
 	double now = gn_queue_now();
+	memo_forget(domain);
 	const char *params[6] = {
 		domain, p->id, queue_mtasts_mode_name(p->mode), mx_join(pool, p),
 		gn_pool_printf(pool, "%lld", p->max_age), gn_pool_printf(pool, "%.6f", now),
@@ -133,6 +234,7 @@ static void cache_note_error(struct gn_pool *pool, const char *domain, const cha
 {
 	const char *err;
 	const char *params[3] = { domain, queue_now_param(pool), error };
+	memo_forget(domain);
 	if (gn_db_exec("UPDATE gn_mtasts_policies SET checked_at = to_timestamp($2::float8), last_error = "
 		       "left($3, 1000) WHERE domain = $1", 3, params, &err) < 0)
 		gn_log(GN_LOG_WARN, "core", "event=mtasts_cache_failed domain=%s error=%s",
