@@ -27,7 +27,8 @@ pkginclude_HEADERS = \
 	core/include/gannet/dns.h \
 	core/include/gannet/queue.h \
 	core/include/gannet/http.h \
-	core/include/gannet/suppression.h
+	core/include/gannet/suppression.h \
+	core/include/gannet/webhook.h
 
 pkgconfig_DATA = core/gannet.pc
 
@@ -140,6 +141,7 @@ core_libgannet_core_la_SOURCES = \
 	core/queue/cli-mtasts.c \
 	core/queue/fromid.c \
 	core/queue/suppress.c \
+	core/queue/webhook.c \
 	core/main.h \
 	core/main.c \
 	core/serve.c \

@@ -266,8 +266,9 @@ bool queue_suppress_active(void);
 int queue_suppress_check(struct gn_pool *pool, int64_t account_id, const struct gn_addr *const *rcpts,
 			 size_t n, bool *suppressed_r, const char **error_r);
 /* Recipient rcpt_id (canonical rcpt, addr) failed for good with a remote
- * SMTP code: the provider may add it to the list.  Errors are logged. */
-void queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcpt,
+ * SMTP code: the provider may add it to the list.  Errors are logged.
+ * Whether it was added now. */
+bool queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcpt,
 			    const struct gn_addr *addr, int code, const char *enhanced,
 			    const char *source);
 /* A DSN delivered (d in "deliver.after") to the FromID of retired
@@ -276,5 +277,16 @@ void queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcp
  * "DSN").  Errors are logged. */
 struct gn_delivery;
 void queue_suppress_dsn(struct gn_delivery *d, int64_t account_id, int64_t rcpt_id, const char *rcpt);
+
+/* ---- webhook.c ---- */
+
+/* An outcome of a queued recipient for the service "webhooks.v1"
+ * (gannet/webhook.h), when a loaded module provides it: event
+ * "delivered", "delayed", "failed", "suppressed" or "canceled"; the
+ * strings may be NULL.  Outside any transaction; errors are logged. */
+void queue_webhook_event(int64_t account_id, int64_t rcpt_id, const char *event, const char *rcpt,
+			 const char *from_id, const char *message_id, const char *subject,
+			 const char *extra_json, int code, const char *enhanced, const char *text,
+			 bool suppressing);
 
 #endif

@@ -75,13 +75,13 @@ int queue_suppress_check(struct gn_pool *pool, int64_t account_id, const struct 
 	return count < 0 ? -1 : count;
 }
 
-void queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcpt,
+bool queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcpt,
 			    const struct gn_addr *addr, int code, const char *enhanced,
 			    const char *source)
 {
 	const struct gn_suppression_ops *o = ops();
 	if (!GN_OPS_HAS(o, failure) || o->failure == NULL || code == 0)
-		return;
+		return false;
 	struct gn_pool *pool = gn_pool_new();
 	const char *err = NULL;
 	/* mox's suppressionProcess: the two latest other retired messages to
@@ -94,7 +94,7 @@ void queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcp
 		gn_log(GN_LOG_WARN, "core", "event=queue_suppress_failed recipient=%" PRId64 " error=%s",
 		       rcpt_id, gn_log_quote(0, err != NULL ? err : "?"));
 		gn_pool_free(&pool);
-		return;
+		return false;
 	}
 	struct gn_suppression_failure f = {
 		.size = sizeof(f), .account_id = account_id, .rcpt = addr, .code = code,
@@ -111,6 +111,7 @@ void queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcp
 		gn_log(GN_LOG_WARN, "core", "event=queue_suppress_failed recipient=%" PRId64 " error=%s",
 		       rcpt_id, gn_log_quote(0, err != NULL ? err : "?"));
 	gn_pool_free(&pool);
+	return r > 0;
 }
 
 void queue_suppress_dsn(struct gn_delivery *d, int64_t account_id, int64_t rcpt_id, const char *rcpt)
@@ -170,7 +171,7 @@ void queue_suppress_dsn(struct gn_delivery *d, int64_t account_id, int64_t rcpt_
 	}
 	gn_log(GN_LOG_INFO, "core", "event=queue_dsn_failure recipient=%" PRId64 " code=%d enhanced=%s",
 	       rcpt_id, code, gn_log_quote(0, enhanced != NULL ? enhanced : ""));
-	queue_suppress_failure(account_id, rcpt_id, rcpt, addr, code, enhanced, "DSN");
+	(void)queue_suppress_failure(account_id, rcpt_id, rcpt, addr, code, enhanced, "DSN");
 out:
 	if (why != NULL)
 		gn_log(GN_LOG_INFO, "core", "event=queue_dsn_unread recipient=%" PRId64 " reason=%s", rcpt_id,

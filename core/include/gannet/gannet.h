@@ -33,6 +33,7 @@
 #include <gannet/queue.h>
 #include <gannet/http.h>
 #include <gannet/suppression.h>
+#include <gannet/webhook.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -87,6 +87,8 @@
  *        gannet/httpclient.h: an HTTPS client on the loop
  *        (gn_httpclient_*; MTA-STS policies, webhooks).
  *        gn_store_message_locate(): a message's mailbox and UID by its id.
+ *        gannet/webhook.h: the service "webhooks.v1" (a table of the
+ *        webhooks module) that the queue reports its outcomes to.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
