@@ -180,7 +180,7 @@ static int retire(struct gn_pool *pool, int64_t id, bool success, int64_t supers
 		       "subject, url, has_authorization, is_incoming, event, payload, submitted, attempts, results, "
 		       "superseded_by, success, last_activity, keep_until) "
 		       "SELECT h.id, h.account_id, h.queue_msg_id, h.from_id, h.message_id, h.subject, h.url, "
-		       "h.authorization <> '', h.is_incoming, h.event, h.payload, h.submitted, h.attempts, "
+		       "h.auth_header <> '', h.is_incoming, h.event, h.payload, h.submitted, h.attempts, "
 		       "h.results || $4::jsonb, $3::bigint, $2::boolean, to_timestamp($5::float8), "
 		       "to_timestamp($5::float8) + make_interval(secs => a.keep_retired_s) "
 		       "FROM gn_webhooks h JOIN gn_webhook_accounts a ON a.account_id = h.account_id "
@@ -221,7 +221,7 @@ int webhooks_queue(struct gn_pool *pool, const struct webhooks_account *a, int64
 			      epoch(pool, now) };
 	/* The first attempt at once (mox: NextAttempt = now). */
 	struct gn_db_result *res = gn_db_query("INSERT INTO gn_webhooks (account_id, queue_msg_id, from_id, "
-					       "message_id, subject, url, authorization, is_incoming, event, payload, "
+					       "message_id, subject, url, auth_header, is_incoming, event, payload, "
 					       "submitted, next_attempt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
 					       "$10, to_timestamp($11::float8), to_timestamp($11::float8)) "
 					       "RETURNING id", 11, p, error_r);
@@ -273,7 +273,7 @@ int webhooks_claim(struct gn_pool *pool, double now, size_t max, const char *con
 		return -1;
 	const char *p[3] = { epoch(pool, now), quoted_array(pool, busy, n_busy),
 			     gn_pool_printf(pool, "%zu", max * 4) };
-	struct gn_db_result *res = gn_db_query("SELECT h.id, h.account_id, h.url, h.authorization, h.payload, "
+	struct gn_db_result *res = gn_db_query("SELECT h.id, h.account_id, h.url, h.auth_header, h.payload, "
 					       "h.attempts, h.is_incoming, a.secret FROM gn_webhooks h "
 					       "JOIN gn_webhook_accounts a ON a.account_id = h.account_id "
 					       "WHERE h.next_attempt <= to_timestamp($1::float8) AND "
@@ -393,7 +393,7 @@ int webhooks_result(const struct webhooks_claim *c, double start, double duratio
 }
 
 #define HOOK_COLUMNS "h.id, h.account_id, a.name, h.queue_msg_id, h.from_id, h.message_id, h.subject, h.url, " \
-		     "h.authorization <> '', h.is_incoming, h.event, h.payload, h.results::text, " \
+		     "h.auth_header <> '', h.is_incoming, h.event, h.payload, h.results::text, " \
 		     "extract(epoch FROM h.submitted), extract(epoch FROM h.next_attempt), h.attempts, " \
 		     "false, 0, 0, 0"
 #define RETIRED_COLUMNS "h.id, h.account_id, a.name, h.queue_msg_id, h.from_id, h.message_id, h.subject, " \

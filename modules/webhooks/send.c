@@ -256,6 +256,7 @@ void webhooks_send_pass(void)
 	unsigned limit = webhooks_settings.concurrency;
 	if (n_flying >= limit)
 		return;
+	gn_queue_tls_trust_init();
 	struct gn_pool *pool = gn_pool_new();
 	const char **busy = gn_pool_alloc(pool, (n_flying + 1) * sizeof(*busy));
 	size_t nb = 0;

@@ -88,7 +88,9 @@
  *        (gn_httpclient_*; MTA-STS policies, webhooks).
  *        gn_store_message_locate(): a message's mailbox and UID by its id.
  *        gannet/webhook.h: the service "webhooks.v1" (a table of the
- *        webhooks module) that the queue reports its outcomes to.
+ *        webhooks module) that the queue reports its outcomes to;
+ *        gn_queue_tls_trust_init(): tls.client_ca_file for a module's
+ *        outbound TLS.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

@@ -22,7 +22,7 @@ CREATE TABLE gn_webhooks (
 	message_id text NOT NULL DEFAULT '',
 	subject text NOT NULL DEFAULT '',
 	url text NOT NULL,				-- copied at queue time
-	authorization text NOT NULL DEFAULT '',
+	auth_header text NOT NULL DEFAULT '',	-- the Authorization value, "" none
 	is_incoming boolean NOT NULL,
 	event text NOT NULL DEFAULT '',			-- outgoing event; '' incoming
 	payload text NOT NULL,
