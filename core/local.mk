@@ -75,6 +75,7 @@ core_libgannet_core_la_SOURCES = \
 	core/mail/mime-rfc2231.c \
 	core/mail/mime-date.c \
 	core/mail/mime-json.c \
+	core/mail/mime-decode.c \
 	core/mail/dkim.c \
 	core/mail/dkim-sign.c \
 	core/mail/dkim-verify.c \
