@@ -28,6 +28,15 @@ void queue_webhook_event(int64_t account_id, int64_t rcpt_id, const char *event,
 			 const char *extra_json, int code, const char *enhanced, const char *text,
 			 bool suppressing)
 {
+	queue_webhook_event_dsn(account_id, rcpt_id, event, rcpt, from_id, message_id, subject, extra_json, code,
+				enhanced, text, suppressing, false);
+}
+
+void queue_webhook_event_dsn(int64_t account_id, int64_t rcpt_id, const char *event, const char *rcpt,
+			     const char *from_id, const char *message_id, const char *subject,
+			     const char *extra_json, int code, const char *enhanced, const char *text,
+			     bool suppressing, bool dsn)
+{
 	const struct gn_webhook_ops *o = ops();
 	if (!GN_OPS_HAS(o, outgoing) || o->outgoing == NULL)
 		return;
@@ -36,7 +45,7 @@ void queue_webhook_event(int64_t account_id, int64_t rcpt_id, const char *event,
 		.rcpt = rcpt, .from_id = from_id, .message_id = message_id != NULL ? message_id : "",
 		.subject = subject != NULL ? subject : "", .extra_json = extra_json,
 		/* A local failure (code 0 or the queue's own) has no remote code. */
-		.code = code, .enhanced = enhanced, .error = text, .suppressing = suppressing,
+		.code = code, .enhanced = enhanced, .error = text, .suppressing = suppressing, .dsn = dsn,
 	};
 	const char *err = NULL;
 	if (o->outgoing(&ev, &err) < 0)
