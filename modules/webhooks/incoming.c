@@ -166,6 +166,37 @@ static const char *payload(struct gn_pool *pool, struct gn_delivery *d, const st
 	return s;
 }
 
+/* mox.md 1.7, 1.8: a message to a FromID address of a retired
+ * recipient of the account (a DSN or a reply to it) goes to the outgoing
+ * webhook (core/queue/fromid.c), not the incoming one.  1 such, 0 not,
+ * -1 error. */
+static int to_fromid(struct gn_pool *pool, const struct gn_delivery *d, int64_t account, const char **error_r)
+{
+	const struct gn_addr *to = gn_delivery_current(d);
+	struct gn_store_domain *dom;
+	if (to == NULL)
+		return 0;
+	int r = gn_store_domain_find(pool, to->domain, &dom, error_r);
+	if (r <= 0)
+		return r;
+	const char *seps = gn_store_domain_catchall_separators(dom);
+	const struct gn_addr *base = seps != NULL && seps[0] != '\0' ? gn_addr_strip_catchall(pool, to, seps) : to;
+	if (base == to || base == NULL)
+		return 0;
+	const char *tag = to->localpart + strlen(base->localpart);
+	size_t sl = 1;	/* the separator: one code point */
+	while (((unsigned char)tag[sl] & 0xc0) == 0x80)
+		sl++;
+	const char *p[2] = { gn_pool_printf(pool, "%" PRId64, account), tag + sl };
+	struct gn_db_result *res = gn_db_query("SELECT 1 FROM gn_queue_retired WHERE account_id = $1 AND "
+					       "from_id = $2", 2, p, error_r);
+	if (res == NULL)
+		return -1;
+	r = gn_db_result_rows(res) > 0 ? 1 : 0;
+	gn_db_result_free(&res);
+	return r;
+}
+
 static enum gn_hook_result on_after(struct gn_hook_call *call, void *data)
 {
 	(void)data;
@@ -181,6 +212,8 @@ static enum gn_hook_result on_after(struct gn_hook_call *call, void *data)
 	struct gn_store_body *body = NULL;
 	int r = webhooks_account_get(pool, account, &a, &err);
 	if (r <= 0 || a.incoming_url[0] == '\0')
+		goto out;
+	if ((r = to_fromid(pool, d, account, &err)) != 0)
 		goto out;
 	int64_t mailbox = gn_delivery_current_mailbox_id(d);
 	uint32_t uid = gn_delivery_current_uid(d);

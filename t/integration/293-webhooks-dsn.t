@@ -17,7 +17,9 @@ alice+FROMID@example.com:
 - two recipient blocks, an unknown Action, and a message that is no DSN:
   unrecognized (DSN false for the last);
 - each event carries the retired recipient's QueueMsgID, FromID,
-  MessageID and Subject.
+  MessageID and Subject;
+- none of those reaches alice's incoming webhook (mox.md 1.7), which gets
+  a message to alice+tag@ whose tag is no FromID.
 """
 import atexit
 import http.server
@@ -51,7 +53,7 @@ class Receiver(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         with got_lock:
-            got.append(json.loads(body))
+            got.append(dict(json.loads(body), path=self.path))
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.send_header("Connection", "close")
@@ -109,6 +111,8 @@ t.is_(sql("SELECT count(*) FROM gn_queue_retired WHERE from_id IS NOT NULL"), st
 # Set now: the `queue fail` above made no hook.
 t.is_(gannet("config", "account", "webhook", "set", "alice", "outgoing",
              "https://hooks.example:%d/out" % HOOK_PORT).returncode, 0, "alice's outgoing webhook, all events")
+t.is_(gannet("config", "account", "webhook", "set", "alice", "incoming",
+             "https://hooks.example:%d/in" % HOOK_PORT).returncode, 0, "and an incoming webhook")
 try:
     g.start(wait_ports=(p25,))
 except RuntimeError as e:
@@ -146,17 +150,22 @@ send("expand", [block("expand", "expanded", "Status: 2.0.0")])
 send("two", [block("two", "failed", "Status: 5.0.0"), block("other", "failed", "Status: 5.0.0")])
 send("odd", [block("odd", "shrugged", "Status: 2.0.0")])
 send("reply", "Thanks for your message.\r\n", dsn=False)
+with smtplib.SMTP("127.0.0.1", p25, timeout=30) as s:
+    s.sendmail("bob@remote.example", ["alice+nofid@example.com"],
+               b"From: bob@remote.example\r\nSubject: plain mail\r\n\r\nHi.\r\n")
 
 end = time.time() + 30
 while time.time() < end:
     with got_lock:
-        if len(got) >= len(NAMES):
+        if len(got) >= len(NAMES) + 1:
             break
     gannet("queue", "webhook", "run")
     time.sleep(0.5)
 time.sleep(0.5)
-by_id = {p["QueueMsgID"]: p for p in got}
-t.is_(len(got), len(NAMES), "one event a DSN or message")
+by_id = {p["QueueMsgID"]: p for p in got if p["path"] == "/out"}
+t.is_(len(by_id), len(NAMES), "one outgoing event a DSN or message")
+t.is_([p.get("Subject") for p in got if p["path"] == "/in"], ["plain mail"],
+      "the incoming webhook only for the message to a tag that is no FromID")
 
 
 def ev(name):
