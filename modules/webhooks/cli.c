@@ -371,11 +371,14 @@ static int cmd_run(int argc, char **argv, void *data)
 	(void)argc;
 	(void)argv;
 	(void)data;
-	webhooks_send_on_idle(on_idle);
 	webhooks_send_pass();
-	if (webhooks_in_flight() > 0)
+	/* Set after the pass: one that ended at once must not break the
+	 * loop before the others are waited for. */
+	if (webhooks_in_flight() > 0) {
+		webhooks_send_on_idle(on_idle);
 		gn_loop_run();
-	webhooks_send_on_idle(NULL);
+		webhooks_send_on_idle(NULL);
+	}
 	return 0;
 }
 
