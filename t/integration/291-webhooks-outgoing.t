@@ -26,7 +26,8 @@ GANNET_TEST_CLOCK_OFFSET:
   the result keeps 512 bytes of the response;
 - the supersede rule: a second event for the same queue message retires
   the pending hook with superseded_by the new one;
-- at most one request in flight a URL;
+- at most one request in flight a URL, and at most webhooks.concurrency
+  in all;
 - `queue webhook schedule|cancel|print|list`, `retired list|print`;
 - the module unloaded: no hook is queued.
 """
@@ -423,6 +424,22 @@ t.is_(g("queue", "webhook", "schedule", hs[0]["id"], "now").returncode, 0, "queu
 t.is_(g("queue", "webhook", "schedule", "999999", "now").returncode, 1, "an unknown id: exit 1")
 t.is_(g("queue", "webhook", "schedule", hs[0]["id"], "tomorrow").returncode, 2, "a bad time: exit 2")
 for h in hs:
+    g("queue", "webhook", "cancel", h["id"])
+
+# ---- the global limit ----
+one = write_conf("one.conf", 'directory = "%s"; load = [ "suppression", "webhooks" ];' % moddir,
+                 'webhooks = { timeout = "2s"; concurrency = 1; };')
+for path in ("/ok", "/created"):
+    g("config", "account", "webhook", "set", "alice", "outgoing", URL + path, "all")
+    queue("ok@ok.example", "limit %s" % path.strip("/"))
+    g("queue", "run")
+hs = hooks()
+t.is_(sorted(h["url"] for h in hs), [URL + "/created", URL + "/ok"], "two hooks to two URLs")
+g("queue", "webhook", "run", config=one)
+t.is_(len(take()), 1, "concurrency = 1: one pass sends one of them")
+g("queue", "webhook", "run")
+t.is_(len(take()), 1, "the default (10): the other one")
+for h in hooks():
     g("queue", "webhook", "cancel", h["id"])
 
 # ---- the module unloaded ----
