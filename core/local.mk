@@ -29,7 +29,8 @@ pkginclude_HEADERS = \
 	core/include/gannet/dns.h \
 	core/include/gannet/queue.h \
 	core/include/gannet/http.h \
-	core/include/gannet/suppression.h
+	core/include/gannet/suppression.h \
+	core/include/gannet/webhook.h
 
 pkgconfig_DATA = core/gannet.pc
 
@@ -77,6 +78,7 @@ core_libgannet_core_la_SOURCES = \
 	core/mail/mime-date.c \
 	core/mail/mime-json.c \
 	core/mail/compose.c \
+	core/mail/mime-decode.c \
 	core/mail/dkim.c \
 	core/mail/dkim-sign.c \
 	core/mail/dkim-verify.c \
@@ -143,6 +145,7 @@ core_libgannet_core_la_SOURCES = \
 	core/queue/cli-mtasts.c \
 	core/queue/fromid.c \
 	core/queue/suppress.c \
+	core/queue/webhook.c \
 	core/main.h \
 	core/main.c \
 	core/serve.c \

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 #include <json-c/json.h>
 
 /* ---- JSON (stored with the message) ----
@@ -372,4 +373,53 @@ int gn_mime_from_json_string(const char *json, size_t len, struct gn_mime_messag
 	int r = mime_from_json(o, msg_r, error_r);
 	json_object_put(o);
 	return r;
+}
+
+/* ---- mox's Structure (gn_mime_structure_json) ---- */
+
+static char *lower_dup(struct gn_pool *pool, const char *s)
+{
+	char *r = gn_pool_strdup(pool, s != NULL ? s : "");
+	for (char *p = r; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return r;
+}
+
+static struct json_object *structure(struct gn_pool *pool, const struct gn_mime_part *p, unsigned depth)
+{
+	struct json_object *o = json_object_new_object();
+	const char *t = gn_mime_part_type(p), *st = gn_mime_part_subtype(p);
+	json_object_object_add(o, "ContentType", json_object_new_string(
+		t == NULL || st == NULL ? "text/plain" : lower_dup(pool, gn_pool_printf(pool, "%s/%s", t, st))));
+	struct json_object *params = json_object_new_object();
+	for (size_t i = 0; i < gn_mime_part_param_count(p); i++)
+		json_object_object_add(params, lower_dup(pool, gn_mime_part_param_name(p, i)),
+				       json_object_new_string(gn_mime_part_param_value(p, i)));
+	json_object_object_add(o, "ContentTypeParams", params);
+	const char *cid = gn_mime_part_content_id(p);
+	json_object_object_add(o, "ContentID", json_object_new_string(cid != NULL ? cid : ""));
+	json_object_object_add(o, "ContentDisposition",
+			       json_object_new_string(lower_dup(pool, gn_mime_part_disposition(p))));
+	const char *fn = gn_mime_part_filename(p);
+	json_object_object_add(o, "Filename", json_object_new_string(fn != NULL ? fn : ""));
+	json_object_object_add(o, "DecodedSize", json_object_new_int64((int64_t)gn_mime_part_decoded_size(p)));
+	struct json_object *parts = json_object_new_array();
+	/* The parser's depth limit bounds the recursion; multipart only,
+	 * as mox (a message/rfc822 part has no Parts). */
+	if (t != NULL && strcasecmp(t, "multipart") == 0 && depth < 1000)
+		for (size_t i = 0; i < gn_mime_part_child_count(p); i++)
+			json_object_array_add(parts, structure(pool, gn_mime_part_child(p, i), depth + 1));
+	json_object_object_add(o, "Parts", parts);
+	return o;
+}
+
+char *gn_mime_structure_json(const struct gn_mime_part *p)
+{
+	struct gn_pool *pool = gn_pool_new();
+	struct json_object *o = structure(pool, p, 0);
+	char *s = gn_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	gn_pool_free(&pool);
+	return s;
 }

@@ -10,10 +10,11 @@
  * with a delivery status as its second part), and logs it
  * (event=queue_fromid_incoming).  `gannet queue fromid ID` shows them.
  *
- * A DSN for a retired recipient whose one recipient block says Action
- * failed with a code goes to the suppression list's service, when a
- * module provides it (suppress.c).  Not done (mox does it): the DSN's
- * Action and Status in the retired record's result, and webhook events.
+ * For a retired recipient (retired_incoming()): a DSN whose one
+ * recipient block says Action failed with a code goes to the suppression
+ * list's service, and the outgoing webhook event (mox.md 1.8) to the
+ * webhooks service, when modules provide them.  Not done (mox does it):
+ * the DSN's Action and Status in the retired record's result.
  */
 #include "queue/internal.h"
 
@@ -33,6 +34,49 @@ static bool is_dsn(const struct gn_mime_message *msg)
 	return strcasecmp(gn_mime_part_type(st), "message") == 0 &&
 	       (strcasecmp(gn_mime_part_subtype(st), "delivery-status") == 0 ||
 		strcasecmp(gn_mime_part_subtype(st), "global-delivery-status") == 0);
+}
+
+/* mox.md 1.8 steps 3 to 7, for a retired recipient: a DSN's Action makes
+ * the outgoing event (failed, delayed, delivered, relayed, expanded;
+ * anything else, a DSN that is not for one recipient, or a message that
+ * is no DSN: unrecognized), a failure with a code may add the recipient
+ * to the suppression list, and the event goes to the webhooks service
+ * (when a module provides them). */
+static void retired_incoming(struct gn_pool *pool, struct gn_delivery *d, int64_t account, int64_t id,
+			     const char *rcpt, const char *from_id, bool dsn)
+{
+	const char *event = "unrecognized", *why = NULL, *text = NULL;
+	struct queue_dsn_status ds = { 0 };
+	bool suppressing = false;
+	if (dsn && queue_dsn_of_delivery(pool, d, account, &ds, &why) == 0) {
+		if (ds.recipients != 1) {
+			why = gn_pool_printf(pool, "DSN with %u recipients, expecting 1", ds.recipients);
+		} else if (ds.action != NULL && (strcmp(ds.action, "failed") == 0 || strcmp(ds.action, "delayed") == 0 ||
+						 strcmp(ds.action, "delivered") == 0 || strcmp(ds.action, "relayed") == 0 ||
+						 strcmp(ds.action, "expanded") == 0)) {
+			event = ds.action;
+			if (strcmp(event, "failed") == 0 && queue_suppress_active())
+				suppressing = queue_suppress_dsn(pool, account, id, rcpt, &ds);
+		}
+	}
+	if (why != NULL) {
+		gn_log(GN_LOG_INFO, "core", "event=queue_dsn_unread recipient=%" PRId64 " reason=%s", id,
+		       gn_log_quote(0, why));
+		text = why;
+	}
+	const char *p[2] = { store_i64s(pool, account), store_i64s(pool, id) };
+	const char *err = NULL;
+	PGresult *res = store_q("SELECT message_id_field, subject, extra::text FROM gn_queue_retired "
+				"WHERE account_id = $1 AND id = $2", 2, p, &err);
+	if (res == NULL || PQntuples(res) != 1) {
+		PQclear(res);
+		return;
+	}
+	const char *msgid = store_col_str(pool, res, 0, 0), *subject = store_col_str(pool, res, 0, 1);
+	const char *extra = store_col_str(pool, res, 0, 2);
+	PQclear(res);
+	queue_webhook_event_dsn(account, id, event, rcpt, from_id, msgid, subject, extra, ds.code, ds.enhanced,
+				text, suppressing, dsn);
 }
 
 static enum gn_hook_result fromid_after(struct gn_hook_call *call, void *data)
@@ -83,10 +127,8 @@ static enum gn_hook_result fromid_after(struct gn_hook_call *call, void *data)
 		goto out;
 	gn_log(GN_LOG_INFO, "core", "event=queue_fromid_incoming account=%" PRId64 " recipient=%" PRId64
 	       " message=%" PRId64 " state=%s kind=%s fromid=%s", account, id, mid, state, kind, tag);
-	/* mox.md 1.8: a failure report for a retired recipient may add it to
-	 * the suppression list (when a module provides it). */
-	if (strcmp(kind, "dsn") == 0 && strcmp(state, "queued") != 0 && queue_suppress_active())
-		queue_suppress_dsn(d, account, id, rcpt);
+	if (strcmp(state, "queued") != 0)
+		retired_incoming(pool, d, account, id, rcpt, tag, strcmp(kind, "dsn") == 0);
 	err = NULL;
 out:
 	if (err != NULL)

@@ -266,15 +266,38 @@ bool queue_suppress_active(void);
 int queue_suppress_check(struct gn_pool *pool, int64_t account_id, const struct gn_addr *const *rcpts,
 			 size_t n, bool *suppressed_r, const char **error_r);
 /* Recipient rcpt_id (canonical rcpt, addr) failed for good with a remote
- * SMTP code: the provider may add it to the list.  Errors are logged. */
-void queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcpt,
+ * SMTP code: the provider may add it to the list.  Errors are logged.
+ * Whether it was added now. */
+bool queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcpt,
 			    const struct gn_addr *addr, int code, const char *enhanced,
 			    const char *source);
-/* A DSN delivered (d in "deliver.after") to the FromID of retired
- * recipient rcpt_id (canonical rcpt) of the account: its failure, if it
- * reports one with a code, goes to queue_suppress_failure() (source
- * "DSN").  Errors are logged. */
+/* The delivery status of a DSN delivered (d in "deliver.after") to an
+ * account: 0 with *ds (strings from pool), or -1 with *why_r when it
+ * cannot be read. */
 struct gn_delivery;
-void queue_suppress_dsn(struct gn_delivery *d, int64_t account_id, int64_t rcpt_id, const char *rcpt);
+int queue_dsn_of_delivery(struct gn_pool *pool, struct gn_delivery *d, int64_t account_id,
+			  struct queue_dsn_status *ds, const char **why_r);
+/* A DSN's status for retired recipient rcpt_id (canonical rcpt) of the
+ * account: its one recipient block's failure with a code goes to
+ * queue_suppress_failure() (source "DSN").  Whether that added it. */
+bool queue_suppress_dsn(struct gn_pool *pool, int64_t account_id, int64_t rcpt_id, const char *rcpt,
+			const struct queue_dsn_status *ds);
+
+/* ---- webhook.c ---- */
+
+/* An outcome of a queued recipient for the service "webhooks.v1"
+ * (gannet/webhook.h), when a loaded module provides it: event
+ * "delivered", "delayed", "failed", "suppressed" or "canceled"; the
+ * strings may be NULL.  Outside any transaction; errors are logged. */
+void queue_webhook_event(int64_t account_id, int64_t rcpt_id, const char *event, const char *rcpt,
+			 const char *from_id, const char *message_id, const char *subject,
+			 const char *extra_json, int code, const char *enhanced, const char *text,
+			 bool suppressing);
+/* The same from an incoming DSN (dsn true: mox's DSN field) or message
+ * matched by FromID to a retired recipient (fromid.c). */
+void queue_webhook_event_dsn(int64_t account_id, int64_t rcpt_id, const char *event, const char *rcpt,
+			     const char *from_id, const char *message_id, const char *subject,
+			     const char *extra_json, int code, const char *enhanced, const char *text,
+			     bool suppressing, bool dsn);
 
 #endif

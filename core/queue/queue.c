@@ -392,6 +392,7 @@ struct gn_queue_delivery {
 	struct gn_addr *mail_from;	/* the envelope sender; NULL for <> */
 	unsigned char hash[GN_STORE_HASH_SIZE];
 	const char *message_id_field;
+	const char *subject, *extra;	/* for webhooks */
 	double queued_at;
 	bool smtputf8;
 	enum gn_queue_require_tls require_tls;
@@ -609,6 +610,8 @@ static struct gn_queue_delivery *delivery_new(struct gn_pool *pool, const struct
 	/* 016_requiretls.sql: NULL default, true REQUIRETLS, false relaxed. */
 	qd->require_tls = PQgetisnull(mres, mrow, 11) ? GN_QUEUE_TLS_DEFAULT
 		: PQgetvalue(mres, mrow, 11)[0] == 't' ? GN_QUEUE_TLS_REQUIRED : GN_QUEUE_TLS_RELAXED;
+	qd->subject = store_col_str(pool, mres, mrow, 12);
+	qd->extra = store_col_str(pool, mres, mrow, 13);
 	qd->n = g->n;
 	qd->rcpts = gn_pool_alloc(pool, (qd->n > 0 ? qd->n : 1) * sizeof(*qd->rcpts));
 	memset(qd->rcpts, 0, (qd->n > 0 ? qd->n : 1) * sizeof(*qd->rcpts));
@@ -817,7 +820,7 @@ int queue_claim_batch(unsigned max, struct gn_queue_delivery **qds, size_t *n_r,
 	const char *p3[2] = { p2[1], p2[2] };
 	res = store_q("SELECT m.account_id, m.id, m.sender, encode(b.hash, 'hex'), m.message_id, "
 		      "extract(epoch FROM m.queued_at), m.smtputf8, m.size, m.max_attempts, b.id, b.size, "
-		      "m.require_tls "
+		      "m.require_tls, m.subject, m.extra::text "
 		      "FROM gn_queue_messages m JOIN gn_blobs b ON b.id = m.blob_id "
 		      "JOIN (SELECT DISTINCT a, i FROM unnest($1::bigint[], $2::bigint[]) AS u(a, i)) u "
 		      "ON m.account_id = u.a AND m.id = u.i", 2, p3, error_r);
@@ -1263,16 +1266,24 @@ static void recorded(struct gn_queue_delivery *qd)
 		gn_log(GN_LOG_INFO, "core", "event=queue_attempt message=%" PRId64 " recipient=%" PRId64
 		       " attempt=%u code=%d result=%s", qd->message_id, r->id, r->attempts, r->code,
 		       r->out == OUT_DELIVERED ? "delivered" : r->out == OUT_FAILED ? "failed" : "retry");
+		const char *event = r->out == OUT_DELIVERED ? "delivered" : r->out == OUT_FAILED ? "failed"
+			: "delayed";
+		bool suppressing = false;
 		if (r->suppressed) {
 			gn_log(GN_LOG_INFO, "core", "event=queue_suppressed message=%" PRId64 " recipient=%"
 			       PRId64 " rcpt=%s", qd->message_id, r->id, gn_log_quote(0, r->rcpt));
-			/* The webhook event "suppressed" (mox.md 1.6) goes
-			 * here when webhooks come. */
+			event = "suppressed";
 		} else if (r->out == OUT_FAILED && r->code != 0) {
 			/* mox.md 2.7: failed for good with a remote code. */
-			queue_suppress_failure(qd->account_id, r->id, r->rcpt, r->addr, r->code, r->enhanced,
-					       "queue");
+			suppressing = queue_suppress_failure(qd->account_id, r->id, r->rcpt, r->addr, r->code,
+							     r->enhanced, "queue");
 		}
+		/* mox.md 1.6: SMTPCode is 0 in the queue's "delivered" events. */
+		queue_webhook_event(qd->account_id, r->id, event, r->rcpt, qd->from_id, qd->message_id_field,
+				    qd->subject, qd->extra, r->out == OUT_DELIVERED || r->suppressed ? 0 : r->code,
+				    r->out == OUT_DELIVERED ? NULL : r->enhanced,
+				    r->out == OUT_DELIVERED ? NULL : r->reported ? r->text : "no result from the transport",
+				    suppressing);
 	}
 }
 
@@ -1557,7 +1568,7 @@ static int end_now(int64_t id, bool with_dsn, const char **error_r)
 		const char *p[2] = { acc, store_i64s(pool, id) };
 		res = store_q("SELECT r.rcpt, m.sender, encode(b.hash, 'hex'), m.message_id, "
 			      "extract(epoch FROM m.queued_at), r.state, r.last_code, r.last_enhanced, r.last_text, "
-			      "coalesce(extract(epoch FROM r.last_attempt), 0) "
+			      "coalesce(extract(epoch FROM r.last_attempt), 0), r.from_id, m.subject, m.extra::text "
 			      "FROM gn_queue_recipients r JOIN gn_queue_messages m ON m.account_id = r.account_id "
 			      "AND m.id = r.message_id JOIN gn_blobs b ON b.id = m.blob_id "
 			      "WHERE r.account_id = $1 AND r.id = $2", 2, p, error_r);
@@ -1592,6 +1603,17 @@ static int end_now(int64_t id, bool with_dsn, const char **error_r)
 		else if ((r = gn_db_begin(error_r)) == 0)
 			r = rcpt_lock(pool, id, &acc, error_r);
 	}
+	/* For the webhook after the commit (mox.md 1.6: "failed", "canceled"). */
+	const char *wh_rcpt = NULL, *wh_msgid = NULL, *wh_fid = NULL, *wh_subject = NULL, *wh_extra = NULL;
+	int wh_code = 0;
+	if (r > 0 && res != NULL) {
+		wh_rcpt = store_col_str(pool, res, 0, 0);
+		wh_msgid = store_col_str(pool, res, 0, 3);
+		wh_code = (int)store_col_i64(res, 0, 6);
+		wh_fid = PQgetisnull(res, 0, 10) ? NULL : store_col_str(pool, res, 0, 10);
+		wh_subject = store_col_str(pool, res, 0, 11);
+		wh_extra = store_col_str(pool, res, 0, 12);
+	}
 	PQclear(res);
 	if (r > 0) {
 		const char *p[2] = { acc, store_i64s(pool, id) };
@@ -1605,6 +1627,11 @@ static int end_now(int64_t id, bool with_dsn, const char **error_r)
 	if (r > 0) {
 		if (gn_db_commit(error_r) < 0)
 			r = -1;
+		else
+			queue_webhook_event(strtoll(acc, NULL, 10), id, with_dsn ? "failed" : "canceled", wh_rcpt,
+					    wh_fid, wh_msgid, wh_subject, wh_extra, with_dsn ? wh_code : 0, NULL,
+					    with_dsn ? "failed by the administrator" : "dropped by the administrator",
+					    false);
 	} else if (gn_db_in_transaction()) {
 		gn_db_rollback();
 	}

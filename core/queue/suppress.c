@@ -75,13 +75,13 @@ int queue_suppress_check(struct gn_pool *pool, int64_t account_id, const struct 
 	return count < 0 ? -1 : count;
 }
 
-void queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcpt,
+bool queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcpt,
 			    const struct gn_addr *addr, int code, const char *enhanced,
 			    const char *source)
 {
 	const struct gn_suppression_ops *o = ops();
 	if (!GN_OPS_HAS(o, failure) || o->failure == NULL || code == 0)
-		return;
+		return false;
 	struct gn_pool *pool = gn_pool_new();
 	const char *err = NULL;
 	/* mox's suppressionProcess: the two latest other retired messages to
@@ -94,7 +94,7 @@ void queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcp
 		gn_log(GN_LOG_WARN, "core", "event=queue_suppress_failed recipient=%" PRId64 " error=%s",
 		       rcpt_id, gn_log_quote(0, err != NULL ? err : "?"));
 		gn_pool_free(&pool);
-		return;
+		return false;
 	}
 	struct gn_suppression_failure f = {
 		.size = sizeof(f), .account_id = account_id, .rcpt = addr, .code = code,
@@ -111,37 +111,38 @@ void queue_suppress_failure(int64_t account_id, int64_t rcpt_id, const char *rcp
 		gn_log(GN_LOG_WARN, "core", "event=queue_suppress_failed recipient=%" PRId64 " error=%s",
 		       rcpt_id, gn_log_quote(0, err != NULL ? err : "?"));
 	gn_pool_free(&pool);
+	return r > 0;
 }
 
-void queue_suppress_dsn(struct gn_delivery *d, int64_t account_id, int64_t rcpt_id, const char *rcpt)
+int queue_dsn_of_delivery(struct gn_pool *pool, struct gn_delivery *d, int64_t account_id,
+			  struct queue_dsn_status *ds, const char **why_r)
 {
-	const struct gn_suppression_ops *o = ops();
 	const struct gn_mime_message *msg = gn_delivery_message(d);
-	if (!GN_OPS_HAS(o, failure) || o->failure == NULL || msg == NULL)
-		return;
-	const struct gn_mime_part *root = gn_mime_message_root(msg);
+	const struct gn_mime_part *root = msg != NULL ? gn_mime_message_root(msg) : NULL;
 	const struct gn_mime_part *st = root != NULL ? gn_mime_part_child(root, 1) : NULL;
-	if (st == NULL)
-		return;
-	struct gn_pool *pool = gn_pool_new();
 	struct gn_store_body *body = NULL;
-	const char *err = NULL, *why = NULL;
+	const char *err = NULL;
+	int ret = -1;
+	if (st == NULL) {
+		*why_r = "no delivery status part";
+		return -1;
+	}
 	const char *enc = gn_mime_part_encoding(st);
 	if (enc != NULL && enc[0] != '\0' && strcmp(enc, "7bit") != 0 && strcmp(enc, "8bit") != 0 &&
 	    strcmp(enc, "binary") != 0) {
-		why = "delivery status with a content-transfer-encoding";
-		goto out;
+		*why_r = "delivery status with a content-transfer-encoding";
+		return -1;
 	}
 	/* The stored message is its prefix and the bytes the parser saw. */
 	int r = gn_store_message_open(account_id, gn_delivery_current_mailbox_id(d),
 				      gn_delivery_current_uid(d), &body, &err);
 	if (r <= 0) {
-		why = r < 0 ? err : "stored message not found";
+		*why_r = r < 0 ? gn_pool_strdup(pool, err) : "stored message not found";
 		goto out;
 	}
 	uint64_t total = gn_store_body_size(body), size = gn_mime_message_size(msg);
 	if (total < size) {
-		why = "stored message shorter than parsed";
+		*why_r = "stored message shorter than parsed";
 		goto out;
 	}
 	size_t len = gn_mime_part_body_size(st);
@@ -150,31 +151,32 @@ void queue_suppress_dsn(struct gn_delivery *d, int64_t account_id, int64_t rcpt_
 	char *buf = gn_pool_alloc(pool, len > 0 ? len : 1);
 	size_t got = 0;
 	if (gn_store_body_read(body, total - size + gn_mime_part_body_offset(st), buf, len, &got, &err) < 0) {
-		why = err;
+		*why_r = gn_pool_strdup(pool, err);
 		goto out;
 	}
-	struct queue_dsn_status ds;
-	queue_dsn_status_read(pool, buf, got, &ds);
-	if (ds.recipients != 1) {
-		why = gn_pool_printf(pool, "DSN with %u recipients, expecting 1", ds.recipients);
-		goto out;
-	}
-	if (ds.action == NULL || strcmp(ds.action, "failed") != 0 || ds.code == 0)
-		goto out;	/* not a failure, or no code (mox: nothing for the list) */
-	int code = ds.code;
-	const char *enhanced = ds.enhanced;
+	queue_dsn_status_read(pool, buf, got, ds);
+	ret = 0;
+out:
+	gn_store_body_free(&body);
+	return ret;
+}
+
+bool queue_suppress_dsn(struct gn_pool *pool, int64_t account_id, int64_t rcpt_id, const char *rcpt,
+			const struct queue_dsn_status *ds)
+{
+	const struct gn_suppression_ops *o = ops();
+	if (!GN_OPS_HAS(o, failure) || o->failure == NULL)
+		return false;
+	if (ds->recipients != 1 || ds->action == NULL || strcmp(ds->action, "failed") != 0 || ds->code == 0)
+		return false;	/* not a failure, or no code (mox: nothing for the list) */
 	struct gn_addr *addr;
+	const char *err;
 	if (gn_addr_parse(pool, rcpt, strlen(rcpt), &addr, &err) < 0) {
-		why = err;
-		goto out;
+		gn_log(GN_LOG_INFO, "core", "event=queue_dsn_unread recipient=%" PRId64 " reason=%s", rcpt_id,
+		       gn_log_quote(0, err));
+		return false;
 	}
 	gn_log(GN_LOG_INFO, "core", "event=queue_dsn_failure recipient=%" PRId64 " code=%d enhanced=%s",
-	       rcpt_id, code, gn_log_quote(0, enhanced != NULL ? enhanced : ""));
-	queue_suppress_failure(account_id, rcpt_id, rcpt, addr, code, enhanced, "DSN");
-out:
-	if (why != NULL)
-		gn_log(GN_LOG_INFO, "core", "event=queue_dsn_unread recipient=%" PRId64 " reason=%s", rcpt_id,
-		       gn_log_quote(0, why));
-	gn_store_body_free(&body);
-	gn_pool_free(&pool);
+	       rcpt_id, ds->code, gn_log_quote(0, ds->enhanced != NULL ? ds->enhanced : ""));
+	return queue_suppress_failure(account_id, rcpt_id, rcpt, addr, ds->code, ds->enhanced, "DSN");
 }

@@ -1040,6 +1040,11 @@ void queue_tls_trust_init(void)
 		       gn_log_quote(0, core_conf->tls_client_ca_file), gn_log_quote(1, err));
 }
 
+void gn_queue_tls_trust_init(void)
+{
+	queue_tls_trust_init();
+}
+
 /* The domain's MTA-STS policy is known: a copy for this delivery, then
  * the MX lookup. */
 static void mtasts_cb(const struct queue_mtasts_result *res, void *data)

@@ -313,98 +313,21 @@ static char *content_type(struct gn_pool *pool, const struct gn_mime_part *p)
 	return lower(pool, gn_pool_printf(pool, "%s/%s", t, s));
 }
 
-/* mox's webhook.Structure. */
-static struct json_object *structure_json(struct gn_pool *pool, const struct gn_mime_part *p)
+/* mox's webhook.Structure (the core's gn_mime_structure_json()). */
+static struct json_object *structure_json(const struct gn_mime_part *p)
 {
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "ContentType", json_object_new_string(content_type(pool, p)));
-	struct json_object *params = json_object_new_object();
-	for (size_t i = 0; i < gn_mime_part_param_count(p); i++)
-		json_object_object_add(params, lower(pool, gn_mime_part_param_name(p, i)),
-				       json_object_new_string(gn_mime_part_param_value(p, i)));
-	json_object_object_add(o, "ContentTypeParams", params);
-	const char *cid = gn_mime_part_content_id(p);
-	json_object_object_add(o, "ContentID", json_object_new_string(cid != NULL ? cid : ""));
-	json_object_object_add(o, "ContentDisposition",
-			       json_object_new_string(lower(pool, gn_mime_part_disposition(p))));
-	const char *fn = gn_mime_part_filename(p);
-	json_object_object_add(o, "Filename", json_object_new_string(fn != NULL ? fn : ""));
-	json_object_object_add(o, "DecodedSize",
-			       json_object_new_int64((int64_t)gn_mime_part_decoded_size(p)));
-	struct json_object *parts = json_object_new_array();
-	if (is_multipart(p))
-		for (size_t i = 0; i < gn_mime_part_child_count(p); i++)
-			json_object_array_add(parts, structure_json(pool, gn_mime_part_child(p, i)));
-	json_object_object_add(o, "Parts", parts);
-	return o;
-}
-
-/* A part's body with its transfer encoding decoded (and, for text, bare
- * LF made CRLF as mox's Part.Reader does). */
-static char *part_decoded(struct gn_pool *pool, const char *raw, size_t rawlen,
-			  const struct gn_mime_part *p, size_t *len_r)
-{
-	size_t off = gn_mime_part_body_offset(p), size = gn_mime_part_body_size(p);
-	if (off > rawlen)
-		off = rawlen;
-	if (size > rawlen - off)
-		size = rawlen - off;
-	const char *enc = gn_mime_part_encoding(p);
-	char *out;
-	size_t n;
-	if (enc != NULL && strcmp(enc, "base64") == 0)
-		out = webapi_base64_decode(pool, raw + off, size, &n);
-	else if (enc != NULL && strcmp(enc, "quoted-printable") == 0)
-		out = webapi_qp_decode(pool, raw + off, size, &n);
-	else {
-		out = gn_pool_strndup(pool, raw + off, size);
-		n = size;
-	}
-	const char *t = gn_mime_part_type(p);
-	if (t == NULL || strcasecmp(t, "text") == 0)
-		out = webapi_crlf(pool, out, n, &n);
-	*len_r = n;
-	return out;
-}
-
-static const struct gn_mime_part *first_text(const struct gn_mime_part *p, const char *subtype)
-{
-	if (is_multipart(p)) {
-		for (size_t i = 0; i < gn_mime_part_child_count(p); i++) {
-			const struct gn_mime_part *r = first_text(gn_mime_part_child(p, i), subtype);
-			if (r != NULL)
-				return r;
-		}
-		return NULL;
-	}
-	const char *t = gn_mime_part_type(p), *s = gn_mime_part_subtype(p);
-	const char *d = gn_mime_part_disposition(p);
-	if (d != NULL && strcasecmp(d, "attachment") == 0)
-		return NULL;
-	if (t == NULL && strcmp(subtype, "plain") == 0)
-		return p;
-	if (t != NULL && s != NULL && strcasecmp(t, "text") == 0 && strcasecmp(s, subtype) == 0)
-		return p;
-	return NULL;
+	char *text = gn_mime_structure_json(p);
+	struct json_object *o = json_tokener_parse(text);
+	gn_free(text);
+	return o != NULL ? o : json_object_new_object();
 }
 
 static struct json_object *text_of(struct gn_pool *pool, const char *body, size_t len,
 				   const struct gn_mime_part *root, const char *subtype)
 {
-	const struct gn_mime_part *p = first_text(root, subtype);
-	if (p == NULL)
-		return json_object_new_string("");
 	size_t n;
-	char *s = part_decoded(pool, body, len, p, &n);
-	if (n > TEXT_MAX)
-		n = TEXT_MAX;
-	s = webapi_to_utf8(pool, gn_mime_part_param(p, "charset"), s, n, &n);
-	/* CRLF to LF */
-	size_t w = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!(s[i] == '\r' && i + 1 < n && s[i + 1] == '\n'))
-			s[w++] = s[i];
-	return json_object_new_string_len(s, (int)w);
+	char *s = gn_mime_text(pool, root, body, len, subtype, TEXT_MAX, &n);
+	return json_object_new_string_len(s, (int)n);
 }
 
 static struct json_object *addresses(struct gn_pool *pool, const struct gn_mime_part *root,
@@ -565,7 +488,7 @@ static void m_message_get(struct call *c)
 
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "Message", msg);
-	json_object_object_add(o, "Structure", structure_json(c->pool, root));
+	json_object_object_add(o, "Structure", structure_json(root));
 	json_object_object_add(o, "Meta", meta);
 	gn_mime_message_free(&mm);
 	ok(c, o);
@@ -614,7 +537,7 @@ static void m_message_part_get(struct call *c)
 	if (prefix > len)
 		prefix = len;
 	size_t dn;
-	char *d = part_decoded(c->pool, raw + prefix, len - prefix, p, &dn);
+	char *d = gn_mime_part_body_decoded(c->pool, p, raw + prefix, len - prefix, &dn);
 	gn_mime_message_free(&mm);
 	gn_http_respond(c->req, 200, NULL, d, dn);
 }

@@ -55,16 +55,6 @@ void webapi_openapi(struct gn_http_request *req);
 void webapi_page_index(struct gn_http_request *req);
 void webapi_page_method(struct gn_http_request *req, const struct webapi_method *m);
 
-/* decode.c */
-char *webapi_base64_decode(struct gn_pool *pool, const char *s, size_t len, size_t *len_r);
-char *webapi_qp_decode(struct gn_pool *pool, const char *s, size_t len, size_t *len_r);
-/* Bare LF made CRLF. */
-char *webapi_crlf(struct gn_pool *pool, const char *s, size_t len, size_t *len_r);
-
-/* Valid UTF-8 of s in charset (NULL: UTF-8). */
-char *webapi_to_utf8(struct gn_pool *pool, const char *charset, const char *s, size_t len,
-		     size_t *len_r);
-
 /* cli.c */
 int webapi_cli_register(struct gn_module_ctx *ctx, const char **error_r);
 

@@ -35,6 +35,7 @@
 #include <gannet/http.h>
 #include <gannet/suppression.h>
 #include <gannet/submit.h>
+#include <gannet/webhook.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -189,6 +189,33 @@ int gn_mime_parse_date(const char *value, size_t len, time_t *date_r);
 
 /* ---- storage ---- */
 
+/* ---- bodies (since ABI 1.1) ---- */
+
+/* Part p's body with its Content-Transfer-Encoding (base64,
+ * quoted-printable) decoded, leniently; text (and untyped) parts with bare
+ * LF made CRLF.  raw is the message the part was parsed from (rawlen
+ * bytes; offsets past it are cut).  From pool, NUL-terminated after
+ * *len_r bytes. */
+struct gn_pool;
+char *gn_mime_part_body_decoded(struct gn_pool *pool, const struct gn_mime_part *p, const char *raw,
+				size_t rawlen, size_t *len_r);
+/* Valid UTF-8 of s in charset (NULL or unknown: taken as UTF-8), bytes
+ * that are not replaced by U+FFFD.  From pool. */
+char *gn_mime_to_utf8(struct gn_pool *pool, const char *charset, const char *s, size_t len,
+		      size_t *len_r);
+/* The first part under p (depth first) that is text/SUBTYPE (an untyped
+ * part counts as text/plain) and not an attachment, or NULL. */
+const struct gn_mime_part *gn_mime_first_text(const struct gn_mime_part *p, const char *subtype);
+/* That part's text: decoded, at most max bytes of it converted to UTF-8,
+ * CRLF made LF (mox's Text and HTML); "" when there is none.  From pool. */
+char *gn_mime_text(struct gn_pool *pool, const struct gn_mime_part *root, const char *raw, size_t rawlen,
+		   const char *subtype, size_t max, size_t *len_r);
+/* mox's Structure of part p and its subparts (ContentType lower case,
+ * ContentTypeParams with lower-case keys, ContentID, ContentDisposition,
+ * Filename decoded, DecodedSize, Parts) as JSON text, owned by the caller
+ * (gn_free()). */
+char *gn_mime_structure_json(const struct gn_mime_part *p);
+
 /* JSON is public only as text: a JSON library's types would tie every
  * module to its version. */
 

@@ -91,6 +91,12 @@
  *        (gn_compose(), gn_compose_sniff()) for the webapi's Send.
  *        gannet/submit.h: the service "submission.v1" (the submission
  *        module) that queues a composed message as submission does.
+ *        gannet/webhook.h: the service "webhooks.v1" (a table of the
+ *        webhooks module) that the queue reports its outcomes to;
+ *        gn_queue_tls_trust_init(): tls.client_ca_file for a module's
+ *        outbound TLS.  gn_mime_part_body_decoded(), gn_mime_to_utf8(),
+ *        gn_mime_first_text(), gn_mime_text(), gn_mime_structure_json():
+ *        part bodies, texts and mox's Structure (moved from webapi).
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

@@ -282,6 +282,13 @@ int gn_queue_retired_cleanup(const char **error_r);
 /* The queue's clock (see above), seconds since the epoch. */
 double gn_queue_now(void);
 
+/* Adds the deployment's tls.client_ca_file (when set) to the trust of
+ * outbound TLS connections and the HTTPS client, once a process; for
+ * modules that make such connections (webhooks) before the queue did.
+ * A file that does not load is logged, and nothing verifies that needed
+ * it.  From the start phase on. */
+void gn_queue_tls_trust_init(void);
+
 #ifdef __cplusplus
 }
 #endif

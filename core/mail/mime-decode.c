@@ -1,8 +1,12 @@
 /*
- * modules/webapi/decode.c: Content-Transfer-Encoding decoders for message
- * parts (RFC 2045 6.7, 6.8), lenient as readers of real mail must be.
+ * core/mail/mime-decode.c: a part's body as its reader wants it
+ * (gannet/mime.h, ABI 1.1): Content-Transfer-Encoding decoded (RFC 2045
+ * 6.7, 6.8, lenient as readers of real mail must be), text made valid
+ * UTF-8 from its charset, and the first readable text of a message.
+ * Used by the webapi module (MessageGet, MessagePartGet) and the
+ * webhooks module (incoming payloads); moved here from modules/webapi.
  */
-#include "webapi.h"
+#include "mail/internal.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -26,7 +30,7 @@ static int b64val(unsigned char c)
 }
 
 /* Characters outside the alphabet are skipped; decoding stops at "=". */
-char *webapi_base64_decode(struct gn_pool *pool, const char *s, size_t len, size_t *len_r)
+static char *base64_decode(struct gn_pool *pool, const char *s, size_t len, size_t *len_r)
 {
 	char *out = gn_pool_alloc(pool, len / 4 * 3 + 4);
 	size_t n = 0;
@@ -63,7 +67,7 @@ static int hexval(unsigned char c)
 /* "=XX" decoded, "=" at a line end joins lines, trailing white space of a
  * line dropped (RFC 2045 6.7 rule 3); a "=" not followed by either is
  * kept as it is. */
-char *webapi_qp_decode(struct gn_pool *pool, const char *s, size_t len, size_t *len_r)
+static char *qp_decode(struct gn_pool *pool, const char *s, size_t len, size_t *len_r)
 {
 	char *out = gn_pool_alloc(pool, len + 1);
 	size_t n = 0;
@@ -109,7 +113,7 @@ char *webapi_qp_decode(struct gn_pool *pool, const char *s, size_t len, size_t *
 	return out;
 }
 
-char *webapi_crlf(struct gn_pool *pool, const char *s, size_t len, size_t *len_r)
+static char *crlf(struct gn_pool *pool, const char *s, size_t len, size_t *len_r)
 {
 	size_t extra = 0;
 	for (size_t i = 0; i < len; i++)
@@ -179,7 +183,7 @@ static char *utf8_clean(struct gn_pool *pool, const char *s, size_t len, size_t 
 	return out;
 }
 
-char *webapi_to_utf8(struct gn_pool *pool, const char *charset, const char *s, size_t len,
+char *gn_mime_to_utf8(struct gn_pool *pool, const char *charset, const char *s, size_t len,
 		     size_t *len_r)
 {
 	if (charset != NULL && *charset != '\0' && strcasecmp(charset, "utf-8") != 0 &&
@@ -207,4 +211,81 @@ char *webapi_to_utf8(struct gn_pool *pool, const char *charset, const char *s, s
 		}
 	}
 	return utf8_clean(pool, s, len, len_r);
+}
+
+char *gn_mime_part_body_decoded(struct gn_pool *pool, const struct gn_mime_part *p, const char *raw,
+				size_t rawlen, size_t *len_r)
+{
+	size_t off = gn_mime_part_body_offset(p), size = gn_mime_part_body_size(p);
+	if (off > rawlen)
+		off = rawlen;
+	if (size > rawlen - off)
+		size = rawlen - off;
+	const char *enc = gn_mime_part_encoding(p);
+	char *out;
+	size_t n;
+	if (enc != NULL && strcmp(enc, "base64") == 0)
+		out = base64_decode(pool, raw + off, size, &n);
+	else if (enc != NULL && strcmp(enc, "quoted-printable") == 0)
+		out = qp_decode(pool, raw + off, size, &n);
+	else {
+		out = gn_pool_strndup(pool, raw + off, size);
+		n = size;
+	}
+	/* Text with bare LF made CRLF, as mox's Part.Reader does. */
+	const char *t = gn_mime_part_type(p);
+	if (t == NULL || strcasecmp(t, "text") == 0)
+		out = crlf(pool, out, n, &n);
+	*len_r = n;
+	return out;
+}
+
+static bool is_multipart(const struct gn_mime_part *p)
+{
+	const char *t = gn_mime_part_type(p);
+	return t != NULL && strcasecmp(t, "multipart") == 0;
+}
+
+const struct gn_mime_part *gn_mime_first_text(const struct gn_mime_part *p, const char *subtype)
+{
+	if (is_multipart(p)) {
+		for (size_t i = 0; i < gn_mime_part_child_count(p); i++) {
+			const struct gn_mime_part *r = gn_mime_first_text(gn_mime_part_child(p, i), subtype);
+			if (r != NULL)
+				return r;
+		}
+		return NULL;
+	}
+	const char *t = gn_mime_part_type(p), *s = gn_mime_part_subtype(p);
+	const char *d = gn_mime_part_disposition(p);
+	if (d != NULL && strcasecmp(d, "attachment") == 0)
+		return NULL;
+	if (t == NULL && strcmp(subtype, "plain") == 0)
+		return p;
+	if (t != NULL && s != NULL && strcasecmp(t, "text") == 0 && strcasecmp(s, subtype) == 0)
+		return p;
+	return NULL;
+}
+
+char *gn_mime_text(struct gn_pool *pool, const struct gn_mime_part *root, const char *raw, size_t rawlen,
+		   const char *subtype, size_t max, size_t *len_r)
+{
+	const struct gn_mime_part *p = gn_mime_first_text(root, subtype);
+	if (p == NULL) {
+		*len_r = 0;
+		return gn_pool_strdup(pool, "");
+	}
+	size_t n;
+	char *s = gn_mime_part_body_decoded(pool, p, raw, rawlen, &n);
+	if (n > max)
+		n = max;
+	s = gn_mime_to_utf8(pool, gn_mime_part_param(p, "charset"), s, n, &n);
+	/* CRLF to LF */
+	size_t w = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!(s[i] == '\r' && i + 1 < n && s[i + 1] == '\n'))
+			s[w++] = s[i];
+	s[w] = '\0';
+	*len_r = w;
+	return s;
 }
