@@ -91,6 +91,8 @@
  *        (gn_compose(), gn_compose_sniff()) for the webapi's Send.
  *        gannet/submit.h: the service "submission.v1" (the submission
  *        module) that queues a composed message as submission does.
+ *        gn_queue_message.recipient_ids_r, gn_submit_result.recipient_ids:
+ *        the queued recipients' ids (the webapi's QueueMsgID).
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
