@@ -280,6 +280,26 @@ static bool name_addresses(struct call *c, const char *field, struct gn_compose_
 	return true;
 }
 
+/* Whether s is base64 as Go's base64.StdEncoding reads it (padded; CR
+ * and LF ignored). */
+static bool base64_strict(const char *s)
+{
+	size_t n = 0, pad = 0;
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '\r' || ch == '\n')
+			continue;
+		if (ch == '=') {
+			pad++;
+		} else if (pad > 0 || !((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+					(ch >= '0' && ch <= '9') || ch == '+' || ch == '/')) {
+			return false;
+		}
+		n++;
+	}
+	return n % 4 == 0 && pad <= 2;
+}
+
 /* File objects of JSON: Name, ContentType, ContentID, Data (base64). */
 static bool json_files(struct call *c, const char *field, struct gn_compose_file **list_r,
 		       size_t *n_r, size_t *total)
@@ -324,7 +344,8 @@ static bool json_files(struct call *c, const char *field, struct gn_compose_file
 		if (l[i].content_id != NULL && l[i].content_id[0] == '\0')
 			l[i].content_id = NULL;
 		size_t len;
-		char *bin = webapi_base64_decode(c->pool, data, strlen(data), &len);
+		char *bin = base64_strict(data) ?
+			webapi_base64_decode(c->pool, data, strlen(data), &len) : NULL;
 		if (bin == NULL) {
 			fail(c, "user", "parsing attachment as base64: %s: invalid base64 data", field);
 			return false;
