@@ -265,10 +265,11 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 		      "NULLIF(u.f, ''), EXISTS (SELECT 1 FROM gn_queue_holdrules h, (SELECT $2::bigint "
 		      "AS account_id, $4::text AS sender_domain) m, (SELECT u.d AS rcpt_domain) r WHERE "
 		      HOLD_MATCH ") FROM m, unnest($13::text[], $14::text[], $15::text[]) WITH ORDINALITY "
-		      "AS u(r, d, f, n) ORDER BY u.n RETURNING held) "
+		      "AS u(r, d, f, n) ORDER BY u.n RETURNING id, held) "
 		      "SELECT (SELECT id FROM m), (SELECT count(*) FROM b), count(*), "
 		      "count(*) FILTER (WHERE held), "
-		      "CASE WHEN bool_or(NOT held) THEN pg_notify($16, '') END IS NULL FROM i",
+		      "CASE WHEN bool_or(NOT held) THEN pg_notify($16, '') END IS NULL, "
+		      "array_to_string(array_agg(id ORDER BY id), ',') FROM i",
 		      17, p, error_r);
 	if (res == NULL) {
 		if (strcmp(gn_db_error_sqlstate(), "23503") == 0)
@@ -287,6 +288,16 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 	}
 	int64_t id = store_col_i64(res, 0, 0);
 	int64_t held = store_col_i64(res, 0, 3);
+	if (m->recipient_ids_r != NULL) {
+		/* The ids come from one sequence in the insert's order (ORDER
+		 * BY u.n), so sorted they are the recipients' order. */
+		const char *ids = PQgetvalue(res, 0, 5);
+		for (size_t i = 0; i < m->n_recipients; i++) {
+			char *end;
+			m->recipient_ids_r[i] = strtoll(ids, &end, 10);
+			ids = *end == ',' ? end + 1 : end;
+		}
+	}
 	PQclear(res);
 	if (message_id_r != NULL)
 		*message_id_r = id;

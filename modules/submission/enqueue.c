@@ -107,6 +107,7 @@ static int store(struct gn_pool *pool, const struct submission_message *msg,
 	q.header_len = msg->size;
 	q.require_tls = msg->requiretls ? GN_QUEUE_TLS_REQUIRED :
 		msg->tls_required_no ? GN_QUEUE_TLS_RELAXED : GN_QUEUE_TLS_DEFAULT;
+	q.recipient_ids_r = msg->rcpt_ids_r;
 	held = gn_queue_add(&q, id_r, error_r);
 	if (held < 0)
 		goto rollback;

@@ -185,6 +185,8 @@ static int submit(struct gn_pool *pool, const struct gn_submit_request *in,
 	}
 
 	int64_t id;
+	int64_t *rids = gn_pool_alloc(pool, req.n_recipients * sizeof(*rids));
+	msg.rcpt_ids_r = rids;
 	if (submission_queue("submission.v1", &msg, &id) < 0) {
 		refuse(&res, GN_SUBMIT_SERVER, "the message could not be queued, try again later");
 		goto done;
@@ -196,6 +198,7 @@ static int submit(struct gn_pool *pool, const struct gn_submit_request *in,
 	}
 	res.rcpts = rr;
 	res.n_rcpts = req.n_recipients;
+	res.recipient_ids = rids;
 	res.status = GN_SUBMIT_OK;
 	goto done;
 

@@ -80,6 +80,8 @@ struct submission_message {
 	 * (message.c).  The queue gets REQUIRETLS when both (RFC 8689). */
 	bool requiretls;
 	bool tls_required_no;
+	/* NULL, or rcpt_count slots for the queued recipients' ids. */
+	int64_t *rcpt_ids_r;
 };
 
 /* ---- message.c ---- */

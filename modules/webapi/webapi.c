@@ -12,14 +12,20 @@
 #include <gannet/addr.h>
 #include <gannet/service.h>
 #include <gannet/suppression.h>
+#include <gannet/compose.h>
+#include <gannet/submit.h>
+#include <gannet/deliver.h>
+#include <gannet/config.h>
 
 #include <json-c/json.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/random.h>
 
 #include "webapi.h"
 
@@ -205,11 +211,630 @@ static void m_suppression_present(struct call *c)
 	ok(c, o);
 }
 
-/* ---- Send: the composer is not built yet ---- */
+/* ---- Send (mox.md 1.3; mox's webapisrv Send) ---- */
+
+#define SEND_FIELD_MAX (64 * 1024)	/* octets of one header field or Extra value */
+#define SEND_EXTRA_MAX 100		/* Extra keys */
+
+/* A Send answered after its copy went to the Sent mailbox. */
+struct send_wait {
+	struct gn_http_request *req;
+	struct json_object *answer;
+};
+
+static bool has_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+/* "Name"/"Address" objects (keys case-insensitive, as Go's decoder). */
+static bool name_addresses(struct call *c, const char *field, struct gn_compose_address **list_r,
+			   size_t *n_r)
+{
+	struct json_object *a = arg_array(c, field);
+	*list_r = NULL;
+	*n_r = 0;
+	if (a == NULL)
+		return true;
+	size_t n = json_object_array_length(a);
+	if (n > GN_COMPOSE_MAX_ADDRESSES) {
+		fail(c, "user", "too many addresses in %s (at most %d)", field, GN_COMPOSE_MAX_ADDRESSES);
+		return false;
+	}
+	struct gn_compose_address *l = gn_pool_alloc(c->pool, (n + 1) * sizeof(*l));
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(a, i);
+		l[i].name = "";
+		l[i].address = "";
+		if (!json_object_is_type(o, json_type_object)) {
+			fail(c, "protocol", "parsing request: %s: an item is not an object", field);
+			return false;
+		}
+		json_object_object_foreach(o, k, v) {
+			const char **dst = strcasecmp(k, "Name") == 0 ? &l[i].name :
+				strcasecmp(k, "Address") == 0 ? &l[i].address : NULL;
+			if (dst == NULL) {
+				fail(c, "protocol", "parsing request: unknown field \"%s\" in %s", k, field);
+				return false;
+			}
+			if (json_object_is_type(v, json_type_null))
+				continue;
+			if (!json_object_is_type(v, json_type_string)) {
+				fail(c, "protocol", "parsing request: %s.%s is not a string", field, k);
+				return false;
+			}
+			*dst = gn_pool_strdup(c->pool, json_object_get_string(v));
+		}
+		struct gn_addr *addr;
+		const char *error;
+		if (gn_addr_parse(c->pool, l[i].address, strlen(l[i].address), &addr, &error) < 0) {
+			fail(c, "badAddress", "parsing address \"%s\": %s", l[i].address, error);
+			return false;
+		}
+	}
+	*list_r = l;
+	*n_r = n;
+	return true;
+}
+
+/* Whether s is base64 as Go's base64.StdEncoding reads it (padded; CR
+ * and LF ignored). */
+static bool base64_strict(const char *s)
+{
+	size_t n = 0, pad = 0;
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '\r' || ch == '\n')
+			continue;
+		if (ch == '=') {
+			pad++;
+		} else if (pad > 0 || !((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+					(ch >= '0' && ch <= '9') || ch == '+' || ch == '/')) {
+			return false;
+		}
+		n++;
+	}
+	return n % 4 == 0 && pad <= 2;
+}
+
+/* File objects of JSON: Name, ContentType, ContentID, Data (base64). */
+static bool json_files(struct call *c, const char *field, struct gn_compose_file **list_r,
+		       size_t *n_r, size_t *total)
+{
+	struct json_object *a = arg_array(c, field);
+	*list_r = NULL;
+	*n_r = 0;
+	if (a == NULL)
+		return true;
+	size_t n = json_object_array_length(a);
+	if (*total + n > GN_COMPOSE_MAX_FILES) {
+		fail(c, "user", "too many files (at most %d)", GN_COMPOSE_MAX_FILES);
+		return false;
+	}
+	*total += n;
+	struct gn_compose_file *l = gn_pool_alloc(c->pool, (n + 1) * sizeof(*l));
+	memset(l, 0, (n + 1) * sizeof(*l));
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(a, i);
+		if (!json_object_is_type(o, json_type_object)) {
+			fail(c, "protocol", "parsing request: %s: an item is not an object", field);
+			return false;
+		}
+		const char *data = "";
+		json_object_object_foreach(o, k, v) {
+			const char **dst = strcasecmp(k, "Name") == 0 ? &l[i].name :
+				strcasecmp(k, "ContentType") == 0 ? &l[i].content_type :
+				strcasecmp(k, "ContentID") == 0 ? &l[i].content_id :
+				strcasecmp(k, "Data") == 0 ? &data : NULL;
+			if (dst == NULL) {
+				fail(c, "protocol", "parsing request: unknown field \"%s\" in %s", k, field);
+				return false;
+			}
+			if (json_object_is_type(v, json_type_null))
+				continue;
+			if (!json_object_is_type(v, json_type_string)) {
+				fail(c, "protocol", "parsing request: %s.%s is not a string", field, k);
+				return false;
+			}
+			*dst = gn_pool_strdup(c->pool, json_object_get_string(v));
+		}
+		if (l[i].content_id != NULL && l[i].content_id[0] == '\0')
+			l[i].content_id = NULL;
+		size_t len;
+		char *bin = base64_strict(data) ?
+			webapi_base64_decode(c->pool, data, strlen(data), &len) : NULL;
+		if (bin == NULL) {
+			fail(c, "user", "parsing attachment as base64: %s: invalid base64 data", field);
+			return false;
+		}
+		l[i].data = bin;
+		l[i].len = len;
+	}
+	*list_r = l;
+	*n_r = n;
+	return true;
+}
+
+/* Uploaded files of a multipart/form-data request, form field kind
+ * ("alternativefile" ...), after the JSON ones. */
+static bool form_files(struct call *c, const char *kind, struct gn_compose_file **list,
+		       size_t *n, size_t *total)
+{
+	size_t count = gn_http_request_field_count(c->req), more = 0;
+	for (size_t i = 0; i < count; i++) {
+		const char *name, *value, *filename, *ctype;
+		size_t len;
+		gn_http_request_field(c->req, i, &name, &value, &len, &filename, &ctype);
+		if (strcmp(name, kind) == 0)
+			more++;
+	}
+	if (more == 0)
+		return true;
+	if (*total + more > GN_COMPOSE_MAX_FILES) {
+		fail(c, "user", "too many files (at most %d)", GN_COMPOSE_MAX_FILES);
+		return false;
+	}
+	*total += more;
+	struct gn_compose_file *l = gn_pool_alloc(c->pool, (*n + more + 1) * sizeof(*l));
+	memset(l, 0, (*n + more + 1) * sizeof(*l));
+	if (*n > 0)
+		memcpy(l, *list, *n * sizeof(*l));
+	for (size_t i = 0; i < count; i++) {
+		const char *name, *value, *filename, *ctype;
+		size_t len;
+		gn_http_request_field(c->req, i, &name, &value, &len, &filename, &ctype);
+		if (strcmp(name, kind) != 0)
+			continue;
+		struct gn_compose_file *f = &l[(*n)++];
+		f->name = filename;
+		f->content_type = ctype;
+		f->data = value;
+		f->len = len;
+	}
+	*list = l;
+	return true;
+}
+
+/* RFC 3339 as Go's time.Time reads it: 0 with *t_r, -1 not one. */
+static int parse_time(const char *s, time_t *t_r)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	int n = 0;
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n != 19)
+		return -1;
+	const char *p = s + n;
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return -1;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	long off = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int hh, mm, m = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &m) != 2 || m != 5 || hh > 23 || mm > 59)
+			return -1;
+		off = (hh * 60L + mm) * 60L * (*p == '-' ? -1 : 1);
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*t_r = timegm(&tm) - off;
+	return 0;
+}
+
+static bool arg_time(struct call *c, const char *name, time_t *t_r)
+{
+	*t_r = 0;
+	const char *s = arg_str(c, name);
+	if (s[0] == '\0')
+		return true;
+	if (parse_time(s, t_r) < 0) {
+		fail(c, "protocol", "parsing request: %s: not an RFC 3339 time: \"%s\"", name, s);
+		return false;
+	}
+	return true;
+}
+
+static const char *submit_code(enum gn_submit_status s)
+{
+	switch (s) {
+	case GN_SUBMIT_OK: return "server";
+	case GN_SUBMIT_USER: return "user";
+	case GN_SUBMIT_BAD_FROM: return "badFrom";
+	case GN_SUBMIT_NO_RECIPIENTS: return "noRecipients";
+	case GN_SUBMIT_MESSAGE_LIMIT: return "messageLimitReached";
+	case GN_SUBMIT_RECIPIENT_LIMIT: return "recipientLimitReached";
+	case GN_SUBMIT_TOO_LARGE: return "messageTooLarge";
+	case GN_SUBMIT_SERVER: return "server";
+	}
+	return "server";
+}
+
+static const char *compose_code(enum gn_compose_error e)
+{
+	switch (e) {
+	case GN_COMPOSE_OK:
+	case GN_COMPOSE_USER: return "user";
+	case GN_COMPOSE_BAD_ADDRESS: return "badAddress";
+	case GN_COMPOSE_MISSING_BODY: return "missingBody";
+	case GN_COMPOSE_MULTIPLE_FROM: return "multipleFrom";
+	case GN_COMPOSE_TOO_LARGE: return "messageTooLarge";
+	case GN_COMPOSE_MALFORMED_MESSAGE_ID: return "malformedMessageID";
+	case GN_COMPOSE_SERVER: return "server";
+	}
+	return "server";
+}
+
+/* The Received field of an authenticated HTTP submission, as mox writes
+ * it for its webapi: no "with" (no registered method for HTTP), no
+ * client IP; "for" only for a single recipient. */
+static char *received_field(struct call *c, const char *for_rcpt)
+{
+	unsigned char rnd[8];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return NULL;
+	char id[17];
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	const char *host = gn_config_hostname();
+	if (for_rcpt != NULL)
+		return gn_pool_printf(c->pool, "Received: from %s by %s id %s\r\n\tfor <%s>; %s\r\n",
+				      host, host, id, for_rcpt, date);
+	return gn_pool_printf(c->pool, "Received: from %s by %s id %s;\r\n\t%s\r\n", host, host, id, date);
+}
+
+static void send_saved(struct gn_delivery *d, void *data)
+{
+	struct send_wait *w = data;
+	const struct gn_delivery_result *r = gn_delivery_result(d, 0);
+	if (r != NULL && r->status == GN_DELIVERY_ACCEPTED) {
+		gn_http_respond_json(w->req, 200, w->answer);
+	} else {
+		/* mox: queued, but the copy refused; the quota module answers
+		 * 452 4.2.2 for a full account. */
+		bool quota = r != NULL && r->enhanced != NULL && strcmp(r->enhanced, "4.2.2") == 0;
+		char *msg = gn_strdup_printf("message was sent, but not stored in sent mailbox: %s",
+					     r != NULL && r->text != NULL ? r->text : "store failed");
+		gn_log(GN_LOG_WARN, "webapi", "event=sent_not_saved error=%s", gn_log_quote(0, msg));
+		gn_http_respond_error(w->req, 400, quota ? "sentOverQuota" : "server", msg);
+		gn_free(msg);
+	}
+	json_object_put(w->answer);
+	gn_free(w);
+	gn_delivery_free(&d);
+}
 
 static void m_send(struct call *c)
 {
-	fail(c, "server", "Send is not available yet: this server has no message composer");
+	struct gn_compose comp;
+	memset(&comp, 0, sizeof(comp));
+	comp.size = sizeof(comp);
+
+	const char *text = arg_str(c, "Text"), *html = arg_str(c, "HTML");
+	if (text[0] == '\0' && html[0] == '\0') {
+		fail(c, "missingBody", "at least text or html body required");
+		return;
+	}
+	if (strlen(text) > TEXT_MAX || strlen(html) > TEXT_MAX) {
+		fail(c, "messageTooLarge", "text or html body over %d bytes", TEXT_MAX);
+		return;
+	}
+	struct gn_compose_address *from, *to, *cc, *bcc, *reply_to;
+	size_t n_from, n_to, n_cc, n_bcc, n_reply_to;
+	if (!name_addresses(c, "From", &from, &n_from))
+		return;
+	if (n_from > 1) {
+		fail(c, "multipleFrom", "multiple from-addresses not allowed");
+		return;
+	}
+	if (n_from == 0) {
+		/* mox: the account's full name and the login address. */
+		struct gn_store_account *acc = NULL;
+		const char *err = NULL;
+		from = gn_pool_alloc(c->pool, sizeof(*from));
+		from->name = "";
+		from->address = c->login;
+		if (gn_store_account_get(c->pool, c->account_id, &acc, &err) > 0)
+			from->name = gn_store_account_full_name(acc);
+		n_from = 1;
+	}
+	if (!name_addresses(c, "To", &to, &n_to) || !name_addresses(c, "CC", &cc, &n_cc) ||
+	    !name_addresses(c, "BCC", &bcc, &n_bcc) ||
+	    !name_addresses(c, "ReplyTo", &reply_to, &n_reply_to))
+		return;
+	struct gn_addr *from_addr;
+	const char *error = NULL;
+	if (gn_addr_parse(c->pool, from->address, strlen(from->address), &from_addr, &error) < 0) {
+		fail(c, "badAddress", "parsing address \"%s\": %s", from->address, error);
+		return;
+	}
+	int r = gn_store_send_as_check(c->pool, c->account_id, from_addr, &error);
+	if (r < 0) {
+		gn_log(GN_LOG_ERROR, "webapi", "event=send_as_error error=%s", gn_log_quote(0, error));
+		fail(c, "server", "checking from address");
+		return;
+	}
+	if (r == 0) {
+		fail(c, "badFrom", "from-address not configured for account");
+		return;
+	}
+	size_t n_rcpt = n_to + n_cc + n_bcc;
+	if (n_rcpt == 0) {
+		fail(c, "noRecipients", "no recipients");
+		return;
+	}
+	if (n_rcpt > GN_COMPOSE_MAX_ADDRESSES) {
+		fail(c, "user", "too many recipients (at most %d)", GN_COMPOSE_MAX_ADDRESSES);
+		return;
+	}
+	const struct gn_addr **rcpts = gn_pool_alloc(c->pool, n_rcpt * sizeof(*rcpts));
+	const char **rcpt_given = gn_pool_alloc(c->pool, n_rcpt * sizeof(*rcpt_given));
+	bool smtputf8 = gn_addr_needs_smtputf8(from_addr);
+	size_t k = 0;
+	const struct gn_compose_address *lists[3] = { to, cc, bcc };
+	size_t counts[3] = { n_to, n_cc, n_bcc };
+	for (int li = 0; li < 3; li++)
+		for (size_t i = 0; i < counts[li]; i++) {
+			struct gn_addr *a;
+			const char *addr = lists[li][i].address;
+			if (gn_addr_parse(c->pool, addr, strlen(addr), &a, &error) < 0) {
+				fail(c, "badAddress", "parsing address \"%s\": %s", addr, error);
+				return;
+			}
+			smtputf8 = smtputf8 || gn_addr_needs_smtputf8(a);
+			rcpt_given[k] = addr;
+			rcpts[k++] = a;
+		}
+
+	const char *message_id = arg_str(c, "MessageID");
+	const char *subject = arg_str(c, "Subject");
+	if (has_control(subject) || has_control(message_id)) {
+		fail(c, "user", "control characters in subject or message-id");
+		return;
+	}
+	time_t date, release;
+	if (!arg_time(c, "Date", &date) || !arg_time(c, "FutureRelease", &release))
+		return;
+
+	/* References: strings. */
+	struct json_object *refs = arg_array(c, "References");
+	size_t n_refs = refs != NULL ? json_object_array_length(refs) : 0;
+	if (n_refs > GN_COMPOSE_MAX_REFERENCES) {
+		fail(c, "user", "too many references (at most %d)", GN_COMPOSE_MAX_REFERENCES);
+		return;
+	}
+	const char **ref = gn_pool_alloc(c->pool, (n_refs + 1) * sizeof(*ref));
+	for (size_t i = 0; i < n_refs; i++) {
+		ref[i] = json_object_get_string(json_object_array_get_idx(refs, i));
+		if (has_control(ref[i])) {
+			fail(c, "user", "control characters in references");
+			return;
+		}
+	}
+
+	/* Headers: [name, value] pairs. */
+	struct json_object *hs = arg_array(c, "Headers");
+	size_t n_hs = hs != NULL ? json_object_array_length(hs) : 0;
+	if (n_hs > GN_COMPOSE_MAX_HEADERS) {
+		fail(c, "user", "too many headers (at most %d)", GN_COMPOSE_MAX_HEADERS);
+		return;
+	}
+	struct gn_compose_header *h = gn_pool_alloc(c->pool, (n_hs + 1) * sizeof(*h));
+	for (size_t i = 0; i < n_hs; i++) {
+		struct json_object *kv = json_object_array_get_idx(hs, i);
+		if (!json_object_is_type(kv, json_type_array) || json_object_array_length(kv) != 2 ||
+		    !json_object_is_type(json_object_array_get_idx(kv, 0), json_type_string) ||
+		    !json_object_is_type(json_object_array_get_idx(kv, 1), json_type_string)) {
+			fail(c, "protocol", "parsing request: Headers: each item is [name, value]");
+			return;
+		}
+		h[i].name = json_object_get_string(json_object_array_get_idx(kv, 0));
+		h[i].value = json_object_get_string(json_object_array_get_idx(kv, 1));
+		if (has_control(h[i].name) || strlen(h[i].value) > SEND_FIELD_MAX) {
+			fail(c, "user", "bad header field \"%s\"", h[i].name);
+			return;
+		}
+	}
+
+	/* Extra: an object of strings. */
+	struct json_object *ex = NULL;
+	struct gn_submit_extra *extra = NULL;
+	size_t n_extra = 0;
+	if (webapi_arg(c->args, "Extra", &ex) && json_object_is_type(ex, json_type_object)) {
+		size_t n = (size_t)json_object_object_length(ex);
+		if (n > SEND_EXTRA_MAX) {
+			fail(c, "user", "too many extra keys (at most %d)", SEND_EXTRA_MAX);
+			return;
+		}
+		extra = gn_pool_alloc(c->pool, (n + 1) * sizeof(*extra));
+		json_object_object_foreach(ex, ek, ev) {
+			if (!json_object_is_type(ev, json_type_string)) {
+				fail(c, "protocol", "parsing request: Extra.%s is not a string", ek);
+				return;
+			}
+			extra[n_extra].key = ek;
+			extra[n_extra++].value = json_object_get_string(ev);
+		}
+	}
+
+	/* Files: JSON ones first, then uploads (mox's order). */
+	size_t total = 0;
+	struct gn_compose_file *alt, *inl, *att;
+	size_t n_alt, n_inl, n_att;
+	if (!json_files(c, "AlternativeFiles", &alt, &n_alt, &total) ||
+	    !json_files(c, "InlineFiles", &inl, &n_inl, &total) ||
+	    !json_files(c, "AttachedFiles", &att, &n_att, &total) ||
+	    !form_files(c, "alternativefile", &alt, &n_alt, &total) ||
+	    !form_files(c, "inlinefile", &inl, &n_inl, &total) ||
+	    !form_files(c, "attachedfile", &att, &n_att, &total))
+		return;
+
+	comp.from = from;
+	comp.to = to;
+	comp.n_to = n_to;
+	comp.cc = cc;
+	comp.n_cc = n_cc;
+	comp.reply_to = reply_to;
+	comp.n_reply_to = n_reply_to;
+	comp.subject = subject;
+	comp.text = text[0] != '\0' ? text : NULL;
+	comp.html = html[0] != '\0' ? html : NULL;
+	comp.alternative_files = alt;
+	comp.n_alternative_files = n_alt;
+	comp.inline_files = inl;
+	comp.n_inline_files = n_inl;
+	comp.attached_files = att;
+	comp.n_attached_files = n_att;
+	comp.headers = h;
+	comp.n_headers = n_hs;
+	comp.references = ref;
+	comp.n_references = n_refs;
+	comp.message_id = message_id[0] != '\0' ? message_id : NULL;
+	comp.host = gn_config_hostname();
+	comp.date = date;
+	comp.user_agent = "gannet";
+	struct gn_compose_result cr;
+	memset(&cr, 0, sizeof(cr));
+	cr.size = sizeof(cr);
+	if (gn_compose(c->pool, &comp, &cr) < 0) {
+		fail(c, compose_code(cr.error), "%s", cr.error_text != NULL ? cr.error_text : "composing");
+		return;
+	}
+
+	/* The Received field first (mox: "for" with a single recipient). */
+	char *recv = received_field(c, n_rcpt == 1 ? rcpt_given[0] : NULL);
+	if (recv == NULL) {
+		gn_free(cr.data);
+		fail(c, "server", "no random bytes");
+		return;
+	}
+	size_t rlen = strlen(recv), len = rlen + cr.len;
+	char *msg = gn_malloc(len + 1);
+	memcpy(msg, recv, rlen);
+	memcpy(msg + rlen, cr.data, cr.len);
+	msg[len] = '\0';
+	gn_free(cr.data);
+
+	const struct gn_submit_ops *ops = gn_service_lookup(GN_SUBMIT_SERVICE);
+	if (ops == NULL) {
+		gn_free(msg);
+		fail(c, "server", "sending is not available: the module submission is not loaded");
+		return;
+	}
+	struct json_object *rt = NULL;
+	int require_tls = GN_QUEUE_TLS_DEFAULT;
+	if (webapi_arg(c->args, "RequireTLS", &rt) && json_object_is_type(rt, json_type_boolean))
+		require_tls = json_object_get_boolean(rt) ? GN_QUEUE_TLS_REQUIRED : GN_QUEUE_TLS_RELAXED;
+	struct gn_submit_request sreq;
+	memset(&sreq, 0, sizeof(sreq));
+	sreq.size = sizeof(sreq);
+	sreq.account_id = c->account_id;
+	sreq.login = c->login;
+	sreq.from = from_addr;
+	sreq.recipients = rcpts;
+	sreq.n_recipients = n_rcpt;
+	sreq.data = msg;
+	sreq.len = len;
+	sreq.message_id = cr.message_id;
+	sreq.smtputf8 = smtputf8 || cr.smtputf8;
+	sreq.hold_until = release;
+	sreq.extra = extra;
+	sreq.n_extra = n_extra;
+	sreq.require_tls = require_tls;
+	struct gn_submit_result sres;
+	memset(&sres, 0, sizeof(sres));
+	sres.size = sizeof(sres);
+	if (release != 0 && release <= time(NULL))
+		sreq.hold_until = 0;
+	if (ops->submit(c->pool, &sreq, &sres) < 0 || sres.n_rcpts != n_rcpt) {
+		gn_free(msg);
+		fail(c, submit_code(sres.status), "%s",
+		     sres.error_text != NULL ? sres.error_text : "submission failed");
+		return;
+	}
+
+	struct json_object *answer = json_object_new_object();
+	json_object_object_add(answer, "MessageID", json_object_new_string(cr.message_id));
+	struct json_object *subs = json_object_new_array();
+	for (size_t i = 0; i < n_rcpt; i++) {
+		struct json_object *s = json_object_new_object();
+		json_object_object_add(s, "Address", json_object_new_string(rcpt_given[i]));
+		int64_t qid = sres.rcpts[i].queue_id;
+		if (sres.size >= offsetof(struct gn_submit_result, recipient_ids) +
+		    sizeof(sres.recipient_ids) && sres.recipient_ids != NULL)
+			qid = sres.recipient_ids[i];
+		json_object_object_add(s, "QueueMsgID", json_object_new_int64(qid));
+		json_object_object_add(s, "FromID", json_object_new_string(
+			sres.rcpts[i].from_id != NULL ? sres.rcpts[i].from_id : ""));
+		json_object_array_add(subs, s);
+	}
+	json_object_object_add(answer, "Submissions", subs);
+	gn_log(GN_LOG_INFO, "webapi", "event=sent account=%s message_id=%s recipients=%zu",
+	       gn_log_quote(0, c->account), gn_log_quote(1, cr.message_id), n_rcpt);
+
+	if (!arg_bool(c, "SaveSent")) {
+		gn_free(msg);
+		ok(c, answer);
+		return;
+	}
+	/* A copy in the Sent mailbox (none: nothing to do, as mox), through
+	 * the delivery pipeline so that the quota module's checks apply; the
+	 * Bcc addresses are prepended to this copy only (mox). */
+	struct gn_store_mailbox *sent = NULL;
+	r = gn_store_mailbox_find_special(c->pool, c->account_id, GN_STORE_SPECIAL_SENT, &sent, &error);
+	if (r <= 0) {
+		gn_free(msg);
+		if (r < 0) {
+			json_object_put(answer);
+			fail(c, "server", "message was sent, but not stored in sent mailbox: %s", error);
+			return;
+		}
+		ok(c, answer);
+		return;
+	}
+	struct gn_buf *prefix = gn_buf_new(1024 * 1024);
+	if (n_bcc > 0) {
+		gn_buf_append_str(prefix, "Bcc: ");
+		for (size_t i = 0; i < n_bcc; i++)
+			gn_buf_printf(prefix, "%s<%s>", i > 0 ? ",\r\n\t" : "", bcc[i].address);
+		gn_buf_append_str(prefix, "\r\n");
+	}
+	struct gn_delivery *d = gn_delivery_new("webapi", NULL);
+	gn_delivery_set_sender(d, from_addr);
+	gn_delivery_add_account(d, c->account_id, gn_buf_data(prefix), gn_buf_len(prefix));
+	gn_buf_free(&prefix);
+	gn_delivery_set_mailbox_default(d, gn_store_mailbox_name(sent), GN_DELIVERY_FIXED_MAILBOX);
+	gn_delivery_set_flags(d, GN_STORE_SEEN, NULL, 0);
+	gn_delivery_write(d, msg, len);
+	gn_free(msg);
+	struct send_wait *w = gn_malloc(sizeof(*w));
+	w->req = c->req;
+	w->answer = answer;
+	if (gn_delivery_run(d, send_saved, w) < 0) {
+		json_object_put(answer);
+		gn_free(w);
+		gn_delivery_free(&d);
+		fail(c, "server", "message was sent, but not stored in sent mailbox");
+	}
 }
 
 /* ---- messages ---- */
@@ -684,7 +1309,7 @@ const struct webapi_method webapi_methods[] = {
 	  "{\"type\":\"object\",\"properties\":{\"MessageID\":{\"type\":\"string\"},\"Submissions\":"
 	  "{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Submission\"}}}}",
 	  "{\"To\":[{\"Name\":\"\",\"Address\":\"john@example.com\"}],\"Subject\":\"hi\",\"Text\":\"hello\\n\"}",
-	  "Compose and queue a message (not available yet on this server).", m_send },
+	  "Compose and queue a message.", m_send },
 	{ "SuppressionList", f_none,
 	  "{\"type\":\"object\",\"properties\":{\"Suppressions\":{\"type\":\"array\",\"items\":"
 	  "{\"$ref\":\"#/components/schemas/Suppression\"}}}}",

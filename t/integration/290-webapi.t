@@ -12,7 +12,7 @@ urllib, form-urlencoded and multipart bodies, HTTP Basic auth.
   request, a request that is not JSON, an unknown field, a field of the
   wrong type: 400 protocol; a body over http.max_body 413; a missing
   message 400 messageNotFound, a bad part path partNotFound, a bad
-  address badAddress; Send refuses with 400 server (no composer yet);
+  address badAddress; Send refuses with 400 server without the submission module;
   after the failed-auth limit 429 (last: it blocks the client's IP);
 - suppressions through the suppression module: add (form and
   multipart), list, present by base address, a duplicate and an absent
@@ -252,7 +252,7 @@ t.ok(st == 404, "method names are case-sensitive (path)")
 st, o = jcall("MessageGet", None, raw_request='{"msgid": %d}' % ids[0])
 t.ok(st == 200, "field names match case-insensitively, as Go's decoder")
 is_error(jcall("Send", {"To": [{"Address": "bob@example.org"}], "Text": "hi\n"}), 400, "server",
-         "Send: refused, no composer yet")
+         "Send: refused without the submission module")
 is_error(jcall("Send", {"To": [{"Address": "bob@example.org"}], "Bogus": 1}), 400, "protocol",
          "Send: its request schema is checked")
 

@@ -97,6 +97,8 @@
  *        outbound TLS.  gn_mime_part_body_decoded(), gn_mime_to_utf8(),
  *        gn_mime_first_text(), gn_mime_text(), gn_mime_structure_json():
  *        part bodies, texts and mox's Structure (moved from webapi).
+ *        gn_queue_message.recipient_ids_r, gn_submit_result.recipient_ids:
+ *        the queued recipients' ids (the webapi's QueueMsgID).
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

@@ -111,6 +111,10 @@ struct gn_queue_message {
 	 * (REQUIRETLS wins when both, RFC 8689).  Since ABI 1.1 with
 	 * the struct; a shorter struct reads as the default. */
 	enum gn_queue_require_tls require_tls;
+	/* NULL, or n_recipients slots: gn_queue_add() writes each
+	 * recipient's id (what `gannet queue hold ID` and the like take), in
+	 * the order of recipients.  Since ABI 1.1 with the struct. */
+	int64_t *recipient_ids_r;
 };
 
 #define GN_QUEUE_FROMID_MAX 64

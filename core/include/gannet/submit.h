@@ -104,6 +104,11 @@ struct gn_submit_result {
 	/* GN_SUBMIT_OK: one per recipient in request order, from pool. */
 	const struct gn_submit_rcpt_result *rcpts;
 	size_t n_rcpts;
+	/* GN_SUBMIT_OK: each recipient's queue row id (what `gannet queue
+	 * hold ID` and the like take; mox's per-recipient QueueMsgID), n_rcpts
+	 * of them in request order, from pool.  Read it only when the
+	 * provider filled it: res->size covers it and it is not NULL. */
+	const int64_t *recipient_ids;
 };
 
 struct gn_submit_ops {
