@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """
-t/integration/291-webapi-send.t: the webapi's Send (issue 12 item 1,
+t/integration/294-webapi-send.t: the webapi's Send (issue 12 item 1,
 mox.md 1.2 and 1.3, mox's webapisrv Send) with the submission, aliases
 and quota modules, a client written here from the reference:
 
