@@ -300,6 +300,32 @@ static bool base64_strict(const char *s)
 	return n % 4 == 0 && pad <= 2;
 }
 
+/* Data that base64_strict() accepted, decoded (from pool; NUL after it).
+ * The core's base64 decoders are internal (core/mail/mime-decode.c decodes
+ * a part's body); a public one would let this go. */
+static char *base64_decode(struct gn_pool *pool, const char *s, size_t len, size_t *len_r)
+{
+	char *out = gn_pool_alloc(pool, len / 4 * 3 + 4);
+	size_t n = 0;
+	unsigned acc = 0, bits = 0;
+	for (size_t i = 0; i < len && s[i] != '='; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		int v = ch >= 'A' && ch <= 'Z' ? ch - 'A' : ch >= 'a' && ch <= 'z' ? ch - 'a' + 26 :
+			ch >= '0' && ch <= '9' ? ch - '0' + 52 : ch == '+' ? 62 : ch == '/' ? 63 : -1;
+		if (v < 0)
+			continue;	/* CR, LF */
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[n] = '\0';
+	*len_r = n;
+	return out;
+}
+
 /* File objects of JSON: Name, ContentType, ContentID, Data (base64). */
 static bool json_files(struct call *c, const char *field, struct gn_compose_file **list_r,
 		       size_t *n_r, size_t *total)
@@ -345,7 +371,7 @@ static bool json_files(struct call *c, const char *field, struct gn_compose_file
 			l[i].content_id = NULL;
 		size_t len;
 		char *bin = base64_strict(data) ?
-			webapi_base64_decode(c->pool, data, strlen(data), &len) : NULL;
+			base64_decode(c->pool, data, strlen(data), &len) : NULL;
 		if (bin == NULL) {
 			fail(c, "user", "parsing attachment as base64: %s: invalid base64 data", field);
 			return false;
