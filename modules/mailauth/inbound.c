@@ -6,17 +6,19 @@
  *
  * How it fits (gannet/smtp.h, "the end of data"):
  *
- *   tap chunk()       each chunk of the message goes to a DKIM verifier
- *                     (gannet/dkim.h) as it arrives, and the header
- *                     section (up to INBOUND_MAX_HEADER) is kept to look
- *                     for forged Authentication-Results fields;
- *   "smtp.data_end"   the hook: the verifier is finished, then SPF
- *                     (spf_check(): MAIL FROM's identity, HELO's when
- *                     MAIL FROM is <>) and the DKIM key lookups
- *                     (gn_dkim_verify_start()) and iprev (iprev.h:
- *                     the client's PTR names mapped back, RFC 8601
- *                     3.2) run in parallel on the loop; the hook
- *                     returns PENDING;
+ *   tap chunk()       the first chunk starts SPF (spf_check(): MAIL
+ *                     FROM's identity, HELO's when MAIL FROM is <>)
+ *                     and iprev (iprev.h: the client's PTR names mapped
+ *                     back, RFC 8601 3.2), which need nothing from the
+ *                     message (inbound_start()); each chunk goes to a
+ *                     DKIM verifier (gannet/dkim.h) as it arrives, and
+ *                     the header section (up to INBOUND_MAX_HEADER) is
+ *                     kept to look for forged Authentication-Results
+ *                     fields;
+ *   "smtp.data_end"   the hook: the verifier is finished, then the DKIM
+ *                     key lookups (gn_dkim_verify_start()) run on the
+ *                     loop in parallel with SPF and iprev still under
+ *                     way; the hook returns PENDING;
  *   both done         DMARC (dmarc.h): the policy of the From domain
  *                     (dmarc_lookup()) and dmarc_evaluate();
  *   all done          the fields are written (gn_smtp_tx_add_header())
@@ -85,6 +87,7 @@ struct inbound {
 	bool dkim_done;
 	struct dmarc_lookup *dmarc_lk;
 	bool dmarc_started, dmarc_done;
+	bool started;			/* SPF and iprev started (inbound_start()) */
 	bool pending;			/* the hook returned PENDING */
 	bool finished;			/* the fields are written */
 	enum gn_hook_result final;
@@ -124,6 +127,8 @@ static void inbound_stop(struct inbound *in)
 	gn_timer_free(&in->timer);
 }
 
+static void inbound_start(struct inbound *in, struct gn_smtp_session *s);
+
 static void tap_chunk(struct gn_smtp_session *s, const char *buf, size_t len, void *data)
 {
 	struct inbound *in = inbound_get(s, true);
@@ -131,6 +136,7 @@ static void tap_chunk(struct gn_smtp_session *s, const char *buf, size_t len, vo
 	(void)data;
 	if (in == NULL)
 		return;
+	inbound_start(in, s);
 	if (in->dkim_error == NULL && gn_dkim_verifier_update(in->dkim, buf, len, &err) < 0)
 		in->dkim_error = err;
 	if (!in->header_done) {
@@ -694,28 +700,23 @@ static bool client_ip(const char *text, struct spf_request *req)
 	return true;
 }
 
-static enum gn_hook_result inbound_hook(struct gn_hook_call *call, void *data)
+/* SPF and iprev need only the client's address, HELO and MAIL FROM, all
+ * known once the message starts: they start at its first chunk (or at the
+ * end of data when no chunk came through the tap) and run while the rest
+ * of the message arrives.  Their callbacks only record the result until
+ * the hook has run (step() waits for the DKIM verifier, finished by the
+ * hook); a transaction that ends before (a reset, a closed connection, a
+ * refused message) cancels them in tap_tx_end(). */
+static void inbound_start(struct inbound *in, struct gn_smtp_session *s)
 {
-	struct gn_smtp_session *s = gn_hook_call_context(call);
-	struct gn_smtp_tx *tx;
-	struct inbound *in;
 	struct spf_request req;
-	const char *err;
-	(void)data;
-
-	/* Only the inbound MX: the point's context is its session. */
-	if (s == NULL || (tx = gn_smtp_session_tx(s)) == NULL ||
-	    (in = inbound_get(s, true)) == NULL)
-		return GN_HOOK_CONTINUE;
-	const struct gn_addr *from = gn_smtp_tx_from(tx);
+	if (in->started)
+		return;
+	in->started = true;
+	const struct gn_addr *from = gn_smtp_tx_from(gn_smtp_session_tx(s));
 	in->helo = gn_smtp_session_helo(s);
 	in->ip = gn_pool_strdup(in->pool, gn_conn_remote_ip(gn_smtp_session_conn(s)) ?
 				gn_conn_remote_ip(gn_smtp_session_conn(s)) : "");
-
-	if (in->dkim_error == NULL && gn_dkim_verifier_finish(in->dkim, &err) < 0)
-		in->dkim_error = err;
-	in->call = call;
-	gn_hook_call_on_cancel(call, hook_cancel, in);
 
 	memset(&req, 0, sizeof(req));
 	if (!client_ip(in->ip, &req)) {
@@ -742,6 +743,27 @@ static enum gn_hook_result inbound_hook(struct gn_hook_call *call, void *data)
 		if (in->iprev == NULL)
 			iprev_set_error(in, "the lookup did not start");
 	}
+}
+
+static enum gn_hook_result inbound_hook(struct gn_hook_call *call, void *data)
+{
+	struct gn_smtp_session *s = gn_hook_call_context(call);
+	struct gn_smtp_tx *tx;
+	struct inbound *in;
+	const char *err;
+	(void)data;
+
+	/* Only the inbound MX: the point's context is its session. */
+	if (s == NULL || (tx = gn_smtp_session_tx(s)) == NULL ||
+	    (in = inbound_get(s, true)) == NULL)
+		return GN_HOOK_CONTINUE;
+	inbound_start(in, s);
+
+	if (in->dkim_error == NULL && gn_dkim_verifier_finish(in->dkim, &err) < 0)
+		in->dkim_error = err;
+	in->call = call;
+	gn_hook_call_on_cancel(call, hook_cancel, in);
+
 	if (in->dkim_error == NULL)
 		in->verify = gn_dkim_verify_start(in->dkim, dkim_done, in);
 	else
