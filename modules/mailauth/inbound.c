@@ -86,6 +86,9 @@ struct inbound {
 	bool spf_timed_out;
 	bool dkim_done;
 	struct dmarc_lookup *dmarc_lk;
+	/* The policy, looked up once the header section is complete;
+	 * evaluated (dmarc_apply()) once SPF and DKIM are done. */
+	const struct dmarc_lookup_result *dmarc_policy;
 	bool dmarc_started, dmarc_done;
 	bool started;			/* SPF and iprev started (inbound_start()) */
 	bool pending;			/* the hook returned PENDING */
@@ -128,6 +131,7 @@ static void inbound_stop(struct inbound *in)
 }
 
 static void inbound_start(struct inbound *in, struct gn_smtp_session *s);
+static void dmarc_start(struct inbound *in);
 
 static void tap_chunk(struct gn_smtp_session *s, const char *buf, size_t len, void *data)
 {
@@ -159,6 +163,10 @@ static void tap_chunk(struct gn_smtp_session *s, const char *buf, size_t len, vo
 			in->header_done = true;
 			in->header_cut = true;
 		}
+		/* The From field is known: the policy lookup runs while
+		 * the body arrives. */
+		if (in->header_done && !in->dmarc_started)
+			dmarc_start(in);
 	}
 }
 
@@ -509,8 +517,10 @@ static void dmarc_set_error(struct inbound *in, int result, const char *header_f
 }
 
 static void dmarc_done_cb(const struct dmarc_lookup_result *lk, void *data);
+static void dmarc_apply(struct inbound *in);
 
-/* SPF and DKIM are done: the policy lookup for the From domain. */
+/* The policy lookup for the From domain: once the header section is
+ * complete (tap_chunk()), else when SPF and DKIM are done (step()). */
 static void dmarc_start(struct inbound *in)
 {
 	const char *why = NULL, *domain = NULL;
@@ -542,6 +552,8 @@ static void step(struct inbound *in)
 		return;
 	if (!in->dmarc_started)
 		dmarc_start(in);
+	if (!in->dmarc_done && in->dmarc_policy != NULL)
+		dmarc_apply(in);
 	if (!in->dmarc_done || !in->iprev_done)
 		return;
 	in->finished = true;
@@ -559,9 +571,17 @@ static void step(struct inbound *in)
 static void dmarc_done_cb(const struct dmarc_lookup_result *lk, void *data)
 {
 	struct inbound *in = data;
+	in->dmarc_lk = NULL;
+	in->dmarc_policy = lk;
+	step(in);
+}
+
+/* The policy has come, SPF and DKIM are done: the evaluation. */
+static void dmarc_apply(struct inbound *in)
+{
+	const struct dmarc_lookup_result *lk = in->dmarc_policy;
 	struct dmarc_dkim *dk = NULL;
 	size_t n = 0;
-	in->dmarc_lk = NULL;
 	if (in->dkim_error == NULL && gn_dkim_verifier_count(in->dkim) > 0) {
 		size_t count = gn_dkim_verifier_count(in->dkim);
 		dk = gn_pool_alloc(in->pool, count * sizeof(*dk));
@@ -585,7 +605,6 @@ static void dmarc_done_cb(const struct dmarc_lookup_result *lk, void *data)
 	};
 	dmarc_evaluate(in->pool, mailauth_psl, &din, lk, &in->dmarc);
 	in->dmarc_done = true;
-	step(in);
 }
 
 static void spf_done(const struct spf_result *result, void *data)
@@ -654,7 +673,7 @@ static void timeout_cb(void *data)
 		gn_dkim_verify_cancel(&in->verify);
 		in->dkim_done = true;
 	}
-	if (!in->dmarc_done) {
+	if (!in->dmarc_done && in->dmarc_policy == NULL) {
 		dmarc_lookup_cancel(&in->dmarc_lk);
 		in->dmarc_started = true;
 		dmarc_set_error(in, DMARC_TEMPERROR, NULL, "timeout");

@@ -4,15 +4,17 @@ t/integration/324-mailauth-early.t: the mailauth module starts SPF and
 iprev at the message's first chunk, not at the end of data (they need
 only the client's address, HELO and MAIL FROM), and a transaction that
 ends before its end of data cancels them: no crash, no result applied to
-the next transaction.
+the next transaction.  Likewise the DMARC policy lookup, started once
+the header section is complete.
 
 DNS: dns.local_data for the reverse data, the rest forwarded to
 t/lib/dnsserver.py, which never answers names under slow.example.
 
 - from 127.0.0.7 (PTR host.slow.example, whose A is never answered): a
-  client sends the start of a message and stops; the A query reaches the
-  DNS server while the message is still open (started early); the client
-  closes the connection;
+  client sends the header section (From: someone@dmarc.slow.example) and
+  the start of the body and stops; the A query and the TXT query of
+  _dmarc.dmarc.slow.example reach the DNS server while the message is
+  still open (started early); the client closes the connection;
 - the same again, then a second client from 127.0.0.2 (PTR
   good.iprev.example, which maps back) sends a whole message: iprev=pass
   with its name, in less than mailauth.inbound_timeout (nothing of the
@@ -188,7 +190,7 @@ def open_and_stop(src):
                       (b"RCPT TO:<alice@example.com>", b"250"), (b"DATA", b"354")):
         c.sendall(cmd + b"\r\n")
         ok = reply(f).startswith(code) and ok
-    c.sendall(b"From: someone@example.org\r\nTo: alice@example.com\r\nSubject: cut\r\n\r\n"
+    c.sendall(b"From: someone@dmarc.slow.example\r\nTo: alice@example.com\r\nSubject: cut\r\n\r\n"
               + b"a line of the body that is not finished\r\n" * 200)
     return c, f, ok
 
@@ -244,6 +246,8 @@ try:
         t.ok(ok, "cut %d: MAIL, RCPT, DATA accepted, the start of the message sent" % n)
         t.ok(queried("host.slow.example. A", before),
              "cut %d: iprev's A query sent while the message is still open" % n)
+        t.ok(queried("_dmarc.dmarc.slow.example. TXT", before),
+             "cut %d: the From domain's DMARC query sent once the header is complete" % n)
         c.close()
         f.close()
     time.sleep(0.5)
