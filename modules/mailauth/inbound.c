@@ -6,17 +6,19 @@
  *
  * How it fits (gannet/smtp.h, "the end of data"):
  *
- *   tap chunk()       each chunk of the message goes to a DKIM verifier
- *                     (gannet/dkim.h) as it arrives, and the header
- *                     section (up to INBOUND_MAX_HEADER) is kept to look
- *                     for forged Authentication-Results fields;
- *   "smtp.data_end"   the hook: the verifier is finished, then SPF
- *                     (spf_check(): MAIL FROM's identity, HELO's when
- *                     MAIL FROM is <>) and the DKIM key lookups
- *                     (gn_dkim_verify_start()) and iprev (iprev.h:
- *                     the client's PTR names mapped back, RFC 8601
- *                     3.2) run in parallel on the loop; the hook
- *                     returns PENDING;
+ *   tap chunk()       the first chunk starts SPF (spf_check(): MAIL
+ *                     FROM's identity, HELO's when MAIL FROM is <>)
+ *                     and iprev (iprev.h: the client's PTR names mapped
+ *                     back, RFC 8601 3.2), which need nothing from the
+ *                     message (inbound_start()); each chunk goes to a
+ *                     DKIM verifier (gannet/dkim.h) as it arrives, and
+ *                     the header section (up to INBOUND_MAX_HEADER) is
+ *                     kept to look for forged Authentication-Results
+ *                     fields;
+ *   "smtp.data_end"   the hook: the verifier is finished, then the DKIM
+ *                     key lookups (gn_dkim_verify_start()) run on the
+ *                     loop in parallel with SPF and iprev still under
+ *                     way; the hook returns PENDING;
  *   both done         DMARC (dmarc.h): the policy of the From domain
  *                     (dmarc_lookup()) and dmarc_evaluate();
  *   all done          the fields are written (gn_smtp_tx_add_header())
@@ -84,7 +86,11 @@ struct inbound {
 	bool spf_timed_out;
 	bool dkim_done;
 	struct dmarc_lookup *dmarc_lk;
+	/* The policy, looked up once the header section is complete;
+	 * evaluated (dmarc_apply()) once SPF and DKIM are done. */
+	const struct dmarc_lookup_result *dmarc_policy;
 	bool dmarc_started, dmarc_done;
+	bool started;			/* SPF and iprev started (inbound_start()) */
 	bool pending;			/* the hook returned PENDING */
 	bool finished;			/* the fields are written */
 	enum gn_hook_result final;
@@ -124,6 +130,9 @@ static void inbound_stop(struct inbound *in)
 	gn_timer_free(&in->timer);
 }
 
+static void inbound_start(struct inbound *in, struct gn_smtp_session *s);
+static void dmarc_start(struct inbound *in);
+
 static void tap_chunk(struct gn_smtp_session *s, const char *buf, size_t len, void *data)
 {
 	struct inbound *in = inbound_get(s, true);
@@ -131,6 +140,7 @@ static void tap_chunk(struct gn_smtp_session *s, const char *buf, size_t len, vo
 	(void)data;
 	if (in == NULL)
 		return;
+	inbound_start(in, s);
 	if (in->dkim_error == NULL && gn_dkim_verifier_update(in->dkim, buf, len, &err) < 0)
 		in->dkim_error = err;
 	if (!in->header_done) {
@@ -153,6 +163,10 @@ static void tap_chunk(struct gn_smtp_session *s, const char *buf, size_t len, vo
 			in->header_done = true;
 			in->header_cut = true;
 		}
+		/* The From field is known: the policy lookup runs while
+		 * the body arrives. */
+		if (in->header_done && !in->dmarc_started)
+			dmarc_start(in);
 	}
 }
 
@@ -503,8 +517,10 @@ static void dmarc_set_error(struct inbound *in, int result, const char *header_f
 }
 
 static void dmarc_done_cb(const struct dmarc_lookup_result *lk, void *data);
+static void dmarc_apply(struct inbound *in);
 
-/* SPF and DKIM are done: the policy lookup for the From domain. */
+/* The policy lookup for the From domain: once the header section is
+ * complete (tap_chunk()), else when SPF and DKIM are done (step()). */
 static void dmarc_start(struct inbound *in)
 {
 	const char *why = NULL, *domain = NULL;
@@ -536,6 +552,8 @@ static void step(struct inbound *in)
 		return;
 	if (!in->dmarc_started)
 		dmarc_start(in);
+	if (!in->dmarc_done && in->dmarc_policy != NULL)
+		dmarc_apply(in);
 	if (!in->dmarc_done || !in->iprev_done)
 		return;
 	in->finished = true;
@@ -553,9 +571,17 @@ static void step(struct inbound *in)
 static void dmarc_done_cb(const struct dmarc_lookup_result *lk, void *data)
 {
 	struct inbound *in = data;
+	in->dmarc_lk = NULL;
+	in->dmarc_policy = lk;
+	step(in);
+}
+
+/* The policy has come, SPF and DKIM are done: the evaluation. */
+static void dmarc_apply(struct inbound *in)
+{
+	const struct dmarc_lookup_result *lk = in->dmarc_policy;
 	struct dmarc_dkim *dk = NULL;
 	size_t n = 0;
-	in->dmarc_lk = NULL;
 	if (in->dkim_error == NULL && gn_dkim_verifier_count(in->dkim) > 0) {
 		size_t count = gn_dkim_verifier_count(in->dkim);
 		dk = gn_pool_alloc(in->pool, count * sizeof(*dk));
@@ -579,7 +605,6 @@ static void dmarc_done_cb(const struct dmarc_lookup_result *lk, void *data)
 	};
 	dmarc_evaluate(in->pool, mailauth_psl, &din, lk, &in->dmarc);
 	in->dmarc_done = true;
-	step(in);
 }
 
 static void spf_done(const struct spf_result *result, void *data)
@@ -648,7 +673,7 @@ static void timeout_cb(void *data)
 		gn_dkim_verify_cancel(&in->verify);
 		in->dkim_done = true;
 	}
-	if (!in->dmarc_done) {
+	if (!in->dmarc_done && in->dmarc_policy == NULL) {
 		dmarc_lookup_cancel(&in->dmarc_lk);
 		in->dmarc_started = true;
 		dmarc_set_error(in, DMARC_TEMPERROR, NULL, "timeout");
@@ -694,28 +719,23 @@ static bool client_ip(const char *text, struct spf_request *req)
 	return true;
 }
 
-static enum gn_hook_result inbound_hook(struct gn_hook_call *call, void *data)
+/* SPF and iprev need only the client's address, HELO and MAIL FROM, all
+ * known once the message starts: they start at its first chunk (or at the
+ * end of data when no chunk came through the tap) and run while the rest
+ * of the message arrives.  Their callbacks only record the result until
+ * the hook has run (step() waits for the DKIM verifier, finished by the
+ * hook); a transaction that ends before (a reset, a closed connection, a
+ * refused message) cancels them in tap_tx_end(). */
+static void inbound_start(struct inbound *in, struct gn_smtp_session *s)
 {
-	struct gn_smtp_session *s = gn_hook_call_context(call);
-	struct gn_smtp_tx *tx;
-	struct inbound *in;
 	struct spf_request req;
-	const char *err;
-	(void)data;
-
-	/* Only the inbound MX: the point's context is its session. */
-	if (s == NULL || (tx = gn_smtp_session_tx(s)) == NULL ||
-	    (in = inbound_get(s, true)) == NULL)
-		return GN_HOOK_CONTINUE;
-	const struct gn_addr *from = gn_smtp_tx_from(tx);
+	if (in->started)
+		return;
+	in->started = true;
+	const struct gn_addr *from = gn_smtp_tx_from(gn_smtp_session_tx(s));
 	in->helo = gn_smtp_session_helo(s);
 	in->ip = gn_pool_strdup(in->pool, gn_conn_remote_ip(gn_smtp_session_conn(s)) ?
 				gn_conn_remote_ip(gn_smtp_session_conn(s)) : "");
-
-	if (in->dkim_error == NULL && gn_dkim_verifier_finish(in->dkim, &err) < 0)
-		in->dkim_error = err;
-	in->call = call;
-	gn_hook_call_on_cancel(call, hook_cancel, in);
 
 	memset(&req, 0, sizeof(req));
 	if (!client_ip(in->ip, &req)) {
@@ -742,6 +762,27 @@ static enum gn_hook_result inbound_hook(struct gn_hook_call *call, void *data)
 		if (in->iprev == NULL)
 			iprev_set_error(in, "the lookup did not start");
 	}
+}
+
+static enum gn_hook_result inbound_hook(struct gn_hook_call *call, void *data)
+{
+	struct gn_smtp_session *s = gn_hook_call_context(call);
+	struct gn_smtp_tx *tx;
+	struct inbound *in;
+	const char *err;
+	(void)data;
+
+	/* Only the inbound MX: the point's context is its session. */
+	if (s == NULL || (tx = gn_smtp_session_tx(s)) == NULL ||
+	    (in = inbound_get(s, true)) == NULL)
+		return GN_HOOK_CONTINUE;
+	inbound_start(in, s);
+
+	if (in->dkim_error == NULL && gn_dkim_verifier_finish(in->dkim, &err) < 0)
+		in->dkim_error = err;
+	in->call = call;
+	gn_hook_call_on_cancel(call, hook_cancel, in);
+
 	if (in->dkim_error == NULL)
 		in->verify = gn_dkim_verify_start(in->dkim, dkim_done, in);
 	else
