@@ -186,8 +186,14 @@ r = g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "
 t.ok(r.returncode == 1 and 'unknown event "bounced"' in r.stderr, "an unknown event is refused")
 r = g("config", "account", "webhook", "set", "alice", "sideways", URL + "/ok")
 t.is_(r.returncode, 2, "neither outgoing nor incoming: bad usage")
-t.is_(g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all", "Bearer s3cret")
-      .returncode, 0, "outgoing webhook set, all events, with an Authorization")
+r = g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all", "Bearer s3cret")
+t.ok(r.returncode == 2 and "stdin" in r.stderr, "an Authorization value on the command line is refused")
+r = g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all", "-", stdin="")
+t.ok(r.returncode == 1 and "no Authorization value on stdin" in r.stderr, "\"-\" with nothing on stdin fails")
+r = g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all", "-", stdin="x" * 1025 + "\n")
+t.ok(r.returncode == 1 and "longer than 1024" in r.stderr, "an Authorization longer than 1024 bytes is refused")
+t.is_(g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all", "-",
+        stdin="Bearer s3cret\n").returncode, 0, "outgoing webhook set, all events, with an Authorization from stdin")
 t.is_(g("config", "account", "webhook", "keep", "alice", "1d").returncode, 0, "retired webhooks kept a day")
 r = g("config", "account", "webhook", "show", "alice")
 t_re(r.stdout, r"outgoing: %s/ok events=all authorization=yes\nincoming: none\nsecret: whsec_\S+\n"
@@ -337,16 +343,16 @@ p = json.loads(reqs[0]["body"]) if reqs else {}
 t.is_((p.get("Event"), p.get("QueueMsgID")), ("canceled", int(rid)), "queue drop: canceled")
 
 # ---- events not subscribed ----
-g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "failed,delayed", "Bearer s3cret")
+g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "failed,delayed", "-", stdin="Bearer s3cret\n")
 queue("ok@ok.example", "sixth one")
 g("queue", "run")
 t.is_(hooks(), [], "subscribed to failed and delayed only: no hook for delivered")
 
 # ---- 500s: the schedule, to the 12th attempt ----
-g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/fail", "all", "Bearer s3cret")
+g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/fail", "all", "-", stdin="Bearer s3cret\n")
 rid = queue("ok@ok.example", "seventh one")
 g("queue", "run")
-g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all", "Bearer s3cret")
+g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all", "-", stdin="Bearer s3cret\n")
 hs = hooks()
 hid = hs[0]["id"] if hs else "0"
 t.ok(len(hs) == 1 and hs[0]["url"] == URL + "/fail", "a hook to /fail (the URL as it was when queued)")
