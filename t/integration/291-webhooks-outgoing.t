@@ -358,6 +358,7 @@ hid = hs[0]["id"] if hs else "0"
 t.ok(len(hs) == 1 and hs[0]["url"] == URL + "/fail", "a hook to /fail (the URL as it was when queued)")
 backoffs = [60, 120, 240, 450, 900, 1800, 3600, 7200, 14400, 28800, 57600]
 schedule_ok = True
+deltas = []
 for attempt in range(1, 13):
     g("queue", "webhook", "run")
     reqs = take()
@@ -374,17 +375,25 @@ for attempt in range(1, 13):
             break
         now = time.time() + clock[0]
         nxt = time.mktime(time.strptime(hs[0]["next"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-        if abs(nxt - (now + backoffs[attempt - 1])) > 30:
+        delta = nxt - now
+        deltas.append(delta)
+        # mox's jitter: ±1 % (and 3 s for the time the commands take and
+        # the whole seconds of the listing).
+        if abs(delta - backoffs[attempt - 1]) > backoffs[attempt - 1] * 0.01 + 3:
             schedule_ok = False
-            t.diag("attempt %d: next %s, expected +%ds" % (attempt, hs[0]["next"], backoffs[attempt - 1]))
-        # Not due a second before:
-        clock[0] += backoffs[attempt - 1] - 20
+            t.diag("attempt %d: next %s, expected +%ds ±1%%" % (attempt, hs[0]["next"], backoffs[attempt - 1]))
+        # Not due 20 s before:
+        clock[0] += int(delta) - 20
         g("queue", "webhook", "run")
         if take():
             schedule_ok = False
             t.diag("attempt %d: sent before it was due" % attempt)
-        clock[0] += 21
-t.ok(schedule_ok, "12 attempts, 1m 2m 4m 7.5m 15m 30m 1h 2h 4h 8h 16h apart, none early")
+        clock[0] += 23
+t.ok(schedule_ok, "12 attempts, 1m 2m 4m 7.5m 15m 30m 1h 2h 4h 8h 16h apart ±1 %, none early")
+# Jittered: of the last four (2h to 16h, ±72 s to ±576 s), not all within
+# 3 s of the base (by chance: about one in a million).
+t.ok(len(deltas) == 11 and any(abs(d - b) > 3 for d, b in zip(deltas[7:], backoffs[7:])),
+     "the schedule is jittered: %s" % ["%+.0f" % (d - b) for d, b in zip(deltas, backoffs)])
 t.is_(hooks(), [], "after the 12th, nothing waits")
 r = g("queue", "webhook", "retired", "print", hid)
 t_re(r.stdout, r"^%s account=alice event=delivered queue_msg=%s attempts=12 success=no " % (hid, rid),
