@@ -203,6 +203,7 @@ t.is_((meta.get("MailFrom"), meta.get("RcptTo"), meta.get("MailboxName"), meta.g
        meta.get("DKIMVerifiedDomains"), meta.get("MailFromValidated")),
       ("zoe@sender.example", "alice@example.com", "Inbox", False, [], False),
       "Meta: MailFrom, RcptTo, MailboxName, Automated, DKIMVerifiedDomains (none), MailFromValidated")
+t.is_(meta.get("RemoteIP"), "127.0.0.1", "Meta.RemoteIP: the SMTP client's address")
 
 # ---- Automated ----
 send("list@sender.example", ["alice@example.com"],

@@ -93,6 +93,8 @@
  *        outbound TLS.  gn_mime_part_body_decoded(), gn_mime_to_utf8(),
  *        gn_mime_first_text(), gn_mime_text(), gn_mime_structure_json():
  *        part bodies, texts and mox's Structure (moved from webapi).
+ *        gn_delivery_set_remote_ip(), gn_delivery_remote_ip(): the
+ *        SMTP client's address of a delivery, for its hooks.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
