@@ -425,7 +425,7 @@ int webhooks_cli_register(struct gn_module_ctx *ctx, const char **error_r)
 		  "ACCOUNT outgoing URL [EVENTS [-]] | ACCOUNT incoming URL [-]",
 		  "Sets the account's outgoing webhook (events: \"all\" or a comma-separated list of\n"
 		  "delivered, suppressed, delayed, failed, relayed, expanded, canceled, unrecognized)\n"
-		  "or incoming webhook.  URLs are https://.  \"-\": the Authorization header's value\n"
+		  "or incoming webhook.  URLs are https:// or http://.  \"-\": the Authorization header's value\n"
 		  "is read from the first line of stdin and sent as is.",
 		  3, 5, cmd_set, NULL },
 		{ sizeof(struct gn_cli_command), "config account webhook clear", "ACCOUNT outgoing|incoming",

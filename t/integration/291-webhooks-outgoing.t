@@ -8,7 +8,7 @@ tls.client_ca_file, its name in dns.local_data), `gannet queue webhook
 run` delivering the hooks that are due, and the queue's clock moved with
 GANNET_TEST_CLOCK_OFFSET:
 
-- `gannet config account webhook set|show|clear|keep`: an http:// URL and
+- `gannet config account webhook set|show|clear|keep`: an ftp:// URL and
   an unknown event are refused;
 - a delivered, a failed (550 5.1.1), a delayed (451) and a suppressed
   recipient, `queue fail` and `queue drop`: one hook each with mox's
@@ -110,6 +110,10 @@ ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
 httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
 threading.Thread(target=httpd.serve_forever, daemon=True).start()
+# The same receiver on plain HTTP (mox takes http:// URLs).
+PLAIN_PORT = gt.free_port()
+httpd_plain = http.server.ThreadingHTTPServer(("127.0.0.1", PLAIN_PORT), Receiver)
+threading.Thread(target=httpd_plain.serve_forever, daemon=True).start()
 
 
 def take():
@@ -180,8 +184,8 @@ if not setup_ok:
 # ---- settings ----
 r = g("config", "account", "webhook", "show", "alice")
 t.is_(r.stdout, "outgoing: none\nincoming: none\n", "no webhooks at first")
-r = g("config", "account", "webhook", "set", "alice", "outgoing", "http://hooks.example/x")
-t.ok(r.returncode == 1 and "https://" in r.stderr, "an http:// URL is refused, saying why")
+r = g("config", "account", "webhook", "set", "alice", "outgoing", "ftp://hooks.example/x")
+t.ok(r.returncode == 1 and "https:// or http://" in r.stderr, "an ftp:// URL is refused, saying why")
 r = g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "delivered,bounced")
 t.ok(r.returncode == 1 and 'unknown event "bounced"' in r.stderr, "an unknown event is refused")
 r = g("config", "account", "webhook", "set", "alice", "sideways", URL + "/ok")
@@ -347,6 +351,21 @@ g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "fail
 queue("ok@ok.example", "sixth one")
 g("queue", "run")
 t.is_(hooks(), [], "subscribed to failed and delayed only: no hook for delivered")
+
+# ---- plain HTTP ----
+g("config", "account", "webhook", "set", "alice", "outgoing", "http://hooks.example:%d/ok" % PLAIN_PORT, "all")
+rid = queue("ok@ok.example", "plain one")
+g("queue", "run")
+hs = hooks()
+hid = hs[0]["id"] if hs else "0"
+t.ok(len(hs) == 1 and hs[0]["url"] == "http://hooks.example:%d/ok" % PLAIN_PORT, "a hook to an http:// URL")
+g("queue", "webhook", "run")
+reqs = take()
+t.ok(len(reqs) == 1 and reqs[0]["path"] == "/ok" and
+     reqs[0]["headers"].get("host") == "hooks.example:%d" % PLAIN_PORT and
+     json.loads(reqs[0]["body"]).get("QueueMsgID") == int(rid),
+     "sent over plain HTTP to the http:// URL (Host with the port), the payload for the message")
+t.is_(hooks(), [], "a 200 over plain HTTP: delivered, nothing waits")
 
 # ---- 500s: the schedule, to the 12th attempt ----
 g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/fail", "all", "-", stdin="Bearer s3cret\n")
