@@ -60,6 +60,7 @@ struct gn_httpclient {
 	size_t n_alloc;
 	char *error;
 	bool cancelled;
+	bool plain;		/* no TLS */
 };
 
 #define HC_MAX_FIELDS 100
@@ -402,8 +403,14 @@ static int hc_open(struct gn_conn *conn, void *data)
 {
 	struct gn_httpclient *c = data;
 	const char *err;
-	c->state = HC_TLS;
 	c->error = NULL;	/* an earlier address's connect failure is not this one's */
+	if (c->plain) {
+		c->state = HC_STATUS;
+		if (gn_conn_write(conn, gn_buf_data(c->request), gn_buf_len(c->request)) < 0)
+			hc_fail(c, "the request does not fit the output buffer");
+		return 0;
+	}
+	c->state = HC_TLS;
 	if (gn_conn_starttls_client(conn, c->host, &err) < 0) {
 		hc_fail(c, "TLS: %s", err);
 		return 0;
@@ -556,7 +563,8 @@ struct gn_httpclient *gn_httpclient_start(const struct gn_httpclient_request *re
 	c->fn = fn;
 	c->data = data;
 	c->host = gn_pool_strdup(c->pool, r.host);
-	c->port = r.port != 0 ? r.port : 443;
+	c->plain = r.plain_http;
+	c->port = r.port != 0 ? r.port : c->plain ? 80 : 443;
 	c->addrs = gn_pool_alloc(c->pool, r.n_addrs * sizeof(*c->addrs));
 	for (size_t i = 0; i < r.n_addrs; i++)
 		c->addrs[i] = gn_pool_strdup(c->pool, r.addrs[i]);
@@ -567,7 +575,7 @@ struct gn_httpclient *gn_httpclient_start(const struct gn_httpclient_request *re
 	c->request = gn_buf_new(1024 * 1024 + r.body_len);
 	/* RFC 9112 3.2: Host, with the port when it is not the default. */
 	int bad = gn_buf_printf(c->request, "%s %s HTTP/1.1\r\nHost: %s", method, r.path, c->host);
-	if (c->port != 443)
+	if (c->port != (c->plain ? 80u : 443u))
 		bad |= gn_buf_printf(c->request, ":%u", c->port);
 	bad |= gn_buf_append_str(c->request, "\r\nConnection: close\r\nUser-Agent: gannet\r\n");
 	for (size_t i = 0; i < r.n_headers; i++)

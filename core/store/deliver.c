@@ -124,6 +124,7 @@ enum stage {
 struct gn_delivery {
 	struct gn_pool *pool;
 	const char *source;
+	const char *remote_ip;	/* or NULL */
 	struct gn_delivery_limits limits;
 	struct gn_addr *sender;
 
@@ -367,6 +368,14 @@ int gn_delivery_set_auth(struct gn_delivery *d, const struct gn_store_message_au
 	return d->auth != NULL ? 0 : -1;
 }
 
+int gn_delivery_set_remote_ip(struct gn_delivery *d, const char *ip)
+{
+	if (d == NULL || d->ran || (ip != NULL && strlen(ip) > 45))
+		return -1;
+	d->remote_ip = ip != NULL ? gn_pool_strdup(d->pool, ip) : NULL;
+	return 0;
+}
+
 void gn_delivery_set_mailbox_default(struct gn_delivery *d, const char *mailbox,
 				     unsigned flags)
 {
@@ -572,6 +581,11 @@ const struct gn_addr *gn_delivery_recipient(const struct gn_delivery *d, size_t 
 const char *gn_delivery_source(const struct gn_delivery *d)
 {
 	return d->source;
+}
+
+const char *gn_delivery_remote_ip(const struct gn_delivery *d)
+{
+	return d->remote_ip;
 }
 
 const struct gn_addr *gn_delivery_sender(const struct gn_delivery *d)

@@ -258,6 +258,9 @@ static void mx_mail(struct gn_smtp_session *s, const struct gn_addr *from, void 
 	limits.max_recipients = 2 * settings.max_recipients + settings.max_errors;
 	mx->d = gn_delivery_new("smtp", &limits);
 	gn_delivery_set_sender(mx->d, from);
+	const char *ip = gn_conn_remote_ip(gn_smtp_session_conn(mx->s));
+	if (ip != NULL)
+		(void)gn_delivery_set_remote_ip(mx->d, ip);
 	gn_smtp_answer(s, 250, NULL, NULL);
 }
 

@@ -2,8 +2,8 @@
  * modules/webhooks/cli.c: the module's commands.
  *
  *   gannet config account webhook show ACCOUNT
- *   gannet config account webhook set ACCOUNT outgoing URL [EVENTS [AUTHORIZATION]]
- *   gannet config account webhook set ACCOUNT incoming URL [AUTHORIZATION]
+ *   gannet config account webhook set ACCOUNT outgoing URL [EVENTS [-]]
+ *   gannet config account webhook set ACCOUNT incoming URL [-]
  *   gannet config account webhook clear ACCOUNT outgoing|incoming
  *   gannet config account webhook keep ACCOUNT DURATION
  *   gannet config account webhook secret ACCOUNT        (a new one)
@@ -15,7 +15,9 @@
  *   gannet queue webhook retired list [ACCOUNT]
  *   gannet queue webhook retired print ID
  *
- * EVENTS is "all" or a comma-separated list of mox's event names.
+ * EVENTS is "all" or a comma-separated list of mox's event names.  "-"
+ * reads the Authorization value from the first line of stdin: a secret is
+ * never an argument (arguments are visible to every user in ps).
  */
 #include "webhooks.h"
 
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #define LIST_MAX 1000
 
@@ -131,6 +134,23 @@ static int check_text(const char *what, const char *s, size_t max)
 	return 0;
 }
 
+/* The first line of stdin (without its line end) into buf; -1 when there
+ * is none or it is longer than max bytes. */
+static ssize_t read_auth_line(char *buf, size_t max)
+{
+	if (fgets(buf, (int)max + 2, stdin) == NULL)
+		return -1;
+	size_t n = strlen(buf);
+	bool line_end = n > 0 && buf[n - 1] == '\n';
+	if (line_end)
+		buf[--n] = '\0';
+	else if (n > max)
+		return -1;
+	if (n > 0 && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	return n > max ? -1 : (ssize_t)n;
+}
+
 static int cmd_set(int argc, char **argv, void *data)
 {
 	(void)data;
@@ -148,7 +168,20 @@ static int cmd_set(int argc, char **argv, void *data)
 			"[AUTHORIZATION]\n");
 		ret = 2;
 	}
-	const char *auth = out ? (argc > 5 ? argv[5] : "") : (argc > 4 ? argv[4] : "");
+	const char *auth_arg = out ? (argc > 5 ? argv[5] : NULL) : (argc > 4 ? argv[4] : NULL);
+	const char *auth = "";
+	if (ret == 0 && auth_arg != NULL && strcmp(auth_arg, "-") != 0) {
+		fprintf(stderr, "gannet: the Authorization value is read from stdin: give \"-\", not the "
+			"value (arguments are visible in ps)\n");
+		ret = 2;
+	} else if (ret == 0 && auth_arg != NULL) {
+		char *buf = gn_pool_alloc(pool, WEBHOOKS_AUTH_MAX + 3);
+		ssize_t n = read_auth_line(buf, WEBHOOKS_AUTH_MAX);
+		if (n <= 0)
+			ret = fail(gn_pool_printf(pool, "no Authorization value on stdin (or longer than %d "
+						  "bytes)", WEBHOOKS_AUTH_MAX));
+		auth = buf;
+	}
 	if (ret == 0 && webhooks_url_parse(pool, argv[3], &host, &port, &path, &err) < 0)
 		ret = fail(gn_pool_printf(pool, "invalid URL \"%s\": %s", argv[3], err));
 	if (ret == 0)
@@ -389,10 +422,11 @@ int webhooks_cli_register(struct gn_module_ctx *ctx, const char **error_r)
 		  "The account's webhooks, signing secret and how long retired webhooks are kept.",
 		  1, 1, cmd_show, NULL },
 		{ sizeof(struct gn_cli_command), "config account webhook set",
-		  "ACCOUNT outgoing URL [EVENTS [AUTHORIZATION]] | ACCOUNT incoming URL [AUTHORIZATION]",
+		  "ACCOUNT outgoing URL [EVENTS [-]] | ACCOUNT incoming URL [-]",
 		  "Sets the account's outgoing webhook (events: \"all\" or a comma-separated list of\n"
 		  "delivered, suppressed, delayed, failed, relayed, expanded, canceled, unrecognized)\n"
-		  "or incoming webhook.  URLs are https://.  AUTHORIZATION is sent as is.",
+		  "or incoming webhook.  URLs are https:// or http://.  \"-\": the Authorization header's value\n"
+		  "is read from the first line of stdin and sent as is.",
 		  3, 5, cmd_set, NULL },
 		{ sizeof(struct gn_cli_command), "config account webhook clear", "ACCOUNT outgoing|incoming",
 		  "Removes the account's outgoing or incoming webhook (queued ones are still sent).",

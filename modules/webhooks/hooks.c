@@ -42,6 +42,17 @@ double webhooks_backoff(unsigned n)
 	return b[n - 1];
 }
 
+/* The backoff with mox's jitter: times 1 + (r - 0.5) / 50, r uniform in
+ * [0, 1), so within ±1 %.  Without random bytes, no jitter. */
+static double backoff_jittered(unsigned n)
+{
+	uint32_t r = 0;
+	double base = webhooks_backoff(n);
+	if (gnutls_rnd(GNUTLS_RND_NONCE, &r, sizeof(r)) < 0)
+		return base;
+	return base * (1 + ((double)r / 4294967296.0 - 0.5) / 50);
+}
+
 /* A text[] literal of strings without '"', '\\', ',' or braces (event
  * names, checked by the caller). */
 static const char *text_array(struct gn_pool *pool, const char *const *v, size_t n)
@@ -305,7 +316,7 @@ int webhooks_claim(struct gn_pool *pool, double now, size_t max, const char *con
 		w->secret = val(pool, res, i, 7);
 		/* The next attempt persisted before this one is made. */
 		const char *pu[3] = { i64s(pool, w->id), gn_pool_printf(pool, "%u", w->attempt),
-				      epoch(pool, now + webhooks_backoff(w->attempt)) };
+				      epoch(pool, now + backoff_jittered(w->attempt)) };
 		if (gn_db_exec("UPDATE gn_webhooks SET attempts = $2::int, next_attempt = to_timestamp($3::float8) "
 			       "WHERE id = $1", 3, pu, error_r) < 0) {
 			gn_db_result_free(&res);

@@ -153,9 +153,10 @@ static const char *payload(struct gn_pool *pool, struct gn_delivery *d, const st
 	for (size_t i = 0; auth->checked && i < auth->n_dkim_domains; i++)
 		json_object_array_add(dk, json_object_new_string(auth->dkim_domains[i]));
 	json_object_object_add(meta, "DKIMVerifiedDomains", dk);
-	/* Not known to the delivery's hooks (gannet/deliver.h has no
-	 * accessor for the SMTP client's address): empty. */
-	json_object_object_add(meta, "RemoteIP", json_object_new_string(""));
+	/* The SMTP client's address; "" when not known (mox: empty for
+	 * messages not received over SMTP). */
+	const char *ip = gn_delivery_remote_ip(d);
+	json_object_object_add(meta, "RemoteIP", json_object_new_string(ip != NULL ? ip : ""));
 	json_object_object_add(meta, "Received", json_object_new_string(webhooks_time(pool, (double)received)));
 	json_object_object_add(meta, "MailboxName", json_object_new_string(gn_delivery_current_mailbox(d)));
 	json_object_object_add(meta, "Automated", json_object_new_boolean(automated(pool, d, root, raw, len)));

@@ -57,12 +57,13 @@ int webhooks_url_parse(struct gn_pool *pool, const char *url, const char **host_
 		*error_r = "URL too long";
 		return -1;
 	}
-	if (strncmp(url, "https://", 8) != 0) {
-		/* mox allows http too; the core's client speaks TLS only. */
-		*error_r = "URL must start with https:// (plain http is not supported)";
+	/* mox allows http:// as well as https://. */
+	bool plain = strncmp(url, "http://", 7) == 0;
+	if (!plain && strncmp(url, "https://", 8) != 0) {
+		*error_r = "URL must start with https:// or http://";
 		return -1;
 	}
-	const char *h = url + 8;
+	const char *h = url + (plain ? 7 : 8);
 	size_t hl = strcspn(h, ":/?#");
 	if (hl == 0) {
 		*error_r = "URL without a host";
@@ -74,7 +75,7 @@ int webhooks_url_parse(struct gn_pool *pool, const char *url, const char **host_
 			return -1;
 		}
 	*host_r = gn_pool_strndup(pool, h, hl);
-	*port_r = 443;
+	*port_r = plain ? 80 : 443;
 	const char *rest = h + hl;
 	if (*rest == ':') {
 		char *end;
@@ -180,6 +181,7 @@ static void post(struct attempt *a)
 	req.method = "POST";
 	req.host = a->host;
 	req.port = a->port;
+	req.plain_http = strncmp(a->c.url, "http://", 7) == 0;
 	req.path = a->path;
 	req.addrs = a->addrs;
 	req.n_addrs = a->n_addrs;

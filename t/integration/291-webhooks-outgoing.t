@@ -8,7 +8,7 @@ tls.client_ca_file, its name in dns.local_data), `gannet queue webhook
 run` delivering the hooks that are due, and the queue's clock moved with
 GANNET_TEST_CLOCK_OFFSET:
 
-- `gannet config account webhook set|show|clear|keep`: an http:// URL and
+- `gannet config account webhook set|show|clear|keep`: an ftp:// URL and
   an unknown event are refused;
 - a delivered, a failed (550 5.1.1), a delayed (451) and a suppressed
   recipient, `queue fail` and `queue drop`: one hook each with mox's
@@ -110,6 +110,10 @@ ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
 httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
 threading.Thread(target=httpd.serve_forever, daemon=True).start()
+# The same receiver on plain HTTP (mox takes http:// URLs).
+PLAIN_PORT = gt.free_port()
+httpd_plain = http.server.ThreadingHTTPServer(("127.0.0.1", PLAIN_PORT), Receiver)
+threading.Thread(target=httpd_plain.serve_forever, daemon=True).start()
 
 
 def take():
@@ -180,14 +184,20 @@ if not setup_ok:
 # ---- settings ----
 r = g("config", "account", "webhook", "show", "alice")
 t.is_(r.stdout, "outgoing: none\nincoming: none\n", "no webhooks at first")
-r = g("config", "account", "webhook", "set", "alice", "outgoing", "http://hooks.example/x")
-t.ok(r.returncode == 1 and "https://" in r.stderr, "an http:// URL is refused, saying why")
+r = g("config", "account", "webhook", "set", "alice", "outgoing", "ftp://hooks.example/x")
+t.ok(r.returncode == 1 and "https:// or http://" in r.stderr, "an ftp:// URL is refused, saying why")
 r = g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "delivered,bounced")
 t.ok(r.returncode == 1 and 'unknown event "bounced"' in r.stderr, "an unknown event is refused")
 r = g("config", "account", "webhook", "set", "alice", "sideways", URL + "/ok")
 t.is_(r.returncode, 2, "neither outgoing nor incoming: bad usage")
-t.is_(g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all", "Bearer s3cret")
-      .returncode, 0, "outgoing webhook set, all events, with an Authorization")
+r = g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all", "Bearer s3cret")
+t.ok(r.returncode == 2 and "stdin" in r.stderr, "an Authorization value on the command line is refused")
+r = g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all", "-", stdin="")
+t.ok(r.returncode == 1 and "no Authorization value on stdin" in r.stderr, "\"-\" with nothing on stdin fails")
+r = g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all", "-", stdin="x" * 1025 + "\n")
+t.ok(r.returncode == 1 and "longer than 1024" in r.stderr, "an Authorization longer than 1024 bytes is refused")
+t.is_(g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all", "-",
+        stdin="Bearer s3cret\n").returncode, 0, "outgoing webhook set, all events, with an Authorization from stdin")
 t.is_(g("config", "account", "webhook", "keep", "alice", "1d").returncode, 0, "retired webhooks kept a day")
 r = g("config", "account", "webhook", "show", "alice")
 t_re(r.stdout, r"outgoing: %s/ok events=all authorization=yes\nincoming: none\nsecret: whsec_\S+\n"
@@ -337,21 +347,37 @@ p = json.loads(reqs[0]["body"]) if reqs else {}
 t.is_((p.get("Event"), p.get("QueueMsgID")), ("canceled", int(rid)), "queue drop: canceled")
 
 # ---- events not subscribed ----
-g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "failed,delayed", "Bearer s3cret")
+g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "failed,delayed", "-", stdin="Bearer s3cret\n")
 queue("ok@ok.example", "sixth one")
 g("queue", "run")
 t.is_(hooks(), [], "subscribed to failed and delayed only: no hook for delivered")
 
+# ---- plain HTTP ----
+g("config", "account", "webhook", "set", "alice", "outgoing", "http://hooks.example:%d/ok" % PLAIN_PORT, "all")
+rid = queue("ok@ok.example", "plain one")
+g("queue", "run")
+hs = hooks()
+hid = hs[0]["id"] if hs else "0"
+t.ok(len(hs) == 1 and hs[0]["url"] == "http://hooks.example:%d/ok" % PLAIN_PORT, "a hook to an http:// URL")
+g("queue", "webhook", "run")
+reqs = take()
+t.ok(len(reqs) == 1 and reqs[0]["path"] == "/ok" and
+     reqs[0]["headers"].get("host") == "hooks.example:%d" % PLAIN_PORT and
+     json.loads(reqs[0]["body"]).get("QueueMsgID") == int(rid),
+     "sent over plain HTTP to the http:// URL (Host with the port), the payload for the message")
+t.is_(hooks(), [], "a 200 over plain HTTP: delivered, nothing waits")
+
 # ---- 500s: the schedule, to the 12th attempt ----
-g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/fail", "all", "Bearer s3cret")
+g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/fail", "all", "-", stdin="Bearer s3cret\n")
 rid = queue("ok@ok.example", "seventh one")
 g("queue", "run")
-g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all", "Bearer s3cret")
+g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all", "-", stdin="Bearer s3cret\n")
 hs = hooks()
 hid = hs[0]["id"] if hs else "0"
 t.ok(len(hs) == 1 and hs[0]["url"] == URL + "/fail", "a hook to /fail (the URL as it was when queued)")
 backoffs = [60, 120, 240, 450, 900, 1800, 3600, 7200, 14400, 28800, 57600]
 schedule_ok = True
+deltas = []
 for attempt in range(1, 13):
     g("queue", "webhook", "run")
     reqs = take()
@@ -368,17 +394,25 @@ for attempt in range(1, 13):
             break
         now = time.time() + clock[0]
         nxt = time.mktime(time.strptime(hs[0]["next"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-        if abs(nxt - (now + backoffs[attempt - 1])) > 30:
+        delta = nxt - now
+        deltas.append(delta)
+        # mox's jitter: ±1 % (and 3 s for the time the commands take and
+        # the whole seconds of the listing).
+        if abs(delta - backoffs[attempt - 1]) > backoffs[attempt - 1] * 0.01 + 3:
             schedule_ok = False
-            t.diag("attempt %d: next %s, expected +%ds" % (attempt, hs[0]["next"], backoffs[attempt - 1]))
-        # Not due a second before:
-        clock[0] += backoffs[attempt - 1] - 20
+            t.diag("attempt %d: next %s, expected +%ds ±1%%" % (attempt, hs[0]["next"], backoffs[attempt - 1]))
+        # Not due 20 s before:
+        clock[0] += int(delta) - 20
         g("queue", "webhook", "run")
         if take():
             schedule_ok = False
             t.diag("attempt %d: sent before it was due" % attempt)
-        clock[0] += 21
-t.ok(schedule_ok, "12 attempts, 1m 2m 4m 7.5m 15m 30m 1h 2h 4h 8h 16h apart, none early")
+        clock[0] += 23
+t.ok(schedule_ok, "12 attempts, 1m 2m 4m 7.5m 15m 30m 1h 2h 4h 8h 16h apart ±1 %, none early")
+# Jittered: of the last four (2h to 16h, ±72 s to ±576 s), not all within
+# 3 s of the base (by chance: about one in a million).
+t.ok(len(deltas) == 11 and any(abs(d - b) > 3 for d, b in zip(deltas[7:], backoffs[7:])),
+     "the schedule is jittered: %s" % ["%+.0f" % (d - b) for d, b in zip(deltas, backoffs)])
 t.is_(hooks(), [], "after the 12th, nothing waits")
 r = g("queue", "webhook", "retired", "print", hid)
 t_re(r.stdout, r"^%s account=alice event=delivered queue_msg=%s attempts=12 success=no " % (hid, rid),

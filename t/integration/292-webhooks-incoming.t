@@ -96,9 +96,10 @@ setup = [("migrate",), ("config", "domain", "add", "example.com"),
          ("config", "account", "add", "bob", "bob@example.com"),
          ("config", "account", "add", "carol", "carol@example.com"),
          ("config", "alias", "add", "team@example.com", "alice@example.com", "bob@example.com", "--post-public"),
-         ("config", "account", "webhook", "set", "alice", "incoming", URL + "/alice", "Basic YWxpY2U="),
          ("config", "account", "webhook", "set", "bob", "incoming", URL + "/bob")]
-t.ok(all(gannet(*a).returncode == 0 for a in setup), "accounts alice, bob, carol, alias team (alice, bob), "
+t.ok(all(gannet(*a).returncode == 0 for a in setup)
+     and gannet("config", "account", "webhook", "set", "alice", "incoming", URL + "/alice", "-",
+                stdin="Basic YWxpY2U=\n").returncode == 0, "accounts alice, bob, carol, alias team (alice, bob), "
      "incoming webhooks for alice and bob")
 m = re.search(r"secret: whsec_(\S+)", gannet("config", "account", "webhook", "show", "alice").stdout)
 SECRET = base64.b64decode(m.group(1)) if m else b""
@@ -202,6 +203,7 @@ t.is_((meta.get("MailFrom"), meta.get("RcptTo"), meta.get("MailboxName"), meta.g
        meta.get("DKIMVerifiedDomains"), meta.get("MailFromValidated")),
       ("zoe@sender.example", "alice@example.com", "Inbox", False, [], False),
       "Meta: MailFrom, RcptTo, MailboxName, Automated, DKIMVerifiedDomains (none), MailFromValidated")
+t.is_(meta.get("RemoteIP"), "127.0.0.1", "Meta.RemoteIP: the SMTP client's address")
 
 # ---- Automated ----
 send("list@sender.example", ["alice@example.com"],

@@ -166,6 +166,10 @@ int gn_delivery_set_prefix(struct gn_delivery *d, size_t i, const char *prefix,
  * the run; 0, or -1 when it has begun or auth's size is too small. */
 struct gn_store_message_auth;
 int gn_delivery_set_auth(struct gn_delivery *d, const struct gn_store_message_auth *auth);
+/* The IP address (text) of the client that handed the message over (the
+ * SMTP receiver sets it), copied; at most 45 characters.  Before the run;
+ * 0, or -1 when it has begun or the text is too long (ABI 1.1). */
+int gn_delivery_set_remote_ip(struct gn_delivery *d, const char *ip);
 
 void gn_delivery_set_mailbox_default(struct gn_delivery *d, const char *mailbox,
 				     unsigned flags);
@@ -231,6 +235,9 @@ const struct gn_addr *gn_delivery_recipient(const struct gn_delivery *d, size_t 
 /* ---- for hooks: the delivery and its current recipient ---- */
 
 const char *gn_delivery_source(const struct gn_delivery *d);
+/* The client's IP address set by gn_delivery_set_remote_ip(), or NULL
+ * (ABI 1.1). */
+const char *gn_delivery_remote_ip(const struct gn_delivery *d);
 /* NULL for the null path. */
 const struct gn_addr *gn_delivery_sender(const struct gn_delivery *d);
 /* Bytes written so far (all of them from "deliver.mailbox" on). */

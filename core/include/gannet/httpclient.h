@@ -2,7 +2,8 @@
  * gannet/httpclient.h: an asynchronous HTTPS client on the process's loop
  * (ABI 1.1).
  *
- * One request a call: GET or POST (any method token), over TLS only, with
+ * One request a call: GET or POST (any method token), over TLS (unless the
+ * request asks for plain HTTP, plain_http), with
  * the server's certificate verified (PKIX: a chain to the system's trust
  * store or a file given to gn_conn_tls_client_trust(), the host name as
  * RFC 6125 says); a certificate that does not verify fails the request
@@ -59,6 +60,9 @@ struct gn_httpclient_request {
 	size_t max_header;	/* the response's status line and header; 0: default */
 	size_t max_body;	/* the response's body (decoded); 0: default */
 	unsigned long timeout_ms;	/* the whole exchange; 0: default */
+	/* Plain HTTP, no TLS (port 0: 80), for the callers that allow it
+	 * (webhooks: http:// URLs as mox takes them); never MTA-STS. */
+	bool plain_http;
 };
 
 /* The outcome.  Read-only, valid only during the callback.  error is

@@ -99,6 +99,8 @@
  *        part bodies, texts and mox's Structure (moved from webapi).
  *        gn_queue_message.recipient_ids_r, gn_submit_result.recipient_ids:
  *        the queued recipients' ids (the webapi's QueueMsgID).
+ *        gn_delivery_set_remote_ip(), gn_delivery_remote_ip(): the
+ *        SMTP client's address of a delivery, for its hooks.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
