@@ -8,8 +8,11 @@
  *   mailauth = {
  *     spf_timeout = "20s";   # a whole SPF evaluation, 1s to 10m; past it
  *                            # temperror (RFC 7208 4.6.4: at least 20 s)
- *     inbound_timeout = "30s"; # SPF and DKIM at the end of data, 1s to
- *                            # 50s; past it what is missing is temperror
+ *     inbound_timeout = "30s"; # SPF, DKIM, DMARC and iprev (SPF and
+ *                            # iprev from the first bytes of the message,
+ *                            # DMARC from the header's end, DKIM at the
+ *                            # end of data), 1s to 50s; past it what is
+ *                            # missing is temperror
  *     publicsuffix = "/usr/share/publicsuffix/public_suffix_list.dat";
  *                            # the PSL, for DMARC's organisational domains
  *                            # (Debian's publicsuffix package); read here,
