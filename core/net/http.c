@@ -405,6 +405,8 @@ static const struct gn_protocol http_protocol = {
 /* MHD's messages, at debug level.  It tries TCP options on every socket
  * it gets (TCP_NODELAY, TCP_CORK, and a "push" after each answer): on the
  * socketpair they fail harmlessly, and are not logged. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char buf[512];

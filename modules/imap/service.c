@@ -228,6 +228,9 @@ static int64_t session_selected(const struct gn_imap_session *s, bool *readonly_
 }
 
 static void untagged(struct gn_imap_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void untagged(struct gn_imap_session *s, const char *fmt, ...)
 {
 	struct gn_buf *b = gn_buf_new(0);
 	va_list ap;

@@ -6,6 +6,8 @@
 
 static int tap_count, tap_failed;
 
+static bool tap_result(bool cond, const char *fmt, va_list ap) TAP_PRINTF(2, 0);
+
 static bool tap_result(bool cond, const char *fmt, va_list ap)
 {
 	tap_count++;

@@ -1005,7 +1005,7 @@ static struct gn_buf *many_parts(unsigned n, size_t desc)
 	for (unsigned i = 0; i < n; i++) {
 		gn_buf_printf(b, "--pp\r\nContent-Type: text/plain\r\nContent-Description: ");
 		for (size_t j = 0; j < desc; j++)
-			gn_buf_append(b, "abcdefghij" + j % 10, 1);
+			gn_buf_append(b, &"abcdefghij"[j % 10], 1);
 		gn_buf_printf(b, "\r\n\r\npart %u\r\n", i);
 	}
 	gn_buf_append_str(b, "--pp--\r\n");
