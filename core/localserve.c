@@ -12,7 +12,10 @@
  *                   gannet@localhost, domain localhost with catchall
  *                   separator "+"), made on the first run
  *   gannet.conf     written anew at every start: loopback listeners for the
- *                   modules that are installed, and those modules
+ *                   modules that are installed, and those modules; the
+ *                   queue sends to its own SMTP listener, which fails
+ *                   what addresses ask for (modules/smtp/localserve.c);
+ *                   retired queue records and webhooks kept 72 h
  * The ports are mox's (SMTP 1025, submission 1587, ...);
  * $GANNET_LOCALSERVE_PORT_SHIFT adds to each, so that two can run at once
  * (tests do).
@@ -51,6 +54,10 @@ static const struct {
 	{ "webapi", "http", "none", 1080 },
 	{ "webapi", "http", "implicit", 1443 },
 };
+
+/* How long retired queue records and webhooks are kept (mox's
+ * localserve: 72 h). */
+#define LOCAL_RETIRED_KEEP "72h"
 
 /* First-party modules localserve enables when their file is installed. */
 static const char *local_modules[] = {
@@ -294,10 +301,19 @@ static int write_config(const char *dir, const struct runas *r, struct gn_buf *s
 	 * where the smtp module simulates the failures addresses ask for
 	 * (modules/smtp/localserve.c; mox.md 3); other mail lands in the one
 	 * account. */
-	if (module_installed("smtp")) {
+	/* Retired queue records and webhooks are kept 72 h (as mox's
+	 * localserve), so that a developer can look at what became of the
+	 * mail an application sent (`gannet queue retired list`, `gannet
+	 * queue webhook retired list`); accounts without a period of their
+	 * own take these. */
+	gn_buf_append_str(c, "queue = { ");
+	if (module_installed("smtp"))
+		gn_buf_printf(c, "relay = \"127.0.0.1\"; smtp_port = %u; ", 1025 + shift);
+	gn_buf_printf(c, "retired_keep = \"%s\"; };\n", LOCAL_RETIRED_KEEP);
+	if (module_installed("smtp"))
 		gn_buf_append_str(c, "smtp = { postmaster = \"gannet\"; localserve = true; };\n");
-		gn_buf_printf(c, "queue = { relay = \"127.0.0.1\"; smtp_port = %u; };\n", 1025 + shift);
-	}
+	if (module_installed("webhooks"))
+		gn_buf_printf(c, "webhooks = { retired_keep = \"%s\"; };\n", LOCAL_RETIRED_KEEP);
 	first = true;
 	for (size_t i = 0; i < sizeof(local_listeners) / sizeof(local_listeners[0]); i++) {
 		if (!listener_wanted(local_listeners[i].module))
@@ -314,6 +330,14 @@ static int write_config(const char *dir, const struct runas *r, struct gn_buf *s
 		gn_buf_append_str(c, "\n);\n");
 	else
 		gn_buf_append_str(summary, "  (no protocol modules installed yet: nothing listens)\n");
+	/* What an application is pointed at (mox's webapi v0 URL layout),
+	 * with the login it authenticates with. */
+	if (listener_wanted("webapi"))
+		gn_buf_printf(summary, "  webapi      http://127.0.0.1:%u/webapi/v0/ (Basic auth: gannet@localhost "
+			      "and the password)\n", 1080 + shift);
+	gn_buf_printf(summary, "  retired     queue records%s kept %s (gannet queue retired list%s)\n",
+		      module_installed("webhooks") ? " and webhooks" : "", LOCAL_RETIRED_KEEP,
+		      module_installed("webhooks") ? ", gannet queue webhook retired list" : "");
 
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/gannet.conf", dir);

@@ -1,7 +1,8 @@
 /*
  * core/queue/cli-rules.c: `gannet queue holdrules list|add|rm` and
  * `gannet queue retired list|print|keep`: the hold rules and the history
- * of recipients that left the queue (registered by cli.c).
+ * of recipients that left the queue (registered by cli.c); how long an
+ * account keeps it is its own setting or queue.retired_keep.
  */
 #include "queue/internal.h"
 
@@ -180,22 +181,42 @@ int queue_cli_retired_print(int argc, char **argv, void *data)
 	return 0;
 }
 
+/* `queue retired keep ACCOUNT [DURATION|default]`: sets the account's
+ * own keeping time, or with "default" returns it to queue.retired_keep
+ * (018_retired_keep_default.sql); without one, only says.  Either way it
+ * prints the effective time and where it comes from. */
 int queue_cli_retired_keep(int argc, char **argv, void *data)
 {
 	(void)data;
-	long long d = argc == 3 ? queue_parse_duration(argv[2]) : -1;
-	if (argc != 3 || d < 0 || argv[2][0] == '+')
-		return queue_cli_usage("queue retired keep ACCOUNT DURATION");
+	static const char usage[] = "queue retired keep ACCOUNT [DURATION|default]";
+	bool set = argc == 3, to_default = set && strcmp(argv[2], "default") == 0;
+	long long d = set && !to_default ? queue_parse_duration(argv[2]) : 0;
+	if ((argc != 2 && argc != 3) || d < 0 || (set && (argv[2][0] == '+' || strcmp(argv[2], "now") == 0)))
+		return queue_cli_usage(usage);
 	struct gn_pool *pool = gn_pool_new();
-	const char *p[2] = { argv[1], store_i64s(pool, d) }, *err;
-	int64_t c = store_q_count("UPDATE gn_accounts SET queue_retired_keep_s = $2 WHERE name = $1", 2, p, &err);
+	const char *def = store_i64s(pool, queue_retired_keep_default()), *err;
+	PGresult *res;
+	/* The row as it is after the change, in the statement that makes it. */
+	if (set) {
+		const char *p[3] = { argv[1], to_default ? NULL : store_i64s(pool, d), def };
+		res = store_q("UPDATE gn_accounts SET queue_retired_keep_s = $2::bigint WHERE name = $1 "
+			      "RETURNING COALESCE(queue_retired_keep_s, $3::bigint), queue_retired_keep_s IS NULL",
+			      3, p, &err);
+	} else {
+		const char *p[2] = { argv[1], def };
+		res = store_q("SELECT COALESCE(queue_retired_keep_s, $2::bigint), queue_retired_keep_s IS NULL "
+			      "FROM gn_accounts WHERE name = $1", 2, p, &err);
+	}
 	gn_pool_free(&pool);
-	if (c < 0)
+	if (res == NULL)
 		return queue_cli_fail(err);
-	if (c == 0) {
+	if (PQntuples(res) != 1) {
+		PQclear(res);
 		fprintf(stderr, "gannet: no such account: %s\n", argv[1]);
 		return 1;
 	}
-	printf("account %s keeps retired queue records for %llds\n", argv[1], d);
+	printf("account %s keeps retired queue records for %" PRId64 "s (%s)\n", argv[1], store_col_i64(res, 0, 0),
+	       PQgetvalue(res, 0, 1)[0] == 't' ? "the default, queue.retired_keep" : "its own setting");
+	PQclear(res);
 	return 0;
 }

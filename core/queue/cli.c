@@ -566,7 +566,7 @@ int queue_cli_register(void)
 		{ "queue holdrules rm", "ID", queue_cli_holdrules_rm },
 		{ "queue retired list", "[--account ACCOUNT]", queue_cli_retired_list },
 		{ "queue retired print", "ID", queue_cli_retired_print },
-		{ "queue retired keep", "ACCOUNT DURATION", queue_cli_retired_keep },
+		{ "queue retired keep", "ACCOUNT [DURATION|default]", queue_cli_retired_keep },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		const char *err;

@@ -54,6 +54,11 @@
 int queue_register(void);
 /* The attempts a message may have (the setting; 0 in the message). */
 unsigned queue_max_attempts(void);
+/* queue { retired_keep } in seconds (0: not kept): how long the retired
+ * records of an account whose gn_accounts.queue_retired_keep_s is NULL
+ * are kept.  The retention SQL takes it as a parameter and applies
+ * COALESCE(queue_retired_keep_s, it). */
+long long queue_retired_keep_default(void);
 /* The delay before the retry that follows failed attempt n (1, 2, ...). */
 double queue_backoff(unsigned attempt);
 /* Claims one group of due recipients: 1 with *qd_r, 0 none due, -1. */

@@ -103,6 +103,11 @@ unsigned queue_max_attempts(void)
 	return core_conf != NULL && core_conf->queue_max_attempts > 0 ? core_conf->queue_max_attempts : 8;
 }
 
+long long queue_retired_keep_default(void)
+{
+	return core_conf != NULL ? core_conf->queue_retired_keep_s : 0;
+}
+
 double queue_backoff(unsigned attempt)
 {
 	if (attempt < 1)
@@ -897,7 +902,8 @@ static enum outcome outcome_of(const struct gn_queue_delivery *qd, const struct 
 static int retire(struct gn_pool *pool, const char *acc, const char *id, const char *result,
 		  double now, const char **error_r)
 {
-	const char *p[4] = { acc, id, result, epoch_param(pool, now) };
+	const char *p[5] = { acc, id, result, epoch_param(pool, now),
+			     store_i64s(pool, queue_retired_keep_default()) };
 	if (store_q_count("INSERT INTO gn_queue_retired (account_id, id, message_id, sender, rcpt, "
 			  "rcpt_domain, from_id, size, message_id_field, subject, extra, queued_at, "
 			  "release_at, attempts, last_attempt, last_code, last_enhanced, last_text, result, "
@@ -905,11 +911,12 @@ static int retire(struct gn_pool *pool, const char *acc, const char *id, const c
 			  "r.rcpt_domain, r.from_id, m.size, m.message_id, m.subject, m.extra, m.queued_at, "
 			  "m.release_at, r.attempts, r.last_attempt, r.last_code, r.last_enhanced, "
 			  "r.last_text, $3, to_timestamp($4::float8), to_timestamp($4::float8) + "
-			  "make_interval(secs => a.queue_retired_keep_s), m.require_tls FROM gn_queue_recipients r "
+			  "make_interval(secs => COALESCE(a.queue_retired_keep_s, $5::bigint)), m.require_tls "
+			  "FROM gn_queue_recipients r "
 			  "JOIN gn_queue_messages m ON m.account_id = r.account_id AND m.id = r.message_id "
 			  "JOIN gn_accounts a ON a.id = r.account_id "
-			  "WHERE r.account_id = $1 AND r.id = $2 AND a.queue_retired_keep_s > 0",
-			  4, p, error_r) < 0)
+			  "WHERE r.account_id = $1 AND r.id = $2 AND COALESCE(a.queue_retired_keep_s, $5::bigint) > 0",
+			  5, p, error_r) < 0)
 		return -1;
 	if (store_q_count("INSERT INTO gn_queue_retired_attempts (account_id, recipient_id, seq, "
 			  "started_at, duration_ms, host, ip, code, enhanced, text, tls_version, tls_cipher, "
@@ -1097,7 +1104,8 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 	if (store_q_count("SELECT 1 FROM gn_accounts WHERE id = ANY($1::bigint[]) ORDER BY id "
 			  "FOR NO KEY UPDATE", 1, pl, error_r) < 0)
 		goto fail;
-	const char *pa[16] = {
+	const char *keep = store_i64s(tmp, queue_retired_keep_default());
+	const char *pa[17] = {
 		store_text_array(tmp, acc, total), store_text_array(tmp, id, total),
 		store_text_array(tmp, seq, total), store_text_array(tmp, st, total),
 		store_text_array(tmp, dur, total), store_text_array(tmp, host, total),
@@ -1105,7 +1113,7 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 		store_text_array(tmp, enh, total), store_text_array(tmp, txt, total),
 		store_text_array(tmp, nxt, total), store_text_array(tmp, dly, total),
 		store_text_array(tmp, res_, total), store_text_array(tmp, tlsv, total),
-		store_text_array(tmp, tlsc, total), store_text_array(tmp, tlsp, total),
+		store_text_array(tmp, tlsc, total), store_text_array(tmp, tlsp, total), keep,
 	};
 	/* The attempts of the rows still ours (kept unless the recipient
 	 * retires from an account that keeps no history), their rows moved
@@ -1125,9 +1133,10 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 		      "duration_ms, host, ip, code, enhanced, text, tls_version, tls_cipher, tls_policy) "
 		      "SELECT o.acc, o.id, o.seq, to_timestamp(o.st), o.dur, o.host, o.ip, o.code, o.enh, "
 		      "o.txt, o.tlsv, o.tlsc, o.tlsp FROM o "
-		      "JOIN gn_accounts a ON a.id = o.acc WHERE o.res = '' OR a.queue_retired_keep_s > 0 "
+		      "JOIN gn_accounts a ON a.id = o.acc "
+		      "WHERE o.res = '' OR COALESCE(a.queue_retired_keep_s, $17::bigint) > 0 "
 		      "ON CONFLICT DO NOTHING) "
-		      "SELECT acc, id, res, n FROM o", 16, pa, error_r);
+		      "SELECT acc, id, res, n FROM o", 17, pa, error_r);
 	if (res == NULL)
 		goto fail;
 	size_t nr = (size_t)PQntuples(res), nret = 0;
@@ -1155,8 +1164,8 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 			gn_log(GN_LOG_WARN, "core", "event=queue_result_stale recipient=%s attempt=%s", id[t],
 			       seq[t]);
 	if (nret > 0) {
-		const char *pr[4] = { store_text_array(tmp, ra, nret), store_text_array(tmp, ri, nret),
-				      store_text_array(tmp, rr, nret), epoch_param(tmp, now) };
+		const char *pr[5] = { store_text_array(tmp, ra, nret), store_text_array(tmp, ri, nret),
+				      store_text_array(tmp, rr, nret), epoch_param(tmp, now), keep };
 		int64_t kept = store_q_count(
 			"INSERT INTO gn_queue_retired (account_id, id, message_id, sender, rcpt, "
 			"rcpt_domain, from_id, size, message_id_field, subject, extra, queued_at, "
@@ -1165,12 +1174,12 @@ static int record_batch(struct gn_queue_delivery *const *qds, size_t n, const ch
 			"r.rcpt_domain, r.from_id, m.size, m.message_id, m.subject, m.extra, m.queued_at, "
 			"m.release_at, r.attempts, r.last_attempt, r.last_code, r.last_enhanced, "
 			"r.last_text, u.res, to_timestamp($4::float8), to_timestamp($4::float8) + "
-			"make_interval(secs => a.queue_retired_keep_s), m.require_tls "
+			"make_interval(secs => COALESCE(a.queue_retired_keep_s, $5::bigint)), m.require_tls "
 			"FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(acc, id, res) "
 			"JOIN gn_queue_recipients r ON r.account_id = u.acc AND r.id = u.id "
 			"JOIN gn_queue_messages m ON m.account_id = r.account_id AND m.id = r.message_id "
-			"JOIN gn_accounts a ON a.id = r.account_id WHERE a.queue_retired_keep_s > 0",
-			4, pr, error_r);
+			"JOIN gn_accounts a ON a.id = r.account_id "
+			"WHERE COALESCE(a.queue_retired_keep_s, $5::bigint) > 0", 5, pr, error_r);
 		if (kept < 0)
 			goto fail;
 		if (kept > 0 &&

@@ -1074,6 +1074,17 @@ static void read_core(struct core_conf *c, bool from_file)
 		else
 			c->queue_relay = gn_strdup(relay);
 	}
+	/* How long the retired records of an account without a setting of
+	 * its own are kept (mox's KeepRetiredMessagePeriod, default 0: not
+	 * kept); whole seconds, as the column is, at most 100 years, as
+	 * `gannet queue retired keep` takes. */
+	long long keep_ms;
+	if (gn_config_duration_ms(queue, "retired_keep", 0, &keep_ms) > 0 &&
+	    (keep_ms % 1000 != 0 || keep_ms / 1000 > 100LL * 365 * 86400)) {
+		bad(lookup(queue, "retired_keep"), "must be whole seconds, at most 100 years");
+		keep_ms = 0;
+	}
+	c->queue_retired_keep_s = keep_ms / 1000;
 	/* CA certificates (a PEM file) the queue trusts besides the system's
 	 * when it verifies a receiving server (REQUIRETLS, RFC 8689): a
 	 * private CA, or a test's. */

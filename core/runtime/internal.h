@@ -93,6 +93,10 @@ struct core_conf {
 	bool queue_no_transport;	/* queue { transport = "none" } */
 	unsigned queue_smtp_port;	/* queue { smtp_port }: default 25 */
 	char *queue_relay;		/* queue { relay }: an IP address, or NULL (MX) */
+	/* queue { retired_keep }: seconds an account that has no setting of
+	 * its own keeps its retired records (gn_accounts.queue_retired_keep_s
+	 * NULL); default 0, not kept. */
+	long long queue_retired_keep_s;
 	/* Idle SMTP connections kept for the next delivery (transport-smtp.c):
 	 * queue { smtp_reuse_max (20, 0: none), smtp_reuse_per_host (10),
 	 * smtp_reuse_idle (30 s, at most 60 s), smtp_reuse_transactions (100) }. */

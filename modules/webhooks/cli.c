@@ -5,7 +5,7 @@
  *   gannet config account webhook set ACCOUNT outgoing URL [EVENTS [-]]
  *   gannet config account webhook set ACCOUNT incoming URL [-]
  *   gannet config account webhook clear ACCOUNT outgoing|incoming
- *   gannet config account webhook keep ACCOUNT DURATION
+ *   gannet config account webhook keep ACCOUNT DURATION|default
  *   gannet config account webhook secret ACCOUNT        (a new one)
  *   gannet queue webhook list [ACCOUNT]
  *   gannet queue webhook print ID
@@ -66,7 +66,7 @@ static long long duration(const char *s)
 		mult = 86400;
 	else
 		return -1;
-	if (v * mult > 10 * 365 * 86400.0)
+	if (v * mult > (double)WEBHOOKS_KEEP_MAX_S)
 		return -1;
 	return (long long)(v * mult);
 }
@@ -83,6 +83,13 @@ static int id_arg(const char *s, int64_t *id_r)
 	return 0;
 }
 
+/* The effective keeping period and where it comes from. */
+static const char *keep_text(struct gn_pool *pool, const struct webhooks_account *a)
+{
+	return gn_pool_printf(pool, "%llds (%s)", a->keep_retired_s,
+			      a->keep_retired_default ? "the default, webhooks.retired_keep" : "its own setting");
+}
+
 static int cmd_show(int argc, char **argv, void *data)
 {
 	(void)argc;
@@ -97,7 +104,8 @@ static int cmd_show(int argc, char **argv, void *data)
 		if (r < 0) {
 			ret = fail(gn_pool_printf(pool, "reading the webhook settings: %s", err));
 		} else if (r == 0) {
-			printf("outgoing: none\nincoming: none\n");
+			printf("outgoing: none\nincoming: none\nkeep-retired: %llds (the default, "
+			       "webhooks.retired_keep)\n", webhooks_settings.retired_keep_s);
 		} else {
 			struct gn_buf *ev = gn_buf_new(0);
 			for (size_t i = 0; i < a.n_events; i++)
@@ -113,7 +121,7 @@ static int cmd_show(int argc, char **argv, void *data)
 			else
 				printf("incoming: %s authorization=%s\n", a.incoming_url,
 				       a.incoming_auth[0] != '\0' ? "yes" : "no");
-			printf("secret: %s\nkeep-retired: %llds\n", a.secret, a.keep_retired_s);
+			printf("secret: %s\nkeep-retired: %s\n", a.secret, keep_text(pool, &a));
 		}
 	}
 	gn_pool_free(&pool);
@@ -236,12 +244,18 @@ static int cmd_keep(int argc, char **argv, void *data)
 	struct gn_pool *pool = gn_pool_new();
 	int64_t acc = 0;
 	const char *err = NULL;
-	long long d = duration(argv[2]);
-	int ret = d < 0 ? fail(gn_pool_printf(pool, "invalid duration: %s", argv[2])) : 0;
+	struct webhooks_account a;
+	long long d = strcmp(argv[2], "default") == 0 ? -1 : duration(argv[2]);
+	int ret = d < 0 && strcmp(argv[2], "default") != 0
+		? fail(gn_pool_printf(pool, "invalid duration: %s", argv[2])) : 0;
 	if (ret == 0)
 		ret = account_arg(pool, argv[1], &acc);
 	if (ret == 0 && webhooks_account_set_keep(acc, d, &err) < 0)
 		ret = fail(gn_pool_printf(pool, "storing the webhook settings: %s", err));
+	if (ret == 0 && webhooks_account_get(pool, acc, &a, &err) <= 0)
+		ret = fail(gn_pool_printf(pool, "reading the webhook settings: %s", err != NULL ? err : "gone"));
+	if (ret == 0)
+		printf("account %s keeps retired webhooks for %s\n", argv[1], keep_text(pool, &a));
 	gn_pool_free(&pool);
 	return ret;
 }
@@ -431,8 +445,9 @@ int webhooks_cli_register(struct gn_module_ctx *ctx, const char **error_r)
 		{ sizeof(struct gn_cli_command), "config account webhook clear", "ACCOUNT outgoing|incoming",
 		  "Removes the account's outgoing or incoming webhook (queued ones are still sent).",
 		  2, 2, cmd_clear, NULL },
-		{ sizeof(struct gn_cli_command), "config account webhook keep", "ACCOUNT DURATION",
-		  "How long the account's retired webhooks are kept (0: not kept), e.g. 72h.",
+		{ sizeof(struct gn_cli_command), "config account webhook keep", "ACCOUNT DURATION|default",
+		  "How long the account's retired webhooks are kept (0: not kept), e.g. 72h; \"default\":\n"
+		  "webhooks.retired_keep's period (0 unless set).",
 		  2, 2, cmd_keep, NULL },
 		{ sizeof(struct gn_cli_command), "config account webhook secret", "ACCOUNT",
 		  "A new signing secret for the account's webhooks, printed.", 1, 1, cmd_secret, NULL },

@@ -68,7 +68,8 @@ static const char *text_array(struct gn_pool *pool, const char *const *v, size_t
 }
 
 #define ACCOUNT_COLUMNS "outgoing_url, outgoing_authorization, array_to_string(outgoing_events, ','), " \
-			"incoming_url, incoming_authorization, secret, keep_retired_s"
+			"incoming_url, incoming_authorization, secret, keep_retired_s IS NULL, " \
+			"COALESCE(keep_retired_s, 0)"
 
 int webhooks_account_get(struct gn_pool *pool, int64_t account_id, struct webhooks_account *a_r,
 			 const char **error_r)
@@ -97,7 +98,9 @@ int webhooks_account_get(struct gn_pool *pool, int64_t account_id, struct webhoo
 	a_r->incoming_url = val(pool, res, 0, 3);
 	a_r->incoming_auth = val(pool, res, 0, 4);
 	a_r->secret = val(pool, res, 0, 5);
-	a_r->keep_retired_s = strtoll(gn_db_result_value(res, 0, 6), NULL, 10);
+	a_r->keep_retired_default = gn_db_result_value(res, 0, 6)[0] == 't';
+	a_r->keep_retired_s = a_r->keep_retired_default ? webhooks_settings.retired_keep_s
+		: strtoll(gn_db_result_value(res, 0, 7), NULL, 10);
 	gn_db_result_free(&res);
 	return 1;
 }
@@ -155,9 +158,9 @@ int webhooks_account_set_keep(int64_t account_id, long long keep_s, const char *
 	struct gn_pool *pool = gn_pool_new();
 	int r = ensure_row(pool, account_id, error_r);
 	if (r == 0) {
-		const char *p[2] = { i64s(pool, account_id), gn_pool_printf(pool, "%lld", keep_s) };
-		r = gn_db_exec("UPDATE gn_webhook_accounts SET keep_retired_s = $2 WHERE account_id = $1", 2, p,
-			       error_r);
+		const char *p[2] = { i64s(pool, account_id), keep_s >= 0 ? gn_pool_printf(pool, "%lld", keep_s) : NULL };
+		r = gn_db_exec("UPDATE gn_webhook_accounts SET keep_retired_s = $2::bigint WHERE account_id = $1", 2,
+			       p, error_r);
 	}
 	gn_pool_free(&pool);
 	return r;
@@ -179,23 +182,25 @@ int webhooks_account_new_secret(struct gn_pool *pool, int64_t account_id, const 
 }
 
 /* Moves pending hook id (locked by the caller's transaction) to the
- * retired ones, when its account keeps them: success, superseded_by (0
- * none), an extra result (NULL none) appended.  Then deletes it. */
+ * retired ones, when its account keeps them (its own period, else
+ * webhooks.retired_keep): success, superseded_by (0 none), an extra
+ * result (NULL none) appended.  Then deletes it. */
 static int retire(struct gn_pool *pool, int64_t id, bool success, int64_t superseded_by,
 		  const char *extra_result, double now, const char **error_r)
 {
-	const char *p[5] = { i64s(pool, id), success ? "true" : "false",
+	const char *p[6] = { i64s(pool, id), success ? "true" : "false",
 			     superseded_by != 0 ? i64s(pool, superseded_by) : NULL,
-			     extra_result != NULL ? extra_result : "[]", epoch(pool, now) };
+			     extra_result != NULL ? extra_result : "[]", epoch(pool, now),
+			     gn_pool_printf(pool, "%lld", webhooks_settings.retired_keep_s) };
 	if (gn_db_exec("INSERT INTO gn_webhooks_retired (id, account_id, queue_msg_id, from_id, message_id, "
 		       "subject, url, has_authorization, is_incoming, event, payload, submitted, attempts, results, "
 		       "superseded_by, success, last_activity, keep_until) "
 		       "SELECT h.id, h.account_id, h.queue_msg_id, h.from_id, h.message_id, h.subject, h.url, "
 		       "h.auth_header <> '', h.is_incoming, h.event, h.payload, h.submitted, h.attempts, "
 		       "h.results || $4::jsonb, $3::bigint, $2::boolean, to_timestamp($5::float8), "
-		       "to_timestamp($5::float8) + make_interval(secs => a.keep_retired_s) "
+		       "to_timestamp($5::float8) + make_interval(secs => COALESCE(a.keep_retired_s, $6::bigint)) "
 		       "FROM gn_webhooks h JOIN gn_webhook_accounts a ON a.account_id = h.account_id "
-		       "WHERE h.id = $1 AND a.keep_retired_s > 0", 5, p, error_r) < 0)
+		       "WHERE h.id = $1 AND COALESCE(a.keep_retired_s, $6::bigint) > 0", 6, p, error_r) < 0)
 		return -1;
 	return gn_db_exec("DELETE FROM gn_webhooks WHERE id = $1", 1, p, error_r);
 }

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <json-c/json.h>
 
-struct webhooks_settings webhooks_settings = { 10, 60000 };
+struct webhooks_settings webhooks_settings = { 10, 60000, 0 };
 
 const char *const webhooks_events[] = {
 	"delivered", "suppressed", "delayed", "failed", "relayed", "expanded", "canceled", "unrecognized", NULL,
@@ -158,6 +158,15 @@ static int webhooks_register(struct gn_module_ctx *ctx, const char **error_r)
 			webhooks_settings.concurrency = (unsigned)v;
 		if (gn_config_duration_ms(c, "timeout", 60000, &v) >= 0 && v > 0)
 			webhooks_settings.timeout_ms = (unsigned long)v;
+		/* Whole seconds as the column, at most what the CLI's keep
+		 * takes (10 years). */
+		if (gn_config_duration_ms(c, "retired_keep", 0, &v) > 0) {
+			if (v % 1000 != 0 || v / 1000 > WEBHOOKS_KEEP_MAX_S)
+				gn_config_error(c, "retired_keep", "%s.retired_keep: must be whole seconds, at most 10 years",
+						gn_config_path(c));
+			else
+				webhooks_settings.retired_keep_s = v / 1000;
+		}
 	}
 	if (gn_migrate_register(ctx, webhooks_migrations, webhooks_migrations_count, error_r) < 0 ||
 	    gn_service_provide(ctx, GN_WEBHOOK_SERVICE, &ops, error_r) < 0 ||

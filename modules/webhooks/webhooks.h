@@ -36,6 +36,8 @@
 /* Results kept with a hook: one an attempt, and the extra line of a
  * superseded or canceled one. */
 #define WEBHOOKS_RESULTS_MAX (WEBHOOKS_MAX_ATTEMPTS + 2)
+/* The longest keeping period of retired hooks, seconds (10 years). */
+#define WEBHOOKS_KEEP_MAX_S (10LL * 365 * 86400)
 /* Bytes of Text and HTML of an incoming payload each (mox: 1 MiB). */
 #define WEBHOOKS_TEXT_MAX (1024 * 1024)
 
@@ -43,6 +45,10 @@
 struct webhooks_settings {
 	unsigned concurrency;		/* requests in flight at once (mox: 10) */
 	unsigned long timeout_ms;	/* one request (mox: 60 s) */
+	/* retired_keep: seconds the retired hooks of an account without a
+	 * period of its own are kept (mox's KeepRetiredWebhookPeriod: 0, not
+	 * kept; localserve 72 h). */
+	long long retired_keep_s;
 };
 extern struct webhooks_settings webhooks_settings;
 
@@ -54,7 +60,8 @@ struct webhooks_account {
 	size_t n_events;
 	const char *incoming_url, *incoming_auth;
 	const char *secret;				/* "whsec_..." */
-	long long keep_retired_s;
+	long long keep_retired_s;			/* the effective period */
+	bool keep_retired_default;			/* it is webhooks.retired_keep */
 };
 
 /* One hook, pending or retired (list and print). */
@@ -83,6 +90,7 @@ int webhooks_account_get(struct gn_pool *pool, int64_t account_id, struct webhoo
  * events NULL: all.  Creates the row (and its secret) when missing. */
 int webhooks_account_set(int64_t account_id, const char *which, const char *url, const char *auth,
 			 const char *const *events, size_t n_events, const char **error_r);
+/* keep_s < 0: the account's period becomes the setting's. */
 int webhooks_account_set_keep(int64_t account_id, long long keep_s, const char **error_r);
 /* A new secret (*secret_r from pool). */
 int webhooks_account_new_secret(struct gn_pool *pool, int64_t account_id, const char **secret_r,

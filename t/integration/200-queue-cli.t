@@ -64,7 +64,7 @@ t.is_(g("config", "account", "add", "alice", "alice@example.com").returncode, 0,
 t.is_(g("config", "account", "add", "bob", "bob@example.com").returncode, 0, "account bob")
 r = g("queue", "retired", "keep", "alice", "1d")
 t.is_(r.returncode, 0, "alice keeps retired records a day")
-t.is_(r.stdout, "account alice keeps retired queue records for 86400s\n", "said so")
+t.is_(r.stdout, "account alice keeps retired queue records for 86400s (its own setting)\n", "said so")
 
 # ---- add ----
 r = g("queue", "add", "--from", "alice@example.com", "--to", "x@remote.example", "--to",
@@ -259,5 +259,81 @@ t.is_(sql("SELECT count(*) FROM gn_messages m JOIN gn_accounts a ON a.id = m.acc
 t.is_(sql("SELECT result || ' ' || attempts FROM gn_queue_retired WHERE rcpt = 'r@runner.example'"),
       "failed 4", "retired as failed after 4 attempts")
 t.is_(srv.stop(), 0, "gannet stops")
+
+# ---- queue.retired_keep: the period of accounts without their own ----
+conf2 = os.path.join(d, "gannet2.conf")
+with open(conf2, "w") as f:
+    f.write(conf_text.replace('queue = { max_attempts = 4; transport = "none"; };',
+                              'queue = { max_attempts = 1; transport = "none"; retired_keep = "2h"; };'))
+
+
+def g2(*args, stdin=None):
+    return gt.run_gannet(["-c", conf2] + list(args), input=stdin)
+
+
+for a in ("carol", "dave"):
+    t.is_(g("config", "account", "add", a, a + "@example.com").returncode, 0, "account " + a)
+t.is_(sql("SELECT queue_retired_keep_s IS NULL FROM gn_accounts WHERE name = 'carol'"), "t",
+      "a new account has no period of its own")
+t.is_(g("queue", "retired", "keep", "carol").stdout,
+      "account carol keeps retired queue records for 0s (the default, queue.retired_keep)\n",
+      "without the setting: 0s, the default")
+t.is_(g2("queue", "retired", "keep", "carol").stdout,
+      "account carol keeps retired queue records for 7200s (the default, queue.retired_keep)\n",
+      "with retired_keep = \"2h\": 7200s, the default")
+t.is_(g2("queue", "retired", "keep", "dave", "0").stdout,
+      "account dave keeps retired queue records for 0s (its own setting)\n",
+      "dave's own 0 wins over the setting")
+r = g2("queue", "retired", "keep", "carol", "+1h")
+t.is_(r.returncode, 2, "keep +1h is bad usage")
+t.like(r.stderr, "queue retired keep ACCOUNT [DURATION|default]", "naming the usage")
+r = g2("queue", "retired", "keep", "nobody", "default")
+t.is_((r.returncode, r.stderr), (1, "gannet: no such account: nobody\n"), "an unknown account fails")
+r = g2("queue", "add", "--from", "carol@example.com", "--to", "c1@keep.example", "--to", "c2@keep2.example",
+       stdin=MSG)
+t.is_(r.returncode, 0, "carol queues to two domains")
+r = g2("queue", "add", "--from", "dave@example.com", "--to", "d1@keep.example", stdin=MSG)
+t.is_(r.returncode, 0, "dave queues one")
+# queue run records the two attempts of carol's (one per domain) as one
+# batch with dave's: the batch's retention SQL.
+t.is_(g2("queue", "run").stdout, "3 deliveries attempted\n", "run: max_attempts = 1, each fails for good")
+t.is_(sql("SELECT rcpt || ' ' || extract(epoch FROM keep_until - retired_at)::bigint FROM gn_queue_retired "
+          "WHERE rcpt LIKE '%keep%' ORDER BY rcpt"), "c1@keep.example 7200\nc2@keep2.example 7200",
+      "carol's retired recipients are kept 2h (the setting); dave's are not kept")
+t.like(g2("queue", "retired", "list", "--account", "carol").stdout, "c1@keep.example", "retired list shows them")
+r = g2("queue", "add", "--from", "carol@example.com", "--to", "c3@keep.example", stdin=MSG)
+t.is_(g2("queue", "fail", rid("c3@keep.example")).returncode, 0, "queue fail ends carol's third")
+t.is_(sql("SELECT extract(epoch FROM keep_until - retired_at)::bigint FROM gn_queue_retired "
+          "WHERE rcpt = 'c3@keep.example'"), "7200", "kept 2h too (queue fail's retention SQL)")
+t.is_(g2("queue", "retired", "keep", "alice", "default").stdout,
+      "account alice keeps retired queue records for 7200s (the default, queue.retired_keep)\n",
+      "alice's 1d returns to the default")
+t.is_(sql("SELECT queue_retired_keep_s IS NULL FROM gn_accounts WHERE name = 'alice'"), "t", "stored as NULL")
+t.is_(g("queue", "retired", "keep", "alice", "3d").stdout,
+      "account alice keeps retired queue records for 259200s (its own setting)\n", "and set again")
+
+# Migration 018: the 0s of before (the old column default) become NULL,
+# the periods set on purpose stay.  Applied again to rows as 017 left them.
+sql("DELETE FROM gn_schema_migrations WHERE module = 'core' AND version = 18; "
+    "UPDATE gn_accounts SET queue_retired_keep_s = 0 WHERE queue_retired_keep_s IS NULL; "
+    "ALTER TABLE gn_accounts ALTER COLUMN queue_retired_keep_s SET DEFAULT 0, "
+    "ALTER COLUMN queue_retired_keep_s SET NOT NULL")
+t.like(g("migrate").stdout, "applied core 18 018_retired_keep_default", "018 applies again")
+t.is_(sql("SELECT name || ' ' || coalesce(queue_retired_keep_s::text, 'default') FROM gn_accounts "
+          "WHERE name IN ('alice', 'carol', 'dave') ORDER BY name"),
+      "alice 259200\ncarol default\ndave default", "0 became NULL, 3d stayed")
+
+# A bad period in the config is an error with file and line.
+bad = os.path.join(d, "bad.conf")
+for value, why in (('"3 days"', "must be a duration"), ('"1500ms"', "must be whole seconds, at most 100 years")):
+    text = conf_text.replace('queue = { max_attempts = 4; transport = "none"; };',
+                             'queue = {\n\tretired_keep = %s;\n};' % value)
+    with open(bad, "w") as f:
+        f.write(text)
+    line = text.splitlines().index("\tretired_keep = %s;" % value) + 1
+    r = gt.run_gannet(["config", "check", bad])
+    t.is_(r.returncode, 1, "config check refuses retired_keep = %s" % value)
+    t.like(r.stderr, "queue.retired_keep: %s" % why, "saying why")
+    t.like(r.stderr, " at bad.conf:%d" % line, "with file and line")
 
 t.done()

@@ -29,6 +29,10 @@ GANNET_TEST_CLOCK_OFFSET:
 - at most one request in flight a URL, and at most webhooks.concurrency
   in all;
 - `queue webhook schedule|cancel|print|list`, `retired list|print`;
+- webhooks.retired_keep: an account without its own period (`keep
+  ACCOUNT default`) keeps its retired hooks for the setting's, its own 0
+  wins; show and keep say which; migration 002 makes the old 0s NULL and
+  keeps other periods; a bad value is a config error with file and line;
 - the module unloaded: no hook is queued.
 """
 import atexit
@@ -183,7 +187,8 @@ if not setup_ok:
 
 # ---- settings ----
 r = g("config", "account", "webhook", "show", "alice")
-t.is_(r.stdout, "outgoing: none\nincoming: none\n", "no webhooks at first")
+t.is_(r.stdout, "outgoing: none\nincoming: none\nkeep-retired: 0s (the default, webhooks.retired_keep)\n",
+      "no webhooks at first, retired ones kept for the default period")
 r = g("config", "account", "webhook", "set", "alice", "outgoing", "ftp://hooks.example/x")
 t.ok(r.returncode == 1 and "https:// or http://" in r.stderr, "an ftp:// URL is refused, saying why")
 r = g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "delivered,bounced")
@@ -198,10 +203,12 @@ r = g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "
 t.ok(r.returncode == 1 and "longer than 1024" in r.stderr, "an Authorization longer than 1024 bytes is refused")
 t.is_(g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all", "-",
         stdin="Bearer s3cret\n").returncode, 0, "outgoing webhook set, all events, with an Authorization from stdin")
-t.is_(g("config", "account", "webhook", "keep", "alice", "1d").returncode, 0, "retired webhooks kept a day")
+r = g("config", "account", "webhook", "keep", "alice", "1d")
+t.is_((r.returncode, r.stdout), (0, "account alice keeps retired webhooks for 86400s (its own setting)\n"),
+      "retired webhooks kept a day")
 r = g("config", "account", "webhook", "show", "alice")
 t_re(r.stdout, r"outgoing: %s/ok events=all authorization=yes\nincoming: none\nsecret: whsec_\S+\n"
-     r"keep-retired: 86400s\n" % re.escape(URL), "show: the URL, events, that there is an Authorization, "
+     r"keep-retired: 86400s \(its own setting\)\n" % re.escape(URL), "show: the URL, events, that there is an Authorization, "
      "the secret")
 m = re.search(r"secret: whsec_(\S+)", r.stdout)
 SECRET = base64.b64decode(m.group(1)) if m else b""
@@ -475,6 +482,58 @@ g("queue", "webhook", "run")
 t.is_(len(take()), 1, "the default (10): the other one")
 for h in hooks():
     g("queue", "webhook", "cancel", h["id"])
+
+# ---- webhooks.retired_keep: the period of accounts without their own ----
+kept = write_conf("kept.conf", 'directory = "%s"; load = [ "suppression", "webhooks" ];' % moddir,
+                  'webhooks = { timeout = "2s"; retired_keep = "2h"; };')
+r = g("config", "account", "webhook", "keep", "alice", "default")
+t.is_((r.returncode, r.stdout), (0, "account alice keeps retired webhooks for 0s (the default, webhooks.retired_keep)\n"),
+      "keep default: the setting's period (none set: 0s)")
+t.like(g("config", "account", "webhook", "show", "alice", config=kept).stdout,
+       "keep-retired: 7200s (the default, webhooks.retired_keep)\n", "show: retired_keep = \"2h\", the default")
+g("config", "account", "webhook", "set", "alice", "outgoing", URL + "/ok", "all")
+queue("ok@ok.example", "kept by default")
+g("queue", "run")
+hs = hooks()
+g("queue", "webhook", "run", config=kept)
+take()
+t.is_(sql("SELECT extract(epoch FROM keep_until - last_activity)::bigint FROM gn_webhooks_retired "
+          "WHERE id = %s" % (hs[0]["id"] if len(hs) == 1 else "0")), "7200",
+      "its hook, delivered, is kept 2h: the setting's period")
+r = g("config", "account", "webhook", "keep", "alice", "0", config=kept)
+t.is_(r.stdout, "account alice keeps retired webhooks for 0s (its own setting)\n", "alice's own 0 wins")
+queue("ok@ok.example", "not kept")
+g("queue", "run")
+hs = hooks()
+g("queue", "webhook", "run", config=kept)
+take()
+t.is_(sql("SELECT count(*) FROM gn_webhooks_retired WHERE id = %s" % (hs[0]["id"] if len(hs) == 1 else "0")),
+      "0", "and its next hook is not kept")
+t.is_(g("config", "account", "webhook", "keep", "bob", "1h").returncode, 1, "keep for an unknown account fails")
+# Migration 002: the 0s of before (the old column default) become NULL,
+# the periods set on purpose stay.  Applied again to rows as 001 left them.
+g("config", "account", "add", "erin", "erin@example.com")
+g("config", "account", "webhook", "keep", "erin", "0")
+g("config", "account", "webhook", "keep", "alice", "1d")
+sql("DELETE FROM gn_schema_migrations WHERE module = 'webhooks' AND version = 2; "
+    "UPDATE gn_webhook_accounts SET keep_retired_s = 0 WHERE keep_retired_s IS NULL; "
+    "ALTER TABLE gn_webhook_accounts ALTER COLUMN keep_retired_s SET DEFAULT 0, "
+    "ALTER COLUMN keep_retired_s SET NOT NULL")
+t.like(g("migrate").stdout, "applied webhooks 2 002_retired_keep_default", "webhooks' 002 applies again")
+t.is_(sql("SELECT a.name || ' ' || coalesce(w.keep_retired_s::text, 'default') FROM gn_webhook_accounts w "
+          "JOIN gn_accounts a ON a.id = w.account_id ORDER BY a.name"), "alice 86400\nerin default",
+      "0 became NULL, 1d stayed")
+for value, why in (('"2 hours"', "must be a duration"), ('"90500ms"', "must be whole seconds, at most 10 years"),
+                   ('"3651d"', "must be whole seconds, at most 10 years")):
+    path = write_conf("bad.conf", 'directory = "%s"; load = [ "webhooks" ];' % moddir,
+                      'webhooks = {\n\tretired_keep = %s;\n};' % value)
+    with open(path) as f:
+        line = f.read().splitlines().index("\tretired_keep = %s;" % value) + 1
+    r = gt.run_gannet(["config", "check", path])
+    t.ok(r.returncode == 1 and "webhooks.retired_keep: %s" % why in r.stderr and " at bad.conf:%d" % line in r.stderr,
+         "config check refuses webhooks.retired_keep = %s with file and line" % value)
+    if r.returncode != 1:
+        t.diag(r.stderr)
 
 # ---- the module unloaded ----
 before = sql("SELECT count(*) FROM gn_webhooks") + "/" + sql("SELECT count(*) FROM gn_webhooks_retired")
