@@ -298,9 +298,10 @@ static int batch_store(struct gn_pool *pool, struct pending *list, size_t n,
 	return gn_db_commit(error_r) < 0 ? -1 : 1;
 failed:
 	gn_db_rollback();
-	gn_log(GN_LOG_WARN, SUBMISSION_AREA, "event=queue_batch_failed messages=%zu error=%s "
-	       "note=\"each message again in its own transaction\"", n,
-	       gn_log_quote(0, *error_r != NULL ? *error_r : "?"));
+	if (n > 1)
+		gn_log(GN_LOG_WARN, SUBMISSION_AREA, "event=queue_batch_failed messages=%zu error=%s "
+		       "note=\"each message again in its own transaction\"", n,
+		       gn_log_quote(0, *error_r != NULL ? *error_r : "?"));
 	return 0;
 }
 
@@ -319,6 +320,10 @@ static void batch_flush(void *data)
 	batch.tail = &batch.head;
 	for (struct pending *p = batch.flushing; p != NULL; p = p->next)
 		n++;
+	if (n == 0) {		/* every one cancelled meanwhile */
+		gn_pool_free(&pool);
+		return;
+	}
 	r = batch_store(pool, batch.flushing, n, &err);
 	batch.batches++;
 	batch.messages += n;
