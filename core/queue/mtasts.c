@@ -597,7 +597,10 @@ unsigned queue_mtasts_refreshing(void)
 void queue_mtasts_log_applied(const char *domain, const struct queue_mtasts_result *res)
 {
 	const struct queue_mtasts_policy *p = res->policy;
-	gn_log(GN_LOG_INFO, "core", "event=mtasts_policy domain=%s mode=%s id=%s source=%s%s%s",
+	/* No policy, the common case, at debug level: a line a delivery
+	 * that says nothing. */
+	gn_log(p != NULL || res->fetch_error != NULL ? GN_LOG_INFO : GN_LOG_DEBUG, "core",
+	       "event=mtasts_policy domain=%s mode=%s id=%s source=%s%s%s",
 	       gn_log_quote(0, domain), p != NULL ? queue_mtasts_mode_name(p->mode) : "none",
 	       p != NULL && p->id != NULL ? p->id : "-", p == NULL ? "none" : res->fetched ? "fetched" : "cache",
 	       res->fetch_error != NULL ? " fetch_error=" : "",

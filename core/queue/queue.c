@@ -369,9 +369,13 @@ int gn_queue_add(const struct gn_queue_message *mp, int64_t *message_id_r, const
 	int r = store_tx_begin(&tx, error_r);
 	if (r == 0)
 		r = store_tx_end(&tx, add_tx(pool, &m, message_id_r, error_r), error_r);
+	/* In a caller's transaction, which may still roll back, the caller
+	 * logs what became of the message (submission: event=queued; DSNs:
+	 * event=queue_dsn): at info level this line would only repeat it,
+	 * once a message. */
 	if (r >= 0)
-		gn_log(GN_LOG_INFO, "core", "event=queue_add account=%" PRId64 " recipients=%zu held=%d",
-		       m.account_id, m.n_recipients, r);
+		gn_log(tx.own ? GN_LOG_INFO : GN_LOG_DEBUG, "core", "event=queue_add account=%" PRId64
+		       " recipients=%zu held=%d", m.account_id, m.n_recipients, r);
 	gn_pool_free(&pool);
 	return r;
 }

@@ -126,26 +126,57 @@ int submission_limits_check(struct gn_pool *pool, struct submission_message *msg
 	return 0;
 }
 
-int submission_limits_record(struct gn_pool *pool, const struct submission_message *msg,
-			     const char **error_r)
+int submission_limits_record(struct gn_pool *pool, const struct submission_message *const *msgs,
+			     size_t n, const char **error_r)
 {
-	/* The message, its first-time recipients, and (when the check saw
-	 * some) the rows that no longer count for any day, in one
-	 * statement. */
-	const char *params[3] = {
-		gn_pool_printf(pool, "%lld", (long long)msg->account_id),
-		text_array(pool, msg->first_time, msg->first_time_count),
-		msg->limits_old_rows ? "t" : "f",
+	/* The messages (all of one account), their first-time recipients,
+	 * and (when a check saw some) the rows that no longer count for any
+	 * day, in one statement: a batch of a group commit updates the
+	 * hour's row once, not once a message. */
+	size_t nfirst = 0, k = 0;
+	bool old = false;
+	for (size_t i = 0; i < n; i++) {
+		nfirst += msgs[i]->first_time_count;
+		old = old || msgs[i]->limits_old_rows;
+	}
+	const char **first = gn_pool_alloc(pool, (nfirst > 0 ? nfirst : 1) * sizeof(*first));
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < msgs[i]->first_time_count; j++)
+			first[k++] = msgs[i]->first_time[j];
+	const char *params[4] = {
+		gn_pool_printf(pool, "%lld", (long long)msgs[0]->account_id),
+		text_array(pool, first, nfirst),
+		old ? "t" : "f",
+		gn_pool_printf(pool, "%zu", n),
 	};
-	if (gn_db_exec("WITH s AS (INSERT INTO gn_submission_counts AS c (account_id, hour, shard,"
-		       "           messages) VALUES ($1, date_trunc('hour', now()),"
-		       "           pg_backend_pid() % 8, 1) ON CONFLICT (account_id, hour, shard)"
-		       "           DO UPDATE SET messages = c.messages + 1),"
+	/* The hour's row of a shard no other transaction holds (SKIP
+	 * LOCKED; the server process's own first): a transaction of
+	 * another process that adds to a row waits for nothing, where the
+	 * fixed shard of the process (its pid modulo 8) made two processes
+	 * of one account take turns whenever they met on one, each waiting
+	 * for the other's commit.  When every row of the hour is held, or
+	 * there is none yet, a shard without a row, else the process's own. */
+	if (gn_db_exec("WITH f AS (SELECT shard FROM gn_submission_counts WHERE account_id = $1"
+		       "           AND hour = date_trunc('hour', now())"
+		       "           ORDER BY (shard + 8 - pg_backend_pid() % 8) % 8"
+		       "           LIMIT 1 FOR UPDATE SKIP LOCKED),"
+		       " u AS (UPDATE gn_submission_counts c SET messages = c.messages + $4 FROM f"
+		       "       WHERE c.account_id = $1 AND c.hour = date_trunc('hour', now())"
+		       "       AND c.shard = f.shard),"
+		       " s AS (INSERT INTO gn_submission_counts AS c (account_id, hour, shard, messages)"
+		       "       SELECT $1, date_trunc('hour', now()), coalesce((SELECT min(x)"
+		       "         FROM generate_series(0, 7) AS x WHERE NOT EXISTS (SELECT 1"
+		       "         FROM gn_submission_counts WHERE account_id = $1"
+		       "         AND hour = date_trunc('hour', now()) AND shard = x)),"
+		       "         pg_backend_pid() % 8), $4 WHERE NOT EXISTS (SELECT 1 FROM f)"
+		       "       ON CONFLICT (account_id, hour, shard)"
+		       "       DO UPDATE SET messages = c.messages + $4),"
 		       " r AS (INSERT INTO gn_submission_recipients (account_id, address)"
-		       "       SELECT $1, a FROM unnest($2::text[]) AS a ON CONFLICT DO NOTHING),"
+		       "       SELECT DISTINCT $1::bigint, a FROM unnest($2::text[]) AS a"
+		       "       ON CONFLICT DO NOTHING),"
 		       " d AS (DELETE FROM gn_submission_counts WHERE $3::boolean AND account_id = $1"
 		       "       AND hour < now() - interval '2 days')"
-		       " SELECT 1", 3, params, error_r) < 0)
+		       " SELECT 1", 4, params, error_r) < 0)
 		return -1;
 	return 0;
 }

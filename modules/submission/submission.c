@@ -706,6 +706,7 @@ static void sub_reset(struct gn_smtp_session *s, void *data)
 {
 	struct sub_session *ss = session(s);
 	(void)data;
+	submission_enqueue_cancel(s);
 	if (ss != NULL)
 		tx_end(ss);
 }
@@ -714,6 +715,7 @@ static void sub_disconnect(struct gn_smtp_session *s, void *data)
 {
 	struct sub_session *ss = session(s);
 	(void)data;
+	submission_enqueue_cancel(s);
 	if (ss == NULL)
 		return;
 	tx_end(ss);
@@ -855,6 +857,7 @@ static int sub_register(struct gn_module_ctx *ctx, const char **error_r)
 		      &set->max_first_time_recipients_per_day);
 	gn_config_int(sect, "auth_max_failures", 3, 1, 1000, &set->auth_max_failures);
 	gn_config_int(sect, "max_extra", 64, 0, 1000, &set->max_extra);
+	gn_config_int(sect, "group_commit_ms", 0, 0, 1000, &set->group_commit_ms);
 	if (gn_migrate_register(ctx, submission_migrations, submission_migrations_count,
 				error_r) < 0)
 		return -1;

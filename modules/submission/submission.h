@@ -35,6 +35,10 @@ struct submission_settings {
 	long long max_first_time_recipients_per_day;
 	long long auth_max_failures;		/* per session; then 421 */
 	long long max_extra;			/* extra data headers a message */
+	/* How long the end of a message waits for others of the worker to
+	 * share its commit (enqueue.c), in ms; 0: those that ended in the
+	 * same turn of the loop. */
+	long long group_commit_ms;
 };
 extern struct submission_settings submission_settings;
 
@@ -124,11 +128,12 @@ int submission_message_prepare(struct gn_smtp_session *s, struct gn_pool *pool,
  * GN_SUBMIT_RECIPIENT_LIMIT), -1 on a database error. */
 int submission_limits_check(struct gn_pool *pool, struct submission_message *msg,
 			    struct submission_refusal *refusal, const char **error_r);
-/* Records a message that was handed over: one more message today, and its
- * first-time recipients.  To run in the transaction that commits the
- * message to the queue (enqueue.c).  0 or -1. */
-int submission_limits_record(struct gn_pool *pool, const struct submission_message *msg,
-			     const char **error_r);
+/* Records messages that were handed over, msgs[0..n) (n >= 1, all of one
+ * account): n more messages today, and their first-time recipients.  To
+ * run in the transaction that commits them to the queue (enqueue.c).
+ * 0 or -1. */
+int submission_limits_record(struct gn_pool *pool, const struct submission_message *const *msgs,
+			     size_t n, const char **error_r);
 
 /* ---- enqueue.c ---- */
 
@@ -139,8 +144,14 @@ int submission_limits_record(struct gn_pool *pool, const struct submission_messa
 int submission_queue(const char *conn, const struct submission_message *msg, int64_t *id_r);
 
 /* submission_queue() for the SMTP path, answering the pending data_end
- * with gn_smtp_answer(): 250 only once the message is committed. */
+ * with gn_smtp_answer(): 250 only once the message is committed, in a
+ * transaction it may share with other sessions' messages (group commit:
+ * from the loop, after this returns).  msg's pointers must stay valid
+ * until the answer, or until submission_enqueue_cancel(). */
 void submission_enqueue(struct gn_smtp_session *s, const struct submission_message *msg);
+/* The session's transaction ended without its answer (reset, disconnect):
+ * its message, if one waits for a group commit, is dropped unanswered. */
+void submission_enqueue_cancel(struct gn_smtp_session *s);
 
 /* A random FromID: 16 random bytes in base64url without padding (22
  * characters, as mox), from pool; NULL with *error_r. */
