@@ -1,6 +1,7 @@
 /*
  * modules/webhooks/send.c: delivering hooks (mox.md 1.4).  The runner's
- * job calls webhooks_send_pass() every second: it claims the due hooks
+ * job calls webhooks_send_pass() every second, and again as soon as an
+ * attempt ends (webhooks_send_chain()): it claims the due hooks
  * (hooks.c: the next attempt is persisted first), at most the free part
  * of the concurrency limit and one a URL (also counting the URLs in
  * flight here), resolves each URL's host (gannet/dns.h: A, then AAAA),
@@ -39,6 +40,25 @@ struct attempt {
 static struct attempt *flying;
 static unsigned n_flying;
 static gn_timer_fn *idle_fn;
+/* In the runner, an attempt that ends starts another pass at once (as
+ * mox's hook queue launches work after each result), so that the hooks
+ * of one URL, one in flight at a time, follow each other without waiting
+ * for the job's next second.  A one-shot timer of 0 ms, so that the pass
+ * runs from the loop, not inside the ending attempt's callback. */
+static bool chain;
+static struct gn_timer *chain_timer;
+
+void webhooks_send_chain(bool on)
+{
+	chain = on;
+}
+
+static void chain_fire(void *data)
+{
+	(void)data;
+	gn_timer_free(&chain_timer);
+	webhooks_send_pass();
+}
 
 unsigned webhooks_in_flight(void)
 {
@@ -143,6 +163,8 @@ static void attempt_end(struct attempt *a, int status, const char *error, const 
 	n_flying--;
 	gn_pool_free(&a->pool);
 	gn_free(a);
+	if (chain && chain_timer == NULL)
+		chain_timer = gn_timer_new(0, false, chain_fire, NULL);
 	if (n_flying == 0 && idle_fn != NULL)
 		idle_fn(NULL);
 }

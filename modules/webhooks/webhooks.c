@@ -132,6 +132,7 @@ static const struct gn_webhook_ops ops = {
 static void send_job(void *data)
 {
 	(void)data;
+	webhooks_send_chain(true);
 	webhooks_send_pass();
 }
 

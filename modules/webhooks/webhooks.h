@@ -138,6 +138,8 @@ double webhooks_backoff(unsigned n);
 /* send.c */
 /* One pass: starts the due hooks (at most the free concurrency). */
 void webhooks_send_pass(void);
+/* The runner's: each attempt that ends starts another pass at once. */
+void webhooks_send_chain(bool on);
 /* fn(NULL) runs when the last request in flight ends (the CLI's run). */
 void webhooks_send_on_idle(gn_timer_fn *fn);
 /* Requests in flight. */
