@@ -8,6 +8,16 @@
  * always runs on the loop.  The watch is on only while queries are in
  * flight, so an idle resolver keeps no loop running.
  *
+ * Positive answers are kept in a small cache of the process (DNS_CACHE_*)
+ * for their TTL (at most DNS_CACHE_MAX_TTL): a name asked again is answered
+ * from it, from a zero timer, without the round trip through libunbound's
+ * thread and pipe, which costs more CPU than the answer (mailauth asks the
+ * same SPF, DKIM and DMARC names for every message of a sender).
+ * libunbound keeps its own cache for the same TTLs, so this changes what
+ * is answered by nothing but the remaining TTL's rounding; failures,
+ * NXDOMAIN, NODATA and bogus answers are not kept.  A new context (a new
+ * process, dns_shutdown()) starts empty.
+ *
  * Each query has a timer: dns.timeout after it went out it is cancelled
  * in libunbound and fails with GN_DNS_TIMEOUT.  dns.max_queries caps the
  * queries in flight; one more fails with GN_DNS_LIMIT.  Failures known at
@@ -27,7 +37,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 #include <unbound.h>
 
@@ -50,7 +63,22 @@ struct gn_dns_query {
 	struct gn_timer *timer;	/* the timeout, or the zero timer of a failure */
 	enum gn_dns_status fail_status;	/* for the zero timer */
 	const char *fail_error;		/* static or from fail_pool */
+	bool cached;		/* answered from the cache: result, from the zero timer */
+	struct gn_dns_result result;
 	struct gn_pool *pool;	/* the name check's and the result's memory */
+};
+
+/* The answer cache: entries, buckets, the longest time an answer is kept
+ * (seconds). */
+#define DNS_CACHE_MAX 1024
+#define DNS_CACHE_BUCKETS 256
+#define DNS_CACHE_MAX_TTL 300
+
+struct cache_entry {
+	struct cache_entry *next;
+	int type;
+	time_t expires;		/* CLOCK_MONOTONIC seconds */
+	struct ub_result r;	/* a copy: qname, canonname, data, len */
 };
 
 static struct {
@@ -61,7 +89,107 @@ static struct {
 	struct gn_dns_query *queries;
 	const char *broken;	/* why no context can be made, once known */
 	bool thread_started;	/* ctx's first query went out */
+	struct cache_entry *cache[DNS_CACHE_BUCKETS];
+	unsigned cache_count;
 } res;
+
+/* ---- the answer cache ---- */
+
+static time_t mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* FNV-1a of the name (already A-labels, compared without case). */
+static unsigned cache_bucket(const char *name, int type)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)type;
+	for (const char *p = name; *p != '\0'; p++) {
+		char c = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
+		h = (h ^ (unsigned char)c) * 16777619u;
+	}
+	return h % DNS_CACHE_BUCKETS;
+}
+
+static void cache_entry_free(struct cache_entry *e)
+{
+	if (e->r.data != NULL)
+		for (size_t i = 0; e->r.data[i] != NULL; i++)
+			gn_free(e->r.data[i]);
+	gn_free(e->r.data);
+	gn_free(e->r.len);
+	gn_free(e->r.qname);
+	gn_free(e->r.canonname);
+	gn_free(e);
+}
+
+static void cache_clear(void)
+{
+	for (size_t b = 0; b < DNS_CACHE_BUCKETS; b++) {
+		while (res.cache[b] != NULL) {
+			struct cache_entry *e = res.cache[b];
+			res.cache[b] = e->next;
+			cache_entry_free(e);
+		}
+	}
+	res.cache_count = 0;
+}
+
+/* The live entry for name and type, or NULL (an expired one is dropped). */
+static struct cache_entry *cache_get(const char *name, int type, time_t now)
+{
+	struct cache_entry **pe = &res.cache[cache_bucket(name, type)];
+	while (*pe != NULL) {
+		struct cache_entry *e = *pe;
+		if (e->expires <= now) {
+			*pe = e->next;
+			cache_entry_free(e);
+			res.cache_count--;
+			continue;
+		}
+		if (e->type == type && strcasecmp(e->r.qname, name) == 0)
+			return e;
+		pe = &e->next;
+	}
+	return NULL;
+}
+
+/* Keeps a positive, validated-or-insecure answer for its TTL. */
+static void cache_put(const char *name, int type, const struct ub_result *r)
+{
+	if (r->bogus || r->rcode != 0 || !r->havedata || r->ttl <= 0 || r->data == NULL)
+		return;
+	time_t now = mono_now();
+	if (cache_get(name, type, now) != NULL)
+		return;
+	if (res.cache_count >= DNS_CACHE_MAX)
+		cache_clear();	/* bounded; rare: the cache refills from the next answers */
+	struct cache_entry *e = gn_calloc(1, sizeof(*e));
+	e->type = type;
+	e->expires = now + (r->ttl < DNS_CACHE_MAX_TTL ? r->ttl : DNS_CACHE_MAX_TTL);
+	e->r = *r;
+	e->r.qname = gn_strdup(name);
+	e->r.canonname = r->canonname != NULL ? gn_strdup(r->canonname) : NULL;
+	e->r.answer_packet = NULL;
+	e->r.answer_len = 0;
+	e->r.why_bogus = NULL;
+	size_t n = 0;
+	while (r->data[n] != NULL)
+		n++;
+	e->r.data = gn_calloc(n + 1, sizeof(*e->r.data));
+	e->r.len = gn_calloc(n + 1, sizeof(*e->r.len));
+	for (size_t i = 0; i < n; i++) {
+		e->r.len[i] = r->len[i];
+		e->r.data[i] = gn_malloc(r->len[i] > 0 ? (size_t)r->len[i] : 1);
+		memcpy(e->r.data[i], r->data[i], r->len[i] > 0 ? (size_t)r->len[i] : 0);
+	}
+	unsigned b = cache_bucket(name, type);
+	e->next = res.cache[b];
+	res.cache[b] = e;
+	res.cache_count++;
+}
 
 /* ---- settings ---- */
 
@@ -260,6 +388,7 @@ static struct ub_ctx *context(const char **error_r)
 	res.ctx = ctx;
 	res.pid = getpid();
 	res.thread_started = false;
+	cache_clear();
 	return ctx;
 }
 
@@ -310,6 +439,8 @@ static void on_answer(void *data, int err, struct ub_result *r)
 	struct gn_dns_query *q = data;
 	struct gn_dns_result result;
 	dns_result_parse(q->pool, q->name, q->type, err, r, &result);
+	if (err == 0 && r != NULL && result.status == GN_DNS_OK)
+		cache_put(q->name, q->type, r);
 	finish(q, &result);
 	if (r != NULL)
 		ub_resolve_free(r);
@@ -332,6 +463,10 @@ static void on_timeout(void *data)
 {
 	struct gn_dns_query *q = data;
 	struct gn_dns_result result;
+	if (q->cached) {
+		finish(q, &q->result);
+		return;
+	}
 	if (q->in_unbound) {
 		/* After ub_cancel() libunbound never calls on_answer() for it. */
 		(void)ub_cancel(res.ctx, q->async_id);
@@ -383,6 +518,16 @@ struct gn_dns_query *gn_dns_lookup(const char *name, enum gn_dns_type type,
 	struct ub_ctx *ctx = context(&error);
 	if (ctx == NULL)
 		return fail_later(q, GN_DNS_ERROR, error);
+	time_t now = mono_now();
+	struct cache_entry *e = cache_get(q->name, q->type, now);
+	if (e != NULL) {
+		/* From the loop, as every answer. */
+		dns_result_parse(q->pool, q->name, q->type, 0, &e->r, &q->result);
+		q->result.ttl = (unsigned)(e->expires - now);
+		q->cached = true;
+		q->timer = gn_timer_new(0, false, on_timeout, q);
+		return q;
+	}
 	if (res.outstanding >= core_conf->dns.max_queries) {
 		gn_log(GN_LOG_WARN, "core", "event=dns_limit name=%s max_queries=%u",
 		       gn_log_quote(0, q->name), core_conf->dns.max_queries);
@@ -447,6 +592,7 @@ void dns_shutdown(void)
 		gn_dns_cancel(&q);
 	}
 	gn_io_free(&res.io);
+	cache_clear();
 	if (res.ctx != NULL && res.pid == getpid())
 		ub_ctx_delete(res.ctx);
 	res.ctx = NULL;

@@ -34,6 +34,13 @@ struct sig {
 	const struct gn_dkim_field *field;
 	bool need_key;		/* waiting for gn_dkim_verifier_key() */
 	const char *key_name;
+	/* The key's answer when it came before gn_dkim_verifier_finish(),
+	 * kept (in the pool) until the hashes are known. */
+	bool early;
+	enum gn_dkim_key_answer answer;
+	const char **texts;
+	size_t *lens, n_texts;
+	const char *why;
 	enum gn_dkim_algorithm alg;
 	enum gn_dkim_canon hc, bc;
 	const char **names;	/* h= */
@@ -526,19 +533,52 @@ int gn_dkim_verifier_finish(struct gn_dkim_verifier *v, const char **error_r)
 			continue;
 		}
 	}
+	/* The keys that came while the body arrived. */
+	for (size_t i = 0; i < v->n_sigs; i++) {
+		struct sig *s = &v->sigs[i];
+		if (s->early)
+			gn_dkim_verifier_key(v, i, s->answer, s->texts, s->lens, s->n_texts, s->why);
+	}
 	return 0;
 }
 
+/* The signatures are read at the end of the header section (header_end());
+ * until then, and after a header that cannot be read, there are none. */
 size_t gn_dkim_verifier_count(const struct gn_dkim_verifier *v)
 {
-	return v->finished ? v->n_sigs : 0;
+	return v->n_sigs;
 }
 
 const char *gn_dkim_verifier_key_name(const struct gn_dkim_verifier *v, size_t i)
 {
-	if (!v->finished || i >= v->n_sigs || !v->sigs[i].need_key)
+	if (i >= v->n_sigs || !v->sigs[i].need_key)
 		return NULL;
 	return v->sigs[i].key_name;
+}
+
+/* Before the end: keeps the first answer for signature i, to be given at
+ * gn_dkim_verifier_finish(). */
+static void key_early(struct gn_dkim_verifier *v, size_t i, enum gn_dkim_key_answer answer,
+		      const char *const *texts, const size_t *lens, size_t n, const char *why)
+{
+	struct sig *s = &v->sigs[i];
+	if (s->early)
+		return;
+	s->early = true;
+	s->answer = answer;
+	s->why = why != NULL ? gn_pool_strdup(v->pool, why) : NULL;
+	if (answer != GN_DKIM_KEY_RECORDS)
+		n = 0;
+	s->n_texts = n;
+	s->texts = gn_pool_alloc(v->pool, (n + 1) * sizeof(*s->texts));
+	s->lens = gn_pool_alloc(v->pool, (n + 1) * sizeof(*s->lens));
+	for (size_t k = 0; k < n; k++) {
+		char *t = gn_pool_alloc(v->pool, lens[k] + 1);
+		memcpy(t, texts[k], lens[k]);
+		t[lens[k]] = '\0';
+		s->texts[k] = t;
+		s->lens[k] = lens[k];
+	}
 }
 
 /* The flags of the key record's t= (RFC 6376 3.6.1): y and s. */
@@ -560,8 +600,12 @@ static void key_flags(struct gn_pool *pool, const char *rec, size_t len, bool *y
 void gn_dkim_verifier_key(struct gn_dkim_verifier *v, size_t i, enum gn_dkim_key_answer answer,
 			  const char *const *texts, const size_t *lens, size_t n, const char *why)
 {
-	if (!v->finished || i >= v->n_sigs || !v->sigs[i].need_key)
+	if (i >= v->n_sigs || !v->sigs[i].need_key)
 		return;
+	if (!v->finished) {
+		key_early(v, i, answer, texts, lens, n, why);
+		return;
+	}
 	struct sig *s = &v->sigs[i];
 	struct gn_pool *pool = v->pool;
 	if (answer == GN_DKIM_KEY_TEMPFAIL) {

@@ -14,11 +14,12 @@
  *                     DKIM verifier (gannet/dkim.h) as it arrives, and
  *                     the header section (up to INBOUND_MAX_HEADER) is
  *                     kept to look for forged Authentication-Results
- *                     fields;
- *   "smtp.data_end"   the hook: the verifier is finished, then the DKIM
- *                     key lookups (gn_dkim_verify_start()) run on the
- *                     loop in parallel with SPF and iprev still under
- *                     way; the hook returns PENDING;
+ *                     fields; at the header's end the DKIM key lookups
+ *                     (gn_dkim_verify_start()) and the DMARC policy
+ *                     lookup start, and run while the body arrives;
+ *   "smtp.data_end"   the hook: the verifier is finished (it gives the
+ *                     signatures the keys that came), what is still
+ *                     under way goes on; the hook returns PENDING;
  *   both done         DMARC (dmarc.h): the policy of the From domain
  *                     (dmarc_lookup()) and dmarc_evaluate();
  *   all done          the fields are written (gn_smtp_tx_add_header())
@@ -84,6 +85,9 @@ struct inbound {
 	const struct iprev_result *iprev_result; /* NULL until iprev is done */
 	bool iprev_done;		/* also without a client address (no result) */
 	bool spf_timed_out;
+	bool keys_started;		/* the DKIM key lookups (in->verify) */
+	bool keys_in;			/* ... have all answered */
+	bool data_ended;		/* the verifier has the whole message */
 	bool dkim_done;
 	struct dmarc_lookup *dmarc_lk;
 	/* The policy, looked up once the header section is complete;
@@ -132,6 +136,7 @@ static void inbound_stop(struct inbound *in)
 
 static void inbound_start(struct inbound *in, struct gn_smtp_session *s);
 static void dmarc_start(struct inbound *in);
+static void dkim_done(struct gn_dkim_verifier *v, void *data);
 
 static void tap_chunk(struct gn_smtp_session *s, const char *buf, size_t len, void *data)
 {
@@ -143,6 +148,12 @@ static void tap_chunk(struct gn_smtp_session *s, const char *buf, size_t len, vo
 	inbound_start(in, s);
 	if (in->dkim_error == NULL && gn_dkim_verifier_update(in->dkim, buf, len, &err) < 0)
 		in->dkim_error = err;
+	/* The signatures are known at the end of the header section: their
+	 * keys are looked up while the body arrives (RFC 6376 6.1.2). */
+	if (!in->keys_started && in->dkim_error == NULL && gn_dkim_verifier_count(in->dkim) > 0) {
+		in->keys_started = true;
+		in->verify = gn_dkim_verify_start(in->dkim, dkim_done, in);
+	}
 	if (!in->header_done) {
 		/* The header ends at the first empty line (RFC 5322 2.1). */
 		size_t before = gn_buf_len(in->header);
@@ -636,11 +647,16 @@ static void iprev_set_error(struct inbound *in, const char *reason)
 	in->iprev_done = true;
 }
 
+/* The key lookups are done; the verifier has the results once it has
+ * the whole message too (the lookups may start before its end). */
 static void dkim_done(struct gn_dkim_verifier *v, void *data)
 {
 	struct inbound *in = data;
 	(void)v;
 	in->verify = NULL;
+	in->keys_in = true;
+	if (!in->data_ended)
+		return;
 	in->dkim_done = true;
 	step(in);
 }
@@ -780,13 +796,21 @@ static enum gn_hook_result inbound_hook(struct gn_hook_call *call, void *data)
 
 	if (in->dkim_error == NULL && gn_dkim_verifier_finish(in->dkim, &err) < 0)
 		in->dkim_error = err;
+	in->data_ended = true;
 	in->call = call;
 	gn_hook_call_on_cancel(call, hook_cancel, in);
 
-	if (in->dkim_error == NULL)
-		in->verify = gn_dkim_verify_start(in->dkim, dkim_done, in);
-	else
+	if (in->dkim_error != NULL) {
+		gn_dkim_verify_cancel(&in->verify);
 		in->dkim_done = true;
+	} else if (in->keys_in) {
+		/* The keys came while the body arrived. */
+		in->dkim_done = true;
+	} else if (!in->keys_started) {
+		/* No header end seen before (a message without a body). */
+		in->keys_started = true;
+		in->verify = gn_dkim_verify_start(in->dkim, dkim_done, in);
+	}
 	/* Nothing to wait for (a client without an address, a header
 	 * that cannot be read, no From to look up): complete now. */
 	step(in);

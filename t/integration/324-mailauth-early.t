@@ -4,24 +4,28 @@ t/integration/324-mailauth-early.t: the mailauth module starts SPF and
 iprev at the message's first chunk, not at the end of data (they need
 only the client's address, HELO and MAIL FROM), and a transaction that
 ends before its end of data cancels them: no crash, no result applied to
-the next transaction.  Likewise the DMARC policy lookup, started once
-the header section is complete.
+the next transaction.  Likewise the DMARC policy lookup and the DKIM key
+lookups, started once the header section is complete.
 
 DNS: dns.local_data for the reverse data, the rest forwarded to
 t/lib/dnsserver.py, which never answers names under slow.example.
 
 - from 127.0.0.7 (PTR host.slow.example, whose A is never answered): a
-  client sends the header section (From: someone@dmarc.slow.example) and
-  the start of the body and stops; the A query and the TXT query of
-  _dmarc.dmarc.slow.example reach the DNS server while the message is
-  still open (started early); the client closes the connection;
+  client sends the header section (From: someone@dmarc.slow.example, a
+  DKIM-Signature with d=dkim.slow.example s=sel) and the start of the
+  body and stops; the A query and the TXT queries of
+  _dmarc.dmarc.slow.example and sel._domainkey.dkim.slow.example reach
+  the DNS server while the message is still open (started early); the
+  client closes the connection;
 - the same again, then a second client from 127.0.0.2 (PTR
   good.iprev.example, which maps back) sends a whole message: iprev=pass
   with its name, in less than mailauth.inbound_timeout (nothing of the
   cancelled transactions waited for or applied), the server still up,
   exactly one event=inbound_checked logged (the closed ones none);
 - a third message from 127.0.0.7, whole: temperror at the timeout, as
-  before.
+  before;
+- a whole message from 127.0.0.2 signed by d=dkim.slow.example (whose
+  key is never answered): dkim=temperror at the timeout, iprev=pass.
 """
 import email.parser
 import imaplib
@@ -173,6 +177,12 @@ SLOW = [
 ]
 
 
+# A signature whose key (sel._domainkey.dkim.slow.example) is never
+# answered; well formed, so that the verifier needs its key.
+SLOW_SIG = (b"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=dkim.slow.example;\r\n"
+            b" s=sel; h=from:to:subject; bh=" + b"A" * 43 + b"=; b=AAAA\r\n")
+
+
 def reply(f):
     """One SMTP reply (its last line)."""
     while True:
@@ -190,8 +200,8 @@ def open_and_stop(src):
                       (b"RCPT TO:<alice@example.com>", b"250"), (b"DATA", b"354")):
         c.sendall(cmd + b"\r\n")
         ok = reply(f).startswith(code) and ok
-    c.sendall(b"From: someone@dmarc.slow.example\r\nTo: alice@example.com\r\nSubject: cut\r\n\r\n"
-              + b"a line of the body that is not finished\r\n" * 200)
+    c.sendall(SLOW_SIG + b"From: someone@dmarc.slow.example\r\nTo: alice@example.com\r\n"
+              b"Subject: cut\r\n\r\n" + b"a line of the body that is not finished\r\n" * 200)
     return c, f, ok
 
 
@@ -248,6 +258,8 @@ try:
              "cut %d: iprev's A query sent while the message is still open" % n)
         t.ok(queried("_dmarc.dmarc.slow.example. TXT", before),
              "cut %d: the From domain's DMARC query sent once the header is complete" % n)
+        t.ok(queried("sel._domainkey.dkim.slow.example. TXT", before),
+             "cut %d: the DKIM key's query sent once the header is complete" % n)
         c.close()
         f.close()
     time.sleep(0.5)
@@ -261,6 +273,28 @@ try:
     t.ok("event=inbound_timeout" not in log, "no timeout fired for the cut transactions")
     check("127.0.0.7", "temperror", "a whole message, the A never answered", reason="timeout")
     t.is_(g.log().count("event=inbound_checked"), 2, "its check logged")
+
+    # A whole message whose DKIM key never comes: temperror at the timeout.
+    started = time.time()
+    with smtplib.SMTP("127.0.0.1", p25, local_hostname="client.example.net", timeout=60,
+                      source_address=("127.0.0.2", 0)) as s:
+        s.ehlo("client.example.net")
+        s.mail("someone@example.org")
+        s.rcpt("alice@example.com")
+        code = s.data(SLOW_SIG + MSG)[0]
+    took = time.time() - started
+    t.is_(code, 250, "a message whose DKIM key is never answered: 250")
+    t.diag("took %.1f s (the timeout, or the resolver giving up)" % took)
+    msg = email.parser.BytesParser().parsebytes(last_header(), headersonly=True)
+    ours = [parse_authres(str(v)) for v in msg.get_all("Authentication-Results") or []]
+    ours = [x for x in ours if x is not None and x["id"].lower() == HOST]
+    res = ours[0]["results"] if ours else []
+    t.is_([(r["method"], r["result"], r["props"].get("header.d")) for r in res
+           if r["method"] in ("dkim", "iprev")],
+          [("dkim", "temperror", "dkim.slow.example"), ("iprev", "pass", None)],
+          "dkim=temperror for d=dkim.slow.example, iprev=pass (python3-authres)")
+    t.like(next((r["reason"] or "" for r in res if r["method"] == "dkim"), ""), "key",
+           "the dkim reason names the key")
 finally:
     g.stop()
     dns_srv.kill()

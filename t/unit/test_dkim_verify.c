@@ -10,7 +10,9 @@
  * theirs; signatures past max_signatures are neutral; header.b prefixes
  * tell signatures apart.  On the loop, with dns.local_data: the keys are
  * looked up in parallel, the callback runs from the loop only, also when
- * nothing is looked up, and never after cancel.
+ * nothing is looked up, and never after cancel.  Keys given (or looked
+ * up) once the header section is read, before the body has come, decide
+ * the results at the end.
  */
 #include "dns/internal.h"
 #include "tap.h"
@@ -436,6 +438,92 @@ static void test_limits(void)
 	is_str(gn_dkim_status_name(99), "?", "an unknown status");
 }
 
+/* Feeds msg up to and with its header's empty line, in pieces of step. */
+static struct gn_dkim_verifier *feed_header(const char *msg, size_t step, size_t *fed_r)
+{
+	struct gn_dkim_verifier *v = gn_dkim_verifier_new(0, NOW);
+	size_t len = (size_t)(strstr(msg, "\r\n\r\n") + 4 - msg);
+	const char *err;
+	for (size_t i = 0; i < len; i += step)
+		if (gn_dkim_verifier_update(v, msg + i, len - i < step ? len - i : step, &err) < 0)
+			diag("update: %s", err);
+	*fed_r = len;
+	return v;
+}
+
+static void feed_rest(struct gn_dkim_verifier *v, const char *msg, size_t from)
+{
+	const char *err;
+	if (gn_dkim_verifier_update(v, msg + from, strlen(msg) - from, &err) < 0 ||
+	    gn_dkim_verifier_finish(v, &err) < 0)
+		diag("rest: %s", err);
+}
+
+/* The keys given while the body arrives, as mailauth does. */
+static void test_early_keys(void)
+{
+	const char *err;
+	size_t fed;
+	struct gn_dkim_verifier *v = gn_dkim_verifier_new(0, NOW);
+	(void)gn_dkim_verifier_update(v, rfc8463_signed, 200, &err);
+	ok(gn_dkim_verifier_count(v) == 0 && gn_dkim_verifier_key_name(v, 0) == NULL,
+	   "within the header: no signature yet");
+	gn_dkim_verifier_free(&v);
+
+	for (size_t step = 1; step <= 4096; step += 4095) {
+		v = feed_header(rfc8463_signed, step, &fed);
+		is_int((int)gn_dkim_verifier_count(v), 2, "at the header's end (pieces of %zu): two "
+		       "signatures", step);
+		is_str(gn_dkim_verifier_key_name(v, 1), "test._domainkey.football.example.com",
+		       "and their key names");
+		ok(gn_dkim_verifier_result(v, 0) == NULL, "no result before the end");
+		give(v, 0, ED_REC);
+		give(v, 1, RSA_REC);
+		give(v, 0, RSA_REC);	/* a second answer: ignored */
+		ok(gn_dkim_verifier_result(v, 0) == NULL, "still none after the keys");
+		feed_rest(v, rfc8463_signed, fed);
+		ok(status(v, 0) == GN_DKIM_PASS && status(v, 1) == GN_DKIM_PASS,
+		   "keys given before the body: both pass at the end");
+		ok(gn_dkim_verifier_result(v, 1)->key_bits == 1024, "the key read at the end");
+		gn_dkim_verifier_free(&v);
+	}
+
+	/* The body still decides: changed, it fails with the early key. */
+	char *changed = gn_strdup(rfc8463_signed);
+	memcpy(strstr(changed, "hungry"), "Hungry", 6);
+	v = feed_header(changed, 64, &fed);
+	give(v, 0, ED_REC);
+	feed_rest(v, changed, fed);
+	is_int(status(v, 0), GN_DKIM_FAIL, "an early key and a changed body: fail");
+	is_str(reason(v, 0), "body hash did not verify", "the body hash says why");
+	is_int(status(v, 1), GN_DKIM_TEMPERROR, "the other, without its key: temperror");
+	give(v, 1, RSA_REC);
+	is_int(status(v, 1), GN_DKIM_FAIL, "its key after the end decides it too");
+	gn_dkim_verifier_free(&v);
+	gn_free(changed);
+
+	/* Early failures are kept with their reason (copied). */
+	v = feed_header(rfc8463_signed, 4096, &fed);
+	char why[] = "SERVFAIL";
+	gn_dkim_verifier_key(v, 0, GN_DKIM_KEY_TEMPFAIL, NULL, NULL, 0, why);
+	why[0] = 'X';
+	gn_dkim_verifier_key(v, 1, GN_DKIM_KEY_NONE, NULL, NULL, 0, "NXDOMAIN");
+	feed_rest(v, rfc8463_signed, fed);
+	ok(status(v, 0) == GN_DKIM_TEMPERROR && strstr(reason(v, 0), "SERVFAIL") != NULL,
+	   "an early lookup failure: temperror (%s)", reason(v, 0));
+	ok(status(v, 1) == GN_DKIM_PERMERROR && strstr(reason(v, 1), "NXDOMAIN") != NULL,
+	   "an early NXDOMAIN: permerror (%s)", reason(v, 1));
+	gn_dkim_verifier_free(&v);
+
+	/* An early key record that is not one: the verifier's own reading. */
+	v = feed_header(rfc8463_signed, 4096, &fed);
+	give(v, 0, "v=DKIM1; k=ed25519; p=");
+	feed_rest(v, rfc8463_signed, fed);
+	ok(status(v, 0) == GN_DKIM_FAIL && strstr(reason(v, 0), "revoked") != NULL,
+	   "an early revoked key: fail (%s)", reason(v, 0));
+	gn_dkim_verifier_free(&v);
+}
+
 /* ---- on the loop ---- */
 
 static int done_calls;
@@ -477,6 +565,33 @@ static void test_async(void)
 	run_for(30000);
 	ok(done_calls == 1 && done_v == v, "the callback runs once, with the verifier");
 	ok(status(v, 0) == GN_DKIM_PASS && status(v, 1) == GN_DKIM_PASS, "both signatures pass");
+	gn_dkim_verifier_free(&v);
+
+	/* Asked again, the keys come from the resolver's cache. */
+	v = feed(rfc8463_signed, 4096, 0);
+	done_calls = 0;
+	op = gn_dkim_verify_start(v, on_done, NULL);
+	is_int((int)dns_outstanding(), 0, "the same keys again: from the resolver's cache");
+	run_for(30000);
+	ok(done_calls == 1 && status(v, 0) == GN_DKIM_PASS && status(v, 1) == GN_DKIM_PASS,
+	   "and both pass");
+	gn_dkim_verifier_free(&v);
+
+	/* Started at the header's end: the keys come while the body is still
+	 * to come, and the results are there at the verifier's end.  A new
+	 * resolver, so that they are asked for. */
+	dns_shutdown();
+	size_t fed;
+	v = feed_header(rfc8463_signed, 16, &fed);
+	done_calls = 0;
+	op = gn_dkim_verify_start(v, on_done, NULL);
+	is_int((int)dns_outstanding(), 2, "at the header's end both keys are asked for");
+	run_for(30000);
+	ok(done_calls == 1 && gn_dkim_verifier_result(v, 0) == NULL,
+	   "the callback comes before the end, without results yet");
+	feed_rest(v, rfc8463_signed, fed);
+	ok(status(v, 0) == GN_DKIM_PASS && status(v, 1) == GN_DKIM_PASS,
+	   "at the end both signatures pass with the keys that came");
 	gn_dkim_verifier_free(&v);
 
 	/* Cancelled: no callback, nothing left in flight. */
@@ -529,6 +644,7 @@ int main(void)
 	test_keys();
 	test_signature_checks();
 	test_limits();
+	test_early_keys();
 	test_async();
 	return done_testing();
 }

@@ -246,6 +246,7 @@ struct got {
 	int status;
 	int security;
 	size_t n;
+	unsigned ttl;
 	char first[64];
 };
 
@@ -265,6 +266,7 @@ static void on_result(const struct gn_dns_result *r, void *data)
 	g->status = r->status;
 	g->security = r->security;
 	g->n = r->n;
+	g->ttl = r->ttl;
 	if (r->type == GN_DNS_A && r->n > 0)
 		inet_ntop(AF_INET, &r->a[0], g->first, sizeof(g->first));
 	if (++total_calls == expected_calls)
@@ -349,6 +351,34 @@ static void test_local_data(void)
 	   sc[0].q == NULL && sc[1].q == NULL && sc[2].q == NULL,
 	   "a callback that cancels its own query: each answers once, the others still answer");
 	is_int(dns_outstanding(), 0, "and nothing is left in flight");
+
+	/* The answer cache: a.example's A came before; asked again (in
+	 * another case) it is not sent to libunbound, and comes from the
+	 * loop, the same answer with what is left of its TTL. */
+	memset(got, 0, sizeof(got));
+	q = gn_dns_lookup("A.Example", GN_DNS_A, on_result, &got[0]);
+	is_int(dns_outstanding(), 0, "an answer kept: nothing sent to libunbound");
+	ok(q != NULL && got[0].calls == 0, "and no callback inside gn_dns_lookup()");
+	(void)gn_dns_lookup("nx.example", GN_DNS_A, on_result, &got[1]);
+	(void)gn_dns_lookup("a.example", GN_DNS_AAAA, on_result, &got[2]);
+	is_int(dns_outstanding(), 2, "NXDOMAIN and NODATA are not kept: asked again");
+	run_until(3);
+	ok(got[0].calls == 1 && got[0].status == GN_DNS_OK && got[0].n == 1 &&
+	   strcmp(got[0].first, "192.0.2.7") == 0 && got[0].security == GN_DNS_INSECURE &&
+	   got[0].ttl > 60 && got[0].ttl <= 120,
+	   "the kept answer: the same, its TTL counting down (%u)", got[0].ttl);
+	ok(got[1].status == GN_DNS_NXDOMAIN && got[2].status == GN_DNS_NODATA,
+	   "the others as before");
+	q = gn_dns_lookup("a.example", GN_DNS_A, on_result, &got[0]);
+	gn_dns_cancel(&q);
+	run_for(100);
+	ok(got[0].calls == 1, "a kept answer cancelled: no callback");
+	dns_shutdown();
+	memset(got, 0, sizeof(got));
+	(void)gn_dns_lookup("a.example", GN_DNS_A, on_result, &got[0]);
+	is_int(dns_outstanding(), 1, "after dns_shutdown() nothing is kept");
+	run_until(1);
+	ok(got[0].calls == 1 && got[0].status == GN_DNS_OK, "and it is asked again");
 	dns_shutdown();
 	conf_free();
 }

@@ -282,12 +282,15 @@ int gn_dkim_verifier_update(struct gn_dkim_verifier *v, const void *data, size_t
  * cannot be split or passes a limit (no signature is then evaluated: the
  * message's DKIM result is permerror). */
 int gn_dkim_verifier_finish(struct gn_dkim_verifier *v, const char **error_r);
-/* After gn_dkim_verifier_finish(): the number of DKIM-Signature fields. */
+/* The number of DKIM-Signature fields, known once the header section has
+ * been fed (its empty line; else at gn_dkim_verifier_finish()): 0 before,
+ * and after a header that cannot be read. */
 size_t gn_dkim_verifier_count(const struct gn_dkim_verifier *v);
 /* The name whose TXT records signature i needs, "SELECTOR._domainkey.
  * DOMAIN" (from the verifier), or NULL when its result is known without
- * a key.  Until gn_dkim_verifier_key() gives it the answer, such a
- * signature's result is temperror ("key not looked up"). */
+ * a key; known with gn_dkim_verifier_count(), so the key can be looked up
+ * while the body arrives.  Until gn_dkim_verifier_key() gives it the
+ * answer, such a signature's result is temperror ("key not looked up"). */
 const char *gn_dkim_verifier_key_name(const struct gn_dkim_verifier *v, size_t i);
 
 /* What the key lookup of a signature found. */
@@ -297,7 +300,9 @@ enum gn_dkim_key_answer {
 	GN_DKIM_KEY_TEMPFAIL,		/* no answer now: temperror */
 };
 
-/* Gives signature i the answer to its key lookup and decides its result:
+/* Gives signature i the answer to its key lookup and decides its result
+ * (before gn_dkim_verifier_finish(): the answer is copied and kept, and
+ * the result decided there; a second answer is ignored):
  * for GN_DKIM_KEY_RECORDS the n TXT records (each with its strings joined,
  * texts[k] of lens[k] octets); the first that reads as a DKIM key record
  * is used (RFC 6376 6.1.2).  why: the DNS's reason for NONE and TEMPFAIL
@@ -317,10 +322,13 @@ struct gn_dkim_verify;
  * the verifier (gn_dkim_verifier_result() then has every result). */
 typedef void gn_dkim_verify_fn(struct gn_dkim_verifier *v, void *data);
 
-/* After gn_dkim_verifier_finish(): looks up the keys of every signature
- * that needs one, in parallel, with gn_dns_lookup() (gannet/dns.h: its
- * settings, timeout and limits), gives each answer to the verifier, then
- * calls fn.  fn runs from the loop, never from inside this call, also
+/* After gn_dkim_verifier_finish(), or before it once the header section
+ * was fed (gn_dkim_verifier_count() > 0: the lookups then run while the
+ * body arrives, and the verifier keeps the answers until its end): looks
+ * up the keys of every signature that needs one, in parallel, with
+ * gn_dns_lookup() (gannet/dns.h: its settings, timeout and limits), gives
+ * each answer to the verifier, then calls fn (which may thus come before
+ * gn_dkim_verifier_finish(); the results are there after both).  fn runs from the loop, never from inside this call, also
  * when no lookup is needed.  Returns a handle owned by the core until fn
  * returns or gn_dkim_verify_cancel(); v stays the caller's and must live
  * until then.  Call where gn_dns_lookup() may be called. */

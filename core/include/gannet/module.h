@@ -55,7 +55,9 @@
  *        gn_queue_message.header: the queue reads Message-ID and
  *        Subject from the caller's header, not the blob;
  *        gn_dkim_verifier_*(), gn_dkim_verify_start(): DKIM verification
- *        (RFC 6376 6) with per-signature results (RFC 8601 names).
+ *        (RFC 6376 6) with per-signature results (RFC 8601 names);
+ *        the signatures and their key names are known, and the keys
+ *        may be looked up, once the header section was fed.
  *        gn_loop_run(), gn_loop_break(): a CLI command waits on the loop.
  *        gn_store_account_message_count(): an account's messages, exact
  *        (quota's message limit); gn_delivery_current_store_count(): the
