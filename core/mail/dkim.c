@@ -293,23 +293,29 @@ struct gn_dkim_body {
 	uint64_t limit;		/* octets of the form hashed (l=); UINT64_MAX: all */
 	uint64_t total;		/* octets of the form produced */
 	/* Pending output, written in batches. */
-	char pend[512];
+	char pend[4096];
 	size_t npend;
 };
+
+/* Octets of the canonical form, to the hash or the buffer. */
+static void body_emit(struct gn_dkim_body *b, const char *data, size_t len)
+{
+	if (b->out != NULL) {
+		gn_buf_append(b->out, data, len);
+	} else if (b->total < b->limit) {
+		/* RFC 6376 3.4.5, 3.5 l=: only the first l octets of the
+		 * canonical body are hashed. */
+		uint64_t n = b->limit - b->total;
+		gnutls_hash(b->hash, data, n < len ? (size_t)n : len);
+	}
+	b->total += len;
+}
 
 static void body_flush(struct gn_dkim_body *b)
 {
 	if (b->npend == 0)
 		return;
-	if (b->out != NULL) {
-		gn_buf_append(b->out, b->pend, b->npend);
-	} else if (b->total < b->limit) {
-		/* RFC 6376 3.4.5, 3.5 l=: only the first l octets of the
-		 * canonical body are hashed. */
-		uint64_t n = b->limit - b->total;
-		gnutls_hash(b->hash, b->pend, n < b->npend ? (size_t)n : b->npend);
-	}
-	b->total += b->npend;
+	body_emit(b, b->pend, b->npend);
 	b->npend = 0;
 }
 
@@ -319,6 +325,29 @@ static void body_put(struct gn_dkim_body *b, char c)
 		body_flush(b);
 	b->pend[b->npend++] = c;
 }
+
+/* A run of octets that are text as they are (no line end, no white space
+ * for relaxed), with nothing held back before them. */
+static void body_run(struct gn_dkim_body *b, const char *data, size_t len)
+{
+	if (b->npend + len > sizeof(b->pend)) {
+		body_flush(b);
+		if (len >= sizeof(b->pend)) {
+			body_emit(b, data, len);
+			b->any = true;
+			return;
+		}
+	}
+	memcpy(b->pend + b->npend, data, len);
+	b->npend += len;
+	b->any = true;
+}
+
+/* Octets that are not text as they are: 1 line ends (both
+ * canonicalisations), 2 white space (relaxed only). */
+static const unsigned char body_special[256] = {
+	['\r'] = 1, ['\n'] = 1, [' '] = 2, ['\t'] = 2,
+};
 
 /* Writes the line ends held back: text follows them. */
 static void body_text(struct gn_dkim_body *b, char c)
@@ -374,7 +403,32 @@ uint64_t dkim_body_length(const struct gn_dkim_body *b)
 void gn_dkim_body_update(struct gn_dkim_body *b, const void *data, size_t len)
 {
 	const char *s = data;
+	/* Which of body_special's octets end a run of text. */
+	unsigned char stop = b->canon == GN_DKIM_RELAXED ? 3 : 1;
 	for (size_t i = 0; i < len; i++) {
+		if (!b->cr && b->crlfs == 0 && !b->wsp) {
+			/* Nothing held back: text as it is goes out in one
+			 * piece (most of a body; the loop below is for the
+			 * octets around line ends and white space). */
+			size_t j = i;
+			while (j < len) {
+				if ((body_special[(unsigned char)s[j]] & stop) == 0) {
+					j++;
+				} else if (s[j] == ' ' && stop == 3 && j + 1 < len &&
+					   (body_special[(unsigned char)s[j + 1]] & stop) == 0) {
+					/* One SP between text stays as it is. */
+					j += 2;
+				} else {
+					break;
+				}
+			}
+			if (j > i) {
+				body_run(b, s + i, j - i);
+				i = j;
+				if (i == len)
+					break;
+			}
+		}
 		char c = s[i];
 		if (b->cr) {
 			b->cr = false;

@@ -11,6 +11,7 @@
 #include "tap.h"
 
 #include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <string.h>
@@ -534,9 +535,134 @@ static void test_limits(void)
 	gn_dkim_signer_free(&s);
 }
 
+/* ---- bodies against a plain reading of RFC 6376 3.4.3 and 3.4.4 ---- */
+
+/* The canonical body of s[0..len) made line by line, the way the RFC
+ * words it: lines end at CRLF or at a bare LF (a bare CR is text, as the
+ * canonicaliser treats them); relaxed reduces each run of SP and HTAB to
+ * one SP and drops it at the line's end; empty lines at the end go; text
+ * without a line end gets one; an empty body is "" relaxed, CRLF simple. */
+static struct gn_buf *reference_body(enum gn_dkim_canon c, const char *s, size_t len)
+{
+	struct gn_buf *out = gn_buf_new(0);
+	size_t keep = 0;	/* out's length up to the last line with text */
+	size_t i = 0;
+	while (i < len) {
+		size_t end = i, next;
+		while (end < len && s[end] != '\n' && !(s[end] == '\r' && end + 1 < len && s[end + 1] == '\n'))
+			end++;
+		next = end == len ? len : s[end] == '\n' ? end + 1 : end + 2;
+		size_t start = gn_buf_len(out);
+		if (c == GN_DKIM_RELAXED) {
+			bool wsp = false;
+			for (size_t k = i; k < end; k++) {
+				if (s[k] == ' ' || s[k] == '\t') {
+					wsp = true;
+					continue;
+				}
+				if (wsp)
+					gn_buf_append(out, " ", 1);
+				wsp = false;
+				gn_buf_append(out, s + k, 1);
+			}
+		} else {
+			gn_buf_append(out, s + i, end - i);
+		}
+		bool text = gn_buf_len(out) > start;
+		gn_buf_append(out, "\r\n", 2);
+		if (text)
+			keep = gn_buf_len(out);
+		i = next;
+	}
+	gn_buf_truncate(out, keep);
+	if (keep == 0 && c == GN_DKIM_SIMPLE)
+		gn_buf_append(out, "\r\n", 2);
+	return out;
+}
+
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+/* Random bodies (long runs of text, white space, CR, LF, CRLF, empty
+ * lines at the end) fed in random pieces: the canonical form equals the
+ * reference's, and l= hashes exactly its first l octets. */
+static void test_body_random(void)
+{
+	static const char *const pieces[] = { "a", "text", " ", "\t", "  \t ", "\r\n", "\n", "\r",
+					      "\r\n\r\n", "x\r", "\r\r\n" };
+	const size_t npieces = sizeof(pieces) / sizeof(pieces[0]);
+	unsigned bad_form = 0, bad_limit = 0, rounds = 400;
+	char *body = gn_malloc(20000);
+	for (unsigned r = 0; r < rounds; r++) {
+		size_t len = 0, want = (size_t)(rnd() % 19000);
+		while (len < want) {
+			if (rnd() % 8 == 0) {
+				/* a run of text longer than the output batch */
+				size_t n = (size_t)(rnd() % 6000);
+				if (len + n > want)
+					n = want - len;
+				for (size_t k = 0; k < n; k++)
+					body[len + k] = (char)('a' + k % 26);
+				len += n;
+				continue;
+			}
+			const char *p = pieces[rnd() % npieces];
+			size_t n = strlen(p);
+			if (len + n > want)
+				break;
+			memcpy(body + len, p, n);
+			len += n;
+		}
+		enum gn_dkim_canon c = r % 2 ? GN_DKIM_RELAXED : GN_DKIM_SIMPLE;
+		struct gn_buf *ref = reference_body(c, body, len);
+
+		struct gn_buf *out = gn_buf_new(0);
+		struct gn_dkim_body *b = dkim_body_new_buf(c, out);
+		for (size_t i = 0; i < len;) {
+			size_t n = r % 3 == 0 ? 1 + (size_t)(rnd() % 7) : (size_t)(rnd() % 9000);
+			if (n > len - i)
+				n = len - i;
+			gn_dkim_body_update(b, body + i, n);
+			i += n;
+		}
+		gn_dkim_body_finish(b, NULL);
+		gn_dkim_body_free(&b);
+		if (gn_buf_len(out) != gn_buf_len(ref) ||
+		    memcmp(gn_buf_data(out), gn_buf_data(ref), gn_buf_len(ref)) != 0) {
+			if (bad_form++ == 0)
+				diag("round %u (%s, %zu octets): %zu octets of canonical form, the reference %zu",
+				     r, c == GN_DKIM_RELAXED ? "relaxed" : "simple", len, gn_buf_len(out),
+				     gn_buf_len(ref));
+		}
+
+		uint64_t limit = gn_buf_len(ref) > 0 ? rnd() % (gn_buf_len(ref) + 1) : 0;
+		b = dkim_body_new_limit(c, limit);
+		gn_dkim_body_update(b, body, len);
+		unsigned char got[GN_DKIM_HASH_SIZE], exp[GN_DKIM_HASH_SIZE];
+		gn_dkim_body_finish(b, got);
+		gn_dkim_body_free(&b);
+		gnutls_hash_fast(GNUTLS_DIG_SHA256, gn_buf_data(ref), (size_t)limit, exp);
+		if (memcmp(got, exp, sizeof(got)) != 0 && bad_limit++ == 0)
+			diag("round %u: l=%llu hashes other octets", r, (unsigned long long)limit);
+		gn_buf_free(&out);
+		gn_buf_free(&ref);
+	}
+	gn_free(body);
+	is_int(bad_form, 0, "%u random bodies fed in random pieces: canonical form as the RFC's reading", rounds);
+	is_int(bad_limit, 0, "... and l= hashes exactly the first l octets of it");
+}
+
 int main(void)
 {
 	test_canonical_forms();
+	test_body_random();
 	test_tags();
 	test_rfc8463();
 	test_signer();
