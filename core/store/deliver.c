@@ -337,6 +337,15 @@ int gn_delivery_add_account(struct gn_delivery *d, int64_t account_id,
 	return rcpt_add(d, NULL, account_id, prefix, prefix_len);
 }
 
+int gn_delivery_add_account_rcpt(struct gn_delivery *d, int64_t account_id,
+				 const struct gn_addr *rcpt, const char *prefix,
+				 size_t prefix_len)
+{
+	if (account_id <= 0 || rcpt == NULL)
+		return -1;
+	return rcpt_add(d, rcpt, account_id, prefix, prefix_len);
+}
+
 int gn_delivery_set_prefix(struct gn_delivery *d, size_t i, const char *prefix,
 			   size_t prefix_len)
 {

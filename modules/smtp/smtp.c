@@ -342,7 +342,8 @@ static void route_postmaster(struct mx_session *mx, const struct gn_addr *addr)
 		return;
 	}
 	prefix = make_prefix(mx, addr, &plen);
-	mx->pending_index = gn_delivery_add_account(mx->d, gn_store_account_id(acct), prefix, plen);
+	mx->pending_index = gn_delivery_add_account_rcpt(mx->d, gn_store_account_id(acct), addr,
+						       prefix, plen);
 	if (mx->pending_index < 0) {
 		gn_smtp_answer(mx->s, 451, "4.3.0", "Temporary failure, please try again later");
 		return;

@@ -239,9 +239,10 @@ q_ok = send("someone@localhost", "hello app")
 inc = wait_for("the incoming webhook", lambda: [o for o in payloads("/in") if o.get("Subject") == "hello app"])
 t.is_(len(inc), 1, "the incoming webhook brings the message")
 msgid = inc[0].get("Meta", {}).get("MsgID", 0) if inc else 0
-# (Its Meta.RcptTo is "" here: localserve's SMTP routes an address that
-# is nobody's to the account itself, gn_delivery_add_account(), with no
-# recipient address to report; mox reports the RCPT TO.)
+# localserve's SMTP routes an address that is nobody's to the account
+# itself; the webhook still reports the RCPT TO, as mox's does.
+t.is_(inc[0].get("Meta", {}).get("RcptTo") if inc else None, "someone@localhost",
+      "its Meta.RcptTo is the RCPT TO, though the address is nobody's")
 t.ok(inc and [a.get("Address") for a in inc[0].get("To", [])] == ["someone@localhost"]
      and inc[0].get("Meta", {}).get("MailboxName") == "Inbox" and msgid > 0,
      "its To, Meta.MailboxName Inbox and a Meta.MsgID (%s)" % (inc[0].get("Meta") if inc else None))

@@ -147,6 +147,13 @@ int gn_delivery_add_recipient(struct gn_delivery *d, const struct gn_addr *rcpt,
  * check chain still runs. */
 int gn_delivery_add_account(struct gn_delivery *d, int64_t account_id,
 			    const char *prefix, size_t prefix_len);
+/* As gn_delivery_add_account(), for a message sent to rcpt (copied) that
+ * goes to that account without resolving the address (a catch-all, the
+ * postmaster's): hooks see rcpt as gn_delivery_current() (an incoming
+ * webhook's RcptTo).  Since ABI 1.1. */
+int gn_delivery_add_account_rcpt(struct gn_delivery *d, int64_t account_id,
+				 const struct gn_addr *rcpt, const char *prefix,
+				 size_t prefix_len);
 
 /* Replaces recipient i's prefix (copied; NULL / 0: none), before
  * gn_delivery_run(): for a receiver that adds header lines once the

@@ -103,6 +103,8 @@
  *        the queued recipients' ids (the webapi's QueueMsgID).
  *        gn_delivery_set_remote_ip(), gn_delivery_remote_ip(): the
  *        SMTP client's address of a delivery, for its hooks.
+ *        gn_delivery_add_account_rcpt(): an account with the address
+ *        the message was sent to (a catch-all's), for its hooks.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H
