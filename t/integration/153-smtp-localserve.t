@@ -54,19 +54,7 @@ def visit():
                          "ON a.id = m.account_id WHERE a.name = 'gannet'")
 
 
-p = subprocess.Popen([g.GANNET, "localserve", "--dir", d], stdout=subprocess.PIPE,
-                     stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
-out = []
-started = False
-deadline = time.time() + 90
-while time.time() < deadline:
-    line = p.stdout.readline()
-    if not line:
-        break
-    out.append(line)
-    if "event=started role=single" in line:
-        started = True
-        break
+p, started, out = g.start_localserve(d, env)
 t.ok(started, "localserve starts")
 result = visit() if started else (["not started"], "")
 p.send_signal(signal.SIGTERM)

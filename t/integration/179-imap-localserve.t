@@ -52,19 +52,7 @@ env = dict(os.environ, GANNET_LOCALSERVE_DIR="", GANNET_MODULE_DIR=moddir,
            GANNET_LOCALSERVE_PORT_SHIFT=str(shift))
 imaplib.Commands.setdefault("MOVE", ("SELECTED",))
 
-p = subprocess.Popen([g.GANNET, "localserve", "--dir", d], stdout=subprocess.PIPE,
-                     stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
-out = []
-started = False
-deadline = time.time() + 90
-while time.time() < deadline:
-    line = p.stdout.readline()
-    if not line:
-        break
-    out.append(line)
-    if "event=started role=single" in line:
-        started = True
-        break
+p, started, out = g.start_localserve(d, env)
 
 
 def stop():

@@ -66,19 +66,7 @@ def state(rcpt):
     return psql("SELECT result || ' ' || coalesce(last_code, 0) FROM gn_queue_retired WHERE rcpt = '%s'" % rcpt)
 
 
-p = subprocess.Popen([g.GANNET, "localserve", "--dir", d], stdout=subprocess.PIPE,
-                     stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
-out = []
-started = False
-deadline = time.time() + 90
-while time.time() < deadline:
-    line = p.stdout.readline()
-    if not line:
-        break
-    out.append(line)
-    if "event=started role=single" in line:
-        started = True
-        break
+p, started, out = g.start_localserve(d, env)
 t.ok(started, "localserve starts")
 banner = "".join(out)
 t.like(banner, "smtp        127.0.0.1:%d (starttls)" % (1025 + shift), "it prints the SMTP port")

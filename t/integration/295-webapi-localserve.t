@@ -112,19 +112,7 @@ def wait_for(what, fn, seconds=60):
 
 
 # ---- localserve ----
-p = subprocess.Popen([g.GANNET, "localserve", "--dir", d], stdout=subprocess.PIPE,
-                     stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
-out = []
-started = False
-deadline = time.time() + 90
-while time.time() < deadline:
-    line = p.stdout.readline()
-    if not line:
-        break
-    out.append(line)
-    if "event=started role=single" in line:
-        started = True
-        break
+p, started, out = g.start_localserve(d, env)
 banner = "".join(out)
 # The log goes on while the test runs: read it, so that a full pipe never
 # stops gannet.

@@ -221,6 +221,25 @@ def run_gannet(args, timeout=60, **kw):
     return subprocess.run([GANNET] + args, capture_output=True, text=True, timeout=timeout, **kw)
 
 
+def start_localserve(directory, env, timeout=90):
+    """Starts `gannet localserve --dir directory` (in its own session, output
+    piped) and reads its output until gannet says it serves: returns the
+    process, whether it started, and the lines read.  The caller stops it
+    and keeps reading its output while it runs."""
+    p = subprocess.Popen([GANNET, "localserve", "--dir", directory], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    out = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = p.stdout.readline()
+        if not line:
+            break
+        out.append(line)
+        if "event=started role=single" in line:
+            return p, True, out
+    return p, False, out
+
+
 def wait_port(port, host="127.0.0.1", timeout=20.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
