@@ -48,8 +48,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "load-common.h"
+
 #define MAX_REPLY	(64 * 1024)	/* one reply, all its lines */
-#define ERRORS_KEPT	10		/* error texts printed */
 #define MAX_RETRIES	3		/* failed logins in a row, then stop */
 
 static struct {
@@ -67,9 +68,6 @@ static struct {
 static gnutls_certificate_credentials_t creds;
 static atomic_uint next_message;
 static atomic_ulong n_ok, n_err, n_login_err;
-static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned n_texts;
-static char texts[ERRORS_KEPT][300];
 static char *body;		/* the message body, --size octets */
 static size_t body_len;
 static char run_id[32];
@@ -85,29 +83,6 @@ struct session {
 	char *out;
 	size_t out_cap;
 };
-
-static void error_text(const char *fmt, ...)
-{
-	char buf[300];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	for (char *p = buf; *p != '\0'; p++)
-		if (*p == '\r' || *p == '\n')
-			*p = ' ';
-	pthread_mutex_lock(&err_lock);
-	if (n_texts < ERRORS_KEPT)
-		snprintf(texts[n_texts++], sizeof(texts[0]), "%s", buf);
-	pthread_mutex_unlock(&err_lock);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void s_close(struct session *s)
 {
@@ -259,31 +234,6 @@ static bool tls_start(struct session *s)
 		return false;
 	}
 	return true;
-}
-
-static void base64(const unsigned char *in, size_t len, char *out)
-{
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i;
-	for (i = 0; i + 2 < len; i += 3) {
-		*out++ = tab[in[i] >> 2];
-		*out++ = tab[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-		*out++ = tab[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
-		*out++ = tab[in[i + 2] & 63];
-	}
-	if (i < len) {
-		*out++ = tab[in[i] >> 2];
-		if (i + 1 < len) {
-			*out++ = tab[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-			*out++ = tab[(in[i + 1] & 15) << 2];
-		} else {
-			*out++ = tab[(in[i] & 3) << 4];
-			*out++ = '=';
-		}
-		*out++ = '=';
-	}
-	*out = '\0';
 }
 
 /* TCP, TLS, greeting, EHLO, STARTTLS, EHLO, AUTH PLAIN. */
@@ -537,8 +487,7 @@ int main(int argc, char **argv)
 	double secs = now() - t0;
 	printf("total ok=%lu err=%lu login_err=%lu seconds=%.3f\n", atomic_load(&n_ok),
 	       atomic_load(&n_err), atomic_load(&n_login_err), secs);
-	for (unsigned i = 0; i < n_texts; i++)
-		printf("error %s\n", texts[i]);
+	error_texts_print();
 	free(ss);
 	free(th);
 	free(body);

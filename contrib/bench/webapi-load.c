@@ -48,9 +48,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "load-common.h"
+
 #define MAX_HEAD	(16 * 1024)	/* status line and header fields */
 #define MAX_BODY	(1024 * 1024)	/* an answer's body */
-#define ERRORS_KEPT	10		/* error texts printed */
 #define MAX_RETRIES	3		/* failed connects in a row, then stop */
 
 static struct {
@@ -65,9 +66,6 @@ static struct {
 
 static atomic_uint next_call;
 static atomic_ulong n_ok, n_err, n_reconnects;
-static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned n_texts;
-static char texts[ERRORS_KEPT][300];
 static char *auth;		/* "Basic ..." */
 static char *text_enc;		/* the Text, JSON-escaped and percent-encoded */
 static char run_id[32];
@@ -81,60 +79,12 @@ struct session {
 	size_t out_cap;
 };
 
-static void error_text(const char *fmt, ...)
-{
-	char buf[300];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	for (char *p = buf; *p != '\0'; p++)
-		if (*p == '\r' || *p == '\n')
-			*p = ' ';
-	pthread_mutex_lock(&err_lock);
-	if (n_texts < ERRORS_KEPT)
-		snprintf(texts[n_texts++], sizeof(texts[0]), "%s", buf);
-	pthread_mutex_unlock(&err_lock);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void *xmalloc(size_t n)
 {
 	void *p = malloc(n);
 	if (p == NULL)
 		abort();
 	return p;
-}
-
-static void base64(const unsigned char *in, size_t len, char *out)
-{
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i;
-	for (i = 0; i + 2 < len; i += 3) {
-		*out++ = tab[in[i] >> 2];
-		*out++ = tab[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-		*out++ = tab[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
-		*out++ = tab[in[i + 2] & 63];
-	}
-	if (i < len) {
-		*out++ = tab[in[i] >> 2];
-		if (i + 1 < len) {
-			*out++ = tab[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-			*out++ = tab[(in[i + 1] & 15) << 2];
-		} else {
-			*out++ = tab[(in[i] & 3) << 4];
-			*out++ = '=';
-		}
-		*out++ = '=';
-	}
-	*out = '\0';
 }
 
 /* application/x-www-form-urlencoded: unreserved characters stay, the
@@ -510,8 +460,7 @@ int main(int argc, char **argv)
 		     + (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	printf("total ok=%lu err=%lu reconnects=%lu seconds=%.3f cpu=%.3f\n", atomic_load(&n_ok),
 	       atomic_load(&n_err), atomic_load(&n_reconnects), secs, cpu);
-	for (unsigned i = 0; i < n_texts; i++)
-		printf("error %s\n", texts[i]);
+	error_texts_print();
 	free(ss);
 	free(th);
 	free(text_enc);
