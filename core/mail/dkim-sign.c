@@ -248,15 +248,13 @@ static struct gn_buf *rsa_spki(const unsigned char *key, size_t len)
 	return b;
 }
 
-int dkim_verify_hash_bits(enum gn_dkim_algorithm alg, const unsigned char *pub, size_t pub_len,
-			  const unsigned char hash[GN_DKIM_HASH_SIZE], const unsigned char *sig,
-			  size_t sig_len, unsigned *bits_r, const char **error_r)
+/* Reads a public key: p= as DER (a SubjectPublicKeyInfo, or an
+ * RSAPublicKey wrapped into one) for RSA, 32 raw octets for Ed25519.
+ * Returns 0 with the key in *pk_r, -1 (unreadable, or over 8192 bits) or
+ * -2 (RSA under 1024 bits) with *error_r; *bits_r once the key read. */
+static int pubkey_import(enum gn_dkim_algorithm alg, const unsigned char *pub, size_t pub_len,
+		      gnutls_pubkey_t *pk_r, unsigned *bits_r, const char **error_r)
 {
-	*bits_r = 0;
-	if (pub_len > 16384) {
-		*error_r = "public key too long";
-		return -1;
-	}
 	gnutls_pubkey_t pk;
 	if (gnutls_pubkey_init(&pk) < 0) {
 		*error_r = "could not set up a key";
@@ -303,12 +301,79 @@ int dkim_verify_hash_bits(enum gn_dkim_algorithm alg, const unsigned char *pub, 
 		*error_r = "public key cannot be read";
 		return -1;
 	}
+	*pk_r = pk;
+	return 0;
+}
+
+/* The keys this process read last, by algorithm and p= octets: a sender
+ * domain's mail comes with the same key (the resolver keeps the record
+ * for its TTL), and reading an RSA key (DER through libtasn1, the
+ * numbers into GMP) costs as much as checking the signature.  Only what
+ * the octets alone decide is kept, so an entry is never stale; the
+ * least recently used one makes room. */
+#define KEY_CACHE_SIZE 32
+
+static struct key_cache {
+	enum gn_dkim_algorithm alg;
+	unsigned char *pub;	/* NULL: unused */
+	size_t pub_len;
+	gnutls_pubkey_t pk;
+	unsigned bits;
+	uint64_t used;
+} key_cache[KEY_CACHE_SIZE];
+static uint64_t key_cache_clock;
+
+static int key_get(enum gn_dkim_algorithm alg, const unsigned char *pub, size_t pub_len,
+		   gnutls_pubkey_t *pk_r, unsigned *bits_r, const char **error_r)
+{
+	struct key_cache *victim = NULL;	/* an unused entry, else the oldest */
+	for (size_t i = 0; i < KEY_CACHE_SIZE; i++) {
+		struct key_cache *e = &key_cache[i];
+		if (e->pub != NULL && e->alg == alg && e->pub_len == pub_len &&
+		    memcmp(e->pub, pub, pub_len) == 0) {
+			e->used = ++key_cache_clock;
+			*pk_r = e->pk;
+			*bits_r = e->bits;
+			return 0;
+		}
+		if (victim == NULL || (victim->pub != NULL && (e->pub == NULL || e->used < victim->used)))
+			victim = e;
+	}
+	int r = pubkey_import(alg, pub, pub_len, pk_r, bits_r, error_r);
+	if (r < 0)
+		return r;
+	if (victim->pub != NULL) {
+		gnutls_pubkey_deinit(victim->pk);
+		gn_free(victim->pub);
+	}
+	victim->alg = alg;
+	victim->pub = gn_malloc(pub_len > 0 ? pub_len : 1);
+	memcpy(victim->pub, pub, pub_len);
+	victim->pub_len = pub_len;
+	victim->pk = *pk_r;
+	victim->bits = *bits_r;
+	victim->used = ++key_cache_clock;
+	return 0;
+}
+
+int dkim_verify_hash_bits(enum gn_dkim_algorithm alg, const unsigned char *pub, size_t pub_len,
+			  const unsigned char hash[GN_DKIM_HASH_SIZE], const unsigned char *sig,
+			  size_t sig_len, unsigned *bits_r, const char **error_r)
+{
+	*bits_r = 0;
+	if (pub_len > 16384) {
+		*error_r = "public key too long";
+		return -1;
+	}
+	gnutls_pubkey_t pk;
+	int r = key_get(alg, pub, pub_len, &pk, bits_r, error_r);
+	if (r < 0)
+		return r;
 	gnutls_datum_t h = { (unsigned char *)hash, GN_DKIM_HASH_SIZE };
 	gnutls_datum_t s = { (unsigned char *)sig, (unsigned)sig_len };
 	r = alg == GN_DKIM_ED25519_SHA256
 		? gnutls_pubkey_verify_data2(pk, GNUTLS_SIGN_EDDSA_ED25519, 0, &h, &s)
 		: gnutls_pubkey_verify_hash2(pk, GNUTLS_SIGN_RSA_SHA256, 0, &h, &s);
-	gnutls_pubkey_deinit(pk);
 	return r >= 0 ? 1 : 0;
 }
 

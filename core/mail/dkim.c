@@ -599,13 +599,9 @@ int dkim_b64_decode(struct gn_pool *pool, const char *s, const unsigned char **o
 	}
 	if (pads > 2 || (chars + pads) % 4 != 0)
 		return -1;
-	struct gn_buf *b = gn_buf_new(0);
-	mime_b64_decode(b, s, len);
-	unsigned char *out = gn_pool_alloc(pool, gn_buf_len(b) + 1);
-	memcpy(out, gn_buf_data(b), gn_buf_len(b));
+	unsigned char *out = gn_pool_alloc(pool, chars / 4 * 3 + 3);
+	*len_r = mime_b64_decode_to(out, s, len);
 	*out_r = out;
-	*len_r = gn_buf_len(b);
-	gn_buf_free(&b);
 	return 0;
 }
 

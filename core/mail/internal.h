@@ -127,6 +127,10 @@ void mime_charset_convert(struct gn_buf *out, const char *charset, const char *s
 /* Lenient base64 decoding (characters outside the alphabet are skipped,
  * padding may be missing); appends to out. */
 void mime_b64_decode(struct gn_buf *out, const char *s, size_t len);
+/* The same into out, which has room for len / 4 * 3 + 3 octets (at most
+ * that many are written, fewer where s has characters outside the
+ * alphabet); returns the octets written. */
+size_t mime_b64_decode_to(unsigned char *out, const char *s, size_t len);
 /* A NUL-terminated string, gn_malloc'd (gn_free it). */
 char *mime_b64_encode(const unsigned char *s, size_t len);
 

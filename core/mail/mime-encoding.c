@@ -10,47 +10,67 @@
 
 /* ---- base64 (RFC 2045 6.8) ---- */
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
+/* One more than the value of each octet of the alphabet; 0 for the
+ * others. */
+static const unsigned char b64_values[256] = {
+	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8,
+	['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+	['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23,
+	['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30,
+	['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37,
+	['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44,
+	['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51,
+	['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57, ['5'] = 58,
+	['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64,
+};
 
-/* Lenient base64 decoding (characters outside the alphabet are skipped,
- * padding may be missing); appends to out. */
-void mime_b64_decode(struct gn_buf *out, const char *s, size_t len)
+size_t mime_b64_decode_to(unsigned char *out, const char *s, size_t len)
 {
 	unsigned acc = 0, n = 0;
+	unsigned char *o = out;
 	for (size_t i = 0; i < len; i++) {
-		int v = b64_value((unsigned char)s[i]);
 		if (s[i] == '=')
 			break;
+		int v = b64_values[(unsigned char)s[i]] - 1;
 		if (v < 0)
 			continue;
 		acc = (acc << 6) | (unsigned)v;
 		if (++n == 4) {
-			unsigned char b[3] = { (unsigned char)(acc >> 16), (unsigned char)(acc >> 8),
-					       (unsigned char)acc };
-			(void)gn_buf_append(out, b, 3);
+			*o++ = (unsigned char)(acc >> 16);
+			*o++ = (unsigned char)(acc >> 8);
+			*o++ = (unsigned char)acc;
 			acc = 0;
 			n = 0;
 		}
 	}
 	if (n == 2) {
-		unsigned char b = (unsigned char)(acc >> 4);
-		(void)gn_buf_append(out, &b, 1);
+		*o++ = (unsigned char)(acc >> 4);
 	} else if (n == 3) {
-		unsigned char b[2] = { (unsigned char)(acc >> 10), (unsigned char)(acc >> 2) };
-		(void)gn_buf_append(out, b, 2);
+		*o++ = (unsigned char)(acc >> 10);
+		*o++ = (unsigned char)(acc >> 2);
+	}
+	return (size_t)(o - out);
+}
+
+/* Lenient base64 decoding (characters outside the alphabet are skipped,
+ * padding may be missing); appends to out.  Decoded in pieces of whole
+ * quanta through a buffer on the stack; a piece may end inside a quantum
+ * of the alphabet's characters only where skipped characters follow, so
+ * each piece is cut after its 1,024th character of the alphabet. */
+void mime_b64_decode(struct gn_buf *out, const char *s, size_t len)
+{
+	unsigned char piece[768];
+	size_t from = 0;
+	while (from < len) {
+		size_t i = from, n = 0;
+		while (i < len && s[i] != '=' && n < 1024) {
+			n += b64_values[(unsigned char)s[i]] != 0;
+			i++;
+		}
+		(void)gn_buf_append(out, piece, mime_b64_decode_to(piece, s + from, i - from));
+		if (i >= len || s[i] == '=')
+			break;
+		from = i;
 	}
 }
 

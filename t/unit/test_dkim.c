@@ -263,6 +263,28 @@ static void test_rfc8463(void)
 	hash[0] ^= 1;
 	is_int(gn_dkim_verify_hash(alg, pub, publen, hash, rawsig, siglen, &err), 0,
 	       "and does not for another hash");
+
+	/* The verifier keeps the keys it read (dkim-sign.c, KEY_CACHE_SIZE
+	 * 32): a kept key gives the same answers, the octets of an Ed25519
+	 * key are no RSA key, and a key pushed out is read again. */
+	hash[0] ^= 1;
+	is_int(gn_dkim_verify_hash(alg, pub, publen, hash, rawsig, siglen, &err), 1,
+	       "the kept key verifies the signature again");
+	is_int(gn_dkim_verify_hash(GN_DKIM_RSA_SHA256, pub, publen, hash, rawsig, siglen, &err), -1,
+	       "its octets are not an RSA key");
+	int other = 0;
+	for (unsigned i = 0; i < 40; i++) {
+		unsigned char k[32];
+		memset(k, (int)i + 1, sizeof(k));
+		other += gn_dkim_verify_hash(GN_DKIM_ED25519_SHA256, k, sizeof(k), hash, rawsig, siglen,
+					     &err) == 1;
+	}
+	is_int(other, 0, "40 other keys, none verifies the signature");
+	is_int(gn_dkim_verify_hash(alg, pub, publen, hash, rawsig, siglen, &err), 1,
+	       "the key, pushed out by them, verifies again");
+	hash[5] ^= 1;
+	is_int(gn_dkim_verify_hash(alg, pub, publen, hash, rawsig, siglen, &err), 0,
+	       "and not another hash");
 	gn_dkim_key_free(&key);
 	gn_pool_free(&pool);
 }

@@ -623,11 +623,64 @@ static void test_edges(void)
 	gn_mime_message_free(NULL);
 }
 
+/* mime_b64_decode() against mime_b64_encode(): every length around the
+ * decoder's pieces (1,024 characters of the alphabet), with line breaks
+ * and other characters it skips, and with the padding left off. */
+static void test_base64_decode(void)
+{
+	unsigned char raw[3000];
+	for (size_t i = 0; i < sizeof(raw); i++)
+		raw[i] = (unsigned char)(i * 7919 + (i >> 3));
+	static const size_t lens[] = { 0, 1, 2, 3, 766, 767, 768, 769, 770, 1535, 1536, 1537, 2999 };
+	int bad = 0;
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		size_t n = lens[k];
+		char *enc = mime_b64_encode(raw, n);
+		size_t elen = strlen(enc);
+		/* Broken into lines of 76, with a tab and a "!" here and there. */
+		char *wrapped = gn_malloc(elen * 2 + 8);
+		size_t w = 0;
+		for (size_t i = 0; i < elen; i++) {
+			if (i > 0 && i % 76 == 0) {
+				wrapped[w++] = '\r';
+				wrapped[w++] = '\n';
+			}
+			if (i % 333 == 5)
+				wrapped[w++] = i % 2 ? '\t' : '!';
+			wrapped[w++] = enc[i];
+		}
+		for (int unpadded = 0; unpadded < 2; unpadded++) {
+			size_t use = w;
+			while (unpadded && use > 0 && wrapped[use - 1] == '=')
+				use--;
+			struct gn_buf *b = gn_buf_new(0);
+			mime_b64_decode(b, wrapped, use);
+			if (gn_buf_len(b) != n || memcmp(gn_buf_data(b), raw, n) != 0)
+				bad++;
+			unsigned char *out = gn_malloc(use / 4 * 3 + 3);
+			size_t got = mime_b64_decode_to(out, wrapped, use);
+			if (got != n || memcmp(out, raw, n) != 0)
+				bad++;
+			gn_free(out);
+			gn_buf_free(&b);
+		}
+		gn_free(wrapped);
+		gn_free(enc);
+	}
+	is_int(bad, 0, "base64 of 0 to 2,999 octets, wrapped, with skipped characters, "
+	       "padded and not, decodes to the octets");
+	struct gn_buf *b = gn_buf_new(0);
+	mime_b64_decode(b, "QUJD=RA==", 9);
+	is_int((int)gn_buf_len(b), 3, "decoding stops at the first \"=\"");
+	gn_buf_free(&b);
+}
+
 int main(void)
 {
 	test_corpus();
 	test_limits();
 	test_base64_sizes();
+	test_base64_decode();
 	test_big_message();
 	test_decode_header();
 	test_dates();
