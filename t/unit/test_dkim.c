@@ -618,7 +618,11 @@ static uint64_t rnd(void)
 static void test_body_random(void)
 {
 	static const char *const pieces[] = { "a", "text", " ", "\t", "  \t ", "\r\n", "\n", "\r",
-					      "\r\n\r\n", "x\r", "\r\r\n" };
+					      "\r\n\r\n", "x\r", "\r\r\n",
+					      /* octets over 0x7f and controls, which the
+					       * canonicaliser reads eight at a time */
+					      "caf\xc3\xa9 na\xc3\xafve words", "\x01\x1f\x7f", "\xff\xfe\x80\xa0 ",
+					      "a long line of text with single spaces" };
 	const size_t npieces = sizeof(pieces) / sizeof(pieces[0]);
 	unsigned bad_form = 0, bad_limit = 0, rounds = 400;
 	char *body = gn_malloc(20000);
