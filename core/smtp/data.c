@@ -42,6 +42,7 @@
  */
 #include "smtp/internal.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* ---- what DATA and BDAT hand on ---- */
@@ -220,10 +221,24 @@ size_t smtp_data_feed(struct gn_smtp_session *s, const char *p, size_t n)
 			s->dstate = c == '\r' ? D_CR : D_TEXT;
 			break;
 		case D_TEXT:
-			if (c == '\r')
+			if (c == '\r') {
 				s->dstate = D_CR;
-			else if (c == '\n')
+			} else if (c == '\n') {
 				tx->bad_newline = true;	/* bare LF */
+			} else {
+				/* The rest of the line: eight octets at a
+				 * time while none is under 0x0e (CR and LF
+				 * are); a word with one goes octet by octet. */
+				size_t k = i + 1;
+				while (k + 8 <= n) {
+					uint64_t w;
+					memcpy(&w, p + k, 8);
+					if (((w - 0x0e0e0e0e0e0e0e0eULL) & ~w & 0x8080808080808080ULL) != 0)
+						break;
+					k += 8;
+				}
+				i = k - 1;
+			}
 			break;
 		case D_CR:
 			if (c == '\n') {

@@ -487,6 +487,35 @@ c.send(b"BDAT 9 LAST\r\nab\ncd\r\nef")
 t.like(c.reply(), "554 5.6.0", "a bare LF in BDAT: 554 5.6.0")
 c.close()
 
+# The DATA parser reads the text of a line eight octets at a time
+# (core/smtp/data.c): line ends, the end of data, bare LFs and bare CRs
+# at every offset within a word of a long line, each message in one write.
+clean()
+body = b"".join(b"y" * k + b"\r\n" for k in range(1, 41)) + b"z" * 23 + b"\r\n"
+c, _ = start()
+c.cmd("MAIL FROM:<a@example.org>")
+c.cmd("RCPT TO:<b@example.com>")
+c.cmd("DATA")
+c.send(b"Subject: lines\r\n\r\n" + body + b".\r\n")
+t.like(c.reply(), "250 2.0.0", "lines of 1 to 40 octets and the end of data, in one write: 250")
+got = stored()
+t.ok(len(got) == 1 and read_msg(got[0]).endswith(b"Subject: lines\r\n\r\n" + body),
+     "stored as sent")
+c.close()
+missed = []
+for bad in (b"\n", b"\r"):
+    for k in range(8, 26):
+        c, _ = start()
+        c.cmd("MAIL FROM:<a@example.org>")
+        c.cmd("RCPT TO:<b@example.com>")
+        c.cmd("DATA")
+        c.send(b"Subject: bare\r\n\r\n" + b"w" * k + bad + b"w" * 20 + b"\r\n.\r\n")
+        if "554 5.6.0" not in c.reply():
+            missed.append((bad, k))
+        c.close()
+t.is_(missed, [], "a bare LF or CR after 8 to 25 octets of a line: 554 5.6.0 each time")
+t.is_(len(stored()), 1, "and none of those stored")
+
 # ---- too many recipients ----
 c, _ = start()
 c.cmd("MAIL FROM:<a@example.org>")
