@@ -204,6 +204,80 @@ static void header_fields(struct gn_pool *pool, const struct gn_queue_message *m
 		*subject_r = "";
 }
 
+/* ---- waking the runners ----
+ *
+ * A queued message NOTIFYs QUEUE_NOTIFY_CHANNEL so that an idle runner
+ * claims it at once rather than at its next tick.  PostgreSQL serialises
+ * the commits of notifying transactions (a cluster-wide lock from
+ * PreCommit_Notify until after the commit's WAL flush), so that with one
+ * NOTIFY a submission transaction those commits never share a flush.  A
+ * process whose loop runs for its life (a worker, the runner, "single")
+ * notifies at most once in QUEUE_NOTIFY_COALESCE_MS: a message queued
+ * within that time of the last NOTIFY goes without one, and a timer sends
+ * one, outside any transaction, once that time is over, so that every
+ * committed message is followed by a NOTIFY within the window.  Other
+ * processes (a CLI command, a test) notify with every message: their
+ * loop may not run again.  The runner's tick still claims whatever a
+ * lost NOTIFY leaves. */
+#define QUEUE_NOTIFY_COALESCE_MS 10
+
+static double notify_last;		/* monotonic seconds */
+static bool notify_owed;		/* a message went without one */
+static unsigned long notify_deferred;	/* how many, for the debug log */
+static struct gn_timer *notify_timer;
+
+static double monotonic_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void notify_fire(void *data)
+{
+	(void)data;
+	if (!notify_owed)
+		return;
+	if (gn_db_in_transaction() > 0) {
+		/* Its messages are not committed yet: after them. */
+		gn_timer_reset(notify_timer);
+		return;
+	}
+	notify_owed = false;
+	notify_last = monotonic_s();
+	unsigned long n = notify_deferred;
+	notify_deferred = 0;
+	const char *p[1] = { QUEUE_NOTIFY_CHANNEL }, *err;
+	PGresult *res = store_q("SELECT pg_notify($1, '')", 1, p, &err);
+	if (res == NULL)
+		gn_log(GN_LOG_WARN, "core", "event=queue_notify_failed error=%s", gn_log_quote(0, err));
+	else
+		gn_log(GN_LOG_DEBUG, "core", "event=queue_notify_sent deferred=%lu", n);
+	PQclear(res);
+}
+
+/* Whether the message being queued carries the NOTIFY itself. */
+static bool notify_with_message(void)
+{
+	const char *kind = gn_module_process_kind();
+	if (strcmp(kind, "worker") != 0 && strcmp(kind, "runner") != 0 && strcmp(kind, "single") != 0)
+		return true;
+	double now = monotonic_s();
+	if (now - notify_last >= QUEUE_NOTIFY_COALESCE_MS / 1000.0) {
+		notify_last = now;
+		return true;
+	}
+	notify_deferred++;
+	if (!notify_owed) {
+		notify_owed = true;
+		if (notify_timer == NULL)
+			notify_timer = gn_timer_new(QUEUE_NOTIFY_COALESCE_MS, false, notify_fire, NULL);
+		else
+			gn_timer_reset(notify_timer);
+	}
+	return false;
+}
+
 static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_t *message_id_r,
 		  const char **error_r)
 {
@@ -243,7 +317,8 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 	}
 	/* One statement: the blob's reference, the message, its recipients
 	 * (each held when a hold rule matches), and a NOTIFY on
-	 * QUEUE_NOTIFY_CHANNEL unless every one is held, which wakes the
+	 * QUEUE_NOTIFY_CHANNEL unless every one is held or the NOTIFY is
+	 * left to notify_fire() (notify_with_message()), which wakes the
 	 * runners after the commit so that a message due now does not wait
 	 * for the next tick. */
 	const char *p[17] = {
@@ -255,7 +330,7 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 		epoch_param(pool, now), release > 0 ? epoch_param(pool, release) : NULL,
 		epoch_param(pool, release > 0 ? release : now),
 		store_text_array(pool, rc, m->n_recipients), store_text_array(pool, rd, m->n_recipients),
-		fids, QUEUE_NOTIFY_CHANNEL,
+		fids, notify_with_message() ? QUEUE_NOTIFY_CHANNEL : "",
 		m->require_tls == GN_QUEUE_TLS_REQUIRED ? "t" :
 		m->require_tls == GN_QUEUE_TLS_RELAXED ? "f" : NULL,
 	};
@@ -273,7 +348,7 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 		      "AS u(r, d, f, n) ORDER BY u.n RETURNING id, held) "
 		      "SELECT (SELECT id FROM m), (SELECT count(*) FROM b), count(*), "
 		      "count(*) FILTER (WHERE held), "
-		      "CASE WHEN bool_or(NOT held) THEN pg_notify($16, '') END IS NULL, "
+		      "CASE WHEN bool_or(NOT held) AND $16 <> '' THEN pg_notify($16, '') END IS NULL, "
 		      "array_to_string(array_agg(id ORDER BY id), ',') FROM i",
 		      17, p, error_r);
 	if (res == NULL) {

@@ -9,7 +9,8 @@ fall in one batch:
 
 - six messages in one batch: six 250s with six queue ids, all six in the
   queue, counted six times in the day's limits, and the debug log shows
-  one batch of six committed;
+  one batch of six committed, and the worker's NOTIFY for the runners
+  sent once after those that went without one;
 - one of six refused inside the transaction (a CHECK constraint on the
   recipient): that session gets 451 4.3.0, the other five still get
   their 250 and are queued (the batch is rolled back and each message
@@ -151,6 +152,17 @@ t.is_(counted() - c0, N, "and counted six times in the day's limits")
 time.sleep(0.2)
 t.like(g.log()[log0:], "event=queue_batch messages=6 result=committed",
        "the six shared one transaction (debug log: a batch of six committed)")
+# core/queue/queue.c, "waking the runners": a worker NOTIFYs at most once
+# in 10 ms; the messages queued right after the one that carried it go
+# without, and a timer sends one after them, outside the transaction.
+deadline = time.time() + 10
+sent = []
+while time.time() < deadline and not sent:
+    sent = [int(x) for x in re.findall(r"event=queue_notify_sent deferred=(\d+)", g.log()[log0:])]
+    time.sleep(0.05)
+t.ok(len(sent) >= 1 and 1 <= sum(sent) <= N - 1,
+     "the batch's messages after the first went without a NOTIFY of their own, and one "
+     "was sent after them (debug log: deferred=%s)" % sent)
 
 # ---- one of six refused inside the transaction ----
 sql("ALTER TABLE gn_queue_recipients ADD CONSTRAINT test_refuse CHECK (rcpt <> 'refuse@example.net')")
