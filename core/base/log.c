@@ -4,6 +4,7 @@
  */
 #include "base/internal.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <sys/time.h>
 #include <syslog.h>
@@ -83,6 +84,29 @@ int gn_log_enabled(enum gn_log_level level, const char *area)
 	return level <= global_level;
 }
 
+/* This process's id, read once; a fork's child reads its own. */
+static pid_t log_pid_cached;
+
+static void log_pid_forget(void)
+{
+	log_pid_cached = 0;
+}
+
+static void log_pid_register(void)
+{
+	(void)pthread_atfork(NULL, NULL, log_pid_forget);
+}
+
+static pid_t log_pid(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	if (log_pid_cached == 0) {
+		(void)pthread_once(&once, log_pid_register);
+		log_pid_cached = getpid();
+	}
+	return log_pid_cached;
+}
+
 void gn_logv(enum gn_log_level level, const char *area, const char *fmt, va_list ap)
 {
 	if ((int)level < 0 || level > GN_LOG_DEBUG)
@@ -106,17 +130,24 @@ void gn_logv(enum gn_log_level level, const char *area, const char *fmt, va_list
 		syslog(prio[level], "level=%s area=%s %s", level_names[level], area, line);
 		return;
 	}
+	/* The second's text is made once a second (a thread each), the pid
+	 * once a process: a busy worker writes a few lines a message, and
+	 * getpid() is a system call. */
+	static __thread time_t ts_sec = (time_t)-1;
+	static __thread char ts[40];
 	struct timeval tv;
-	struct tm tm;
-	char ts[40];
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (tv.tv_sec != ts_sec) {
+		struct tm tm;
+		gmtime_r(&tv.tv_sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		ts_sec = tv.tv_sec;
+	}
 	/* One write per line so lines of concurrent processes do not mix. */
 	char out[LOG_LINE_MAX + 128];
 	int m = snprintf(out, sizeof(out), "%s.%03dZ level=%s area=%s pid=%d %s\n",
 			 ts, (int)(tv.tv_usec / 1000), level_names[level], area,
-			 (int)getpid(), line);
+			 (int)log_pid(), line);
 	if (m > 0) {
 		size_t len = (size_t)m < sizeof(out) ? (size_t)m : sizeof(out) - 1;
 		if (len == sizeof(out) - 1)

@@ -204,6 +204,9 @@ t.ok(g.proc.poll() is None, "the master keeps running")
 s = Session(port)
 t.is_(s.ask("before stop"), "before stop", "a session is open when SIGTERM arrives")
 worker = int(s.greeting.split("pid=")[1])
+# core/base/log.c reads the pid once a process; a forked worker reads its own.
+t.ok(re.search(r"level=\w+ area=\S+ pid=%d event=" % worker, g.log()),
+     "the worker's log lines carry its own pid (%d), not the master's" % worker)
 g.proc.send_signal(signal.SIGTERM)
 t.ok(wait_for(lambda: refused(port)), "after SIGTERM, new connections are refused")
 t.ok(g.proc.poll() is None and os.path.exists("/proc/%d" % worker),
