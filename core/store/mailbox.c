@@ -1646,6 +1646,7 @@ static int settle_pending_exists(struct gn_pool *pool, int64_t account_id, const
 struct settle_group {
 	int64_t mailbox_id;
 	struct gn_buf *ids;		/* "{1,2,3}" */
+	const char *first_id, *last_id;	/* the lowest and highest of them */
 	uint64_t n, unseen, deleted, size, deleted_size;
 };
 
@@ -1654,14 +1655,23 @@ static int settle_group_apply(struct gn_pool *pool, int64_t account_id, uint64_t
 {
 	gn_buf_append_str(g->ids, "}");
 	const char *acc = store_i64s(pool, account_id), *mbox = store_i64s(pool, g->mailbox_id);
-	const char *p[10] = { acc, mbox, store_u64s(pool, g->n), store_u64s(pool, modseq),
+	const char *p[12] = { acc, mbox, store_u64s(pool, g->n), store_u64s(pool, modseq),
 			      store_u64s(pool, g->unseen), store_u64s(pool, g->deleted),
 			      store_u64s(pool, g->size), store_u64s(pool, g->deleted_size),
 			      gn_buf_data(g->ids),
 			      gn_pool_printf(pool, "%" PRId64 " %" PRId64 " %" PRIu64,
-					     account_id, g->mailbox_id, modseq) };
+					     account_id, g->mailbox_id, modseq),
+			      g->first_id, g->last_id };
 	/* One statement: the account's size, the mailbox's UIDs and
-	 * counters, the messages' UIDs in id order, the NOTIFY. */
+	 * counters, the messages' UIDs in id order, the NOTIFY.  The ids'
+	 * range ($11, $12) bounds the scan of the primary key: while
+	 * gn_messages has no statistics (a new installation, until
+	 * autovacuum's first ANALYZE) the planner takes it for a few rows,
+	 * and a join with the ids alone was planned as a scan of the
+	 * account's every message with a hash join, each settle reading them
+	 * all (the ids as ANY(...) or the rows' ctids too: both became
+	 * filters); a range is always an index condition.  The pending ids
+	 * are the newest, so the range holds few others. */
 	PGresult *res = store_q("WITH a AS (UPDATE gn_accounts SET total_size = total_size + $7 WHERE id = $1), "
 			  "mb AS (UPDATE gn_mailboxes SET uidnext = uidnext + $3, highestmodseq = $4, "
 			  "messages = messages + $3, unseen = unseen + $5, deleted = deleted + $6, "
@@ -1670,9 +1680,10 @@ static int settle_group_apply(struct gn_pool *pool, int64_t account_id, uint64_t
 			  "RETURNING uidnext - $3 AS first), "
 			  "msg AS (UPDATE gn_messages m SET uid = mb.first + o.n - 1, modseq = $4 "
 			  "FROM mb, unnest($9::bigint[]) WITH ORDINALITY AS o(id, n) "
-			  "WHERE m.account_id = $1 AND m.id = o.id AND m.uid IS NULL RETURNING 1) "
+			  "WHERE m.account_id = $1 AND m.id >= $11 AND m.id <= $12 AND m.id = o.id "
+			  "AND m.uid IS NULL RETURNING 1) "
 			  "SELECT mb.first, (SELECT count(*) FROM msg), "
-			  "pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $10) FROM mb", 10, p, error_r);
+			  "pg_notify('" GN_STORE_NOTIFY_CHANNEL "', $10) FROM mb", 12, p, error_r);
 	if (res == NULL)
 		return -1;
 	bool ok = PQntuples(res) == 1 && (uint64_t)store_col_i64(res, 0, 1) == g->n;
@@ -1746,6 +1757,10 @@ static int settle_locked(struct gn_pool *pool, int64_t account_id, bool in_calle
 		uint64_t size = (uint64_t)store_col_i64(res, i, 2);
 		unsigned flags = (unsigned)store_col_i64(res, i, 3);
 		gn_buf_printf(g.ids, "%s%s", g.n > 0 ? "," : "", PQgetvalue(res, i, 1));
+		/* In id order within a mailbox (ORDER BY mailbox_id, id). */
+		if (g.n == 0)
+			g.first_id = PQgetvalue(res, i, 1);
+		g.last_id = PQgetvalue(res, i, 1);
 		g.n++;
 		g.size += size;
 		if ((flags & GN_STORE_SEEN) == 0)
