@@ -63,6 +63,7 @@ core_libgannet_core_la_SOURCES = \
 	core/net/iplimit.c \
 	core/net/http.c \
 	core/db/internal.h \
+	core/db/analyze.c \
 	core/db/db.c \
 	core/db/migrate.c \
 	core/db/result.c \

@@ -84,6 +84,7 @@ static const struct {
 	int (*register_fn)(void);
 	enum cli_needs commands_need;
 } core_areas[] = {
+	{ db_register, CLI_NEEDS_CONFIG },		/* no commands: a runner job */
 	{ store_register, CLI_NEEDS_DATABASE },		/* domains, accounts, addresses */
 	{ auth_register, CLI_NEEDS_DATABASE },		/* setpassword */
 	{ tlspubkey_register, CLI_NEEDS_DATABASE },	/* config tlspubkey */

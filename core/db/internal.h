@@ -10,6 +10,8 @@
  *              wrapped in struct gn_db_result;
  *   stmt.c     prepared statements: a text that comes again is parsed
  *              and planned once per connection, not at every query;
+ *   analyze.c  the first statistics of Gannet's tables, before
+ *              autovacuum's first round (the runner's job);
  *   pq.c       libpq itself, dlopen()ed by db_init(): libgannet does not
  *              link it, so that commands without a database do not load
  *              it and the twenty libraries it brings.
@@ -167,5 +169,13 @@ int migrations_add(const char *module, const struct gn_migration *list,
 /* Runs constant multi-statement SQL compiled into gannet (migrations only:
  * the one PQexec() of gannet).  Returns 0 or -1. */
 int db_exec_script(const char *sql, const char **error_r);
+
+/* ---- first statistics (analyze.c) ---- */
+
+/* ANALYZEs the tables of Gannet's (gn_ names) that have no statistics
+ * yet and 50 changes or more.  Returns how many, or -1 with *error_r. */
+int db_analyze_new(const char **error_r);
+/* Registers the runner job "db-analyze-new", which calls it every 2 s. */
+int db_register(void);
 
 #endif

@@ -887,6 +887,40 @@ static void drop_db(void)
 	PQfinish(c);
 }
 
+/* The first statistics (core/db/analyze.c): Gannet's tables without
+ * statistics and with 50 changes or more are analyzed, others not. */
+static void test_analyze_new(void)
+{
+	const char *err = NULL;
+	ok(gn_db_exec("CREATE TABLE gn_t_busy (id int PRIMARY KEY)", 0, NULL, &err) == 0 &&
+	   gn_db_exec("CREATE TABLE gn_t_quiet (id int PRIMARY KEY)", 0, NULL, &err) == 0 &&
+	   gn_db_exec("CREATE TABLE \"gn_t Odd\" (id int PRIMARY KEY)", 0, NULL, &err) == 0 &&
+	   gn_db_exec("CREATE TABLE other_busy (id int PRIMARY KEY)", 0, NULL, &err) == 0 &&
+	   gn_db_exec("INSERT INTO gn_t_busy SELECT generate_series(1, 60)", 0, NULL, &err) == 0 &&
+	   gn_db_exec("INSERT INTO \"gn_t Odd\" SELECT generate_series(1, 60)", 0, NULL, &err) == 0 &&
+	   gn_db_exec("INSERT INTO gn_t_quiet SELECT generate_series(1, 10)", 0, NULL, &err) == 0 &&
+	   gn_db_exec("INSERT INTO other_busy SELECT generate_series(1, 60)", 0, NULL, &err) == 0,
+	   "four tables without statistics");
+	/* The counts reach the statistics when this session goes idle. */
+	gn_db_exec("SELECT pg_stat_force_next_flush()", 0, NULL, &err);
+	const char *stats = "SELECT string_agg(relname || '=' || (reltuples >= 0)::text, ' ' "
+			    "ORDER BY relname) FROM pg_class WHERE relname IN "
+			    "('gn_t_busy', 'gn_t_quiet', 'gn_t Odd', 'other_busy')";
+	char *v = query1(stats, 0, NULL);
+	is_str(v, "gn_t Odd=false gn_t_busy=false gn_t_quiet=false other_busy=false",
+	       "none has statistics");
+	gn_free(v);
+	int n = db_analyze_new(&err);
+	ok(n >= 2, "db_analyze_new() analyzed %d tables (the gn_ ones with 60 rows, and "
+	   "the migrations' that had changes)", n);
+	v = query1(stats, 0, NULL);
+	is_str(v, "gn_t Odd=true gn_t_busy=true gn_t_quiet=false other_busy=false",
+	       "Gannet's tables with 50 changes or more have statistics now (a name that "
+	       "needs quoting too), the others not");
+	gn_free(v);
+	is_int(db_analyze_new(&err), 0, "the next round has nothing to do");
+}
+
 int main(void)
 {
 	const char *err = NULL;
@@ -916,6 +950,7 @@ int main(void)
 	test_transaction_lost();
 	test_commit_connection_lost();
 	test_abandoned_transaction();
+	test_analyze_new();
 
 	db_close();
 	drop_db();
