@@ -87,6 +87,7 @@ static struct {
 
 	/* transaction state */
 	bool tx_open;			/* gn_db_begin() succeeded */
+	bool begin_pending;		/* ... and BEGIN goes with the first statement */
 	bool tx_lost;			/* ... and the connection broke since */
 	bool tx_failed_temporary;	/* a query in it failed temporarily */
 	bool commit_unknown;		/* the last COMMIT lost the connection */
@@ -552,6 +553,7 @@ static void conn_lost(const char *why)
 	db_stmt_reset();
 	if (db.tx_open)
 		db.tx_lost = true;
+	db.begin_pending = false;
 	db.backoff_ms = DB_BACKOFF_MIN_MS;
 	db.next_attempt_ms = now_ms() + db.backoff_ms;
 	error_set(true, "08006", msg);
@@ -697,7 +699,7 @@ void db_close(void)
 	db.conninfo = NULL;
 	db.initialized = false;
 	db.watch_wanted = false;
-	db.tx_open = db.tx_lost = db.tx_failed_temporary = false;
+	db.tx_open = db.tx_lost = db.tx_failed_temporary = db.begin_pending = false;
 	db.commit_unknown = false;
 }
 
@@ -714,8 +716,14 @@ int db_exec_script(const char *sql, const char **error_r)
 		return -1;
 	}
 	/* Constant text compiled into gannet or a module (migrations), never
-	 * input: the only PQexec() in gannet, for multi-statement scripts. */
-	PGresult *res = PQexec(db.conn, sql);
+	 * input: the only PQexec() in gannet, for multi-statement scripts.
+	 * A BEGIN left to the first statement goes first. */
+	PGresult *res = PQexec(db.conn, db.begin_pending ? "BEGIN" : sql);
+	if (db.begin_pending && PQresultStatus(res) == PGRES_COMMAND_OK) {
+		PQclear(res);
+		res = PQexec(db.conn, sql);
+	}
+	db.begin_pending = false;
 	/* A migration may change what a prepared statement returns: they
 	 * are prepared again (stmt.c). */
 	db_stmt_reset();
@@ -755,8 +763,20 @@ PGresult *db_query_params(const char *sql, int nparams,
 		*error_r = db.err.message;
 		return NULL;
 	}
-	PGresult *res = db_stmt_exec(db.conn, sql, nparams, values, lengths, formats,
-				     result_format);
+	PGresult *res;
+	if (db.begin_pending) {
+		db.begin_pending = false;
+		res = db_stmt_exec_begin(db.conn, sql, nparams, values, lengths, formats,
+					 result_format);
+		if (PQpipelineStatus(db.conn) != PQ_PIPELINE_OFF) {
+			PQclear(res);
+			conn_lost("the connection broke during a pipeline");
+			*error_r = db.err.message;
+			return NULL;
+		}
+	} else {
+		res = db_stmt_exec(db.conn, sql, nparams, values, lengths, formats, result_format);
+	}
 	if (PQresultStatus(res) == PGRES_FATAL_ERROR && db_stmt_failed(sql, res) &&
 	    !db.tx_open && PQtransactionStatus(db.conn) == PQTRANS_IDLE) {
 		/* The prepared statement was the problem (stmt.c), and no
@@ -810,6 +830,8 @@ int gn_db_in_transaction(void)
 		return 1;
 	if (db.conn == NULL)
 		return 0;
+	if (db.begin_pending)
+		return 1;
 	PGTransactionStatusType st = PQtransactionStatus(db.conn);
 	return st == PQTRANS_INTRANS || st == PQTRANS_INERROR;
 }
@@ -822,8 +844,25 @@ int gn_db_begin(const char **error_r)
 		db.tx_open = db.tx_lost = false;
 	}
 	db.tx_failed_temporary = false;
-	if (gn_db_exec("BEGIN", 0, NULL, error_r) < 0)
+	db.begin_pending = false;
+	/* BEGIN goes with the transaction's first statement (db_query_params(),
+	 * stmt.c's db_stmt_exec_begin()): a round trip less a transaction.
+	 * Until then the server is idle and nothing of the transaction has
+	 * happened, so a connection that breaks meanwhile loses it as one
+	 * that breaks after BEGIN would (tx_lost). */
+	error_reset();
+	if (!ensure_connected()) {
+		*error_r = db.err.message;
 		return -1;
+	}
+	if (PQtransactionStatus(db.conn) != PQTRANS_IDLE) {
+		/* Cannot happen (a transaction nobody owns): BEGIN now, and
+		 * the server's warning says the rest. */
+		if (gn_db_exec("BEGIN", 0, NULL, error_r) < 0)
+			return -1;
+	} else {
+		db.begin_pending = true;
+	}
 	db.tx_open = true;
 	return 0;
 }
@@ -837,6 +876,13 @@ int gn_db_commit(const char **error_r)
 			  "transaction lost: the database connection broke before COMMIT");
 		*error_r = db.err.message;
 		return -1;
+	}
+	if (db.begin_pending) {
+		/* Nothing ran in it: nothing to commit, and no round trip. */
+		db.begin_pending = false;
+		db.tx_open = false;
+		db.tx_failed_temporary = false;
+		return 0;
 	}
 	bool failed_temporary = db.tx_failed_temporary;
 	bool connected = db.conn != NULL;
@@ -883,8 +929,9 @@ void gn_db_rollback(void)
 	struct db_error saved = db.err;
 	bool lost = db.tx_lost;
 
-	db.tx_open = db.tx_lost = db.tx_failed_temporary = false;
-	if (!lost && db.conn != NULL) {
+	bool pending = db.begin_pending;
+	db.tx_open = db.tx_lost = db.tx_failed_temporary = db.begin_pending = false;
+	if (!lost && !pending && db.conn != NULL) {
 		PGresult *res = PQexecParams(db.conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
 		char why[512];
 		if (query_lost_connection(res, why, sizeof(why))) {

@@ -46,7 +46,9 @@
 	X(PQnotifies) X(PQntuples) X(PQprepare) X(PQresultErrorField) \
 	X(PQresultErrorMessage) X(PQresultStatus) X(PQserverVersion) \
 	X(PQsetNoticeProcessor) X(PQsocket) X(PQstatus) \
-	X(PQtransactionStatus) X(PQunescapeBytea)
+	X(PQtransactionStatus) X(PQunescapeBytea) \
+	X(PQenterPipelineMode) X(PQexitPipelineMode) X(PQpipelineStatus) X(PQpipelineSync) \
+	X(PQsendQueryParams) X(PQsendPrepare) X(PQsendQueryPrepared) X(PQgetResult)
 
 struct db_pq {
 #define DB_PQ_MEMBER(name) __typeof__(name) *name;
@@ -97,6 +99,14 @@ int db_pq_load(const char **error_r);
 #define PQstatus (db_pq.PQstatus)
 #define PQtransactionStatus (db_pq.PQtransactionStatus)
 #define PQunescapeBytea (db_pq.PQunescapeBytea)
+#define PQenterPipelineMode (db_pq.PQenterPipelineMode)
+#define PQexitPipelineMode (db_pq.PQexitPipelineMode)
+#define PQpipelineStatus (db_pq.PQpipelineStatus)
+#define PQpipelineSync (db_pq.PQpipelineSync)
+#define PQsendQueryParams (db_pq.PQsendQueryParams)
+#define PQsendPrepare (db_pq.PQsendPrepare)
+#define PQsendQueryPrepared (db_pq.PQsendQueryPrepared)
+#define PQgetResult (db_pq.PQgetResult)
 #endif
 
 /* gn_db_query() and gn_db_query_params() with libpq's result: the
@@ -119,6 +129,15 @@ PGresult *db_query_params(const char *sql, int nparams,
  * PQexecParams()); the caller checks it and PQclear()s it. */
 PGresult *db_stmt_exec(PGconn *conn, const char *sql, int nparams, const char *const *values,
 		       const int *lengths, const int *formats, int result_format);
+/* db_stmt_exec() in the transaction gn_db_begin() left to the first
+ * statement: BEGIN and sql go to the server together (libpq's pipeline
+ * mode), one round trip where there were two.  Returns the first failure
+ * (BEGIN's, the PREPARE's) or sql's result; after a failure the server's
+ * transaction is open and aborted, or was never begun (a failed BEGIN:
+ * only a broken connection does that). */
+PGresult *db_stmt_exec_begin(PGconn *conn, const char *sql, int nparams,
+			     const char *const *values, const int *lengths,
+			     const int *formats, int result_format);
 /* sql failed with res: when the failure was the prepared statement's
  * (SQLSTATE 26000: the session does not have it; 0A000: its result type
  * changed with the schema), forgets it (or all) and returns true: the

@@ -157,6 +157,115 @@ PGresult *db_stmt_exec(PGconn *conn, const char *sql, int nparams, const char *c
 	return PQexecPrepared(conn, name, nparams, values, lengths, formats, result_format);
 }
 
+/* The next command's result in pipeline mode (NULL when none came: the
+ * connection broke), the NULL that ends it consumed. */
+static PGresult *pipeline_result(PGconn *conn)
+{
+	PGresult *res = PQgetResult(conn);
+	if (res != NULL) {
+		PGresult *more;
+		while ((more = PQgetResult(conn)) != NULL)
+			PQclear(more);
+	}
+	return res;
+}
+
+/* Whether a pipeline result is the command's success. */
+static bool pipeline_ok(const PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+	return res != NULL && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+}
+
+PGresult *db_stmt_exec_begin(PGconn *conn, const char *sql, int nparams, const char *const *values,
+			     const int *lengths, const int *formats, int result_format)
+{
+	if (PQenterPipelineMode(conn) != 1) {
+		/* Not idle (cannot happen between queries): one at a time. */
+		PGresult *res = PQexecParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			return res;
+		PQclear(res);
+		return db_stmt_exec(conn, sql, nparams, values, lengths, formats, result_format);
+	}
+	uint64_t hash = text_hash(sql);
+	struct stmt *st = find(sql, hash);
+	cache.queries++;
+	bool prepare = false;
+	char name[32];
+	if (st == NULL) {
+		/* First sighting: remembered, run unprepared (make_room()
+		 * deallocates only outside a transaction, as the server is
+		 * until BEGIN runs: not in pipeline mode, so not now). */
+		if (cache.n < STMT_MAX) {
+			st = &cache.list[cache.n++];
+			st->sql = gn_strdup(sql);
+			st->hash = hash;
+			st->id = 0;
+			st->used = ++cache.clock;
+		}
+		st = NULL;
+	} else {
+		st->used = ++cache.clock;
+		if (st->id == 0) {
+			st->id = ++cache.next_id;
+			prepare = true;
+		}
+		name_of(st, name, sizeof(name));
+	}
+	bool sent = PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1;
+	if (sent && prepare)
+		sent = PQsendPrepare(conn, name, sql, nparams, NULL) == 1;
+	if (sent)
+		sent = st != NULL ? PQsendQueryPrepared(conn, name, nparams, values, lengths, formats,
+							result_format) == 1 :
+				    PQsendQueryParams(conn, sql, nparams, NULL, values, lengths, formats,
+						      result_format) == 1;
+	if (sent)
+		sent = PQpipelineSync(conn) == 1;
+	if (!sent) {
+		/* Nothing could be sent (the connection broke): libpq's
+		 * error, as PQexecParams() gives it. */
+		if (prepare)
+			st->id = 0;
+		PQexitPipelineMode(conn);
+		return NULL;
+	}
+	PGresult *begin = pipeline_result(conn);
+	PGresult *prep = prepare ? pipeline_result(conn) : NULL;
+	PGresult *res = pipeline_result(conn);
+	/* PGRES_PIPELINE_SYNC, then out of pipeline mode; whatever else
+	 * came is read first.  A connection still in pipeline mode after
+	 * that is broken: the caller drops it (PQpipelineStatus()). */
+	for (int i = 0; i < 8 && PQexitPipelineMode(conn) != 1; i++) {
+		PGresult *more = PQgetResult(conn);
+		if (more == NULL && PQstatus(conn) != CONNECTION_OK)
+			break;
+		PQclear(more);
+	}
+	if (!pipeline_ok(begin)) {
+		if (prepare)
+			st->id = 0;
+		PQclear(prep);
+		PQclear(res);
+		return begin;
+	}
+	PQclear(begin);
+	if (prepare) {
+		if (!pipeline_ok(prep)) {
+			/* Its error is the query's (as in db_stmt_exec()). */
+			st->id = 0;
+			PQclear(res);
+			return prep;
+		}
+		PQclear(prep);
+		cache.prepared++;
+	}
+	if (st != NULL)
+		cache.executed++;
+	return res;
+}
+
 bool db_stmt_failed(const char *sql, const PGresult *res)
 {
 	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;

@@ -499,6 +499,67 @@ static void test_transactions(void)
 	is_str(gn_db_error_sqlstate(), "22012", "rollback keeps the failure's SQLSTATE");
 }
 
+/* BEGIN goes with the transaction's first statement (db.c, stmt.c's
+ * db_stmt_exec_begin()): until then the session is idle on the server. */
+static void test_begin_with_first_statement(void)
+{
+	const char *err = NULL;
+	char *pid = query1("SELECT pg_backend_pid()", 0, NULL);
+	char *state_sql = gn_strdup_printf("SELECT state FROM pg_stat_activity WHERE pid = %s", pid);
+	const char *pv[1] = { "pipelined" };
+	unsigned long long prep0, exec0, q0, prep1, exec1, q1;
+
+	ok(gn_db_begin(&err) == 0, "begin");
+	ok(gn_db_in_transaction(), "in a transaction at once");
+	ok(outside_is(state_sql, "idle"), "the server has not seen BEGIN yet");
+	ok(gn_db_exec("INSERT INTO t (v) VALUES ($1)", 1, pv, &err) == 0,
+	   "the first statement (BEGIN with it)");
+	ok(outside_is(state_sql, "idle in transaction"), "now the server is in the transaction");
+	ok(outside_is("SELECT count(*) FROM t WHERE v = 'pipelined'", "0"), "not visible outside");
+	ok(gn_db_commit(&err) == 0, "commit");
+	ok(outside_is("SELECT count(*) FROM t WHERE v = 'pipelined'", "1"), "visible after commit");
+
+	ok(gn_db_begin(&err) == 0 && gn_db_commit(&err) == 0, "an empty transaction commits");
+	ok(outside_is(state_sql, "idle"), "without the server seeing it");
+	ok(gn_db_begin(&err) == 0, "begin");
+	gn_db_rollback();
+	ok(!gn_db_in_transaction(), "rolled back before its first statement");
+
+	/* The text's second coming prepares it, in the same round trip. */
+	const char *sql = "SELECT count(*) FROM t WHERE v = $1 AND 'second coming' <> ''";
+	char *v = query1(sql, 1, pv);
+	is_str(v, "1", "a text seen once, outside a transaction");
+	gn_free(v);
+	db_stmt_counts(&prep0, &exec0, &q0);
+	ok(gn_db_begin(&err) == 0, "begin");
+	PGresult *r = db_query(sql, 1, pv, &err);
+	ok(r != NULL && strcmp(PQgetvalue(r, 0, 0), "1") == 0,
+	   "the same text first in a transaction: prepared and run after BEGIN");
+	PQclear(r);
+	r = db_query(sql, 1, pv, &err);
+	ok(r != NULL && strcmp(PQgetvalue(r, 0, 0), "1") == 0, "and again, prepared");
+	PQclear(r);
+	ok(gn_db_commit(&err) == 0, "commit");
+	db_stmt_counts(&prep1, &exec1, &q1);
+	ok(prep1 == prep0 + 1 && exec1 == exec0 + 3,
+	   "prepared once, executed twice (and COMMIT, prepared before) (%llu, %llu)",
+	   prep1 - prep0, exec1 - exec0);
+
+	/* A first statement that fails: the transaction is aborted, as
+	 * after any failure in it. */
+	ok(gn_db_begin(&err) == 0, "begin");
+	ok(gn_db_exec("SELEC 1", 0, NULL, &err) < 0, "a first statement with a syntax error fails");
+	is_str(gn_db_error_sqlstate(), "42601", "with its own SQLSTATE");
+	ok(gn_db_exec("SELECT 1", 0, NULL, &err) < 0, "the next one finds the transaction aborted");
+	is_str(gn_db_error_sqlstate(), "25P02", "25P02");
+	ok(gn_db_commit(&err) < 0, "and COMMIT does not report success");
+	v = query1("SELECT 2", 0, NULL);
+	is_str(v, "2", "the connection works after it");
+	gn_free(v);
+	gn_free(state_sql);
+	gn_free(pid);
+}
+
 static void test_notify(void)
 {
 	const char *err = NULL;
@@ -942,6 +1003,7 @@ int main(void)
 	test_migrations();
 	test_queries();
 	test_transactions();
+	test_begin_with_first_statement();
 	test_prepared();
 	test_notify();
 	test_reconnect_sync();
