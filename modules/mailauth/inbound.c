@@ -97,6 +97,7 @@ struct inbound {
 	bool started;			/* SPF and iprev started (inbound_start()) */
 	bool pending;			/* the hook returned PENDING */
 	bool finished;			/* the fields are written */
+	size_t dkim_signatures;		/* ... with this many DKIM results */
 	enum gn_hook_result final;
 	/* DMARC (RFC 7489): valid once dmarc_done, for the rest of the
 	 * transaction (mailauth_inbound_dmarc()). */
@@ -313,12 +314,18 @@ static void write_fields(struct inbound *in)
 	if (forged > 0)
 		gn_log(GN_LOG_WARN, AREA, "event=authres_forged id=%s tx=%s fields=%u",
 		       gn_conn_id(gn_smtp_session_conn(s)), gn_smtp_tx_id(tx), forged);
-	gn_log(GN_LOG_INFO, AREA, "event=inbound_checked id=%s tx=%s spf=%s dkim_signatures=%zu "
-	       "iprev=%s iprev_name=%s iprev_reason=%s",
-	       gn_conn_id(gn_smtp_session_conn(s)), gn_smtp_tx_id(tx),
-	       spf_result_name(sr->result), n, ir != NULL ? iprev_status_name(ir->status) : "-",
-	       gn_log_quote(0, ir != NULL && ir->name != NULL ? ir->name : "-"),
-	       gn_log_quote(1, ir != NULL && ir->reason != NULL ? ir->reason : "-"));
+	in->dkim_signatures = n;
+}
+
+/* What the decision's log line says besides DMARC: the DKIM signatures
+ * looked at and iprev (one line a message, dmarc_decide()). */
+static const char *checked_fields(struct inbound *in)
+{
+	const struct iprev_result *ir = in->iprev_result;
+	return gn_pool_printf(in->pool, "dkim_signatures=%zu iprev=%s iprev_name=%s iprev_reason=%s",
+			      in->dkim_signatures, ir != NULL ? iprev_status_name(ir->status) : "-",
+			      gn_log_quote(0, ir != NULL && ir->name != NULL ? ir->name : "-"),
+			      gn_log_quote(1, ir != NULL && ir->reason != NULL ? ir->reason : "-"));
 }
 
 static bool same_domain(const char *a, const char *b)
@@ -462,9 +469,11 @@ static enum gn_hook_result dmarc_decide(struct inbound *in)
 		if (in->call != NULL)
 			gn_hook_call_reply(in->call, 550, "5.7.1", "The message has %u From fields, "
 					   "RFC 5322 allows one", froms);
+		const char *checked = checked_fields(in);
 		gn_log(GN_LOG_INFO, AREA, "event=dmarc id=%s tx=%s result=%s action=reject "
-		       "why=from_fields from_fields=%u", gn_conn_id(gn_smtp_session_conn(s)),
-		       gn_smtp_tx_id(tx), dmarc_result_name(d->result), froms);
+		       "why=from_fields from_fields=%u spf=%s %s", gn_conn_id(gn_smtp_session_conn(s)),
+		       gn_smtp_tx_id(tx), dmarc_result_name(d->result), froms,
+		       spf_result_name(in->spf_result->result), checked);
 		return GN_HOOK_REJECT;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -500,10 +509,11 @@ static enum gn_hook_result dmarc_decide(struct inbound *in)
 			action = POLICY_ACCEPT;
 		}
 	}
+	const char *checked = checked_fields(in);
 	gn_log(GN_LOG_INFO, AREA,
 	       "event=dmarc id=%s tx=%s result=%s header_from=%s record=%s policy=%s "
 	       "disposition=%s sampled_out=%s spf_aligned=%s dkim_aligned=%s spf=%s "
-	       "rcpt_domain=%s action=%s why=%s reason=%s",
+	       "rcpt_domain=%s action=%s why=%s reason=%s %s",
 	       gn_conn_id(gn_smtp_session_conn(s)), gn_smtp_tx_id(tx), dmarc_result_name(d->result),
 	       gn_log_quote(0, d->header_from != NULL ? d->header_from : "-"),
 	       gn_log_quote(1, d->record_domain != NULL ? d->record_domain : "-"),
@@ -512,7 +522,7 @@ static enum gn_hook_result dmarc_decide(struct inbound *in)
 	       d->spf_aligned ? "yes" : "no", d->dkim_aligned ? "yes" : "no",
 	       spf_result_name(in->spf_result->result), rdomain,
 	       action == POLICY_REJECT ? "reject" : action == POLICY_JUNK ? "junk" : "deliver",
-	       gn_log_quote(2, why), gn_log_quote(3, d->reason != NULL ? d->reason : "-"));
+	       gn_log_quote(2, why), gn_log_quote(3, d->reason != NULL ? d->reason : "-"), checked);
 	return res;
 }
 

@@ -23,9 +23,11 @@ with its reverse data in dns.local_data:
   mailauth.inbound_timeout (not the DNS timeout), the message delivered;
 - 127.0.0.8, the same server: a PTR name whose A gets SERVFAIL:
   temperror with the reason.
-Every verdict is logged (event=inbound_checked ... iprev=...).
+Every verdict is logged, in the line of the message's decision
+(event=dmarc ... iprev=...).
 """
 import email.parser
+import re
 import imaplib
 import json
 import os
@@ -189,7 +191,9 @@ try:
     check("127.0.0.2", "pass", "again, two PTR names", name="good.iprev.example")
     log = g.log()
     t.like(log, "iprev=pass iprev_name=good.iprev.example", "the pass is logged with its name")
-    t.like(log, "event=inbound_checked", "the check is logged")
+    t.ok(re.search(r"event=dmarc .* dkim_signatures=\d+ iprev=pass iprev_name=good\.iprev\.example",
+                   log) is not None, "the check is logged in the decision's line")
+    t.is_(log.count("event=inbound_checked"), 0, "one line a message (event=inbound_checked is gone)")
     t.like(log, 'iprev=fail iprev_name=- iprev_reason="no PTR for 127.0.0.4 (NXDOMAIN)"',
            "a fail is logged with its reason")
 finally:
