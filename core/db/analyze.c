@@ -18,8 +18,8 @@
  * never where it is off).  The runner's job "db-analyze-new" does it
  * sooner: every DB_ANALYZE_INTERVAL_MS it asks the catalog for tables of
  * Gannet's (gn_ names, in the connection's schema) that have no
- * statistics and DB_ANALYZE_MIN_CHANGES changes or more, and ANALYZEs
- * them (SKIP_LOCKED: another node's runner that is at it is left to it).
+ * statistics and DB_ANALYZE_MIN_CHANGES changes or more, and that its
+ * role may analyze, and ANALYZEs them (SKIP_LOCKED: another node's runner that is at it is left to it).
  * ANALYZE invalidates the plans that used the table, in every session.
  * Once every table has statistics, the job is one catalog query that
  * returns nothing; later statistics are autovacuum's.
@@ -36,12 +36,19 @@ int db_analyze_new(const char **error_r)
 {
 	const char *p[1] = { DB_ANALYZE_MIN_CHANGES };
 	/* The statement comes from the server, the name quoted there
-	 * (format's %I). */
+	 * (format's %I).  Only tables this role may analyze (PostgreSQL 15:
+	 * the table's or the database's owner, or a superuser): another's
+	 * would be skipped with a warning, and asked for again every round. */
 	PGresult *res = db_query("SELECT c.relname, format('ANALYZE (SKIP_LOCKED) %I', c.relname) "
 				 "FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid "
 				 "WHERE c.relnamespace = current_schema()::regnamespace "
 				 "AND c.relkind = 'r' AND c.relname LIKE 'gn\\_%' AND c.reltuples < 0 "
-				 "AND s.n_mod_since_analyze >= $1::bigint ORDER BY c.relname",
+				 "AND s.n_mod_since_analyze >= $1::bigint "
+				 "AND (pg_has_role(c.relowner, 'MEMBER') "
+				 "OR pg_has_role((SELECT datdba FROM pg_database "
+				 "WHERE datname = current_database()), 'MEMBER') "
+				 "OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)) "
+				 "ORDER BY c.relname",
 				 1, p, error_r);
 	if (res == NULL)
 		return -1;

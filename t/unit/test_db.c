@@ -980,6 +980,25 @@ static void test_analyze_new(void)
 	       "needs quoting too), the others not");
 	gn_free(v);
 	is_int(db_analyze_new(&err), 0, "the next round has nothing to do");
+
+	/* A role that owns one table and not the other (the database is
+	 * the superuser's): only its own is asked for. */
+	ok(gn_db_exec("CREATE ROLE t_analyze_plain NOLOGIN", 0, NULL, &err) == 0 &&
+	   gn_db_exec("GRANT CREATE ON SCHEMA public TO t_analyze_plain", 0, NULL, &err) == 0 &&
+	   gn_db_exec("CREATE TABLE gn_t_theirs (id int PRIMARY KEY)", 0, NULL, &err) == 0 &&
+	   gn_db_exec("INSERT INTO gn_t_theirs SELECT generate_series(1, 60)", 0, NULL, &err) == 0 &&
+	   gn_db_exec("SET ROLE t_analyze_plain", 0, NULL, &err) == 0 &&
+	   gn_db_exec("CREATE TABLE gn_t_mine (id int PRIMARY KEY)", 0, NULL, &err) == 0 &&
+	   gn_db_exec("INSERT INTO gn_t_mine SELECT generate_series(1, 60)", 0, NULL, &err) == 0,
+	   "a plain role's table and the superuser's, both without statistics");
+	gn_db_exec("SELECT pg_stat_force_next_flush()", 0, NULL, &err);
+	is_int(db_analyze_new(&err), 1, "the plain role analyzes one table");
+	gn_db_exec("RESET ROLE", 0, NULL, &err);
+	v = query1("SELECT string_agg(relname || '=' || (reltuples >= 0)::text, ' ' ORDER BY relname) "
+		   "FROM pg_class WHERE relname IN ('gn_t_mine', 'gn_t_theirs')", 0, NULL);
+	is_str(v, "gn_t_mine=true gn_t_theirs=false",
+	       "its own; the other's is not asked for (it would be skipped, every round)");
+	gn_free(v);
 }
 
 int main(void)
