@@ -982,12 +982,20 @@ static void test_analyze_new(void)
 	is_int(db_analyze_new(&err), 0, "the next round has nothing to do");
 
 	/* A role that owns one table and not the other (the database is
-	 * the superuser's): only its own is asked for. */
-	ok(gn_db_exec("CREATE ROLE t_analyze_plain NOLOGIN", 0, NULL, &err) == 0 &&
-	   gn_db_exec("GRANT CREATE ON SCHEMA public TO t_analyze_plain", 0, NULL, &err) == 0 &&
+	 * the superuser's): only its own is asked for.  Roles are the
+	 * cluster's, which other tests' runs may share: a name of this
+	 * process's, removed at the end. */
+	char role[64], sql[160];
+	snprintf(role, sizeof(role), "t_analyze_plain_%ld", (long)getpid());
+	snprintf(sql, sizeof(sql), "CREATE ROLE %s NOLOGIN", role);
+	bool made = gn_db_exec(sql, 0, NULL, &err) == 0;
+	snprintf(sql, sizeof(sql), "GRANT CREATE ON SCHEMA public TO %s", role);
+	made = made && gn_db_exec(sql, 0, NULL, &err) == 0;
+	snprintf(sql, sizeof(sql), "SET ROLE %s", role);
+	ok(made &&
 	   gn_db_exec("CREATE TABLE gn_t_theirs (id int PRIMARY KEY)", 0, NULL, &err) == 0 &&
 	   gn_db_exec("INSERT INTO gn_t_theirs SELECT generate_series(1, 60)", 0, NULL, &err) == 0 &&
-	   gn_db_exec("SET ROLE t_analyze_plain", 0, NULL, &err) == 0 &&
+	   gn_db_exec(sql, 0, NULL, &err) == 0 &&
 	   gn_db_exec("CREATE TABLE gn_t_mine (id int PRIMARY KEY)", 0, NULL, &err) == 0 &&
 	   gn_db_exec("INSERT INTO gn_t_mine SELECT generate_series(1, 60)", 0, NULL, &err) == 0,
 	   "a plain role's table and the superuser's, both without statistics");
@@ -999,6 +1007,11 @@ static void test_analyze_new(void)
 	is_str(v, "gn_t_mine=true gn_t_theirs=false",
 	       "its own; the other's is not asked for (it would be skipped, every round)");
 	gn_free(v);
+	gn_db_exec("DROP TABLE gn_t_mine", 0, NULL, &err);
+	snprintf(sql, sizeof(sql), "REVOKE CREATE ON SCHEMA public FROM %s", role);
+	gn_db_exec(sql, 0, NULL, &err);
+	snprintf(sql, sizeof(sql), "DROP ROLE %s", role);
+	ok(gn_db_exec(sql, 0, NULL, &err) == 0, "the role is removed");
 }
 
 int main(void)
