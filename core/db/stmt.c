@@ -119,28 +119,46 @@ static bool make_room(PGconn *conn)
 	return true;
 }
 
-PGresult *db_stmt_exec(PGconn *conn, const char *sql, int nparams, const char *const *values,
-		       const int *lengths, const int *formats, int result_format)
+/* The cache's entry for sql at this use: NULL when it runs unprepared
+ * (its first sighting, remembered when room is made: room_ok is false in
+ * pipeline mode, where make_room() cannot DEALLOCATE), else the entry,
+ * with *prepare_r set when it is to be prepared now (its second sighting,
+ * its id given; name_r gets its name either way). */
+static struct stmt *stmt_use(PGconn *conn, const char *sql, bool room_ok, bool *prepare_r,
+			     char *name_r, size_t name_size)
 {
 	uint64_t hash = text_hash(sql);
 	struct stmt *st = find(sql, hash);
 	cache.queries++;
+	*prepare_r = false;
 	if (st == NULL) {
-		/* First sighting: remembered, run unprepared. */
-		if (make_room(conn)) {
+		if (room_ok ? make_room(conn) : cache.n < STMT_MAX) {
 			st = &cache.list[cache.n++];
 			st->sql = gn_strdup(sql);
 			st->hash = hash;
 			st->id = 0;
 			st->used = ++cache.clock;
 		}
-		return PQexecParams(conn, sql, nparams, NULL, values, lengths, formats, result_format);
+		return NULL;
 	}
 	st->used = ++cache.clock;
-	char name[32];
 	if (st->id == 0) {
 		st->id = ++cache.next_id;
-		name_of(st, name, sizeof(name));
+		*prepare_r = true;
+	}
+	name_of(st, name_r, name_size);
+	return st;
+}
+
+PGresult *db_stmt_exec(PGconn *conn, const char *sql, int nparams, const char *const *values,
+		       const int *lengths, const int *formats, int result_format)
+{
+	bool prepare;
+	char name[32];
+	struct stmt *st = stmt_use(conn, sql, true, &prepare, name, sizeof(name));
+	if (st == NULL)
+		return PQexecParams(conn, sql, nparams, NULL, values, lengths, formats, result_format);
+	if (prepare) {
 		PGresult *res = PQprepare(conn, name, sql, nparams, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			/* Its error is the query's (a syntax error, a lost
@@ -152,7 +170,6 @@ PGresult *db_stmt_exec(PGconn *conn, const char *sql, int nparams, const char *c
 		PQclear(res);
 		cache.prepared++;
 	}
-	name_of(st, name, sizeof(name));
 	cache.executed++;
 	return PQexecPrepared(conn, name, nparams, values, lengths, formats, result_format);
 }
@@ -188,31 +205,9 @@ PGresult *db_stmt_exec_begin(PGconn *conn, const char *sql, int nparams, const c
 		PQclear(res);
 		return db_stmt_exec(conn, sql, nparams, values, lengths, formats, result_format);
 	}
-	uint64_t hash = text_hash(sql);
-	struct stmt *st = find(sql, hash);
-	cache.queries++;
-	bool prepare = false;
+	bool prepare;
 	char name[32];
-	if (st == NULL) {
-		/* First sighting: remembered, run unprepared (make_room()
-		 * deallocates only outside a transaction, as the server is
-		 * until BEGIN runs: not in pipeline mode, so not now). */
-		if (cache.n < STMT_MAX) {
-			st = &cache.list[cache.n++];
-			st->sql = gn_strdup(sql);
-			st->hash = hash;
-			st->id = 0;
-			st->used = ++cache.clock;
-		}
-		st = NULL;
-	} else {
-		st->used = ++cache.clock;
-		if (st->id == 0) {
-			st->id = ++cache.next_id;
-			prepare = true;
-		}
-		name_of(st, name, sizeof(name));
-	}
+	struct stmt *st = stmt_use(conn, sql, false, &prepare, name, sizeof(name));
 	bool sent = PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1;
 	if (sent && prepare)
 		sent = PQsendPrepare(conn, name, sql, nparams, NULL) == 1;

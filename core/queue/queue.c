@@ -226,13 +226,6 @@ static bool notify_owed;		/* a message went without one */
 static unsigned long notify_deferred;	/* how many, for the debug log */
 static struct gn_timer *notify_timer;
 
-static double monotonic_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void notify_fire(void *data)
 {
 	(void)data;
@@ -244,7 +237,7 @@ static void notify_fire(void *data)
 		return;
 	}
 	notify_owed = false;
-	notify_last = monotonic_s();
+	notify_last = mono_now();
 	unsigned long n = notify_deferred;
 	notify_deferred = 0;
 	const char *p[1] = { QUEUE_NOTIFY_CHANNEL }, *err;
@@ -262,7 +255,7 @@ static bool notify_with_message(void)
 	const char *kind = gn_module_process_kind();
 	if (strcmp(kind, "worker") != 0 && strcmp(kind, "runner") != 0 && strcmp(kind, "single") != 0)
 		return true;
-	double now = monotonic_s();
+	double now = mono_now();
 	if (now - notify_last >= QUEUE_NOTIFY_COALESCE_MS / 1000.0) {
 		notify_last = now;
 		return true;

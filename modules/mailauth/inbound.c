@@ -318,9 +318,12 @@ static void write_fields(struct inbound *in)
 }
 
 /* What the decision's log line says besides DMARC: the DKIM signatures
- * looked at and iprev (one line a message, dmarc_decide()). */
+ * looked at and iprev (one line a message, dmarc_decide()); made only
+ * when that line is written. */
 static const char *checked_fields(struct inbound *in)
 {
+	if (!gn_log_enabled(GN_LOG_INFO, AREA))
+		return "";
 	const struct iprev_result *ir = in->iprev_result;
 	return gn_pool_printf(in->pool, "dkim_signatures=%zu iprev=%s iprev_name=%s iprev_reason=%s",
 			      in->dkim_signatures, ir != NULL ? iprev_status_name(ir->status) : "-",
