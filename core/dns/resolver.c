@@ -8,15 +8,20 @@
  * always runs on the loop.  The watch is on only while queries are in
  * flight, so an idle resolver keeps no loop running.
  *
- * Positive answers are kept in a small cache of the process (DNS_CACHE_*)
- * for their TTL (at most DNS_CACHE_MAX_TTL): a name asked again is answered
+ * Answers are kept in a small cache of the process (DNS_CACHE_*) for
+ * their TTL (at most DNS_CACHE_MAX_TTL): a name asked again is answered
  * from it, from a zero timer, without the round trip through libunbound's
  * thread and pipe, which costs more CPU than the answer (mailauth asks the
- * same SPF, DKIM and DMARC names for every message of a sender).
+ * same SPF, DKIM and DMARC names for every message of a sender; the queue
+ * asks a recipient domain's MX, its hosts' A and AAAA, the domain's
+ * MTA-STS record and the hosts' TLSA records for every delivery).  What is
+ * kept: records, and NXDOMAIN and NODATA (RFC 2308: for the TTL libunbound
+ * gives them, the SOA's negative TTL; most of the queue's questions have
+ * no records: an MX host without AAAA, a domain without MTA-STS or TLSA).
  * libunbound keeps its own cache for the same TTLs, so this changes what
- * is answered by nothing but the remaining TTL's rounding; failures,
- * NXDOMAIN, NODATA and bogus answers are not kept.  A new context (a new
- * process, dns_shutdown()) starts empty.
+ * is answered by nothing but the remaining TTL's rounding; failures
+ * (SERVFAIL and other rcodes, timeouts) and bogus answers are not kept.
+ * A new context (a new process, dns_shutdown()) starts empty.
  *
  * Each query has a timer: dns.timeout after it went out it is cancelled
  * in libunbound and fails with GN_DNS_TIMEOUT.  dns.max_queries caps the
@@ -156,10 +161,12 @@ static struct cache_entry *cache_get(const char *name, int type, time_t now)
 	return NULL;
 }
 
-/* Keeps a positive, validated-or-insecure answer for its TTL. */
+/* Keeps a validated-or-insecure answer for its TTL: records (NOERROR
+ * with data), NODATA (NOERROR without) or NXDOMAIN. */
 static void cache_put(const char *name, int type, const struct ub_result *r)
 {
-	if (r->bogus || r->rcode != 0 || !r->havedata || r->ttl <= 0 || r->data == NULL)
+	if (r->bogus || (r->rcode != 0 && r->rcode != 3) || r->ttl <= 0 ||
+	    (r->havedata && r->data == NULL))
 		return;
 	time_t now = mono_now();
 	if (cache_get(name, type, now) != NULL)
@@ -176,7 +183,7 @@ static void cache_put(const char *name, int type, const struct ub_result *r)
 	e->r.answer_len = 0;
 	e->r.why_bogus = NULL;
 	size_t n = 0;
-	while (r->data[n] != NULL)
+	while (r->havedata && r->data[n] != NULL)
 		n++;
 	e->r.data = gn_calloc(n + 1, sizeof(*e->r.data));
 	e->r.len = gn_calloc(n + 1, sizeof(*e->r.len));
@@ -439,7 +446,8 @@ static void on_answer(void *data, int err, struct ub_result *r)
 	struct gn_dns_query *q = data;
 	struct gn_dns_result result;
 	dns_result_parse(q->pool, q->name, q->type, err, r, &result);
-	if (err == 0 && r != NULL && result.status == GN_DNS_OK)
+	if (err == 0 && r != NULL && (result.status == GN_DNS_OK || result.status == GN_DNS_NODATA ||
+				      result.status == GN_DNS_NXDOMAIN))
 		cache_put(q->name, q->type, r);
 	finish(q, &result);
 	if (r != NULL)

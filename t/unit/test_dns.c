@@ -361,14 +361,26 @@ static void test_local_data(void)
 	ok(q != NULL && got[0].calls == 0, "and no callback inside gn_dns_lookup()");
 	(void)gn_dns_lookup("nx.example", GN_DNS_A, on_result, &got[1]);
 	(void)gn_dns_lookup("a.example", GN_DNS_AAAA, on_result, &got[2]);
-	is_int(dns_outstanding(), 2, "NXDOMAIN and NODATA are not kept: asked again");
-	run_until(3);
+	is_int(dns_outstanding(), 0, "NXDOMAIN and NODATA are kept too (RFC 2308): nothing sent");
+	(void)gn_dns_lookup("nx2.example", GN_DNS_A, on_result, &got[3]);
+	is_int(dns_outstanding(), 1, "a name not asked before is sent");
+	run_until(4);
 	ok(got[0].calls == 1 && got[0].status == GN_DNS_OK && got[0].n == 1 &&
 	   strcmp(got[0].first, "192.0.2.7") == 0 && got[0].security == GN_DNS_INSECURE &&
 	   got[0].ttl > 60 && got[0].ttl <= 120,
 	   "the kept answer: the same, its TTL counting down (%u)", got[0].ttl);
-	ok(got[1].status == GN_DNS_NXDOMAIN && got[2].status == GN_DNS_NODATA,
-	   "the others as before");
+	ok(got[1].calls == 1 && got[1].status == GN_DNS_NXDOMAIN && got[1].n == 0 &&
+	   got[1].security == GN_DNS_INSECURE && got[1].ttl > 0 && got[1].ttl <= 300 &&
+	   got[2].calls == 1 && got[2].status == GN_DNS_NODATA && got[2].n == 0 &&
+	   got[2].ttl > 0 && got[2].ttl <= 300,
+	   "the kept NXDOMAIN and NODATA: the same, for at most 300 s (%u, %u)",
+	   got[1].ttl, got[2].ttl);
+	ok(got[3].calls == 1 && got[3].status == GN_DNS_NXDOMAIN, "the new name: NXDOMAIN");
+	memset(got, 0, sizeof(got));
+	(void)gn_dns_lookup("nx2.example", GN_DNS_A, on_result, &got[0]);
+	is_int(dns_outstanding(), 0, "and kept once answered");
+	run_until(1);
+	ok(got[0].calls == 1 && got[0].status == GN_DNS_NXDOMAIN, "answered from the cache");
 	q = gn_dns_lookup("a.example", GN_DNS_A, on_result, &got[0]);
 	gn_dns_cancel(&q);
 	run_for(100);
