@@ -184,7 +184,8 @@ struct tx {
 	bool no_reuse;			/* a fresh connection after a stale one */
 	struct gn_store_body *body;
 	uint64_t offset;
-	char *buf;
+	char *buf;			/* buf_len: TX_CHUNK, or less for a smaller body */
+	size_t buf_len;
 	size_t *sent_idx;		/* the transaction's recipients: queue index */
 	bool *reported;
 	struct gn_timer *finish;
@@ -465,7 +466,7 @@ static int body_read(void *data, const char **chunk_r, size_t *len_r, const char
 	size_t got = 0;
 	if (t->offset >= gn_store_body_size(t->body))
 		return 0;
-	if (gn_store_body_read(t->body, t->offset, t->buf, TX_CHUNK, &got, error_r) < 0)
+	if (gn_store_body_read(t->body, t->offset, t->buf, t->buf_len, &got, error_r) < 0)
 		return -1;
 	if (got == 0) {
 		*error_r = "the message ended early";
@@ -559,7 +560,12 @@ static void on_ready(struct gn_smtp_client *client, const struct gn_smtp_result 
 	if (queue_requiretls(t->qd))
 		flags |= GN_SMTP_SEND_REQUIRETLS;
 	const struct gn_addr *sender = gn_queue_delivery_sender(t->qd);
-	t->buf = gn_pool_alloc(t->pool, TX_CHUNK);
+	/* The body's size when smaller than a chunk: a 64 KB buffer for a
+	 * message of a few KB cost its page faults and zeroing every
+	 * delivery. */
+	uint64_t size = gn_store_body_size(t->body);
+	t->buf_len = size > 0 && size < TX_CHUNK ? (size_t)size : TX_CHUNK;
+	t->buf = gn_pool_alloc(t->pool, t->buf_len);
 	if (k == 0 || gn_smtp_client_send(client, sender != NULL ? gn_addr_to_string(t->pool, sender) : "",
 					  rcpts, k, gn_queue_delivery_size(t->qd), flags, body_read, t,
 					  &err) < 0) {

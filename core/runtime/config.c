@@ -1095,7 +1095,7 @@ static void read_core(struct core_conf *c, bool from_file)
 	 * sooner: at most 60 s), for at most this many transactions each. */
 	gn_config_int(queue, "smtp_reuse_max", 20, 0, 1000, &v);
 	c->queue_reuse_max = (unsigned)v;
-	gn_config_int(queue, "smtp_reuse_per_host", 10, 1, 100, &v);
+	gn_config_int(queue, "smtp_reuse_per_host", 20, 1, 100, &v);
 	c->queue_reuse_per_host = (unsigned)v;
 	gn_config_int(queue, "smtp_reuse_transactions", 100, 1, 100000, &v);
 	c->queue_reuse_transactions = (unsigned)v;

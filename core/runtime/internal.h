@@ -98,7 +98,7 @@ struct core_conf {
 	 * NULL); default 0, not kept. */
 	long long queue_retired_keep_s;
 	/* Idle SMTP connections kept for the next delivery (transport-smtp.c):
-	 * queue { smtp_reuse_max (20, 0: none), smtp_reuse_per_host (10),
+	 * queue { smtp_reuse_max (20, 0: none), smtp_reuse_per_host (20),
 	 * smtp_reuse_idle (30 s, at most 60 s), smtp_reuse_transactions (100) }. */
 	unsigned dkim_max_signatures;	/* dkim { max_signatures }: default 5 */
 	unsigned queue_reuse_max;

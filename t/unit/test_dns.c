@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unbound.h>
 #include <unistd.h>
 
@@ -391,6 +392,27 @@ static void test_local_data(void)
 	is_int(dns_outstanding(), 1, "after dns_shutdown() nothing is kept");
 	run_until(1);
 	ok(got[0].calls == 1 && got[0].status == GN_DNS_OK, "and it is asked again");
+
+	/* A child of fork() makes a context of its own: the parent's
+	 * libunbound thread is not in it (the resolver learns of the fork
+	 * from pthread_atfork(), not from getpid() at every lookup). */
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		ev_loop_fork(core_loop);
+		memset(got, 0, sizeof(got));
+		(void)gn_dns_lookup("fork.example", GN_DNS_A, on_result, &got[0]);
+		bool sent = dns_outstanding() == 1;
+		run_until(1);
+		_exit(sent && got[0].calls == 1 && got[0].status == GN_DNS_NXDOMAIN ? 0 : 1);
+	}
+	int st = -1;
+	ok(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "a child of fork() resolves with a context of its own");
+	memset(got, 0, sizeof(got));
+	(void)gn_dns_lookup("parent.example", GN_DNS_A, on_result, &got[0]);
+	run_until(1);
+	ok(got[0].calls == 1 && got[0].status == GN_DNS_NXDOMAIN, "and the parent's still answers");
 	dns_shutdown();
 	conf_free();
 }
