@@ -44,6 +44,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <gnutls/crypto.h>
 #include <json-c/json.h>
 
 /* ---- the clock ---- */
@@ -271,8 +272,15 @@ static bool notify_with_message(void)
 	return false;
 }
 
-static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_t *message_id_r,
-		  const char **error_r)
+/* add_tx()'s answer when the blob of its body exists already. */
+#define ADD_BLOB_EXISTS (-2)
+
+/* Queues m, its body the blob of m->blob_hash; with body (body_len bytes
+ * of that hash, at most one chunk) the blob is stored in the same
+ * statement unless it exists: ADD_BLOB_EXISTS then, nothing done.  The
+ * held count, or -1. */
+static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, const void *body,
+		  size_t body_len, int64_t *message_id_r, const char **error_r)
 {
 	/* No lock on the account: the foreign key keeps it from going
 	 * meanwhile (a key share lock), and nothing here waits for a lock an
@@ -313,8 +321,12 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 	 * QUEUE_NOTIFY_CHANNEL unless every one is held or the NOTIFY is
 	 * left to notify_fire() (notify_with_message()), which wakes the
 	 * runners after the commit so that a message due now does not wait
-	 * for the next tick. */
-	const char *p[17] = {
+	 * for the next tick.  With body (m->blob_hash NULL: a body of at
+	 * most one chunk, add_body()) the statement stores the blob too,
+	 * with its reference counted (one row version, not an insert and an
+	 * update), unless a blob of that hash exists: then it does nothing
+	 * and returns no blob (NULL), and the caller goes the long way. */
+	const char *p[19] = {
 		store_hash_param(pool, m->blob_hash), store_i64s(pool, m->account_id),
 		m->sender != NULL ? gn_addr_to_string(pool, m->sender) : "",
 		m->sender != NULL ? m->sender->domain : "",
@@ -326,32 +338,57 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 		fids, notify_with_message() ? QUEUE_NOTIFY_CHANNEL : "",
 		m->require_tls == GN_QUEUE_TLS_REQUIRED ? "t" :
 		m->require_tls == GN_QUEUE_TLS_RELAXED ? "f" : NULL,
+		body != NULL ? store_u64s(pool, body_len) : NULL, (const char *)body,
 	};
-	res = store_q("WITH b AS (UPDATE gn_blobs SET refcount = refcount + 1 WHERE hash = $1 "
-		      "RETURNING id, size), "
-		      "m AS (INSERT INTO gn_queue_messages (account_id, blob_id, sender, sender_domain, size, "
-		      "message_id, subject, smtputf8, max_attempts, extra, queued_at, release_at, require_tls) "
-		      "SELECT $2, b.id, $3, $4, b.size, $5, $6, $7, $8, $9::jsonb, to_timestamp($10::float8), "
-		      "to_timestamp($11::float8), $17::boolean FROM b RETURNING id), "
-		      "i AS (INSERT INTO gn_queue_recipients (account_id, message_id, rcpt, rcpt_domain, "
-		      "next_attempt, from_id, held) SELECT $2, m.id, u.r, u.d, to_timestamp($12::float8), "
-		      "NULLIF(u.f, ''), EXISTS (SELECT 1 FROM gn_queue_holdrules h, (SELECT $2::bigint "
-		      "AS account_id, $4::text AS sender_domain) m, (SELECT u.d AS rcpt_domain) r WHERE "
-		      HOLD_MATCH ") FROM m, unnest($13::text[], $14::text[], $15::text[]) WITH ORDINALITY "
-		      "AS u(r, d, f, n) ORDER BY u.n RETURNING id, held) "
-		      "SELECT (SELECT id FROM m), (SELECT count(*) FROM b), count(*), "
-		      "count(*) FILTER (WHERE held), "
-		      "CASE WHEN bool_or(NOT held) AND $16 <> '' THEN pg_notify($16, '') END IS NULL, "
-		      "array_to_string(array_agg(id ORDER BY id), ',') FROM i",
-		      17, p, error_r);
+	/* The message and its recipients, after b (the blob's id and size). */
+#define ADD_MESSAGE_SQL \
+	"m AS (INSERT INTO gn_queue_messages (account_id, blob_id, sender, sender_domain, size, " \
+	"message_id, subject, smtputf8, max_attempts, extra, queued_at, release_at, require_tls) " \
+	"SELECT $2, b.id, $3, $4, b.size, $5, $6, $7, $8, $9::jsonb, to_timestamp($10::float8), " \
+	"to_timestamp($11::float8), $17::boolean FROM b RETURNING id), " \
+	"i AS (INSERT INTO gn_queue_recipients (account_id, message_id, rcpt, rcpt_domain, " \
+	"next_attempt, from_id, held) SELECT $2, m.id, u.r, u.d, to_timestamp($12::float8), " \
+	"NULLIF(u.f, ''), EXISTS (SELECT 1 FROM gn_queue_holdrules h, (SELECT $2::bigint " \
+	"AS account_id, $4::text AS sender_domain) m, (SELECT u.d AS rcpt_domain) r WHERE " \
+	HOLD_MATCH ") FROM m, unnest($13::text[], $14::text[], $15::text[]) WITH ORDINALITY " \
+	"AS u(r, d, f, n) ORDER BY u.n RETURNING id, held) " \
+	"SELECT (SELECT id FROM m), (SELECT count(*) FROM b), count(*), " \
+	"count(*) FILTER (WHERE held), " \
+	"CASE WHEN bool_or(NOT held) AND $16 <> '' THEN pg_notify($16, '') END IS NULL, " \
+	"array_to_string(array_agg(id ORDER BY id), ',')"
+	if (body == NULL) {
+		res = store_q("WITH b AS (UPDATE gn_blobs SET refcount = refcount + 1 WHERE hash = $1 "
+			      "RETURNING id, size), " ADD_MESSAGE_SQL " FROM i", 17, p, error_r);
+	} else {
+		int lens[19] = { [18] = (int)body_len }, fmts[19] = { [18] = 1 };
+		res = db_query_params("WITH nb AS (INSERT INTO gn_blobs (hash, size, finished_at, refcount) "
+				      "VALUES ($1, $18::bigint, now(), 1) ON CONFLICT (hash) DO NOTHING "
+				      "RETURNING id, size), "
+				      "c AS (INSERT INTO gn_blob_chunks (blob_id, seq, data) SELECT id, 0, $19 "
+				      "FROM nb WHERE $18::bigint > 0 RETURNING length(data) AS n), "
+				      "b AS (SELECT id, size FROM nb), " ADD_MESSAGE_SQL ", "
+				      "(SELECT coalesce(sum(n), 0) FROM c) FROM i",
+				      19, p, lens, fmts, 0, error_r);
+	}
+#undef ADD_MESSAGE_SQL
 	if (res == NULL) {
 		if (strcmp(gn_db_error_sqlstate(), "23503") == 0)
 			*error_r = store_errf("no account with id %" PRId64, m->account_id);
 		return -1;
 	}
+	if (body != NULL && PQntuples(res) == 1 && store_col_i64(res, 0, 1) == 0) {
+		PQclear(res);
+		return ADD_BLOB_EXISTS;
+	}
 	if (PQntuples(res) != 1 || store_col_i64(res, 0, 1) != 1) {
 		PQclear(res);
 		*error_r = "no such blob: the body must be stored first";
+		return -1;
+	}
+	if (body != NULL && store_col_i64(res, 0, 6) != (int64_t)body_len) {
+		*error_r = store_errf("blob: %" PRId64 " bytes stored of %zu", store_col_i64(res, 0, 6),
+				      body_len);
+		PQclear(res);
 		return -1;
 	}
 	if (store_col_i64(res, 0, 2) != (int64_t)m->n_recipients) {
@@ -377,6 +414,38 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, int64_
 	return (int)held;
 }
 
+/* add_tx() for m->body: stored in the queue's statement when it fits one
+ * chunk and no blob of its hash exists, else through a blob writer (which
+ * finds an existing blob, checks it, and takes a large body chunk by
+ * chunk), then queued. */
+static int add_body(struct gn_pool *pool, struct gn_queue_message *m, int64_t *message_id_r,
+		    const char **error_r)
+{
+	unsigned char *hash = gn_pool_alloc(pool, GN_STORE_HASH_SIZE);
+	if (m->header == NULL) {
+		m->header = m->body;
+		m->header_len = m->body_len;
+	}
+	if (m->body_len <= GN_STORE_CHUNK_SIZE) {
+		if (gnutls_hash_fast(GNUTLS_DIG_SHA256, m->body, m->body_len, hash) < 0) {
+			*error_r = "SHA-256 failed";
+			return -1;
+		}
+		m->blob_hash = hash;
+		int r = add_tx(pool, m, m->body, m->body_len, message_id_r, error_r);
+		if (r != ADD_BLOB_EXISTS)
+			return r;
+	}
+	struct gn_store_blob_writer *w = gn_store_blob_writer_new();
+	int r = gn_store_blob_write(w, m->body, m->body_len, error_r) < 0 ||
+		gn_store_blob_finish(w, hash, NULL, error_r) < 0 ? -1 : 0;
+	gn_store_blob_writer_free(&w);
+	if (r < 0)
+		return -1;
+	m->blob_hash = hash;
+	return add_tx(pool, m, NULL, 0, message_id_r, error_r);
+}
+
 int gn_queue_add(const struct gn_queue_message *mp, int64_t *message_id_r, const char **error_r)
 {
 	struct gn_queue_message m = { 0 };
@@ -394,8 +463,12 @@ int gn_queue_add(const struct gn_queue_message *mp, int64_t *message_id_r, const
 				      QUEUE_MAX_RECIPIENTS);
 		return -1;
 	}
-	if (m.blob_hash == NULL) {
+	if (m.blob_hash == NULL && m.body == NULL) {
 		*error_r = "no body";
+		return -1;
+	}
+	if (m.blob_hash != NULL && m.body != NULL) {
+		*error_r = "blob_hash and body both given";
 		return -1;
 	}
 	for (size_t i = 0; i < m.n_recipients; i++)
@@ -436,7 +509,8 @@ int gn_queue_add(const struct gn_queue_message *mp, int64_t *message_id_r, const
 	struct store_tx tx;
 	int r = store_tx_begin(&tx, error_r);
 	if (r == 0)
-		r = store_tx_end(&tx, add_tx(pool, &m, message_id_r, error_r), error_r);
+		r = store_tx_end(&tx, m.body != NULL ? add_body(pool, &m, message_id_r, error_r)
+				 : add_tx(pool, &m, NULL, 0, message_id_r, error_r), error_r);
 	/* In a caller's transaction, which may still roll back, the caller
 	 * logs what became of the message (submission: event=queued; DSNs:
 	 * event=queue_dsn): at info level this line would only repeat it,

@@ -5,11 +5,13 @@
  *   1. DKIM: the message is signed with every enabled key of its From
  *      domain (gn_store_dkim_sign(); relaxed/relaxed); the signatures go
  *      in front of the message.  No key: sent unsigned (logged at debug).
- *   2. The body is written as a blob (outside the transaction, on the
- *      writer's lease), then one transaction: the blob's finish,
- *      gn_queue_add() (recipients, FromIDs, release time, extra data) and
- *      submission_limits_record(); commit.  No lock on the account:
- *      sessions of one account do not wait for each other's commits.
+ *   2. One transaction: gn_queue_add() (the body, recipients, FromIDs,
+ *      release time, extra data) and submission_limits_record(); commit.
+ *      A body of at most one blob chunk goes to gn_queue_add() as bytes,
+ *      stored in the statement that queues it; a larger one is written
+ *      as a blob first (outside the transaction, on the writer's lease)
+ *      and finished in it.  No lock on the account: sessions of one
+ *      account do not wait for each other's commits.
  *   3. Only after the commit: 250 2.0.0 with the queue id.  Any failure
  *      rolls the transaction back (nothing half-written) and answers 451
  *      4.3.0 with a log line (event=queue_failed): fail closed, the client
@@ -106,26 +108,47 @@ static int blob_write(struct gn_store_blob_writer *w, const struct submission_me
 	return gn_store_blob_write(w, msg->data, msg->size, error_r);
 }
 
-/* Step 2 inside the open transaction, for the body written to w: the
- * blob's finish, the queue and (record) the limits' record.  The held
- * count (0 or more) with *id_r, or -1: the caller rolls back. */
+/* Whether the message and its signatures fit one blob chunk: then they go
+ * to the queue as bytes (gn_queue_message.body), stored in the statement
+ * that queues them; a larger body goes through a blob writer, chunk by
+ * chunk. */
+static bool small(const struct submission_message *msg, const struct gn_buf *sigs)
+{
+	return msg->size + gn_buf_len(sigs) <= GN_STORE_CHUNK_SIZE;
+}
+
+/* Step 2 inside the open transaction: the body (written to w, or with w
+ * NULL a small one, given as bytes), the queue and (record) the limits'
+ * record.  The held count (0 or more) with *id_r, or -1: the caller rolls
+ * back. */
 static int queue_in_tx(struct gn_pool *pool, struct gn_store_blob_writer *w,
-		       const struct submission_message *msg, bool record, int64_t *id_r,
-		       const char **error_r)
+		       const struct submission_message *msg, const struct gn_buf *sigs, bool record,
+		       int64_t *id_r, const char **error_r)
 {
 	unsigned char hash[GN_STORE_HASH_SIZE];
 	struct gn_queue_message q;
 	int held;
 
-	if (gn_store_blob_finish(w, hash, NULL, error_r) < 0)
-		return -1;
 	memset(&q, 0, sizeof(q));
+	if (w != NULL) {
+		if (gn_store_blob_finish(w, hash, NULL, error_r) < 0)
+			return -1;
+		q.blob_hash = hash;
+	} else if (gn_buf_len(sigs) == 0) {
+		q.body = msg->data;
+		q.body_len = msg->size;
+	} else {
+		char *b = gn_pool_alloc(pool, gn_buf_len(sigs) + msg->size);
+		memcpy(b, gn_buf_data(sigs), gn_buf_len(sigs));
+		memcpy(b + gn_buf_len(sigs), msg->data, msg->size);
+		q.body = b;
+		q.body_len = gn_buf_len(sigs) + msg->size;
+	}
 	q.size = sizeof(q);
 	q.account_id = msg->account_id;
 	q.sender = msg->sender;
 	q.recipients = msg->rcpts;
 	q.n_recipients = msg->rcpt_count;
-	q.blob_hash = hash;
 	q.release_at = msg->hold_until;
 	q.extra_json = extra_json(pool, msg);
 	q.smtputf8 = msg->smtputf8;
@@ -148,12 +171,12 @@ static int queue_in_tx(struct gn_pool *pool, struct gn_store_blob_writer *w,
 static int store(struct gn_pool *pool, const struct submission_message *msg,
 		 const struct gn_buf *sigs, int64_t *id_r, const char **error_r)
 {
-	struct gn_store_blob_writer *w = gn_store_blob_writer_new();
+	struct gn_store_blob_writer *w = small(msg, sigs) ? NULL : gn_store_blob_writer_new();
 	int held = -1;
 
-	if (blob_write(w, msg, sigs, error_r) < 0 || gn_db_begin(error_r) < 0)
+	if ((w != NULL && blob_write(w, msg, sigs, error_r) < 0) || gn_db_begin(error_r) < 0)
 		goto out;
-	held = queue_in_tx(pool, w, msg, true, id_r, error_r);
+	held = queue_in_tx(pool, w, msg, sigs, true, id_r, error_r);
 	if (held < 0)
 		gn_db_rollback();
 	else if (gn_db_commit(error_r) < 0)
@@ -271,12 +294,7 @@ static int batch_store(struct gn_pool *pool, struct pending *list, size_t n,
 		return -1;
 	}
 	for (struct pending *p = list; p != NULL; p = p->next) {
-		struct gn_store_blob_writer *w = gn_store_blob_writer_new();
-		if (blob_write(w, &p->msg, p->sigs, error_r) < 0)
-			p->held = -1;
-		else
-			p->held = queue_in_tx(pool, w, &p->msg, false, &p->id, error_r);
-		gn_store_blob_writer_free(&w);
+		p->held = queue_in_tx(pool, NULL, &p->msg, p->sigs, false, &p->id, error_r);
 		if (p->held < 0)
 			goto failed;
 	}
@@ -378,7 +396,7 @@ void submission_enqueue(struct gn_smtp_session *s, const struct submission_messa
 	p->msg = *msg;
 	p->sigs = sigs;
 	p->nsig = nsig;
-	if (msg->size + gn_buf_len(sigs) > GN_STORE_CHUNK_SIZE) {
+	if (!small(msg, sigs)) {
 		/* Its chunks go to the database as they fill, each in a
 		 * transaction of its own: not inside a batch's. */
 		int64_t id = 0;

@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -745,6 +746,98 @@ static void test_fromid(void)
 	       "nothing of them queued");
 }
 
+/* Queues data (len bytes) as gn_queue_message.body, in a transaction of
+ * the caller's, to rcpt: the held count or -1 with *err_r; *id_r. */
+static int enqueue_body(const char *rcpt, const void *data, size_t len, bool with_hash,
+			int64_t *id_r, const char **err_r)
+{
+	const struct gn_addr *r[1] = { A(rcpt) };
+	static const unsigned char zero[GN_STORE_HASH_SIZE];
+	int held = -1;
+	*err_r = NULL;
+	if (gn_db_begin(err_r) == 0) {
+		struct gn_queue_message m = {
+			.size = sizeof(m), .account_id = alice, .sender = A("alice@example.com"),
+			.recipients = r, .n_recipients = 1, .blob_hash = with_hash ? zero : NULL,
+			.body = data, .body_len = len,
+		};
+		if ((held = gn_queue_add(&m, id_r, err_r)) >= 0 && gn_db_commit(err_r) < 0)
+			held = -1;
+		if (gn_db_in_transaction())
+			gn_db_rollback();
+	}
+	return held;
+}
+
+/* gn_queue_message.body: a small body stored in the queue's statement,
+ * its blob's row written once with its reference; the same bytes again
+ * take that blob; a body larger than a chunk goes through a blob writer;
+ * the Message-ID and Subject are read from the bytes. */
+static void test_body(void)
+{
+	const char *err;
+	int64_t id1 = 0, id2 = 0, id3 = 0;
+	static const char small[] = "From: alice@example.com\r\nMessage-ID: <body1@example.com>\r\n"
+		"Subject: bytes\r\n\r\nsmall body\r\n";
+	const struct gn_addr *r1[1] = { A("ok-body1@remote.example") };
+	struct gn_queue_message m = {
+		.size = sizeof(m), .account_id = alice, .sender = A("alice@example.com"),
+		.recipients = r1, .n_recipients = 1, .body = small, .body_len = strlen(small),
+	};
+	/* The backend's counts not yet reported, read twice in the
+	 * transaction (none is reported in the middle of one). */
+	static const char counts[] = "SELECT n_tup_ins || ' ' || n_tup_upd FROM pg_stat_xact_user_tables "
+		"WHERE relname = 'gn_blobs'";
+	long long ins0 = -1, upd0 = -1, ins1 = -1, upd1 = -1;
+	const char *c0 = gn_db_begin(&err) == 0 ? q1(counts) : NULL;
+	ok(c0 != NULL && gn_queue_add(&m, &id1, &err) == 0, "a body as bytes is queued");
+	const char *c1 = q1(counts);
+	if (c0 == NULL || c1 == NULL || sscanf(c0, "%lld %lld", &ins0, &upd0) != 2 ||
+	    sscanf(c1, "%lld %lld", &ins1, &upd1) != 2)
+		diag("counts: %s, %s", c0 != NULL ? c0 : "-", c1 != NULL ? c1 : "-");
+	ok(ins1 - ins0 == 1 && upd1 - upd0 == 0 && ins0 >= 0,
+	   "its blob's row inserted with its reference, not updated after (%lld, %lld)",
+	   ins1 - ins0, upd1 - upd0);
+	ok(gn_db_commit(&err) == 0, "committed");
+	const char *blob = gn_pool_printf(pool, "(SELECT blob_id FROM gn_queue_messages WHERE id = %" PRId64 ")",
+					  id1);
+	is_int(qn("SELECT refcount FROM gn_blobs WHERE id = %s", blob), 1, "its blob, one reference");
+	is_str(q1(gn_pool_printf(pool, "SELECT encode(sha256(string_agg(data, ''::bytea ORDER BY seq)), 'hex') "
+				 "= encode(b.hash, 'hex') AND sum(length(data)) = b.size AND b.size = %zu "
+				 "FROM gn_blob_chunks c JOIN gn_blobs b ON b.id = c.blob_id WHERE b.id = %s "
+				 "GROUP BY b.hash, b.size", strlen(small), blob)), "t",
+	       "the chunk holds the bytes: the blob's hash and size are theirs");
+	is_str(q1(gn_pool_printf(pool, "SELECT message_id || ' ' || subject FROM gn_queue_messages "
+				 "WHERE id = %" PRId64, id1)), "<body1@example.com> bytes",
+	       "Message-ID and Subject from the bytes");
+	is_int(enqueue_body("ok-body2@remote.example", small, strlen(small), false, &id2, &err), 0,
+	       "the same bytes again");
+	is_int(qn("SELECT count(DISTINCT blob_id) FROM gn_queue_messages WHERE id IN (%" PRId64 ", %" PRId64 ")",
+		  id1, id2), 1, "take the same blob");
+	is_int(qn("SELECT refcount FROM gn_blobs WHERE id = %s", blob), 2, "with two references");
+	size_t big_len = GN_STORE_CHUNK_SIZE + 1000;
+	char *big = gn_pool_alloc(pool, big_len);
+	memcpy(big, "Subject: big\r\n\r\n", 16);
+	for (size_t i = 16; i < big_len; i++)
+		big[i] = (char)('a' + i % 26);
+	is_int(enqueue_body("ok-body3@remote.example", big, big_len, false, &id3, &err), 0,
+	       "a body larger than a chunk");
+	is_str(q1(gn_pool_printf(pool, "SELECT count(*) || ' ' || sum(length(c.data)) || ' ' || b.refcount "
+				 "FROM gn_queue_messages m JOIN gn_blobs b ON b.id = m.blob_id JOIN "
+				 "gn_blob_chunks c ON c.blob_id = b.id WHERE m.id = %" PRId64 " GROUP BY b.refcount",
+				 id3)), gn_pool_printf(pool, "2 %zu 1", big_len),
+	       "in two chunks, one reference");
+	int64_t none = 0;
+	ok(enqueue_body("ok-body4@remote.example", small, strlen(small), true, &none, &err) < 0 &&
+	   err != NULL && strstr(err, "both") != NULL, "blob_hash and body together are refused (%s)",
+	   err != NULL ? err : "-");
+	is_int(qn("SELECT count(*) FROM gn_queue_recipients WHERE rcpt = 'ok-body4@remote.example'"), 0,
+	       "nothing queued for it");
+	is_int(run(), 3, "the three delivered");
+	is_int(qn("SELECT count(*) FROM gn_queue_recipients WHERE rcpt LIKE 'ok-body%%'"), 0,
+	       "and gone from the queue");
+}
+
 int main(void)
 {
 	const char *err = NULL;
@@ -786,6 +879,7 @@ int main(void)
 	test_skip_locked();
 	test_fromid();
 	test_require_tls();
+	test_body();
 
 	gn_pool_free(&pool);
 	db_close();

@@ -105,6 +105,8 @@
  *        SMTP client's address of a delivery, for its hooks.
  *        gn_delivery_add_account_rcpt(): an account with the address
  *        the message was sent to (a catch-all's), for its hooks.
+ *        gn_queue_message.body, body_len: the queue stores a small body
+ *        in the statement that queues the message.
  */
 #ifndef GANNET_MODULE_H
 #define GANNET_MODULE_H

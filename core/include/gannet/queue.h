@@ -86,7 +86,8 @@ struct gn_queue_message {
 	const struct gn_addr *const *recipients;
 	size_t n_recipients;		/* 1 to 1000 */
 	/* The body: a blob stored already (gn_store_blob_finish()), in the
-	 * caller's transaction or before; the queue takes a reference. */
+	 * caller's transaction or before; the queue takes a reference.  Or
+	 * NULL, and the body's bytes in body (below). */
 	const unsigned char *blob_hash;	/* GN_STORE_HASH_SIZE bytes */
 	time_t release_at;		/* not attempted before; 0: now */
 	unsigned max_attempts;		/* 0: the setting */
@@ -115,6 +116,15 @@ struct gn_queue_message {
 	 * recipient's id (what `gannet queue hold ID` and the like take), in
 	 * the order of recipients.  Since ABI 1.1 with the struct. */
 	int64_t *recipient_ids_r;
+	/* The body's bytes instead of blob_hash (one of the two, not both):
+	 * gn_queue_add() stores the blob, one of at most GN_STORE_CHUNK_SIZE
+	 * in the same statement as the message and its recipients (the
+	 * quickest way to queue a small message: one round trip, and the
+	 * blob's row written once), and takes the blob of the same bytes
+	 * when one exists.  The header, when NULL, is read from them.
+	 * Since ABI 1.1 with the struct. */
+	const void *body;
+	size_t body_len;
 };
 
 #define GN_QUEUE_FROMID_MAX 64
