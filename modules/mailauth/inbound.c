@@ -49,11 +49,13 @@
 #include "mailauth.h"
 #include "authres.h"
 #include "dmarc.h"
+#include "header.h"
 #include "iprev.h"
 #include "policy.h"
 #include "spf.h"
 
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -156,24 +158,26 @@ static void tap_chunk(struct gn_smtp_session *s, const char *buf, size_t len, vo
 		in->verify = gn_dkim_verify_start(in->dkim, dkim_done, in);
 	}
 	if (!in->header_done) {
-		/* The header ends at the first empty line (RFC 5322 2.1). */
+		/* The header ends at the first empty line (RFC 5322 2.1),
+		 * looked for in the kept bytes and the new ones as one; only
+		 * the header's bytes are kept (not the body's of the chunk
+		 * that holds its end: a chunk may be the whole message). */
 		size_t before = gn_buf_len(in->header);
 		size_t room = INBOUND_MAX_HEADER - before;
-		(void)gn_buf_append(in->header, buf, len < room ? len : room);
-		const char *h = gn_buf_data(in->header);
-		const char *end = NULL;
-		size_t from = before >= 3 ? before - 3 : 0;
-		if (gn_buf_len(in->header) >= 2 && h[0] == '\r' && h[1] == '\n')
-			end = h;
-		for (size_t i = from; end == NULL && i + 3 < gn_buf_len(in->header); i++)
-			if (memcmp(h + i, "\r\n\r\n", 4) == 0)
-				end = h + i + 2;
-		if (end != NULL) {
-			gn_buf_truncate(in->header, (size_t)(end - h));
+		size_t take = len < room ? len : room;
+		size_t end = mailauth_header_end(gn_buf_data(in->header), before, buf, take);
+		if (end != SIZE_MAX) {
+			if (end > before)
+				(void)gn_buf_append(in->header, buf, end - before);
+			else
+				gn_buf_truncate(in->header, end);
 			in->header_done = true;
-		} else if (gn_buf_len(in->header) == INBOUND_MAX_HEADER) {
-			in->header_done = true;
-			in->header_cut = true;
+		} else {
+			(void)gn_buf_append(in->header, buf, take);
+			if (before + take == INBOUND_MAX_HEADER) {
+				in->header_done = true;
+				in->header_cut = true;
+			}
 		}
 		/* The From field is known: the policy lookup runs while
 		 * the body arrives. */

@@ -10,7 +10,8 @@ modules_mailauth_mailauth_la_SOURCES = modules/mailauth/mailauth.c \
 	modules/mailauth/dmarc.h modules/mailauth/dmarc-record.c \
 	modules/mailauth/dmarc.c modules/mailauth/cli-dmarc.c \
 	modules/mailauth/cli-auth.c modules/mailauth/policy.h \
-	modules/mailauth/policy.c
+	modules/mailauth/policy.c modules/mailauth/header.h \
+	modules/mailauth/header.c
 modules_mailauth_mailauth_la_CFLAGS = $(GN_MODCC)
 modules_mailauth_mailauth_la_LDFLAGS = $(GN_MODLINK)
 modules_mailauth_mailauth_la_LIBADD = core/libgannet.la

@@ -28,3 +28,10 @@ t_unit_test_iprev_SOURCES = t/unit/test_iprev.c modules/mailauth/iprev.c
 t_unit_test_iprev_CPPFLAGS = $(UNITCPP) -I$(top_srcdir)/modules/mailauth
 t_unit_test_iprev_CFLAGS = $(UNITCC)
 t_unit_test_iprev_LDADD = $(UNITLIBS)
+
+# The end of the header section across chunks (header.c).
+TESTPROGS += t/unit/test_mailauth_header
+t_unit_test_mailauth_header_SOURCES = t/unit/test_mailauth_header.c modules/mailauth/header.c
+t_unit_test_mailauth_header_CPPFLAGS = $(UNITCPP) -I$(top_srcdir)/modules/mailauth
+t_unit_test_mailauth_header_CFLAGS = $(UNITCC)
+t_unit_test_mailauth_header_LDADD = $(UNITLIBS)
