@@ -248,6 +248,7 @@ struct http_bridge {
 	bool write_blocked;	/* input paused until fd is writable */
 	bool read_paused;	/* client too slow: MHD's output waits */
 	bool shutdown;
+	bool mhd_closed;	/* MHD's end refused a write: input is dropped */
 	bool tls;
 	char ip[INET6_ADDRSTRLEN];
 	char id[32];
@@ -327,6 +328,10 @@ static void http_input(struct gn_conn *conn, void *data)
 	if (br == NULL || br->fd < 0)
 		return;
 	gn_conn_input_peek(conn, &in, &len);
+	if (br->mhd_closed) {
+		gn_conn_input_consume(conn, len);
+		return;
+	}
 	while (len > 0) {
 		ssize_t n = write(br->fd, in, len);
 		if (n > 0) {
@@ -343,7 +348,17 @@ static void http_input(struct gn_conn *conn, void *data)
 			bridge_set_events(br);
 			break;
 		}
-		gn_conn_close(conn, "http: closed");
+		/* MHD closed its end: it answered without reading the rest
+		 * (413 for a Content-Length over http.max_body) and closed.
+		 * Its answer may still wait on our end: closing now would
+		 * lose it (the client saw the connection end without a
+		 * response, in t/integration/290's 413 when its body came
+		 * before our read of the answer).  The client's bytes are
+		 * dropped from now on, and the read of our end passes the
+		 * answer on and closes at its end of file. */
+		br->mhd_closed = true;
+		gn_conn_input_consume(conn, len);
+		bridge_io_cb(br->fd, GN_IO_READ, br);
 		return;
 	}
 	daemon_kick_soon();
