@@ -43,6 +43,7 @@ core_libgannet_core_la_SOURCES = \
 	core/base/internal.h \
 	core/base/mem.c \
 	core/base/log.c \
+	core/base/pid.c \
 	core/base/text.c \
 	core/runtime/internal.h \
 	core/runtime/config.c \

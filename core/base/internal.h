@@ -2,10 +2,11 @@
  * core/base/internal.h: the base layer's internals, for the rest of the
  * core.
  *
- * The lowest layer of libgannet: memory (mem.c), logging (log.c), and small
- * text helpers (text.c: hex, control characters).  No I/O beyond writing
- * log lines, no state beyond the log settings; every other layer may use
- * it, it uses none of them.
+ * The lowest layer of libgannet: memory (mem.c), logging (log.c), the
+ * process's id (pid.c), and small text helpers (text.c: hex, control
+ * characters).  No I/O beyond writing log lines, no state beyond the log
+ * settings and the pid; every other layer may use it, it uses none of
+ * them.
  *
  * Layers, lowest first (DESIGN.md "Layout"): base, runtime, net, db, mail,
  * auth, store, smtp; main.c and localserve.c wire them together.  Each
@@ -23,9 +24,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <gannet/module.h>
 #include <gannet/mem.h>
 #include <gannet/log.h>
+
+/* ---- the process (pid.c) ---- */
+
+/* This process's id without a system call each time (a child of fork()
+ * reads its own). */
+pid_t base_pid(void);
 
 /* ---- log (log.c) ---- */
 

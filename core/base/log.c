@@ -4,7 +4,6 @@
  */
 #include "base/internal.h"
 
-#include <pthread.h>
 #include <string.h>
 #include <sys/time.h>
 #include <syslog.h>
@@ -84,29 +83,6 @@ int gn_log_enabled(enum gn_log_level level, const char *area)
 	return level <= global_level;
 }
 
-/* This process's id, read once; a fork's child reads its own. */
-static pid_t log_pid_cached;
-
-static void log_pid_forget(void)
-{
-	log_pid_cached = 0;
-}
-
-static void log_pid_register(void)
-{
-	(void)pthread_atfork(NULL, NULL, log_pid_forget);
-}
-
-static pid_t log_pid(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	if (log_pid_cached == 0) {
-		(void)pthread_once(&once, log_pid_register);
-		log_pid_cached = getpid();
-	}
-	return log_pid_cached;
-}
-
 void gn_logv(enum gn_log_level level, const char *area, const char *fmt, va_list ap)
 {
 	if ((int)level < 0 || level > GN_LOG_DEBUG)
@@ -147,7 +123,7 @@ void gn_logv(enum gn_log_level level, const char *area, const char *fmt, va_list
 	char out[LOG_LINE_MAX + 128];
 	int m = snprintf(out, sizeof(out), "%s.%03dZ level=%s area=%s pid=%d %s\n",
 			 ts, (int)(tv.tv_usec / 1000), level_names[level], area,
-			 (int)log_pid(), line);
+			 (int)base_pid(), line);
 	if (m > 0) {
 		size_t len = (size_t)m < sizeof(out) ? (size_t)m : sizeof(out) - 1;
 		if (len == sizeof(out) - 1)

@@ -1014,7 +1014,7 @@ void conn_accepted(struct net_listener *l, int fd, const struct sockaddr *peer,
 	c->n_slots = modules_slot_count();
 	c->slots = gn_calloc(c->n_slots ? c->n_slots : 1, sizeof(void *));
 	c->started = ev_now(lp());
-	snprintf(c->id, sizeof(c->id), "%x-%u", (unsigned)getpid(), ++conn_counter);
+	snprintf(c->id, sizeof(c->id), "%x-%u", (unsigned)base_pid(), ++conn_counter);
 	memcpy(c->remote_ip, ip, sizeof(ip));
 	c->remote_port = port;
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
@@ -1113,7 +1113,7 @@ int gn_conn_connect(const char *ip, unsigned port, const struct gn_protocol *pro
 	c->n_slots = modules_slot_count();
 	c->slots = gn_calloc(c->n_slots ? c->n_slots : 1, sizeof(void *));
 	c->started = ev_now(lp());
-	snprintf(c->id, sizeof(c->id), "%x-%u", (unsigned)getpid(), ++conn_counter);
+	snprintf(c->id, sizeof(c->id), "%x-%u", (unsigned)base_pid(), ++conn_counter);
 	snprintf(c->remote_ip, sizeof(c->remote_ip), "%s", ip);
 	c->remote_port = port;
 	c->state = CS_CONNECTING;

@@ -118,7 +118,7 @@ static bool pid_alive(int32_t pid)
 
 static void ipl_lock(void)
 {
-	int32_t me = (int32_t)getpid();
+	int32_t me = (int32_t)base_pid();
 	unsigned spins = 0;
 
 	while (__atomic_exchange_n(&ipl->lock, 1u, __ATOMIC_ACQUIRE) != 0) {
@@ -259,7 +259,7 @@ static unsigned ipl_reap_all(void)
 {
 	int32_t alive[16];
 	unsigned n_alive = 0, reaped = 0;
-	int32_t me = (int32_t)getpid();
+	int32_t me = (int32_t)base_pid();
 	uint32_t i = 0;
 	/* A deletion at i may move an entry from further on into i: look at
 	 * i again then.  Bounded as ipl_delete is. */
@@ -286,7 +286,7 @@ static unsigned ipl_reap_all(void)
 int iplimit_acquire(const char *ip)
 {
 	uint8_t key[16];
-	int32_t me = (int32_t)getpid();
+	int32_t me = (int32_t)base_pid();
 	uint32_t slot;
 	bool found;
 	int ret = 1;
@@ -323,7 +323,7 @@ unsigned iplimit_ipv6_prefix(void)
 void iplimit_release(const char *ip)
 {
 	uint8_t key[16];
-	int32_t me = (int32_t)getpid();
+	int32_t me = (int32_t)base_pid();
 	uint32_t slot;
 	bool found;
 

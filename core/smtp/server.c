@@ -377,7 +377,7 @@ struct gn_smtp_tx *smtp_tx_new(struct gn_smtp_session *s)
 	struct gn_smtp_tx *tx = gn_calloc(1, sizeof(*tx));
 	tx->pool = gn_pool_new();
 	snprintf(tx->id, sizeof(tx->id), "%lx%x%llx", (unsigned long)gn_now(),
-		 (unsigned)getpid() & 0xfffff, ++tx_serial);
+		 (unsigned)base_pid() & 0xfffff, ++tx_serial);
 	s->tx_counter++;
 	return tx;
 }

@@ -52,7 +52,8 @@ echo "built $out/fuzz_dkim"
 # (t/fuzz/fuzz_smtp.c says how); core/mail/addr.c for the paths.
 # shellcheck disable=SC2086
 $CC $cflags -o "$out/fuzz_smtp" "$src/t/fuzz/fuzz_smtp.c" $smtp \
-  "$src/core/mail/addr.c" $mime "$src/core/base/mem.c" "$src/core/base/text.c" -lidn2 -lunistring $libs
+  "$src/core/mail/addr.c" $mime "$src/core/base/mem.c" "$src/core/base/text.c" \
+  "$src/core/base/pid.c" -lidn2 -lunistring $libs
 echo "built $out/fuzz_smtp"
 # The SMTP client's reply parser and DATA encoder (core/smtp/client-reply.c).
 # shellcheck disable=SC2086

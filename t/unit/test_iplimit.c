@@ -200,13 +200,17 @@ int main(void)
 	/* Another process shares the counts. */
 	pid = fork();
 	if (pid == 0) {
+		/* The entries are the child's own: base_pid() (cached, the
+		 * parent read it before the fork) is the child's. */
+		int r0 = base_pid() == getpid();
 		int r1 = iplimit_acquire("198.51.100.7");
 		int r2 = iplimit_acquire("192.0.2.1");	/* full: held by parent */
-		_exit(r1 == 1 && r2 == 0 ? 0 : 1);	/* no release: "dies" */
+		_exit(r0 && r1 == 1 && r2 == 0 ? 0 : 1);	/* no release: "dies" */
 	}
 	waitpid(pid, &status, 0);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	   "a child process sees the parent's counts");
+	   "a child process sees the parent's counts, under its own pid");
+	is_int(base_pid(), getpid(), "the parent's pid is still its own");
 	is_int(iplimit_acquire("198.51.100.7"), 1, "the child's connection counts here");
 	/* The child holds one, we hold one: full, but the child is gone. */
 	is_int(iplimit_acquire("198.51.100.7"), 1,
