@@ -361,19 +361,11 @@ int dns_register(void)
 	return ret;
 }
 
-/* This process's context, made when missing.  NULL with *error_r. */
-/* Set in a child of fork() (pthread_atfork(), registered with the first
- * context): asking getpid() at every lookup was a system call each. */
-static volatile bool forked;
-
-static void on_fork_child(void)
-{
-	forked = true;
-}
-
+/* This process's context, made when missing.  NULL with *error_r.
+ * base_pid(), not getpid(): a system call at every lookup. */
 static struct ub_ctx *context(const char **error_r)
 {
-	if (res.ctx != NULL && forked && res.pid != getpid()) {
+	if (res.ctx != NULL && res.pid != base_pid()) {
 		/* Made before a fork: its thread is the parent's.  Dropped,
 		 * not deleted (that would wait for a thread that is not here). */
 		res.ctx = NULL;
@@ -401,12 +393,8 @@ static struct ub_ctx *context(const char **error_r)
 		gn_free((char *)error);
 		return NULL;
 	}
-	static bool atfork_set;
-	if (!atfork_set)
-		atfork_set = pthread_atfork(NULL, NULL, on_fork_child) == 0;
 	res.ctx = ctx;
-	res.pid = getpid();
-	forked = !atfork_set;	/* without the handler: getpid() every time */
+	res.pid = base_pid();
 	res.thread_started = false;
 	cache_clear();
 	return ctx;
@@ -614,7 +602,7 @@ void dns_shutdown(void)
 	}
 	gn_io_free(&res.io);
 	cache_clear();
-	if (res.ctx != NULL && res.pid == getpid())
+	if (res.ctx != NULL && res.pid == base_pid())
 		ub_ctx_delete(res.ctx);
 	res.ctx = NULL;
 	res.outstanding = 0;

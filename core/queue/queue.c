@@ -272,13 +272,24 @@ static bool notify_with_message(void)
 	return false;
 }
 
-/* add_tx()'s answer when the blob of its body exists already. */
-#define ADD_BLOB_EXISTS (-2)
+/* Stores len bytes of data as a blob through a blob writer (which finds
+ * a blob of the same bytes, checks it, and takes a large body chunk by
+ * chunk): 0 with its hash, or -1. */
+static int blob_store(const void *data, size_t len, unsigned char hash[GN_STORE_HASH_SIZE],
+		      const char **error_r)
+{
+	struct gn_store_blob_writer *w = gn_store_blob_writer_new();
+	int r = gn_store_blob_write(w, data, len, error_r) < 0 ||
+		gn_store_blob_finish(w, hash, NULL, error_r) < 0 ? -1 : 0;
+	gn_store_blob_writer_free(&w);
+	return r;
+}
 
 /* Queues m, its body the blob of m->blob_hash; with body (body_len bytes
  * of that hash, at most one chunk) the blob is stored in the same
- * statement unless it exists: ADD_BLOB_EXISTS then, nothing done.  The
- * held count, or -1. */
+ * statement, or, when one of these bytes exists already (that statement
+ * then did nothing), through blob_store() before the statement that only
+ * references it.  The held count, or -1. */
 static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, const void *body,
 		  size_t body_len, int64_t *message_id_r, const char **error_r)
 {
@@ -321,11 +332,10 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, const 
 	 * QUEUE_NOTIFY_CHANNEL unless every one is held or the NOTIFY is
 	 * left to notify_fire() (notify_with_message()), which wakes the
 	 * runners after the commit so that a message due now does not wait
-	 * for the next tick.  With body (m->blob_hash NULL: a body of at
-	 * most one chunk, add_body()) the statement stores the blob too,
+	 * for the next tick.  With body the statement stores the blob too,
 	 * with its reference counted (one row version, not an insert and an
 	 * update), unless a blob of that hash exists: then it does nothing
-	 * and returns no blob (NULL), and the caller goes the long way. */
+	 * and counts no blob. */
 	const char *p[19] = {
 		store_hash_param(pool, m->blob_hash), store_i64s(pool, m->account_id),
 		m->sender != NULL ? gn_addr_to_string(pool, m->sender) : "",
@@ -356,10 +366,8 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, const 
 	"count(*) FILTER (WHERE held), " \
 	"CASE WHEN bool_or(NOT held) AND $16 <> '' THEN pg_notify($16, '') END IS NULL, " \
 	"array_to_string(array_agg(id ORDER BY id), ',')"
-	if (body == NULL) {
-		res = store_q("WITH b AS (UPDATE gn_blobs SET refcount = refcount + 1 WHERE hash = $1 "
-			      "RETURNING id, size), " ADD_MESSAGE_SQL " FROM i", 17, p, error_r);
-	} else {
+	bool by_reference = body == NULL;	/* the blob is stored already */
+	if (body != NULL) {
 		int lens[19] = { [18] = (int)body_len }, fmts[19] = { [18] = 1 };
 		res = db_query_params("WITH nb AS (INSERT INTO gn_blobs (hash, size, finished_at, refcount) "
 				      "VALUES ($1, $18::bigint, now(), 1) ON CONFLICT (hash) DO NOTHING "
@@ -369,16 +377,29 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, const 
 				      "b AS (SELECT id, size FROM nb), " ADD_MESSAGE_SQL ", "
 				      "(SELECT coalesce(sum(n), 0) FROM c) FROM i",
 				      19, p, lens, fmts, 0, error_r);
+		if (res != NULL && PQntuples(res) == 1 && store_col_i64(res, 0, 1) == 0) {
+			/* Those bytes are stored already: nothing was done. */
+			PQclear(res);
+			res = NULL;
+			unsigned char hash[GN_STORE_HASH_SIZE];
+			if (blob_store(body, body_len, hash, error_r) < 0)
+				return -1;
+			if (memcmp(hash, m->blob_hash, sizeof(hash)) != 0) {
+				*error_r = "the body's blob has another hash than its bytes";
+				return -1;
+			}
+			body = NULL;
+			by_reference = true;
+		}
 	}
+	if (by_reference)
+		res = store_q("WITH b AS (UPDATE gn_blobs SET refcount = refcount + 1 WHERE hash = $1 "
+			      "RETURNING id, size), " ADD_MESSAGE_SQL " FROM i", 17, p, error_r);
 #undef ADD_MESSAGE_SQL
 	if (res == NULL) {
 		if (strcmp(gn_db_error_sqlstate(), "23503") == 0)
 			*error_r = store_errf("no account with id %" PRId64, m->account_id);
 		return -1;
-	}
-	if (body != NULL && PQntuples(res) == 1 && store_col_i64(res, 0, 1) == 0) {
-		PQclear(res);
-		return ADD_BLOB_EXISTS;
 	}
 	if (PQntuples(res) != 1 || store_col_i64(res, 0, 1) != 1) {
 		PQclear(res);
@@ -415,9 +436,7 @@ static int add_tx(struct gn_pool *pool, const struct gn_queue_message *m, const 
 }
 
 /* add_tx() for m->body: stored in the queue's statement when it fits one
- * chunk and no blob of its hash exists, else through a blob writer (which
- * finds an existing blob, checks it, and takes a large body chunk by
- * chunk), then queued. */
+ * chunk, else through blob_store() first. */
 static int add_body(struct gn_pool *pool, struct gn_queue_message *m, int64_t *message_id_r,
 		    const char **error_r)
 {
@@ -426,23 +445,16 @@ static int add_body(struct gn_pool *pool, struct gn_queue_message *m, int64_t *m
 		m->header = m->body;
 		m->header_len = m->body_len;
 	}
+	m->blob_hash = hash;
 	if (m->body_len <= GN_STORE_CHUNK_SIZE) {
 		if (gnutls_hash_fast(GNUTLS_DIG_SHA256, m->body, m->body_len, hash) < 0) {
 			*error_r = "SHA-256 failed";
 			return -1;
 		}
-		m->blob_hash = hash;
-		int r = add_tx(pool, m, m->body, m->body_len, message_id_r, error_r);
-		if (r != ADD_BLOB_EXISTS)
-			return r;
+		return add_tx(pool, m, m->body, m->body_len, message_id_r, error_r);
 	}
-	struct gn_store_blob_writer *w = gn_store_blob_writer_new();
-	int r = gn_store_blob_write(w, m->body, m->body_len, error_r) < 0 ||
-		gn_store_blob_finish(w, hash, NULL, error_r) < 0 ? -1 : 0;
-	gn_store_blob_writer_free(&w);
-	if (r < 0)
+	if (blob_store(m->body, m->body_len, hash, error_r) < 0)
 		return -1;
-	m->blob_hash = hash;
 	return add_tx(pool, m, NULL, 0, message_id_r, error_r);
 }
 

@@ -395,7 +395,7 @@ static void test_local_data(void)
 
 	/* A child of fork() makes a context of its own: the parent's
 	 * libunbound thread is not in it (the resolver learns of the fork
-	 * from pthread_atfork(), not from getpid() at every lookup). */
+	 * from base_pid(), not from getpid() at every lookup). */
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0) {
