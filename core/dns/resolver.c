@@ -10,7 +10,8 @@
  *
  * Answers are kept in a small cache of the process (DNS_CACHE_*) for
  * their TTL (at most DNS_CACHE_MAX_TTL): a name asked again is answered
- * from it, from a zero timer, without the round trip through libunbound's
+ * from it, from the loop before it next waits (loop_soon(): no timer, no
+ * turn of the loop of its own), without the round trip through libunbound's
  * thread and pipe, which costs more CPU than the answer (mailauth asks the
  * same SPF, DKIM and DMARC names for every message of a sender; the queue
  * asks a recipient domain's MX, its hosts' A and AAAA, the domain's
@@ -26,8 +27,8 @@
  * Each query has a timer: dns.timeout after it went out it is cancelled
  * in libunbound and fails with GN_DNS_TIMEOUT.  dns.max_queries caps the
  * queries in flight; one more fails with GN_DNS_LIMIT.  Failures known at
- * once (a bad name, the cap) are delivered from a zero timer, so the
- * caller is never called back from inside gn_dns_lookup().
+ * once (a bad name, the cap) are delivered the same way, so the caller
+ * is never called back from inside gn_dns_lookup().
  *
  * libunbound's thread runs libevent.  Debian's libev exports libevent's
  * names too (its emulation layer), and whichever comes first in the
@@ -65,10 +66,11 @@ struct gn_dns_query {
 	int async_id;
 	bool in_unbound;	/* submitted: counts against max_queries */
 	bool in_callback;	/* finish() calls fn and frees the query after */
-	struct gn_timer *timer;	/* the timeout, or the zero timer of a failure */
-	enum gn_dns_status fail_status;	/* for the zero timer */
+	struct gn_timer *timer;	/* the timeout of a query in libunbound */
+	struct loop_soon soon;	/* a failure or a cached answer, from the loop */
+	enum gn_dns_status fail_status;	/* for soon */
 	const char *fail_error;		/* static or from fail_pool */
-	bool cached;		/* answered from the cache: result, from the zero timer */
+	bool cached;		/* answered from the cache: result, from soon */
 	struct gn_dns_result result;
 	struct gn_pool *pool;	/* the name check's and the result's memory */
 };
@@ -422,6 +424,7 @@ static void unlink_query(struct gn_dns_query *q)
 static void query_free(struct gn_dns_query *q)
 {
 	gn_timer_free(&q->timer);
+	loop_soon_cancel(&q->soon);
 	gn_pool_free(&q->pool);
 	gn_free(q);
 }
@@ -472,32 +475,38 @@ static void on_timeout(void *data)
 {
 	struct gn_dns_query *q = data;
 	struct gn_dns_result result;
+	/* After ub_cancel() libunbound never calls on_answer() for it. */
+	(void)ub_cancel(res.ctx, q->async_id);
+	dns_result_fail(&result, q->name, q->type, GN_DNS_TIMEOUT,
+			gn_pool_printf(q->pool, "no answer within %lld ms",
+				       core_conf->dns.timeout_ms));
+	gn_log(GN_LOG_INFO, "core", "event=dns_timeout name=%s type=%s",
+	       gn_log_quote(0, q->name), gn_dns_type_name(q->type));
+	finish(q, &result);
+}
+
+/* A query that never went to libunbound: its cached answer or its
+ * failure, from the loop (a callback never runs inside gn_dns_lookup()). */
+static void on_soon(void *data)
+{
+	struct gn_dns_query *q = data;
+	struct gn_dns_result result;
 	if (q->cached) {
 		finish(q, &q->result);
 		return;
 	}
-	if (q->in_unbound) {
-		/* After ub_cancel() libunbound never calls on_answer() for it. */
-		(void)ub_cancel(res.ctx, q->async_id);
-		dns_result_fail(&result, q->name, q->type, GN_DNS_TIMEOUT,
-				gn_pool_printf(q->pool, "no answer within %lld ms",
-					       core_conf->dns.timeout_ms));
-		gn_log(GN_LOG_INFO, "core", "event=dns_timeout name=%s type=%s",
-		       gn_log_quote(0, q->name), gn_dns_type_name(q->type));
-	} else {
-		dns_result_fail(&result, q->name != NULL ? q->name : "", q->type,
-				q->fail_status, q->fail_error);
-	}
+	dns_result_fail(&result, q->name != NULL ? q->name : "", q->type,
+			q->fail_status, q->fail_error);
 	finish(q, &result);
 }
 
-/* q fails with status from a zero timer. */
+/* q fails with status from the loop. */
 static struct gn_dns_query *fail_later(struct gn_dns_query *q,
 				       enum gn_dns_status status, const char *error)
 {
 	q->fail_status = status;
 	q->fail_error = error;
-	q->timer = gn_timer_new(0, false, on_timeout, q);
+	loop_soon(&q->soon, on_soon, q);
 	return q;
 }
 
@@ -530,11 +539,11 @@ struct gn_dns_query *gn_dns_lookup(const char *name, enum gn_dns_type type,
 	time_t now = mono_now();
 	struct cache_entry *e = cache_get(q->name, q->type, now);
 	if (e != NULL) {
-		/* From the loop, as every answer. */
+		/* From the loop, as every answer: before it next waits. */
 		dns_result_parse(q->pool, q->name, q->type, 0, &e->r, &q->result);
 		q->result.ttl = (unsigned)(e->expires - now);
 		q->cached = true;
-		q->timer = gn_timer_new(0, false, on_timeout, q);
+		loop_soon(&q->soon, on_soon, q);
 		return q;
 	}
 	if (res.outstanding >= core_conf->dns.max_queries) {

@@ -21,8 +21,8 @@
  *
  * Handlers' calls (gn_conn_close, gn_conn_write, gn_conn_starttls,
  * gn_conn_input_resume) never re-enter the handler: they record what to do
- * and put the connection on a "deferred" list that an ev_prepare watcher
- * works through before the loop next blocks.  So close() is never called
+ * and put the connection on the loop's "soon" queue (loop_soon(), worked
+ * through before the loop next blocks).  So close() is never called
  * from inside the handler's own input().
  *
  * Buffers: the input buffer's limit is the protocol's max_input; the output
@@ -86,7 +86,7 @@ enum conn_state {
 
 struct gn_conn {
 	struct gn_conn *prev, *next;	/* all connections of the process */
-	struct gn_conn *defer_next;	/* deferred list */
+	struct loop_soon soon;		/* deferred progress */
 	unsigned refs;
 	enum conn_state state;
 	int fd;
@@ -123,6 +123,7 @@ struct gn_conn {
 	bool opened;		/* open() was called: close() will be */
 	bool closing;		/* gn_conn_close() was called */
 	bool paused;
+	bool pause_felt;	/* input came while paused: read interest dropped */
 	bool input_pending;	/* call input() from the loop */
 	bool eof;
 	bool deferred;
@@ -143,13 +144,10 @@ struct gn_conn {
 static struct gn_conn *conns;		/* list of all */
 static unsigned conns_active;		/* not yet closed for the protocol */
 static unsigned conn_counter;
-static struct gn_conn *deferred_head;
 /* The listener outbound connections belong to (names in log lines). */
 static struct net_listener outbound_listener = {
 	.name = (char *)"outbound", .tls = TLS_MODE_NONE, .fd = -1,
 };
-static ev_prepare deferred_w;
-static bool deferred_init;
 
 static void conn_progress(struct gn_conn *c);
 static void conn_input(struct gn_conn *c);
@@ -231,7 +229,13 @@ static void conn_update_io(struct gn_conn *c)
 		ev = gnutls_record_get_direction(c->tls) ? EV_WRITE : EV_READ;
 		break;
 	case CS_OPEN:
-		if (input_allowed(c) && !c->eof && in_avail(c) < c->in_limit)
+		/* A pause keeps the read interest until input comes while
+		 * paused (conn_io_cb()): a client mostly waits for the
+		 * answer the pause waits for, and dropping the interest and
+		 * taking it up again is an epoll_ctl() each time. */
+		if (!c->closing && !c->eof && in_avail(c) < c->in_limit &&
+		    (!c->paused || (!c->pause_felt && ev_is_active(&c->io) &&
+				    (c->io.events & EV_READ))))
 			ev |= EV_READ;
 		if (out_pending(c))
 			ev |= EV_WRITE;
@@ -258,41 +262,21 @@ static void conn_update_io(struct gn_conn *c)
 
 /* ---- deferred work ---- */
 
-static void deferred_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+static void deferred_cb(void *data)
 {
-	(void)revents;
-	/* Work done here may defer more; bounded so a handler that keeps
-	 * deferring cannot stop the loop from polling. */
-	for (int round = 0; round < 16 && deferred_head != NULL; round++) {
-		struct gn_conn *list = deferred_head;
-		deferred_head = NULL;
-		while (list != NULL) {
-			struct gn_conn *c = list;
-			list = c->defer_next;
-			c->defer_next = NULL;
-			c->deferred = false;
-			conn_progress(c);
-			gn_conn_unref(&c);
-		}
-	}
-	if (deferred_head == NULL)
-		ev_prepare_stop(loop, w);
+	struct gn_conn *c = data;
+	c->deferred = false;
+	conn_progress(c);
+	gn_conn_unref(&c);
 }
 
 static void conn_defer(struct gn_conn *c)
 {
 	if (c->deferred || c->state == CS_DONE)
 		return;
-	if (!deferred_init) {
-		ev_prepare_init(&deferred_w, deferred_cb);
-		deferred_init = true;
-	}
 	c->deferred = true;
 	c->refs++;
-	c->defer_next = deferred_head;
-	deferred_head = c;
-	if (!ev_is_active(&deferred_w))
-		ev_prepare_start(lp(), &deferred_w);
+	loop_soon(&c->soon, deferred_cb, c);
 }
 
 /* ---- lifetime ---- */
@@ -870,6 +854,8 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		if ((revents & EV_READ) && input_allowed(c))
 			conn_input(c);
+		else if ((revents & EV_READ) && c->paused)
+			c->pause_felt = true;	/* conn_progress() drops the interest */
 		break;
 	case CS_LINGER: {
 		char buf[4096];
@@ -1264,6 +1250,7 @@ void gn_conn_input_resume(struct gn_conn *c)
 	if (!c->paused)
 		return;
 	c->paused = false;
+	c->pause_felt = false;
 	if (c->state != CS_OPEN || c->closing)
 		return;
 	if (c->shutdown_req && c->proto->shutdown == NULL) {

@@ -147,6 +147,25 @@ void loop_init(void);
 /* After fork in the child. */
 void loop_after_fork(void);
 
+/* Work for "soon": before the loop next waits for events, in the same
+ * turn, without a timer or a turn of its own (an answer a cache already
+ * has, a connection's deferred progress).  What runs may queue more,
+ * which runs in the same turn too, up to LOOP_SOON_BUDGET calls; past
+ * that the next poll does not wait and the rest runs after it.  The
+ * caller owns the struct (zeroed before its first use) and keeps it
+ * alive while queued; fn never runs from inside loop_soon(). */
+struct loop_soon {
+	struct loop_soon *next, *prev;
+	void (*fn)(void *data);
+	void *data;
+	bool queued;
+};
+#define LOOP_SOON_BUDGET 4096
+/* Queues s (a no-op when it is queued already). */
+void loop_soon(struct loop_soon *s, void (*fn)(void *data), void *data);
+/* Takes s off the queue; fn will not run for it. */
+void loop_soon_cancel(struct loop_soon *s);
+
 /* ---- registries (registry.c) ----
  *
  * The one shape of hook points, services, runner jobs and CLI commands: a

@@ -9,6 +9,13 @@
  *
  * After fork() the child calls loop_after_fork(): libev then re-creates its
  * kernel state (epoll set, signal pipe) on the next iteration.
+ *
+ * "Soon" work (loop_soon(), internal.h) runs from one ev_prepare watcher,
+ * in order, until none is left: what it runs may queue more (a cached DNS
+ * answer completes a hook, whose answer defers the connection's write),
+ * and a second prepare watcher started from the first would not run
+ * before the poll, which could then wait with work queued.  So every
+ * layer's deferred work goes through this one queue.
  */
 #include "runtime/internal.h"
 
@@ -40,6 +47,83 @@ static struct ev_loop *loop(void)
 	if (core_loop == NULL)
 		loop_init();
 	return core_loop;
+}
+
+/* ---- soon ---- */
+
+static struct loop_soon *soon_head, *soon_tail;
+static ev_prepare soon_w;
+static ev_idle soon_idle;	/* past the budget: the next poll must not wait */
+static bool soon_init;
+
+static void soon_idle_cb(struct ev_loop *l, ev_idle *w, int revents)
+{
+	(void)revents;
+	ev_idle_stop(l, w);
+}
+
+static void soon_cb(struct ev_loop *l, ev_prepare *w, int revents)
+{
+	(void)revents;
+	for (unsigned n = 0; soon_head != NULL; n++) {
+		if (n == LOOP_SOON_BUDGET) {
+			/* A callback that keeps queueing work must not keep
+			 * the loop from polling: the rest after a poll that
+			 * does not wait. */
+			ev_idle_start(l, &soon_idle);
+			return;
+		}
+		struct loop_soon *s = soon_head;
+		soon_head = s->next;
+		if (soon_head != NULL)
+			soon_head->prev = NULL;
+		else
+			soon_tail = NULL;
+		s->next = s->prev = NULL;
+		s->queued = false;
+		s->fn(s->data);
+	}
+	ev_prepare_stop(l, w);
+}
+
+void loop_soon(struct loop_soon *s, void (*fn)(void *data), void *data)
+{
+	struct ev_loop *l = loop();
+	if (s->queued)
+		return;
+	s->fn = fn;
+	s->data = data;
+	s->queued = true;
+	s->next = NULL;
+	s->prev = soon_tail;
+	if (soon_tail != NULL)
+		soon_tail->next = s;
+	else
+		soon_head = s;
+	soon_tail = s;
+	if (!soon_init) {
+		ev_prepare_init(&soon_w, soon_cb);
+		ev_idle_init(&soon_idle, soon_idle_cb);
+		soon_init = true;
+	}
+	if (!ev_is_active(&soon_w))
+		ev_prepare_start(l, &soon_w);
+}
+
+void loop_soon_cancel(struct loop_soon *s)
+{
+	if (s == NULL || !s->queued)
+		return;
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		soon_head = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	else
+		soon_tail = s->prev;
+	s->next = s->prev = NULL;
+	s->queued = false;
 }
 
 /* ---- timers ---- */

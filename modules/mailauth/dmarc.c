@@ -333,16 +333,13 @@ static void lookup_ask(struct dmarc_lookup *l, const char *domain)
 	l->q = gn_dns_lookup(gn_pool_printf(l->pool, "_dmarc.%s", domain), GN_DNS_TXT, on_policy, l);
 }
 
-static void lookup_start(void *data)
+/* A From domain that is none, from the loop. */
+static void lookup_none(void *data)
 {
 	struct dmarc_lookup *l = data;
 	gn_timer_free(&l->timer);
-	if (l->res.org_domain == NULL) {
-		lookup_complete(l, DMARC_NONE,
-				gn_pool_printf(l->pool, "\"%s\" is not a domain", l->res.domain));
-		return;
-	}
-	lookup_ask(l, l->res.domain);
+	lookup_complete(l, DMARC_NONE, gn_pool_printf(l->pool, "\"%s\" is not a domain",
+						     l->res.domain));
 }
 
 struct dmarc_lookup *dmarc_lookup(struct gn_pool *pool, const struct dmarc_psl *psl,
@@ -362,7 +359,12 @@ struct dmarc_lookup *dmarc_lookup(struct gn_pool *pool, const struct dmarc_psl *
 	} else {
 		l->res.domain = gn_pool_strdup(pool, from_domain != NULL ? from_domain : "");
 	}
-	l->timer = gn_timer_new(0, false, lookup_start, l);
+	/* done never runs from in here: a DNS answer comes from the loop,
+	 * and so does the answer for a domain that is none. */
+	if (l->res.org_domain != NULL)
+		lookup_ask(l, l->res.domain);
+	else
+		l->timer = gn_timer_new(0, false, lookup_none, l);
 	return l;
 }
 

@@ -21,9 +21,10 @@
  *   errors        a temperror or permerror anywhere ends the evaluation.
  * A fail of the first frame fetches exp= (RFC 7208 6.2) before done runs.
  *
- * done never runs from inside spf_check() (a zero timer starts the work),
- * and nothing touches the evaluation after done returns (done may free
- * the pool that holds it).
+ * done never runs from inside spf_check(): its first question goes out at
+ * once (a DNS answer always comes from the loop), and an identity without
+ * a domain to ask completes from a zero timer.  Nothing touches the
+ * evaluation after done returns (done may free the pool that holds it).
  */
 #include "spf.h"
 
@@ -67,7 +68,7 @@ struct spf_eval {
 	spf_trace_fn *trace;
 	void *trace_data;
 	struct gn_dns_query *q;
-	struct gn_timer *timer;	/* starts the work from the loop */
+	struct gn_timer *timer;	/* an identity without a domain: none, from the loop */
 	struct gn_timer *deadline;	/* the whole evaluation's */
 	struct frame *top;
 	int step;
@@ -811,17 +812,19 @@ static void on_deadline(void *data)
 		 gn_pool_printf(e->pool, "no result within %u ms", e->req.timeout_ms));
 }
 
-static void start(void *data)
+/* An identity without a domain to ask, from the loop. */
+static void start_none(void *data)
 {
 	struct spf_eval *e = data;
 	gn_timer_free(&e->timer);
+	complete(e, SPF_NONE, NULL, NULL,
+		 gn_pool_printf(e->pool, "\"%s\" is not a domain with several labels (RFC 7208 4.3)",
+				e->res.domain));
+}
+
+static void start(struct spf_eval *e)
+{
 	e->deadline = gn_timer_new(e->req.timeout_ms, false, on_deadline, e);
-	if (!valid_domain(e->res.domain)) {
-		complete(e, SPF_NONE, NULL, NULL,
-			 gn_pool_printf(e->pool, "\"%s\" is not a domain with several labels (RFC 7208 4.3)",
-					e->res.domain));
-		return;
-	}
 	struct frame *f = gn_pool_alloc(e->pool, sizeof(*f));
 	f->domain = e->res.domain;
 	e->top = f;
@@ -888,7 +891,10 @@ struct spf_eval *spf_check(struct gn_pool *pool, const struct spf_request *req,
 	e->env.helo = helo;
 	e->env.receiver = req->receiver;
 	e->env.now = (time_t)gn_now();
-	e->timer = gn_timer_new(0, false, start, e);
+	if (valid_domain(e->res.domain))
+		start(e);
+	else
+		e->timer = gn_timer_new(0, false, start_none, e);
 	return e;
 }
 

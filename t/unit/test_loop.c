@@ -44,6 +44,92 @@ static void io_cb(int fd, unsigned events, void *data)
 	}
 }
 
+/* ---- soon (loop_soon(), runtime/internal.h) ---- */
+
+static char soon_order[64];
+static struct loop_soon soon_a, soon_b, soon_c, soon_chain[3], soon_self;
+static unsigned soon_self_runs, soon_io_reads;
+static bool soon_stop;
+
+static void soon_mark(void *data)
+{
+	size_t n = strlen(soon_order);
+	if (n + 1 < sizeof(soon_order))
+		soon_order[n] = *(const char *)data;
+}
+
+/* Each queues the next: all in the same turn. */
+static void soon_chained(void *data)
+{
+	size_t i = (size_t)(struct loop_soon *)data - (size_t)&soon_chain[0];
+	i /= sizeof(struct loop_soon);
+	soon_mark(&"123"[i]);
+	if (i + 1 < 3)
+		loop_soon(&soon_chain[i + 1], soon_chained, &soon_chain[i + 1]);
+}
+
+/* Queues itself again for ever, until soon_stop. */
+static void soon_again(void *data)
+{
+	(void)data;
+	soon_self_runs++;
+	if (!soon_stop)
+		loop_soon(&soon_self, soon_again, NULL);
+}
+
+static void soon_io_cb(int fd, unsigned events, void *data)
+{
+	char c;
+	(void)events;
+	(void)data;
+	if (read(fd, &c, 1) == 1)
+		soon_io_reads++;
+	soon_stop = true;
+}
+
+static void test_soon(void)
+{
+	struct gn_timer *guard;
+	/* One turn of the loop (EVRUN_ONCE) waits for this timer: what
+	 * runs soon runs before it; what a later turn would run, not at all. */
+	guard = gn_timer_new(300, false, soon_mark, "T");
+
+	loop_soon(&soon_a, soon_mark, "a");
+	loop_soon(&soon_b, soon_mark, "b");
+	loop_soon(&soon_c, soon_mark, "c");
+	loop_soon(&soon_b, soon_mark, "B");	/* queued already: no-op */
+	is_str(soon_order, "", "loop_soon() runs nothing from inside");
+	loop_soon_cancel(&soon_c);
+	ok(!soon_c.queued, "a cancelled entry is off the queue");
+	loop_soon_cancel(&soon_c);	/* twice: no-op */
+	loop_soon(&soon_chain[0], soon_chained, &soon_chain[0]);
+	ev_run(core_loop, EVRUN_ONCE);
+	is_str(soon_order, "ab123T", "in order, before the loop waits, what they queue too; "
+	       "the cancelled one not");
+	ok(!soon_a.queued && !soon_chain[2].queued, "entries that ran are off the queue");
+
+	/* One that keeps queueing itself does not keep the loop from
+	 * polling: a readable pipe is served. */
+	int p[2];
+	if (pipe(p) != 0)
+		return;
+	struct gn_io *io = gn_io_new(p[0], GN_IO_READ, soon_io_cb, NULL);
+	(void)!write(p[1], "x", 1);
+	loop_soon(&soon_self, soon_again, NULL);
+	for (int turn = 0; turn < 10 && soon_io_reads == 0; turn++)
+		ev_run(core_loop, EVRUN_ONCE);
+	is_int((int)soon_io_reads, 1, "input is read while an entry requeues itself");
+	ok(soon_self_runs >= LOOP_SOON_BUDGET, "which ran its budget (%u runs)", soon_self_runs);
+	/* It stops once soon_stop is set; the queue runs empty. */
+	for (int turn = 0; turn < 10 && soon_self.queued; turn++)
+		ev_run(core_loop, EVRUN_ONCE);
+	ok(!soon_self.queued, "and the queue runs empty after");
+	gn_io_free(&io);
+	close(p[0]);
+	close(p[1]);
+	gn_timer_free(&guard);
+}
+
 int main(void)
 {
 	double t0, when = 0;
@@ -95,5 +181,6 @@ int main(void)
 	ok(io == NULL, "gn_io_free accepts NULL");
 	close(p[0]);
 	close(p[1]);
+	test_soon();
 	return done_testing();
 }
