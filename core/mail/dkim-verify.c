@@ -202,12 +202,11 @@ static const char *b_text(struct gn_pool *pool, const char *b)
 {
 	if (b == NULL)
 		return NULL;
-	struct gn_buf *t = gn_buf_new(0);
+	char *r = gn_pool_alloc(pool, strlen(b) + 1), *o = r;
 	for (const char *p = b; *p != '\0'; p++)
 		if (!is_fws(*p))
-			gn_buf_append(t, p, 1);
-	const char *r = gn_pool_strndup(pool, gn_buf_data(t), gn_buf_len(t));
-	gn_buf_free(&t);
+			*o++ = *p;
+	*o = '\0';
 	return r;
 }
 
@@ -597,6 +596,71 @@ static void key_flags(struct gn_pool *pool, const char *rec, size_t len, bool *y
 	}
 }
 
+/* Key records read lately, by their text: a sender domain's mail comes
+ * with the same record (the resolver keeps it for its TTL), and reading
+ * it again (its tags, p='s base64) costs as much as the rest of a
+ * signature's checks but RSA.  Only what the text alone decides is kept,
+ * so an entry is never stale; the least recently used makes room.  The
+ * process's, as the key cache beside dkim_verify_hash_bits(). */
+#define RECORD_CACHE_SIZE 32
+
+struct record_cache {
+	char *text;		/* NULL: unused */
+	size_t len;
+	int r;			/* gn_dkim_key_record_parse(): 1, or 0 (revoked) */
+	enum gn_dkim_algorithm alg;
+	unsigned char *key;
+	size_t key_len;
+	bool testing, strict;	/* t=y, t=s */
+	uint64_t used;
+};
+
+static struct record_cache record_cache[RECORD_CACHE_SIZE];
+static uint64_t record_cache_clock;
+
+/* A record read: from the cache, or parsed (and then kept when it
+ * parses).  Returns what gn_dkim_key_record_parse() returns. */
+static int record_read(struct gn_pool *pool, const char *text, size_t len,
+		       enum gn_dkim_algorithm *alg_r, const unsigned char **key_r,
+		       size_t *key_len_r, bool *testing_r, bool *strict_r, const char **error_r)
+{
+	struct record_cache *victim = NULL;	/* an unused entry, else the oldest */
+	for (size_t i = 0; i < RECORD_CACHE_SIZE; i++) {
+		struct record_cache *e = &record_cache[i];
+		if (e->text != NULL && e->len == len && memcmp(e->text, text, len) == 0) {
+			e->used = ++record_cache_clock;
+			*alg_r = e->alg;
+			*key_r = e->key;
+			*key_len_r = e->key_len;
+			*testing_r = e->testing;
+			*strict_r = e->strict;
+			return e->r;
+		}
+		if (victim == NULL || (victim->text != NULL &&
+				       (e->text == NULL || e->used < victim->used)))
+			victim = e;
+	}
+	int r = gn_dkim_key_record_parse(pool, text, len, alg_r, key_r, key_len_r, error_r);
+	if (r < 0)
+		return r;
+	key_flags(pool, text, len, testing_r, strict_r);
+	gn_free(victim->text);
+	gn_free(victim->key);
+	victim->text = gn_malloc(len + 1);
+	memcpy(victim->text, text, len);
+	victim->len = len;
+	victim->r = r;
+	victim->alg = *alg_r;
+	victim->key = gn_malloc(*key_len_r + 1);
+	if (*key_len_r > 0)
+		memcpy(victim->key, *key_r, *key_len_r);
+	victim->key_len = *key_len_r;
+	victim->testing = *testing_r;
+	victim->strict = *strict_r;
+	victim->used = ++record_cache_clock;
+	return r;
+}
+
 void gn_dkim_verifier_key(struct gn_dkim_verifier *v, size_t i, enum gn_dkim_key_answer answer,
 			  const char *const *texts, const size_t *lens, size_t n, const char *why)
 {
@@ -623,8 +687,8 @@ void gn_dkim_verifier_key(struct gn_dkim_verifier *v, size_t i, enum gn_dkim_key
 	enum gn_dkim_algorithm kalg = GN_DKIM_RSA_SHA256;
 	const unsigned char *key = NULL;
 	size_t klen = 0;
-	const char *first_err = NULL, *rec = NULL;
-	size_t rec_len = 0;
+	const char *first_err = NULL;
+	bool testing = false, strict = false;
 	int r = -1;
 	for (size_t k = 0; k < n && r < 0; k++) {
 		const char *err;
@@ -633,11 +697,8 @@ void gn_dkim_verifier_key(struct gn_dkim_verifier *v, size_t i, enum gn_dkim_key
 		} else if (memchr(texts[k], '\0', lens[k]) != NULL) {
 			err = "key record has a NUL";
 		} else {
-			r = gn_dkim_key_record_parse(pool, texts[k], lens[k], &kalg, &key, &klen, &err);
-			if (r >= 0) {
-				rec = texts[k];
-				rec_len = lens[k];
-			}
+			r = record_read(pool, texts[k], lens[k], &kalg, &key, &klen, &testing,
+					&strict, &err);
 		}
 		if (r < 0 && first_err == NULL)
 			first_err = err;
@@ -658,8 +719,6 @@ void gn_dkim_verifier_key(struct gn_dkim_verifier *v, size_t i, enum gn_dkim_key
 							   gn_dkim_algorithm_name(s->alg)));
 		return;
 	}
-	bool testing, strict;
-	key_flags(pool, rec, rec_len, &testing, &strict);
 	s->r.key_testing = testing;
 	if (strict && strcmp(s->r.identity_domain, s->r.domain) != 0) {
 		/* RFC 6376 3.6.1 t=s: i= may not be a subdomain of d=. */

@@ -168,9 +168,12 @@ int gn_dkim_canon_header(struct gn_buf *out, enum gn_dkim_canon canon,
 	 * its start or end. */
 	const char *colon = memchr(field, ':', len);
 	size_t nlen = field_name_len(field, len);
-	for (size_t i = 0; i < nlen; i++) {
-		char c = lower(field[i]);
-		if (gn_buf_append(out, &c, 1) < 0)
+	char low[64];	/* the name in lower case, in pieces */
+	for (size_t i = 0; i < nlen; i += sizeof(low)) {
+		size_t k = nlen - i < sizeof(low) ? nlen - i : sizeof(low);
+		for (size_t j = 0; j < k; j++)
+			low[j] = lower(field[i + j]);
+		if (gn_buf_append(out, low, k) < 0)
 			return -1;
 	}
 	if (gn_buf_append(out, ":", 1) < 0)
@@ -179,19 +182,24 @@ int gn_dkim_canon_header(struct gn_buf *out, enum gn_dkim_canon canon,
 		return 0;
 	size_t i = (size_t)(colon - field) + 1;
 	bool space = false, started = false;
-	for (; i < len; i++) {
+	while (i < len) {
 		char c = field[i];
 		if (c == '\r' || c == '\n' || is_wsp(c)) {
 			/* Unfolding drops CRLF; the WSP after it is a run. */
 			if (c != '\r' && c != '\n')
 				space = true;
+			i++;
 			continue;
 		}
 		if (space && started && gn_buf_append(out, " ", 1) < 0)
 			return -1;
 		space = false;
 		started = true;
-		if (gn_buf_append(out, &c, 1) < 0)
+		/* The run up to the next white space or line end, at once. */
+		size_t run = i;
+		while (i < len && field[i] != '\r' && field[i] != '\n' && !is_wsp(field[i]))
+			i++;
+		if (gn_buf_append(out, field + run, i - run) < 0)
 			return -1;
 	}
 	return 0;

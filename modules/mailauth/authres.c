@@ -10,7 +10,9 @@
 
 void authres_init(struct authres *ar, struct gn_pool *pool, const char *authserv_id)
 {
-	memset(ar, 0, sizeof(*ar));
+	/* Not the whole struct: its results are set as they are added
+	 * (128 of them, 23 KB to zero for every message). */
+	ar->n = 0;
 	ar->pool = pool;
 	ar->authserv_id = authserv_id;
 }
@@ -58,17 +60,31 @@ static bool is_token(const char *s)
 	return true;
 }
 
-/* RFC 5322 3.2.3 atext, for a pvalue local-part@domain (RFC 8601 2.2). */
-static bool is_atext_or(const char *s, const char *also)
+/* RFC 5322 3.2.3 atext, for a pvalue local-part@domain (RFC 8601 2.2):
+ * the len octets of s, each atext or one of also. */
+static bool is_atext_or(const char *s, size_t len, const char *also)
 {
-	if (*s == '\0')
+	if (len == 0)
 		return false;
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL || strchr(also, c) != NULL))
+		      (c != '\0' && (strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL ||
+				     strchr(also, c) != NULL))))
 			return false;
 	}
+	return true;
+}
+
+/* A dot-atom (RFC 5322 3.2.3) of len octets: atext runs joined by
+ * single dots. */
+static bool is_dot_atom(const char *s, size_t len)
+{
+	if (!is_atext_or(s, len, ".") || s[0] == '.' || s[len - 1] == '.')
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (s[i] == '.' && s[i - 1] == '.')
+			return false;
 	return true;
 }
 
@@ -102,32 +118,38 @@ static bool is_pvalue(const char *s)
 	const char *at = strrchr(s, '@');
 	if (at == NULL)
 		return is_domain(s);
-	char *local = gn_strndup(s, (size_t)(at - s));
-	bool ok = (local[0] == '\0' || (is_atext_or(local, ".") && local[0] != '.' &&
-					 strstr(local, "..") == NULL &&
-					 local[strlen(local) - 1] != '.')) &&
-		  is_domain(at + 1);
-	gn_free(local);
-	return ok;
+	size_t llen = (size_t)(at - s);
+	return (llen == 0 || is_dot_atom(s, llen)) && is_domain(at + 1);
 }
 
 /* A quoted-string (RFC 5322 3.2.4): '"' and '\' escaped; control
  * characters, CR and LF above all, become "?". */
-static void put_quoted(struct gn_buf *b, const char *s, size_t max)
+/* Appends at most max octets of s, with each octet in special escaped by
+ * a backslash and control characters "?"; runs of plain octets at once. */
+static void put_escaped(struct gn_buf *b, const char *s, size_t max, const char *special)
 {
-	size_t n = 0;
-	gn_buf_append(b, "\"", 1);
-	for (; *s != '\0' && n < max; s++, n++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			gn_buf_append(b, "\\", 1);
-			gn_buf_append(b, s, 1);
-		} else if (c < ' ' || c == 127) {
+	size_t n = 0, run = 0;
+	for (; s[n] != '\0' && n < max; n++) {
+		unsigned char c = (unsigned char)s[n];
+		bool ctl = c < ' ' || c == 127;
+		if (!ctl && strchr(special, c) == NULL)
+			continue;
+		gn_buf_append(b, s + run, n - run);
+		if (ctl) {
 			gn_buf_append(b, "?", 1);
 		} else {
-			gn_buf_append(b, s, 1);
+			gn_buf_append(b, "\\", 1);
+			gn_buf_append(b, s + n, 1);
 		}
+		run = n + 1;
 	}
+	gn_buf_append(b, s + run, n - run);
+}
+
+static void put_quoted(struct gn_buf *b, const char *s, size_t max)
+{
+	gn_buf_append(b, "\"", 1);
+	put_escaped(b, s, max, "\"\\");
 	gn_buf_append(b, "\"", 1);
 }
 
@@ -146,21 +168,35 @@ static char *buf_to_pool(struct gn_pool *pool, struct gn_buf **b)
 	return p;
 }
 
-static void put_comment_text(struct gn_buf *b, const char *s);
+/* A comment's text (RFC 5322 3.2.2): "(", ")" and "\" escaped, control
+ * characters "?". */
+static void put_comment_text(struct gn_buf *b, const char *s)
+{
+	put_escaped(b, s, AUTHRES_MAX_REASON, "()\\");
+}
 
 char *authres_format(const struct authres *ar)
 {
 	struct gn_buf *b = gn_buf_new(0);
+	authres_format_to(ar, b);
+	return buf_to_pool(ar->pool, &b);
+}
+
+void authres_format_to(const struct authres *ar, struct gn_buf *b)
+{
 	gn_buf_append_str(b, "Authentication-Results: ");
 	/* RFC 8601 2.5: authserv-id is a value; ours is a host name. */
 	put_value(b, ar->authserv_id, false);
 	if (ar->n == 0) {
 		gn_buf_append_str(b, "; none\r\n");
-		return buf_to_pool(ar->pool, &b);
+		return;
 	}
 	for (size_t i = 0; i < ar->n; i++) {
 		const struct authres_result *r = &ar->results[i];
-		gn_buf_printf(b, ";\r\n\t%s=%s", r->method, r->result);
+		gn_buf_append_str(b, ";\r\n\t");
+		gn_buf_append_str(b, r->method);
+		gn_buf_append(b, "=", 1);
+		gn_buf_append_str(b, r->result);
 		if (r->comment != NULL) {
 			gn_buf_append_str(b, " (");
 			put_comment_text(b, r->comment);
@@ -171,7 +207,9 @@ char *authres_format(const struct authres *ar)
 			put_quoted(b, r->reason, AUTHRES_MAX_REASON);
 		}
 		for (size_t k = 0; k < r->n_props; k++) {
-			gn_buf_printf(b, " %s=", r->props[k].name);
+			gn_buf_append(b, " ", 1);
+			gn_buf_append_str(b, r->props[k].name);
+			gn_buf_append(b, "=", 1);
 			put_value(b, r->props[k].value, true);
 			if (r->props[k].comment != NULL) {
 				gn_buf_append_str(b, " (");
@@ -181,31 +219,12 @@ char *authres_format(const struct authres *ar)
 		}
 	}
 	gn_buf_append_str(b, "\r\n");
-	return buf_to_pool(ar->pool, &b);
-}
-
-/* A comment's text (RFC 5322 3.2.2): "(", ")" and "\" escaped, control
- * characters "?". */
-static void put_comment_text(struct gn_buf *b, const char *s)
-{
-	for (size_t n = 0; *s != '\0' && n < AUTHRES_MAX_REASON; s++, n++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '(' || c == ')' || c == '\\') {
-			gn_buf_append(b, "\\", 1);
-			gn_buf_append(b, s, 1);
-		} else if (c < ' ' || c == 127) {
-			gn_buf_append(b, "?", 1);
-		} else {
-			gn_buf_append(b, s, 1);
-		}
-	}
 }
 
 /* RFC 7208 9.1: a value is a dot-atom or a quoted-string. */
 static void put_quoted_or_atom(struct gn_buf *b, const char *value)
 {
-	if (is_atext_or(value, ".") && value[0] != '.' && strstr(value, "..") == NULL &&
-	    value[strlen(value) - 1] != '.')
+	if (is_dot_atom(value, strlen(value)))
 		gn_buf_append_str(b, value);
 	else
 		put_quoted(b, value, AUTHRES_MAX_REASON);
@@ -216,7 +235,9 @@ static void put_kv(struct gn_buf *b, const char *key, const char *value)
 {
 	if (value == NULL)
 		return;
-	gn_buf_printf(b, ";\r\n\t%s=", key);
+	gn_buf_append_str(b, ";\r\n\t");
+	gn_buf_append_str(b, key);
+	gn_buf_append(b, "=", 1);
 	put_quoted_or_atom(b, value);
 }
 
@@ -224,10 +245,19 @@ char *authres_received_spf(struct gn_pool *pool, const struct spf_result *r,
 			   const char *receiver, const char *ip, const char *helo)
 {
 	struct gn_buf *b = gn_buf_new(0);
+	authres_received_spf_to(b, r, receiver, ip, helo);
+	return buf_to_pool(pool, &b);
+}
+
+void authres_received_spf_to(struct gn_buf *b, const struct spf_result *r,
+			     const char *receiver, const char *ip, const char *helo)
+{
 	const char *name = spf_result_name(r->result);
 	const char *who = r->sender != NULL ? r->sender : r->domain;
 
-	gn_buf_printf(b, "Received-SPF: %s (", name);
+	gn_buf_append_str(b, "Received-SPF: ");
+	gn_buf_append_str(b, name);
+	gn_buf_append_str(b, " (");
 	/* RFC 7208 9.1: the comment says who judged what; wording ours. */
 	put_comment_text(b, receiver);
 	gn_buf_append_str(b, ": ");
@@ -278,7 +308,6 @@ char *authres_received_spf(struct gn_pool *pool, const struct spf_result *r,
 	if (r->result == SPF_TEMPERROR || r->result == SPF_PERMERROR)
 		put_kv(b, "problem", r->problem);
 	gn_buf_append_str(b, "\r\n");
-	return buf_to_pool(pool, &b);
 }
 
 bool authres_names(const char *value, size_t len, const char *authserv_id)

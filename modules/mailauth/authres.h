@@ -64,11 +64,16 @@ void authres_prop_comment(struct authres_result *r, const char *comment);
  * (folded before each result), or "Authentication-Results: ID; none\r\n"
  * without results (RFC 8601 2.2).  From the pool. */
 char *authres_format(const struct authres *ar);
+/* The same, appended to b. */
+void authres_format_to(const struct authres *ar, struct gn_buf *b);
 
 /* RFC 7208 9.1: "Received-SPF: RESULT (COMMENT) key=value; ...\r\n",
  * folded, from pool.  ip is the client's address as text. */
 char *authres_received_spf(struct gn_pool *pool, const struct spf_result *r,
 			   const char *receiver, const char *ip, const char *helo);
+/* The same, appended to b. */
+void authres_received_spf_to(struct gn_buf *b, const struct spf_result *r,
+			     const char *receiver, const char *ip, const char *helo);
 
 /* Whether an Authentication-Results field's value (what follows its
  * colon, unfolded or not) names authserv_id, compared without case

@@ -307,10 +307,13 @@ static void write_fields(struct inbound *in)
 			authres_prop_comment(r, ir->name);
 	}
 
-	char *authres = authres_format(&ar);
-	char *rspf = authres_received_spf(in->pool, sr, id, in->ip, in->helo);
-	char *both = gn_pool_printf(in->pool, "%s%s", authres, rspf);
-	if (gn_smtp_tx_add_header(tx, both, strlen(both), &err) < 0)
+	/* Both fields in one buffer, added at once. */
+	struct gn_buf *b = gn_buf_new(0);
+	authres_format_to(&ar, b);
+	authres_received_spf_to(b, sr, id, in->ip, in->helo);
+	int added = gn_smtp_tx_add_header(tx, gn_buf_data(b), gn_buf_len(b), &err);
+	gn_buf_free(&b);
+	if (added < 0)
 		gn_log(GN_LOG_ERROR, AREA, "event=authres_not_added id=%s error=%s",
 		       gn_conn_id(gn_smtp_session_conn(s)), gn_log_quote(0, err));
 
