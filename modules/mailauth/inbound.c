@@ -100,6 +100,7 @@ struct inbound {
 	bool pending;			/* the hook returned PENDING */
 	bool finished;			/* the fields are written */
 	size_t dkim_signatures;		/* ... with this many DKIM results */
+	unsigned froms;			/* ... and the header's From fields counted */
 	enum gn_hook_result final;
 	/* DMARC (RFC 7489): valid once dmarc_done, for the rest of the
 	 * transaction (mailauth_inbound_dmarc()). */
@@ -202,34 +203,43 @@ static void tap_tx_end(struct gn_smtp_session *s, void *data)
 
 /* ---- the message's own Authentication-Results fields ---- */
 
-/* Counts the fields of the header section named name (any case; white
- * space before the colon too, RFC 5322 4.5's obsolete syntax, as
- * dmarc_from_domain() reads it), and when authserv_id is not NULL only
- * those that name it (Authentication-Results). */
-static unsigned count_fields(const struct inbound *in, const char *name, const char *authserv_id)
+/* Counts, in one pass over the kept header section, the
+ * Authentication-Results fields that name authserv_id (forged, RFC 8601
+ * 5) and the From fields; a field's name in any case, with white space
+ * before the colon too (RFC 5322 4.5's obsolete syntax, as
+ * dmarc_from_domain() reads it). */
+static void count_fields(const struct inbound *in, const char *authserv_id,
+			 unsigned *forged_r, unsigned *froms_r)
 {
+	static const char ar[] = "Authentication-Results", from[] = "From";
 	const char *h = gn_buf_data(in->header);
-	size_t n = gn_buf_len(in->header), i = 0, nl = strlen(name);
-	unsigned count = 0;
+	size_t n = gn_buf_len(in->header), i = 0;
+	*forged_r = *froms_r = 0;
 	while (i < n) {
 		size_t start = i;
 		/* A field: its first line and its continuation lines. */
 		do {
-			while (i < n && h[i] != '\n')
-				i++;
-			if (i < n)
-				i++;
+			const char *nl = memchr(h + i, '\n', n - i);
+			i = nl != NULL ? (size_t)(nl - h) + 1 : n;
 		} while (i < n && (h[i] == ' ' || h[i] == '\t'));
-		size_t k = start + nl;
-		if (i - start <= nl || strncasecmp(h + start, name, nl) != 0)
+		size_t nlen;
+		if (i - start > sizeof(ar) - 1 && strncasecmp(h + start, ar, sizeof(ar) - 1) == 0)
+			nlen = sizeof(ar) - 1;
+		else if (i - start > sizeof(from) - 1 &&
+			 strncasecmp(h + start, from, sizeof(from) - 1) == 0)
+			nlen = sizeof(from) - 1;
+		else
 			continue;
+		size_t k = start + nlen;
 		while (k < i && (h[k] == ' ' || h[k] == '\t'))
 			k++;
-		if (k < i && h[k] == ':' &&
-		    (authserv_id == NULL || authres_names(h + k + 1, i - k - 1, authserv_id)))
-			count++;
+		if (k >= i || h[k] != ':')
+			continue;
+		if (nlen == sizeof(from) - 1)
+			(*froms_r)++;
+		else if (authres_names(h + k + 1, i - k - 1, authserv_id))
+			(*forged_r)++;
 	}
-	return count;
 }
 
 /* ---- the results ---- */
@@ -317,7 +327,8 @@ static void write_fields(struct inbound *in)
 		gn_log(GN_LOG_ERROR, AREA, "event=authres_not_added id=%s error=%s",
 		       gn_conn_id(gn_smtp_session_conn(s)), gn_log_quote(0, err));
 
-	unsigned forged = count_fields(in, "Authentication-Results", id);
+	unsigned forged;
+	count_fields(in, id, &forged, &in->froms);
 	if (forged > 0)
 		gn_log(GN_LOG_WARN, AREA, "event=authres_forged id=%s tx=%s fields=%u",
 		       gn_conn_id(gn_smtp_session_conn(s)), gn_smtp_tx_id(tx), forged);
@@ -474,7 +485,7 @@ static enum gn_hook_result dmarc_decide(struct inbound *in)
 	 * the last one (RFC 6376 5.4.2) where readers show the first: a
 	 * forger's trick.  RFC 7489 6.6.1 lets us reject, as mox does;
 	 * no setting and no allow list changes that. */
-	unsigned froms = in->header_cut ? 0 : count_fields(in, "From", NULL);
+	unsigned froms = in->header_cut ? 0 : in->froms;
 	if (froms > 1) {
 		if (in->call != NULL)
 			gn_hook_call_reply(in->call, 550, "5.7.1", "The message has %u From fields, "
