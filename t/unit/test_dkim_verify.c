@@ -215,6 +215,25 @@ static void test_keys(void)
 		gn_dkim_verifier_free(&v);
 	}
 	is_int(right, 40, "40 records in turn, passing and revoked, each read right");
+	/* t=s (RFC 6376 3.6.1): i= may not be a subdomain of d=; from the
+	 * cache the second time, the same record without t=s the third. */
+	static const char *const strict_recs[] = { ED_REC "; t=s", ED_REC "; t=s", ED_REC };
+	for (size_t k = 0; k < 3; k++) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "DKIM-Signature: v=1; a=ed25519-sha256; h=from; "
+			 "d=example.org; i=@sub.example.org; s=sel; "
+			 "bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AAAA\r\n"
+			 "From: a@example.org\r\n\r\nbody\r\n");
+		struct gn_dkim_verifier *v = feed(msg, 4096, 0);
+		give(v, 0, strict_recs[k]);
+		if (k < 2)
+			is_str(reason(v, 0), "key has t=s and i= is a subdomain of d=",
+			       "t=s with i= in a subdomain: permerror%s", k ? " (again, cached)" : "");
+		else
+			ok(strstr(reason(v, 0), "t=s") == NULL,
+			   "without t=s the same signature gets past that check (%s)", reason(v, 0));
+		gn_dkim_verifier_free(&v);
+	}
 	struct gn_dkim_verifier *v = feed(rfc8463_signed, 4096, 0);
 	give(v, 0, ED_REC "; t=y");
 	ok(gn_dkim_verifier_result(v, 0)->key_testing, "t=y is reported");
