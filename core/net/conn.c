@@ -126,7 +126,6 @@ struct gn_conn {
 	bool pause_felt;	/* input came while paused: read interest dropped */
 	bool input_pending;	/* call input() from the loop */
 	bool eof;
-	bool deferred;
 	bool shutdown_req;
 	bool iplimit_held;
 	bool counted;		/* in conns_active */
@@ -265,16 +264,14 @@ static void conn_update_io(struct gn_conn *c)
 static void deferred_cb(void *data)
 {
 	struct gn_conn *c = data;
-	c->deferred = false;
 	conn_progress(c);
 	gn_conn_unref(&c);
 }
 
 static void conn_defer(struct gn_conn *c)
 {
-	if (c->deferred || c->state == CS_DONE)
+	if (c->soon.queued || c->state == CS_DONE)
 		return;
-	c->deferred = true;
 	c->refs++;
 	loop_soon(&c->soon, deferred_cb, c);
 }

@@ -100,7 +100,9 @@ struct inbound {
 	bool pending;			/* the hook returned PENDING */
 	bool finished;			/* the fields are written */
 	size_t dkim_signatures;		/* ... with this many DKIM results */
-	unsigned froms;			/* ... and the header's From fields counted */
+	/* The kept header's forged Authentication-Results fields and its
+	 * From fields (count_fields(), once, when all is done). */
+	unsigned forged, froms;
 	enum gn_hook_result final;
 	/* DMARC (RFC 7489): valid once dmarc_done, for the rest of the
 	 * transaction (mailauth_inbound_dmarc()). */
@@ -327,11 +329,9 @@ static void write_fields(struct inbound *in)
 		gn_log(GN_LOG_ERROR, AREA, "event=authres_not_added id=%s error=%s",
 		       gn_conn_id(gn_smtp_session_conn(s)), gn_log_quote(0, err));
 
-	unsigned forged;
-	count_fields(in, id, &forged, &in->froms);
-	if (forged > 0)
+	if (in->forged > 0)
 		gn_log(GN_LOG_WARN, AREA, "event=authres_forged id=%s tx=%s fields=%u",
-		       gn_conn_id(gn_smtp_session_conn(s)), gn_smtp_tx_id(tx), forged);
+		       gn_conn_id(gn_smtp_session_conn(s)), gn_smtp_tx_id(tx), in->forged);
 	in->dkim_signatures = n;
 }
 
@@ -600,6 +600,7 @@ static void step(struct inbound *in)
 		return;
 	in->finished = true;
 	inbound_stop(in);
+	count_fields(in, gn_smtp_session_hostname(in->s), &in->forged, &in->froms);
 	write_fields(in);
 	keep_results(in);
 	in->final = dmarc_decide(in);
